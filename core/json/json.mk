@@ -1,0 +1,1 @@
+# core/json: fragment of the top Makefile.am (paths from the top)

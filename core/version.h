@@ -1,0 +1,7 @@
+/* weft's version and the module ABI version: a module built against another ABI is refused. */
+#ifndef WEFT_VERSION_H
+#define WEFT_VERSION_H
+#include "config.h"
+#define WEFT_VERSION PACKAGE_VERSION
+#define WEFT_ABI_VERSION 1
+#endif

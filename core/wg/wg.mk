@@ -1,0 +1,1 @@
+# core/wg: fragment of the top Makefile.am (paths from the top)

@@ -1,0 +1,1 @@
+# core/wire: fragment of the top Makefile.am (paths from the top)

@@ -1,0 +1,1 @@
+# modules/control: fragment of the top Makefile.am (paths from the top)

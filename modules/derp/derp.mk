@@ -1,0 +1,1 @@
+# modules/derp: fragment of the top Makefile.am (paths from the top)

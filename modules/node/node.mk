@@ -1,0 +1,1 @@
+# modules/node: fragment of the top Makefile.am (paths from the top)

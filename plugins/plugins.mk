@@ -1,0 +1,1 @@
+# plugins: fragment of the top Makefile.am (paths from the top)
