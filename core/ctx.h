@@ -8,8 +8,16 @@
 #include "core/module.h"
 
 struct loop;
+struct http_server;
 
 struct loop *weft_loop(struct weft_ctx *ctx);
+
+/* The HTTP server listening on addr ("127.0.0.1:8080", "[::]:443"), with TLS when cert and key are set. Shared:
+ * modules that ask for the same address get the same server and hang their own paths on it (single-box control
+ * + derp on one port). The core closes it at shutdown and frees it after every module's finish. NULL and a
+ * message in err on failure (address in use, bad certificate, the address asked for with other TLS files). */
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+                              size_t errlen);
 
 /* The state directory (created 0700 before any module's init). */
 const char *weft_state_dir(struct weft_ctx *ctx);

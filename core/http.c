@@ -661,7 +661,9 @@ void http_server_free(struct http_server *srv)
         return;
     srv->freeing = 1;
     loop_handle_del(&srv->h);
-    http_server_close(srv);
+    close_listeners(srv);
+    if (srv->nconns > 0) /* with no connection there is nothing to wind down (and h2o would arm a timer) */
+        h2o_context_request_shutdown(&srv->ctx);
     /* requests nobody answered yet: tell their owners, then answer them ourselves */
     while (srv->pending != NULL) {
         struct http_req *r = srv->pending;
@@ -682,6 +684,21 @@ void http_server_free(struct http_server *srv)
         /* disposing the context under live connections would be a use-after-free: leak instead */
         log_warn("http: %zu connection(s) would not close; leaking the server", srv->nconns);
         return;
+    }
+    /* h2o leaves entries on its context's timeouts (one_sec_timeout after any request) and asserts they are
+     * empty at dispose: fire what is left now, as if their time had come, a few rounds at most. */
+    {
+        h2o_context_t *c = &srv->ctx;
+        h2o_timeout_t *ts[] = {&c->zero_timeout, &c->one_sec_timeout, &c->hundred_ms_timeout, &c->handshake_timeout,
+                               &c->http1.req_timeout, &c->http2.idle_timeout, &c->http2.graceful_shutdown_timeout,
+                               &c->proxy.io_timeout};
+        for (int round = 0; round < 4; round++)
+            for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+                if (!h2o_linklist_is_empty(&ts[i]->_entries))
+                    h2o_timeout_run(loop_h2o(srv->loop), ts[i], UINT64_MAX);
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+            while (!h2o_linklist_is_empty(&ts[i]->_entries))
+                h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, ts[i]->_entries.next));
     }
     h2o_context_dispose(&srv->ctx);
     h2o_config_dispose(&srv->conf);

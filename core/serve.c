@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "core/cli.h"
 #include "core/ctx.h"
+#include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/verbs.h"
@@ -17,6 +19,11 @@
 struct service {
     char *name;
     void *iface;
+};
+
+struct shared_http {
+    char *addr, *cert;
+    struct http_server *srv;
 };
 
 struct weft_ctx {
@@ -27,6 +34,8 @@ struct weft_ctx {
     size_t ninst, nstarted;
     struct service *svc;
     size_t nsvc;
+    struct shared_http *http;
+    size_t nhttp;
     int stopping;
     uint64_t deadline;
     struct timer drain;
@@ -71,8 +80,52 @@ int weft_runs(struct weft_ctx *ctx, const char *module)
     return 0;
 }
 
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (strcmp(ctx->http[i].addr, addr) == 0) {
+            if (same(ctx->http[i].cert, cert))
+                return ctx->http[i].srv;
+            snprintf(err, errlen, "%s is already a listener with other TLS settings", addr);
+            return NULL;
+        }
+    if ((cert == NULL) != (key == NULL)) {
+        snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
+        return NULL;
+    }
+    struct http_server *srv = http_server_new(ctx->loop);
+    if (!srv) {
+        snprintf(err, errlen, "%s: cannot create an HTTP server", addr);
+        return NULL;
+    }
+    struct http_listen_opts opts = {.cert_file = cert, .key_file = key};
+    if (http_listen(srv, addr, &opts, err, errlen) < 0) {
+        http_server_free(srv);
+        return NULL;
+    }
+    struct shared_http *h = realloc(ctx->http, (ctx->nhttp + 1) * sizeof *h);
+    if (!h) {
+        http_server_free(srv);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ctx->http = h;
+    ctx->http[ctx->nhttp++] = (struct shared_http){strdup(addr), cert ? strdup(cert) : NULL, srv};
+    log_info("event=listen addr=%s tls=%s", addr, cert ? "yes" : "no");
+    return srv;
+}
+
 static int all_drained(struct weft_ctx *ctx)
 {
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (http_server_connections(ctx->http[i].srv))
+            return 0;
     for (size_t i = 0; i < ctx->nstarted; i++) {
         struct weft_instance *in = &ctx->inst[i];
         if (in->mod->drained && !in->mod->drained(in))
@@ -103,6 +156,8 @@ void weft_shutdown(struct weft_ctx *ctx)
     for (size_t i = ctx->nstarted; i-- > 0;)
         if (ctx->inst[i].mod->stop)
             ctx->inst[i].mod->stop(&ctx->inst[i]);
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        http_server_close(ctx->http[i].srv);
     ctx->deadline = loop_now(ctx->loop) + (uint64_t)ctx->cli->core.shutdown_timeout;
     timer_start(&ctx->drain, 0);
 }
@@ -174,6 +229,14 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
 {
     struct weft_ctx ctx = {.cli = cli};
     int rc = 1;
+    /* Block the signals we take through signalfd before anything (a library, a module) starts a thread:
+     * a thread that had them unblocked would take the default action and kill the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     cli_load_modules(cli);
     if (cli->module_errors[0])
         fprintf(stderr, "%s", cli->module_errors);
@@ -255,6 +318,13 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     log_info("event=stopped");
 
 out:
+    /* servers first: a request still open calls back into its module, which is still there */
+    for (size_t i = 0; i < ctx.nhttp; i++) {
+        http_server_free(ctx.http[i].srv);
+        free(ctx.http[i].addr);
+        free(ctx.http[i].cert);
+    }
+    free(ctx.http);
     for (size_t i = ninit; i-- > 0;)
         if (ctx.inst[i].mod->finish)
             ctx.inst[i].mod->finish(&ctx.inst[i]);

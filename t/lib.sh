@@ -84,14 +84,15 @@ start_weft() {
 }
 weft_pid() { cat "$TMP/$1.pid"; }
 
-# stop_weft NAME [SIGNAL]: signal it (TERM) and wait; prints the exit status.
+# stop_weft NAME [SIGNAL]: signal it (TERM) and wait up to 10 s; its exit status is left in $WEFT_RC
+# (137 when it had to be killed). Not in a subshell: only the shell that started it can wait for it.
 stop_weft() {
     local pid; pid=$(weft_pid "$1")
     kill -"${2:-TERM}" "$pid" 2>/dev/null
     local i
     for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; wait "$pid" 2>/dev/null; echo 137; return; fi
-    wait "$pid"; echo $?
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; wait "$pid" 2>/dev/null; WEFT_RC=137; return; fi
+    wait "$pid"; WEFT_RC=$?
 }
 
 # http_get [--ns NS] URL: prints "STATUS BODY" (curl when there is one, else bash /dev/tcp).

@@ -34,8 +34,8 @@ kill -HUP "$(weft_pid serve)"
 wait_for 5 grep -q 'event=reload' "$TMP/serve.log"; ok $? "SIGHUP reloads the configuration"
 kill -0 "$(weft_pid serve)"; ok $? "still running after SIGHUP"
 
-rc=$(stop_weft serve TERM)
-is "$rc" 0 "SIGTERM: a clean exit with status 0"
+stop_weft serve TERM
+is "$WEFT_RC" 0 "SIGTERM: a clean exit with status 0"
 like "$(cat "$TMP/serve.log")" 'event=stopped' "it logs that it stopped"
 unlike "$(cat "$TMP/serve.log")" 'level=error' "no errors logged"
 

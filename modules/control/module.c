@@ -1,8 +1,10 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/ctx.h"
+#include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "modules/control/control.h"
@@ -31,6 +33,33 @@ static const struct cfg_key control_keys[] = {
     CFG_END,
 };
 
+static void handle_health(struct http_req *req, void *arg)
+{
+    http_respond_json(req, 200, "{\"status\":\"pass\"}");
+}
+
+static int control_start(struct weft_instance *inst)
+{
+    struct control_conf *conf = inst->conf;
+    char err[512];
+    const char *addrs[2] = {conf->listen, conf->tls_listen};
+    for (int i = 0; i < 2; i++) {
+        if (!addrs[i])
+            continue;
+        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
+                                            i ? conf->tls_key : NULL, err, sizeof err);
+        if (!srv) {
+            log_error("module=control event=listen addr=%s error=\"%s\"", addrs[i], err);
+            return -1;
+        }
+        http_route(srv, "/health", 0, handle_health, inst);
+    }
+    log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
+             "--authkey=KEY, or weft up --login-server=%s --authkey=KEY\"",
+             conf->server_url, conf->server_url, conf->server_url);
+    return 0;
+}
+
 WEFT_MODULE(control) = {
     .abi = WEFT_ABI_VERSION,
     .name = "control",
@@ -39,4 +68,5 @@ WEFT_MODULE(control) = {
     .keys = control_keys,
     .conf_size = sizeof(struct control_conf),
     .is_role = 1,
+    .start = control_start,
 };

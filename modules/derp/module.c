@@ -1,8 +1,11 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/ctx.h"
+#include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "modules/derp/derp.h"
@@ -23,6 +26,38 @@ static const struct cfg_key derp_keys[] = {
     CFG_END,
 };
 
+/* /derp/probe and /derp/latency-check: clients and browsers measure latency with these (CORS open). */
+static void handle_probe(struct http_req *req, void *arg)
+{
+    const char *m = http_req_method(req);
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        http_respond_text(req, 405, "bogus probe method\n");
+        return;
+    }
+    static const struct http_header h[] = {{"Access-Control-Allow-Origin", "*"}};
+    http_respond(req, 200, h, 1, "", 0);
+}
+
+static int derp_start(struct weft_instance *inst)
+{
+    struct derp_conf *conf = inst->conf;
+    char err[512];
+    const char *addrs[2] = {conf->listen, conf->tls_listen};
+    for (int i = 0; i < 2; i++) {
+        if (!addrs[i])
+            continue;
+        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
+                                            i ? conf->tls_key : NULL, err, sizeof err);
+        if (!srv) {
+            log_error("module=derp event=listen addr=%s error=\"%s\"", addrs[i], err);
+            return -1;
+        }
+        http_route(srv, "/derp/probe", 0, handle_probe, inst);
+        http_route(srv, "/derp/latency-check", 0, handle_probe, inst);
+    }
+    return 0;
+}
+
 WEFT_MODULE(derp) = {
     .abi = WEFT_ABI_VERSION,
     .name = "derp",
@@ -31,4 +66,5 @@ WEFT_MODULE(derp) = {
     .keys = derp_keys,
     .conf_size = sizeof(struct derp_conf),
     .is_role = 1,
+    .start = derp_start,
 };
