@@ -1,6 +1,6 @@
 /* WireGuard figures: full handshakes per second (both sides in-process: create initiation, consume,
  * create response, consume, derive both keypairs) and transport encrypt / decrypt MB/s on 1420-byte
- * payloads. */
+ * payloads. Timed in process CPU time, so a busy shared machine does not skew the figures. */
 #include "config.h"
 
 #include <sodium.h>
@@ -14,7 +14,7 @@
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: the machine may be shared */
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -59,13 +59,13 @@ int main(void)
             wg_tai64n_from_unix_ns(ts, 1700000000ULL * WG_NSEC_PER_SEC + vt);
             if (wg_create_initiation(&a, &alice, m1, (uint32_t)n, NULL, ts, vt) < 0 ||
                 wg_consume_initiation(&bob, m1, sizeof(m1), by_key, NULL, vt, &hs) != 0 ||
-                wg_create_response(hs, &bob, m2, (uint32_t)n + 1, NULL, vt) < 0 ||
+                wg_create_response(hs, m2, (uint32_t)n + 1, NULL, vt) < 0 ||
                 wg_consume_response(&alice, m2, sizeof(m2), by_index, NULL, vt, &hs) != 0 ||
                 wg_handshake_derive_keypair(&a, &ka, vt) || wg_handshake_derive_keypair(&b, &kb, vt))
                 failed++;
         }
         t = now_s() - t0;
-    } while (t < 4.0);
+    } while (t < 2.0);
     printf("handshakes (initiation + response, created and consumed, keys derived): %.0f /s%s\n", n / t,
            failed ? " (SOME FAILED)" : "");
 
@@ -79,9 +79,9 @@ int main(void)
         for (int k = 0; k < 1000; k++, iters++)
             wg_transport_encrypt(&ka, pkt, sizeof(pkt), PAYLOAD, PAYLOAD);
         t = now_s() - t0;
-    } while (t < 4.0);
-    printf("transport encrypt %d B: %.1f MB/s (%.0f packets/s)\n", PAYLOAD, iters * (double)PAYLOAD / t / 1e6,
-           iters / t);
+    } while (t < 2.0);
+    printf("transport encrypt %d B: %.1f MB/s (%.0f packets/s)\n", PAYLOAD,
+           iters * (double)PAYLOAD / t / 1e6, iters / t);
 
     /* Decrypt: each message opens once (replay window), so a batch is sealed ahead and copied into the
      * work buffer before each open; the window is reset between passes over the batch. The copy
@@ -101,8 +101,8 @@ int main(void)
             good += wg_transport_decrypt(&kb, pkt, MSG) == PAYLOAD;
         }
         t = now_s() - t0;
-    } while (t < 4.0);
-    printf("transport decrypt %d B: %.1f MB/s (%.0f packets/s)%s\n", PAYLOAD, iters * (double)PAYLOAD / t / 1e6,
-           iters / t, good == iters ? "" : " (SOME FAILED)");
+    } while (t < 2.0);
+    printf("transport decrypt %d B: %.1f MB/s (%.0f packets/s)%s\n", PAYLOAD,
+           iters * (double)PAYLOAD / t / 1e6, iters / t, good == iters ? "" : " (SOME FAILED)");
     return good == iters && !failed ? 0 : 1;
 }

@@ -66,8 +66,8 @@ bool wg_cookie_check_mac1(const struct wg_cookie_checker *c, const uint8_t *msg,
     return sodium_memcmp(m, msg + mac1_off(len), WG_MAC_LEN) == 0;
 }
 
-bool wg_cookie_check_mac2(const struct wg_cookie_checker *c, const uint8_t *msg, size_t len, const uint8_t *src,
-                          size_t srclen, uint64_t now)
+bool wg_cookie_check_mac2(const struct wg_cookie_checker *c, const uint8_t *msg, size_t len,
+                          const uint8_t *src, size_t srclen, uint64_t now)
 {
     if (!handshake_len(len) || !c->secret_valid || now - c->secret_birth > WG_COOKIE_REFRESH_TIME)
         return false;

@@ -37,12 +37,13 @@ void wg_cookie_checker_clear(struct wg_cookie_checker *c);
 bool wg_cookie_check_mac1(const struct wg_cookie_checker *c, const uint8_t *msg, size_t len);
 /* Under load: does mac2 prove `src` (the opaque bytes of the source address, e.g. IP || port) holds a
  * cookie from the current secret? */
-bool wg_cookie_check_mac2(const struct wg_cookie_checker *c, const uint8_t *msg, size_t len, const uint8_t *src,
-                          size_t srclen, uint64_t now);
+bool wg_cookie_check_mac2(const struct wg_cookie_checker *c, const uint8_t *msg, size_t len,
+                          const uint8_t *src, size_t srclen, uint64_t now);
 /* Build the 64-byte cookie reply to handshake message `msg` from `src`. `nonce` (24 bytes) may be NULL
  * for a random one (tests inject it). Returns WG_COOKIE_REPLY_LEN or a negative wg_err. */
 int wg_cookie_create_reply(struct wg_cookie_checker *c, uint8_t out[WG_COOKIE_REPLY_LEN], const uint8_t *msg,
-                           size_t len, const uint8_t *src, size_t srclen, uint64_t now, const uint8_t *nonce);
+                           size_t len, const uint8_t *src, size_t srclen, uint64_t now,
+                           const uint8_t *nonce);
 
 void wg_cookie_gen_init(struct wg_cookie_gen *g, const uint8_t remote_pub[32]);
 /* Fill mac1 (and mac2 if we hold a cookie younger than COOKIE_REFRESH_TIME, else zeros) of a whole

@@ -113,7 +113,8 @@ void wg_handshake_clear(struct wg_handshake *hs)
 }
 
 int wg_create_initiation(struct wg_handshake *hs, const struct wg_local *l, uint8_t out[WG_INITIATION_LEN],
-                         uint32_t local_index, const uint8_t *eph_priv, const uint8_t *timestamp, uint64_t now)
+                         uint32_t local_index, const uint8_t *eph_priv, const uint8_t *timestamp,
+                         uint64_t now)
 {
     uint8_t ck[32], h[32], k[32], ss[32], epriv[32], ts[WG_TAI64N_LEN];
     int rc;
@@ -161,7 +162,7 @@ out:
     return rc;
 }
 
-int wg_consume_initiation(struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_key_fn lookup,
+int wg_consume_initiation(const struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_key_fn lookup,
                           void *ctx, uint64_t now, struct wg_handshake **peer)
 {
     uint8_t ck[32], h[32], k[32], ss[32], spub[32], ts[WG_TAI64N_LEN];
@@ -237,13 +238,12 @@ static void mix_psk(uint8_t ck[32], uint8_t h[32], uint8_t k[32], const uint8_t 
     sodium_memzero(tau, sizeof(tau));
 }
 
-int wg_create_response(struct wg_handshake *hs, const struct wg_local *l, uint8_t out[WG_RESPONSE_LEN],
-                       uint32_t local_index, const uint8_t *eph_priv, uint64_t now)
+int wg_create_response(struct wg_handshake *hs, uint8_t out[WG_RESPONSE_LEN], uint32_t local_index,
+                       const uint8_t *eph_priv, uint64_t now)
 {
     uint8_t ck[32], h[32], k[32], ss[32], epriv[32];
     int rc;
 
-    (void)l;
     if (hs->state != WG_HS_CONSUMED_INITIATION)
         return WG_ESTATE;
     memset(out, 0, WG_RESPONSE_LEN);
@@ -284,7 +284,7 @@ out:
     return rc;
 }
 
-int wg_consume_response(struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_index_fn lookup,
+int wg_consume_response(const struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_index_fn lookup,
                         void *ctx, uint64_t now, struct wg_handshake **peer)
 {
     uint8_t ck[32], h[32], k[32], ss[32];

@@ -88,17 +88,18 @@ void wg_handshake_clear(struct wg_handshake *hs);
 /* Write a 148-byte initiation from us (sender `local_index`). eph_priv / timestamp NULL = fresh random /
  * now; tests inject them. Returns WG_INITIATION_LEN or a negative wg_err. */
 int wg_create_initiation(struct wg_handshake *hs, const struct wg_local *l, uint8_t out[WG_INITIATION_LEN],
-                         uint32_t local_index, const uint8_t *eph_priv, const uint8_t *timestamp, uint64_t now);
+                         uint32_t local_index, const uint8_t *eph_priv, const uint8_t *timestamp,
+                         uint64_t now);
 /* Check mac1, decrypt, find the peer (lookup), and require a newer timestamp and no flood. On success
  * *peer is the peer's handshake, now in WG_HS_CONSUMED_INITIATION; nothing is changed on failure. */
-int wg_consume_initiation(struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_key_fn lookup,
+int wg_consume_initiation(const struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_key_fn lookup,
                           void *ctx, uint64_t now, struct wg_handshake **peer);
 /* Answer a consumed initiation with a 92-byte response. Returns WG_RESPONSE_LEN or a negative wg_err. */
-int wg_create_response(struct wg_handshake *hs, const struct wg_local *l, uint8_t out[WG_RESPONSE_LEN],
-                       uint32_t local_index, const uint8_t *eph_priv, uint64_t now);
+int wg_create_response(struct wg_handshake *hs, uint8_t out[WG_RESPONSE_LEN], uint32_t local_index,
+                       const uint8_t *eph_priv, uint64_t now);
 /* Check mac1, find our initiation by the receiver index, decrypt. On success *peer is in
  * WG_HS_CONSUMED_RESPONSE; nothing is changed on failure. */
-int wg_consume_response(struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_index_fn lookup,
+int wg_consume_response(const struct wg_local *l, const uint8_t *msg, size_t len, wg_peer_by_index_fn lookup,
                         void *ctx, uint64_t now, struct wg_handshake **peer);
 /* After create_response (responder) or consume_response (initiator): derive the session keys into kp and
  * wipe the handshake's ephemeral state. Returns 0 or WG_ESTATE. */

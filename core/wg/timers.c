@@ -131,8 +131,8 @@ unsigned wg_timers_handshake_complete(struct wg_timers *t, uint64_t now, bool in
     return initiator ? send_keepalive(t, now) : 0;
 }
 
-unsigned wg_timers_keep_fresh_sending(struct wg_timers *t, uint64_t now, uint64_t created, uint64_t send_counter,
-                                      bool initiator)
+unsigned wg_timers_keep_fresh_sending(struct wg_timers *t, uint64_t now, uint64_t created,
+                                      uint64_t send_counter, bool initiator)
 {
     if (send_counter > t->p.rekey_after_messages || (initiator && now - created > t->p.rekey_after_time))
         return send_initiation(t, now, false);

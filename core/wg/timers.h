@@ -71,8 +71,8 @@ unsigned wg_timers_handshake_complete(struct wg_timers *t, uint64_t now, bool in
  * WG_TIMER_SEND_INITIATION when the key wants replacing: on send when it carried more than
  * REKEY_AFTER_MESSAGES, or (initiator only) is older than REKEY_AFTER_TIME; on receive (initiator only,
  * once) when it is older than REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT. */
-unsigned wg_timers_keep_fresh_sending(struct wg_timers *t, uint64_t now, uint64_t created, uint64_t send_counter,
-                                      bool initiator);
+unsigned wg_timers_keep_fresh_sending(struct wg_timers *t, uint64_t now, uint64_t created,
+                                      uint64_t send_counter, bool initiator);
 unsigned wg_timers_keep_fresh_receiving(struct wg_timers *t, uint64_t now, uint64_t created, bool initiator);
 /* May a keypair created at `created` that has used `counter` nonces still be used at `now`? */
 bool wg_timers_key_usable(const struct wg_timers *t, uint64_t now, uint64_t created, uint64_t counter);

@@ -95,7 +95,7 @@ static void round_trip(const uint8_t *d, size_t n)
         abort();
 
     uint32_t seen_index = b_peer.remote_index;
-    if (wg_create_response(&b_peer, &bob, m2, ri, er, 1000) != WG_RESPONSE_LEN)
+    if (wg_create_response(&b_peer, m2, ri, er, 1000) != WG_RESPONSE_LEN)
         abort();
     mutate(m2, sizeof(m2), d + half, n - half, mask);
     if (flags & 4)
@@ -143,7 +143,7 @@ static void raw(const uint8_t *d, size_t n)
     case WG_MSG_INITIATION:
         if (wg_consume_initiation(&bob, buf, n, by_key, &b_peer, 0, &hs) == 0) {
             struct wg_keypair kp;
-            if (wg_create_response(hs, &bob, out, 2, NULL, 0) != WG_RESPONSE_LEN ||
+            if (wg_create_response(hs, out, 2, NULL, 0) != WG_RESPONSE_LEN ||
                 wg_handshake_derive_keypair(hs, &kp, 0) != 0)
                 abort();
         }

@@ -47,9 +47,10 @@ static void setup(void)
     memset(e2, 0x04, 32);
     if (wg_create_initiation(&a, &alice, m1, 0x11223344, e1, ts, 0) < 0 ||
         wg_consume_initiation(&bob, m1, sizeof(m1), one_by_key, &b, 0, &hs) != 0 ||
-        wg_create_response(&b, &bob, m2, 0x55667788, e2, 0) < 0 ||
+        wg_create_response(&b, m2, 0x55667788, e2, 0) < 0 ||
         wg_consume_response(&alice, m2, sizeof(m2), one_by_index, &a, 0, &hs) != 0 ||
-        wg_handshake_derive_keypair(&a, &ka_tmpl, 0) != 0 || wg_handshake_derive_keypair(&b, &kb_tmpl, 0) != 0)
+        wg_handshake_derive_keypair(&a, &ka_tmpl, 0) != 0 ||
+        wg_handshake_derive_keypair(&b, &kb_tmpl, 0) != 0)
         abort();
 }
 

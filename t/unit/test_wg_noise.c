@@ -53,7 +53,8 @@ static struct wg_handshake *by_index(void *ctx, uint32_t idx)
     return n->peer.local_index == idx ? &n->peer : NULL;
 }
 
-static void node_init(struct node *n, const uint8_t priv[32], const uint8_t remote_pub[32], const uint8_t *psk)
+static void node_init(struct node *n, const uint8_t priv[32], const uint8_t remote_pub[32],
+                      const uint8_t *psk)
 {
     wg_local_init(&n->local, priv);
     wg_handshake_init(&n->peer, &n->local, remote_pub, psk);
@@ -91,12 +92,14 @@ static void test_vector(void)
     is_hex(alice.local.pub, 32, alice_pub_hex, "alice public key");
     wg_handshake_init(&alice.peer, &alice.local, bob.local.pub, NULL);
     wg_handshake_init(&bob.peer, &bob.local, alice.local.pub, NULL);
-    is_hex(bob.local.cookies.mac1_key, 32, "52c0a95717f46ba7941f80cec1ead35984c9f023a996170d9e47e314d260dc96",
+    is_hex(bob.local.cookies.mac1_key, 32,
+           "52c0a95717f46ba7941f80cec1ead35984c9f023a996170d9e47e314d260dc96",
            "responder mac1 key = HASH(\"mac1----\" || bob_pub)");
     ok(memcmp(alice.peer.cookies.mac1_key, bob.local.cookies.mac1_key, 32) == 0,
        "initiator's mac1 key for bob is the same");
 
-    is_int(wg_create_initiation(&alice.peer, &alice.local, out, 0x11223344, e3, ts, 0), 148, "initiation created");
+    is_int(wg_create_initiation(&alice.peer, &alice.local, out, 0x11223344, e3, ts, 0), 148,
+           "initiation created");
     is_hex(out, 148, vec_init, "initiation matches the transcript byte for byte");
     is_int(wg_consume_initiation(&bob.local, out, 148, by_key, &bob, 0, &hs), 0, "responder consumes it");
     ok(hs == &bob.peer, "and finds alice by her static key");
@@ -104,10 +107,11 @@ static void test_vector(void)
     is_hex(bob.peer.last_timestamp, 12, "400000006553f1000000002a", "timestamp recorded");
 
     uint8_t resp[92];
-    is_int(wg_create_response(&bob.peer, &bob.local, resp, 0x55667788, e4, 0), 92, "response created");
+    is_int(wg_create_response(&bob.peer, resp, 0x55667788, e4, 0), 92, "response created");
     is_hex(resp, 92, vec_resp, "response matches the transcript byte for byte");
     hs = NULL;
-    is_int(wg_consume_response(&alice.local, resp, 92, by_index, &alice, 0, &hs), 0, "initiator consumes it");
+    is_int(wg_consume_response(&alice.local, resp, 92, by_index, &alice, 0, &hs), 0,
+           "initiator consumes it");
     ok(hs == &alice.peer, "found by the receiver index");
 
     is_int(wg_handshake_derive_keypair(&alice.peer, &ka, 7), 0, "initiator keypair");
@@ -129,7 +133,8 @@ static void test_vector(void)
     is_int(wg_transport_decrypt(&kb, pkt, 32), WG_EREPLAY, "the same keepalive again is a replay");
 }
 
-static int handshake(struct node *i, struct node *r, uint64_t now, struct wg_keypair *ki, struct wg_keypair *kr)
+static int handshake(struct node *i, struct node *r, uint64_t now, struct wg_keypair *ki,
+                     struct wg_keypair *kr)
 {
     uint8_t m1[148], m2[92];
     struct wg_handshake *hs;
@@ -139,7 +144,7 @@ static int handshake(struct node *i, struct node *r, uint64_t now, struct wg_key
     int rc = wg_consume_initiation(&r->local, m1, 148, by_key, r, now, &hs);
     if (rc)
         return rc;
-    if (wg_create_response(hs, &r->local, m2, ri, NULL, now) != 92)
+    if (wg_create_response(hs, m2, ri, NULL, now) != 92)
         return -2;
     if ((rc = wg_consume_response(&i->local, m2, 92, by_index, i, now, &hs)) != 0)
         return rc;
@@ -240,7 +245,8 @@ static void test_refusals(void)
     int rej = 1;
     for (int off = 0; off < 132; off++) {
         m1[off] ^= 0x80;
-        rej &= wg_consume_initiation(&bob.local, m1, 148, by_key, &bob, 0, &hs) == (off < 4 ? WG_EINVAL : WG_EMAC);
+        rej &= wg_consume_initiation(&bob.local, m1, 148, by_key, &bob, 0, &hs) ==
+               (off < 4 ? WG_EINVAL : WG_EMAC);
         m1[off] ^= 0x80;
     }
     ok(rej, "a flip in any byte before mac2 fails mac1 (the type: refused earlier)");
@@ -272,14 +278,15 @@ static void test_refusals(void)
     struct node carol;
     node_init(&carol, cpriv, bpub, NULL);
     wg_create_initiation(&carol.peer, &carol.local, m1, 4, NULL, NULL, 0);
-    is_int(wg_consume_initiation(&bob.local, m1, 148, by_key, &bob, 2 * S, &hs), WG_EPEER, "unknown static key");
+    is_int(wg_consume_initiation(&bob.local, m1, 148, by_key, &bob, 2 * S, &hs), WG_EPEER,
+           "unknown static key");
 
     /* Response state checks. */
     wg_create_initiation(&alice.peer, &alice.local, m1, 5, NULL, NULL, 0);
     is_int(wg_consume_initiation(&bob.local, m1, 148, by_key, &bob, 3 * S, &hs), 0, "fresh initiation");
-    is_int(wg_create_response(&alice.peer, &alice.local, m2, 6, NULL, 0), WG_ESTATE,
+    is_int(wg_create_response(&alice.peer, m2, 6, NULL, 0), WG_ESTATE,
            "the initiator cannot respond to itself");
-    wg_create_response(&bob.peer, &bob.local, m2, 6, NULL, 0);
+    wg_create_response(&bob.peer, m2, 6, NULL, 0);
     m2[8] ^= 1;
     is_int(wg_consume_response(&alice.local, m2, 92, by_index, &alice, 0, &hs), WG_EMAC,
            "response with a changed receiver index fails mac1");
@@ -319,7 +326,8 @@ static void test_refusals(void)
     /* Low-order peer key. */
     uint8_t zero[32] = { 0 };
     struct wg_handshake lo;
-    is_int(wg_handshake_init(&lo, &alice.local, zero, NULL), WG_EDH, "an all-zero DH with the peer is refused");
+    is_int(wg_handshake_init(&lo, &alice.local, zero, NULL), WG_EDH,
+           "an all-zero DH with the peer is refused");
     is_int(wg_create_initiation(&lo, &alice.local, m1, 1, NULL, NULL, 0), WG_EDH, "no initiation to it");
     uint8_t evil[148];
     wg_create_initiation(&alice.peer, &alice.local, evil, 1, NULL, NULL, 0);
@@ -354,16 +362,19 @@ static void test_cookies(void)
     wg_cookie_gen_init(&other, apub);
     other.have_last_mac1 = true;
     memcpy(other.last_mac1, m1 + 116, 16);
-    ok(wg_cookie_consume_reply(&other, reply, 64, t0) == WG_EDECRYPT, "a reply from another key does not open");
+    ok(wg_cookie_consume_reply(&other, reply, 64, t0) == WG_EDECRYPT,
+       "a reply from another key does not open");
     reply[40] ^= 1;
-    is_int(wg_cookie_consume_reply(&alice.peer.cookies, reply, 64, t0), WG_EDECRYPT, "tampered reply refused");
+    is_int(wg_cookie_consume_reply(&alice.peer.cookies, reply, 64, t0), WG_EDECRYPT,
+           "tampered reply refused");
     reply[40] ^= 1;
     is_int(wg_cookie_consume_reply(&alice.peer.cookies, reply, 63, t0), WG_EINVAL, "short reply refused");
     is_int(wg_cookie_consume_reply(&alice.peer.cookies, reply, 64, t0 + S), 0, "initiator takes the cookie");
 
     wg_create_initiation(&alice.peer, &alice.local, m1, 2, NULL, NULL, t0 + 2 * S);
     ok(!sodium_is_zero(m1 + 132, 16), "next initiation carries mac2");
-    ok(wg_cookie_check_mac2(&bob.local.cookies, m1, 148, src, 6, t0 + 2 * S), "mac2 verifies from that source");
+    ok(wg_cookie_check_mac2(&bob.local.cookies, m1, 148, src, 6, t0 + 2 * S),
+       "mac2 verifies from that source");
     ok(!wg_cookie_check_mac2(&bob.local.cookies, m1, 148, src2, 6, t0 + 2 * S), "not from another source");
     m1[20] ^= 1;
     ok(!wg_cookie_check_mac2(&bob.local.cookies, m1, 148, src, 6, t0 + 2 * S), "nor over a changed message");
@@ -376,7 +387,7 @@ static void test_cookies(void)
     /* The response carries mac2 too when the responder holds a cookie from the initiator. */
     is_int(wg_cookie_create_reply(&alice.local.cookies, reply, m1, 148, src2, 6, t0, NULL), 64,
            "(initiator makes a cookie for bob's address)");
-    wg_create_response(&bob.peer, &bob.local, m2, 9, NULL, t0 + 3 * S);
+    wg_create_response(&bob.peer, m2, 9, NULL, t0 + 3 * S);
     /* The reply answered m1's mac1, but bob's last mac1 is now the response's: it no longer opens. */
     is_int(wg_cookie_consume_reply(&bob.peer.cookies, reply, 64, t0 + 3 * S), WG_EDECRYPT,
            "a cookie reply must answer our latest message");

@@ -77,7 +77,8 @@ int main(void)
     ok(!wg_replay_update(&r, WG_REJECT_AFTER_MESSAGES), "REJECT_AFTER_MESSAGES refused");
     ok(!wg_replay_check(&r, UINT64_MAX), "UINT64_MAX refused");
     ok(!wg_replay_update(&r, UINT64_MAX), "UINT64_MAX refused by update");
-    is_int((long long)(WG_REJECT_AFTER_MESSAGES - (UINT64_MAX - 8192)), 0, "REJECT_AFTER_MESSAGES = 2^64-2^13-1");
+    is_int((long long)(WG_REJECT_AFTER_MESSAGES - (UINT64_MAX - 8192)), 0,
+           "REJECT_AFTER_MESSAGES = 2^64-2^13-1");
 
     /* Random walk against the model: mostly forward, with reordering, duplicates and stragglers. */
     wg_replay_init(&r);

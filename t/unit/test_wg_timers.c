@@ -92,7 +92,8 @@ int main(void)
     is_int(wg_timers_tick(&t, 210 * S), 0, "data sent in between replaces the keepalive");
     fresh(0);
     wg_timers_packet_received(&t, 0, WG_PKT_KEEPALIVE);
-    is_int((long long)wg_timers_next_deadline(&t), (long long)WG_TIMER_OFF, "a keepalive in needs no answer");
+    is_int((long long)wg_timers_next_deadline(&t), (long long)WG_TIMER_OFF,
+           "a keepalive in needs no answer");
     wg_timers_packet_received(&t, 0, WG_PKT_DATA);
     wg_timers_packet_received(&t, 5 * S, WG_PKT_DATA);
     is_int(wg_timers_tick(&t, 10 * S), WG_TIMER_SEND_KEEPALIVE, "keepalive at 10 s");
@@ -137,7 +138,8 @@ int main(void)
     is_int((long long)wg_timers_next_deadline(&t), (long long)WG_TIMER_OFF, "disarmed");
     fresh(0);
     wg_timers_packet_received(&t, 0, WG_PKT_DATA);
-    is_int((long long)wg_timers_next_deadline(&t), (long long)(10 * S), "without persistent keepalive: none");
+    is_int((long long)wg_timers_next_deadline(&t), (long long)(10 * S),
+           "without persistent keepalive: none");
 
     /* Timeouts firing together are all reported. */
     fresh(0);
