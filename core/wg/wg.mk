@@ -15,3 +15,14 @@ FUZZ_TARGETS += fuzz_wg_handshake fuzz_wg_transport
 EXTRA_DIST += t/fuzz/corpus/fuzz_wg_handshake t/fuzz/corpus/fuzz_wg_transport
 
 BENCHES += bench/bench_wg
+
+# The engine: device (peers, sessions, timers, batched UDP), allowed IPs, TUN with offloads, UAPI.
+libweftcore_la_SOURCES += \
+	core/wg/allowedips.c core/wg/allowedips.h \
+	core/wg/offload.c core/wg/offload.h \
+	core/wg/tun.c core/wg/tun.h \
+	core/wg/device.c core/wg/device.h \
+	core/wg/uapi.c core/wg/uapi.h
+
+check_PROGRAMS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
+TESTS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
