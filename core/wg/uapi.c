@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,12 @@ struct wg_uapi {
     struct conn *conns;
 };
 
+static void close_later(void *arg)
+{
+    close((int)(intptr_t)arg);
+}
+
+/* Inside its own callback the watch lets go of the fd only after the callback returns: close it then. */
 static void conn_free(struct conn *c)
 {
     struct conn **pp = &c->u->conns;
@@ -328,7 +335,8 @@ static void conn_free(struct conn *c)
     if (*pp)
         *pp = c->next;
     loop_watch_free(c->w);
-    close(c->fd);
+    if (loop_defer(c->u->loop, close_later, (void *)(intptr_t)c->fd) < 0)
+        close(c->fd);
     if (c->in)
         memset(c->in, 0, c->in_cap); /* may hold private keys */
     free(c->in);
