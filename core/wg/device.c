@@ -683,6 +683,7 @@ static bool handshake_admitted(struct wg_device *d, const struct wg_endpoint *fr
     if (wg_cookie_create_reply(&d->local.cookies, reply, msg, len, src, srclen, d->now, NULL) > 0) {
         xmit_to(d, from, reply, sizeof(reply));
         d->st.cookie_replies++;
+        log_debug("wireguard: under load: cookie reply sent for a handshake without mac2");
     }
     return false;
 }
