@@ -36,3 +36,9 @@ EXTRA_DIST += t/wireguard-go.t t/wireguard.t t/wglib.sh t/wgjunk.py
 # misses the engine. One -Wl argument libtool leaves alone puts the whole archive in. (Belongs in the top
 # Makefile.am; harmless once that is fixed.)
 weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
+
+# iperf3 through weft <-> weft and wireguard-go <-> wireguard-go (a script; the program runs it).
+BENCHES += bench/bench_wireguard
+bench_bench_wireguard_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
+	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
+EXTRA_DIST += bench/wireguard.sh
