@@ -103,3 +103,6 @@ except Exception:
     pass
 EOF
 }
+
+# A string as a literal grep -E pattern (base64 keys carry '+' and '/').
+re_quote() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'; }

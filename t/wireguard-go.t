@@ -18,7 +18,7 @@ wg_config a && wg_config b; ok $? "wg set configures both"
 wg_ping b 3; ok $? "wireguard-go -> weft: handshake and ping"
 wg_ping a 3; ok $? "weft -> wireguard-go: ping on the same session"
 show=$(ip netns exec "$NSA" wg show "$IFA")
-like "$show" "peer: $PUBB" "wg show lists the peer"
+like "$show" "peer: $(re_quote "$PUBB")" "wg show lists the peer"
 like "$show" "endpoint: $VB:51820" "... its endpoint"
 like "$show" "allowed ips: $TB/32" "... its allowed IPs"
 like "$show" "latest handshake: [0-9]+ seconds? ago" "... its latest handshake"
@@ -80,5 +80,6 @@ like "$(cat "$TMP/$IFA.log")" "cookie reply" "weft sent a cookie reply"
 
 wg_stop a
 wait_for 5 test ! -e "/var/run/wireguard/$IFA.sock"; ok $? "SIGTERM removes the UAPI socket"
+wg_stop b
 unlike "$(cat "$TMP/$IFA.log")" "level=error" "weft logged no errors"
 done_testing

@@ -36,8 +36,8 @@ ok "$([ "$h2" -gt "$h1" ] && echo 0 || echo 1)" "rekeyed after REKEY_AFTER_TIME 
 # --- showconf and syncconf ---
 conf=$(ip netns exec "$NSA" wg showconf "$IFA")
 like "$conf" "ListenPort = 51820" "showconf: ListenPort"
-like "$conf" "PrivateKey = $(cat "$TMP/key.a")" "showconf: PrivateKey"
-like "$conf" "PublicKey = $PUBB" "showconf: the peer"
+like "$conf" "PrivateKey = $(re_quote "$(cat "$TMP/key.a")")" "showconf: PrivateKey"
+like "$conf" "PublicKey = $(re_quote "$PUBB")" "showconf: the peer"
 like "$conf" "AllowedIPs = $TB/32" "showconf: its AllowedIPs"
 like "$conf" "Endpoint = $VB:51820" "showconf: its Endpoint"
 printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n' "$(cat "$TMP/key.a")" >"$TMP/empty.conf"

@@ -363,6 +363,10 @@ static void xmit(struct wg_device *d, struct wg_peer *p, const struct iovec *pkt
         d->st.tx_dropped += n;
         return;
     }
+    if (ep->transport == WG_TRANSPORT_UDP && udp_fd_for(d, ep) < 0) {
+        d->st.tx_dropped += n; /* not bound (yet) */
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         p->tx_bytes += pkts[i].iov_len;
     if (ep->transport == WG_TRANSPORT_UDP) {

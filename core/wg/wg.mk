@@ -42,3 +42,6 @@ BENCHES += bench/bench_wireguard
 bench_bench_wireguard_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
 	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
 EXTRA_DIST += bench/wireguard.sh
+
+FUZZ_TARGETS += fuzz_wg_offload fuzz_wg_uapi
+EXTRA_DIST += t/fuzz/corpus/fuzz_wg_offload t/fuzz/corpus/fuzz_wg_uapi
