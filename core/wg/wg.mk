@@ -31,12 +31,6 @@ TESTS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 TESTS += t/wireguard-go.t t/wireguard.t
 EXTRA_DIST += t/wireguard-go.t t/wireguard.t t/wglib.sh t/wgjunk.py
 
-# libtool moves libweftcore.la out of the top Makefile.am's -Wl,--whole-archive pair, so the binary only
-# keeps the core objects main/serve reference and a module loaded at run time (node: `weft wireguard`)
-# misses the engine. One -Wl argument libtool leaves alone puts the whole archive in. (Belongs in the top
-# Makefile.am; harmless once that is fixed.)
-weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
-
 # iperf3 through weft <-> weft and wireguard-go <-> wireguard-go (a script; the program runs it).
 BENCHES += bench/bench_wireguard
 bench_bench_wireguard_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
