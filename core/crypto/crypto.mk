@@ -1,7 +1,9 @@
 # core/crypto: fragment of the top Makefile.am (paths from the top)
 libweftcore_la_SOURCES += \
 	core/crypto/blake2s.c core/crypto/blake2s.h \
-	core/crypto/kdf.c core/crypto/kdf.h
+	core/crypto/kdf.c core/crypto/kdf.h \
+	core/crypto/key.c core/crypto/key.h \
+	core/crypto/box.c core/crypto/box.h
 
-check_PROGRAMS += t/unit/test_blake2s
-TESTS += t/unit/test_blake2s
+check_PROGRAMS += t/unit/test_blake2s t/unit/test_key
+TESTS += t/unit/test_blake2s t/unit/test_key
