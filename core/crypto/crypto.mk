@@ -3,7 +3,8 @@ libweftcore_la_SOURCES += \
 	core/crypto/blake2s.c core/crypto/blake2s.h \
 	core/crypto/kdf.c core/crypto/kdf.h \
 	core/crypto/key.c core/crypto/key.h \
-	core/crypto/box.c core/crypto/box.h
+	core/crypto/box.c core/crypto/box.h \
+	core/crypto/noise_ts2021.c core/crypto/noise_ts2021.h
 
-check_PROGRAMS += t/unit/test_blake2s t/unit/test_key
-TESTS += t/unit/test_blake2s t/unit/test_key
+check_PROGRAMS += t/unit/test_blake2s t/unit/test_key t/unit/test_noise_ts2021
+TESTS += t/unit/test_blake2s t/unit/test_key t/unit/test_noise_ts2021
