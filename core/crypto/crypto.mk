@@ -8,3 +8,9 @@ libweftcore_la_SOURCES += \
 
 check_PROGRAMS += t/unit/test_blake2s t/unit/test_key t/unit/test_noise_ts2021
 TESTS += t/unit/test_blake2s t/unit/test_key t/unit/test_noise_ts2021
+
+FUZZ_TARGETS += fuzz_ts2021_initiation fuzz_ts2021_response fuzz_ts2021_record fuzz_keytext
+EXTRA_DIST += t/fuzz/corpus/fuzz_ts2021_initiation t/fuzz/corpus/fuzz_ts2021_response \
+	t/fuzz/corpus/fuzz_ts2021_record t/fuzz/corpus/fuzz_keytext
+
+BENCHES += bench/bench_crypto
