@@ -13,3 +13,5 @@ libweftcore_la_SOURCES += \
 	core/udp.c core/udp.h
 check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
+check_PROGRAMS += t/unit/test_http
+TESTS += t/unit/test_http

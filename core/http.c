@@ -237,6 +237,13 @@ const char *http_req_header(struct http_req *req, const char *name)
 {
     size_t nl = strlen(name);
     const h2o_headers_t *hs = &req->h->headers;
+    /* h2o lifts these out of the header list */
+    if (strcasecmp(name, "upgrade") == 0)
+        return req->h->upgrade.base ? h2o_strdup(&req->h->pool, req->h->upgrade.base, req->h->upgrade.len).base : NULL;
+    if (strcasecmp(name, "host") == 0 || strcasecmp(name, ":authority") == 0)
+        return req->h->input.authority.base
+                   ? h2o_strdup(&req->h->pool, req->h->input.authority.base, req->h->input.authority.len).base
+                   : NULL;
     for (size_t i = 0; i < hs->size; i++) {
         const h2o_header_t *e = &hs->entries[i];
         if (e->name->len == nl && strncasecmp(e->name->base, name, nl) == 0)
@@ -683,7 +690,14 @@ void http_server_free(struct http_server *srv)
         log_warn("http: %zu connection(s) would not close; leaking the server", srv->nconns);
         return;
     }
+    /* h2o's GOAWAY resend timer (armed by request_shutdown even with no HTTP/2 connection) */
+    if (h2o_timeout_is_linked(&srv->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&srv->ctx.http2._graceful_shutdown_timeout);
+    h2o_multithread_queue_t *q = srv->ctx.queue;
     h2o_context_dispose(&srv->ctx);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    free(q); /* h2o 2.2's evloop build destroys the queue but never frees it */
+#endif
     h2o_config_dispose(&srv->conf);
     for (size_t i = 0; i < srv->nls; i++) {
         if (srv->ls[i]->ssl)
