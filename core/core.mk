@@ -15,3 +15,5 @@ check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http
+check_PROGRAMS += t/unit/test_stream t/unit/test_udp
+TESTS += t/unit/test_stream t/unit/test_udp
