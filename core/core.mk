@@ -19,3 +19,7 @@ libweftcore_la_SOURCES += \
 	core/udp.c core/udp.h
 check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
+check_PROGRAMS += t/unit/test_http
+TESTS += t/unit/test_http
+check_PROGRAMS += t/unit/test_stream t/unit/test_udp
+TESTS += t/unit/test_stream t/unit/test_udp

@@ -61,7 +61,8 @@ const char *http_req_path(const struct http_req *req);
 const char *http_req_query(const struct http_req *req);
 /* 0x100, 0x101 or 0x200. */
 int http_req_version(const struct http_req *req);
-/* The first header called name (case-insensitive), or NULL. */
+/* The first header called name (case-insensitive), or NULL. "Upgrade" is seen only with "Connection: upgrade"
+ * (HTTP/1.1); Content-Length and Transfer-Encoding are not seen (use http_req_body). */
 const char *http_req_header(struct http_req *req, const char *name);
 /* The request body (buffered whole); NULL and 0 if none. */
 const uint8_t *http_req_body(const struct http_req *req, size_t *len);

@@ -671,11 +671,12 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
 {
     struct addr a;
     int fd = -1, on = 1;
+    const char *verb = socktype == SOCK_DGRAM ? "bind" : "listen";
     *port = 0;
     if (unix_path != NULL)
         *unix_path = NULL;
     if (addr_parse(text, &a) != 0) {
-        snprintf(err, errlen, "listen %s: bad address", text ? text : "(null)");
+        snprintf(err, errlen, "%s %s: bad address", verb, text ? text : "(null)");
         return -1;
     }
     if (a.len == 0) {
@@ -688,7 +689,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         snprintf(ps, sizeof(ps), "%u", a.port);
         int rc = getaddrinfo(a.host, ps, &hints, &res);
         if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(a.sa)) {
-            snprintf(err, errlen, "listen %s: %s", text, rc ? gai_strerror(rc) : "no address");
+            snprintf(err, errlen, "%s %s: %s", verb, text, rc ? gai_strerror(rc) : "no address");
             if (res)
                 freeaddrinfo(res);
             return -1;
@@ -698,7 +699,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         freeaddrinfo(res);
     }
     if ((fd = socket(a.sa.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-        snprintf(err, errlen, "listen %s: socket: %s", text, strerror(errno));
+        snprintf(err, errlen, "%s %s: socket: %s", verb, text, strerror(errno));
         return -1;
     }
     if (a.sa.ss_family == AF_UNIX) {
@@ -706,7 +707,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         struct stat st;
         if (lstat(sun->sun_path, &st) == 0) {
             if (!S_ISSOCK(st.st_mode)) {
-                snprintf(err, errlen, "listen %s: exists and is not a socket", text);
+                snprintf(err, errlen, "%s %s: exists and is not a socket", verb, text);
                 close(fd);
                 return -1;
             }
@@ -719,7 +720,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         int e = errno;
         umask(old);
         if (rc != 0) {
-            snprintf(err, errlen, "listen %s: %s", text, strerror(e));
+            snprintf(err, errlen, "%s %s: %s", verb, text, strerror(e));
             close(fd);
             return -1;
         }
@@ -734,7 +735,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
         }
         if (bind(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
-            snprintf(err, errlen, "listen %s: %s", text, strerror(errno));
+            snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
             close(fd);
             return -1;
         }
@@ -744,7 +745,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             *port = addr_port((struct sockaddr *)&bound);
     }
     if (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "listen %s: %s", text, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
         close(fd);
         if (unix_path != NULL && *unix_path != NULL) {
             unlink(*unix_path);
