@@ -268,6 +268,31 @@ static void v_ws(struct vs *v)
         v->p++;
 }
 
+/* Length of the valid UTF-8 sequence starting at s (non-ASCII lead byte), or 0. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *e)
+{
+    unsigned char c = s[0];
+    size_t len;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if ((size_t)(e - s) < len)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* overlong 3/4-byte forms, UTF-16 surrogates, beyond U+10FFFF */
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
+}
+
 static int v_string(struct vs *v)
 {
     v->p++; /* opening quote */
@@ -277,6 +302,13 @@ static int v_string(struct vs *v)
             return 0;
         if (c < 0x20)
             return -1;
+        if (c >= 0x80) { /* UTF-8 checked here: json-c's own check costs more than its whole parse */
+            size_t l = utf8_len((const unsigned char *)v->p - 1, (const unsigned char *)v->e);
+            if (!l)
+                return -1;
+            v->p += l - 1;
+            continue;
+        }
         if (c != '\\')
             continue;
         if (v->p >= v->e)
@@ -425,7 +457,7 @@ struct json_object *tc_json_parse(const char *s, size_t len)
     json_tokener *tok = json_tokener_new_ex(V_MAX_DEPTH);
     if (!tok)
         return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     struct json_object *o = json_tokener_parse_ex(tok, s, (int)len);
     json_tokener_free(tok);
     return o; /* a bare scalar stays "incomplete" (NULL): all our documents are objects */

@@ -65,10 +65,10 @@ void *tc_arena_alloc(struct tc_arena *a, size_t n);               /* zeroed, 16-
 void *tc_arena_array(struct tc_arena *a, size_t n, size_t size);  /* overflow-checked; NULL if OOM */
 void tc_arena_free(struct tc_arena *a);
 
-/* Strict JSON (RFC 8259) syntax check: what json-c alone lets through (NaN, Infinity, 'quotes', "1.",
+/* Strict JSON (RFC 8259) syntax check, UTF-8 included: what json-c alone lets through (NaN, Infinity, 'quotes', "1.",
  * comments, trailing garbage) must not reach a Go peer when we pass raw values on. Returns 0 or -1. */
 int tc_json_validate(const char *s, size_t len);
-/* Validates, then parses with json-c (UTF-8 checked). Returns a new reference or NULL. */
+/* Validates, then parses with json-c. Returns a new reference or NULL. */
 struct json_object *tc_json_parse(const char *s, size_t len);
 
 /* Compact serialization of a json-c value (no "\/" escaping). The text lives in the object until it

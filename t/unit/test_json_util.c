@@ -164,6 +164,13 @@ int main(void)
           "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 0);
     json_object *o = tc_json_parse("{\"a\":\"\xff\"}", 9);
     ok(o == NULL, "invalid UTF-8 refused");
+    valid("{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xac\"}", 1);
+    valid("{\"a\":\"\xc0\xaf\"}", 0);         /* overlong */
+    valid("{\"a\":\"\xe0\x80\xaf\"}", 0);     /* overlong */
+    valid("{\"a\":\"\xed\xa0\x80\"}", 0);     /* surrogate */
+    valid("{\"a\":\"\xf4\x90\x80\x80\"}", 0); /* > U+10FFFF */
+    valid("{\"a\":\"\xe2\x82\"}", 0);         /* truncated */
+    valid("{\"\x80\":1}", 0);
     const char *dbl = "{\"a\":0.000325093,\"b\":\"x/y\"}";
     o = tc_json_parse(dbl, strlen(dbl));
     size_t n;
