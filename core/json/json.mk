@@ -7,7 +7,7 @@ libweftcore_la_SOURCES += \
 
 check_PROGRAMS += t/unit/test_json_util t/unit/test_tailcfg
 TESTS += t/unit/test_json_util t/unit/test_tailcfg
-EXTRA_DIST += t/data/captures
+EXTRA_DIST += t/data/captures t/data/tailcfg
 
 FUZZ_TARGETS += fuzz_control_json
 EXTRA_DIST += t/fuzz/corpus/fuzz_control_json
