@@ -15,7 +15,11 @@
  * with the wrong JSON type fails the parse (as in Go); null is the same as absent. Field names match
  * exactly as Go writes them (Go would also take other casings; no real sender uses them).
  *
- * Emitting: tc_X_emit() appends one JSON object to a jbuf and returns 0, or -1 if out of memory. */
+ * Emitting: tc_X_emit() appends one JSON object to a jbuf and returns 0, or -1 if out of memory.
+ * Map-typed fields (Regions, Routes, CapMap, OnlineChange, ...) are written in array order; Go sorts map
+ * keys, so pass them sorted where byte-equality with Go matters (clients do not care).
+ * Emitting a parsed document serializes its json-c values in place (json-c caches the text in the
+ * object): do not emit one parsed document from two threads at once. */
 #ifndef WEFT_JSON_TAILCFG_H
 #define WEFT_JSON_TAILCFG_H
 

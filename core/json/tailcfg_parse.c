@@ -56,7 +56,6 @@ static int v_i64(struct pc *c, json_object *v, int64_t min, int64_t max, int64_t
         return 0;
     if (!json_object_is_type(v, json_type_int))
         FAIL(c, what);
-    errno = 0;
     int64_t x = json_object_get_int64(v);
     /* json-c clamps what does not fit in int64 (and keeps big positives as uint64) */
     if ((x == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX) || x < min || x > max)
