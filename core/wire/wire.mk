@@ -1,1 +1,8 @@
 # core/wire: fragment of the top Makefile.am (paths from the top)
+# Wire codecs: DERP frames, disco, STUN, the ts2021 upgrade + early payload, the map stream framing.
+libweftcore_la_SOURCES += \
+	core/wire/byteorder.h \
+	core/wire/derp_frame.c core/wire/derp_frame.h
+
+check_PROGRAMS += t/unit/test_derp_frame
+TESTS += t/unit/test_derp_frame
