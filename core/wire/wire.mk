@@ -2,7 +2,8 @@
 # Wire codecs: DERP frames, disco, STUN, the ts2021 upgrade + early payload, the map stream framing.
 libweftcore_la_SOURCES += \
 	core/wire/byteorder.h \
-	core/wire/derp_frame.c core/wire/derp_frame.h
+	core/wire/derp_frame.c core/wire/derp_frame.h \
+	core/wire/disco.c core/wire/disco.h
 
-check_PROGRAMS += t/unit/test_derp_frame
-TESTS += t/unit/test_derp_frame
+check_PROGRAMS += t/unit/test_derp_frame t/unit/test_disco
+TESTS += t/unit/test_derp_frame t/unit/test_disco
