@@ -4,7 +4,8 @@ libweftcore_la_SOURCES += \
 	core/wire/byteorder.h \
 	core/wire/derp_frame.c core/wire/derp_frame.h \
 	core/wire/disco.c core/wire/disco.h \
-	core/wire/stun.c core/wire/stun.h
+	core/wire/stun.c core/wire/stun.h \
+	core/wire/ts2021.c core/wire/ts2021.h
 
-check_PROGRAMS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun
-TESTS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun
+check_PROGRAMS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021
+TESTS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021
