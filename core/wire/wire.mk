@@ -10,3 +10,9 @@ libweftcore_la_SOURCES += \
 
 check_PROGRAMS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021 t/unit/test_mapstream
 TESTS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021 t/unit/test_mapstream
+
+FUZZ_TARGETS += fuzz_derp_frame fuzz_disco fuzz_stun fuzz_ts2021_upgrade fuzz_mapstream
+EXTRA_DIST += t/fuzz/corpus/fuzz_derp_frame t/fuzz/corpus/fuzz_disco t/fuzz/corpus/fuzz_stun \
+	t/fuzz/corpus/fuzz_ts2021_upgrade t/fuzz/corpus/fuzz_mapstream
+
+BENCHES += bench/bench_wire
