@@ -11,7 +11,10 @@ static inline uint32_t wire_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static inline uint64_t wire_be64(const uint8_t *p) { return (uint64_t)wire_be32(p) << 32 | wire_be32(p + 4); }
+static inline uint64_t wire_be64(const uint8_t *p)
+{
+    return (uint64_t)wire_be32(p) << 32 | wire_be32(p + 4);
+}
 
 static inline uint32_t wire_le32(const uint8_t *p)
 {

@@ -271,8 +271,9 @@ long derp_packet_header_encode(uint8_t *out, size_t cap, uint8_t type, const uin
     size_t nkeys = key2 ? 2 : 1;
     if (!key1 || data_len > DERP_MAX_PACKET_SIZE)
         return -1;
-    if (type == DERP_FRAME_FORWARD_PACKET ? nkeys != 2
-        : (type != DERP_FRAME_SEND_PACKET && type != DERP_FRAME_RECV_PACKET) || nkeys != 1)
+    if (type == DERP_FRAME_FORWARD_PACKET
+            ? nkeys != 2
+            : (type != DERP_FRAME_SEND_PACKET && type != DERP_FRAME_RECV_PACKET) || nkeys != 1)
         return -1;
     size_t hdr = DERP_FRAME_HEADER_LEN + nkeys * DERP_KEY_LEN;
     if (cap < hdr)
@@ -347,8 +348,8 @@ long derp_restarting_encode(uint8_t *out, size_t cap, uint32_t reconnect_in_ms, 
 static long json_emit(struct json_object *o, char *out, size_t cap)
 {
     size_t n;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                      &n);
+    const char *s =
+        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     long r = -1;
     if (s && n <= cap) {
         memcpy(out, s, n);
@@ -392,7 +393,8 @@ long derp_server_info_to_json(const struct derp_server_info *si, char *out, size
         json_object_object_add(o, "TokenBucketBytesPerSecond",
                                json_object_new_int64(si->token_bucket_bytes_per_second));
     if (si->token_bucket_bytes_burst)
-        json_object_object_add(o, "TokenBucketBytesBurst", json_object_new_int64(si->token_bucket_bytes_burst));
+        json_object_object_add(o, "TokenBucketBytesBurst",
+                               json_object_new_int64(si->token_bucket_bytes_burst));
     return json_emit(o, out, cap);
 }
 
@@ -454,7 +456,7 @@ int derp_client_info_from_json(const char *json, size_t len, struct derp_client_
     if (!o)
         return -1;
     int rc = 0;
-    json_object_object_foreach(o, k, v) {
+    json_object_object_foreach (o, k, v) {
         long long x;
         if (!strcasecmp(k, "meshKey")) {
             if (json_object_is_type(v, json_type_null))
@@ -510,7 +512,7 @@ int derp_server_info_from_json(const char *json, size_t len, struct derp_server_
     if (!o)
         return -1;
     int rc = 0;
-    json_object_object_foreach(o, k, v) {
+    json_object_object_foreach (o, k, v) {
         long long x;
         if (!strcasecmp(k, "version")) {
             x = si->version;
@@ -548,8 +550,8 @@ static int box_in_place(uint8_t *c, size_t len, const uint8_t nonce[24], const u
 }
 
 long derp_client_info_seal(uint8_t *out, size_t cap, const uint8_t client_priv[32],
-                           const uint8_t client_key[32], const uint8_t server_key[32],
-                           const uint8_t *nonce, const struct derp_client_info *ci)
+                           const uint8_t client_key[32], const uint8_t server_key[32], const uint8_t *nonce,
+                           const struct derp_client_info *ci)
 {
     size_t hdr = DERP_FRAME_HEADER_LEN + DERP_KEY_LEN + DERP_NONCE_LEN;
     if (cap < hdr + DERP_BOX_OVERHEAD)
@@ -645,10 +647,7 @@ int derp_server_info_open(const uint8_t *payload, size_t n, const uint8_t client
 
 /* ---- HTTP upgrade helpers ---- */
 
-static long put_str(char *out, size_t cap, int n)
-{
-    return n < 0 || (size_t)n >= cap ? -1 : n;
-}
+static long put_str(char *out, size_t cap, int n) { return n < 0 || (size_t)n >= cap ? -1 : n; }
 
 /* A header value must not smuggle CR/LF into the request. */
 static bool header_safe(const char *s)
@@ -685,9 +684,7 @@ long derp_http_response_101(char *out, size_t cap, const uint8_t server_key[32])
     int n = snprintf(out, cap,
                      "HTTP/1.1 101 Switching Protocols\r\n"
                      "Upgrade: DERP\r\n"
-                     "Connection: Upgrade\r\n"
-                     DERP_HDR_VERSION ": %d\r\n"
-                     DERP_HDR_PUBLIC_KEY ": %s\r\n"
+                     "Connection: Upgrade\r\n" DERP_HDR_VERSION ": %d\r\n" DERP_HDR_PUBLIC_KEY ": %s\r\n"
                      "\r\n",
                      DERP_PROTOCOL_VERSION, hex);
     return put_str(out, cap, n);
@@ -704,10 +701,7 @@ enum derp_upgrade_kind derp_http_upgrade_kind(const char *upgrade)
     return DERP_UPGRADE_NONE;
 }
 
-bool derp_http_fast_start(const char *value)
-{
-    return value && !strcmp(value, "1");
-}
+bool derp_http_fast_start(const char *value) { return value && !strcmp(value, "1"); }
 
 int derp_http_parse_public_key(const char *value, uint8_t key[32])
 {

@@ -15,14 +15,14 @@
 #define DERP_MAGIC_LEN 8
 #define DERP_KEY_LEN 32
 #define DERP_NONCE_LEN 24
-#define DERP_BOX_OVERHEAD 16           /* Poly1305 tag in front of the ciphertext */
-#define DERP_FRAME_HEADER_LEN 5        /* type, uint32 BE payload length */
+#define DERP_BOX_OVERHEAD 16 /* Poly1305 tag in front of the ciphertext */
+#define DERP_FRAME_HEADER_LEN 5 /* type, uint32 BE payload length */
 #define DERP_MAX_PACKET_SIZE (64 << 10) /* data packet after the key(s) */
-#define DERP_MAX_FRAME_SIZE (1 << 20)  /* clients refuse larger frames */
+#define DERP_MAX_FRAME_SIZE (1 << 20) /* clients refuse larger frames */
 #define DERP_MAX_CLIENT_INFO_LEN (256 << 10) /* servers refuse a larger ClientInfo */
 #define DERP_PING_LEN 8
-#define DERP_PING_MAX_LEN 1000         /* the server tolerates this much and echoes the first 8 */
-#define DERP_PEER_PRESENT_LEN 51       /* key, 16-byte IP, port, flags */
+#define DERP_PING_MAX_LEN 1000 /* the server tolerates this much and echoes the first 8 */
+#define DERP_PEER_PRESENT_LEN 51 /* key, 16-byte IP, port, flags */
 #define DERP_RESTARTING_LEN 8
 
 enum derp_frame_type {
@@ -63,8 +63,8 @@ const char *derp_frame_type_name(uint8_t type);
 
 struct derp_frame {
     uint8_t type;
-    uint32_t len;            /* payload length from the header */
-    const uint8_t *payload;  /* view into the buffer; valid only when a whole frame was returned */
+    uint32_t len; /* payload length from the header */
+    const uint8_t *payload; /* view into the buffer; valid only when a whole frame was returned */
 };
 
 enum {
@@ -83,27 +83,37 @@ void derp_frame_header_put(uint8_t *out, uint8_t type, uint32_t payload_len);
 
 /* ---- per-type payload decoders: 0 on success, -1 when malformed ---- */
 
-struct derp_server_key { const uint8_t *key; };
+struct derp_server_key {
+    const uint8_t *key;
+};
 struct derp_client_info_frame {
     const uint8_t *client_key, *nonce, *box; /* box = tag ‖ ciphertext */
     size_t box_len;
 };
-struct derp_server_info_frame { const uint8_t *nonce, *box; size_t box_len; };
-struct derp_packet {               /* SendPacket (dst), RecvPacket (src), ForwardPacket (both) */
+struct derp_server_info_frame {
+    const uint8_t *nonce, *box;
+    size_t box_len;
+};
+struct derp_packet { /* SendPacket (dst), RecvPacket (src), ForwardPacket (both) */
     const uint8_t *src_key, *dst_key; /* NULL when the frame type does not carry it */
     const uint8_t *data;
     size_t data_len;
 };
-struct derp_peer_gone { const uint8_t *key; uint8_t reason; };
+struct derp_peer_gone {
+    const uint8_t *key;
+    uint8_t reason;
+};
 struct derp_peer_present {
     const uint8_t *key;
-    bool has_addr;                 /* IP and port present (older servers sent the key only) */
-    uint8_t ip[16];                /* IPv4 as ::ffff:a.b.c.d */
+    bool has_addr; /* IP and port present (older servers sent the key only) */
+    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
     uint16_t port;
     bool has_flags;
     uint8_t flags;
 };
-struct derp_restarting { uint32_t reconnect_in_ms, try_for_ms; };
+struct derp_restarting {
+    uint32_t reconnect_in_ms, try_for_ms;
+};
 
 int derp_server_key_decode(const uint8_t *p, size_t n, struct derp_server_key *out);
 int derp_client_info_frame_decode(const uint8_t *p, size_t n, struct derp_client_info_frame *out);
@@ -124,12 +134,12 @@ int derp_restarting_decode(const uint8_t *p, size_t n, struct derp_restarting *o
 long derp_server_key_encode(uint8_t *out, size_t cap, const uint8_t server_key[32]);
 long derp_client_info_frame_encode(uint8_t *out, size_t cap, const uint8_t client_key[32],
                                    const uint8_t nonce[24], const uint8_t *box, size_t box_len);
-long derp_server_info_frame_encode(uint8_t *out, size_t cap, const uint8_t nonce[24],
-                                   const uint8_t *box, size_t box_len);
-long derp_send_packet_encode(uint8_t *out, size_t cap, const uint8_t dst_key[32],
-                             const uint8_t *data, size_t len);
-long derp_recv_packet_encode(uint8_t *out, size_t cap, const uint8_t src_key[32],
-                             const uint8_t *data, size_t len);
+long derp_server_info_frame_encode(uint8_t *out, size_t cap, const uint8_t nonce[24], const uint8_t *box,
+                                   size_t box_len);
+long derp_send_packet_encode(uint8_t *out, size_t cap, const uint8_t dst_key[32], const uint8_t *data,
+                             size_t len);
+long derp_recv_packet_encode(uint8_t *out, size_t cap, const uint8_t src_key[32], const uint8_t *data,
+                             size_t len);
 long derp_forward_packet_encode(uint8_t *out, size_t cap, const uint8_t src_key[32],
                                 const uint8_t dst_key[32], const uint8_t *data, size_t len);
 /* Header + key(s) only (37 or 69 bytes), for a gather write with the packet that follows. */
@@ -154,17 +164,17 @@ long derp_restarting_encode(uint8_t *out, size_t cap, uint32_t reconnect_in_ms, 
 
 struct derp_client_info {
     bool has_mesh_key;
-    uint8_t mesh_key[32];          /* "meshKey": 64 hex, omitted when absent */
-    int version;                   /* "version", omitted when 0 */
-    bool can_ack_pings;            /* "CanAckPings", always present */
-    bool is_prober;                /* "IsProber", omitted when false */
+    uint8_t mesh_key[32]; /* "meshKey": 64 hex, omitted when absent */
+    int version; /* "version", omitted when 0 */
+    bool can_ack_pings; /* "CanAckPings", always present */
+    bool is_prober; /* "IsProber", omitted when false */
     char app_name[DERP_APP_NAME_MAX]; /* "AppName", omitted when empty */
 };
 
 struct derp_server_info {
-    int version;                   /* "version", omitted when 0 */
+    int version; /* "version", omitted when 0 */
     long long token_bucket_bytes_per_second; /* omitted when 0 */
-    long long token_bucket_bytes_burst;      /* omitted when 0 */
+    long long token_bucket_bytes_burst; /* omitted when 0 */
 };
 
 /* Compact JSON in Go's field order. Length (no NUL written unless room) or -1. */
@@ -177,8 +187,8 @@ int derp_server_info_from_json(const char *json, size_t len, struct derp_server_
 /* Whole FrameClientInfo: client_key ‖ nonce ‖ crypto_box(JSON) from client_priv to server_key.
  * nonce NULL = random. Frame length or -1. */
 long derp_client_info_seal(uint8_t *out, size_t cap, const uint8_t client_priv[32],
-                           const uint8_t client_key[32], const uint8_t server_key[32],
-                           const uint8_t *nonce, const struct derp_client_info *ci);
+                           const uint8_t client_key[32], const uint8_t server_key[32], const uint8_t *nonce,
+                           const struct derp_client_info *ci);
 /* Opens a FrameClientInfo payload with the server's private key. On success copies the client's
  * public key to client_key and fills ci. 0 / -1 (short, too big, bad box or bad JSON). */
 int derp_client_info_open(const uint8_t *payload, size_t n, const uint8_t server_priv[32],

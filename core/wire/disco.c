@@ -33,7 +33,8 @@ int disco_shared_key(uint8_t shared[32], const uint8_t peer_pub[32], const uint8
 long disco_seal(uint8_t *out, size_t cap, const uint8_t my_pub[32], const uint8_t shared[32],
                 const uint8_t *nonce, const uint8_t *plain, size_t plain_len)
 {
-    if (cap < DISCO_HEADER_LEN + DISCO_BOX_OVERHEAD || cap - DISCO_HEADER_LEN - DISCO_BOX_OVERHEAD < plain_len)
+    if (cap < DISCO_HEADER_LEN + DISCO_BOX_OVERHEAD ||
+        cap - DISCO_HEADER_LEN - DISCO_BOX_OVERHEAD < plain_len)
         return -1;
     uint8_t *n = out + DISCO_MAGIC_LEN + DISCO_KEY_LEN, *box = out + DISCO_HEADER_LEN;
     /* The plaintext may already sit at its place in out (box + 16): memmove first, then header. */
@@ -57,8 +58,8 @@ long disco_open(const uint8_t *pkt, size_t n, const uint8_t shared[32], uint8_t 
     size_t clen = n - DISCO_HEADER_LEN, mlen = clen - DISCO_BOX_OVERHEAD;
     if (cap < mlen)
         return -1;
-    if (crypto_box_open_easy_afternm(out, pkt + DISCO_HEADER_LEN, clen, pkt + DISCO_MAGIC_LEN + DISCO_KEY_LEN,
-                                     shared) != 0)
+    if (crypto_box_open_easy_afternm(out, pkt + DISCO_HEADER_LEN, clen,
+                                     pkt + DISCO_MAGIC_LEN + DISCO_KEY_LEN, shared) != 0)
         return -1;
     return (long)mlen;
 }
@@ -184,8 +185,7 @@ int disco_parse(const uint8_t *p, size_t n, struct disco_msg *m)
             return DISCO_ERR_SHORT;
         m->alloc_resp.generation = wire_be32(b);
         return relay_ep_decode(b + 4, bl - 4, &m->alloc_resp.ep);
-    default:
-        return DISCO_ERR_UNKNOWN_TYPE;
+    default: return DISCO_ERR_UNKNOWN_TYPE;
     }
 }
 
@@ -313,9 +313,9 @@ int disco_wireguard_type(const uint8_t *pkt, size_t n)
         return 0;
     switch (pkt[0]) {
     case 1: return n == 148 ? 1 : 0; /* handshake initiation */
-    case 2: return n == 92 ? 2 : 0;  /* handshake response */
-    case 3: return n == 64 ? 3 : 0;  /* cookie reply */
-    case 4: return n >= 32 ? 4 : 0;  /* transport data (32 = keepalive) */
+    case 2: return n == 92 ? 2 : 0; /* handshake response */
+    case 3: return n == 64 ? 3 : 0; /* cookie reply */
+    case 4: return n >= 32 ? 4 : 0; /* transport data (32 = keepalive) */
     default: return 0;
     }
 }
@@ -347,12 +347,13 @@ long geneve_encode(uint8_t *out, size_t cap, const struct geneve_header *h)
 enum disco_class disco_classify_udp(const uint8_t *pkt, size_t n)
 {
     /* STUN first: header, top two bits clear, magic cookie, and a binding-class byte 1. */
-    if (n >= 20 && !(pkt[0] & 0xC0) && pkt[1] == 0x01 && pkt[4] == 0x21 && pkt[5] == 0x12 && pkt[6] == 0xa4 &&
-        pkt[7] == 0x42)
+    if (n >= 20 && !(pkt[0] & 0xC0) && pkt[1] == 0x01 && pkt[4] == 0x21 && pkt[5] == 0x12 &&
+        pkt[6] == 0xa4 && pkt[7] == 0x42)
         return DISCO_CLASS_STUN;
     struct geneve_header g;
     if (geneve_decode(pkt, n, &g) == 0) {
-        if (g.protocol == GENEVE_PROTO_DISCO && disco_is_disco(pkt + GENEVE_HEADER_LEN, n - GENEVE_HEADER_LEN))
+        if (g.protocol == GENEVE_PROTO_DISCO &&
+            disco_is_disco(pkt + GENEVE_HEADER_LEN, n - GENEVE_HEADER_LEN))
             return DISCO_CLASS_GENEVE_DISCO;
         if (g.protocol == GENEVE_PROTO_WIREGUARD)
             return DISCO_CLASS_GENEVE_WIREGUARD;

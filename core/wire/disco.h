@@ -16,13 +16,13 @@
 #define DISCO_NONCE_LEN 24
 #define DISCO_BOX_OVERHEAD 16
 #define DISCO_HEADER_LEN (DISCO_MAGIC_LEN + DISCO_KEY_LEN + DISCO_NONCE_LEN) /* 62 */
-#define DISCO_MIN_PACKET (DISCO_HEADER_LEN + DISCO_BOX_OVERHEAD + 2)        /* 80 */
+#define DISCO_MIN_PACKET (DISCO_HEADER_LEN + DISCO_BOX_OVERHEAD + 2) /* 80 */
 #define DISCO_TXID_LEN 12
-#define DISCO_EP_LEN 18              /* 16-byte IP (v4-mapped for IPv4) + 2-byte port */
-#define DISCO_PONG_BODY_LEN 30       /* txid + endpoint */
-#define DISCO_BIND_COMMON_LEN 72     /* VNI, generation, remote disco key, challenge */
+#define DISCO_EP_LEN 18 /* 16-byte IP (v4-mapped for IPv4) + 2-byte port */
+#define DISCO_PONG_BODY_LEN 30 /* txid + endpoint */
+#define DISCO_BIND_COMMON_LEN 72 /* VNI, generation, remote disco key, challenge */
 #define DISCO_RELAY_EP_FIXED_LEN 124 /* UDPRelayEndpoint without its AddrPorts */
-#define DISCO_ALLOC_REQ_LEN 68       /* two disco keys + generation */
+#define DISCO_ALLOC_REQ_LEN 68 /* two disco keys + generation */
 
 enum disco_type {
     DISCO_PING = 0x01,
@@ -37,7 +37,7 @@ enum disco_type {
 };
 
 enum disco_err {
-    DISCO_ERR_SHORT = -1,        /* a known type with a body too short (or malformed) for it */
+    DISCO_ERR_SHORT = -1, /* a known type with a body too short (or malformed) for it */
     DISCO_ERR_UNKNOWN_TYPE = -2, /* callers skip these */
 };
 
@@ -64,7 +64,7 @@ struct disco_msg {
         struct {
             const uint8_t *tx_id;
             const uint8_t *node_key; /* NULL when the sender omitted it (old clients) */
-            size_t padding;          /* bytes after the txid and key (path-MTU probing) */
+            size_t padding; /* bytes after the txid and key (path-MTU probing) */
         } ping;
         struct {
             const uint8_t *tx_id;
@@ -138,10 +138,10 @@ long disco_alloc_response_encode(uint8_t *out, size_t cap, uint32_t generation,
 
 enum disco_class {
     DISCO_CLASS_OTHER = 0,
-    DISCO_CLASS_STUN,          /* STUN binding request/response (netcheck) */
-    DISCO_CLASS_DISCO,         /* disco envelope */
-    DISCO_CLASS_WIREGUARD,     /* WireGuard message type 1-4 with a plausible size */
-    DISCO_CLASS_GENEVE_DISCO,  /* Geneve (peer relay) carrying disco at offset 8 */
+    DISCO_CLASS_STUN, /* STUN binding request/response (netcheck) */
+    DISCO_CLASS_DISCO, /* disco envelope */
+    DISCO_CLASS_WIREGUARD, /* WireGuard message type 1-4 with a plausible size */
+    DISCO_CLASS_GENEVE_DISCO, /* Geneve (peer relay) carrying disco at offset 8 */
     DISCO_CLASS_GENEVE_WIREGUARD, /* Geneve carrying WireGuard at offset 8 */
 };
 
@@ -158,9 +158,9 @@ enum disco_class disco_classify_derp(const uint8_t *pkt, size_t n);
 int disco_wireguard_type(const uint8_t *pkt, size_t n);
 
 struct geneve_header {
-    bool control;   /* the relay handshake bit (byte 1, 0x80) */
+    bool control; /* the relay handshake bit (byte 1, 0x80) */
     uint16_t protocol;
-    uint32_t vni;   /* 24 bits */
+    uint32_t vni; /* 24 bits */
 };
 int geneve_decode(const uint8_t *pkt, size_t n, struct geneve_header *h);
 long geneve_encode(uint8_t *out, size_t cap, const struct geneve_header *h);

@@ -137,7 +137,8 @@ static int decompress(struct mapstream_dec *d)
         if (out.pos == out.size) {
             if (out.size >= d->max_msg + 1)
                 return MAPSTREAM_ERR_TOO_BIG;
-            if (grow(&d->msg, &d->msg_cap, d->msg_cap * 2 > d->max_msg + 2 ? d->max_msg + 2 : d->msg_cap * 2) < 0)
+            if (grow(&d->msg, &d->msg_cap,
+                     d->msg_cap * 2 > d->max_msg + 2 ? d->max_msg + 2 : d->msg_cap * 2) < 0)
                 return MAPSTREAM_ERR_NOMEM;
             out.dst = d->msg;
             out.size = d->msg_cap - 1;

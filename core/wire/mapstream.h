@@ -32,7 +32,7 @@ long mapstream_encode(struct mapstream_enc *e, uint8_t *out, size_t cap, const v
 
 enum mapstream_err {
     MAPSTREAM_ERR_TOO_BIG = -1, /* frame or decompressed message over the cap */
-    MAPSTREAM_ERR_BAD = -2,     /* not a valid zstd stream, or an empty compressed frame */
+    MAPSTREAM_ERR_BAD = -2, /* not a valid zstd stream, or an empty compressed frame */
     MAPSTREAM_ERR_NOMEM = -3,
 };
 
@@ -41,11 +41,11 @@ struct mapstream_dec {
     size_t max_msg;
     uint8_t hdr[MAPSTREAM_HEADER_LEN];
     size_t hdr_have;
-    uint8_t *frame;         /* compressed body being collected */
+    uint8_t *frame; /* compressed body being collected */
     size_t frame_len, frame_have, frame_cap;
-    uint8_t *msg;           /* decompressed message */
+    uint8_t *msg; /* decompressed message */
     size_t msg_len, msg_cap;
-    int error;              /* sticky: once a stream is bad it stays bad */
+    int error; /* sticky: once a stream is bad it stays bad */
 };
 
 /* max_msg 0 = MAPSTREAM_DEFAULT_MAX. 0 / -1. */

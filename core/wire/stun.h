@@ -12,7 +12,7 @@
 #define STUN_TXID_LEN 12
 #define STUN_MAGIC_COOKIE 0x2112A442u
 #define STUN_SOFTWARE "tailnode"
-#define STUN_REQUEST_LEN 40   /* header + SOFTWARE (4+8) + FINGERPRINT (4+4) */
+#define STUN_REQUEST_LEN 40 /* header + SOFTWARE (4+8) + FINGERPRINT (4+4) */
 #define STUN_RESPONSE_V4_LEN 32
 #define STUN_RESPONSE_V6_LEN 44
 #define STUN_FINGERPRINT_XOR 0x5354554eu
@@ -40,9 +40,9 @@ bool stun_is(const uint8_t *p, size_t n);
 long stun_request_encode(uint8_t *out, size_t cap, const uint8_t tx_id[12]);
 
 struct stun_request {
-    const uint8_t *tx_id;    /* view */
-    bool software_tailnode;  /* SOFTWARE == "tailnode" (what official DERPs require) */
-    bool has_fingerprint;    /* present (and then verified) */
+    const uint8_t *tx_id; /* view */
+    bool software_tailnode; /* SOFTWARE == "tailnode" (what official DERPs require) */
+    bool has_fingerprint; /* present (and then verified) */
 };
 /* A binding request: 0, or -1 (not STUN, not a binding request, length field != datagram size,
  * malformed attributes, FINGERPRINT not last or wrong). SOFTWARE/FINGERPRINT are optional. */

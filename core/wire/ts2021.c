@@ -42,7 +42,8 @@ static bool header_safe(const char *s)
 long ts2021_http_request(char *out, size_t cap, const char *host, const uint8_t init[TS2021_INIT_LEN])
 {
     char b64[140];
-    if (!host || !*host || !header_safe(host) || ts2021_base64_encode(b64, sizeof(b64), init, TS2021_INIT_LEN) < 0)
+    if (!host || !*host || !header_safe(host) ||
+        ts2021_base64_encode(b64, sizeof(b64), init, TS2021_INIT_LEN) < 0)
         return -1;
     /* Header order as the Go client's, from the capture. */
     int n = snprintf(out, cap,
@@ -51,8 +52,7 @@ long ts2021_http_request(char *out, size_t cap, const char *host, const uint8_t 
                      "User-Agent: weft/" PACKAGE_VERSION "\r\n"
                      "Content-Length: 0\r\n"
                      "Connection: upgrade\r\n"
-                     "Upgrade: " TS2021_UPGRADE "\r\n"
-                     TS2021_HDR_HANDSHAKE ": %s\r\n"
+                     "Upgrade: " TS2021_UPGRADE "\r\n" TS2021_HDR_HANDSHAKE ": %s\r\n"
                      "\r\n",
                      host, b64);
     return n < 0 || (size_t)n >= cap ? -1 : n;
@@ -136,11 +136,11 @@ int ts2021_early_noise_parse(const char *json, size_t len, uint8_t chal_pub[32])
         return -1;
     struct json_object *o = json_tokener_parse_ex(tok, json, (int)len);
     int rc = -1;
-    if (!o || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len ||
-        !json_object_is_type(o, json_type_object))
+    if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object))
         goto out;
     rc = 0;
-    json_object_object_foreach(o, k, v) {
+    json_object_object_foreach (o, k, v) {
         if (strcasecmp(k, "nodeKeyChallenge"))
             continue;
         rc = 0;
@@ -175,10 +175,7 @@ long ts2021_early_payload_encode(uint8_t *out, size_t cap, const char *json, siz
     return (long)(TS2021_EARLY_HEADER_LEN + len);
 }
 
-void ts2021_early_init(struct ts2021_early *e)
-{
-    memset(e, 0, sizeof(*e));
-}
+void ts2021_early_init(struct ts2021_early *e) { memset(e, 0, sizeof(*e)); }
 
 void ts2021_early_free(struct ts2021_early *e)
 {

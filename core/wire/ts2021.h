@@ -27,13 +27,17 @@ long ts2021_base64_decode(uint8_t *out, size_t cap, const char *in, size_t n);
 /* Client: the whole upgrade request (POST /ts2021 ... blank line). NUL-terminated; length or -1. */
 long ts2021_http_request(char *out, size_t cap, const char *host, const uint8_t init[TS2021_INIT_LEN]);
 
-enum ts2021_upgrade_kind { TS2021_UPGRADE_NONE = 0, TS2021_UPGRADE_CONTROL = 1, TS2021_UPGRADE_WEBSOCKET = 2 };
+enum ts2021_upgrade_kind {
+    TS2021_UPGRADE_NONE = 0,
+    TS2021_UPGRADE_CONTROL = 1,
+    TS2021_UPGRADE_WEBSOCKET = 2
+};
 /* Server: value of the Upgrade header (NULL = absent). NONE means answer 400. */
 enum ts2021_upgrade_kind ts2021_upgrade_kind(const char *upgrade);
 
 enum {
     TS2021_HS_OK = 0,
-    TS2021_HS_BAD = -1,    /* absent or not base64: answer HTTP 400 */
+    TS2021_HS_BAD = -1, /* absent or not base64: answer HTTP 400 */
     TS2021_HS_BAD_LEN = -2, /* decodes, but not 101 bytes: answer with a Noise error frame */
 };
 /* Server: X-Tailscale-Handshake value (NULL = absent) into the 101-byte initiation. */
@@ -58,9 +62,9 @@ long ts2021_early_payload_encode(uint8_t *out, size_t cap, const char *json, siz
 
 enum ts2021_early_state {
     TS2021_EARLY_READING = 0, /* feed more bytes */
-    TS2021_EARLY_GOT,         /* whole payload read: json/json_len valid */
-    TS2021_EARLY_NONE,        /* the stream does not start with an early payload */
-    TS2021_EARLY_ERROR,       /* announced length over 10 MiB or out of memory */
+    TS2021_EARLY_GOT, /* whole payload read: json/json_len valid */
+    TS2021_EARLY_NONE, /* the stream does not start with an early payload */
+    TS2021_EARLY_ERROR, /* announced length over 10 MiB or out of memory */
 };
 
 /* Incremental decoder for the client's plaintext stream; records may split the payload anywhere. */

@@ -11,12 +11,12 @@
 
 static uint8_t out[DERP_FRAME_HEADER_LEN + DERP_MAX_FRAME_SIZE];
 
-#define CHECK(c)                                                                                    \
-    do {                                                                                            \
-        if (!(c)) {                                                                                 \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);                  \
-            abort();                                                                                \
-        }                                                                                           \
+#define CHECK(c) \
+    do { \
+        if (!(c)) { \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
+            abort(); \
+        } \
     } while (0)
 
 /* The re-encoded frame must equal the input frame (for types whose encoding is canonical). */
@@ -40,8 +40,8 @@ static void one_frame(const struct derp_frame *f, const uint8_t *frame, size_t f
     case DERP_FRAME_CLIENT_INFO: {
         struct derp_client_info_frame c;
         if (derp_client_info_frame_decode(p, n, &c) == 0)
-            same(derp_client_info_frame_encode(out, sizeof(out), c.client_key, c.nonce, c.box, c.box_len), frame,
-                 flen);
+            same(derp_client_info_frame_encode(out, sizeof(out), c.client_key, c.nonce, c.box, c.box_len),
+                 frame, flen);
         /* Try to open with a fixed key: nearly always fails, must never crash. */
         static const uint8_t priv[32] = {1};
         uint8_t ck[32];
@@ -80,11 +80,12 @@ static void one_frame(const struct derp_frame *f, const uint8_t *frame, size_t f
         if (r < 0)
             break;
         CHECK(pk.data + pk.data_len == p + n);
-        long m = f->type == DERP_FRAME_SEND_PACKET ? derp_send_packet_encode(out, sizeof(out), pk.dst_key, pk.data,
-                                                                             pk.data_len)
-                 : f->type == DERP_FRAME_RECV_PACKET
-                     ? derp_recv_packet_encode(out, sizeof(out), pk.src_key, pk.data, pk.data_len)
-                     : derp_forward_packet_encode(out, sizeof(out), pk.src_key, pk.dst_key, pk.data, pk.data_len);
+        long m =
+            f->type == DERP_FRAME_SEND_PACKET
+                ? derp_send_packet_encode(out, sizeof(out), pk.dst_key, pk.data, pk.data_len)
+            : f->type == DERP_FRAME_RECV_PACKET
+                ? derp_recv_packet_encode(out, sizeof(out), pk.src_key, pk.data, pk.data_len)
+                : derp_forward_packet_encode(out, sizeof(out), pk.src_key, pk.dst_key, pk.data, pk.data_len);
         same(m, frame, flen);
         uint8_t hdr[80];
         long h = derp_packet_header_encode(hdr, sizeof(hdr), f->type, pk.src_key ? pk.src_key : pk.dst_key,
@@ -128,7 +129,8 @@ static void one_frame(const struct derp_frame *f, const uint8_t *frame, size_t f
     case DERP_FRAME_PONG: {
         const uint8_t *d;
         if (derp_ping_decode(p, n, &d) == 0 && n == 8)
-            same(f->type == DERP_FRAME_PING ? derp_ping_encode(out, sizeof(out), d) : derp_pong_encode(out, sizeof(out), d),
+            same(f->type == DERP_FRAME_PING ? derp_ping_encode(out, sizeof(out), d)
+                                            : derp_pong_encode(out, sizeof(out), d),
                  frame, flen);
         break;
     }
@@ -141,8 +143,7 @@ static void one_frame(const struct derp_frame *f, const uint8_t *frame, size_t f
             same(derp_restarting_encode(out, sizeof(out), rs.reconnect_in_ms, rs.try_for_ms), frame, flen);
         break;
     }
-    default:
-        break; /* unknown: skipped */
+    default: break; /* unknown: skipped */
     }
 }
 

@@ -10,12 +10,12 @@
 
 #include "core/wire/disco.h"
 
-#define CHECK(c)                                                                                    \
-    do {                                                                                            \
-        if (!(c)) {                                                                                 \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);                  \
-            abort();                                                                                \
-        }                                                                                           \
+#define CHECK(c) \
+    do { \
+        if (!(c)) { \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
+            abort(); \
+        } \
     } while (0)
 
 static uint8_t out[70000], plain[70000], pkt[70200];
@@ -62,14 +62,12 @@ static void roundtrip(const uint8_t *p, size_t n)
         e = disco_bind_encode(out, sizeof(out), m.type, m.bind.vni, m.bind.generation, m.bind.remote_key,
                               m.bind.challenge);
         break;
-    case DISCO_CALL_ME_MAYBE_VIA:
-        e = disco_call_me_maybe_via_encode(out, sizeof(out), &m.via);
-        break;
+    case DISCO_CALL_ME_MAYBE_VIA: e = disco_call_me_maybe_via_encode(out, sizeof(out), &m.via); break;
     case DISCO_ALLOCATE_UDP_RELAY_ENDPOINT_REQUEST:
         if (body != DISCO_ALLOC_REQ_LEN)
             return;
-        e = disco_alloc_request_encode(out, sizeof(out), m.alloc_req.client_disco[0], m.alloc_req.client_disco[1],
-                                       m.alloc_req.generation);
+        e = disco_alloc_request_encode(out, sizeof(out), m.alloc_req.client_disco[0],
+                                       m.alloc_req.client_disco[1], m.alloc_req.generation);
         break;
     case DISCO_ALLOCATE_UDP_RELAY_ENDPOINT_RESPONSE:
         e = disco_alloc_response_encode(out, sizeof(out), m.alloc_resp.generation, &m.alloc_resp.ep);
@@ -108,7 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long sl = disco_seal(pkt, sizeof(pkt), pub, shared, NULL, data, size);
     CHECK(sl == (long)(size + DISCO_HEADER_LEN + DISCO_BOX_OVERHEAD));
     CHECK(disco_sender_key(pkt, (size_t)sl) == pkt + DISCO_MAGIC_LEN);
-    CHECK(disco_open(pkt, (size_t)sl, shared, plain, sizeof(plain)) == (long)size && !memcmp(plain, data, size));
+    CHECK(disco_open(pkt, (size_t)sl, shared, plain, sizeof(plain)) == (long)size &&
+          !memcmp(plain, data, size));
     CHECK(disco_classify_udp(pkt, (size_t)sl) == DISCO_CLASS_DISCO);
 
     enum disco_class c = disco_classify_udp(data, size);
@@ -120,7 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct geneve_header g;
         CHECK(geneve_decode(data, size, &g) == 0);
         uint8_t h[8];
-        CHECK(geneve_encode(h, sizeof(h), &g) == 8 && h[1] == (data[1] & 0x80) && !memcmp(h + 2, data + 2, 6));
+        CHECK(geneve_encode(h, sizeof(h), &g) == 8 && h[1] == (data[1] & 0x80) &&
+              !memcmp(h + 2, data + 2, 6));
     }
     (void)disco_classify_derp(data, size);
     return 0;

@@ -8,12 +8,12 @@
 
 #include "core/wire/mapstream.h"
 
-#define CHECK(c)                                                                                    \
-    do {                                                                                            \
-        if (!(c)) {                                                                                 \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);                  \
-            abort();                                                                                \
-        }                                                                                           \
+#define CHECK(c) \
+    do { \
+        if (!(c)) { \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
+            abort(); \
+        } \
     } while (0)
 
 static struct mapstream_enc enc;

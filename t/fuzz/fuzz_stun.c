@@ -7,12 +7,12 @@
 
 #include "core/wire/stun.h"
 
-#define CHECK(c)                                                                                    \
-    do {                                                                                            \
-        if (!(c)) {                                                                                 \
-            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);                  \
-            abort();                                                                                \
-        }                                                                                           \
+#define CHECK(c) \
+    do { \
+        if (!(c)) { \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
+            abort(); \
+        } \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

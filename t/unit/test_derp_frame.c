@@ -13,7 +13,8 @@
 #define NONCE "000102030405060708090a0b0c0d0e0f1011121314151617"
 
 #define SERVER_KEY_FRAME "010000002844455250f09f9491" BOB_PUB
-#define CLIENT_INFO_FRAME "0200000068" ALICE_PUB NONCE \
+#define CLIENT_INFO_FRAME \
+    "0200000068" ALICE_PUB NONCE \
     "f857ec21fe9b663e37a51ed82b058c047e6c26c069053c122ea5a24c8fa8fbbf8f83ba8b258ec2ea09f11d4e345f8b61"
 #define SERVER_INFO_FRAME "0300000035" NONCE "11e118cc364743f90f807d6f5edac2477e6c26c069053c122ea5a24cde"
 
@@ -30,7 +31,8 @@ static void test_vectors(void)
     struct derp_client_info ci = {.version = 2, .can_ack_pings = true};
     char json[256];
     n = derp_client_info_to_json(&ci, json, sizeof(json));
-    is_str(n > 0 ? json : NULL, "{\"version\":2,\"CanAckPings\":true}", "ClientInfo JSON as tailscaled sends it");
+    is_str(n > 0 ? json : NULL, "{\"version\":2,\"CanAckPings\":true}",
+           "ClientInfo JSON as tailscaled sends it");
 
     n = derp_client_info_seal(buf, sizeof(buf), alice_priv, alice_pub, bob_pub, nonce, &ci);
     is_hex(buf, n > 0 ? (size_t)n : 0, CLIENT_INFO_FRAME, "sealed ClientInfo frame matches the spec vector");
@@ -86,11 +88,12 @@ static void test_open(void)
     struct derp_server_info si;
     ok(derp_server_info_open(frame + 5, (size_t)n - 5, alice_priv, bob_pub, &si) == 0 && si.version == 2,
        "client opens the ServerInfo vector: version 2");
-    ok(derp_server_info_open(frame + 5, 39, alice_priv, bob_pub, &si) < 0, "ServerInfo shorter than nonce+tag");
+    ok(derp_server_info_open(frame + 5, 39, alice_priv, bob_pub, &si) < 0,
+       "ServerInfo shorter than nonce+tag");
 
     /* Round trip with every optional field. */
-    struct derp_client_info full = {.has_mesh_key = true, .version = 2, .can_ack_pings = true,
-                                    .is_prober = true};
+    struct derp_client_info full = {
+        .has_mesh_key = true, .version = 2, .can_ack_pings = true, .is_prober = true};
     memset(full.mesh_key, 0xab, 32);
     strcpy(full.app_name, "weft-mesh");
     char json[512];
@@ -171,12 +174,14 @@ static void test_parser(void)
         frames++;
         off += (size_t)r;
     }
-    ok(frames == 4 && bad == 0 && off == len, "byte-at-a-time parse yields 4 frames incl. unknown type 0x0b");
+    ok(frames == 4 && bad == 0 && off == len,
+       "byte-at-a-time parse yields 4 frames incl. unknown type 0x0b");
 
     struct derp_frame f;
     uint8_t hdr[5];
     derp_frame_header_put(hdr, DERP_FRAME_SEND_PACKET, DERP_MAX_FRAME_SIZE + 1);
-    ok(derp_frame_parse(hdr, 5, DERP_MAX_FRAME_SIZE, &f) == DERP_PARSE_OVERSIZED, "oversized frame is an error");
+    ok(derp_frame_parse(hdr, 5, DERP_MAX_FRAME_SIZE, &f) == DERP_PARSE_OVERSIZED,
+       "oversized frame is an error");
     derp_frame_header_put(hdr, DERP_FRAME_SEND_PACKET, 100);
     ok(derp_frame_parse(hdr, 5, DERP_MAX_FRAME_SIZE, &f) == 0 && f.len == 100 && f.type == 4,
        "partial frame: need more, header known");
@@ -196,8 +201,8 @@ static void test_decoders(void)
     bool pref;
     memcpy(p, alice_pub, 32);
     memcpy(p + 32, bob_pub, 32);
-    ok(derp_send_packet_decode(p, 32 + 1400, &pk) == 0 && pk.dst_key == p && !pk.src_key && pk.data == p + 32 &&
-           pk.data_len == 1400,
+    ok(derp_send_packet_decode(p, 32 + 1400, &pk) == 0 && pk.dst_key == p && !pk.src_key &&
+           pk.data == p + 32 && pk.data_len == 1400,
        "SendPacket: dst key then data");
     ok(derp_send_packet_decode(p, 31, &pk) < 0, "SendPacket shorter than a key");
     ok(derp_send_packet_decode(p, 32 + DERP_MAX_PACKET_SIZE + 1, &pk) < 0, "SendPacket over 64 KiB");
@@ -216,9 +221,11 @@ static void test_decoders(void)
        "PeerPresent with address, no flags");
     ok(derp_peer_present_decode(p, 51, &pp) == 0 && pp.has_flags && pp.flags == 3, "PeerPresent with flags");
     ok(derp_note_preferred_decode(p, 2, &pref) < 0, "NotePreferred must be 1 byte");
-    ok(derp_ping_decode(p, 7, &v) < 0 && derp_ping_decode(p, 1000, &v) == 0 && derp_ping_decode(p, 1001, &v) < 0,
+    ok(derp_ping_decode(p, 7, &v) < 0 && derp_ping_decode(p, 1000, &v) == 0 &&
+           derp_ping_decode(p, 1001, &v) < 0,
        "Ping: 8..1000 bytes");
-    ok(derp_close_peer_decode(p, 33, &v) < 0 && derp_close_peer_decode(p, 32, &v) == 0, "ClosePeer: exactly a key");
+    ok(derp_close_peer_decode(p, 33, &v) < 0 && derp_close_peer_decode(p, 32, &v) == 0,
+       "ClosePeer: exactly a key");
     uint8_t bad_magic[40] = "DERP!!!!";
     struct derp_server_key sk;
     ok(derp_server_key_decode(bad_magic, 40, &sk) < 0, "ServerKey with a wrong magic");
@@ -230,7 +237,8 @@ static void test_decoders(void)
     uint8_t hdr[80];
     long n = derp_packet_header_encode(hdr, sizeof(hdr), DERP_FRAME_SEND_PACKET, bob_pub, NULL, 1400);
     is_hex(hdr, n > 0 ? 5 : 0, "0400000598", "SendPacket header for a gather write: len 32+1400");
-    ok(n == 37 && derp_packet_header_encode(hdr, sizeof(hdr), DERP_FRAME_FORWARD_PACKET, bob_pub, NULL, 1) < 0,
+    ok(n == 37 &&
+           derp_packet_header_encode(hdr, sizeof(hdr), DERP_FRAME_FORWARD_PACKET, bob_pub, NULL, 1) < 0,
        "ForwardPacket header needs two keys");
 }
 
@@ -238,8 +246,11 @@ static void test_http(void)
 {
     char buf[512];
     long n = derp_http_request(buf, sizeof(buf), "derp.example.com", NULL, false);
-    ok(n > 0 && !strncmp(buf, "GET /derp HTTP/1.1\r\nHost: derp.example.com\r\nUpgrade: DERP\r\n"
-                              "Connection: Upgrade\r\n", 77) &&
+    ok(n > 0 &&
+           !strncmp(buf,
+                    "GET /derp HTTP/1.1\r\nHost: derp.example.com\r\nUpgrade: DERP\r\n"
+                    "Connection: Upgrade\r\n",
+                    77) &&
            !strstr(buf, "Fast-Start") && !strcmp(buf + n - 4, "\r\n\r\n"),
        "client upgrade request");
     n = derp_http_request(buf, sizeof(buf), "h", "900a", true);
@@ -253,12 +264,14 @@ static void test_http(void)
            "101 response with bare hex key");
     ok(derp_http_response_101(buf, 50, bob_pub) < 0, "101 response into a short buffer");
     uint8_t k[32];
-    ok(derp_http_parse_public_key(" DE9EDB7D7B7DC1B4D35B61C2ECE435373F8343C85B78674DADFC7E146F882B4F ", k) == 0 &&
+    ok(derp_http_parse_public_key(" DE9EDB7D7B7DC1B4D35B61C2ECE435373F8343C85B78674DADFC7E146F882B4F ", k) ==
+               0 &&
            !memcmp(k, bob_pub, 32),
        "Derp-Public-Key parses upper-case hex");
     ok(derp_http_parse_public_key("nodekey:" BOB_PUB, k) < 0, "a prefixed key is not a bare key");
-    ok(derp_http_upgrade_kind("derp") == DERP_UPGRADE_DERP && derp_http_upgrade_kind("WebSocket") ==
-           DERP_UPGRADE_WEBSOCKET && derp_http_upgrade_kind("h2c") == DERP_UPGRADE_NONE &&
+    ok(derp_http_upgrade_kind("derp") == DERP_UPGRADE_DERP &&
+           derp_http_upgrade_kind("WebSocket") == DERP_UPGRADE_WEBSOCKET &&
+           derp_http_upgrade_kind("h2c") == DERP_UPGRADE_NONE &&
            derp_http_upgrade_kind(NULL) == DERP_UPGRADE_NONE,
        "Upgrade header kinds");
     ok(derp_http_fast_start("1") && !derp_http_fast_start("true") && !derp_http_fast_start(NULL),
@@ -273,7 +286,8 @@ static void test_http(void)
     ok(derp_generate_204_response(c65, buf, sizeof(buf)) == 0, "no answer for 65 chars");
     c65[64] = 0;
     ok(derp_generate_204_response(c65, buf, sizeof(buf)) == 73, "64 chars are answered");
-    ok(derp_generate_204_response("", buf, sizeof(buf)) == 0 && derp_generate_204_response(NULL, buf, 10) == 0,
+    ok(derp_generate_204_response("", buf, sizeof(buf)) == 0 &&
+           derp_generate_204_response(NULL, buf, 10) == 0,
        "no answer without a challenge");
 }
 
@@ -292,6 +306,7 @@ int main(void)
     test_parser();
     test_decoders();
     test_http();
-    ok(!strcmp(derp_frame_type_name(0x0a), "ForwardPacket") && !derp_frame_type_name(0x0b), "frame type names");
+    ok(!strcmp(derp_frame_type_name(0x0a), "ForwardPacket") && !derp_frame_type_name(0x0b),
+       "frame type names");
     return done_testing();
 }

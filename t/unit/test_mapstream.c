@@ -11,7 +11,8 @@
 #define KA_ZSTD_L1 "28b52ffd20129100007b224b656570416c697665223a747275657d"
 #define KA_ZSTD_HEADSCALE "28b52ffd04009100007b224b656570416c697665223a747275657d0e260c10"
 #define KA_ZSTD_TAILSCALE "28b52ffd24129100007b224b656570416c697665223a747275657d0e260c10"
-#define CAPTURE_WIRE "4e00000028b52ffd04000902007b224b656570416c697665223a747275652c22436f6e74726f6c54696d65223a2232" \
+#define CAPTURE_WIRE \
+    "4e00000028b52ffd04000902007b224b656570416c697665223a747275652c22436f6e74726f6c54696d65223a2232" \
     "3032362d31312d32345432323a35303a30392e3838353935313039355a227d74990d73"
 #define CAPTURE_JSON "{\"KeepAlive\":true,\"ControlTime\":\"2026-11-24T22:50:09.885951095Z\"}"
 
@@ -35,7 +36,8 @@ int main(void)
     struct mapstream_enc e;
     ok(mapstream_enc_init(&e, true, 1) == 0, "encoder with zstd level 1");
     long n = mapstream_encode(&e, out, sizeof(out), KA_JSON, strlen(KA_JSON));
-    is_hex(out, n > 0 ? (size_t)n : 0, "1b000000" KA_ZSTD_L1, "keep-alive frame: LE length 27 + libzstd level 1");
+    is_hex(out, n > 0 ? (size_t)n : 0, "1b000000" KA_ZSTD_L1,
+           "keep-alive frame: LE length 27 + libzstd level 1");
     ok(mapstream_encode(&e, out, 30, KA_JSON, strlen(KA_JSON)) < 0, "does not fit in 30 bytes");
 
     decode_one(CAPTURE_WIRE, CAPTURE_JSON, "captured headscale keep-alive decodes to the captured JSON");
@@ -74,7 +76,8 @@ int main(void)
     char *big = malloc(big_len + 1);
     size_t off = 0;
     for (int i = 0; off + 64 < big_len; i++)
-        off += (size_t)snprintf(big + off, big_len - off, "{\"ID\":%d,\"Name\":\"node%d.example.com.\"},", i, i % 97);
+        off += (size_t)snprintf(big + off, big_len - off, "{\"ID\":%d,\"Name\":\"node%d.example.com.\"},", i,
+                                i % 97);
     big_len = off;
     const char *msgs_in[3] = {KA_JSON, big, "{\"Node\":{}}"};
     size_t lens[3] = {strlen(KA_JSON), big_len, 11};
@@ -123,11 +126,13 @@ int main(void)
     mapstream_dec_free(&d);
     uint8_t hdr[4] = {0xff, 0xff, 0xff, 0x7f};
     mapstream_dec_init(&d, true, 0);
-    ok(mapstream_dec_feed(&d, hdr, 4, &m, &ml) == MAPSTREAM_ERR_TOO_BIG, "2 GiB length is refused at the header");
+    ok(mapstream_dec_feed(&d, hdr, 4, &m, &ml) == MAPSTREAM_ERR_TOO_BIG,
+       "2 GiB length is refused at the header");
     mapstream_dec_free(&d);
     uint8_t junk[12] = {8, 0, 0, 0, 'n', 'o', 't', ' ', 'z', 's', 't', 'd'};
     mapstream_dec_init(&d, true, 0);
-    ok(mapstream_dec_feed(&d, junk, 12, &m, &ml) == MAPSTREAM_ERR_BAD, "uncompressed JSON where zstd is expected");
+    ok(mapstream_dec_feed(&d, junk, 12, &m, &ml) == MAPSTREAM_ERR_BAD,
+       "uncompressed JSON where zstd is expected");
     mapstream_dec_free(&d);
     uint8_t trunc[64];
     long tl = unhex("1a000000" KA_ZSTD_L1, trunc, sizeof(trunc));
@@ -143,9 +148,13 @@ int main(void)
     struct mapstream_enc pe;
     mapstream_enc_init(&pe, false, 0);
     n = mapstream_encode(&pe, out, sizeof(out), KA_JSON, strlen(KA_JSON));
-    is_hex(out, (size_t)n, "12000000" "7b224b656570416c697665223a747275657d", "plain frame: LE length + JSON");
+    is_hex(out, (size_t)n,
+           "12000000"
+           "7b224b656570416c697665223a747275657d",
+           "plain frame: LE length + JSON");
     mapstream_dec_init(&d, false, 0);
-    ok(mapstream_dec_feed(&d, out, (size_t)n, &m, &ml) == n && m && ml == 18 && !strcmp((const char *)m, KA_JSON),
+    ok(mapstream_dec_feed(&d, out, (size_t)n, &m, &ml) == n && m && ml == 18 &&
+           !strcmp((const char *)m, KA_JSON),
        "plain frame decodes");
     mapstream_dec_free(&d);
     mapstream_enc_free(&pe);

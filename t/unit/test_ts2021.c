@@ -5,15 +5,19 @@
 #include "core/wire/ts2021.h"
 #include "t/tap.h"
 
-#define INIT_HEX "0091010060a4e09292b651c278b9772c569f5fa9bb13d906b46ab68c9df9dc2b4409f8a209" \
+#define INIT_HEX \
+    "0091010060a4e09292b651c278b9772c569f5fa9bb13d906b46ab68c9df9dc2b4409f8a209" \
     "427da9adfcb9076db51a9da3e0856733959977fd64c1fe2659f23eca3ac4e27901dbb4dfb2c5939ae0ac98ef9a075918" \
     "fab4c9d10c4da7ea13d10e63820e5c09"
-#define INIT_B64 "AJEBAGCk4JKStlHCeLl3LFafX6m7E9kGtGq2jJ353CtECfiiCUJ9qa38uQdttRqdo+CFZzOVmXf9ZMH+JlnyPso6xOJ5Adu0" \
+#define INIT_B64 \
+    "AJEBAGCk4JKStlHCeLl3LFafX6m7E9kGtGq2jJ353CtECfiiCUJ9qa38uQdttRqdo+CFZzOVmXf9ZMH+JlnyPso6xOJ5Adu0" \
     "37LFk5rgrJjvmgdZGPq0ydEMTafqE9EOY4IOXAk="
 /* From testdata/captures/upgrade-request.txt (headscale v0.26.1 <-> tailscaled v1.68.2, version 97). */
-#define CAPTURE_B64 "AGEBAGAHIAE2O/F2pD92+1IogNQxg1ZFtVp4zXzvCyatw7LrFSYZCHn+eTqApvvv8r1K9ZixOWt0F60qFKMlLk4inx4LInpf" \
+#define CAPTURE_B64 \
+    "AGEBAGAHIAE2O/F2pD92+1IogNQxg1ZFtVp4zXzvCyatw7LrFSYZCHn+eTqApvvv8r1K9ZixOWt0F60qFKMlLk4inx4LInpf" \
     "lYjonQ4Nmwsx/mQufy1BUJPH+sgZEZoX8IMCOTk="
-#define CAPTURE_JSON "{\"nodeKeyChallenge\":\"chalpub:00fe058a136cd397d92ec3d5f881a0279dfde7bb50d1ae53429767a2058a3643\"}"
+#define CAPTURE_JSON \
+    "{\"nodeKeyChallenge\":\"chalpub:00fe058a136cd397d92ec3d5f881a0279dfde7bb50d1ae53429767a2058a3643\"}"
 
 static void test_upgrade(void)
 {
@@ -21,7 +25,8 @@ static void test_upgrade(void)
     char b64[200], req[600];
     unhex(INIT_HEX, init, sizeof(init));
     long n = ts2021_base64_encode(b64, sizeof(b64), init, sizeof(init));
-    is_str(n == 136 ? b64 : NULL, INIT_B64, "X-Tailscale-Handshake of the §3.7 initiation (std base64, padded)");
+    is_str(n == 136 ? b64 : NULL, INIT_B64,
+           "X-Tailscale-Handshake of the §3.7 initiation (std base64, padded)");
     ok(ts2021_base64_encode(b64, 136, init, sizeof(init)) < 0, "base64 needs room for the NUL");
 
     n = ts2021_http_request(req, sizeof(req), "127.0.0.1:18081", init);
@@ -46,15 +51,17 @@ static void test_upgrade(void)
     ok(ts2021_handshake_header_parse(unpadded, back) == TS2021_HS_BAD, "missing padding: 400 (StdEncoding)");
 
     ok(ts2021_upgrade_kind("Tailscale-Control-Protocol") == TS2021_UPGRADE_CONTROL &&
-           ts2021_upgrade_kind("websocket") == TS2021_UPGRADE_WEBSOCKET && ts2021_upgrade_kind("DERP") ==
-           TS2021_UPGRADE_NONE && ts2021_upgrade_kind(NULL) == TS2021_UPGRADE_NONE,
+           ts2021_upgrade_kind("websocket") == TS2021_UPGRADE_WEBSOCKET &&
+           ts2021_upgrade_kind("DERP") == TS2021_UPGRADE_NONE &&
+           ts2021_upgrade_kind(NULL) == TS2021_UPGRADE_NONE,
        "Upgrade header kinds");
     n = ts2021_http_response_101(req, sizeof(req));
     is_str(n > 0 ? req : NULL,
-           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: upgrade\r\n\r\n",
+           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: "
+           "upgrade\r\n\r\n",
            "101 response head");
-    ok(ts2021_http_response_ok(101, "tailscale-control-protocol") && !ts2021_http_response_ok(200, TS2021_UPGRADE) &&
-           !ts2021_http_response_ok(101, NULL),
+    ok(ts2021_http_response_ok(101, "tailscale-control-protocol") &&
+           !ts2021_http_response_ok(200, TS2021_UPGRADE) && !ts2021_http_response_ok(101, NULL),
        "client accepts only 101 with the right Upgrade");
 
     uint8_t ef[64];
@@ -66,7 +73,8 @@ static void test_early(void)
 {
     uint8_t buf[256];
     long n = ts2021_early_payload_encode(buf, sizeof(buf), "{}", 2);
-    is_hex(buf, (size_t)n, "ffffff5453000000027b7d", "early payload \"{}\" (plaintext of server record #0, §3.7)");
+    is_hex(buf, (size_t)n, "ffffff5453000000027b7d",
+           "early payload \"{}\" (plaintext of server record #0, §3.7)");
 
     uint8_t chal[32];
     unhex("00fe058a136cd397d92ec3d5f881a0279dfde7bb50d1ae53429767a2058a3643", chal, 32);
@@ -88,7 +96,8 @@ static void test_early(void)
     ok(c == 95 && e.state == TS2021_EARLY_GOT && !strcmp(e.json, CAPTURE_JSON),
        "JSON record completes it; the HTTP/2 bytes after it are not consumed");
     uint8_t got[32];
-    ok(ts2021_early_noise_parse(e.json, e.json_len, got) == 1 && !memcmp(got, chal, 32), "chalpub key parsed");
+    ok(ts2021_early_noise_parse(e.json, e.json_len, got) == 1 && !memcmp(got, chal, 32),
+       "chalpub key parsed");
     ok(ts2021_early_feed(&e, stream + 104, 9) == 0, "after completion nothing more is consumed");
     ts2021_early_free(&e);
 
@@ -114,7 +123,8 @@ static void test_early(void)
 
     ts2021_early_init(&e);
     const uint8_t huge[9] = {0xff, 0xff, 0xff, 'T', 'S', 0x00, 0xa0, 0x00, 0x01};
-    ok(ts2021_early_feed(&e, huge, 9) < 0 && e.state == TS2021_EARLY_ERROR, "length over 10 MiB is an error");
+    ok(ts2021_early_feed(&e, huge, 9) < 0 && e.state == TS2021_EARLY_ERROR,
+       "length over 10 MiB is an error");
     ts2021_early_free(&e);
     ts2021_early_init(&e);
     const uint8_t empty[9] = {0xff, 0xff, 0xff, 'T', 'S', 0, 0, 0, 0};
