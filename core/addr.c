@@ -144,9 +144,11 @@ char *addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t ca
     }
     case AF_INET6: {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (getnameinfo(sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        if (s6->sin6_scope_id != 0) /* numeric: getnameinfo drops it for global addresses */
+            snprintf(buf, cap, "[%s%%%u]:%u", host, (unsigned)s6->sin6_scope_id, ntohs(s6->sin6_port));
+        else
+            snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
         break;
     }
     case AF_UNIX: {

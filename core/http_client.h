@@ -26,6 +26,11 @@ typedef void (*http_client_cb)(struct stream *s, const struct http_response *res
 int http_client_request(struct stream *s, const char *method, const char *path, const char *host,
                         const struct http_header *headers, size_t num_headers, const void *body, size_t body_len,
                         http_client_cb cb, void *arg);
+/* Parse a response head (skipping 1xx heads other than 101) from buf into res: its length (> 0), -2 if
+ * incomplete, -1 if malformed or over 64 KiB. On success free res with http_response_free. */
+int http_response_parse(const char *buf, size_t len, struct http_response *res);
+/* Free what http_response_parse allocated. */
+void http_response_free(struct http_response *res);
 /* The value of the first header called name (case-insensitive), or NULL. */
 const char *http_response_header(const struct http_response *res, const char *name);
 
