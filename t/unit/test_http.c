@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct loop *L;
@@ -92,6 +94,46 @@ static void h_upgrade(struct http_req *req, void *arg)
         upgrade_refused_h2 = 1;
         http_respond_text(req, 400, "HTTP/1.1 only\n");
     }
+}
+
+static void h_force_upgrade(struct http_req *req, void *arg)
+{
+    if (http_upgrade(req, "test-proto", NULL, 0, on_upgraded, NULL) != 0)
+        http_respond_text(req, 400, http_req_version(req) >= 0x200 ? "no upgrade over h2\n" : "refused\n");
+}
+
+/* Run the curl program (if any) against us while the loop serves; its stdout into out. -1 if no curl. */
+static int run_curl(char *out, size_t cap, const char *url, const char *extra)
+{
+    int p[2];
+    if (access("/usr/bin/curl", X_OK) != 0 || pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execl("/usr/bin/curl", "curl", "-sk", "--max-time", "5", extra, "-w", "|%{http_version}|%{http_code}", url,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    size_t len = 0;
+    int status = 0;
+    for (int i = 0; i < 500; i++) {
+        loop_run_once(L, 20);
+        ssize_t n;
+        while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+            len += (size_t)n;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+    }
+    ssize_t n;
+    while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = 0;
+    close(p[0]);
+    return 0;
 }
 
 /* ---- a tiny client: connect, one request, collect the status, a header and the bytes after the head ---- */
@@ -239,7 +281,7 @@ int main(void)
 {
     char err[256], dir[] = "/tmp/weft-test-http-XXXXXX";
     char cert[128], key[128], other[128], other_key[128];
-    plan(38);
+    plan(41);
     L = loop_new();
     srv = http_server_new(L);
     ok(srv != NULL, "server created");
@@ -254,6 +296,7 @@ int main(void)
     http_route(srv, "/stream", 0, h_stream, NULL);
     http_route(srv, "/ts2021", 0, h_upgrade, NULL);
     http_route(srv, "/derp", 0, h_upgrade, NULL);
+    http_route(srv, "/force-upgrade", 0, h_force_upgrade, NULL);
 
     /* errors name the address */
     char addr[64];
@@ -371,6 +414,23 @@ int main(void)
     client_run(&t4, tls_port, &ins);
     is_int(t4.status, 200, "insecure mode accepts it, whatever the name");
     client_close(&t4);
+
+    /* HTTP/2 over TLS (ALPN h2), and HTTP/1.1 over TLS, with the curl program as the client */
+    char out[512], url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", tls_port);
+    if (run_curl(out, sizeof(out), url, "--http2") == 0) {
+        is_str(out, "ok tls\n|2|200", "curl --http2 over TLS negotiates h2 by ALPN");
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/force-upgrade", tls_port);
+        run_curl(out, sizeof(out), url, "--http2");
+        is_str(out, "no upgrade over h2\n|2|400", "http_upgrade refuses an HTTP/2 request");
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", tls_port);
+        run_curl(out, sizeof(out), url, "--http1.1");
+        is_str(out, "ok tls\n|1.1|200", "curl --http1.1 over TLS");
+    } else {
+        skip("no /usr/bin/curl");
+        skip("no /usr/bin/curl");
+        skip("no /usr/bin/curl");
+    }
 
     /* outbound by name, and a refused connection */
     struct client n1 = {.method = "GET", .path = "/health"};
