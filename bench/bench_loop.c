@@ -1,5 +1,6 @@
 /* Figures for core/loop, core/stream and core/udp on one thread over loopback:
- * timer restarts/s with 10,000 armed, TCP stream MB/s through the loop, UDP datagrams/s with mmsg batches. */
+ * timer restarts/s with 10,000 armed, TCP stream MB/s through the loop, UDP datagrams/s with mmsg batches.
+ */
 #include "config.h"
 #include "core/loop.h"
 #include "core/stream.h"
@@ -160,7 +161,8 @@ static void bench_udp(struct loop *l)
         loop_run_once(l, 5);
     double dt = secs() - t0;
     printf("udp: %.2f M datagrams/s sent, %.2f M/s received (%d-byte, batches of %d; %.1f%% received)\n",
-           sent_pkts / dt / 1e6, udp_got / dt / 1e6, SIZE, SLOTS, 100.0 * (double)udp_got / (double)sent_pkts);
+           sent_pkts / dt / 1e6, udp_got / dt / 1e6, SIZE, SLOTS,
+           100.0 * (double)udp_got / (double)sent_pkts);
     udp_close(a);
     udp_close(b);
 }

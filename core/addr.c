@@ -29,8 +29,8 @@ static int host_is_name(const char *h)
     if (*h == 0 || *h == '.' || *h == '-')
         return 0;
     for (; *h; h++)
-        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '.' ||
-              *h == '-' || *h == '_'))
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+              *h == '.' || *h == '-' || *h == '_'))
             return 0;
     return 1;
 }
@@ -153,14 +153,14 @@ char *addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t ca
     }
     case AF_UNIX: {
         const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-        size_t max = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+        size_t max =
+            len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
         if (max > sizeof(sun->sun_path))
             max = sizeof(sun->sun_path);
         snprintf(buf, cap, "unix:%.*s", (int)strnlen(sun->sun_path, max), sun->sun_path);
         break;
     }
-    default:
-        snprintf(buf, cap, "?family%d", sa->sa_family);
+    default: snprintf(buf, cap, "?family%d", sa->sa_family);
     }
     return buf;
 }

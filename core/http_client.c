@@ -133,8 +133,8 @@ static void on_read(struct stream *s, void *arg)
 }
 
 int http_client_request(struct stream *s, const char *method, const char *path, const char *host,
-                        const struct http_header *headers, size_t num_headers, const void *body, size_t body_len,
-                        http_client_cb cb, void *arg)
+                        const struct http_header *headers, size_t num_headers, const void *body,
+                        size_t body_len, http_client_cb cb, void *arg)
 {
     if (!clean(method) || !clean(path) || !clean(host) || cb == NULL || *method == 0 || *path == 0)
         return -1;

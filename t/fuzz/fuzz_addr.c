@@ -1,4 +1,5 @@
-/* addr_parse on arbitrary text; a numeric result formatted with addr_format must parse to the same address. */
+/* addr_parse on arbitrary text; a numeric result formatted with addr_format must parse to the same address.
+ */
 #include "config.h"
 #include "core/addr.h"
 

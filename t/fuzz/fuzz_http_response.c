@@ -24,10 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)snprintf(out + off, cap - off, "%s: %s\r\n", a.headers[i].name, a.headers[i].value);
     off += (size_t)snprintf(out + off, cap - off, "\r\n");
     int m = http_response_parse(out, off, &b);
-    if (m != (int)off || b.status != a.status || b.num_headers != a.num_headers || strcmp(a.reason, b.reason) != 0)
+    if (m != (int)off || b.status != a.status || b.num_headers != a.num_headers ||
+        strcmp(a.reason, b.reason) != 0)
         abort();
     for (size_t i = 0; i < a.num_headers; i++)
-        if (strcmp(a.headers[i].name, b.headers[i].name) != 0 || strcmp(a.headers[i].value, b.headers[i].value) != 0)
+        if (strcmp(a.headers[i].name, b.headers[i].name) != 0 ||
+            strcmp(a.headers[i].value, b.headers[i].value) != 0)
             abort();
     if (a.num_headers > 0 && http_response_header(&b, a.headers[0].name) == NULL)
         abort();

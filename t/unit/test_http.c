@@ -37,8 +37,9 @@ static void h_health(struct http_req *req, void *arg)
 static void h_register(struct http_req *req, void *arg)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "{\"path\":\"%s\",\"query\":\"%s\",\"method\":\"%s\",\"x\":\"%s\"}", http_req_path(req),
-             http_req_query(req), http_req_method(req), http_req_header(req, "x-test") ?: "");
+    snprintf(buf, sizeof(buf), "{\"path\":\"%s\",\"query\":\"%s\",\"method\":\"%s\",\"x\":\"%s\"}",
+             http_req_path(req), http_req_query(req), http_req_method(req),
+             http_req_header(req, "x-test") ?: "");
     http_respond_json(req, 200, buf);
 }
 
@@ -112,8 +113,8 @@ static int run_curl(char *out, size_t cap, const char *url, const char *extra)
     if (pid == 0) {
         dup2(p[1], 1);
         close(p[0]);
-        execl("/usr/bin/curl", "curl", "-sk", "--max-time", "5", extra, "-w", "|%{http_version}|%{http_code}", url,
-              (char *)NULL);
+        execl("/usr/bin/curl", "curl", "-sk", "--max-time", "5", extra, "-w",
+              "|%{http_version}|%{http_code}", url, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -136,7 +137,8 @@ static int run_curl(char *out, size_t cap, const char *url, const char *extra)
     return 0;
 }
 
-/* ---- a tiny client: connect, one request, collect the status, a header and the bytes after the head ---- */
+/* ---- a tiny client: connect, one request, collect the status, a header and the bytes after the head ----
+ */
 
 struct client {
     int done, status;
@@ -303,7 +305,8 @@ int main(void)
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     ok(http_listen(srv, addr, NULL, err, sizeof(err)) < 0 && strstr(err, addr) && strstr(err, "in use"),
        "address in use: %s", err);
-    ok(http_listen(srv, "nonsense", NULL, err, sizeof(err)) < 0 && strstr(err, "nonsense"), "bad address: %s", err);
+    ok(http_listen(srv, "nonsense", NULL, err, sizeof(err)) < 0 && strstr(err, "nonsense"),
+       "bad address: %s", err);
 
     struct client c = {.method = "GET", .path = "/health", .want_hdr = "content-type"};
     client_run(&c, port, NULL);
@@ -325,7 +328,8 @@ int main(void)
            "path, query, method and a header reached the handler");
     client_close(&c3);
 
-    struct client c4 = {.method = "POST", .path = "/echo", .body_out = "some body bytes", .want_hdr = "x-echo-len"};
+    struct client c4 = {
+        .method = "POST", .path = "/echo", .body_out = "some body bytes", .want_hdr = "x-echo-len"};
     client_run(&c4, port, NULL);
     is_int(c4.status, 201, "POST /echo status");
     is_str(c4.body, "some body bytes", "request body echoed");
@@ -340,8 +344,12 @@ int main(void)
     client_close(&c5);
 
     /* upgrade hijack: POST with early data right behind the head, then a round trip on the raw stream */
-    struct client u = {.method = "POST", .path = "/ts2021", .xh = {{"Upgrade", "test-proto"}, {"Connection", "upgrade"}},
-                       .early = "EARLY", .want_hdr = "x-server-hello", .want_bytes = 5};
+    struct client u = {.method = "POST",
+                       .path = "/ts2021",
+                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "upgrade"}},
+                       .early = "EARLY",
+                       .want_hdr = "x-server-hello",
+                       .want_bytes = 5};
     client_run(&u, port, NULL);
     is_int(u.status, 101, "POST upgrade answered 101");
     is_str(u.hdr, "hi", "101 carries the handler's headers");
@@ -362,8 +370,10 @@ int main(void)
     run_until(&up_server_closed, 2000);
     ok(up_server_closed, "closing the client closes the server's upgraded stream");
 
-    struct client g = {.method = "GET", .path = "/derp",
-                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "Upgrade"}}, .want_bytes = 3};
+    struct client g = {.method = "GET",
+                       .path = "/derp",
+                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "Upgrade"}},
+                       .want_bytes = 3};
     client_run(&g, port, NULL);
     is_int(g.status, 101, "GET upgrade answered 101");
     if (g.s != NULL) {
@@ -439,8 +449,8 @@ int main(void)
     n1.done = 0;
     stream_connect(L, byname, NULL, cl_connected, &n1);
     run_until(&n1.done, 5000);
-    ok(n1.status == 200 || strstr(n1.err, "connect"), "connect by name resolves off-thread (%d %s)", n1.status,
-       n1.err);
+    ok(n1.status == 200 || strstr(n1.err, "connect"), "connect by name resolves off-thread (%d %s)",
+       n1.status, n1.err);
     client_close(&n1);
 
     struct client r1 = {.method = "GET", .path = "/"};

@@ -193,7 +193,8 @@ int main(void)
     stream_connect(L, "127.0.0.1:1", NULL, on_connect, NULL);
     run_until(&cl_connected, 2000);
     ok(cl_err[0] && cl_s == NULL, "refused connection reported: %s", cl_err);
-    ok(stream_connect(L, "no port here", NULL, on_connect, NULL) == NULL, "malformed address refused at once");
+    ok(stream_connect(L, "no port here", NULL, on_connect, NULL) == NULL,
+       "malformed address refused at once");
 
     stream_listener_free(ls);
 
@@ -208,7 +209,8 @@ int main(void)
     struct stat st;
     memset(&st, 0, sizeof(st));
     int st_ok = ls != NULL && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-    ok(st_ok && (st.st_mode & 0777) == 0600, "unix socket created with mode 0600 (%o)", (unsigned)(st.st_mode & 0777));
+    ok(st_ok && (st.st_mode & 0777) == 0600, "unix socket created with mode 0600 (%o)",
+       (unsigned)(st.st_mode & 0777));
     stream_connect(L, uaddr, NULL, on_connect, NULL);
     run_until(&cl_connected, 2000);
     for (int i = 0; i < 100 && !accepted(); i++)
