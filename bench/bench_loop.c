@@ -1,6 +1,5 @@
-/* Figures for core/loop, core/stream and core/udp on one thread over loopback:
- * timer restarts/s with 10,000 armed, TCP stream MB/s through the loop, UDP datagrams/s with mmsg batches.
- */
+/* Figures for core/loop, core/stream and core/udp on one thread over loopback: timer restarts/s with
+ * 10,000 armed, TCP stream MB/s through the loop, UDP datagrams/s with mmsg batches. */
 #include "config.h"
 #include "core/loop.h"
 #include "core/stream.h"

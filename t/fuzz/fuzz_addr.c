@@ -1,5 +1,4 @@
-/* addr_parse on arbitrary text; a numeric result formatted with addr_format must parse to the same address.
- */
+/* addr_parse on arbitrary text: a numeric result, formatted by addr_format, must parse to the same address. */
 #include "config.h"
 #include "core/addr.h"
 

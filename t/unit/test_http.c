@@ -137,8 +137,7 @@ static int run_curl(char *out, size_t cap, const char *url, const char *extra)
     return 0;
 }
 
-/* ---- a tiny client: connect, one request, collect the status, a header and the bytes after the head ----
- */
+/* ---- a tiny client: connect, one request; collect the status, a header, the bytes after the head ---- */
 
 struct client {
     int done, status;
