@@ -1,4 +1,4 @@
-/* addr_parse on arbitrary text: a numeric result, formatted by addr_format, must parse to the same address. */
+/* addr_parse on arbitrary text: a numeric result, formatted by addr_format, must parse the same. */
 #include "config.h"
 #include "core/addr.h"
 
