@@ -237,7 +237,8 @@ static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len
     size_t n = buf_avail(&r->out);
     if (n > len)
         n = len;
-    memcpy(out, r->out.p + r->out.off, n);
+    if (n > 0)
+        memcpy(out, r->out.p + r->out.off, n);
     r->out.off += n;
     if (buf_avail(&r->out) == 0) {
         r->out.off = r->out.len = 0;
@@ -509,7 +510,8 @@ static ssize_t call_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
     size_t n = buf_avail(&c->out);
     if (n > len)
         n = len;
-    memcpy(out, c->out.p + c->out.off, n);
+    if (n > 0)
+        memcpy(out, c->out.p + c->out.off, n);
     c->out.off += n;
     if (buf_avail(&c->out) == 0) {
         buf_free(&c->out);
