@@ -37,7 +37,6 @@ like "$out" '^early none$' "capability 40 (< 49) gets no early payload"
 like "$out" '^response POST:/machine/x 404' "and works"
 out=$("$CTLC" -V 20 "$url" 2>&1)
 like "$out" 'server error: "unsupported client version"' "capability 20 is refused with the Noise error frame"
-other=mkey:$(printf '%064d' 0 | sed 's/0/a/g')
 out=$("$CTLC" -c mkey:2f3c1a9e5c2d8e7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa99 "$url" 2>&1)
 like "$out" 'server error: "handshake failed"' "a handshake for another control key is refused"
 
