@@ -288,6 +288,7 @@ static void raw_response(struct stream *s, const struct http_response *res, cons
 }
 
 static const char *raw_b64;
+static const char *raw_method = "POST";
 static void raw_connected(struct stream *s, const char *err, void *arg)
 {
     struct raw *r = arg;
@@ -301,7 +302,7 @@ static void raw_connected(struct stream *s, const char *err, void *arg)
     ts2021_base64_encode(b64, sizeof(b64), init, sizeof(init));
     struct http_header hs[] = {{"Upgrade", "tailscale-control-protocol"}, {"Connection", "upgrade"},
                                {"X-Tailscale-Handshake", raw_b64 ? raw_b64 : b64}};
-    http_client_request(s, "POST", "/ts2021", "test", hs, 3, NULL, 0, raw_response, r);
+    http_client_request(s, raw_method, "/ts2021", "test", hs, 3, NULL, 0, raw_response, r);
 }
 
 static void raw_run(struct raw *r, const char *addr)
@@ -497,6 +498,22 @@ int main(void)
     run_until(&r4.closed, 5000);
     is_int(r4.status, 400, "an undecodable X-Tailscale-Handshake: 400");
     raw_b64 = NULL;
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    raw_method = "GET";
+    struct raw r5 = {.send = preface, .send_len = sizeof(preface) - 1, .plaintext = 1};
+    raw_run(&r5, addr);
+    run_until(&r5.upgraded, 5000);
+    ok(r5.status == 101 && r5.ns != NULL && r5.frame_len == 0, "the GET variant of the upgrade works too");
+    raw_method = "PUT";
+    struct raw r6 = {0};
+    raw_run(&r6, addr);
+    run_until(&r6.status, 5000);
+    is_int(r6.status, 405, "other methods: 405");
+    if (!r6.closed)
+        stream_close(r6.s);
+    raw_method = "POST";
+    if (r5.ns != NULL && !r5.closed)
+        noise_stream_close(r5.ns);
     w = call(cc, "POST", "/test/echo", "still", 5, &collect);
     run_until(&w->done, 3000);
     ok(w->status == 200 && strcmp((char *)w->body, "still") == 0, "the good client still works");
