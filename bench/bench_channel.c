@@ -84,7 +84,8 @@ static void on_ready(struct control_client *cc, const char *err, void *arg)
         nready++;
 }
 
-static void on_done(struct control_call *c, int status, const uint8_t *b, size_t len, const char *err, void *arg)
+static void on_done(struct control_call *c, int status, const uint8_t *b, size_t len, const char *err,
+                    void *arg)
 {
     ndone++;
 }
@@ -98,8 +99,8 @@ static struct control_client *connect_one(void)
 {
     struct key m;
     key_generate(&m);
-    struct control_client_opts o = {.server_url = url, .machine_priv = &m, .control_pub = &control_pub,
-                                    .timeout_ms = 30000};
+    struct control_client_opts o = {
+        .server_url = url, .machine_priv = &m, .control_pub = &control_pub, .timeout_ms = 30000};
     return control_client_connect(L, &o, on_ready, NULL, NULL);
 }
 
@@ -149,8 +150,8 @@ int main(void)
     run_while(&nready, N + 1, 30);
     double t1 = now_s();
     long rss1 = rss_kb();
-    printf("handshakes: %d clients at once, %d ready, %d failed in %.2f s: %.0f handshakes/s\n", N, nready - 1,
-           nfailed, t1 - t0, (nready - 1) / (t1 - t0));
+    printf("handshakes: %d clients at once, %d ready, %d failed in %.2f s: %.0f handshakes/s\n", N,
+           nready - 1, nfailed, t1 - t0, (nready - 1) / (t1 - t0));
     printf("memory: %.1f KiB per connection (client + server ends, RSS)\n", (double)(rss1 - rss0) / N);
     for (int i = 0; i < N; i++)
         control_client_close(ccs[i]);
@@ -168,8 +169,8 @@ int main(void)
         loop_run_once(L, 10);
     }
     t1 = now_s();
-    printf("requests: %d echo requests on one connection (100 in flight) in %.2f s: %.0f req/s\n", ndone, t1 - t0,
-           ndone / (t1 - t0));
+    printf("requests: %d echo requests on one connection (100 in flight) in %.2f s: %.0f req/s\n", ndone,
+           t1 - t0, ndone / (t1 - t0));
 
     /* one long streamed answer */
     static const struct control_call_cbs scbs = {NULL, on_data, on_done};
@@ -179,7 +180,8 @@ int main(void)
     control_client_request(first, "POST", "/stream", NULL, 0, NULL, 0, &scbs, NULL);
     run_while(&ndone, before + 1, 30);
     t1 = now_s();
-    printf("stream: %zu MiB streamed in %.2f s: %.0f MB/s\n", streamed >> 20, t1 - t0, streamed / (t1 - t0) / 1e6);
+    printf("stream: %zu MiB streamed in %.2f s: %.0f MB/s\n", streamed >> 20, t1 - t0,
+           streamed / (t1 - t0) / 1e6);
 
     control_client_close(first);
     loop_run_once(L, 10);

@@ -50,7 +50,8 @@ static void print_body(const uint8_t *b, size_t len)
         putchar(b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '.');
 }
 
-static void on_done(struct control_call *c, int status, const uint8_t *body, size_t len, const char *err, void *arg)
+static void on_done(struct control_call *c, int status, const uint8_t *body, size_t len, const char *err,
+                    void *arg)
 {
     struct client *cl = ((void **)arg)[0];
     const char *what = ((void **)arg)[1];
@@ -86,7 +87,8 @@ static void send_requests(struct client *cl)
         void **arg = malloc(2 * sizeof(void *));
         arg[0] = cl;
         arg[1] = (void *)reqs[i];
-        if (control_client_request(cl->cc, method, path, NULL, 0, body, body ? strlen(body) : 0, &cbs, arg) == NULL) {
+        if (control_client_request(cl->cc, method, path, NULL, 0, body, body ? strlen(body) : 0, &cbs,
+                                   arg) == NULL) {
             failures++;
             free(arg);
         } else {
@@ -131,8 +133,11 @@ static struct control_client *start(struct client *cl, const struct key *control
         m = fixed_machine;
     else
         key_generate(&m);
-    struct control_client_opts o = {.server_url = url, .machine_priv = &m, .control_pub = control,
-                                    .version = version, .timeout_ms = timeout_ms};
+    struct control_client_opts o = {.server_url = url,
+                                    .machine_priv = &m,
+                                    .control_pub = control,
+                                    .version = version,
+                                    .timeout_ms = timeout_ms};
     cl->cc = control_client_connect(L, &o, on_ready, on_close, cl);
     if (cl->cc == NULL)
         cl->failed = 1;
@@ -241,7 +246,8 @@ static void raw_connected(struct stream *s, const char *err, void *arg)
     key_generate(&m);
     ts2021_initiator_start(&r->hs, init, m.b, r->control.b, version, NULL);
     ts2021_base64_encode(b64, sizeof(b64), init, sizeof(init));
-    const struct http_header hs[] = {{"Upgrade", TS2021_UPGRADE}, {"Connection", "upgrade"},
+    const struct http_header hs[] = {{"Upgrade", TS2021_UPGRADE},
+                                     {"Connection", "upgrade"},
                                      {"X-Tailscale-Handshake", r->b64 ? r->b64 : b64}};
     const char *host = strstr(url, "://") + 3;
     if (http_client_request(s, "POST", TS2021_PATH, host, hs, 3, NULL, 0, raw_response, r) != 0) {

@@ -148,15 +148,23 @@ int main(void)
     is_str(hex(c2s.p, c2s.len),
            "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a" /* PRI * HTTP/2.0 ... */
            "000012040000000000"                               /* SETTINGS, 3 entries: */
-           "000200000000" "000400400000" "000600a00000"       /* ENABLE_PUSH=0 IWS=4194304 MHLS=10485760 */
-           "000004080000000000" "40000000",                   /* WINDOW_UPDATE(0, 1073741824) */
+           "000200000000"
+           "000400400000"
+           "000600a00000" /* ENABLE_PUSH=0 IWS=4194304 MHLS=10485760 */
+           "000004080000000000"
+           "40000000", /* WINDOW_UPDATE(0, 1073741824) */
            "client preface: magic, SETTINGS and WINDOW_UPDATE as tailscale v1.68.2 sends them");
 
     /* the server's first frames: what Go's http2.Server (headscale) sends */
     srv = h2_server_new(pipe_write, on_request, &s2c, NULL);
     h2_flush(srv);
     is_str(hex(s2c.p, s2c.len),
-           "00001e040000000000" "000500100000" "0003000000fa" "000600100140" "000100001000" "000400100000"
+           "00001e040000000000"
+           "000500100000"
+           "0003000000fa"
+           "000600100140"
+           "000100001000"
+           "000400100000"
            "000004080000000000000f0001",
            "server: SETTINGS MAX_FRAME_SIZE=1048576 MAX_CONCURRENT_STREAMS=250 MAX_HEADER_LIST_SIZE=1048896 "
            "HEADER_TABLE_SIZE=4096 INITIAL_WINDOW_SIZE=1048576, WINDOW_UPDATE(0, 983041)");
@@ -169,10 +177,12 @@ int main(void)
     pump();
 
     /* a register-like request */
-    struct http_header hs[] = {{"ts-lb", "nodekey:fbc961927e46baf7abef37d5c37242d6c727bedbcfa11200a273d0eff271981e"},
-                               {"accept-encoding", "gzip"}};
+    struct http_header hs[] = {
+        {"ts-lb", "nodekey:fbc961927e46baf7abef37d5c37242d6c727bedbcfa11200a273d0eff271981e"},
+        {"accept-encoding", "gzip"}};
     struct res r1 = {0};
-    h2_request(cli, "POST", "/machine/register", "127.0.0.1:18081", hs, 2, "{\"Version\":97}", 14, &cbs, &r1);
+    h2_request(cli, "POST", "/machine/register", "127.0.0.1:18081", hs, 2, "{\"Version\":97}", 14, &cbs,
+               &r1);
     pump();
     is_str(seen_method, "POST", "the server sees :method");
     is_str(seen_path, "/machine/register", ":path");
