@@ -19,3 +19,18 @@ libweftcore_la_SOURCES += \
 	core/udp.c core/udp.h
 check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
+check_PROGRAMS += t/unit/test_http
+TESTS += t/unit/test_http
+check_PROGRAMS += t/unit/test_stream t/unit/test_udp
+TESTS += t/unit/test_stream t/unit/test_udp
+FUZZ_TARGETS += fuzz_http_response fuzz_addr
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+BENCHES += bench/bench_loop
+
+# the control channel: Noise records over a stream, HTTP/2 in them (nghttp2), the client end
+libweftcore_la_SOURCES += \
+	core/noise_stream.c core/noise_stream.h \
+	core/h2.c core/h2.h \
+	core/control_client.c core/control_client.h
+check_PROGRAMS += t/unit/test_h2
+TESTS += t/unit/test_h2
