@@ -21,7 +21,7 @@ show=$(ip netns exec "$NSA" wg show "$IFA")
 like "$show" "peer: $(re_quote "$PUBB")" "wg show lists the peer"
 like "$show" "endpoint: $VB:51820" "... its endpoint"
 like "$show" "allowed ips: $TB/32" "... its allowed IPs"
-like "$show" "latest handshake: [0-9]+ seconds? ago" "... its latest handshake"
+like "$show" "latest handshake: (Now|[0-9]+ seconds? ago)" "... its latest handshake"
 like "$show" "transfer: [0-9.]+ [KMG]?i?B received, [0-9.]+ [KMG]?i?B sent" "... its transfer counters"
 like "$show" "listening port: 51820" "... and the listening port"
 
