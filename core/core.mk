@@ -2,3 +2,24 @@
 libweftcore_la_SOURCES += \
 	core/log.c core/log.h \
 	core/version.h
+libweftcore_la_SOURCES += \
+	core/cfg.c core/cfg.h \
+	core/module.c core/module.h \
+	core/cli.c core/cli.h \
+	core/verbs.c core/verbs.h \
+	core/ctx.h
+
+# core event loop, streams, HTTP server and client, UDP (over libh2o-evloop)
+libweftcore_la_SOURCES += \
+	core/addr.c core/addr.h \
+	core/loop.c core/loop.h core/loop_h2o.h \
+	core/stream.c core/stream.h \
+	core/http.c core/http.h \
+	core/http_client.c core/http_client.h \
+	core/udp.c core/udp.h
+check_PROGRAMS += t/unit/test_loop
+TESTS += t/unit/test_loop
+check_PROGRAMS += t/unit/test_http
+TESTS += t/unit/test_http
+check_PROGRAMS += t/unit/test_stream t/unit/test_udp
+TESTS += t/unit/test_stream t/unit/test_udp

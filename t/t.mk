@@ -1,2 +1,15 @@
 # t/: TAP tests (fragment of the top Makefile.am). C unit tests link libweftcore.la (LDADD).
 EXTRA_DIST += t/tap.h t/lib.sh
+check_PROGRAMS += t/unit/test_config
+TESTS += t/unit/test_config
+
+# Shell tests that start the real binary.
+TESTS += t/cli.t t/modules.t t/serve.t
+EXTRA_DIST += t/cli.t t/modules.t t/serve.t
+
+# Modules the loader must refuse (built as real shared objects, never installed).
+check_LTLIBRARIES = t/modules/badabi.la t/modules/notamodule.la
+t_modules_badabi_la_SOURCES = t/modules/badabi.c
+t_modules_badabi_la_LDFLAGS = $(module_ldflags) -rpath /nowhere
+t_modules_notamodule_la_SOURCES = t/modules/notamodule.c
+t_modules_notamodule_la_LDFLAGS = $(module_ldflags) -rpath /nowhere

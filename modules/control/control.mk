@@ -1,4 +1,15 @@
-# modules/control: fragment of the top Makefile.am (paths from the top)
+# modules/control: the coordination server (fragment of the top Makefile.am)
+control_sources = modules/control/module.c modules/control/control.h
+if BUILTIN_MODULES
+noinst_LTLIBRARIES += modules/control/libmod_control.la
+modules_control_libmod_control_la_SOURCES = $(control_sources)
+BUILTIN_MODULE_LIBS += modules/control/libmod_control.la
+BUILTIN_MODULE_NAMES += control
+else
+pkglib_LTLIBRARIES += modules/control/control.la
+modules_control_control_la_SOURCES = $(control_sources)
+modules_control_control_la_LDFLAGS = $(module_ldflags)
+endif
 
 # --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
 control_store_sources = \
@@ -8,11 +19,21 @@ control_store_sources = \
 	modules/control/ipalloc.c modules/control/ipalloc.h \
 	modules/control/naming.c modules/control/naming.h \
 	modules/control/authkey.c modules/control/authkey.h
-# The module's part of this fragment defines control_sources; once it is on this branch, uncomment:
-# control_sources += $(control_store_sources)
+control_sources += $(control_store_sources)
+if !BUILTIN_MODULES
+# The loadable module needs these itself: the weft binary links only the libraries core/ uses.
+modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
+endif
 check_PROGRAMS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
 TESTS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+# The tests and the bench compile these sources themselves (the module's objects are libtool ones);
+# per-target CFLAGS give their objects distinct names.
 t_unit_test_store_SOURCES = t/unit/test_store.c $(control_store_sources)
+t_unit_test_store_CFLAGS = $(AM_CFLAGS)
+t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
+t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
+t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
+bench_bench_store_CFLAGS = $(AM_CFLAGS)
 t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
 t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
 t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)

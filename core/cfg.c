@@ -1,0 +1,763 @@
+#include "config.h"
+#include "core/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* The YAML document is read into a small tree first (every node keeps its position), then checked against
+ * the key tables; that way the file and the -o overrides go through one checker and every error is seen. */
+enum node_kind { N_SCALAR, N_MAP, N_SEQ };
+
+struct node {
+    enum node_kind kind;
+    char *key;          /* set for entries of a mapping */
+    char *value;        /* N_SCALAR */
+    int line, col;      /* 1-based, of the value (of the key for keys' own errors) */
+    int kline, kcol;
+    struct node *child; /* N_MAP, N_SEQ */
+    struct node *next;
+};
+
+static void node_free(struct node *n)
+{
+    while (n) {
+        struct node *next = n->next;
+        node_free(n->child);
+        free(n->key);
+        free(n->value);
+        free(n);
+        n = next;
+    }
+}
+
+static void err_add(struct cfg_errors *e, const char *where, int line, int col, const char *key, const char *fmt, ...)
+{
+    char msg[512], head[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(head, sizeof head, "%s:%d:%d: ", where, line, col);
+    else
+        snprintf(head, sizeof head, "%s: ", where);
+    size_t need = strlen(head) + (key ? strlen(key) + 2 : 0) + strlen(msg) + 2;
+    char *t = realloc(e->text, e->len + need);
+    if (!t)
+        return;
+    e->text = t;
+    e->len += (size_t)snprintf(e->text + e->len, need, "%s%s%s%s\n", head, key ? key : "", key ? ": " : "", msg);
+    e->count++;
+}
+
+void cfg_errors_free(struct cfg_errors *err)
+{
+    free(err->text);
+    memset(err, 0, sizeof *err);
+}
+
+/* --- YAML to tree ------------------------------------------------------------------------------------ */
+
+struct reader {
+    yaml_parser_t p;
+    const char *where;
+    struct cfg_errors *err;
+    int failed;
+};
+
+static struct node *read_node(struct reader *r, yaml_event_t *ev);
+
+static int next_event(struct reader *r, yaml_event_t *ev)
+{
+    if (r->failed)
+        return -1;
+    if (!yaml_parser_parse(&r->p, ev)) {
+        err_add(r->err, r->where, (int)r->p.problem_mark.line + 1, (int)r->p.problem_mark.column + 1, NULL,
+                "YAML syntax: %s%s%s", r->p.problem ? r->p.problem : "error",
+                r->p.context ? " " : "", r->p.context ? r->p.context : "");
+        r->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static struct node *new_node(enum node_kind k, const yaml_event_t *ev)
+{
+    struct node *n = calloc(1, sizeof *n);
+    if (!n)
+        abort();
+    n->kind = k;
+    n->line = (int)ev->start_mark.line + 1;
+    n->col = (int)ev->start_mark.column + 1;
+    return n;
+}
+
+/* ev is the node's first event (already read); the node's events are consumed. */
+static struct node *read_node(struct reader *r, yaml_event_t *ev)
+{
+    struct node *n;
+    yaml_event_t e;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        n = new_node(N_SCALAR, ev);
+        n->value = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+        return n;
+    case YAML_ALIAS_EVENT:
+        err_add(r->err, r->where, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, NULL,
+                "YAML aliases are not supported in weft configuration");
+        r->failed = 1;
+        return NULL;
+    case YAML_SEQUENCE_START_EVENT: {
+        n = new_node(N_SEQ, ev);
+        struct node **tail = &n->child;
+        for (;;) {
+            if (next_event(r, &e))
+                return n;
+            if (e.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&e);
+                return n;
+            }
+            struct node *c = read_node(r, &e);
+            yaml_event_delete(&e);
+            if (!c)
+                return n;
+            *tail = c;
+            tail = &c->next;
+        }
+    }
+    case YAML_MAPPING_START_EVENT: {
+        n = new_node(N_MAP, ev);
+        struct node **tail = &n->child;
+        for (;;) {
+            if (next_event(r, &e))
+                return n;
+            if (e.type == YAML_MAPPING_END_EVENT) {
+                yaml_event_delete(&e);
+                return n;
+            }
+            if (e.type != YAML_SCALAR_EVENT) {
+                err_add(r->err, r->where, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1, NULL,
+                        "a mapping key must be a plain name");
+                r->failed = 1;
+                yaml_event_delete(&e);
+                return n;
+            }
+            char *key = strndup((const char *)e.data.scalar.value, e.data.scalar.length);
+            int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
+            yaml_event_delete(&e);
+            if (next_event(r, &e)) {
+                free(key);
+                return n;
+            }
+            struct node *c = read_node(r, &e);
+            yaml_event_delete(&e);
+            if (!c) {
+                free(key);
+                return n;
+            }
+            c->key = key;
+            c->kline = kl;
+            c->kcol = kc;
+            *tail = c;
+            tail = &c->next;
+        }
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* Returns the root (NULL for an empty document); errors go to err. */
+static struct node *read_yaml(const char *where, FILE *f, const char *text, struct cfg_errors *err, int *failed)
+{
+    struct reader r = {.where = where, .err = err};
+    yaml_event_t e;
+    struct node *root = NULL;
+    yaml_parser_initialize(&r.p);
+    if (f)
+        yaml_parser_set_input_file(&r.p, f);
+    else
+        yaml_parser_set_input_string(&r.p, (const unsigned char *)text, strlen(text));
+    for (;;) {
+        if (next_event(&r, &e))
+            break;
+        yaml_event_type_t t = e.type;
+        if (t == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&e);
+            break;
+        }
+        if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT || t == YAML_SCALAR_EVENT ||
+            t == YAML_ALIAS_EVENT) {
+            if (root) {
+                err_add(err, where, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1, NULL,
+                        "only one YAML document is allowed");
+                r.failed = 1;
+                yaml_event_delete(&e);
+                break;
+            }
+            root = read_node(&r, &e);
+        }
+        yaml_event_delete(&e);
+        if (r.failed)
+            break;
+    }
+    yaml_parser_delete(&r.p);
+    *failed = r.failed;
+    return root;
+}
+
+/* --- values -------------------------------------------------------------------------------------------- */
+
+int cfg_parse_bool(const char *s, int *b)
+{
+    static const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, t[i]) == 0) {
+            *b = 1;
+            return 0;
+        }
+        if (strcasecmp(s, f[i]) == 0) {
+            *b = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_int(const char *s, long long *v)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+int cfg_parse_duration(const char *s, long long *ms)
+{
+    long long total = 0, secs;
+    if (!*s)
+        return -1;
+    if (parse_int(s, &secs) == 0) { /* a bare number is seconds */
+        if (secs < 0 || secs > LLONG_MAX / 1000)
+            return -1;
+        *ms = secs * 1000;
+        return 0;
+    }
+    const char *p = s;
+    while (*p) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        char *end;
+        errno = 0;
+        long long n = strtoll(p, &end, 10);
+        if (errno)
+            return -1;
+        long long unit;
+        if (strncmp(end, "ms", 2) == 0) {
+            unit = 1;
+            end += 2;
+        } else if (*end == 's') {
+            unit = 1000;
+            end++;
+        } else if (*end == 'm') {
+            unit = 60 * 1000;
+            end++;
+        } else if (*end == 'h') {
+            unit = 3600 * 1000;
+            end++;
+        } else if (*end == 'd') {
+            unit = 86400 * 1000;
+            end++;
+        } else {
+            return -1;
+        }
+        if (n > (LLONG_MAX - total) / unit)
+            return -1;
+        total += n * unit;
+        p = end;
+    }
+    *ms = total;
+    return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cfg_did_you_mean(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = SIZE_MAX, limit = strlen(word) <= 4 ? 1 : strlen(word) <= 8 ? 2 : 3;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, candidates[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = candidates[i];
+        }
+    }
+    return bestd <= limit ? best : NULL;
+}
+
+static void list_free(struct cfg_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void list_add(struct cfg_list *l, const char *s, size_t len)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v)
+        abort();
+    l->v = v;
+    l->v[l->n++] = strndup(s, len);
+}
+
+static void list_split(struct cfg_list *l, const char *s)
+{
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        if (!*s)
+            break;
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > s && t[-1] == ' ')
+            t--;
+        list_add(l, s, (size_t)(t - s));
+        s = e;
+    }
+}
+
+static const char *type_name(enum cfg_type t)
+{
+    switch (t) {
+    case CFG_STR: return "a string";
+    case CFG_INT: return "an integer";
+    case CFG_BOOL: return "true or false";
+    case CFG_DURATION: return "a duration (e.g. 500ms, 90s, 5m, 24h)";
+    case CFG_LIST: return "a list";
+    case CFG_ENUM: return "one of the listed values";
+    }
+    return "?";
+}
+
+static const char *kind_name(enum node_kind k)
+{
+    return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
+}
+
+/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf. */
+static const char *set_value(const struct cfg_key *k, void *conf, const char *text, const struct node *seq,
+                             char *buf, size_t buflen)
+{
+    char *slot = (char *)conf + k->offset;
+    long long v;
+    int b;
+    switch (k->type) {
+    case CFG_STR: {
+        char **p = (char **)slot;
+        free(*p);
+        *p = text && *text ? strdup(text) : NULL; /* "key:" with no value unsets it */
+        return NULL;
+    }
+    case CFG_INT:
+    case CFG_DURATION:
+        if (k->type == CFG_INT ? parse_int(text, &v) : cfg_parse_duration(text, &v)) {
+            snprintf(buf, buflen, "'%s' is not %s", text, type_name(k->type));
+            return buf;
+        }
+        if ((k->min || k->max) && (v < k->min || v > k->max)) {
+            if (k->type == CFG_INT)
+                snprintf(buf, buflen, "%lld is out of range (%lld to %lld)", v, k->min, k->max);
+            else
+                snprintf(buf, buflen, "'%s' is out of range (%lldms to %lldms)", text, k->min, k->max);
+            return buf;
+        }
+        *(long long *)slot = v;
+        return NULL;
+    case CFG_BOOL:
+        if (cfg_parse_bool(text, &b)) {
+            snprintf(buf, buflen, "'%s' is not true or false", text);
+            return buf;
+        }
+        *(int *)slot = b;
+        return NULL;
+    case CFG_ENUM:
+        for (int i = 0; k->choices[i]; i++)
+            if (strcmp(k->choices[i], text) == 0) {
+                *(int *)slot = i;
+                return NULL;
+            }
+        {
+            size_t off = (size_t)snprintf(buf, buflen, "'%s' is not one of:", text);
+            for (int i = 0; k->choices[i] && off < buflen; i++)
+                off += (size_t)snprintf(buf + off, buflen - off, " %s", k->choices[i]);
+        }
+        return buf;
+    case CFG_LIST: {
+        struct cfg_list *l = (struct cfg_list *)slot;
+        list_free(l);
+        if (seq) {
+            for (const struct node *c = seq->child; c; c = c->next) {
+                if (c->kind != N_SCALAR) {
+                    snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(c->kind));
+                    return buf;
+                }
+                list_add(l, c->value, strlen(c->value));
+            }
+        } else if (text) {
+            list_split(l, text);
+        }
+        return NULL;
+    }
+    }
+    return NULL;
+}
+
+static const struct cfg_key *find_key(const struct cfg_section *s, const char *name)
+{
+    for (const struct cfg_key *k = s->keys; k && k->name; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+static const struct cfg_section *find_section(const struct cfg_section *ss, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ss[i].name && strcmp(ss[i].name, name) == 0)
+            return &ss[i];
+    return NULL;
+}
+
+/* Candidates for "did you mean": the section's key names (and, at the top, the section names). */
+static const char *suggest(const struct cfg_section *ss, size_t n, const struct cfg_section *in, const char *word)
+{
+    const char *cand[256];
+    size_t c = 0;
+    for (const struct cfg_key *k = in->keys; k && k->name && c < 256; k++)
+        cand[c++] = k->name;
+    if (!in->name)
+        for (size_t i = 0; i < n && c < 256; i++)
+            if (ss[i].name)
+                cand[c++] = ss[i].name;
+    return cfg_did_you_mean(word, cand, c);
+}
+
+static void unknown_key(struct cfg_errors *err, const char *where, int line, int col, const struct cfg_section *ss,
+                        size_t n, const struct cfg_section *in, const char *key, const char *path)
+{
+    const char *dym = suggest(ss, n, in, key);
+    if (dym)
+        err_add(err, where, line, col, path, "unknown key (did you mean '%s%s%s'?)", in->name ? in->name : "",
+                in->name ? "." : "", dym);
+    else
+        err_add(err, where, line, col, path, "unknown key");
+}
+
+static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                        struct cfg_section *in, const struct node *e)
+{
+    char path[256], buf[512];
+    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", e->key);
+    const struct cfg_key *k = find_key(in, e->key);
+    if (!k) {
+        unknown_key(err, where, e->kline, e->kcol, ss, n, in, e->key, path);
+        return;
+    }
+    const char *msg = NULL;
+    if (e->kind == N_MAP || (e->kind == N_SEQ && k->type != CFG_LIST))
+        msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
+    else if (e->kind == N_SEQ)
+        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf);
+    else
+        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf);
+    if (msg)
+        err_add(err, where, e->line, e->col, path, "%s", msg);
+}
+
+static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                       const struct node *root)
+{
+    struct cfg_section *top = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!ss[i].name)
+            top = &ss[i];
+    if (root->kind != N_MAP) {
+        err_add(err, where, root->line, root->col, NULL, "the configuration must be a mapping of keys");
+        return;
+    }
+    for (const struct node *e = root->child; e; e = e->next) {
+        /* duplicate keys are an error: the later one would silently win */
+        for (const struct node *p = root->child; p != e; p = p->next)
+            if (strcmp(p->key, e->key) == 0) {
+                err_add(err, where, e->kline, e->kcol, e->key, "duplicate key (first at line %d)", p->kline);
+                break;
+            }
+        struct cfg_section *sec = (struct cfg_section *)find_section(ss, n, e->key);
+        if (sec) {
+            if (e->kind == N_SCALAR && e->value[0] == 0)
+                continue; /* "derp:" with nothing under it */
+            if (e->kind != N_MAP) {
+                err_add(err, where, e->line, e->col, e->key, "expected a mapping of %s keys, found %s", e->key,
+                        kind_name(e->kind));
+                continue;
+            }
+            for (const struct node *c = e->child; c; c = c->next) {
+                for (const struct node *p = e->child; p != c; p = p->next)
+                    if (strcmp(p->key, c->key) == 0) {
+                        err_add(err, where, c->kline, c->kcol, NULL, "%s.%s: duplicate key (first at line %d)",
+                                e->key, c->key, p->kline);
+                        break;
+                    }
+                apply_entry(err, where, ss, n, sec, c);
+            }
+        } else if (top) {
+            apply_entry(err, where, ss, n, top, e);
+        }
+    }
+}
+
+static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_t n, const char *text)
+{
+    const char *eq = strchr(text, '=');
+    char buf[512];
+    if (eq == NULL || eq == text) {
+        err_add(err, "command line", 0, 0, NULL, "-o takes key.path=value, got '%s'", text);
+        return;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - text), text);
+    const char *value = eq + 1;
+    struct cfg_section *sec = NULL, *top = NULL;
+    const char *name = key;
+    for (size_t i = 0; i < n; i++)
+        if (!ss[i].name)
+            top = &ss[i];
+    char *dot = strchr(key, '.');
+    if (dot) {
+        *dot = 0;
+        sec = (struct cfg_section *)find_section(ss, n, key);
+        if (!sec) {
+            const char *cand[64];
+            size_t c = 0;
+            for (size_t i = 0; i < n && c < 64; i++)
+                if (ss[i].name)
+                    cand[c++] = ss[i].name;
+            const char *dym = cfg_did_you_mean(key, cand, c);
+            *dot = '.';
+            if (dym)
+                err_add(err, "command line", 0, 0, key, "unknown section (did you mean '%s'?)", dym);
+            else
+                err_add(err, "command line", 0, 0, key, "unknown section");
+            return;
+        }
+        *dot = '.';
+        name = dot + 1;
+    } else {
+        sec = top;
+    }
+    const struct cfg_key *k = sec ? find_key(sec, name) : NULL;
+    if (!k) {
+        if (sec)
+            unknown_key(err, "command line", 0, 0, ss, n, sec, name, key);
+        else
+            err_add(err, "command line", 0, 0, key, "unknown key");
+        return;
+    }
+    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf);
+    if (msg)
+        err_add(err, "command line", 0, 0, key, "%s", msg);
+}
+
+static void apply_defaults(struct cfg_section *s)
+{
+    char buf[256];
+    for (const struct cfg_key *k = s->keys; k && k->name; k++) {
+        if (!k->def)
+            continue;
+        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf);
+        if (msg) { /* a broken default is a bug in the table, not a user error */
+            fprintf(stderr, "weft: bad built-in default for %s: %s\n", k->name, msg);
+            abort();
+        }
+    }
+}
+
+size_t config_load(struct cfg_section *ss, size_t n, const char *path, const char *embedded,
+                   const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(ss[i].conf, 0, ss[i].size);
+        apply_defaults(&ss[i]);
+    }
+    if (path || embedded) {
+        const char *where = path ? path : "(embedded default)";
+        FILE *f = NULL;
+        if (!embedded) {
+            f = fopen(path, "r");
+            if (!f) {
+                err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+                return err->count;
+            }
+        }
+        int failed = 0;
+        struct node *root = read_yaml(where, f, embedded, err, &failed);
+        if (f)
+            fclose(f);
+        if (root && !failed)
+            apply_tree(err, where, ss, n, root);
+        node_free(root);
+    }
+    for (size_t i = 0; i < nov; i++)
+        apply_override(err, ss, n, ov[i].text);
+    return err->count;
+}
+
+void config_free(struct cfg_section *ss, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (const struct cfg_key *k = ss[i].keys; k && k->name; k++) {
+            char *slot = (char *)ss[i].conf + k->offset;
+            if (k->type == CFG_STR) {
+                free(*(char **)slot);
+                *(char **)slot = NULL;
+            } else if (k->type == CFG_LIST) {
+                list_free((struct cfg_list *)slot);
+            }
+        }
+}
+
+/* YAML plain scalars can't hold every string: quote when in doubt. */
+static void print_scalar(FILE *out, const char *s)
+{
+    int plain = *s && !strchr("-?:&*!|>'\"%@` ", s[0]) && !strpbrk(s, ",[]{}#") && s[strlen(s) - 1] != ' ';
+    for (const char *p = s; plain && *p; p++)
+        if ((*p == ':' && (p[1] == ' ' || !p[1])) || (*p == ' ' && p[1] == '#') || (unsigned char)*p < 0x20)
+            plain = 0;
+    int dummy;
+    long long ll;
+    if (plain && (cfg_parse_bool(s, &dummy) == 0 || parse_int(s, &ll) == 0 || strcmp(s, "null") == 0 ||
+                  strcmp(s, "~") == 0))
+        plain = 0;
+    if (plain) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            fprintf(out, "\\x%02x", (unsigned char)*p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static void print_duration(FILE *out, long long ms)
+{
+    if (ms == 0)
+        fputs("0s", out);
+    else if (ms % 3600000 == 0)
+        fprintf(out, "%lldh", ms / 3600000);
+    else if (ms % 60000 == 0)
+        fprintf(out, "%lldm", ms / 60000);
+    else if (ms % 1000 == 0)
+        fprintf(out, "%llds", ms / 1000);
+    else
+        fprintf(out, "%lldms", ms);
+}
+
+static void print_section(FILE *out, const struct cfg_section *s, int docs)
+{
+    const char *ind = s->name ? "  " : "";
+    if (s->name)
+        fprintf(out, "%s:\n", s->name);
+    for (const struct cfg_key *k = s->keys; k && k->name; k++) {
+        const char *slot = (const char *)s->conf + k->offset;
+        if (docs && k->doc)
+            fprintf(out, "%s# %s\n", ind, k->doc);
+        fprintf(out, "%s%s:", ind, k->name);
+        switch (k->type) {
+        case CFG_STR:
+            if (*(char *const *)slot) {
+                fputc(' ', out);
+                print_scalar(out, *(char *const *)slot);
+            }
+            break;
+        case CFG_INT:
+            fprintf(out, " %lld", *(const long long *)slot);
+            break;
+        case CFG_DURATION:
+            fputc(' ', out);
+            print_duration(out, *(const long long *)slot);
+            break;
+        case CFG_BOOL:
+            fprintf(out, " %s", *(const int *)slot ? "true" : "false");
+            break;
+        case CFG_ENUM:
+            fprintf(out, " %s", k->choices[*(const int *)slot]);
+            break;
+        case CFG_LIST: {
+            const struct cfg_list *l = (const struct cfg_list *)slot;
+            fputs(" [", out);
+            for (size_t i = 0; i < l->n; i++) {
+                if (i)
+                    fputs(", ", out);
+                print_scalar(out, l->v[i]);
+            }
+            fputc(']', out);
+            break;
+        }
+        }
+        fputc('\n', out);
+    }
+}
+
+void config_print(FILE *out, const struct cfg_section *ss, size_t n, int docs)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ss[i].name)
+            print_section(out, &ss[i], docs);
+    for (size_t i = 0; i < n; i++)
+        if (ss[i].name)
+            print_section(out, &ss[i], docs);
+}

@@ -1,0 +1,41 @@
+/* What a module sees of the running process: its loop, its state directory, shared listeners, and the small
+ * named interfaces that modules offer each other (e.g. control answers derp's "is this node key admitted?"). */
+#ifndef WEFT_CTX_H
+#define WEFT_CTX_H
+
+#include <stddef.h>
+
+#include "core/module.h"
+
+struct loop;
+struct http_server;
+
+struct loop *weft_loop(struct weft_ctx *ctx);
+
+/* The HTTP server listening on addr ("127.0.0.1:8080", "[::]:443"), with TLS when cert and key are set. Shared:
+ * modules that ask for the same address get the same server and hang their own paths on it (single-box control
+ * + derp on one port). The core closes it at shutdown and frees it after every module's finish. NULL and a
+ * message in err on failure (address in use, bad certificate, the address asked for with other TLS files). */
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+                              size_t errlen);
+
+/* The state directory (created 0700 before any module's init). */
+const char *weft_state_dir(struct weft_ctx *ctx);
+
+/* state_dir/name into buf; returns buf, or NULL if it doesn't fit. */
+char *weft_state_path(struct weft_ctx *ctx, const char *name, char *buf, size_t len);
+
+/* Offer an interface under a name (one per name); another module finds it with weft_service_get. 0 or -1. */
+int weft_service_put(struct weft_ctx *ctx, const char *name, void *iface);
+void *weft_service_get(struct weft_ctx *ctx, const char *name);
+
+/* 1 while the process runs the named module (e.g. derp asks whether control is here too). */
+int weft_runs(struct weft_ctx *ctx, const char *module);
+
+/* Begin a graceful shutdown, as SIGTERM does. */
+void weft_shutdown(struct weft_ctx *ctx);
+
+/* 1 once shutdown has begun. */
+int weft_stopping(struct weft_ctx *ctx);
+
+#endif

@@ -1,0 +1,152 @@
+#include "config.h"
+#include "core/module.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *module_default_path(void)
+{
+    const char *env = getenv("WEFT_MODULE_PATH");
+    return env && *env ? env : WEFT_PKGLIBDIR;
+}
+
+static int check_abi(const struct weft_module *m, const char *file, char *err, size_t errlen)
+{
+    if (m->abi != WEFT_ABI_VERSION) {
+        snprintf(err, errlen,
+                 "module %s (%s) was built for module ABI %d, but this weft %s has module ABI %d: "
+                 "rebuild the module against this weft, or install the matching weft",
+                 m->name ? m->name : "?", file, m->abi, WEFT_VERSION, WEFT_ABI_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+const struct weft_module *module_load_file(const char *file, const char *name, void **handle, char *err,
+                                           size_t errlen)
+{
+    char sym[128];
+    *handle = NULL;
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "cannot load module %s: %s", file, dlerror());
+        return NULL;
+    }
+    snprintf(sym, sizeof sym, "weft_module_%s", name);
+    const struct weft_module *m = dlsym(h, sym);
+    if (!m) {
+        snprintf(err, errlen, "%s is not a weft module (no symbol %s)", file, sym);
+        dlclose(h);
+        return NULL;
+    }
+    if (check_abi(m, file, err, errlen)) {
+        dlclose(h);
+        return NULL;
+    }
+    if (!m->name || strcmp(m->name, name) != 0) {
+        snprintf(err, errlen, "module %s calls itself '%s'", file, m->name ? m->name : "(null)");
+        dlclose(h);
+        return NULL;
+    }
+    *handle = h;
+    return m;
+}
+
+const struct weft_module *module_find(const struct module_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->mods[i]->name, name) == 0)
+            return set->mods[i];
+    return NULL;
+}
+
+static void add(struct module_set *set, const struct weft_module *m, const char *path, void *handle)
+{
+    set->mods = realloc(set->mods, (set->n + 1) * sizeof *set->mods);
+    set->paths = realloc(set->paths, (set->n + 1) * sizeof *set->paths);
+    set->handles = realloc(set->handles, (set->n + 1) * sizeof *set->handles);
+    if (!set->mods || !set->paths || !set->handles)
+        abort();
+    set->mods[set->n] = m;
+    set->paths[set->n] = strdup(path);
+    set->handles[set->n] = handle;
+    set->n++;
+}
+
+static void append_err(char *err, size_t errlen, const char *line)
+{
+    size_t used = strlen(err);
+    if (used + 1 < errlen)
+        snprintf(err + used, errlen - used, "%s\n", line);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t module_load_all(struct module_set *set, const struct weft_module *const *builtin, const char *path, char *err,
+                       size_t errlen)
+{
+    char one[1024];
+    if (errlen)
+        err[0] = 0;
+    for (size_t i = 0; builtin && builtin[i]; i++) {
+        const struct weft_module *m = builtin[i];
+        if (check_abi(m, "built-in", one, sizeof one) == 0)
+            add(set, m, "built-in", NULL);
+        else
+            append_err(err, errlen, one);
+    }
+    char *dirs = strdup(path ? path : module_default_path());
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        char **names = NULL;
+        size_t nn = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            size_t len = strlen(de->d_name);
+            if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0) {
+                names = realloc(names, (nn + 1) * sizeof *names);
+                names[nn++] = strndup(de->d_name, len - 3);
+            }
+        }
+        closedir(d);
+        qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
+        for (size_t i = 0; i < nn; i++) {
+            if (module_find(set, names[i])) { /* the first found wins: built-in, then path order */
+                free(names[i]);
+                continue;
+            }
+            char file[4096];
+            snprintf(file, sizeof file, "%s/%s.so", dir, names[i]);
+            void *h;
+            const struct weft_module *m = module_load_file(file, names[i], &h, one, sizeof one);
+            if (m)
+                add(set, m, file, h);
+            else
+                append_err(err, errlen, one);
+            free(names[i]);
+        }
+        free(names);
+    }
+    free(dirs);
+    return set->n;
+}
+
+void module_set_free(struct module_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->paths[i]);
+        /* Handles stay open: a module's code may still be referenced by exit handlers of its libraries. */
+    }
+    free(set->mods);
+    free(set->paths);
+    free(set->handles);
+    memset(set, 0, sizeof *set);
+}

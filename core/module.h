@@ -1,0 +1,79 @@
+/* A module is one descriptor: its name, the ABI it was built for, its config keys, its hooks and its verbs.
+ * The core loads modules by name (dlopen, or the built-in table) and knows nothing else about them. */
+#ifndef WEFT_MODULE_H
+#define WEFT_MODULE_H
+
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "core/version.h"
+
+struct weft_ctx;      /* a running `weft serve`: see core/ctx.h */
+struct weft_cli;      /* a command line being run: see core/cli.h */
+struct weft_instance; /* a module running in a weft_ctx */
+
+/* A CLI verb a module adds: `weft NAME ...`. run returns the process exit status. */
+struct weft_verb {
+    const char *name;
+    const char *summary; /* one line for `weft help` */
+    const char *usage;   /* full text for `weft help NAME` and NAME --help */
+    int (*run)(struct weft_cli *cli, int argc, char **argv);
+};
+
+struct weft_module {
+    int abi;                   /* WEFT_ABI_VERSION as the module was compiled */
+    const char *name;          /* "control": also its config section and its file name (control.so) */
+    const char *version;
+    const char *summary;
+    const struct cfg_key *keys; /* its config section's keys, CFG_END-terminated */
+    size_t conf_size;          /* the struct those keys' offsets point into */
+    int is_role;               /* 1: `weft serve NAME` runs it; 0: a plugin other modules use */
+
+    /* Hooks; any may be NULL. Non-zero from init/start aborts the start with the message logged. */
+    int (*init)(struct weft_instance *inst);  /* config is final: open state, validate */
+    int (*start)(struct weft_instance *inst); /* every module is initialised: listen, connect */
+    void (*stop)(struct weft_instance *inst); /* graceful shutdown begins: stop accepting, say goodbye */
+    int (*drained)(struct weft_instance *inst); /* after stop: 1 when nothing is left open */
+    void (*finish)(struct weft_instance *inst); /* free everything */
+    /* SIGHUP: newconf is the re-read section; apply what can change and return 0, or -1 (conf stays) */
+    int (*reload)(struct weft_instance *inst, const void *newconf);
+
+    const struct weft_verb *verbs; /* NULL-name-terminated, or NULL */
+};
+
+struct weft_instance {
+    const struct weft_module *mod;
+    struct weft_ctx *ctx;
+    void *conf; /* the module's config struct */
+    void *data; /* the module's own state, set by init */
+};
+
+/* Define a module's descriptor: the symbol the loader looks up is weft_module_<name>. */
+#define WEFT_MODULE(name) const struct weft_module weft_module_##name
+
+/* --- the loader (core-internal; modules don't call these) --- */
+
+struct module_set {
+    const struct weft_module **mods;
+    char **paths; /* where each was loaded from ("built-in" when linked in) */
+    void **handles;
+    size_t n;
+};
+
+/* Load every module found: the built-in table (NULL-terminated; may be NULL), then each directory of path (':'-separated). A module with
+ * another ABI is refused with a message naming both versions (written to err, one line per problem).
+ * Returns the number of modules loaded. */
+size_t module_load_all(struct module_set *set, const struct weft_module *const *builtin, const char *path, char *err,
+                       size_t errlen);
+
+/* Load one module file; NULL and a message on failure (missing symbol, ABI mismatch, dlopen error). */
+const struct weft_module *module_load_file(const char *file, const char *name, void **handle, char *err,
+                                           size_t errlen);
+
+const struct weft_module *module_find(const struct module_set *set, const char *name);
+void module_set_free(struct module_set *set);
+
+/* The module search path: --module-path, else $WEFT_MODULE_PATH, else the install directory. */
+const char *module_default_path(void);
+
+#endif

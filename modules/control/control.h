@@ -1,0 +1,23 @@
+/* The control role's configuration. */
+#ifndef WEFT_MODULES_CONTROL_H
+#define WEFT_MODULES_CONTROL_H
+#include "core/cfg.h"
+struct control_conf {
+    char *listen;
+    char *tls_listen;
+    char *tls_cert;
+    char *tls_key;
+    char *server_url;
+    char *base_domain;
+    int magic_dns;
+    struct cfg_list nameservers;
+    struct cfg_list search_domains;
+    char *prefix_v4;
+    char *prefix_v6;
+    char *database;
+    char *admin_socket;
+    long long ephemeral_timeout;
+    long long node_expiry;
+    long long derp_region_id;
+};
+#endif

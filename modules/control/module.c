@@ -1,0 +1,72 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/ctx.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "modules/control/control.h"
+
+#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
+static const struct cfg_key control_keys[] = {
+    K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)"),
+    K(tls_listen, CFG_STR, NULL, "TLS listener (needs tls_cert and tls_key), e.g. [::]:443"),
+    K(tls_cert, CFG_STR, NULL, "PEM certificate chain for tls_listen"),
+    K(tls_key, CFG_STR, NULL, "PEM private key for tls_listen"),
+    K(server_url, CFG_STR, "http://127.0.0.1:8080", "the URL clients log in to (tailscale up --login-server=URL)"),
+    K(base_domain, CFG_STR, "weft.internal", "MagicDNS names are HOST.<base_domain>"),
+    K(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS names and the 100.100.100.100 resolver"),
+    K(nameservers, CFG_LIST, NULL, "upstream DNS servers handed to nodes"),
+    K(search_domains, CFG_LIST, NULL, "extra DNS search domains handed to nodes"),
+    K(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from"),
+    K(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from"),
+    K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),
+    K(admin_socket, CFG_STR, "control.sock", "unix socket for `weft users|authkeys|nodes` (relative to state_dir)"),
+    {"ephemeral_timeout", CFG_DURATION, "30m", "an ephemeral node disconnected this long is removed",
+     offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL},
+    {"node_expiry", CFG_DURATION, "0s", "node keys expire after this long (0s: never)",
+     offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL},
+    {"derp_region_id", CFG_INT, "999", "region ID of the embedded DERP relay in the DERP map",
+     offsetof(struct control_conf, derp_region_id), 900, 999, NULL},
+    CFG_END,
+};
+
+static void handle_health(struct http_req *req, void *arg)
+{
+    http_respond_json(req, 200, "{\"status\":\"pass\"}");
+}
+
+static int control_start(struct weft_instance *inst)
+{
+    struct control_conf *conf = inst->conf;
+    char err[512];
+    const char *addrs[2] = {conf->listen, conf->tls_listen};
+    for (int i = 0; i < 2; i++) {
+        if (!addrs[i])
+            continue;
+        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
+                                            i ? conf->tls_key : NULL, err, sizeof err);
+        if (!srv) {
+            log_error("module=control event=listen addr=%s error=\"%s\"", addrs[i], err);
+            return -1;
+        }
+        http_route(srv, "/health", 0, handle_health, inst);
+    }
+    log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
+             "--authkey=KEY, or weft up --login-server=%s --authkey=KEY\"",
+             conf->server_url, conf->server_url, conf->server_url);
+    return 0;
+}
+
+WEFT_MODULE(control) = {
+    .abi = WEFT_ABI_VERSION,
+    .name = "control",
+    .version = WEFT_VERSION,
+    .summary = "coordination server: registration, keys, addresses, network maps",
+    .keys = control_keys,
+    .conf_size = sizeof(struct control_conf),
+    .is_role = 1,
+    .start = control_start,
+};

@@ -1,0 +1,74 @@
+#!/bin/bash
+# The command line: version, help, dispatch, modules, check-config on good and bad files.
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
+export WEFT_CONFIG=/nonexistent/weft.yaml # never read the machine's /etc/weft/weft.yaml
+
+out=$("$WEFT" --version); ok $? "--version exits 0"
+like "$out" '^weft [0-9]+\.[0-9]+\.[0-9]+ \(module ABI [0-9]+\)$' "--version prints version and ABI"
+
+out=$("$WEFT" help); ok $? "help exits 0"
+for v in serve check-config modules help version; do like "$out" "^  $v " "help lists $v"; done
+
+out=$("$WEFT" serve --help); ok $? "serve --help exits 0"
+like "$out" '^usage: weft serve' "serve --help prints its usage"
+is "$("$WEFT" help check-config | head -1)" "$("$WEFT" check-config -h | head -1)" "help X and X -h agree"
+
+out=$("$WEFT" serv 2>&1); rc=$?
+is $rc 2 "unknown command exits 2"
+like "$out" "unknown command 'serv' \(did you mean 'serve'\?\)" "unknown command suggests the right one"
+out=$("$WEFT" 2>&1); is $? 2 "no command exits 2"
+like "$out" '^usage: weft' "no command prints usage"
+
+out=$("$WEFT" modules); ok $? "modules exits 0"
+for m in control derp node; do like "$out" "^$m +[0-9.]+ +[0-9]+ +role " "modules lists $m as a role"; done
+
+# the embedded default
+out=$("$WEFT" check-config); ok $? "check-config without a file uses the embedded default"
+like "$out" '^# effective configuration from \(embedded default\)' "says where the configuration came from"
+like "$out" '^roles: \[control, derp\]' "embedded default runs control and derp"
+like "$out" '^state_dir: \./weft-state$' "default state_dir"
+out=$(STATE_DIRECTORY=/var/lib/weft/x:/other "$WEFT" check-config)
+like "$out" '^state_dir: /var/lib/weft/x$' "state_dir follows \$STATE_DIRECTORY (first entry)"
+like "$out" '^  listen: 127\.0\.0\.1:8080$' "default listener 127.0.0.1:8080"
+
+# overrides and round trip
+out=$("$WEFT" check-config -o derp.stun_listen=:3479 -o control.nameservers=1.1.1.1,9.9.9.9)
+like "$out" '^  stun_listen: ":3479"$' "-o sets a key (and the output quotes what needs it)"
+like "$out" '^  nameservers: \[1\.1\.1\.1, 9\.9\.9\.9\]$' "-o sets a list"
+printf '%s\n' "$out" >"$TMP/roundtrip.yaml"
+out2=$("$WEFT" check-config -c "$TMP/roundtrip.yaml" | tail -n +2)
+is "$out2" "$(printf '%s\n' "$out" | tail -n +2)" "printed configuration loads back unchanged"
+
+# every example in conf/ is valid
+for f in "$WEFT_SRCDIR"/conf/examples/*.yaml; do
+    out=$("$WEFT" check-config -c "$f" 2>&1); ok $? "example $(basename "$f") is valid"
+done
+
+# errors: all of them, with FILE:LINE:COL and key
+cat >"$TMP/bad.yaml" <<'YAML'
+log_level: loud
+control:
+  listne: 127.0.0.1:1
+  derp_region_id: 5
+derp:
+  verify_fail_open: sometimes
+node:
+  port: [1, 2]
+colour: blue
+YAML
+out=$("$WEFT" check-config -c "$TMP/bad.yaml" 2>&1); rc=$?
+is $rc 1 "a bad file exits 1"
+like "$out" "^$TMP/bad.yaml:1:12: log_level: 'loud' is not one of: error warn info debug$" "bad enum, with position"
+like "$out" "^$TMP/bad.yaml:3:3: control.listne: unknown key \(did you mean 'control.listen'\?\)$" "typo gets did-you-mean"
+like "$out" "^$TMP/bad.yaml:4:19: control.derp_region_id: 5 is out of range \(900 to 999\)$" "out of range"
+like "$out" "^$TMP/bad.yaml:6:21: derp.verify_fail_open: 'sometimes' is not true or false$" "bad bool"
+like "$out" "^$TMP/bad.yaml:8:9: node.port: expected an integer, found a list$" "wrong type"
+like "$out" "^$TMP/bad.yaml:9:1: colour: unknown key$" "unknown top-level key"
+like "$out" "6 errors$" "counts every error"
+
+out=$("$WEFT" check-config -c "$TMP/missing.yaml" 2>&1); is $? 1 "missing file exits 1"
+like "$out" "$TMP/missing.yaml: cannot open: No such file" "missing file is named"
+out=$("$WEFT" check-config -o control.nope=1 2>&1); is $? 1 "bad -o exits 1"
+like "$out" "command line: control.nope: unknown key" "bad -o is reported"
+
+done_testing

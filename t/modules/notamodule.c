@@ -1,0 +1,3 @@
+/* A shared object without a descriptor: the loader must refuse it. */
+int not_a_weft_module(void);
+int not_a_weft_module(void) { return 42; }

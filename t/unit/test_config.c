@@ -1,0 +1,184 @@
+/* Config: defaults, a good file, every kind of error with FILE:LINE:COL and key, overrides, did-you-mean. */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/cfg.h"
+#include "t/tap.h"
+
+struct top {
+    char *state_dir;
+    struct cfg_list roles;
+};
+struct srv {
+    char *listen;
+    long long workers;
+    int verbose;
+    long long timeout;
+    int mode;
+    struct cfg_list peers;
+};
+
+static const char *const modes[] = {"open", "closed", NULL};
+static const struct cfg_key top_keys[] = {
+    {"state_dir", CFG_STR, "/var/lib/x", "d", offsetof(struct top, state_dir), 0, 0, NULL},
+    {"roles", CFG_LIST, "a, b", "d", offsetof(struct top, roles), 0, 0, NULL},
+    CFG_END,
+};
+static const struct cfg_key srv_keys[] = {
+    {"listen", CFG_STR, "127.0.0.1:80", "d", offsetof(struct srv, listen), 0, 0, NULL},
+    {"workers", CFG_INT, "4", "d", offsetof(struct srv, workers), 1, 64, NULL},
+    {"verbose", CFG_BOOL, "false", "d", offsetof(struct srv, verbose), 0, 0, NULL},
+    {"timeout", CFG_DURATION, "90s", "d", offsetof(struct srv, timeout), 0, 3600000, NULL},
+    {"mode", CFG_ENUM, "open", "d", offsetof(struct srv, mode), 0, 0, modes},
+    {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL},
+    CFG_END,
+};
+
+static struct top top;
+static struct srv srv;
+static struct cfg_section secs[] = {
+    {NULL, top_keys, sizeof top, &top},
+    {"server", srv_keys, sizeof srv, &srv},
+};
+
+static size_t load_text(const char *text, const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
+{
+    char path[] = "/tmp/weft-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        abort();
+    close(fd);
+    config_free(secs, 2);
+    memset(err, 0, sizeof *err);
+    size_t n = config_load(secs, 2, path, NULL, ov, nov, err);
+    /* make error text independent of the temp name */
+    if (err->text) {
+        char *p;
+        while ((p = strstr(err->text, path)))
+            memcpy(p, "F.yaml", 6), memmove(p + 6, p + strlen(path), strlen(p + strlen(path)) + 1);
+    }
+    unlink(path);
+    return n;
+}
+
+static int has(const struct cfg_errors *e, const char *line)
+{
+    int r = e->text && strstr(e->text, line) != NULL;
+    if (!r)
+        diag("want line '%s' in:\n%s", line, e->text ? e->text : "(no errors)");
+    return r;
+}
+
+int main(void)
+{
+    struct cfg_errors err = {0};
+
+    /* defaults */
+    is_int(config_load(secs, 2, NULL, NULL, NULL, 0, &err), 0, "defaults alone load");
+    is_str(top.state_dir, "/var/lib/x", "string default");
+    is_int(top.roles.n, 2, "list default split on commas");
+    is_str(top.roles.v[1], "b", "list default item");
+    is_int(srv.workers, 4, "int default");
+    is_int(srv.timeout, 90000, "duration default in ms");
+
+    /* a good file */
+    is_int(load_text("state_dir: /srv/weft\nroles: [x]\nserver:\n  listen: \"[::]:443\"\n  workers: 8\n"
+                     "  verbose: yes\n  timeout: 1m30500ms\n  mode: closed\n  peers:\n    - a\n    - b\n",
+                     NULL, 0, &err),
+           0, "good file loads");
+    is_str(top.state_dir, "/srv/weft", "top string");
+    is_int(top.roles.n, 1, "flow list");
+    is_str(srv.listen, "[::]:443", "quoted string");
+    is_int(srv.workers, 8, "int");
+    is_int(srv.verbose, 1, "bool yes");
+    is_int(srv.timeout, 90500, "duration 1m30500ms");
+    is_int(srv.mode, 1, "enum index");
+    is_int(srv.peers.n, 2, "block list");
+    cfg_errors_free(&err);
+
+    /* every error kind, all in one pass, with positions */
+    size_t n = load_text("state_dri: /x\n"          /* 1: unknown top key, did you mean */
+                         "server:\n"
+                         "  lisen: a\n"             /* 3: unknown key in section */
+                         "  workers: many\n"        /* 4: wrong type */
+                         "  timeout: 2h\n"          /* 5: out of range */
+                         "  mode: ajar\n"           /* 6: bad enum */
+                         "  verbose: maybe\n"       /* 7: bad bool */
+                         "  listen: [a, b]\n"       /* 8: list for a string */
+                         "  workers: 0\n"           /* 9: below min, and a duplicate */
+                         "zzz: 1\n",                /* 10: unknown, no suggestion */
+                         NULL, 0, &err);
+    is_int(n, 10, "ten errors reported in one pass");
+    ok(has(&err, "F.yaml:1:1: state_dri: unknown key (did you mean 'state_dir'?)"), "unknown top key");
+    ok(has(&err, "F.yaml:3:3: server.lisen: unknown key (did you mean 'server.listen'?)"), "unknown section key");
+    ok(has(&err, "F.yaml:4:12: server.workers: 'many' is not an integer"), "wrong type");
+    ok(has(&err, "F.yaml:5:12: server.timeout: '2h' is out of range"), "duration out of range");
+    ok(has(&err, "F.yaml:6:9: server.mode: 'ajar' is not one of: open closed"), "enum");
+    ok(has(&err, "F.yaml:7:12: server.verbose: 'maybe' is not true or false"), "bool");
+    ok(has(&err, "F.yaml:8:11: server.listen: expected a string, found a list"), "list for string");
+    ok(has(&err, "F.yaml:9:12: server.workers: 0 is out of range (1 to 64)"), "int out of range");
+    ok(has(&err, "server.workers: duplicate key (first at line 4)"), "duplicate key");
+    ok(has(&err, "F.yaml:10:1: zzz: unknown key\n"), "unknown key without suggestion");
+    cfg_errors_free(&err);
+
+    /* YAML syntax error */
+    n = load_text("server:\n  listen: [unclosed\n", NULL, 0, &err);
+    ok(n == 1 && has(&err, "F.yaml:3:1: YAML syntax: did not find expected ',' or ']'"), "syntax error with position");
+    cfg_errors_free(&err);
+
+    n = load_text("- a\n- b\n", NULL, 0, &err);
+    ok(n == 1 && has(&err, "F.yaml:1:1: the configuration must be a mapping"), "top must be a mapping");
+    cfg_errors_free(&err);
+
+    /* overrides win over the file, and are checked too */
+    struct cfg_override ov[] = {{"server.workers=16"}, {"state_dir=/o"}, {"server.peers=p,q ,r"},
+                                {"server.nope=1"}, {"srever.listen=x"}, {"novalue"}, {"server.workers=x"}};
+    n = load_text("server:\n  workers: 2\n", ov, 3, &err);
+    is_int(n, 0, "good overrides");
+    is_int(srv.workers, 16, "override beats file");
+    is_str(top.state_dir, "/o", "top-level override");
+    ok(srv.peers.n == 3 && strcmp(srv.peers.v[1], "q") == 0, "list override split and trimmed");
+    cfg_errors_free(&err);
+    n = load_text("", ov + 3, 4, &err);
+    is_int(n, 4, "bad overrides all reported");
+    ok(has(&err, "command line: server.nope: unknown key"), "override unknown key");
+    ok(has(&err, "command line: srever.listen: unknown section (did you mean 'server'?)"), "override section typo");
+    ok(has(&err, "-o takes key.path=value, got 'novalue'"), "override without =");
+    ok(has(&err, "command line: server.workers: 'x' is not an integer"), "override wrong type");
+    cfg_errors_free(&err);
+
+    /* missing file */
+    config_free(secs, 2);
+    n = config_load(secs, 2, "/nonexistent/weft.yaml", NULL, NULL, 0, &err);
+    ok(n == 1 && has(&err, "/nonexistent/weft.yaml: cannot open"), "missing file named");
+    cfg_errors_free(&err);
+
+    /* durations */
+    long long ms;
+    ok(cfg_parse_duration("500ms", &ms) == 0 && ms == 500, "500ms");
+    ok(cfg_parse_duration("24h", &ms) == 0 && ms == 86400000, "24h");
+    ok(cfg_parse_duration("30", &ms) == 0 && ms == 30000, "bare number is seconds");
+    ok(cfg_parse_duration("5x", &ms) < 0 && cfg_parse_duration("", &ms) < 0 && cfg_parse_duration("-1s", &ms) < 0,
+       "bad durations refused");
+
+    /* print → load round trip */
+    config_free(secs, 2);
+    config_load(secs, 2, NULL, NULL, (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=x,y"}}, 2,
+                &err);
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    config_print(f, secs, 2, 1);
+    fclose(f);
+    n = load_text(buf, NULL, 0, &err);
+    ok(n == 0 && strcmp(srv.listen, "a: b#c") == 0 && srv.peers.n == 2 && srv.timeout == 90000,
+       "printed configuration loads back the same");
+    free(buf);
+    cfg_errors_free(&err);
+
+    config_free(secs, 2);
+    return done_testing();
+}
