@@ -23,3 +23,6 @@ check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http
 check_PROGRAMS += t/unit/test_stream t/unit/test_udp
 TESTS += t/unit/test_stream t/unit/test_udp
+FUZZ_TARGETS += fuzz_http_response fuzz_addr
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+BENCHES += bench/bench_loop
