@@ -152,7 +152,8 @@ static void test_nodes(void)
     model_strlist_add(&n.endpoints, "192.0.2.1:41641");
     model_strlist_add(&n.endpoints, "[2001:db8::1]:41641");
     model_strlist_add(&n.tags, "tag:server");
-    n.hostinfo = strdup("{\"Hostname\":\"Alice's \\\"Laptop\\\"\",\"OS\":\"linux\",\"NetInfo\":{\"PreferredDERP\":999}}");
+    n.hostinfo = strdup(
+        "{\"Hostname\":\"Alice's \\\"Laptop\\\"\",\"OS\":\"linux\",\"NetInfo\":{\"PreferredDERP\":999}}");
     n.home_derp = 999;
     n.capver = 145;
     n.expiry = 1900000000;
@@ -430,16 +431,21 @@ static void test_migration_from_v1(void)
 
     /* Data written the way a schema-1 weft wrote it (raw SQL: no column of later schemas). */
     ok(raw_exec(p,
-                "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', 1600000000);"
+                "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', "
+                "1600000000);"
                 "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, tags, used_count, created) "
-                "VALUES (3, 'weft-auth-deadbeef', x'" "1111111111111111111111111111111111111111111111111111111111111111"
+                "VALUES (3, 'weft-auth-deadbeef', x'"
+                "1111111111111111111111111111111111111111111111111111111111111111"
                 "', 7, 1, '[\"tag:old\"]', 5, 1600000001);"
-                "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, "
-                "ipv4, ipv6, endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, authkey_id) "
+                "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+                "given_name, "
+                "ipv4, ipv6, endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, "
+                "authkey_id) "
                 "VALUES (41, 'nOLD000000000CNTRL', 7, "
                 "'mkey:8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', "
                 "'nodekey:de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', '', 'oldbox', "
-                "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', '{\"OS\":\"linux\"}', 999, "
+                "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', "
+                "'{\"OS\":\"linux\"}', 999, "
                 "0, 1600000002, 1600000003, 0, '[]', 3);") == 0,
        "insert a user, a key and a node into the schema-1 database");
 
@@ -483,7 +489,8 @@ static void test_migration_from_v1(void)
     sqlite3 *db;
     sqlite3_open(p, &db);
     sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'nodes_user_id'",
+    sqlite3_prepare_v2(db,
+                       "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'nodes_user_id'",
                        -1, &st, NULL);
     sqlite3_step(st);
     is_int(sqlite3_column_int(st, 0), 1, "migration 2's index exists");
@@ -513,7 +520,8 @@ static void test_refusals(void)
     path_in(p, sizeof(p), "foreign.db");
     raw_exec(p, "CREATE TABLE something (x)");
     s = store_open(p, true, err, sizeof(err));
-    ok(s == NULL && strstr(err, "no weft schema version"), "a database of something else is left alone: %s", err);
+    ok(s == NULL && strstr(err, "no weft schema version"), "a database of something else is left alone: %s",
+       err);
 
     path_in(p, sizeof(p), "garbage.db");
     FILE *f = fopen(p, "w");
