@@ -380,6 +380,29 @@ static void test_transactions(void)
     is_int(store_user_get_by_id(s, u.id, &u), STORE_OK, "rolled back with the transaction");
     is_int(store_node_get_by_id(s, n.id, &g), STORE_OK, "and so was the node deletion");
     model_node_clear(&g);
+
+    /* An outside reader (an admin's sqlite3 shell, a backup) in the middle of a read transaction does not
+     * block the store's writes: WAL readers never take the write lock. */
+    char rp[512];
+    path_in(rp, sizeof(rp), "crud.db");
+    sqlite3 *rdb;
+    sqlite3_open(rp, &rdb);
+    sqlite3_stmt *rst;
+    sqlite3_exec(rdb, "BEGIN", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(rdb, "SELECT count(*) FROM nodes", -1, &rst, NULL) != SQLITE_OK)
+        diag("prepare: %s", sqlite3_errmsg(rdb));
+    sqlite3_step(rst);
+    int before = sqlite3_column_int(rst, 0);
+    sqlite3_reset(rst);
+    fill_node(&n, alice.id, 103);
+    is_int(store_node_insert(s, &n), STORE_OK, "write while an outside reader holds a read transaction");
+    sqlite3_step(rst);
+    is_int(sqlite3_column_int(rst, 0), before, "the reader keeps its snapshot");
+    sqlite3_finalize(rst);
+    sqlite3_exec(rdb, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(rdb);
+    store_node_delete(s, n.id);
+
     store_close(s);
 
     /* Everything above survives close and reopen. */
