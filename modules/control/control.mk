@@ -23,3 +23,34 @@ EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
 BENCHES += bench/bench_channel
 bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
 bench_bench_channel_CFLAGS = $(AM_CFLAGS)
+
+# --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
+control_store_sources = \
+	modules/control/model.c modules/control/model.h \
+	modules/control/store.c modules/control/store.h \
+	modules/control/store_sqlite.c \
+	modules/control/ipalloc.c modules/control/ipalloc.h \
+	modules/control/naming.c modules/control/naming.h \
+	modules/control/authkey.c modules/control/authkey.h
+control_sources += $(control_store_sources)
+if !BUILTIN_MODULES
+# The loadable module needs these itself: the weft binary links only the libraries core/ uses.
+modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
+endif
+check_PROGRAMS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+TESTS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+# The tests and the bench compile these sources themselves (the module's objects are libtool ones);
+# per-target CFLAGS give their objects distinct names.
+t_unit_test_store_SOURCES = t/unit/test_store.c $(control_store_sources)
+t_unit_test_store_CFLAGS = $(AM_CFLAGS)
+t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
+t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
+t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
+bench_bench_store_CFLAGS = $(AM_CFLAGS)
+t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
+t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
+t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
+FUZZ_TARGETS += fuzz_naming
+EXTRA_DIST += t/fuzz/corpus/fuzz_naming
+BENCHES += bench/bench_store
+bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
