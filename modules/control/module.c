@@ -30,6 +30,13 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL},
     {"derp_region_id", CFG_INT, "999", "region ID of the embedded DERP relay in the DERP map",
      offsetof(struct control_conf, derp_region_id), 900, 999, NULL},
+    {"keepalive", CFG_DURATION, "50s", "a map stream with nothing to say gets a keep-alive this often (+0-9 s)",
+     offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL},
+    {"batch_delay", CFG_DURATION, "100ms", "changes are collected this long before peers get one delta",
+     offsetof(struct control_conf, batch_delay), 0, 1000, NULL},
+    {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
+     offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
+    K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
     CFG_END,
 };
 
