@@ -31,6 +31,17 @@ EXTRA_DIST += t/fuzz/corpus/fuzz_naming
 BENCHES += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
 
+# --- ctrlproto ---
+# the control channel, server end: /key, /ts2021, Noise responder, HTTP/2 handler table
+control_sources += modules/control/channel.c modules/control/channel.h modules/control/channel_module.c
+check_PROGRAMS += t/unit/test_channel t/tools/ctlc
+t_unit_test_channel_SOURCES = t/unit/test_channel.c modules/control/channel.c
+t_unit_test_channel_CFLAGS = $(AM_CFLAGS) # own objects: channel.c is also in the module
+TESTS += t/unit/test_channel t/control-channel.t
+EXTRA_DIST += t/control-channel.t
+FUZZ_TARGETS += fuzz_control_h2
+EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
+
 # --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \

@@ -7,6 +7,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/channel.h"
 #include "modules/control/control.h"
 
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
@@ -60,6 +61,8 @@ static int control_start(struct weft_instance *inst)
             return -1;
         }
         http_route(srv, "/health", 0, handle_health, inst);
+        if (channel_start(inst, srv) != 0)
+            return -1;
     }
     log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
              "--authkey=KEY, or weft up --login-server=%s --authkey=KEY\"",
@@ -76,4 +79,7 @@ WEFT_MODULE(control) = {
     .conf_size = sizeof(struct control_conf),
     .is_role = 1,
     .start = control_start,
+    .stop = channel_stop,
+    .drained = channel_drained,
+    .finish = channel_finish,
 };
