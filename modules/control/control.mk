@@ -64,3 +64,7 @@ bench_bench_store_CFLAGS = $(AM_CFLAGS)
 if !BUILTIN_MODULES
 modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(CURL_LIBS) $(JSONC_LIBS)
 endif
+# end to end: the real binary, the CLI, and a test node on core/control_client
+check_PROGRAMS += t/tools/tsnode
+TESTS += t/control.t
+EXTRA_DIST += t/control.t
