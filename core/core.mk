@@ -29,6 +29,8 @@ libweftcore_la_SOURCES += \
 	core/noise_stream.c core/noise_stream.h \
 	core/h2.c core/h2.h \
 	core/control_client.c core/control_client.h
+check_PROGRAMS += t/unit/test_h2
+TESTS += t/unit/test_h2
 # The binary must export all of core for modules loaded at run time, but libtool moves libweftcore.la out of
 # Makefile.am's "-Wl,--whole-archive libweftcore.la -Wl,--no-whole-archive" (the flags end up empty), so
 # only what main/serve use gets linked and control.so fails to load. One argument survives libtool intact.

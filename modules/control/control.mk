@@ -41,6 +41,9 @@ TESTS += t/unit/test_channel t/control-channel.t
 EXTRA_DIST += t/control-channel.t
 FUZZ_TARGETS += fuzz_control_h2
 EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
+BENCHES += bench/bench_channel
+bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
+bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 
 # --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
 control_app_sources = \
