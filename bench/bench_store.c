@@ -75,14 +75,16 @@ int main(void)
         char label[NAMING_LABEL_MAX + 1];
         naming_label(n.hostname, label);
         if (authkey_lookup(s, keytext, 1, &k) != AUTHKEY_OK ||
-            naming_unique_hinted(hints, label, names_taken, &nm, n.given_name) != 0 || ipalloc_next(ia, &ap) != 0)
+            naming_unique_hinted(hints, label, names_taken, &nm, n.given_name) != 0 ||
+            ipalloc_next(ia, &ap) != 0)
             return fprintf(stderr, "registration %u refused\n", i), 1;
         model_authkey_clear(&k);
         n.has_ipv4 = ap.has4, n.has_ipv6 = ap.has6;
         memcpy(n.ipv4, ap.v4, 4);
         memcpy(n.ipv6, ap.v6, 16);
         n.authkey_id = key.id;
-        if (store_begin(s) || store_node_insert(s, &n) || store_authkey_mark_used(s, key.id) || store_commit(s))
+        if (store_begin(s) || store_node_insert(s, &n) || store_authkey_mark_used(s, key.id) ||
+            store_commit(s))
             return fprintf(stderr, "%s\n", store_errmsg(s)), 1;
         nm.used[i] = 1;
         model_node_clear(&n);

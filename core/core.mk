@@ -36,3 +36,6 @@ TESTS += t/unit/test_h2
 # only what main/serve use gets linked and control.so fails to load. One argument survives libtool intact.
 # (Belongs in weft_LDFLAGS in Makefile.am: move it there.)
 weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
+FUZZ_TARGETS += fuzz_http_response fuzz_addr
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+BENCHES += bench/bench_loop

@@ -239,11 +239,13 @@ const char *http_req_header(struct http_req *req, const char *name)
     const h2o_headers_t *hs = &req->h->headers;
     /* h2o lifts these out of the header list */
     if (strcasecmp(name, "upgrade") == 0)
-        return req->h->upgrade.base ? h2o_strdup(&req->h->pool, req->h->upgrade.base, req->h->upgrade.len).base : NULL;
-    if (strcasecmp(name, "host") == 0 || strcasecmp(name, ":authority") == 0)
-        return req->h->input.authority.base
-                   ? h2o_strdup(&req->h->pool, req->h->input.authority.base, req->h->input.authority.len).base
+        return req->h->upgrade.base
+                   ? h2o_strdup(&req->h->pool, req->h->upgrade.base, req->h->upgrade.len).base
                    : NULL;
+    if (strcasecmp(name, "host") == 0 || strcasecmp(name, ":authority") == 0) {
+        h2o_iovec_t a = req->h->input.authority;
+        return a.base ? h2o_strdup(&req->h->pool, a.base, a.len).base : NULL;
+    }
     for (size_t i = 0; i < hs->size; i++) {
         const h2o_header_t *e = &hs->entries[i];
         if (e->name->len == nl && strncasecmp(e->name->base, name, nl) == 0)
@@ -523,7 +525,8 @@ struct http_server *http_server_new(struct loop *l)
     h2o_config_init(&srv->conf);
     srv->conf.server_name = h2o_iovec_init(H2O_STRLIT("weft"));
     srv->conf.max_request_entity_size = DEFAULT_MAX_BODY;
-    h2o_hostconf_t *host = h2o_config_register_host(&srv->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     struct dispatcher *d = (struct dispatcher *)h2o_create_handler(pc, sizeof(*d));
     d->super.on_req = on_req;
@@ -554,7 +557,8 @@ static SSL_CTX *server_tls(const struct http_listen_opts *o, const char *addr, c
         snprintf(err, errlen, "listen %s: cannot load certificate %s", addr, o->cert_file);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "listen %s: cannot load key %s (or it does not match the certificate)", addr,
                  o->key_file);
         goto fail;

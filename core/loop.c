@@ -308,7 +308,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
     l->now = mono_ms();
     run_timers(l);
     run_deferred(l);
-    if (h2o_evloop_run(l->h2o, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0 && errno != EINTR)
+    if (h2o_evloop_run(l->h2o, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0 &&
+        errno != EINTR)
         ret = -1;
     l->now = mono_ms();
     run_deferred(l);

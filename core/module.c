@@ -117,7 +117,8 @@ size_t module_load_all(struct module_set *set, const struct weft_module *const *
             }
         }
         closedir(d);
-        qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
+        if (nn > 1)
+            qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
         for (size_t i = 0; i < nn; i++) {
             if (module_find(set, names[i])) { /* the first found wins: built-in, then path order */
                 free(names[i]);

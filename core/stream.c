@@ -42,7 +42,7 @@ struct stream {
     int kick_queued;
     int writing;
     int ending;
-    int notify;          /* what finalize reports */
+    int notify;           /* what finalize reports */
     int finalize_waiting; /* finalize ran while a lookup was in flight: on_resolved finishes it */
 
     stream_read_cb on_read;
@@ -571,7 +571,8 @@ static void try_next(struct stream *s)
 {
     while (s->addr_idx < s->naddrs) {
         struct sockaddr *sa = (struct sockaddr *)&s->addrs[s->addr_idx];
-        h2o_socket_t *sock = h2o_socket_connect(loop_h2o(s->loop), sa, s->addr_lens[s->addr_idx], on_connected);
+        h2o_socket_t *sock =
+            h2o_socket_connect(loop_h2o(s->loop), sa, s->addr_lens[s->addr_idx], on_connected);
         if (sock != NULL) {
             sock->data = s;
             s->sock = sock;
@@ -583,7 +584,8 @@ static void try_next(struct stream *s)
     fail_connect(s, s->errbuf[0] ? s->errbuf : "connect failed");
 }
 
-static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res,
+                        void *data)
 {
     struct stream *s = data;
     s->resolving = NULL;
@@ -657,9 +659,9 @@ struct stream *stream_connect(struct loop *l, const char *addrtext, const struct
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     loop_resolving(l, 1);
-    s->resolving = h2o_hostinfo_getaddr(r, h2o_iovec_init(a.host, strlen(a.host)), h2o_iovec_init(port, strlen(port)),
-                                        AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV,
-                                        on_resolved, s);
+    s->resolving = h2o_hostinfo_getaddr(r, h2o_iovec_init(a.host, strlen(a.host)),
+                                        h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM,
+                                        IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return s;
 }
@@ -779,8 +781,8 @@ static void listener_handle_close(struct loop_handle *h)
     stream_listener_free((struct stream_listener *)h);
 }
 
-struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsigned mode, stream_accept_cb cb,
-                                      void *arg, char *err, size_t errlen)
+struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsigned mode,
+                                      stream_accept_cb cb, void *arg, char *err, size_t errlen)
 {
     struct stream_listener *ls = calloc(1, sizeof(*ls));
     if (ls == NULL) {

@@ -96,14 +96,17 @@ bool authkey_tag_valid(const char *tag)
 }
 
 int authkey_create(struct store *s, int64_t user_id, bool reusable, bool ephemeral, int64_t expiration,
-                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1], struct model_authkey *out)
+                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1],
+                   struct model_authkey *out)
 {
     memset(out, 0, sizeof(*out));
     if (tags)
         for (size_t i = 0; i < tags->n; i++)
             if (!authkey_tag_valid(tags->v[i]))
-                return store_fail(s, STORE_INVALID, "invalid tag '%.*s': tags are 'tag:' followed by a letter "
-                                  "and letters, digits or dashes", AUTHKEY_TAG_MAX, tags->v[i]);
+                return store_fail(s, STORE_INVALID,
+                                  "invalid tag '%.*s': tags are 'tag:' followed by a letter "
+                                  "and letters, digits or dashes",
+                                  AUTHKEY_TAG_MAX, tags->v[i]);
     out->user_id = user_id;
     out->reusable = reusable;
     out->ephemeral = ephemeral;

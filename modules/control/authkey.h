@@ -57,7 +57,8 @@ int authkey_lookup(struct store *s, const char *text, int64_t now, struct model_
  * the key text (to show once) and fills *out; returns a store_rc (STORE_INVALID for a bad tag, with
  * the message in store_errmsg). */
 int authkey_create(struct store *s, int64_t user_id, bool reusable, bool ephemeral, int64_t expiration,
-                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1], struct model_authkey *out);
+                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1],
+                   struct model_authkey *out);
 
 /* ACL tags: "tag:" + a letter + letters, digits or '-', at most AUTHKEY_TAG_MAX bytes in all. */
 bool authkey_tag_valid(const char *tag);

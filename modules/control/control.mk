@@ -20,9 +20,20 @@ control_store_sources = \
 	modules/control/naming.c modules/control/naming.h \
 	modules/control/authkey.c modules/control/authkey.h
 control_sources += $(control_store_sources)
+if !BUILTIN_MODULES
+# The loadable module needs these itself: the weft binary links only the libraries core/ uses.
+modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
+endif
 check_PROGRAMS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
 TESTS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+# The tests and the bench compile these sources themselves (the module's objects are libtool ones);
+# per-target CFLAGS give their objects distinct names.
 t_unit_test_store_SOURCES = t/unit/test_store.c $(control_store_sources)
+t_unit_test_store_CFLAGS = $(AM_CFLAGS)
+t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
+t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
+t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
+bench_bench_store_CFLAGS = $(AM_CFLAGS)
 t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
 t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
 t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
@@ -55,17 +66,9 @@ control_sources += $(control_app_sources) \
 check_PROGRAMS += t/unit/test_control
 TESTS += t/unit/test_control
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
-# Per-target flags: the module (libtool objects) and these programs compile the same sources; automake
-# refuses that unless the programs' objects get names of their own.
-t_unit_test_control_CFLAGS = $(AM_CFLAGS)
-t_unit_test_store_CFLAGS = $(AM_CFLAGS)
-t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
-t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
-t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
-bench_bench_store_CFLAGS = $(AM_CFLAGS)
-# The module uses SQLite (store) and libcurl (verbs) itself: the weft binary does not pull them in.
+t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
 if !BUILTIN_MODULES
-modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(CURL_LIBS) $(JSONC_LIBS)
+modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket client
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode

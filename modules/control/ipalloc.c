@@ -199,7 +199,10 @@ static int v6del(struct v6set *s, const uint8_t *a)
 
 /* ---- IPv4 bitmap ---- */
 
-static inline bool bit_get(const struct ipalloc *a, uint64_t off) { return a->bits[off >> 6] >> (off & 63) & 1; }
+static inline bool bit_get(const struct ipalloc *a, uint64_t off)
+{
+    return a->bits[off >> 6] >> (off & 63) & 1;
+}
 static inline void bit_set(struct ipalloc *a, uint64_t off) { a->bits[off >> 6] |= 1ULL << (off & 63); }
 static inline void bit_clr(struct ipalloc *a, uint64_t off) { a->bits[off >> 6] &= ~(1ULL << (off & 63)); }
 
@@ -477,8 +480,9 @@ int ipalloc_next(struct ipalloc *a, struct ipalloc_pair *out)
             uint8_t b[4];
             st32(b, a->base4);
             inet_ntop(AF_INET, b, p, sizeof(p));
-            snprintf(a->err, sizeof(a->err), "IPv4 prefix %s/%d is exhausted: all %llu usable addresses are held",
-                     p, a->plen4, (unsigned long long)a->held4);
+            snprintf(a->err, sizeof(a->err),
+                     "IPv4 prefix %s/%d is exhausted: all %llu usable addresses are held", p, a->plen4,
+                     (unsigned long long)a->held4);
             return -1;
         }
         off4 = v4_scan(a, a->cursor4 >= a->size4 ? 0 : a->cursor4);

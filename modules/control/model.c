@@ -63,7 +63,8 @@ char *model_strlist_to_json(const struct model_strlist *l)
             return NULL;
         }
     }
-    const char *txt = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *txt =
+        json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     char *r = txt ? strdup(txt) : NULL;
     json_object_put(a);
     return r;
@@ -90,7 +91,8 @@ int model_strlist_from_json(struct model_strlist *l, const char *json)
     size_t n = json_object_array_length(a);
     for (size_t i = 0; i < n; i++) {
         json_object *s = json_object_array_get_idx(a, i);
-        if (!json_object_is_type(s, json_type_string) || model_strlist_add(&t, json_object_get_string(s)) < 0) {
+        if (!json_object_is_type(s, json_type_string) ||
+            model_strlist_add(&t, json_object_get_string(s)) < 0) {
             model_strlist_free(&t);
             json_object_put(a);
             return -1;

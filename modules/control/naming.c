@@ -9,7 +9,10 @@
 
 #include "modules/control/store.h"
 
-static bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 static bool is_sep(char c) { return c == ' ' || c == '.' || c == '@' || c == '_' || c == '-'; }
 
 static size_t strip_suffix(const char *s, size_t len, const char *suffix)

@@ -121,7 +121,10 @@ static inline int store_schema_version(struct store *s, int *cur, int *latest)
     return s->ops->schema_version(s, cur, latest);
 }
 static inline int store_migrate(struct store *s, int target) { return s->ops->migrate(s, target); }
-static inline int store_user_create(struct store *s, struct model_user *u) { return s->ops->user_create(s, u); }
+static inline int store_user_create(struct store *s, struct model_user *u)
+{
+    return s->ops->user_create(s, u);
+}
 static inline int store_user_get_by_id(struct store *s, int64_t id, struct model_user *o)
 {
     return s->ops->user_get_by_id(s, id, o);
@@ -142,7 +145,10 @@ static inline int store_user_delete(struct store *s, int64_t id, bool force)
 {
     return s->ops->user_delete(s, id, force);
 }
-static inline int store_node_insert(struct store *s, struct model_node *n) { return s->ops->node_insert(s, n); }
+static inline int store_node_insert(struct store *s, struct model_node *n)
+{
+    return s->ops->node_insert(s, n);
+}
 static inline int store_node_update(struct store *s, const struct model_node *n)
 {
     return s->ops->node_update(s, n);
@@ -196,7 +202,10 @@ static inline int store_authkey_list(struct store *s, struct model_authkey **o, 
 {
     return s->ops->authkey_list(s, o, n);
 }
-static inline int store_authkey_mark_used(struct store *s, int64_t id) { return s->ops->authkey_mark_used(s, id); }
+static inline int store_authkey_mark_used(struct store *s, int64_t id)
+{
+    return s->ops->authkey_mark_used(s, id);
+}
 static inline int store_authkey_expire(struct store *s, int64_t id, int64_t when)
 {
     return s->ops->authkey_expire(s, id, when);

@@ -81,7 +81,8 @@ static const char *const sq_migrations[] = {
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
     "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id"
-#define AUTHKEY_COLS "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
+#define AUTHKEY_COLS                                                                                        \
+    "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
 #define USER_COLS "id, name, display_name, created"
 
 /* Prepared once (lazily) and kept for the life of the connection. */
@@ -171,7 +172,8 @@ static int sq_fail(struct sq_store *q, const char *what)
 static sqlite3_stmt *sq_stmt(struct sq_store *q, enum sq_stmt id)
 {
     if (!q->stmts[id] &&
-        sqlite3_prepare_v3(q->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL) != SQLITE_OK) {
+        sqlite3_prepare_v3(q->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL) !=
+            SQLITE_OK) {
         sq_fail(q, "prepare");
         q->stmts[id] = NULL;
         return NULL;
@@ -330,7 +332,8 @@ static int sq_open(const char *dsn, struct store **out, char *err, size_t errlen
         goto fail;
     }
     if (appid != 0 && appid != SQ_APPLICATION_ID) {
-        snprintf(err, errlen, "sqlite %s: not a weft database (application_id 0x%08x)", path, (unsigned)appid);
+        snprintf(err, errlen, "sqlite %s: not a weft database (application_id 0x%08x)", path,
+                 (unsigned)appid);
         rc = STORE_SCHEMA;
         goto fail;
     }
@@ -436,16 +439,19 @@ static int sq_migrate(struct store *s, int target)
     if ((rc = sq_pragma_int(q, "PRAGMA user_version", &cur)) != STORE_OK)
         return rc;
     if (cur > SQ_LATEST)
-        return store_fail(s, STORE_SCHEMA, "sqlite %s: database schema %d is newer than this weft understands "
-                          "(%d)", q->path, cur, SQ_LATEST);
+        return store_fail(s, STORE_SCHEMA,
+                          "sqlite %s: database schema %d is newer than this weft understands (%d)", q->path,
+                          cur, SQ_LATEST);
     if (cur >= target)
         return STORE_OK;
     if (cur == 0) {
         if ((rc = sq_pragma_int(q, "SELECT count(*) FROM sqlite_master", &n)) != STORE_OK)
             return rc;
         if (n > 0)
-            return store_fail(s, STORE_SCHEMA, "sqlite %s: the database has tables but no weft schema version; "
-                              "refusing to touch it", q->path);
+            return store_fail(s, STORE_SCHEMA,
+                              "sqlite %s: the database has tables but no weft schema version; "
+                              "refusing to touch it",
+                              q->path);
     } else if ((rc = sq_backup_before_migrate(q, cur)) != STORE_OK) {
         return rc;
     }
@@ -674,9 +680,10 @@ static int sq_user_delete_fn(struct sq_store *q, void *arg)
         (rc = sq_count(q, Q_USER_COUNT_KEYS, d->id, &keys)) != STORE_OK)
         return rc;
     if ((nodes || keys) && !d->force)
-        return store_fail(&q->base, STORE_INUSE, "user %lld still owns %lld node(s) and %lld pre-auth key(s); "
-                          "delete those first or force the deletion", (long long)d->id, (long long)nodes,
-                          (long long)keys);
+        return store_fail(&q->base, STORE_INUSE,
+                          "user %lld still owns %lld node(s) and %lld pre-auth key(s); "
+                          "delete those first or force the deletion",
+                          (long long)d->id, (long long)nodes, (long long)keys);
     if ((rc = sq_run_id(q, Q_USER_DELETE_NODES, d->id, "delete the user's nodes")) != STORE_OK ||
         (rc = sq_run_id(q, Q_USER_DELETE_KEYS, d->id, "delete the user's pre-auth keys")) != STORE_OK ||
         (rc = sq_run_id(q, Q_USER_DELETE, d->id, "delete user")) != STORE_OK)
@@ -819,8 +826,8 @@ static int sq_node_conflict(struct sq_store *q, const struct model_node *n)
         what = "the IPv6 address";
     else if (strstr(msg, "nodes.stable_id"))
         what = "the stable ID";
-    return store_fail(&q->base, STORE_CONFLICT, "node '%s': %s is already held by another node", n->given_name,
-                      what);
+    return store_fail(&q->base, STORE_CONFLICT, "node '%s': %s is already held by another node",
+                      n->given_name, what);
 }
 
 static int sq_node_insert(struct store *s, struct model_node *n)
@@ -916,7 +923,8 @@ static int sq_node_get_by_node_key(struct store *s, const uint8_t key[MODEL_KEY_
     return sq_node_get_by_key(s, Q_NODE_BY_NODE_KEY, "nodekey:", key, out, "node key");
 }
 
-static int sq_node_get_by_machine_key(struct store *s, const uint8_t key[MODEL_KEY_LEN], struct model_node *out)
+static int sq_node_get_by_machine_key(struct store *s, const uint8_t key[MODEL_KEY_LEN],
+                                      struct model_node *out)
 {
     return sq_node_get_by_key(s, Q_NODE_BY_MACHINE_KEY, "mkey:", key, out, "machine key");
 }

@@ -33,7 +33,8 @@ int main(void)
 {
     uint8_t h[32];
     authkey_hash("abc", 3, h);
-    is_hex(h, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "hash is SHA-256 (FIPS vector)");
+    is_hex(h, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+           "hash is SHA-256 (FIPS vector)");
 
     char t1[AUTHKEY_TEXT_LEN + 1], t2[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey k1 = {0}, k2 = {0};
@@ -43,7 +44,8 @@ int main(void)
     ok(strncmp(t1, "weft-auth-", 10) == 0, "prefixed weft-auth-: %.18s...", t1);
     ok(authkey_well_formed(t1), "well formed");
     ok(strcmp(t1, t2) != 0, "two keys differ");
-    ok(strncmp(k1.prefix, t1, 18) == 0 && strlen(k1.prefix) == 18, "display prefix is the first 18 characters");
+    ok(strncmp(k1.prefix, t1, 18) == 0 && strlen(k1.prefix) == 18,
+       "display prefix is the first 18 characters");
     authkey_hash(t1, strlen(t1), h);
     ok(memcmp(h, k1.hash, 32) == 0, "stored hash is SHA-256 of the text");
 
@@ -75,7 +77,8 @@ int main(void)
     k.revoked = true;
     is_int(authkey_check(&k, now), AUTHKEY_REVOKED, "revoked and expired: revoked first");
     const char *r[] = {authkey_reason(AUTHKEY_UNKNOWN), authkey_reason(AUTHKEY_REVOKED),
-                       authkey_reason(AUTHKEY_EXPIRED), authkey_reason(AUTHKEY_USED), authkey_reason(AUTHKEY_ERROR)};
+                       authkey_reason(AUTHKEY_EXPIRED), authkey_reason(AUTHKEY_USED),
+                       authkey_reason(AUTHKEY_ERROR)};
     int distinct = 1;
     for (int i = 0; i < 5; i++)
         for (int j = i + 1; j < 5; j++)
@@ -113,7 +116,8 @@ int main(void)
     char text[AUTHKEY_TEXT_LEN + 1], rtext[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey single, reusable, got;
     is_int(authkey_create(s, u.id, false, true, 0, &tags, text, &single), STORE_OK, "create single-use key");
-    is_int(authkey_create(s, u.id, true, false, now + 3600, NULL, rtext, &reusable), STORE_OK, "create reusable");
+    is_int(authkey_create(s, u.id, true, false, now + 3600, NULL, rtext, &reusable), STORE_OK,
+           "create reusable");
     now = (int64_t)time(NULL);
 
     is_int(authkey_lookup(s, text, now, &got), AUTHKEY_OK, "lookup: ok");
@@ -129,7 +133,8 @@ int main(void)
         store_authkey_mark_used(s, reusable.id);
     is_int(authkey_lookup(s, rtext, 1700000000, &got), AUTHKEY_OK, "reusable used 3 times: ok");
     model_authkey_clear(&got);
-    is_int(authkey_lookup(s, rtext, 1700000000 + 3600, &got), AUTHKEY_EXPIRED, "past its expiration: expired");
+    is_int(authkey_lookup(s, rtext, 1700000000 + 3600, &got), AUTHKEY_EXPIRED,
+           "past its expiration: expired");
     model_authkey_clear(&got);
     store_authkey_revoke(s, reusable.id);
     is_int(authkey_lookup(s, rtext, 1700000000, &got), AUTHKEY_REVOKED, "revoked");
@@ -147,7 +152,8 @@ int main(void)
     model_strlist_add(&badtags, "nope");
     is_int(authkey_create(s, u.id, false, false, 0, &badtags, text, &got), STORE_INVALID, "bad tag refused");
     ok(strstr(store_errmsg(s), "'nope'") != NULL, "message names it: %s", store_errmsg(s));
-    is_int(authkey_create(s, 9999, false, false, 0, NULL, unknown, &got), STORE_INVALID, "missing user refused");
+    is_int(authkey_create(s, 9999, false, false, 0, NULL, unknown, &got), STORE_INVALID,
+           "missing user refused");
 
     struct model_authkey *list;
     size_t n;

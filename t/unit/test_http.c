@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct loop *L;
@@ -35,8 +37,9 @@ static void h_health(struct http_req *req, void *arg)
 static void h_register(struct http_req *req, void *arg)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "{\"path\":\"%s\",\"query\":\"%s\",\"method\":\"%s\",\"x\":\"%s\"}", http_req_path(req),
-             http_req_query(req), http_req_method(req), http_req_header(req, "x-test") ?: "");
+    snprintf(buf, sizeof(buf), "{\"path\":\"%s\",\"query\":\"%s\",\"method\":\"%s\",\"x\":\"%s\"}",
+             http_req_path(req), http_req_query(req), http_req_method(req),
+             http_req_header(req, "x-test") ?: "");
     http_respond_json(req, 200, buf);
 }
 
@@ -94,7 +97,47 @@ static void h_upgrade(struct http_req *req, void *arg)
     }
 }
 
-/* ---- a tiny client: connect, one request, collect the status, a header and the bytes after the head ---- */
+static void h_force_upgrade(struct http_req *req, void *arg)
+{
+    if (http_upgrade(req, "test-proto", NULL, 0, on_upgraded, NULL) != 0)
+        http_respond_text(req, 400, http_req_version(req) >= 0x200 ? "no upgrade over h2\n" : "refused\n");
+}
+
+/* Run the curl program (if any) against us while the loop serves; its stdout into out. -1 if no curl. */
+static int run_curl(char *out, size_t cap, const char *url, const char *extra)
+{
+    int p[2];
+    if (access("/usr/bin/curl", X_OK) != 0 || pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execl("/usr/bin/curl", "curl", "-sk", "--max-time", "5", extra, "-w",
+              "|%{http_version}|%{http_code}", url, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    size_t len = 0;
+    int status = 0;
+    for (int i = 0; i < 500; i++) {
+        loop_run_once(L, 20);
+        ssize_t n;
+        while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+            len += (size_t)n;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+    }
+    ssize_t n;
+    while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = 0;
+    close(p[0]);
+    return 0;
+}
+
+/* ---- a tiny client: connect, one request; collect the status, a header, the bytes after the head ---- */
 
 struct client {
     int done, status;
@@ -239,7 +282,7 @@ int main(void)
 {
     char err[256], dir[] = "/tmp/weft-test-http-XXXXXX";
     char cert[128], key[128], other[128], other_key[128];
-    plan(38);
+    plan(41);
     L = loop_new();
     srv = http_server_new(L);
     ok(srv != NULL, "server created");
@@ -254,13 +297,15 @@ int main(void)
     http_route(srv, "/stream", 0, h_stream, NULL);
     http_route(srv, "/ts2021", 0, h_upgrade, NULL);
     http_route(srv, "/derp", 0, h_upgrade, NULL);
+    http_route(srv, "/force-upgrade", 0, h_force_upgrade, NULL);
 
     /* errors name the address */
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     ok(http_listen(srv, addr, NULL, err, sizeof(err)) < 0 && strstr(err, addr) && strstr(err, "in use"),
        "address in use: %s", err);
-    ok(http_listen(srv, "nonsense", NULL, err, sizeof(err)) < 0 && strstr(err, "nonsense"), "bad address: %s", err);
+    ok(http_listen(srv, "nonsense", NULL, err, sizeof(err)) < 0 && strstr(err, "nonsense"),
+       "bad address: %s", err);
 
     struct client c = {.method = "GET", .path = "/health", .want_hdr = "content-type"};
     client_run(&c, port, NULL);
@@ -282,7 +327,8 @@ int main(void)
            "path, query, method and a header reached the handler");
     client_close(&c3);
 
-    struct client c4 = {.method = "POST", .path = "/echo", .body_out = "some body bytes", .want_hdr = "x-echo-len"};
+    struct client c4 = {
+        .method = "POST", .path = "/echo", .body_out = "some body bytes", .want_hdr = "x-echo-len"};
     client_run(&c4, port, NULL);
     is_int(c4.status, 201, "POST /echo status");
     is_str(c4.body, "some body bytes", "request body echoed");
@@ -297,8 +343,12 @@ int main(void)
     client_close(&c5);
 
     /* upgrade hijack: POST with early data right behind the head, then a round trip on the raw stream */
-    struct client u = {.method = "POST", .path = "/ts2021", .xh = {{"Upgrade", "test-proto"}, {"Connection", "upgrade"}},
-                       .early = "EARLY", .want_hdr = "x-server-hello", .want_bytes = 5};
+    struct client u = {.method = "POST",
+                       .path = "/ts2021",
+                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "upgrade"}},
+                       .early = "EARLY",
+                       .want_hdr = "x-server-hello",
+                       .want_bytes = 5};
     client_run(&u, port, NULL);
     is_int(u.status, 101, "POST upgrade answered 101");
     is_str(u.hdr, "hi", "101 carries the handler's headers");
@@ -319,8 +369,10 @@ int main(void)
     run_until(&up_server_closed, 2000);
     ok(up_server_closed, "closing the client closes the server's upgraded stream");
 
-    struct client g = {.method = "GET", .path = "/derp",
-                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "Upgrade"}}, .want_bytes = 3};
+    struct client g = {.method = "GET",
+                       .path = "/derp",
+                       .xh = {{"Upgrade", "test-proto"}, {"Connection", "Upgrade"}},
+                       .want_bytes = 3};
     client_run(&g, port, NULL);
     is_int(g.status, 101, "GET upgrade answered 101");
     if (g.s != NULL) {
@@ -372,6 +424,23 @@ int main(void)
     is_int(t4.status, 200, "insecure mode accepts it, whatever the name");
     client_close(&t4);
 
+    /* HTTP/2 over TLS (ALPN h2), and HTTP/1.1 over TLS, with the curl program as the client */
+    char out[512], url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", tls_port);
+    if (run_curl(out, sizeof(out), url, "--http2") == 0) {
+        is_str(out, "ok tls\n|2|200", "curl --http2 over TLS negotiates h2 by ALPN");
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/force-upgrade", tls_port);
+        run_curl(out, sizeof(out), url, "--http2");
+        is_str(out, "no upgrade over h2\n|2|400", "http_upgrade refuses an HTTP/2 request");
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", tls_port);
+        run_curl(out, sizeof(out), url, "--http1.1");
+        is_str(out, "ok tls\n|1.1|200", "curl --http1.1 over TLS");
+    } else {
+        skip("no /usr/bin/curl");
+        skip("no /usr/bin/curl");
+        skip("no /usr/bin/curl");
+    }
+
     /* outbound by name, and a refused connection */
     struct client n1 = {.method = "GET", .path = "/health"};
     char byname[64];
@@ -379,8 +448,8 @@ int main(void)
     n1.done = 0;
     stream_connect(L, byname, NULL, cl_connected, &n1);
     run_until(&n1.done, 5000);
-    ok(n1.status == 200 || strstr(n1.err, "connect"), "connect by name resolves off-thread (%d %s)", n1.status,
-       n1.err);
+    ok(n1.status == 200 || strstr(n1.err, "connect"), "connect by name resolves off-thread (%d %s)",
+       n1.status, n1.err);
     client_close(&n1);
 
     struct client r1 = {.method = "GET", .path = "/"};

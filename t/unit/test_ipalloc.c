@@ -69,8 +69,8 @@ static void test_defaults(void)
     ok(ipalloc_is_reserved(a, 4, q), "100.64.1.0 is reserved");
     inet_pton(AF_INET, "100.64.1.1", q);
     ok(!ipalloc_is_reserved(a, 4, q), "100.64.1.1 is not");
-    ok(ipalloc_available4(a) == 4194304 - 2 * 16384 - 254 - 2 * 254 - 2, "available IPv4 in the /10 after two: %llu",
-       (unsigned long long)ipalloc_available4(a));
+    ok(ipalloc_available4(a) == 4194304 - 2 * 16384 - 254 - 2 * 254 - 2,
+       "available IPv4 in the /10 after two: %llu", (unsigned long long)ipalloc_available4(a));
 
     /* 10,000 allocations on the /10 */
     t0 = now_ms();
@@ -107,8 +107,8 @@ static void test_prefix_validation(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = 0;
         struct ipalloc *a = ipalloc_new(bad[i].v4, bad[i].v6, err, sizeof(err));
-        ok(a == NULL && err[0], "refused %s / %s: %s", bad[i].v4 ? bad[i].v4 : "-", bad[i].v6 ? bad[i].v6 : "-",
-           err);
+        ok(a == NULL && err[0], "refused %s / %s: %s", bad[i].v4 ? bad[i].v4 : "-",
+           bad[i].v6 ? bad[i].v6 : "-", err);
         ipalloc_free(a);
     }
     struct ipalloc *a = ipalloc_new(NULL, "fd7a:115c:a1e0:1::/64", err, sizeof(err));
@@ -343,8 +343,10 @@ static void test_parse(void)
 {
     int fam, plen;
     uint8_t a[16];
-    ok(ipalloc_parse_prefix("100.64.0.0/10", &fam, a, &plen) == 0 && fam == 4 && plen == 10, "parse v4 prefix");
-    ok(ipalloc_parse_prefix("fd7a:115c:a1e0::/48", &fam, a, &plen) == 0 && fam == 6 && plen == 48, "parse v6");
+    ok(ipalloc_parse_prefix("100.64.0.0/10", &fam, a, &plen) == 0 && fam == 4 && plen == 10,
+       "parse v4 prefix");
+    ok(ipalloc_parse_prefix("fd7a:115c:a1e0::/48", &fam, a, &plen) == 0 && fam == 6 && plen == 48,
+       "parse v6");
     ok(ipalloc_parse_prefix("100.64.0.0/33", &fam, a, &plen) < 0, "v4 /33 refused");
     ok(ipalloc_parse_prefix("::/129", &fam, a, &plen) < 0, "v6 /129 refused");
     ok(ipalloc_parse_prefix("/8", &fam, a, &plen) < 0, "no address refused");

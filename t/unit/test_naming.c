@@ -201,7 +201,8 @@ int main(void)
         n.machine_key[0] = n.node_key[0] = (uint8_t)(i + 1);
         char label[NAMING_LABEL_MAX + 1];
         naming_label("Build Box", label);
-        is_int(naming_unique(label, naming_taken_in_store, st, n.given_name), 0, "unique name from the store");
+        is_int(naming_unique(label, naming_taken_in_store, st, n.given_name), 0,
+               "unique name from the store");
         is_int(store_node_insert(st, &n), STORE_OK, "insert");
         is_str(n.given_name, i == 0 ? "build-box" : i == 1 ? "build-box-1" : "build-box-2", "  named");
     }

@@ -152,7 +152,8 @@ static void test_nodes(void)
     model_strlist_add(&n.endpoints, "192.0.2.1:41641");
     model_strlist_add(&n.endpoints, "[2001:db8::1]:41641");
     model_strlist_add(&n.tags, "tag:server");
-    n.hostinfo = strdup("{\"Hostname\":\"Alice's \\\"Laptop\\\"\",\"OS\":\"linux\",\"NetInfo\":{\"PreferredDERP\":999}}");
+    n.hostinfo = strdup(
+        "{\"Hostname\":\"Alice's \\\"Laptop\\\"\",\"OS\":\"linux\",\"NetInfo\":{\"PreferredDERP\":999}}");
     n.home_derp = 999;
     n.capver = 145;
     n.expiry = 1900000000;
@@ -379,6 +380,29 @@ static void test_transactions(void)
     is_int(store_user_get_by_id(s, u.id, &u), STORE_OK, "rolled back with the transaction");
     is_int(store_node_get_by_id(s, n.id, &g), STORE_OK, "and so was the node deletion");
     model_node_clear(&g);
+
+    /* An outside reader (an admin's sqlite3 shell, a backup) in the middle of a read transaction does not
+     * block the store's writes: WAL readers never take the write lock. */
+    char rp[512];
+    path_in(rp, sizeof(rp), "crud.db");
+    sqlite3 *rdb;
+    sqlite3_open(rp, &rdb);
+    sqlite3_stmt *rst;
+    sqlite3_exec(rdb, "BEGIN", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(rdb, "SELECT count(*) FROM nodes", -1, &rst, NULL) != SQLITE_OK)
+        diag("prepare: %s", sqlite3_errmsg(rdb));
+    sqlite3_step(rst);
+    int before = sqlite3_column_int(rst, 0);
+    sqlite3_reset(rst);
+    fill_node(&n, alice.id, 103);
+    is_int(store_node_insert(s, &n), STORE_OK, "write while an outside reader holds a read transaction");
+    sqlite3_step(rst);
+    is_int(sqlite3_column_int(rst, 0), before, "the reader keeps its snapshot");
+    sqlite3_finalize(rst);
+    sqlite3_exec(rdb, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(rdb);
+    store_node_delete(s, n.id);
+
     store_close(s);
 
     /* Everything above survives close and reopen. */
@@ -430,16 +454,21 @@ static void test_migration_from_v1(void)
 
     /* Data written the way a schema-1 weft wrote it (raw SQL: no column of later schemas). */
     ok(raw_exec(p,
-                "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', 1600000000);"
+                "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', "
+                "1600000000);"
                 "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, tags, used_count, created) "
-                "VALUES (3, 'weft-auth-deadbeef', x'" "1111111111111111111111111111111111111111111111111111111111111111"
+                "VALUES (3, 'weft-auth-deadbeef', x'"
+                "1111111111111111111111111111111111111111111111111111111111111111"
                 "', 7, 1, '[\"tag:old\"]', 5, 1600000001);"
-                "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, "
-                "ipv4, ipv6, endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, authkey_id) "
+                "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+                "given_name, "
+                "ipv4, ipv6, endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, "
+                "authkey_id) "
                 "VALUES (41, 'nOLD000000000CNTRL', 7, "
                 "'mkey:8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', "
                 "'nodekey:de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', '', 'oldbox', "
-                "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', '{\"OS\":\"linux\"}', 999, "
+                "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', "
+                "'{\"OS\":\"linux\"}', 999, "
                 "0, 1600000002, 1600000003, 0, '[]', 3);") == 0,
        "insert a user, a key and a node into the schema-1 database");
 
@@ -483,7 +512,8 @@ static void test_migration_from_v1(void)
     sqlite3 *db;
     sqlite3_open(p, &db);
     sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'nodes_user_id'",
+    sqlite3_prepare_v2(db,
+                       "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'nodes_user_id'",
                        -1, &st, NULL);
     sqlite3_step(st);
     is_int(sqlite3_column_int(st, 0), 1, "migration 2's index exists");
@@ -513,7 +543,8 @@ static void test_refusals(void)
     path_in(p, sizeof(p), "foreign.db");
     raw_exec(p, "CREATE TABLE something (x)");
     s = store_open(p, true, err, sizeof(err));
-    ok(s == NULL && strstr(err, "no weft schema version"), "a database of something else is left alone: %s", err);
+    ok(s == NULL && strstr(err, "no weft schema version"), "a database of something else is left alone: %s",
+       err);
 
     path_in(p, sizeof(p), "garbage.db");
     FILE *f = fopen(p, "w");

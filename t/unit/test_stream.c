@@ -62,6 +62,13 @@ static void cl_close(struct stream *s, const char *err, void *arg)
     cl_s = NULL;
 }
 
+static void cl_close_err(struct stream *s, const char *err, void *arg)
+{
+    cl_closed = 1;
+    cl_s = NULL;
+    snprintf(cl_err, sizeof(cl_err), "%s", err ? err : "(null)");
+}
+
 static void on_connect(struct stream *s, const char *err, void *arg)
 {
     cl_connected = 1;
@@ -89,7 +96,7 @@ static int accepted(void)
 int main(void)
 {
     char err[256], addr[80];
-    plan(22);
+    plan(24);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -155,12 +162,39 @@ int main(void)
     run_until(&cl_closed, 2000);
     ok(cl_closed, "the client saw it");
 
+    /* write timeout: the peer never reads, the queue makes no progress */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    stream_set_callbacks(cl_s, NULL, NULL, cl_close_err, NULL);
+    stream_set_write_timeout(cl_s, 100);
+    for (int i = 0; i < 64 && stream_queued(cl_s) == 0; i++)
+        stream_write(cl_s, chunk, sizeof(chunk));
+    run_until(&cl_closed, 3000);
+    is_str(cl_err, "write timeout", "a stuck write queue closes the stream after its write timeout");
+
+    /* deadline */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    stream_set_callbacks(cl_s, NULL, NULL, cl_close_err, NULL);
+    stream_set_deadline(cl_s, 30);
+    run_until(&cl_closed, 2000);
+    is_str(cl_err, "deadline", "the deadline closes the stream whatever happens");
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+
     /* connecting to nothing */
     reset();
     stream_connect(L, "127.0.0.1:1", NULL, on_connect, NULL);
     run_until(&cl_connected, 2000);
     ok(cl_err[0] && cl_s == NULL, "refused connection reported: %s", cl_err);
-    ok(stream_connect(L, "no port here", NULL, on_connect, NULL) == NULL, "malformed address refused at once");
+    ok(stream_connect(L, "no port here", NULL, on_connect, NULL) == NULL,
+       "malformed address refused at once");
 
     stream_listener_free(ls);
 
@@ -175,7 +209,8 @@ int main(void)
     struct stat st;
     memset(&st, 0, sizeof(st));
     int st_ok = ls != NULL && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-    ok(st_ok && (st.st_mode & 0777) == 0600, "unix socket created with mode 0600 (%o)", (unsigned)(st.st_mode & 0777));
+    ok(st_ok && (st.st_mode & 0777) == 0600, "unix socket created with mode 0600 (%o)",
+       (unsigned)(st.st_mode & 0777));
     stream_connect(L, uaddr, NULL, on_connect, NULL);
     run_until(&cl_connected, 2000);
     for (int i = 0; i < 100 && !accepted(); i++)

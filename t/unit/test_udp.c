@@ -1,4 +1,5 @@
-/* core/udp: bind on 127.0.0.1:0, a batch of datagrams echoed back with sendmmsg, boundaries and sources kept. */
+/* core/udp: bind on 127.0.0.1:0, a batch of datagrams echoed back with sendmmsg, boundaries and sources
+ * kept. */
 #include "config.h"
 #include "core/addr.h"
 #include "core/loop.h"
@@ -50,8 +51,8 @@ int main(void)
     struct udp_sock *cl = udp_bind(L, "127.0.0.1:0", err, sizeof(err));
     ok(echo != NULL && cl != NULL, "two sockets bound");
     echo_port = udp_port(echo);
-    ok(echo_port != 0 && udp_port(cl) != 0 && udp_port(cl) != echo_port, "bound ports reported (%u, %u)", echo_port,
-       udp_port(cl));
+    ok(echo_port != 0 && udp_port(cl) != 0 && udp_port(cl) != echo_port, "bound ports reported (%u, %u)",
+       echo_port, udp_port(cl));
     ok(udp_recv_start(echo, echo_slots, SLOTS, on_echo, NULL) == 0, "echo receiving");
     ok(udp_recv_start(cl, cl_slots, SLOTS, on_client, NULL) == 0, "client receiving");
 
