@@ -74,3 +74,6 @@ endif
 check_PROGRAMS += t/tools/tsnode
 TESTS += t/control.t
 EXTRA_DIST += t/control.t
+BENCHES += bench/bench_control
+bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
+bench_bench_control_CFLAGS = $(AM_CFLAGS)
