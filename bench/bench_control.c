@@ -176,8 +176,8 @@ static int run(int n)
             lat[got++] = (v[i].got_at - tc) * 1000;
     qsort(lat, (size_t)got, sizeof *lat, cmp_d);
     /* the batch window is part of the latency; the CPU figure is the work itself */
-    printf("N=%-6d admit: %.2f s (%.2f s CPU, %.0f joins/s), first maps %.1f MB total (%.1f KB each at the "
-           "end)\n",
+    printf("N=%-6d admit: %.2f s (%.2f s CPU, %.0f joins/s), %.1f MB written to the streams (the last first map: %.1f KB)"
+           "\n",
            n, admit, admit_cpu, n / admit, first_bytes / 1e6, v[n - 1].bytes / 1e3);
     printf("         endpoint change -> %d/%d streams: median %.1f ms, p99 %.1f ms (batch_delay %lld ms); "
            "CPU %.1f ms, %.0f bytes per stream\n",

@@ -108,7 +108,7 @@ static void eph_timer_cb(struct timer *t, void *arg)
     ctrl_node_remove(n->c, n, true);
 }
 
-static size_t node_pos(struct ctrl *c, int64_t id)
+size_t ctrl_node_pos(struct ctrl *c, int64_t id)
 {
     size_t lo = 0, hi = c->nnodes;
     while (lo < hi) {
@@ -123,7 +123,7 @@ static size_t node_pos(struct ctrl *c, int64_t id)
 
 struct cnode *ctrl_node_by_id(struct ctrl *c, int64_t id)
 {
-    size_t i = node_pos(c, id);
+    size_t i = ctrl_node_pos(c, id);
     return i < c->nnodes && c->nodes[i]->m.id == id ? c->nodes[i] : NULL;
 }
 
@@ -171,10 +171,11 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     timer_init(&n->eph_timer, c->loop, eph_timer_cb, n);
     if (n->m.hostinfo)
         ctrl_node_set_hostinfo(n, n->m.hostinfo, strlen(n->m.hostinfo));
-    size_t i = node_pos(c, n->m.id);
+    size_t i = ctrl_node_pos(c, n->m.id);
     memmove(c->nodes + i + 1, c->nodes + i, (c->nnodes - i) * sizeof *c->nodes);
     c->nodes[i] = n;
     c->nnodes++;
+    mapper_blocks_stale(c, i, true);
     return n;
 }
 
@@ -212,10 +213,11 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
             c->changed[n->pending_idx]->pending_idx = n->pending_idx;
         n->pending = 0;
     }
-    size_t i = node_pos(c, n->m.id);
+    size_t i = ctrl_node_pos(c, n->m.id);
     if (i < c->nnodes && c->nodes[i] == n) {
         memmove(c->nodes + i, c->nodes + i + 1, (c->nnodes - i - 1) * sizeof *c->nodes);
         c->nnodes--;
+        mapper_blocks_stale(c, i, true);
     }
     fanout_removed(c, n->m.id);
     cnode_free(n);
@@ -297,6 +299,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->rng = (uint32_t)time(NULL) | 1;
     c->max_queued = 16u << 20;
     jbuf_init(&c->jb);
+    jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
     if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
         snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
@@ -376,6 +379,8 @@ void ctrl_free(struct ctrl *c)
     free(c->frame);
     free(c->raws);
     jbuf_free(&c->jb);
+    jbuf_free(&c->jb2);
+    mapper_blocks_free(c);
     mapstream_enc_free(&c->enc_zstd);
     mapstream_enc_free(&c->enc_plain);
     if (c->ipa)

@@ -22,6 +22,8 @@ struct store;
 struct ipalloc;
 struct ctrl_sess;
 struct reg_pending;
+struct peer_block;
+#define MAPPER_BLOCK 128
 
 /* What changed about a node, for its peers (and itself). */
 enum {
@@ -109,6 +111,11 @@ struct ctrl {
     size_t keepalive_len;
     struct tc_raw *raws;
     size_t raws_cap;
+    /* peers' entries in blocks of MAPPER_BLOCK nodes (by position), each cached as one compressed zstd
+     * frame: a full map is a few fresh frames around the cached ones (see mapper_full_frame) */
+    struct peer_block *blocks;
+    size_t nblocks;
+    struct jbuf jb2;
     uint32_t rng;
     size_t max_queued; /* a stream with more unsent bytes than this is ended (it reconnects) */
 
@@ -155,6 +162,13 @@ void mapper_invalidate(struct cnode *n);
 int mapper_full(struct ctrl *c, struct cnode *self, int capver);
 /* JSON of self's Node into jb (appended as a value). 0 or -1. */
 int mapper_self_node(struct ctrl *c, struct cnode *self, int capver, struct jbuf *jb);
+/* The whole first map, framed for the stream: with zstd, the peers come from the cached compressed
+ * blocks (a zstd stream may be several frames; decoders concatenate them). NULL on failure. */
+const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver, bool compress, size_t *len);
+/* A node at position pos was added/removed/changed: its block (and with shift, every later one) is stale. */
+void mapper_blocks_stale(struct ctrl *c, size_t pos, bool shift);
+void mapper_blocks_free(struct ctrl *c);
+size_t ctrl_node_pos(struct ctrl *c, int64_t id);
 /* Frames c->jb's JSON for the stream: returns a pointer to c->frame and its length, or NULL. */
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
 /* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */

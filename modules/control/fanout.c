@@ -118,7 +118,7 @@ struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bo
     timer_init(&s->keepalive, c->loop, keepalive_cb, s);
     size_t len;
     const uint8_t *frame;
-    if (mapper_full(c, n, capver) || !(frame = mapper_frame(c, compress, &len)) || ops->write(h, frame, len)) {
+    if (!(frame = mapper_full_frame(c, n, capver, compress, &len)) || ops->write(h, frame, len)) {
         free(s);
         return NULL;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <zstd.h>
 
 #include "core/json/tailcfg.h"
 #include "core/log.h"
@@ -83,6 +84,12 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
 
 void mapper_invalidate(struct cnode *n)
 {
+    struct ctrl *c = n->c;
+    if (c && c->nblocks) {
+        size_t pos = ctrl_node_pos(c, n->m.id);
+        if (pos < c->nnodes && c->nodes[pos] == n)
+            mapper_blocks_stale(c, pos, false);
+    }
     free(n->peer_json);
     n->peer_json = NULL;
     n->peer_json_len = 0;
@@ -151,19 +158,22 @@ static const char *const star[] = {"*"};
 static const struct tc_net_port_range allow_all_dst = {.ip = "*", .first = 0, .last = 65535};
 static const struct tc_filter_rule allow_all = {.src_ips = {star, 1}, .dst_ports = &allow_all_dst, .ndst_ports = 1};
 
-int mapper_full(struct ctrl *c, struct cnode *self, int capver)
+static const char peers_marker[] = "\"@@weft-peers@@\"";
+
+/* marked: Peers holds only the marker, to be replaced by the peer frames */
+static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
 {
-    if (c->raws_cap < c->nnodes) {
-        struct tc_raw *v = realloc(c->raws, c->nnodes * sizeof *v);
+    if (c->raws_cap < c->nnodes + 1) {
+        struct tc_raw *v = realloc(c->raws, (c->nnodes + 1) * sizeof *v);
         if (!v)
             return -1;
         c->raws = v;
-        c->raws_cap = c->nnodes;
+        c->raws_cap = c->nnodes + 1;
     }
     size_t np = 0;
     /* an expired node learns that from its own KeyExpiry (NeedsLogin), and nothing about its peers */
     bool expired = ctrl_node_expired(self, ctrl_now());
-    for (size_t i = 0; !expired && i < c->nnodes; i++) {
+    for (size_t i = 0; !marked && !expired && i < c->nnodes; i++) {
         struct cnode *p = c->nodes[i];
         if (p == self)
             continue;
@@ -172,6 +182,10 @@ int mapper_full(struct ctrl *c, struct cnode *self, int capver)
         if (!j)
             return -1;
         c->raws[np++] = (struct tc_raw){j, len, NULL};
+    }
+    if (marked) {
+        c->raws[0] = (struct tc_raw){peers_marker, sizeof peers_marker - 1, NULL};
+        np = 1;
     }
     struct jbuf node;
     jbuf_init(&node);
@@ -200,6 +214,165 @@ int mapper_full(struct ctrl *c, struct cnode *self, int capver)
     jbuf_free(&node);
     c->full_maps++;
     return rc || c->jb.oom ? -1 : 0;
+}
+
+int mapper_full(struct ctrl *c, struct cnode *self, int capver)
+{
+    return map_full(c, self, capver, false);
+}
+
+struct peer_block {
+    uint8_t *z; /* one zstd frame of ",peer,peer,..." (every entry with its leading comma); NULL: stale */
+    size_t len;
+};
+
+void mapper_blocks_stale(struct ctrl *c, size_t pos, bool shift)
+{
+    for (size_t b = pos / MAPPER_BLOCK; b < c->nblocks; b++) {
+        free(c->blocks[b].z);
+        c->blocks[b].z = NULL;
+        if (!shift)
+            break;
+    }
+}
+
+void mapper_blocks_free(struct ctrl *c)
+{
+    mapper_blocks_stale(c, 0, true);
+    free(c->blocks);
+    c->blocks = NULL;
+    c->nblocks = 0;
+}
+
+/* Appends one zstd frame of src to c->frame at *off. 0 or -1. */
+static int zappend(struct ctrl *c, size_t *off, const void *src, size_t len)
+{
+    size_t need = *off + ZSTD_compressBound(len);
+    if (need > c->frame_cap) {
+        size_t cap = c->frame_cap ? c->frame_cap : 65536;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *p = realloc(c->frame, cap);
+        if (!p)
+            return -1;
+        c->frame = p;
+        c->frame_cap = cap;
+    }
+    size_t r = ZSTD_compressCCtx(c->enc_zstd.cctx, c->frame + *off, c->frame_cap - *off, src, len,
+                                 c->enc_zstd.level);
+    if (ZSTD_isError(r))
+        return -1;
+    *off += r;
+    return 0;
+}
+
+static int raw_append(struct ctrl *c, size_t *off, const void *src, size_t len)
+{
+    if (*off + len > c->frame_cap) {
+        size_t cap = c->frame_cap ? c->frame_cap : 65536;
+        while (cap < *off + len)
+            cap *= 2;
+        uint8_t *p = realloc(c->frame, cap);
+        if (!p)
+            return -1;
+        c->frame = p;
+        c->frame_cap = cap;
+    }
+    memcpy(c->frame + *off, src, len);
+    *off += len;
+    return 0;
+}
+
+/* ",peer,peer..." of nodes [lo, hi) except skip1/skip2 into c->jb2. */
+static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *skip1, const struct cnode *skip2)
+{
+    jbuf_reset(&c->jb2);
+    for (size_t i = lo; i < hi; i++) {
+        struct cnode *p = c->nodes[i];
+        if (p == skip1 || p == skip2)
+            continue;
+        size_t l;
+        const char *j = mapper_peer_json(c, p, &l);
+        if (!j)
+            return -1;
+        jbuf_putc(&c->jb2, ',');
+        jbuf_put(&c->jb2, j, l);
+    }
+    return c->jb2.oom ? -1 : 0;
+}
+
+const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver, bool compress, size_t *len)
+{
+    size_t spos = ctrl_node_pos(c, self->m.id);
+    if (!compress || c->nnodes < 2 || ctrl_node_expired(self, ctrl_now()) || spos >= c->nnodes) {
+        if (mapper_full(c, self, capver))
+            return NULL;
+        return mapper_frame(c, compress, len);
+    }
+    if (map_full(c, self, capver, true))
+        return NULL;
+    const char *mk = memmem(c->jb.p, c->jb.len, peers_marker, sizeof peers_marker - 1);
+    if (!mk)
+        return NULL;
+    size_t pre = (size_t)(mk - c->jb.p), post = pre + sizeof peers_marker - 1;
+    size_t nb = (c->nnodes + MAPPER_BLOCK - 1) / MAPPER_BLOCK;
+    if (nb > c->nblocks) {
+        struct peer_block *v = realloc(c->blocks, nb * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + c->nblocks, 0, (nb - c->nblocks) * sizeof *v);
+        c->blocks = v;
+        c->nblocks = nb;
+    }
+    /* the first peer goes with the head (no leading comma); blocks holding it or self are fresh */
+    struct cnode *first = c->nodes[spos == 0 ? 1 : 0];
+    size_t fpos = spos == 0 ? 1 : 0;
+    size_t off = MAPSTREAM_HEADER_LEN, fl;
+    const char *fj = mapper_peer_json(c, first, &fl);
+    if (!fj)
+        return NULL;
+    jbuf_reset(&c->jb2);
+    jbuf_put(&c->jb2, c->jb.p, pre);
+    jbuf_put(&c->jb2, fj, fl);
+    if (c->jb2.oom || zappend(c, &off, c->jb2.p, c->jb2.len))
+        return NULL;
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * MAPPER_BLOCK, hi = lo + MAPPER_BLOCK < c->nnodes ? lo + MAPPER_BLOCK : c->nnodes;
+        if ((spos >= lo && spos < hi) || (fpos >= lo && fpos < hi)) {
+            if (block_text(c, lo, hi, self, first))
+                return NULL;
+            if (c->jb2.len && zappend(c, &off, c->jb2.p, c->jb2.len))
+                return NULL;
+            continue;
+        }
+        struct peer_block *pb = &c->blocks[b];
+        if (!pb->z) {
+            if (block_text(c, lo, hi, NULL, NULL))
+                return NULL;
+            /* compress into the tail of c->frame, then keep a copy */
+            size_t at = off;
+            if (zappend(c, &at, c->jb2.p, c->jb2.len))
+                return NULL;
+            pb->len = at - off;
+            pb->z = malloc(pb->len);
+            if (!pb->z)
+                return NULL;
+            memcpy(pb->z, c->frame + off, pb->len);
+        }
+        if (raw_append(c, &off, pb->z, pb->len))
+            return NULL;
+    }
+    if (zappend(c, &off, c->jb.p + post, c->jb.len - post))
+        return NULL;
+    size_t body = off - MAPSTREAM_HEADER_LEN;
+    if (body > UINT32_MAX)
+        return NULL;
+    c->frame[0] = (uint8_t)body;
+    c->frame[1] = (uint8_t)(body >> 8);
+    c->frame[2] = (uint8_t)(body >> 16);
+    c->frame[3] = (uint8_t)(body >> 24);
+    *len = off;
+    return c->frame;
 }
 
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len)

@@ -111,7 +111,7 @@ void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_
     /* one map: the one-shot request, or an expired node's stream (it learns its KeyExpiry and stops) */
     size_t fl;
     const uint8_t *f;
-    if (mapper_full(c, n, d->capver) || !(f = mapper_frame(c, d->compress, &fl))) {
+    if (!(f = mapper_full_frame(c, n, d->capver, d->compress, &fl))) {
         respond(d, 500, "out of memory");
         goto out;
     }
