@@ -34,7 +34,7 @@ like "$out" '^early \{"nodeKeyChallenge":"chalpub:[0-9a-f]{64}"\}$' "the early p
 like "$out" '^response POST:/machine/nothing-here:\{\} 404 19 404 page not found' "an unknown path: 404"
 like "$out" '^response POST:/machine/set-dns:\{\} 501 ' "an optional endpoint: 501"
 like "$out" '^response GET:/machine/whoami 501 ' "another optional one: 501"
-like "$out" '^response POST:/machine/register:\{\} 404 ' "register has no handler in this build yet: 404"
+like "$out" '^response POST:\/machine\/register:\{\} 400 ' "register is routed (an empty RegisterRequest: 400)"
 
 out=$("$CTLC" -V 40 "$url" POST:/machine/x 2>&1)
 like "$out" '^early none$' "capability 40 (< 49) gets no early payload"

@@ -11,19 +11,6 @@ modules_control_control_la_SOURCES = $(control_sources)
 modules_control_control_la_LDFLAGS = $(module_ldflags)
 endif
 
-# the control channel, server end: /key, /ts2021, Noise responder, HTTP/2 handler table
-control_sources += modules/control/channel.c modules/control/channel.h modules/control/channel_module.c
-check_PROGRAMS += t/unit/test_channel t/tools/ctlc
-t_unit_test_channel_SOURCES = t/unit/test_channel.c modules/control/channel.c
-t_unit_test_channel_CFLAGS = $(AM_CFLAGS) # own objects: channel.c is also in the module
-TESTS += t/unit/test_channel t/control-channel.t
-EXTRA_DIST += t/control-channel.t
-FUZZ_TARGETS += fuzz_control_h2
-EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
-BENCHES += bench/bench_channel
-bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
-bench_bench_channel_CFLAGS = $(AM_CFLAGS)
-
 # --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
 control_store_sources = \
 	modules/control/model.c modules/control/model.h \
@@ -54,3 +41,39 @@ FUZZ_TARGETS += fuzz_naming
 EXTRA_DIST += t/fuzz/corpus/fuzz_naming
 BENCHES += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
+
+# --- ctrlproto ---
+# the control channel, server end: /key, /ts2021, Noise responder, HTTP/2 handler table
+control_sources += modules/control/channel.c modules/control/channel.h modules/control/channel_module.c
+check_PROGRAMS += t/unit/test_channel t/tools/ctlc
+t_unit_test_channel_SOURCES = t/unit/test_channel.c modules/control/channel.c
+t_unit_test_channel_CFLAGS = $(AM_CFLAGS) # own objects: channel.c is also in the module
+TESTS += t/unit/test_channel t/control-channel.t
+EXTRA_DIST += t/control-channel.t
+FUZZ_TARGETS += fuzz_control_h2
+EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
+BENCHES += bench/bench_channel
+bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
+bench_bench_channel_CFLAGS = $(AM_CFLAGS)
+
+# --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
+control_app_sources = \
+	modules/control/ctrl.c modules/control/ctrl.h \
+	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/register.c modules/control/poll.c
+control_sources += $(control_app_sources) \
+	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
+check_PROGRAMS += t/unit/test_control
+TESTS += t/unit/test_control
+t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
+t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
+if !BUILTIN_MODULES
+modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket client
+endif
+# end to end: the real binary, the CLI, and a test node on core/control_client
+check_PROGRAMS += t/tools/tsnode
+TESTS += t/control.t
+EXTRA_DIST += t/control.t
+BENCHES += bench/bench_control
+bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
+bench_bench_control_CFLAGS = $(AM_CFLAGS)

@@ -1,0 +1,118 @@
+#!/bin/bash
+# The control role end to end: the real binary (control + derp), the admin CLI, and test nodes speaking
+# the real protocol (t/tools/tsnode: /key, Noise, HTTP/2, zstd map stream).
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
+export WEFT_CONFIG=/nonexistent/weft.yaml
+TSNODE=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/tsnode
+[ -x "$TSNODE" ] || skip_all "t/tools/tsnode not built"
+
+port=$(free_port)
+url=http://127.0.0.1:$port
+state=$TMP/state
+args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
+      -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
+      -o control.ephemeral_timeout=2s -o control.base_domain=example.com)
+w() { "$WEFT" "$@" "${args[@]}"; }
+node() { "$TSNODE" "$url" "$TMP" "$@"; }
+cd "$TMP" || exit 1
+
+start_weft serve serve "${args[@]}"
+wait_for 10 grep -q 'event=started' "$TMP/serve.log"; ok $? "weft serve (control + derp) starts"
+is "$(stat -c %a "$state/control.sock")" 660 "admin socket is 0660"
+
+out=$(w users create alice); ok $? "weft users create"
+key=$(w authkeys create --user alice --reusable | tail -1)
+like "$key" '^weft-auth-[0-9a-f]{48}$' "weft authkeys create prints the key on its last line"
+single=$(w authkeys create --user alice | tail -1)
+expired=$(w authkeys create --user alice --reusable --expiration 1s | tail -1)
+eph=$(w authkeys create --user alice --reusable --ephemeral | tail -1)
+
+out=$(node node1 register --authkey "$key")
+like "$out" '^200 .*"MachineAuthorized":true' "register with a pre-auth key"
+node node1 map 5 15 > n1.map 2>n1.err &
+n1pid=$!
+wait_for 5 test -s n1.map; ok $? "node1's first map arrives"
+first=$(head -1 n1.map)
+like "$first" '"Node":\{"ID":1,.*"Name":"node1.example.com.".*"MachineAuthorized":true' "first map: Node with its FQDN, authorized"
+like "$first" '"Addresses":\["100.64.0.1/32","fd7a:115c:a1e0::1/128"\]' "host-prefix addresses"
+like "$first" '"DERPMap":\{"Regions":\{"999":.*"HostName":"127.0.0.1".*"DERPPort":'"$port" "DERP map: region 999 at server_url"
+like "$first" '"PacketFilters":\{"base":\[\{"SrcIPs":\["\*"\]' "explicit allow-all filter"
+like "$first" '"DNSConfig":\{.*"Domains":\["example.com"\],"Proxied":true' "MagicDNS config"
+
+sleep 0.3
+t0=$(date +%s%3N)
+out=$(node node2 register --authkey "$key")
+t1=$(date +%s%3N)
+like "$out" '^200 .*"MachineAuthorized":true' "a second node registers"
+wait_for 3 grep -q '"PeersChanged":\[{"ID":2,' n1.map; ok $? "it arrives on node1's stream as PeersChanged"
+d=$(( $(grep '"PeersChanged":\[{"ID":2,' n1.map | head -1 | cut -d' ' -f1) - t1 ))
+ok $([ "$d" -lt 1000 ] && echo 0 || echo 1) "within 1 s of the registration's answer (${d} ms; the register call took $((t1 - t0)) ms)"
+out=$(node node2 lite 198.51.100.7:41641,10.1.1.2:41641 999)
+is "$out" "200 " "lite endpoint update: 200, empty"
+wait_for 3 grep -q PeersChangedPatch n1.map
+like "$(grep PeersChangedPatch n1.map)" '"PeersChangedPatch":\[\{"NodeID":2,"DERPRegion":999,"Endpoints":\["198.51.100.7:41641","10.1.1.2:41641"\]' "endpoints reach node1 as a patch"
+wait $n1pid
+like "$(tail -1 n1.map)" '^[0-9]+ \{"KeepAlive":true\}$' "a keep-alive follows on a quiet stream"
+
+like "$(node n3 register --authkey weft-auth-000000000000000000000000000000000000000000000000)" '"Error":"invalid auth key' "unknown key refused"
+sleep 1.2
+like "$(node n3 register --authkey "$expired")" '"Error":"auth key has expired' "expired key refused"
+like "$(node n3 register --authkey "$single")" '"MachineAuthorized":true' "single-use key: first use"
+like "$(node n4 register --authkey "$single")" '"Error":"auth key has already been used' "spent single-use key refused"
+cp node1.node n5.node
+like "$(node n5 register --authkey "$key")" '^401 ' "a node key registered under another machine key: 401"
+
+out=$(node n6 register --hostname laptop)
+like "$out" '"AuthURL":"'"$url"'/register/[0-9a-f]{24}"' "no auth key: an AuthURL"
+authurl=$(echo "$out" | sed 's/.*"AuthURL":"\([^"]*\)".*/\1/')
+out=$(http_get "$authurl")
+like "$out" '^200 ' "the AuthURL page answers"
+like "$out" 'weft nodes register --user USER [0-9a-f]{24}' "it shows the approving command"
+node n6 register --hostname laptop --followup "$authurl" > n6.out &
+f=$!
+sleep 0.5
+kill -0 $f; ok $? "the Followup request waits"
+out=$(w nodes register --user alice "${authurl##*/}"); ok $? "weft nodes register approves it"
+wait $f
+like "$(cat n6.out)" '^200 .*"MachineAuthorized":true' "the waiting client is authorized"
+
+node node1 map 3 15 > n1b.map 2>&1 &
+n1pid=$!
+wait_for 5 test -s n1b.map
+like "$(node node2 logout)" '"NodeKeyExpired":true' "logout"
+out=$(node n7 register --authkey "$eph" --hostname eph)
+timeout 1 "$TSNODE" "$url" "$TMP" n7 map 1 5 >/dev/null
+wait $n1pid
+like "$(cat n1b.map)" '"ID":2,.*"Expired":true' "the logout reaches peers"
+node node1 map 6 6 > n1c.map 2>&1 &
+n1pid=$!
+wait $n1pid
+like "$(cat n1c.map)" '"PeersRemoved":\[[0-9]+\]' "the ephemeral node is removed after its grace period, peers told"
+
+out=$(w nodes list --json)
+like "$out" '"name":"laptop"' "weft nodes list --json"
+out=$(w nodes rename laptop desk); like "$out" 'desk' "weft nodes rename"
+like "$(w nodes list)" '^ID +NAME' "weft nodes list: a table"
+
+# 200 registrations at once
+pids=()
+for i in $(seq 1 200); do node "c$i" register --authkey "$key" > "c$i.out" 2>&1 & pids+=($!); done
+wait "${pids[@]}"
+n=$(grep -l '"MachineAuthorized":true' c*.out | wc -l)
+is "$n" 200 "200 concurrent registrations all succeed"
+
+before=$(w nodes list --json | grep -c '"id"')
+stop_weft serve TERM
+is "$WEFT_RC" 0 "clean stop"
+start_weft serve2 serve "${args[@]}"
+wait_for 10 grep -q 'event=started' "$TMP/serve2.log"
+is "$(w nodes list --json | grep -c '"id"')" "$before" "all $before nodes after a restart"
+like "$(node node1 register)" '"MachineAuthorized":true' "a known node logs in again without a key"
+for i in $(seq 201 230); do node "c$i" register --authkey "$key" > "c$i.out" 2>&1; done
+stop_weft serve2 KILL
+start_weft serve3 serve "${args[@]}"
+wait_for 10 grep -q 'event=started' "$TMP/serve3.log"
+is "$(w nodes list --json | grep -c '"id"')" "$((before + 30))" "every registration answered before a kill -9 is kept"
+stop_weft serve3 TERM
+unlike "$(cat "$TMP/serve.log" "$TMP/serve3.log")" 'level=error' "no errors logged"
+done_testing

@@ -1,0 +1,220 @@
+/* A test node for the control server, built on core/control_client (Noise initiator + HTTP/2 client):
+ *   tsnode URL DIR NAME register [--authkey K] [--hostname H] [--ephemeral] [--followup URL]
+ *   tsnode URL DIR NAME map COUNT [SECONDS]      the long poll: COUNT messages, one line each
+ *   tsnode URL DIR NAME lite EP[,EP...] [DERP]   endpoint update
+ *   tsnode URL DIR NAME logout
+ * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use). register prints the HTTP status
+ * and the RegisterResponse; map prints "<Unix ms> <MapResponse JSON>" per message (zstd-decoded). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sodium.h>
+
+#include "core/control_client.h"
+#include "core/crypto/key.h"
+#include "core/loop.h"
+#include "core/wire/mapstream.h"
+
+static struct loop *L;
+static int rc = 1, want, got;
+static struct mapstream_dec dec;
+static struct control_client *cc;
+
+static void ready(struct control_client *c, const char *err, void *arg)
+{
+    (void)c, (void)arg;
+    if (err) {
+        fprintf(stderr, "tsnode: connect: %s\n", err);
+        cc = NULL;
+        loop_stop(L);
+    }
+}
+
+static void closed(struct control_client *c, const char *err, void *arg)
+{
+    (void)c, (void)arg;
+    cc = NULL;
+    if (err)
+        fprintf(stderr, "tsnode: closed: %s\n", err);
+    loop_stop(L);
+}
+
+static void done_whole(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
+                       void *arg)
+{
+    (void)call, (void)arg;
+    if (err) {
+        fprintf(stderr, "tsnode: %s\n", err);
+    } else {
+        printf("%d %.*s\n", status, (int)len, body ? (const char *)body : "");
+        rc = status == 200 ? 0 : 3;
+    }
+    loop_stop(L);
+}
+
+static void map_head(struct control_call *call, int status, const struct http_header *hs, size_t n, void *arg)
+{
+    (void)call, (void)hs, (void)n, (void)arg;
+    if (status != 200) {
+        printf("status %d\n", status);
+        rc = 3;
+    }
+}
+
+static void map_data(struct control_call *call, const uint8_t *d, size_t len, void *arg)
+{
+    (void)call, (void)arg;
+    while (len) {
+        const uint8_t *m;
+        size_t ml;
+        long r = mapstream_dec_feed(&dec, d, len, &m, &ml);
+        if (r < 0) {
+            fprintf(stderr, "tsnode: bad map stream (%ld)\n", r);
+            loop_stop(L);
+            return;
+        }
+        d += r;
+        len -= (size_t)r;
+        if (m) {
+            struct timeval tv;
+            gettimeofday(&tv, NULL);
+            printf("%llu %.*s\n", (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000,
+                   (int)ml, (const char *)m);
+            fflush(stdout);
+            if (++got >= want) {
+                rc = 0;
+                loop_stop(L);
+                return;
+            }
+        }
+    }
+}
+
+static void map_done(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
+                     void *arg)
+{
+    (void)call, (void)arg;
+    if (body && len) /* a one-map answer (expired node) arrives whole */
+        map_data(NULL, body, len, NULL);
+    if (err || status != 200)
+        fprintf(stderr, "tsnode: map ended: %s %d\n", err ? err : "", status);
+    loop_stop(L);
+}
+
+static void timeout_cb(struct timer *t, void *arg)
+{
+    (void)t, (void)arg;
+    fprintf(stderr, "tsnode: timeout after %d message(s)\n", got);
+    loop_stop(L);
+}
+
+static int keyfile(const char *dir, const char *name, const char *kind, struct key *pub)
+{
+    char path[1024], err[256];
+    struct key priv;
+    int created;
+    snprintf(path, sizeof path, "%s/%s.%s", dir, name, kind);
+    if (key_load_or_create(path, &priv, &created, err, sizeof err)) {
+        fprintf(stderr, "tsnode: %s: %s\n", path, err);
+        return -1;
+    }
+    if (pub)
+        key_public(pub, &priv);
+    sodium_memzero(&priv, sizeof priv);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: tsnode URL DIR NAME register|map|lite|logout ...\n");
+        return 2;
+    }
+    const char *url = argv[1], *dir = argv[2], *name = argv[3], *cmd = argv[4];
+    char path[1024], err[256];
+    struct key mpriv, npub, dpub;
+    int created;
+    snprintf(path, sizeof path, "%s/%s.machine", dir, name);
+    if (key_load_or_create(path, &mpriv, &created, err, sizeof err) || keyfile(dir, name, "node", &npub) ||
+        keyfile(dir, name, "disco", &dpub)) {
+        fprintf(stderr, "tsnode: keys: %s\n", err);
+        return 2;
+    }
+    char nk[KEY_TEXT_MAX], dk[KEY_TEXT_MAX];
+    key_format(nk, sizeof nk, KEY_TEXT_NODE, &npub);
+    key_format(dk, sizeof dk, KEY_TEXT_DISCO, &dpub);
+    L = loop_new();
+    struct control_client_opts o = {.server_url = url, .machine_priv = &mpriv};
+    cc = control_client_connect(L, &o, ready, closed, NULL);
+    sodium_memzero(&mpriv, sizeof mpriv);
+    if (!cc)
+        return 2;
+    static char body[8192];
+    const char *hostname = name;
+    struct control_call_cbs whole = {NULL, NULL, done_whole};
+    struct timer tm;
+    timer_init(&tm, L, timeout_cb, NULL);
+    if (!strcmp(cmd, "register") || !strcmp(cmd, "logout")) {
+        const char *authkey = NULL, *followup = "";
+        int eph = 0;
+        for (int i = 5; i < argc; i++) {
+            if (!strcmp(argv[i], "--authkey") && i + 1 < argc)
+                authkey = argv[++i];
+            else if (!strcmp(argv[i], "--hostname") && i + 1 < argc)
+                hostname = argv[++i];
+            else if (!strcmp(argv[i], "--followup") && i + 1 < argc)
+                followup = argv[++i];
+            else if (!strcmp(argv[i], "--ephemeral"))
+                eph = 1;
+        }
+        char auth[256] = "";
+        if (authkey)
+            snprintf(auth, sizeof auth, "\"Auth\":{\"AuthKey\":\"%s\"},", authkey);
+        snprintf(body, sizeof body,
+                 "{\"Version\":97,\"NodeKey\":\"%s\",\"OldNodeKey\":\"nodekey:%064d\",%s\"Expiry\":\"%s\","
+                 "\"Followup\":\"%s\",\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"},%s"
+                 "\"NodeKeySignature\":null}",
+                 nk, 0, auth, strcmp(cmd, "logout") ? "0001-01-01T00:00:00Z" : "1970-01-01T00:02:03Z", followup,
+                 hostname, eph ? "\"Ephemeral\":true," : "");
+        control_client_request(cc, "POST", "/machine/register", NULL, 0, body, strlen(body), &whole, NULL);
+    } else if (!strcmp(cmd, "map") && argc >= 6) {
+        want = atoi(argv[5]);
+        timer_start(&tm, (uint64_t)(argc >= 7 ? atof(argv[6]) * 1000 : 10000));
+        mapstream_dec_init(&dec, true, 0);
+        snprintf(body, sizeof body,
+                 "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
+                 "\"Stream\":true,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"}}",
+                 nk, dk, hostname);
+        struct control_call_cbs cbs = {map_head, map_data, map_done};
+        control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &cbs, NULL);
+    } else if (!strcmp(cmd, "lite") && argc >= 6) {
+        char eps[1024] = "";
+        size_t el = 0;
+        for (const char *e = argv[5]; *e;) {
+            size_t l = strcspn(e, ",");
+            el += (size_t)snprintf(eps + el, sizeof eps - el, "%s\"%.*s\"", el ? "," : "", (int)l, e);
+            e += l + (e[l] == ',');
+        }
+        snprintf(body, sizeof body,
+                 "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
+                 "\"Stream\":false,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\",\"NetInfo\":"
+                 "{\"PreferredDERP\":%d}},\"Endpoints\":[%s],\"OmitPeers\":true}",
+                 nk, dk, hostname, argc >= 7 ? atoi(argv[6]) : 999, eps);
+        control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &whole, NULL);
+    } else {
+        fprintf(stderr, "tsnode: unknown command %s\n", cmd);
+        return 2;
+    }
+    loop_run(L);
+    timer_stop(&tm);
+    if (cc)
+        control_client_close(cc);
+    if (want)
+        mapstream_dec_free(&dec);
+    loop_free(L);
+    return rc;
+}
