@@ -2,7 +2,8 @@
 """Attack helper for the WireGuard tests, run inside a namespace.
 
 capture IFACE PORT FILE   wait (5 s at most) for one WireGuard transport datagram (type 4, with a payload)
-                          sent to UDP port PORT on IFACE and save its UDP payload to FILE
+                          sent to UDP port PORT on IFACE and save its UDP payload to FILE; FILE.ready
+                          appears once the capture socket is listening
 replay HOST PORT FILE N   send that datagram N times to HOST:PORT from a fresh socket
 garbage HOST PORT N       send N random datagrams shaped like every WireGuard message type, and some not
 """
@@ -17,6 +18,7 @@ def capture(iface, port, out):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
     s.bind((iface, 0))
     s.settimeout(0.5)
+    open(out + ".ready", "w").close()  # the caller may send now
     end = time.time() + 5
     while time.time() < end:
         try:
