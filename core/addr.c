@@ -29,8 +29,8 @@ static int host_is_name(const char *h)
     if (*h == 0 || *h == '.' || *h == '-')
         return 0;
     for (; *h; h++)
-        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '.' ||
-              *h == '-' || *h == '_'))
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+              *h == '.' || *h == '-' || *h == '_'))
             return 0;
     return 1;
 }
@@ -144,21 +144,23 @@ char *addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t ca
     }
     case AF_INET6: {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (getnameinfo(sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        if (s6->sin6_scope_id != 0) /* numeric: getnameinfo drops it for global addresses */
+            snprintf(buf, cap, "[%s%%%u]:%u", host, (unsigned)s6->sin6_scope_id, ntohs(s6->sin6_port));
+        else
+            snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
         break;
     }
     case AF_UNIX: {
         const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-        size_t max = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+        size_t max =
+            len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
         if (max > sizeof(sun->sun_path))
             max = sizeof(sun->sun_path);
         snprintf(buf, cap, "unix:%.*s", (int)strnlen(sun->sun_path, max), sun->sun_path);
         break;
     }
-    default:
-        snprintf(buf, cap, "?family%d", sa->sa_family);
+    default: snprintf(buf, cap, "?family%d", sa->sa_family);
     }
     return buf;
 }

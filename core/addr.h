@@ -12,9 +12,10 @@
 
 /* A parsed address: numeric (sa filled), a name to resolve (host filled, sa empty), or a unix path. */
 struct addr {
-    struct sockaddr_storage sa; /* family AF_INET, AF_INET6 or AF_UNIX; AF_UNSPEC while host needs resolving */
-    socklen_t len;              /* length of sa, 0 while host needs resolving */
-    char host[256];             /* the host as written (without brackets), "" for a wildcard */
+    struct sockaddr_storage
+        sa;         /* family AF_INET, AF_INET6 or AF_UNIX; AF_UNSPEC while host needs resolving */
+    socklen_t len;  /* length of sa, 0 while host needs resolving */
+    char host[256]; /* the host as written (without brackets), "" for a wildcard */
     uint16_t port;
 };
 

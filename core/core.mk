@@ -19,3 +19,10 @@ libweftcore_la_SOURCES += \
 	core/udp.c core/udp.h
 check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
+check_PROGRAMS += t/unit/test_http
+TESTS += t/unit/test_http
+check_PROGRAMS += t/unit/test_stream t/unit/test_udp
+TESTS += t/unit/test_stream t/unit/test_udp
+FUZZ_TARGETS += fuzz_http_response fuzz_addr
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+BENCHES += bench/bench_loop

@@ -237,6 +237,15 @@ const char *http_req_header(struct http_req *req, const char *name)
 {
     size_t nl = strlen(name);
     const h2o_headers_t *hs = &req->h->headers;
+    /* h2o lifts these out of the header list */
+    if (strcasecmp(name, "upgrade") == 0)
+        return req->h->upgrade.base
+                   ? h2o_strdup(&req->h->pool, req->h->upgrade.base, req->h->upgrade.len).base
+                   : NULL;
+    if (strcasecmp(name, "host") == 0 || strcasecmp(name, ":authority") == 0) {
+        h2o_iovec_t a = req->h->input.authority;
+        return a.base ? h2o_strdup(&req->h->pool, a.base, a.len).base : NULL;
+    }
     for (size_t i = 0; i < hs->size; i++) {
         const h2o_header_t *e = &hs->entries[i];
         if (e->name->len == nl && strncasecmp(e->name->base, name, nl) == 0)
@@ -516,7 +525,8 @@ struct http_server *http_server_new(struct loop *l)
     h2o_config_init(&srv->conf);
     srv->conf.server_name = h2o_iovec_init(H2O_STRLIT("weft"));
     srv->conf.max_request_entity_size = DEFAULT_MAX_BODY;
-    h2o_hostconf_t *host = h2o_config_register_host(&srv->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     struct dispatcher *d = (struct dispatcher *)h2o_create_handler(pc, sizeof(*d));
     d->super.on_req = on_req;
@@ -547,7 +557,8 @@ static SSL_CTX *server_tls(const struct http_listen_opts *o, const char *addr, c
         snprintf(err, errlen, "listen %s: cannot load certificate %s", addr, o->cert_file);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "listen %s: cannot load key %s (or it does not match the certificate)", addr,
                  o->key_file);
         goto fail;
@@ -700,7 +711,11 @@ void http_server_free(struct http_server *srv)
             while (!h2o_linklist_is_empty(&ts[i]->_entries))
                 h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, ts[i]->_entries.next));
     }
+    h2o_multithread_queue_t *q = srv->ctx.queue;
     h2o_context_dispose(&srv->ctx);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    free(q); /* h2o 2.2's evloop build destroys the queue but never frees it */
+#endif
     h2o_config_dispose(&srv->conf);
     for (size_t i = 0; i < srv->nls; i++) {
         if (srv->ls[i]->ssl)

@@ -22,21 +22,21 @@ struct http_header {
 
 /* Handle req: answer now or later (an unanswered request stays open until answered or gone). */
 typedef void (*http_handler)(struct http_req *req, void *arg);
-/* After a 101: s is the raw connection (its input holds any bytes sent after the request head), or NULL if the
- * 101 could not be written. Set s's callbacks and call stream_read_start. */
+/* After a 101: s is the raw connection (its input holds any bytes sent after the request head), or NULL if
+ * the 101 could not be written. Set s's callbacks and call stream_read_start. */
 typedef void (*http_upgrade_cb)(struct stream *s, void *arg);
 
 struct http_listen_opts {
     const char *cert_file; /* PEM chain: TLS (1.2+) when set, with key_file */
     const char *key_file;
-    int no_h2;             /* ALPN offers http/1.1 only (h2 is offered by default) */
-    unsigned mode;         /* for "unix:/path": the socket file's mode (default 0600) */
+    int no_h2;     /* ALPN offers http/1.1 only (h2 is offered by default) */
+    unsigned mode; /* for "unix:/path": the socket file's mode (default 0600) */
 };
 
 /* A server on l with no listeners and no routes; NULL on failure. */
 struct http_server *http_server_new(struct loop *l);
-/* Listen on "127.0.0.1:8080", "[::]:443", ":80" or "unix:/path" (opts may be NULL). Returns a listener id >= 0,
- * or -1 with a message naming the address in err (address in use, bad address, bad certificate...). */
+/* Listen on "127.0.0.1:8080", "[::]:443", ":80" or "unix:/path" (opts may be NULL). Returns a listener id >=
+ * 0, or -1 with a message naming the address in err (address in use, bad address, bad certificate...). */
 int http_listen(struct http_server *srv, const char *addr, const struct http_listen_opts *opts, char *err,
                 size_t errlen);
 /* The bound port of listener id (useful after ":0"); 0 for unix sockets or a bad id. */
@@ -61,7 +61,8 @@ const char *http_req_path(const struct http_req *req);
 const char *http_req_query(const struct http_req *req);
 /* 0x100, 0x101 or 0x200. */
 int http_req_version(const struct http_req *req);
-/* The first header called name (case-insensitive), or NULL. */
+/* The first header called name (case-insensitive), or NULL. "Upgrade" is seen only with "Connection:
+ * upgrade" (HTTP/1.1); Content-Length and Transfer-Encoding are not seen (use http_req_body). */
 const char *http_req_header(struct http_req *req, const char *name);
 /* The request body (buffered whole); NULL and 0 if none. */
 const uint8_t *http_req_body(const struct http_req *req, size_t *len);

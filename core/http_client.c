@@ -51,71 +51,90 @@ static void on_close(struct stream *s, const char *err, void *arg)
     cb(s, NULL, err ? err : "connection closed before the response", cbarg);
 }
 
+int http_response_parse(const char *buf, size_t len, struct http_response *res)
+{
+    struct phr_header hs[MAX_HEADERS];
+    size_t nh = MAX_HEADERS, off = 0;
+    int minor, status;
+    const char *msg;
+    size_t msg_len;
+    int n;
+    memset(res, 0, sizeof(*res));
+    for (;;) {
+        nh = MAX_HEADERS;
+        n = phr_parse_response(buf + off, len - off, &minor, &status, &msg, &msg_len, hs, &nh, 0);
+        if (n == -2)
+            return len > MAX_HEAD ? -1 : -2;
+        if (n < 0 || status < 100 || status > 999)
+            return -1;
+        if (status >= 100 && status < 200 && status != 101) {
+            off += (size_t)n; /* 100 Continue and friends: the real head follows */
+            continue;
+        }
+        break;
+    }
+    /* copy out NUL-terminated strings: the caller consumes the input */
+    size_t need = msg_len + 1;
+    for (size_t i = 0; i < nh; i++)
+        need += hs[i].name_len + hs[i].value_len + 2;
+    struct http_header *h = calloc(nh ? nh : 1, sizeof(*h));
+    char *text = malloc(need), *p = text;
+    if (h == NULL || text == NULL) {
+        free(h);
+        free(text);
+        return -1;
+    }
+    res->status = status;
+    res->minor_version = minor;
+    res->reason = p;
+    res->headers = h;
+    memcpy(p, msg, msg_len);
+    p[msg_len] = 0;
+    p += msg_len + 1;
+    for (size_t i = 0; i < nh; i++) {
+        if (hs[i].name == NULL)
+            continue; /* a folded continuation line: ignored */
+        h[res->num_headers].name = p;
+        memcpy(p, hs[i].name, hs[i].name_len);
+        p[hs[i].name_len] = 0;
+        p += hs[i].name_len + 1;
+        h[res->num_headers].value = p;
+        memcpy(p, hs[i].value, hs[i].value_len);
+        p[hs[i].value_len] = 0;
+        p += hs[i].value_len + 1;
+        res->num_headers++;
+    }
+    return (int)(off + (size_t)n);
+}
+
+void http_response_free(struct http_response *res)
+{
+    free(res->headers);
+    free((char *)res->reason);
+    memset(res, 0, sizeof(*res));
+}
+
 static void on_read(struct stream *s, void *arg)
 {
     struct request *rq = arg;
-    for (;;) {
-        size_t len;
-        const char *buf = (const char *)stream_input(s, &len);
-        struct phr_header hs[MAX_HEADERS];
-        size_t nh = MAX_HEADERS;
-        int minor, status;
-        const char *msg;
-        size_t msg_len;
-        int n = phr_parse_response(buf, len, &minor, &status, &msg, &msg_len, hs, &nh, 0);
-        if (n == -2) {
-            if (len > MAX_HEAD)
-                finish(s, rq, NULL, "response head too large");
-            return;
-        }
-        if (n < 0) {
-            finish(s, rq, NULL, "malformed response");
-            return;
-        }
-        if (status >= 100 && status < 200 && status != 101) {
-            stream_consume(s, (size_t)n); /* 100 Continue and friends: the real head follows */
-            continue;
-        }
-        /* copy out NUL-terminated strings: the input is consumed before the callback */
-        size_t need = msg_len + 1;
-        for (size_t i = 0; i < nh; i++)
-            need += hs[i].name_len + hs[i].value_len + 2;
-        struct http_header *h = calloc(nh ? nh : 1, sizeof(*h));
-        char *text = malloc(need), *p = text;
-        if (h == NULL || text == NULL) {
-            free(h);
-            free(text);
-            finish(s, rq, NULL, "out of memory");
-            return;
-        }
-        struct http_response res = {status, minor, p, h, 0};
-        memcpy(p, msg, msg_len);
-        p[msg_len] = 0;
-        p += msg_len + 1;
-        for (size_t i = 0; i < nh; i++) {
-            if (hs[i].name == NULL)
-                continue; /* a folded continuation line: ignored */
-            h[res.num_headers].name = p;
-            memcpy(p, hs[i].name, hs[i].name_len);
-            p[hs[i].name_len] = 0;
-            p += hs[i].name_len + 1;
-            h[res.num_headers].value = p;
-            memcpy(p, hs[i].value, hs[i].value_len);
-            p[hs[i].value_len] = 0;
-            p += hs[i].value_len + 1;
-            res.num_headers++;
-        }
-        stream_consume(s, (size_t)n);
-        finish(s, rq, &res, NULL);
-        free(h);
-        free(text);
+    size_t len;
+    const char *buf = (const char *)stream_input(s, &len);
+    struct http_response res;
+    int n = http_response_parse(buf, len, &res);
+    if (n == -2)
+        return;
+    if (n < 0) {
+        finish(s, rq, NULL, len > MAX_HEAD ? "response head too large" : "malformed response");
         return;
     }
+    stream_consume(s, (size_t)n);
+    finish(s, rq, &res, NULL);
+    http_response_free(&res);
 }
 
 int http_client_request(struct stream *s, const char *method, const char *path, const char *host,
-                        const struct http_header *headers, size_t num_headers, const void *body, size_t body_len,
-                        http_client_cb cb, void *arg)
+                        const struct http_header *headers, size_t num_headers, const void *body,
+                        size_t body_len, http_client_cb cb, void *arg)
 {
     if (!clean(method) || !clean(path) || !clean(host) || cb == NULL || *method == 0 || *path == 0)
         return -1;

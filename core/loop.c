@@ -308,7 +308,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
     l->now = mono_ms();
     run_timers(l);
     run_deferred(l);
-    if (h2o_evloop_run(l->h2o, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0 && errno != EINTR)
+    if (h2o_evloop_run(l->h2o, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0 &&
+        errno != EINTR)
         ret = -1;
     l->now = mono_ms();
     run_deferred(l);
@@ -587,6 +588,9 @@ void loop_free(struct loop *l)
     if (l->resolver_on) {
         h2o_multithread_unregister_receiver(l->mq, &l->resolver);
         h2o_multithread_destroy_queue(l->mq);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+        free(l->mq); /* h2o 2.2's evloop build destroys the queue but never frees it */
+#endif
     }
     h2o_evloop_run(l->h2o, 0);
     for (size_t i = 0; i < l->heap_len; i++)

@@ -24,7 +24,8 @@ struct timer {
 
 /* Create a loop (and ignore SIGPIPE for the process: write errors are reported instead); NULL on failure. */
 struct loop *loop_new(void);
-/* Close everything still open on the loop (streams, listeners, watches, servers), run their close callbacks, free. */
+/* Close everything still open on the loop (streams, listeners, watches, servers), run their close callbacks,
+ * free. */
 void loop_free(struct loop *l);
 /* Run until loop_stop; 0 when stopped, -1 on a poll failure. */
 int loop_run(struct loop *l);
@@ -57,7 +58,8 @@ enum { LOOP_READ = 1, LOOP_WRITE = 2 };
 /* events: what is ready (LOOP_READ and/or LOOP_WRITE); the callback reads/writes the fd itself. */
 typedef void (*loop_watch_cb)(struct loop_watch *w, int fd, int events, void *arg);
 
-/* Watch fd (made non-blocking) for the given interest; level-triggered. NULL on failure. The fd stays the caller's. */
+/* Watch fd (made non-blocking) for the given interest; level-triggered. NULL on failure. The fd stays the
+ * caller's. */
 struct loop_watch *loop_watch_add(struct loop *l, int fd, int events, loop_watch_cb cb, void *arg);
 /* Change the interest (0 pauses the watch). */
 void loop_watch_set(struct loop_watch *w, int events);
@@ -67,7 +69,8 @@ void loop_watch_free(struct loop_watch *w);
 int loop_watch_fd(const struct loop_watch *w);
 
 /* Route signal signo to cb through a signalfd (the signal gets blocked for the process with sigprocmask);
- * cb NULL removes the route and unblocks it. Children inherit the blocked mask: reset it after fork. 0 or -1. */
+ * cb NULL removes the route and unblocks it. Children inherit the blocked mask: reset it after fork. 0 or
+ * -1. */
 int loop_signal(struct loop *l, int signo, void (*cb)(int signo, void *arg), void *arg);
 
 #endif

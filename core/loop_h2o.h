@@ -28,9 +28,9 @@ SSL_CTX *loop_tls_client_ctx(struct loop *l);
 /* Wrap a connected h2o socket (accepted, upgraded or connected) as a stream; the stream owns it. */
 struct stream *stream_from_socket(struct loop *l, h2o_socket_t *sock);
 
-/* A bound (and for SOCK_STREAM, listening) non-blocking socket for "host:port" or "unix:/path" (mode applied to
- * the socket file, 0: 0600); *port gets the bound port, *unix_path (if asked) a malloc'ed copy of the path.
- * -1 with a message naming the address in err. */
+/* A bound (and for SOCK_STREAM, listening) non-blocking socket for "host:port" or "unix:/path" (mode applied
+ * to the socket file, 0: 0600); *port gets the bound port, *unix_path (if asked) a malloc'ed copy of the
+ * path. -1 with a message naming the address in err. */
 int net_listen(const char *addr, int socktype, unsigned mode, uint16_t *port, char **unix_path, char *err,
                size_t errlen);
 

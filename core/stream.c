@@ -42,7 +42,7 @@ struct stream {
     int kick_queued;
     int writing;
     int ending;
-    int notify;          /* what finalize reports */
+    int notify;           /* what finalize reports */
     int finalize_waiting; /* finalize ran while a lookup was in flight: on_resolved finishes it */
 
     stream_read_cb on_read;
@@ -571,7 +571,8 @@ static void try_next(struct stream *s)
 {
     while (s->addr_idx < s->naddrs) {
         struct sockaddr *sa = (struct sockaddr *)&s->addrs[s->addr_idx];
-        h2o_socket_t *sock = h2o_socket_connect(loop_h2o(s->loop), sa, s->addr_lens[s->addr_idx], on_connected);
+        h2o_socket_t *sock =
+            h2o_socket_connect(loop_h2o(s->loop), sa, s->addr_lens[s->addr_idx], on_connected);
         if (sock != NULL) {
             sock->data = s;
             s->sock = sock;
@@ -583,7 +584,8 @@ static void try_next(struct stream *s)
     fail_connect(s, s->errbuf[0] ? s->errbuf : "connect failed");
 }
 
-static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res,
+                        void *data)
 {
     struct stream *s = data;
     s->resolving = NULL;
@@ -657,9 +659,9 @@ struct stream *stream_connect(struct loop *l, const char *addrtext, const struct
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     loop_resolving(l, 1);
-    s->resolving = h2o_hostinfo_getaddr(r, h2o_iovec_init(a.host, strlen(a.host)), h2o_iovec_init(port, strlen(port)),
-                                        AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV,
-                                        on_resolved, s);
+    s->resolving = h2o_hostinfo_getaddr(r, h2o_iovec_init(a.host, strlen(a.host)),
+                                        h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM,
+                                        IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return s;
 }
@@ -671,11 +673,12 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
 {
     struct addr a;
     int fd = -1, on = 1;
+    const char *verb = socktype == SOCK_DGRAM ? "bind" : "listen";
     *port = 0;
     if (unix_path != NULL)
         *unix_path = NULL;
     if (addr_parse(text, &a) != 0) {
-        snprintf(err, errlen, "listen %s: bad address", text ? text : "(null)");
+        snprintf(err, errlen, "%s %s: bad address", verb, text ? text : "(null)");
         return -1;
     }
     if (a.len == 0) {
@@ -688,7 +691,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         snprintf(ps, sizeof(ps), "%u", a.port);
         int rc = getaddrinfo(a.host, ps, &hints, &res);
         if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(a.sa)) {
-            snprintf(err, errlen, "listen %s: %s", text, rc ? gai_strerror(rc) : "no address");
+            snprintf(err, errlen, "%s %s: %s", verb, text, rc ? gai_strerror(rc) : "no address");
             if (res)
                 freeaddrinfo(res);
             return -1;
@@ -698,7 +701,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         freeaddrinfo(res);
     }
     if ((fd = socket(a.sa.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-        snprintf(err, errlen, "listen %s: socket: %s", text, strerror(errno));
+        snprintf(err, errlen, "%s %s: socket: %s", verb, text, strerror(errno));
         return -1;
     }
     if (a.sa.ss_family == AF_UNIX) {
@@ -706,7 +709,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         struct stat st;
         if (lstat(sun->sun_path, &st) == 0) {
             if (!S_ISSOCK(st.st_mode)) {
-                snprintf(err, errlen, "listen %s: exists and is not a socket", text);
+                snprintf(err, errlen, "%s %s: exists and is not a socket", verb, text);
                 close(fd);
                 return -1;
             }
@@ -719,7 +722,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
         int e = errno;
         umask(old);
         if (rc != 0) {
-            snprintf(err, errlen, "listen %s: %s", text, strerror(e));
+            snprintf(err, errlen, "%s %s: %s", verb, text, strerror(e));
             close(fd);
             return -1;
         }
@@ -734,7 +737,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
         }
         if (bind(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
-            snprintf(err, errlen, "listen %s: %s", text, strerror(errno));
+            snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
             close(fd);
             return -1;
         }
@@ -744,7 +747,7 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             *port = addr_port((struct sockaddr *)&bound);
     }
     if (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "listen %s: %s", text, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
         close(fd);
         if (unix_path != NULL && *unix_path != NULL) {
             unlink(*unix_path);
@@ -778,8 +781,8 @@ static void listener_handle_close(struct loop_handle *h)
     stream_listener_free((struct stream_listener *)h);
 }
 
-struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsigned mode, stream_accept_cb cb,
-                                      void *arg, char *err, size_t errlen)
+struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsigned mode,
+                                      stream_accept_cb cb, void *arg, char *err, size_t errlen)
 {
     struct stream_listener *ls = calloc(1, sizeof(*ls));
     if (ls == NULL) {

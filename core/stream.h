@@ -18,7 +18,7 @@ typedef void (*stream_read_cb)(struct stream *s, void *arg);
 /* Everything queued has been written to the socket. */
 typedef void (*stream_drain_cb)(struct stream *s, void *arg);
 /* The stream is closed: err is NULL after stream_close/stream_end, else why ("socket closed by peer",
- * "read timeout", ...). Called once, from the loop (never from inside a stream_* call); the stream is freed after. */
+ * "read timeout", ...). Called once, from the loop (never inside a stream_* call); then s is freed. */
 typedef void (*stream_close_cb)(struct stream *s, const char *err, void *arg);
 /* Outbound connection result: err NULL on success. On failure the stream is freed after this returns. */
 typedef void (*stream_connect_cb)(struct stream *s, const char *err, void *arg);
@@ -47,7 +47,7 @@ uint8_t *stream_input(struct stream *s, size_t *len);
 /* Drop the first n bytes of the input (n is clamped to what is there). */
 void stream_consume(struct stream *s, size_t n);
 
-/* Queue iovecs for writing; the caller's buffers can be reused on return. 0, or -1 if the stream is closing. */
+/* Queue iovecs for writing; the caller's buffers are free again on return. 0, or -1 once closing. */
 int stream_writev(struct stream *s, const struct iovec *iov, size_t n);
 /* Queue one buffer for writing; as stream_writev. */
 int stream_write(struct stream *s, const void *buf, size_t len);
@@ -81,8 +81,8 @@ struct stream *stream_connect(struct loop *l, const char *addr, const struct str
 
 /* Listen on "host:port" (TCP) or "unix:/path" (the file is replaced and chmod'ed to mode; 0: 0600).
  * NULL on failure, with a message naming the address in err. */
-struct stream_listener *stream_listen(struct loop *l, const char *addr, unsigned mode, stream_accept_cb cb, void *arg,
-                                      char *err, size_t errlen);
+struct stream_listener *stream_listen(struct loop *l, const char *addr, unsigned mode, stream_accept_cb cb,
+                                      void *arg, char *err, size_t errlen);
 /* The bound port of a TCP listener (after ":0"), 0 for unix sockets. */
 uint16_t stream_listener_port(const struct stream_listener *ls);
 /* Stop listening and free (a unix socket file is removed). Accepted streams live on. */

@@ -34,8 +34,8 @@ static void test_order(struct loop *l)
         loop_run_once(l, 100);
     is_int(norder, 4, "four timers fired");
     /* 1 and 4 share a deadline: start order breaks the tie */
-    ok(order[0] == 1 && order[1] == 4 && order[2] == 3 && order[3] == 0, "timers fire in deadline order (%d %d %d %d)",
-       order[0], order[1], order[2], order[3]);
+    ok(order[0] == 1 && order[1] == 4 && order[2] == 3 && order[3] == 0,
+       "timers fire in deadline order (%d %d %d %d)", order[0], order[1], order[2], order[3]);
     ok(loop_now(l) - t0 >= 40, "the last timer fired after its deadline");
     ok(!timer_armed(&m[0].t) && !timer_armed(&m[2].t), "fired and stopped timers are disarmed");
 }

@@ -1,0 +1,232 @@
+/* core/stream: a raw TCP listener, write back-pressure (queued bytes, drain), stream_end flushing, read
+ * timeouts, close reporting, and a unix socket listener created with mode 0600. */
+#include "config.h"
+#include "core/addr.h"
+#include "core/loop.h"
+#include "core/stream.h"
+#include "t/tap.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct loop *L;
+
+static int run_until(int *flag, int ms)
+{
+    uint64_t end = loop_update_now(L) + (uint64_t)ms;
+    while (!*flag && loop_now(L) < end)
+        loop_run_once(L, 20);
+    return *flag;
+}
+
+/* server side: accepted streams, paused until told to read; count the bytes */
+static struct stream *srv_s;
+static size_t srv_bytes;
+static int srv_closed;
+static char srv_close_err[64];
+
+static void srv_read(struct stream *s, void *arg)
+{
+    size_t n;
+    stream_input(s, &n);
+    srv_bytes += n;
+    stream_consume(s, n);
+}
+
+static void srv_close(struct stream *s, const char *err, void *arg)
+{
+    srv_closed = 1;
+    snprintf(srv_close_err, sizeof(srv_close_err), "%s", err ? err : "(null)");
+    srv_s = NULL;
+}
+
+static void on_accept(struct stream_listener *ls, struct stream *s, void *arg)
+{
+    srv_s = s;
+    stream_set_callbacks(s, srv_read, NULL, srv_close, NULL);
+}
+
+/* client side */
+static struct stream *cl_s;
+static int cl_connected, cl_drained, cl_closed;
+static char cl_err[128];
+
+static void cl_drain(struct stream *s, void *arg)
+{
+    cl_drained++;
+}
+
+static void cl_close(struct stream *s, const char *err, void *arg)
+{
+    cl_closed = 1;
+    cl_s = NULL;
+}
+
+static void cl_close_err(struct stream *s, const char *err, void *arg)
+{
+    cl_closed = 1;
+    cl_s = NULL;
+    snprintf(cl_err, sizeof(cl_err), "%s", err ? err : "(null)");
+}
+
+static void on_connect(struct stream *s, const char *err, void *arg)
+{
+    cl_connected = 1;
+    if (err != NULL) {
+        snprintf(cl_err, sizeof(cl_err), "%s", err);
+        return;
+    }
+    cl_s = s;
+    stream_set_callbacks(s, NULL, cl_drain, cl_close, NULL);
+}
+
+static void reset(void)
+{
+    srv_s = cl_s = NULL;
+    srv_bytes = 0;
+    srv_closed = cl_connected = cl_drained = cl_closed = 0;
+    cl_err[0] = srv_close_err[0] = 0;
+}
+
+static int accepted(void)
+{
+    return srv_s != NULL;
+}
+
+int main(void)
+{
+    char err[256], addr[80];
+    plan(24);
+    L = loop_new();
+
+    struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
+    ok(ls != NULL, "raw TCP listener");
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", stream_listener_port(ls));
+
+    /* back-pressure: the server does not read, the client writes until the kernel buffers fill */
+    reset();
+    ok(stream_connect(L, addr, NULL, on_connect, NULL) != NULL, "connect started");
+    run_until(&cl_connected, 2000);
+    ok(cl_s != NULL, "connected %s", cl_err);
+    int got_accept = 0;
+    for (int i = 0; i < 100 && !(got_accept = accepted()); i++)
+        loop_run_once(L, 10);
+    ok(got_accept, "accepted");
+    char peer[ADDR_STRLEN];
+    ok(strncmp(stream_peer_str(srv_s, peer, sizeof(peer)), "127.0.0.1:", 10) == 0, "peer address %s", peer);
+
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof(chunk));
+    size_t written = 0;
+    for (int i = 0; i < 64 && stream_queued(cl_s) == 0; i++) {
+        stream_write(cl_s, chunk, sizeof(chunk));
+        written += sizeof(chunk);
+    }
+    size_t queued = stream_queued(cl_s);
+    ok(queued > 0, "writes beyond the socket buffers are queued (%zu of %zu bytes)", queued, written);
+    for (int i = 0; i < 4; i++) {
+        stream_write(cl_s, chunk, sizeof(chunk));
+        written += sizeof(chunk);
+    }
+    ok(stream_queued(cl_s) >= queued + 4 * sizeof(chunk) - 0, "queued grows with every write while blocked");
+    is_int(cl_drained, 0, "no drain while the peer does not read");
+
+    stream_read_start(srv_s);
+    run_until(&cl_drained, 5000);
+    ok(cl_drained >= 1, "drain callback once the peer reads");
+    is_int((long long)stream_queued(cl_s), 0, "nothing queued after the drain");
+    for (int i = 0; i < 200 && srv_bytes < written; i++)
+        loop_run_once(L, 10);
+    is_int((long long)srv_bytes, (long long)written, "the peer got every byte in order");
+
+    /* stream_end flushes, then closes; the peer sees EOF */
+    stream_write(cl_s, "tail", 4);
+    stream_end(cl_s);
+    ok(stream_write(cl_s, "more", 4) == -1, "writes after stream_end are refused");
+    run_until(&srv_closed, 2000);
+    ok(cl_closed, "client close callback after stream_end");
+    is_str(srv_close_err, "socket closed by peer", "server saw the peer close");
+    is_int((long long)srv_bytes, (long long)written + 4, "queued tail flushed before the close");
+
+    /* read timeout */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    stream_read_start(cl_s); /* only a reading stream notices the peer's close */
+    stream_set_read_timeout(srv_s, 50);
+    stream_read_start(srv_s);
+    run_until(&srv_closed, 2000);
+    is_str(srv_close_err, "read timeout", "idle stream closed by its read timeout");
+    run_until(&cl_closed, 2000);
+    ok(cl_closed, "the client saw it");
+
+    /* write timeout: the peer never reads, the queue makes no progress */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    stream_set_callbacks(cl_s, NULL, NULL, cl_close_err, NULL);
+    stream_set_write_timeout(cl_s, 100);
+    for (int i = 0; i < 64 && stream_queued(cl_s) == 0; i++)
+        stream_write(cl_s, chunk, sizeof(chunk));
+    run_until(&cl_closed, 3000);
+    is_str(cl_err, "write timeout", "a stuck write queue closes the stream after its write timeout");
+
+    /* deadline */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    stream_set_callbacks(cl_s, NULL, NULL, cl_close_err, NULL);
+    stream_set_deadline(cl_s, 30);
+    run_until(&cl_closed, 2000);
+    is_str(cl_err, "deadline", "the deadline closes the stream whatever happens");
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+
+    /* connecting to nothing */
+    reset();
+    stream_connect(L, "127.0.0.1:1", NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    ok(cl_err[0] && cl_s == NULL, "refused connection reported: %s", cl_err);
+    ok(stream_connect(L, "no port here", NULL, on_connect, NULL) == NULL,
+       "malformed address refused at once");
+
+    stream_listener_free(ls);
+
+    /* unix socket listener, mode 0600 */
+    char dir[] = "/tmp/weft-test-stream-XXXXXX", path[128], uaddr[140];
+    if (mkdtemp(dir) == NULL)
+        return done_testing();
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    snprintf(uaddr, sizeof(uaddr), "unix:%s", path);
+    reset();
+    ls = stream_listen(L, uaddr, 0600, on_accept, NULL, err, sizeof(err));
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    int st_ok = ls != NULL && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+    ok(st_ok && (st.st_mode & 0777) == 0600, "unix socket created with mode 0600 (%o)",
+       (unsigned)(st.st_mode & 0777));
+    stream_connect(L, uaddr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    if (srv_s)
+        stream_read_start(srv_s);
+    if (cl_s)
+        stream_write(cl_s, "over unix", 9);
+    for (int i = 0; i < 100 && srv_bytes < 9; i++)
+        loop_run_once(L, 10);
+    is_int((long long)srv_bytes, 9, "bytes over the unix socket");
+    stream_listener_free(ls);
+    ok(access(path, F_OK) != 0, "socket file removed with the listener");
+    rmdir(dir);
+
+    /* loop_free closes the streams still open and reports their close */
+    loop_free(L);
+    return done_testing();
+}
