@@ -26,3 +26,8 @@ TESTS += t/unit/test_stream t/unit/test_udp
 FUZZ_TARGETS += fuzz_http_response fuzz_addr
 EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
 BENCHES += bench/bench_loop
+
+# The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
+libweftcore_la_SOURCES += \
+	core/derp_client.c core/derp_client.h \
+	core/admission.h
