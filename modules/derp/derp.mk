@@ -19,7 +19,7 @@ endif
 check_PROGRAMS += t/tools/derpc
 t_tools_derpc_SOURCES = t/tools/derpc.c
 TESTS += t/derp_relay.t
-EXTRA_DIST += t/derp_relay.t
+EXTRA_DIST += t/derp_relay.t t/derp_lib.sh
 
 # Work-around (belongs in Makefile.am): libtool moves `libweftcore.la` out of weft_LDFLAGS' --whole-archive
 # bracket, so the binary lacks every core symbol that core/main.c and core/serve.c don't use themselves (udp_*,
