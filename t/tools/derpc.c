@@ -316,7 +316,6 @@ static int run_raw(void)
                 return 2;
         } else if (strcmp(opt.raw, "stall-read") == 0) {
             /* never read again: the relay's writes to us must time out; wait until it hangs up */
-            shutdown(fd, SHUT_WR);
             int sz = 4096;
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
             sleep((unsigned)opt.timeout_s);
