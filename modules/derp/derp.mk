@@ -18,8 +18,8 @@ endif
 # Tests: a DERP client tool the shell tests drive, and the shell tests against the real binary.
 check_PROGRAMS += t/tools/derpc
 t_tools_derpc_SOURCES = t/tools/derpc.c
-TESTS += t/derp_relay.t t/derp_mesh.t t/derp_verify.t t/derp_faults.t
-EXTRA_DIST += t/derp_relay.t t/derp_lib.sh t/derp_mesh.t t/derp_verify.t t/derp_faults.t
+TESTS += t/derp_relay.t t/derp_mesh.t t/derp_verify.t t/derp_faults.t t/derp_idle.t
+EXTRA_DIST += t/derp_relay.t t/derp_lib.sh t/derp_mesh.t t/derp_verify.t t/derp_faults.t t/derp_idle.t
 
 # Work-around (belongs in Makefile.am): libtool moves `libweftcore.la` out of weft_LDFLAGS' --whole-archive
 # bracket, so the binary lacks every core symbol that core/main.c and core/serve.c don't use themselves (udp_*,
