@@ -26,3 +26,6 @@ EXTRA_DIST += t/derp_relay.t t/derp_lib.sh t/derp_mesh.t t/derp_verify.t t/derp_
 # derp_client_*, the wire codecs...) and a loadable module needing them fails with "undefined symbol". Naming
 # the archive inside one -Wl argument keeps libtool's hands off it.
 weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
+
+# The load generator: N sender->receiver pairs through a real relay, and RSS per idle connection.
+BENCHES += bench/bench_derp
