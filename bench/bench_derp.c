@@ -1,9 +1,9 @@
 /* bench_derp: a DERP load generator over core/derp_client against the real relay (`weft serve derp`, started
  * here as a child process on loopback). Prints, for N = 1, 10, 100 sender->receiver pairs of 1400-byte
- * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use; then the
- * relay's RSS per idle connection with 10,000 connections.
- * WEFT (default ./weft) and WEFT_MODULE_PATH (default ./modules/derp/.libs) say where the relay is;
- * BENCH_DERP_SECONDS sets each measurement's length (default 3), BENCH_DERP_IDLE the idle count (10000). */
+ * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use; then
+ * the relay's RSS per idle connection with 10,000 connections. WEFT (default ./weft) and WEFT_MODULE_PATH
+ * (default ./modules/derp/.libs) say where the relay is; BENCH_DERP_SECONDS sets each measurement's length
+ * (default 3), BENCH_DERP_IDLE the idle count (10000). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -75,7 +75,8 @@ static uint16_t free_port(void)
 static int port_open(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
     close(fd);
     return ok;
@@ -174,7 +175,8 @@ static void pump(struct derp_client *c, struct pair *p)
     }
 }
 
-static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len, void *arg)
+static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len,
+                      void *arg)
 {
     struct pair *p = arg;
     g_recv++;
@@ -308,8 +310,9 @@ static int bench_idle(long n)
     double dt = now_s() - t0;
     run_for(0.5);
     long after = relay_rss_kb();
-    printf("idle: %ld connections (handshakes at %.0f/s), relay RSS %ld kB -> %ld kB: %.2f KiB per connection\n", n,
-           (double)(n - 10) / dt, before, after, (double)(after - before) / (double)(n - 10));
+    printf("idle: %ld connections (handshakes at %.0f/s), relay RSS %ld kB -> %ld kB: %.2f KiB per "
+           "connection\n",
+           n, (double)(n - 10) / dt, before, after, (double)(after - before) / (double)(n - 10));
     fflush(stdout);
     for (long i = 0; i < n; i++)
         derp_client_free(cs[i]);

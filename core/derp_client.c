@@ -153,7 +153,8 @@ static void lost(struct derp_client *c, const char *err)
         c->state = C_WAITING;
         unsigned d = c->backoff ? c->backoff : c->backoff_min;
         c->backoff = d * 2 > c->backoff_max ? c->backoff_max : d * 2;
-        d = d / 2 + randombytes_uniform(d / 2 + 1); /* jitter: dialers that failed together don't retry together */
+        d = d / 2 +
+            randombytes_uniform(d / 2 + 1); /* jitter: dialers that failed together don't retry together */
         timer_start(&c->retry, d);
     } else {
         c->state = C_STOPPED;
@@ -280,7 +281,8 @@ int derp_client_forward(struct derp_client *c, const uint8_t src[32], const uint
 {
     if (!ready(c) || len > DERP_MAX_PACKET_SIZE)
         return -1;
-    struct iovec parts[3] = {{(void *)(uintptr_t)src, 32}, {(void *)(uintptr_t)dst, 32}, {(void *)(uintptr_t)pkt, len}};
+    struct iovec parts[3] = {
+        {(void *)(uintptr_t)src, 32}, {(void *)(uintptr_t)dst, 32}, {(void *)(uintptr_t)pkt, len}};
     return queue_frame(c, DERP_FRAME_FORWARD_PACKET, parts, 3);
 }
 
@@ -589,8 +591,8 @@ static char *dup_opt(const char *s, int *fail)
     return d;
 }
 
-struct derp_client *derp_client_new(struct loop *l, const struct derp_client_opts *o, const struct derp_client_cbs *cbs,
-                                    void *arg)
+struct derp_client *derp_client_new(struct loop *l, const struct derp_client_opts *o,
+                                    const struct derp_client_cbs *cbs, void *arg)
 {
     if (o == NULL || o->priv == NULL || key_crypto_init() != 0)
         return NULL;

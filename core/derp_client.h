@@ -35,10 +35,10 @@ struct derp_client_opts {
     int insecure;              /* accept any certificate: tests only */
     int is_prober;             /* ClientInfo IsProber */
     int no_ack_pings;          /* don't advertise CanAckPings */
-    int reconnect;             /* after a failure or a close, dial again with backoff (else report and stop) */
-    unsigned backoff_min_ms;   /* first retry delay (default 250) */
-    unsigned backoff_max_ms;   /* cap on the doubling delay (default 30000) */
-    unsigned read_timeout_ms;  /* no frame for this long: the connection is dead (default 120000) */
+    int reconnect;           /* after a failure or a close, dial again with backoff (else report and stop) */
+    unsigned backoff_min_ms; /* first retry delay (default 250) */
+    unsigned backoff_max_ms; /* cap on the doubling delay (default 30000) */
+    unsigned read_timeout_ms;    /* no frame for this long: the connection is dead (default 120000) */
     unsigned connect_timeout_ms; /* dial + TLS + upgrade + handshake (default 10000) */
 };
 
@@ -49,7 +49,8 @@ struct derp_client_cbs {
     void (*on_connected)(struct derp_client *c, const uint8_t server_key[32], void *arg);
     /* The connection failed or closed (err says why); with reconnect a new attempt is scheduled. */
     void (*on_disconnected)(struct derp_client *c, const char *err, void *arg);
-    void (*on_packet)(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len, void *arg);
+    void (*on_packet)(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len,
+                      void *arg);
     void (*on_peer_gone)(struct derp_client *c, const uint8_t key[32], uint8_t reason, void *arg);
     void (*on_peer_present)(struct derp_client *c, const struct derp_peer_present *p, void *arg);
     void (*on_pong)(struct derp_client *c, const uint8_t data[8], void *arg);
@@ -61,8 +62,8 @@ struct derp_client_cbs {
 };
 
 /* A client; it starts dialling at once. NULL on bad options (malformed URL, no key) or out of memory. */
-struct derp_client *derp_client_new(struct loop *l, const struct derp_client_opts *o, const struct derp_client_cbs *cbs,
-                                    void *arg);
+struct derp_client *derp_client_new(struct loop *l, const struct derp_client_opts *o,
+                                    const struct derp_client_cbs *cbs, void *arg);
 /* Close the connection and free (no callback follows). Safe inside the client's own callbacks. */
 void derp_client_free(struct derp_client *c);
 

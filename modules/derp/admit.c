@@ -78,7 +78,8 @@ static void verify_answer(struct verify_req *v, const char *body, size_t len)
         json_object *a = NULL;
         if (o != NULL && json_object_is_type(o, json_type_object)) {
             /* Go decodes field names case-insensitively */
-            json_object_object_foreach(o, k, val) {
+            json_object_object_foreach(o, k, val)
+            {
                 if (strcasecmp(k, "Allow") == 0)
                     a = val;
             }
@@ -193,10 +194,11 @@ static void on_connect(struct stream *s, const char *err, void *arg)
         return;
     }
     char head[1024];
-    int n = snprintf(head, sizeof(head),
-                     "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weft-derp\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     v->url.path, v->url.hostport, v->body_len);
+    int n = snprintf(
+        head, sizeof(head),
+        "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weft-derp\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+        v->url.path, v->url.hostport, v->body_len);
     struct iovec iov[2] = {{head, (size_t)n}, {v->body, v->body_len}};
     stream_set_callbacks(s, on_read, NULL, on_close, v);
     stream_set_deadline(s, (unsigned)v->srv->conf->verify_timeout);
@@ -207,7 +209,8 @@ static void on_connect(struct stream *s, const char *err, void *arg)
     stream_read_start(s);
 }
 
-struct verify_req *derp_admit(struct derp_server *srv, struct dconn *c, const uint8_t key[32], const char *source_ip)
+struct verify_req *derp_admit(struct derp_server *srv, struct dconn *c, const uint8_t key[32],
+                              const char *source_ip)
 {
     const struct derp_conf *conf = srv->conf;
     if (conf->verify_clients != NULL && conf->verify_clients[0] != 0) {
@@ -220,8 +223,8 @@ struct verify_req *derp_admit(struct derp_server *srv, struct dconn *c, const ui
         v->c = c;
         char ks[KEY_TEXT_MAX];
         key_format(ks, sizeof(ks), KEY_TEXT_NODE, (const struct key *)key);
-        v->body_len = (size_t)snprintf(v->body, sizeof(v->body), "{\"NodePublic\":\"%s\",\"Source\":\"%s\"}", ks,
-                                       source_ip);
+        v->body_len = (size_t)snprintf(v->body, sizeof(v->body), "{\"NodePublic\":\"%s\",\"Source\":\"%s\"}",
+                                       ks, source_ip);
         if (derp_url_parse(conf->verify_clients, &v->url) != 0) {
             free(v);
             derp_admit_done(c, 0, "bad verify_clients URL");

@@ -115,7 +115,8 @@ static void on_peer_present(struct derp_client *c, const struct derp_peer_presen
 {
     struct mesh_link *l = arg;
     struct derp_server *srv = l->srv;
-    if (memcmp(pp->key, srv->pub.b, 32) == 0 || (pp->has_flags && (pp->flags & DERP_PEER_PRESENT_IS_MESH_PEER)))
+    if (memcmp(pp->key, srv->pub.b, 32) == 0 ||
+        (pp->has_flags && (pp->flags & DERP_PEER_PRESENT_IS_MESH_PEER)))
         return;
     struct peer *p = peer_get(srv, pp->key);
     if (p != NULL)

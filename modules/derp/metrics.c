@@ -71,20 +71,25 @@ void derp_handle_metrics(struct http_req *req, void *arg)
         (unsigned long long)m->accepts_refused_rate);
     metric(&o, "derp_handshake_failures_total", "counter", "Clients dropped during the handshake.",
            m->handshake_failures);
-    metric(&o, "derp_admission_denied_total", "counter", "Clients refused by admission.", m->admission_denied);
+    metric(&o, "derp_admission_denied_total", "counter", "Clients refused by admission.",
+           m->admission_denied);
     metric(&o, "derp_admission_errors_total", "counter", "Admission URL failures.", m->admission_errors);
     metric(&o, "derp_packets_received_total", "counter", "Packets received from clients and mesh peers.",
            m->packets_recv);
     metric(&o, "derp_bytes_received_total", "counter", "Packet bytes received.", m->bytes_recv);
-    metric(&o, "derp_packets_relayed_total", "counter", "Packets handed to a local client.", m->packets_relayed);
-    metric(&o, "derp_bytes_relayed_total", "counter", "Packet bytes handed to a local client.", m->bytes_relayed);
-    metric(&o, "derp_packets_forwarded_total", "counter", "Packets forwarded to a mesh peer.", m->packets_forwarded);
+    metric(&o, "derp_packets_relayed_total", "counter", "Packets handed to a local client.",
+           m->packets_relayed);
+    metric(&o, "derp_bytes_relayed_total", "counter", "Packet bytes handed to a local client.",
+           m->bytes_relayed);
+    metric(&o, "derp_packets_forwarded_total", "counter", "Packets forwarded to a mesh peer.",
+           m->packets_forwarded);
     metric(&o, "derp_bytes_forwarded_total", "counter", "Packet bytes forwarded to a mesh peer.",
            m->bytes_forwarded);
     put(&o, "# HELP derp_packets_dropped_total Packets dropped, by reason.\n"
             "# TYPE derp_packets_dropped_total counter\n");
     for (int i = 0; i < DROP_NREASONS; i++)
-        put(&o, "derp_packets_dropped_total{reason=\"%s\"} %llu\n", drop_names[i], (unsigned long long)m->drops[i]);
+        put(&o, "derp_packets_dropped_total{reason=\"%s\"} %llu\n", drop_names[i],
+            (unsigned long long)m->drops[i]);
     put(&o, "# HELP derp_clients_dropped_total Clients dropped for what they sent.\n"
             "# TYPE derp_clients_dropped_total counter\n");
     put(&o, "derp_clients_dropped_total{reason=\"malformed\"} %llu\n",
@@ -94,7 +99,8 @@ void derp_handle_metrics(struct http_req *req, void *arg)
     metric(&o, "derp_pings_total", "counter", "Pings received.", m->pings);
     metric(&o, "derp_pongs_sent_total", "counter", "Pongs sent.", m->pongs_sent);
     metric(&o, "derp_keepalives_sent_total", "counter", "KeepAlive frames sent.", m->keepalives);
-    metric(&o, "derp_peer_gone_sent_total", "counter", "PeerGone frames sent (disconnected).", m->peer_gone_sent);
+    metric(&o, "derp_peer_gone_sent_total", "counter", "PeerGone frames sent (disconnected).",
+           m->peer_gone_sent);
     metric(&o, "derp_not_here_sent_total", "counter", "PeerGone NotHere frames sent.", m->not_here_sent);
     metric(&o, "derp_peer_present_sent_total", "counter", "PeerPresent frames sent to watchers.",
            m->peer_present_sent);

@@ -16,14 +16,22 @@
 #include "modules/derp/derp.h"
 #include "modules/derp/server.h"
 
-#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct derp_conf, name), 0, 0, NULL}
-#define KR(name, type, def, doc, min, max) {#name, type, def, doc, offsetof(struct derp_conf, name), min, max, NULL}
+#define K(name, type, def, doc)                                                                             \
+    {                                                                                                       \
+#name, type, def, doc, offsetof(struct derp_conf, name), 0, 0, NULL                                 \
+    }
+#define KR(name, type, def, doc, min, max)                                                                  \
+    {                                                                                                       \
+#name, type, def, doc, offsetof(struct derp_conf, name), min, max, NULL                             \
+    }
 static const struct cfg_key derp_keys[] = {
-    K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for /derp (shared with control when the same)"),
+    K(listen, CFG_STR, "127.0.0.1:8080",
+      "plain HTTP listener for /derp (shared with control when the same)"),
     K(tls_listen, CFG_STR, NULL, "TLS listener for /derp (needs tls_cert and tls_key), e.g. [::]:443"),
     K(tls_cert, CFG_STR, NULL, "PEM certificate chain for tls_listen"),
     K(tls_key, CFG_STR, NULL, "PEM private key for tls_listen"),
-    K(stun_listen, CFG_STR, "127.0.0.1:3478", "UDP address of the STUN server (empty: no STUN; :3478 for v4+v6)"),
+    K(stun_listen, CFG_STR, "127.0.0.1:3478",
+      "UDP address of the STUN server (empty: no STUN; :3478 for v4+v6)"),
     K(key_file, CFG_STR, "derp.key", "the relay's private key (relative to state_dir; created 0600)"),
     K(mesh_key, CFG_STR, NULL, "file holding the region's mesh key (64 hex digits)"),
     K(mesh_with, CFG_LIST, NULL, "URLs of the other relays of this region, e.g. https://derp2.example:443"),
@@ -33,13 +41,14 @@ static const struct cfg_key derp_keys[] = {
     KR(verify_timeout, CFG_DURATION, "5s", "how long the admission URL may take to answer", 100, 60000),
     K(metrics_listen, CFG_STR, NULL, "listener of its own for /metrics (default: on listen)"),
     KR(max_conns, CFG_INT, "0", "most client connections at once (0: no limit); more get 503", 0, 10000000),
-    KR(accept_rate, CFG_INT, "0", "new connections accepted per second (0: no limit); more get 429", 0, 10000000),
+    KR(accept_rate, CFG_INT, "0", "new connections accepted per second (0: no limit); more get 429", 0,
+       10000000),
     KR(accept_burst, CFG_INT, "0", "burst for accept_rate (0: one second's worth)", 0, 10000000),
-    KR(rate_limit, CFG_INT, "0", "per-client receive limit in bytes per second (0: off; mesh peers exempt)", 0,
-       1LL << 40),
+    KR(rate_limit, CFG_INT, "0", "per-client receive limit in bytes per second (0: off; mesh peers exempt)",
+       0, 1LL << 40),
     KR(rate_burst, CFG_INT, "1048576", "burst of the per-client receive limit, in bytes", 65568, 1LL << 40),
-    KR(queue_depth, CFG_INT, "32", "packets queued per busy destination (as many again for disco); oldest dropped",
-       1, 4096),
+    KR(queue_depth, CFG_INT, "32",
+       "packets queued per busy destination (as many again for disco); oldest dropped", 1, 4096),
     KR(write_timeout, CFG_DURATION, "2s", "a client whose socket takes no data this long is dropped", 100,
        600000),
     KR(mesh_write_timeout, CFG_DURATION, "30s", "the same for mesh peers", 100, 600000),
@@ -75,9 +84,9 @@ static void handle_generate_204(struct http_req *req, void *arg)
 
 static void handle_home(struct http_req *req, void *arg)
 {
-    static const char page[] =
-        "<html><body>\n<h1>DERP</h1>\n<p>This is a DERP relay (weft), compatible with Tailscale clients.</p>\n"
-        "</body></html>\n";
+    static const char page[] = "<html><body>\n<h1>DERP</h1>\n<p>This is a DERP relay (weft), compatible "
+                               "with Tailscale clients.</p>\n"
+                               "</body></html>\n";
     static const struct http_header h[] = {{"Content-Type", "text/html; charset=utf-8"}};
     http_respond(req, 200, h, 1, page, sizeof(page) - 1);
 }

@@ -314,8 +314,8 @@ static void enqueue(struct dconn *c, const uint8_t *frame, size_t len, int disco
 
 /* Hand a whole RecvPacket frame to dst: batched as a view of the sender's input when dst is idle (written at
  * the end of the current read, without a copy), else copied into its bounded queue. */
-static void deliver(struct derp_server *srv, struct dconn *dst, const uint8_t *frame, size_t len, size_t data_len,
-                    int disco)
+static void deliver(struct derp_server *srv, struct dconn *dst, const uint8_t *frame, size_t len,
+                    size_t data_len, int disco)
 {
     if (dst->state != CS_RUNNING || dst->s == NULL) {
         srv->m.drops[DROP_GONE]++;
@@ -323,7 +323,8 @@ static void deliver(struct derp_server *srv, struct dconn *dst, const uint8_t *f
     }
     srv->m.packets_relayed++;
     srv->m.bytes_relayed += data_len;
-    if (dst->ws == NULL && queue_empty(dst) && dst->bbytes + len <= BATCH_MAX && stream_queued(dst->s) == 0) {
+    if (dst->ws == NULL && queue_empty(dst) && dst->bbytes + len <= BATCH_MAX &&
+        stream_queued(dst->s) == 0) {
         if (srv->nbents == srv->capbents) {
             size_t cap = srv->capbents ? srv->capbents * 2 : 1024;
             struct bent *b = realloc(srv->bents, cap * sizeof(*b));
@@ -536,7 +537,8 @@ void derp_admit_done(struct dconn *c, int allow, const char *why)
     }
     c->state = CS_RUNNING;
     stream_set_deadline(c->s, 0);
-    stream_set_write_timeout(c->s, (unsigned)(c->is_mesh ? srv->conf->mesh_write_timeout : srv->conf->write_timeout));
+    stream_set_write_timeout(
+        c->s, (unsigned)(c->is_mesh ? srv->conf->mesh_write_timeout : srv->conf->write_timeout));
     send_server_info(c);
     struct peer *p = peer_get(srv, c->key);
     if (p == NULL) {
@@ -629,7 +631,8 @@ static void note_sent(struct dconn *c, struct peer *from, const uint8_t dst[32])
     sent_add(from, dst);
 }
 
-/* SendPacket: rewritten in place into the RecvPacket the destination gets (same size: type and key change). */
+/* SendPacket: rewritten in place into the RecvPacket the destination gets (same size: type and key change).
+ */
 static int on_send_packet(struct dconn *c, uint8_t *frame, const struct derp_frame *f)
 {
     struct derp_server *srv = c->srv;
@@ -792,7 +795,8 @@ static size_t process(struct dconn *c, uint8_t *buf, size_t len, const char **wh
     return off;
 }
 
-/* WebSocket: move the payload of whole binary frames, unmasked, into c->ws; answer pings; -1 on close/error. */
+/* WebSocket: move the payload of whole binary frames, unmasked, into c->ws; answer pings; -1 on close/error.
+ */
 static int ws_unwrap(struct dconn *c, const char **why)
 {
     size_t len, off = 0;
@@ -953,7 +957,8 @@ static void conn_free(struct dconn *c)
 static void on_close(struct stream *s, const char *err, void *arg)
 {
     struct dconn *c = arg;
-    if (err != NULL && c->state != CS_CLOSING && (strstr(err, "timeout") != NULL || strcmp(err, "deadline") == 0))
+    if (err != NULL && c->state != CS_CLOSING &&
+        (strstr(err, "timeout") != NULL || strcmp(err, "deadline") == 0))
         log_info("module=derp event=drop id=%llu reason=\"%s\"", (unsigned long long)c->id, err);
     else if (err != NULL && c->state != CS_CLOSING)
         log_debug("module=derp event=disconnect id=%llu reason=\"%s\"", (unsigned long long)c->id, err);
@@ -1109,7 +1114,8 @@ void derp_handle_upgrade(struct http_req *req, void *arg)
 
 /* ---- the server ---- */
 
-struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf *conf, const struct key *priv)
+struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf *conf,
+                                    const struct key *priv)
 {
     struct derp_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)

@@ -27,16 +27,16 @@ enum drop_reason {
     DROP_QUEUE_HEAD,       /* the destination's queue was full: its oldest packet went */
     DROP_GONE,             /* the destination was closing */
     DROP_WRITE_ERROR,
-    DROP_MESH_QUEUE,       /* the mesh link's buffer was full */
-    DROP_NOT_MESH,         /* ForwardPacket from a connection that is not a mesh peer */
+    DROP_MESH_QUEUE, /* the mesh link's buffer was full */
+    DROP_NOT_MESH,   /* ForwardPacket from a connection that is not a mesh peer */
     DROP_NREASONS
 };
 
 struct derp_metrics {
     uint64_t accepts, accepts_refused_limit, accepts_refused_rate;
     uint64_t handshake_failures, admission_denied, admission_errors;
-    uint64_t packets_recv, bytes_recv;       /* SendPacket/ForwardPacket payloads received */
-    uint64_t packets_relayed, bytes_relayed; /* delivered to a local client */
+    uint64_t packets_recv, bytes_recv;           /* SendPacket/ForwardPacket payloads received */
+    uint64_t packets_relayed, bytes_relayed;     /* delivered to a local client */
     uint64_t packets_forwarded, bytes_forwarded; /* sent on to a mesh peer */
     uint64_t drops[DROP_NREASONS];
     uint64_t pings, pongs_sent, keepalives, peer_gone_sent, not_here_sent, peer_present_sent;
@@ -81,7 +81,11 @@ struct derp_server {
     size_t nwatchers, capwatchers;
 
     /* frames to write at the end of the current read, per destination (no copy: views of the input) */
-    struct bent { const uint8_t *p; uint32_t len; int32_t next; } *bents;
+    struct bent {
+        const uint8_t *p;
+        uint32_t len;
+        int32_t next;
+    } * bents;
     size_t nbents, capbents;
     struct dconn **dirty;
     size_t ndirty, capdirty;
@@ -97,7 +101,8 @@ struct derp_server {
 };
 
 /* ---- server.c ---- */
-struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf *conf, const struct key *priv);
+struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf *conf,
+                                    const struct key *priv);
 /* Graceful: tell clients we restart, end their connections, stop the mesh and STUN. */
 void derp_server_stop(struct derp_server *srv);
 /* Close everything now and free. */
@@ -112,8 +117,8 @@ struct peer *peer_get(struct derp_server *srv, const uint8_t key[32]);
 void peer_maybe_free(struct derp_server *srv, struct peer *p);
 
 /* ---- admit.c: admission of a client that finished its handshake ---- */
-/* Decide for c (not a mesh peer): calls derp_admit_done(c, allow, why) now (returns NULL), or later (returns the
- * pending request, which c keeps so that verify_cancel can end it if c goes first). */
+/* Decide for c (not a mesh peer): calls derp_admit_done(c, allow, why) now (returns NULL), or later (returns
+ * the pending request, which c keeps so that verify_cancel can end it if c goes first). */
 struct verify_req *derp_admit(struct derp_server *srv, struct dconn *c, const uint8_t key[32],
                               const char *source_ip);
 void derp_admit_done(struct dconn *c, int allow, const char *why);
@@ -141,8 +146,8 @@ void ws_accept_key(const char *client_key, char out[32]);
 size_t ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len);
 struct ws_frame {
     uint8_t fin, opcode;
-    uint64_t len;      /* payload length */
-    size_t hdr;        /* header bytes (mask key included) */
+    uint64_t len; /* payload length */
+    size_t hdr;   /* header bytes (mask key included) */
     uint8_t mask[4];
     int masked;
 };

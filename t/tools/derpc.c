@@ -1,5 +1,6 @@
-/* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on purpose).
- * Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY REASON", ...). */
+/* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on
+ * purpose). Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY
+ * REASON", ...). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -148,7 +149,8 @@ static void on_disconnected(struct derp_client *c, const char *err, void *arg)
         finish(0);
 }
 
-static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len, void *arg)
+static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len,
+                      void *arg)
 {
     received++;
     if (opt.events && !opt.quiet_recv) {
@@ -269,8 +271,9 @@ static int run_raw(void)
     struct timeval tv = {opt.timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n",
-                     u.path, u.hostport);
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n", u.path,
+                     u.hostport);
     if (write(fd, req, (size_t)n) != n)
         return 2;
     /* the head, byte by byte up to the blank line */
@@ -339,58 +342,106 @@ static int run_raw(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: derpc [--key-file F] --pubkey\n"
-            "       derpc [options] URL\n"
-            "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
-            "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F --pin F\n"
-            "  --raw garbage|oversize|stall-handshake|stall-read\n");
+    fprintf(
+        stderr,
+        "usage: derpc [--key-file F] --pubkey\n"
+        "       derpc [options] URL\n"
+        "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
+        "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
+        "--pin F\n"
+        "  --raw garbage|oversize|stall-handshake|stall-read\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"key-file", 1, 0, 'k'}, {"pubkey", 0, 0, 'P'}, {"send-to", 1, 0, 't'}, {"count", 1, 0, 'n'},
-        {"size", 1, 0, 's'}, {"interval", 1, 0, 'i'}, {"disco", 0, 0, 'd'}, {"expect", 1, 0, 'e'},
-        {"ping", 0, 0, 'p'}, {"events", 0, 0, 'v'}, {"exit-on", 1, 0, 'x'}, {"timeout", 1, 0, 'T'},
-        {"hold", 1, 0, 'H'}, {"idle", 1, 0, 'I'}, {"reconnect", 0, 0, 'r'}, {"insecure", 0, 0, 'K'},
-        {"ping-after", 1, 0, 'A'}, {"ca-file", 1, 0, 'C'}, {"pin", 1, 0, 'N'}, {"raw", 1, 0, 'R'}, {"quiet-recv", 0, 0, 'q'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"key-file", 1, 0, 'k'},   {"pubkey", 0, 0, 'P'},
+                                       {"send-to", 1, 0, 't'},    {"count", 1, 0, 'n'},
+                                       {"size", 1, 0, 's'},       {"interval", 1, 0, 'i'},
+                                       {"disco", 0, 0, 'd'},      {"expect", 1, 0, 'e'},
+                                       {"ping", 0, 0, 'p'},       {"events", 0, 0, 'v'},
+                                       {"exit-on", 1, 0, 'x'},    {"timeout", 1, 0, 'T'},
+                                       {"hold", 1, 0, 'H'},       {"idle", 1, 0, 'I'},
+                                       {"reconnect", 0, 0, 'r'},  {"insecure", 0, 0, 'K'},
+                                       {"ping-after", 1, 0, 'A'}, {"ca-file", 1, 0, 'C'},
+                                       {"pin", 1, 0, 'N'},        {"raw", 1, 0, 'R'},
+                                       {"quiet-recv", 0, 0, 'q'}, {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'k': opt.key_file = optarg; break;
-        case 'P': print_pub = 1; break;
+        case 'k':
+            opt.key_file = optarg;
+            break;
+        case 'P':
+            print_pub = 1;
+            break;
         case 't': {
             struct key k;
-            if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 && key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
+            if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 &&
+                key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
                 usage();
             memcpy(opt.dst, k.b, 32);
             opt.have_dst = 1;
             break;
         }
-        case 'n': opt.count = atol(optarg); break;
-        case 's': opt.size = atol(optarg); break;
-        case 'i': opt.interval_ms = atol(optarg); break;
-        case 'd': opt.disco = 1; break;
-        case 'e': opt.expect = atol(optarg); break;
-        case 'p': opt.ping = 1; break;
-        case 'v': opt.events = 1; break;
-        case 'x': opt.exit_on = optarg; break;
-        case 'T': opt.timeout_s = atol(optarg); break;
-        case 'H': opt.hold_s = atol(optarg); break;
-        case 'I': opt.idle = atol(optarg); break;
-        case 'r': opt.reconnect = 1; break;
-        case 'K': opt.insecure = 1; break;
-        case 'A': opt.ping_after_ms = atol(optarg); break;
-        case 'C': opt.ca_file = optarg; break;
-        case 'N': opt.pin = optarg; break;
-        case 'R': opt.raw = optarg; break;
-        case 'q': opt.quiet_recv = 1; break;
-        default: usage();
+        case 'n':
+            opt.count = atol(optarg);
+            break;
+        case 's':
+            opt.size = atol(optarg);
+            break;
+        case 'i':
+            opt.interval_ms = atol(optarg);
+            break;
+        case 'd':
+            opt.disco = 1;
+            break;
+        case 'e':
+            opt.expect = atol(optarg);
+            break;
+        case 'p':
+            opt.ping = 1;
+            break;
+        case 'v':
+            opt.events = 1;
+            break;
+        case 'x':
+            opt.exit_on = optarg;
+            break;
+        case 'T':
+            opt.timeout_s = atol(optarg);
+            break;
+        case 'H':
+            opt.hold_s = atol(optarg);
+            break;
+        case 'I':
+            opt.idle = atol(optarg);
+            break;
+        case 'r':
+            opt.reconnect = 1;
+            break;
+        case 'K':
+            opt.insecure = 1;
+            break;
+        case 'A':
+            opt.ping_after_ms = atol(optarg);
+            break;
+        case 'C':
+            opt.ca_file = optarg;
+            break;
+        case 'N':
+            opt.pin = optarg;
+            break;
+        case 'R':
+            opt.raw = optarg;
+            break;
+        case 'q':
+            opt.quiet_recv = 1;
+            break;
+        default:
+            usage();
         }
     }
     if (key_crypto_init() != 0)
@@ -433,12 +484,23 @@ int main(int argc, char **argv)
     timer_init(&t_ping, L, on_ping_timer, NULL);
     timer_start(&t_timeout, (uint64_t)opt.timeout_s * 1000);
     struct derp_client_cbs cbs = {
-        .on_connected = on_connected, .on_disconnected = on_disconnected, .on_packet = on_packet,
-        .on_peer_gone = on_peer_gone, .on_pong = on_pong, .on_keep_alive = on_keep_alive,
-        .on_restarting = on_restarting, .on_health = on_health, .on_writable = on_writable,
+        .on_connected = on_connected,
+        .on_disconnected = on_disconnected,
+        .on_packet = on_packet,
+        .on_peer_gone = on_peer_gone,
+        .on_pong = on_pong,
+        .on_keep_alive = on_keep_alive,
+        .on_restarting = on_restarting,
+        .on_health = on_health,
+        .on_writable = on_writable,
     };
-    struct derp_client_opts o = {.url = opt.url, .priv = priv.b, .insecure = opt.insecure, .ca_file = opt.ca_file,
-                                 .pin_cert_file = opt.pin, .reconnect = opt.reconnect, .backoff_min_ms = 100,
+    struct derp_client_opts o = {.url = opt.url,
+                                 .priv = priv.b,
+                                 .insecure = opt.insecure,
+                                 .ca_file = opt.ca_file,
+                                 .pin_cert_file = opt.pin,
+                                 .reconnect = opt.reconnect,
+                                 .backoff_min_ms = 100,
                                  .backoff_max_ms = 1000};
     if (opt.idle > 0) {
         struct rlimit rl;
