@@ -29,3 +29,6 @@ weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
 
 # The load generator: N sender->receiver pairs through a real relay, and RSS per idle connection.
 BENCHES += bench/bench_derp
+
+check_PROGRAMS += t/unit/test_derp_client
+TESTS += t/unit/test_derp_client
