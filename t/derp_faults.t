@@ -46,4 +46,5 @@ m=$(curl -s "http://127.0.0.1:$P/metrics")
 # the garbage's first bytes read as a frame header announcing 2 GiB: it counts as oversized too
 like "$m" 'derp_clients_dropped_total\{reason="oversized"\} 2' "/metrics: both oversized clients counted"
 stop_weft r TERM; is "$WEFT_RC" 0 "clean exit"
+clean_logs r
 done_testing

@@ -25,4 +25,5 @@ kill "$(cat "$TMP/idle.cpid")"
 wait_for 10 metric_is "$P" 'derp_connections{kind="client"}' 0; ok $? "when they leave, the count drops back to 0"
 is "$(metric "$P" derp_known_keys)" 0 "and the key table is empty"
 stop_weft r TERM; is "$WEFT_RC" 0 "clean exit"
+clean_logs r
 done_testing

@@ -33,3 +33,10 @@ derpc_bg() {
 # derpc_wait NAME: wait for it to exit; its status.
 derpc_wait() { wait "$(cat "$TMP/$1.cpid")"; }
 out_has() { grep -q -- "$2" "$TMP/$1.out"; }
+
+# clean_logs NAME...: no relay logged an error or a sanitizer report (ASan/UBSan builds write them to stderr).
+clean_logs() {
+    local n text=""
+    for n in "$@"; do text+=$(cat "$TMP/$n.log"); done
+    unlike "$text" "level=error|Sanitizer|runtime error" "no errors or sanitizer reports in the relay logs ($*)"
+}

@@ -52,4 +52,5 @@ out=$("$DERPC" --key-file "$TMP/stranger.key" --ping --timeout 5 "http://127.0.0
 ok $rc "admission URL down and verify_fail_open: admitted"
 like "$(cat "$TMP/r2.log")" "event=verify_error" "the failure is logged"
 stop_weft r2 TERM
+clean_logs r r2
 done_testing

@@ -32,3 +32,5 @@ BENCHES += bench/bench_derp
 
 check_PROGRAMS += t/unit/test_derp_client
 TESTS += t/unit/test_derp_client
+TESTS += t/derp_tls.t
+EXTRA_DIST += t/derp_tls.t
