@@ -34,3 +34,5 @@ check_PROGRAMS += t/unit/test_derp_client
 TESTS += t/unit/test_derp_client
 TESTS += t/derp_tls.t
 EXTRA_DIST += t/derp_tls.t
+TESTS += t/derp_limits.t
+EXTRA_DIST += t/derp_limits.t

@@ -234,6 +234,10 @@ static int raw_connect(struct derp_url *u)
     if (getaddrinfo(u->host, port, &hints, &res) != 0)
         return -1;
     int fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && opt.raw != NULL && strcmp(opt.raw, "stall-read") == 0) {
+        int sz = 4096; /* before connect: a small window the relay fills at once (no autotuning) */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    }
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
         freeaddrinfo(res);
         return -1;
@@ -318,9 +322,7 @@ static int run_raw(void)
             if (write(fd, big, 5) != 5)
                 return 2;
         } else if (strcmp(opt.raw, "stall-read") == 0) {
-            /* never read again: the relay's writes to us must time out; wait until it hangs up */
-            int sz = 4096;
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+            /* never read again: the relay's writes to us must time out */
             sleep((unsigned)opt.timeout_s);
             return 0;
         }
