@@ -34,3 +34,8 @@ libweftcore_la_SOURCES += \
 	core/control_client.c core/control_client.h
 check_PROGRAMS += t/unit/test_h2
 TESTS += t/unit/test_h2
+
+# The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
+libweftcore_la_SOURCES += \
+	core/derp_client.c core/derp_client.h \
+	core/admission.h

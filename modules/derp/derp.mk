@@ -1,5 +1,8 @@
 # modules/derp: the DERP relay and STUN server (fragment of the top Makefile.am)
-derp_sources = modules/derp/module.c modules/derp/derp.h
+derp_sources = modules/derp/module.c modules/derp/derp.h \
+	modules/derp/server.c modules/derp/server.h \
+	modules/derp/admit.c modules/derp/mesh.c \
+	modules/derp/stun_server.c modules/derp/metrics.c modules/derp/ws.c
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/derp/libmod_derp.la
 modules_derp_libmod_derp_la_SOURCES = $(derp_sources)
@@ -9,4 +12,21 @@ else
 pkglib_LTLIBRARIES += modules/derp/derp.la
 modules_derp_derp_la_SOURCES = $(derp_sources)
 modules_derp_derp_la_LDFLAGS = $(module_ldflags)
+modules_derp_derp_la_LIBADD = $(JSONC_LIBS) $(SSL_LIBS) $(SODIUM_LIBS)
 endif
+
+# Tests: a DERP client tool the shell tests drive, and the shell tests against the real binary.
+check_PROGRAMS += t/tools/derpc
+t_tools_derpc_SOURCES = t/tools/derpc.c
+TESTS += t/derp_relay.t t/derp_mesh.t t/derp_verify.t t/derp_faults.t t/derp_idle.t
+EXTRA_DIST += t/derp_relay.t t/derp_lib.sh t/derp_mesh.t t/derp_verify.t t/derp_faults.t t/derp_idle.t
+
+# The load generator: N sender->receiver pairs through a real relay, and RSS per idle connection.
+BENCHES += bench/bench_derp
+
+check_PROGRAMS += t/unit/test_derp_client
+TESTS += t/unit/test_derp_client
+TESTS += t/derp_tls.t
+EXTRA_DIST += t/derp_tls.t
+TESTS += t/derp_limits.t
+EXTRA_DIST += t/derp_limits.t
