@@ -101,6 +101,19 @@ wait "${pids[@]}"
 n=$(grep -l '"MachineAuthorized":true' c*.out | wc -l)
 is "$n" 200 "200 concurrent registrations all succeed"
 
+# in-process DERP admission: the embedded relay asks control whether a node key is registered
+DERPC=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/derpc
+if [ -x "$DERPC" ]; then
+    out=$("$DERPC" --key-file "$TMP/node1.node" --ping --timeout 5 "$url/derp"); rc=$?
+    ok $rc "embedded relay admits a registered node key (asked in-process)"
+    like "$out" "pong ok" "and relays for it"
+    out=$("$DERPC" --key-file "$TMP/stranger.key" --ping --timeout 5 "$url/derp"); rc=$?
+    ok $((! rc)) "embedded relay refuses a node key control does not know"
+    unlike "$out" "pong" "before anything is relayed"
+else
+    skip "t/tools/derpc not built"
+fi
+
 before=$(w nodes list --json | grep -c '"id"')
 stop_weft serve TERM
 is "$WEFT_RC" 0 "clean stop"

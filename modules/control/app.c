@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "core/admission.h"
 #include "core/ctx.h"
 #include "core/h2.h"
 #include "core/http.h"
@@ -16,16 +17,6 @@
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/store.h"
-
-#if __has_include("core/admission.h")
-#include "core/admission.h"
-#else /* the shape branch derp defines in core/admission.h */
-#define ADMISSION_SERVICE "node-admission"
-struct admission {
-    int (*node_admitted)(void *ctx, const uint8_t node_key[32]);
-    void *ctx;
-};
-#endif
 
 /* The control role's glue: the store and the brain (ctrl) for the module's life, /machine/register and
  * /machine/map in the channel's handler table, /register/<id> and /verify on the plain HTTP side, node
