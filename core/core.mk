@@ -26,3 +26,14 @@ TESTS += t/unit/test_stream t/unit/test_udp
 FUZZ_TARGETS += fuzz_http_response fuzz_addr
 EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
 BENCHES += bench/bench_loop
+
+# the control channel: Noise records over a stream, HTTP/2 in them (nghttp2), the client end
+libweftcore_la_SOURCES += \
+	core/noise_stream.c core/noise_stream.h \
+	core/h2.c core/h2.h \
+	core/control_client.c core/control_client.h
+# The binary must export all of core for modules loaded at run time, but libtool moves libweftcore.la out of
+# Makefile.am's "-Wl,--whole-archive libweftcore.la -Wl,--no-whole-archive" (the flags end up empty), so
+# only what main/serve use gets linked and control.so fails to load. One argument survives libtool intact.
+# (Belongs in weft_LDFLAGS in Makefile.am: move it there.)
+weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive

@@ -19,5 +19,10 @@ struct control_conf {
     long long ephemeral_timeout;
     long long node_expiry;
     long long derp_region_id;
+    /* ctrlapp: map streams, DERP map */
+    long long keepalive;
+    long long batch_delay;
+    long long derp_stun_port;
+    char *derp_map_file;
 };
 #endif

@@ -10,3 +10,52 @@ pkglib_LTLIBRARIES += modules/control/control.la
 modules_control_control_la_SOURCES = $(control_sources)
 modules_control_control_la_LDFLAGS = $(module_ldflags)
 endif
+
+# --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
+control_store_sources = \
+	modules/control/model.c modules/control/model.h \
+	modules/control/store.c modules/control/store.h \
+	modules/control/store_sqlite.c \
+	modules/control/ipalloc.c modules/control/ipalloc.h \
+	modules/control/naming.c modules/control/naming.h \
+	modules/control/authkey.c modules/control/authkey.h
+control_sources += $(control_store_sources)
+check_PROGRAMS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+TESTS += t/unit/test_store t/unit/test_ipalloc t/unit/test_naming t/unit/test_authkey
+t_unit_test_store_SOURCES = t/unit/test_store.c $(control_store_sources)
+t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
+t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
+t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
+FUZZ_TARGETS += fuzz_naming
+EXTRA_DIST += t/fuzz/corpus/fuzz_naming
+BENCHES += bench/bench_store
+bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
+
+# --- ctrlproto ---
+# the control channel, server end: /key, /ts2021, Noise responder, HTTP/2 handler table
+control_sources += modules/control/channel.c modules/control/channel.h modules/control/channel_module.c
+check_PROGRAMS += t/unit/test_channel t/tools/ctlc
+t_unit_test_channel_SOURCES = t/unit/test_channel.c modules/control/channel.c
+t_unit_test_channel_CFLAGS = $(AM_CFLAGS) # own objects: channel.c is also in the module
+TESTS += t/unit/test_channel t/control-channel.t
+EXTRA_DIST += t/control-channel.t
+FUZZ_TARGETS += fuzz_control_h2
+EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
+
+# --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
+control_app_sources = \
+	modules/control/ctrl.c modules/control/ctrl.h \
+	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/register.c modules/control/poll.c
+control_sources += $(control_app_sources)
+check_PROGRAMS += t/unit/test_control
+TESTS += t/unit/test_control
+t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
+# Per-target flags: the module (libtool objects) and these programs compile the same sources; automake
+# refuses that unless the programs' objects get names of their own.
+t_unit_test_control_CFLAGS = $(AM_CFLAGS)
+t_unit_test_store_CFLAGS = $(AM_CFLAGS)
+t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
+t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
+t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
+bench_bench_store_CFLAGS = $(AM_CFLAGS)

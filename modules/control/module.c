@@ -7,6 +7,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/channel.h"
 #include "modules/control/control.h"
 
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
@@ -30,6 +31,13 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL},
     {"derp_region_id", CFG_INT, "999", "region ID of the embedded DERP relay in the DERP map",
      offsetof(struct control_conf, derp_region_id), 900, 999, NULL},
+    {"keepalive", CFG_DURATION, "50s", "a map stream with nothing to say gets a keep-alive this often (+0-9 s)",
+     offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL},
+    {"batch_delay", CFG_DURATION, "100ms", "changes are collected this long before peers get one delta",
+     offsetof(struct control_conf, batch_delay), 0, 1000, NULL},
+    {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
+     offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
+    K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
     CFG_END,
 };
 
@@ -53,6 +61,8 @@ static int control_start(struct weft_instance *inst)
             return -1;
         }
         http_route(srv, "/health", 0, handle_health, inst);
+        if (channel_start(inst, srv) != 0)
+            return -1;
     }
     log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
              "--authkey=KEY, or weft up --login-server=%s --authkey=KEY\"",
@@ -69,4 +79,7 @@ WEFT_MODULE(control) = {
     .conf_size = sizeof(struct control_conf),
     .is_role = 1,
     .start = control_start,
+    .stop = channel_stop,
+    .drained = channel_drained,
+    .finish = channel_finish,
 };

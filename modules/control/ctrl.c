@@ -1,0 +1,384 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "core/json/tailcfg.h"
+#include "core/log.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/ipalloc.h"
+#include "modules/control/store.h"
+
+int64_t ctrl_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* "http://host:port/..." -> host, port, tls. */
+static int parse_server_url(struct ctrl *c, const char *url)
+{
+    const char *p;
+    if (!strncmp(url, "https://", 8)) {
+        c->server_tls = true;
+        c->server_port = 443;
+        p = url + 8;
+    } else if (!strncmp(url, "http://", 7)) {
+        c->server_port = 80;
+        p = url + 7;
+    } else {
+        return -1;
+    }
+    const char *end = p + strcspn(p, "/?#");
+    const char *host = p, *hend, *port = NULL;
+    if (*p == '[') {
+        host = p + 1;
+        hend = memchr(p, ']', (size_t)(end - p));
+        if (!hend)
+            return -1;
+        if (hend + 1 < end && hend[1] == ':')
+            port = hend + 2;
+    } else {
+        hend = memchr(p, ':', (size_t)(end - p));
+        if (hend)
+            port = hend + 1;
+        else
+            hend = end;
+    }
+    if (hend == host)
+        return -1;
+    if (port) {
+        char *e;
+        long v = strtol(port, &e, 10);
+        if (e != end || v <= 0 || v > 65535)
+            return -1;
+        c->server_port = (int)v;
+    }
+    c->server_host = strndup(host, (size_t)(hend - host));
+    return c->server_host ? 0 : -1;
+}
+
+/* The Hostinfo peers get: what they use (name, OS, peerapi services, SSH host keys, routes), not the
+ * client's DERP latencies, which change all the time and would make every lite update a PeersChanged. */
+static const char *const peer_hostinfo_keys[] = {
+    "IPNVersion", "OS", "OSVersion", "Hostname", "Services", "sshHostKeys", "RoutableIPs", "ShieldsUp",
+    "Userspace", "UserspaceRouter", "AppConnector", "RequestTags", NULL,
+};
+
+int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len)
+{
+    char *trimmed = NULL;
+    if (json && len) {
+        struct json_object *o = tc_json_parse(json, len);
+        if (o && json_object_is_type(o, json_type_object)) {
+            struct jbuf b;
+            jbuf_init(&b);
+            jbuf_open(&b, '{');
+            for (size_t i = 0; peer_hostinfo_keys[i]; i++) {
+                struct json_object *v;
+                if (json_object_object_get_ex(o, peer_hostinfo_keys[i], &v) && v) {
+                    jbuf_field(&b, peer_hostinfo_keys[i]);
+                    jbuf_json(&b, v);
+                }
+            }
+            jbuf_close(&b, '}');
+            trimmed = jbuf_take(&b, NULL);
+            jbuf_free(&b);
+        }
+        json_object_put(o);
+    }
+    int changed = (!trimmed != !n->peer_hostinfo) ||
+                  (trimmed && strcmp(trimmed, n->peer_hostinfo) != 0);
+    free(n->peer_hostinfo);
+    n->peer_hostinfo = trimmed;
+    return changed;
+}
+
+static void eph_timer_cb(struct timer *t, void *arg)
+{
+    struct cnode *n = arg;
+    (void)t;
+    if (n->nsess)
+        return;
+    log_info("module=control event=ephemeral_removed node=%lld name=%s", (long long)n->m.id, n->m.given_name);
+    ctrl_node_remove(n->c, n, true);
+}
+
+static size_t node_pos(struct ctrl *c, int64_t id)
+{
+    size_t lo = 0, hi = c->nnodes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->nodes[mid]->m.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+struct cnode *ctrl_node_by_id(struct ctrl *c, int64_t id)
+{
+    size_t i = node_pos(c, id);
+    return i < c->nnodes && c->nodes[i]->m.id == id ? c->nodes[i] : NULL;
+}
+
+struct cnode *ctrl_node_by_node_key(struct ctrl *c, const uint8_t key[32])
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (!memcmp(c->nodes[i]->m.node_key, key, 32))
+            return c->nodes[i];
+    return NULL;
+}
+
+struct cnode *ctrl_node_by_machine_key(struct ctrl *c, const uint8_t key[32])
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (!memcmp(c->nodes[i]->m.machine_key, key, 32))
+            return c->nodes[i];
+    return NULL;
+}
+
+struct cnode *ctrl_node_by_name(struct ctrl *c, const char *name)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (!strcmp(c->nodes[i]->m.given_name, name))
+            return c->nodes[i];
+    return NULL;
+}
+
+struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
+{
+    if (c->nnodes == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        struct cnode **v = realloc(c->nodes, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        c->nodes = v;
+        c->cap = cap;
+    }
+    struct cnode *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->m = *m;
+    memset(m, 0, sizeof *m);
+    n->c = c;
+    n->m.online = false;
+    timer_init(&n->eph_timer, c->loop, eph_timer_cb, n);
+    if (n->m.hostinfo)
+        ctrl_node_set_hostinfo(n, n->m.hostinfo, strlen(n->m.hostinfo));
+    size_t i = node_pos(c, n->m.id);
+    memmove(c->nodes + i + 1, c->nodes + i, (c->nnodes - i) * sizeof *c->nodes);
+    c->nodes[i] = n;
+    c->nnodes++;
+    return n;
+}
+
+static void cnode_free(struct cnode *n)
+{
+    timer_stop(&n->eph_timer);
+    model_node_clear(&n->m);
+    free(n->peer_json);
+    free(n->peer_hostinfo);
+    free(n);
+}
+
+int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
+{
+    int rc = 0;
+    if (del) {
+        rc = store_node_delete(c->store, n->m.id);
+        if (rc && rc != STORE_NOTFOUND) {
+            log_error("module=control event=node_delete node=%lld error=\"%s\"", (long long)n->m.id,
+                      store_errmsg(c->store));
+            return rc;
+        }
+        rc = 0;
+    }
+    n->removing = true;
+    while (n->sess)
+        ctrl_sess_end(n->sess);
+    if (n->m.has_ipv4)
+        ipalloc_release(c->ipa, 4, n->m.ipv4);
+    if (n->m.has_ipv6)
+        ipalloc_release(c->ipa, 6, n->m.ipv6);
+    if (n->pending) { /* drop it from the batch: swap with the last */
+        c->changed[n->pending_idx] = c->changed[--c->nchanged];
+        if (n->pending_idx < c->nchanged)
+            c->changed[n->pending_idx]->pending_idx = n->pending_idx;
+        n->pending = 0;
+    }
+    size_t i = node_pos(c, n->m.id);
+    if (i < c->nnodes && c->nodes[i] == n) {
+        memmove(c->nodes + i, c->nodes + i + 1, (c->nnodes - i - 1) * sizeof *c->nodes);
+        c->nnodes--;
+    }
+    fanout_removed(c, n->m.id);
+    cnode_free(n);
+    return rc;
+}
+
+bool ctrl_node_expired(const struct cnode *n, int64_t now)
+{
+    return n->m.expiry != 0 && n->m.expiry <= now;
+}
+
+int ctrl_node_save(struct ctrl *c, struct cnode *n, unsigned what)
+{
+    int rc = store_node_update(c->store, &n->m);
+    if (rc) {
+        log_error("module=control event=node_update node=%lld error=\"%s\"", (long long)n->m.id,
+                  store_errmsg(c->store));
+        return rc;
+    }
+    if (what & ~(unsigned)CH_SELF)
+        mapper_invalidate(n);
+    if (what)
+        fanout_node(c, n, what);
+    return 0;
+}
+
+void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
+{
+    n->m.online = online;
+    if (!online) {
+        n->m.last_seen = ctrl_now();
+        if (store_node_set_last_seen(c->store, n->m.id, n->m.last_seen))
+            log_warn("module=control event=last_seen node=%lld error=\"%s\"", (long long)n->m.id,
+                     store_errmsg(c->store));
+        if (n->m.ephemeral)
+            timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);
+    } else {
+        timer_stop(&n->eph_timer);
+    }
+    mapper_invalidate(n);
+    fanout_node(c, n, CH_ONLINE);
+}
+
+const struct model_user *ctrl_user(struct ctrl *c, int64_t id)
+{
+    for (size_t i = 0; i < c->nusers; i++)
+        if (c->users[i].id == id)
+            return &c->users[i];
+    return NULL;
+}
+
+int ctrl_users_reload(struct ctrl *c)
+{
+    struct model_user *u = NULL;
+    size_t n = 0;
+    int rc = store_user_list(c->store, &u, &n);
+    if (rc)
+        return rc;
+    free(c->users);
+    c->users = u;
+    c->nusers = n;
+    c->users_changed = true;
+    return 0;
+}
+
+struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store *store, bool embedded_derp,
+                      int derp_stun_port, char *err, size_t errlen)
+{
+    struct ctrl *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->conf = conf;
+    c->loop = loop;
+    c->store = store;
+    c->keepalive_ms = conf->keepalive ? conf->keepalive : 50000;
+    c->batch_ms = conf->batch_delay;
+    c->rng = (uint32_t)time(NULL) | 1;
+    c->max_queued = 16u << 20;
+    jbuf_init(&c->jb);
+    timer_init(&c->flush, loop, NULL, NULL);
+    if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
+        snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
+        goto fail;
+    }
+    c->ipa = ipalloc_new(conf->prefix_v4, conf->prefix_v6, err, errlen);
+    if (!c->ipa)
+        goto fail;
+    if (store_addrs_in_use(store, ipalloc_load_cb, c->ipa)) {
+        snprintf(err, errlen, "loading addresses: %s", store_errmsg(store));
+        goto fail;
+    }
+    if (ctrl_users_reload(c)) {
+        snprintf(err, errlen, "loading users: %s", store_errmsg(store));
+        goto fail;
+    }
+    struct model_node *v = NULL;
+    size_t nv = 0;
+    if (store_node_list(store, &v, &nv)) {
+        snprintf(err, errlen, "loading nodes: %s", store_errmsg(store));
+        goto fail;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        struct cnode *n = ctrl_node_add(c, &v[i]);
+        if (!n) {
+            model_nodes_free(v, nv);
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (n->m.ephemeral) /* offline since the last run: the grace period starts now */
+            timer_start(&n->eph_timer, (uint64_t)conf->ephemeral_timeout);
+    }
+    free(v);
+    if (mapstream_enc_init(&c->enc_zstd, true, MAPSTREAM_DEFAULT_LEVEL) ||
+        mapstream_enc_init(&c->enc_plain, false, 0)) {
+        snprintf(err, errlen, "zstd context");
+        goto fail;
+    }
+    static const char ka[] = "{\"KeepAlive\":true}";
+    long kl = mapstream_encode(&c->enc_zstd, c->keepalive_frame, sizeof c->keepalive_frame, ka, sizeof ka - 1);
+    if (kl < 0) {
+        snprintf(err, errlen, "keep-alive frame");
+        goto fail;
+    }
+    c->keepalive_len = (size_t)kl;
+    if (mapper_init_static(c, embedded_derp, derp_stun_port)) {
+        snprintf(err, errlen, "building the DERP map / DNS config%s%s", conf->derp_map_file ? " from " : "",
+                 conf->derp_map_file ? conf->derp_map_file : "");
+        goto fail;
+    }
+    return c;
+fail:
+    ctrl_free(c);
+    return NULL;
+}
+
+void ctrl_free(struct ctrl *c)
+{
+    if (!c)
+        return;
+    while (c->sessions)
+        ctrl_sess_end(c->sessions);
+    reg_free_all(c);
+    timer_stop(&c->flush);
+    for (size_t i = 0; i < c->nnodes; i++)
+        cnode_free(c->nodes[i]);
+    free(c->nodes);
+    free(c->users);
+    free(c->changed);
+    free(c->removed);
+    free(c->derp_json);
+    free(c->dns_json);
+    free(c->filter_json);
+    free(c->filter_list_json);
+    free(c->capmap_json);
+    free(c->server_host);
+    free(c->frame);
+    free(c->raws);
+    jbuf_free(&c->jb);
+    mapstream_enc_free(&c->enc_zstd);
+    mapstream_enc_free(&c->enc_plain);
+    if (c->ipa)
+        ipalloc_free(c->ipa);
+    free(c);
+}

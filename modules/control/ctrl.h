@@ -1,0 +1,217 @@
+/* The control role's running state ("the brain"): every node in memory with its serialized form as peers
+ * see it, the open map streams, the pending change set that is fanned out to them, pending interactive
+ * registrations. register.c, mapper.c, fanout.c, admin.c all work on one struct ctrl from the loop thread.
+ *
+ * The store (store.h) is the durable truth; this is its mirror plus runtime state (who is online). Every
+ * change goes to the store first, then to the mirror, then to fanout, which batches deltas to the streams. */
+#ifndef WEFT_CONTROL_CTRL_H
+#define WEFT_CONTROL_CTRL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/json/jbuf.h"
+#include "core/json/tailcfg.h"
+#include "core/loop.h"
+#include "core/wire/mapstream.h"
+#include "modules/control/control.h"
+#include "modules/control/model.h"
+
+struct store;
+struct ipalloc;
+struct ctrl_sess;
+struct reg_pending;
+
+/* What changed about a node, for its peers (and itself). */
+enum {
+    CH_FULL = 1 << 0,      /* anything a peer can only learn from the whole Node: PeersChanged */
+    CH_ENDPOINTS = 1 << 1, /* PeersChangedPatch fields ... */
+    CH_DERP = 1 << 2,
+    CH_DISCO = 1 << 3,
+    CH_ONLINE = 1 << 4,    /* OnlineChange */
+    CH_SELF = 1 << 5,      /* the node's own streams get Node again (rename, expiry, key) */
+    CH_REMOVED = 1 << 6,   /* PeersRemoved (the node is gone from memory already) */
+};
+
+struct cnode {
+    struct model_node m;
+    char *peer_json; /* this node as its peers see it; NULL when stale (rebuilt on demand) */
+    size_t peer_json_len;
+    char *peer_hostinfo; /* the trimmed Hostinfo peers get (JSON), NULL if none */
+    struct ctrl_sess *sess; /* open map streams of this node */
+    unsigned nsess;
+    unsigned pending;       /* CH_* bits waiting in the fanout batch */
+    size_t pending_idx;     /* position in ctrl.changed while pending */
+    unsigned flushing;      /* the bits being sent by the flush under way */
+    struct timer eph_timer; /* ephemeral removal after ephemeral_timeout offline */
+    bool removing;          /* being forgotten: its streams' ends are not online changes */
+    struct ctrl *c;
+};
+
+/* How a map stream's bytes leave (the HTTP/2 reply, or a benchmark's counter). */
+struct ctrl_sink_ops {
+    int (*write)(void *h, const void *data, size_t len); /* 0, or -1 if the stream is gone */
+    size_t (*queued)(void *h);                           /* bytes not yet sent */
+    void (*end)(void *h);                                /* server ends the stream (no callbacks after) */
+};
+
+struct ctrl_sess {
+    struct ctrl *c;
+    struct cnode *node;
+    const struct ctrl_sink_ops *ops;
+    void *h;
+    int capver;
+    bool compress;
+    struct timer keepalive;
+    struct ctrl_sess *next, *prev;           /* all sessions */
+    struct ctrl_sess *node_next, *node_prev; /* the node's sessions */
+};
+
+struct ctrl {
+    struct control_conf *conf;
+    struct loop *loop;
+    struct store *store;
+    struct ipalloc *ipa;
+    char *server_host; /* host of server_url, e.g. "127.0.0.1" (MapResponse.Domain) */
+    int server_port;
+    bool server_tls;
+
+    struct cnode **nodes; /* sorted by id */
+    size_t nnodes, cap;
+    struct model_user *users; /* sorted by id */
+    size_t nusers;
+
+    char *derp_json, *dns_json, *filter_json, *filter_list_json, *capmap_json;
+    size_t derp_len, dns_len, filter_len, filter_list_len, capmap_len;
+
+    struct ctrl_sess *sessions;
+    size_t nsessions;
+    long long keepalive_ms, batch_ms;
+
+    /* fanout: nodes with pending changes, removed ids, the flush timer */
+    struct cnode **changed;
+    size_t nchanged, changed_cap;
+    int64_t *removed;
+    size_t nremoved, removed_cap;
+    bool users_changed;
+    struct timer flush;
+    uint64_t first_change_ms;
+
+    struct reg_pending *pending;
+
+    /* scratch shared by the builders (single thread) */
+    struct mapstream_enc enc_zstd, enc_plain;
+    struct jbuf jb;
+    uint8_t *frame;
+    size_t frame_cap;
+    uint8_t keepalive_frame[64];
+    size_t keepalive_len;
+    struct tc_raw *raws;
+    size_t raws_cap;
+    uint32_t rng;
+    size_t max_queued; /* a stream with more unsent bytes than this is ended (it reconnects) */
+
+    /* figures for tests and the benchmark */
+    uint64_t full_maps, deltas_built, frames_written, bytes_written;
+    void (*on_flush)(struct ctrl *c, void *arg); /* test/bench hook: after each fanout flush */
+    void *on_flush_arg;
+};
+
+/* conf: the control config (kept, not copied); loop; store (kept; the caller closes it after ctrl_free).
+ * Loads every node and user, builds the static texts (DERP map, DNS, filter). NULL with err on failure. */
+struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store *store, bool embedded_derp,
+                      int derp_stun_port, char *err, size_t errlen);
+/* Ends every stream (sink end) and frees. */
+void ctrl_free(struct ctrl *c);
+
+int64_t ctrl_now(void); /* Unix seconds */
+
+/* ---- the node mirror ---- */
+struct cnode *ctrl_node_by_id(struct ctrl *c, int64_t id);
+struct cnode *ctrl_node_by_node_key(struct ctrl *c, const uint8_t key[32]);
+struct cnode *ctrl_node_by_machine_key(struct ctrl *c, const uint8_t key[32]);
+struct cnode *ctrl_node_by_name(struct ctrl *c, const char *given_name);
+/* Takes a stored node (m is moved in and zeroed). NULL if out of memory. */
+struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m);
+/* Forget a node: ends its streams, releases its addresses; deletes it from the store when del. Peers
+ * get PeersRemoved. */
+int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del);
+/* Persist n->m (store_node_update) and tell peers what changed (CH_*). 0, or a store_rc. */
+int ctrl_node_save(struct ctrl *c, struct cnode *n, unsigned what);
+bool ctrl_node_expired(const struct cnode *n, int64_t now);
+/* The node's hostinfo changed: recompute the trimmed copy; returns 1 if what peers see changed. */
+int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len);
+const struct model_user *ctrl_user(struct ctrl *c, int64_t id);
+int ctrl_users_reload(struct ctrl *c);
+/* The node went online/offline (first stream opened / last one closed). */
+void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online);
+
+/* ---- mapper.c: MapResponses ---- */
+/* The node as its peers see it (cached). NULL if out of memory. */
+const char *mapper_peer_json(struct ctrl *c, struct cnode *n, size_t *len);
+void mapper_invalidate(struct cnode *n);
+/* JSON of the whole map for self into c->jb (reset first). 0 or -1. */
+int mapper_full(struct ctrl *c, struct cnode *self, int capver);
+/* JSON of self's Node into jb (appended as a value). 0 or -1. */
+int mapper_self_node(struct ctrl *c, struct cnode *self, int capver, struct jbuf *jb);
+/* Frames c->jb's JSON for the stream: returns a pointer to c->frame and its length, or NULL. */
+const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
+/* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */
+int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port);
+
+/* ---- fanout.c: map streams and deltas ---- */
+/* A new stream for node n: writes the full map and keeps it for deltas and keep-alives. NULL if the
+ * first write fails (the caller ends the reply). */
+struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bool compress,
+                                 const struct ctrl_sink_ops *ops, void *h);
+/* The transport lost the stream: forget it (the sink is not called again). */
+void ctrl_sess_gone(struct ctrl_sess *s);
+/* End a stream from our side (sink end, then forget). */
+void ctrl_sess_end(struct ctrl_sess *s);
+/* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
+void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
+void fanout_removed(struct ctrl *c, int64_t id);
+/* Send what is queued now (the flush timer calls this). */
+void fanout_flush(struct ctrl *c);
+
+/* ---- poll.c: /machine/map (spec control-ts2021.md §7) ---- */
+enum { MAP_RESPOND = 0, MAP_STREAM = 1 };
+struct map_decision {
+    int kind;
+    int status;        /* MAP_RESPOND */
+    const char *ctype;
+    uint8_t *body;     /* malloc'd (NULL: empty) */
+    size_t len;
+    struct cnode *node; /* MAP_STREAM: open with ctrl_sess_open(c, node, capver, compress, ...) */
+    int capver;
+    bool compress;
+};
+/* One MapRequest from machine mkey: applies what it reports (endpoints, disco key, Hostinfo, home DERP)
+ * and tells peers, then says how to answer. */
+void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t *body, size_t len,
+                struct map_decision *d);
+
+/* ---- register.c: /machine/register (spec control-ts2021.md §6) ---- */
+struct reg_answer {
+    int status;
+    const char *ctype; /* "application/json" or text */
+    char *body;        /* malloc'd */
+    size_t len;
+};
+struct reg_waiter;
+typedef void (*reg_done_cb)(void *arg, const struct reg_answer *a);
+void reg_answer_free(struct reg_answer *a);
+/* One RegisterRequest from the machine whose Noise key is mkey. Returns 0 with *a to send now, or 1 when
+ * the request waits for an admin (a Followup): cb(arg, answer) runs later, unless reg_cancel(*w) first. */
+int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t *body, size_t len,
+               struct reg_answer *a, reg_done_cb cb, void *arg, struct reg_waiter **w);
+void reg_cancel(struct reg_waiter *w);
+/* Approve the interactive registration authid for user: the node is created (or its key replaced) and
+ * waiting requests answered. 0, or -1 with err. */
+int reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen);
+/* Whether authid is a pending (unapproved, unexpired) registration; its hostname into host. */
+bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen);
+void reg_free_all(struct ctrl *c);
+
+#endif

@@ -1,0 +1,378 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "modules/control/ctrl.h"
+
+/* Map streams and change propagation (spec control-ts2021.md §7.3, §7.6; netmap.md §2).
+ *
+ * Changes are collected for batch_delay (at most 1 s), then turned into ONE delta MapResponse that every
+ * stream gets byte for byte (built and compressed once; one variant more for clients too old for
+ * PeersChangedPatch). Only the streams of a node that itself changed get a message of their own (without
+ * themselves among the peers, with their Node when it changed for them). So the work per change is
+ * building one small message plus one buffer copy per open stream: linear in the peers, never N².
+ * With the allow-all filter every node sees every other; a policy would group streams by visibility. */
+
+static uint32_t rng_next(struct ctrl *c)
+{
+    uint32_t x = c->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return c->rng = x ? x : 1;
+}
+
+/* Keep-alives within the client's 120 s watchdog: the interval plus up to a fifth of it (50 s + 0-9 s by
+ * default, as headscale), so that 10,000 streams opened at once do not all tick together. */
+static void arm_keepalive(struct ctrl_sess *s)
+{
+    uint64_t base = (uint64_t)s->c->keepalive_ms;
+    timer_start(&s->keepalive, base + rng_next(s->c) % (base / 5 + 1));
+}
+
+static void sess_unlink(struct ctrl_sess *s)
+{
+    struct ctrl *c = s->c;
+    timer_stop(&s->keepalive);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    struct cnode *n = s->node;
+    if (s->node_prev)
+        s->node_prev->node_next = s->node_next;
+    else
+        n->sess = s->node_next;
+    if (s->node_next)
+        s->node_next->node_prev = s->node_prev;
+    c->nsessions--;
+    n->nsess--;
+    if (!n->nsess && !n->removing)
+        ctrl_node_online(c, n, false);
+    free(s);
+}
+
+void ctrl_sess_gone(struct ctrl_sess *s)
+{
+    sess_unlink(s);
+}
+
+void ctrl_sess_end(struct ctrl_sess *s)
+{
+    s->ops->end(s->h);
+    sess_unlink(s);
+}
+
+/* 0, or -1 when the session was ended (gone or too slow). */
+static int sess_write(struct ctrl_sess *s, const void *data, size_t len)
+{
+    struct ctrl *c = s->c;
+    if (s->ops->queued(s->h) > c->max_queued) {
+        log_warn("module=control event=stream_slow node=%lld queued=%zu msg=\"ending the stream; the client "
+                 "reconnects and gets a full map\"", (long long)s->node->m.id, s->ops->queued(s->h));
+        ctrl_sess_end(s);
+        return -1;
+    }
+    if (s->ops->write(s->h, data, len)) {
+        ctrl_sess_end(s);
+        return -1;
+    }
+    c->frames_written++;
+    c->bytes_written += len;
+    arm_keepalive(s);
+    return 0;
+}
+
+static void keepalive_cb(struct timer *t, void *arg)
+{
+    struct ctrl_sess *s = arg;
+    (void)t;
+    if (s->ops->queued(s->h)) { /* bytes still on their way count as life */
+        arm_keepalive(s);
+        return;
+    }
+    if (s->compress) {
+        sess_write(s, s->c->keepalive_frame, s->c->keepalive_len);
+    } else {
+        static const uint8_t plain[] = "\x12\0\0\0{\"KeepAlive\":true}";
+        sess_write(s, plain, sizeof plain - 1);
+    }
+}
+
+struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bool compress,
+                                 const struct ctrl_sink_ops *ops, void *h)
+{
+    struct ctrl_sess *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->c = c;
+    s->node = n;
+    s->ops = ops;
+    s->h = h;
+    s->capver = capver;
+    s->compress = compress;
+    timer_init(&s->keepalive, c->loop, keepalive_cb, s);
+    size_t len;
+    const uint8_t *frame;
+    if (mapper_full(c, n, capver) || !(frame = mapper_frame(c, compress, &len)) || ops->write(h, frame, len)) {
+        free(s);
+        return NULL;
+    }
+    c->frames_written++;
+    c->bytes_written += len;
+    s->next = c->sessions;
+    if (s->next)
+        s->next->prev = s;
+    c->sessions = s;
+    s->node_next = n->sess;
+    if (s->node_next)
+        s->node_next->node_prev = s;
+    n->sess = s;
+    c->nsessions++;
+    if (++n->nsess == 1)
+        ctrl_node_online(c, n, true);
+    arm_keepalive(s);
+    return s;
+}
+
+static void flush_cb(struct timer *t, void *arg)
+{
+    (void)t;
+    fanout_flush(arg);
+}
+
+void fanout_node(struct ctrl *c, struct cnode *n, unsigned what)
+{
+    if (!n->pending) {
+        if (c->nchanged == c->changed_cap) {
+            size_t cap = c->changed_cap ? c->changed_cap * 2 : 64;
+            struct cnode **v = realloc(c->changed, cap * sizeof *v);
+            if (!v) {
+                log_error("module=control event=fanout error=\"out of memory\"");
+                return;
+            }
+            c->changed = v;
+            c->changed_cap = cap;
+        }
+        n->pending_idx = c->nchanged;
+        c->changed[c->nchanged++] = n;
+    }
+    n->pending |= what;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
+void fanout_removed(struct ctrl *c, int64_t id)
+{
+    if (c->nremoved == c->removed_cap) {
+        size_t cap = c->removed_cap ? c->removed_cap * 2 : 16;
+        int64_t *v = realloc(c->removed, cap * sizeof *v);
+        if (!v)
+            return;
+        c->removed = v;
+        c->removed_cap = cap;
+    }
+    c->removed[c->nremoved++] = id;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
+static int cmp_node_id(const void *a, const void *b)
+{
+    int64_t x = (*(struct cnode *const *)a)->m.id, y = (*(struct cnode *const *)b)->m.id;
+    return x < y ? -1 : x > y;
+}
+
+/* The delta for a recipient (self: its node, or NULL for the shared message) into c->jb. Returns 1 if
+ * there is something to say, 0 if not, -1 on failure. */
+struct batch {
+    struct cnode **nodes;
+    size_t n;
+    int64_t *removed;
+    size_t nremoved;
+    bool users;
+};
+
+static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self, int capver)
+{
+    bool patches = capver >= 36; /* PeersChangedPatch; older clients get whole nodes */
+    size_t n = b->n;
+    struct tc_raw *full = calloc(n + 1, sizeof *full);
+    struct tc_peer_change *pc = calloc(n + 1, sizeof *pc);
+    struct tc_id_bool *on = calloc(n + 1, sizeof *on);
+    size_t nfull = 0, npc = 0, non = 0;
+    int rc = -1;
+    struct jbuf node;
+    jbuf_init(&node);
+    if (!full || !pc || !on)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct cnode *p = b->nodes[i];
+        unsigned w = p->flushing;
+        if (p == self)
+            continue;
+        unsigned patch = w & (CH_ENDPOINTS | CH_DERP | CH_DISCO);
+        if ((w & CH_FULL) || (patch && !patches) || ((w & CH_ENDPOINTS) && !p->m.endpoints.n)) {
+            size_t len;
+            const char *j = mapper_peer_json(c, p, &len);
+            if (!j)
+                goto out;
+            full[nfull++] = (struct tc_raw){j, len, NULL};
+            continue;
+        }
+        if (patch) {
+            struct tc_peer_change *x = &pc[npc++];
+            x->node_id = p->m.id;
+            if (w & CH_ENDPOINTS)
+                x->endpoints = (struct tc_strs){(const char *const *)p->m.endpoints.v, p->m.endpoints.n};
+            if (w & CH_DERP)
+                x->derp_region = p->m.home_derp;
+            if (w & CH_DISCO) {
+                x->has_disco_key = true;
+                memcpy(x->disco_key.b, p->m.disco_key, 32);
+            }
+        }
+        if (w & CH_ONLINE) {
+            on[non].id = p->m.id;
+            on[non++].value = p->m.online;
+        }
+    }
+    struct tc_map_response r;
+    memset(&r, 0, sizeof r);
+    r.peers_changed.json = full;
+    r.peers_changed.njson = nfull;
+    r.peers_changed_patch = pc;
+    r.npeers_changed_patch = npc;
+    r.online_change = on;
+    r.nonline_change = non;
+    r.peers_removed = b->removed;
+    r.npeers_removed = b->nremoved;
+    struct tc_user_profile *up = NULL;
+    if (b->users && c->nusers) {
+        up = calloc(c->nusers, sizeof *up);
+        for (size_t i = 0; up && i < c->nusers; i++) {
+            up[i].id = c->users[i].id;
+            up[i].login_name = c->users[i].name;
+            up[i].display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
+        }
+        r.user_profiles = up;
+        r.nuser_profiles = up ? c->nusers : 0;
+    }
+    if (self && (self->flushing & CH_SELF)) {
+        if (mapper_self_node(c, self, capver, &node)) {
+            free(up);
+            goto out;
+        }
+        r.node_json = (struct tc_raw){node.p, node.len, NULL};
+    }
+    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len) {
+        free(up);
+        rc = 0;
+        goto out;
+    }
+    r.has_control_time = true;
+    r.control_time = tc_time_now();
+    jbuf_reset(&c->jb);
+    rc = tc_map_response_emit(&c->jb, &r) || c->jb.oom ? -1 : 1;
+    free(up);
+    c->deltas_built++;
+out:
+    jbuf_free(&node);
+    free(full);
+    free(pc);
+    free(on);
+    return rc;
+}
+
+/* The shared message for one capability class, framed and copied out of the scratch buffer. */
+struct shared_msg {
+    int state; /* 0 not built, 1 built, 2 nothing to say, -1 failed */
+    uint8_t *frame[2]; /* [compressed, plain] */
+    size_t len[2];
+};
+
+static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct shared_msg *m, int capver,
+                                   bool compress, size_t *len)
+{
+    if (m->state == 0) {
+        int r = build_delta(c, b, NULL, capver);
+        m->state = r < 0 ? -1 : r == 0 ? 2 : 1;
+        if (r > 0) { /* keep the JSON: the other compression is framed from it on demand */
+            for (int k = 0; k < 2; k++) {
+                size_t l;
+                const uint8_t *f = mapper_frame(c, k == 0, &l);
+                if (!f || !(m->frame[k] = malloc(l))) {
+                    m->state = -1;
+                    break;
+                }
+                memcpy(m->frame[k], f, l);
+                m->len[k] = l;
+            }
+        }
+    }
+    if (m->state != 1)
+        return NULL;
+    int k = compress ? 0 : 1;
+    *len = m->len[k];
+    return m->frame[k];
+}
+
+void fanout_flush(struct ctrl *c)
+{
+    timer_stop(&c->flush);
+    if (!c->nchanged && !c->nremoved && !c->users_changed)
+        return;
+    /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
+     * the next one. */
+    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed};
+    c->changed = NULL;
+    c->nchanged = c->changed_cap = 0;
+    c->removed = NULL;
+    c->nremoved = c->removed_cap = 0;
+    c->users_changed = false;
+    /* sorted by ID: the message is deterministic */
+    if (b.n)
+        qsort(b.nodes, b.n, sizeof *b.nodes, cmp_node_id);
+    for (size_t i = 0; i < b.n; i++) {
+        b.nodes[i]->flushing = b.nodes[i]->pending;
+        b.nodes[i]->pending = 0;
+    }
+    struct shared_msg msg[2];
+    memset(msg, 0, sizeof msg);
+    struct ctrl_sess *s, *next;
+    for (s = c->sessions; s; s = next) {
+        next = s->next; /* s may end in sess_write; nothing else does */
+        size_t len;
+        const uint8_t *f;
+        if (s->node->flushing) {
+            /* its own message: everyone else's changes, plus its Node if that changed for it */
+            if (build_delta(c, &b, s->node, s->capver) > 0 && (f = mapper_frame(c, s->compress, &len)))
+                sess_write(s, f, len);
+            continue;
+        }
+        int cls = s->capver >= 36 ? 0 : 1;
+        f = shared_frame(c, &b, &msg[cls], cls == 0 ? 36 : 35, s->compress, &len);
+        if (f)
+            sess_write(s, f, len);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(msg[k].frame[0]);
+        free(msg[k].frame[1]);
+    }
+    for (size_t i = 0; i < b.n; i++)
+        b.nodes[i]->flushing = 0;
+    free(b.nodes);
+    free(b.removed);
+    if (c->on_flush)
+        c->on_flush(c, c->on_flush_arg);
+}

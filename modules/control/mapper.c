@@ -1,0 +1,407 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "core/json/tailcfg.h"
+#include "core/log.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/ipalloc.h"
+
+/* MapResponses (spec control-ts2021.md §7, netmap.md). Every node's entry as its peers see it is
+ * serialized once and cached until the node changes, so a full map is a splice of cached texts (the
+ * work per map grows with N, not with the cost of building N nodes) and a delta is built once for all
+ * recipients (fanout.c). */
+
+struct node_scratch {
+    char addr[2][64];
+    const char *addrs[2];
+    char fqdn[MODEL_LABEL_MAX + 260];
+    char legacy_derp[32];
+    char stable[MODEL_STABLE_ID_MAX + 1];
+    struct tc_hostinfo hi;
+};
+
+static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct tc_node *t, struct node_scratch *s)
+{
+    const struct model_node *m = &n->m;
+    memset(t, 0, sizeof *t);
+    memset(&s->hi, 0, sizeof s->hi);
+    t->id = m->id;
+    t->stable_id = m->stable_id;
+    snprintf(s->fqdn, sizeof s->fqdn, "%s.%s.", m->given_name, c->conf->base_domain);
+    t->name = s->fqdn;
+    t->user = m->user_id;
+    memcpy(t->key.b, m->node_key, 32);
+    if (m->expiry)
+        t->key_expiry = tc_time_from_unix(m->expiry, 0);
+    memcpy(t->machine.b, m->machine_key, 32);
+    memcpy(t->disco_key.b, m->disco_key, 32);
+    size_t na = 0;
+    if (m->has_ipv4) {
+        inet_ntop(AF_INET, m->ipv4, s->addr[na], sizeof s->addr[na]);
+        strcat(s->addr[na], "/32");
+        s->addrs[na] = s->addr[na];
+        na++;
+    }
+    if (m->has_ipv6) {
+        inet_ntop(AF_INET6, m->ipv6, s->addr[na], sizeof s->addr[na]);
+        strcat(s->addr[na], "/128");
+        s->addrs[na] = s->addr[na];
+        na++;
+    }
+    t->addresses = (struct tc_strs){s->addrs, na};
+    t->allowed_ips = t->addresses; /* cap < 112 needs them; later ones take absent = Addresses */
+    t->endpoints = (struct tc_strs){(const char *const *)m->endpoints.v, m->endpoints.n};
+    /* legacy DERP for clients before cap 111; HomeDERP for the rest (both, as headscale does) */
+    snprintf(s->legacy_derp, sizeof s->legacy_derp, "127.3.3.40:%d", m->home_derp);
+    t->legacy_derp = s->legacy_derp;
+    t->home_derp = m->home_derp;
+    const char *hi = self ? m->hostinfo : n->peer_hostinfo;
+    if (hi) {
+        s->hi.raw.text = hi;
+        s->hi.raw.len = strlen(hi);
+        t->hostinfo = &s->hi;
+    }
+    t->created = tc_time_from_unix(m->created, 0);
+    t->cap = m->capver;
+    t->tags = (struct tc_strs){(const char *const *)m->tags.v, m->tags.n};
+    if (!self) {
+        t->online = m->online ? TC_TRUE : TC_FALSE;
+        if (!m->online && m->last_seen) {
+            t->has_last_seen = true;
+            t->last_seen = tc_time_from_unix(m->last_seen, 0);
+        }
+    }
+    t->machine_authorized = true;
+    t->expired = ctrl_node_expired(n, ctrl_now());
+}
+
+void mapper_invalidate(struct cnode *n)
+{
+    free(n->peer_json);
+    n->peer_json = NULL;
+    n->peer_json_len = 0;
+}
+
+const char *mapper_peer_json(struct ctrl *c, struct cnode *n, size_t *len)
+{
+    if (!n->peer_json) {
+        struct tc_node t;
+        struct node_scratch s;
+        fill_node(c, n, false, &t, &s);
+        n->peer_json = tc_node_to_json(&t, &n->peer_json_len);
+        if (!n->peer_json)
+            return NULL;
+    }
+    *len = n->peer_json_len;
+    return n->peer_json;
+}
+
+static const struct tc_capmap_entry self_caps[] = {
+    {"https://tailscale.com/cap/file-sharing", {"[]", 2, NULL}},
+    {"https://tailscale.com/cap/is-admin", {"[]", 2, NULL}},
+    {"https://tailscale.com/cap/ssh", {"[]", 2, NULL}},
+};
+
+int mapper_self_node(struct ctrl *c, struct cnode *self, int capver, struct jbuf *jb)
+{
+    struct tc_node t;
+    struct node_scratch s;
+    fill_node(c, self, true, &t, &s);
+    if (capver >= 74) /* Node.CapMap exists from cap 74 */
+        t.cap_map = (struct tc_capmap){self_caps, sizeof self_caps / sizeof self_caps[0]};
+    return tc_node_emit(jb, &t) || jb->oom ? -1 : 0;
+}
+
+static struct tc_user_profile *user_profiles(struct ctrl *c, size_t *n)
+{
+    struct tc_user_profile *v = calloc(c->nusers ? c->nusers : 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < c->nusers; i++) {
+        v[i].id = c->users[i].id;
+        v[i].login_name = c->users[i].name;
+        v[i].display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
+    }
+    *n = c->nusers;
+    return v;
+}
+
+/* Filled with the parts every full map shares. */
+static void map_common(struct ctrl *c, struct tc_map_response *r, int capver)
+{
+    r->derp_map_json = (struct tc_raw){c->derp_json, c->derp_len, NULL};
+    r->dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
+    r->domain = c->server_host;
+    r->collect_services = TC_FALSE;
+    if (capver >= 81) {
+        r->packet_filters_json = (struct tc_raw){c->filter_json, c->filter_len, NULL};
+    }
+    r->has_control_time = true;
+    r->control_time = tc_time_now();
+    r->debug = (struct tc_raw){"{\"DisableLogTail\":true}", 23, NULL};
+}
+
+static const char *const star[] = {"*"};
+static const struct tc_net_port_range allow_all_dst = {.ip = "*", .first = 0, .last = 65535};
+static const struct tc_filter_rule allow_all = {.src_ips = {star, 1}, .dst_ports = &allow_all_dst, .ndst_ports = 1};
+
+int mapper_full(struct ctrl *c, struct cnode *self, int capver)
+{
+    if (c->raws_cap < c->nnodes) {
+        struct tc_raw *v = realloc(c->raws, c->nnodes * sizeof *v);
+        if (!v)
+            return -1;
+        c->raws = v;
+        c->raws_cap = c->nnodes;
+    }
+    size_t np = 0;
+    /* an expired node learns that from its own KeyExpiry (NeedsLogin), and nothing about its peers */
+    bool expired = ctrl_node_expired(self, ctrl_now());
+    for (size_t i = 0; !expired && i < c->nnodes; i++) {
+        struct cnode *p = c->nodes[i];
+        if (p == self)
+            continue;
+        size_t len;
+        const char *j = mapper_peer_json(c, p, &len);
+        if (!j)
+            return -1;
+        c->raws[np++] = (struct tc_raw){j, len, NULL};
+    }
+    struct jbuf node;
+    jbuf_init(&node);
+    if (mapper_self_node(c, self, capver, &node)) {
+        jbuf_free(&node);
+        return -1;
+    }
+    struct tc_map_response r;
+    memset(&r, 0, sizeof r);
+    r.node_json = (struct tc_raw){node.p, node.len, NULL};
+    map_common(c, &r, capver);
+    r.peers.json = c->raws;
+    r.peers.njson = np;
+    if (capver < 81) {
+        r.has_packet_filter = true;
+        r.packet_filter = &allow_all;
+        r.npacket_filter = 1;
+    }
+    size_t nu = 0;
+    struct tc_user_profile *up = user_profiles(c, &nu);
+    r.user_profiles = up;
+    r.nuser_profiles = up ? nu : 0;
+    jbuf_reset(&c->jb);
+    int rc = tc_map_response_emit(&c->jb, &r);
+    free(up);
+    jbuf_free(&node);
+    c->full_maps++;
+    return rc || c->jb.oom ? -1 : 0;
+}
+
+const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len)
+{
+    struct mapstream_enc *e = compress ? &c->enc_zstd : &c->enc_plain;
+    size_t need = mapstream_frame_bound(e, c->jb.len);
+    if (need > c->frame_cap) {
+        uint8_t *p = realloc(c->frame, need);
+        if (!p)
+            return NULL;
+        c->frame = p;
+        c->frame_cap = need;
+    }
+    long n = mapstream_encode(e, c->frame, c->frame_cap, c->jb.p, c->jb.len);
+    if (n < 0)
+        return NULL;
+    *len = (size_t)n;
+    return c->frame;
+}
+
+/* ---- the static parts ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reverse DNS zones of the tailnet prefixes: MagicDNS answers PTR queries for them itself (an empty route). */
+static size_t reverse_zones(const char *prefix4, const char *prefix6, char ***out)
+{
+    char **v = NULL;
+    size_t n = 0;
+    int fam, plen;
+    uint8_t a[16];
+    if (prefix4 && !ipalloc_parse_prefix(prefix4, &fam, a, &plen) && fam == 4) {
+        int octets = plen <= 8 ? 1 : plen <= 16 ? 2 : 3;
+        int span_bits = octets * 8 - plen;
+        unsigned count = 1u << (span_bits > 0 ? span_bits : 0);
+        v = calloc(count, sizeof *v);
+        for (unsigned i = 0; v && i < count; i++) {
+            uint8_t b[3] = {a[0], a[1], a[2]};
+            b[octets - 1] = (uint8_t)(b[octets - 1] + i);
+            char z[64];
+            if (octets == 1)
+                snprintf(z, sizeof z, "%u.in-addr.arpa", b[0]);
+            else if (octets == 2)
+                snprintf(z, sizeof z, "%u.%u.in-addr.arpa", b[1], b[0]);
+            else
+                snprintf(z, sizeof z, "%u.%u.%u.in-addr.arpa", b[2], b[1], b[0]);
+            v[n++] = strdup(z);
+        }
+    }
+    if (prefix6 && !ipalloc_parse_prefix(prefix6, &fam, a, &plen) && fam == 6) {
+        char **w = realloc(v, (n + 1) * sizeof *v);
+        if (w) {
+            v = w;
+            char z[128] = "";
+            int nib = plen / 4;
+            size_t zl = 0;
+            for (int i = nib - 1; i >= 0; i--) {
+                unsigned x = i % 2 ? a[i / 2] & 0xf : a[i / 2] >> 4;
+                zl += (size_t)snprintf(z + zl, sizeof z - zl, "%x.", x);
+            }
+            snprintf(z + zl, sizeof z - zl, "ip6.arpa");
+            v[n++] = strdup(z);
+        }
+    }
+    qsort(v, n, sizeof *v, cmp_str);
+    *out = v;
+    return n;
+}
+
+static int build_dns(struct ctrl *c)
+{
+    struct control_conf *cf = c->conf;
+    struct tc_dns_config d;
+    memset(&d, 0, sizeof d);
+    struct tc_resolver *res = calloc(cf->nameservers.n + 1, sizeof *res);
+    for (size_t i = 0; res && i < cf->nameservers.n; i++)
+        res[i].addr = cf->nameservers.v[i];
+    d.resolvers = res;
+    d.nresolvers = res ? cf->nameservers.n : 0;
+    char **zones = NULL;
+    size_t nz = 0;
+    struct tc_dns_route *routes = NULL;
+    if (cf->magic_dns) {
+        nz = reverse_zones(cf->prefix_v4, cf->prefix_v6, &zones);
+        routes = calloc(nz + 1, sizeof *routes);
+        for (size_t i = 0; routes && i < nz; i++)
+            routes[i].suffix = zones[i];
+        d.routes = routes;
+        d.nroutes = routes ? nz : 0;
+    }
+    const char **doms = calloc(cf->search_domains.n + 2, sizeof *doms);
+    size_t nd = 0;
+    if (doms) {
+        if (cf->magic_dns && cf->base_domain)
+            doms[nd++] = cf->base_domain;
+        for (size_t i = 0; i < cf->search_domains.n; i++)
+            doms[nd++] = cf->search_domains.v[i];
+    }
+    d.domains = (struct tc_strs){doms, nd};
+    d.proxied = cf->magic_dns;
+    struct jbuf b;
+    jbuf_init(&b);
+    int rc = tc_dns_config_emit(&b, &d);
+    c->dns_json = rc ? NULL : jbuf_take(&b, &c->dns_len);
+    jbuf_free(&b);
+    for (size_t i = 0; i < nz; i++)
+        free(zones[i]);
+    free(zones);
+    free(routes);
+    free(doms);
+    free(res);
+    return c->dns_json ? 0 : -1;
+}
+
+static int build_derp(struct ctrl *c, bool embedded, int stun_port)
+{
+    struct control_conf *cf = c->conf;
+    if (cf->derp_map_file) {
+        FILE *f = fopen(cf->derp_map_file, "r");
+        if (!f) {
+            log_error("module=control event=derp_map file=%s error=\"cannot open\"", cf->derp_map_file);
+            return -1;
+        }
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        for (;;) {
+            if (len + 4096 > cap) {
+                char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
+                if (!p)
+                    break;
+                buf = p;
+            }
+            size_t r = fread(buf + len, 1, cap - len, f);
+            if (!r)
+                break;
+            len += r;
+        }
+        fclose(f);
+        struct json_object *o = buf ? tc_json_parse(buf, len) : NULL;
+        free(buf);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+            json_object_put(o);
+            log_error("module=control event=derp_map file=%s error=\"not a JSON object\"", cf->derp_map_file);
+            return -1;
+        }
+        size_t tl;
+        const char *t = tc_json_text(o, &tl);
+        c->derp_json = strndup(t, tl);
+        c->derp_len = tl;
+        json_object_put(o);
+        return c->derp_json ? 0 : -1;
+    }
+    struct tc_derp_map m;
+    memset(&m, 0, sizeof m);
+    struct tc_derp_region r;
+    memset(&r, 0, sizeof r);
+    struct tc_derp_node dn;
+    memset(&dn, 0, sizeof dn);
+    char name[16];
+    if (embedded) {
+        uint8_t a[16];
+        snprintf(name, sizeof name, "%lld", cf->derp_region_id);
+        dn.name = name;
+        dn.region_id = (int32_t)cf->derp_region_id;
+        dn.host_name = c->server_host;
+        if (inet_pton(AF_INET, c->server_host, a) == 1)
+            dn.ipv4 = c->server_host;
+        else if (inet_pton(AF_INET6, c->server_host, a) == 1)
+            dn.ipv6 = c->server_host;
+        dn.stun_port = stun_port ? stun_port : -1;
+        dn.derp_port = c->server_port;
+        r.region_id = dn.region_id;
+        r.region_code = "weft";
+        r.region_name = "weft embedded DERP";
+        r.nodes = &dn;
+        r.nnodes = 1;
+        m.regions = &r;
+        m.nregions = 1;
+    } else {
+        log_warn("module=control event=derp_map msg=\"no DERP relay: run derp in this process or set "
+                 "control.derp_map_file; clients will have no relay\"");
+    }
+    struct jbuf b;
+    jbuf_init(&b);
+    int rc = tc_derp_map_emit(&b, &m);
+    c->derp_json = rc ? NULL : jbuf_take(&b, &c->derp_len);
+    jbuf_free(&b);
+    return c->derp_json ? 0 : -1;
+}
+
+int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port)
+{
+    if (build_derp(c, embedded_derp, stun_port) || build_dns(c))
+        return -1;
+    struct tc_named_filter base = {.name = "base", .rules = &allow_all, .nrules = 1};
+    struct jbuf b;
+    jbuf_init(&b);
+    tc_packet_filters_emit(&b, &base, 1);
+    c->filter_json = jbuf_take(&b, &c->filter_len);
+    jbuf_free(&b);
+    return c->filter_json ? 0 : -1;
+}

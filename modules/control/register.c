@@ -1,0 +1,526 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/json/tailcfg.h"
+#include "core/log.h"
+#include "modules/control/authkey.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/ipalloc.h"
+#include "modules/control/naming.h"
+#include "modules/control/store.h"
+
+/* /machine/register: every flow of spec control-ts2021.md §6.3.
+ *   A  pre-auth key          -> node created (or its key replaced), MachineAuthorized
+ *   B  interactive           -> AuthURL; the Followup request waits until `weft nodes register`
+ *   C  known key, no auth    -> answered at once (NodeKeyExpired if it expired)
+ *   D  logout (past Expiry)  -> the node expires (ephemeral: removed); peers told
+ *   E  new key, old known    -> same node: ID, addresses and name kept, key replaced, peers told
+ * The Noise peer key is the machine key: a node key registered under another machine key is refused. */
+
+#define PENDING_TTL 1800 /* seconds an interactive registration may wait for approval */
+#define AUTHID_HEX 24
+
+struct reg_waiter {
+    struct reg_pending *p;
+    reg_done_cb cb;
+    void *arg;
+    struct reg_waiter *next, **pprev;
+};
+
+struct reg_pending {
+    char id[AUTHID_HEX + 1];
+    uint8_t mkey[32], nkey[32], old_nkey[32];
+    char *hostinfo;
+    char hostname[MODEL_HOSTNAME_MAX + 1];
+    bool ephemeral;
+    int capver;
+    int64_t created;
+    bool done;
+    int64_t node_id; /* once approved */
+    struct reg_waiter *waiters;
+    struct reg_pending *next;
+    struct ctrl *c;
+};
+
+void reg_answer_free(struct reg_answer *a)
+{
+    free(a->body);
+    a->body = NULL;
+}
+
+static void answer_text(struct reg_answer *a, int status, const char *text)
+{
+    a->status = status;
+    a->ctype = "text/plain; charset=utf-8";
+    a->body = strdup(text);
+    a->len = a->body ? strlen(a->body) : 0;
+}
+
+static void answer_json(struct reg_answer *a, struct tc_register_response *r)
+{
+    struct jbuf b;
+    jbuf_init(&b);
+    if (tc_register_response_emit(&b, r) || b.oom) {
+        jbuf_free(&b);
+        answer_text(a, 500, "out of memory");
+        return;
+    }
+    a->status = 200;
+    a->ctype = "application/json; charset=utf-8";
+    a->body = jbuf_take(&b, &a->len);
+    jbuf_free(&b);
+}
+
+/* The answer for a registered node (flow A, C, E), or its refusal text in err (logout, expired). */
+static void answer_node(struct ctrl *c, const struct cnode *n, bool key_expired, const char *auth_url,
+                        const char *error, struct reg_answer *a)
+{
+    struct tc_register_response r;
+    memset(&r, 0, sizeof r);
+    const struct model_user *u = n ? ctrl_user(c, n->m.user_id) : NULL;
+    if (u) {
+        const char *dn = u->display_name[0] ? u->display_name : u->name;
+        r.user.id = u->id;
+        r.user.display_name = dn;
+        r.user.created = tc_time_from_unix(u->created, 0);
+        r.login.id = u->id;
+        r.login.login_name = u->name;
+        r.login.display_name = dn;
+    }
+    r.node_key_expired = key_expired;
+    r.machine_authorized = n && !key_expired && !auth_url && !error;
+    r.auth_url = auth_url;
+    r.error = error;
+    answer_json(a, &r);
+}
+
+static bool taken_in_memory(void *ctx, const char *label)
+{
+    return ctrl_node_by_name(ctx, label) != NULL;
+}
+
+/* The user's first node: peers need its UserProfile. */
+static bool first_of_user(struct ctrl *c, const struct cnode *n)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i] != n && c->nodes[i]->m.user_id == n->m.user_id)
+            return false;
+    return true;
+}
+
+struct reg_params {
+    const uint8_t *mkey, *nkey;
+    int64_t user_id;
+    const char *hostinfo; /* JSON or NULL */
+    size_t hostinfo_len;
+    const char *hostname;
+    bool ephemeral;
+    const struct model_strlist *tags;
+    int64_t authkey_id; /* 0: none; else marked used in the same transaction */
+    int capver;
+};
+
+/* Creates a node, or gives the machine's existing node the new key (flow E: ID, addresses and name
+ * kept). Returns the node, or NULL with err. */
+static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *err, size_t errlen)
+{
+    int64_t now = ctrl_now();
+    int64_t expiry = p->tags && p->tags->n ? 0 : c->conf->node_expiry ? now + c->conf->node_expiry / 1000 : 0;
+    struct cnode *n = ctrl_node_by_machine_key(c, p->mkey);
+    if (n) {
+        struct model_node old;
+        memset(&old, 0, sizeof old);
+        if (model_node_copy(&old, &n->m)) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        memcpy(n->m.node_key, p->nkey, 32);
+        n->m.user_id = p->user_id;
+        n->m.expiry = expiry;
+        n->m.ephemeral = p->ephemeral;
+        if (p->tags)
+            model_strlist_copy(&n->m.tags, p->tags);
+        if (p->authkey_id)
+            n->m.authkey_id = p->authkey_id;
+        if (p->capver)
+            n->m.capver = p->capver;
+        if (p->hostinfo) {
+            free(n->m.hostinfo);
+            n->m.hostinfo = strndup(p->hostinfo, p->hostinfo_len);
+            ctrl_node_set_hostinfo(n, p->hostinfo, p->hostinfo_len);
+        }
+        int rc = store_begin(c->store);
+        if (!rc)
+            rc = store_node_update(c->store, &n->m);
+        if (!rc && p->authkey_id)
+            rc = store_authkey_mark_used(c->store, p->authkey_id);
+        if (!rc)
+            rc = store_commit(c->store);
+        if (rc) {
+            snprintf(err, errlen, "store: %s", store_errmsg(c->store));
+            store_rollback(c->store);
+            model_node_clear(&n->m);
+            n->m = old;
+            ctrl_node_set_hostinfo(n, n->m.hostinfo, n->m.hostinfo ? strlen(n->m.hostinfo) : 0);
+            return NULL;
+        }
+        model_node_clear(&old);
+        /* streams under the old key are stale: the client polls again with the new one */
+        n->removing = true;
+        while (n->sess)
+            ctrl_sess_end(n->sess);
+        n->removing = false;
+        if (n->m.online)
+            ctrl_node_online(c, n, false);
+        timer_stop(&n->eph_timer);
+        mapper_invalidate(n);
+        fanout_node(c, n, CH_FULL | CH_SELF);
+        log_info("module=control event=node_rekeyed node=%lld name=%s", (long long)n->m.id, n->m.given_name);
+        return n;
+    }
+
+    struct model_node m;
+    memset(&m, 0, sizeof m);
+    m.user_id = p->user_id;
+    memcpy(m.machine_key, p->mkey, 32);
+    memcpy(m.node_key, p->nkey, 32);
+    model_strlcpy(m.hostname, p->hostname ? p->hostname : "", sizeof m.hostname);
+    char label[NAMING_LABEL_MAX + 1];
+    naming_label(p->hostname, label);
+    if (naming_unique(label, taken_in_memory, c, m.given_name)) {
+        snprintf(err, errlen, "no free name for %s", label);
+        return NULL;
+    }
+    struct ipalloc_pair pair;
+    if (ipalloc_next(c->ipa, &pair)) {
+        snprintf(err, errlen, "addresses: %s", ipalloc_error(c->ipa));
+        return NULL;
+    }
+    m.has_ipv4 = pair.has4;
+    m.has_ipv6 = pair.has6;
+    memcpy(m.ipv4, pair.v4, 4);
+    memcpy(m.ipv6, pair.v6, 16);
+    if (p->hostinfo)
+        m.hostinfo = strndup(p->hostinfo, p->hostinfo_len);
+    m.capver = p->capver;
+    m.expiry = expiry;
+    m.created = now;
+    m.last_seen = now;
+    m.ephemeral = p->ephemeral;
+    if (p->tags)
+        model_strlist_copy(&m.tags, p->tags);
+    m.authkey_id = p->authkey_id;
+    int rc = store_begin(c->store);
+    if (!rc)
+        rc = store_node_insert(c->store, &m);
+    if (!rc && p->authkey_id)
+        rc = store_authkey_mark_used(c->store, p->authkey_id);
+    if (!rc)
+        rc = store_commit(c->store);
+    if (rc) {
+        snprintf(err, errlen, "store: %s", store_errmsg(c->store));
+        store_rollback(c->store);
+        ipalloc_release_pair(c->ipa, &pair);
+        model_node_clear(&m);
+        return NULL;
+    }
+    n = ctrl_node_add(c, &m);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (first_of_user(c, n))
+        c->users_changed = true;
+    fanout_node(c, n, CH_FULL);
+    if (n->m.ephemeral) /* removed if it never polls */
+        timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);
+    log_info("module=control event=node_registered node=%lld name=%s user=%lld", (long long)n->m.id,
+             n->m.given_name, (long long)n->m.user_id);
+    return n;
+}
+
+/* ---- interactive registrations ---- */
+
+static void pending_free(struct reg_pending *p)
+{
+    while (p->waiters) {
+        struct reg_waiter *w = p->waiters;
+        p->waiters = w->next;
+        free(w);
+    }
+    free(p->hostinfo);
+    free(p);
+}
+
+static void pending_gc(struct ctrl *c, int64_t now)
+{
+    for (struct reg_pending **pp = &c->pending; *pp;) {
+        struct reg_pending *p = *pp;
+        if (!p->waiters && p->created + PENDING_TTL < now) {
+            *pp = p->next;
+            pending_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static struct reg_pending *pending_find(struct ctrl *c, const char *id)
+{
+    for (struct reg_pending *p = c->pending; p; p = p->next)
+        if (!strcmp(p->id, id))
+            return p;
+    return NULL;
+}
+
+static void auth_url(struct ctrl *c, const struct reg_pending *p, char *out, size_t len)
+{
+    const char *base = c->conf->server_url ? c->conf->server_url : "";
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    snprintf(out, len, "%.*s/register/%s", (int)bl, base, p->id);
+}
+
+void reg_cancel(struct reg_waiter *w)
+{
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    free(w);
+}
+
+bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen)
+{
+    struct reg_pending *p = pending_find(c, authid);
+    if (!p || p->done || p->created + PENDING_TTL < ctrl_now())
+        return false;
+    if (host)
+        snprintf(host, hostlen, "%s", p->hostname);
+    return true;
+}
+
+int reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen)
+{
+    struct reg_pending *p = pending_find(c, authid);
+    if (!p || p->created + PENDING_TTL < ctrl_now()) {
+        snprintf(err, errlen, "no pending registration %s (expired, or never asked for)", authid);
+        return -1;
+    }
+    if (p->done) {
+        snprintf(err, errlen, "registration %s is already approved", authid);
+        return -1;
+    }
+    struct model_user u;
+    if (store_user_get_by_name(c->store, user, &u)) {
+        snprintf(err, errlen, "no user %s", user);
+        return -1;
+    }
+    struct reg_params rp = {
+        .mkey = p->mkey, .nkey = p->nkey, .user_id = u.id, .hostinfo = p->hostinfo,
+        .hostinfo_len = p->hostinfo ? strlen(p->hostinfo) : 0, .hostname = p->hostname,
+        .ephemeral = p->ephemeral, .capver = p->capver,
+    };
+    struct cnode *n = enroll(c, &rp, err, errlen);
+    if (!n)
+        return -1;
+    p->done = true;
+    p->node_id = n->m.id;
+    struct reg_answer a = {0};
+    answer_node(c, n, false, NULL, NULL, &a);
+    while (p->waiters) {
+        struct reg_waiter *w = p->waiters;
+        reg_done_cb cb = w->cb;
+        void *arg = w->arg;
+        reg_cancel(w);
+        cb(arg, &a);
+    }
+    reg_answer_free(&a);
+    return 0;
+}
+
+void reg_free_all(struct ctrl *c)
+{
+    while (c->pending) {
+        struct reg_pending *p = c->pending;
+        c->pending = p->next;
+        pending_free(p);
+    }
+}
+
+/* Flow B, first request: a new pending registration and its AuthURL. */
+static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const struct tc_register_request *req,
+                              const char *hostinfo, size_t hostinfo_len, struct reg_answer *a)
+{
+    struct reg_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        answer_text(a, 500, "out of memory");
+        return;
+    }
+    uint8_t rnd[AUTHID_HEX / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(p->id, sizeof p->id, rnd, sizeof rnd);
+    memcpy(p->mkey, mkey, 32);
+    memcpy(p->nkey, req->node_key.b, 32);
+    memcpy(p->old_nkey, req->old_node_key.b, 32);
+    if (hostinfo)
+        p->hostinfo = strndup(hostinfo, hostinfo_len);
+    if (req->hostinfo && req->hostinfo->hostname)
+        model_strlcpy(p->hostname, req->hostinfo->hostname, sizeof p->hostname);
+    p->ephemeral = req->ephemeral;
+    p->capver = req->version;
+    p->created = ctrl_now();
+    p->c = c;
+    p->next = c->pending;
+    c->pending = p;
+    char url[512];
+    auth_url(c, p, url, sizeof url);
+    log_info("module=control event=register_pending authid=%s hostname=%s msg=\"approve with: weft nodes "
+             "register --user USER %s\"", p->id, p->hostname, p->id);
+    answer_node(c, NULL, false, url, NULL, a);
+}
+
+int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t *body, size_t len,
+               struct reg_answer *a, reg_done_cb cb, void *arg, struct reg_waiter **wout)
+{
+    memset(a, 0, sizeof *a);
+    struct tc_register_request req;
+    if (tc_register_request_parse(&req, (const char *)body, len)) {
+        answer_text(a, 400, "malformed RegisterRequest");
+        return 0;
+    }
+    int64_t now = ctrl_now();
+    pending_gc(c, now);
+    int ret = 0;
+    const char *hostinfo = NULL;
+    size_t hostinfo_len = 0;
+    if (req.hostinfo)
+        hostinfo = tc_raw_text(&req.hostinfo->raw, &hostinfo_len);
+    if (tc_key_is_zero(&req.node_key)) {
+        answer_text(a, 400, "RegisterRequest without NodeKey");
+        goto out;
+    }
+    struct cnode *byk = ctrl_node_by_node_key(c, req.node_key.b);
+    if (byk && memcmp(byk->m.machine_key, mkey, 32)) {
+        log_warn("module=control event=register_refused node=%lld reason=\"node key of another machine\"",
+                 (long long)byk->m.id);
+        answer_text(a, 401, "this node key is registered to another machine");
+        goto out;
+    }
+    int64_t want_expiry = tc_time_is_zero(&req.expiry) ? 0 : tc_time_to_unix(&req.expiry);
+
+    /* D: logout: an Expiry in the past with the current key */
+    if (want_expiry && want_expiry < now) {
+        if (byk) {
+            log_info("module=control event=logout node=%lld name=%s", (long long)byk->m.id, byk->m.given_name);
+            if (byk->m.ephemeral) {
+                ctrl_node_remove(c, byk, true);
+            } else {
+                byk->removing = true;
+                while (byk->sess)
+                    ctrl_sess_end(byk->sess);
+                byk->removing = false;
+                if (byk->m.online)
+                    ctrl_node_online(c, byk, false);
+                byk->m.expiry = now;
+                ctrl_node_save(c, byk, CH_FULL | CH_SELF);
+            }
+        }
+        answer_node(c, NULL, true, NULL, NULL, a);
+        goto out;
+    }
+
+    const char *authkey = req.auth && req.auth->auth_key && *req.auth->auth_key ? req.auth->auth_key : NULL;
+
+    /* C (and A again with the same key: containers run `tailscale up --authkey` on every start) */
+    if (byk) {
+        bool expired = ctrl_node_expired(byk, now);
+        if (!expired || !authkey) {
+            if (hostinfo && !expired) {
+                free(byk->m.hostinfo);
+                byk->m.hostinfo = strndup(hostinfo, hostinfo_len);
+                unsigned what = ctrl_node_set_hostinfo(byk, hostinfo, hostinfo_len) ? CH_FULL : 0;
+                ctrl_node_save(c, byk, what);
+            }
+            answer_node(c, byk, expired, NULL, NULL, a);
+            goto out;
+        }
+    }
+
+    struct reg_params rp = {
+        .mkey = mkey, .nkey = req.node_key.b, .hostinfo = hostinfo, .hostinfo_len = hostinfo_len,
+        .hostname = req.hostinfo ? req.hostinfo->hostname : NULL, .ephemeral = req.ephemeral,
+        .capver = req.version ? req.version : capver,
+    };
+    /* E (a known machine with a new key) is A or B whose enroll() finds the machine's node */
+    if (authkey) { /* A */
+        struct model_authkey k;
+        memset(&k, 0, sizeof k);
+        int st = authkey_lookup(c->store, authkey, now, &k);
+        if (st == AUTHKEY_ERROR) {
+            answer_text(a, 500, "store failure");
+            goto out;
+        }
+        if (st != AUTHKEY_OK) {
+            log_info("module=control event=register_refused reason=\"%s\"", authkey_reason(st));
+            if (st != AUTHKEY_UNKNOWN)
+                model_authkey_clear(&k);
+            answer_node(c, NULL, false, NULL, authkey_reason(st), a);
+            goto out;
+        }
+        rp.user_id = k.user_id;
+        rp.ephemeral = rp.ephemeral || k.ephemeral;
+        rp.tags = &k.tags;
+        rp.authkey_id = k.id;
+        char err[256];
+        struct cnode *n = enroll(c, &rp, err, sizeof err);
+        model_authkey_clear(&k);
+        if (!n) {
+            log_error("module=control event=register_failed error=\"%s\"", err);
+            answer_text(a, 500, err);
+            goto out;
+        }
+        answer_node(c, n, false, NULL, NULL, a);
+        goto out;
+    }
+
+    /* B: interactive */
+    if (req.followup && *req.followup) {
+        const char *id = strrchr(req.followup, '/');
+        id = id ? id + 1 : req.followup;
+        struct reg_pending *p = pending_find(c, id);
+        if (p && !memcmp(p->mkey, mkey, 32) && !memcmp(p->nkey, req.node_key.b, 32)) {
+            if (p->done) {
+                struct cnode *n = ctrl_node_by_id(c, p->node_id);
+                answer_node(c, n, false, NULL, n ? NULL : "node was removed", a);
+                goto out;
+            }
+            struct reg_waiter *w = calloc(1, sizeof *w);
+            if (!w) {
+                answer_text(a, 500, "out of memory");
+                goto out;
+            }
+            w->p = p;
+            w->cb = cb;
+            w->arg = arg;
+            w->next = p->waiters;
+            if (w->next)
+                w->next->pprev = &w->next;
+            w->pprev = &p->waiters;
+            p->waiters = w;
+            *wout = w;
+            ret = 1;
+            goto out;
+        }
+        /* unknown or expired: start again with a fresh AuthURL */
+    }
+    start_interactive(c, mkey, &req, hostinfo, hostinfo_len, a);
+out:
+    tc_register_request_clear(&req);
+    return ret;
+}

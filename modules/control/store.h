@@ -1,0 +1,206 @@
+/* The control role's storage interface: a table of operations (a vtable) that each backend implements
+ * (store_sqlite.c here; a PostgreSQL plugin registers another with store_register). Transport-agnostic and
+ * synchronous: control calls it from its single event-loop thread.
+ *
+ * Every operation returns STORE_OK (0) or a negative enum store_rc; on failure store_errmsg() holds a
+ * sentence the caller can log (it stays valid until the next operation on the same store).
+ *
+ * Each operation is atomic on its own (one statement or an internal savepoint) and durable once it
+ * returns, unless the caller wrapped several in begin/commit, which is how a registration (node insert +
+ * pre-auth key use) is made all-or-nothing. Transactions do not nest: begin inside a transaction fails. */
+#ifndef WEFT_CONTROL_STORE_H
+#define WEFT_CONTROL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modules/control/model.h"
+
+enum store_rc {
+    STORE_OK = 0,
+    STORE_NOTFOUND = -1, /* no such row */
+    STORE_CONFLICT = -2, /* a unique value (name, key, address, label) is taken */
+    STORE_INUSE = -3,    /* refused: still referenced (a user that owns nodes or keys, without force) */
+    STORE_SCHEMA = -4,   /* the database schema is newer than this weft, or a migration failed */
+    STORE_INVALID = -5,  /* bad argument (bad DSN, empty name, nested begin, ...) */
+    STORE_IO = -6,       /* any other backend failure (disk, corruption, out of memory) */
+};
+
+#define STORE_ERR_MAX 512
+
+struct store;
+
+/* Called once per address held by a node (family 4 or 6, addr 4 or 16 bytes). */
+typedef void (*store_addr_cb)(void *ctx, int family, const uint8_t *addr);
+
+struct store_ops {
+    const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
+
+    /* Opens (creating if needed) and checks the schema version: a database whose schema is newer than
+     * the backend knows is refused (STORE_SCHEMA, the message names both versions). Does not migrate.
+     * On failure *out is NULL and err holds the reason. */
+    int (*open)(const char *dsn, struct store **out, char *err, size_t errlen);
+    void (*close)(struct store *s);
+
+    int (*begin)(struct store *s);
+    int (*commit)(struct store *s);
+    int (*rollback)(struct store *s);
+
+    /* *current = the database's schema version (0 = empty), *latest = what this backend knows. */
+    int (*schema_version)(struct store *s, int *current, int *latest);
+    /* Applies the migrations after the current version up to `target` (0 = latest), each in its own
+     * transaction. Must not be called inside begin/commit. */
+    int (*migrate)(struct store *s, int target);
+
+    /* Users. create fills u->id and u->created (if 0). Names are unique (STORE_CONFLICT). */
+    int (*user_create)(struct store *s, struct model_user *u);
+    int (*user_get_by_id)(struct store *s, int64_t id, struct model_user *out);
+    int (*user_get_by_name)(struct store *s, const char *name, struct model_user *out);
+    int (*user_list)(struct store *s, struct model_user **out, size_t *n); /* by id; free() */
+    int (*user_rename)(struct store *s, int64_t id, const char *new_name);
+    /* Refuses (STORE_INUSE) while the user owns nodes or pre-auth keys, unless force: then the user's
+     * nodes and keys are deleted with it in one transaction (the caller must release their addresses
+     * and tell peers: list the nodes first). */
+    int (*user_delete)(struct store *s, int64_t id, bool force);
+
+    /* Nodes. insert fills n->id, n->stable_id (if empty) and n->created (if 0). Unique: machine key,
+     * node key, given name, each address (STORE_CONFLICT). update writes every stored field of the node
+     * with n->id (not id, stable_id, created). Results must be released with model_node_clear. */
+    int (*node_insert)(struct store *s, struct model_node *n);
+    int (*node_update)(struct store *s, const struct model_node *n);
+    int (*node_get_by_id)(struct store *s, int64_t id, struct model_node *out);
+    int (*node_get_by_node_key)(struct store *s, const uint8_t key[MODEL_KEY_LEN], struct model_node *out);
+    int (*node_get_by_machine_key)(struct store *s, const uint8_t key[MODEL_KEY_LEN], struct model_node *out);
+    int (*node_get_by_given_name)(struct store *s, const char *given_name, struct model_node *out);
+    int (*node_list)(struct store *s, struct model_node **out, size_t *n); /* by id; model_nodes_free */
+    int (*node_list_by_user)(struct store *s, int64_t user_id, struct model_node **out, size_t *n);
+    int (*node_delete)(struct store *s, int64_t id);
+    /* Cheap update of the liveness fields only (map poll connect/disconnect). */
+    int (*node_set_last_seen)(struct store *s, int64_t id, int64_t last_seen);
+    /* Every address held by a node, for the allocator at startup (ipalloc.h). */
+    int (*addrs_in_use)(struct store *s, store_addr_cb cb, void *ctx);
+
+    /* Pre-auth keys. create fills k->id and k->created (if 0); the hash must be unique. */
+    int (*authkey_create)(struct store *s, struct model_authkey *k);
+    int (*authkey_get_by_id)(struct store *s, int64_t id, struct model_authkey *out);
+    int (*authkey_get_by_hash)(struct store *s, const uint8_t hash[32], struct model_authkey *out);
+    int (*authkey_list)(struct store *s, struct model_authkey **out, size_t *n); /* model_authkeys_free */
+    int (*authkey_mark_used)(struct store *s, int64_t id);            /* used_count += 1 */
+    int (*authkey_expire)(struct store *s, int64_t id, int64_t when); /* expiration = when */
+    int (*authkey_revoke)(struct store *s, int64_t id);
+};
+
+/* Every backend's instance starts with this header. */
+struct store {
+    const struct store_ops *ops;
+    char err[STORE_ERR_MAX];
+};
+
+/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open. 0 or -1 (table full). */
+int store_register(const struct store_ops *ops);
+const struct store_ops *store_sqlite_ops(void);
+
+/* Opens by DSN: "SCHEME:REST" picks a registered backend ("sqlite:/var/lib/weft/db.sqlite",
+ * "postgres://..."); a DSN without a known scheme is a SQLite file path. With migrate, brings the schema
+ * up to date. NULL on failure with the reason in err. */
+struct store *store_open(const char *dsn, bool migrate, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_errmsg(const struct store *s);
+const char *store_rc_name(int rc);
+
+/* Records a message on s (for backends). Returns rc. */
+int store_fail(struct store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Thin wrappers so that callers read naturally: store_node_insert(s, &n). */
+static inline int store_begin(struct store *s) { return s->ops->begin(s); }
+static inline int store_commit(struct store *s) { return s->ops->commit(s); }
+static inline int store_rollback(struct store *s) { return s->ops->rollback(s); }
+static inline int store_schema_version(struct store *s, int *cur, int *latest)
+{
+    return s->ops->schema_version(s, cur, latest);
+}
+static inline int store_migrate(struct store *s, int target) { return s->ops->migrate(s, target); }
+static inline int store_user_create(struct store *s, struct model_user *u) { return s->ops->user_create(s, u); }
+static inline int store_user_get_by_id(struct store *s, int64_t id, struct model_user *o)
+{
+    return s->ops->user_get_by_id(s, id, o);
+}
+static inline int store_user_get_by_name(struct store *s, const char *name, struct model_user *o)
+{
+    return s->ops->user_get_by_name(s, name, o);
+}
+static inline int store_user_list(struct store *s, struct model_user **o, size_t *n)
+{
+    return s->ops->user_list(s, o, n);
+}
+static inline int store_user_rename(struct store *s, int64_t id, const char *name)
+{
+    return s->ops->user_rename(s, id, name);
+}
+static inline int store_user_delete(struct store *s, int64_t id, bool force)
+{
+    return s->ops->user_delete(s, id, force);
+}
+static inline int store_node_insert(struct store *s, struct model_node *n) { return s->ops->node_insert(s, n); }
+static inline int store_node_update(struct store *s, const struct model_node *n)
+{
+    return s->ops->node_update(s, n);
+}
+static inline int store_node_get_by_id(struct store *s, int64_t id, struct model_node *o)
+{
+    return s->ops->node_get_by_id(s, id, o);
+}
+static inline int store_node_get_by_node_key(struct store *s, const uint8_t *k, struct model_node *o)
+{
+    return s->ops->node_get_by_node_key(s, k, o);
+}
+static inline int store_node_get_by_machine_key(struct store *s, const uint8_t *k, struct model_node *o)
+{
+    return s->ops->node_get_by_machine_key(s, k, o);
+}
+static inline int store_node_get_by_given_name(struct store *s, const char *name, struct model_node *o)
+{
+    return s->ops->node_get_by_given_name(s, name, o);
+}
+static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
+{
+    return s->ops->node_list(s, o, n);
+}
+static inline int store_node_list_by_user(struct store *s, int64_t uid, struct model_node **o, size_t *n)
+{
+    return s->ops->node_list_by_user(s, uid, o, n);
+}
+static inline int store_node_delete(struct store *s, int64_t id) { return s->ops->node_delete(s, id); }
+static inline int store_node_set_last_seen(struct store *s, int64_t id, int64_t t)
+{
+    return s->ops->node_set_last_seen(s, id, t);
+}
+static inline int store_addrs_in_use(struct store *s, store_addr_cb cb, void *ctx)
+{
+    return s->ops->addrs_in_use(s, cb, ctx);
+}
+static inline int store_authkey_create(struct store *s, struct model_authkey *k)
+{
+    return s->ops->authkey_create(s, k);
+}
+static inline int store_authkey_get_by_id(struct store *s, int64_t id, struct model_authkey *o)
+{
+    return s->ops->authkey_get_by_id(s, id, o);
+}
+static inline int store_authkey_get_by_hash(struct store *s, const uint8_t *h, struct model_authkey *o)
+{
+    return s->ops->authkey_get_by_hash(s, h, o);
+}
+static inline int store_authkey_list(struct store *s, struct model_authkey **o, size_t *n)
+{
+    return s->ops->authkey_list(s, o, n);
+}
+static inline int store_authkey_mark_used(struct store *s, int64_t id) { return s->ops->authkey_mark_used(s, id); }
+static inline int store_authkey_expire(struct store *s, int64_t id, int64_t when)
+{
+    return s->ops->authkey_expire(s, id, when);
+}
+static inline int store_authkey_revoke(struct store *s, int64_t id) { return s->ops->authkey_revoke(s, id); }
+
+#endif
