@@ -37,3 +37,7 @@ libweftcore_la_SOURCES += \
 # only what main/serve use gets linked and control.so fails to load. One argument survives libtool intact.
 # (Belongs in weft_LDFLAGS in Makefile.am: move it there.)
 weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
+# The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
+libweftcore_la_SOURCES += \
+	core/derp_client.c core/derp_client.h \
+	core/admission.h

@@ -699,6 +699,21 @@ void http_server_free(struct http_server *srv)
     /* h2o's GOAWAY resend timer (armed by request_shutdown even with no HTTP/2 connection) */
     if (h2o_timeout_is_linked(&srv->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&srv->ctx.http2._graceful_shutdown_timeout);
+    /* h2o leaves entries on its context's timeouts (one_sec_timeout after any request) and asserts they are
+     * empty at dispose: fire what is left now, as if their time had come, a few rounds at most. */
+    {
+        h2o_context_t *c = &srv->ctx;
+        h2o_timeout_t *ts[] = {&c->zero_timeout, &c->one_sec_timeout, &c->hundred_ms_timeout, &c->handshake_timeout,
+                               &c->http1.req_timeout, &c->http2.idle_timeout, &c->http2.graceful_shutdown_timeout,
+                               &c->proxy.io_timeout};
+        for (int round = 0; round < 4; round++)
+            for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+                if (!h2o_linklist_is_empty(&ts[i]->_entries))
+                    h2o_timeout_run(loop_h2o(srv->loop), ts[i], UINT64_MAX);
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+            while (!h2o_linklist_is_empty(&ts[i]->_entries))
+                h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, ts[i]->_entries.next));
+    }
     h2o_multithread_queue_t *q = srv->ctx.queue;
     h2o_context_dispose(&srv->ctx);
 #if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2

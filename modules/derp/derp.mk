@@ -1,5 +1,8 @@
 # modules/derp: the DERP relay and STUN server (fragment of the top Makefile.am)
-derp_sources = modules/derp/module.c modules/derp/derp.h
+derp_sources = modules/derp/module.c modules/derp/derp.h \
+	modules/derp/server.c modules/derp/server.h \
+	modules/derp/admit.c modules/derp/mesh.c \
+	modules/derp/stun_server.c modules/derp/metrics.c modules/derp/ws.c
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/derp/libmod_derp.la
 modules_derp_libmod_derp_la_SOURCES = $(derp_sources)
@@ -9,4 +12,17 @@ else
 pkglib_LTLIBRARIES += modules/derp/derp.la
 modules_derp_derp_la_SOURCES = $(derp_sources)
 modules_derp_derp_la_LDFLAGS = $(module_ldflags)
+modules_derp_derp_la_LIBADD = $(JSONC_LIBS) $(SSL_LIBS) $(SODIUM_LIBS)
 endif
+
+# Tests: a DERP client tool the shell tests drive, and the shell tests against the real binary.
+check_PROGRAMS += t/tools/derpc
+t_tools_derpc_SOURCES = t/tools/derpc.c
+TESTS += t/derp_relay.t
+EXTRA_DIST += t/derp_relay.t
+
+# Work-around (belongs in Makefile.am): libtool moves `libweftcore.la` out of weft_LDFLAGS' --whole-archive
+# bracket, so the binary lacks every core symbol that core/main.c and core/serve.c don't use themselves (udp_*,
+# derp_client_*, the wire codecs...) and a loadable module needing them fails with "undefined symbol". Naming
+# the archive inside one -Wl argument keeps libtool's hands off it.
+weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive

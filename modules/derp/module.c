@@ -2,28 +2,54 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "core/crypto/key.h"
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "core/wire/derp_frame.h"
 #include "modules/derp/derp.h"
+#include "modules/derp/server.h"
 
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct derp_conf, name), 0, 0, NULL}
+#define KR(name, type, def, doc, min, max) {#name, type, def, doc, offsetof(struct derp_conf, name), min, max, NULL}
 static const struct cfg_key derp_keys[] = {
     K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for /derp (shared with control when the same)"),
     K(tls_listen, CFG_STR, NULL, "TLS listener for /derp (needs tls_cert and tls_key), e.g. [::]:443"),
     K(tls_cert, CFG_STR, NULL, "PEM certificate chain for tls_listen"),
     K(tls_key, CFG_STR, NULL, "PEM private key for tls_listen"),
-    K(stun_listen, CFG_STR, "127.0.0.1:3478", "UDP address of the STUN server (empty: no STUN)"),
+    K(stun_listen, CFG_STR, "127.0.0.1:3478", "UDP address of the STUN server (empty: no STUN; :3478 for v4+v6)"),
     K(key_file, CFG_STR, "derp.key", "the relay's private key (relative to state_dir; created 0600)"),
     K(mesh_key, CFG_STR, NULL, "file holding the region's mesh key (64 hex digits)"),
     K(mesh_with, CFG_LIST, NULL, "URLs of the other relays of this region, e.g. https://derp2.example:443"),
+    K(mesh_ca_file, CFG_STR, NULL, "PEM CA bundle to verify mesh peers with (default: the system store)"),
     K(verify_clients, CFG_STR, NULL, "admission URL: POST {NodePublic, Source}, admit on {\"Allow\":true}"),
     K(verify_fail_open, CFG_BOOL, "false", "admit clients when the admission URL cannot be reached"),
+    KR(verify_timeout, CFG_DURATION, "5s", "how long the admission URL may take to answer", 100, 60000),
     K(metrics_listen, CFG_STR, NULL, "listener of its own for /metrics (default: on listen)"),
+    KR(max_conns, CFG_INT, "0", "most client connections at once (0: no limit); more get 503", 0, 10000000),
+    KR(accept_rate, CFG_INT, "0", "new connections accepted per second (0: no limit); more get 429", 0, 10000000),
+    KR(accept_burst, CFG_INT, "0", "burst for accept_rate (0: one second's worth)", 0, 10000000),
+    KR(rate_limit, CFG_INT, "0", "per-client receive limit in bytes per second (0: off; mesh peers exempt)", 0,
+       1LL << 40),
+    KR(rate_burst, CFG_INT, "1048576", "burst of the per-client receive limit, in bytes", 65568, 1LL << 40),
+    KR(queue_depth, CFG_INT, "32", "packets queued per busy destination (as many again for disco); oldest dropped",
+       1, 4096),
+    KR(write_timeout, CFG_DURATION, "2s", "a client whose socket takes no data this long is dropped", 100,
+       600000),
+    KR(mesh_write_timeout, CFG_DURATION, "30s", "the same for mesh peers", 100, 600000),
+    KR(handshake_timeout, CFG_DURATION, "10s", "time from upgrade to a finished handshake", 100, 600000),
+    KR(keepalive, CFG_DURATION, "60s", "KeepAlive interval (plus up to 5 s of jitter)", 1000, 3600000),
     CFG_END,
+};
+
+struct derp_module {
+    struct derp_server *srv;
 };
 
 /* /derp/probe and /derp/latency-check: clients and browsers measure latency with these (CORS open). */
@@ -38,24 +64,138 @@ static void handle_probe(struct http_req *req, void *arg)
     http_respond(req, 200, h, 1, "", 0);
 }
 
+/* Captive-portal check; answers the challenge so clients know they reached a real relay. */
+static void handle_generate_204(struct http_req *req, void *arg)
+{
+    char resp[128];
+    struct http_header h[2] = {{"Cache-Control", DERP_NO_CACHE}, {DERP_HDR_RESPONSE, resp}};
+    long n = derp_generate_204_response(http_req_header(req, DERP_HDR_CHALLENGE), resp, sizeof(resp));
+    http_respond(req, 204, h, n > 0 ? 2 : 1, "", 0);
+}
+
+static void handle_home(struct http_req *req, void *arg)
+{
+    static const char page[] =
+        "<html><body>\n<h1>DERP</h1>\n<p>This is a DERP relay (weft), compatible with Tailscale clients.</p>\n"
+        "</body></html>\n";
+    static const struct http_header h[] = {{"Content-Type", "text/html; charset=utf-8"}};
+    http_respond(req, 200, h, 1, page, sizeof(page) - 1);
+}
+
+static void handle_robots(struct http_req *req, void *arg)
+{
+    http_respond_text(req, 200, "User-agent: *\nDisallow: /\n");
+}
+
+static int derp_init(struct weft_instance *inst)
+{
+    struct derp_conf *conf = inst->conf;
+    char path[4096], err[512];
+    struct key priv;
+    int created = 0;
+    const char *kf = conf->key_file;
+    if (kf == NULL || kf[0] == 0) {
+        log_error("module=derp event=init error=\"key_file is empty\"");
+        return -1;
+    }
+    if (kf[0] != '/' && weft_state_path(inst->ctx, kf, path, sizeof(path)) == NULL)
+        return -1;
+    if (key_load_or_create(kf[0] == '/' ? kf : path, &priv, &created, err, sizeof(err)) != 0) {
+        log_error("module=derp event=init error=\"%s\"", err);
+        return -1;
+    }
+    struct derp_module *dm = calloc(1, sizeof(*dm));
+    if (dm == NULL || (dm->srv = derp_server_new(inst->ctx, conf, &priv)) == NULL) {
+        free(dm);
+        sodium_memzero(&priv, sizeof(priv));
+        return -1;
+    }
+    sodium_memzero(&priv, sizeof(priv));
+    if (conf->mesh_key != NULL && conf->mesh_key[0] != 0) {
+        if (derp_read_mesh_key(conf->mesh_key, dm->srv->mesh_key, err, sizeof(err)) != 0) {
+            log_error("module=derp event=init error=\"%s\"", err);
+            derp_server_free(dm->srv);
+            free(dm);
+            return -1;
+        }
+        dm->srv->has_mesh_key = 1;
+    }
+    inst->data = dm;
+    char pub[KEY_TEXT_MAX];
+    key_format(pub, sizeof(pub), KEY_TEXT_NODE, &dm->srv->pub);
+    log_info("module=derp event=key public=%s%s", pub, created ? " created=yes" : "");
+    return 0;
+}
+
 static int derp_start(struct weft_instance *inst)
 {
     struct derp_conf *conf = inst->conf;
+    struct derp_module *dm = inst->data;
+    struct derp_server *srv = dm->srv;
     char err[512];
     const char *addrs[2] = {conf->listen, conf->tls_listen};
+    int standalone = !weft_runs(inst->ctx, "control");
     for (int i = 0; i < 2; i++) {
-        if (!addrs[i])
+        if (addrs[i] == NULL || addrs[i][0] == 0)
             continue;
-        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
-                                            i ? conf->tls_key : NULL, err, sizeof err);
-        if (!srv) {
+        struct http_server *hs = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
+                                           i ? conf->tls_key : NULL, err, sizeof err);
+        if (!hs) {
             log_error("module=derp event=listen addr=%s error=\"%s\"", addrs[i], err);
             return -1;
         }
-        http_route(srv, "/derp/probe", 0, handle_probe, inst);
-        http_route(srv, "/derp/latency-check", 0, handle_probe, inst);
+        http_route(hs, "/derp", 0, derp_handle_upgrade, srv);
+        http_route(hs, "/derp/probe", 0, handle_probe, srv);
+        http_route(hs, "/derp/latency-check", 0, handle_probe, srv);
+        http_route(hs, "/generate_204", 0, handle_generate_204, srv);
+        if (standalone) { /* with control here, the home page is control's */
+            http_route(hs, "/", 0, handle_home, srv);
+            http_route(hs, "/robots.txt", 0, handle_robots, srv);
+        }
+        if (conf->metrics_listen == NULL || conf->metrics_listen[0] == 0)
+            http_route(hs, "/metrics", 0, derp_handle_metrics, srv);
     }
+    if (conf->metrics_listen != NULL && conf->metrics_listen[0] != 0) {
+        struct http_server *ms = weft_http(inst->ctx, conf->metrics_listen, NULL, NULL, err, sizeof err);
+        if (!ms) {
+            log_error("module=derp event=listen addr=%s error=\"%s\"", conf->metrics_listen, err);
+            return -1;
+        }
+        http_route(ms, "/metrics", 0, derp_handle_metrics, srv);
+    }
+    if (conf->stun_listen != NULL && conf->stun_listen[0] != 0) {
+        if ((srv->stun = stun_server_start(srv, conf->stun_listen, err, sizeof err)) == NULL) {
+            log_error("module=derp event=stun addr=%s error=\"%s\"", conf->stun_listen, err);
+            return -1;
+        }
+        log_info("module=derp event=stun addr=%s", conf->stun_listen);
+    }
+    if (mesh_start(srv) != 0)
+        return -1;
     return 0;
+}
+
+static void derp_stop(struct weft_instance *inst)
+{
+    struct derp_module *dm = inst->data;
+    if (dm != NULL)
+        derp_server_stop(dm->srv);
+}
+
+static int derp_drained(struct weft_instance *inst)
+{
+    struct derp_module *dm = inst->data;
+    return dm == NULL || derp_server_conns(dm->srv) == 0;
+}
+
+static void derp_finish(struct weft_instance *inst)
+{
+    struct derp_module *dm = inst->data;
+    if (dm == NULL)
+        return;
+    derp_server_free(dm->srv);
+    free(dm);
+    inst->data = NULL;
 }
 
 WEFT_MODULE(derp) = {
@@ -66,5 +206,9 @@ WEFT_MODULE(derp) = {
     .keys = derp_keys,
     .conf_size = sizeof(struct derp_conf),
     .is_role = 1,
+    .init = derp_init,
     .start = derp_start,
+    .stop = derp_stop,
+    .drained = derp_drained,
+    .finish = derp_finish,
 };

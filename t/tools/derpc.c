@@ -1,0 +1,469 @@
+/* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on purpose).
+ * Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY REASON", ...). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/crypto/key.h"
+#include "core/derp_client.h"
+#include "core/loop.h"
+#include "core/wire/derp_frame.h"
+
+static struct {
+    const char *url, *key_file, *ca_file, *pin, *raw, *exit_on;
+    int have_dst, disco, events, ping, reconnect, insecure, quiet_recv;
+    uint8_t dst[32];
+    long count, size, interval_ms, expect, idle, timeout_s, hold_s;
+} opt = {.size = 100, .timeout_s = 30};
+
+static struct loop *L;
+static struct key priv;
+static long sent, received;
+static int exit_code = 1;
+static struct timer t_send, t_timeout, t_hold;
+static struct derp_client *client;
+static struct derp_client **idle_clients;
+static long idle_up;
+static uint8_t *payload;
+
+static void hex(const uint8_t *k, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", k[i]);
+}
+
+static void finish(int code)
+{
+    exit_code = code;
+    loop_stop(L);
+}
+
+static void maybe_done(void)
+{
+    int sending_done = opt.count == 0 || sent >= opt.count;
+    int recv_done = opt.expect == 0 || received >= opt.expect;
+    if (opt.idle || opt.exit_on)
+        return;
+    if (sending_done && recv_done && !opt.ping) {
+        if (opt.hold_s > 0) {
+            if (!timer_armed(&t_hold))
+                timer_start(&t_hold, (uint64_t)opt.hold_s * 1000);
+            return;
+        }
+        /* let the last frames reach the kernel before leaving */
+        if (derp_client_queued(client) == 0)
+            finish(0);
+    }
+}
+
+static void send_some(void)
+{
+    if (!derp_client_connected(client))
+        return;
+    while (sent < opt.count && derp_client_queued(client) < (1u << 20)) {
+        memcpy(payload + (opt.disco ? 62 : 0), &sent, opt.size - (opt.disco ? 62 : 0) >= 8 ? 8 : 0);
+        if (derp_client_send(client, opt.dst, payload, (size_t)opt.size) != 0)
+            break;
+        sent++;
+        if (opt.interval_ms > 0) {
+            timer_start(&t_send, (uint64_t)opt.interval_ms);
+            return;
+        }
+    }
+    maybe_done();
+}
+
+static void on_send_timer(struct timer *t, void *arg)
+{
+    send_some();
+}
+
+static void on_timeout(struct timer *t, void *arg)
+{
+    if (opt.idle) {
+        printf("idle %ld/%ld\n", idle_up, opt.idle);
+        finish(idle_up == opt.idle ? 0 : 1);
+        return;
+    }
+    printf("timeout sent=%ld received=%ld\n", sent, received);
+    finish(1);
+}
+
+static void on_hold(struct timer *t, void *arg)
+{
+    finish(0);
+}
+
+static void on_connected(struct derp_client *c, const uint8_t server_key[32], void *arg)
+{
+    char h[65];
+    if (opt.idle) {
+        if (++idle_up == opt.idle) {
+            printf("connected %ld\n", idle_up);
+            if (opt.hold_s > 0)
+                timer_start(&t_hold, (uint64_t)opt.hold_s * 1000);
+        }
+        return;
+    }
+    hex(server_key, h);
+    printf("connected %s\n", h);
+    if (opt.ping) {
+        static const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        derp_client_ping(c, d);
+    }
+    send_some();
+}
+
+static void on_disconnected(struct derp_client *c, const char *err, void *arg)
+{
+    if (opt.idle) {
+        printf("disconnected %s\n", err);
+        return;
+    }
+    printf("disconnected %s\n", err);
+    if (!opt.reconnect && !(opt.exit_on && strcmp(opt.exit_on, "disconnected") == 0))
+        finish(1);
+    else if (opt.exit_on && strcmp(opt.exit_on, "disconnected") == 0)
+        finish(0);
+}
+
+static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len, void *arg)
+{
+    received++;
+    if (opt.events && !opt.quiet_recv) {
+        char h[65];
+        hex(src, h);
+        printf("packet %s %zu\n", h, len);
+    }
+    if (opt.expect && received == opt.expect)
+        printf("received %ld\n", received);
+    maybe_done();
+}
+
+static void event(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event(const char *name, const char *fmt, ...)
+{
+    if (opt.events) {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+    if (opt.exit_on && strcmp(opt.exit_on, name) == 0) {
+        if (!opt.events) {
+            va_list ap;
+            va_start(ap, fmt);
+            vprintf(fmt, ap);
+            va_end(ap);
+        }
+        finish(0);
+    }
+}
+
+static void on_peer_gone(struct derp_client *c, const uint8_t key[32], uint8_t reason, void *arg)
+{
+    char h[65];
+    hex(key, h);
+    event(reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", "%s %s %u\n",
+          reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", h, reason);
+}
+
+static void on_pong(struct derp_client *c, const uint8_t data[8], void *arg)
+{
+    static const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    printf("pong %s\n", memcmp(data, d, 8) == 0 ? "ok" : "mismatch");
+    if (opt.ping) {
+        opt.ping = 0;
+        maybe_done();
+    }
+}
+
+static void on_keep_alive(struct derp_client *c, void *arg)
+{
+    event("keepalive", "keepalive\n");
+}
+
+static void on_restarting(struct derp_client *c, uint32_t in_ms, uint32_t try_ms, void *arg)
+{
+    event("restarting", "restarting %u %u\n", in_ms, try_ms);
+}
+
+static void on_health(struct derp_client *c, const char *text, size_t len, void *arg)
+{
+    event("health", "health %.*s\n", (int)len, text);
+}
+
+static void on_writable(struct derp_client *c, void *arg)
+{
+    if (opt.interval_ms == 0)
+        send_some();
+    else
+        maybe_done();
+}
+
+/* ---- raw mode: a client that misbehaves on purpose, with blocking sockets ---- */
+
+static int raw_connect(struct derp_url *u)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", u->port);
+    if (getaddrinfo(u->host, port, &hints, &res) != 0)
+        return -1;
+    int fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int read_exact(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Upgrade and (unless stall-handshake) finish the handshake; then misbehave as asked. Exit status 0 when the
+ * server dropped us (what the tests expect), 1 if it kept us longer than the timeout. */
+static int run_raw(void)
+{
+    struct derp_url u;
+    if (derp_url_parse(opt.url, &u) != 0 || u.tls) {
+        fprintf(stderr, "derpc: raw mode needs an http:// URL\n");
+        return 2;
+    }
+    int fd = raw_connect(&u);
+    if (fd < 0) {
+        perror("derpc: connect");
+        return 2;
+    }
+    struct timeval tv = {opt.timeout_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n",
+                     u.path, u.hostport);
+    if (write(fd, req, (size_t)n) != n)
+        return 2;
+    /* the head, byte by byte up to the blank line */
+    char head[4096];
+    size_t hl = 0;
+    while (hl < sizeof(head) - 1 && (hl < 4 || memcmp(head + hl - 4, "\r\n\r\n", 4) != 0)) {
+        if (read(fd, head + hl, 1) != 1)
+            return 2;
+        hl++;
+    }
+    uint8_t sk[5 + 40];
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0 || read_exact(fd, sk, sizeof(sk)) != 0) {
+        fprintf(stderr, "derpc: no upgrade\n");
+        return 2;
+    }
+    if (strcmp(opt.raw, "garbage") == 0) {
+        static const char junk[] = "\x7f\xff\xff\xff\xffthis is not DERP at all";
+        if (write(fd, junk, sizeof(junk) - 1) < 0)
+            return 2;
+    } else if (strcmp(opt.raw, "stall-handshake") != 0) {
+        uint8_t pub[32], frame[512];
+        struct key pk;
+        key_public(&pk, &priv);
+        memcpy(pub, pk.b, 32);
+        struct derp_client_info ci = {.version = 2, .can_ack_pings = 1};
+        long fl = derp_client_info_seal(frame, sizeof(frame), priv.b, pub, sk + 5 + 8, NULL, &ci);
+        if (fl < 0 || write(fd, frame, (size_t)fl) != fl)
+            return 2;
+        uint8_t hdr[5];
+        if (read_exact(fd, hdr, 5) != 0 || hdr[0] != DERP_FRAME_SERVER_INFO)
+            return 2;
+        uint8_t skip[512];
+        uint32_t sl = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
+        if (sl > sizeof(skip) || read_exact(fd, skip, sl) != 0)
+            return 2;
+        char h[65];
+        hex(pub, h);
+        printf("connected %s\n", h);
+        fflush(stdout);
+        if (strcmp(opt.raw, "oversize") == 0) {
+            uint8_t big[5] = {DERP_FRAME_SEND_PACKET, 0x00, 0x20, 0x00, 0x00}; /* 2 MiB announced */
+            if (write(fd, big, 5) != 5)
+                return 2;
+        } else if (strcmp(opt.raw, "stall-read") == 0) {
+            /* never read again: the relay's writes to us must time out; wait until it hangs up */
+            shutdown(fd, SHUT_WR);
+            int sz = 4096;
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+            sleep((unsigned)opt.timeout_s);
+            return 0;
+        }
+    }
+    /* now the relay should hang up on us */
+    uint8_t b[4096];
+    for (;;) {
+        ssize_t r = read(fd, b, sizeof(b));
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+            printf("dropped\n");
+            return 0;
+        }
+        if (r < 0) {
+            printf("still-open\n");
+            return 1;
+        }
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: derpc [--key-file F] --pubkey\n"
+            "       derpc [options] URL\n"
+            "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
+            "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --insecure --ca-file F --pin F\n"
+            "  --raw garbage|oversize|stall-handshake|stall-read\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"key-file", 1, 0, 'k'}, {"pubkey", 0, 0, 'P'}, {"send-to", 1, 0, 't'}, {"count", 1, 0, 'n'},
+        {"size", 1, 0, 's'}, {"interval", 1, 0, 'i'}, {"disco", 0, 0, 'd'}, {"expect", 1, 0, 'e'},
+        {"ping", 0, 0, 'p'}, {"events", 0, 0, 'v'}, {"exit-on", 1, 0, 'x'}, {"timeout", 1, 0, 'T'},
+        {"hold", 1, 0, 'H'}, {"idle", 1, 0, 'I'}, {"reconnect", 0, 0, 'r'}, {"insecure", 0, 0, 'K'},
+        {"ca-file", 1, 0, 'C'}, {"pin", 1, 0, 'N'}, {"raw", 1, 0, 'R'}, {"quiet-recv", 0, 0, 'q'},
+        {0, 0, 0, 0}};
+    int c, print_pub = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'k': opt.key_file = optarg; break;
+        case 'P': print_pub = 1; break;
+        case 't': {
+            struct key k;
+            if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 && key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
+                usage();
+            memcpy(opt.dst, k.b, 32);
+            opt.have_dst = 1;
+            break;
+        }
+        case 'n': opt.count = atol(optarg); break;
+        case 's': opt.size = atol(optarg); break;
+        case 'i': opt.interval_ms = atol(optarg); break;
+        case 'd': opt.disco = 1; break;
+        case 'e': opt.expect = atol(optarg); break;
+        case 'p': opt.ping = 1; break;
+        case 'v': opt.events = 1; break;
+        case 'x': opt.exit_on = optarg; break;
+        case 'T': opt.timeout_s = atol(optarg); break;
+        case 'H': opt.hold_s = atol(optarg); break;
+        case 'I': opt.idle = atol(optarg); break;
+        case 'r': opt.reconnect = 1; break;
+        case 'K': opt.insecure = 1; break;
+        case 'C': opt.ca_file = optarg; break;
+        case 'N': opt.pin = optarg; break;
+        case 'R': opt.raw = optarg; break;
+        case 'q': opt.quiet_recv = 1; break;
+        default: usage();
+        }
+    }
+    if (key_crypto_init() != 0)
+        return 2;
+    if (opt.key_file != NULL) {
+        char err[256];
+        int created;
+        if (key_load_or_create(opt.key_file, &priv, &created, err, sizeof(err)) != 0) {
+            fprintf(stderr, "derpc: %s\n", err);
+            return 2;
+        }
+    } else {
+        key_generate(&priv);
+    }
+    if (print_pub) {
+        struct key pub;
+        char h[65];
+        key_public(&pub, &priv);
+        hex(pub.b, h);
+        printf("%s\n", h);
+        return 0;
+    }
+    if (optind != argc - 1)
+        usage();
+    opt.url = argv[optind];
+    if (opt.raw != NULL)
+        return run_raw();
+    if (opt.size < 1 || opt.size > DERP_MAX_PACKET_SIZE || (opt.disco && opt.size < 62))
+        opt.size = opt.disco ? 62 : 100;
+    if (opt.count > 0 && !opt.have_dst)
+        usage();
+    payload = calloc(1, (size_t)opt.size);
+    if (opt.disco)
+        memcpy(payload, "TS\xf0\x9f\x92\xac", 6);
+
+    L = loop_new();
+    timer_init(&t_send, L, on_send_timer, NULL);
+    timer_init(&t_timeout, L, on_timeout, NULL);
+    timer_init(&t_hold, L, on_hold, NULL);
+    timer_start(&t_timeout, (uint64_t)opt.timeout_s * 1000);
+    struct derp_client_cbs cbs = {
+        .on_connected = on_connected, .on_disconnected = on_disconnected, .on_packet = on_packet,
+        .on_peer_gone = on_peer_gone, .on_pong = on_pong, .on_keep_alive = on_keep_alive,
+        .on_restarting = on_restarting, .on_health = on_health, .on_writable = on_writable,
+    };
+    struct derp_client_opts o = {.url = opt.url, .priv = priv.b, .insecure = opt.insecure, .ca_file = opt.ca_file,
+                                 .pin_cert_file = opt.pin, .reconnect = opt.reconnect, .backoff_min_ms = 100,
+                                 .backoff_max_ms = 1000};
+    if (opt.idle > 0) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        idle_clients = calloc((size_t)opt.idle, sizeof(*idle_clients));
+        struct derp_client_cbs icbs = {.on_connected = on_connected, .on_disconnected = on_disconnected};
+        for (long i = 0; i < opt.idle; i++) {
+            struct key k;
+            key_generate(&k);
+            o.priv = k.b;
+            idle_clients[i] = derp_client_new(L, &o, &icbs, NULL);
+            /* pace the dialling a little so the accept queue never overflows */
+            if (i % 256 == 255)
+                loop_run_once(L, 0);
+        }
+    } else {
+        client = derp_client_new(L, &o, &cbs, NULL);
+        if (client == NULL) {
+            fprintf(stderr, "derpc: bad URL %s\n", opt.url);
+            return 2;
+        }
+    }
+    loop_run(L);
+    if (client != NULL)
+        derp_client_free(client);
+    for (long i = 0; i < opt.idle; i++)
+        derp_client_free(idle_clients[i]);
+    free(idle_clients);
+    timer_stop(&t_send);
+    timer_stop(&t_timeout);
+    timer_stop(&t_hold);
+    loop_free(L);
+    free(payload);
+    return exit_code;
+}
