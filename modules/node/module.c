@@ -19,6 +19,8 @@ static const struct cfg_key node_keys[] = {
     CFG_END,
 };
 
+extern const struct weft_verb node_verbs[]; /* wireguard.c */
+
 WEFT_MODULE(node) = {
     .abi = WEFT_ABI_VERSION,
     .name = "node",
@@ -27,4 +29,5 @@ WEFT_MODULE(node) = {
     .keys = node_keys,
     .conf_size = sizeof(struct node_conf),
     .is_role = 1,
+    .verbs = node_verbs,
 };

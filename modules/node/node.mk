@@ -1,5 +1,5 @@
 # modules/node: the client daemon (fragment of the top Makefile.am)
-node_sources = modules/node/module.c modules/node/node.h
+node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.c
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/node/libmod_node.la
 modules_node_libmod_node_la_SOURCES = $(node_sources)
