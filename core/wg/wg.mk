@@ -27,8 +27,3 @@ libweftcore_la_SOURCES += \
 check_PROGRAMS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 TESTS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 
-# libtool moves libweftcore.la out of the top Makefile.am's -Wl,--whole-archive pair, so the binary only
-# keeps the core objects main/serve reference and a module loaded at run time (node: `weft wireguard`)
-# misses the engine. One -Wl argument libtool leaves alone puts the whole archive in. (Belongs in the top
-# Makefile.am; harmless once that is fixed.)
-weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive

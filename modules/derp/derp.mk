@@ -21,8 +21,3 @@ t_tools_derpc_SOURCES = t/tools/derpc.c
 TESTS += t/derp_relay.t
 EXTRA_DIST += t/derp_relay.t
 
-# Work-around (belongs in Makefile.am): libtool moves `libweftcore.la` out of weft_LDFLAGS' --whole-archive
-# bracket, so the binary lacks every core symbol that core/main.c and core/serve.c don't use themselves (udp_*,
-# derp_client_*, the wire codecs...) and a loadable module needing them fails with "undefined symbol". Naming
-# the archive inside one -Wl argument keeps libtool's hands off it.
-weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
