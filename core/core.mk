@@ -41,3 +41,6 @@ weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
 libweftcore_la_SOURCES += \
 	core/derp_client.c core/derp_client.h \
 	core/admission.h
+
+# interface addresses, routes and link state over rtnetlink (the node's TUN)
+libweftcore_la_SOURCES += core/netlink.c core/netlink.h

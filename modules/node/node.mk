@@ -9,4 +9,16 @@ else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
+modules_node_node_la_LIBADD = $(CURL_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
 endif
+
+# the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
+node_sources += \
+	modules/node/daemon.c \
+	modules/node/ctl.c modules/node/ctl.h \
+	modules/node/netmap.c modules/node/netmap.h \
+	modules/node/dp.c modules/node/dp.h \
+	modules/node/derpmux.c modules/node/derpmux.h \
+	modules/node/localapi.c modules/node/localapi.h \
+	modules/node/ping.c modules/node/ping.h \
+	modules/node/verbs.c
