@@ -47,7 +47,8 @@ control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/register.c modules/control/poll.c
-control_sources += $(control_app_sources)
+control_sources += $(control_app_sources) \
+	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
 check_PROGRAMS += t/unit/test_control
 TESTS += t/unit/test_control
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
@@ -59,3 +60,7 @@ t_unit_test_ipalloc_CFLAGS = $(AM_CFLAGS)
 t_unit_test_naming_CFLAGS = $(AM_CFLAGS)
 t_unit_test_authkey_CFLAGS = $(AM_CFLAGS)
 bench_bench_store_CFLAGS = $(AM_CFLAGS)
+# The module uses SQLite (store) and libcurl (verbs) itself: the weft binary does not pull them in.
+if !BUILTIN_MODULES
+modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(CURL_LIBS) $(JSONC_LIBS)
+endif

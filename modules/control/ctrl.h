@@ -208,8 +208,8 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                struct reg_answer *a, reg_done_cb cb, void *arg, struct reg_waiter **w);
 void reg_cancel(struct reg_waiter *w);
 /* Approve the interactive registration authid for user: the node is created (or its key replaced) and
- * waiting requests answered. 0, or -1 with err. */
-int reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen);
+ * waiting requests answered. The node's ID, or -1 with err. */
+int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen);
 /* Whether authid is a pending (unapproved, unexpired) registration; its hostname into host. */
 bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen);
 void reg_free_all(struct ctrl *c);

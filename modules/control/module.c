@@ -7,6 +7,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/control.h"
 
@@ -61,9 +62,11 @@ static int control_start(struct weft_instance *inst)
             return -1;
         }
         http_route(srv, "/health", 0, handle_health, inst);
-        if (channel_start(inst, srv) != 0)
+        if (channel_start(inst, srv) != 0 || app_start(inst, srv) != 0)
             return -1;
     }
+    if (app_start_admin(inst) != 0)
+        return -1;
     log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
              "--authkey=KEY, or weft up --login-server=%s --authkey=KEY\"",
              conf->server_url, conf->server_url, conf->server_url);
@@ -78,8 +81,10 @@ WEFT_MODULE(control) = {
     .keys = control_keys,
     .conf_size = sizeof(struct control_conf),
     .is_role = 1,
+    .init = app_init,
     .start = control_start,
-    .stop = channel_stop,
-    .drained = channel_drained,
-    .finish = channel_finish,
+    .stop = app_stop,
+    .drained = app_drained,
+    .finish = app_finish,
+    .verbs = control_verbs,
 };

@@ -305,7 +305,7 @@ bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hos
     return true;
 }
 
-int reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen)
+int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen)
 {
     struct reg_pending *p = pending_find(c, authid);
     if (!p || p->created + PENDING_TTL < ctrl_now()) {
@@ -341,7 +341,7 @@ int reg_approve(struct ctrl *c, const char *authid, const char *user, char *err,
         cb(arg, &a);
     }
     reg_answer_free(&a);
-    return 0;
+    return n->m.id;
 }
 
 void reg_free_all(struct ctrl *c)

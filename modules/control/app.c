@@ -1,0 +1,340 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "core/ctx.h"
+#include "core/h2.h"
+#include "core/http.h"
+#include "core/json/json_util.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "modules/control/app.h"
+#include "modules/control/channel.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/store.h"
+
+#if __has_include("core/admission.h")
+#include "core/admission.h"
+#else /* the shape branch derp defines in core/admission.h */
+#define ADMISSION_SERVICE "node-admission"
+struct admission {
+    int (*node_admitted)(void *ctx, const uint8_t node_key[32]);
+    void *ctx;
+};
+#endif
+
+/* The control role's glue: the store and the brain (ctrl) for the module's life, /machine/register and
+ * /machine/map in the channel's handler table, /register/<id> and /verify on the plain HTTP side, node
+ * admission for an in-process DERP relay, the admin socket (admin.c). */
+
+struct app {
+    struct weft_instance *inst;
+    struct store *store;
+    struct ctrl *ctrl;
+    struct admission adm;
+    struct http_server *admin;
+};
+
+struct app *app_of(struct weft_instance *inst)
+{
+    return inst->data;
+}
+
+struct ctrl *app_ctrl(struct app *a)
+{
+    return a->ctrl;
+}
+
+static int admitted(void *ctx, const uint8_t node_key[32])
+{
+    struct app *a = ctx;
+    struct cnode *n = ctrl_node_by_node_key(a->ctrl, node_key);
+    return n && !ctrl_node_expired(n, ctrl_now());
+}
+
+int app_init(struct weft_instance *inst)
+{
+    struct control_conf *conf = inst->conf;
+    struct app *a = calloc(1, sizeof *a);
+    if (!a)
+        return -1;
+    a->inst = inst;
+    char path[4096], err[512];
+    const char *db = conf->database ? conf->database : "control.db";
+    /* a DSN ("sqlite:...", "postgres://...") or an absolute path is taken as is */
+    if (db[0] != '/' && !strchr(db, ':')) {
+        if (!weft_state_path(inst->ctx, db, path, sizeof path)) {
+            log_error("module=control event=store error=\"state path too long\"");
+            free(a);
+            return -1;
+        }
+        db = path;
+    }
+    a->store = store_open(db, true, err, sizeof err);
+    if (!a->store) {
+        log_error("module=control event=store database=%s error=\"%s\"", db, err);
+        free(a);
+        return -1;
+    }
+    bool derp_here = weft_runs(inst->ctx, "derp");
+    a->ctrl = ctrl_new(conf, weft_loop(inst->ctx), a->store, derp_here, (int)conf->derp_stun_port, err,
+                       sizeof err);
+    if (!a->ctrl) {
+        log_error("module=control event=init error=\"%s\"", err);
+        store_close(a->store);
+        free(a);
+        return -1;
+    }
+    a->adm.node_admitted = admitted;
+    a->adm.ctx = a;
+    if (derp_here)
+        weft_service_put(inst->ctx, ADMISSION_SERVICE, &a->adm);
+    inst->data = a;
+    log_info("module=control event=store database=%s nodes=%zu users=%zu", db, a->ctrl->nnodes,
+             a->ctrl->nusers);
+    return 0;
+}
+
+/* ---- /machine/register ---- */
+
+static void send_answer(struct h2_req *req, const struct reg_answer *ans)
+{
+    struct http_header h = {"content-type", ans->ctype ? ans->ctype : "text/plain; charset=utf-8"};
+    h2_respond(req, ans->status, &h, 1, ans->body, ans->len);
+}
+
+struct reg_wait {
+    struct h2_req *req;
+    struct reg_waiter *w;
+};
+
+static void reg_wait_done(void *arg, const struct reg_answer *ans)
+{
+    struct reg_wait *rw = arg;
+    h2_req_on_gone(rw->req, NULL, NULL);
+    send_answer(rw->req, ans);
+    free(rw);
+}
+
+static void reg_wait_gone(void *arg)
+{
+    struct reg_wait *rw = arg;
+    reg_cancel(rw->w);
+    free(rw);
+}
+
+static void h_register(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    struct app *a = arg;
+    if (strcmp(h2_req_method(req), "POST")) {
+        h2_respond_text(req, 405, "method not allowed");
+        return;
+    }
+    size_t len;
+    const uint8_t *body = h2_req_body(req, &len);
+    struct reg_answer ans;
+    struct reg_wait *rw = calloc(1, sizeof *rw);
+    if (!rw) {
+        h2_respond_text(req, 500, "out of memory");
+        return;
+    }
+    rw->req = req;
+    int rc = reg_handle(a->ctrl, peer->machine.b, peer->version, body, len, &ans, reg_wait_done, rw, &rw->w);
+    if (rc == 1) { /* held until an admin approves, or the client goes */
+        h2_req_on_gone(req, reg_wait_gone, rw);
+        return;
+    }
+    free(rw);
+    send_answer(req, &ans);
+    reg_answer_free(&ans);
+}
+
+/* ---- /machine/map ---- */
+
+struct map_glue {
+    struct h2_req *req;
+    struct ctrl_sess *sess;
+    int in_write, gone;
+};
+
+static int glue_write(void *h, const void *data, size_t len)
+{
+    struct map_glue *g = h;
+    if (g->gone)
+        return -1;
+    g->in_write = 1;
+    int rc = h2_reply_write(g->req, data, len);
+    g->in_write = 0;
+    return g->gone ? -1 : rc;
+}
+
+static size_t glue_queued(void *h)
+{
+    struct map_glue *g = h;
+    return g->gone ? 0 : h2_reply_queued(g->req);
+}
+
+static void glue_end(void *h)
+{
+    struct map_glue *g = h;
+    if (!g->gone) {
+        h2_req_on_gone(g->req, NULL, NULL);
+        h2_reply_end(g->req);
+    }
+    free(g);
+}
+
+static const struct ctrl_sink_ops glue_ops = {glue_write, glue_queued, glue_end};
+
+static void glue_gone(void *arg)
+{
+    struct map_glue *g = arg;
+    g->gone = 1;
+    if (g->in_write || !g->sess) /* the writer sees -1 and ends the session (which frees g) */
+        return;
+    ctrl_sess_gone(g->sess);
+    free(g);
+}
+
+static void h_map(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    struct app *a = arg;
+    if (strcmp(h2_req_method(req), "POST")) {
+        h2_respond_text(req, 405, "method not allowed");
+        return;
+    }
+    size_t len;
+    const uint8_t *body = h2_req_body(req, &len);
+    struct map_decision d;
+    map_handle(a->ctrl, peer->machine.b, peer->version, body, len, &d);
+    if (d.kind == MAP_RESPOND) {
+        struct http_header h = {"content-type", d.ctype ? d.ctype : "text/plain; charset=utf-8"};
+        h2_respond(req, d.status, &h, d.ctype ? 1 : 0, d.body, d.len);
+        free(d.body);
+        return;
+    }
+    struct map_glue *g = calloc(1, sizeof *g);
+    struct http_header h = {"content-type", "application/octet-stream"};
+    if (!g || h2_reply_start(req, 200, &h, 1)) {
+        free(g);
+        h2_respond_text(req, 500, "out of memory");
+        return;
+    }
+    g->req = req;
+    h2_req_on_gone(req, glue_gone, g);
+    g->sess = ctrl_sess_open(a->ctrl, d.node, d.capver, d.compress, &glue_ops, g);
+    if (!g->sess) {
+        if (!g->gone) {
+            h2_req_on_gone(req, NULL, NULL);
+            h2_reply_end(req);
+        }
+        free(g);
+    }
+}
+
+/* ---- plain HTTP: /register/<id>, /verify ---- */
+
+static void h_register_page(struct http_req *req, void *arg)
+{
+    struct app *a = arg;
+    const char *id = http_req_path(req) + strlen("/register/");
+    char host[MODEL_HOSTNAME_MAX + 1] = "";
+    if (strspn(id, "0123456789abcdef") != strlen(id) || !reg_pending_info(a->ctrl, id, host, sizeof host)) {
+        http_respond_text(req, 404, "no such registration (it expired or was already approved)\n");
+        return;
+    }
+    char page[2048];
+    /* id is hex and host is only shown after escaping-free filtering: keep the page free of markup from
+     * the client */
+    char safe[MODEL_HOSTNAME_MAX + 1];
+    size_t j = 0;
+    for (size_t i = 0; host[i] && j + 1 < sizeof safe; i++)
+        if ((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z') ||
+            (host[i] >= '0' && host[i] <= '9') || host[i] == '-' || host[i] == '.' || host[i] == '_')
+            safe[j++] = host[i];
+    safe[j] = 0;
+    snprintf(page, sizeof page,
+             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>weft: register a machine</title></head>"
+             "<body><h1>Register machine %s</h1>\n<p>An administrator approves it on the server with:</p>\n"
+             "<pre>weft nodes register --user USER %s</pre>\n</body></html>\n",
+             safe[0] ? safe : "(unnamed)", id);
+    struct http_header h = {"Content-Type", "text/html; charset=utf-8"};
+    http_respond(req, 200, &h, 1, page, strlen(page));
+}
+
+/* DERP admission over HTTP (derp.md §9): {"NodePublic":"nodekey:…","Source":"ip"} -> {"Allow":bool} */
+static void h_verify(struct http_req *req, void *arg)
+{
+    struct app *a = arg;
+    if (strcmp(http_req_method(req), "POST")) {
+        http_respond_text(req, 405, "method not allowed\n");
+        return;
+    }
+    size_t len;
+    const uint8_t *body = http_req_body(req, &len);
+    struct json_object *o = body ? tc_json_parse((const char *)body, len) : NULL, *v;
+    tc_key k;
+    if (!o || !json_object_object_get_ex(o, "NodePublic", &v) || !json_object_is_type(v, json_type_string) ||
+        tc_key_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), TC_PREFIX_NODE, &k)) {
+        json_object_put(o);
+        http_respond_text(req, 400, "bad request: want {\"NodePublic\":\"nodekey:...\"}\n");
+        return;
+    }
+    json_object_put(o);
+    http_respond_json(req, 200, admitted(a, k.b) ? "{\"Allow\":true}" : "{\"Allow\":false}");
+}
+
+int app_start(struct weft_instance *inst, struct http_server *srv)
+{
+    struct app *a = app_of(inst);
+    if (http_route(srv, "/register/", 1, h_register_page, a) || http_route(srv, "/verify", 0, h_verify, a))
+        return -1;
+    struct channel *ch = channel_of(inst);
+    if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
+        channel_handle(ch, "/machine/map", 0, h_map, a))
+        return -1;
+    return 0;
+}
+
+int app_start_admin(struct weft_instance *inst)
+{
+    struct app *a = app_of(inst);
+    a->admin = admin_listen(inst, a->ctrl);
+    return a->admin ? 0 : -1;
+}
+
+void app_stop(struct weft_instance *inst)
+{
+    struct app *a = app_of(inst);
+    if (a) {
+        /* map polls never end by themselves: end them so the connections can drain */
+        while (a->ctrl->sessions)
+            ctrl_sess_end(a->ctrl->sessions);
+        if (a->admin)
+            http_server_close(a->admin);
+    }
+    channel_stop(inst);
+}
+
+int app_drained(struct weft_instance *inst)
+{
+    return channel_drained(inst);
+}
+
+void app_finish(struct weft_instance *inst)
+{
+    struct app *a = app_of(inst);
+    channel_finish(inst); /* open requests see on_gone: waiters and streams let go of ctrl */
+    if (!a)
+        return;
+    if (a->admin)
+        http_server_free(a->admin);
+    ctrl_free(a->ctrl);
+    store_close(a->store);
+    free(a);
+    inst->data = NULL;
+}
