@@ -19,13 +19,13 @@
 #define HIGH_WATER (256 * 1024)
 
 enum phase {
-    PH_KEY_CONNECT,  /* connecting for GET /key */
-    PH_KEY_HEAD,     /* http_client owns the stream */
-    PH_KEY_BODY,     /* reading the /key body */
-    PH_CONNECT,      /* connecting for the upgrade */
-    PH_UPGRADE,      /* http_client owns the stream */
-    PH_HANDSHAKE,    /* reading the Noise response */
-    PH_NOISE,        /* records flow: early payload, then HTTP/2 */
+    PH_KEY_CONNECT, /* connecting for GET /key */
+    PH_KEY_HEAD,    /* http_client owns the stream */
+    PH_KEY_BODY,    /* reading the /key body */
+    PH_CONNECT,     /* connecting for the upgrade */
+    PH_UPGRADE,     /* http_client owns the stream */
+    PH_HANDSHAKE,   /* reading the Noise response */
+    PH_NOISE,       /* records flow: early payload, then HTTP/2 */
     PH_DEAD,
 };
 
@@ -299,7 +299,8 @@ static int http_abandoned(struct control_client *cc)
     return 1;
 }
 
-static void on_upgrade_response(struct stream *s, const struct http_response *res, const char *err, void *arg)
+static void on_upgrade_response(struct stream *s, const struct http_response *res, const char *err,
+                                void *arg)
 {
     struct control_client *cc = arg;
     if (http_abandoned(cc))
@@ -341,7 +342,8 @@ static void on_upgrade_connected(struct stream *s, const char *err, void *arg)
         {"X-Tailscale-Handshake", b64},
     };
     cc->phase = PH_UPGRADE;
-    if (http_client_request(s, "POST", TS2021_PATH, cc->authority, hs, 3, NULL, 0, on_upgrade_response, cc) != 0) {
+    if (http_client_request(s, "POST", TS2021_PATH, cc->authority, hs, 3, NULL, 0, on_upgrade_response,
+                            cc) != 0) {
         cc->phase = PH_CONNECT; /* the stream is still ours to close */
         fail(cc, "cannot send the upgrade request");
     }
@@ -362,7 +364,8 @@ static void parse_key(struct control_client *cc)
     struct json_object *j = json_tokener_parse(cc->keybody ? (const char *)cc->keybody : "");
     struct json_object *pk = NULL;
     const char *err = NULL;
-    if (j == NULL || !json_object_object_get_ex(j, "publicKey", &pk) || !json_object_is_type(pk, json_type_string))
+    if (j == NULL || !json_object_object_get_ex(j, "publicKey", &pk) ||
+        !json_object_is_type(pk, json_type_string))
         err = "/key: no publicKey in the answer";
     else if (key_parse_str(&cc->control, KEY_TEXT_MACHINE, json_object_get_string(pk)) != 0)
         err = "/key: malformed publicKey";
@@ -496,8 +499,8 @@ static int parse_url(struct control_client *cc, const char *url)
 }
 
 struct control_client *control_client_connect(struct loop *l, const struct control_client_opts *o,
-                                              control_client_ready_cb on_ready, control_client_close_cb on_close,
-                                              void *arg)
+                                              control_client_ready_cb on_ready,
+                                              control_client_close_cb on_close, void *arg)
 {
     if (o == NULL || o->server_url == NULL || o->machine_priv == NULL)
         return NULL;
@@ -633,8 +636,8 @@ static void call_done(struct h2_call *hc, const char *err, void *arg)
 }
 
 struct control_call *control_client_request(struct control_client *cc, const char *method, const char *path,
-                                            const struct http_header *hs, size_t n, const void *body, size_t len,
-                                            const struct control_call_cbs *cbs, void *arg)
+                                            const struct http_header *hs, size_t n, const void *body,
+                                            size_t len, const struct control_call_cbs *cbs, void *arg)
 {
     if (cc->closed || cc->h2 == NULL || cbs == NULL)
         return NULL;

@@ -21,12 +21,12 @@ struct control_call;
 #define CONTROL_CLIENT_VERSION 97
 
 struct control_client_opts {
-    const char *server_url;          /* "http://host[:port]" or "https://host[:port]" (the login server) */
-    const struct key *machine_priv;  /* our machine key (copied) */
-    const struct key *control_pub;   /* the server's control key; NULL: GET /key first */
-    uint16_t version;                /* capability version (0: CONTROL_CLIENT_VERSION) */
+    const char *server_url;         /* "http://host[:port]" or "https://host[:port]" (the login server) */
+    const struct key *machine_priv; /* our machine key (copied) */
+    const struct key *control_pub;  /* the server's control key; NULL: GET /key first */
+    uint16_t version;               /* capability version (0: CONTROL_CLIENT_VERSION) */
     const struct stream_connect_opts *connect; /* TLS verification and timeout for https (may be NULL) */
-    unsigned timeout_ms;             /* /key + connect + upgrade + handshake + early payload (default 10000) */
+    unsigned timeout_ms; /* /key + connect + upgrade + handshake + early payload (default 10000) */
 };
 
 /* err NULL: the channel is up (the early payload, if any, has been read). Otherwise the attempt failed
@@ -38,8 +38,8 @@ typedef void (*control_client_close_cb)(struct control_client *cc, const char *e
 
 /* Start connecting. NULL on bad options (unparsable URL, no key). */
 struct control_client *control_client_connect(struct loop *l, const struct control_client_opts *o,
-                                              control_client_ready_cb on_ready, control_client_close_cb on_close,
-                                              void *arg);
+                                              control_client_ready_cb on_ready,
+                                              control_client_close_cb on_close, void *arg);
 /* Close now and free; no callback of cc or of its calls follows. Safe from any callback of cc. */
 void control_client_close(struct control_client *cc);
 
@@ -54,7 +54,8 @@ size_t control_client_calls(const struct control_client *cc);
 
 struct control_call_cbs {
     /* The response head (regular headers, lowercase names; valid during the call). May be NULL. */
-    void (*on_head)(struct control_call *call, int status, const struct http_header *hs, size_t n, void *arg);
+    void (*on_head)(struct control_call *call, int status, const struct http_header *hs, size_t n,
+                    void *arg);
     /* Each body chunk as it arrives (a streaming answer). NULL: the body is collected for on_done. */
     void (*on_data)(struct control_call *call, const uint8_t *data, size_t len, void *arg);
     /* The end: err NULL after a complete answer (body/len: the collected body, NUL-terminated, when
@@ -69,8 +70,8 @@ struct control_call_cbs {
 /* Send a request (method, path, extra headers with lowercase names, body copied). Allowed as soon as
  * control_client_connect returned (it is sent once the channel is up). NULL on failure. */
 struct control_call *control_client_request(struct control_client *cc, const char *method, const char *path,
-                                            const struct http_header *hs, size_t n, const void *body, size_t len,
-                                            const struct control_call_cbs *cbs, void *arg);
+                                            const struct http_header *hs, size_t n, const void *body,
+                                            size_t len, const struct control_call_cbs *cbs, void *arg);
 /* Cancel (RST_STREAM CANCEL); no callback follows. */
 void control_call_cancel(struct control_call *call);
 

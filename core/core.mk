@@ -32,11 +32,6 @@ libweftcore_la_SOURCES += \
 	core/noise_stream.c core/noise_stream.h \
 	core/h2.c core/h2.h \
 	core/control_client.c core/control_client.h
-# The binary must export all of core for modules loaded at run time, but libtool moves libweftcore.la out of
-# Makefile.am's "-Wl,--whole-archive libweftcore.la -Wl,--no-whole-archive" (the flags end up empty), so
-# only what main/serve use gets linked and control.so fails to load. One argument survives libtool intact.
-# (Belongs in weft_LDFLAGS in Makefile.am: move it there.)
-weft_LDFLAGS += -Wl,--whole-archive,.libs/libweftcore.a,--no-whole-archive
 # The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
 libweftcore_la_SOURCES += \
 	core/derp_client.c core/derp_client.h \
@@ -44,3 +39,6 @@ libweftcore_la_SOURCES += \
 
 # interface addresses, routes and link state over rtnetlink (the node's TUN)
 libweftcore_la_SOURCES += core/netlink.c core/netlink.h
+
+check_PROGRAMS += t/unit/test_h2
+TESTS += t/unit/test_h2

@@ -125,8 +125,8 @@ static void buf_free(struct buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-static int hdrs_add(struct hdrs *hd, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl, size_t cap,
-                    size_t *name_off)
+static int hdrs_add(struct hdrs *hd, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl,
+                    size_t cap, size_t *name_off)
 {
     size_t need = nl + vl + 2;
     if (hd->too_big || hd->used + need > cap) {
@@ -237,7 +237,8 @@ static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len
     size_t n = buf_avail(&r->out);
     if (n > len)
         n = len;
-    memcpy(out, r->out.p + r->out.off, n);
+    if (n > 0)
+        memcpy(out, r->out.p + r->out.off, n);
     r->out.off += n;
     if (buf_avail(&r->out) == 0) {
         r->out.off = r->out.len = 0;
@@ -255,8 +256,8 @@ static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len
     return (ssize_t)n;
 }
 
-static int submit_answer(struct h2_req *r, int status, const struct http_header *hs, size_t n, int with_length,
-                         int has_body)
+static int submit_answer(struct h2_req *r, int status, const struct http_header *hs, size_t n,
+                         int with_length, int has_body)
 {
     char st[8], cl[24];
     nghttp2_nv nv[n + 2];
@@ -273,7 +274,8 @@ static int submit_answer(struct h2_req *r, int status, const struct http_header 
     return nghttp2_submit_response(r->h->s, r->id, nv, k, has_body ? &prd : NULL) == 0 ? 0 : -1;
 }
 
-int h2_respond(struct h2_req *r, int status, const struct http_header *hs, size_t n, const void *body, size_t len)
+int h2_respond(struct h2_req *r, int status, const struct http_header *hs, size_t n, const void *body,
+               size_t len)
 {
     if (r->h->freeing || r->state == REQ_ANSWERED || r->state == REQ_STREAMING || r->state == REQ_ENDED)
         return -1;
@@ -341,11 +343,26 @@ void h2_reply_end(struct h2_req *r)
     kick(r->h);
 }
 
-const char *h2_req_method(const struct h2_req *r) { return r->method; }
-const char *h2_req_path(const struct h2_req *r) { return r->path; }
-const char *h2_req_authority(const struct h2_req *r) { return r->authority; }
-int32_t h2_req_stream_id(const struct h2_req *r) { return r->id; }
-struct h2 *h2_req_session(const struct h2_req *r) { return r->h; }
+const char *h2_req_method(const struct h2_req *r)
+{
+    return r->method;
+}
+const char *h2_req_path(const struct h2_req *r)
+{
+    return r->path;
+}
+const char *h2_req_authority(const struct h2_req *r)
+{
+    return r->authority;
+}
+int32_t h2_req_stream_id(const struct h2_req *r)
+{
+    return r->id;
+}
+struct h2 *h2_req_session(const struct h2_req *r)
+{
+    return r->h;
+}
 
 const char *h2_req_header(const struct h2_req *r, const char *name)
 {
@@ -415,11 +432,13 @@ static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
         else
             return 0; /* :scheme means nothing inside Noise */
     }
-    return hdrs_add(&r->hd, name, nl, value, vl, h->o.max_header_size, pseudo) == 0 ? 0
-                                                                                    : NGHTTP2_ERR_CALLBACK_FAILURE;
+    return hdrs_add(&r->hd, name, nl, value, vl, h->o.max_header_size, pseudo) == 0
+               ? 0
+               : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
+static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                    void *user)
 {
     struct h2 *h = user;
     struct h2_req *r = nghttp2_session_get_stream_user_data(s, id);
@@ -463,7 +482,8 @@ static void srv_dispatch(struct h2 *h, struct h2_req *r)
 static int srv_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     struct h2 *h = user;
-    if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct h2_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (r != NULL && r->state == REQ_READING)
@@ -509,7 +529,8 @@ static ssize_t call_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
     size_t n = buf_avail(&c->out);
     if (n > len)
         n = len;
-    memcpy(out, c->out.p + c->out.off, n);
+    if (n > 0)
+        memcpy(out, c->out.p + c->out.off, n);
     c->out.off += n;
     if (buf_avail(&c->out) == 0) {
         buf_free(&c->out);
@@ -595,7 +616,9 @@ static int cli_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
     }
     if (nl > 0 && name[0] == ':')
         return 0;
-    return hdrs_add(&c->hd, name, nl, value, vl, CLI_MAX_HEADER_LIST, NULL) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    return hdrs_add(&c->hd, name, nl, value, vl, CLI_MAX_HEADER_LIST, NULL) == 0
+               ? 0
+               : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int cli_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
@@ -616,7 +639,8 @@ static int cli_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user
     return 0;
 }
 
-static int cli_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
+static int cli_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                    void *user)
 {
     struct h2_call *c = nghttp2_session_get_stream_user_data(s, id);
     if (c != NULL && c->cbs.on_data != NULL && len > 0)
@@ -677,7 +701,8 @@ static struct h2 *session_new(int server, h2_write_fn write, void *arg)
     return h;
 }
 
-struct h2 *h2_server_new(h2_write_fn write, h2_request_fn on_request, void *arg, const struct h2_server_opts *o)
+struct h2 *h2_server_new(h2_write_fn write, h2_request_fn on_request, void *arg,
+                         const struct h2_server_opts *o)
 {
     struct h2 *h = session_new(1, write, arg);
     if (h == NULL)

@@ -25,12 +25,13 @@ typedef void (*h2_request_fn)(struct h2_req *req, void *arg);
 struct h2_server_opts {
     size_t max_body;        /* request bodies over this get 413 (default 1 MiB) */
     size_t max_header_size; /* all header names and values of one request (default 64 KiB; over: 431) */
-    size_t max_buffered;    /* request body bytes held at once on the session (default 8 MiB; over: dropped) */
+    size_t max_buffered;    /* request body bytes held at once on the session (default 8 MiB; over: 503) */
 };
 
 /* A server session (expects the client preface; sends its SETTINGS first: the ones Go's http2.Server sends,
  * as headscale does). NULL if out of memory. */
-struct h2 *h2_server_new(h2_write_fn write, h2_request_fn on_request, void *arg, const struct h2_server_opts *o);
+struct h2 *h2_server_new(h2_write_fn write, h2_request_fn on_request, void *arg,
+                         const struct h2_server_opts *o);
 /* A client session: queues the preface the official client sends (SETTINGS ENABLE_PUSH=0
  * INITIAL_WINDOW_SIZE=4194304 MAX_HEADER_LIST_SIZE=10485760, WINDOW_UPDATE(0, 1073741824)). */
 struct h2 *h2_client_new(h2_write_fn write, void *arg);
@@ -70,7 +71,8 @@ void h2_req_on_gone(struct h2_req *r, void (*cb)(void *arg), void *arg);
 
 /* Answer at once: status, headers (lowercase names; content-length is added) and body (copied). 0 or -1
  * (already answered, or gone). req stays valid until its stream closes: don't keep it. */
-int h2_respond(struct h2_req *r, int status, const struct http_header *hs, size_t n, const void *body, size_t len);
+int h2_respond(struct h2_req *r, int status, const struct http_header *hs, size_t n, const void *body,
+               size_t len);
 /* Same with content-type text/plain; charset=utf-8. */
 int h2_respond_text(struct h2_req *r, int status, const char *text);
 

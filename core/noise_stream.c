@@ -46,7 +46,8 @@ static void on_read(struct stream *s, void *arg)
         }
         if (rl == 0 || (size_t)rl > len)
             return; /* wait for the rest */
-        ssize_t n = ts2021_open_record(&ns->t, p + TS2021_HDR_LEN, (size_t)rl - TS2021_HDR_LEN, p, (size_t)rl);
+        ssize_t n =
+            ts2021_open_record(&ns->t, p + TS2021_HDR_LEN, (size_t)rl - TS2021_HDR_LEN, p, (size_t)rl);
         if (n < 0) {
             fail(ns, n == TS2021_ERR_NONCE ? "noise nonce exhausted" : "noise record failed to decrypt");
             return;
@@ -100,7 +101,8 @@ int noise_stream_write(struct noise_stream *ns, const void *data, size_t len)
     if (ns->closing)
         return -1;
     while (len > 0) {
-        size_t n = len < SCRATCH_RECORDS * TS2021_MAX_PLAINTEXT ? len : SCRATCH_RECORDS * TS2021_MAX_PLAINTEXT;
+        size_t n =
+            len < SCRATCH_RECORDS * TS2021_MAX_PLAINTEXT ? len : SCRATCH_RECORDS * TS2021_MAX_PLAINTEXT;
         ssize_t w = ts2021_seal(&ns->t, scratch, sizeof(scratch), p, n);
         if (w < 0) {
             fail(ns, "noise nonce exhausted");

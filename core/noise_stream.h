@@ -14,7 +14,7 @@
 struct stream;
 struct noise_stream;
 
-/* Plaintext arrived: data is writable and valid during the call only. The owner may write or close from it. */
+/* Plaintext arrived: data is writable and valid during the call only; the owner may write or close. */
 typedef void (*noise_stream_data_cb)(struct noise_stream *ns, uint8_t *data, size_t len, void *arg);
 /* Everything queued has reached the socket (resume producing). */
 typedef void (*noise_stream_drain_cb)(struct noise_stream *ns, void *arg);

@@ -65,9 +65,9 @@ static const struct {
     const char *path;
     int prefix;
 } optional_paths[] = {
-    {"/machine/set-dns", 0},      {"/machine/id-token", 0},      {"/machine/audit-log", 0},
-    {"/machine/feature/query", 0}, {"/machine/update-health", 0}, {"/machine/whoami", 0},
-    {"/machine/c2n", 0},          {"/machine/set-device-attr", 0}, {"/machine/ssh/action/", 1},
+    {"/machine/set-dns", 0},       {"/machine/id-token", 0},        {"/machine/audit-log", 0},
+    {"/machine/feature/query", 0}, {"/machine/update-health", 0},   {"/machine/whoami", 0},
+    {"/machine/c2n", 0},           {"/machine/set-device-attr", 0}, {"/machine/ssh/action/", 1},
 };
 
 /* ---- connections ---- */
@@ -173,7 +173,8 @@ static void conn_request(struct h2_req *req, void *arg)
     const char *path = h2_req_path(req);
     size_t len = strcspn(path, "?");
     const struct route *rt = find_route(c->ch, path, len);
-    log_debug("module=control event=request peer=%s method=%s path=%s", c->peer.addr, h2_req_method(req), path);
+    log_debug("module=control event=request peer=%s method=%s path=%s", c->peer.addr, h2_req_method(req),
+              path);
     if (rt != NULL && rt->fn != NULL) {
         rt->fn(req, &c->peer, rt->arg);
         return;
@@ -288,8 +289,9 @@ static void handle_ts2021(struct http_req *req, void *arg)
         return;
     }
     if (kind != TS2021_UPGRADE_CONTROL || http_req_version(req) >= 0x200) {
-        http_respond_text(req, 400, "missing or wrong Upgrade header (HTTP/1.1 upgrade to "
-                                    "tailscale-control-protocol expected)\n");
+        http_respond_text(req, 400,
+                          "missing or wrong Upgrade header (HTTP/1.1 upgrade to "
+                          "tailscale-control-protocol expected)\n");
         return;
     }
     uint8_t init[TS2021_INITIATION_LEN];
@@ -373,14 +375,16 @@ struct channel *channel_new(struct loop *l, const struct key *control_priv)
     ch->loop = l;
     ch->priv = *control_priv;
     char pub[KEY_TEXT_MAX];
-    if (key_public(&ch->pub, &ch->priv) != 0 || key_format(pub, sizeof(pub), KEY_TEXT_MACHINE, &ch->pub) < 0) {
+    if (key_public(&ch->pub, &ch->priv) != 0 ||
+        key_format(pub, sizeof(pub), KEY_TEXT_MACHINE, &ch->pub) < 0) {
         channel_free(ch);
         return NULL;
     }
-    snprintf(ch->key_json, sizeof(ch->key_json),
-             "{\"legacyPublicKey\":\"mkey:0000000000000000000000000000000000000000000000000000000000000000\","
-             "\"publicKey\":\"%s\"}",
-             pub);
+    snprintf(
+        ch->key_json, sizeof(ch->key_json),
+        "{\"legacyPublicKey\":\"mkey:0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"publicKey\":\"%s\"}",
+        pub);
     for (size_t i = 0; i < sizeof(optional_paths) / sizeof(optional_paths[0]); i++) {
         if (channel_handle(ch, optional_paths[i].path, optional_paths[i].prefix, NULL, NULL) != 0) {
             channel_free(ch);
@@ -393,7 +397,8 @@ struct channel *channel_new(struct loop *l, const struct key *control_priv)
 
 int channel_attach(struct channel *ch, struct http_server *srv)
 {
-    if (http_route(srv, "/key", 0, handle_key, ch) != 0 || http_route(srv, TS2021_PATH, 0, handle_ts2021, ch) != 0)
+    if (http_route(srv, "/key", 0, handle_key, ch) != 0 ||
+        http_route(srv, TS2021_PATH, 0, handle_ts2021, ch) != 0)
         return -1;
     return 0;
 }

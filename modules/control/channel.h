@@ -27,11 +27,11 @@ struct channel_conn;
 
 /* Who is on the other end of a connection; lives as long as the connection (longer than its requests). */
 struct channel_peer {
-    struct key machine;       /* the client's machine public key, proven by the handshake */
-    uint16_t version;         /* its capability version (from the initiation) */
-    int tls;                  /* the upgrade came over TLS */
-    char addr[ADDR_STRLEN];   /* "1.2.3.4:5678" */
-    struct key challenge;     /* the nodeKeyChallenge public key sent in the early payload (zero if none) */
+    struct key machine;     /* the client's machine public key, proven by the handshake */
+    uint16_t version;       /* its capability version (from the initiation) */
+    int tls;                /* the upgrade came over TLS */
+    char addr[ADDR_STRLEN]; /* "1.2.3.4:5678" */
+    struct key challenge;   /* the nodeKeyChallenge public key sent in the early payload (zero if none) */
     struct channel_conn *conn;
 };
 

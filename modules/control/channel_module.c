@@ -53,8 +53,8 @@ int channel_start(struct weft_instance *inst, struct http_server *srv)
         instances = i;
         char pub[KEY_TEXT_MAX];
         key_format(pub, sizeof(pub), KEY_TEXT_MACHINE, channel_public_key(ch));
-        log_info("module=control event=control_key path=%s created=%s public=%s", path, created ? "yes" : "no",
-                 pub);
+        log_info("module=control event=control_key path=%s created=%s public=%s", path,
+                 created ? "yes" : "no", pub);
     }
     if (channel_attach(ch, srv) != 0) {
         log_error("module=control event=channel error=\"cannot route /key and /ts2021\"");

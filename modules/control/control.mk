@@ -64,3 +64,7 @@ bench_bench_store_CFLAGS = $(AM_CFLAGS)
 if !BUILTIN_MODULES
 modules_control_control_la_LIBADD = $(SQLITE3_LIBS) $(CURL_LIBS) $(JSONC_LIBS)
 endif
+
+BENCHES += bench/bench_channel
+bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
+bench_bench_channel_CFLAGS = $(AM_CFLAGS)

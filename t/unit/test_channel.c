@@ -36,8 +36,8 @@ static void h_echo(struct h2_req *req, const struct channel_peer *peer, void *ar
     key_format(mk, sizeof(mk), KEY_TEXT_MACHINE, &peer->machine);
     snprintf(ver, sizeof(ver), "%u", peer->version);
     const char *ct = h2_req_header(req, "content-type");
-    const struct http_header hs[] = {{"x-machine", mk}, {"x-version", ver}, {"x-method", h2_req_method(req)},
-                                     {"x-ct", ct ? ct : "-"}};
+    const struct http_header hs[] = {
+        {"x-machine", mk}, {"x-version", ver}, {"x-method", h2_req_method(req)}, {"x-ct", ct ? ct : "-"}};
     size_t len;
     const uint8_t *body = h2_req_body(req, &len);
     h2_respond(req, 200, hs, 4, body, len);
@@ -151,7 +151,8 @@ static void w_head(struct control_call *c, int status, const struct http_header 
     }
 }
 
-static void w_done(struct control_call *c, int status, const uint8_t *body, size_t len, const char *err, void *arg)
+static void w_done(struct control_call *c, int status, const uint8_t *body, size_t len, const char *err,
+                   void *arg)
 {
     struct waiter *w = arg;
     w->done = 1;
@@ -202,8 +203,11 @@ static void on_close(struct control_client *cc, const char *err, void *arg)
 static struct control_client *connect_client(struct conn_state *st, const struct key *ctl, uint16_t version)
 {
     memset(st, 0, sizeof(*st));
-    struct control_client_opts o = {.server_url = url, .machine_priv = &machine, .control_pub = ctl,
-                                    .version = version, .timeout_ms = 5000};
+    struct control_client_opts o = {.server_url = url,
+                                    .machine_priv = &machine,
+                                    .control_pub = ctl,
+                                    .version = version,
+                                    .timeout_ms = 5000};
     return control_client_connect(L, &o, on_ready, on_close, st);
 }
 
@@ -288,6 +292,7 @@ static void raw_response(struct stream *s, const struct http_response *res, cons
 }
 
 static const char *raw_b64;
+static const char *raw_method = "POST";
 static void raw_connected(struct stream *s, const char *err, void *arg)
 {
     struct raw *r = arg;
@@ -299,9 +304,10 @@ static void raw_connected(struct stream *s, const char *err, void *arg)
     }
     ts2021_initiator_start(&r->hs, init, machine.b, channel_public_key(ch)->b, 97, NULL);
     ts2021_base64_encode(b64, sizeof(b64), init, sizeof(init));
-    struct http_header hs[] = {{"Upgrade", "tailscale-control-protocol"}, {"Connection", "upgrade"},
+    struct http_header hs[] = {{"Upgrade", "tailscale-control-protocol"},
+                               {"Connection", "upgrade"},
                                {"X-Tailscale-Handshake", raw_b64 ? raw_b64 : b64}};
-    http_client_request(s, "POST", "/ts2021", "test", hs, 3, NULL, 0, raw_response, r);
+    http_client_request(s, raw_method, "/ts2021", "test", hs, 3, NULL, 0, raw_response, r);
 }
 
 static void raw_run(struct raw *r, const char *addr)
@@ -343,7 +349,8 @@ int main(void)
     struct conn_state st;
     struct control_client *cc = connect_client(&st, NULL, 97);
     ok(cc != NULL, "client connecting");
-    ok(run_until(&st.ready, 5000), "GET /key, upgrade, Noise handshake and early payload: ready (%s)", st.err);
+    ok(run_until(&st.ready, 5000), "GET /key, upgrade, Noise handshake and early payload: ready (%s)",
+       st.err);
     ok(key_equal(control_client_server_key(cc), &control_pub), "the key from /key is the control key");
     const char *early = control_client_early_json(cc);
     ok(early != NULL && strncmp(early, "{\"nodeKeyChallenge\":\"chalpub:", 29) == 0,
@@ -435,7 +442,8 @@ int main(void)
     is_str(w->hdr_ct, "application/octet-stream", "content type as sent");
     is_int((long long)w->streamed, 8 << 20, "every byte arrived");
     is_int((long long)w->bad_bytes, 0, "in order and intact");
-    ok(prod.max_queued <= 128 * 1024 + 16384, "the producer's queue stayed bounded (max %zu)", prod.max_queued);
+    ok(prod.max_queued <= 128 * 1024 + 16384, "the producer's queue stayed bounded (max %zu)",
+       prod.max_queued);
     wfree(w);
 
     /* async answer */
@@ -446,7 +454,8 @@ int main(void)
 
     /* the client cancels a streamed answer: the handler learns it */
     struct waiter *fw = calloc(1, sizeof(*fw));
-    struct control_call *fc = control_client_request(cc, "GET", "/test/forever", NULL, 0, NULL, 0, &streaming, fw);
+    struct control_call *fc =
+        control_client_request(cc, "GET", "/test/forever", NULL, 0, NULL, 0, &streaming, fw);
     run_until(&fw->head_status, 3000);
     control_call_cancel(fc);
     ok(run_until(&forever_gone, 3000), "cancelling the call tells the handler (on_gone)");
@@ -497,6 +506,22 @@ int main(void)
     run_until(&r4.closed, 5000);
     is_int(r4.status, 400, "an undecodable X-Tailscale-Handshake: 400");
     raw_b64 = NULL;
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    raw_method = "GET";
+    struct raw r5 = {.send = preface, .send_len = sizeof(preface) - 1, .plaintext = 1};
+    raw_run(&r5, addr);
+    run_until(&r5.upgraded, 5000);
+    ok(r5.status == 101 && r5.ns != NULL && r5.frame_len == 0, "the GET variant of the upgrade works too");
+    raw_method = "PUT";
+    struct raw r6 = {0};
+    raw_run(&r6, addr);
+    run_until(&r6.status, 5000);
+    is_int(r6.status, 405, "other methods: 405");
+    if (!r6.closed)
+        stream_close(r6.s);
+    raw_method = "POST";
+    if (r5.ns != NULL && !r5.closed)
+        noise_stream_close(r5.ns);
     w = call(cc, "POST", "/test/echo", "still", 5, &collect);
     run_until(&w->done, 3000);
     ok(w->status == 200 && strcmp((char *)w->body, "still") == 0, "the good client still works");
