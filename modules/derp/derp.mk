@@ -18,6 +18,6 @@ endif
 # Tests: a DERP client tool the shell tests drive, and the shell tests against the real binary.
 check_PROGRAMS += t/tools/derpc
 t_tools_derpc_SOURCES = t/tools/derpc.c
-TESTS += t/derp_relay.t
-EXTRA_DIST += t/derp_relay.t
+TESTS += t/derp_relay.t t/derp_mesh.t t/derp_verify.t t/derp_faults.t
+EXTRA_DIST += t/derp_relay.t t/derp_lib.sh t/derp_mesh.t t/derp_verify.t t/derp_faults.t
 

@@ -453,6 +453,14 @@ static void del_watcher(struct derp_server *srv, struct dconn *c)
 
 /* ---- per-connection timers ---- */
 
+/* The keep-alive interval plus jitter (up to 5 s, a tenth of the interval when that is shorter), so the
+ * connections accepted together don't all wake together. */
+static uint64_t keepalive_ms(const struct derp_server *srv)
+{
+    uint32_t jitter = (uint32_t)(srv->conf->keepalive / 10 < 5000 ? srv->conf->keepalive / 10 : 5000);
+    return (uint64_t)srv->conf->keepalive + randombytes_uniform(jitter + 1);
+}
+
 static void on_keepalive(struct timer *t, void *arg)
 {
     struct dconn *c = arg;
@@ -460,7 +468,7 @@ static void on_keepalive(struct timer *t, void *arg)
     derp_keep_alive_encode(f, sizeof(f));
     if (conn_write(c, f, sizeof(f)) == 0)
         c->srv->m.keepalives++;
-    timer_start(&c->ka, (uint64_t)c->srv->conf->keepalive + randombytes_uniform(5000));
+    timer_start(&c->ka, keepalive_ms(c->srv));
 }
 
 static void ws_kick(void *arg);
@@ -551,7 +559,7 @@ void derp_admit_done(struct dconn *c, int allow, const char *why)
         c->rl->last = loop_now(srv->loop);
         timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
     }
-    timer_start(&c->ka, (uint64_t)srv->conf->keepalive + randombytes_uniform(5000));
+    timer_start(&c->ka, keepalive_ms(srv));
     if (c->state == CS_RUNNING)
         conn_resume(c);
 }

@@ -26,14 +26,14 @@ static struct {
     const char *url, *key_file, *ca_file, *pin, *raw, *exit_on;
     int have_dst, disco, events, ping, reconnect, insecure, quiet_recv;
     uint8_t dst[32];
-    long count, size, interval_ms, expect, idle, timeout_s, hold_s;
+    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms;
 } opt = {.size = 100, .timeout_s = 30};
 
 static struct loop *L;
 static struct key priv;
 static long sent, received;
 static int exit_code = 1;
-static struct timer t_send, t_timeout, t_hold;
+static struct timer t_send, t_timeout, t_hold, t_ping;
 static struct derp_client *client;
 static struct derp_client **idle_clients;
 static long idle_up;
@@ -102,6 +102,12 @@ static void on_timeout(struct timer *t, void *arg)
     finish(1);
 }
 
+static void on_ping_timer(struct timer *t, void *arg)
+{
+    static const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    derp_client_ping(client, d);
+}
+
 static void on_hold(struct timer *t, void *arg)
 {
     finish(0);
@@ -124,6 +130,8 @@ static void on_connected(struct derp_client *c, const uint8_t server_key[32], vo
         static const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
         derp_client_ping(c, d);
     }
+    if (opt.ping_after_ms > 0)
+        timer_start(&t_ping, (uint64_t)opt.ping_after_ms);
     send_some();
 }
 
@@ -308,7 +316,6 @@ static int run_raw(void)
                 return 2;
         } else if (strcmp(opt.raw, "stall-read") == 0) {
             /* never read again: the relay's writes to us must time out; wait until it hangs up */
-            shutdown(fd, SHUT_WR);
             int sz = 4096;
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
             sleep((unsigned)opt.timeout_s);
@@ -336,7 +343,7 @@ static void usage(void)
             "usage: derpc [--key-file F] --pubkey\n"
             "       derpc [options] URL\n"
             "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
-            "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --insecure --ca-file F --pin F\n"
+            "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F --pin F\n"
             "  --raw garbage|oversize|stall-handshake|stall-read\n");
     exit(2);
 }
@@ -348,7 +355,7 @@ int main(int argc, char **argv)
         {"size", 1, 0, 's'}, {"interval", 1, 0, 'i'}, {"disco", 0, 0, 'd'}, {"expect", 1, 0, 'e'},
         {"ping", 0, 0, 'p'}, {"events", 0, 0, 'v'}, {"exit-on", 1, 0, 'x'}, {"timeout", 1, 0, 'T'},
         {"hold", 1, 0, 'H'}, {"idle", 1, 0, 'I'}, {"reconnect", 0, 0, 'r'}, {"insecure", 0, 0, 'K'},
-        {"ca-file", 1, 0, 'C'}, {"pin", 1, 0, 'N'}, {"raw", 1, 0, 'R'}, {"quiet-recv", 0, 0, 'q'},
+        {"ping-after", 1, 0, 'A'}, {"ca-file", 1, 0, 'C'}, {"pin", 1, 0, 'N'}, {"raw", 1, 0, 'R'}, {"quiet-recv", 0, 0, 'q'},
         {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -378,6 +385,7 @@ int main(int argc, char **argv)
         case 'I': opt.idle = atol(optarg); break;
         case 'r': opt.reconnect = 1; break;
         case 'K': opt.insecure = 1; break;
+        case 'A': opt.ping_after_ms = atol(optarg); break;
         case 'C': opt.ca_file = optarg; break;
         case 'N': opt.pin = optarg; break;
         case 'R': opt.raw = optarg; break;
@@ -422,6 +430,7 @@ int main(int argc, char **argv)
     timer_init(&t_send, L, on_send_timer, NULL);
     timer_init(&t_timeout, L, on_timeout, NULL);
     timer_init(&t_hold, L, on_hold, NULL);
+    timer_init(&t_ping, L, on_ping_timer, NULL);
     timer_start(&t_timeout, (uint64_t)opt.timeout_s * 1000);
     struct derp_client_cbs cbs = {
         .on_connected = on_connected, .on_disconnected = on_disconnected, .on_packet = on_packet,
@@ -463,6 +472,7 @@ int main(int argc, char **argv)
     timer_stop(&t_send);
     timer_stop(&t_timeout);
     timer_stop(&t_hold);
+    timer_stop(&t_ping);
     loop_free(L);
     free(payload);
     return exit_code;

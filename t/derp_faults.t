@@ -1,0 +1,49 @@
+#!/bin/bash
+# Misbehaving clients are dropped without slowing anyone else: garbage after the upgrade, an oversized frame, a
+# client that never finishes its handshake, one that stops reading while packets pile up for it, and a limit on
+# connections. Meanwhile A keeps relaying to B, and loses nothing.
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"
+
+P=$(free_port)
+U=http://127.0.0.1:$P/derp
+start_relay r "$P" -o derp.handshake_timeout=1s -o derp.write_timeout=1s -o derp.max_conns=50; ok $? "relay starts"
+B=$("$DERPC" --key-file "$TMP/b.key" --pubkey)
+X=$("$DERPC" --key-file "$TMP/x.key" --pubkey)
+
+derpc_bg b --key-file "$TMP/b.key" --expect 300 --timeout 20 "$U"
+wait_for 5 out_has b connected
+derpc_bg a --key-file "$TMP/a.key" --send-to "$B" --count 300 --size 1000 --interval 15 --timeout 20 "$U"
+
+out=$("$DERPC" --raw garbage --timeout 5 "$U"); rc=$?
+ok $rc "a client sending garbage after the upgrade is dropped"; like "$out" dropped "(connection closed)"
+out=$("$DERPC" --raw oversize --timeout 5 "$U"); rc=$?
+ok $rc "a client announcing a 2 MiB frame is dropped"
+start=$SECONDS
+out=$("$DERPC" --raw stall-handshake --timeout 5 "$U"); rc=$?
+ok $rc "a client that never sends ClientInfo is dropped"
+ok $((SECONDS - start > 3)) "after the handshake timeout (1 s here)"
+out=$(printf 'NOT HTTP AT ALL\r\n\r\n' | curl -s -m 3 --data-binary @- "telnet://127.0.0.1:$P" 2>/dev/null)
+like "$out" "400|^$" "not even HTTP: refused by the HTTP layer"
+
+# X stops reading; F floods it: the relay's writes to X stall, X is dropped after write_timeout
+derpc_bg x --key-file "$TMP/x.key" --raw stall-read --timeout 8 "$U"
+wait_for 5 out_has x connected
+derpc_bg f --send-to "$X" --count 30000 --size 1400 --timeout 15 "$U"
+wait_for 10 grep -q 'reason="write timeout"' "$TMP/r.log"; ok $? "a client that stops reading is dropped (write timeout)"
+like "$(metric "$P" 'derp_packets_dropped_total{reason="queue_head"}')" '^[1-9]' \
+    "its full queue dropped packets (head drop) instead of blocking"
+
+# a connection limit
+out=$("$DERPC" --idle 60 --timeout 5 "$U")
+like "$out" "disconnected upgrade refused: HTTP 503" "beyond max_conns, upgrades get 503"
+ok "$([ "$(metric "$P" 'derp_accepts_refused_total{reason="max_conns"}')" -gt 0 ] && echo 0 || echo 1)" \
+    "and /metrics counts them"
+
+derpc_wait a; ok $? "A sent all its packets meanwhile"
+derpc_wait b; ok $? "B received all 300 while the others misbehaved"
+kill -0 "$(weft_pid r)"; ok $? "the relay is still running"
+m=$(curl -s "http://127.0.0.1:$P/metrics")
+# the garbage's first bytes read as a frame header announcing 2 GiB: it counts as oversized too
+like "$m" 'derp_clients_dropped_total\{reason="oversized"\} 2' "/metrics: both oversized clients counted"
+stop_weft r TERM; is "$WEFT_RC" 0 "clean exit"
+done_testing

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Helpers shared by the t/derp_*.t tests: start a relay on free ports, read its metrics, run derpc.
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
+export WEFT_CONFIG=/nonexistent/weft.yaml
+: "${WEFT_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+DERPC="$WEFT_BUILDDIR/t/tools/derpc"
+[ -x "$DERPC" ] || skip_all "t/tools/derpc is not built"
+need_cmd curl python3
+
+# start_relay NAME PORT [ARGS...]: weft serve derp with its state in $TMP/NAME, HTTP on 127.0.0.1:PORT, STUN off
+# unless ARGS set it; waits until it has started (returns non-zero if it did not).
+start_relay() {
+    local name=$1 port=$2; shift 2
+    start_weft "$name" serve derp -o state_dir="$TMP/$name" -o derp.listen=127.0.0.1:"$port" \
+        -o derp.stun_listen= "$@"
+    wait_for 10 grep -q 'event=started' "$TMP/$name.log"
+}
+
+# metric PORT NAME_WITH_LABELS: its value on the relay's /metrics (empty if absent).
+metric() {
+    curl -s -m 5 "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'
+}
+metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
+metric_ge() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
+
+# derpc_bg NAME ARGS...: derpc in the background, output in $TMP/NAME.out, pid in $TMP/NAME.cpid.
+derpc_bg() {
+    local name=$1; shift
+    "$DERPC" "$@" >"$TMP/$name.out" 2>&1 &
+    echo $! >"$TMP/$name.cpid"
+    on_exit "kill -9 $! 2>/dev/null"
+}
+# derpc_wait NAME: wait for it to exit; its status.
+derpc_wait() { wait "$(cat "$TMP/$1.cpid")"; }
+out_has() { grep -q -- "$2" "$TMP/$1.out"; }

@@ -1,0 +1,70 @@
+#!/bin/bash
+# A region of three relays meshed with a shared key: clients on different relays reach each other through
+# ForwardPacket, PeerGone crosses the mesh, and the mesh recovers after one relay restarts.
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"
+
+P1=$(free_port); P2=$(free_port); P3=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+while [ "$P3" = "$P1" ] || [ "$P3" = "$P2" ]; do P3=$(free_port); done
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/mesh.key"; echo >>"$TMP/mesh.key"
+# one list for the whole region: each relay skips itself
+MESH="http://127.0.0.1:$P1/derp,http://127.0.0.1:$P2/derp,http://127.0.0.1:$P3/derp"
+for i in 1 2 3; do
+    eval "p=\$P$i"
+    start_relay "s$i" "$p" -o derp.mesh_key="$TMP/mesh.key" -o derp.mesh_with="$MESH"; ok $? "relay $i starts"
+done
+for i in 1 2 3; do
+    eval "p=\$P$i"
+    wait_for 10 metric_is "$p" derp_mesh_peers_up 2; ok $? "relay $i has its two mesh links up"
+done
+for i in 1 2 3; do
+    eval "p=\$P$i"
+    is "$(metric "$p" 'derp_connections{kind="mesh"}')" 2 "relay $i has the two others connected as mesh peers"
+done
+like "$(cat "$TMP/s1.log")" "event=mesh_self" "a relay finds itself in mesh_with and skips it"
+
+A=$("$DERPC" --key-file "$TMP/a.key" --pubkey)
+B=$("$DERPC" --key-file "$TMP/b.key" --pubkey)
+C=$("$DERPC" --key-file "$TMP/c.key" --pubkey)
+U1=http://127.0.0.1:$P1/derp U2=http://127.0.0.1:$P2/derp U3=http://127.0.0.1:$P3/derp
+
+derpc_bg b --key-file "$TMP/b.key" --expect 50 --timeout 20 "$U2"
+derpc_bg c --key-file "$TMP/c.key" --expect 50 --timeout 20 "$U3"
+wait_for 5 out_has b connected && wait_for 5 out_has c connected; ok $? "B on relay 2 and C on relay 3 connect"
+wait_for 5 metric_ge "$P1" derp_known_keys 2; ok $? "relay 1 learns them through WatchConns/PeerPresent"
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 50 --size 1000 --timeout 10 "$U1" >/dev/null 2>&1
+ok $? "A on relay 1 sends 50 packets to B"
+"$DERPC" --key-file "$TMP/a.key" --send-to "$C" --count 50 --size 1000 --timeout 10 "$U1" >/dev/null 2>&1
+ok $? "and 50 to C"
+derpc_wait b; ok $? "B (relay 2) receives A's packets through the mesh"
+derpc_wait c; ok $? "C (relay 3) too"
+like "$(metric "$P1" derp_packets_forwarded_total)" '^(100|[1-9][0-9][0-9])$' "relay 1 forwarded them"
+
+# PeerGone across the mesh: A on relay 1 talks to B on relay 2, then leaves
+derpc_bg pg --key-file "$TMP/b.key" --exit-on peer_gone --timeout 10 "$U2"
+wait_for 5 out_has pg connected
+wait_for 5 metric_ge "$P1" derp_known_keys 1
+sleep 0.3
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 3 --timeout 5 "$U1" >/dev/null 2>&1
+derpc_wait pg; ok $? "B hears PeerGone(A) when A leaves the region"
+
+# relay 2 restarts (same state dir, same key): the mesh comes back and delivers again
+stop_weft s2 TERM; is "$WEFT_RC" 0 "relay 2 stops"
+wait_for 10 metric_is "$P1" derp_mesh_peers_up 1; ok $? "relay 1 sees its link to relay 2 go down"
+start_weft s2 serve derp -o state_dir="$TMP/s2" -o derp.listen=127.0.0.1:"$P2" -o derp.stun_listen= \
+    -o derp.mesh_key="$TMP/mesh.key" -o derp.mesh_with="$MESH"
+wait_for 10 grep -q 'event=started' "$TMP/s2.log"; ok $? "relay 2 starts again"
+for i in 1 2 3; do
+    eval "p=\$P$i"
+    wait_for 15 metric_is "$p" derp_mesh_peers_up 2; ok $? "relay $i has its two mesh links up again"
+done
+derpc_bg b2 --key-file "$TMP/b.key" --expect 5 --timeout 20 "$U2"
+wait_for 5 out_has b2 connected
+derpc_bg sa --key-file "$TMP/a.key" --send-to "$B" --count 40 --interval 100 --timeout 10 "$U3"
+derpc_bg sc --key-file "$TMP/c.key" --send-to "$B" --count 40 --interval 100 --timeout 10 "$U1"
+derpc_wait b2; ok $? "after the restart, clients on relays 1 and 3 reach B on relay 2 again"
+derpc_wait sa; derpc_wait sc
+
+for i in 1 2 3; do stop_weft "s$i" TERM; done
+unlike "$(cat "$TMP/s1.log" "$TMP/s2.log" "$TMP/s3.log")" "level=error" "no errors logged"
+done_testing
