@@ -363,6 +363,10 @@ static void xmit(struct wg_device *d, struct wg_peer *p, const struct iovec *pkt
         d->st.tx_dropped += n;
         return;
     }
+    if (ep->transport == WG_TRANSPORT_UDP && udp_fd_for(d, ep) < 0) {
+        d->st.tx_dropped += n; /* not bound (yet) */
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         p->tx_bytes += pkts[i].iov_len;
     if (ep->transport == WG_TRANSPORT_UDP) {
@@ -683,6 +687,7 @@ static bool handshake_admitted(struct wg_device *d, const struct wg_endpoint *fr
     if (wg_cookie_create_reply(&d->local.cookies, reply, msg, len, src, srclen, d->now, NULL) > 0) {
         xmit_to(d, from, reply, sizeof(reply));
         d->st.cookie_replies++;
+        log_debug("wireguard: under load: cookie reply sent for a handshake without mac2");
     }
     return false;
 }

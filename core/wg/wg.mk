@@ -27,3 +27,15 @@ libweftcore_la_SOURCES += \
 check_PROGRAMS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 TESTS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 
+# Real peers in network namespaces (root; they skip otherwise): weft <-> wireguard-go, weft <-> weft.
+TESTS += t/wireguard-go.t t/wireguard.t
+EXTRA_DIST += t/wireguard-go.t t/wireguard.t t/wglib.sh t/wgjunk.py
+
+# iperf3 through weft <-> weft and wireguard-go <-> wireguard-go (a script; the program runs it).
+BENCHES += bench/bench_wireguard
+bench_bench_wireguard_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
+	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
+EXTRA_DIST += bench/wireguard.sh
+
+FUZZ_TARGETS += fuzz_wg_offload fuzz_wg_uapi
+EXTRA_DIST += t/fuzz/corpus/fuzz_wg_offload t/fuzz/corpus/fuzz_wg_uapi
