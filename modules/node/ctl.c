@@ -95,8 +95,6 @@ static void teardown(struct ctl *c)
 static void retry(struct ctl *c, const char *why)
 {
     teardown(c);
-    if (c->stopped)
-        return;
     if (c->mode == CTL_LOGOUT && c->logout_done) {
         void (*done)(void *, const char *) = c->logout_done;
         c->logout_done = NULL;
@@ -105,6 +103,8 @@ static void retry(struct ctl *c, const char *why)
         done(c->logout_arg, why);
         return;
     }
+    if (c->stopped)
+        return;
     uint64_t ms = ctl_backoff_ms(c->attempt, randombytes_random());
     if (c->attempt < 16)
         c->attempt++;
@@ -490,6 +490,10 @@ static void start(struct ctl *c)
     o.timeout_ms = 10000;
     c->cc = control_client_connect(n->loop, &o, on_ready, on_close, c);
     if (!c->cc) {
+        if (c->mode == CTL_LOGOUT) {
+            retry(c, "bad login server URL");
+            return;
+        }
         c->stopped = true;
         node_on_refused(n, "bad login server URL");
     }
@@ -577,7 +581,7 @@ struct ctl *ctl_new(struct node *n)
     timer_init(&c->t_watchdog, n->loop, on_watchdog, c);
     timer_init(&c->t_rotate, n->loop, on_rotate, c);
     timer_init(&c->t_logout, n->loop, on_logout_timeout, c);
-    start(c);
+    timer_start(&c->t_retry, 0); /* from the loop: whoever waits for the outcome is registered by then */
     return c;
 }
 

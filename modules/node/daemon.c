@@ -256,8 +256,9 @@ void node_commit_node_key(struct node *n, const struct key *priv)
 
 void node_on_home_derp(struct node *n, int region)
 {
-    (void)region;
     ctl_send_update(n->ctl); /* it sends only when the home region differs from what control knows */
+    if (region)
+        lapi_notify(n->lapi, LAPI_EV_STATE, node_state_name(n->state));
 }
 
 /* ---- commands ---- */
@@ -265,10 +266,13 @@ void node_on_home_derp(struct node *n, int region)
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
             size_t errlen)
 {
-    const char *ls = login_server && *login_server ? login_server
-                     : n->prefs.login_server[0]    ? n->prefs.login_server
-                                                   : n->conf->login_server;
-    if (!ls || !*ls) {
+    char ls[sizeof n->prefs.login_server];
+    snprintf(ls, sizeof ls, "%s",
+             login_server && *login_server ? login_server
+             : n->prefs.login_server[0]    ? n->prefs.login_server
+             : n->conf->login_server       ? n->conf->login_server
+                                           : "");
+    if (!*ls) {
         snprintf(err, errlen, "no login server: weft up --login-server URL");
         return -1;
     }
@@ -278,7 +282,7 @@ int node_up(struct node *n, const char *login_server, const char *authkey, const
     }
     bool same = strcmp(ls, n->prefs.login_server) == 0;
     bool changed = !same || (authkey && *authkey) || (hostname && strcmp(hostname, n->prefs.hostname) != 0);
-    if (!same && n->prefs.logged_in) { /* another control server: this node key means nothing there */
+    if (!same) { /* another control server: its relays, and this node key means nothing there */
         session_stop(n);
         n->prefs.logged_in = false;
     }

@@ -148,7 +148,10 @@ static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const s
     if (what & ~(unsigned)NM_ONLINE)
         log_info("module=node event=peer_changed peer=%lld name=%s what=0x%x", (long long)p->id,
                  nm_node_short_name(p, name, sizeof name), what);
-    if (what & (NM_KEY | NM_EXPIRY)) { /* a new key is a new WireGuard peer; an expired one goes */
+    /* A new key is a new WireGuard peer; an expired one goes. A peer back online after being offline has
+     * probably restarted and lost its sessions: ours would be used (and dropped by it) until WireGuard's
+     * 15 s timer gives up on them, so start afresh. */
+    if ((what & (NM_KEY | NM_EXPIRY)) || ((what & NM_ONLINE) && p->online == 1 && p->was_online == 0)) {
         peer_drop(d, p);
         peer_add(d, p);
         return;

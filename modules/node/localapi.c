@@ -292,8 +292,12 @@ static void up_timeout(struct timer *t, void *arg)
     struct waiter *w = arg;
     char msg[700];
     struct node *n = w->l->n;
-    snprintf(msg, sizeof msg, "not running after the timeout (state %s%s%s); the daemon keeps trying",
-             node_state_name(n->state), n->last_error[0] ? ": " : "", n->last_error);
+    if (n->state == NODE_RUNNING)
+        snprintf(msg, sizeof msg, "logged in, but the home relay (DERP region %d) is not connected; the daemon "
+                 "keeps trying", dp_home_region(n->dp));
+    else
+        snprintf(msg, sizeof msg, "not running after the timeout (state %s%s%s); the daemon keeps trying",
+                 node_state_name(n->state), n->last_error[0] ? ": " : "", n->last_error);
     up_line(w, "Error", msg, "timeout");
     up_end(w);
 }
@@ -327,7 +331,7 @@ static void handle_up(struct http_req *req, void *arg)
         waiter_free(w);
         return;
     }
-    if (l->n->state == NODE_RUNNING) {
+    if (l->n->state == NODE_RUNNING && dp_home_connected(l->n->dp)) {
         up_line(w, "State", "Running", NULL);
         up_end(w);
         return;
@@ -501,7 +505,8 @@ void lapi_notify(struct lapi *l, enum lapi_event ev, const char *text)
             continue;
         switch (ev) {
         case LAPI_EV_STATE:
-            if (strcmp(text, "Running") == 0) {
+            /* Running with the home relay connected: peers can reach us as soon as `up` returns */
+            if (l->n->state == NODE_RUNNING && dp_home_connected(l->n->dp)) {
                 up_line(w, "State", "Running", NULL);
                 up_end(w);
             } else if (strcmp(text, "Stopped") == 0) {

@@ -237,7 +237,9 @@ static int upsert(struct netmap *nm, const struct tc_node *t, const struct netma
             return 0;
         }
         struct key old = p->key;
+        int was = p->online;
         node_take(p, &fresh);
+        p->was_online = was;
         if (ops && ops->peer_changed)
             ops->peer_changed(arg, p, what, &old);
         return 1;
@@ -250,6 +252,7 @@ static int upsert(struct netmap *nm, const struct tc_node *t, const struct netma
     }
     *p = fresh;
     p->data = NULL;
+    p->was_online = p->online;
     if (ops && ops->peer_added)
         ops->peer_added(arg, p);
     return 1;
@@ -333,6 +336,7 @@ static void patch(struct netmap *nm, const struct tc_peer_change *c, const struc
     if (c->online != TC_UNSET) {
         int on = c->online == TC_TRUE;
         if (on != p->online) {
+            p->was_online = p->online;
             p->online = on;
             what |= NM_ONLINE;
         }
@@ -558,6 +562,7 @@ int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now
         int on = m->online_change[i].value;
         if (!p || p->online == on)
             continue;
+        p->was_online = p->online;
         p->online = on;
         changed = 1;
         if (ops && ops->peer_changed)

@@ -49,6 +49,7 @@ struct nm_node {
     size_t nendpoints;
     int32_t home_derp;   /* region ID, 0 unknown */
     int online;          /* -1 unknown, 0, 1 */
+    int was_online;      /* online before the last change that touched it */
     int64_t last_seen;   /* unix seconds, 0 unknown */
     int64_t key_expiry;  /* unix seconds, 0 never */
     bool expired;

@@ -625,18 +625,18 @@ out:
 /* ---- ping ---- */
 
 static const char usage_ping[] =
-    "usage: weft ping [-c N] [--timeout SECONDS] [-4|-6] [--socket PATH] PEER\n"
+    "usage: weft ping [--count N] [--timeout SECONDS] [-4|-6] [--socket PATH] PEER\n"
     "\n"
     "Ping PEER (a name, hostname or tailnet address) through the tunnel with ICMP echo, printing the\n"
-    "path the packets take (relay region, or direct) and the round-trip time. Without -c it stops at\n"
-    "the first reply (at most 5 tries); with -c N it sends N. Exit status 0 if a reply came.\n";
+    "path the packets take (relay region, or direct) and the round-trip time. Without --count it stops at\n"
+    "the first reply (at most 5 tries); with --count N it sends N. Exit status 0 if a reply came.\n";
 
 static int verb_ping(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *peer = NULL, *count = NULL, *timeout = NULL;
     int family = 0;
     for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "-c", &count) ||
+        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--count", &count) ||
             opt_value(&i, argc, argv, "--timeout", &timeout))
             continue;
         if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
