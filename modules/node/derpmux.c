@@ -188,6 +188,14 @@ static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_
         m->cbs.on_packet(m->arg, g->id, src, data, len);
 }
 
+static void on_peer_gone(struct derp_client *c, const uint8_t key[32], uint8_t reason, void *arg)
+{
+    struct dregion *g = arg;
+    struct derpmux *m = g->m;
+    if (m->cbs.on_peer_gone)
+        m->cbs.on_peer_gone(m->arg, g->id, key, reason);
+}
+
 static const struct nm_derp_node *region_node(const struct netmap *nm, int id)
 {
     const struct nm_region *r = nm ? netmap_region(nm, id) : NULL;
@@ -231,6 +239,7 @@ static struct dregion *region_open(struct derpmux *m, int id)
         .on_connected = on_connected,
         .on_disconnected = on_disconnected,
         .on_packet = on_packet,
+        .on_peer_gone = on_peer_gone,
     };
     g->c = derp_client_new(m->loop, &co, &cbs, g);
     if (!g->c) {

@@ -17,6 +17,8 @@ struct derpmux_cbs {
     void (*on_packet)(void *arg, int region, const uint8_t src[32], const uint8_t *pkt, size_t len);
     /* the home region's connection came up (1) or went (0) */
     void (*on_home)(void *arg, int region, int connected);
+    /* the relay says a peer left (reason 1) or is not connected to it (reason 2) */
+    void (*on_peer_gone)(void *arg, int region, const uint8_t key[32], int reason);
 };
 
 struct derpmux_opts {

@@ -65,6 +65,8 @@ static int derp_send(void *ctx, const struct wg_endpoint *to, const struct iovec
     for (size_t i = 0; i < n; i++)
         if (derpmux_sendv(d->dm, region, key, &pkts[i], 1) == 0)
             sent++;
+    if (sent < n)
+        log_debug("module=node event=derp_drop region=%d packets=%zu", region, n - sent);
     return sent == n ? (int)n : (int)sent;
 }
 
@@ -87,6 +89,21 @@ static void on_derp_home(void *arg, int region, int connected)
 {
     struct dp *d = arg;
     node_on_home_derp(d->n, connected ? region : 0);
+}
+
+static void peer_reset(struct dp *d, struct nm_node *p);
+
+/* A peer's relay connection went away: it most likely restarted and lost its sessions. Ours would go on
+ * being used (and dropped by it) until WireGuard's 15 s timer gave up, so start afresh. */
+static void on_derp_peer_gone(void *arg, int region, const uint8_t key[32], int reason)
+{
+    struct dp *d = arg;
+    struct wg_peer *wp = wg_peer_find(d->dev, key);
+    struct nm_node *p = wp ? wg_peer_data(wp) : NULL;
+    if (!p)
+        return;
+    log_debug("module=node event=peer_gone peer=%lld region=%d reason=%d", (long long)p->id, region, reason);
+    peer_reset(d, p);
 }
 
 /* ---- peers ---- */
@@ -132,6 +149,13 @@ static void peer_drop(struct dp *d, struct nm_node *p)
     }
 }
 
+static void peer_reset(struct dp *d, struct nm_node *p)
+{
+    log_debug("module=node event=peer_reset peer=%lld", (long long)p->id);
+    peer_drop(d, p);
+    peer_add(d, p);
+}
+
 static void nm_peer_added(void *arg, struct nm_node *p)
 {
     struct dp *d = arg;
@@ -148,12 +172,17 @@ static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const s
     if (what & ~(unsigned)NM_ONLINE)
         log_info("module=node event=peer_changed peer=%lld name=%s what=0x%x", (long long)p->id,
                  nm_node_short_name(p, name, sizeof name), what);
-    /* A new key is a new WireGuard peer; an expired one goes. A peer back online after being offline has
-     * probably restarted and lost its sessions: ours would be used (and dropped by it) until WireGuard's
-     * 15 s timer gives up on them, so start afresh. */
-    if ((what & (NM_KEY | NM_EXPIRY)) || ((what & NM_ONLINE) && p->online == 1 && p->was_online == 0)) {
-        peer_drop(d, p);
-        peer_add(d, p);
+    /* a new key is a new WireGuard peer; an expired one goes */
+    if (what & (NM_KEY | NM_EXPIRY)) {
+        peer_reset(d, p);
+        return;
+    }
+    /* Back online after being offline: it may have restarted, and lost its sessions. Ours would go on being
+     * used (and dropped by it) until WireGuard's 15 s timer gave up on them, and a handshake we started
+     * while it was away would wait out the 5 s retry: start afresh (one handshake, if the peer did not
+     * restart). The relay's PeerGone covers restarts too quick for control to notice. */
+    if ((what & NM_ONLINE) && p->online == 1 && p->was_online == 0) {
+        peer_reset(d, p);
         return;
     }
     if (!p->data) {
@@ -299,7 +328,7 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
     }
     d->derp_tid = tid;
     struct derpmux_opts mo = {n->prefs.login_server, n->conf->derp_http};
-    static const struct derpmux_cbs mcbs = {on_derp_packet, on_derp_home};
+    static const struct derpmux_cbs mcbs = {on_derp_packet, on_derp_home, on_derp_peer_gone};
     d->dm = derpmux_new(n->loop, n->node_priv.b, &mo, &mcbs, d);
     if (!d->dm) {
         snprintf(err, errlen, "out of memory");

@@ -24,5 +24,5 @@ node_sources += \
 	modules/node/verbs.c
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t
-EXTRA_DIST += t/node-cli.t
+TESTS += t/node-cli.t t/node.t
+EXTRA_DIST += t/node-cli.t t/node.t

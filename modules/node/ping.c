@@ -38,11 +38,24 @@ static double ms_since(const struct timespec *a)
     return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
+static void release(void *arg)
+{
+    struct pinger *p = arg;
+    close(p->fd);
+    free(p);
+}
+
+/* From the watch's own callback: the loop lets go of the watch when the callback returns, so the fd is
+ * closed after that. */
 static void finish(struct pinger *p, const char *err, double rtt)
 {
     ping_cb cb = p->cb;
     void *arg = p->arg;
-    ping_cancel(p);
+    timer_stop(&p->t);
+    loop_watch_free(p->w);
+    p->w = NULL;
+    if (loop_defer(p->loop, release, p) != 0)
+        release(p);
     cb(arg, err, rtt);
 }
 
