@@ -134,7 +134,7 @@ cli 1 ping --count 1 --timeout 1 node3 >/dev/null 2>&1
 ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "node3 no longer answers"
 cli 3 up >/dev/null 2>&1; ok $? "node3: weft up again"
 wait_for 3 sees 1 3 online; ok $? "node1 sees node3 online again"
-cli 1 ping node3 >/dev/null; ok $? "and pings it" || { [ -n "$WEFT_KEEP_LOGS" ] && { cli 1 status --json; in_ns 1 ip route; in_ns 3 ip route; in_ns 3 ip addr; cli 3 status --json; in_ns 1 ping -c 2 100.64.0.3; } > "$WEFT_KEEP_LOGS/dump"; }
+cli 1 ping node3 >/dev/null; ok $? "and pings it"
 
 # logout: control expires the node; the peers see it and stop sending to it
 cli 3 logout; ok $? "node3: weft logout"
