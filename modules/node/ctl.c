@@ -42,25 +42,6 @@ struct ctl {
     void *logout_arg;
 };
 
-uint64_t ctl_backoff_ms(unsigned attempt, uint32_t rnd)
-{
-    uint64_t b = CTL_BACKOFF_MIN_MS;
-    for (unsigned i = 0; i < attempt && b < CTL_BACKOFF_MAX_MS; i++)
-        b *= 2;
-    if (b > CTL_BACKOFF_MAX_MS)
-        b = CTL_BACKOFF_MAX_MS;
-    return b / 2 + rnd % (b / 2 + 1);
-}
-
-int64_t ctl_rotation_time(int64_t now, int64_t expiry)
-{
-    int64_t left = expiry - now;
-    if (left <= 1)
-        return now;
-    int64_t at = now + left * 4 / 5;
-    return at > expiry - 1 ? expiry - 1 : at;
-}
-
 static void start(struct ctl *c);
 static void do_register(struct ctl *c);
 static void start_map(struct ctl *c);

@@ -35,8 +35,25 @@ uint64_t ctl_retry_in(const struct ctl *c);
 #define CTL_WATCHDOG_MS 120000
 /* The delay before attempt k (0-based) with jitter: in [b/2, b] where b = min(MIN << k, MAX). rnd is
  * a random 32-bit value. */
-uint64_t ctl_backoff_ms(unsigned attempt, uint32_t rnd);
-/* When to rotate a node key: at `now` plus 80% of what is left before expiry (at least 1 s before it). */
-int64_t ctl_rotation_time(int64_t now, int64_t expiry);
+static inline uint64_t ctl_backoff_ms(unsigned attempt, uint32_t rnd)
+{
+    uint64_t b = CTL_BACKOFF_MIN_MS;
+    for (unsigned i = 0; i < attempt && b < CTL_BACKOFF_MAX_MS; i++)
+        b *= 2;
+    if (b > CTL_BACKOFF_MAX_MS)
+        b = CTL_BACKOFF_MAX_MS;
+    return b / 2 + rnd % (b / 2 + 1);
+}
+
+/* When to rotate a node key: at `now` plus 80% of what is left before expiry, and at least 1 s before
+ * it (at once if less is left). */
+static inline int64_t ctl_rotation_time(int64_t now, int64_t expiry)
+{
+    int64_t left = expiry - now;
+    if (left <= 1)
+        return now;
+    int64_t at = now + left * 4 / 5;
+    return at > expiry - 1 ? expiry - 1 : at;
+}
 
 #endif

@@ -128,6 +128,10 @@ static void peer_add(struct dp *d, struct nm_node *p)
 {
     if (!peer_usable(d, p))
         return;
+    if (wg_peer_find(d->dev, p->key.b)) { /* two nodes with one key: the first keeps it */
+        log_warn("module=node event=duplicate_key peer=%lld", (long long)p->id);
+        return;
+    }
     struct wg_peer *wp = wg_peer_add(d->dev, p->key.b);
     if (!wp) {
         log_error("module=node event=peer_add_failed peer=%lld", (long long)p->id);

@@ -260,8 +260,10 @@ static int upsert(struct netmap *nm, const struct tc_node *t, const struct netma
 
 static int cmp_node_id(const void *a, const void *b)
 {
-    int64_t x = (*(const struct tc_node *const *)a)->id, y = (*(const struct tc_node *const *)b)->id;
-    return x < y ? -1 : x > y;
+    const struct tc_node *p = *(const struct tc_node *const *)a, *q = *(const struct tc_node *const *)b;
+    if (p->id != q->id)
+        return p->id < q->id ? -1 : 1;
+    return p < q ? -1 : p > q; /* stable: of two entries with one ID the first listed wins */
 }
 
 /* Peers: a full replacement. */
@@ -314,9 +316,13 @@ static void patch(struct netmap *nm, const struct tc_peer_change *c, const struc
         what |= NM_DERP;
     }
     if (c->endpoints.n || c->endpoints.v) {
+        size_t cnt = c->endpoints.n < NM_MAX_ENDPOINTS ? c->endpoints.n : NM_MAX_ENDPOINTS;
+        int same = cnt == p->nendpoints;
+        for (size_t i = 0; same && i < cnt; i++)
+            same = seq(c->endpoints.v[i], p->endpoints[i]);
         char **eps;
         size_t n;
-        if (strs_copy(&c->endpoints, &eps, &n, NM_MAX_ENDPOINTS) == 0) {
+        if (!same && strs_copy(&c->endpoints, &eps, &n, NM_MAX_ENDPOINTS) == 0) {
             for (size_t i = 0; i < p->nendpoints; i++)
                 free(p->endpoints[i]);
             free(p->endpoints);
@@ -342,12 +348,18 @@ static void patch(struct netmap *nm, const struct tc_peer_change *c, const struc
         }
     }
     if (c->has_last_seen) {
-        p->last_seen = tc_time_is_zero(&c->last_seen) ? 0 : tc_time_to_unix(&c->last_seen);
-        what |= NM_ONLINE;
+        int64_t v = tc_time_is_zero(&c->last_seen) ? 0 : tc_time_to_unix(&c->last_seen);
+        if (v != p->last_seen) {
+            p->last_seen = v;
+            what |= NM_ONLINE;
+        }
     }
     if (c->has_key_expiry) {
-        p->key_expiry = tc_time_is_zero(&c->key_expiry) ? 0 : tc_time_to_unix(&c->key_expiry);
-        what |= NM_EXPIRY;
+        int64_t v = tc_time_is_zero(&c->key_expiry) ? 0 : tc_time_to_unix(&c->key_expiry);
+        if (v != p->key_expiry) {
+            p->key_expiry = v;
+            what |= NM_EXPIRY;
+        }
     }
     if (what) {
         *changed = 1;
@@ -358,28 +370,35 @@ static void patch(struct netmap *nm, const struct tc_peer_change *c, const struc
 
 /* ---- DERP map, users ---- */
 
+static void region_fields_free(struct nm_region *g)
+{
+    free(g->code);
+    free(g->name);
+    for (size_t j = 0; j < g->nnodes; j++) {
+        struct nm_derp_node *d = &g->nodes[j];
+        free(d->name);
+        free(d->host);
+        free(d->cert_name);
+        free(d->ipv4);
+        free(d->ipv6);
+    }
+    free(g->nodes);
+    memset(g, 0, sizeof *g);
+}
+
 static void regions_free(struct nm_region *r, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(r[i].code);
-        free(r[i].name);
-        for (size_t j = 0; j < r[i].nnodes; j++) {
-            struct nm_derp_node *d = &r[i].nodes[j];
-            free(d->name);
-            free(d->host);
-            free(d->cert_name);
-            free(d->ipv4);
-            free(d->ipv6);
-        }
-        free(r[i].nodes);
-    }
+    for (size_t i = 0; i < n; i++)
+        region_fields_free(&r[i]);
     free(r);
 }
 
 static int cmp_region(const void *a, const void *b)
 {
-    int32_t x = ((const struct nm_region *)a)->id, y = ((const struct nm_region *)b)->id;
-    return x < y ? -1 : x > y;
+    const struct nm_region *p = *(const struct nm_region *const *)a, *q = *(const struct nm_region *const *)b;
+    if (p->id != q->id)
+        return p->id < q->id ? -1 : 1;
+    return p < q ? -1 : p > q; /* of two regions with one ID the first listed wins */
 }
 
 static int regions_from_tc(const struct tc_derp_map *m, struct nm_region **out, size_t *nout)
@@ -421,9 +440,31 @@ static int regions_from_tc(const struct tc_derp_map *m, struct nm_region **out, 
             }
         }
     }
-    qsort(r, k, sizeof *r, cmp_region);
-    *out = r;
-    *nout = k;
+    /* sorted by ID, one region per ID */
+    struct nm_region **order = k ? malloc(k * sizeof *order) : NULL;
+    struct nm_region *sorted = k ? calloc(k, sizeof *sorted) : NULL;
+    if (k && (!order || !sorted)) {
+        free(order);
+        free(sorted);
+        regions_free(r, k);
+        return -1;
+    }
+    for (size_t i = 0; i < k; i++)
+        order[i] = &r[i];
+    if (k)
+        qsort(order, k, sizeof *order, cmp_region);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (u && sorted[u - 1].id == order[i]->id) {
+            region_fields_free(order[i]); /* a second region with that ID */
+            continue;
+        }
+        sorted[u++] = *order[i]; /* moved: r's copy is not freed below */
+    }
+    free(r);
+    free(order);
+    *out = sorted;
+    *nout = u;
     return 0;
 }
 
@@ -550,9 +591,10 @@ int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now
     }
     for (size_t i = 0; i < m->npeer_seen_change; i++) {
         struct nm_node *p = netmap_peer_by_id(nm, m->peer_seen_change[i].id);
-        if (!p)
+        int64_t v = m->peer_seen_change[i].value ? now : 0;
+        if (!p || p->last_seen == v)
             continue;
-        p->last_seen = m->peer_seen_change[i].value ? now : 0;
+        p->last_seen = v;
         changed = 1;
         if (ops && ops->peer_changed)
             ops->peer_changed(arg, p, NM_ONLINE, &p->key);

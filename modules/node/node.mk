@@ -26,3 +26,11 @@ node_sources += \
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
 TESTS += t/node-cli.t t/node.t
 EXTRA_DIST += t/node-cli.t t/node.t
+
+# the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
+check_PROGRAMS += t/unit/test_node_netmap
+TESTS += t/unit/test_node_netmap
+t_unit_test_node_netmap_SOURCES = t/unit/test_node_netmap.c modules/node/netmap.c modules/node/derpmux.c
+t_unit_test_node_netmap_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_netmap
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
