@@ -9,7 +9,7 @@ else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(CURL_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP

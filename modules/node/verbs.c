@@ -2,7 +2,6 @@
  * (localapi.h) over its unix socket. */
 #include "config.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/http_client.h"
 #include "core/module.h"
 #include "modules/node/localapi.h"
 #include "modules/node/node.h"
@@ -27,7 +27,7 @@ struct call {
     /* the body, or NDJSON lines handed to on_line as they come */
     char *buf;
     size_t len, cap;
-    int (*on_line)(struct call *c, struct json_object *o); /* non-zero: stop reading */
+    int (*on_line)(struct call *c, struct json_object *o); /* each line of a streamed answer */
     int result;
 };
 
@@ -60,41 +60,30 @@ static int resolve_socket(struct weft_cli *cli, const char *given, char *out, si
     return lapi_socket_path(state, sock, out, cap);
 }
 
-/* Say clearly why the daemon cannot be reached. 0 if it can. */
-static int check_daemon(const struct call *c)
+static int write_all(int fd, const char *p, size_t n)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->sock);
-    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    int e = errno;
-    close(fd);
-    if (rc == 0)
-        return 0;
-    if (e == ENOENT || e == ECONNREFUSED)
-        fprintf(stderr, "weft %s: no node daemon at %s (is `weft serve node` running? --socket PATH)\n", c->verb,
-                c->sock);
-    else if (e == EACCES || e == EPERM)
-        fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n", c->verb,
-                c->sock);
-    else
-        fprintf(stderr, "weft %s: %s: %s\n", c->verb, c->sock, strerror(e));
-    return -1;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+/* Body bytes as they come: kept whole, or cut into NDJSON lines for on_line. */
+static int on_body(struct call *c, const char *data, size_t n)
 {
-    struct call *c = arg;
-    size_t n = size * nmemb;
     if (c->len + n + 1 > c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4096;
         while (cap < c->len + n + 1)
             cap *= 2;
         char *p = realloc(c->buf, cap);
         if (!p)
-            return 0;
+            return -1;
         c->buf = p;
         c->cap = cap;
     }
@@ -102,7 +91,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     c->len += n;
     c->buf[c->len] = 0;
     if (!c->on_line)
-        return n;
+        return 0;
     char *nl;
     while ((nl = memchr(c->buf, '\n', c->len))) {
         *nl = 0;
@@ -111,58 +100,161 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         memmove(c->buf, nl + 1, c->len - used);
         c->len -= used;
         c->buf[c->len] = 0;
-        int stop = o ? c->on_line(c, o) : 0;
+        if (o)
+            c->on_line(c, o);
         json_object_put(o);
-        if (stop)
-            return n; /* the daemon ends the stream itself */
     }
-    return n;
+    return 0;
 }
 
-/* One request; the body (if not streamed) in c->buf. 0, or -1 with the error printed. */
+/* The response as it arrives: head, then a body in chunked encoding or up to EOF (Connection: close). */
+struct resp {
+    char *raw; /* unparsed bytes */
+    size_t len, cap;
+    int status;
+    int head_done, chunked, done;
+    size_t chunk_left; /* bytes left in the current chunk; 0: a size line is next */
+    int need_crlf;     /* the CRLF after a chunk's data is next */
+};
+
+static int resp_feed(struct call *c, struct resp *r)
+{
+    if (!r->head_done) {
+        struct http_response res;
+        int h = http_response_parse(r->raw, r->len, &res);
+        if (h == -2)
+            return 0;
+        if (h < 0)
+            return -1;
+        r->status = res.status;
+        const char *te = http_response_header(&res, "transfer-encoding");
+        r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
+        http_response_free(&res);
+        memmove(r->raw, r->raw + h, r->len - (size_t)h);
+        r->len -= (size_t)h;
+        r->head_done = 1;
+    }
+    if (!r->chunked) {
+        if (r->len && on_body(c, r->raw, r->len))
+            return -1;
+        r->len = 0;
+        return 0;
+    }
+    size_t off = 0;
+    while (off < r->len && !r->done) {
+        if (r->need_crlf) {
+            if (r->len - off < 2)
+                break;
+            off += 2;
+            r->need_crlf = 0;
+        } else if (r->chunk_left) {
+            size_t n = r->len - off < r->chunk_left ? r->len - off : r->chunk_left;
+            if (on_body(c, r->raw + off, n))
+                return -1;
+            off += n;
+            r->chunk_left -= n;
+            if (!r->chunk_left)
+                r->need_crlf = 1;
+        } else {
+            char *eol = memchr(r->raw + off, '\n', r->len - off);
+            if (!eol)
+                break;
+            char *end;
+            unsigned long long sz = strtoull(r->raw + off, &end, 16);
+            if (end == r->raw + off || sz > (1u << 30))
+                return -1;
+            off = (size_t)(eol - r->raw) + 1;
+            if (sz == 0)
+                r->done = 1; /* trailers (none here) and the final CRLF follow */
+            r->chunk_left = (size_t)sz;
+        }
+    }
+    memmove(r->raw, r->raw + off, r->len - off);
+    r->len -= off;
+    return 0;
+}
+
+/* One request over the unix socket; the body (if not streamed) in c->buf. 0, or -1 with the error printed. */
 static int call(struct call *c, const char *method, const char *path, const char *body)
 {
-    if (check_daemon(c))
-        return -1;
-    CURL *h = curl_easy_init();
-    if (!h) {
-        fprintf(stderr, "weft %s: cannot initialise libcurl\n", c->verb);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "weft %s: socket: %s\n", c->verb, strerror(errno));
         return -1;
     }
-    char url[256];
-    snprintf(url, sizeof url, "http://local-weft-node%s", path);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "weft %s: talking to the daemon at %s: %s\n", c->verb, c->sock, curl_easy_strerror(rc));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->sock);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT || e == ECONNREFUSED)
+            fprintf(stderr, "weft %s: no node daemon at %s (is `weft serve node` running? --socket PATH)\n",
+                    c->verb, c->sock);
+        else if (e == EACCES || e == EPERM)
+            fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n", c->verb,
+                    c->sock);
+        else
+            fprintf(stderr, "weft %s: %s: %s\n", c->verb, c->sock, strerror(e));
         return -1;
     }
-    if (status != 200 && !c->on_line) {
+    size_t blen = body ? strlen(body) : 0;
+    char head[512];
+    int hl = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.1\r\nHost: weft-node\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      method, path, blen);
+    int rc = -1;
+    struct resp r;
+    memset(&r, 0, sizeof r);
+    if (write_all(fd, head, (size_t)hl) || (blen && write_all(fd, body, blen))) {
+        fprintf(stderr, "weft %s: writing to the daemon: %s\n", c->verb, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if (r.len + 4096 > r.cap) {
+            size_t cap = r.cap ? r.cap * 2 : 16384;
+            char *p = realloc(r.raw, cap);
+            if (!p)
+                goto out;
+            r.raw = p;
+            r.cap = cap;
+        }
+        ssize_t n = read(fd, r.raw + r.len, r.cap - r.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "weft %s: reading from the daemon: %s\n", c->verb, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        r.len += (size_t)n;
+        if (resp_feed(c, &r)) {
+            fprintf(stderr, "weft %s: the daemon's answer is malformed\n", c->verb);
+            goto out;
+        }
+        if (r.done)
+            break;
+    }
+    if (!r.head_done) {
+        fprintf(stderr, "weft %s: the daemon closed the connection without answering\n", c->verb);
+        goto out;
+    }
+    if (r.status != 200 && !c->on_line) {
         struct json_object *o = c->buf ? json_tokener_parse(c->buf) : NULL;
         struct json_object *e;
         if (o && json_object_object_get_ex(o, "Error", &e))
             fprintf(stderr, "weft %s: %s\n", c->verb, json_object_get_string(e));
         else
-            fprintf(stderr, "weft %s: the daemon answered %ld\n", c->verb, status);
+            fprintf(stderr, "weft %s: the daemon answered %d\n", c->verb, r.status);
         json_object_put(o);
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    free(r.raw);
+    close(fd);
+    return rc;
 }
 
 static struct json_object *call_json(struct call *c, const char *method, const char *path, const char *body)
@@ -239,14 +331,12 @@ static int prepare(struct weft_cli *cli, struct call *c, const char *sock)
         fprintf(stderr, "weft %s: the socket path is too long\n", c->verb);
         return -1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     return 0;
 }
 
 static void call_done(struct call *c)
 {
     free(c->buf);
-    curl_global_cleanup();
 }
 
 /* ---- up ---- */
