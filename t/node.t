@@ -6,47 +6,12 @@
 # and is seen within 2 s; a restarted node keeps its addresses; a restarted control server is rejoined and
 # traffic resumes; `weft down` and `weft logout` do what they say and the peers see it.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
-export WEFT_CONFIG=/nonexistent/weft.yaml
+. "$WEFT_SRCDIR/t/node_lib.sh"
 need_root
 need_cmd ip ping iperf3 python3
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 cd "$TMP" || exit 1
-
-S=wn$$s
-SRV=10.77.0.1
-url=http://$SRV:8080
-netns_add "$S" || skip_all "cannot create network namespaces"
-ip -n "$S" addr add "$SRV/32" dev lo
-# node i: namespace wn$$i, veth 10.77.i.2 <-> 10.77.i.1 in the server's namespace, a route to $SRV only
-add_node_ns() {
-    local i=$1 ns=wn$$$1
-    netns_add "$ns" || return 1
-    ip link add "wv$$$i" type veth peer name "wp$$$i" || return 1
-    ip link set "wv$$$i" netns "$S"
-    ip link set "wp$$$i" netns "$ns"
-    ip -n "$S" addr add "10.77.$i.1/24" dev "wv$$$i"
-    ip -n "$S" link set "wv$$$i" up
-    ip -n "$ns" addr add "10.77.$i.2/24" dev "wp$$$i"
-    ip -n "$ns" link set "wp$$$i" up
-    ip -n "$ns" route add "$SRV/32" via "10.77.$i.1"
-}
-for i in 1 2 3; do add_node_ns "$i" || skip_all "cannot create veth pairs"; done
-
-srvargs=(-o state_dir=$TMP/srv -o control.listen=0.0.0.0:8080 -o derp.listen=0.0.0.0:8080
-         -o derp.stun_listen=0.0.0.0:3478 -o control.server_url=$url)
-start_srv() {
-    start_weft srv --ns "$S" serve control derp "${srvargs[@]}"
-    wait_for 10 grep -q 'event=started' "$TMP/srv.log"
-}
-w() { "$WEFT" "$@" "${srvargs[@]}"; }
-start_node() {
-    start_weft "n$1" --ns "wn$$$1" serve node -o state_dir="$TMP/n$1" -o node.socket="$TMP/n$1.sock" \
-        ${WEFT_NODE_DEBUG:+--log-level debug}
-    wait_for 10 test -S "$TMP/n$1.sock"
-}
-cli() { local i=$1 v=$2; shift 2; "$WEFT" "$v" --socket "$TMP/n$i.sock" "$@"; }
-in_ns() { local i=$1; shift; ip netns exec "wn$$$i" "$@"; }
-sees() { cli "$1" status | grep -Eq "^[^ ]+ +node$2 .*$3"; } # sees I J STATE: node I lists node J so
+node_topology 3 || skip_all "cannot create network namespaces and veth pairs"
 
 start_srv; ok $? "the server namespace runs weft serve control derp"
 in_ns 1 ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1

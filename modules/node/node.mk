@@ -25,7 +25,7 @@ node_sources += \
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
 TESTS += t/node-cli.t t/node.t
-EXTRA_DIST += t/node-cli.t t/node.t
+EXTRA_DIST += t/node-cli.t t/node.t t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
 check_PROGRAMS += t/unit/test_node_netmap
@@ -34,3 +34,9 @@ t_unit_test_node_netmap_SOURCES = t/unit/test_node_netmap.c modules/node/netmap.
 t_unit_test_node_netmap_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_node_netmap
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
+
+# bench/node.sh: iperf3 node <-> node through the relay, RSS of an idle node with 100 peers (root)
+BENCHES += bench/bench_node
+bench_bench_node_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
+	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
+EXTRA_DIST += bench/node.sh
