@@ -50,8 +50,8 @@ static void on_done(struct control_call *call, int status, const uint8_t *body, 
     struct one *o = arg;
     int ok = !err && status == 200 && len && strstr((const char *)body, "\"MachineAuthorized\":true");
     if (!ok)
-        fprintf(stderr, "bench_node: register %d: %s (status %d) %.*s\n", o->i, err ? err : "refused", status,
-                (int)(len > 200 ? 200 : len), (const char *)body);
+        fprintf(stderr, "bench_node: register %d: %s (status %d) %.*s\n", o->i, err ? err : "refused",
+                status, (int)(len > 200 ? 200 : len), (const char *)body);
     finish(o, ok);
 }
 
@@ -127,8 +127,8 @@ int main(int argc, char **argv)
     setenv("WEFT_SRCDIR", WEFT_ABS_SRCDIR, 0);
     setenv("WEFT_BUILDDIR", WEFT_ABS_BUILDDIR, 0);
     setenv("WEFT_MODULE_PATH",
-           WEFT_ABS_BUILDDIR "/modules/control/.libs:" WEFT_ABS_BUILDDIR "/modules/derp/.libs:" WEFT_ABS_BUILDDIR
-                             "/modules/node/.libs",
+           WEFT_ABS_BUILDDIR "/modules/control/.libs:" WEFT_ABS_BUILDDIR
+                             "/modules/derp/.libs:" WEFT_ABS_BUILDDIR "/modules/node/.libs",
            0);
     setenv("WEFT_BENCH_NODE_TOOL", WEFT_ABS_BUILDDIR "/bench/bench_node", 0);
     execl("/bin/bash", "bash", WEFT_ABS_SRCDIR "/bench/node.sh", (char *)NULL);

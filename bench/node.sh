@@ -37,25 +37,33 @@ in_ns 2 iperf3 -s -p 5201 >/dev/null 2>&1 &
 on_exit "kill $! 2>/dev/null"
 wait_for 5 sh -c "ip netns exec wn$$2 ss -ltn | grep -q ':5201 '"
 cli 1 ping "$v4_2" >/dev/null
-gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'; }
+gbps() { json_get end.sum_received.bits_per_second | awk '{ printf "%.2f", $1 / 1e9 }'; }
 fwd=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
 rev=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
-echo "node->node via DERP relay, TCP 1 stream: ${fwd:-?} Gbit/s (node1 -> node2), ${rev:-?} Gbit/s (node2 -> node1)"
+echo "node->node via DERP relay, TCP 1 stream: ${fwd:-?} Gbit/s (node1 -> node2)," \
+    "${rev:-?} Gbit/s (node2 -> node1)"
 read -r r a f <<<"$(rss "$(weft_pid n1)")"
-echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB (anon $(mib "$a"), files $(mib "$f"))"
+echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
+    "(anon $(mib "$a"), files $(mib "$f"))"
 
 # memory: node3 (node module only) joins, idles; then 100 more machines are registered and it idles again
 WEFT_MODULE_PATH=$WEFT_BUILDDIR/modules/node/.libs start_node 3
-cli 3 up --login-server "$url" --authkey "$key" --hostname node3 >/dev/null || { echo "bench/node: node3 did not come up"; exit 1; }
+cli 3 up --login-server "$url" --authkey "$key" --hostname node3 >/dev/null ||
+    { echo "bench/node: node3 did not come up"; exit 1; }
 count() { cli "$1" status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["Peers"]))'; }
 sleep 3
 read -r r0 a0 f0 <<<"$(rss "$(weft_pid n3)")"
-echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r0") MiB (anon $(mib "$a0"), files $(mib "$f0"))"
-in_ns 3 "$WEFT_BENCH_NODE_TOOL" register "$url" "$key" "$peers" >/dev/null || { echo "bench/node: registering failed"; exit 1; }
-wait_for 20 sh -c "[ \$('$WEFT' status --json --socket '$TMP/n3.sock' | grep -c '\"NodeKey\"') -gt $((peers + 2)) ]"
+echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r0") MiB" \
+    "(anon $(mib "$a0"), files $(mib "$f0"))"
+in_ns 3 "$WEFT_BENCH_NODE_TOOL" register "$url" "$key" "$peers" >/dev/null ||
+    { echo "bench/node: registering failed"; exit 1; }
+has_peers() { [ "$(count 3)" -ge "$((peers + 2))" ]; }
+wait_for 20 has_peers
 sleep 3 # idle
 read -r r a f <<<"$(rss "$(weft_pid n3)")"
-echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r") MiB (anon $(mib "$a") MiB, shared-library files $(mib "$f") MiB); target < 8 MiB"
+echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r") MiB (anon $(mib "$a") MiB," \
+    "shared-library files $(mib "$f") MiB); target < 8 MiB"
 echo "  the $peers more peers cost $(mib $((a - a0))) MiB anon ($(( (a - a0) * 1024 / peers )) bytes each)"
 read -r r2 a2 f2 <<<"$(rss "$(weft_pid n2)")"
-echo "node2 with $(count 2) peers after the transfers (every module loaded): RSS $(mib "$r2") MiB (anon $(mib "$a2"), files $(mib "$f2"))"
+echo "node2 with $(count 2) peers after the transfers (every module loaded): RSS $(mib "$r2") MiB" \
+    "(anon $(mib "$a2"), files $(mib "$f2"))"

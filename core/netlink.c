@@ -222,7 +222,8 @@ int nl_addr_del(int ifindex, const struct nl_prefix *p)
     return addr_req(ifindex, p, RTM_DELADDR, 0);
 }
 
-static int route_req(int ifindex, const struct nl_prefix *dst, uint32_t metric, uint16_t type, uint16_t flags)
+static int route_req(int ifindex, const struct nl_prefix *dst, uint32_t metric, uint16_t type,
+                     uint16_t flags)
 {
     if (dst->family != 4 && dst->family != 6)
         return -EINVAL;

@@ -18,6 +18,7 @@ w() { "$WEFT" "$@" "${srv[@]}"; }
 nodeargs() { echo "-o state_dir=$TMP/$1 -o node.socket=$TMP/$1.sock -o node.tun=none -o node.port=0"; }
 cli() { local n=$1 v=$2; shift 2; "$WEFT" "$v" --socket "$TMP/$n.sock" "$@"; }
 start_node() { start_weft "$1" serve node $(nodeargs "$1"); wait_for 10 test -S "$TMP/$1.sock"; }
+has() { cli "$1" status | grep -Eq -- "$2"; } # has NAME REGEX: its `weft status` matches
 
 # no daemon
 out=$(cli nobody status 2>&1); rc=$?
@@ -50,7 +51,8 @@ wait_for 10 grep -q 'event=started' "$TMP/srv.log"; ok $? "weft control + derp s
 w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
 
-out=$(cli a up --login-server "$url" --authkey weft-auth-000000000000000000000000000000000000000000000000 2>&1); rc=$?
+bad=weft-auth-000000000000000000000000000000000000000000000000
+out=$(cli a up --login-server "$url" --authkey $bad 2>&1); rc=$?
 is "$rc" 1 "up with an unknown key fails"
 like "$out" 'login refused: .*invalid auth key' "and says the login was refused, and why"
 
@@ -61,9 +63,11 @@ is "$(cli a ip -4)" 100.64.0.1 "weft ip -4"
 is "$(cli a ip -6)" fd7a:115c:a1e0::1 "weft ip -6"
 
 start_node b
-cli b up --login-server "$url" --authkey "$key" --hostname beta >/dev/null 2>&1; ok $? "a second node logs in"
-wait_for 3 sh -c "'$WEFT' status --socket '$TMP/a.sock' | grep -q 'beta .*online'"; ok $? "the first sees the second online"
-like "$(cli b status)" 'alpha +linux +online +relay "weft" \(999\)' "and the second sees the first, through relay region 999"
+cli b up --login-server "$url" --authkey "$key" --hostname beta >/dev/null 2>&1
+ok $? "a second node logs in"
+wait_for 3 has a 'beta .*online'; ok $? "the first sees the second online"
+like "$(cli b status)" 'alpha +linux +online +relay "weft" \(999\)' \
+    "and the second sees the first, through relay region 999"
 is "$(cli a ip beta)" "$(printf '100.64.0.2\nfd7a:115c:a1e0::2')" "weft ip PEER"
 out=$(cli a ip nosuch 2>&1)
 like "$out" "no peer 'nosuch'" "weft ip with an unknown peer says so"
@@ -71,7 +75,7 @@ like "$out" "no peer 'nosuch'" "weft ip with an unknown peer says so"
 # a restart keeps the identity and the addresses, and logs in again by itself
 stop_weft a
 start_node a
-wait_for 10 sh -c "'$WEFT' status --socket '$TMP/a.sock' | grep -q '^# Running'"; ok $? "after a restart the node is Running again"
+wait_for 10 has a '^# Running'; ok $? "after a restart the node is Running again"
 json=$(cli a status --json)
 like "$json" "\"MachineKey\":\"$mkey\"" "same machine key"
 is "$(cli a ip -4)" 100.64.0.1 "same address"
@@ -79,18 +83,18 @@ is "$(cli a ip -4)" 100.64.0.1 "same address"
 # down: peers see it offline; up: back
 cli a down; ok $? "weft down"
 like "$(cli a status)" '^# Stopped' "the node is Stopped"
-wait_for 3 sh -c "'$WEFT' status --socket '$TMP/b.sock' | grep -q 'alpha .*offline'"; ok $? "the peer sees it offline"
+wait_for 3 has b 'alpha .*offline'; ok $? "the peer sees it offline"
 stop_weft a
 start_node a
 like "$(cli a status)" '^# Stopped' "it stays down across a restart"
 cli a up >/dev/null 2>&1; ok $? "weft up (the stored login server)"
-wait_for 3 sh -c "'$WEFT' status --socket '$TMP/b.sock' | grep -q 'alpha .*online'"; ok $? "the peer sees it online again"
+wait_for 3 has b 'alpha .*online'; ok $? "the peer sees it online again"
 
 # logout: control expires the node, the peer sees it, the node forgets its key
 old=$(cli a status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["NodeKey"])')
 cli a logout; ok $? "weft logout"
 like "$(cli a status)" '^# NeedsLogin' "the node needs a login"
-wait_for 3 sh -c "'$WEFT' status --socket '$TMP/b.sock' | grep -q 'alpha .*expired'"; ok $? "the peer sees it expired"
+wait_for 3 has b 'alpha .*expired'; ok $? "the peer sees it expired"
 new=$(cli a status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["NodeKey"])')
 ok "$([ "$old" != "$new" ] && echo 0 || echo 1)" "a new node key after logout"
 

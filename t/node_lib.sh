@@ -1,8 +1,8 @@
 #!/bin/bash
 # The node tests' topology (sourced by t/node.t and bench/node.sh after t/lib.sh; needs root): a server
-# namespace $S with 10.77.0.1 on its loopback, and node namespaces wn$$I, each joined to the server by its own
-# veth (10.77.I.2 <-> 10.77.I.1) with a route to 10.77.0.1 only. The server does not forward, so nodes
-# reach the server and never each other: every packet between nodes goes through the DERP relay.
+# namespace $S with 10.77.0.1 on its loopback, and node namespaces wn$$I, each joined to the server by
+# its own veth (10.77.I.2 <-> 10.77.I.1) with a route to 10.77.0.1 only. The server does not forward, so
+# nodes reach the server and never each other: every packet between nodes goes through the DERP relay.
 export WEFT_CONFIG=/nonexistent/weft.yaml
 S=wn$$s
 SRV=10.77.0.1
@@ -44,3 +44,9 @@ start_node() {
 cli() { local i=$1 v=$2; shift 2; "$WEFT" "$v" --socket "$TMP/n$i.sock" "$@"; }
 in_ns() { local i=$1; shift; ip netns exec "wn$$$i" "$@"; }
 sees() { cli "$1" status | grep -Eq "^[^ ]+ +node$2 .*$3"; } # sees I J STATE: node I lists node J so
+has() { cli "$1" status | grep -Eq -- "$2"; }                   # has I REGEX: node I's status matches
+# json_get PATH: a value of the JSON document on stdin ("end.sum_sent.bytes")
+json_get() { python3 -c 'import json,sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[k]
+print(v)' "$1" 2>/dev/null; }

@@ -22,14 +22,14 @@ enum ctl_mode { CTL_LOGIN, CTL_LOGOUT };
 struct ctl {
     struct node *n;
     struct control_client *cc;
-    bool ready;        /* the channel is up */
-    bool stopped;      /* no more attempts (refused, logged out) */
+    bool ready;   /* the channel is up */
+    bool stopped; /* no more attempts (refused, logged out) */
     enum ctl_mode mode;
     struct control_call *reg, *map, *lite;
     struct mapstream_dec dec;
     bool dec_ok;
-    bool got_map;      /* this stream delivered its first map */
-    unsigned attempt;  /* failures since the last good map */
+    bool got_map;     /* this stream delivered its first map */
+    unsigned attempt; /* failures since the last good map */
     struct timer t_retry, t_watchdog, t_rotate, t_logout;
     uint64_t retry_at;
     /* node-key rotation */
@@ -295,8 +295,8 @@ static int emit_map_request(struct ctl *c, struct jbuf *b, bool stream)
     return tc_map_request_emit(b, &mr);
 }
 
-static void lite_done(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
-                      void *arg)
+static void lite_done(struct control_call *call, int status, const uint8_t *body, size_t len,
+                      const char *err, void *arg)
 {
     struct ctl *c = arg;
     c->lite = NULL;
@@ -330,7 +330,8 @@ void ctl_send_update(struct ctl *c)
         send_lite(c);
 }
 
-static void map_head(struct control_call *call, int status, const struct http_header *hs, size_t n, void *arg)
+static void map_head(struct control_call *call, int status, const struct http_header *hs, size_t n,
+                     void *arg)
 {
     if (status != 200)
         log_warn("module=node event=map_refused status=%d", status);

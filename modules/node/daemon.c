@@ -27,11 +27,16 @@
 const char *node_state_name(enum node_state s)
 {
     switch (s) {
-    case NODE_NO_STATE: return "NoState";
-    case NODE_STOPPED: return "Stopped";
-    case NODE_NEEDS_LOGIN: return "NeedsLogin";
-    case NODE_STARTING: return "Starting";
-    case NODE_RUNNING: return "Running";
+    case NODE_NO_STATE:
+        return "NoState";
+    case NODE_STOPPED:
+        return "Stopped";
+    case NODE_NEEDS_LOGIN:
+        return "NeedsLogin";
+    case NODE_STARTING:
+        return "Starting";
+    case NODE_RUNNING:
+        return "Running";
     }
     return "?";
 }
@@ -88,7 +93,8 @@ int node_prefs_save(struct node *n)
     json_object_object_add(o, "Hostname", json_object_new_string(n->prefs.hostname));
     json_object_object_add(o, "WantRunning", json_object_new_boolean(n->prefs.want_running));
     json_object_object_add(o, "LoggedIn", json_object_new_boolean(n->prefs.logged_in));
-    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", n->path_prefs);
     int rc = -1;
@@ -119,8 +125,11 @@ static int load_key(const char *path, struct key *priv, struct key *pub, const c
     }
     key_public(pub, priv);
     char t[KEY_TEXT_MAX];
-    key_format(t, sizeof t, !strcmp(what, "machine") ? KEY_TEXT_MACHINE
-                            : !strcmp(what, "disco") ? KEY_TEXT_DISCO : KEY_TEXT_NODE, pub);
+    key_format(t, sizeof t,
+               !strcmp(what, "machine") ? KEY_TEXT_MACHINE
+               : !strcmp(what, "disco") ? KEY_TEXT_DISCO
+                                        : KEY_TEXT_NODE,
+               pub);
     log_info("module=node event=key kind=%s public=%s %s", what, t, created ? "created=yes" : "loaded=yes");
     return 0;
 }
@@ -220,7 +229,8 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
         for (size_t i = 0; i < n->nm.self.naddrs; i++) {
             char t[64];
             size_t l = strlen(a);
-            snprintf(a + l, sizeof a - l, "%s%s", i ? "," : "", nl_prefix_format(&n->nm.self.addrs[i], 1, t, sizeof t));
+            snprintf(a + l, sizeof a - l, "%s%s", i ? "," : "",
+                     nl_prefix_format(&n->nm.self.addrs[i], 1, t, sizeof t));
         }
         log_info("module=node event=netmap name=%s addresses=%s peers=%zu regions=%zu", n->nm.self.name, a,
                  n->nm.npeers, n->nm.nregions);
@@ -367,7 +377,7 @@ int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *
 
 /* ---- module hooks ---- */
 
-static int node_init(struct weft_instance *inst)
+int node_module_init(struct weft_instance *inst)
 {
     struct node_conf *conf = inst->conf;
     struct node *n = calloc(1, sizeof *n);
@@ -403,7 +413,7 @@ static int node_init(struct weft_instance *inst)
     return 0;
 }
 
-static int node_start(struct weft_instance *inst)
+int node_module_start(struct weft_instance *inst)
 {
     struct node *n = inst->data;
     char err[512];
@@ -429,7 +439,7 @@ static int node_start(struct weft_instance *inst)
     return 0;
 }
 
-static void node_stop(struct weft_instance *inst)
+void node_module_stop(struct weft_instance *inst)
 {
     struct node *n = inst->data;
     if (!n)
@@ -438,7 +448,7 @@ static void node_stop(struct weft_instance *inst)
     session_stop(n);
 }
 
-static void node_finish(struct weft_instance *inst)
+void node_module_finish(struct weft_instance *inst)
 {
     struct node *n = inst->data;
     if (!n)
@@ -453,8 +463,3 @@ static void node_finish(struct weft_instance *inst)
     free(n);
     inst->data = NULL;
 }
-
-int node_module_init(struct weft_instance *inst) { return node_init(inst); }
-int node_module_start(struct weft_instance *inst) { return node_start(inst); }
-void node_module_stop(struct weft_instance *inst) { node_stop(inst); }
-void node_module_finish(struct weft_instance *inst) { node_finish(inst); }

@@ -13,8 +13,8 @@
 #include "core/loop.h"
 #include "modules/node/netmap.h"
 
-#define DM_QUEUE 32            /* packets kept per region while its connection comes up */
-#define DM_IDLE_MS 60000       /* a non-home region unused this long is closed */
+#define DM_QUEUE 32              /* packets kept per region while its connection comes up */
+#define DM_IDLE_MS 60000         /* a non-home region unused this long is closed */
 #define DM_MAX_QUEUED (4u << 20) /* bytes waiting for the socket before we drop */
 
 struct pending {
@@ -180,7 +180,8 @@ static void on_disconnected(struct derp_client *c, const char *err, void *arg)
         m->cbs.on_home(m->arg, g->id, 0);
 }
 
-static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len, void *arg)
+static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_t *data, size_t len,
+                      void *arg)
 {
     struct dregion *g = arg;
     struct derpmux *m = g->m;
@@ -355,7 +356,10 @@ void derpmux_set_key(struct derpmux *m, const uint8_t priv[32])
     }
 }
 
-int derpmux_home(const struct derpmux *m) { return m ? m->home : 0; }
+int derpmux_home(const struct derpmux *m)
+{
+    return m ? m->home : 0;
+}
 
 int derpmux_connected(const struct derpmux *m, int region)
 {
@@ -363,7 +367,10 @@ int derpmux_connected(const struct derpmux *m, int region)
     return g && g->connected;
 }
 
-size_t derpmux_count(const struct derpmux *m) { return m ? m->nr : 0; }
+size_t derpmux_count(const struct derpmux *m)
+{
+    return m ? m->nr : 0;
+}
 
 int derpmux_sendv(struct derpmux *m, int region, const uint8_t dst[32], const struct iovec *iov, size_t n)
 {

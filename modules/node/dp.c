@@ -252,8 +252,8 @@ static void nm_self_changed(void *arg, struct nm_node *self, unsigned what)
             keep |= nl_prefix_equal(&d->addrs[i], &self->addrs[j]);
         if (!keep) {
             nl_addr_del(d->ifindex, &d->addrs[i]);
-            log_info("module=node event=addr_del addr=%s dev=%s", nl_prefix_format(&d->addrs[i], 1, t, sizeof t),
-                     d->ifname);
+            log_info("module=node event=addr_del addr=%s dev=%s",
+                     nl_prefix_format(&d->addrs[i], 1, t, sizeof t), d->ifname);
         }
     }
     d->naddrs = 0;
@@ -396,9 +396,18 @@ void dp_set_key(struct dp *d, const struct key *priv)
     derpmux_set_key(d->dm, priv->b);
 }
 
-int dp_home_region(const struct dp *d) { return d ? derpmux_home(d->dm) : 0; }
-int dp_home_connected(const struct dp *d) { return d && derpmux_connected(d->dm, derpmux_home(d->dm)); }
-const char *dp_tun_name(const struct dp *d) { return d && d->tun ? d->ifname : ""; }
+int dp_home_region(const struct dp *d)
+{
+    return d ? derpmux_home(d->dm) : 0;
+}
+int dp_home_connected(const struct dp *d)
+{
+    return d && derpmux_connected(d->dm, derpmux_home(d->dm));
+}
+const char *dp_tun_name(const struct dp *d)
+{
+    return d && d->tun ? d->ifname : "";
+}
 
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out)
 {

@@ -35,10 +35,10 @@ int dp_home_connected(const struct dp *d);
 const char *dp_tun_name(const struct dp *d);
 
 struct dp_peer_info {
-    bool present;              /* the engine knows the peer */
+    bool present; /* the engine knows the peer */
     uint64_t rx_bytes, tx_bytes;
     struct timespec last_handshake; /* 0: never */
-    int region;                /* the relay region packets to it go through (0: none) */
+    int region;                     /* the relay region packets to it go through (0: none) */
     bool region_connected;
 };
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out);

@@ -293,8 +293,10 @@ static void up_timeout(struct timer *t, void *arg)
     char msg[700];
     struct node *n = w->l->n;
     if (n->state == NODE_RUNNING)
-        snprintf(msg, sizeof msg, "logged in, but the home relay (DERP region %d) is not connected; the daemon "
-                 "keeps trying", dp_home_region(n->dp));
+        snprintf(msg, sizeof msg,
+                 "logged in, but the home relay (DERP region %d) is not connected; the daemon "
+                 "keeps trying",
+                 dp_home_region(n->dp));
     else
         snprintf(msg, sizeof msg, "not running after the timeout (state %s%s%s); the daemon keeps trying",
                  node_state_name(n->state), n->last_error[0] ? ": " : "", n->last_error);
@@ -312,8 +314,8 @@ static void handle_up(struct http_req *req, void *arg)
     }
     char err[600];
     const char *hostname = jstr(o, "Hostname");
-    int rc = node_up(l->n, jstr(o, "LoginServer"), jstr(o, "AuthKey"), hostname && *hostname ? hostname : NULL,
-                     err, sizeof err);
+    int rc = node_up(l->n, jstr(o, "LoginServer"), jstr(o, "AuthKey"),
+                     hostname && *hostname ? hostname : NULL, err, sizeof err);
     int64_t timeout = jint(o, "Timeout", 60);
     json_object_put(o);
     if (rc) {
@@ -483,8 +485,8 @@ static void handle_ping(struct http_req *req, void *arg)
     dp_peer_info(n->dp, p, &pi);
     const struct nm_region *r = netmap_region(&n->nm, pi.region);
     snprintf(w->path, sizeof w->path, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
-    w->ping = ping_start(n->loop, ip.family, src, ip.addr, (unsigned)(timeout > 0 ? timeout : 5) * 1000, ping_done,
-                         w, msg, sizeof msg);
+    w->ping = ping_start(n->loop, ip.family, src, ip.addr, (unsigned)(timeout > 0 ? timeout : 5) * 1000,
+                         ping_done, w, msg, sizeof msg);
     if (!w->ping) {
         json_err(req, 200, "internal", msg);
         waiter_free(w);

@@ -7,13 +7,17 @@
 #include "core/module.h"
 #include "modules/node/node.h"
 
-#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL}
+#define K(name, type, def, doc)                                                                             \
+    {                                                                                                       \
+#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL                                 \
+    }
 static const struct cfg_key node_keys[] = {
-    K(socket, CFG_STR, "/run/weft/node.sock", "the local API socket the CLI talks to (mode 0600, or 0660 with socket_group)"),
+    K(socket, CFG_STR, "/run/weft/node.sock",
+      "the local API socket the CLI talks to (mode 0600, or 0660 with socket_group)"),
     K(socket_group, CFG_STR, NULL, "group allowed to use the local API socket"),
     K(tun, CFG_STR, "weft0", "name of the TUN interface"),
-    {"port", CFG_INT, "41641", "UDP port for WireGuard and disco (0: any)", offsetof(struct node_conf, port), 0,
-     65535, NULL},
+    {"port", CFG_INT, "41641", "UDP port for WireGuard and disco (0: any)", offsetof(struct node_conf, port),
+     0, 65535, NULL},
     K(login_server, CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)"),
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
@@ -34,14 +38,11 @@ __attribute__((constructor)) static void join_verbs(void)
     size_t n = 0;
     const struct weft_verb *lists[] = {node_cli_verbs, node_verbs};
     for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
-        for (const struct weft_verb *v = lists[l]; v->name && n + 1 < sizeof all_verbs / sizeof *all_verbs; v++)
+        for (const struct weft_verb *v = lists[l]; v->name && n + 1 < sizeof all_verbs / sizeof *all_verbs;
+             v++)
             all_verbs[n++] = *v;
 }
 
-int node_module_init(struct weft_instance *inst);
-int node_module_start(struct weft_instance *inst);
-void node_module_stop(struct weft_instance *inst);
-void node_module_finish(struct weft_instance *inst);
 
 WEFT_MODULE(node) = {
     .abi = WEFT_ABI_VERSION,

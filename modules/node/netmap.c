@@ -9,9 +9,15 @@
 
 #include "core/json/tailcfg.h"
 
-static char *dup0(const char *s) { return strdup(s ? s : ""); }
+static char *dup0(const char *s)
+{
+    return strdup(s ? s : "");
+}
 
-static int seq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+static int seq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
 
 static void node_free_fields(struct nm_node *n)
 {
@@ -88,7 +94,8 @@ static int node_from_tc(struct nm_node *out, const struct tc_node *t)
     memcpy(out->disco.b, t->disco_key.b, 32);
     out->home_derp = t->home_derp ? t->home_derp : legacy_region(t->legacy_derp);
     out->online = t->online == TC_TRUE ? 1 : t->online == TC_FALSE ? 0 : -1;
-    out->last_seen = t->has_last_seen && !tc_time_is_zero(&t->last_seen) ? tc_time_to_unix(&t->last_seen) : 0;
+    out->last_seen =
+        t->has_last_seen && !tc_time_is_zero(&t->last_seen) ? tc_time_to_unix(&t->last_seen) : 0;
     out->key_expiry = tc_time_is_zero(&t->key_expiry) ? 0 : tc_time_to_unix(&t->key_expiry);
     out->expired = t->expired;
     out->machine_authorized = t->machine_authorized;
@@ -267,8 +274,8 @@ static int cmp_node_id(const void *a, const void *b)
 }
 
 /* Peers: a full replacement. */
-static int replace_peers(struct netmap *nm, const struct tc_nodes *list, const struct netmap_ops *ops, void *arg,
-                         int *changed)
+static int replace_peers(struct netmap *nm, const struct tc_nodes *list, const struct netmap_ops *ops,
+                         void *arg, int *changed)
 {
     const struct tc_node **v = malloc(list->n * sizeof *v);
     if (!v)
@@ -395,7 +402,8 @@ static void regions_free(struct nm_region *r, size_t n)
 
 static int cmp_region(const void *a, const void *b)
 {
-    const struct nm_region *p = *(const struct nm_region *const *)a, *q = *(const struct nm_region *const *)b;
+    const struct nm_region *p = *(const struct nm_region *const *)a,
+                           *q = *(const struct nm_region *const *)b;
     if (p->id != q->id)
         return p->id < q->id ? -1 : 1;
     return p < q ? -1 : p > q; /* of two regions with one ID the first listed wins */
@@ -533,7 +541,10 @@ static int users_upsert(struct netmap *nm, const struct tc_user_profile *u, size
 
 /* ---- the map ---- */
 
-void netmap_init(struct netmap *nm) { memset(nm, 0, sizeof *nm); }
+void netmap_init(struct netmap *nm)
+{
+    memset(nm, 0, sizeof *nm);
+}
 
 void netmap_free(struct netmap *nm)
 {
@@ -560,8 +571,8 @@ void netmap_clear(struct netmap *nm, const struct netmap_ops *ops, void *arg)
     netmap_free(nm);
 }
 
-int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now, const struct netmap_ops *ops,
-                 void *arg, char *err, size_t errlen)
+int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now,
+                 const struct netmap_ops *ops, void *arg, char *err, size_t errlen)
 {
     if (!nm->have_self && !m->node) {
         snprintf(err, errlen, "initial MapResponse lacked node");

@@ -31,7 +31,8 @@ enum {
     NM_EXPIRY = 1 << 7,    /* KeyExpiry, Expired */
 };
 
-#define NM_MAX_PREFIXES 64 /* addresses + allowed IPs kept per node; more are ignored (logged by the caller) */
+#define NM_MAX_PREFIXES                                                                                     \
+    64 /* addresses + allowed IPs kept per node; more are ignored (logged by the caller) */
 #define NM_MAX_ENDPOINTS 16
 
 struct nm_node {
@@ -47,11 +48,11 @@ struct nm_node {
     size_t nallowed;
     char **endpoints; /* "ip:port" */
     size_t nendpoints;
-    int32_t home_derp;   /* region ID, 0 unknown */
-    int online;          /* -1 unknown, 0, 1 */
-    int was_online;      /* online before the last change that touched it */
-    int64_t last_seen;   /* unix seconds, 0 unknown */
-    int64_t key_expiry;  /* unix seconds, 0 never */
+    int32_t home_derp;  /* region ID, 0 unknown */
+    int online;         /* -1 unknown, 0, 1 */
+    int was_online;     /* online before the last change that touched it */
+    int64_t last_seen;  /* unix seconds, 0 unknown */
+    int64_t key_expiry; /* unix seconds, 0 never */
     bool expired;
     bool machine_authorized;
     void *data; /* the data plane's (its WireGuard peer) */
@@ -108,8 +109,8 @@ void netmap_clear(struct netmap *nm, const struct netmap_ops *ops, void *arg);
 
 /* Apply one (non-keep-alive) MapResponse. The first one must carry Node (else -1, nothing applied).
  * now: unix seconds (PeerSeenChange). Returns 0, or -1 with a reason in err. */
-int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now, const struct netmap_ops *ops,
-                 void *arg, char *err, size_t errlen);
+int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now,
+                 const struct netmap_ops *ops, void *arg, char *err, size_t errlen);
 
 struct nm_node *netmap_peer_by_id(const struct netmap *nm, int64_t id);
 struct nm_node *netmap_peer_by_key(const struct netmap *nm, const struct key *k);

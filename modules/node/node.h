@@ -19,16 +19,16 @@ struct node_conf {
     long long port;
     char *login_server;
     char *hostname;
-    int derp_http;           /* reach DERP relays over plain HTTP (development, tests) */
-    long long timer_scale;   /* tests: divide the WireGuard timers */
+    int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
+    long long timer_scale; /* tests: divide the WireGuard timers */
 };
 
 /* The daemon's states, as `weft status` names them (tailscale's ipn.State). */
 enum node_state {
-    NODE_NO_STATE,   /* never logged in */
-    NODE_STOPPED,    /* `weft down` */
+    NODE_NO_STATE, /* never logged in */
+    NODE_STOPPED,  /* `weft down` */
     NODE_NEEDS_LOGIN,
-    NODE_STARTING,   /* registered, waiting for the first map */
+    NODE_STARTING, /* registered, waiting for the first map */
     NODE_RUNNING,
 };
 const char *node_state_name(enum node_state s);
@@ -95,6 +95,12 @@ void node_down(struct node *n);
 /* Logout: tell control (if reachable), forget the node key; done(arg, err) when finished. */
 int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *arg);
 int node_prefs_save(struct node *n);
+
+/* The module's hooks (module.c's descriptor). */
+int node_module_init(struct weft_instance *inst);
+int node_module_start(struct weft_instance *inst);
+void node_module_stop(struct weft_instance *inst);
+void node_module_finish(struct weft_instance *inst);
 
 /* The hostname we register: node.hostname, `weft up --hostname`, else the system's. */
 const char *node_hostname(struct node *n, char *buf, size_t cap);

@@ -114,8 +114,8 @@ static void on_timeout(struct timer *t, void *arg)
     finish(arg, "timed out", 0);
 }
 
-struct pinger *ping_start(struct loop *l, int family, const uint8_t *src, const uint8_t *dst, unsigned timeout_ms,
-                          ping_cb cb, void *arg, char *err, size_t errlen)
+struct pinger *ping_start(struct loop *l, int family, const uint8_t *src, const uint8_t *dst,
+                          unsigned timeout_ms, ping_cb cb, void *arg, char *err, size_t errlen)
 {
     int af = family == 4 ? AF_INET : AF_INET6;
     int proto = family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;

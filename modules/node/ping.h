@@ -13,8 +13,8 @@ struct pinger;
 typedef void (*ping_cb)(void *arg, const char *err, double rtt_ms);
 
 /* family 4 or 6; src (may be NULL) and dst are 4 or 16 bytes. NULL with a message in err. */
-struct pinger *ping_start(struct loop *l, int family, const uint8_t *src, const uint8_t *dst, unsigned timeout_ms,
-                          ping_cb cb, void *arg, char *err, size_t errlen);
+struct pinger *ping_start(struct loop *l, int family, const uint8_t *src, const uint8_t *dst,
+                          unsigned timeout_ms, ping_cb cb, void *arg, char *err, size_t errlen);
 /* Stop without calling back. */
 void ping_cancel(struct pinger *p);
 

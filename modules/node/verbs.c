@@ -174,7 +174,8 @@ static int resp_feed(struct call *c, struct resp *r)
     return 0;
 }
 
-/* One request over the unix socket; the body (if not streamed) in c->buf. 0, or -1 with the error printed. */
+/* One request over the unix socket; the body (if not streamed) in c->buf. 0, or -1 with the error printed.
+ */
 static int call(struct call *c, const char *method, const char *path, const char *body)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -191,18 +192,19 @@ static int call(struct call *c, const char *method, const char *path, const char
             fprintf(stderr, "weft %s: no node daemon at %s (is `weft serve node` running? --socket PATH)\n",
                     c->verb, c->sock);
         else if (e == EACCES || e == EPERM)
-            fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n", c->verb,
-                    c->sock);
+            fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n",
+                    c->verb, c->sock);
         else
             fprintf(stderr, "weft %s: %s: %s\n", c->verb, c->sock, strerror(e));
         return -1;
     }
     size_t blen = body ? strlen(body) : 0;
     char head[512];
-    int hl = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: weft-node\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      method, path, blen);
+    int hl = snprintf(
+        head, sizeof head,
+        "%s %s HTTP/1.1\r\nHost: weft-node\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\n\r\n",
+        method, path, blen);
     int rc = -1;
     struct resp r;
     memset(&r, 0, sizeof r);
@@ -342,7 +344,8 @@ static void call_done(struct call *c)
 /* ---- up ---- */
 
 static const char usage_up[] =
-    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--timeout SECONDS] [--socket PATH]\n"
+    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--timeout SECONDS] [--socket "
+    "PATH]\n"
     "\n"
     "Connect this node to its tailnet: log in to the control server (with a pre-auth key, or\n"
     "interactively: the login URL is printed and `up` waits until it is visited), then bring up the\n"
@@ -380,7 +383,8 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
     const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL;
     for (int i = 1; i < argc; i++) {
         if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--login-server", &server) ||
-            opt_value(&i, argc, argv, "--authkey", &authkey) || opt_value(&i, argc, argv, "--hostname", &hostname) ||
+            opt_value(&i, argc, argv, "--authkey", &authkey) ||
+            opt_value(&i, argc, argv, "--hostname", &hostname) ||
             opt_value(&i, argc, argv, "--timeout", &timeout))
             continue;
         fprintf(stderr, "weft up: unknown argument '%s'\n%s", argv[i], usage_up);
@@ -559,7 +563,8 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         return 1;
     }
     if (json) {
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         call_done(&c);
         return 0;
@@ -569,11 +574,11 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
     if (*get_str(o, "LoginServer"))
         printf(", login server %s (%s)", get_str(o, "LoginServer"),
                json_object_get_boolean(json_object_object_get(o, "ControlConnected")) ? "connected"
-                                                                                        : "not connected");
+                                                                                      : "not connected");
     if (get_int(o, "HomeDERP"))
         printf(", home relay %lld (%s)", (long long)get_int(o, "HomeDERP"),
                json_object_get_boolean(json_object_object_get(o, "HomeDERPConnected")) ? "connected"
-                                                                                         : "not connected");
+                                                                                       : "not connected");
     printf("\n");
     if (*get_str(o, "Error"))
         printf("# %s\n", get_str(o, "Error"));
@@ -596,14 +601,15 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         short_name(get_str(p, "Name"), get_str(p, "HostName"), name, sizeof name);
         struct json_object *on = json_object_object_get(p, "Online");
         const char *online = json_object_get_boolean(json_object_object_get(p, "Expired")) ? "expired"
-                             : !on || json_object_is_type(on, json_type_null)             ? "-"
-                             : json_object_get_boolean(on)                                ? "online"
-                                                                                          : "offline";
+                             : !on || json_object_is_type(on, json_type_null)              ? "-"
+                             : json_object_get_boolean(on)                                 ? "online"
+                                                                                           : "offline";
         char how[96], hs[32], rx[32], tx[32];
         if (*get_str(p, "Direct"))
             snprintf(how, sizeof how, "direct %s", get_str(p, "Direct"));
         else if (get_int(p, "RelayRegion"))
-            snprintf(how, sizeof how, "relay \"%s\" (%lld)", get_str(p, "Relay"), (long long)get_int(p, "RelayRegion"));
+            snprintf(how, sizeof how, "relay \"%s\" (%lld)", get_str(p, "Relay"),
+                     (long long)get_int(p, "RelayRegion"));
         else
             snprintf(how, sizeof how, "no path");
         ago(get_int(p, "LastHandshake"), hs, sizeof hs);

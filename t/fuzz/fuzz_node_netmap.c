@@ -28,8 +28,14 @@ static void removed(void *arg, struct nm_node *p)
     live--;
     calls++;
 }
-static void self(void *arg, struct nm_node *s, unsigned what) { calls++; }
-static void derp(void *arg, struct netmap *nm) { calls++; }
+static void self(void *arg, struct nm_node *s, unsigned what)
+{
+    calls++;
+}
+static void derp(void *arg, struct netmap *nm)
+{
+    calls++;
+}
 
 static const struct netmap_ops ops = {added, changed, removed, self, derp};
 
@@ -43,8 +49,8 @@ static int cmp64(const void *a, const void *b)
  * replaces PeersChanged / PeersRemoved). */
 static int edits_distinct(const struct tc_map_response *m)
 {
-    size_t n = m->peers.n + m->npeers_removed + m->peers_changed.n + m->npeers_changed_patch + m->nonline_change +
-               m->npeer_seen_change;
+    size_t n = m->peers.n + m->npeers_removed + m->peers_changed.n + m->npeers_changed_patch +
+               m->nonline_change + m->npeer_seen_change;
     if (n < 2)
         return 1;
     int64_t *ids = malloc(n * sizeof *ids);

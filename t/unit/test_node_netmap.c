@@ -186,7 +186,8 @@ static void test_node1_stream(void)
     /* patches: a key rotation, online, DERP region */
     ok(apply(&nm, &r,
              "{\"PeersChangedPatch\":[{\"NodeID\":2,\"Key\":\"nodekey:"
-             "0101010101010101010101010101010101010101010101010101010101010101\",\"DERPRegion\":900}]}") == 0,
+             "0101010101010101010101010101010101010101010101010101010101010101\",\"DERPRegion\":900}]}") ==
+           0,
        "PeersChangedPatch: new key and region");
     is_int(r.changed, 1, "peer_changed once");
     ok((r.last_what & (NM_KEY | NM_DERP)) == (NM_KEY | NM_DERP), "NM_KEY | NM_DERP");
@@ -198,7 +199,8 @@ static void test_node1_stream(void)
     ok(apply(&nm, &r, "{\"OnlineChange\":{\"2\":false}}") == 0 && r.changed == 1 && p->online == 0,
        "OnlineChange false");
     ok(p->was_online == 1, "was_online remembers it was online");
-    ok(apply(&nm, &r, "{\"OnlineChange\":{\"2\":false}}") == 0 && r.changed == 0, "the same state again: no call");
+    ok(apply(&nm, &r, "{\"OnlineChange\":{\"2\":false}}") == 0 && r.changed == 0,
+       "the same state again: no call");
     ok(apply(&nm, &r, "{\"OnlineChange\":{\"2\":true}}") == 0 && r.changed == 1 && p->online == 1 &&
            p->was_online == 0,
        "back online, was offline");
@@ -236,7 +238,8 @@ static void test_node3_full(void)
     /* a full Peers list replaces: node2 gone, node1 kept, node5 new (AllowedIPs absent) */
     const char *full =
         "{\"Peers\":[{\"ID\":5,\"Name\":\"five.example.com.\",\"Key\":\"nodekey:"
-        "0505050505050505050505050505050505050505050505050505050505050505\",\"Addresses\":[\"100.64.0.5/32\"],"
+        "0505050505050505050505050505050505050505050505050505050505050505\",\"Addresses\":[\"100.64.0.5/"
+        "32\"],"
         "\"DERP\":\"127.3.3.40:901\"},"
         "{\"ID\":1,\"Name\":\"node1.example.com.\",\"User\":1,\"Key\":\"nodekey:"
         "f45aac4cbd83b30746966a6f09feec66095d5afce7e1c7b4921f1fb064395212\","
@@ -314,7 +317,8 @@ static void test_prefix(void)
     ok(nl_prefix_contains(&a, &b), "100.64.0.0/10 contains 100.100.1.2");
     ok(nl_prefix_parse("100.128.0.1", &b) == 0 && !nl_prefix_contains(&a, &b), "not 100.128.0.1");
     ok(nl_prefix_parse("fd7a:115c:a1e0::/48", &a) == 0 && a.family == 6, "parse an IPv6 prefix");
-    ok(nl_prefix_parse("fd7a:115c:a1e0:ab12::1", &b) == 0 && nl_prefix_contains(&a, &b), "it contains a node");
+    ok(nl_prefix_parse("fd7a:115c:a1e0:ab12::1", &b) == 0 && nl_prefix_contains(&a, &b),
+       "it contains a node");
     ok(nl_prefix_parse("10.1.2.3/33", &a) < 0, "/33 refused");
     ok(nl_prefix_parse("10.1.2.3/", &a) < 0, "empty length refused");
     ok(nl_prefix_parse("10.1.2.3/-1", &a) < 0, "negative length refused");
