@@ -102,4 +102,5 @@ stop_weft b TERM
 is "$WEFT_RC" 0 "the daemon exits 0 on SIGTERM"
 ok "$([ ! -e "$TMP/b.sock" ] && echo 0 || echo 1)" "and removes its socket"
 unlike "$(cat "$TMP/b.log")" 'level=error' "no errors logged by the second node"
+[ -n "${WEFT_KEEP_LOGS:-}" ] && cp "$TMP"/*.log "$WEFT_KEEP_LOGS"/ # debugging: keep the daemons' logs
 done_testing
