@@ -98,6 +98,36 @@ wait_for 3 has b 'alpha .*expired'; ok $? "the peer sees it expired"
 new=$(cli a status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["NodeKey"])')
 ok "$([ "$old" != "$new" ] && echo 0 || echo 1)" "a new node key after logout"
 
+# interactive login: `up` prints the URL and waits; an admin approves it; `up` returns Running
+start_node c
+cli c up --login-server "$url" --hostname gamma --timeout 20 >"$TMP/c.up" 2>&1 &
+uppid=$!
+wait_for 5 grep -q 'To authenticate, visit' "$TMP/c.up"; ok $? "interactive up prints where to log in"
+authurl=$(grep -Eo 'https?://[^ ]+/register/[^ ]+' "$TMP/c.up" | head -1)
+like "$authurl" "^$url/register/" "a URL on the login server"
+like "$(cli c status)" '^# NeedsLogin' "the node waits in NeedsLogin"
+w nodes register --user alice "$authurl" >/dev/null; ok $? "the admin approves it"
+wait $uppid; ok $? "and up finishes"
+like "$(cli c status)" '^# Running' "the node is Running"
+stop_weft c
+
+# node-key rotation: keys that expire 6 s after registration are renewed before they do, same node
+stop_weft srv
+start_weft srv serve control derp "${srv[@]}" -o control.node_expiry=6s
+wait_for 10 grep -q 'event=started' "$TMP/srv.log"
+start_node d
+cli d up --login-server "$url" --authkey "$key" --hostname delta >/dev/null 2>&1; ok $? "a node with expiring keys"
+k1=$(cli d status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["NodeKey"])')
+ip1=$(cli d ip -4)
+newkey() { [ "$(cli d status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["NodeKey"])')" != "$k1" ]; }
+wait_for 10 newkey; ok $? "its node key is rotated before it expires"
+wait_for 5 has d '^# Running'; ok $? "still Running"
+sleep 3
+like "$(cli d status)" '^# Running' "and Running past the first key's expiry"
+is "$(cli d ip -4)" "$ip1" "the same node (same address)"
+like "$(cat "$TMP/d.log")" 'event=node_key_rotated' "the rotation is logged"
+stop_weft d
+
 stop_weft b TERM
 is "$WEFT_RC" 0 "the daemon exits 0 on SIGTERM"
 ok "$([ ! -e "$TMP/b.sock" ] && echo 0 || echo 1)" "and removes its socket"
