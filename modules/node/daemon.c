@@ -330,6 +330,7 @@ static void logout_finish(void *arg, const char *err)
 {
     struct logout_wait *w = arg;
     struct node *n = w->n;
+    n->logout = NULL;
     if (err)
         log_warn("module=node event=logout error=\"%s\"", err);
     else
@@ -347,9 +348,11 @@ static void logout_finish(void *arg, const char *err)
     free(w);
 }
 
-static void logout_deferred(void *arg)
+static void logout_local(struct timer *t, void *arg)
 {
-    logout_finish(arg, NULL);
+    struct node *n = arg;
+    if (n->logout)
+        logout_finish(n->logout, NULL);
 }
 
 int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *arg)
@@ -360,13 +363,15 @@ int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *
     w->n = n;
     w->done = done;
     w->arg = arg;
+    n->logout = w;
     if (!n->prefs.logged_in || !n->prefs.login_server[0]) { /* nothing to tell control */
-        loop_defer(n->loop, logout_deferred, w);
+        timer_start(&n->t_logout, 0); /* answered from the loop, as when control answers */
         return 0;
     }
     if (!n->ctl) {
         n->ctl = ctl_new(n);
         if (!n->ctl) {
+            n->logout = NULL;
             free(w);
             return -1;
         }
@@ -388,6 +393,7 @@ int node_module_init(struct weft_instance *inst)
     n->conf = conf;
     n->loop = weft_loop(inst->ctx);
     netmap_init(&n->nm);
+    timer_init(&n->t_logout, n->loop, logout_local, n);
     if (!weft_state_path(inst->ctx, "node-machine.key", n->path_machine, sizeof n->path_machine) ||
         !weft_state_path(inst->ctx, "node-nodekey.key", n->path_node, sizeof n->path_node) ||
         !weft_state_path(inst->ctx, "node-disco.key", n->path_disco, sizeof n->path_disco) ||
@@ -454,6 +460,8 @@ void node_module_finish(struct weft_instance *inst)
     if (!n)
         return;
     session_stop(n);
+    timer_stop(&n->t_logout);
+    free(n->logout); /* a logout cut short by the shutdown */
     lapi_free(n->lapi);
     netmap_free(&n->nm);
     free(n->authkey);

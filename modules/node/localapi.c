@@ -379,6 +379,10 @@ static void req_gone(void *arg)
 static void handle_logout(struct http_req *req, void *arg)
 {
     struct lapi *l = arg;
+    if (l->n->logout) {
+        json_err(req, 200, "usage", "a logout is already under way");
+        return;
+    }
     struct waiter *w = waiter_new(l, W_LOGOUT);
     if (!w) {
         json_err(req, 500, "internal", "out of memory");

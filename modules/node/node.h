@@ -68,6 +68,8 @@ struct node {
     struct ctl *ctl;
     struct dp *dp;
     struct lapi *lapi;
+    void *logout;           /* the logout under way, if any */
+    struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
 };
 
 /* ---- daemon.c: what the parts report, and the commands ---- */
