@@ -59,7 +59,7 @@ ok "$([ $rc = 0 ] && [ "${bytes:-0}" -ge 52428800 ] && echo 0 || echo 1)" \
     "iperf3 carries 50 MB node1 -> node2 through the relay (${bytes:-0} bytes, exit $rc)"
 bps=$(printf '%s' "$out" | json_get end.sum_received.bits_per_second)
 diag "iperf3 through DERP: ${bps%.*} bit/s"
-like "$(cli 1 status)" 'node2 .*handshake [0-9]+s ago, rx [0-9.]+ KiB, tx [0-9.]+ MiB' \
+like "$(cli 1 status)" 'node2 .*handshake [0-9]+s ago, rx [0-9.]+ [KM]iB, tx [0-9.]+ MiB' \
     "status shows the last handshake and the bytes in and out"
 
 # a third node joins: the others see it within 2 s and can ping it
