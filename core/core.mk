@@ -39,3 +39,6 @@ TESTS += t/unit/test_h2
 libweftcore_la_SOURCES += \
 	core/derp_client.c core/derp_client.h \
 	core/admission.h
+
+# interface addresses, routes and link state over rtnetlink (the node's TUN)
+libweftcore_la_SOURCES += core/netlink.c core/netlink.h

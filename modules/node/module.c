@@ -7,19 +7,42 @@
 #include "core/module.h"
 #include "modules/node/node.h"
 
-#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL}
+#define K(name, type, def, doc)                                                                             \
+    {                                                                                                       \
+#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL                                 \
+    }
 static const struct cfg_key node_keys[] = {
-    K(socket, CFG_STR, "/run/weft/node.sock", "the local API socket the CLI talks to (mode 0600, or 0660 with socket_group)"),
+    K(socket, CFG_STR, "/run/weft/node.sock",
+      "the local API socket the CLI talks to (mode 0600, or 0660 with socket_group)"),
     K(socket_group, CFG_STR, NULL, "group allowed to use the local API socket"),
     K(tun, CFG_STR, "weft0", "name of the TUN interface"),
-    {"port", CFG_INT, "41641", "UDP port for WireGuard and disco (0: any)", offsetof(struct node_conf, port), 0,
-     65535, NULL},
+    {"port", CFG_INT, "41641", "UDP port for WireGuard and disco (0: any)", offsetof(struct node_conf, port),
+     0, 65535, NULL},
     K(login_server, CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)"),
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
+    K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
+    {"timer_scale", CFG_INT, "1", "tests only: divide the WireGuard protocol timers by this",
+     offsetof(struct node_conf, timer_scale), 1, 1000, NULL},
     CFG_END,
 };
 
-extern const struct weft_verb node_verbs[]; /* wireguard.c */
+extern const struct weft_verb node_verbs[];     /* wireguard.c: `weft wireguard` */
+extern const struct weft_verb node_cli_verbs[]; /* verbs.c: up, down, logout, status, ip, ping */
+
+/* The descriptor takes one verb table: the two are joined when the module is loaded (a constructor runs
+ * at dlopen, or at program start when linked in), so each file keeps its own list. */
+static struct weft_verb all_verbs[32];
+
+__attribute__((constructor)) static void join_verbs(void)
+{
+    size_t n = 0;
+    const struct weft_verb *lists[] = {node_cli_verbs, node_verbs};
+    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
+        for (const struct weft_verb *v = lists[l]; v->name && n + 1 < sizeof all_verbs / sizeof *all_verbs;
+             v++)
+            all_verbs[n++] = *v;
+}
+
 
 WEFT_MODULE(node) = {
     .abi = WEFT_ABI_VERSION,
@@ -29,5 +52,9 @@ WEFT_MODULE(node) = {
     .keys = node_keys,
     .conf_size = sizeof(struct node_conf),
     .is_role = 1,
-    .verbs = node_verbs,
+    .init = node_module_init,
+    .start = node_module_start,
+    .stop = node_module_stop,
+    .finish = node_module_finish,
+    .verbs = all_verbs,
 };

@@ -1,7 +1,17 @@
-/* The node role's configuration. */
+/* The node role: its configuration, and the daemon's state shared by its parts (daemon.c: life and state
+ * machine; ctl.c: the control session; dp.c: TUN + WireGuard engine + DERP; localapi.c: the unix socket
+ * the CLI talks to; verbs.c: the CLI). */
 #ifndef WEFT_MODULES_NODE_H
 #define WEFT_MODULES_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "core/cfg.h"
+#include "core/crypto/key.h"
+#include "core/loop.h"
+#include "modules/node/netmap.h"
+
 struct node_conf {
     char *socket;
     char *socket_group;
@@ -9,5 +19,92 @@ struct node_conf {
     long long port;
     char *login_server;
     char *hostname;
+    int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
+    long long timer_scale; /* tests: divide the WireGuard timers */
 };
+
+/* The daemon's states, as `weft status` names them (tailscale's ipn.State). */
+enum node_state {
+    NODE_NO_STATE, /* never logged in */
+    NODE_STOPPED,  /* `weft down` */
+    NODE_NEEDS_LOGIN,
+    NODE_STARTING, /* registered, waiting for the first map */
+    NODE_RUNNING,
+};
+const char *node_state_name(enum node_state s);
+
+/* What the daemon keeps across restarts besides its keys (node-prefs.json, mode 0600). */
+struct node_prefs {
+    char login_server[512];
+    char hostname[256];
+    bool want_running; /* up (not down) */
+    bool logged_in;    /* the current node key was registered */
+};
+
+struct ctl;
+struct dp;
+struct lapi;
+struct weft_instance;
+
+struct node {
+    struct weft_instance *inst;
+    struct node_conf *conf;
+    struct loop *loop;
+    char path_machine[4096], path_node[4096], path_disco[4096], path_prefs[4096];
+    struct key machine_priv, node_priv, disco_priv;
+    struct key machine_pub, node_pub, disco_pub;
+    struct node_prefs prefs;
+    char *authkey; /* the last `weft up --authkey`, in memory only */
+    char backend_log_id[65];
+    char os_version[65];
+
+    enum node_state state;
+    char last_error[512];  /* the last control failure, "" when fine */
+    char auth_url[1024];   /* interactive login pending */
+    bool control_ok;       /* the map stream is up */
+    int64_t registered_at; /* unix seconds of the last successful registration */
+
+    struct netmap nm;
+    struct ctl *ctl;
+    struct dp *dp;
+    struct lapi *lapi;
+    void *logout;           /* the logout under way, if any */
+    struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
+};
+
+/* ---- daemon.c: what the parts report, and the commands ---- */
+
+void node_set_state(struct node *n, enum node_state s);
+/* control answered the registration (flows A, C, E) */
+void node_on_registered(struct node *n, const char *login_name);
+void node_on_auth_url(struct node *n, const char *url);
+/* login refused for good (bad key, 401...): no retry until the next `weft up` */
+void node_on_refused(struct node *n, const char *why);
+/* a transient failure (control unreachable, stream broke): the session retries by itself */
+void node_on_control_error(struct node *n, const char *why);
+/* one MapResponse (not a keep-alive); -1 if it cannot be used (the session restarts) */
+struct tc_map_response;
+int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size_t errlen);
+/* a node-key rotation was accepted: switch to it */
+void node_commit_node_key(struct node *n, const struct key *priv);
+/* the home DERP region changed (the data plane picked or lost it) */
+void node_on_home_derp(struct node *n, int region);
+
+/* `weft up`: login parameters (NULL: keep the stored ones). 0, or -1 with a reason. */
+int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
+            size_t errlen);
+void node_down(struct node *n);
+/* Logout: tell control (if reachable), forget the node key; done(arg, err) when finished. */
+int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *arg);
+int node_prefs_save(struct node *n);
+
+/* The module's hooks (module.c's descriptor). */
+int node_module_init(struct weft_instance *inst);
+int node_module_start(struct weft_instance *inst);
+void node_module_stop(struct weft_instance *inst);
+void node_module_finish(struct weft_instance *inst);
+
+/* The hostname we register: node.hostname, `weft up --hostname`, else the system's. */
+const char *node_hostname(struct node *n, char *buf, size_t cap);
+
 #endif

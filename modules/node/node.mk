@@ -9,4 +9,34 @@ else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS)
 endif
+
+# the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
+node_sources += \
+	modules/node/daemon.c \
+	modules/node/ctl.c modules/node/ctl.h \
+	modules/node/netmap.c modules/node/netmap.h \
+	modules/node/dp.c modules/node/dp.h \
+	modules/node/derpmux.c modules/node/derpmux.h \
+	modules/node/localapi.c modules/node/localapi.h \
+	modules/node/ping.c modules/node/ping.h \
+	modules/node/verbs.c
+
+# shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
+TESTS += t/node-cli.t t/node.t
+EXTRA_DIST += t/node-cli.t t/node.t t/node_lib.sh
+
+# the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
+check_PROGRAMS += t/unit/test_node_netmap
+TESTS += t/unit/test_node_netmap
+t_unit_test_node_netmap_SOURCES = t/unit/test_node_netmap.c modules/node/netmap.c modules/node/derpmux.c
+t_unit_test_node_netmap_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_netmap
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
+
+# bench/node.sh: iperf3 node <-> node through the relay, RSS of an idle node with 100 peers (root)
+BENCHES += bench/bench_node
+bench_bench_node_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
+	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
+EXTRA_DIST += bench/node.sh

@@ -1,0 +1,69 @@
+#!/bin/bash
+# Node figures (issue 7): iperf3 throughput node <-> node through the DERP relay (weft control + derp in a
+# server namespace; the nodes' namespaces reach only the server), and the resident memory of an idle node
+# daemon with 100 peers. Needs root; skips otherwise. WEFT_BENCH_SECS: seconds per iperf3 run (default 5).
+# The idle node measured (node3) carried no traffic and loads only the node module, as a node-only install
+# would; node2 loads every module of the build, as `weft serve node` does when control and derp are
+# installed next to it, and carried the iperf3 runs (the engine's batch buffers are resident after that).
+. "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
+. "$WEFT_SRCDIR/t/node_lib.sh"
+secs=${WEFT_BENCH_SECS:-5}
+peers=${WEFT_BENCH_PEERS:-100}
+if ! is_root || ! command -v iperf3 >/dev/null || [ ! -c /dev/net/tun ]; then
+    echo "bench/node: skipped (needs root, iperf3, /dev/net/tun)"
+    exit 0
+fi
+cd "$TMP" || exit 1
+node_topology 3 || { echo "bench/node: cannot create namespaces"; exit 0; }
+start_srv || { echo "bench/node: weft control + derp did not start"; exit 1; }
+w users create bench >/dev/null
+key=$(w authkeys create --user bench --reusable | tail -1)
+start_node 1
+start_node 2
+for i in 1 2; do
+    cli "$i" up --login-server "$url" --authkey "$key" --hostname "node$i" >/dev/null || {
+        echo "bench/node: node$i did not come up"; exit 1; }
+done
+wait_for 5 sees 1 2 online
+
+rss() { # rss PID: "VmRSS anon file" in KiB
+    awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {print r, a, f}' "/proc/$1/status"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# throughput: TCP, one stream each way in turn
+v4_2=$(cli 2 ip -4)
+in_ns 2 iperf3 -s -p 5201 >/dev/null 2>&1 &
+on_exit "kill $! 2>/dev/null"
+wait_for 5 sh -c "ip netns exec wn$$2 ss -ltn | grep -q ':5201 '"
+cli 1 ping "$v4_2" >/dev/null
+gbps() { json_get end.sum_received.bits_per_second | awk '{ printf "%.2f", $1 / 1e9 }'; }
+fwd=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
+rev=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
+echo "node->node via DERP relay, TCP 1 stream: ${fwd:-?} Gbit/s (node1 -> node2)," \
+    "${rev:-?} Gbit/s (node2 -> node1)"
+read -r r a f <<<"$(rss "$(weft_pid n1)")"
+echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
+    "(anon $(mib "$a"), files $(mib "$f"))"
+
+# memory: node3 (node module only) joins, idles; then 100 more machines are registered and it idles again
+WEFT_MODULE_PATH=$WEFT_BUILDDIR/modules/node/.libs start_node 3
+cli 3 up --login-server "$url" --authkey "$key" --hostname node3 >/dev/null ||
+    { echo "bench/node: node3 did not come up"; exit 1; }
+count() { cli "$1" status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["Peers"]))'; }
+sleep 3
+read -r r0 a0 f0 <<<"$(rss "$(weft_pid n3)")"
+echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r0") MiB" \
+    "(anon $(mib "$a0"), files $(mib "$f0"))"
+in_ns 3 "$WEFT_BENCH_NODE_TOOL" register "$url" "$key" "$peers" >/dev/null ||
+    { echo "bench/node: registering failed"; exit 1; }
+has_peers() { [ "$(count 3)" -ge "$((peers + 2))" ]; }
+wait_for 20 has_peers
+sleep 3 # idle
+read -r r a f <<<"$(rss "$(weft_pid n3)")"
+echo "idle node with $(count 3) peers (node module only): RSS $(mib "$r") MiB (anon $(mib "$a") MiB," \
+    "shared-library files $(mib "$f") MiB); target < 8 MiB"
+echo "  the $peers more peers cost $(mib $((a - a0))) MiB anon ($(( (a - a0) * 1024 / peers )) bytes each)"
+read -r r2 a2 f2 <<<"$(rss "$(weft_pid n2)")"
+echo "node2 with $(count 2) peers after the transfers (every module loaded): RSS $(mib "$r2") MiB" \
+    "(anon $(mib "$a2"), files $(mib "$f2"))"

@@ -1,0 +1,255 @@
+#include "config.h"
+
+#include "core/netlink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int nl_prefix_parse(const char *text, struct nl_prefix *p)
+{
+    char buf[64];
+    size_t n = strlen(text);
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, text, n + 1);
+    char *slash = strchr(buf, '/');
+    long bits = -1;
+    if (slash) {
+        *slash = 0;
+        char *end;
+        if (!slash[1] || slash[1] == '-' || slash[1] == '+')
+            return -1;
+        bits = strtol(slash + 1, &end, 10);
+        if (*end)
+            return -1;
+    }
+    struct nl_prefix q;
+    memset(&q, 0, sizeof q);
+    if (inet_pton(AF_INET, buf, q.addr) == 1) {
+        q.family = 4;
+        if (bits < 0)
+            bits = 32;
+        if (bits > 32)
+            return -1;
+    } else if (inet_pton(AF_INET6, buf, q.addr) == 1) {
+        q.family = 6;
+        if (bits < 0)
+            bits = 128;
+        if (bits > 128)
+            return -1;
+    } else {
+        return -1;
+    }
+    q.bits = (uint8_t)bits;
+    *p = q;
+    return 0;
+}
+
+char *nl_prefix_format(const struct nl_prefix *p, int with_len, char *buf, size_t cap)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (!inet_ntop(p->family == 4 ? AF_INET : AF_INET6, p->addr, a, sizeof a))
+        strcpy(a, "?");
+    if (with_len)
+        snprintf(buf, cap, "%s/%u", a, p->bits);
+    else
+        snprintf(buf, cap, "%s", a);
+    return buf;
+}
+
+void nl_prefix_mask(struct nl_prefix *p)
+{
+    unsigned len = p->family == 4 ? 4 : 16;
+    for (unsigned i = 0; i < len; i++) {
+        unsigned lo = i * 8;
+        if (p->bits <= lo)
+            p->addr[i] = 0;
+        else if (p->bits < lo + 8)
+            p->addr[i] &= (uint8_t)(0xff << (lo + 8 - p->bits));
+    }
+    for (unsigned i = len; i < 16; i++)
+        p->addr[i] = 0;
+}
+
+int nl_prefix_contains(const struct nl_prefix *a, const struct nl_prefix *b)
+{
+    if (a->family != b->family || a->bits > b->bits)
+        return 0;
+    struct nl_prefix m = *b;
+    m.bits = a->bits;
+    nl_prefix_mask(&m);
+    struct nl_prefix am = *a;
+    nl_prefix_mask(&am);
+    return memcmp(m.addr, am.addr, 16) == 0;
+}
+
+int nl_prefix_equal(const struct nl_prefix *a, const struct nl_prefix *b)
+{
+    unsigned len = a->family == 4 ? 4 : 16;
+    return a->family == b->family && a->bits == b->bits && memcmp(a->addr, b->addr, len) == 0;
+}
+
+/* ---- requests ---- */
+
+struct nl_req {
+    struct nlmsghdr h;
+    union {
+        struct ifinfomsg ifi;
+        struct ifaddrmsg ifa;
+        struct rtmsg rt;
+    } u;
+    uint8_t attrs[128];
+};
+
+static int add_attr(struct nl_req *r, unsigned short type, const void *data, size_t len)
+{
+    size_t off = NLMSG_ALIGN(r->h.nlmsg_len);
+    size_t alen = RTA_LENGTH(len);
+    if (off + RTA_ALIGN(alen) > sizeof *r)
+        return -1;
+    struct rtattr *a = (struct rtattr *)((uint8_t *)r + off);
+    a->rta_type = type;
+    a->rta_len = (unsigned short)alen;
+    memcpy(RTA_DATA(a), data, len);
+    r->h.nlmsg_len = (uint32_t)(off + RTA_ALIGN(alen));
+    return 0;
+}
+
+/* Send one request and wait for its ACK (or error). */
+static int transact(struct nl_req *r)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    static uint32_t seq;
+    r->h.nlmsg_seq = ++seq;
+    r->h.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    int rc = 0;
+    if (sendto(fd, r, r->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (;;) {
+        uint8_t buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            goto out;
+        }
+        size_t left = (size_t)n;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_seq != r->h.nlmsg_seq)
+                continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+                    rc = -EIO;
+                } else {
+                    const struct nlmsgerr *e = NLMSG_DATA(h);
+                    rc = e->error; /* 0 is the ACK */
+                }
+                goto out;
+            }
+            if (h->nlmsg_type == NLMSG_DONE)
+                goto out;
+        }
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+static void req_init(struct nl_req *r, uint16_t type, uint16_t flags, size_t body)
+{
+    memset(r, 0, sizeof *r);
+    r->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(body);
+    r->h.nlmsg_type = type;
+    r->h.nlmsg_flags = flags;
+}
+
+int nl_link_set_up(int ifindex, bool up)
+{
+    struct nl_req r;
+    req_init(&r, RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
+    r.u.ifi.ifi_family = AF_UNSPEC;
+    r.u.ifi.ifi_index = ifindex;
+    r.u.ifi.ifi_flags = up ? IFF_UP : 0;
+    r.u.ifi.ifi_change = IFF_UP;
+    return transact(&r);
+}
+
+static int addr_req(int ifindex, const struct nl_prefix *p, uint16_t type, uint16_t flags)
+{
+    if (p->family != 4 && p->family != 6)
+        return -EINVAL;
+    struct nl_req r;
+    req_init(&r, type, flags, sizeof(struct ifaddrmsg));
+    size_t alen = p->family == 4 ? 4 : 16;
+    r.u.ifa.ifa_family = p->family == 4 ? AF_INET : AF_INET6;
+    r.u.ifa.ifa_prefixlen = p->bits;
+    r.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+    r.u.ifa.ifa_index = (uint32_t)ifindex;
+    if (p->family == 6 && type == RTM_NEWADDR) {
+        /* no duplicate address detection: the address is usable (bindable) at once */
+        r.u.ifa.ifa_flags = IFA_F_NODAD;
+        uint32_t fl = IFA_F_NODAD;
+        if (add_attr(&r, IFA_FLAGS, &fl, sizeof fl))
+            return -EINVAL;
+    }
+    if (add_attr(&r, IFA_LOCAL, p->addr, alen) || add_attr(&r, IFA_ADDRESS, p->addr, alen))
+        return -EINVAL;
+    return transact(&r);
+}
+
+int nl_addr_add(int ifindex, const struct nl_prefix *p)
+{
+    return addr_req(ifindex, p, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+}
+
+int nl_addr_del(int ifindex, const struct nl_prefix *p)
+{
+    return addr_req(ifindex, p, RTM_DELADDR, 0);
+}
+
+static int route_req(int ifindex, const struct nl_prefix *dst, uint32_t metric, uint16_t type,
+                     uint16_t flags)
+{
+    if (dst->family != 4 && dst->family != 6)
+        return -EINVAL;
+    struct nl_prefix m = *dst;
+    nl_prefix_mask(&m);
+    struct nl_req r;
+    req_init(&r, type, flags, sizeof(struct rtmsg));
+    r.u.rt.rtm_family = m.family == 4 ? AF_INET : AF_INET6;
+    r.u.rt.rtm_dst_len = m.bits;
+    r.u.rt.rtm_table = RT_TABLE_MAIN;
+    r.u.rt.rtm_protocol = RTPROT_STATIC;
+    r.u.rt.rtm_scope = RT_SCOPE_LINK;
+    r.u.rt.rtm_type = RTN_UNICAST;
+    uint32_t oif = (uint32_t)ifindex;
+    if (add_attr(&r, RTA_DST, m.addr, m.family == 4 ? 4 : 16) || add_attr(&r, RTA_OIF, &oif, sizeof oif) ||
+        (metric && add_attr(&r, RTA_PRIORITY, &metric, sizeof metric)))
+        return -EINVAL;
+    return transact(&r);
+}
+
+int nl_route_add(int ifindex, const struct nl_prefix *dst, uint32_t metric)
+{
+    return route_req(ifindex, dst, metric, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+}
+
+int nl_route_del(int ifindex, const struct nl_prefix *dst, uint32_t metric)
+{
+    return route_req(ifindex, dst, metric, RTM_DELROUTE, 0);
+}

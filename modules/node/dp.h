@@ -1,0 +1,46 @@
+/* The node's data plane: the TUN interface with the node's addresses and the routes of the tailnet's
+ * ranges (core/netlink), the WireGuard engine (core/wg/device) with one peer per netmap peer (allowed IPs
+ * = its AllowedIPs), and the DERP transport that carries the engine's datagrams (derpmux). The netmap's
+ * callbacks (dp_netmap_ops) keep it in step, peer by peer. Direct UDP paths (disco) plug in here later:
+ * a peer's endpoint would switch from its DERP form to a UDP address. */
+#ifndef WEFT_NODE_DP_H
+#define WEFT_NODE_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "modules/node/netmap.h"
+
+struct node;
+struct dp;
+
+/* The tailnet's ranges, routed into the TUN (spec README: ports and defaults). */
+#define DP_RANGE_V4 "100.64.0.0/10"
+#define DP_RANGE_V6 "fd7a:115c:a1e0::/48"
+#define DP_MTU 1280
+
+/* Open the TUN (unless n->conf->tun is "" or "none"), create the engine with the node key. NULL with a
+ * message in err. */
+struct dp *dp_new(struct node *n, char *err, size_t errlen);
+/* Remove the addresses and routes we added, close the TUN and the DERP connections, free the engine. */
+void dp_free(struct dp *d);
+
+extern const struct netmap_ops dp_netmap_ops; /* arg: the struct dp */
+
+/* A new node key (rotation). */
+void dp_set_key(struct dp *d, const struct key *priv);
+int dp_home_region(const struct dp *d);
+int dp_home_connected(const struct dp *d);
+const char *dp_tun_name(const struct dp *d);
+
+struct dp_peer_info {
+    bool present; /* the engine knows the peer */
+    uint64_t rx_bytes, tx_bytes;
+    struct timespec last_handshake; /* 0: never */
+    int region;                     /* the relay region packets to it go through (0: none) */
+    bool region_connected;
+};
+void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out);
+
+#endif

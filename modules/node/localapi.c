@@ -1,0 +1,657 @@
+#include "config.h"
+
+#include "modules/node/localapi.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/http.h"
+#include "core/json/jbuf.h"
+#include "core/log.h"
+#include "core/netlink.h"
+#include "modules/node/ctl.h"
+#include "modules/node/dp.h"
+#include "modules/node/node.h"
+#include "modules/node/ping.h"
+
+/* A request that waits for something: `weft up`, `weft logout`, `weft ping`. */
+struct waiter {
+    struct lapi *l;
+    struct waiter *next, **pprev;
+    enum { W_UP, W_LOGOUT, W_PING } kind;
+    struct http_req *req;     /* W_LOGOUT, W_PING: answered once */
+    struct http_reply *reply; /* W_UP: streamed */
+    struct timer t;
+    struct pinger *ping;
+    bool gone;
+    char peer[128], ip[64], path[128];
+};
+
+struct lapi {
+    struct node *n;
+    struct http_server *srv;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct waiter *waiters;
+};
+
+int lapi_socket_path(const char *state_dir, const char *socket, char *out, size_t cap)
+{
+    const char *s = socket && *socket ? socket : "/run/weft/node.sock";
+    int n = s[0] == '/' ? snprintf(out, cap, "%s", s) : snprintf(out, cap, "%s/%s", state_dir, s);
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+    return n > 0 && (size_t)n < cap && (size_t)n < max ? 0 : -1;
+}
+
+static void waiter_free(struct waiter *w)
+{
+    timer_stop(&w->t);
+    ping_cancel(w->ping);
+    if (w->next)
+        w->next->pprev = w->pprev;
+    *w->pprev = w->next;
+    free(w);
+}
+
+static struct waiter *waiter_new(struct lapi *l, int kind)
+{
+    struct waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->l = l;
+    w->kind = kind;
+    w->next = l->waiters;
+    if (w->next)
+        w->next->pprev = &w->next;
+    w->pprev = &l->waiters;
+    l->waiters = w;
+    return w;
+}
+
+static void json_err(struct http_req *req, int status, const char *kind, const char *msg)
+{
+    struct jbuf b;
+    jbuf_init(&b);
+    jbuf_open(&b, '{');
+    jbuf_field(&b, "Error");
+    jbuf_str(&b, msg);
+    jbuf_field(&b, "Kind");
+    jbuf_str(&b, kind);
+    jbuf_close(&b, '}');
+    jbuf_putc(&b, '\n');
+    jbuf_putc(&b, 0);
+    http_respond_json(req, status, b.oom ? "{\"Error\":\"out of memory\"}\n" : b.p);
+    jbuf_free(&b);
+}
+
+static struct json_object *body_json(struct http_req *req)
+{
+    size_t len;
+    const uint8_t *body = http_req_body(req, &len);
+    if (!body || !len)
+        return json_object_new_object();
+    struct json_tokener *t = json_tokener_new();
+    struct json_object *o = t ? json_tokener_parse_ex(t, (const char *)body, (int)len) : NULL;
+    if (t)
+        json_tokener_free(t);
+    if (o && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int64_t jint(struct json_object *o, const char *k, int64_t def)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
+        return def;
+    return json_object_get_int64(v);
+}
+
+/* ---- status ---- */
+
+static void addrs_json(struct jbuf *b, const struct nm_node *p)
+{
+    jbuf_open(b, '[');
+    for (size_t i = 0; i < p->naddrs; i++) {
+        char t[64];
+        jbuf_str(b, nl_prefix_format(&p->addrs[i], 0, t, sizeof t));
+    }
+    jbuf_close(b, ']');
+}
+
+static void key_json(struct jbuf *b, const char *field, enum key_text kind, const struct key *k)
+{
+    char t[KEY_TEXT_MAX];
+    key_format(t, sizeof t, kind, k);
+    jbuf_field(b, field);
+    jbuf_str(b, t);
+}
+
+static void region_json(struct jbuf *b, const struct netmap *nm, int region)
+{
+    const struct nm_region *r = netmap_region(nm, region);
+    jbuf_field(b, "Relay");
+    jbuf_str(b, r ? r->code : "");
+    jbuf_field(b, "RelayRegion");
+    jbuf_i64(b, region);
+}
+
+static void handle_status(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    struct node *n = l->n;
+    const struct netmap *nm = &n->nm;
+    struct jbuf b;
+    jbuf_init(&b);
+    jbuf_open(&b, '{');
+    jbuf_field(&b, "State");
+    jbuf_str(&b, node_state_name(n->state));
+    jbuf_field(&b, "LoginServer");
+    jbuf_str(&b, n->prefs.login_server);
+    jbuf_field(&b, "Error");
+    jbuf_str(&b, n->last_error);
+    jbuf_field(&b, "AuthURL");
+    jbuf_str(&b, n->auth_url);
+    jbuf_field(&b, "ControlConnected");
+    jbuf_bool(&b, n->control_ok);
+    jbuf_field(&b, "ControlRetryInMs");
+    jbuf_i64(&b, (int64_t)ctl_retry_in(n->ctl));
+    jbuf_field(&b, "TUN");
+    jbuf_str(&b, dp_tun_name(n->dp));
+    jbuf_field(&b, "HomeDERP");
+    jbuf_i64(&b, dp_home_region(n->dp));
+    jbuf_field(&b, "HomeDERPConnected");
+    jbuf_bool(&b, dp_home_connected(n->dp));
+    jbuf_field(&b, "Domain");
+    jbuf_str(&b, nm->domain);
+    jbuf_field(&b, "Self");
+    jbuf_open(&b, '{');
+    char hn[256];
+    jbuf_field(&b, "ID");
+    jbuf_i64(&b, nm->self.id);
+    jbuf_field(&b, "Name");
+    jbuf_str(&b, nm->self.name);
+    jbuf_field(&b, "HostName");
+    jbuf_str(&b, node_hostname(n, hn, sizeof hn));
+    jbuf_field(&b, "Addresses");
+    addrs_json(&b, &nm->self);
+    key_json(&b, "NodeKey", KEY_TEXT_NODE, &n->node_pub);
+    key_json(&b, "MachineKey", KEY_TEXT_MACHINE, &n->machine_pub);
+    key_json(&b, "DiscoKey", KEY_TEXT_DISCO, &n->disco_pub);
+    jbuf_field(&b, "KeyExpiry");
+    jbuf_i64(&b, nm->self.key_expiry);
+    const struct nm_user *u = netmap_user(nm, nm->self.user);
+    jbuf_field(&b, "User");
+    jbuf_str(&b, u ? u->login_name : "");
+    jbuf_close(&b, '}');
+    jbuf_field(&b, "Peers");
+    jbuf_open(&b, '[');
+    for (size_t i = 0; i < nm->npeers; i++) {
+        const struct nm_node *p = nm->peers[i];
+        struct dp_peer_info pi;
+        dp_peer_info(n->dp, p, &pi);
+        jbuf_open(&b, '{');
+        jbuf_field(&b, "ID");
+        jbuf_i64(&b, p->id);
+        jbuf_field(&b, "Name");
+        jbuf_str(&b, p->name);
+        jbuf_field(&b, "HostName");
+        jbuf_str(&b, p->hostname);
+        jbuf_field(&b, "OS");
+        jbuf_str(&b, p->os);
+        jbuf_field(&b, "Addresses");
+        addrs_json(&b, p);
+        key_json(&b, "NodeKey", KEY_TEXT_NODE, &p->key);
+        jbuf_field(&b, "Online");
+        if (p->online < 0)
+            jbuf_null(&b);
+        else
+            jbuf_bool(&b, p->online);
+        jbuf_field(&b, "LastSeen");
+        jbuf_i64(&b, p->last_seen);
+        jbuf_field(&b, "Expired");
+        jbuf_bool(&b, p->expired || (p->key_expiry && p->key_expiry <= time(NULL)));
+        region_json(&b, nm, pi.region);
+        jbuf_field(&b, "RelayConnected");
+        jbuf_bool(&b, pi.region_connected);
+        jbuf_field(&b, "Direct");
+        jbuf_str(&b, ""); /* direct UDP paths (disco) come next */
+        jbuf_field(&b, "InEngine");
+        jbuf_bool(&b, pi.present);
+        jbuf_field(&b, "LastHandshake");
+        jbuf_i64(&b, pi.last_handshake.tv_sec);
+        jbuf_field(&b, "RxBytes");
+        jbuf_i64(&b, (int64_t)pi.rx_bytes);
+        jbuf_field(&b, "TxBytes");
+        jbuf_i64(&b, (int64_t)pi.tx_bytes);
+        jbuf_close(&b, '}');
+    }
+    jbuf_close(&b, ']');
+    jbuf_close(&b, '}');
+    jbuf_putc(&b, '\n');
+    jbuf_putc(&b, 0);
+    if (b.oom)
+        json_err(req, 500, "internal", "out of memory");
+    else
+        http_respond_json(req, 200, b.p);
+    jbuf_free(&b);
+}
+
+/* ---- up ---- */
+
+static void up_line(struct waiter *w, const char *field, const char *value, const char *kind)
+{
+    struct jbuf b;
+    jbuf_init(&b);
+    jbuf_open(&b, '{');
+    jbuf_field(&b, field);
+    jbuf_str(&b, value);
+    if (kind) {
+        jbuf_field(&b, "Kind");
+        jbuf_str(&b, kind);
+    }
+    jbuf_close(&b, '}');
+    jbuf_putc(&b, '\n');
+    if (!b.oom && !w->gone)
+        http_reply_write(w->reply, b.p, b.len);
+    jbuf_free(&b);
+}
+
+static void up_end(struct waiter *w)
+{
+    http_reply_end(w->reply);
+    waiter_free(w);
+}
+
+static void up_gone(void *arg)
+{
+    struct waiter *w = arg;
+    w->gone = true;
+}
+
+static void up_timeout(struct timer *t, void *arg)
+{
+    struct waiter *w = arg;
+    char msg[700];
+    struct node *n = w->l->n;
+    if (n->state == NODE_RUNNING)
+        snprintf(msg, sizeof msg,
+                 "logged in, but the home relay (DERP region %d) is not connected; the daemon "
+                 "keeps trying",
+                 dp_home_region(n->dp));
+    else
+        snprintf(msg, sizeof msg, "not running after the timeout (state %s%s%s); the daemon keeps trying",
+                 node_state_name(n->state), n->last_error[0] ? ": " : "", n->last_error);
+    up_line(w, "Error", msg, "timeout");
+    up_end(w);
+}
+
+static void handle_up(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    struct json_object *o = body_json(req);
+    if (!o) {
+        json_err(req, 400, "usage", "the body is not a JSON object");
+        return;
+    }
+    char err[600];
+    const char *hostname = jstr(o, "Hostname");
+    int rc = node_up(l->n, jstr(o, "LoginServer"), jstr(o, "AuthKey"),
+                     hostname && *hostname ? hostname : NULL, err, sizeof err);
+    int64_t timeout = jint(o, "Timeout", 60);
+    json_object_put(o);
+    if (rc) {
+        json_err(req, 200, "usage", err);
+        return;
+    }
+    struct waiter *w = waiter_new(l, W_UP);
+    if (!w) {
+        json_err(req, 500, "internal", "out of memory");
+        return;
+    }
+    static const struct http_header h[] = {{"Content-Type", "application/x-ndjson"}};
+    w->reply = http_reply_start(req, 200, h, 1, up_gone, w);
+    if (!w->reply) {
+        waiter_free(w);
+        return;
+    }
+    if (l->n->state == NODE_RUNNING && dp_home_connected(l->n->dp)) {
+        up_line(w, "State", "Running", NULL);
+        up_end(w);
+        return;
+    }
+    if (l->n->auth_url[0])
+        up_line(w, "AuthURL", l->n->auth_url, NULL);
+    timer_init(&w->t, l->n->loop, up_timeout, w);
+    timer_start(&w->t, (uint64_t)(timeout > 0 ? timeout : 60) * 1000);
+}
+
+/* ---- down, logout ---- */
+
+static void handle_down(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    node_down(l->n);
+    http_respond_json(req, 200, "{\"State\":\"Stopped\"}\n");
+}
+
+static void logout_done(void *arg, const char *err)
+{
+    struct waiter *w = arg;
+    if (!w->gone) {
+        if (err) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "logged out here, but control was not told: %s", err);
+            json_err(w->req, 200, "unreachable", msg);
+        } else {
+            http_respond_json(w->req, 200, "{}\n");
+        }
+    }
+    waiter_free(w);
+}
+
+static void req_gone(void *arg)
+{
+    struct waiter *w = arg;
+    w->gone = true;
+    if (w->kind == W_PING) /* nobody to tell */
+        waiter_free(w);
+}
+
+static void handle_logout(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    if (l->n->logout) {
+        json_err(req, 200, "usage", "a logout is already under way");
+        return;
+    }
+    struct waiter *w = waiter_new(l, W_LOGOUT);
+    if (!w) {
+        json_err(req, 500, "internal", "out of memory");
+        return;
+    }
+    w->req = req;
+    timer_init(&w->t, l->n->loop, NULL, NULL);
+    http_req_on_gone(req, req_gone, w);
+    if (node_logout(l->n, logout_done, w)) {
+        json_err(req, 500, "internal", "out of memory");
+        waiter_free(w);
+    }
+}
+
+/* ---- ping ---- */
+
+static void ping_done(void *arg, const char *err, double rtt)
+{
+    struct waiter *w = arg;
+    w->ping = NULL;
+    if (err) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "no reply from %s (%s): %s", w->peer, w->ip, err);
+        json_err(w->req, 200, "timeout", msg);
+    } else {
+        struct jbuf b;
+        jbuf_init(&b);
+        jbuf_open(&b, '{');
+        jbuf_field(&b, "Peer");
+        jbuf_str(&b, w->peer);
+        jbuf_field(&b, "IP");
+        jbuf_str(&b, w->ip);
+        jbuf_field(&b, "Path");
+        jbuf_str(&b, w->path);
+        jbuf_field(&b, "RTTms");
+        jbuf_f64(&b, rtt);
+        jbuf_close(&b, '}');
+        jbuf_putc(&b, '\n');
+        jbuf_putc(&b, 0);
+        http_respond_json(w->req, 200, b.oom ? "{}" : b.p);
+        jbuf_free(&b);
+    }
+    waiter_free(w);
+}
+
+static void handle_ping(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    struct node *n = l->n;
+    struct json_object *o = body_json(req);
+    const char *peer = o ? jstr(o, "Peer") : NULL;
+    if (!peer || !*peer) {
+        json_object_put(o);
+        json_err(req, 400, "usage", "which peer?");
+        return;
+    }
+    int64_t timeout = jint(o, "Timeout", 5);
+    int want_family = (int)jint(o, "Family", 0);
+    char msg[400];
+    if (n->state != NODE_RUNNING || !n->dp) {
+        snprintf(msg, sizeof msg, "not running (state %s)", node_state_name(n->state));
+        json_object_put(o);
+        json_err(req, 200, "usage", msg);
+        return;
+    }
+    struct nm_node *p = netmap_peer_lookup(&n->nm, peer);
+    struct nl_prefix ip;
+    if (!p) {
+        snprintf(msg, sizeof msg, "no peer '%s' in the tailnet", peer);
+        json_object_put(o);
+        json_err(req, 200, "usage", msg);
+        return;
+    }
+    int have = 0;
+    if (nl_prefix_parse(peer, &ip) == 0) {
+        have = 1;
+    } else {
+        for (size_t i = 0; i < p->naddrs && !have; i++)
+            if (!want_family || p->addrs[i].family == want_family) {
+                ip = p->addrs[i];
+                have = 1;
+            }
+    }
+    json_object_put(o);
+    if (!have) {
+        snprintf(msg, sizeof msg, "peer '%s' has no address of that family", peer);
+        json_err(req, 200, "usage", msg);
+        return;
+    }
+    const uint8_t *src = NULL;
+    for (size_t i = 0; i < n->nm.self.naddrs && !src; i++)
+        if (n->nm.self.addrs[i].family == ip.family)
+            src = n->nm.self.addrs[i].addr;
+    struct waiter *w = waiter_new(l, W_PING);
+    if (!w) {
+        json_err(req, 500, "internal", "out of memory");
+        return;
+    }
+    w->req = req;
+    timer_init(&w->t, n->loop, NULL, NULL);
+    nm_node_short_name(p, w->peer, sizeof w->peer);
+    nl_prefix_format(&ip, 0, w->ip, sizeof w->ip);
+    struct dp_peer_info pi;
+    dp_peer_info(n->dp, p, &pi);
+    const struct nm_region *r = netmap_region(&n->nm, pi.region);
+    snprintf(w->path, sizeof w->path, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
+    w->ping = ping_start(n->loop, ip.family, src, ip.addr, (unsigned)(timeout > 0 ? timeout : 5) * 1000,
+                         ping_done, w, msg, sizeof msg);
+    if (!w->ping) {
+        json_err(req, 200, "internal", msg);
+        waiter_free(w);
+        return;
+    }
+    http_req_on_gone(req, req_gone, w);
+}
+
+/* ---- events ---- */
+
+void lapi_notify(struct lapi *l, enum lapi_event ev, const char *text)
+{
+    if (!l)
+        return;
+    for (struct waiter *w = l->waiters, *next; w; w = next) {
+        next = w->next;
+        if (w->kind != W_UP)
+            continue;
+        switch (ev) {
+        case LAPI_EV_STATE:
+            /* Running with the home relay connected: peers can reach us as soon as `up` returns */
+            if (l->n->state == NODE_RUNNING && dp_home_connected(l->n->dp)) {
+                up_line(w, "State", "Running", NULL);
+                up_end(w);
+            } else if (strcmp(text, "Stopped") == 0) {
+                up_line(w, "Error", "stopped (weft down)", "stopped");
+                up_end(w);
+            }
+            break;
+        case LAPI_EV_AUTH_URL:
+            up_line(w, "AuthURL", text, NULL);
+            break;
+        case LAPI_EV_REFUSED: {
+            char msg[700];
+            snprintf(msg, sizeof msg, "login refused: %s", text);
+            up_line(w, "Error", msg, "refused");
+            up_end(w);
+            break;
+        }
+        case LAPI_EV_CONTROL_ERROR:
+            /* before the first map an outage fails `up` at once; the daemon keeps trying */
+            if (l->n->state != NODE_RUNNING) {
+                char msg[700];
+                snprintf(msg, sizeof msg, "%s (the daemon keeps trying)", text);
+                up_line(w, "Error", msg, "unreachable");
+                up_end(w);
+            }
+            break;
+        }
+    }
+}
+
+/* ---- life ---- */
+
+/* Someone answers on path: another daemon owns it. */
+static int socket_alive(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return alive;
+}
+
+static void mkdir_parent(const char *path)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = 0;
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(dir, 0755);
+            *p = '/';
+        }
+    mkdir(dir, 0755);
+}
+
+struct lapi *lapi_new(struct node *n, const char *path, const char *group, char *err, size_t errlen)
+{
+    struct lapi *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->n = n;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    if (socket_alive(path)) {
+        snprintf(err, errlen, "another daemon answers on %s", path);
+        free(l);
+        return NULL;
+    }
+    gid_t gid = (gid_t)-1;
+    if (group && *group) {
+        struct group *g = getgrnam(group);
+        if (!g) {
+            snprintf(err, errlen, "no group '%s' (node.socket_group)", group);
+            free(l);
+            return NULL;
+        }
+        gid = g->gr_gid;
+    }
+    mkdir_parent(path);
+    l->srv = http_server_new(n->loop);
+    if (!l->srv) {
+        snprintf(err, errlen, "cannot create the HTTP server");
+        free(l);
+        return NULL;
+    }
+    char addr[sizeof l->path + 8];
+    snprintf(addr, sizeof addr, "unix:%s", path);
+    struct http_listen_opts lo = {.mode = gid != (gid_t)-1 ? 0660 : 0600};
+    if (http_listen(l->srv, addr, &lo, err, errlen) < 0) {
+        http_server_free(l->srv);
+        free(l);
+        return NULL;
+    }
+    if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0)
+        log_warn("module=node event=localapi socket=%s error=\"chown: %s\"", path, strerror(errno));
+    http_server_set_max_body(l->srv, 64 * 1024);
+    http_route(l->srv, "/v1/status", 0, handle_status, l);
+    http_route(l->srv, "/v1/up", 0, handle_up, l);
+    http_route(l->srv, "/v1/down", 0, handle_down, l);
+    http_route(l->srv, "/v1/logout", 0, handle_logout, l);
+    http_route(l->srv, "/v1/ping", 0, handle_ping, l);
+    return l;
+}
+
+void lapi_close(struct lapi *l)
+{
+    if (!l || !l->srv)
+        return;
+    /* waiters get their answer now: the daemon is going */
+    for (struct waiter *w = l->waiters, *next; w; w = next) {
+        next = w->next;
+        if (w->kind == W_UP) {
+            up_line(w, "Error", "the daemon is shutting down", "stopped");
+            up_end(w);
+        }
+    }
+    http_server_close(l->srv);
+}
+
+void lapi_free(struct lapi *l)
+{
+    if (!l)
+        return;
+    while (l->waiters) {
+        struct waiter *w = l->waiters;
+        if (w->kind == W_UP)
+            http_reply_end(w->reply);
+        waiter_free(w);
+    }
+    if (l->srv)
+        http_server_free(l->srv);
+    unlink(l->path);
+    free(l);
+}

@@ -1,0 +1,805 @@
+/* The node's CLI verbs: `weft up|down|logout|status|ip|ping`, clients of the daemon's local API
+ * (localapi.h) over its unix socket. */
+#include "config.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "core/http_client.h"
+#include "core/module.h"
+#include "modules/node/localapi.h"
+#include "modules/node/node.h"
+
+/* ---- talking to the daemon ---- */
+
+struct call {
+    const char *verb;
+    char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    /* the body, or NDJSON lines handed to on_line as they come */
+    char *buf;
+    size_t len, cap;
+    int (*on_line)(struct call *c, struct json_object *o); /* each line of a streamed answer */
+    int result;
+};
+
+static int resolve_socket(struct weft_cli *cli, const char *given, char *out, size_t cap)
+{
+    if (given)
+        return lapi_socket_path(".", given, out, cap);
+    const char *env = getenv("WEFT_NODE_SOCKET");
+    if (env && *env)
+        return lapi_socket_path(".", env, out, cap);
+    cli_load_modules(cli);
+    const char *sock = NULL, *state = ".";
+    /* a broken config file must not keep the CLI from the default socket: errors are the daemon's */
+    FILE *saved = stderr;
+    FILE *null = fopen("/dev/null", "w");
+    if (null)
+        stderr = null;
+    size_t errs = cli_load_config(cli);
+    if (null) {
+        stderr = saved;
+        fclose(null);
+    }
+    if (!errs) {
+        struct node_conf *nc = cli_module_conf(cli, "node");
+        if (nc)
+            sock = nc->socket;
+        if (cli->core.state_dir)
+            state = cli->core.state_dir;
+    }
+    return lapi_socket_path(state, sock, out, cap);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Body bytes as they come: kept whole, or cut into NDJSON lines for on_line. */
+static int on_body(struct call *c, const char *data, size_t n)
+{
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        char *p = realloc(c->buf, cap);
+        if (!p)
+            return -1;
+        c->buf = p;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = 0;
+    if (!c->on_line)
+        return 0;
+    char *nl;
+    while ((nl = memchr(c->buf, '\n', c->len))) {
+        *nl = 0;
+        struct json_object *o = json_tokener_parse(c->buf);
+        size_t used = (size_t)(nl - c->buf) + 1;
+        memmove(c->buf, nl + 1, c->len - used);
+        c->len -= used;
+        c->buf[c->len] = 0;
+        if (o)
+            c->on_line(c, o);
+        json_object_put(o);
+    }
+    return 0;
+}
+
+/* The response as it arrives: head, then a body in chunked encoding or up to EOF (Connection: close). */
+struct resp {
+    char *raw; /* unparsed bytes */
+    size_t len, cap;
+    int status;
+    int head_done, chunked, done;
+    size_t chunk_left; /* bytes left in the current chunk; 0: a size line is next */
+    int need_crlf;     /* the CRLF after a chunk's data is next */
+};
+
+static int resp_feed(struct call *c, struct resp *r)
+{
+    if (!r->head_done) {
+        struct http_response res;
+        int h = http_response_parse(r->raw, r->len, &res);
+        if (h == -2)
+            return 0;
+        if (h < 0)
+            return -1;
+        r->status = res.status;
+        const char *te = http_response_header(&res, "transfer-encoding");
+        r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
+        http_response_free(&res);
+        memmove(r->raw, r->raw + h, r->len - (size_t)h);
+        r->len -= (size_t)h;
+        r->head_done = 1;
+    }
+    if (!r->chunked) {
+        if (r->len && on_body(c, r->raw, r->len))
+            return -1;
+        r->len = 0;
+        return 0;
+    }
+    size_t off = 0;
+    while (off < r->len && !r->done) {
+        if (r->need_crlf) {
+            if (r->len - off < 2)
+                break;
+            off += 2;
+            r->need_crlf = 0;
+        } else if (r->chunk_left) {
+            size_t n = r->len - off < r->chunk_left ? r->len - off : r->chunk_left;
+            if (on_body(c, r->raw + off, n))
+                return -1;
+            off += n;
+            r->chunk_left -= n;
+            if (!r->chunk_left)
+                r->need_crlf = 1;
+        } else {
+            char *eol = memchr(r->raw + off, '\n', r->len - off);
+            if (!eol)
+                break;
+            char *end;
+            unsigned long long sz = strtoull(r->raw + off, &end, 16);
+            if (end == r->raw + off || sz > (1u << 30))
+                return -1;
+            off = (size_t)(eol - r->raw) + 1;
+            if (sz == 0)
+                r->done = 1; /* trailers (none here) and the final CRLF follow */
+            r->chunk_left = (size_t)sz;
+        }
+    }
+    memmove(r->raw, r->raw + off, r->len - off);
+    r->len -= off;
+    return 0;
+}
+
+/* One request over the unix socket; the body (if not streamed) in c->buf. 0, or -1 with the error printed.
+ */
+static int call(struct call *c, const char *method, const char *path, const char *body)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "weft %s: socket: %s\n", c->verb, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->sock);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT || e == ECONNREFUSED)
+            fprintf(stderr, "weft %s: no node daemon at %s (is `weft serve node` running? --socket PATH)\n",
+                    c->verb, c->sock);
+        else if (e == EACCES || e == EPERM)
+            fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n",
+                    c->verb, c->sock);
+        else
+            fprintf(stderr, "weft %s: %s: %s\n", c->verb, c->sock, strerror(e));
+        return -1;
+    }
+    size_t blen = body ? strlen(body) : 0;
+    char head[512];
+    int hl = snprintf(
+        head, sizeof head,
+        "%s %s HTTP/1.1\r\nHost: weft-node\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\n\r\n",
+        method, path, blen);
+    int rc = -1;
+    struct resp r;
+    memset(&r, 0, sizeof r);
+    if (write_all(fd, head, (size_t)hl) || (blen && write_all(fd, body, blen))) {
+        fprintf(stderr, "weft %s: writing to the daemon: %s\n", c->verb, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if (r.len + 4096 > r.cap) {
+            size_t cap = r.cap ? r.cap * 2 : 16384;
+            char *p = realloc(r.raw, cap);
+            if (!p)
+                goto out;
+            r.raw = p;
+            r.cap = cap;
+        }
+        ssize_t n = read(fd, r.raw + r.len, r.cap - r.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "weft %s: reading from the daemon: %s\n", c->verb, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        r.len += (size_t)n;
+        if (resp_feed(c, &r)) {
+            fprintf(stderr, "weft %s: the daemon's answer is malformed\n", c->verb);
+            goto out;
+        }
+        if (r.done)
+            break;
+    }
+    if (!r.head_done) {
+        fprintf(stderr, "weft %s: the daemon closed the connection without answering\n", c->verb);
+        goto out;
+    }
+    if (r.status != 200 && !c->on_line) {
+        struct json_object *o = c->buf ? json_tokener_parse(c->buf) : NULL;
+        struct json_object *e;
+        if (o && json_object_object_get_ex(o, "Error", &e))
+            fprintf(stderr, "weft %s: %s\n", c->verb, json_object_get_string(e));
+        else
+            fprintf(stderr, "weft %s: the daemon answered %d\n", c->verb, r.status);
+        json_object_put(o);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(r.raw);
+    close(fd);
+    return rc;
+}
+
+static struct json_object *call_json(struct call *c, const char *method, const char *path, const char *body)
+{
+    if (call(c, method, path, body))
+        return NULL;
+    struct json_object *o = c->buf ? json_tokener_parse(c->buf) : NULL;
+    if (!o)
+        fprintf(stderr, "weft %s: the daemon's answer is not JSON\n", c->verb);
+    return o;
+}
+
+static const char *get_str(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    if (!o || !json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null))
+        return "";
+    return json_object_get_string(v);
+}
+
+static int64_t get_int(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* The daemon's error answer: print it, return the exit status (1), or 0 if it is no error. */
+static int answer_error(const struct call *c, struct json_object *o)
+{
+    const char *e = get_str(o, "Error");
+    if (!*e)
+        return 0;
+    fprintf(stderr, "weft %s: %s\n", c->verb, e);
+    return 1;
+}
+
+/* Shared option parsing: --socket PATH / --socket=PATH. Returns the index of an unknown argument, or 0. */
+static int take_socket(int *i, int argc, char **argv, const char **sock)
+{
+    if (strcmp(argv[*i], "--socket") == 0 && *i + 1 < argc) {
+        *sock = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], "--socket=", 9) == 0) {
+        *sock = argv[*i] + 9;
+        return 1;
+    }
+    return 0;
+}
+
+static int opt_value(int *i, int argc, char **argv, const char *name, const char **out)
+{
+    size_t l = strlen(name);
+    if (strcmp(argv[*i], name) == 0 && *i + 1 < argc) {
+        *out = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], name, l) == 0 && argv[*i][l] == '=') {
+        *out = argv[*i] + l + 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void call_init(struct call *c, const char *verb)
+{
+    memset(c, 0, sizeof *c);
+    c->verb = verb;
+}
+
+static int prepare(struct weft_cli *cli, struct call *c, const char *sock)
+{
+    if (resolve_socket(cli, sock, c->sock, sizeof c->sock)) {
+        fprintf(stderr, "weft %s: the socket path is too long\n", c->verb);
+        return -1;
+    }
+    return 0;
+}
+
+static void call_done(struct call *c)
+{
+    free(c->buf);
+}
+
+/* ---- up ---- */
+
+static const char usage_up[] =
+    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--timeout SECONDS] [--socket "
+    "PATH]\n"
+    "\n"
+    "Connect this node to its tailnet: log in to the control server (with a pre-auth key, or\n"
+    "interactively: the login URL is printed and `up` waits until it is visited), then bring up the\n"
+    "TUN interface and WireGuard to the peers. The login server and hostname are remembered.\n"
+    "\n"
+    "  --login-server URL  the control server (default: the last one, or node.login_server)\n"
+    "  --authkey KEY       a pre-auth key (`weft authkeys create` on the server)\n"
+    "  --hostname NAME     the name to register (default: node.hostname, else the system's)\n"
+    "  --timeout SECONDS   how long to wait for Running (default 60)\n"
+    "  --socket PATH       the daemon's socket (default: node.socket, /run/weft/node.sock)\n";
+
+static int up_line(struct call *c, struct json_object *o)
+{
+    const char *url = get_str(o, "AuthURL");
+    if (*url) {
+        printf("\nTo authenticate, visit:\n\n\t%s\n\n", url);
+        fflush(stdout);
+        return 0;
+    }
+    const char *err = get_str(o, "Error");
+    if (*err) {
+        fprintf(stderr, "weft up: %s\n", err);
+        c->result = 1;
+        return 1;
+    }
+    if (strcmp(get_str(o, "State"), "Running") == 0) {
+        c->result = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int verb_up(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--login-server", &server) ||
+            opt_value(&i, argc, argv, "--authkey", &authkey) ||
+            opt_value(&i, argc, argv, "--hostname", &hostname) ||
+            opt_value(&i, argc, argv, "--timeout", &timeout))
+            continue;
+        fprintf(stderr, "weft up: unknown argument '%s'\n%s", argv[i], usage_up);
+        return 2;
+    }
+    if (authkey && strncmp(authkey, "file:", 5) == 0) { /* keep keys out of `ps`: --authkey file:PATH */
+        static char kbuf[512];
+        FILE *f = fopen(authkey + 5, "r");
+        if (!f || !fgets(kbuf, sizeof kbuf, f)) {
+            fprintf(stderr, "weft up: cannot read the auth key from %s\n", authkey + 5);
+            if (f)
+                fclose(f);
+            return 1;
+        }
+        fclose(f);
+        kbuf[strcspn(kbuf, "\r\n")] = 0;
+        authkey = kbuf;
+    }
+    struct call c;
+    call_init(&c, "up");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = json_object_new_object();
+    if (server)
+        json_object_object_add(o, "LoginServer", json_object_new_string(server));
+    if (authkey)
+        json_object_object_add(o, "AuthKey", json_object_new_string(authkey));
+    if (hostname)
+        json_object_object_add(o, "Hostname", json_object_new_string(hostname));
+    if (timeout)
+        json_object_object_add(o, "Timeout", json_object_new_int64(strtoll(timeout, NULL, 10)));
+    c.on_line = up_line;
+    c.result = -1;
+    int rc = call(&c, "POST", "/v1/up", json_object_to_json_string(o));
+    json_object_put(o);
+    if (rc == 0 && c.result < 0 && c.len) { /* an answer that was not a stream: an error */
+        struct json_object *e = json_tokener_parse(c.buf);
+        c.result = e ? answer_error(&c, e) : 1;
+        json_object_put(e);
+    }
+    int result = rc ? 1 : c.result < 0 ? 1 : c.result;
+    if (rc == 0 && c.result < 0 && !c.len)
+        fprintf(stderr, "weft up: the daemon closed the connection\n");
+    call_done(&c);
+    return result;
+}
+
+/* ---- down, logout ---- */
+
+static const char usage_down[] =
+    "usage: weft down [--socket PATH]\n"
+    "\n"
+    "Disconnect from the tailnet: the map stream and relay connections close (peers see this node\n"
+    "offline), addresses and routes are removed. The node stays logged in; `weft up` reconnects.\n";
+
+static const char usage_logout[] =
+    "usage: weft logout [--socket PATH]\n"
+    "\n"
+    "Log out: control expires this node's key (peers see it go), the daemon disconnects and forgets\n"
+    "the key. Logging in again makes a new node.\n";
+
+static int simple_verb(struct weft_cli *cli, int argc, char **argv, const char *verb, const char *usage,
+                       const char *path)
+{
+    const char *sock = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock))
+            continue;
+        fprintf(stderr, "weft %s: unknown argument '%s'\n%s", verb, argv[i], usage);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, verb);
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "POST", path, "{}");
+    int rc = o ? answer_error(&c, o) : 1;
+    json_object_put(o);
+    call_done(&c);
+    return rc;
+}
+
+static int verb_down(struct weft_cli *cli, int argc, char **argv)
+{
+    return simple_verb(cli, argc, argv, "down", usage_down, "/v1/down");
+}
+
+static int verb_logout(struct weft_cli *cli, int argc, char **argv)
+{
+    return simple_verb(cli, argc, argv, "logout", usage_logout, "/v1/logout");
+}
+
+/* ---- status ---- */
+
+static const char usage_status[] =
+    "usage: weft status [--json] [--socket PATH]\n"
+    "\n"
+    "The node's state, and one line per peer: its tailnet address, name, OS, whether control sees it\n"
+    "online, how it is reached (relay region, or direct), the last WireGuard handshake, bytes in/out.\n"
+    "--json prints the daemon's answer as is.\n";
+
+static void human_bytes(uint64_t v, char *buf, size_t cap)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double d = (double)v;
+    int i = 0;
+    while (d >= 1024 && i < 4) {
+        d /= 1024;
+        i++;
+    }
+    snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", d, u[i]);
+}
+
+static void ago(int64_t t, char *buf, size_t cap)
+{
+    if (!t) {
+        snprintf(buf, cap, "never");
+        return;
+    }
+    int64_t s = (int64_t)time(NULL) - t;
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, cap, "%llds ago", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, cap, "%lldm ago", (long long)(s / 60));
+    else
+        snprintf(buf, cap, "%lldh ago", (long long)(s / 3600));
+}
+
+static const char *first_addr(struct json_object *node, int family)
+{
+    struct json_object *a;
+    if (!json_object_object_get_ex(node, "Addresses", &a) || !json_object_is_type(a, json_type_array))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(a, i));
+        int v6 = strchr(s, ':') != NULL;
+        if (!family || (family == 6) == v6)
+            return s;
+    }
+    return NULL;
+}
+
+static void short_name(const char *fqdn, const char *host, char *buf, size_t cap)
+{
+    const char *n = fqdn && *fqdn ? fqdn : host ? host : "";
+    size_t l = strcspn(n, ".");
+    if (l >= cap)
+        l = cap - 1;
+    memcpy(buf, n, l);
+    buf[l] = 0;
+}
+
+static int verb_status(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock))
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        fprintf(stderr, "weft status: unknown argument '%s'\n%s", argv[i], usage_status);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, "status");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    if (!o) {
+        call_done(&c);
+        return 1;
+    }
+    if (json) {
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        call_done(&c);
+        return 0;
+    }
+    const char *state = get_str(o, "State");
+    printf("# %s", state);
+    if (*get_str(o, "LoginServer"))
+        printf(", login server %s (%s)", get_str(o, "LoginServer"),
+               json_object_get_boolean(json_object_object_get(o, "ControlConnected")) ? "connected"
+                                                                                      : "not connected");
+    if (get_int(o, "HomeDERP"))
+        printf(", home relay %lld (%s)", (long long)get_int(o, "HomeDERP"),
+               json_object_get_boolean(json_object_object_get(o, "HomeDERPConnected")) ? "connected"
+                                                                                       : "not connected");
+    printf("\n");
+    if (*get_str(o, "Error"))
+        printf("# %s\n", get_str(o, "Error"));
+    if (*get_str(o, "AuthURL"))
+        printf("# log in at: %s\n", get_str(o, "AuthURL"));
+    struct json_object *self = json_object_object_get(o, "Self");
+    const char *a4 = self ? first_addr(self, 4) : NULL;
+    char name[128];
+    if (self && a4) {
+        short_name(get_str(self, "Name"), get_str(self, "HostName"), name, sizeof name);
+        printf("%-16s %-20s %-8s %s\n", a4, name, "linux", "self");
+    }
+    struct json_object *peers = json_object_object_get(o, "Peers");
+    size_t np = peers && json_object_is_type(peers, json_type_array) ? json_object_array_length(peers) : 0;
+    for (size_t i = 0; i < np; i++) {
+        struct json_object *p = json_object_array_get_idx(peers, i);
+        const char *a = first_addr(p, 4);
+        if (!a)
+            a = first_addr(p, 6);
+        short_name(get_str(p, "Name"), get_str(p, "HostName"), name, sizeof name);
+        struct json_object *on = json_object_object_get(p, "Online");
+        const char *online = json_object_get_boolean(json_object_object_get(p, "Expired")) ? "expired"
+                             : !on || json_object_is_type(on, json_type_null)              ? "-"
+                             : json_object_get_boolean(on)                                 ? "online"
+                                                                                           : "offline";
+        char how[96], hs[32], rx[32], tx[32];
+        if (*get_str(p, "Direct"))
+            snprintf(how, sizeof how, "direct %s", get_str(p, "Direct"));
+        else if (get_int(p, "RelayRegion"))
+            snprintf(how, sizeof how, "relay \"%s\" (%lld)", get_str(p, "Relay"),
+                     (long long)get_int(p, "RelayRegion"));
+        else
+            snprintf(how, sizeof how, "no path");
+        ago(get_int(p, "LastHandshake"), hs, sizeof hs);
+        human_bytes((uint64_t)get_int(p, "RxBytes"), rx, sizeof rx);
+        human_bytes((uint64_t)get_int(p, "TxBytes"), tx, sizeof tx);
+        printf("%-16s %-20s %-8s %-8s %s, handshake %s, rx %s, tx %s\n", a ? a : "-", name,
+               *get_str(p, "OS") ? get_str(p, "OS") : "-", online, how, hs, rx, tx);
+    }
+    int rc = strcmp(state, "Running") == 0 ? 0 : 1;
+    json_object_put(o);
+    call_done(&c);
+    return rc;
+}
+
+/* ---- ip ---- */
+
+static const char usage_ip[] =
+    "usage: weft ip [-4|-6] [PEER] [--socket PATH]\n"
+    "\n"
+    "This node's tailnet addresses, or PEER's (a name, a hostname or an address); -4 or -6 prints\n"
+    "only the first of that family.\n";
+
+static int name_matches(struct json_object *p, const char *what)
+{
+    char n[128];
+    short_name(get_str(p, "Name"), NULL, n, sizeof n);
+    const char *fq = get_str(p, "Name");
+    size_t wl = strlen(what), fl = strlen(fq);
+    if (wl && what[wl - 1] == '.')
+        wl--;
+    if (fl && fq[fl - 1] == '.')
+        fl--;
+    if ((wl == fl && strncasecmp(fq, what, wl) == 0) || strcasecmp(n, what) == 0 ||
+        strcasecmp(get_str(p, "HostName"), what) == 0)
+        return 1;
+    struct json_object *a = json_object_object_get(p, "Addresses");
+    for (size_t i = 0; a && i < json_object_array_length(a); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(a, i)), what) == 0)
+            return 1;
+    return 0;
+}
+
+static int verb_ip(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *peer = NULL;
+    int family = 0;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock))
+            continue;
+        if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
+            family = argv[i][1] - '0';
+            continue;
+        }
+        if (argv[i][0] != '-' && !peer) {
+            peer = argv[i];
+            continue;
+        }
+        fprintf(stderr, "weft ip: unknown argument '%s'\n%s", argv[i], usage_ip);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, "ip");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    int rc = 1;
+    if (!o)
+        goto out;
+    struct json_object *node = json_object_object_get(o, "Self");
+    if (peer) {
+        node = NULL;
+        struct json_object *peers = json_object_object_get(o, "Peers");
+        for (size_t i = 0; peers && i < json_object_array_length(peers); i++) {
+            struct json_object *p = json_object_array_get_idx(peers, i);
+            if (name_matches(p, peer)) {
+                node = p;
+                break;
+            }
+        }
+        if (!node) {
+            fprintf(stderr, "weft ip: no peer '%s' in the tailnet\n", peer);
+            goto out;
+        }
+    }
+    struct json_object *a = node ? json_object_object_get(node, "Addresses") : NULL;
+    size_t na = a ? json_object_array_length(a) : 0;
+    if (!na) {
+        fprintf(stderr, "weft ip: no addresses yet (state %s)\n", get_str(o, "State"));
+        goto out;
+    }
+    for (size_t i = 0; i < na; i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(a, i));
+        int v6 = strchr(s, ':') != NULL;
+        if (family && (family == 6) != v6)
+            continue;
+        printf("%s\n", s);
+        rc = 0;
+        if (family)
+            break;
+    }
+    if (rc)
+        fprintf(stderr, "weft ip: no IPv%d address\n", family);
+out:
+    json_object_put(o);
+    call_done(&c);
+    return rc;
+}
+
+/* ---- ping ---- */
+
+static const char usage_ping[] =
+    "usage: weft ping [--count N] [--timeout SECONDS] [-4|-6] [--socket PATH] PEER\n"
+    "\n"
+    "Ping PEER (a name, hostname or tailnet address) through the tunnel with ICMP echo, printing the\n"
+    "path the packets take (relay region, or direct) and the round-trip time. Without --count it stops at\n"
+    "the first reply (at most 5 tries); with --count N it sends N. Exit status 0 if a reply came.\n";
+
+static int verb_ping(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *peer = NULL, *count = NULL, *timeout = NULL;
+    int family = 0;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--count", &count) ||
+            opt_value(&i, argc, argv, "--timeout", &timeout))
+            continue;
+        if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
+            family = argv[i][1] - '0';
+            continue;
+        }
+        if (argv[i][0] != '-' && !peer) {
+            peer = argv[i];
+            continue;
+        }
+        fprintf(stderr, "weft ping: unknown argument '%s'\n%s", argv[i], usage_ping);
+        return 2;
+    }
+    if (!peer) {
+        fprintf(stderr, "%s", usage_ping);
+        return 2;
+    }
+    int n = count ? atoi(count) : 5;
+    int until_reply = !count;
+    if (n < 1)
+        n = 1;
+    long to = timeout ? atol(timeout) : 3;
+    struct call c;
+    call_init(&c, "ping");
+    if (prepare(cli, &c, sock))
+        return 1;
+    int replies = 0, fatal = 0;
+    for (int i = 0; i < n && !fatal; i++) {
+        struct json_object *rq = json_object_new_object();
+        json_object_object_add(rq, "Peer", json_object_new_string(peer));
+        json_object_object_add(rq, "Timeout", json_object_new_int64(to));
+        if (family)
+            json_object_object_add(rq, "Family", json_object_new_int(family));
+        c.len = 0;
+        struct json_object *o = call_json(&c, "POST", "/v1/ping", json_object_to_json_string(rq));
+        json_object_put(rq);
+        if (!o) {
+            fatal = 1;
+            break;
+        }
+        const char *err = get_str(o, "Error");
+        if (*err) {
+            fprintf(stderr, "weft ping: %s\n", err);
+            if (strcmp(get_str(o, "Kind"), "timeout") != 0)
+                fatal = 1;
+        } else {
+            printf("pong from %s (%s) via %s in %.2fms\n", get_str(o, "Peer"), get_str(o, "IP"),
+                   get_str(o, "Path"), json_object_get_double(json_object_object_get(o, "RTTms")));
+            fflush(stdout);
+            replies++;
+        }
+        json_object_put(o);
+        if (replies && until_reply)
+            break;
+        if (i + 1 < n && !fatal && replies)
+            usleep(1000 * 1000);
+    }
+    call_done(&c);
+    return replies ? 0 : 1;
+}
+
+const struct weft_verb node_cli_verbs[] = {
+    {"up", "connect this node to its tailnet (log in, bring up the tunnel)", usage_up, verb_up},
+    {"down", "disconnect from the tailnet (stay logged in)", usage_down, verb_down},
+    {"logout", "log out of the tailnet and forget the node key", usage_logout, verb_logout},
+    {"status", "the node's state and its peers", usage_status, verb_status},
+    {"ip", "this node's (or a peer's) tailnet addresses", usage_ip, verb_ip},
+    {"ping", "ping a peer through the tunnel, showing the path and round-trip time", usage_ping, verb_ping},
+    {NULL, NULL, NULL, NULL},
+};
