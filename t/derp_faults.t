@@ -26,10 +26,10 @@ out=$(printf 'NOT HTTP AT ALL\r\n\r\n' | curl -s -m 3 --data-binary @- "telnet:/
 like "$out" "400|^$" "not even HTTP: refused by the HTTP layer"
 
 # X stops reading; F floods it: the relay's writes to X stall, X is dropped after write_timeout
-derpc_bg x --key-file "$TMP/x.key" --raw stall-read --timeout 8 "$U"
+derpc_bg x --key-file "$TMP/x.key" --raw stall-read --timeout 30 "$U" # outlives the wait below
 wait_for 5 out_has x connected
 derpc_bg f --send-to "$X" --count 100000 --size 1400 --timeout 15 "$U"
-wait_for 10 grep -q 'reason="write timeout"' "$TMP/r.log"; ok $? "a client that stops reading is dropped (write timeout)"
+wait_for 25 grep -q 'reason="write timeout"' "$TMP/r.log"; ok $? "a client that stops reading is dropped (write timeout)"
 like "$(metric "$P" 'derp_packets_dropped_total{reason="queue_head"}')" '^[1-9]' \
     "its full queue dropped packets (head drop) instead of blocking"
 
