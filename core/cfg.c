@@ -531,6 +531,8 @@ static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_sec
                 break;
             }
         struct cfg_section *sec = (struct cfg_section *)find_section(ss, n, e->key);
+        if (sec && !sec->keys)
+            continue; /* the section of a module this process has not loaded */
         if (sec) {
             if (e->kind == N_SCALAR && e->value[0] == 0)
                 continue; /* "derp:" with nothing under it */
@@ -589,6 +591,8 @@ static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_
             return;
         }
         *dot = '.';
+        if (!sec->keys)
+            return; /* a module this process has not loaded */
         name = dot + 1;
     } else {
         sec = top;
@@ -624,7 +628,8 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
                    const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
 {
     for (size_t i = 0; i < n; i++) {
-        memset(ss[i].conf, 0, ss[i].size);
+        if (ss[i].conf)
+            memset(ss[i].conf, 0, ss[i].size);
         apply_defaults(&ss[i]);
     }
     if (path || embedded) {
@@ -758,6 +763,6 @@ void config_print(FILE *out, const struct cfg_section *ss, size_t n, int docs)
         if (!ss[i].name)
             print_section(out, &ss[i], docs);
     for (size_t i = 0; i < n; i++)
-        if (ss[i].name)
+        if (ss[i].name && ss[i].keys)
             print_section(out, &ss[i], docs);
 }

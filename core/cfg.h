@@ -32,7 +32,8 @@ struct cfg_key {
 
 #define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL }
 
-/* A section: a key table and the struct it fills. */
+/* A section: a key table and the struct it fills. keys NULL: a known section this process ignores (the
+ * module that owns it is not loaded); its contents are accepted unchecked. */
 struct cfg_section {
     const char *name;             /* NULL for the top level */
     const struct cfg_key *keys;

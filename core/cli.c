@@ -122,13 +122,15 @@ size_t cli_load_config(struct weft_cli *cli)
         snprintf(default_state_dir, sizeof default_state_dir, "./weft-state");
     core_keys[0].def = default_state_dir;
 
-    cli->nsections = 1 + cli->modules.n;
+    cli->nsections = 1 + cli->modules.n + cli->modules.nunloaded;
     cli->sections = calloc(cli->nsections, sizeof *cli->sections);
     cli->sections[0] = (struct cfg_section){NULL, core_keys, sizeof cli->core, &cli->core};
     for (size_t i = 0; i < cli->modules.n; i++) {
         const struct weft_module *m = cli->modules.mods[i];
         cli->sections[1 + i] = (struct cfg_section){m->name, m->keys, m->conf_size, calloc(1, m->conf_size + 1)};
     }
+    for (size_t i = 0; i < cli->modules.nunloaded; i++)
+        cli->sections[1 + cli->modules.n + i] = (struct cfg_section){cli->modules.unloaded[i], NULL, 0, NULL};
 
     const char *path = cli->config_path, *embedded = NULL;
     if (!path) { /* $WEFT_CONFIG names the default file instead of /etc/weft/weft.yaml */
@@ -159,7 +161,7 @@ void *cli_module_conf(struct weft_cli *cli, const char *module)
     return NULL;
 }
 
-void cli_free(struct weft_cli *cli)
+void cli_free_config(struct weft_cli *cli)
 {
     if (cli->sections) {
         config_free(cli->sections, cli->nsections);
@@ -167,6 +169,13 @@ void cli_free(struct weft_cli *cli)
             free(cli->sections[i].conf);
         free(cli->sections);
     }
+    cli->sections = NULL;
+    cli->nsections = 0;
+}
+
+void cli_free(struct weft_cli *cli)
+{
+    cli_free_config(cli);
     module_set_free(&cli->modules);
     free(cli->ov);
     memset(cli, 0, sizeof *cli);

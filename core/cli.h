@@ -51,6 +51,9 @@ void *cli_module_conf(struct weft_cli *cli, const char *module);
 /* argv holds --help or -h (before "--"). */
 int cli_wants_help(int argc, char **argv);
 
+/* Free the loaded configuration (before unloading a module whose key table it uses). */
+void cli_free_config(struct weft_cli *cli);
+
 void cli_free(struct weft_cli *cli);
 
 #endif

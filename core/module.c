@@ -140,8 +140,27 @@ size_t module_load_all(struct module_set *set, const struct weft_module *const *
     return set->n;
 }
 
+void module_unload(struct module_set *set, size_t i)
+{
+    char **u = realloc(set->unloaded, (set->nunloaded + 1) * sizeof *u);
+    if (!u)
+        abort();
+    set->unloaded = u;
+    set->unloaded[set->nunloaded++] = strdup(set->mods[i]->name);
+    if (set->handles[i])
+        dlclose(set->handles[i]);
+    free(set->paths[i]);
+    set->n--;
+    memmove(set->mods + i, set->mods + i + 1, (set->n - i) * sizeof *set->mods);
+    memmove(set->paths + i, set->paths + i + 1, (set->n - i) * sizeof *set->paths);
+    memmove(set->handles + i, set->handles + i + 1, (set->n - i) * sizeof *set->handles);
+}
+
 void module_set_free(struct module_set *set)
 {
+    for (size_t i = 0; i < set->nunloaded; i++)
+        free(set->unloaded[i]);
+    free(set->unloaded);
     for (size_t i = 0; i < set->n; i++) {
         free(set->paths[i]);
         /* Handles stay open: a module's code may still be referenced by exit handlers of its libraries. */

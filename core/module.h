@@ -58,6 +58,8 @@ struct module_set {
     char **paths; /* where each was loaded from ("built-in" when linked in) */
     void **handles;
     size_t n;
+    char **unloaded; /* names of modules found but unloaded (their config sections are accepted, unchecked) */
+    size_t nunloaded;
 };
 
 /* Load every module found: the built-in table (NULL-terminated; may be NULL), then each directory of path (':'-separated). A module with
@@ -71,6 +73,10 @@ const struct weft_module *module_load_file(const char *file, const char *name, v
                                            size_t errlen);
 
 const struct weft_module *module_find(const struct module_set *set, const char *name);
+
+/* Unload module i (dlclose; a built-in one just leaves the set) and remember its name. Nothing may still
+ * point into it: free the config that used its key table first. */
+void module_unload(struct module_set *set, size_t i);
 void module_set_free(struct module_set *set);
 
 /* The module search path: --module-path, else $WEFT_MODULE_PATH, else the install directory. */

@@ -227,6 +227,8 @@ static int make_state_dir(const char *dir)
 
 int verb_serve(struct weft_cli *cli, int argc, char **argv)
 {
+    char **roles = NULL;
+    size_t nroles = 0;
     struct weft_ctx ctx = {.cli = cli};
     int rc = 1;
     /* Block the signals we take through signalfd before anything (a library, a module) starts a thread:
@@ -243,16 +245,15 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     if (cli_load_config(cli))
         return 1;
 
-    /* the roles: named on the command line, else the config's */
-    char **roles = argc > 1 ? argv + 1 : cli->core.roles.v;
-    size_t nroles = argc > 1 ? (size_t)argc - 1 : cli->core.roles.n;
+    /* the roles: named on the command line, else the config's (copied: the config is reloaded below) */
+    nroles = argc > 1 ? (size_t)argc - 1 : cli->core.roles.n;
     if (nroles == 0) {
         fprintf(stderr, "weft serve: no roles to run (name them, or set `roles` in the configuration)\n");
         return 2;
     }
-    for (size_t i = 0; i < cli->modules.n; i++) /* plugins first: roles find their services at init */
-        if (!cli->modules.mods[i]->is_role)
-            add_instance(&ctx, cli, cli->modules.mods[i]);
+    roles = calloc(nroles, sizeof *roles);
+    for (size_t i = 0; i < nroles; i++)
+        roles[i] = strdup(argc > 1 ? argv[1 + i] : cli->core.roles.v[i]);
     for (size_t i = 0; i < nroles; i++) {
         const struct weft_module *m = module_find(&cli->modules, roles[i]);
         if (!m || !m->is_role) {
@@ -264,11 +265,37 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
             const char *dym = cfg_did_you_mean(roles[i], cand, n);
             fprintf(stderr, "weft serve: no role '%s'%s%s%s (see `weft modules`)\n", roles[i],
                     dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
-            free(ctx.inst);
-            return 2;
+            goto bad_roles;
         }
-        add_instance(&ctx, cli, m);
     }
+
+    /* Roles this process doesn't run are unloaded, and their libraries with them (a node daemon doesn't
+     * carry control's SQLite). They were loaded to check the whole configuration; it is read again without
+     * them, their sections accepted unchecked. */
+    int pruned = 0;
+    for (size_t i = cli->modules.n; i-- > 0;) {
+        const struct weft_module *m = cli->modules.mods[i];
+        int wanted = !m->is_role;
+        for (size_t j = 0; j < nroles && !wanted; j++)
+            wanted = strcmp(roles[j], m->name) == 0;
+        if (wanted)
+            continue;
+        if (!pruned)
+            cli_free_config(cli);
+        pruned = 1;
+        module_unload(&cli->modules, i);
+    }
+    if (pruned && cli_load_config(cli))
+        goto bad_roles;
+
+    for (size_t i = 0; i < cli->modules.n; i++) /* plugins first: roles find their services at init */
+        if (!cli->modules.mods[i]->is_role)
+            add_instance(&ctx, cli, cli->modules.mods[i]);
+    for (size_t i = 0; i < nroles; i++)
+        add_instance(&ctx, cli, module_find(&cli->modules, roles[i]));
+    for (size_t i = 0; i < nroles; i++)
+        free(roles[i]);
+    free(roles);
 
     ctx.state_dir = cli->core.state_dir;
     if (make_state_dir(ctx.state_dir)) {
@@ -337,4 +364,11 @@ out:
     free(ctx.svc);
     free(ctx.inst);
     return rc;
+
+bad_roles:
+    for (size_t i = 0; i < nroles; i++)
+        free(roles[i]);
+    free(roles);
+    free(ctx.inst);
+    return 2;
 }

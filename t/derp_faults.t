@@ -29,7 +29,8 @@ like "$out" "400|^$" "not even HTTP: refused by the HTTP layer"
 derpc_bg x --key-file "$TMP/x.key" --raw stall-read --timeout 30 "$U" # outlives the wait below
 wait_for 5 out_has x connected
 derpc_bg f --send-to "$X" --count 100000 --size 1400 --timeout 15 "$U"
-wait_for 25 grep -q 'reason="write timeout"' "$TMP/r.log"; ok $? "a client that stops reading is dropped (write timeout)"
+wait_for 25 grep -q 'reason="write timeout"' "$TMP/r.log"; ok $? "a client that stops reading is dropped (write timeout)" ||
+    diag "relay log:" "$(tail -20 "$TMP/r.log")" "x:" "$(tail -5 "$TMP/x.out" 2>/dev/null)" "f:" "$(tail -5 "$TMP/f.out" 2>/dev/null)"
 like "$(metric "$P" 'derp_packets_dropped_total{reason="queue_head"}')" '^[1-9]' \
     "its full queue dropped packets (head drop) instead of blocking"
 
