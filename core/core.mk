@@ -7,7 +7,7 @@ libweftcore_la_SOURCES += \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
 	core/verbs.c core/verbs.h \
-	core/ctx.h
+	core/ctx.h core/picohttp.h
 
 # core event loop, streams, HTTP server and client, UDP (over libh2o-evloop)
 libweftcore_la_SOURCES += \

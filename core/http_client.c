@@ -1,21 +1,13 @@
 #include "config.h"
 #include "core/http_client.h"
 #include "core/stream.h"
+#include "core/picohttp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* libh2o-evloop exports picohttpparser but ships no header for it. */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg,
-                       size_t *msg_len, struct phr_header *headers, size_t *num_headers, size_t last_len);
 
 #define MAX_HEADERS 64
 #define MAX_HEAD 65536

@@ -12,16 +12,8 @@
 #include "core/derp_client.h"
 #include "core/log.h"
 #include "core/stream.h"
+#include "core/picohttp.h"
 
-/* libh2o-evloop exports picohttpparser but ships no header for it. */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg,
-                       size_t *msg_len, struct phr_header *headers, size_t *num_headers, size_t last_len);
 
 /* The admission URL's answer is small: more than this is refused (derper reads 4 KiB). */
 #define MAX_ANSWER 4096
