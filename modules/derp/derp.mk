@@ -30,3 +30,7 @@ TESTS += t/derp_tls.t
 EXTRA_DIST += t/derp_tls.t
 TESTS += t/derp_limits.t
 EXTRA_DIST += t/derp_limits.t
+
+# Fuzzing: the relay's WebSocket framing (ws.c).
+FUZZ_TARGETS += fuzz_derp_ws
+EXTRA_DIST += t/fuzz/corpus/fuzz_derp_ws

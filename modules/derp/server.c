@@ -43,11 +43,6 @@ struct pktq {
     struct qpkt *s[];
 };
 
-struct ws_state {
-    uint8_t *buf; /* unmasked DERP bytes not yet parsed */
-    size_t len, cap;
-};
-
 struct rlim {
     double tokens;
     uint64_t last;
@@ -795,62 +790,22 @@ static size_t process(struct dconn *c, uint8_t *buf, size_t len, const char **wh
     return off;
 }
 
-/* WebSocket: move the payload of whole binary frames, unmasked, into c->ws; answer pings; -1 on close/error.
+static void ws_pong(void *arg, const uint8_t *p, size_t n)
+{
+    struct dconn *c = arg;
+    uint8_t h[10];
+    struct iovec v[2] = {{h, ws_frame_header(h, 10, n)}, {(void *)(uintptr_t)p, n}};
+    stream_writev(c->s, v, 2);
+}
+
+/* WebSocket: move the payload of whole data frames, unmasked, into c->ws; answer pings; -1 on close/error.
  */
 static int ws_unwrap(struct dconn *c, const char **why)
 {
-    size_t len, off = 0;
+    size_t len, used = 0;
     uint8_t *in = stream_input(c->s, &len);
-    struct ws_state *w = c->ws;
-    int rc = 0;
-    while (off < len) {
-        struct ws_frame f;
-        int r = ws_parse_header(in + off, len - off, &f);
-        if (r == 0)
-            break;
-        if (r < 0 || !f.masked || f.len > MAX_STEADY_FRAME + 16) {
-            *why = "bad WebSocket frame";
-            rc = -1;
-            break;
-        }
-        if (len - off - f.hdr < f.len)
-            break;
-        uint8_t *p = in + off + f.hdr;
-        for (uint64_t i = 0; i < f.len; i++)
-            p[i] ^= f.mask[i & 3];
-        if (f.opcode == 0 || f.opcode == 2 || f.opcode == 1) {
-            if (w->len + f.len > w->cap) {
-                size_t cap = w->cap ? w->cap : 4096;
-                while (cap < w->len + f.len)
-                    cap *= 2;
-                if (cap > 4 * MAX_STEADY_FRAME) {
-                    *why = "WebSocket buffer overflow";
-                    rc = -1;
-                    break;
-                }
-                uint8_t *nb = realloc(w->buf, cap);
-                if (nb == NULL) {
-                    *why = "out of memory";
-                    rc = -1;
-                    break;
-                }
-                w->buf = nb;
-                w->cap = cap;
-            }
-            memcpy(w->buf + w->len, p, f.len);
-            w->len += f.len;
-        } else if (f.opcode == 9) { /* ping: pong with the same payload */
-            uint8_t h[10];
-            struct iovec v[2] = {{h, ws_frame_header(h, 10, f.len)}, {p, f.len}};
-            stream_writev(c->s, v, 2);
-        } else if (f.opcode == 8) {
-            *why = NULL;
-            rc = -1;
-            break;
-        }
-        off += f.hdr + f.len;
-    }
-    stream_consume(c->s, off);
+    int rc = ws_unwrap_input(c->ws, in, len, MAX_STEADY_FRAME, &used, ws_pong, c, why);
+    stream_consume(c->s, used);
     return rc;
 }
 

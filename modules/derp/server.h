@@ -153,5 +153,17 @@ struct ws_frame {
 };
 /* Parse a frame header at p: 1 when whole (f filled), 0 when more bytes are needed, -1 if malformed. */
 int ws_parse_header(const uint8_t *p, size_t n, struct ws_frame *f);
+/* A client connection's reassembly state. */
+struct ws_state {
+    uint8_t *buf; /* unmasked DERP bytes not yet parsed */
+    size_t len, cap;
+    uint8_t in_msg; /* a fragmented data message is open (its continuation frames may follow) */
+};
+/* Unwrap the client frames at in[0..len) (unmasked in place): the payloads of whole data frames are appended
+ * to w->buf (capped at 4 * max_frame buffered), pings are answered through pong(arg, payload, n), pongs
+ * ignored. *used gets the bytes consumed (whole frames only). 0 when more input is needed; -1 on a close
+ * frame (*why = NULL) or a malformed or oversized frame (*why says why); w stays valid either way. */
+int ws_unwrap_input(struct ws_state *w, uint8_t *in, size_t len, size_t max_frame, size_t *used,
+                    void (*pong)(void *arg, const uint8_t *p, size_t n), void *arg, const char **why);
 
 #endif

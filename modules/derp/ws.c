@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/wire/byteorder.h"
@@ -74,4 +75,69 @@ int ws_parse_header(const uint8_t *p, size_t n, struct ws_frame *f)
     f->len = len;
     f->hdr = h;
     return 1;
+}
+
+int ws_unwrap_input(struct ws_state *w, uint8_t *in, size_t len, size_t max_frame, size_t *used,
+                    void (*pong)(void *arg, const uint8_t *p, size_t n), void *arg, const char **why)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < len) {
+        struct ws_frame f;
+        int r = ws_parse_header(in + off, len - off, &f);
+        if (r == 0)
+            break;
+        if (r < 0 || !f.masked || f.len > max_frame + 16) {
+            *why = "bad WebSocket frame";
+            rc = -1;
+            break;
+        }
+        if (len - off - f.hdr < f.len)
+            break;
+        uint8_t *p = in + off + f.hdr;
+        for (uint64_t i = 0; i < f.len; i++)
+            p[i] ^= f.mask[i & 3];
+        if (f.opcode <= 2) {
+            if ((f.opcode == 0) != (w->in_msg != 0)) {
+                *why = "bad WebSocket fragmentation";
+                rc = -1;
+                break;
+            }
+            w->in_msg = !f.fin;
+            if (w->len + f.len > w->cap) {
+                size_t cap = w->cap ? w->cap : 4096;
+                while (cap < w->len + f.len)
+                    cap *= 2;
+                if (cap > 4 * max_frame) {
+                    *why = "WebSocket buffer overflow";
+                    rc = -1;
+                    break;
+                }
+                uint8_t *nb = realloc(w->buf, cap);
+                if (nb == NULL) {
+                    *why = "out of memory";
+                    rc = -1;
+                    break;
+                }
+                w->buf = nb;
+                w->cap = cap;
+            }
+            if (f.len > 0)
+                memcpy(w->buf + w->len, p, f.len);
+            w->len += f.len;
+        } else if (f.opcode == 9) { /* ping: pong with the same payload */
+            pong(arg, p, f.len);
+        } else if (f.opcode == 8) {
+            *why = NULL;
+            rc = -1;
+            break;
+        } else if (f.opcode != 10) {
+            *why = "bad WebSocket opcode";
+            rc = -1;
+            break;
+        }
+        off += f.hdr + f.len;
+    }
+    *used = off;
+    return rc;
 }
