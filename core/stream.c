@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -457,6 +458,37 @@ void stream_set_deadline(struct stream *s, unsigned ms)
         timer_stop(&s->t_deadline);
     else
         timer_start(&s->t_deadline, ms);
+}
+
+int stream_set_tcp_keepalive(struct stream *s, unsigned idle_s, unsigned intvl_s, unsigned count)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = s->sock != NULL ? h2o_socket_get_fd(s->sock) : -1;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return 0;
+    int on = idle_s > 0;
+    unsigned utimeout = 0;
+    if (on) {
+        /* Linux's limits: TCP_KEEPIDLE and TCP_KEEPINTVL <= 32767 s, TCP_KEEPCNT <= 127. */
+        idle_s = idle_s > 32767 ? 32767 : idle_s;
+        intvl_s = intvl_s == 0 ? 1 : intvl_s > 32767 ? 32767 : intvl_s;
+        count = count == 0 ? 1 : count > 127 ? 127 : count;
+        utimeout = (idle_s + intvl_s * count) * 1000u;
+        int idle = (int)idle_s, intvl = (int)intvl_s, cnt = (int)count;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0)
+            return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        return -1;
+#ifdef TCP_USER_TIMEOUT
+    if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utimeout, sizeof(utimeout)) != 0)
+        return -1;
+#endif
+    return 0;
 }
 
 socklen_t stream_peer(struct stream *s, struct sockaddr *sa)

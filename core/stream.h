@@ -65,6 +65,12 @@ void stream_set_write_timeout(struct stream *s, unsigned ms);
 /* Close with "deadline" ms milliseconds from now, whatever happens (0 disables). */
 void stream_set_deadline(struct stream *s, unsigned ms);
 
+/* TCP keepalive: probe after idle_s seconds without traffic, every intvl_s seconds, and give up (close with an
+ * error) after count unanswered probes; TCP_USER_TIMEOUT is set to the same total (idle + intvl * count) so
+ * unacknowledged output times out as soon. idle_s 0 turns both off. Values are clamped to what Linux takes.
+ * A no-op returning 0 on non-TCP streams (unix sockets); -1 (errno set) if a setsockopt fails. */
+int stream_set_tcp_keepalive(struct stream *s, unsigned idle_s, unsigned intvl_s, unsigned count);
+
 /* The peer's address into sa (at least sizeof(struct sockaddr_storage)); its length, 0 if unknown. */
 socklen_t stream_peer(struct stream *s, struct sockaddr *sa);
 /* The peer as text ("1.2.3.4:5678", "[::1]:80", "unix:..."), in buf (>= ADDR_STRLEN); returns buf. */

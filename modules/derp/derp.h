@@ -26,5 +26,6 @@ struct derp_conf {
     long long mesh_write_timeout; /* ms */
     long long handshake_timeout;  /* ms */
     long long keepalive;          /* ms */
+    long long tcp_keepalive;      /* ms, 0: off */
 };
 #endif

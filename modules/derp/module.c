@@ -54,6 +54,10 @@ static const struct cfg_key derp_keys[] = {
     KR(mesh_write_timeout, CFG_DURATION, "30s", "the same for mesh peers", 100, 600000),
     KR(handshake_timeout, CFG_DURATION, "10s", "time from upgrade to a finished handshake", 100, 600000),
     KR(keepalive, CFG_DURATION, "60s", "KeepAlive interval (plus up to 5 s of jitter)", 1000, 3600000),
+    KR(tcp_keepalive, CFG_DURATION, "60s",
+       "TCP keepalive on client sockets: probes after this idle time, every third of it, the peer dropped "
+       "after 3 unanswered (0: off)",
+       0, 3600000),
     CFG_END,
 };
 

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "modules/derp/server.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -954,6 +955,13 @@ static void start_conn(struct derp_server *srv, struct stream *s, int ws)
     c->nothere_tokens = 3;
     c->nothere_last = loop_now(srv->loop);
     timer_init(&c->ka, srv->loop, on_keepalive, c);
+    if (srv->conf->tcp_keepalive > 0) {
+        /* Finds dead idle peers without traffic of ours: probes after T idle, every T/3, 3 of them. */
+        unsigned idle = (unsigned)((srv->conf->tcp_keepalive + 999) / 1000);
+        if (stream_set_tcp_keepalive(s, idle, idle / 3 ? idle / 3 : 1, 3) != 0)
+            log_debug("module=derp event=tcp_keepalive id=%llu error=\"%s\"", (unsigned long long)c->id,
+                      strerror(errno));
+    }
     struct sockaddr_storage ss;
     socklen_t sl = stream_peer(s, (struct sockaddr *)&ss);
     if (sl > 0 && ss.ss_family == AF_INET) {

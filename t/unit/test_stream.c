@@ -6,10 +6,33 @@
 #include "core/stream.h"
 #include "t/tap.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static struct loop *L;
+
+/* The accepted socket of a TCP listener on port (the stream API does not expose fds): bound to it, connected. */
+static int accepted_fd(uint16_t port)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in a, b;
+        socklen_t al = sizeof(a), bl = sizeof(b);
+        if (getsockname(fd, (struct sockaddr *)&a, &al) == 0 && a.sin_family == AF_INET &&
+            ntohs(a.sin_port) == port && getpeername(fd, (struct sockaddr *)&b, &bl) == 0)
+            return fd;
+    }
+    return -1;
+}
+
+static int sockopt(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t l = sizeof(v);
+    return getsockopt(fd, level, name, &v, &l) == 0 ? v : -2;
+}
 
 static int run_until(int *flag, int ms)
 {
@@ -96,7 +119,7 @@ static int accepted(void)
 int main(void)
 {
     char err[256], addr[80];
-    plan(24);
+    plan(31);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -114,6 +137,18 @@ int main(void)
     ok(got_accept, "accepted");
     char peer[ADDR_STRLEN];
     ok(strncmp(stream_peer_str(srv_s, peer, sizeof(peer)), "127.0.0.1:", 10) == 0, "peer address %s", peer);
+
+    /* TCP keepalive on the accepted socket: the options, the user timeout as their total, and off again */
+    int kfd = accepted_fd(stream_listener_port(ls));
+    ok(kfd >= 0 && stream_set_tcp_keepalive(srv_s, 60, 20, 3) == 0, "stream_set_tcp_keepalive on TCP");
+    ok(sockopt(kfd, SOL_SOCKET, SO_KEEPALIVE) == 1, "SO_KEEPALIVE on");
+    ok(sockopt(kfd, IPPROTO_TCP, TCP_KEEPIDLE) == 60 && sockopt(kfd, IPPROTO_TCP, TCP_KEEPINTVL) == 20 &&
+           sockopt(kfd, IPPROTO_TCP, TCP_KEEPCNT) == 3,
+       "TCP_KEEPIDLE/KEEPINTVL/KEEPCNT 60/20/3");
+    is_int(sockopt(kfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 120000, "TCP_USER_TIMEOUT = idle + intvl * count");
+    ok(stream_set_tcp_keepalive(srv_s, 0, 0, 0) == 0 && sockopt(kfd, SOL_SOCKET, SO_KEEPALIVE) == 0 &&
+           sockopt(kfd, IPPROTO_TCP, TCP_USER_TIMEOUT) == 0,
+       "idle 0 turns keepalive and the user timeout off");
 
     static char chunk[1 << 20];
     memset(chunk, 'x', sizeof(chunk));
@@ -222,6 +257,8 @@ int main(void)
     for (int i = 0; i < 100 && srv_bytes < 9; i++)
         loop_run_once(L, 10);
     is_int((long long)srv_bytes, 9, "bytes over the unix socket");
+    ok(srv_s != NULL && stream_set_tcp_keepalive(srv_s, 60, 20, 3) == 0, "keepalive is a no-op on unix sockets");
+    ok(cl_s != NULL && stream_set_tcp_keepalive(cl_s, 60, 20, 3) == 0, "on both ends");
     stream_listener_free(ls);
     ok(access(path, F_OK) != 0, "socket file removed with the listener");
     rmdir(dir);
