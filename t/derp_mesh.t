@@ -64,6 +64,17 @@ derpc_bg sc --key-file "$TMP/c.key" --send-to "$B" --count 40 --interval 100 --t
 derpc_wait b2; ok $? "after the restart, clients on relays 1 and 3 reach B on relay 2 again"
 derpc_wait sa; derpc_wait sc
 
-for i in 1 2 3; do stop_weft "s$i" TERM; done
+# A mesh link that breaks without a goodbye (relay 2 killed, so no PeerGone comes over the watch): B on
+# relay 2 was sending to A on relay 1 through it, so relay 1 tells A that B is gone from the region.
+derpc_bg pg2 --key-file "$TMP/a.key" --events --exit-on peer_gone --timeout 20 "$U1"
+wait_for 5 out_has pg2 connected
+derpc_bg sb --key-file "$TMP/b.key" --send-to "$A" --count 150 --interval 100 --timeout 20 "$U2"
+wait_for 10 out_has pg2 "packet $B"; ok $? "A on relay 1 gets B's packets from relay 2"
+stop_weft s2 KILL
+derpc_wait pg2; ok $? "A hears PeerGone when the link to relay 2 drops"
+like "$(cat "$TMP/pg2.out")" "peer_gone $B 0" "PeerGone(B, disconnected)"
+derpc_wait sb
+
+for i in 1 3; do stop_weft "s$i" TERM; done
 clean_logs s1 s2 s3
 done_testing
