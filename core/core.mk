@@ -15,6 +15,7 @@ libweftcore_la_SOURCES += \
 	core/loop.c core/loop.h core/loop_h2o.h \
 	core/stream.c core/stream.h \
 	core/http.c core/http.h \
+	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
 	core/udp.c core/udp.h
 check_PROGRAMS += t/unit/test_loop

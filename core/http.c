@@ -1,5 +1,6 @@
 #include "config.h"
 #include "core/http.h"
+#include "core/route.h"
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop_h2o.h"
@@ -32,9 +33,7 @@ struct listener {
 };
 
 struct route {
-    char *path;
-    size_t len;
-    int prefix;
+    struct route_key key; /* first: core/route.h finds routes by it */
     http_handler fn;
     void *arg;
 };
@@ -170,18 +169,7 @@ static void req_dispose(void *p)
 
 static const struct route *find_route(struct http_server *srv, const char *path, size_t len)
 {
-    const struct route *best = NULL;
-    for (size_t i = 0; i < srv->nroutes; i++) {
-        const struct route *rt = &srv->routes[i];
-        if (!rt->prefix) {
-            if (rt->len == len && memcmp(rt->path, path, len) == 0)
-                return rt;
-        } else if (rt->len <= len && memcmp(rt->path, path, rt->len) == 0) {
-            if (best == NULL || rt->len > best->len)
-                best = rt;
-        }
-    }
-    return best;
+    return route_find(srv->routes, srv->nroutes, sizeof(struct route), path, len);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *h)
@@ -630,10 +618,8 @@ int http_route(struct http_server *srv, const char *path, int prefix, http_handl
         return -1;
     srv->routes = rs;
     struct route *rt = &rs[srv->nroutes];
-    if ((rt->path = strdup(path)) == NULL)
+    if (route_key_init(&rt->key, path, prefix) != 0)
         return -1;
-    rt->len = strlen(path);
-    rt->prefix = prefix;
     rt->fn = fn;
     rt->arg = arg;
     srv->nroutes++;
@@ -713,7 +699,7 @@ void http_server_free(struct http_server *srv)
         free(srv->ls[i]);
     }
     for (size_t i = 0; i < srv->nroutes; i++)
-        free(srv->routes[i].path);
+        free(srv->routes[i].key.path);
     free(srv->routes);
     free(srv);
 }

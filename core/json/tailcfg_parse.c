@@ -209,6 +209,35 @@ static void *arr_alloc(struct pc *c, size_t n, size_t size)
     return p;
 }
 
+/* An array of objects under k, each parsed by fn into an arena array of size-byte elements. A null element
+ * is refused when it would be a nil pointer in Go (null_is_error), else left zeroed; a non-object is refused. */
+typedef int (*elem_fn)(struct pc *c, json_object *e, void *out);
+static int g_objs(struct pc *c, json_object *o, const char *k, size_t size, int null_is_error, elem_fn fn,
+                  void *out, size_t *nout)
+{
+    json_object *a;
+    size_t n;
+    TRY(g_arr(c, o, k, &a, &n));
+    if (!n)
+        return 0;
+    uint8_t *v = arr_alloc(c, n, size);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        if (!e && null_is_error)
+            FAIL(c, k);
+        if (!e)
+            continue;
+        if (!json_object_is_type(e, json_type_object))
+            FAIL(c, k);
+        TRY(fn(c, e, v + i * size));
+    }
+    *(void **)out = v;
+    *nout = n;
+    return 0;
+}
+
 static int g_strs(struct pc *c, json_object *o, const char *k, struct tc_strs *out)
 {
     json_object *a;
@@ -297,6 +326,15 @@ static int netinfo(struct pc *c, json_object *o, struct tc_netinfo *n)
     return 0;
 }
 
+static int service(struct pc *c, json_object *e, void *out)
+{
+    struct tc_service *v = out;
+    TRY(g_str(c, e, "Proto", &v->proto));
+    TRY(g_u16(c, e, "Port", &v->port));
+    TRY(g_str(c, e, "Description", &v->description));
+    return 0;
+}
+
 static int hostinfo(struct pc *c, json_object *o, const struct tc_hostinfo **out)
 {
     if (!o) {
@@ -337,26 +375,7 @@ static int hostinfo(struct pc *c, json_object *o, const struct tc_hostinfo **out
     TRY(g_strs(c, o, "RoutableIPs", &h->routable_ips));
     TRY(g_strs(c, o, "RequestTags", &h->request_tags));
     TRY(g_strs(c, o, "WoLMACs", &h->wol_macs));
-    json_object *a;
-    size_t n;
-    TRY(g_arr(c, o, "Services", &a, &n));
-    if (n) {
-        struct tc_service *s = arr_alloc(c, n, sizeof *s);
-        if (!s)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            if (!e)
-                continue;
-            if (!json_object_is_type(e, json_type_object))
-                FAIL(c, "Services");
-            TRY(g_str(c, e, "Proto", &s[i].proto));
-            TRY(g_u16(c, e, "Port", &s[i].port));
-            TRY(g_str(c, e, "Description", &s[i].description));
-        }
-        h->services = s;
-        h->nservices = n;
-    }
+    TRY(g_objs(c, o, "Services", sizeof(struct tc_service), 0, service, &h->services, &h->nservices));
     json_object *ni;
     TRY(g_obj(c, o, "NetInfo", &ni));
     if (ni) {
@@ -481,25 +500,15 @@ static int node(struct pc *c, json_object *o, struct tc_node *n)
     return 0;
 }
 
+static int node_elem(struct pc *c, json_object *e, void *out)
+{
+    return node(c, e, out);
+}
+
+/* Peers, PeersChanged: a null element would be a nil *Node in Go: refused. */
 static int nodes(struct pc *c, json_object *o, const char *k, struct tc_nodes *out)
 {
-    json_object *a;
-    size_t n;
-    TRY(g_arr(c, o, k, &a, &n));
-    if (!n)
-        return 0;
-    struct tc_node *v = arr_alloc(c, n, sizeof *v);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(a, i);
-        if (!e) /* a null peer would be a nil *Node in Go: refuse it */
-            FAIL(c, k);
-        TRY(node(c, e, &v[i]));
-    }
-    out->v = v;
-    out->n = n;
-    return 0;
+    return g_objs(c, o, k, sizeof(struct tc_node), 1, node_elem, &out->v, &out->n);
 }
 
 /* ---- DERPMap ---- */
@@ -523,6 +532,11 @@ static int derp_node(struct pc *c, json_object *o, struct tc_derp_node *n)
     return 0;
 }
 
+static int derp_node_elem(struct pc *c, json_object *e, void *out)
+{
+    return derp_node(c, e, out);
+}
+
 static int derp_region(struct pc *c, json_object *o, struct tc_derp_region *r)
 {
     if (!json_object_is_type(o, json_type_object))
@@ -534,22 +548,7 @@ static int derp_region(struct pc *c, json_object *o, struct tc_derp_region *r)
     TRY(g_double(c, o, "Longitude", &r->longitude));
     TRY(g_bool(c, o, "Avoid", &r->avoid));
     TRY(g_bool(c, o, "NoMeasureNoHome", &r->no_measure_no_home));
-    json_object *a;
-    size_t n;
-    TRY(g_arr(c, o, "Nodes", &a, &n));
-    if (n) {
-        struct tc_derp_node *v = arr_alloc(c, n, sizeof *v);
-        if (!v)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            if (!e)
-                FAIL(c, "Nodes");
-            TRY(derp_node(c, e, &v[i]));
-        }
-        r->nodes = v;
-        r->nnodes = n;
-    }
+    TRY(g_objs(c, o, "Nodes", sizeof(struct tc_derp_node), 1, derp_node_elem, &r->nodes, &r->nnodes));
     return 0;
 }
 
@@ -614,6 +613,15 @@ static int derp_map(struct pc *c, json_object *o, const struct tc_derp_map **out
 
 /* ---- DNSConfig ---- */
 
+static int dns_record(struct pc *c, json_object *e, void *out)
+{
+    struct tc_dns_record *v = out;
+    TRY(g_str(c, e, "Name", &v->name));
+    TRY(g_str(c, e, "Type", &v->type));
+    TRY(g_str(c, e, "Value", &v->value));
+    return 0;
+}
+
 static int dns_config(struct pc *c, json_object *o, const struct tc_dns_config **out)
 {
     if (!o)
@@ -646,26 +654,8 @@ static int dns_config(struct pc *c, json_object *o, const struct tc_dns_config *
     TRY(g_bool(c, o, "Proxied", &d->proxied));
     TRY(g_strs(c, o, "Nameservers", &d->nameservers));
     TRY(g_strs(c, o, "CertDomains", &d->cert_domains));
-    json_object *a;
-    size_t n;
-    TRY(g_arr(c, o, "ExtraRecords", &a, &n));
-    if (n) {
-        struct tc_dns_record *v = arr_alloc(c, n, sizeof *v);
-        if (!v)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            if (!e)
-                continue;
-            if (!json_object_is_type(e, json_type_object))
-                FAIL(c, "ExtraRecords");
-            TRY(g_str(c, e, "Name", &v[i].name));
-            TRY(g_str(c, e, "Type", &v[i].type));
-            TRY(g_str(c, e, "Value", &v[i].value));
-        }
-        d->extra_records = v;
-        d->nextra_records = n;
-    }
+    TRY(g_objs(c, o, "ExtraRecords", sizeof(struct tc_dns_record), 0, dns_record, &d->extra_records,
+               &d->nextra_records));
     TRY(g_strs(c, o, "ExitNodeFilteredSet", &d->exit_node_filtered_set));
     TRY(g_str(c, o, "TempCorpIssue13969", &d->temp_corp_issue_13969));
     *out = d;
@@ -775,6 +765,22 @@ static int peer_change(struct pc *c, json_object *o, struct tc_peer_change *p)
     return 0;
 }
 
+static int peer_change_elem(struct pc *c, json_object *e, void *out)
+{
+    return peer_change(c, e, out);
+}
+
+static int user_profile(struct pc *c, json_object *e, void *out)
+{
+    struct tc_user_profile *v = out;
+    TRY(g_i64(c, e, "ID", &v->id));
+    TRY(g_str(c, e, "LoginName", &v->login_name));
+    TRY(g_str(c, e, "DisplayName", &v->display_name));
+    TRY(g_str(c, e, "ProfilePicURL", &v->profile_pic_url));
+    TRY(g_strs(c, e, "Groups", &v->groups));
+    return 0;
+}
+
 static int map_response(struct pc *c, json_object *o, struct tc_map_response *m)
 {
     TRY(g_str(c, o, "MapSessionHandle", &m->map_session_handle));
@@ -818,20 +824,8 @@ static int map_response(struct pc *c, json_object *o, struct tc_map_response *m)
         m->peers_removed = v;
         m->npeers_removed = n;
     }
-    TRY(g_arr(c, o, "PeersChangedPatch", &a, &n));
-    if (n) {
-        struct tc_peer_change *v = arr_alloc(c, n, sizeof *v);
-        if (!v)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            if (!e)
-                FAIL(c, "PeersChangedPatch");
-            TRY(peer_change(c, e, &v[i]));
-        }
-        m->peers_changed_patch = v;
-        m->npeers_changed_patch = n;
-    }
+    TRY(g_objs(c, o, "PeersChangedPatch", sizeof(struct tc_peer_change), 1, peer_change_elem,
+               &m->peers_changed_patch, &m->npeers_changed_patch));
     TRY(id_bools(c, o, "PeerSeenChange", &m->peer_seen_change, &m->npeer_seen_change));
     TRY(id_bools(c, o, "OnlineChange", &m->online_change, &m->nonline_change));
     TRY(dns_config(c, get(o, "DNSConfig"), &m->dns_config));
@@ -860,26 +854,8 @@ static int map_response(struct pc *c, json_object *o, struct tc_map_response *m)
         m->packet_filters = v;
         m->npacket_filters = i;
     }
-    TRY(g_arr(c, o, "UserProfiles", &a, &n));
-    if (n) {
-        struct tc_user_profile *v = arr_alloc(c, n, sizeof *v);
-        if (!v)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            json_object *e = json_object_array_get_idx(a, i);
-            if (!e)
-                continue;
-            if (!json_object_is_type(e, json_type_object))
-                FAIL(c, "UserProfiles");
-            TRY(g_i64(c, e, "ID", &v[i].id));
-            TRY(g_str(c, e, "LoginName", &v[i].login_name));
-            TRY(g_str(c, e, "DisplayName", &v[i].display_name));
-            TRY(g_str(c, e, "ProfilePicURL", &v[i].profile_pic_url));
-            TRY(g_strs(c, e, "Groups", &v[i].groups));
-        }
-        m->user_profiles = v;
-        m->nuser_profiles = n;
-    }
+    TRY(g_objs(c, o, "UserProfiles", sizeof(struct tc_user_profile), 0, user_profile, &m->user_profiles,
+               &m->nuser_profiles));
     TRY(g_strs(c, o, "Health", &m->health));
     TRY(g_raw(c, o, "DisplayMessages", &m->display_messages));
     TRY(g_raw(c, o, "SSHPolicy", &m->ssh_policy));

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/noise_stream.h"
+#include "core/route.h"
 #include "core/stream.h"
 #include "core/wire/ts2021.h"
 
@@ -21,9 +22,7 @@
 #define MAX_BODY (1024 * 1024)
 
 struct route {
-    char *path;
-    size_t len;
-    int prefix;
+    struct route_key key; /* first: core/route.h finds routes by it */
     int status; /* fixed answer when fn is NULL: 404 or 501 */
     channel_handler fn;
     void *arg;
@@ -153,18 +152,7 @@ void channel_conn_close(struct channel_conn *c)
 
 static const struct route *find_route(const struct channel *ch, const char *path, size_t len)
 {
-    const struct route *best = NULL;
-    for (size_t i = 0; i < ch->nroutes; i++) {
-        const struct route *rt = &ch->routes[i];
-        if (!rt->prefix) {
-            if (rt->len == len && memcmp(rt->path, path, len) == 0)
-                return rt;
-        } else if (rt->len <= len && memcmp(rt->path, path, rt->len) == 0) {
-            if (best == NULL || rt->len > best->len)
-                best = rt;
-        }
-    }
-    return best;
+    return route_find(ch->routes, ch->nroutes, sizeof(struct route), path, len);
 }
 
 static void conn_request(struct h2_req *req, void *arg)
@@ -409,7 +397,7 @@ int channel_handle(struct channel *ch, const char *path, int prefix, channel_han
         return -1;
     for (size_t i = 0; i < ch->nroutes; i++) {
         struct route *rt = &ch->routes[i];
-        if (rt->prefix == !!prefix && strcmp(rt->path, path) == 0) {
+        if (rt->key.prefix == !!prefix && strcmp(rt->key.path, path) == 0) {
             rt->fn = fn;
             rt->arg = arg;
             rt->status = 404;
@@ -421,10 +409,8 @@ int channel_handle(struct channel *ch, const char *path, int prefix, channel_han
         return -1;
     ch->routes = rs;
     struct route *rt = &rs[ch->nroutes];
-    if ((rt->path = strdup(path)) == NULL)
+    if (route_key_init(&rt->key, path, prefix) != 0)
         return -1;
-    rt->len = strlen(path);
-    rt->prefix = !!prefix;
     rt->fn = fn;
     rt->arg = arg;
     rt->status = 404;
@@ -471,7 +457,7 @@ void channel_free(struct channel *ch)
         free(c);
     }
     for (size_t i = 0; i < ch->nroutes; i++)
-        free(ch->routes[i].path);
+        free(ch->routes[i].key.path);
     free(ch->routes);
     sodium_memzero(&ch->priv, sizeof(ch->priv));
     free(ch);
