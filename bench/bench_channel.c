@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Control channel figures, server (modules/control/channel.c) and clients (core/control_client) in one
  * process over 127.0.0.1: handshakes per second with 1000 clients connecting at once and the memory each
  * connection costs (both ends together), small requests per second on one connection (100 in flight),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's brain under load: N simulated nodes register (pre-auth key, real SQLite store) and
  * hold map streams; then one node changes its endpoints and we time how long until every other stream has
  * the delta (median, p99), with the server's CPU for that. Streams are in-process sinks that count bytes

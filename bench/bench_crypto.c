@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Crypto throughput: BLAKE2s, ChaCha20-Poly1305 (libsodium), NaCl box, ts2021 handshakes. Each figure is
  * per second of this thread's CPU time (~0.5 s each), so other load on the machine does not skew it. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* bench_derp: a DERP load generator over core/derp_client against the real relay (`weft serve derp`, started
  * here as a child process on loopback). Prints, for N = 1, 10, 100 sender->receiver pairs of 1400-byte
  * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use; then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* MapResponse JSON at tailnet scale: emit from typed nodes, parse (client side), and control's path of
  * splicing cached per-peer Node texts into one recipient's full map. */
 #include "config.h"

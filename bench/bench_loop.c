@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Figures for core/loop, core/stream and core/udp on one thread over loopback: timer restarts/s with
  * 10,000 armed, TCP stream MB/s through the loop, UDP datagrams/s with mmsg batches. */
 #include "config.h"

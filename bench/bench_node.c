@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* `make bench` runs programs: this one runs bench/node.sh (namespaces, weft control + derp, weft nodes,
  * iperf3) with the build tree's binary and modules. The script calls it back as
  *     bench_node register URL AUTHKEY COUNT

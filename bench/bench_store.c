@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Control store figures: full registrations (name + addresses + node insert + key use, one transaction
  * each) into a SQLite file, lookups by node key, listing, and address allocation. */
 #include "config.h"

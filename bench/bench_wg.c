@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* WireGuard figures: full handshakes per second (both sides in-process: create initiation, consume,
  * create response, consume, derive both keypairs) and transport encrypt / decrypt MB/s on 1420-byte
  * payloads. Timed in process CPU time, so a busy shared machine does not skew the figures. */

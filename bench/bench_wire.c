@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Wire codec micro-benchmarks: DERP SendPacket encode + stream parse (1400-byte packets), STUN
  * response build and parse, disco seal/open, map stream keep-alive encode/decode. Prints figures. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* `make bench` runs programs: this one runs bench/wireguard.sh (namespaces, iperf3, weft and
  * wireguard-go) with the build tree's binary and modules. */
 #include "config.h"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Node figures (issue 7): iperf3 throughput node <-> node through the DERP relay (weft control + derp in a
 # server namespace; the nodes' namespaces reach only the server), and the resident memory of an idle node
 # daemon with 100 peers. Needs root; skips otherwise. WEFT_BENCH_SECS: seconds per iperf3 run (default 5).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # WireGuard data plane figures: two namespaces over a veth, iperf3 through weft <-> weft and through
 # wireguard-go <-> wireguard-go in the same run (plus the bare veth for scale): TCP one way, TCP both
 # ways at once, UDP packets/s at 64 and 1400 bytes; each as weft/wireguard-go ratios, with the CPU

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # conf/: what a packager installs besides the binary (fragment of the top Makefile.am)
 examplesdir = $(sysconfdir)/weft
 example_configs = conf/examples/single-box.yaml conf/examples/control.yaml conf/examples/derp.yaml \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Socket address text forms shared by listeners, outbound streams and UDP:
  * "1.2.3.4:80", "[::1]:443", ":3478" (every interface), "host.name:443", "unix:/path/to.sock". */
 #ifndef WEFT_CORE_ADDR_H

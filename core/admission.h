@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Client admission offered by the control role to an in-process DERP relay ("is this node key one of
  * ours?"). Control registers it with weft_service_put(ctx, ADMISSION_SERVICE, &iface); derp finds it with
  * weft_service_get. Neither role includes the other's headers. */

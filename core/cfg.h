@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Configuration: typed key tables, a YAML file, -o overrides, defaults; errors as FILE:LINE:COL: key: msg. */
 #ifndef WEFT_CFG_H
 #define WEFT_CFG_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The command line: options every verb shares (-c, -o, --log-level, --module-path), the modules found,
  * and the configuration they define. Verbs of the core and of modules get a struct weft_cli. */
 #ifndef WEFT_CLI_H

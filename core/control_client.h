@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control channel, node end (spec control-ts2021.md §1-§5): GET /key, the POST /ts2021 upgrade, the
  * Noise initiator, the early payload, then an HTTP/2 client session (the preface and settings of the
  * official client) inside the Noise records. Requests get their answer whole, or chunk by chunk for long

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # core/: the shared runtime (fragment of the top Makefile.am)
 libweftcore_la_SOURCES += \
 	core/log.c core/log.h \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* What a module sees of the running process: its loop, its state directory, shared listeners, and the small
  * named interfaces that modules offer each other (e.g. control answers derp's "is this node key admitted?"). */
 #ifndef WEFT_CTX_H

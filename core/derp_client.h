@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A DERP v2 client on the loop (spec derp.md §1-§5): dial http:// or https:// (certificate verified against
  * the system store, a CA file, or a pinned certificate), upgrade, handshake with ClientInfo/ServerInfo, then
  * send and receive frames; answers server pings itself; optionally reconnects with backoff.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* HTTP/2 over a byte stream we carry ourselves (the ts2021 Noise channel), with libnghttp2's memory API:
  * the owner feeds received bytes with h2_feed and gets the bytes to send through its write callback.
  * Server sessions hand each complete request (headers and a capped body) to one callback, which answers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The HTTP server modules hang paths on (HTTP/1.1 and HTTP/2, plain, TLS or unix socket), over h2o.
  * Handlers answer in one call (http_respond*), stream a reply (http_reply_*), or take the raw connection
  * after a 101 (http_upgrade). Everything runs on the loop's thread. */

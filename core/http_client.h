@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* One HTTP/1.1 request on an open stream and its response head: for the DERP and control clients' upgrades
  * (101 Switching Protocols) and small requests. The bytes after the head stay in the stream's input. */
 #ifndef WEFT_CORE_HTTP_CLIENT_H

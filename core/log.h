@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #ifndef WEFT_LOG_H
 #define WEFT_LOG_H
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The one event loop of a weft process (over h2o's evloop): fd watches, timers, signals, deferred calls.
  * Single-threaded: every function here is called from the loop's thread. No module sees h2o. */
 #ifndef WEFT_CORE_LOOP_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Core-internal: the h2o side of the loop, for core/stream.c, core/http.c and core/udp.c only.
  * Modules never include this (nor h2o.h). */
 #ifndef WEFT_CORE_LOOP_H2O_H

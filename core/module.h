@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A module is one descriptor: its name, the ABI it was built for, its config keys, its hooks and its verbs.
  * The core loads modules by name (dlopen, or the built-in table) and knows nothing else about them. */
 #ifndef WEFT_MODULE_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Interface addresses, routes and link state through rtnetlink (NETLINK_ROUTE), as `ip addr`, `ip route`
  * and `ip link set up` do. Each call is one synchronous request on a short-lived socket, answered by the
  * kernel's ACK: used when the node's netmap changes, never on a packet path. Needs CAP_NET_ADMIN.

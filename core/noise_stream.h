@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The ts2021 Noise transport over a stream (spec control-ts2021.md §3.6): records in, plaintext out to a
  * callback; plaintext in, records queued on the stream. Both ends of the control channel use it once the
  * handshake is done (the server right after its 101, the client after reading the 51-byte response).

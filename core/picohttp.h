@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* libh2o-evloop exports picohttpparser's functions but ships no header for them: declared once here. */
 #ifndef WEFT_CORE_PICOHTTP_H
 #define WEFT_CORE_PICOHTTP_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Path routing shared by the HTTP server and the control channel: an exact path wins, else the longest
  * matching prefix. A route table is any array of structs that begin with a struct route_key. */
 #ifndef WEFT_CORE_ROUTE_H

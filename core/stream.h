@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A byte-stream connection (TCP, TLS or unix socket) on the loop: accepted, upgraded from HTTP, or outbound.
  * Input accumulates in the stream's buffer until the owner consumes it; writes are queued (the owner watches
  * stream_queued to bound memory); closing is always reported once, later, through the close callback. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* UDP sockets on the loop: batched receive (recvmmsg into the caller's reusable buffers), batched send. */
 #ifndef WEFT_CORE_UDP_H
 #define WEFT_CORE_UDP_H

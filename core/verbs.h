@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The core's own verbs. */
 #ifndef WEFT_VERBS_H
 #define WEFT_VERBS_H

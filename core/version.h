@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* weft's version and the module ABI version: a module built against another ABI is refused. */
 #ifndef WEFT_VERSION_H
 #define WEFT_VERSION_H

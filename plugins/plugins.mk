@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # plugins: fragment of the top Makefile.am (paths from the top)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The command line: version, help, dispatch, modules, check-config on good and bad files.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml # never read the machine's /etc/weft/weft.yaml

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The control channel against the real binary: `weft serve control`, then t/tools/ctlc
 # (core/control_client) does GET /key, the ts2021 upgrade and Noise handshake, reads the early payload and
 # calls endpoints; malformed handshakes and garbage are refused while good clients keep working; 200

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The control role end to end: the real binary (control + derp), the admin CLI, and test nodes speaking
 # the real protocol (t/tools/tsnode: /key, Noise, HTTP/2, zstd map stream).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"

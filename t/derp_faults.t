@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Misbehaving clients are dropped without slowing anyone else: garbage after the upgrade, an oversized frame, a
 # client that never finishes its handshake, one that stops reading while packets pile up for it, and a limit on
 # connections. Meanwhile A keeps relaying to B, and loses nothing.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 2,000 idle clients at once: all admitted and counted, relaying between two others unaffected, and all of
 # them gone from the counts after they leave.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Helpers shared by the t/derp_*.t tests: start a relay on free ports, read its metrics, run derpc.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml

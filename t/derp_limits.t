@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Limits: the per-client receive token bucket slows a fast sender down (reading pauses, nothing is dropped),
 # and the accept-rate limit refuses a burst of new connections with 429.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"

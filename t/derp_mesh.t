@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A region of three relays meshed with a shared key: clients on different relays reach each other through
 # ForwardPacket, PeerGone crosses the mesh, and the mesh recovers after one relay restarts.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"

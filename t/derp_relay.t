@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The relay against the real binary: two clients exchange packets, ping/pong, PeerGone on disconnect, NotHere
 # for disco to an unknown key, duplicate connections (the last that sent is active), keep-alives, the HTTP
 # endpoints, WebSocket, STUN bytes exactly as the spec says, metrics, Restarting on a graceful stop.

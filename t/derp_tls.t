@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The relay on a TLS listener (certificate and key from config): clients verify it against a CA file or pin
 # its certificate; an unverifiable certificate is refused.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Client admission through derp.verify_clients: a known key is admitted, an unknown one refused; with the URL
 # down the relay fails closed (default) or open (verify_fail_open).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"

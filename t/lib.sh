@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # TAP helpers for the shell tests: plan, ok, is, like, skip, and the fixtures they share (a temp dir,
 # network namespaces when root, a weft process in the background, waiting for a port).
 # Sourced by t/*.t; `make check` sets WEFT (the binary), WEFT_SRCDIR, WEFT_BUILDDIR and WEFT_MODULE_PATH.

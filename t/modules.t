@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Module loading: the modules of this build are found; one built for another ABI, or not a module at all,
 # is refused with a clear message naming both versions.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The node daemon and its CLI without privileges (no TUN: node.tun=none): identity files, the local API
 # socket, `weft status` before login, clear errors (no daemon, control unreachable, login refused), then
 # a real login to weft control on loopback: Running, peers listed, `weft ip`, restart keeps the identity

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The node role end to end, as root in network namespaces: a server namespace runs `weft serve control
 # derp`; node namespaces reach only the server (each over its own veth, no forwarding), never each other,
 # so every packet between nodes goes through the DERP relay. Two nodes log in with a pre-auth key, see

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The node tests' topology (sourced by t/node.t and bench/node.sh after t/lib.sh; needs root): a server
 # namespace $S with 10.77.0.1 on its loopback, and node namespaces wn$$I, each joined to the server by
 # its own veth (10.77.I.2 <-> 10.77.I.1) with a route to 10.77.0.1 only. The server does not forward, so

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # `weft serve` on its embedded default: starts control + derp, listens on 127.0.0.1:8080, reloads on
 # SIGHUP, exits 0 on SIGTERM. As root it runs in a fresh network namespace so the default port is free.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"

@@ -1,11 +1,12 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # t/: TAP tests (fragment of the top Makefile.am). C unit tests link libweftcore.la (LDADD).
 EXTRA_DIST += t/tap.h t/lib.sh
 check_PROGRAMS += t/unit/test_config
 TESTS += t/unit/test_config
 
 # Shell tests that start the real binary.
-TESTS += t/cli.t t/modules.t t/serve.t
-EXTRA_DIST += t/cli.t t/modules.t t/serve.t
+TESTS += t/cli.t t/modules.t t/serve.t t/spdx.t
+EXTRA_DIST += t/cli.t t/modules.t t/serve.t t/spdx.t
 
 # Modules the loader must refuse (built as real shared objects, never installed).
 check_LTLIBRARIES = t/modules/badabi.la t/modules/notamodule.la

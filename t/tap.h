@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Minimal TAP producer for C unit tests: plan, ok, is_*, done. One header, no state beyond a counter. */
 #ifndef WEFT_T_TAP_H
 #define WEFT_T_TAP_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Attack helper for the WireGuard tests, run inside a namespace.
 
 capture IFACE PORT FILE   wait (5 s at most) for one WireGuard transport datagram (type 4, with a payload)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Fixtures shared by the WireGuard tests and the benchmark: two network namespaces joined by a veth pair
 # (10.200.<n>.1 and .2), a WireGuard interface in each run by weft or by wireguard-go, configured with
 # wg(8) through the UAPI socket exactly as a user would.

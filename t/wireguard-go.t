@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # weft wireguard against Debian's wireguard-go, two namespaces over a veth, both driven by wg(8):
 # handshakes started by either side, ping and iperf3 both ways, `wg show` figures, a restarted peer on
 # either side, an endpoint that moves, rekeying (weft's timers shortened 20x), garbage and replayed

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # weft wireguard against itself, two namespaces over a veth, driven by wg(8): handshakes from either
 # side, ping and iperf3 both ways, wg showconf / syncconf, rekeying and a restarted peer detected by the
 # timers (shortened 20x), an endpoint that moves, and the detached mode (no -f) that ends when its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* BLAKE2s per RFC 7693: sequential parameter block only (no tree hashing, salt or personalization). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* BLAKE2s (RFC 7693): libsodium only has BLAKE2b, and WireGuard and the ts2021 Noise handshake need BLAKE2s. */
 #ifndef WEFT_CRYPTO_BLAKE2S_H
 #define WEFT_CRYPTO_BLAKE2S_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* NaCl box over libsodium's crypto_box_easy family, which already produces tag ‖ ciphertext; we only put
  * the nonce in front. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* NaCl crypto_box (X25519 + XSalsa20-Poly1305) laid out as DERP and disco send it: nonce(24) ‖ tag(16) ‖
  * ciphertext (spec keys.md §3). Keys are raw 32-byte X25519 keys (struct key's .b). */
 #ifndef WEFT_CRYPTO_BOX_H

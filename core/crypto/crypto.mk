@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # core/crypto: fragment of the top Makefile.am (paths from the top)
 libweftcore_la_SOURCES += \
 	core/crypto/blake2s.c core/crypto/blake2s.h \

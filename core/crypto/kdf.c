@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* HMAC-BLAKE2s (RFC 2104) and HKDF-extract/expand with empty info, as the Noise spec uses them. */
 #include "config.h"
 

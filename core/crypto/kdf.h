@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* HMAC-BLAKE2s and the Noise HKDF built on it (WireGuard and ts2021 MixKey/Split). */
 #ifndef WEFT_CRYPTO_KDF_H
 #define WEFT_CRYPTO_KDF_H

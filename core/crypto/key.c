@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* X25519 keys via libsodium, their prefixed-hex text forms, and 0600 private key files. */
 #include "config.h"
 

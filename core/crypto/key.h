@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* 32-byte keys (X25519 private/public, Ed25519 public for tailnet lock) and their text forms (spec keys.md). */
 #ifndef WEFT_CRYPTO_KEY_H
 #define WEFT_CRYPTO_KEY_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* ts2021 Noise IK: the symmetric state of Noise rev 34 with BLAKE2s, X25519 and ChaCha20-Poly1305, no
  * handshake payloads, and transport records whose nonce carries a big-endian counter (unlike WireGuard). */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The ts2021 control-plane Noise handshake (Noise_IK_25519_ChaChaPoly_BLAKE2s, prologue
  * "Tailscale Control Protocol v<N>") and its transport records (spec control-ts2021.md §3).
  * Bytes in, bytes out: the caller moves them over HTTP/1.1-upgraded TCP. */

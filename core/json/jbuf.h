@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A growable output buffer with JSON value writers that follow Go's encoding/json: string escaping
  * (including <, >, & and invalid UTF-8), float formatting, time.Time, keys, []byte.
  *

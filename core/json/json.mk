@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # core/json: fragment of the top Makefile.am (paths from the top)
 # The control protocol's JSON (tailcfg): typed structs, json-c based parsing, Go-compatible emitting.
 libweftcore_la_SOURCES += \

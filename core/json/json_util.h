@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Helpers for the control protocol's JSON as Go writes it: time.Time, key text forms, []byte as base64,
  * a bump arena for parsed documents, and a strict front end to json-c. No I/O. */
 #ifndef WEFT_JSON_UTIL_H

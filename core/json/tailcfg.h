@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control protocol's JSON messages (Go package tailcfg) as typed C structs, parsed through json-c
  * and emitted into a jbuf with Go's field names, order, omitempty rules and value formats.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Allowed IPs: the routing table of a WireGuard device. Longest-prefix match of an IPv4 or IPv6 address
  * to the peer that owns the prefix (cryptokey routing, whitepaper §2), and the reverse check on receive
  * (the inner source must be one of the sending peer's prefixes).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* WireGuard protocol constants (whitepaper §6, wireguard-go constants.go): one place for the limits that
  * the replay window, the transport codec and the timer machine all use. */
 #ifndef WEFT_WG_CONSTANTS_H

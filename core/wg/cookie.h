@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* WireGuard's DoS defence (whitepaper §5.4.4-7): mac1 on every handshake message, and under load mac2,
  * a MAC keyed by a cookie that the responder hands out in an encrypted cookie reply and that proves the
  * sender owns its source address.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The WireGuard engine: one device (our static key, the peers, their allowed IPs, sessions and timers)
  * between a tunnel side (IP packets: a Linux TUN, or the caller) and transports (WireGuard datagrams:
  * the device's own UDP sockets, or any transport the caller plugs in, e.g. DERP).

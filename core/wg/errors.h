@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Why a WireGuard message was refused: the data plane counts and logs these, never answers them. */
 #ifndef WEFT_WG_ERRORS_H
 #define WEFT_WG_ERRORS_H

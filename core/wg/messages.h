@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* WireGuard message layouts (spec/wireguard.md §3): sizes, field offsets, and the first look at a
  * datagram. Every integer field is little-endian; the type is one byte followed by three zero bytes. */
 #ifndef WEFT_WG_MESSAGES_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The WireGuard handshake: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s with WireGuard's identifier, mac1/mac2,
  * TAI64N replay protection, and the derivation of a session keypair (spec/wireguard.md §3).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Packet offloads between the engine and a TUN opened with IFF_VNET_HDR: every packet crosses the TUN
  * behind a virtio-net header, so the kernel can hand us one TCP (TSO) or UDP (USO) superpacket of up to
  * 64 KiB instead of dozens of MTU-sized packets, and take back TCP segments we coalesced (GRO).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Sliding-window replay filter for transport counters (RFC 6479 style: a ring of 64-bit words, whole
  * words cleared as the window advances). One receiver thread owns a window: no locks, no atomics. */
 #ifndef WEFT_WG_REPLAY_H

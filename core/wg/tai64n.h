@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* TAI64N timestamps as WireGuard sends them in initiations: 8-byte big-endian TAI seconds
  * (0x400000000000000a + unix seconds) and 4-byte big-endian nanoseconds with the low 24 bits cleared,
  * so the timestamp does not leak a fine-grained clock. Compared bytewise. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The WireGuard timer rules (whitepaper §6, as wireguard-go applies them) as a pure per-peer state
  * machine. The data plane reports events and the current monotonic time in ns; the machine never reads a
  * clock. It answers with actions (a bitmask of WG_TIMER_*), and keeps deadlines: the data plane arms one

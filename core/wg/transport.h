@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Transport data messages (type 4): 16-byte header (type, receiver index, 64-bit LE counter), then the
  * payload zero-padded to a multiple of 16 and sealed with ChaCha20-Poly1305 under the keypair's key and
  * the counter as nonce. Works in place on the caller's buffer; no allocation. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A Linux TUN interface for the engine: IFF_TUN | IFF_NO_PI | IFF_VNET_HDR with checksum, TSO and (when
  * the kernel has it, 6.2+) USO offloads, so that one read() carries up to 64 KiB of one flow and one
  * write() can hand the kernel a coalesced TCP superpacket (core/wg/offload.h).

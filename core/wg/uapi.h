@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* WireGuard's cross-platform userspace API (https://www.wireguard.com/xplatform/): the text protocol that
  * `wg` speaks to a userspace implementation over /var/run/wireguard/IFNAME.sock.
  *

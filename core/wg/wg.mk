@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # core/wg: fragment of the top Makefile.am (paths from the top)
 libweftcore_la_SOURCES += \
 	core/wg/constants.h core/wg/errors.h core/wg/messages.h \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Big/little-endian loads and stores for the wire codecs (unaligned-safe, no libc byte-order headers). */
 #ifndef WEFT_WIRE_BYTEORDER_H
 #define WEFT_WIRE_BYTEORDER_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* DERP protocol v2 (spec/derp.md): frame header, every frame type's layout, an incremental stream
  * parser, the sealed ClientInfo/ServerInfo JSON, and the HTTP upgrade header rules.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Disco (spec/disco.md): the sealed packet envelope, the inner messages 0x01-0x09, and the
  * classifier for the shared magicsock UDP socket and for packets that arrive via DERP.
  *

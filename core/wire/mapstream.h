@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Map stream framing (spec/control-ts2021.md §7.2): each message is a uint32 LITTLE-endian length
  * and that many bytes: a zstd frame of the JSON MapResponse when the client asked Compress:"zstd"
  * (current clients always do), else the JSON itself.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* STUN as Tailscale uses it (spec/derp.md §8, RFC 5389 subset): binding request with SOFTWARE
  * "tailnode" and FINGERPRINT, binding success response with XOR-MAPPED-ADDRESS.
  * Bytes in, bytes out; addresses are 16 bytes with IPv4 in the ::ffff:a.b.c.d form. */

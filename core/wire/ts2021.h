@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The /ts2021 HTTP/1.1 upgrade and the optional early payload (spec/control-ts2021.md §2, §3.5, §4).
  * Pure helpers: strings and bytes in, strings and bytes out. The Noise handshake itself is in
  * core/crypto. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # core/wire: fragment of the top Makefile.am (paths from the top)
 # Wire codecs: DERP frames, disco, STUN, the ts2021 upgrade + early payload, the map stream framing.
 libweftcore_la_SOURCES += \

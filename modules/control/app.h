@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's module glue (app.c) and admin socket (admin.c). */
 #ifndef WEFT_CONTROL_APP_H
 #define WEFT_CONTROL_APP_H

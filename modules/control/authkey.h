@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Pre-auth keys (spec control-ts2021.md §6.3 flow A): "weft-auth-" + 48 lowercase hex digits (192 random
  * bits), prefixed so that users and secret scanners can tell them from other secrets.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control channel, server end (spec control-ts2021.md §1-§5): GET /key, the /ts2021 upgrade (POST and
  * GET) on every listener it is attached to, the Noise responder, the early payload, then an HTTP/2 server
  * session inside the Noise records whose requests go to a handler table. Handlers see the machine key the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's configuration. */
 #ifndef WEFT_MODULES_CONTROL_H
 #define WEFT_MODULES_CONTROL_H

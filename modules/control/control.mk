@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # modules/control: the coordination server (fragment of the top Makefile.am)
 control_sources = modules/control/module.c modules/control/control.h
 if BUILTIN_MODULES

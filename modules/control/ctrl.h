@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's running state ("the brain"): every node in memory with its serialized form as peers
  * see it, the open map streams, the pending change set that is fanned out to them, pending interactive
  * registrations. register.c, mapper.c, fanout.c, admin.c all work on one struct ctrl from the loop thread.

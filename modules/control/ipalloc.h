@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Tailnet address allocation (spec netmap.md §7): one IPv4 and one IPv6 address per node from configurable
  * prefixes inside 100.64.0.0/10 and fd7a:115c:a1e0::/48.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's data model: users, nodes, pre-auth keys. Plain structs, no I/O; the store
  * (store.h) persists them. Times are Unix seconds, 0 meaning "zero time" (never / unknown). Keys are raw
  * 32-byte public keys (text forms are the caller's business, see core/crypto/key.h). */

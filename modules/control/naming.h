@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* MagicDNS node names (spec netmap.md §6): a node's label is a DNS-safe form of the hostname its client
  * reports, unique in the tailnet; Node.Name = label + "." + base domain + ".".
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's storage interface: a table of operations (a vtable) that each backend implements
  * (store_sqlite.c here; a PostgreSQL plugin registers another with store_register). Transport-agnostic and
  * synchronous: control calls it from its single event-loop thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The SQLite storage backend (store.h).
  *
  * One connection, used only from control's event-loop thread. That connection is the only writer in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The derp role's configuration. */
 #ifndef WEFT_MODULES_DERP_H
 #define WEFT_MODULES_DERP_H

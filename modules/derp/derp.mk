@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # modules/derp: the DERP relay and STUN server (fragment of the top Makefile.am)
 derp_sources = modules/derp/module.c modules/derp/derp.h \
 	modules/derp/server.c modules/derp/server.h \

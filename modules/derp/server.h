@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The relay's insides, shared by the derp module's files: connections, the key table, mesh links,
  * admission, STUN and the counters behind /metrics. One loop, no locks. */
 #ifndef WEFT_MODULES_DERP_SERVER_H

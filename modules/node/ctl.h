@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's control session (spec control-ts2021.md §6-§7): over core/control_client's Noise + HTTP/2
  * channel, /machine/register (pre-auth key, interactive AuthURL + Followup, re-login, node-key rotation,
  * logout), then a lite map request and the streaming /machine/map long poll whose MapResponses (zstd

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node daemon's life (module hooks) and its state machine: identity in the state directory, the
  * stored login parameters, `up` / `down` / `logout`, and the glue between the control session, the
  * netmap and the data plane. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's DERP connections (spec derp.md): one to its home region, kept up, and more to peers' home
  * regions opened on demand and closed after a minute unused. Packets are sent as SendPacket to a peer's
  * node key through the region the caller names; what arrives (RecvPacket) is handed up with its region.

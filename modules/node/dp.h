@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's data plane: the TUN interface with the node's addresses and the routes of the tailnet's
  * ranges (core/netlink), the WireGuard engine (core/wg/device) with one peer per netmap peer (allowed IPs
  * = its AllowedIPs), and the DERP transport that carries the engine's datagrams (derpmux). The netmap's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node daemon's local API: HTTP over a unix socket (node.socket, mode 0600, or 0660 for
  * node.socket_group), JSON bodies. The CLI verbs are its client (verbs.c).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's network map: itself, its peers, the DERP map, as the control server's MapResponses describe
  * them (spec netmap.md §1-§2). A full map replaces the peer list; deltas (PeersChanged, PeersRemoved,
  * PeersChangedPatch, OnlineChange, PeerSeenChange) edit it. Every change is reported through callbacks,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node role: its configuration, and the daemon's state shared by its parts (daemon.c: life and state
  * machine; ctl.c: the control session; dp.c: TUN + WireGuard engine + DERP; localapi.c: the unix socket
  * the CLI talks to; verbs.c: the CLI). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # modules/node: the client daemon (fragment of the top Makefile.am)
 node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.c
 if BUILTIN_MODULES

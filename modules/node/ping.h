@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* One ICMP / ICMPv6 echo through the kernel (and so through the TUN and the tunnel): a ping socket
  * (SOCK_DGRAM) when the system allows it, else a raw socket. For `weft ping`. */
 #ifndef WEFT_NODE_PING_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's CLI verbs: `weft up|down|logout|status|ip|ping`, clients of the daemon's local API
  * (localapi.h) over its unix socket. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* `weft wireguard [-f] IFNAME`: a standalone userspace WireGuard interface, driven by `wg` through the
  * cross-platform UAPI socket exactly as wireguard-go is. Without -f it detaches once the interface and
  * the socket exist (the parent exits 0 then, or 1 with the child's error on stderr). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # t/fuzz/: libFuzzer targets (fragment of the top Makefile.am).
 # A part adds a target with `FUZZ_TARGETS += fuzz_NAME`, its source t/fuzz/fuzz_NAME.c and a seed
 # corpus in t/fuzz/corpus/fuzz_NAME/ (listed in EXTRA_DIST). `make fuzz` builds them all with clang

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* addr_parse on arbitrary text: a numeric result, formatted by addr_format, must parse the same. */
 #include "config.h"
 #include "core/addr.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Arbitrary bytes into the control channel's HTTP/2 server session (core/h2 as modules/control/channel
  * drives it after the Noise handshake), with handlers that answer at once, stream, or hold the request, and
  * a writer that reports congestion now and then. Must not crash, leak or hit UB. The client preface is

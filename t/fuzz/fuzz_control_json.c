@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Arbitrary bytes into each control JSON parser; whatever parses is re-emitted, re-parsed and re-emitted:
  * the two emissions must be byte-identical (emit o parse is idempotent), and nothing may crash or leak. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzz the DERP stream parser and every frame decoder; re-encode what decodes and compare. */
 #include "config.h"
 

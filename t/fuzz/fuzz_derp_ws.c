@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzzes the DERP relay's WebSocket framing (modules/derp/ws.c): ws_unwrap_input, the function the relay
  * runs on every client's input, over arbitrary bytes, and the header encoder against the parser.
  * First byte: the mode (low bit) and the split/size choices; the rest is the input.

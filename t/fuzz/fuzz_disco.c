@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzz disco: message parse + re-encode (byte-identical apart from the version byte), the sealed
  * envelope (open must fail cleanly; seal → open round trip), and the packet classifier. */
 #include "config.h"

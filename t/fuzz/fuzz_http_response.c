@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* http_response_parse on arbitrary bytes; a parsed head is written back out and must parse the same. */
 #include "config.h"
 #include "core/http_client.h"

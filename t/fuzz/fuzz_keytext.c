@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Key text parsing: first byte picks the kind, the rest is the text. Whatever parses must format back to
  * the same text with the hex lower-cased, and re-parse to the same key. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzz the map stream decoder (zstd and plain) fed in input-chosen chunks; every message that comes
  * out is re-encoded and decoded again. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzzes the hostname -> DNS label sanitizer (client-controlled input) and the unique-name search.
  * Properties: the label is always valid (1..63 bytes of [a-z0-9-], no dash at either end), sanitizing is
  * idempotent, and naming_unique returns a valid label that the "taken" set refuses.

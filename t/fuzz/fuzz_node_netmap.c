@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* MapResponses (one JSON document per line) applied in order to the node's netmap, each twice: whatever
  * the input, no crash, leak or UB; the peers stay sorted by unique ID; the callbacks' net count of peers
  * matches the map; and applying the same message again changes nothing (deltas are idempotent) unless it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzz the STUN request and response parsers; re-encode what parses and parse it again. */
 #include "config.h"
 

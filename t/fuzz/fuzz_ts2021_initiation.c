@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Responder side of the ts2021 handshake on arbitrary initiations (fixed control key). When one is
  * accepted, the response is built and checked for shape; parse helpers see the same bytes. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* ts2021 transport on arbitrary bytes, both ways, over the §3.7 session:
  *   first byte even: the rest is a stream of client records; the server opens each record that
  *     record_len delimits, and every opened record must re-seal to the same bytes (deterministic nonce);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Initiator side of the ts2021 handshake: after building the §3.7 initiation, parse arbitrary responses
  * (and error frames). An accepted response must give a working transport. */
 #include "config.h"

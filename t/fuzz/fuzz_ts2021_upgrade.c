@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Fuzz the X-Tailscale-Handshake header parser and the early-payload decoder (fed in chunks chosen
  * by the input), with encode → decode round trips. */
 #include "config.h"

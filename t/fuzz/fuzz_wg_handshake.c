@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A responder and an initiator consume arbitrary handshake messages (mode 0), and a round trip (mode 1):
  * a handshake built from fuzzer-chosen ephemerals/timestamp/indices, with fuzzer-chosen bytes flipped in
  * transit; it must succeed exactly when the flips spare every byte the protocol authenticates. */

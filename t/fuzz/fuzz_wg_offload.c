@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* TUN offloads on arbitrary input: the first 10 bytes are a virtio-net header, the rest a packet read
  * from the TUN. Every segment produced must be a well-formed IP packet whose checksums verify, and the
  * segments' payloads must add up to the superpacket's; segments that parse as plain TCP are merged back

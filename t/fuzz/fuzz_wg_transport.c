@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Transport messages against a live session. Mode 0: decrypt arbitrary bytes (must never crash, and
  * anything accepted must be refused as a replay the second time). Mode 1: seal a fuzzer-chosen payload
  * under a fuzzer-chosen counter, open it on the other side (round trip), then flip one fuzzer-chosen bit

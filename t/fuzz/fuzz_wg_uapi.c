@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The UAPI set parser on arbitrary text against a device, then get: never crash, and the listing must
  * end with errno=0 and parse again as a set request that is accepted (get -> set round trip). */
 #include "config.h"

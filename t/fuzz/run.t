@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs every libFuzzer target for a few seconds over a copy of its seed corpus.
 # A crash, leak or sanitizer report fails the target. WEFT_FUZZ_SECONDS sets the time per target.
 secs=${WEFT_FUZZ_SECONDS:-4}

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A module built for another ABI: the loader must refuse it. */
 #include "config.h"
 #include "core/module.h"

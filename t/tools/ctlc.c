@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* ctlc: a test client for the control channel, built on core/control_client. Connects to a running
  * `weft serve control`: GET /key, the Noise handshake, the early payload, then the requests given on
  * the command line, printing what came back; -n N more clients at once; raw modes send malformed

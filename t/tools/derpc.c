@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on
  * purpose). Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY
  * REASON", ...). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* A test node for the control server, built on core/control_client (Noise initiator + HTTP/2 client):
  *   tsnode URL DIR NAME register [--authkey K] [--hostname H] [--ephemeral] [--followup URL]
  *   tsnode URL DIR NAME map COUNT [SECONDS]      the long poll: COUNT messages, one line each

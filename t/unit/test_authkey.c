@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Pre-auth keys: text form, hashing, validation reasons, tags, and the store round trip. */
 #include "config.h"
 

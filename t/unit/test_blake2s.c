@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* BLAKE2s, HMAC-BLAKE2s and the Noise KDF against known answers (spec wireguard.md §2). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control channel end to end in one process: modules/control/channel.c on a core/http server on
  * 127.0.0.1, core/control_client connecting to it. /key, the handshake, the early payload, routing
  * (404, 501, handlers), bodies across many records, the 1 MiB cap, many streams at once, a long streamed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Config: defaults, a good file, every kind of error with FILE:LINE:COL and key, overrides, did-you-mean. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control role's brain without the channel: registration flows, the first map, deltas, keep-alives,
  * ephemeral removal and a restart, over a real SQLite store and the real event loop. Streams are fake
  * sinks that decode what they get with the map stream decoder (zstd) and the tailcfg parser. */

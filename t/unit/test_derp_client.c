@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/derp_client: DERP URLs, and a client's failure path (no relay listening: reported, retried). */
 #include "config.h"
 

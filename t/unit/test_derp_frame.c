@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* DERP frames against the byte-exact vectors of spec/derp.md §3.1 (verified against Go). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Disco against spec/disco.md §2.5 (tailscale's disco_test.go payloads, the Go-verified sealed Ping). */
 #include "config.h"
 

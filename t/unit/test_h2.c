@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/h2: the exact first bytes both ends send (checked against the capture of the official client and
  * headscale, testdata/captures/http2-frames.txt), then a client and a server session wired back to back
  * in memory: headers and bodies both ways, one-shot vs streamed answers (content-length or not), flow

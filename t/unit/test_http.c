@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/http + core/stream + core/http_client on 127.0.0.1: routing, 404, bodies, streamed replies, upgrade
  * hijack with early data both ways, TLS with a certificate made at test time and a pinned client, errors. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Address allocation: defaults, prefix validation, reserved addresses, exhaustion, sequential order with
  * wrap-around reuse, IPv6 derivation, 100,000 allocations with churn and no duplicate. */
 #include "config.h"

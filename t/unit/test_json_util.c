@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Go-convention helpers: time.Time text, key text, base64, float and string formatting, strict JSON. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Keys (spec keys.md §1-2), private key files, and NaCl box (keys.md §3, disco.md sealed packet). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/loop: timers (order, cancel, 10,000 of them, re-arm), deferred calls, fd watches, signals. */
 #include "config.h"
 #include "core/loop.h"

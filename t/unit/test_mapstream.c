@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Map stream framing: spec/control-ts2021.md §7.2 keep-alive vectors and the headscale capture
  * (testdata/captures/map-response-keepalive-wire.hex / map-response-keepalive.json, inlined). */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Node DNS labels from client hostnames, and unique names with "-N" suffixes. */
 #include "config.h"
 

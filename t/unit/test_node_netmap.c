@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The node's netmap against real MapResponses (headscale v0.26.1 captures: node1's first map alone, node2
  * joining, node2's endpoints; node3's first map with two peers) and synthetic deltas: which callbacks fire,
  * with what, and what the map holds after. Also the DERP URL rule, the backoff and rotation timings, and

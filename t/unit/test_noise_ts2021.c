@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* ts2021 Noise IK handshake and records: the spec's transcript (control-ts2021.md §3.7) byte for byte,
  * plus the failure paths. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The control store on a real SQLite file: CRUD round trips, transactions, user deletion rules, schema
  * migration from version 1, refusal of a newer schema, kill -9 durability, 10,000-node timing. */
 #include "config.h"

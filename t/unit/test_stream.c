@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/stream: a raw TCP listener, write back-pressure (queued bytes, drain), stream_end flushing, read
  * timeouts, close reporting, and a unix socket listener created with mode 0600. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* STUN: Tailscale's request layout, RFC 5769 §2.1 (a third-party request with FINGERPRINT),
  * response vectors from tailscale's stun_test.go and spec/derp.md §8. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* tailcfg parse/emit against the golden captures (headscale v0.26.1 <-> tailscaled v1.68.2). */
 #include "config.h"
 

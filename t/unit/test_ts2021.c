@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* ts2021 upgrade helpers and the early payload: spec/control-ts2021.md §3.7 (initiation and its
  * base64), §4, and the headscale capture (upgrade-request.txt, the 3-record early payload). */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* core/udp: bind on 127.0.0.1:0, a batch of datagrams echoed back with sendmmsg, boundaries and sources
  * kept. */
 #include "config.h"

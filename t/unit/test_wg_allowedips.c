@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* Allowed IPs: longest-prefix match over IPv4 and IPv6, ownership moves, removal, listing order, and a
  * randomised comparison against a brute-force matcher. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The engine in-process: two devices joined by a pluggable transport (a queue), no TUN, no sockets.
  * Handshake started by either side, data both ways, staged packets, replayed / garbage / spoofed
  * datagrams dropped without harm, roaming, cookie replies under load with the retry carrying mac2,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The WireGuard handshake and transport: the spec's transcript byte for byte, then live handshakes
  * between in-process peers, mac1/mac2/cookie handling, initiation replay and flood refusal, PSK, and
  * transport packets both ways. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* TUN offloads: TSO/USO superpackets split into valid IP packets (lengths, sequence numbers, flags,
  * checksums), a partial checksum completed, and TCP segments merged back into one superpacket. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The transport replay window: order, reordering inside the window, age limit, duplicates, large
  * counters, the REJECT_AFTER_MESSAGES ceiling, and agreement with a naive model on random traffic. */
 #include "config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* The timer state machine's decisions at the boundaries of every rule (spec/wireguard.md §3.6). */
 #include "config.h"
 
