@@ -16,23 +16,28 @@ declare -A todo=(
     [nodeattrs-ippool-g2-group]="nodeAttrs ipPool: weft allocates addresses from control.prefix_v4/v6 only"
 )
 
-"$tool" "$TMP" >"$TMP/out" 2>&1
-while read -r verdict name rest; do
-    case $verdict in
-    PASS) ok 0 "$name" ;;
-    FAIL)
-        name=${name%:}
-        if [ -n "${todo[$name]:-}" ]; then
-            _tap_n=$((_tap_n + 1))
-            echo "not ok $_tap_n - $name # TODO ${todo[$name]}"
-        else
-            ok 1 "$name"
-            diag "$rest"
-        fi
-        ;;
-    esac
-done <"$TMP/out"
-summary=$(tail -1 "$TMP/out")
-like "$summary" '^[0-9]+ passed, [0-9]+ failed$' "the tool ends with its summary ($summary)"
-is "$(grep -c '^\(PASS\|FAIL\) ' "$TMP/out")" 505 "every capture was checked"
+# once as compiled whole, once after every node left, joined, was retagged and restored through the
+# incremental paths (with a simulated client per node checking every reported change on the way)
+for mode in full incremental; do
+    flag=; [ $mode = incremental ] && flag=--incremental
+    "$tool" $flag "$TMP" >"$TMP/out" 2>&1
+    while read -r verdict name rest; do
+        case $verdict in
+        PASS) ok 0 "$mode $name" ;;
+        FAIL)
+            name=${name%:}
+            if [ -n "${todo[$name]:-}" ]; then
+                _tap_n=$((_tap_n + 1))
+                echo "not ok $_tap_n - $mode $name # TODO ${todo[$name]}"
+            else
+                ok 1 "$mode $name"
+                diag "$rest"
+            fi
+            ;;
+        esac
+    done <"$TMP/out"
+    summary=$(tail -1 "$TMP/out")
+    like "$summary" '^[0-9]+ passed, [0-9]+ failed$' "$mode: the tool ends with its summary ($summary)"
+    is "$(grep -c '^\(PASS\|FAIL\) ' "$TMP/out")" 505 "$mode: every capture was checked"
+done
 done_testing

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* policy-golden: checks weft's policy compiler against captures of Tailscale's own control plane.
  *
- *   policy-golden [-v] [--only NAME] FILE|DIR...
+ *   policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...
  *
  * Each capture (HuJSON, the schema of t/data/tscap-dev's README) holds a policy, a tailnet (users, nodes
  * with tags, addresses, advertised and approved routes) and, per node, what Tailscale's control plane
@@ -17,6 +17,9 @@
  *     action's URL compared from its path on);
  *   - the CapMap attributes the policy gives (the tailnet's own base capabilities and roles set aside);
  * and for a capture whose API answer was not 200 that weft refuses the policy.
+ * With --incremental, every node then leaves and joins again, is retagged and restored, through the
+ * engine's incremental paths, while a simulated client of each node applies only the changes the
+ * engine reports: each must end with exactly what a full compile gives, before the comparison.
  * Prints "PASS name" or "FAIL name: first difference" per capture, then "N passed, N failed".
  * Exit status 0 when every capture passes. */
 #include "config.h"
@@ -34,7 +37,7 @@
 #include "modules/control/policy/netset.h"
 #include "modules/control/policy/policy.h"
 
-static int verbose;
+static int verbose, incremental;
 
 /* ---- small helpers ---- */
 
@@ -437,6 +440,173 @@ static void peer_cb(void *arg, int64_t id)
             strv_add(pl->out, pl->nodes[i].name);
 }
 
+/* --incremental: what a client of each node would hold if it applied only what the engine reports
+ * (the sink), while every node leaves and joins again and is retagged and restored. At the end it must
+ * hold exactly the engine's results: nothing changed unreported, no delta missed. */
+struct sim {
+    struct pol_engine *e;
+    struct tnode *tn;
+    size_t nn;
+    char **filter, **ssh, **caps;
+    bool *peers; /* nn x nn: [viewer][subject] */
+    size_t notes;
+};
+
+static size_t sim_index(const struct sim *s, int64_t id)
+{
+    return (size_t)(id - 1);
+}
+
+static char *dup_text(const char *p, size_t n)
+{
+    char *r = malloc(n + 1);
+    if (p)
+        memcpy(r, p, n);
+    r[p ? n : 0] = 0;
+    return r;
+}
+
+static void sim_refresh(struct sim *s, size_t i, unsigned what)
+{
+    size_t l;
+    const char *t;
+    if (what & POL_CH_FILTER) {
+        free(s->filter[i]);
+        t = pol_filter_json(s->e, s->tn[i].id, &l);
+        s->filter[i] = dup_text(t, t ? l : 0);
+    }
+    if (what & POL_CH_SSH) {
+        free(s->ssh[i]);
+        t = pol_ssh_json(s->e, s->tn[i].id, &l);
+        s->ssh[i] = dup_text(t, t ? l : 0);
+    }
+    if (what & POL_CH_CAPS) {
+        free(s->caps[i]);
+        t = pol_caps_json(s->e, s->tn[i].id, &l);
+        s->caps[i] = dup_text(t, t ? l : 0);
+    }
+}
+
+static void sim_full_peers_cb(void *arg, int64_t id);
+static struct sim *sim_cur;
+static size_t sim_viewer;
+
+static void sim_full(struct sim *s, size_t i)
+{
+    sim_refresh(s, i, POL_CH_FILTER | POL_CH_SSH | POL_CH_CAPS);
+    for (size_t k = 0; k < s->nn; k++)
+        s->peers[i * s->nn + k] = false;
+    sim_cur = s;
+    sim_viewer = i;
+    pol_each_peer(s->e, s->tn[i].id, sim_full_peers_cb, NULL);
+}
+
+static void sim_full_peers_cb(void *arg, int64_t id)
+{
+    (void)arg;
+    sim_cur->peers[sim_viewer * sim_cur->nn + sim_index(sim_cur, id)] = true;
+}
+
+static void sink_node(void *arg, int64_t id, unsigned what)
+{
+    struct sim *s = arg;
+    s->notes++;
+    sim_refresh(s, sim_index(s, id), what);
+}
+
+static void sink_peers(void *arg, int64_t viewer, const int64_t *add, size_t nadd, const int64_t *rem, size_t nrem)
+{
+    struct sim *s = arg;
+    size_t v = sim_index(s, viewer);
+    for (size_t i = 0; i < nadd; i++)
+        s->peers[v * s->nn + sim_index(s, add[i])] = true;
+    for (size_t i = 0; i < nrem; i++)
+        s->peers[v * s->nn + sim_index(s, rem[i])] = false;
+}
+
+/* Compares the simulated clients with the engine's state; gone (if not -1) is a node absent now. */
+static int sim_compare(struct sim *s, size_t gone, const char *step, char *why, size_t cap)
+{
+    struct sim now = *s;
+    now.filter = calloc(s->nn, sizeof *now.filter);
+    now.ssh = calloc(s->nn, sizeof *now.ssh);
+    now.caps = calloc(s->nn, sizeof *now.caps);
+    now.peers = calloc(s->nn * s->nn, sizeof *now.peers);
+    int rc = 0;
+    for (size_t i = 0; i < s->nn; i++) {
+        if (i == gone)
+            continue;
+        sim_full(&now, i);
+        const char *what = strcmp(now.filter[i], s->filter[i]) ? "filter"
+                           : strcmp(now.ssh[i], s->ssh[i])     ? "ssh"
+                           : strcmp(now.caps[i], s->caps[i])   ? "caps"
+                           : memcmp(now.peers + i * s->nn, s->peers + i * s->nn, s->nn) ? "peers"
+                                                                                          : NULL;
+        if (what && !rc) {
+            snprintf(why, cap, "%s: after %s: what the engine reported leaves its %s different from a full "
+                     "compile", s->tn[i].name, step, what);
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < s->nn; i++) {
+        free(now.filter[i]);
+        free(now.ssh[i]);
+        free(now.caps[i]);
+    }
+    free(now.filter);
+    free(now.ssh);
+    free(now.caps);
+    free(now.peers);
+    return rc;
+}
+
+static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, size_t cap)
+{
+    struct sim s = {e, tn, nn, calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)),
+                    calloc(nn * nn, sizeof(bool)), 0};
+    for (size_t i = 0; i < nn; i++)
+        sim_full(&s, i);
+    struct pol_sink sink = {&s, sink_node, sink_peers};
+    pol_engine_set_sink(e, &sink);
+    int rc = 0;
+    char step[300];
+    for (size_t i = 0; i < nn && !rc; i++) {
+        /* leave, join again, get retagged (tagged by a tag no rule names), restored */
+        pol_engine_node_del(e, tn[i].id);
+        snprintf(step, sizeof step, "%s left", tn[i].name);
+        if ((rc = sim_compare(&s, i, step, why, cap)))
+            break;
+        pol_engine_node_set(e, &tn[i].pn);
+        sim_full(&s, i);
+        snprintf(step, sizeof step, "%s joined", tn[i].name);
+        if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
+            break;
+        struct pol_node alt = tn[i].pn;
+        static const char *const other[] = {"tag:churn-zz"};
+        alt.tags = other;
+        alt.ntags = 1;
+        alt.napproved = 0;
+        pol_engine_node_set(e, &alt);
+        snprintf(step, sizeof step, "%s retagged", tn[i].name);
+        if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
+            break;
+        pol_engine_node_set(e, &tn[i].pn);
+        snprintf(step, sizeof step, "%s restored", tn[i].name);
+        rc = sim_compare(&s, (size_t)-1, step, why, cap);
+    }
+    pol_engine_set_sink(e, NULL);
+    for (size_t i = 0; i < nn; i++) {
+        free(s.filter[i]);
+        free(s.ssh[i]);
+        free(s.caps[i]);
+    }
+    free(s.filter);
+    free(s.ssh);
+    free(s.caps);
+    free(s.peers);
+    return rc;
+}
+
 static int check_capture(const char *path, const char *name, char *why, size_t cap)
 {
     size_t len;
@@ -570,6 +740,10 @@ static int check_capture(const char *path, const char *name, char *why, size_t c
         goto out;
     }
     rc = 0;
+    if (incremental && churn(e, tn, nn, why, cap)) {
+        rc = -1;
+        goto out;
+    }
     json_object_object_foreach(caps, host, c)
     {
         struct json_object *nm = get(c, "netmap");
@@ -747,10 +921,12 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "-v"))
             verbose = 1;
+        else if (!strcmp(argv[i], "--incremental"))
+            incremental = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else {
-            fprintf(stderr, "usage: policy-golden [-v] [--only NAME] FILE|DIR...\n");
+            fprintf(stderr, "usage: policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...\n");
             return 2;
         }
     }
