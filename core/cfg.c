@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,14 +493,38 @@ static void unknown_key(struct cfg_errors *err, const char *where, int line, int
         err_add(err, where, line, col, path, "unknown key");
 }
 
-static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
-                        struct cfg_section *in, const struct node *e)
+/* Whether the table has keys "prefix.x" (a group of keys written as a nested mapping, "policy: {mode: ...}",
+ * or with dots, "policy.mode: ..."). */
+static bool has_group(const struct cfg_section *in, const char *prefix)
 {
-    char path[256], buf[512];
-    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", e->key);
-    const struct cfg_key *k = find_key(in, e->key);
+    size_t l = strlen(prefix);
+    for (const struct cfg_key *k = in->keys; k && k->name; k++)
+        if (!strncmp(k->name, prefix, l) && k->name[l] == '.')
+            return true;
+    return false;
+}
+
+static void apply_entry_in(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                           struct cfg_section *in, const struct node *e, const char *group)
+{
+    char name[256], path[300], buf[512];
+    snprintf(name, sizeof name, "%s%s%s", group ? group : "", group ? "." : "", e->key);
+    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", name);
+    const struct cfg_key *k = find_key(in, name);
+    if (!k && e->kind == N_MAP && has_group(in, name)) {
+        for (const struct node *c = e->child; c; c = c->next) {
+            for (const struct node *p = e->child; p != c; p = p->next)
+                if (strcmp(p->key, c->key) == 0) {
+                    err_add(err, where, c->kline, c->kcol, NULL, "%s.%s: duplicate key (first at line %d)", path,
+                            c->key, p->kline);
+                    break;
+                }
+            apply_entry_in(err, where, ss, n, in, c, name);
+        }
+        return;
+    }
     if (!k) {
-        unknown_key(err, where, e->kline, e->kcol, ss, n, in, e->key, path);
+        unknown_key(err, where, e->kline, e->kcol, ss, n, in, name, path);
         return;
     }
     const char *msg = NULL;
@@ -511,6 +536,12 @@ static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_se
         msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf);
     if (msg)
         err_add(err, where, e->line, e->col, path, "%s", msg);
+}
+
+static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                        struct cfg_section *in, const struct node *e)
+{
+    apply_entry_in(err, where, ss, n, in, e, NULL);
 }
 
 static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,

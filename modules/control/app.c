@@ -14,6 +14,7 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
@@ -73,6 +74,7 @@ int app_init(struct weft_instance *inst)
         return -1;
     }
     bool derp_here = weft_runs(inst->ctx, "derp");
+    conf->state_dir = weft_state_dir(inst->ctx);
     a->ctrl = ctrl_new(conf, weft_loop(inst->ctx), a->store, derp_here, (int)conf->derp_stun_port, err,
                        sizeof err);
     if (!a->ctrl) {
@@ -295,6 +297,7 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
 int app_start_admin(struct weft_instance *inst)
 {
     struct app *a = app_of(inst);
+    access_start(a->ctrl);
     a->admin = admin_listen(inst, a->ctrl);
     return a->admin ? 0 : -1;
 }
@@ -310,6 +313,15 @@ void app_stop(struct weft_instance *inst)
             http_server_close(a->admin);
     }
     channel_stop(inst);
+}
+
+int app_reload(struct weft_instance *inst, const void *newconf)
+{
+    struct app *a = app_of(inst);
+    const struct control_conf *nc = newconf;
+    /* the access policy is re-read (the file may have changed even if the configuration did not);
+     * other keys take a restart */
+    return a && nc ? access_reload(a->ctrl, nc) : -1;
 }
 
 int app_drained(struct weft_instance *inst)

@@ -25,5 +25,10 @@ struct control_conf {
     long long batch_delay;
     long long derp_stun_port;
     char *derp_map_file;
+    /* the access policy */
+    int policy_mode; /* POLICY_MODE_FILE, POLICY_MODE_DATABASE (access.h) */
+    char *policy_path;
+    /* not a key: set by the module before ctrl_new (relative paths are under it) */
+    const char *state_dir;
 };
 #endif

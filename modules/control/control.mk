@@ -57,11 +57,29 @@ BENCHES += bench/bench_channel
 bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
 bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 
+# --- policy: Tailscale's policy file and its per-node compiler (modules/control/policy/) ---
+control_policy_sources = \
+	modules/control/policy/policy.h modules/control/policy/model.h modules/control/policy/engine.h \
+	modules/control/policy/hujson.c modules/control/policy/hujson.h \
+	modules/control/policy/netset.c modules/control/policy/netset.h \
+	modules/control/policy/parse.c modules/control/policy/alias.c \
+	modules/control/policy/select.c modules/control/policy/engine.c \
+	modules/control/policy/filter.c modules/control/policy/ssh.c \
+	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
+# policy-golden: the compiler against captures of Tailscale's own control plane (t/policy-golden.t)
+check_PROGRAMS += t/tools/policy-golden
+t_tools_policy_golden_SOURCES = t/tools/policy-golden.c $(control_policy_sources)
+t_tools_policy_golden_CFLAGS = $(AM_CFLAGS)
+TESTS += t/policy-golden.t
+EXTRA_DIST += t/policy-golden.t t/data/tscap/tscap-dev.tar.xz t/data/tscap/README.md
+
 # --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
+	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
-	modules/control/register.c modules/control/poll.c
+	modules/control/register.c modules/control/poll.c \
+	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
 check_PROGRAMS += t/unit/test_control
@@ -79,19 +97,3 @@ BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
 
-# --- policy: Tailscale's policy file and its per-node compiler (modules/control/policy/) ---
-control_policy_sources = \
-	modules/control/policy/policy.h modules/control/policy/model.h modules/control/policy/engine.h \
-	modules/control/policy/hujson.c modules/control/policy/hujson.h \
-	modules/control/policy/netset.c modules/control/policy/netset.h \
-	modules/control/policy/parse.c modules/control/policy/alias.c \
-	modules/control/policy/select.c modules/control/policy/engine.c \
-	modules/control/policy/filter.c modules/control/policy/ssh.c \
-	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
-control_sources += $(control_policy_sources)
-# policy-golden: the compiler against captures of Tailscale's own control plane (t/policy-golden.t)
-check_PROGRAMS += t/tools/policy-golden
-t_tools_policy_golden_SOURCES = t/tools/policy-golden.c $(control_policy_sources)
-t_tools_policy_golden_CFLAGS = $(AM_CFLAGS)
-TESTS += t/policy-golden.t
-EXTRA_DIST += t/policy-golden.t t/data/tscap/tscap-dev.tar.xz t/data/tscap/README.md

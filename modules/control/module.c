@@ -12,6 +12,8 @@
 #include "modules/control/channel.h"
 #include "modules/control/control.h"
 
+static const char *const policy_modes[] = {"file", "database", NULL};
+
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
 static const struct cfg_key control_keys[] = {
     K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)"),
@@ -40,6 +42,10 @@ static const struct cfg_key control_keys[] = {
     {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
      offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
     K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
+    {"policy.mode", CFG_ENUM, "file", "where the access policy lives: file (policy.path) or database (weft policy set)",
+     offsetof(struct control_conf, policy_mode), 0, 0, policy_modes},
+    {"policy.path", CFG_STR, NULL, "the policy file (HuJSON, Tailscale's format; relative to state_dir); none: "
+     "every node may reach every other", offsetof(struct control_conf, policy_path), 0, 0, NULL},
     CFG_END,
 };
 
@@ -85,6 +91,7 @@ WEFT_MODULE(control) = {
     .init = app_init,
     .start = control_start,
     .stop = app_stop,
+    .reload = app_reload,
     .drained = app_drained,
     .finish = app_finish,
     .verbs = control_verbs,

@@ -1258,6 +1258,18 @@ bool pol_visible(const struct pol_engine *e, int64_t viewer, int64_t subject)
     return v->peers && bit_get(v->peers, slot_of(e, s));
 }
 
+long pol_slot(const struct pol_engine *e, int64_t id)
+{
+    const struct enode *n = eng_node(e, id);
+    return n ? (long)slot_of(e, n) : -1;
+}
+
+const uint64_t *pol_peer_bits(const struct pol_engine *e, int64_t viewer)
+{
+    const struct enode *n = eng_node(e, viewer);
+    return e->pol && n ? n->peers : NULL;
+}
+
 bool pol_all_visible(const struct pol_engine *e)
 {
     return !e->pol;

@@ -346,8 +346,9 @@ static bool cap_dst_matches(const struct pol_engine *e, const struct alias *a, c
 int filter_build(struct pol_engine *e, struct enode *n, struct jbuf *b)
 {
     if (!e->pol) {
-        jbuf_put(b, "[{\"SrcIPs\":[\"*\"],\"DstPorts\":[{\"IP\":\"*\",\"Ports\":{\"First\":0,\"Last\":65535}}]}]",
-                 78);
+        static const char allow_all[] =
+            "[{\"SrcIPs\":[\"*\"],\"DstPorts\":[{\"IP\":\"*\",\"Ports\":{\"First\":0,\"Last\":65535}}]}]";
+        jbuf_put(b, allow_all, sizeof allow_all - 1);
         return b->oom ? -1 : 0;
     }
     size_t slot = (size_t)(n - e->nodes);

@@ -135,6 +135,10 @@ const char *pol_caps_json(struct pol_engine *e, int64_t id, size_t *len);
 bool pol_visible(const struct pol_engine *e, int64_t viewer, int64_t subject);
 /* Whether every node sees every other (no policy in force). */
 bool pol_all_visible(const struct pol_engine *e);
+/* For testing many pairs fast (the fan-out): a node's slot (-1: unknown), and the bitset over slots of
+ * the peers a node sees (NULL when every node sees every other). Valid until the next engine change. */
+long pol_slot(const struct pol_engine *e, int64_t id);
+const uint64_t *pol_peer_bits(const struct pol_engine *e, int64_t viewer);
 /* Calls fn for every peer viewer sees, in node-ID order. */
 void pol_each_peer(const struct pol_engine *e, int64_t viewer, void (*fn)(void *arg, int64_t id), void *arg);
 
