@@ -348,7 +348,10 @@ int access_init(struct ctrl *c, char *err, size_t errlen)
     char why[8192];
     int rc = load(c, c->conf, why, sizeof why);
     if (rc < 0) {
-        snprintf(err, errlen, "the policy is refused:\n%s", why);
+        char *save, *line = strtok_r(why, "\n", &save);
+        for (; line; line = strtok_r(NULL, "\n", &save))
+            log_error("module=control event=policy error=\"%s\"", line);
+        snprintf(err, errlen, "the policy is refused (its errors are above); fix it or set no control.policy.path");
         return -1;
     }
     if (rc == 0)

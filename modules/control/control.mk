@@ -97,3 +97,6 @@ BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
 
+# the access policy end to end: the real binary, tsnode streams, reloads, weft policy get|set|check
+TESTS += t/control-policy.t
+EXTRA_DIST += t/control-policy.t
