@@ -66,6 +66,13 @@ control_policy_sources = \
 	modules/control/policy/select.c modules/control/policy/engine.c \
 	modules/control/policy/filter.c modules/control/policy/ssh.c \
 	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
+check_PROGRAMS += t/unit/test_policy
+TESTS += t/unit/test_policy
+t_unit_test_policy_SOURCES = t/unit/test_policy.c $(control_policy_sources)
+t_unit_test_policy_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_policy
+EXTRA_DIST += t/fuzz/corpus/fuzz_policy
+t/fuzz/fuzz_policy: $(filter %.c,$(control_policy_sources)) # it compiles them in
 # policy-golden: the compiler against captures of Tailscale's own control plane (t/policy-golden.t)
 check_PROGRAMS += t/tools/policy-golden
 t_tools_policy_golden_SOURCES = t/tools/policy-golden.c $(control_policy_sources)

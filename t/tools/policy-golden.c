@@ -155,7 +155,8 @@ static void strv_free(struct strv *s)
 
 static void strv_sort_uniq(struct strv *s)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_key);
+    if (s->n)
+        qsort(s->v, s->n, sizeof *s->v, cmp_key);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (k && !strcmp(s->v[k - 1], s->v[i])) {
@@ -306,7 +307,8 @@ static void rules_canon(struct json_object *rules, struct strv *out)
         strv_add(out, c);
         free(c);
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_key);
+    if (out->n)
+        qsort(out->v, out->n, sizeof *out->v, cmp_key);
 }
 
 /* first difference of two sorted lists, into why */
@@ -909,7 +911,8 @@ static void run_path(const char *path)
             strv_add(&v, p);
     }
     closedir(d);
-    qsort(v.v, v.n, sizeof *v.v, cmp_path);
+    if (v.n)
+        qsort(v.v, v.n, sizeof *v.v, cmp_path);
     for (size_t i = 0; i < v.n; i++)
         run_path(v.v[i]);
     strv_free(&v);

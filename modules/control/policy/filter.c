@@ -24,7 +24,7 @@ void ip_text(const struct ipaddr *a, char *out)
     ip_format(a, out);
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_text(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -64,7 +64,8 @@ static void strs_free(struct strs *s)
 
 static char *strs_json(struct strs *s, size_t *len)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_str);
+    if (s->n)
+        qsort(s->v, s->n, sizeof *s->v, cmp_text);
     struct jbuf b;
     jbuf_init(&b);
     jbuf_open(&b, '[');

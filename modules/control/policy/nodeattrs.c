@@ -125,7 +125,8 @@ int caps_build(struct pol_engine *e, struct enode *n, struct jbuf *b)
         if (na->app)
             app_members(&c, na->app);
     }
-    qsort(c.v, c.n, sizeof *c.v, cmp_cap);
+    if (c.n)
+        qsort(c.v, c.n, sizeof *c.v, cmp_cap);
     for (size_t i = 0; i < c.n; i++) {
         jbuf_strn(b, c.v[i].name, c.v[i].namelen);
         jbuf_putc(b, ':');

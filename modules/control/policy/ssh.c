@@ -205,7 +205,8 @@ static void rule_for_node(struct pol_engine *e, const struct crule *cr, struct e
     for (size_t s = 0; s < e->nslots; s++)
         if (e->nodes[s].used && src_node(e, cr, s))
             pr_add(&p, s);
-    qsort_r(p.slots, p.n, sizeof *p.slots, cmp_slot_user, e);
+    if (p.n)
+        qsort_r(p.slots, p.n, sizeof *p.slots, cmp_slot_user, e);
     if (!r->localpart_domain) {
         emit_rule(e, r, &p, NULL, b);
         free(p.slots);
