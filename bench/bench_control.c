@@ -4,7 +4,9 @@
  * the delta (median, p99), with the server's CPU for that. Streams are in-process sinks that count bytes
  * (the first map is counted, not decoded): this measures registration, map building, compression and
  * fan-out, not the Noise/HTTP/2 transport (bench_channel measures that).
- *   bench_control [N...]   (default 100 1000 10000; WEFT_BENCH_QUICK=1: 100 1000) */
+ * Then the same under a realistic access policy (bench_control_policy.c) at N = 1,000 and 10,000.
+ *   bench_control [N...]   (default 100 1000 10000; WEFT_BENCH_QUICK=1: 100 1000)
+ *   bench_control --policy [N...]   (only the policy runs; default 1000 10000) */
 #include "config.h"
 
 #include <stdio.h>
@@ -197,17 +199,27 @@ static int run(int n)
     return system(cmd);
 }
 
+int bench_policy(int n);
+
 int main(int argc, char **argv)
 {
     log_set_level(LOG_WARN);
+    bool policy_only = argc > 1 && !strcmp(argv[1], "--policy");
+    if (policy_only)
+        argc--, argv++;
     int ns[8] = {100, 1000, 10000}, nn = getenv("WEFT_BENCH_QUICK") ? 2 : 3;
+    int ps[8] = {1000, 10000}, np = getenv("WEFT_BENCH_QUICK") ? 1 : 2;
     if (argc > 1) {
-        nn = 0;
+        nn = np = 0;
         for (int i = 1; i < argc && nn < 8; i++)
-            ns[nn++] = atoi(argv[i]);
+            ns[nn++] = ps[np++] = atoi(argv[i]);
     }
-    for (int i = 0; i < nn; i++)
+    for (int i = 0; !policy_only && i < nn; i++)
         if (run(ns[i]))
             fprintf(stderr, "bench_control: N=%d failed\n", ns[i]);
+    printf("-- under an access policy\n");
+    for (int i = 0; i < np; i++)
+        if (bench_policy(ps[i]))
+            fprintf(stderr, "bench_control: policy N=%d failed\n", ps[i]);
     return 0;
 }

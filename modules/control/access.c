@@ -563,6 +563,11 @@ const char *access_source(struct ctrl *c)
 
 /* ---- results ---- */
 
+struct pol_engine *access_engine(struct ctrl *c)
+{
+    return A(c) ? A(c)->eng : NULL;
+}
+
 bool access_visible(struct ctrl *c, const struct cnode *viewer, const struct cnode *subject)
 {
     struct access *a = A(c);

@@ -46,6 +46,9 @@ int access_check(struct ctrl *c, const char *text, size_t len, struct pol_errors
 const char *access_text(struct ctrl *c, size_t *len);
 const char *access_source(struct ctrl *c);
 
+/* The engine itself (benchmarks read its figures). */
+struct pol_engine *access_engine(struct ctrl *c);
+
 /* Results per node for the maps (valid until the next engine call). */
 bool access_visible(struct ctrl *c, const struct cnode *viewer, const struct cnode *subject);
 bool access_all_visible(struct ctrl *c);

@@ -101,7 +101,8 @@ check_PROGRAMS += t/tools/tsnode
 TESTS += t/control.t
 EXTRA_DIST += t/control.t
 BENCHES += bench/bench_control
-bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
+bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control_policy.c $(control_app_sources) \
+	$(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
 
 # the access policy end to end: the real binary, tsnode streams, reloads, weft policy get|set|check

@@ -418,6 +418,49 @@ static void reports(void)
     pol_engine_free(e);
 }
 
+/* ---- device posture ---- */
+
+static void postures(void)
+{
+    struct pol_engine *e = tailnet();
+    /* alice's laptop runs macOS with 1.70.0, her phone iOS 1.69.1, bob linux 1.68.2 */
+    struct pol_node n1 = mknode(1, ALICE, NULL, 0), n2 = mknode(2, ALICE, NULL, 0), n3 = mknode(3, BOB, NULL, 0);
+    n1.os = "macOS", n1.ts_version = "1.70.0-t1234abcd";
+    n2.os = "iOS", n2.ts_version = "1.69.1";
+    n3.os = "linux", n3.ts_version = "1.68.2", n3.os_version = "6.1.0";
+    pol_engine_node_set(e, &n1);
+    pol_engine_node_set(e, &n2);
+    pol_engine_node_set(e, &n3);
+    ok(!install(e, "{\"tagOwners\": {\"tag:server\": []},"
+                   " \"postures\": {\"posture:recent\": [\"node:tsVersion >= '1.69'\", \"node:os IN ['macos', 'linux']\"],"
+                   "               \"posture:stable\": [\"node:tsReleaseTrack == 'stable'\", \"node:osVersion IS SET\"]},"
+                   " \"grants\": [{\"src\": [\"*\"], \"dst\": [\"tag:server\"], \"ip\": [\"tcp:22\"],"
+                   "              \"srcPosture\": [\"posture:recent\", \"posture:stable\"]}]}"),
+       "postures and srcPosture");
+    ok(has(e, 5, "\"SrcIPs\":[\"100.64.0.1\",\"100.64.0.3\",\"fd7a:115c:a1e0::1\",\"fd7a:115c:a1e0::3\"]"),
+       "\"*\" under a posture lists the nodes that meet one (macOS 1.70, stable linux), not the ranges");
+    ok(pol_visible(e, 5, 1) && !pol_visible(e, 5, 2) && pol_visible(e, 5, 3), "the iOS 1.69 phone is no source");
+    struct log lg = {""};
+    struct pol_sink sink = {&lg, on_node, on_peers};
+    pol_engine_set_sink(e, &sink);
+    n2.os = "macOS";
+    pol_engine_node_set(e, &n2);
+    is_str(lg.text, "5+2;2+5;node 5 filter;", "the phone now meets a posture: it and the server see each other, the server's filter gains it");
+    pol_engine_set_sink(e, NULL);
+    ok(!install(e, "{\"tagOwners\": {\"tag:server\": []},"
+                   " \"postures\": {\"posture:linux\": [\"node:os == 'linux'\"]},"
+                   " \"defaultSrcPosture\": [\"posture:linux\"],"
+                   " \"acls\": [{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"tag:server:22\"]}]}"),
+       "defaultSrcPosture");
+    ok(has(e, 5, "\"SrcIPs\":[\"100.64.0.3\",\"fd7a:115c:a1e0::3\"]"), "applies to rules without their own");
+    struct pol_errors errs;
+    static const char unknown[] = "{\"grants\": [{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"], \"srcPosture\": [\"posture:x\"]}]}";
+    ok(!policy_parse(unknown, strlen(unknown), &errs) && errs.n && strstr(errs.v[0].msg, "no such posture"),
+       "an undefined posture is refused");
+    pol_errors_free(&errs);
+    pol_engine_free(e);
+}
+
 int main(void)
 {
     hujson();
@@ -425,5 +468,6 @@ int main(void)
     refusals();
     selectors();
     reports();
+    postures();
     return done_testing();
 }

@@ -483,6 +483,8 @@ static unsigned rule_eval(struct pol_engine *e, struct crule *r, size_t slot, bo
             else if (!s && sel_addr(e, &r->src[i], n))
                 s = true;
         }
+        if (s && r->nposture && !sel_posture(e, r->posture, r->nposture, n))
+            s = sid = false; /* a source that does not meet the rule's posture is no source */
         if (r->kind == CR_NET) {
             for (size_t i = 0; i < r->net->ndst && !d; i++) {
                 const struct alias *a = &r->net->dst[i].a;
@@ -553,6 +555,8 @@ static int rules_build(struct pol_engine *e)
             r->nsrc = r->net->nsrc;
             r->self = r->net->self;
             r->via = r->net->nvia > 0;
+            r->posture = r->net->posture;
+            r->nposture = r->net->nposture;
         }
         for (; ic < p->ncaps && p->caps[ic].grant == (int)g; ic++) {
             struct crule *r = &e->rules[e->nrules++];
@@ -564,6 +568,8 @@ static int rules_build(struct pol_engine *e)
             r->ndst = r->cap->ndst;
             r->self = r->cap->self;
             r->via = r->cap->nvia > 0;
+            r->posture = r->cap->posture;
+            r->nposture = r->cap->nposture;
         }
     }
     for (; in < p->nnet; in++) { /* the implicit allow-all rule of a policy without ACLs or grants */
@@ -581,6 +587,8 @@ static int rules_build(struct pol_engine *e)
         r->nsrc = r->ssh->nsrc;
         r->dst = r->ssh->dst;
         r->ndst = r->ssh->ndst;
+        r->posture = r->ssh->posture;
+        r->nposture = r->ssh->nposture;
     }
     for (size_t i = 0; i < e->nrules; i++) {
         struct crule *r = &e->rules[i];
@@ -890,7 +898,9 @@ static void affected(struct pol_engine *e, size_t slot, const unsigned *before, 
 {
     for (size_t i = 0; i < e->nrules; i++) {
         struct crule *r = &e->rules[i];
-        bool sid_old = before[i] & 2, sid_new = after[i] & 2;
+        /* the sources listed by address: identity matches, or every source when a posture applies */
+        unsigned lb = r->nposture ? 1 : 2;
+        bool sid_old = before[i] & lb, sid_new = after[i] & lb;
         bool d_old = before[i] & 4, d_new = after[i] & 4;
         if (r->self) {
             /* the sources of a self rule are the user's own nodes: both users' nodes recompute */

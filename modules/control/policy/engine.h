@@ -86,6 +86,8 @@ struct crule {
     char *dst_text; /* caps with a companion: the destinations' addresses (the reverse rule's SrcIPs) */
     size_t dst_len;
     bool src_star, src_danger, via;
+    const int *posture; /* the sources must meet one of these postures (they are then listed one by one) */
+    size_t nposture;
 };
 
 struct pol_engine {
@@ -149,6 +151,8 @@ bool sel_addr_ip(const struct pol_engine *e, const struct alias *a, const struct
 bool sel_is_addr(const struct alias *a);
 /* The address ranges of an address selector (into s). */
 int sel_ranges(const struct pol_engine *e, const struct alias *a, struct netset *s);
+/* Whether a node meets one of the postures (none: every node does). */
+bool sel_posture(const struct pol_engine *e, const int *postures, size_t n, const struct enode *node);
 /* Resolves user logins and groups to the current user table (after a policy or user change). */
 void sel_resolve_users(struct pol_engine *e, const struct policy *p);
 

@@ -119,7 +119,17 @@ int rule_src_text(struct pol_engine *e, struct crule *r)
         return 0;
     struct strs s;
     memset(&s, 0, sizeof s);
-    if (r->src_danger) {
+    if (r->nposture) {
+        /* with a posture only the nodes that meet it: each one's addresses, no ranges */
+        for (size_t w = 0; w < e->words; w++) {
+            uint64_t x = r->S[w];
+            while (x) {
+                size_t slot = w * 64 + (size_t)__builtin_ctzll(x);
+                x &= x - 1;
+                add_node_ips(&s, &e->nodes[slot]);
+            }
+        }
+    } else if (r->src_danger) {
         strs_add(&s, "*");
     } else {
         if (r->src_star)

@@ -97,6 +97,8 @@ struct netrule {
     bool self;                 /* the autogroup:self part of a rule (dst holds only self entries) */
     const struct alias *via;   /* grants through specific routers */
     size_t nvia;
+    const int *posture;        /* srcPosture (or defaultSrcPosture): a source must meet one of them */
+    size_t nposture;
 };
 
 /* An application capability grant ("app"): CapGrant rules to the destinations. */
@@ -111,6 +113,8 @@ struct caprule {
     const char *companion;     /* a capability Tailscale answers with in reverse (drive -> drive-sharer) */
     const struct alias *via;
     size_t nvia;
+    const int *posture;
+    size_t nposture;
 };
 
 enum { SSH_ACCEPT = 1, SSH_CHECK = 2 };
@@ -130,6 +134,8 @@ struct sshrule {
     const char **accept_env;
     size_t naccept_env;
     int64_t check_period; /* seconds; -1 unset, 0 "always" */
+    const int *posture;
+    size_t nposture;
 };
 
 struct nodeattr {

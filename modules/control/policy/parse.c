@@ -600,6 +600,16 @@ static int *posture_refs(struct pctx *c, const struct hj_val *v, const char *wha
     return r;
 }
 
+/* A rule's postures: its own srcPosture, else the policy's defaultSrcPosture. */
+static const int *rule_postures(struct pctx *c, const struct hj_val *v, size_t *n)
+{
+    *n = 0;
+    if (v)
+        return posture_refs(c, v, "srcPosture", n);
+    *n = c->p->ndefault_src_posture;
+    return c->p->default_src_posture;
+}
+
 /* ---- rules ---- */
 
 /* Sources allowed with an autogroup:self destination: users, groups, autogroup:member, roles; an ACL
@@ -668,7 +678,7 @@ static void parse_acl(struct pctx *c, const struct hj_val *v, int grant)
 {
     if (want_obj(c, v, "acls[]"))
         return;
-    const struct hj_val *action = NULL, *src = NULL, *dst = NULL, *proto = NULL;
+    const struct hj_val *action = NULL, *src = NULL, *dst = NULL, *proto = NULL, *posture = NULL;
     for (size_t i = 0; i < v->len; i++) {
         const struct hj_member *m = &v->obj[i];
         if (key_is(m, "action"))
@@ -679,12 +689,9 @@ static void parse_acl(struct pctx *c, const struct hj_val *v, int grant)
             dst = m->val;
         else if (key_is(m, "proto"))
             proto = m->val;
-        else if (key_is(m, "srcPosture")) {
-            size_t n;
-            posture_refs(c, m->val, "srcPosture", &n);
-            if (n)
-                perr_add(&c->e, m->pos, "acls: srcPosture is not supported yet (use a grant)");
-        } else
+        else if (key_is(m, "srcPosture"))
+            posture = m->val;
+        else
             perr_add(&c->e, m->pos, "acls: unknown field \"%s\"", m->key);
     }
     const char *act = action ? want_str(c, action, "action") : NULL;
@@ -751,6 +758,8 @@ static void parse_acl(struct pctx *c, const struct hj_val *v, int grant)
         perr_add(&c->e, v->pos, "autogroup:self can only be used with users, groups, or supported autogroups");
         return;
     }
+    size_t npost = 0;
+    const int *post = rule_postures(c, posture, &npost);
     if (!nsrc || !n)
         return; /* nothing to emit (an empty src or dst is legal) */
     int32_t *pp = NULL;
@@ -774,6 +783,8 @@ static void parse_acl(struct pctx *c, const struct hj_val *v, int grant)
         r->protos = pp;
         r->nprotos = pp ? 1 : 0;
         r->self = self;
+        r->posture = post;
+        r->nposture = npost;
         r->dst = alloc(c, cnt, sizeof *r->dst);
         if (!r->dst)
             return;
@@ -913,13 +924,8 @@ static void parse_grant(struct pctx *c, const struct hj_val *v, int grant)
             }
         }
     }
-    if (posture) {
-        size_t n;
-        int *refs = posture_refs(c, posture, "srcPosture", &n);
-        (void)refs;
-        if (n)
-            perr_add(&c->e, posture->pos, "grants: srcPosture is not supported yet");
-    }
+    size_t npost = 0;
+    const int *post = rule_postures(c, posture, &npost);
     struct ipspec *specs = NULL;
     struct hj_val **is = NULL;
     if (ip && !want_strs(c, ip, "ip", &is, &nip)) {
@@ -1035,6 +1041,8 @@ static void parse_grant(struct pctx *c, const struct hj_val *v, int grant)
             r->self = s;
             r->via = va;
             r->nvia = nvia;
+            r->posture = post;
+            r->nposture = npost;
             r->dst = alloc(c, cnt, sizeof *r->dst);
             if (!r->dst)
                 return;
@@ -1068,6 +1076,8 @@ static void parse_grant(struct pctx *c, const struct hj_val *v, int grant)
             r->companion = companion;
             r->via = va;
             r->nvia = nvia;
+            r->posture = post;
+            r->nposture = npost;
         }
     }
 }
@@ -1120,7 +1130,8 @@ static void parse_ssh(struct pctx *c, const struct hj_val *v)
 {
     if (want_obj(c, v, "ssh[]"))
         return;
-    const struct hj_val *action = NULL, *src = NULL, *dst = NULL, *users = NULL, *period = NULL, *env = NULL;
+    const struct hj_val *action = NULL, *src = NULL, *dst = NULL, *users = NULL, *period = NULL, *env = NULL,
+                        *posture = NULL;
     for (size_t i = 0; i < v->len; i++) {
         const struct hj_member *m = &v->obj[i];
         if (key_is(m, "action"))
@@ -1135,12 +1146,9 @@ static void parse_ssh(struct pctx *c, const struct hj_val *v)
             period = m->val;
         else if (key_is(m, "acceptEnv"))
             env = m->val;
-        else if (key_is(m, "srcPosture")) {
-            size_t n;
-            posture_refs(c, m->val, "srcPosture", &n);
-            if (n)
-                perr_add(&c->e, m->pos, "ssh: srcPosture is not supported yet");
-        } else
+        else if (key_is(m, "srcPosture"))
+            posture = m->val;
+        else
             perr_add(&c->e, m->pos, "ssh: unknown field \"%s\"", m->key);
     }
     size_t nerr = c->e.errs->n;
@@ -1246,6 +1254,7 @@ static void parse_ssh(struct pctx *c, const struct hj_val *v)
             r.accept_env[r.naccept_env++] = es[i]->s;
         }
     }
+    r.posture = rule_postures(c, posture, &r.nposture);
     if (c->e.errs->n != nerr)
         return;
     struct sshrule *vv = realloc(c->p->ssh, (c->p->nssh + 1) * sizeof *vv);
@@ -1556,8 +1565,6 @@ struct policy *policy_parse(const char *text, size_t len, struct pol_errors *err
         parse_postures(&c, sec[S_POSTURES]);
     if (sec[S_DEFPOSTURE]) {
         p->default_src_posture = posture_refs(&c, sec[S_DEFPOSTURE], "defaultSrcPosture", &p->ndefault_src_posture);
-        if (p->ndefault_src_posture)
-            perr_add(&c.e, sec[S_DEFPOSTURE]->pos, "defaultSrcPosture is not supported yet");
     }
     /* rules, in file order: ACLs and grants are numbered together (ACLs first, as Tailscale lists them) */
     p->has_rules = sec[S_ACLS] || sec[S_GRANTS];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,4 +179,111 @@ void sel_resolve_users(struct pol_engine *e, const struct policy *p)
                     bit_set(u->groups, g);
             }
     }
+}
+
+/* ---- device posture ---- */
+
+/* Dotted version comparison ("1.68.2" < "1.70"): numbers compared as numbers, a missing part as 0. */
+static int vcmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        long x = 0, y = 0;
+        while (*a >= '0' && *a <= '9')
+            x = x * 10 + (*a++ - '0');
+        while (*b >= '0' && *b <= '9')
+            y = y * 10 + (*b++ - '0');
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (*a == '.')
+            a++;
+        else if (*a)
+            break; /* "1.68.2-t1234": the numeric part decides */
+        if (*b == '.')
+            b++;
+        else if (*b)
+            break;
+    }
+    return 0;
+}
+
+/* A node's value of a posture attribute (NULL: not set). buf holds computed ones. */
+static const char *attr_value(const struct enode *n, int attr, char *buf, size_t cap)
+{
+    switch (attr) {
+    case PA_OS:
+        if (!n->os)
+            return NULL;
+        snprintf(buf, cap, "%s", n->os);
+        for (char *p = buf; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a'); /* Hostinfo says "macOS", postures write 'macos' */
+        return buf;
+    case PA_OS_VERSION:
+        return n->os_version;
+    case PA_TS_VERSION:
+        if (!n->ts_version)
+            return NULL;
+        snprintf(buf, cap, "%.*s", (int)strspn(n->ts_version, "0123456789."), n->ts_version);
+        return buf;
+    case PA_TS_RELEASE_TRACK: {
+        /* Tailscale's stable releases have an even minor version, unstable ones an odd one */
+        if (!n->ts_version)
+            return NULL;
+        const char *dot = strchr(n->ts_version, '.');
+        long minor = dot ? strtol(dot + 1, NULL, 10) : 0;
+        return minor % 2 ? "unstable" : "stable";
+    }
+    }
+    return NULL;
+}
+
+static bool cond_ok(const struct posture_cond *c, const struct enode *n)
+{
+    char buf[128];
+    const char *v = attr_value(n, c->attr, buf, sizeof buf);
+    bool version = c->attr == PA_OS_VERSION || c->attr == PA_TS_VERSION;
+    switch (c->op) {
+    case PC_IS_SET:
+        return v != NULL;
+    case PC_NOT_SET:
+        return v == NULL;
+    case PC_IN:
+    case PC_NOT_IN: {
+        bool in = false;
+        for (size_t i = 0; v && i < c->nvals; i++)
+            in |= version ? !vcmp(v, c->vals[i]) : !strcmp(v, c->vals[i]);
+        return v && (c->op == PC_IN) == in;
+    }
+    default:
+        break;
+    }
+    if (!v || !c->nvals)
+        return false;
+    int r = version ? vcmp(v, c->vals[0]) : strcmp(v, c->vals[0]);
+    switch (c->op) {
+    case PC_EQ: return r == 0;
+    case PC_NE: return r != 0;
+    case PC_LT: return r < 0;
+    case PC_LE: return r <= 0;
+    case PC_GT: return r > 0;
+    case PC_GE: return r >= 0;
+    }
+    return false;
+}
+
+bool sel_posture(const struct pol_engine *e, const int *postures, size_t n, const struct enode *node)
+{
+    if (!n)
+        return true;
+    if (!e->pol)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const struct posture *p = &e->pol->postures[postures[i]];
+        bool all = true;
+        for (size_t k = 0; k < p->nconds && all; k++)
+            all = cond_ok(&p->conds[k], node);
+        if (all)
+            return true; /* one posture met is enough */
+    }
+    return false;
 }

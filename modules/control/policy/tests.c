@@ -169,7 +169,7 @@ static bool allows(const struct pol_engine *e, const struct policy *p, const str
         bool src = false;
         for (size_t k = 0; k < r->nsrc && !src; k++)
             src = src_covers(e, &r->src[k], s, sn);
-        if (!src)
+        if (!src || (r->nposture && (!sn || !sel_posture(e, r->posture, r->nposture, sn))))
             continue;
         for (size_t k = 0; k < r->ndst; k++)
             if (dst_covers(e, &r->dst[k], d, dn, sn, port))
