@@ -225,6 +225,9 @@ static int install(struct ctrl *c, const char *text, size_t len, const char *sou
         return -1;
     }
     pol_errors_free(&errs);
+    if (policy_uses_roles(p))
+        log_warn("module=control event=policy source=%s msg=\"the policy names user roles (autogroup:admin, "
+                 ":owner, ...): weft's users hold none, so they match nobody\"", source);
     char *copy = malloc(len + 1);
     if (copy) {
         memcpy(copy, text, len);

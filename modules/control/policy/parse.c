@@ -1645,6 +1645,11 @@ const char *policy_text(const struct policy *p, size_t *len)
     return p->text;
 }
 
+bool policy_uses_roles(const struct policy *p)
+{
+    return p->uses_roles;
+}
+
 bool policy_has_tests(const struct policy *p)
 {
     return p->ntests || p->nsshtests;

@@ -47,6 +47,8 @@ struct policy *policy_parse(const char *text, size_t len, struct pol_errors *err
 void policy_free(struct policy *p);
 /* The text it was parsed from. */
 const char *policy_text(const struct policy *p, size_t *len);
+/* Whether it names user roles (autogroup:admin, :owner, ...), which weft's users do not hold. */
+bool policy_uses_roles(const struct policy *p);
 /* Whether it has tests (tests, sshTests) that need the tailnet to run. */
 bool policy_has_tests(const struct policy *p);
 
