@@ -20,6 +20,8 @@ struct srv {
     long long timeout;
     int mode;
     struct cfg_list peers;
+    int group_mode;
+    char *group_path;
 };
 
 static const char *const modes[] = {"open", "closed", NULL};
@@ -35,6 +37,8 @@ static const struct cfg_key srv_keys[] = {
     {"timeout", CFG_DURATION, "90s", "d", offsetof(struct srv, timeout), 0, 3600000, NULL},
     {"mode", CFG_ENUM, "open", "d", offsetof(struct srv, mode), 0, 0, modes},
     {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL},
+    {"group.mode", CFG_ENUM, "open", "d", offsetof(struct srv, group_mode), 0, 0, modes},
+    {"group.path", CFG_STR, NULL, "d", offsetof(struct srv, group_path), 0, 0, NULL},
     CFG_END,
 };
 
@@ -149,6 +153,21 @@ int main(void)
     ok(has(&err, "command line: srever.listen: unknown section (did you mean 'server'?)"), "override section typo");
     ok(has(&err, "-o takes key.path=value, got 'novalue'"), "override without =");
     ok(has(&err, "command line: server.workers: 'x' is not an integer"), "override wrong type");
+    cfg_errors_free(&err);
+
+    /* a group of dotted keys: nested or dotted in the file, dotted on the command line */
+    n = load_text("server:\n  group:\n    mode: closed\n    path: /p\n", NULL, 0, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/p"), "a nested mapping sets group.mode, group.path");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group.mode: closed\n", (struct cfg_override[]){{"server.group.path=/q"}}, 1, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/q"), "dotted in the file and with -o");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group:\n    mode: ajar\n    pth: x\n    mode: open\n", NULL, 0, &err);
+    is_int(n, 3, "errors inside a nested group");
+    ok(has(&err, "F.yaml:3:11: server.group.mode: 'ajar' is not one of: open closed"), "bad value, full key path");
+    ok(has(&err, "F.yaml:4:5: server.group.pth: unknown key (did you mean 'server.group.path'?)"),
+       "unknown nested key with a suggestion");
+    ok(has(&err, "server.group.mode: duplicate key (first at line 3)"), "duplicate nested key");
     cfg_errors_free(&err);
 
     /* missing file */
