@@ -108,6 +108,15 @@ mv policy.new policy.hujson
 sleep 0.5
 kill -HUP "$(weft_pid serve)"
 wait_for 10 grep -q 'event=reload module=control result=applied' serve.log; ok $? "SIGHUP: control reloads the policy"
+# where SSH "check" rules send a node: refused with a message (weft has no re-authentication flow)
+CTLC=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/ctlc
+if [ -x "$CTLC" ]; then
+    out=$("$CTLC" "$url" 'GET:/machine/ssh/action/1/to/2?local_user=root' 2>&1)
+    like "$out" '^response GET:/machine/ssh/action/1/to/2\?local_user=root 200 .*"reject":true,"message":"weft: SSH check' \
+        "an SSH check action is refused with a message"
+else
+    skip "t/tools/ctlc not built"
+fi
 kill "$apid" "$bpid" "$cpid" 2>/dev/null
 wait "$apid" "$bpid" "$cpid" 2>/dev/null
 stop_weft serve TERM

@@ -230,6 +230,20 @@ static void h_map(struct h2_req *req, const struct channel_peer *peer, void *arg
     }
 }
 
+/* ---- /machine/ssh/action/...: where SSH "check" rules send a node (SSHPolicy holdAndDelegate) ----
+ * Tailscale's control plane answers after the user re-authenticates in a browser; weft has no such
+ * login flow yet, so the session is refused with a message the SSH client shows, rather than left to
+ * hang. */
+static void h_ssh_action(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    (void)peer, (void)arg;
+    static const char body[] = "{\"reject\":true,\"message\":\"weft: SSH check rules need a re-authentication "
+                               "flow that weft does not have yet; the tailnet's policy should use action "
+                               "\\\"accept\\\" for this rule\\n\"}";
+    struct http_header h = {"content-type", "application/json"};
+    h2_respond(req, 200, &h, 1, body, sizeof body - 1);
+}
+
 /* ---- plain HTTP: /register/<id>, /verify ---- */
 
 static void h_register_page(struct http_req *req, void *arg)
@@ -289,7 +303,8 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
         return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
-        channel_handle(ch, "/machine/map", 0, h_map, a))
+        channel_handle(ch, "/machine/map", 0, h_map, a) ||
+        channel_handle(ch, "/machine/ssh/action/", 1, h_ssh_action, a))
         return -1;
     return 0;
 }
