@@ -461,6 +461,36 @@ static void postures(void)
     pol_engine_free(e);
 }
 
+/* ---- tagOwners and autoApprovers, for registration and routes ---- */
+
+static void owners_and_approvers(void)
+{
+    struct pol_engine *e = tailnet();
+    ok(pol_tag_allowed(e, "tag:anything", BOB, NULL, 0), "without a policy any tag is allowed");
+    ok(!install(e, "{\"groups\": {\"group:ops\": [\"bob@example.com\"]},"
+                   " \"tagOwners\": {\"tag:server\": [\"group:ops\"], \"tag:router\": [\"alice@example.com\"],"
+                   "                 \"tag:child\": [\"tag:router\"], \"tag:admins\": [\"autogroup:admin\"]},"
+                   " \"autoApprovers\": {\"routes\": {\"10.9.0.0/16\": [\"tag:router\"], \"192.168.0.0/16\": [\"group:ops\"]},"
+                   "                     \"exitNode\": [\"tag:router\"]}}"),
+       "tagOwners and autoApprovers");
+    ok(pol_tag_allowed(e, "tag:server", BOB, NULL, 0) && !pol_tag_allowed(e, "tag:server", ALICE, NULL, 0),
+       "a tag owned by a group: its members only");
+    ok(pol_tag_allowed(e, "tag:router", ALICE, NULL, 0), "a tag owned by a user");
+    static const char *const router[] = {"tag:router"};
+    ok(pol_tag_allowed(e, "tag:child", 0, router, 1) && !pol_tag_allowed(e, "tag:child", ALICE, NULL, 0),
+       "a tag owned by a tag: a node carrying that tag may take it");
+    ok(pol_tag_allowed(e, "tag:admins", ALICE, NULL, 0) && !pol_tag_allowed(e, "tag:admins", BOB, NULL, 0),
+       "a tag owned by a role");
+    ok(!pol_tag_allowed(e, "tag:undefined", ALICE, NULL, 0), "a tag the policy does not define is nobody's");
+    ok(pol_route_auto_approved(e, 6, "10.9.1.0/24") && !pol_route_auto_approved(e, 6, "10.10.0.0/16"),
+       "a router's route inside its approved prefix (not outside)");
+    ok(pol_route_auto_approved(e, 6, "0.0.0.0/0") && !pol_route_auto_approved(e, 5, "0.0.0.0/0"),
+       "exit node approval by tag");
+    ok(pol_route_auto_approved(e, 3, "192.168.7.0/24") && !pol_route_auto_approved(e, 1, "192.168.7.0/24"),
+       "route approval by group (bob's node, not alice's)");
+    pol_engine_free(e);
+}
+
 int main(void)
 {
     hujson();
@@ -469,5 +499,6 @@ int main(void)
     selectors();
     reports();
     postures();
+    owners_and_approvers();
     return done_testing();
 }

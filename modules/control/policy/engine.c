@@ -1311,6 +1311,48 @@ void pol_each_peer(const struct pol_engine *e, int64_t viewer, void (*fn)(void *
     free(ids);
 }
 
+bool pol_tag_allowed(struct pol_engine *e, const char *tag, int64_t user_id, const char *const *tags, size_t ntags)
+{
+    if (!e->pol)
+        return true;
+    int t = tag_index(e->pol, tag);
+    if (t < 0)
+        return false; /* a tag the policy does not define is nobody's */
+    /* a stand-in node: the user's (untagged) for user owners, and the tagged one for tag owners */
+    struct enode as_user, as_tagged;
+    memset(&as_user, 0, sizeof as_user);
+    memset(&as_tagged, 0, sizeof as_tagged);
+    as_user.user = user_index(e, user_id);
+    as_user.user_id = user_id;
+    as_tagged.tagged = true;
+    as_tagged.user = -1;
+    char **sorted = calloc(ntags + 1, sizeof *sorted);
+    if (!sorted)
+        return false;
+    memcpy(sorted, tags, ntags * sizeof *sorted);
+    if (ntags)
+        qsort(sorted, ntags, sizeof *sorted, cmp_str);
+    as_tagged.tags = sorted;
+    as_tagged.ntags = ntags;
+    const struct pol_tag *pt = &e->pol->tags[t];
+    bool ok = false;
+    for (size_t i = 0; i < pt->nowners && !ok; i++) {
+        const struct alias *a = &pt->owners[i];
+        ok = a->k == AL_TAG ? sel_ident(e, a, &as_tagged) : (as_user.user >= 0 && sel_ident(e, a, &as_user));
+    }
+    free(sorted);
+    return ok;
+}
+
+bool pol_route_auto_approved(struct pol_engine *e, int64_t node_id, const char *route)
+{
+    struct enode *n = eng_node(e, node_id);
+    struct ipprefix p;
+    if (!n || prefix_parse(route, strlen(route), false, &p))
+        return false;
+    return auto_approved(e, n, &p);
+}
+
 void pol_engine_stats(const struct pol_engine *e, struct pol_stats *s)
 {
     *s = e->stats;

@@ -144,6 +144,14 @@ const uint64_t *pol_peer_bits(const struct pol_engine *e, int64_t viewer);
 /* Calls fn for every peer viewer sees, in node-ID order. */
 void pol_each_peer(const struct pol_engine *e, int64_t viewer, void (*fn)(void *arg, int64_t id), void *arg);
 
+/* For registration and routes (the policy's tagOwners and autoApprovers), with the policy in force:
+ * whether user (0: none) may put tag on a node — the user is one of the tag's owners (directly, by a
+ * group, or as the owner of another tag the node carries in tags) — or, with no policy, true; and
+ * whether route (CIDR text; 0.0.0.0/0 or ::/0 for an exit node) is approved for the node by the
+ * policy's autoApprovers. */
+bool pol_tag_allowed(struct pol_engine *e, const char *tag, int64_t user_id, const char *const *tags, size_t ntags);
+bool pol_route_auto_approved(struct pol_engine *e, int64_t node_id, const char *route);
+
 /* Figures for the benchmark. */
 struct pol_stats {
     uint64_t full_compiles;     /* every node recomputed (a new policy) */
