@@ -62,7 +62,9 @@ control_policy_sources = \
 	modules/control/policy/policy.h modules/control/policy/model.h modules/control/policy/engine.h \
 	modules/control/policy/hujson.c modules/control/policy/hujson.h \
 	modules/control/policy/netset.c modules/control/policy/netset.h \
-	modules/control/policy/parse.c modules/control/policy/alias.c \
+	modules/control/policy/parse.c modules/control/policy/parse.h \
+	modules/control/policy/parse_access.c modules/control/policy/parse_nodes.c \
+	modules/control/policy/parse_tests.c modules/control/policy/alias.c \
 	modules/control/policy/select.c modules/control/policy/engine.c \
 	modules/control/policy/filter.c modules/control/policy/ssh.c \
 	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
