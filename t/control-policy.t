@@ -59,6 +59,13 @@ unlike "$a" 'carol1\.example\.com' "alice does not see carol"
 like "$c" '"PacketFilters":\{"base":\[\]\}' "carol's filter: nothing may reach her"
 unlike "$c" '"Peers"' "carol sees nobody"
 
+# a change of alice's endpoints reaches those who see her (bob), not carol
+out=$(node alice1 lite 198.51.100.7:41641 999)
+is "$out" "200 " "alice's lite endpoint update"
+wait_for 10 grep -q '"PeersChangedPatch":\[{"NodeID":1,' b.map; ok $? "bob gets it as a patch"
+sleep 0.5
+unlike "$(tail -n +2 c.map)" 'PeersChangedPatch' "carol, who may not see alice, gets nothing"
+
 # a new policy: bob may reach alice on 80, carol may reach bob on 443. Written beside and renamed over
 # the file, as editors do: the server sees the change (inotify) and reloads.
 cat > policy.new <<'EOF'
