@@ -57,7 +57,7 @@ a1=$(node_id a1) a2=$(node_id a2) b1=$(node_id b1)
 like "$a1 $a2 $b1" '^[0-9]+ [0-9]+ [0-9]+$' "three nodes registered (alice: a1 $a1, a2 $a2; bob: b1 $b1)"
 is "$(user_field alice nodes)" 2 "alice owns 2 nodes"
 
-node b1 map 100000 900 > b1.map 2>&1 & # bob's node watches everything that follows
+"$TSNODE" "$url" "$TMP" b1 map 100000 900 > b1.map 2>&1 & # bob's node watches everything that follows
 b1pid=$!
 on_exit "kill $b1pid"
 wait_for 5 test -s b1.map; ok $? "bob's node holds a map stream"

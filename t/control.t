@@ -89,7 +89,7 @@ out=$(w nodes register --user alice "${authurl##*/}"); ok $? "weft nodes registe
 wait $f
 like "$(cat n6.out)" '^200 .*"MachineAuthorized":true' "the waiting client is authorized"
 
-node node1 map 100 20 > n1b.map 2>&1 & # node1 watches the logout, the ephemeral node come and go
+"$TSNODE" "$url" "$TMP" node1 map 100 20 > n1b.map 2>&1 & # node1 watches the logout, the ephemeral node come and go
 n1pid=$!
 wait_for 5 test -s n1b.map
 like "$(node node2 logout)" '"NodeKeyExpired":true' "logout"
