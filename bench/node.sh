@@ -48,10 +48,14 @@ report() {
     echo "$1: RSS $(kib "$r") MiB (anon $(kib "$a"), files $(kib "$f")), PSS $(kib "$p") MiB" \
         "(anon $(kib "$pa"), files $(kib "$pf")); heap $(kib "$h") MiB"
 }
-# mappings PID: the resident mappings, largest first (KiB, name; anonymous ones as "[anon]")
+# mappings PID: the resident mappings, largest first (KiB, name; a file's mappings summed; anonymous
+# ones each on its own line with its size, e.g. "[anon 2372 KiB]", so that a buffer can be told by size)
 mappings() {
-    awk '/^[0-9a-f]+-[0-9a-f]+ / {name=($6 == "" ? "[anon]" : $6)} /^Rss:/ {r[name]+=$2}
-         END {for (n in r) if (r[n] > 0) printf "%6d KiB  %s\n", r[n], n}' "/proc/$1/smaps" | sort -rn
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {split($1, a, "-"); name=$6; anon=(name == "")}
+         /^Size:/ {if (anon) name=sprintf("[anon %d KiB #%d]", $2, ++k)}
+         /^Rss:/ {r[name]+=$2}
+         END {for (n in r) if (r[n] > 0) {m=n; sub(/ #[0-9]+\]/, "]", m); printf "%6d KiB  %s\n", r[n], m}}' \
+        "/proc/$1/smaps" | sort -rn
 }
 
 # throughput: TCP, one stream each way in turn
