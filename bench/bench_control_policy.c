@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* bench_control with an access policy: a realistic tailnet (users in 20 groups, 100 tags, 70% of the
+/* bench_control under an access policy: a realistic tailnet (users in 20 groups, 100 tags, 70% of the
  * nodes owned by users, 30% tagged) under a policy of 200 rules (ACLs between groups and tags, grants
  * with protocols and application capabilities, autogroup:self, hosts), 10 SSH rules and node attributes.
- * N nodes register (pre-auth keys, real SQLite store) and hold map streams (in-process sinks); then:
- *  - full compile: the whole policy over the whole tailnet, alone (the engine) and put in force through
- *    control (every stream told what changed);
- *  - one node joins: the time until every stream it affects has its delta (median, p99), how many
- *    streams, the CPU, and the engine's work (nodes recomputed, whole compiles: there must be none);
- *  - a policy edit (one rule changed): the same;
+ * N nodes register (pre-auth keys, real SQLite store) and hold map streams, on bench_control's harness
+ * (bench_control.h: every stream that should learn of a change decodes and parses what it was sent, as
+ * its client would); then:
+ *  - full compile: the whole policy over the whole tailnet in a fresh engine, and every filter's text;
+ *  - a node joins: every stream that may see it must get it in PeersChanged (who may: the engine's
+ *    visibility after the join); the engine's work (nodes recomputed; whole compiles: there must be none);
+ *  - policy edits through the server (compile, diff, deltas): one rule's port (a few streams), the
+ *    autogroup:self rule's port (every user-owned node's stream); which streams must get a new
+ *    PacketFilter is worked out beforehand by a second engine compiling both policies;
  *  - memory: RSS per node, and the engine's own estimate.
  * Entry: bench_policy(n), called by bench_control's main. */
 #include "config.h"
@@ -15,82 +18,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <sodium.h>
 
 #include "core/json/jbuf.h"
-#include "core/log.h"
 #include "core/loop.h"
 #include "modules/control/access.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/store.h"
 
-int bench_policy(int n);
+#include "bench/bench_control.h"
 
 #define NGROUPS 20
 #define NTAGS 100
 #define NRULES 200
+#define NEDITS 2
 
-struct psim {
-    uint8_t mk[32], nk[32], dk[32];
-    uint64_t bytes, frames;
-    double got_at;
-    int waiting, got;
+struct pbench {
+    int nusers;
+    char (*keys)[AUTHKEY_TEXT_LEN + 1];    /* one per user */
+    char (*tagkeys)[AUTHKEY_TEXT_LEN + 1]; /* one per tag */
+    char *pol[NEDITS + 1];                 /* [0] the policy, [k] edit k */
+    size_t hujson_len;
+    int64_t joined;       /* the node the join scenario added */
+    int edit;             /* the edit under way (1..NEDITS) */
+    uint8_t *changes[NEDITS + 1]; /* per stream index: edit k changes its filter */
+    int nchanges[NEDITS + 1];
 };
-
-static double pnow(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static double pcpu(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
-           u.ru_stime.tv_usec / 1e6;
-}
-
-static long prss_kb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-static int ps_write(void *h, const void *d, size_t len)
-{
-    struct psim *s = h;
-    (void)d;
-    s->bytes += len;
-    s->frames++;
-    if (s->waiting) {
-        s->waiting = 0;
-        s->got = 1;
-        s->got_at = pnow();
-    }
-    return 0;
-}
-static size_t ps_queued(void *h) { (void)h; return 0; }
-static void ps_end(void *h) { (void)h; }
-static const struct ctrl_sink_ops ps_ops = {ps_write, ps_queued, ps_end};
-
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* A deterministic generator: the same tailnet and policy every run. */
 static uint32_t rs = 12345;
@@ -102,7 +55,8 @@ static uint32_t rnd(void)
     return rs;
 }
 
-/* The policy for nusers users ("u<i>@bench"). edit: change one rule's port (the policy edit). */
+/* The policy for nusers users ("u<i>@bench"). edit 1: one group -> tag rule's port becomes 8443 (a few
+ * streams); edit 2: the autogroup:self rule's port becomes 8444 (every user-owned node's). */
 static char *make_policy(int nusers, int edit)
 {
     rs = 4242;
@@ -128,14 +82,14 @@ static char *make_policy(int nusers, int edit)
     for (; r < 120; r++) { /* group -> tag:port */
         unsigned g = rnd() % NGROUPS, tg = rnd() % NTAGS, port = 22 + rnd() % 1000;
         P("    {\"action\": \"accept\", \"src\": [\"group:g%u\"], \"dst\": [\"tag:t%u:%u\"]},\n", g, tg,
-          edit && r == 7 ? 8443 : port);
+          edit == 1 && r == 7 ? 8443 : port);
     }
     for (; r < 150; r++) /* tag -> tag */
         P("    {\"action\": \"accept\", \"src\": [\"tag:t%u\"], \"dst\": [\"tag:t%u:443,8080-8090\"]},\n", rnd() % NTAGS,
           rnd() % NTAGS);
     for (; r < 155; r++) /* each user's own devices */
         P("    {\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self:%u\"]},\n",
-          22 + r);
+          edit == 2 && r == 150 ? 8444 : 22 + r);
     for (; r < 160; r++) /* hosts and prefixes */
         P("    {\"action\": \"accept\", \"src\": [\"group:g%u\"], \"dst\": [\"lab:*\", \"dns:53\"], \"proto\": "
           "\"udp\"},\n", rnd() % NGROUPS);
@@ -158,100 +112,29 @@ static char *make_policy(int nusers, int edit)
     return jbuf_take(&b, NULL);
 }
 
-static void hexk(const uint8_t k[32], char out[65]) { sodium_bin2hex(out, 65, k, 32); }
 
-/* Registers node i (user-owned or tagged per its index) and opens its stream. */
-static int join(struct ctrl *c, struct psim *s, int i, char keys[][AUTHKEY_TEXT_LEN + 1], int nusers,
-                char tagkeys[][AUTHKEY_TEXT_LEN + 1])
+static const char *node_key(struct bench *b, int i)
 {
-    static char body[4096];
-    randombytes_buf(s->mk, 32), randombytes_buf(s->nk, 32), randombytes_buf(s->dk, 32);
-    char nh[65], dh[65];
-    hexk(s->nk, nh), hexk(s->dk, dh);
+    struct pbench *p = b->ext;
     /* 30% tagged (a key per tag), the rest owned by a user */
-    const char *key = i % 10 < 3 ? tagkeys[(i / 10 * 3 + i % 10) % NTAGS] : keys[i % nusers];
-    snprintf(body, sizeof body,
-             "{\"Version\":106,\"NodeKey\":\"nodekey:%s\",\"OldNodeKey\":\"nodekey:%064d\",\"Auth\":"
-             "{\"AuthKey\":\"%s\"},\"Expiry\":\"0001-01-01T00:00:00Z\",\"Followup\":\"\",\"Hostinfo\":"
-             "{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\",\"Hostname\":\"p%d\",\"Services\":[{\"Proto\":"
-             "\"peerapi4\",\"Port\":41000}]}}",
-             nh, 0, key, i);
-    struct reg_answer a;
-    struct reg_waiter *w;
-    if (reg_handle(c, s->mk, 106, (const uint8_t *)body, strlen(body), &a, NULL, NULL, &w) || a.status != 200) {
-        fprintf(stderr, "bench_control: register %d: %d %s\n", i, a.status, a.body ? a.body : "");
-        return -1;
-    }
-    reg_answer_free(&a);
-    snprintf(body, sizeof body,
-             "{\"Version\":106,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\",\"DiscoKey\":"
-             "\"discokey:%s\",\"Stream\":true,\"Hostinfo\":{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\","
-             "\"Hostname\":\"p%d\",\"Services\":[{\"Proto\":\"peerapi4\",\"Port\":41000}],\"NetInfo\":"
-             "{\"PreferredDERP\":999}},\"Endpoints\":[\"198.51.100.%d:41641\"]}",
-             nh, dh, i, i % 250 + 1);
-    struct map_decision d;
-    map_handle(c, s->mk, 106, (const uint8_t *)body, strlen(body), &d);
-    if (d.kind != MAP_STREAM || !ctrl_sess_open(c, d.node, d.capver, d.compress, &ps_ops, s))
-        return -1;
-    return 0;
+    return i % 10 < 3 ? p->tagkeys[(i / 10 * 3 + i % 10) % NTAGS] : p->keys[i % p->nusers];
 }
 
-/* Waits until no stream got anything for quiet seconds (or limit), then reports the latencies of those
- * that did since t0. */
-static void settle(struct loop *L, struct psim *v, int n, double t0, double quiet, double limit, const char *what,
-                   double cpu0, struct ctrl *c, uint64_t bytes0)
+static void pconf(struct bench *b, struct control_conf *conf)
 {
-    double last = t0;
-    int seen = 0;
-    while (pnow() - t0 < limit) {
-        loop_run_once(L, 5);
-        int got = 0;
-        for (int i = 0; i < n; i++)
-            got += v[i].got;
-        if (got != seen) {
-            seen = got;
-            last = pnow();
-        }
-        if (pnow() - last > quiet && pnow() - t0 > quiet)
-            break;
-    }
-    double cpu = pcpu() - cpu0;
-    double *lat = calloc((size_t)n + 1, sizeof *lat);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (v[i].got)
-            lat[k++] = (v[i].got_at - t0) * 1000;
-    qsort(lat, (size_t)k, sizeof *lat, cmp_dbl);
-    printf("         %s -> %d/%d streams updated: median %.1f ms, p99 %.1f ms, max %.1f ms; CPU %.1f ms, "
-           "%.1f KB written\n",
-           what, k, n, k ? lat[k / 2] : -1, k ? lat[(size_t)((k - 1) * 0.99)] : -1, k ? lat[k - 1] : -1,
-           cpu * 1000, (double)(c->bytes_written - bytes0) / 1e3);
-    free(lat);
+    (void)b;
+    conf->policy_mode = POLICY_MODE_DATABASE;
 }
 
-int bench_policy(int n)
+static int prepare(struct bench *b)
 {
-    char dir[] = "/tmp/weft-bench-policy.XXXXXX", db[256], pf[256], err[512];
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(db, sizeof db, "%s/control.db", dir);
-    snprintf(pf, sizeof pf, "%s/policy.hujson", dir);
-    int nusers = n / 3 > 1 ? n / 3 : 1;
-    struct loop *L = loop_new();
-    struct store *st = store_open(db, true, err, sizeof err);
-    if (!st)
-        return -1;
-    char (*keys)[AUTHKEY_TEXT_LEN + 1] = calloc((size_t)nusers, sizeof *keys);
-    char (*tagkeys)[AUTHKEY_TEXT_LEN + 1] = calloc(NTAGS, sizeof *tagkeys);
-    int64_t admin = 0;
-    for (int i = 0; i < nusers; i++) {
+    struct pbench *p = b->ext;
+    for (int i = 0; i < p->nusers; i++) {
         struct model_user u = {0};
         snprintf(u.name, sizeof u.name, "u%d@bench", i);
-        store_user_create(st, &u);
-        if (!i)
-            admin = u.id;
         struct model_authkey k;
-        authkey_create(st, u.id, true, false, 0, NULL, keys[i], &k);
+        if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, p->keys[i], &k))
+            return -1;
         model_authkey_clear(&k);
     }
     for (int i = 0; i < NTAGS; i++) {
@@ -260,141 +143,223 @@ int bench_policy(int n)
         snprintf(t, sizeof t, "tag:t%d", i);
         model_strlist_add(&tags, t);
         struct model_authkey k;
-        authkey_create(st, admin, true, false, 0, &tags, tagkeys[i], &k);
+        int rc = authkey_create(b->st, b->user_id, true, false, 0, &tags, p->tagkeys[i], &k);
         model_authkey_clear(&k);
         model_strlist_free(&tags);
-    }
-    char *pol = make_policy(nusers, 0), *pol2 = make_policy(nusers, 1);
-    FILE *f = fopen(pf, "w");
-    fputs(pol, f);
-    fclose(f);
-    struct control_conf conf = {0};
-    conf.server_url = "http://127.0.0.1:8080";
-    conf.base_domain = "bench.internal";
-    conf.magic_dns = 1;
-    conf.prefix_v4 = "100.64.0.0/10";
-    conf.prefix_v6 = "fd7a:115c:a1e0::/48";
-    conf.ephemeral_timeout = 1800000;
-    conf.keepalive = 50000;
-    conf.batch_delay = 100;
-    conf.derp_region_id = 999;
-    conf.policy_mode = POLICY_MODE_DATABASE;
-    struct ctrl *c = ctrl_new(&conf, L, st, true, 3478, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "bench_control: %s\n", err);
-        return -1;
-    }
-    struct pol_errors errs;
-    if (access_set(c, pol, strlen(pol), &errs)) {
-        fprintf(stderr, "bench_control: policy refused: %s\n", errs.n ? errs.v[0].msg : "?");
-        return -1;
-    }
-    pol_errors_free(&errs);
-    struct psim *v = calloc((size_t)n + 1, sizeof *v);
-    long rss0 = prss_kb();
-    double t0 = pnow(), c0 = pcpu();
-    for (int i = 0; i < n - 1; i++) {
-        if (join(c, &v[i], i, keys, nusers, tagkeys))
+        if (rc)
             return -1;
-        loop_run_once(L, 0);
     }
-    fanout_flush(c);
-    double admit = pnow() - t0, admit_cpu = pcpu() - c0;
-    long rss1 = prss_kb();
-    uint64_t first = 0;
-    for (int i = 0; i < n - 1; i++)
-        first += v[i].bytes;
-    printf("N=%-6d policy: %d groups, %d tags, %d rules (+10 SSH, nodeAttrs), %d users, %d%% of nodes tagged; "
-           "%.0f KB of HuJSON\n",
-           n, NGROUPS, NTAGS, NRULES, nusers, 30, strlen(pol) / 1e3);
-    printf("         admit %d nodes: %.2f s (%.2f s CPU), first maps %.1f MB in all\n", n - 1, admit, admit_cpu,
-           first / 1e6);
-
-    /* the whole policy compiled alone over the tailnet (a fresh engine with the same nodes) */
-    struct pol_engine *e = pol_engine_new();
-    {
-        struct pol_user *u = calloc(c->nusers, sizeof *u);
-        for (size_t i = 0; i < c->nusers; i++)
-            u[i] = (struct pol_user){c->users[i].id, c->users[i].name, 0};
-        pol_engine_set_users(e, u, c->nusers);
-        free(u);
-        for (size_t i = 0; i < c->nnodes; i++) {
-            struct cnode *x = c->nodes[i];
-            struct pol_node p = {0};
-            p.id = x->m.id;
-            p.user_id = x->m.user_id;
-            p.tags = (const char *const *)x->m.tags.v;
-            p.ntags = x->m.tags.n;
-            p.has4 = x->m.has_ipv4, p.has6 = x->m.has_ipv6;
-            memcpy(p.ip4, x->m.ipv4, 4);
-            memcpy(p.ip6, x->m.ipv6, 16);
-            pol_engine_node_set(e, &p);
-        }
-        struct policy *pp = policy_parse(pol, strlen(pol), &errs);
-        double tc = pnow(), cc = pcpu();
-        pol_engine_set_policy(e, pp, &errs);
-        double full = pnow() - tc, fullc = pcpu() - cc;
-        pol_errors_free(&errs);
-        /* and every node's filter text built once, as the first maps do */
-        tc = pnow();
-        size_t total = 0;
-        for (size_t i = 0; i < c->nnodes; i++) {
-            size_t l;
-            pol_filter_json(e, c->nodes[i]->m.id, &l);
-            total += l;
-        }
-        double texts = pnow() - tc;
-        struct pol_stats ps;
-        pol_engine_stats(e, &ps);
-        printf("         full compile of %d nodes: %.0f ms (%.0f ms CPU); every filter's text: %.0f ms, "
-               "%.1f KB per node on average\n",
-               n - 1, full * 1000, fullc * 1000, texts * 1000, total / 1e3 / (double)c->nnodes);
-        pol_engine_free(e);
-    }
-
-    /* one node joins: every stream it affects gets a delta */
-    struct pol_stats s0, s1;
-    pol_engine_stats(access_engine(c), &s0);
-    for (int i = 0; i < n - 1; i++)
-        v[i].waiting = 1, v[i].got = 0;
-    uint64_t b0 = c->bytes_written;
-    double tj = pnow(), cj = pcpu();
-    if (join(c, &v[n - 1], n - 1 + 4, keys, nusers, tagkeys)) /* a user-owned node */
+    if (ctrl_users_reload(b->c))
         return -1;
-    v[n - 1].waiting = 0;
-    settle(L, v, n - 1, tj, 0.5, 10, "one node joins", cj, c, b0);
-    pol_engine_stats(access_engine(c), &s1);
-    printf("         the join recomputed %llu nodes' results, %llu whole compiles\n",
-           (unsigned long long)(s1.node_recomputes - s0.node_recomputes),
-           (unsigned long long)(s1.full_compiles - s0.full_compiles));
-
-    /* a policy edit: one rule's port */
-    for (int i = 0; i < n; i++)
-        v[i].waiting = 1, v[i].got = 0;
-    b0 = c->bytes_written;
-    double tp = pnow(), cp = pcpu();
-    if (access_set(c, pol2, strlen(pol2), &errs)) {
-        fprintf(stderr, "bench_control: edit refused: %s\n", errs.n ? errs.v[0].msg : "?");
+    struct pol_errors errs;
+    if (access_set(b->c, p->pol[0], strlen(p->pol[0]), &errs)) {
+        fprintf(stderr, "bench_control: policy refused: %s\n", errs.n ? errs.v[0].msg : "?");
+        pol_errors_free(&errs);
         return -1;
     }
     pol_errors_free(&errs);
-    double setms = (pnow() - tp) * 1000;
-    settle(L, v, n, tp, 0.5, 20, "policy edit (one rule)", cp, c, b0);
-    printf("         (of which compiling and diffing the new policy: %.0f ms)\n", setms);
+    return 0;
+}
+
+static const struct bench_hooks hooks = {pconf, prepare, node_key};
+
+/* ---- scenario: a node joins ---- */
+
+static int join_change(struct bench *b)
+{
+    struct pbench *p = b->ext;
+    int i = b->n;
+    if (bench_join(b, p->keys[(i + b->round) % p->nusers])) /* a user-owned node */
+        return -1;
+    p->joined = b->v[i].node->m.id;
+    return 0;
+}
+
+static bool join_expects(struct bench *b, struct sim *s)
+{
+    struct pbench *p = b->ext;
+    return s->node->m.id != p->joined && pol_visible(access_engine(b->c), s->node->m.id, p->joined);
+}
+
+static bool join_carries(struct bench *b, struct sim *s, const struct tc_map_response *r)
+{
+    struct pbench *p = b->ext;
+    (void)s;
+    for (size_t i = 0; i < r->peers_changed.n; i++)
+        if (r->peers_changed.v[i].id == p->joined)
+            return true;
+    return false;
+}
+
+/* ---- scenario: the policy edited (there and back: odd rounds put the edit in force, even ones undo it) ---- */
+
+static int edit_change(struct bench *b)
+{
+    struct pbench *p = b->ext;
+    const char *t = p->pol[b->round % 2 ? 0 : p->edit];
+    struct pol_errors errs;
+    int rc = access_set(b->c, t, strlen(t), &errs);
+    if (rc)
+        fprintf(stderr, "bench_control: edit refused: %s\n", errs.n ? errs.v[0].msg : "?");
+    pol_errors_free(&errs);
+    return rc;
+}
+
+static bool edit_expects(struct bench *b, struct sim *s)
+{
+    struct pbench *p = b->ext;
+    return p->changes[p->edit][s - b->v];
+}
+
+static bool edit_carries(struct bench *b, struct sim *s, const struct tc_map_response *r)
+{
+    struct pbench *p = b->ext;
+    int port = p->edit == 1 ? 8443 : 8444;
+    bool in_force = b->round % 2 == 0, found = false, base = false;
+    (void)s;
+    for (size_t i = 0; i < r->npacket_filters; i++) {
+        if (strcmp(r->packet_filters[i].name, "base"))
+            continue;
+        base = true;
+        for (size_t j = 0; j < r->packet_filters[i].nrules; j++) {
+            const struct tc_filter_rule *fr = &r->packet_filters[i].rules[j];
+            for (size_t k = 0; k < fr->ndst_ports; k++)
+                found |= fr->dst_ports[k].first <= port && port <= fr->dst_ports[k].last;
+        }
+    }
+    return base && found == in_force;
+}
+
+static const struct scenario join_sc = {"one node joins", join_change, join_carries, join_expects, true, 0};
+static const struct scenario edit_sc[NEDITS + 1] = {
+    {0},
+    {"policy edit: one rule's port", edit_change, edit_carries, edit_expects, false, 30},
+    {"policy edit: the autogroup:self rule's port", edit_change, edit_carries, edit_expects, false, 30},
+};
+
+/* A second engine with the same nodes: the whole policy compiled alone, every filter's text; and which
+ * streams each edit changes. */
+static int shadow(struct bench *b, struct pbench *p)
+{
+    struct ctrl *c = b->c;
+    struct pol_engine *e = pol_engine_new();
+    struct pol_errors errs;
+    struct pol_user *u = calloc(c->nusers + 1, sizeof *u);
+    char **base = calloc((size_t)b->n, sizeof *base);
+    if (!e || !u || !base)
+        return -1;
+    for (size_t i = 0; i < c->nusers; i++)
+        u[i] = (struct pol_user){c->users[i].id, c->users[i].name, 0};
+    pol_engine_set_users(e, u, c->nusers);
+    free(u);
+    for (int i = 0; i < b->n; i++) {
+        struct cnode *x = b->v[i].node;
+        struct pol_node n = {0};
+        n.id = x->m.id;
+        n.user_id = x->m.user_id;
+        n.tags = (const char *const *)x->m.tags.v;
+        n.ntags = x->m.tags.n;
+        n.has4 = x->m.has_ipv4, n.has6 = x->m.has_ipv6;
+        memcpy(n.ip4, x->m.ipv4, 4);
+        memcpy(n.ip6, x->m.ipv6, 16);
+        pol_engine_node_set(e, &n);
+    }
+    struct policy *pp = policy_parse(p->pol[0], strlen(p->pol[0]), &errs);
+    pol_errors_free(&errs);
+    double tc = now_s(), cc = cpu_s();
+    if (!pp || pol_engine_set_policy(e, pp, &errs)) {
+        fprintf(stderr, "bench_control: shadow compile refused\n");
+        return -1;
+    }
+    double full = now_s() - tc, fullc = cpu_s() - cc;
+    pol_errors_free(&errs);
+    tc = now_s(), cc = cpu_s();
+    size_t total = 0;
+    for (int i = 0; i < b->n; i++) {
+        size_t l;
+        const char *f = pol_filter_json(e, b->v[i].node->m.id, &l);
+        total += l;
+        base[i] = f ? strndup(f, l) : NULL;
+    }
+    double texts = now_s() - tc, textsc = cpu_s() - cc;
+    printf("         full compile of %d nodes: %.0f ms (%.0f ms CPU); every filter's text: %.0f ms (%.0f ms CPU), "
+           "%.1f KB per node on average\n",
+           b->n, full * 1000, fullc * 1000, texts * 1000, textsc * 1000, total / 1e3 / (double)b->n);
+    for (int k = 1; k <= NEDITS; k++) {
+        struct policy *q = policy_parse(p->pol[k], strlen(p->pol[k]), &errs);
+        pol_errors_free(&errs);
+        if (!q || pol_engine_set_policy(e, q, &errs))
+            return -1;
+        pol_errors_free(&errs);
+        p->changes[k] = calloc((size_t)b->cap, 1);
+        for (int i = 0; i < b->n; i++) {
+            size_t l;
+            const char *f = pol_filter_json(e, b->v[i].node->m.id, &l);
+            p->changes[k][i] = !f != !base[i] || (f && (strlen(base[i]) != l || memcmp(f, base[i], l)));
+            p->nchanges[k] += p->changes[k][i];
+        }
+    }
+    for (int i = 0; i < b->n; i++)
+        free(base[i]);
+    free(base);
+    pol_engine_free(e);
+    return 0;
+}
+
+int bench_policy(int n)
+{
+    struct pbench p;
+    memset(&p, 0, sizeof p);
+    p.nusers = n / 3 > 1 ? n / 3 : 1;
+    p.keys = calloc((size_t)p.nusers, sizeof *p.keys);
+    p.tagkeys = calloc(NTAGS, sizeof *p.tagkeys);
+    for (int k = 0; k <= NEDITS; k++)
+        p.pol[k] = make_policy(p.nusers, k);
+    struct bench b;
+    int rc = -1;
+    memset(&b, 0, sizeof b);
+    double t0 = now_s(), c0 = cpu_s();
+    if (!p.keys || !p.tagkeys || bench_setup(&b, n, ROUNDS, &hooks, &p))
+        goto out;
+    double admit = now_s() - t0, admit_cpu = cpu_s() - c0;
+    long rss1 = rss_kb();
+    uint64_t first = 0;
+    for (int i = 0; i < b.n; i++)
+        first += b.v[i].bytes;
+    printf("N=%-6d policy: %d groups, %d tags, %d rules (+10 SSH, nodeAttrs), %d users, 30%% of nodes tagged; "
+           "%.0f KB of HuJSON\n",
+           n, NGROUPS, NTAGS, NRULES, p.nusers, strlen(p.pol[0]) / 1e3);
+    printf("         admit %d nodes: %.2f s (%.2f s CPU), first maps %.1f MB in all (counted, not decoded)\n", n,
+           admit, admit_cpu, first / 1e6);
+    if (shadow(&b, &p))
+        goto out;
+    struct pol_stats s0, s1;
+    rc = 0;
+    pol_engine_stats(access_engine(b.c), &s0);
+    if (measure(&b, &join_sc))
+        rc = -1;
+    pol_engine_stats(access_engine(b.c), &s1);
+    printf("           the engine, per join: %.1f nodes' results recomputed, %llu whole compiles in %d joins\n",
+           (double)(s1.node_recomputes - s0.node_recomputes) / ROUNDS,
+           (unsigned long long)(s1.full_compiles - s0.full_compiles), ROUNDS);
+    for (p.edit = 1; p.edit <= NEDITS; p.edit++) {
+        /* the nodes that joined are not in the shadow's reckoning: they are user-owned, and the
+         * autogroup:self edit changes theirs too */
+        for (int i = n; i < b.n && p.edit == 2; i++)
+            p.changes[2][i] = 1;
+        if (measure(&b, &edit_sc[p.edit]))
+            rc = -1;
+    }
     struct pol_stats s2;
-    pol_engine_stats(access_engine(c), &s2);
+    pol_engine_stats(access_engine(b.c), &s2);
     printf("         memory: RSS %.1f KB per node (control with the policy, no transport); engine indexes %.1f MB\n",
-           (double)(rss1 - rss0) / n, s2.mem_bytes / 1e6);
+           (double)(rss1 - b.rss0) / n, s2.mem_bytes / 1e6);
+out:
     fflush(stdout);
-    ctrl_free(c);
-    store_close(st);
-    loop_free(L);
-    free(v);
-    free(keys);
-    free(tagkeys);
-    free(pol);
-    free(pol2);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    bench_free(&b);
+    for (int k = 0; k <= NEDITS; k++)
+        free(p.pol[k]), free(p.changes[k]);
+    free(p.keys);
+    free(p.tagkeys);
+    return rc;
 }
