@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -240,21 +241,32 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    const char **named = calloc((size_t)argc + 1, sizeof *named);
+    int nnamed = 0;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (!named || cli_args("serve", argc, argv, none, named, argc, &nnamed)) {
+        free(named);
+        return 2;
+    }
     cli_load_modules(cli);
     if (cli->module_errors[0])
         fprintf(stderr, "%s", cli->module_errors);
-    if (cli_load_config(cli))
+    if (cli_load_config(cli)) {
+        free(named);
         return 1;
+    }
 
     /* the roles: named on the command line, else the config's (copied: the config is reloaded below) */
-    nroles = argc > 1 ? (size_t)argc - 1 : cli->core.roles.n;
+    nroles = nnamed ? (size_t)nnamed : cli->core.roles.n;
     if (nroles == 0) {
         fprintf(stderr, "weft serve: no roles to run (name them, or set `roles` in the configuration)\n");
+        free(named);
         return 2;
     }
     roles = calloc(nroles, sizeof *roles);
     for (size_t i = 0; i < nroles; i++)
-        roles[i] = strdup(argc > 1 ? argv[1 + i] : cli->core.roles.v[i]);
+        roles[i] = strdup(nnamed ? named[i] : cli->core.roles.v[i]);
+    free(named);
     for (size_t i = 0; i < nroles; i++) {
         const struct weft_module *m = module_find(&cli->modules, roles[i]);
         if (!m || !m->is_role) {

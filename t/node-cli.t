@@ -24,7 +24,7 @@ has() { cli "$1" status | grep -Eq -- "$2"; } # has NAME REGEX: its `weft status
 # no daemon
 out=$(cli nobody status 2>&1); rc=$?
 is "$rc" 1 "status without a daemon fails"
-like "$out" "no node daemon at $TMP/nobody.sock" "and says there is no daemon at the socket"
+like "$out" "cannot reach the node daemon: no socket at $TMP/nobody.sock" "and says there is no daemon at the socket"
 
 start_node a; ok $? "weft serve node starts and opens its socket"
 is "$(stat -c %a "$TMP/a.sock")" 600 "the socket is 0600"

@@ -21,7 +21,9 @@
 #include "modules/control/naming.h"
 #include "modules/control/store.h"
 
-/* The admin socket: HTTP over a unix socket (mode 0660) in the state dir, one JSON request body per call
+/* The admin socket: HTTP over a unix socket (mode 0660) in the runtime directory systemd gives the service
+ * ($RUNTIME_DIRECTORY, /run/weft in the units: where the CLI looks when the configuration does not say, and
+ * reachable by the service's group while state_dir stays 0700), else in state_dir; one JSON request body per call
  * and a JSON answer ({"error":"..."} with a 4xx/5xx on refusal). Only local users in the socket's group
  * reach it: it is the authority for users, keys and nodes. The CLI verbs (verbs.c) are its client.
  *
@@ -33,10 +35,10 @@
  *   POST /v1/nodes/expire {node}        POST /v1/nodes/rename {node,name}    POST /v1/nodes/delete {node}
  * (node: ID or name; expiration: seconds from now, 0 = never) */
 
-int admin_socket_path(const char *state_dir, const char *admin_socket, char *out, size_t len)
+int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len)
 {
     const char *s = admin_socket && *admin_socket ? admin_socket : "control.sock";
-    int n = s[0] == '/' ? snprintf(out, len, "%s", s) : snprintf(out, len, "%s/%s", state_dir, s);
+    int n = s[0] == '/' ? snprintf(out, len, "%s", s) : snprintf(out, len, "%s/%s", dir, s);
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -438,8 +440,13 @@ static void handle(struct http_req *req, void *arg)
 
 struct http_server *admin_listen(struct weft_instance *inst, struct ctrl *c)
 {
-    char path[4096], addr[4200], err[512];
-    if (admin_socket_path(weft_state_dir(inst->ctx), c->conf->admin_socket, path, sizeof path)) {
+    char path[4096], addr[4200], err[512], rundir[4096];
+    const char *dir = weft_state_dir(inst->ctx), *rd = getenv("RUNTIME_DIRECTORY");
+    if (rd && *rd) { /* systemd may list several, ':'-separated: the first */
+        snprintf(rundir, sizeof rundir, "%.*s", (int)strcspn(rd, ":"), rd);
+        dir = rundir;
+    }
+    if (admin_socket_path(dir, c->conf->admin_socket, path, sizeof path)) {
         log_error("module=control event=admin error=\"socket path too long\"");
         return NULL;
     }
