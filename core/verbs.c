@@ -47,10 +47,14 @@ static int verb_modules(struct weft_cli *cli, int argc, char **argv)
     if (cli_args("modules", argc, argv, none, pos, 0, &npos))
         return 2;
     cli_load_modules(cli);
-    printf("%-10s %-8s %-4s %-6s %s\n", "NAME", "VERSION", "ABI", "KIND", "FROM");
+    int vw = 8; /* a version from git describe is longer than a release's */
+    for (size_t i = 0; i < cli->modules.n; i++)
+        if (cli->modules.mods[i]->version && (int)strlen(cli->modules.mods[i]->version) > vw)
+            vw = (int)strlen(cli->modules.mods[i]->version);
+    printf("%-10s %-*s %-4s %-6s %s\n", "NAME", vw, "VERSION", "ABI", "KIND", "FROM");
     for (size_t i = 0; i < cli->modules.n; i++) {
         const struct weft_module *m = cli->modules.mods[i];
-        printf("%-10s %-8s %-4d %-6s %s\n", m->name, m->version ? m->version : "-", m->abi,
+        printf("%-10s %-*s %-4d %-6s %s\n", m->name, vw, m->version ? m->version : "-", m->abi,
                m->is_role ? "role" : "plugin", cli->modules.paths[i]);
     }
     if (cli->module_errors[0]) {

@@ -25,6 +25,7 @@ cache=${WEFT_CACHE_DIR:-/var/cache/weft-tests}
 
 # ---- build ----
 src=$TMP/src/weft
+mkdir -p "$TMP/src"
 make -C "$WEFT_BUILDDIR" distdir distdir="$src" >"$TMP/distdir.log" 2>&1
 ok $? "make distdir: the release tree" || { diag "$(tail -20 "$TMP/distdir.log")"; done_testing; }
 (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc) >"$TMP/build.log" 2>&1

@@ -178,6 +178,7 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         ctrl_users_reload(c);
+        log_info("module=control event=admin action=user_create user=%s id=%lld", u.name, (long long)u.id);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(u.id));
         json_object_object_add(o, "name", json_object_new_string(u.name));
@@ -202,6 +203,8 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
         }
         ctrl_users_reload(c); /* streams get the new UserProfiles */
         fanout_flush(c);
+        log_info("module=control event=admin action=user_rename user=%s new_name=%s id=%lld", name, nn,
+                 (long long)u.id);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -223,6 +226,8 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         ctrl_users_reload(c);
+        log_info("module=control event=admin action=user_delete user=%s id=%lld nodes_deleted=%zu", name,
+                 (long long)u.id, owned);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -292,6 +297,10 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
             fail(req, rc == STORE_INVALID ? 400 : 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=authkey_create id=%lld prefix=%s user=%s reusable=%s "
+                 "ephemeral=%s expiration=%lld tags=%zu", (long long)k.id, k.prefix, u.name,
+                 jbool(in, "reusable") ? "true" : "false", jbool(in, "ephemeral") ? "true" : "false",
+                 (long long)k.expiration, k.tags.n);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(k.id));
         json_object_object_add(o, "key", json_object_new_string(text));
@@ -312,6 +321,7 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=authkey_expire id=%lld", (long long)id);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -346,6 +356,8 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         struct cnode *n = ctrl_node_by_id(c, nid);
+        log_info("module=control event=admin action=node_register authid=%s user=%s node=%lld name=%s", id, user,
+                 (long long)nid, n ? n->m.given_name : "-");
         reply(req, 200, n ? node_obj(c, n) : json_object_new_object());
         return;
     }
@@ -360,6 +372,8 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_expire node=%lld name=%s", (long long)n->m.id,
+                 n->m.given_name);
         reply(req, 200, node_obj(c, n));
         return;
     }
@@ -382,14 +396,20 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_rename node=%lld name=%s new_name=%s", (long long)n->m.id,
+                 old, n->m.given_name);
         reply(req, 200, node_obj(c, n));
         return;
     }
     if (!strcmp(op, "/delete")) {
+        char gone[sizeof n->m.given_name];
+        int64_t gone_id = n->m.id;
+        memcpy(gone, n->m.given_name, sizeof gone);
         if (ctrl_node_remove(c, n, true)) {
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_delete node=%lld name=%s", (long long)gone_id, gone);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -428,7 +448,7 @@ static void handle(struct http_req *req, void *arg)
         if (get != !*op) {
             fail(req, 405, get ? "use POST" : "use GET");
         } else {
-            log_info("module=control event=admin path=%s", path);
+            log_debug("module=control event=admin path=%s", path); /* changes are logged with what changed */
             tab[i].fn(c, req, op, in);
         }
         json_object_put(in);

@@ -550,6 +550,15 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("# %s\n", get_str(o, "Error"));
     if (*get_str(o, "AuthURL"))
         printf("# log in at: %s\n", get_str(o, "AuthURL"));
+    /* what to do next, in words (a bare state name told a new user nothing) */
+    if (!strcmp(state, "NoState"))
+        printf("# not logged in to a tailnet yet: weft up --login-server=URL [--authkey=KEY]\n");
+    else if (!strcmp(state, "Stopped"))
+        printf("# disconnected (weft down): weft up connects again\n");
+    else if (!strcmp(state, "NeedsLogin") && !*get_str(o, "AuthURL"))
+        printf("# needs a login: weft up [--authkey=KEY]\n");
+    else if (!strcmp(state, "Starting"))
+        printf("# logged in, waiting for the first network map from the control server\n");
     struct json_object *self = json_object_object_get(o, "Self");
     const char *a4 = self ? first_addr(self, 4) : NULL;
     char name[128];
@@ -584,6 +593,8 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("%-16s %-20s %-8s %-8s %s, handshake %s, rx %s, tx %s\n", a ? a : "-", name,
                *get_str(p, "OS") ? get_str(p, "OS") : "-", online, how, hs, rx, tx);
     }
+    if (!strcmp(state, "Running") && np == 0)
+        printf("# no peers yet: the other nodes of the tailnet appear here as they join\n");
     int rc = strcmp(state, "Running") == 0 ? 0 : 1;
     json_object_put(o);
     call_done(&c);
