@@ -71,7 +71,11 @@ else
     mkdir -p "$cache" && tar -C "$root" -czf "$tarball.$$" . && mv "$tarball.$$" "$tarball"
 fi
 # in the chroot, with a /proc of its own (a private mount namespace: nothing to unmount)
-inroot() { unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$root" "$@"; }
+# (and a clean environment: this test's WEFT_CONFIG and WEFT_MODULE_PATH are not the installed system's)
+inroot() {
+    unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
+        "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
+}
 listing() { # every file and directory, but what dpkg and the tools keep for themselves
     (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./var/lib/dpkg \
         -o -path ./var/log -o -path ./var/cache/debconf \) -prune -o -print | sort)
@@ -104,10 +108,10 @@ out=$(http_get "http://127.0.0.1:$port/key?v=88")
 like "$out" '^200 .*"publicKey":"mkey:[0-9a-f]{64}"' "control answers HTTP (/key)"
 is "$(inroot stat -c '%U:%G %a' /run/weft/control.sock)" "weft:weft 660" "the admin socket is weft:weft 0660"
 out=$(inroot sh -c 'cd / && weft users create alice' 2>&1); ok $? "as root, weft users create finds the server (no -c, no --socket)" || diag "$out"
-inroot useradd -M -G weft operator && inroot useradd -M stranger
-out=$(inroot setpriv --reuid=operator --regid=operator --init-groups weft users list 2>&1)
+inroot useradd -M -G weft weftadmin && inroot useradd -M outsider
+out=$(inroot setpriv --reuid=weftadmin --regid=weftadmin --init-groups weft users list 2>&1)
 like "$out" 'alice' "a member of group weft administers it"
-out=$(inroot setpriv --reuid=stranger --regid=stranger --init-groups weft users list 2>&1)
+out=$(inroot setpriv --reuid=outsider --regid=outsider --init-groups weft users list 2>&1)
 like "$out" 'permission denied at /run/weft/control.sock \(srw-rw---- weft:weft\): run as root or as a member of group weft' \
     "anyone else is told exactly that"
 kill -TERM $ctlpid; wait $ctlpid; ok $? "control stops cleanly on SIGTERM"
