@@ -76,6 +76,9 @@ inroot() {
     unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
         "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
 }
+# the same in the background, as one process all the way down to weft: $! is weft's pid
+inroot_bg() { exec unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
+        "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 listing() { # every file and directory, but what dpkg and the tools keep for themselves
     (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./var/lib/dpkg \
         -o -path ./var/log -o -path ./var/cache/debconf \) -prune -o -print | sort)
@@ -101,7 +104,7 @@ ok $? "the units run as the user weft"
 # ---- control, started as weft@control starts it ----
 unit_env=(env STATE_DIRECTORY=/var/lib/weft/control RUNTIME_DIRECTORY=/run/weft)
 port=$(free_port)
-inroot setpriv --reuid=weft --regid=weft --init-groups "${unit_env[@]}" weft serve control \
+inroot_bg setpriv --reuid=weft --regid=weft --init-groups "${unit_env[@]}" weft serve control \
     -o control.listen=127.0.0.1:$port -o control.server_url=http://127.0.0.1:$port >"$TMP/control.log" 2>&1 &
 ctlpid=$!
 on_exit "kill -9 $ctlpid"
@@ -125,7 +128,7 @@ caps=$(sed -n 's/^AmbientCapabilities=//p' "$root/lib/systemd/system/weft@node.s
     tr ' ' '\n' | sed 's/^CAP_//' | tr 'A-Z' 'a-z' | sed 's/^/+/' | paste -sd,)
 like "$caps" '\+chown' "the node unit grants CAP_CHOWN (node.socket_group)"
 inroot groupadd netops
-inroot setpriv --reuid=weft --regid=weft --init-groups --inh-caps="$caps" --ambient-caps="$caps" \
+inroot_bg setpriv --reuid=weft --regid=weft --init-groups --inh-caps="$caps" --ambient-caps="$caps" \
     env STATE_DIRECTORY=/var/lib/weft/node RUNTIME_DIRECTORY=/run/weft \
     weft serve node -o node.tun=none -o node.port=0 -o node.socket_group=netops >"$TMP/node.log" 2>&1 &
 nodepid=$!
