@@ -19,6 +19,7 @@
 #include "core/ctx.h"
 #include "core/json/tailcfg.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/module.h"
 #include "modules/node/ctl.h"
 #include "modules/node/dp.h"
@@ -417,6 +418,7 @@ int node_module_init(struct weft_instance *inst)
     if (uname(&u) == 0)
         snprintf(n->os_version, sizeof n->os_version, "%s", u.release);
     n->state = n->prefs.logged_in ? NODE_STOPPED : NODE_NO_STATE;
+    metrics_add(weft_metrics(inst->ctx), node_collect_metrics, n);
     return 0;
 }
 
@@ -460,6 +462,7 @@ void node_module_finish(struct weft_instance *inst)
     struct node *n = inst->data;
     if (!n)
         return;
+    metrics_remove(weft_metrics(inst->ctx), n);
     session_stop(n);
     timer_stop(&n->t_logout);
     free(n->logout); /* a logout cut short by the shutdown */

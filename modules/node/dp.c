@@ -300,6 +300,8 @@ static void on_wg_event(void *ctx, struct wg_peer *wp, enum wg_event ev)
         return;
     char name[64];
     if (ev == WG_EVENT_HANDSHAKE)
+        ((struct dp *)ctx)->n->handshakes++;
+    if (ev == WG_EVENT_HANDSHAKE)
         log_debug("module=node event=handshake peer=%lld name=%s", (long long)p->id,
                   nm_node_short_name(p, name, sizeof name));
     else if (ev == WG_EVENT_KEYS_ZEROED)

@@ -70,6 +70,7 @@ struct node {
     struct dp *dp;
     struct lapi *lapi;
     void *logout;           /* the logout under way, if any */
+    uint64_t handshakes;    /* WireGuard sessions established with peers (for /metrics) */
     struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
 };
 
@@ -104,6 +105,10 @@ int node_module_init(struct weft_instance *inst);
 int node_module_start(struct weft_instance *inst);
 void node_module_stop(struct weft_instance *inst);
 void node_module_finish(struct weft_instance *inst);
+
+/* metrics.c: the role's collector (arg: the node). */
+struct metrics_w;
+void node_collect_metrics(struct metrics_w *w, void *arg);
 
 /* The hostname we register: node.hostname, `weft up --hostname`, else the system's. */
 const char *node_hostname(struct node *n, char *buf, size_t cap);

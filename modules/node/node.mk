@@ -22,6 +22,7 @@ node_sources += \
 	modules/node/derpmux.c modules/node/derpmux.h \
 	modules/node/localapi.c modules/node/localapi.h \
 	modules/node/ping.c modules/node/ping.h \
+	modules/node/metrics.c \
 	modules/node/verbs.c
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
