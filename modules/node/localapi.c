@@ -21,6 +21,7 @@
 #include "core/netlink.h"
 #include "modules/node/ctl.h"
 #include "modules/node/dp.h"
+#include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 #include "modules/node/ping.h"
 
@@ -155,6 +156,115 @@ static void region_json(struct jbuf *b, const struct netmap *nm, int region)
     jbuf_i64(b, region);
 }
 
+static void report_json(struct jbuf *b, const struct ms_report *r, const struct netmap *nm)
+{
+    jbuf_open(b, '{');
+    jbuf_field(b, "UDP");
+    jbuf_bool(b, r->udp);
+    char a[64];
+    jbuf_field(b, "IPv4");
+    jbuf_str(b, r->ipv4 ? ms_addr_format(&r->global4, a, sizeof a) : "");
+    jbuf_field(b, "IPv6");
+    jbuf_str(b, r->ipv6 ? ms_addr_format(&r->global6, a, sizeof a) : "");
+    jbuf_field(b, "OSHasIPv6");
+    jbuf_bool(b, r->os_has_ipv6);
+    const char *tri[] = {"", "false", "true"};
+    jbuf_field(b, "MappingVariesByDestIP");
+    jbuf_str(b, tri[r->mapping_varies_by_dest_ip + 1]);
+    jbuf_field(b, "UPnP");
+    jbuf_str(b, tri[r->upnp + 1]);
+    jbuf_field(b, "PMP");
+    jbuf_str(b, tri[r->pmp + 1]);
+    jbuf_field(b, "PCP");
+    jbuf_str(b, tri[r->pcp + 1]);
+    jbuf_field(b, "HavePortMap");
+    jbuf_bool(b, r->have_port_map);
+    jbuf_field(b, "PreferredDERP");
+    jbuf_i64(b, r->preferred_derp);
+    jbuf_field(b, "RegionLatency");
+    jbuf_open(b, '[');
+    for (size_t i = 0; i < r->nregions; i++) {
+        const struct nm_region *reg = nm ? netmap_region(nm, r->latency[i].region) : NULL;
+        jbuf_open(b, '{');
+        jbuf_field(b, "Region");
+        jbuf_i64(b, r->latency[i].region);
+        jbuf_field(b, "Code");
+        jbuf_str(b, reg && reg->code ? reg->code : "");
+        jbuf_field(b, "Name");
+        jbuf_str(b, reg && reg->name ? reg->name : "");
+        jbuf_field(b, "V4ms");
+        jbuf_f64(b, r->latency[i].v4_us / 1000.0);
+        jbuf_field(b, "V6ms");
+        jbuf_f64(b, r->latency[i].v6_us / 1000.0);
+        jbuf_close(b, '}');
+    }
+    jbuf_close(b, ']');
+    jbuf_close(b, '}');
+}
+
+/* Our endpoints, the last netcheck report and the path manager's counters. */
+static void status_paths(struct jbuf *b, struct node *n)
+{
+    struct ms *ms = dp_ms(n->dp);
+    jbuf_field(b, "Endpoints");
+    jbuf_open(b, '[');
+    struct ms_endpoint eps[MS_MAX_LOCAL_EPS];
+    size_t ne = ms ? ms_endpoints(ms, eps, MS_MAX_LOCAL_EPS) : 0;
+    static const char *const types[] = {"?", "local", "stun", "portmap", "stun4localport"};
+    for (size_t i = 0; i < ne; i++) {
+        char a[64];
+        jbuf_open(b, '{');
+        jbuf_field(b, "Addr");
+        jbuf_str(b, ms_addr_format(&eps[i].addr, a, sizeof a));
+        jbuf_field(b, "Type");
+        jbuf_str(b, types[eps[i].type <= 4 ? eps[i].type : 0]);
+        jbuf_close(b, '}');
+    }
+    jbuf_close(b, ']');
+    if (!ms)
+        return;
+    const struct ms_report *r = ms_report(ms);
+    if (r->valid) {
+        jbuf_field(b, "NetInfo");
+        report_json(b, r, &n->nm);
+    }
+    struct ms_stats st;
+    ms_get_stats(ms, &st);
+    jbuf_field(b, "Magicsock");
+    jbuf_open(b, '{');
+#define STAT(f)                                                                                             \
+    jbuf_field(b, #f);                                                                                      \
+    jbuf_i64(b, (int64_t)st.f)
+    STAT(disco_rx_udp);
+    STAT(disco_rx_derp);
+    STAT(disco_tx_udp);
+    STAT(disco_tx_derp);
+    STAT(disco_unknown_key);
+    STAT(disco_bad_box);
+    STAT(disco_bad_msg);
+    STAT(disco_ignored);
+    STAT(ping_rx);
+    STAT(pong_rx);
+    STAT(cmm_rx);
+    STAT(ping_tx);
+    STAT(pong_tx);
+    STAT(cmm_tx);
+    STAT(ping_dup);
+    STAT(ping_limited);
+    STAT(pong_unknown);
+    STAT(pong_wrong_path);
+    STAT(cmm_refused);
+    STAT(candidates_dropped);
+    STAT(stun_tx);
+    STAT(stun_rx);
+    STAT(stun_bad);
+    STAT(udp_junk);
+    STAT(path_changes);
+    STAT(netchecks);
+#undef STAT
+    jbuf_close(b, '}');
+}
+
 static void handle_status(struct http_req *req, void *arg)
 {
     struct lapi *l = arg;
@@ -183,6 +293,7 @@ static void handle_status(struct http_req *req, void *arg)
     jbuf_bool(&b, dp_home_connected(n->dp));
     jbuf_field(&b, "Domain");
     jbuf_str(&b, nm->domain);
+    status_paths(&b, n);
     jbuf_field(&b, "Self");
     jbuf_open(&b, '{');
     char hn[256];
@@ -233,8 +344,21 @@ static void handle_status(struct http_req *req, void *arg)
         region_json(&b, nm, pi.region);
         jbuf_field(&b, "RelayConnected");
         jbuf_bool(&b, pi.region_connected);
-        jbuf_field(&b, "Direct");
-        jbuf_str(&b, ""); /* direct UDP paths (disco) come next */
+        char ab[64] = "";
+        if (pi.have_addr)
+            ms_addr_format(&pi.addr, ab, sizeof ab);
+        jbuf_field(&b, "Direct"); /* the UDP address in use when the path is direct, "" over DERP */
+        jbuf_str(&b, pi.direct ? ab : "");
+        jbuf_field(&b, "CurAddr"); /* the best direct address known, trusted or being re-validated */
+        jbuf_str(&b, ab);
+        jbuf_field(&b, "LatencyMs");
+        jbuf_f64(&b, pi.latency_us / 1000.0);
+        jbuf_field(&b, "Active");
+        jbuf_bool(&b, pi.active);
+        jbuf_field(&b, "TxDirect");
+        jbuf_i64(&b, (int64_t)pi.tx_direct);
+        jbuf_field(&b, "TxDERP");
+        jbuf_i64(&b, (int64_t)pi.tx_derp);
         jbuf_field(&b, "InEngine");
         jbuf_bool(&b, pi.present);
         jbuf_field(&b, "LastHandshake");

@@ -21,6 +21,7 @@ struct node_conf {
     char *login_server;
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
+    int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
     long long timer_scale; /* tests: divide the WireGuard timers */
 };
 
@@ -90,6 +91,8 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
 void node_commit_node_key(struct node *n, const struct key *priv);
 /* the home DERP region changed (the data plane picked or lost it) */
 void node_on_home_derp(struct node *n, int region);
+/* our endpoints or the netcheck report changed: control should hear */
+void node_on_netinfo(struct node *n);
 
 /* `weft up`: login parameters (NULL: keep the stored ones). 0, or -1 with a reason. */
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,

@@ -24,6 +24,13 @@ node_sources += \
 	modules/node/ping.c modules/node/ping.h \
 	modules/node/verbs.c
 
+# the data plane's paths (modules/node/magicsock/ms.h): disco, direct UDP, netcheck, endpoints, port mapping
+node_sources += \
+	modules/node/magicsock/ms.h modules/node/magicsock/ms_int.h \
+	modules/node/magicsock/conn.c modules/node/magicsock/peer.c \
+	modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
+	modules/node/magicsock/portmap.c
+
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
 TESTS += t/node-cli.t t/node.t
 EXTRA_DIST += t/node-cli.t t/node.t t/node_lib.sh
