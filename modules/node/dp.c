@@ -464,6 +464,7 @@ void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_in
     out->have_addr = path.have_addr;
     out->addr = path.addr;
     out->latency_us = path.latency_us;
+    out->direct_since_ms = path.since_ms;
     out->active = path.active;
     out->tx_direct = path.tx_direct;
     out->tx_derp = path.tx_derp;

@@ -47,6 +47,7 @@ struct dp_peer_info {
     bool have_addr;                 /* a direct address is known (trusted or being re-validated) */
     struct disco_addr addr;
     uint32_t latency_us;            /* of its last pong */
+    int64_t direct_since_ms;        /* Unix ms the direct address was chosen */
     bool active;                    /* we sent to it in the last 45 s */
     uint64_t tx_direct, tx_derp;    /* datagrams sent each way */
 };

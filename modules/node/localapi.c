@@ -29,12 +29,13 @@
 struct waiter {
     struct lapi *l;
     struct waiter *next, **pprev;
-    enum { W_UP, W_LOGOUT, W_PING } kind;
+    enum { W_UP, W_LOGOUT, W_PING, W_NETCHECK } kind;
     struct http_req *req;     /* W_LOGOUT, W_PING: answered once */
     struct http_reply *reply; /* W_UP: streamed */
     struct timer t;
     struct pinger *ping;
     bool gone;
+    int64_t peer_id;
     char peer[128], ip[64], path[128];
 };
 
@@ -57,6 +58,8 @@ static void waiter_free(struct waiter *w)
 {
     timer_stop(&w->t);
     ping_cancel(w->ping);
+    if (w->kind == W_NETCHECK && dp_ms(w->l->n->dp))
+        ms_netcheck_cancel(dp_ms(w->l->n->dp), w);
     if (w->next)
         w->next->pprev = w->pprev;
     *w->pprev = w->next;
@@ -353,6 +356,8 @@ static void handle_status(struct http_req *req, void *arg)
         jbuf_str(&b, ab);
         jbuf_field(&b, "LatencyMs");
         jbuf_f64(&b, pi.latency_us / 1000.0);
+        jbuf_field(&b, "DirectSince"); /* Unix ms CurAddr was chosen */
+        jbuf_i64(&b, pi.direct_since_ms);
         jbuf_field(&b, "Active");
         jbuf_bool(&b, pi.active);
         jbuf_field(&b, "TxDirect");
@@ -497,7 +502,7 @@ static void req_gone(void *arg)
 {
     struct waiter *w = arg;
     w->gone = true;
-    if (w->kind == W_PING) /* nobody to tell */
+    if (w->kind == W_PING || w->kind == W_NETCHECK) /* nobody to tell */
         waiter_free(w);
 }
 
@@ -524,10 +529,26 @@ static void handle_logout(struct http_req *req, void *arg)
 
 /* ---- ping ---- */
 
+/* How packets to p go now: "1.2.3.4:41641" over a direct path, else "DERP(code, region N)". */
+static void peer_path_text(struct node *n, const struct nm_node *p, char *buf, size_t cap)
+{
+    struct dp_peer_info pi;
+    dp_peer_info(n->dp, p, &pi);
+    if (pi.direct) {
+        ms_addr_format(&pi.addr, buf, cap);
+        return;
+    }
+    const struct nm_region *r = netmap_region(&n->nm, pi.region);
+    snprintf(buf, cap, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
+}
+
 static void ping_done(void *arg, const char *err, double rtt)
 {
     struct waiter *w = arg;
     w->ping = NULL;
+    struct nm_node *p = netmap_peer_by_id(&w->l->n->nm, w->peer_id);
+    if (p && !err) /* the path the echo came back on */
+        peer_path_text(w->l->n, p, w->path, sizeof w->path);
     if (err) {
         char msg[300];
         snprintf(msg, sizeof msg, "no reply from %s (%s): %s", w->peer, w->ip, err);
@@ -610,15 +631,57 @@ static void handle_ping(struct http_req *req, void *arg)
     timer_init(&w->t, n->loop, NULL, NULL);
     nm_node_short_name(p, w->peer, sizeof w->peer);
     nl_prefix_format(&ip, 0, w->ip, sizeof w->ip);
-    struct dp_peer_info pi;
-    dp_peer_info(n->dp, p, &pi);
-    const struct nm_region *r = netmap_region(&n->nm, pi.region);
-    snprintf(w->path, sizeof w->path, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
+    w->peer_id = p->id;
+    peer_path_text(n, p, w->path, sizeof w->path);
     w->ping = ping_start(n->loop, ip.family, src, ip.addr, (unsigned)(timeout > 0 ? timeout : 5) * 1000,
                          ping_done, w, msg, sizeof msg);
     if (!w->ping) {
         json_err(req, 200, "internal", msg);
         waiter_free(w);
+        return;
+    }
+    http_req_on_gone(req, req_gone, w);
+}
+
+/* ---- netcheck ---- */
+
+static void netcheck_done(void *arg, const struct ms_report *r)
+{
+    struct waiter *w = arg;
+    if (!r) {
+        json_err(w->req, 200, "stopped", "the data plane stopped");
+    } else {
+        struct jbuf b;
+        jbuf_init(&b);
+        report_json(&b, r, &w->l->n->nm);
+        jbuf_putc(&b, '\n');
+        jbuf_putc(&b, 0);
+        http_respond_json(w->req, 200, b.oom ? "{}" : b.p);
+        jbuf_free(&b);
+    }
+    w->kind = W_PING; /* answered: nothing to cancel */
+    waiter_free(w);
+}
+
+static void handle_netcheck(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    struct ms *ms = dp_ms(l->n->dp);
+    if (!ms || !l->n->nm.nregions) {
+        json_err(req, 200, "usage", "no DERP map yet: the node is not up (weft up)");
+        return;
+    }
+    struct waiter *w = waiter_new(l, W_NETCHECK);
+    if (!w) {
+        json_err(req, 500, "internal", "out of memory");
+        return;
+    }
+    w->req = req;
+    timer_init(&w->t, l->n->loop, NULL, NULL);
+    if (ms_netcheck(ms, netcheck_done, w)) {
+        w->kind = W_PING;
+        waiter_free(w);
+        json_err(req, 200, "usage", "a netcheck cannot start now (too many waiting)");
         return;
     }
     http_req_on_gone(req, req_gone, w);
@@ -747,6 +810,7 @@ struct lapi *lapi_new(struct node *n, const char *path, const char *group, char 
     http_route(l->srv, "/v1/down", 0, handle_down, l);
     http_route(l->srv, "/v1/logout", 0, handle_logout, l);
     http_route(l->srv, "/v1/ping", 0, handle_ping, l);
+    http_route(l->srv, "/v1/netcheck", 0, handle_netcheck, l);
     return l;
 }
 

@@ -318,6 +318,7 @@ void ms_peer_path(const struct ms_peer *p, struct ms_path *out)
     out->have_addr = p->have_best;
     out->addr = p->best;
     out->latency_us = p->best_latency_us;
+    out->since_ms = p->have_best ? p->best_since_ms : 0;
     out->direct = p->have_best && now <= p->trust_until;
     out->derp_region = ms_peer_region(p);
     out->active = p->last_send_ext && now - p->last_send_ext < MS_SESSION_ACTIVE_MS;
@@ -405,7 +406,6 @@ static void handle_ping(struct ms *m, struct ms_peer *p0, const struct disco_msg
     /* over UDP: the source is a candidate path to every node with that disco key (usually one; the ping's
      * node key says which when it is several) */
     struct ms_peer *reply = NULL;
-    int nodes = 0;
     for (struct ms_peer *p = p0; p; p = p->dnext) {
         if (memcmp(p->disco, p0->disco, 32) != 0)
             continue;
@@ -413,7 +413,6 @@ static void handle_ping(struct ms *m, struct ms_peer *p0, const struct disco_msg
             m->st.ping_dup++; /* the same ping twice: answered once */
             return;
         }
-        nodes++;
         if (!reply || (msg->ping.node_key && memcmp(msg->ping.node_key, p->key, 32) == 0))
             reply = p;
     }
@@ -429,6 +428,7 @@ static void handle_ping(struct ms *m, struct ms_peer *p0, const struct disco_msg
                   ms_addr_format(src, a, sizeof a));
     }
     reply_pong(m, reply, msg->ping.tx_id, src, 0);
+    ms_peer_ping_back(reply, src);
 }
 
 /* One disco packet: from UDP (region 0, src = its address) or DERP (region, derp_src = the sender's node

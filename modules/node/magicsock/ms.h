@@ -110,6 +110,7 @@ struct ms_path {
     struct disco_addr addr;   /* the direct address (best), valid when have_addr */
     bool have_addr;
     uint32_t latency_us;      /* of the best address's last pong */
+    int64_t since_ms;         /* Unix ms the best address was chosen (0: none) */
     int derp_region;          /* where DERP packets to it go */
     bool active;              /* we sent to it in the last 45 s */
     uint64_t tx_direct, tx_derp, rx_disco;

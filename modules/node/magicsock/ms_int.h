@@ -24,7 +24,8 @@
 #define MS_ENDPOINTS_FRESH_MS 27000      /* endpointsFreshEnoughDuration: re-STUN before CallMeMaybe */
 #define MS_RESTUN_MIN_MS 20000           /* periodic re-STUN, just under common 30 s NAT timeouts */
 #define MS_RESTUN_MAX_MS 26000
-#define MS_LIKELY_HEARTBEAT_MS 5000      /* a ping from the same source this soon is a heartbeat (logs) */
+#define MS_LIKELY_HEARTBEAT_MS 5000
+#define MS_PING_BACK_MS 1000             /* ours: a ping back to a pinging address at most this often */      /* a ping from the same source this soon is a heartbeat (logs) */
 
 /* Limits (ours): bounded per-peer state whatever a peer sends. */
 #define MS_MAX_EPS 32          /* candidate endpoints per peer (netmap + CallMeMaybe + learned from pings) */
@@ -79,6 +80,7 @@ struct ms_peer {
     struct disco_addr best;
     uint32_t best_latency_us;
     uint64_t best_at, trust_until;
+    int64_t best_since_ms; /* wall clock (Unix ms) the current best address was chosen */
 
     uint64_t last_send_ext, last_full_ping;
     struct timer t_heartbeat, t_ping;
@@ -165,6 +167,8 @@ bool ms_peer_handle_pong(struct ms_peer *p, const struct disco_msg *msg, const s
                          int region);
 void ms_peer_handle_cmm(struct ms_peer *p, const struct disco_msg *msg);
 bool ms_peer_pong_allowed(struct ms_peer *p);
+/* A ping came over UDP from src: ping back if we have no trusted path (see peer.c). */
+void ms_peer_ping_back(struct ms_peer *p, const struct disco_addr *src);
 /* Our endpoints were refreshed: send the CallMeMaybe that waited for them. */
 void ms_peer_endpoints_fresh(struct ms_peer *p);
 

@@ -14,11 +14,17 @@
  *  - when pongs stop, trust lapses after 6.5 s: DERP carries the packets again while discovery goes on.
  *
  * A pong counts only from where its ping went (the UDP address pinged, or DERP for a DERP ping): a valid
- * box from another address is someone replaying it. */
+ * box from another address is someone replaying it.
+ *
+ * Ours beyond Tailscale: a ping that arrives over UDP while we have no trusted path to its sender is
+ * answered with a ping back to its source (at most once a second per address). Our own first ping there
+ * was most likely dropped by the peer's NAT before the peer's CallMeMaybe pings opened it; waiting out
+ * the 5 s discovery interval would leave this side on DERP that long. */
 #include "config.h"
 
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "modules/node/magicsock/ms_int.h"
@@ -150,6 +156,9 @@ static void set_best(struct ms_peer *p, const struct disco_addr *a, uint32_t lat
     p->have_best = true;
     p->best = *a;
     p->best_latency_us = latency_us;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p->best_since_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- pings ---- */
@@ -351,6 +360,17 @@ bool ms_peer_add_candidate(struct ms_peer *p, const struct disco_addr *src, cons
     return false;
 }
 
+void ms_peer_ping_back(struct ms_peer *p, const struct disco_addr *src)
+{
+    uint64_t now = loop_now(p->m->loop);
+    if (p->have_best && now <= p->trust_until)
+        return; /* we have a path; heartbeats keep it */
+    struct ms_epstate *st = ep_find(p, src);
+    if (!st || (st->last_ping && now - st->last_ping < MS_PING_BACK_MS))
+        return;
+    start_ping(p, src, 0, now, MS_PING_DISCOVERY);
+}
+
 bool ms_peer_handle_pong(struct ms_peer *p, const struct disco_msg *msg, const struct disco_addr *src, int region)
 {
     struct ms_sent_ping *sp = NULL;
@@ -369,6 +389,11 @@ bool ms_peer_handle_pong(struct ms_peer *p, const struct disco_msg *msg, const s
     struct ms_sent_ping ping = *sp;
     sp->used = false;
     arm_ping_timer(p);
+    if (ping.purpose != MS_PING_HEARTBEAT) {
+        char a[64];
+        log_debug("module=node event=pong peer=%lld from=%s latency_ms=%.2f", (long long)p->id,
+                  ping.derp ? "derp" : ms_addr_format(&ping.to, a, sizeof a), latency / 1000.0);
+    }
     if (ping.derp)
         return true;
     struct ms_epstate *st = ep_find(p, &ping.to);
