@@ -25,5 +25,6 @@ struct control_conf {
     long long batch_delay;
     long long derp_stun_port;
     char *derp_map_file;
+    char *packet_filter_file;
 };
 #endif

@@ -16,6 +16,7 @@
 #include "core/wg/tun.h"
 #include "core/wire/disco.h"
 #include "modules/node/derpmux.h"
+#include "modules/node/filter/filter.h"
 #include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 
@@ -30,6 +31,11 @@ struct dp {
     char ifname[IFNAMSIZ];
     struct derpmux *dm;
     struct ms *ms;
+    struct filter *filt;
+    dp_local_fn local_fn; /* packets for 100.100.100.100 / fd7a:115c:a1e0::53 (the local resolver) */
+    void *local_ctx;
+    uint64_t log_refill;  /* filter drop logging: a token bucket */
+    uint32_t log_tokens;
     struct nl_prefix addrs[NM_MAX_PREFIXES];
     size_t naddrs;
     struct nl_prefix routes[DP_MAX_ROUTES];
@@ -41,7 +47,102 @@ struct dp_peer {
     struct nm_node *node;
     struct wg_peer *wp;
     struct ms_peer *mp;
+    uint64_t filter_drops; /* its packets the packet filter dropped */
 };
+
+/* ---- the packet filter, and the local resolver's address ---- */
+
+#define DP_LOG_BURST 20 /* filter drops logged at once, refilled at DP_LOG_RATE a second */
+#define DP_LOG_RATE 5
+
+static bool log_allowed(struct dp *d)
+{
+    uint64_t now = loop_now(d->n->loop);
+    uint64_t add = (now - d->log_refill) * DP_LOG_RATE / 1000;
+    if (add) {
+        d->log_tokens = (uint32_t)(d->log_tokens + add > DP_LOG_BURST ? DP_LOG_BURST : d->log_tokens + add);
+        d->log_refill = now;
+    }
+    if (!d->log_tokens)
+        return false;
+    d->log_tokens--;
+    return true;
+}
+
+static void log_drop(struct dp *d, const struct dp_peer *dpp, const uint8_t *pkt, size_t len, enum filter_reason r)
+{
+    struct pkt q;
+    pkt_parse(pkt, len, &q);
+    char src[64] = "?", dst[64] = "?";
+    if (q.family) {
+        struct nl_prefix a = {.family = q.family, .bits = q.family == 4 ? 32 : 128};
+        memcpy(a.addr, q.src, 16);
+        nl_prefix_format(&a, 0, src, sizeof src);
+        memcpy(a.addr, q.dst, 16);
+        nl_prefix_format(&a, 0, dst, sizeof dst);
+    }
+    log_info("module=node event=filter_drop peer=%lld src=%s dst=%s proto=%u dport=%u reason=%s",
+             (long long)dpp->node->id, src, dst, q.proto, q.dport, filter_reason_name(r));
+}
+
+static enum wg_pkt_verdict on_pkt_in(void *ctx, struct wg_peer *from, const uint8_t *pkt, size_t len)
+{
+    struct dp *d = ctx;
+    enum filter_reason r = filter_in(d->filt, pkt, len, loop_now(d->n->loop));
+    if (r == FR_ACCEPT)
+        return WG_PKT_PASS;
+    struct dp_peer *dpp = wg_peer_data(from);
+    if (dpp) {
+        dpp->filter_drops++;
+        if (d->n->conf->log_filter_drops && log_allowed(d))
+            log_drop(d, dpp, pkt, len, r);
+    }
+    return WG_PKT_DROP;
+}
+
+static bool quad100(const uint8_t *pkt, size_t len)
+{
+    static const uint8_t v4[4] = {100, 100, 100, 100};
+    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, [15] = 0x53};
+    if (len >= 20 && pkt[0] >> 4 == 4)
+        return memcmp(pkt + 16, v4, 4) == 0;
+    return len >= 40 && pkt[0] >> 4 == 6 && memcmp(pkt + 24, v6, 16) == 0;
+}
+
+static enum wg_pkt_verdict on_pkt_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct dp *d = ctx;
+    if (d->local_fn && quad100(pkt, len)) /* never a peer's: the local resolver answers it */
+        return d->local_fn(d->local_ctx, pkt, len) ? WG_PKT_TAKEN : WG_PKT_DROP;
+    filter_out(d->filt, pkt, len, loop_now(d->n->loop));
+    return WG_PKT_PASS;
+}
+
+static void nm_filter_changed(void *arg, struct netmap *nm)
+{
+    struct dp *d = arg;
+    size_t n = 0;
+    for (size_t i = 0; i < nm->nfilters; i++)
+        n += nm->filters[i].nrules;
+    struct nm_filter_rule *all = malloc((n ? n : 1) * sizeof *all);
+    if (!all) {
+        log_error("module=node event=filter error=\"out of memory: the previous filter stays\"");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nm->nfilters; i++)
+        for (size_t j = 0; j < nm->filters[i].nrules; j++)
+            all[k++] = nm->filters[i].rules[j];
+    char err[256];
+    if (filter_set_rules(d->filt, all, n, err, sizeof err))
+        log_error("module=node event=filter error=\"out of memory: the previous filter stays\"");
+    else if (err[0])
+        log_warn("module=node event=filter_rule_skipped error=\"%s\"", err);
+    free(all);
+    struct filter_stats st;
+    filter_get_stats(d->filt, &st);
+    log_info("module=node event=filter rules=%zu skipped=%zu", st.rules, st.skipped);
+}
 
 /* ---- DERP and the path manager ---- */
 
@@ -265,6 +366,8 @@ static void sync_routes(struct dp *d)
 static void nm_self_changed(void *arg, struct nm_node *self, unsigned what)
 {
     struct dp *d = arg;
+    if (what & NM_ADDRS)
+        filter_set_local(d->filt, self->addrs, self->naddrs);
     if (!(what & NM_ADDRS) || !d->ifindex)
         return;
     char t[64];
@@ -305,6 +408,7 @@ const struct netmap_ops dp_netmap_ops = {
     .peer_removed = nm_peer_removed,
     .self_changed = nm_self_changed,
     .derp_map_changed = nm_derp_map_changed,
+    .filter_changed = nm_filter_changed,
 };
 
 /* ---- life ---- */
@@ -349,6 +453,12 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
     if (n->conf->timer_scale > 1)
         wg_device_set_test_knobs(d->dev, (unsigned)n->conf->timer_scale, false);
     wg_device_set_event_hook(d->dev, on_wg_event, d);
+    if (!(d->filt = filter_new())) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    d->log_tokens = DP_LOG_BURST;
+    wg_device_set_packet_hooks(d->dev, on_pkt_in, on_pkt_out, d);
     struct derpmux_opts mo = {n->prefs.login_server, n->conf->derp_http};
     static const struct derpmux_cbs mcbs = {on_derp_packet, on_derp_home, on_derp_peer_gone};
     d->dm = derpmux_new(n->loop, n->node_priv.b, &mo, &mcbs, d);
@@ -413,6 +523,7 @@ void dp_free(struct dp *d)
         peer_drop(d, d->n->nm.peers[i]);
     ms_free(d->ms);
     derpmux_free(d->dm);
+    filter_free(d->filt);
     if (d->dev)
         wg_device_free(d->dev);
     if (d->tun)
@@ -466,6 +577,7 @@ void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_in
     out->latency_us = path.latency_us;
     out->direct_since_ms = path.since_ms;
     out->active = path.active;
+    out->filter_drops = dpp->filter_drops;
     out->tx_direct = path.tx_direct;
     out->tx_derp = path.tx_derp;
     if (path.derp_region) {
@@ -477,4 +589,20 @@ void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_in
 struct ms *dp_ms(const struct dp *d)
 {
     return d ? d->ms : NULL;
+}
+
+const struct filter *dp_filter(const struct dp *d)
+{
+    return d ? d->filt : NULL;
+}
+
+void dp_set_local_handler(struct dp *d, dp_local_fn fn, void *ctx)
+{
+    d->local_fn = fn;
+    d->local_ctx = ctx;
+}
+
+size_t dp_tun_inject(struct dp *d, struct iovec *pkts, size_t n)
+{
+    return d && d->dev ? wg_device_tun_inject(d->dev, pkts, n) : 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "core/wire/disco.h"
@@ -50,9 +51,21 @@ struct dp_peer_info {
     int64_t direct_since_ms;        /* Unix ms the direct address was chosen */
     bool active;                    /* we sent to it in the last 45 s */
     uint64_t tx_direct, tx_derp;    /* datagrams sent each way */
+    uint64_t filter_drops;          /* its packets our packet filter dropped */
 };
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out);
 /* The path manager (endpoints, netcheck report), NULL without a data plane. */
 struct ms *dp_ms(const struct dp *d);
+/* The packet filter (its counters), NULL without a data plane. */
+struct filter;
+const struct filter *dp_filter(const struct dp *d);
+
+/* The local resolver's hook (MagicDNS): packets from the TUN to 100.100.100.100 or fd7a:115c:a1e0::53
+ * (the whole IP packet, valid during the call) go to fn instead of a peer; fn returns true if it took
+ * the packet (false drops it). Answers go back with dp_tun_inject (headers may be rewritten in place).
+ * Without a handler those packets are routed as any other (and dropped: no peer owns the address). */
+typedef bool (*dp_local_fn)(void *ctx, const uint8_t *pkt, size_t len);
+void dp_set_local_handler(struct dp *d, dp_local_fn fn, void *ctx);
+size_t dp_tun_inject(struct dp *d, struct iovec *pkts, size_t n);
 
 #endif

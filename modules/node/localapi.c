@@ -21,6 +21,7 @@
 #include "core/netlink.h"
 #include "modules/node/ctl.h"
 #include "modules/node/dp.h"
+#include "modules/node/filter/filter.h"
 #include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 #include "modules/node/ping.h"
@@ -231,6 +232,32 @@ static void status_paths(struct jbuf *b, struct node *n)
         jbuf_field(b, "NetInfo");
         report_json(b, r, &n->nm);
     }
+    const struct filter *f = dp_filter(n->dp);
+    if (f) {
+        struct filter_stats fs;
+        filter_get_stats(f, &fs);
+        jbuf_field(b, "Filter");
+        jbuf_open(b, '{');
+        jbuf_field(b, "Rules");
+        jbuf_i64(b, (int64_t)fs.rules);
+        jbuf_field(b, "Skipped");
+        jbuf_i64(b, (int64_t)fs.skipped);
+        jbuf_field(b, "Accepted");
+        jbuf_i64(b, (int64_t)fs.accepted);
+        jbuf_field(b, "Dropped");
+        jbuf_i64(b, (int64_t)fs.dropped);
+        for (int why = 1; why < FR_COUNT; why++) {
+            char k[32];
+            snprintf(k, sizeof k, "Dropped-%s", filter_reason_name(why));
+            jbuf_field(b, k);
+            jbuf_i64(b, (int64_t)fs.by_reason[why]);
+        }
+        jbuf_field(b, "Replies");
+        jbuf_i64(b, (int64_t)fs.replies);
+        jbuf_field(b, "FlowsTracked");
+        jbuf_i64(b, (int64_t)fs.flows);
+        jbuf_close(b, '}');
+    }
     struct ms_stats st;
     ms_get_stats(ms, &st);
     jbuf_field(b, "Magicsock");
@@ -364,6 +391,8 @@ static void handle_status(struct http_req *req, void *arg)
         jbuf_i64(&b, (int64_t)pi.tx_direct);
         jbuf_field(&b, "TxDERP");
         jbuf_i64(&b, (int64_t)pi.tx_derp);
+        jbuf_field(&b, "FilterDrops");
+        jbuf_i64(&b, (int64_t)pi.filter_drops);
         jbuf_field(&b, "InEngine");
         jbuf_bool(&b, pi.present);
         jbuf_field(&b, "LastHandshake");

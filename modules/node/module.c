@@ -22,6 +22,8 @@ static const struct cfg_key node_keys[] = {
     K(login_server, CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)"),
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
+    K(log_filter_drops, CFG_BOOL, "false",
+      "log the packets the packet filter drops (at most 5 a second; counts are in `weft status --json`)"),
     K(portmap, CFG_BOOL, "true",
       "ask the gateway for a UDP port mapping (NAT-PMP, PCP, UPnP IGD) to offer peers as an endpoint"),
     {"timer_scale", CFG_INT, "1", "tests only: divide the WireGuard protocol timers by this",

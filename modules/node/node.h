@@ -22,6 +22,7 @@ struct node_conf {
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
     int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
+    int log_filter_drops;  /* log what the packet filter drops (rate-limited) */
     long long timer_scale; /* tests: divide the WireGuard timers */
 };
 
