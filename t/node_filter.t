@@ -55,12 +55,13 @@ elif mode == "udp-ask":          # exit 0 if an echo came back within 3 s (from 
     try: sys.exit(0 if s.recvfrom(2048)[0] == b"ping" else 1)
     except socket.timeout: sys.exit(1)
 PY
-ip netns exec "wn$$$2" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8000 "$TMP/s8000" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
-ip netns exec "wn$$$2" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8001 "$TMP/s8001" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
-ip netns exec "wn$$$1" python3 "$TMP/net.py" udp-echo 0.0.0.0 9999 "$TMP/u9999" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
-ip netns exec "wn$$$2" python3 "$TMP/net.py" udp-echo 0.0.0.0 9999 "$TMP/u2_9999" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
-ip netns exec "wn$$$1" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8000 "$TMP/s1_8000" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
+ip netns exec "wn${$}2" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8000 "$TMP/s8000" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
+ip netns exec "wn${$}2" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8001 "$TMP/s8001" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
+ip netns exec "wn${$}1" python3 "$TMP/net.py" udp-echo 0.0.0.0 9999 "$TMP/u9999" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
+ip netns exec "wn${$}2" python3 "$TMP/net.py" udp-echo 0.0.0.0 9999 "$TMP/u2_9999" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
+ip netns exec "wn${$}1" python3 "$TMP/net.py" tcp-serve 0.0.0.0 8000 "$TMP/s1_8000" >/dev/null 2>&1 & on_exit "kill $! 2>/dev/null"
 wait_for 30 test -e "$TMP/s8000" -a -e "$TMP/s8001" -a -e "$TMP/u9999" -a -e "$TMP/s1_8000" -a -e "$TMP/u2_9999"
+ok $? "the test's TCP and UDP servers listen in the node namespaces"
 
 in_ns 1 python3 "$TMP/net.py" tcp-get "$v4_2" 8000; ok $? "allowed: node1 -> node2 TCP port 8000"
 drops0=$(peer_field 2 1 FilterDrops)

@@ -70,7 +70,7 @@ like "$out" "pong from node2 \(100\.64\.0\.2\) via 10\.78\.2\.2:[0-9]+ in" "weft
 like "$(cli 1 status)" "node2 .* direct 10\.78\.2\.2:[0-9]+" "weft status shows the direct endpoint"
 
 # ---- block the direct path: DERP carries the traffic; unblock: direct again ----
-ip netns exec "wn$$1" ping -i 0.2 -W 1 -w 60 "$v4_2" >"$TMP/ping12.out" 2>&1 &
+ip netns exec "wn${$}1" ping -i 0.2 -W 1 -w 60 "$v4_2" >"$TMP/ping12.out" 2>&1 &
 pinger=$!
 on_exit "kill $pinger 2>/dev/null"
 ip netns exec "$S" nft -f - <<'NFT'
@@ -102,7 +102,7 @@ ip -n "wr$$1" addr flush dev "wrr$$1"
 ip -n "wr$$1" addr add 10.78.1.3/24 dev "wrr$$1"
 ip -n "wr$$1" route add default via 10.78.1.1
 ip netns exec "wr$$1" conntrack -F >/dev/null 2>&1 # what masqueraded with the old address goes
-ip netns exec "wn$$1" ping -i 0.5 -W 1 -w 60 "$v4_2" >/dev/null 2>&1 &
+ip netns exec "wn${$}1" ping -i 0.5 -W 1 -w 60 "$v4_2" >/dev/null 2>&1 &
 pinger=$!
 t0=$(date +%s%N)
 new_ep() { cli 2 status --json | grep -q '10\.78\.1\.3:'; } # node2 hears of node1's new endpoint

@@ -46,6 +46,13 @@ TESTS += t/unit/test_node_netmap
 t_unit_test_node_netmap_SOURCES = t/unit/test_node_netmap.c modules/node/netmap.c modules/node/derpmux.c
 t_unit_test_node_netmap_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_node_netmap
+
+# the packet filter: rule forms, decisions, connection tracking
+check_PROGRAMS += t/unit/test_node_filter
+TESTS += t/unit/test_node_filter
+t_unit_test_node_filter_SOURCES = t/unit/test_node_filter.c modules/node/filter/filter.c \
+	modules/node/filter/packet.c
+t_unit_test_node_filter_CFLAGS = $(AM_CFLAGS)
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
 
 # bench/node.sh: iperf3 node <-> node through the relay, RSS of an idle node with 100 peers (root)
