@@ -53,6 +53,8 @@ TESTS += t/unit/test_node_filter
 t_unit_test_node_filter_SOURCES = t/unit/test_node_filter.c modules/node/filter/filter.c \
 	modules/node/filter/packet.c
 t_unit_test_node_filter_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_filter fuzz_node_magicsock
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_filter t/fuzz/corpus/fuzz_node_magicsock
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
 
 # bench/node.sh: iperf3 node <-> node through the relay, RSS of an idle node with 100 peers (root)
