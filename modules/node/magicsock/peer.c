@@ -254,6 +254,8 @@ static void enqueue_cmm(struct ms_peer *p)
     struct ms *m = p->m;
     uint64_t now = loop_now(m->loop);
     if (!m->eps_time || now - m->eps_time > MS_ENDPOINTS_FRESH_MS) {
+        log_debug("module=node event=call_me_maybe_wait peer=%lld msg=\"endpoints stale: re-STUN first\"",
+                  (long long)p->id);
         p->want_cmm = true;
         ms_restun(m, "refresh-for-peering");
         return;
