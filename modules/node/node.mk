@@ -54,6 +54,10 @@ t_unit_test_node_filter_SOURCES = t/unit/test_node_filter.c modules/node/filter/
 	modules/node/filter/packet.c
 t_unit_test_node_filter_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_node_filter fuzz_node_magicsock
+# bench/bench_filter: packets per second through the filter with 1,000 rules
+BENCHES += bench/bench_filter
+bench_bench_filter_SOURCES = bench/bench_filter.c modules/node/filter/filter.c modules/node/filter/packet.c
+bench_bench_filter_CFLAGS = $(AM_CFLAGS)
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_filter t/fuzz/corpus/fuzz_node_magicsock
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
 

@@ -247,15 +247,15 @@ int main(void)
 
     /* --- the flow table keeps the most recent flows --- */
     f = make(err, sizeof err);
-    for (int i = 0; i < FILTER_CT_SETS * 4 * 2; i++) {
+    for (int i = 0; i < FILTER_CT_SETS * FILTER_CT_WAYS * 2; i++) {
         char dst[32];
         snprintf(dst, sizeof dst, "100.%d.%d.%d", 64 + (i >> 16), (i >> 8) & 255, i & 255);
         filter_out(f, buf, ip4("100.64.0.2", dst, PKT_UDP, 5000, 53, 0), (uint64_t)i);
     }
     filter_get_stats(f, &st);
-    ok(st.evictions >= (uint64_t)FILTER_CT_SETS * 4 - 64, "twice the table's flows: the older ones were pushed out (%llu)",
+    ok(st.evictions >= (uint64_t)FILTER_CT_SETS * FILTER_CT_WAYS - 64, "twice the table's flows: the older ones were pushed out (%llu)",
        (unsigned long long)st.evictions);
-    int last = FILTER_CT_SETS * 4 * 2 - 1;
+    int last = FILTER_CT_SETS * FILTER_CT_WAYS * 2 - 1;
     char dst[32];
     snprintf(dst, sizeof dst, "100.%d.%d.%d", 64 + (last >> 16), (last >> 8) & 255, last & 255);
     is_int(filter_in(f, buf, ip4(dst, "100.64.0.2", PKT_UDP, 53, 5000, 0), 99999), FR_ACCEPT, "the newest flow is remembered");

@@ -222,7 +222,7 @@ struct filter {
     struct nl_prefix *local;
     size_t nlocal;
     uint64_t seed;
-    struct ct_entry *ct; /* FILTER_CT_SETS x 4 */
+    struct ct_entry *ct; /* FILTER_CT_SETS x FILTER_CT_WAYS */
     struct filter_stats st;
 };
 
@@ -552,10 +552,10 @@ static struct ct_entry *ct_find(struct filter *f, uint8_t proto, uint8_t family,
 {
     if (!f->ct)
         return NULL;
-    struct ct_entry *set = &f->ct[(ct_hash(f, proto, family, src, sport, dst, dport) % FILTER_CT_SETS) * 4];
+    struct ct_entry *set = &f->ct[(ct_hash(f, proto, family, src, sport, dst, dport) % FILTER_CT_SETS) * FILTER_CT_WAYS];
     unsigned alen = family == 4 ? 4 : 16;
     struct ct_entry *lru = &set[0];
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < FILTER_CT_WAYS; w++) {
         struct ct_entry *e = &set[w];
         if (e->last && e->proto == proto && e->family == family && e->sport == sport && e->dport == dport &&
             !memcmp(e->src, src, alen) && !memcmp(e->dst, dst, alen)) {
@@ -678,7 +678,7 @@ struct filter *filter_new(void)
     struct filter *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    f->ct = calloc((size_t)FILTER_CT_SETS * 4, sizeof *f->ct);
+    f->ct = calloc((size_t)FILTER_CT_SETS * FILTER_CT_WAYS, sizeof *f->ct);
     if (!f->ct) {
         free(f);
         return NULL;

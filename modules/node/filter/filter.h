@@ -21,7 +21,7 @@
  *
  * Compiled per address family into a hash of source prefixes (probed from the longest prefix length in
  * use down), each leading to the rules that name it: a lookup costs a few hash probes however many
- * rules there are. No allocation per packet. Connection tracking: a 4-way set-associative table
+ * rules there are. No allocation per packet. Connection tracking: an 8-way set-associative table
  * (least recently used out). Everything on the loop's thread. */
 #ifndef WEFT_NODE_FILTER_H
 #define WEFT_NODE_FILTER_H
@@ -74,6 +74,7 @@ enum filter_reason filter_in_parsed(struct filter *f, const struct pkt *q, uint6
 
 void filter_get_stats(const struct filter *f, struct filter_stats *out);
 
-#define FILTER_CT_SETS 1024 /* x4 ways: outbound flows remembered (Tailscale keeps 512) */
+#define FILTER_CT_SETS 512 /* x FILTER_CT_WAYS: 4096 outbound flows remembered (Tailscale keeps 512) */
+#define FILTER_CT_WAYS 8
 
 #endif
