@@ -54,6 +54,13 @@ t_unit_test_node_filter_SOURCES = t/unit/test_node_filter.c modules/node/filter/
 	modules/node/filter/packet.c
 t_unit_test_node_filter_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_node_filter fuzz_node_magicsock
+# magicsock in-process over loopback: DERP then direct, bad input dropped and counted
+check_PROGRAMS += t/unit/test_magicsock
+TESTS += t/unit/test_magicsock
+t_unit_test_magicsock_SOURCES = t/unit/test_magicsock.c modules/node/magicsock/conn.c \
+	modules/node/magicsock/peer.c modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
+	modules/node/magicsock/portmap.c
+t_unit_test_magicsock_CFLAGS = $(AM_CFLAGS)
 # bench/bench_filter: packets per second through the filter with 1,000 rules
 BENCHES += bench/bench_filter
 bench_bench_filter_SOURCES = bench/bench_filter.c modules/node/filter/filter.c modules/node/filter/packet.c

@@ -310,6 +310,13 @@ static void on_heartbeat(struct timer *t, void *arg)
     uint64_t now = loop_now(p->m->loop);
     if (!p->last_send_ext || now - p->last_send_ext > MS_SESSION_ACTIVE_MS)
         return; /* idle: heartbeats stop until the next send */
+    if (now > p->trust_until) {
+        size_t n = 0;
+        for (size_t i = 0; i < MS_MAX_EPS; i++)
+            n += p->eps[i].used;
+        log_debug("module=node event=heartbeat peer=%lld best=%s candidates=%zu", (long long)p->id,
+                  p->have_best ? "untrusted" : "none", n);
+    }
     if (p->have_best)
         start_ping(p, &p->best, 0, now, MS_PING_HEARTBEAT);
     if (want_full_ping(p, now))
