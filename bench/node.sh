@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Node figures (issue 7): iperf3 throughput node <-> node through the DERP relay (weft control + derp in a
-# server namespace; the nodes' namespaces reach only the server), and the resident memory of an idle node
-# daemon with 100 peers. Needs root; skips otherwise. WEFT_BENCH_SECS: seconds per iperf3 run (default 5).
+# Node figures (issues 7, 15): iperf3 throughput node <-> node through the DERP relay (weft control + derp
+# in a server namespace; nodes 1 and 2 reach only the server) and, in the same run, over a direct path
+# (nodes 4 and 5, each behind its own NAT router, find each other with disco and STUN), and the resident
+# memory of an idle node daemon with 100 peers. Needs root (and nft for the NATs; without it the direct
+# figure is skipped). WEFT_BENCH_SECS: seconds per iperf3 run (default 5).
 # The idle node measured (node3) carried no traffic and loads only the node module, as a node-only install
 # would; node2 loads every module of the build, as `weft serve node` does when control and derp are
 # installed next to it, and carried the iperf3 runs (the engine's batch buffers are resident after that).
@@ -16,6 +18,14 @@ if ! is_root || ! command -v iperf3 >/dev/null || [ ! -c /dev/net/tun ]; then
 fi
 cd "$TMP" || exit 1
 node_topology 3 || { echo "bench/node: cannot create namespaces"; exit 0; }
+# two NAT routers on the server namespace ("the internet"), a node behind each; STUN bound to the
+# server's address (a wildcard-bound one answers from its route's address, which a NAT drops)
+direct_ok=
+if command -v nft >/dev/null && nat_internet && router_add 1 eim && router_add 2 eim && node_behind 4 1 &&
+    node_behind 5 2; then
+    direct_ok=1
+fi
+srvargs+=(-o derp.stun_listen=10.77.0.1:3478)
 start_srv || { echo "bench/node: weft control + derp did not start"; exit 1; }
 w users create bench >/dev/null
 key=$(w authkeys create --user bench --reusable | tail -1)
@@ -43,6 +53,34 @@ fwd=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
 rev=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
 echo "node->node via DERP relay, TCP 1 stream: ${fwd:-?} Gbit/s (node1 -> node2)," \
     "${rev:-?} Gbit/s (node2 -> node1)"
+
+# the same over a direct path through two NATs
+if [ -n "$direct_ok" ]; then
+    for i in 4 5; do
+        start_node "$i"
+        cli "$i" up --login-server "$url" --authkey "$key" --hostname "node$i" >/dev/null || {
+            echo "bench/node: node$i did not come up"; exit 1; }
+    done
+    v4_5=$(cli 5 ip -4)
+    in_ns 5 iperf3 -s -p 5201 >/dev/null 2>&1 &
+    on_exit "kill $! 2>/dev/null"
+    wait_for 5 sh -c "ip netns exec wn$$5 ss -ltn | grep -q ':5201 '"
+    wait_for 5 sees 4 5 online
+    in_ns 4 ping -c 1 -W 2 "$v4_5" >/dev/null 2>&1
+    if wait_for 20 sh -c "cli 4 status | grep -q 'node5 .* direct ' && cli 5 status | grep -q 'node4 .* direct '"; then
+        fwd=$(in_ns 4 iperf3 -c "$v4_5" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
+        rev=$(in_ns 4 iperf3 -c "$v4_5" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
+        path=$(cli 4 status | awk '$2 == "node5" { print $6 }' | tr -d ,)
+        echo "node->node direct through two NATs ($path), TCP 1 stream: ${fwd:-?} Gbit/s (node4 -> node5)," \
+            "${rev:-?} Gbit/s (node5 -> node4)"
+    else
+        echo "node->node direct: no direct path within 20 s (skipped)"
+    fi
+    stop_weft n4 TERM
+    stop_weft n5 TERM
+else
+    echo "node->node direct: skipped (needs nft for the NAT routers)"
+fi
 read -r r a f <<<"$(rss "$(weft_pid n1)")"
 echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
     "(anon $(mib "$a"), files $(mib "$f"))"
