@@ -113,6 +113,14 @@ like "$(cli 1 netcheck)" 'IPv4: yes, 10\.78\.1\.3:' "node1's netcheck reports th
 wait_for 10 direct 1 2 10.78.2.2:; ok $? "and node1 -> node2 is direct too"
 kill $pinger 2>/dev/null; wait $pinger 2>/dev/null
 
+# ---- a new address on node1's interface (rtnetlink): a new endpoint, reported to control and peers ----
+ip -n "wn${$}1" addr add 192.168.1.111/24 dev "wp${$}1"
+wait_for 10 sh -c "$WEFT status --socket $TMP/n1.sock --json | grep -q '\"192\.168\.1\.111:41641\"'"
+ok $? "node1 noticed its new interface address: a new endpoint"
+wait_for 10 sh -c "$WEFT status --socket $TMP/n2.sock --json | grep -q '\"192\.168\.1\.111:41641\"'"
+ok $? "and reported it: node2 has it from control"
+ip -n "wn${$}1" addr del 192.168.1.111/24 dev "wp${$}1"
+
 # ---- same LAN: node6 next to node1 ----
 up_node 6; ok $? "node6 (on node1's LAN) is up"
 wait_for 10 sees 1 6 online

@@ -34,6 +34,7 @@ struct dp {
     struct filter *filt;
     dp_local_fn local_fn; /* packets for 100.100.100.100 / fd7a:115c:a1e0::53 (the local resolver) */
     void *local_ctx;
+    struct nl_monitor *mon; /* interface changes: re-gather endpoints, re-STUN, re-validate paths */
     uint64_t log_refill;  /* filter drop logging: a token bucket */
     uint32_t log_tokens;
     struct nl_prefix addrs[NM_MAX_PREFIXES];
@@ -116,6 +117,14 @@ static enum wg_pkt_verdict on_pkt_out(void *ctx, const uint8_t *pkt, size_t len)
         return d->local_fn(d->local_ctx, pkt, len) ? WG_PKT_TAKEN : WG_PKT_DROP;
     filter_out(d->filt, pkt, len, loop_now(d->n->loop));
     return WG_PKT_PASS;
+}
+
+static void on_link_change(void *arg, int ifindex, bool major)
+{
+    struct dp *d = arg;
+    if (d->ifindex && ifindex == d->ifindex)
+        return; /* our own TUN: its addresses and routes are ours to set */
+    ms_link_changed(d->ms, major);
 }
 
 static void nm_filter_changed(void *arg, struct netmap *nm)
@@ -482,6 +491,8 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
         goto fail;
     }
     ms_set_keys(d->ms, n->node_pub.b, n->disco_priv.b);
+    if (!(d->mon = nl_monitor_new(n->loop, on_link_change, d)))
+        log_warn("module=node event=netlink_monitor msg=\"interface changes will not be noticed\"");
     log_info("module=node event=udp_listen port=%u", wg_device_listen_port(d->dev));
     if (tun && *tun && strcmp(tun, "none") != 0) {
         char terr[256];
@@ -521,6 +532,7 @@ void dp_free(struct dp *d)
     /* the netmap's peers own their per-peer state through .data: drop it while the parts are alive */
     for (size_t i = 0; d->dev && i < d->n->nm.npeers; i++)
         peer_drop(d, d->n->nm.peers[i]);
+    nl_monitor_free(d->mon);
     ms_free(d->ms);
     derpmux_free(d->dm);
     filter_free(d->filt);

@@ -391,6 +391,11 @@ static void handle_status(struct http_req *req, void *arg)
         jbuf_i64(&b, (int64_t)pi.tx_direct);
         jbuf_field(&b, "TxDERP");
         jbuf_i64(&b, (int64_t)pi.tx_derp);
+        jbuf_field(&b, "Endpoints"); /* what control says the peer reported */
+        jbuf_open(&b, '[');
+        for (size_t k = 0; k < p->nendpoints; k++)
+            jbuf_str(&b, p->endpoints[k]);
+        jbuf_close(&b, ']');
         jbuf_field(&b, "FilterDrops");
         jbuf_i64(&b, (int64_t)pi.filter_drops);
         jbuf_field(&b, "InEngine");

@@ -208,9 +208,16 @@ void ms_netcheck_cancel(struct ms *m, void *arg)
 static void on_link(struct timer *t, void *arg)
 {
     struct ms *m = arg;
-    bool major = m->link_major;
     m->link_major = false;
+    /* major only if our addresses changed (Tailscale compares interface state too): address churn that
+     * leaves the set as it was (a DHCP renewal, our own TUN) must not cost every peer its path */
+    struct disco_addr now[MS_MAX_LOCAL_EPS];
+    size_t n = ms_local_addrs(m->tun, now, MS_MAX_LOCAL_EPS);
+    bool major = n != m->nlocal || memcmp(now, m->local, n * sizeof *now) != 0;
+    memcpy(m->local, now, n * sizeof *now);
+    m->nlocal = n;
     if (major) {
+        log_info("module=node event=link_change local_addresses=%zu", n);
         /* addresses moved: what we proved about paths may no longer hold (Tailscale's Rebind +
          * resetEndpointStates) */
         for (struct ms_peer *p = m->first; p; p = p->next)
@@ -230,6 +237,7 @@ void ms_link_changed(struct ms *m, bool major)
 
 void ms_endpoints_init(struct ms *m)
 {
+    m->nlocal = ms_local_addrs(m->tun, m->local, MS_MAX_LOCAL_EPS);
     timer_init(&m->t_restun, m->loop, on_restun, m);
     timer_init(&m->t_link, m->loop, on_link, m);
 }

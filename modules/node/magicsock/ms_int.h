@@ -127,6 +127,8 @@ struct ms {
     uint64_t ni_digest; /* of the NetInfo fields last reported */
     struct timer t_restun, t_link;
     bool link_major;
+    struct disco_addr local[MS_MAX_LOCAL_EPS]; /* interface addresses at the last look */
+    size_t nlocal;
 
     /* netcheck */
     struct ms_netcheck *nc;
