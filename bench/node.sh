@@ -67,7 +67,8 @@ if [ -n "$direct_ok" ]; then
     wait_for 5 sh -c "ip netns exec wn$$5 ss -ltn | grep -q ':5201 '"
     wait_for 5 sees 4 5 online
     in_ns 4 ping -c 1 -W 2 "$v4_5" >/dev/null 2>&1
-    if wait_for 20 sh -c "cli 4 status | grep -q 'node5 .* direct ' && cli 5 status | grep -q 'node4 .* direct '"; then
+    both_direct() { cli 4 status | grep -q 'node5 .* direct ' && cli 5 status | grep -q 'node4 .* direct '; }
+    if wait_for 20 both_direct; then
         fwd=$(in_ns 4 iperf3 -c "$v4_5" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
         rev=$(in_ns 4 iperf3 -c "$v4_5" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
         path=$(cli 4 status | awk '$2 == "node5" { print $6 }' | tr -d ,)
