@@ -29,7 +29,8 @@ node_sources += \
 	modules/node/magicsock/ms.h modules/node/magicsock/ms_int.h \
 	modules/node/magicsock/conn.c modules/node/magicsock/peer.c \
 	modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
-	modules/node/magicsock/portmap.c
+	modules/node/magicsock/portmap.c \
+	modules/node/magicsock/pmp.c modules/node/magicsock/pmp.h
 
 # the inbound packet filter with connection tracking (modules/node/filter/filter.h)
 node_sources += \
@@ -59,7 +60,14 @@ check_PROGRAMS += t/unit/test_magicsock
 TESTS += t/unit/test_magicsock
 t_unit_test_magicsock_SOURCES = t/unit/test_magicsock.c modules/node/magicsock/conn.c \
 	modules/node/magicsock/peer.c modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
-	modules/node/magicsock/portmap.c
+	modules/node/magicsock/portmap.c modules/node/magicsock/pmp.c
+# NAT-PMP and PCP messages
+check_PROGRAMS += t/unit/test_node_pmp
+TESTS += t/unit/test_node_pmp
+t_unit_test_node_pmp_SOURCES = t/unit/test_node_pmp.c modules/node/magicsock/pmp.c
+t_unit_test_node_pmp_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_pmp
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_pmp
 t_unit_test_magicsock_CFLAGS = $(AM_CFLAGS)
 # bench/bench_filter: packets per second through the filter with 1,000 rules
 BENCHES += bench/bench_filter

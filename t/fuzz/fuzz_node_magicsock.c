@@ -16,6 +16,7 @@
 #include "modules/node/magicsock/endpoints.c"
 #include "modules/node/magicsock/netcheck.c"
 #include "modules/node/magicsock/peer.c"
+#include "modules/node/magicsock/pmp.c"
 #include "modules/node/magicsock/portmap.c"
 
 static struct loop *L;
