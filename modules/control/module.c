@@ -45,6 +45,9 @@ static const struct cfg_key control_keys[] = {
     {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
      offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
     K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
+    K(packet_filter_file, CFG_STR, NULL,
+      "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
+      "(fixed setups and tests, until an ACL policy is configured)"),
     CFG_END,
 };
 

@@ -273,6 +273,11 @@ void node_on_home_derp(struct node *n, int region)
         lapi_notify(n->lapi, LAPI_EV_STATE, node_state_name(n->state));
 }
 
+void node_on_netinfo(struct node *n)
+{
+    ctl_send_update(n->ctl);
+}
+
 /* ---- commands ---- */
 
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,

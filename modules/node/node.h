@@ -21,6 +21,8 @@ struct node_conf {
     char *login_server;
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
+    int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
+    int log_filter_drops;  /* log what the packet filter drops (rate-limited) */
     long long timer_scale; /* tests: divide the WireGuard timers */
 };
 
@@ -91,6 +93,8 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
 void node_commit_node_key(struct node *n, const struct key *priv);
 /* the home DERP region changed (the data plane picked or lost it) */
 void node_on_home_derp(struct node *n, int region);
+/* our endpoints or the netcheck report changed: control should hear */
+void node_on_netinfo(struct node *n);
 
 /* `weft up`: login parameters (NULL: keep the stored ones). 0, or -1 with a reason. */
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The node's CLI verbs: `weft up|down|logout|status|ip|ping`, clients of the daemon's local API
+/* The node's CLI verbs: `weft up|down|logout|status|ip|ping|netcheck`, clients of the daemon's local API
  * (localapi.h) over its unix socket. */
 #include "config.h"
 
@@ -763,6 +763,99 @@ static int verb_ping(struct weft_cli *cli, int argc, char **argv)
     return replies ? 0 : 1;
 }
 
+/* ---- netcheck ---- */
+
+static const char usage_netcheck[] =
+    "usage: weft netcheck [--json] [--socket PATH]\n"
+    "\n"
+    "Check this node's network as its peers see it (a fresh netcheck by the daemon, from its WireGuard\n"
+    "socket): whether UDP works, its public IPv4 and IPv6 address:port (STUN), whether its NAT maps each\n"
+    "destination differently (a \"hard\" NAT: direct paths need the other side open), which port-mapping\n"
+    "protocols its gateway speaks, and the latency to each DERP region with the nearest one.\n";
+
+static const char *tri(struct json_object *o, const char *k, const char *yes, const char *no)
+{
+    const char *v = get_str(o, k);
+    return !strcmp(v, "true") ? yes : !strcmp(v, "false") ? no : "(unknown)";
+}
+
+static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (take_socket(&i, argc, argv, &sock))
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        fprintf(stderr, "weft netcheck: unknown argument '%s'\n%s", argv[i], usage_netcheck);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, "netcheck");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "POST", "/v1/netcheck", "{}");
+    if (!o) {
+        call_done(&c);
+        return 1;
+    }
+    int rc = 0;
+    if (*get_str(o, "Error")) {
+        fprintf(stderr, "weft netcheck: %s\n", get_str(o, "Error"));
+        rc = 1;
+    } else if (json) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        struct json_object *lat = json_object_object_get(o, "RegionLatency");
+        int64_t pref = get_int(o, "PreferredDERP");
+        const char *nearest = "";
+        for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
+            struct json_object *r = json_object_array_get_idx(lat, i);
+            if (get_int(r, "Region") == pref)
+                nearest = *get_str(r, "Name") ? get_str(r, "Name") : get_str(r, "Code");
+        }
+        printf("Report:\n");
+        printf("\t* UDP: %s\n", json_object_get_boolean(json_object_object_get(o, "UDP")) ? "true" : "false");
+        printf("\t* IPv4: %s%s\n", *get_str(o, "IPv4") ? "yes, " : "(no addr found)", get_str(o, "IPv4"));
+        if (*get_str(o, "IPv6"))
+            printf("\t* IPv6: yes, %s\n", get_str(o, "IPv6"));
+        else
+            printf("\t* IPv6: no, %s\n", json_object_get_boolean(json_object_object_get(o, "OSHasIPv6"))
+                                                ? "but OS has support"
+                                                : "unavailable in OS");
+        printf("\t* MappingVariesByDestIP: %s\n", tri(o, "MappingVariesByDestIP", "true", "false"));
+        char pm[64] = "";
+        if (!strcmp(get_str(o, "UPnP"), "true"))
+            strcat(pm, "UPnP");
+        if (!strcmp(get_str(o, "PMP"), "true"))
+            strcat(pm, *pm ? ", NAT-PMP" : "NAT-PMP");
+        if (!strcmp(get_str(o, "PCP"), "true"))
+            strcat(pm, *pm ? ", PCP" : "PCP");
+        int checked = *get_str(o, "UPnP") || *get_str(o, "PMP") || *get_str(o, "PCP");
+        printf("\t* PortMapping: %s\n", *pm ? pm : checked ? "none" : "(not checked)");
+        printf("\t* Nearest DERP: %s\n", *nearest ? nearest : "(none)");
+        printf("\t* DERP latency:\n");
+        for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
+            struct json_object *r = json_object_array_get_idx(lat, i);
+            double v4 = json_object_get_double(json_object_object_get(r, "V4ms"));
+            double v6 = json_object_get_double(json_object_object_get(r, "V6ms"));
+            double best = !v4 ? v6 : !v6 ? v4 : v4 < v6 ? v4 : v6;
+            char ms[32];
+            if (best > 0)
+                snprintf(ms, sizeof ms, "%.1fms", best);
+            else
+                snprintf(ms, sizeof ms, "-");
+            printf("\t\t- %s: %-8s (%s)\n", get_str(r, "Code"), ms, get_str(r, "Name"));
+        }
+    }
+    json_object_put(o);
+    call_done(&c);
+    return rc;
+}
+
 const struct weft_verb node_cli_verbs[] = {
     {"up", "connect this node to its tailnet (log in, bring up the tunnel)", usage_up, verb_up},
     {"down", "disconnect from the tailnet (stay logged in)", usage_down, verb_down},
@@ -770,5 +863,7 @@ const struct weft_verb node_cli_verbs[] = {
     {"status", "the node's state and its peers", usage_status, verb_status},
     {"ip", "this node's (or a peer's) tailnet addresses", usage_ip, verb_ip},
     {"ping", "ping a peer through the tunnel, showing the path and round-trip time", usage_ping, verb_ping},
+    {"netcheck", "check the node's network: UDP, public address, NAT kind, DERP latency", usage_netcheck,
+     verb_netcheck},
     {NULL, NULL, NULL, NULL},
 };
