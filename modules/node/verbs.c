@@ -781,18 +781,11 @@ static const char *tri(struct json_object *o, const char *k, const char *yes, co
 
 static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock))
-            continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        fprintf(stderr, "weft netcheck: unknown argument '%s'\n%s", argv[i], usage_netcheck);
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("netcheck", argc, argv, opts, pos, 0, &npos))
         return 2;
-    }
     struct call c;
     call_init(&c, "netcheck");
     if (prepare(cli, &c, sock))
