@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "core/json/json_util.h"
 #include "core/log.h"
 #include "modules/control/access.h"
 #include "modules/control/ctrl.h"
@@ -207,6 +210,14 @@ static void errs_text(const struct pol_errors *e, const char *source, char *err,
         err[--l] = 0;
 }
 
+/* control.packet_filter_file is the filter only while no policy is in force: say so when a policy comes in. */
+static void file_unused(struct ctrl *c, const char *source)
+{
+    if (!A(c)->text && c->conf->packet_filter_file)
+        log_warn("module=control event=policy source=%s msg=\"a policy is in force: nodes get its filters, not "
+                 "control.packet_filter_file's (used again only if the policy is removed)\"", source);
+}
+
 /* Parses text and puts it in force. 0, or -1 with every error in err. */
 static int install(struct ctrl *c, const char *text, size_t len, const char *source, char *err, size_t errlen)
 {
@@ -225,6 +236,7 @@ static int install(struct ctrl *c, const char *text, size_t len, const char *sou
         return -1;
     }
     pol_errors_free(&errs);
+    file_unused(c, source);
     if (policy_uses_roles(p))
         log_warn("module=control event=policy source=%s msg=\"the policy names user roles (autogroup:admin, "
                  ":owner, ...): weft's users hold none, so they match nobody\"", source);
@@ -290,7 +302,9 @@ static int load(struct ctrl *c, const struct control_conf *conf, char *err, size
             free(a->text);
             a->text = NULL;
             a->textlen = 0;
-            log_info("module=control event=policy result=none msg=\"no policy: every node may reach every other\"");
+            log_info("module=control event=policy result=none msg=\"no policy: %s\"",
+                     c->conf->packet_filter_file ? "every node gets control.packet_filter_file's filter"
+                                                 : "every node may reach every other");
         }
         return 1;
     }
@@ -328,6 +342,37 @@ static int set_path(struct ctrl *c, const struct control_conf *conf)
     return a->dir ? 0 : -1;
 }
 
+/* control.packet_filter_file: a JSON array of FilterRules every node gets while no policy is in force
+ * (fixed setups and tests). */
+static int default_filter(struct ctrl *c, char *err, size_t errlen)
+{
+    const char *path = c->conf->packet_filter_file;
+    char *buf;
+    size_t len;
+    if (!path)
+        return 0;
+    if (read_file(path, &buf, &len, err, errlen))
+        return -1;
+    struct json_object *o = tc_json_parse(buf, len);
+    free(buf);
+    if (!o || !json_object_is_type(o, json_type_array)) {
+        json_object_put(o);
+        snprintf(err, errlen, "control.packet_filter_file: %s: not a JSON array of FilterRules", path);
+        return -1;
+    }
+    size_t tl;
+    const char *t = tc_json_text(o, &tl);
+    int rc = pol_engine_set_default_filter(A(c)->eng, t, tl);
+    json_object_put(o);
+    if (rc) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    log_info("module=control event=packet_filter file=%s msg=\"the filter of every node while no policy is in "
+             "force\"", path);
+    return 0;
+}
+
 int access_init(struct ctrl *c, char *err, size_t errlen)
 {
     struct access *a = calloc(1, sizeof *a);
@@ -341,6 +386,8 @@ int access_init(struct ctrl *c, char *err, size_t errlen)
     c->acc = a;
     timer_init(&a->settle, c->loop, NULL, NULL);
     pol_engine_set_server_url(a->eng, c->conf->server_url ? c->conf->server_url : "");
+    if (default_filter(c, err, errlen))
+        return -1;
     access_users(c);
     for (size_t i = 0; i < c->nnodes; i++)
         access_node(c, c->nodes[i]);
@@ -535,6 +582,7 @@ int access_set(struct ctrl *c, const char *text, size_t len, struct pol_errors *
         policy_free(p);
         return -1;
     }
+    file_unused(c, "database");
     char *copy = malloc(len + 1);
     if (copy) {
         memcpy(copy, text, len);

@@ -31,5 +31,6 @@ struct control_conf {
     char *policy_path;
     /* not a key: set by the module before ctrl_new (relative paths are under it) */
     const char *state_dir;
+    char *packet_filter_file;
 };
 #endif

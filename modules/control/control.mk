@@ -87,7 +87,7 @@ control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
-	modules/control/register.c modules/control/poll.c \
+	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c

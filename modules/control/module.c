@@ -28,7 +28,9 @@ static const struct cfg_key control_keys[] = {
     K(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from"),
     K(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from"),
     K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),
-    K(admin_socket, CFG_STR, "control.sock", "unix socket for `weft users|authkeys|nodes` (relative to state_dir)"),
+    K(admin_socket, CFG_STR, "control.sock",
+      "unix socket for `weft users|authkeys|nodes` (relative to $RUNTIME_DIRECTORY under systemd, else to "
+      "state_dir)"),
     {"ephemeral_timeout", CFG_DURATION, "30m", "an ephemeral node disconnected this long is removed",
      offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL},
     {"node_expiry", CFG_DURATION, "0s", "node keys expire after this long (0s: never)",
@@ -49,6 +51,9 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, policy_mode), 0, 0, policy_modes},
     {"policy.path", CFG_STR, NULL, "the policy file (HuJSON, Tailscale's format; relative to state_dir); none: "
      "every node may reach every other", offsetof(struct control_conf, policy_path), 0, 0, NULL},
+    K(packet_filter_file, CFG_STR, NULL,
+      "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
+      "while no access policy is in force (fixed setups and tests)"),
     CFG_END,
 };
 

@@ -809,6 +809,7 @@ void pol_engine_free(struct pol_engine *e)
     free(e->queue);
     jbuf_free(&e->jb);
     free(e->server_url);
+    free(e->allow_all);
     policy_free(e->pol);
     free(e);
 }
@@ -820,6 +821,22 @@ int pol_engine_set_server_url(struct pol_engine *e, const char *url)
         return -1;
     free(e->server_url);
     e->server_url = u;
+    return 0;
+}
+
+int pol_engine_set_default_filter(struct pol_engine *e, const char *json, size_t len)
+{
+    char *t = NULL;
+    if (json && !(t = strndup(json, len)))
+        return -1;
+    free(e->allow_all);
+    e->allow_all = t;
+    e->allow_all_len = t ? len : 0;
+    if (!e->pol) {
+        for (size_t s = 0; s < e->nslots; s++)
+            eng_mark(e, s);
+        flush_queue(e, (size_t)-1);
+    }
     return 0;
 }
 

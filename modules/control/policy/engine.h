@@ -120,7 +120,7 @@ struct pol_engine {
 
     char *server_url;          /* base of SSH check URLs */
     struct jbuf jb;            /* scratch */
-    char *allow_all;           /* filter text without a policy */
+    char *allow_all;           /* filter text without a policy (NULL: allow-all) */
     size_t allow_all_len;
     struct pol_stats stats;
 };

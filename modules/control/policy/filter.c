@@ -356,6 +356,10 @@ static bool cap_dst_matches(const struct pol_engine *e, const struct alias *a, c
 
 int filter_build(struct pol_engine *e, struct enode *n, struct jbuf *b)
 {
+    if (!e->pol && e->allow_all) { /* the configured filter without a policy */
+        jbuf_put(b, e->allow_all, e->allow_all_len);
+        return b->oom ? -1 : 0;
+    }
     if (!e->pol) {
         static const char allow_all[] =
             "[{\"SrcIPs\":[\"*\"],\"DstPorts\":[{\"IP\":\"*\",\"Ports\":{\"First\":0,\"Last\":65535}}]}]";

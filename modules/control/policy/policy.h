@@ -111,6 +111,9 @@ void pol_engine_set_sink(struct pol_engine *e, const struct pol_sink *sink);
 
 /* The control server's URL: SSH "check" rules send clients to <url>/machine/ssh/action/... 0 or -1. */
 int pol_engine_set_server_url(struct pol_engine *e, const char *url);
+/* The packet filter every node gets while no policy is in force: a JSON array of FilterRule (NULL:
+ * allow-all). Nodes whose filter changes are reported. 0 or -1 (out of memory). */
+int pol_engine_set_default_filter(struct pol_engine *e, const char *json, size_t len);
 /* Replaces the user table. 0 or -1 (out of memory). */
 int pol_engine_set_users(struct pol_engine *e, const struct pol_user *u, size_t n);
 /* Adds or updates a node (joins, retags, moves user, new routes). 0 or -1. */
