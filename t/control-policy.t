@@ -184,6 +184,28 @@ like "$(cat db2.log)" 'event=policy result=loaded source=database' "after a rest
 stop_weft db2 TERM
 is "$WEFT_RC" 0 "clean stop"
 
+# ---- control.packet_filter_file: every node's filter while no policy is in force ----
+echo '[{"SrcIPs":["'$A4'"],"DstPorts":[{"IP":"*","Ports":{"First":7,"Last":7}}]}]' > filter.json
+start_weft pf serve "${args[@]}" -o control.packet_filter_file="$TMP/filter.json"
+wait_for 10 grep -q 'event=started' "$TMP/pf.log"; ok $? "weft serve starts with a packet filter file and no policy"
+node bob1 map 1 10 > b4.map 2>/dev/null
+like "$(head -1 b4.map)" '"PacketFilters":\{"base":\[\{"SrcIPs":\["'$A4'"\],"DstPorts":\[\{"IP":"\*","Ports":\{"First":7,"Last":7\}\}\]\}\]\}' \
+    "without a policy: the file's filter, as written"
+like "$(head -1 b4.map)" '"Peers":\[\{"ID":1,.*\{"ID":3,' "and every node is a peer (the file says nothing of visibility)"
+stop_weft pf TERM
+start_weft pf2 serve "${args[@]}" -o control.policy.mode=database -o control.packet_filter_file="$TMP/filter.json"
+wait_for 10 grep -q 'event=started' "$TMP/pf2.log"; ok $? "weft serve starts with both the stored policy and the file"
+node bob1 map 1 10 > b5.map 2>/dev/null
+like "$(head -1 b5.map)" '"PacketFilters":\{"base":\[\{"SrcIPs":\["'$C4'","'$C6'"\]' "the policy in force wins over the file"
+like "$(cat pf2.log)" 'level=warn.*a policy is in force: nodes get its filters, not control.packet_filter_file' \
+    "and control warns that the file is not used"
+stop_weft pf2 TERM
+is "$WEFT_RC" 0 "clean stop"
+echo '{"SrcIPs": "*"}' > notarray.json
+start_weft pf3 serve "${args[@]}" -o control.packet_filter_file="$TMP/notarray.json"
+wait_for 10 sh -c "! kill -0 $(weft_pid pf3) 2>/dev/null"; ok $? "a packet filter file that is not an array stops the server"
+like "$(cat pf3.log)" "control.packet_filter_file: $TMP/notarray.json: not a JSON array of FilterRules" "saying why"
+
 # a policy the server cannot load at startup stops it (it does not fall back to allow-all)
 start_weft bad serve "${args[@]}" -o control.policy.path="$TMP/bad.hujson"
 wait_for 10 grep -q 'policy is refused' "$TMP/bad.log"; ok $? "a bad policy file at startup is an error"

@@ -415,6 +415,60 @@ static void reports(void)
     struct pol_stats st;
     pol_engine_stats(e, &st);
     is_int((long long)st.full_compiles, 1, "no full compile for joins, retags and leaves");
+    /* policy edits: only the nodes whose result changes hear of it */
+    lg.text[0] = 0;
+    ok(!install(e, "{\"tagOwners\": {\"tag:server\": [], \"tag:router\": []},"
+                   " \"acls\": [{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:server:443\"]}],"
+                   " \"groups\": {\"group:eng\": [\"bob@example.com\", \"carol@example.com\"]}}"),
+       "an edit: carol joins group:eng");
+    is_str(lg.text, "4+5;5+4;node 5 filter;", "carol's node and the server see each other, the server's filter gains her");
+    lg.text[0] = 0;
+    ok(!install(e, "{\"tagOwners\": {\"tag:server\": [], \"tag:router\": []}, // the same, reworded\n"
+                   " \"groups\": {\"group:eng\": [\"carol@example.com\", \"bob@example.com\",],},"
+                   " \"acls\": [{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:server:443\"]},],}"),
+       "an edit that changes no result");
+    is_str(lg.text, "", "nobody hears of it");
+    ok(!install(e, "{\"tagOwners\": {\"tag:server\": [], \"tag:router\": []},"
+                   " \"acls\": [{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:server:8443\"]}],"
+                   " \"groups\": {\"group:eng\": [\"bob@example.com\", \"carol@example.com\"]}}"),
+       "an edit: the port");
+    is_str(lg.text, "node 5 filter;", "only the server's filter changes; no peers come or go");
+    pol_engine_free(e);
+}
+
+/* control.packet_filter_file: the filter of every node while no policy is in force */
+static void default_filter(void)
+{
+    struct pol_engine *e = tailnet();
+    struct log lg = {""};
+    struct pol_sink sink = {&lg, on_node, on_peers};
+    size_t l;
+    const char *f = pol_filter_json(e, 1, &l);
+    ok(f && strstr(f, "\"SrcIPs\":[\"*\"]"), "no policy and no default filter: allow-all");
+    pol_engine_set_sink(e, &sink);
+    static const char file[] = "[{\"SrcIPs\":[\"100.64.0.3\"],\"DstPorts\":[{\"IP\":\"*\",\"Ports\":{\"First\":7,\"Last\":7}}]}]";
+    ok(!pol_engine_set_default_filter(e, file, strlen(file)), "a default filter is set");
+    is_str(lg.text, "node 1 filter;node 2 filter;node 3 filter;node 4 filter;node 5 filter;node 6 filter;",
+           "every node's filter changes");
+    f = pol_filter_json(e, 4, &l);
+    ok(f && l == strlen(file) && !memcmp(f, file, l), "each gets the filter as given");
+    ok(pol_visible(e, 1, 4) && pol_visible(e, 4, 1), "every node still sees every other");
+    lg.text[0] = 0;
+    ok(!install(e, "{\"acls\": [{\"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"tag:server:22\"]}],"
+                   " \"tagOwners\": {\"tag:server\": []}}"),
+       "a policy comes in");
+    f = pol_filter_json(e, 4, &l);
+    ok(f && !strcmp(f, "[]"), "it replaces the default filter (carol's node is no destination)");
+    f = pol_filter_json(e, 5, &l);
+    ok(f && strstr(f, "\"Ports\":{\"First\":22,\"Last\":22}"), "the server gets the policy's rule");
+    lg.text[0] = 0;
+    ok(!pol_engine_set_default_filter(e, NULL, 0), "the default filter is unset while the policy is in force");
+    is_str(lg.text, "", "nobody hears of it");
+    struct pol_errors errs;
+    pol_engine_set_policy(e, NULL, &errs);
+    pol_errors_free(&errs);
+    f = pol_filter_json(e, 4, &l);
+    ok(f && strstr(f, "\"SrcIPs\":[\"*\"]"), "the policy removed: allow-all again");
     pol_engine_free(e);
 }
 
@@ -498,6 +552,7 @@ int main(void)
     refusals();
     selectors();
     reports();
+    default_filter();
     postures();
     owners_and_approvers();
     return done_testing();
