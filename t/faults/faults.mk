@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# t/faults/: the fault-injection suite (issue 10). Each test reproduces a defect found by attacking weft or
+# using it carelessly, and keeps it fixed. C tests link libweftcore.la; shell tests (*.t) run the real binary.
+
+# core and node: the loop, listeners, config reader, state_dir, logging, CLIs
+check_PROGRAMS += t/faults/test_loop_idle
+TESTS += t/faults/test_loop_idle
