@@ -3,5 +3,5 @@
 # using it carelessly, and keeps it fixed. C tests link libweftcore.la; shell tests (*.t) run the real binary.
 
 # core and node: the loop, listeners, config reader, state_dir, logging, CLIs
-check_PROGRAMS += t/faults/test_loop_idle
-TESTS += t/faults/test_loop_idle
+check_PROGRAMS += t/faults/test_loop_idle t/faults/test_log_forge
+TESTS += t/faults/test_loop_idle t/faults/test_log_forge
