@@ -7,6 +7,7 @@ libweftcore_la_SOURCES += \
 	core/cfg.c core/cfg.h \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
+	core/text.c core/text.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
 

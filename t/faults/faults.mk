@@ -5,3 +5,5 @@
 # core and node: the loop, listeners, config reader, state_dir, logging, CLIs
 check_PROGRAMS += t/faults/test_loop_idle t/faults/test_log_forge
 TESTS += t/faults/test_loop_idle t/faults/test_log_forge
+TESTS += t/faults/cli_controls.t
+EXTRA_DIST += t/faults/cli_controls.t t/faults/hostile_api.py
