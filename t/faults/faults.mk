@@ -7,3 +7,5 @@ check_PROGRAMS += t/faults/test_loop_idle t/faults/test_log_forge
 TESTS += t/faults/test_loop_idle t/faults/test_log_forge
 TESTS += t/faults/cli_controls.t
 EXTRA_DIST += t/faults/cli_controls.t t/faults/hostile_api.py
+TESTS += t/faults/node_up_again.t
+EXTRA_DIST += t/faults/node_up_again.t
