@@ -9,3 +9,5 @@ TESTS += t/faults/cli_controls.t
 EXTRA_DIST += t/faults/cli_controls.t t/faults/hostile_api.py
 TESTS += t/faults/node_up_again.t
 EXTRA_DIST += t/faults/node_up_again.t
+TESTS += t/faults/netns_chroot.t
+EXTRA_DIST += t/faults/netns_chroot.t
