@@ -11,3 +11,5 @@ TESTS += t/faults/node_up_again.t
 EXTRA_DIST += t/faults/node_up_again.t
 TESTS += t/faults/netns_chroot.t
 EXTRA_DIST += t/faults/netns_chroot.t
+TESTS += t/faults/config_files.t
+EXTRA_DIST += t/faults/config_files.t
