@@ -16,6 +16,7 @@ libweftcore_la_SOURCES += \
 	core/addr.c core/addr.h \
 	core/loop.c core/loop.h core/loop_h2o.h \
 	core/stream.c core/stream.h \
+	core/accept.c core/accept.h \
 	core/http.c core/http.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \

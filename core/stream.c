@@ -3,6 +3,7 @@
 #include "core/stream.h"
 #include "core/addr.h"
 #include "core/loop_h2o.h"
+#include "core/accept.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -79,6 +80,7 @@ struct stream_listener {
     struct loop_handle h;
     struct loop *loop;
     h2o_socket_t *sock;
+    struct accept_guard guard; /* at the fd limit: pause instead of spinning */
     stream_accept_cb cb;
     void *arg;
     char *unix_path;
@@ -798,8 +800,11 @@ static void on_accept(h2o_socket_t *lsock, const char *err)
     ls->busy = 1;
     for (int i = 0; i < ACCEPT_BATCH && !ls->dead; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(lsock);
-        if (sock == NULL)
+        if (sock == NULL) {
+            accept_guard_failed(&ls->guard, errno);
             break;
+        }
+        accept_guard_ok(&ls->guard);
         struct stream *s = stream_from_socket(ls->loop, sock);
         if (s != NULL)
             ls->cb(ls, s, ls->arg);
@@ -832,6 +837,7 @@ struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsi
     ls->arg = arg;
     ls->sock = h2o_evloop_socket_create(loop_h2o(l), fd, H2O_SOCKET_FLAG_DONT_READ);
     ls->sock->data = ls;
+    accept_guard_init(&ls->guard, l, ls->sock, on_accept, addrtext);
     h2o_socket_read_start(ls->sock, on_accept);
     ls->h.close = listener_handle_close;
     loop_handle_add(l, &ls->h);
@@ -849,6 +855,7 @@ void stream_listener_free(struct stream_listener *ls)
         return;
     ls->dead = 1;
     loop_handle_del(&ls->h);
+    accept_guard_stop(&ls->guard);
     h2o_socket_read_stop(ls->sock);
     h2o_socket_close(ls->sock);
     ls->sock = NULL;

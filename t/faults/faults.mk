@@ -3,8 +3,8 @@
 # using it carelessly, and keeps it fixed. C tests link libweftcore.la; shell tests (*.t) run the real binary.
 
 # core and node: the loop, listeners, config reader, state_dir, logging, CLIs
-check_PROGRAMS += t/faults/test_loop_idle t/faults/test_log_forge
-TESTS += t/faults/test_loop_idle t/faults/test_log_forge
+check_PROGRAMS += t/faults/test_loop_idle t/faults/test_log_forge t/faults/test_accept_emfile
+TESTS += t/faults/test_loop_idle t/faults/test_log_forge t/faults/test_accept_emfile
 TESTS += t/faults/cli_controls.t
 EXTRA_DIST += t/faults/cli_controls.t t/faults/hostile_api.py
 TESTS += t/faults/node_up_again.t
@@ -13,3 +13,5 @@ TESTS += t/faults/netns_chroot.t
 EXTRA_DIST += t/faults/netns_chroot.t
 TESTS += t/faults/config_files.t
 EXTRA_DIST += t/faults/config_files.t
+TESTS += t/faults/fd_limit.t
+EXTRA_DIST += t/faults/fd_limit.t
