@@ -8,6 +8,7 @@ libweftcore_la_SOURCES += \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
 	core/text.c core/text.h \
+	core/state_dir.c core/state_dir.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
 

@@ -31,7 +31,7 @@ struct listener {
     struct accept_guard guard; /* at the fd limit: pause instead of spinning */
     h2o_accept_ctx_t actx;
     SSL_CTX *ssl;
-    char *unix_path;
+    struct unix_bound ub;
     uint16_t port;
 };
 
@@ -590,7 +590,7 @@ int http_listen(struct http_server *srv, const char *addr, const struct http_lis
         free(l);
         return -1;
     }
-    int fd = net_listen(addr, SOCK_STREAM, opts->mode, &l->port, &l->unix_path, err, errlen);
+    int fd = net_listen(addr, SOCK_STREAM, opts->mode, &l->port, &l->ub, err, errlen);
     if (fd < 0) {
         if (l->ssl)
             SSL_CTX_free(l->ssl);
@@ -643,11 +643,7 @@ static void close_listeners(struct http_server *srv)
         h2o_socket_read_stop(l->sock);
         h2o_socket_close(l->sock);
         l->sock = NULL;
-        if (l->unix_path != NULL) {
-            unlink(l->unix_path);
-            free(l->unix_path);
-            l->unix_path = NULL;
-        }
+        net_unix_release(&l->ub); /* only if it is still ours */
     }
 }
 

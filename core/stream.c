@@ -83,7 +83,7 @@ struct stream_listener {
     struct accept_guard guard; /* at the fd limit: pause instead of spinning */
     stream_accept_cb cb;
     void *arg;
-    char *unix_path;
+    struct unix_bound ub;
     uint16_t port;
     int busy, dead;
 };
@@ -703,15 +703,42 @@ struct stream *stream_connect(struct loop *l, const char *addrtext, const struct
 
 /* ---- listening ---- */
 
-int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, char **unix_path, char *err,
+/* Why the unix socket at sun cannot be replaced (something answers on it), or NULL when it is a left-over. */
+static const char *unix_in_use(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int e = errno;
+    close(fd);
+    if (rc == 0 || e == EAGAIN || e == EINPROGRESS) /* EAGAIN: alive, its backlog full */
+        return "another process answers on this socket (another weft with the same state_dir?)";
+    if (e == ECONNREFUSED || e == ENOENT)
+        return NULL;
+    return strerror(e); /* EACCES and such: not ours to replace */
+}
+
+void net_unix_release(struct unix_bound *ub)
+{
+    struct stat st;
+    if (ub->path == NULL)
+        return;
+    if (lstat(ub->path, &st) == 0 && st.st_dev == ub->dev && st.st_ino == ub->ino)
+        unlink(ub->path);
+    free(ub->path);
+    ub->path = NULL;
+}
+
+int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, struct unix_bound *ub, char *err,
                size_t errlen)
 {
     struct addr a;
     int fd = -1, on = 1;
     const char *verb = socktype == SOCK_DGRAM ? "bind" : "listen";
     *port = 0;
-    if (unix_path != NULL)
-        *unix_path = NULL;
+    if (ub != NULL)
+        memset(ub, 0, sizeof(*ub));
     if (addr_parse(text, &a) != 0) {
         snprintf(err, errlen, "%s %s: bad address", verb, text ? text : "(null)");
         return -1;
@@ -748,6 +775,12 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
                 close(fd);
                 return -1;
             }
+            const char *why = unix_in_use(sun);
+            if (why != NULL) {
+                snprintf(err, errlen, "%s %s: %s", verb, text, why);
+                close(fd);
+                return -1;
+            }
             unlink(sun->sun_path); /* a stale socket from an earlier run */
         }
         if (mode == 0)
@@ -762,8 +795,11 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             return -1;
         }
         chmod(sun->sun_path, (mode_t)mode);
-        if (unix_path != NULL)
-            *unix_path = strdup(sun->sun_path);
+        if (ub != NULL && lstat(sun->sun_path, &st) == 0) {
+            ub->path = strdup(sun->sun_path);
+            ub->dev = st.st_dev;
+            ub->ino = st.st_ino;
+        }
     } else {
         if (socktype == SOCK_STREAM)
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -784,11 +820,8 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
     if (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
         snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
         close(fd);
-        if (unix_path != NULL && *unix_path != NULL) {
-            unlink(*unix_path);
-            free(*unix_path);
-            *unix_path = NULL;
-        }
+        if (ub != NULL)
+            net_unix_release(ub);
         return -1;
     }
     return fd;
@@ -827,7 +860,7 @@ struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsi
         snprintf(err, errlen, "listen %s: out of memory", addrtext);
         return NULL;
     }
-    int fd = net_listen(addrtext, SOCK_STREAM, mode, &ls->port, &ls->unix_path, err, errlen);
+    int fd = net_listen(addrtext, SOCK_STREAM, mode, &ls->port, &ls->ub, err, errlen);
     if (fd < 0) {
         free(ls);
         return NULL;
@@ -859,11 +892,7 @@ void stream_listener_free(struct stream_listener *ls)
     h2o_socket_read_stop(ls->sock);
     h2o_socket_close(ls->sock);
     ls->sock = NULL;
-    if (ls->unix_path != NULL) {
-        unlink(ls->unix_path);
-        free(ls->unix_path);
-        ls->unix_path = NULL;
-    }
+    net_unix_release(&ls->ub);
     if (!ls->busy)
         free(ls);
 }

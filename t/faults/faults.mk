@@ -15,3 +15,5 @@ TESTS += t/faults/config_files.t
 EXTRA_DIST += t/faults/config_files.t
 TESTS += t/faults/fd_limit.t
 EXTRA_DIST += t/faults/fd_limit.t
+TESTS += t/faults/state_dir.t
+EXTRA_DIST += t/faults/state_dir.t
