@@ -9,6 +9,8 @@ libweftcore_la_SOURCES += \
 	core/cli.c core/cli.h \
 	core/text.c core/text.h \
 	core/state_dir.c core/state_dir.h \
+	core/cli_args.c core/cli_args.h \
+	core/metrics.c core/metrics.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
 

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A line longer than this is cut (a 1 MiB Hostinfo must not become a 1 MiB log line). */
@@ -17,6 +20,19 @@
 
 static enum log_level cur = LOG_INFO;
 static const char *const names[] = {"error", "warn", "info", "debug"};
+static int stamp; /* off until configured: the CLI's messages and tests' logs stay as they are */
+
+void log_set_timestamps(enum log_timestamps t)
+{
+    stamp = t == LOG_TS_ON;
+    if (t == LOG_TS_AUTO) { /* "DEV:INO" of the journal's stream; stderr may have been redirected since */
+        const char *js = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        stamp = !(js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino);
+    }
+}
 
 void log_set_level(enum log_level l) { cur = l; }
 
@@ -252,6 +268,16 @@ void log_vmsg(enum log_level l, const char *fmt, va_list ap)
     struct line o;
     o.n = 0;
     o.cut = 0;
+    if (stamp) {
+        struct timespec ts;
+        struct tm tm;
+        char t[48];
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        size_t tl = strftime(t, sizeof t, "time=%Y-%m-%dT%H:%M:%S", &tm);
+        tl += (size_t)snprintf(t + tl, sizeof t - tl, ".%03ldZ ", ts.tv_nsec / 1000000);
+        put(&o, t, tl);
+    }
     put(&o, "level=", 6);
     put(&o, names[l], strlen(names[l]));
     putc_(&o, ' ');
