@@ -36,9 +36,18 @@ wait_for 20 grep -q connected "$TMP/clients.out"; ok $? "80 clients connected (m
 ticks() { awk '{print $14 + $15}' "/proc/$rpid/stat"; }
 hz=$(getconf CLK_TCK)
 sleep 0.5
-t0=$(ticks); sleep 3; t1=$(ticks)
-cpu_ms=$(( (t1 - t0) * 1000 / hz ))
-ok "$([ "$cpu_ms" -lt 600 ] && echo 0 || echo 1)" "it does not spin at the limit: ${cpu_ms} ms of CPU in 3 s"
+# A spinning relay is always runnable, so on a loaded machine it gets about the share of CPU a busy loop
+# gets, not a whole core: compare with a busy loop measured over the same 3 s rather than a fixed figure.
+bash -c 'while :; do :; done' &
+bpid=$!
+on_exit "kill $bpid 2>/dev/null"
+bticks() { awk '{print $14 + $15}' "/proc/$bpid/stat"; }
+sleep 0.2
+t0=$(ticks); b0=$(bticks); sleep 3; t1=$(ticks); b1=$(bticks)
+kill "$bpid"; wait "$bpid" 2>/dev/null
+cpu_ms=$(( (t1 - t0) * 1000 / hz )); busy_ms=$(( (b1 - b0) * 1000 / hz ))
+ok "$([ $((cpu_ms * 10)) -le "$busy_ms" ] && echo 0 || echo 1)" \
+    "it does not spin at the limit: ${cpu_ms} ms of CPU in 3 s (a busy loop got ${busy_ms} ms)"
 wait_for 20 grep -q 'event=accept_paused' "$TMP/r.log"; ok $? "the relay logs that it pauses accepting"
 like "$(grep 'event=accept_paused' "$TMP/r.log" | head -1)" "listen=127\.0\.0\.1:$port .*Too many open files" \
     "naming the listener and the error"
