@@ -108,6 +108,11 @@ void derp_handle_metrics(struct http_req *req, void *arg)
     metric(&o, "derp_frames_unknown_total", "counter", "Frames of unknown type skipped.", m->frames_unknown);
     metric(&o, "derp_rate_limited_total", "counter", "Times a client's reading paused for its rate limit.",
            m->rate_limited);
+    metric(&o, "derp_backpressure_pauses_total", "counter",
+           "Times a sender's reading paused because a destination it sends to was full.", m->bp_pauses);
+    metric(&o, "derp_backpressure_overflows_total", "counter",
+           "Times a sender waited backpressure_wait in vain (that destination's packets were then dropped).",
+           m->bp_overflows);
     metric(&o, "derp_home_connections_total", "counter", "Connections marked as a client's home.",
            m->home_conns_total);
     metric(&o, "derp_stun_requests_total", "counter", "STUN binding requests answered.", m->stun_requests);
