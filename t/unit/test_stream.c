@@ -8,6 +8,7 @@
 #include "t/tap.h"
 
 #include <netinet/in.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -117,10 +118,34 @@ static int accepted(void)
     return srv_s != NULL;
 }
 
+/* a write from a deferred call, and what comes first: its drain or a timer long after */
+static int late_timer_fired;
+
+static void write_from_defer(void *arg)
+{
+    /* more iovecs than one writev takes: queued whole and handed to h2o, which writes it at once */
+    static struct iovec v[IOV_MAX + 1];
+    for (size_t i = 0; i < IOV_MAX + 1; i++)
+        v[i] = (struct iovec){"x", 1};
+    stream_writev(cl_s, v, IOV_MAX + 1);
+}
+
+static void drain_stops(struct stream *s, void *arg)
+{
+    cl_drained++;
+    loop_stop(L);
+}
+
+static void on_late_timer(struct timer *t, void *arg)
+{
+    late_timer_fired = 1;
+    loop_stop(L);
+}
+
 int main(void)
 {
     char err[256], addr[80];
-    plan(31);
+    plan(32);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -223,6 +248,38 @@ int main(void)
         loop_run_once(L, 5);
     if (srv_s != NULL)
         stream_close(srv_s);
+
+    /* A write from one of our deferred calls that the kernel takes whole: h2o runs its completion after its
+     * next poll, which must not sleep (the drain used to wait for unrelated traffic or the next timer). */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    struct timer late;
+    timer_init(&late, L, on_late_timer, NULL);
+    if (cl_s != NULL) {
+        /* one write through h2o first: after it the socket is no longer polled for writing (a new one is,
+         * until its first write, and that poll would end the sleep by chance) */
+        write_from_defer(NULL);
+        for (int i = 0; i < 20 && stream_queued(cl_s) > 0; i++)
+            loop_run_once(L, 10);
+        for (int i = 0; i < 3; i++)
+            loop_run_once(L, 0);
+        stream_set_callbacks(cl_s, NULL, drain_stops, cl_close, NULL);
+        cl_drained = 0;
+        timer_start(&late, 3000);
+        loop_defer(L, write_from_defer, NULL);
+        loop_run(L);
+    }
+    ok(cl_drained == 1 && !late_timer_fired, "a write made in a deferred call drains at once, not at the next timer");
+    timer_stop(&late);
+    if (cl_s != NULL)
+        stream_close(cl_s);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
 
     /* connecting to nothing */
     reset();
