@@ -89,6 +89,7 @@ struct dconn {
 
 static void conn_kill(struct dconn *c, const char *why);
 static void conn_resume(struct dconn *c);
+static size_t conn_backlog(struct dconn *c);
 
 /* ---- key table ---- */
 

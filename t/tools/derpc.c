@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on
  * purpose). Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY
- * REASON", ...). */
+ * REASON", ...).
+ * A sender numbers its packets per destination (--send-to may be given several times: round robin), in
+ * the first 8 bytes of the payload (after the 62-byte disco header with --disco). A receiver checks every
+ * packet: its source is one of --from (when given), and each source's numbers run 0, 1, 2, ... with nothing
+ * twice, out of order or missing (--allow-loss: missing is fine, the rest still holds). A violation prints
+ * "bad-source KEY" or "bad-seq KEY got N want M" and makes the exit status 3. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -24,11 +29,16 @@
 #include "core/loop.h"
 #include "core/wire/derp_frame.h"
 
+#define MAX_DST 16
+#define MAX_SRC 64
+
 static struct {
     const char *url, *key_file, *ca_file, *pin, *raw, *exit_on;
-    int have_dst, disco, events, ping, reconnect, insecure, quiet_recv;
-    uint8_t dst[32];
-    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms;
+    int ndst, disco, events, ping, reconnect, insecure, quiet_recv, allow_loss, nfrom;
+    uint8_t dst[MAX_DST][32];
+    uint64_t dst_seq[MAX_DST];
+    uint8_t from[MAX_SRC][32];
+    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms, read_rate;
 } opt = {.size = 100, .timeout_s = 30};
 
 static struct loop *L;
@@ -41,6 +51,13 @@ static struct derp_client **idle_clients;
 static long idle_up;
 static uint8_t *payload;
 
+/* What a receiver has seen from each source. */
+static struct src {
+    uint8_t key[32];
+    uint64_t next; /* the number the next packet must carry */
+} srcs[MAX_SRC];
+static int nsrcs, order_errors;
+
 static void hex(const uint8_t *k, char out[65])
 {
     for (int i = 0; i < 32; i++)
@@ -51,6 +68,56 @@ static void finish(int code)
 {
     exit_code = code;
     loop_stop(L);
+}
+
+/* The payload's sequence number: where it is and whether the packets are big enough to carry one. */
+static size_t seq_off(void)
+{
+    return opt.disco ? 62 : 0;
+}
+
+static void check_packet(const uint8_t src[32], const uint8_t *data, size_t len)
+{
+    char h[65];
+    if (opt.nfrom > 0) {
+        int known = 0;
+        for (int i = 0; i < opt.nfrom && !known; i++)
+            known = memcmp(opt.from[i], src, 32) == 0;
+        if (!known) {
+            hex(src, h);
+            printf("bad-source %s\n", h);
+            order_errors++;
+            return;
+        }
+    }
+    size_t off = len >= 62 && memcmp(data, "TS\xf0\x9f\x92\xac", 6) == 0 ? 62 : 0;
+    if (len < off + 8)
+        return; /* too short to carry a number */
+    uint64_t seq;
+    memcpy(&seq, data + off, 8);
+    struct src *sp = NULL;
+    for (int i = 0; i < nsrcs && sp == NULL; i++)
+        if (memcmp(srcs[i].key, src, 32) == 0)
+            sp = &srcs[i];
+    if (sp == NULL) {
+        if (nsrcs == MAX_SRC) {
+            printf("too-many-sources\n");
+            order_errors++;
+            return;
+        }
+        sp = &srcs[nsrcs++];
+        memcpy(sp->key, src, 32);
+        sp->next = 0;
+    }
+    if (seq == sp->next || (opt.allow_loss && seq > sp->next)) {
+        sp->next = seq + 1;
+        return;
+    }
+    hex(src, h);
+    printf("bad-seq %s got %llu want %llu\n", h, (unsigned long long)seq, (unsigned long long)sp->next);
+    order_errors++;
+    if (seq > sp->next)
+        sp->next = seq + 1;
 }
 
 static void maybe_done(void)
@@ -76,9 +143,12 @@ static void send_some(void)
     if (!derp_client_connected(client))
         return;
     while (sent < opt.count && derp_client_queued(client) < (1u << 20)) {
-        memcpy(payload + (opt.disco ? 62 : 0), &sent, opt.size - (opt.disco ? 62 : 0) >= 8 ? 8 : 0);
-        if (derp_client_send(client, opt.dst, payload, (size_t)opt.size) != 0)
+        int d = (int)(sent % opt.ndst);
+        if ((size_t)opt.size >= seq_off() + 8)
+            memcpy(payload + seq_off(), &opt.dst_seq[d], 8);
+        if (derp_client_send(client, opt.dst[d], payload, (size_t)opt.size) != 0)
             break;
+        opt.dst_seq[d]++;
         sent++;
         if (opt.interval_ms > 0) {
             timer_start(&t_send, (uint64_t)opt.interval_ms);
@@ -154,6 +224,7 @@ static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_
                       void *arg)
 {
     received++;
+    check_packet(src, data, len);
     if (opt.events && !opt.quiet_recv) {
         char h[65];
         hex(src, h);
@@ -235,7 +306,7 @@ static int raw_connect(struct derp_url *u)
     if (getaddrinfo(u->host, port, &hints, &res) != 0)
         return -1;
     int fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0 && opt.raw != NULL && strcmp(opt.raw, "stall-read") == 0) {
+    if (fd >= 0 && opt.raw != NULL && (strcmp(opt.raw, "stall-read") == 0 || strcmp(opt.raw, "slow-read") == 0)) {
         int sz = 4096; /* before connect: a small window the relay fills at once (no autotuning) */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
@@ -245,6 +316,48 @@ static int raw_connect(struct derp_url *u)
     }
     freeaddrinfo(res);
     return fd;
+}
+
+/* slow-read: take the relay's frames at about opt.read_rate bytes a second, checking the packets as the
+ * event-driven receiver does; 0 once --expect packets came (3 if any was out of place), 1 if dropped or
+ * timed out. */
+static int slow_read(int fd)
+{
+    static uint8_t buf[1 << 17];
+    size_t have = 0;
+    long rate = opt.read_rate > 0 ? opt.read_rate : 1 << 20;
+    while (received < opt.expect) {
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have < 4096 ? sizeof(buf) - have : 4096);
+        if (r <= 0) {
+            if (r == 0)
+                printf("dropped received=%ld\n", received);
+            else
+                printf("timeout received=%ld\n", received);
+            return 1;
+        }
+        have += (size_t)r;
+        size_t off = 0;
+        while (have - off >= DERP_FRAME_HEADER_LEN) {
+            const uint8_t *h = buf + off;
+            uint32_t len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
+            if (len > sizeof(buf) - DERP_FRAME_HEADER_LEN) {
+                printf("bad-frame length %u\n", len);
+                return 1;
+            }
+            if (have - off < DERP_FRAME_HEADER_LEN + len)
+                break;
+            if (h[0] == DERP_FRAME_RECV_PACKET && len >= 32) {
+                received++;
+                check_packet(h + DERP_FRAME_HEADER_LEN, h + DERP_FRAME_HEADER_LEN + 32, len - 32);
+            }
+            off += DERP_FRAME_HEADER_LEN + len;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        usleep((useconds_t)((double)r * 1e6 / (double)rate));
+    }
+    printf("received %ld\n", received);
+    return order_errors > 0 ? 3 : 0;
 }
 
 static int read_exact(int fd, uint8_t *p, size_t n)
@@ -322,6 +435,8 @@ static int run_raw(void)
             uint8_t big[5] = {DERP_FRAME_SEND_PACKET, 0x00, 0x20, 0x00, 0x00}; /* 2 MiB announced */
             if (write(fd, big, 5) != 5)
                 return 2;
+        } else if (strcmp(opt.raw, "slow-read") == 0) {
+            return slow_read(fd);
         } else if (strcmp(opt.raw, "stall-read") == 0) {
             /* never read again: the relay's writes to us must time out */
             sleep((unsigned)opt.timeout_s);
@@ -349,10 +464,11 @@ static void usage(void)
         stderr,
         "usage: derpc [--key-file F] --pubkey\n"
         "       derpc [options] URL\n"
-        "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
+        "  --key-file F --send-to HEX... --count N --size N --interval MS --disco --expect N --ping --events\n"
+        "  --from HEX... --allow-loss\n"
         "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
         "--pin F\n"
-        "  --raw garbage|oversize|stall-handshake|stall-read\n");
+        "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]\n");
     exit(2);
 }
 
@@ -368,7 +484,9 @@ int main(int argc, char **argv)
                                        {"reconnect", 0, 0, 'r'},  {"insecure", 0, 0, 'K'},
                                        {"ping-after", 1, 0, 'A'}, {"ca-file", 1, 0, 'C'},
                                        {"pin", 1, 0, 'N'},        {"raw", 1, 0, 'R'},
-                                       {"quiet-recv", 0, 0, 'q'}, {0, 0, 0, 0}};
+                                       {"quiet-recv", 0, 0, 'q'}, {"from", 1, 0, 'F'},
+                                       {"allow-loss", 0, 0, 'L'}, {"read-rate", 1, 0, 'B'},
+                                       {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -380,15 +498,26 @@ int main(int argc, char **argv)
         case 'P':
             print_pub = 1;
             break;
-        case 't': {
+        case 't':
+        case 'F': {
             struct key k;
             if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 &&
                 key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
                 usage();
-            memcpy(opt.dst, k.b, 32);
-            opt.have_dst = 1;
+            if (c == 't' && opt.ndst < MAX_DST)
+                memcpy(opt.dst[opt.ndst++], k.b, 32);
+            else if (c == 'F' && opt.nfrom < MAX_SRC)
+                memcpy(opt.from[opt.nfrom++], k.b, 32);
+            else
+                usage();
             break;
         }
+        case 'L':
+            opt.allow_loss = 1;
+            break;
+        case 'B':
+            opt.read_rate = atol(optarg);
+            break;
         case 'n':
             opt.count = atol(optarg);
             break;
@@ -474,7 +603,7 @@ int main(int argc, char **argv)
         return run_raw();
     if (opt.size < 1 || opt.size > DERP_MAX_PACKET_SIZE || (opt.disco && opt.size < 62))
         opt.size = opt.disco ? 62 : 100;
-    if (opt.count > 0 && !opt.have_dst)
+    if (opt.count > 0 && opt.ndst == 0)
         usage();
     payload = calloc(1, (size_t)opt.size);
     if (opt.disco)
@@ -529,6 +658,10 @@ int main(int argc, char **argv)
         }
     }
     loop_run(L);
+    if (order_errors > 0) {
+        printf("order-errors %d\n", order_errors);
+        exit_code = 3;
+    }
     if (client != NULL)
         derp_client_free(client);
     for (long i = 0; i < opt.idle; i++)
