@@ -31,8 +31,8 @@ TESTS += t/derp_tls.t
 EXTRA_DIST += t/derp_tls.t
 TESTS += t/derp_limits.t
 EXTRA_DIST += t/derp_limits.t
-TESTS += t/derp_backpressure.t
-EXTRA_DIST += t/derp_backpressure.t
+TESTS += t/derp_backpressure.t t/derp_mesh_auth.t
+EXTRA_DIST += t/derp_backpressure.t t/derp_mesh_auth.t
 
 # Fuzzing: the relay's WebSocket framing (ws.c).
 FUZZ_TARGETS += fuzz_derp_ws

@@ -97,6 +97,8 @@ void derp_handle_metrics(struct http_req *req, void *arg)
         (unsigned long long)m->clients_dropped_malformed);
     put(&o, "derp_clients_dropped_total{reason=\"oversized\"} %llu\n",
         (unsigned long long)m->clients_dropped_oversized);
+    put(&o, "derp_clients_dropped_total{reason=\"not_mesh\"} %llu\n",
+        (unsigned long long)m->clients_dropped_not_mesh);
     metric(&o, "derp_pings_total", "counter", "Pings received.", m->pings);
     metric(&o, "derp_pongs_sent_total", "counter", "Pongs sent.", m->pongs_sent);
     metric(&o, "derp_keepalives_sent_total", "counter", "KeepAlive frames sent.", m->keepalives);

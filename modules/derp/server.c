@@ -832,7 +832,7 @@ static int on_forward_packet(struct dconn *c, uint8_t *frame, const struct derp_
         return -1;
     if (!c->is_mesh) {
         srv->m.drops[DROP_NOT_MESH]++;
-        return -1;
+        return -2;
     }
     struct peer *dp = peer_find(srv, pk.dst_key);
     int disco = disco_looks_like_wrapper(pk.data, pk.data_len);
@@ -864,8 +864,9 @@ static void close_peer(struct derp_server *srv, const uint8_t key[32])
             conn_kill(d, NULL);
 }
 
-/* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client;
- * 1: the frame was left alone and c waits for room at its destination. */
+/* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client
+ * (malformed), -2: drop it (a mesh-only frame from a client without the mesh key, as derper does); 1: the
+ * frame was left alone and c waits for room at its destination. */
 static int handle_frame(struct dconn *c, uint8_t *frame, const struct derp_frame *f)
 {
     struct derp_server *srv = c->srv;
@@ -902,11 +903,13 @@ static int handle_frame(struct dconn *c, uint8_t *frame, const struct derp_frame
     }
     case DERP_FRAME_WATCH_CONNS:
         if (!c->is_mesh)
-            return -1;
+            return -2;
         return add_watcher(srv, c);
     case DERP_FRAME_CLOSE_PEER: {
         const uint8_t *k;
-        if (!c->is_mesh || derp_close_peer_decode(f->payload, f->len, &k) != 0)
+        if (!c->is_mesh)
+            return -2;
+        if (derp_close_peer_decode(f->payload, f->len, &k) != 0)
             return -1;
         close_peer(srv, k);
         return 0;
@@ -949,6 +952,12 @@ static size_t process(struct dconn *c, uint8_t *buf, size_t len, const char **wh
         if (hr > 0) {
             if (c->rl != NULL)
                 c->rl->tokens += (double)r; /* read again after the wait */
+            break;
+        }
+        if (hr == -2) {
+            c->srv->m.clients_dropped_not_mesh++;
+            *why = "mesh-only frame (WatchConns, ClosePeer, ForwardPacket) from a client without the mesh key";
+            off += (size_t)r;
             break;
         }
         if (hr != 0) {

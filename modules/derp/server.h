@@ -42,6 +42,7 @@ struct derp_metrics {
     uint64_t drops[DROP_NREASONS];
     uint64_t pings, pongs_sent, keepalives, peer_gone_sent, not_here_sent, peer_present_sent;
     uint64_t frames_unknown, clients_dropped_malformed, clients_dropped_oversized, home_conns_total;
+    uint64_t clients_dropped_not_mesh;
     uint64_t stun_requests, stun_responses, stun_ignored;
     uint64_t rate_limited;
     uint64_t bp_pauses, bp_overflows; /* senders paused for a full destination; waits that ran out */

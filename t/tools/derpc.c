@@ -33,8 +33,10 @@
 #define MAX_SRC 64
 
 static struct {
-    const char *url, *key_file, *ca_file, *pin, *raw, *exit_on;
-    int ndst, disco, events, ping, reconnect, insecure, quiet_recv, allow_loss, nfrom;
+    const char *url, *key_file, *ca_file, *pin, *raw, *exit_on, *mesh_key_file;
+    int ndst, disco, events, ping, reconnect, insecure, quiet_recv, allow_loss, nfrom, watch;
+    int have_close_peer, have_forward_from;
+    uint8_t close_peer[32], forward_from[32];
     uint8_t dst[MAX_DST][32];
     uint64_t dst_seq[MAX_DST];
     uint8_t from[MAX_SRC][32];
@@ -146,7 +148,9 @@ static void send_some(void)
         int d = (int)(sent % opt.ndst);
         if ((size_t)opt.size >= seq_off() + 8)
             memcpy(payload + seq_off(), &opt.dst_seq[d], 8);
-        if (derp_client_send(client, opt.dst[d], payload, (size_t)opt.size) != 0)
+        if (opt.have_forward_from
+                ? derp_client_forward(client, opt.forward_from, opt.dst[d], payload, (size_t)opt.size) != 0
+                : derp_client_send(client, opt.dst[d], payload, (size_t)opt.size) != 0)
             break;
         opt.dst_seq[d]++;
         sent++;
@@ -204,6 +208,10 @@ static void on_connected(struct derp_client *c, const uint8_t server_key[32], vo
     }
     if (opt.ping_after_ms > 0)
         timer_start(&t_ping, (uint64_t)opt.ping_after_ms);
+    if (opt.watch)
+        derp_client_watch_conns(c);
+    if (opt.have_close_peer)
+        derp_client_close_peer(c, opt.close_peer);
     send_some();
 }
 
@@ -261,6 +269,13 @@ static void on_peer_gone(struct derp_client *c, const uint8_t key[32], uint8_t r
     hex(key, h);
     event(reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", "%s %s %u\n",
           reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", h, reason);
+}
+
+static void on_peer_present(struct derp_client *c, const struct derp_peer_present *pp, void *arg)
+{
+    char h[65];
+    hex(pp->key, h);
+    event("peer_present", "peer_present %s\n", h);
 }
 
 static void on_pong(struct derp_client *c, const uint8_t data[8], void *arg)
@@ -466,6 +481,7 @@ static void usage(void)
         "       derpc [options] URL\n"
         "  --key-file F --send-to HEX... --count N --size N --interval MS --disco --expect N --ping --events\n"
         "  --from HEX... --allow-loss\n"
+        "  --mesh-key FILE --watch --close-peer HEX --forward-from HEX (ForwardPacket to --send-to)\n"
         "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
         "--pin F\n"
         "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]\n");
@@ -486,6 +502,8 @@ int main(int argc, char **argv)
                                        {"pin", 1, 0, 'N'},        {"raw", 1, 0, 'R'},
                                        {"quiet-recv", 0, 0, 'q'}, {"from", 1, 0, 'F'},
                                        {"allow-loss", 0, 0, 'L'}, {"read-rate", 1, 0, 'B'},
+                                       {"mesh-key", 1, 0, 'M'},   {"watch", 0, 0, 'W'},
+                                       {"close-peer", 1, 0, 'X'}, {"forward-from", 1, 0, 'O'},
                                        {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -499,7 +517,9 @@ int main(int argc, char **argv)
             print_pub = 1;
             break;
         case 't':
-        case 'F': {
+        case 'F':
+        case 'X':
+        case 'O': {
             struct key k;
             if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 &&
                 key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
@@ -508,10 +528,20 @@ int main(int argc, char **argv)
                 memcpy(opt.dst[opt.ndst++], k.b, 32);
             else if (c == 'F' && opt.nfrom < MAX_SRC)
                 memcpy(opt.from[opt.nfrom++], k.b, 32);
+            else if (c == 'X')
+                memcpy(opt.close_peer, k.b, 32), opt.have_close_peer = 1;
+            else if (c == 'O')
+                memcpy(opt.forward_from, k.b, 32), opt.have_forward_from = 1;
             else
                 usage();
             break;
         }
+        case 'M':
+            opt.mesh_key_file = optarg;
+            break;
+        case 'W':
+            opt.watch = 1;
+            break;
         case 'L':
             opt.allow_loss = 1;
             break;
@@ -625,8 +655,30 @@ int main(int argc, char **argv)
         .on_restarting = on_restarting,
         .on_health = on_health,
         .on_writable = on_writable,
+        .on_peer_present = on_peer_present,
     };
+    uint8_t mesh_key[32];
+    if (opt.mesh_key_file != NULL) {
+        /* the relay's own reader: 64 hex digits, surrounding space allowed */
+        char buf[256];
+        FILE *f = fopen(opt.mesh_key_file, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        struct key k;
+        char *p = buf;
+        while (*p == ' ' || *p == '\n')
+            p++;
+        p[strcspn(p, " \r\n")] = 0;
+        if (key_parse_str(&k, KEY_TEXT_BARE, p) != 0) {
+            fprintf(stderr, "derpc: %s: want 64 hex digits\n", opt.mesh_key_file);
+            return 2;
+        }
+        memcpy(mesh_key, k.b, 32);
+    }
     struct derp_client_opts o = {.url = opt.url,
+                                 .mesh_key = opt.mesh_key_file ? mesh_key : NULL,
                                  .priv = priv.b,
                                  .insecure = opt.insecure,
                                  .ca_file = opt.ca_file,
