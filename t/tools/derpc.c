@@ -40,14 +40,14 @@ static struct {
     uint8_t dst[MAX_DST][32];
     uint64_t dst_seq[MAX_DST];
     uint8_t from[MAX_SRC][32];
-    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms, read_rate;
+    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms, read_rate, progress_ms;
 } opt = {.size = 100, .timeout_s = 30};
 
 static struct loop *L;
 static struct key priv;
 static long sent, received;
 static int exit_code = 1;
-static struct timer t_send, t_timeout, t_hold, t_ping;
+static struct timer t_send, t_timeout, t_hold, t_ping, t_progress;
 static struct derp_client *client;
 static struct derp_client **idle_clients;
 static long idle_up;
@@ -182,6 +182,13 @@ static void on_ping_timer(struct timer *t, void *arg)
 {
     static const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     derp_client_ping(client, d);
+}
+
+/* --progress: "progress received=N sent=N" every so often (tests watch a receiver's count move) */
+static void on_progress(struct timer *t, void *arg)
+{
+    printf("progress received=%ld sent=%ld\n", received, sent);
+    timer_start(&t_progress, (uint64_t)opt.progress_ms);
 }
 
 static void on_hold(struct timer *t, void *arg)
@@ -482,6 +489,7 @@ static void usage(void)
         "  --key-file F --send-to HEX... --count N --size N --interval MS --disco --expect N --ping --events\n"
         "  --from HEX... --allow-loss\n"
         "  --mesh-key FILE --watch --close-peer HEX --forward-from HEX (ForwardPacket to --send-to)\n"
+        "  --progress MS\n"
         "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
         "--pin F\n"
         "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]\n");
@@ -504,6 +512,7 @@ int main(int argc, char **argv)
                                        {"allow-loss", 0, 0, 'L'}, {"read-rate", 1, 0, 'B'},
                                        {"mesh-key", 1, 0, 'M'},   {"watch", 0, 0, 'W'},
                                        {"close-peer", 1, 0, 'X'}, {"forward-from", 1, 0, 'O'},
+                                       {"progress", 1, 0, 'G'},
                                        {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -538,6 +547,9 @@ int main(int argc, char **argv)
         }
         case 'M':
             opt.mesh_key_file = optarg;
+            break;
+        case 'G':
+            opt.progress_ms = atol(optarg);
             break;
         case 'W':
             opt.watch = 1;
@@ -644,6 +656,9 @@ int main(int argc, char **argv)
     timer_init(&t_timeout, L, on_timeout, NULL);
     timer_init(&t_hold, L, on_hold, NULL);
     timer_init(&t_ping, L, on_ping_timer, NULL);
+    timer_init(&t_progress, L, on_progress, NULL);
+    if (opt.progress_ms > 0)
+        timer_start(&t_progress, (uint64_t)opt.progress_ms);
     timer_start(&t_timeout, (uint64_t)opt.timeout_s * 1000);
     struct derp_client_cbs cbs = {
         .on_connected = on_connected,
@@ -723,6 +738,7 @@ int main(int argc, char **argv)
     timer_stop(&t_timeout);
     timer_stop(&t_hold);
     timer_stop(&t_ping);
+    timer_stop(&t_progress);
     loop_free(L);
     free(payload);
     return exit_code;
