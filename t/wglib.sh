@@ -81,29 +81,39 @@ wg_ping() { # SIDE COUNT: ping the other side's inner address; 0 if every reply 
     ip netns exec "$ns" ping -q -c "${2:-3}" -i 0.2 -W 2 "$dst" >/dev/null 2>&1
 }
 
-# iperf3 from SIDE to the other for SECS; prints Gbit/s (receiver side), or nothing on failure.
-# -R: the other way. Extra iperf3 arguments after the seconds.
-wg_iperf() {
-    local side=$1 secs=$2; shift 2
-    local cns sns dst port=$((5201 + WG_N))
+# iperf3 from SIDE to the other sending BYTES (-n; -R: the other way; more iperf3 arguments after it);
+# prints "EXIT SENT_BYTES GBIT" (what the sender wrote; what arrived is for wg_rx_bytes to say: iperf3's
+# receiver count misses what was in flight when the sender finished).
+wg_iperf_n() {
+    local side=$1 bytes=$2; shift 2
+    local cns sns dst port=$((5201 + WG_N)) rc
     if [ "$side" = a ]; then cns=$NSA sns=$NSB dst=$TB; else cns=$NSB sns=$NSA dst=$TA; fi
     ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
     local spid=$!
-    sleep 0.3
-    ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" -J "$@" \
-        >"$TMP/iperf.json" 2>/dev/null
+    wait_for 5 sh -c "ip netns exec $sns ss -ltn | grep -q ':$port '"
+    ip netns exec "$cns" timeout 120 iperf3 -c "$dst" -p "$port" -n "$bytes" -J "$@" >"$TMP/iperf.json" 2>/dev/null
+    rc=$?
     wait "$spid" 2>/dev/null
-    python3 - "$TMP/iperf.json" <<'EOF'
+    python3 - "$TMP/iperf.json" "$rc" "$*" <<'EOF'
 import json, sys
+rc, args = sys.argv[2], sys.argv[3].split()
 try:
-    j = json.load(open(sys.argv[1]))
-    e = j["end"]
-    s = e.get("sum_received") or e.get("sum")
-    print("%.3f" % (s["bits_per_second"] / 1e9))
+    e = json.load(open(sys.argv[1]))["end"]
+    s = e["sum"] if "-u" in args else e["sum_sent"]
+    print(rc, s["bytes"], "%.3f" % (s["bits_per_second"] / 1e9))
 except Exception:
-    pass
+    print(rc, 0, 0)
 EOF
 }
+
+# Bytes the WireGuard interface on SIDE has delivered (decrypted packets handed to the kernel).
+wg_rx_bytes() {
+    local ns ifname
+    read -r ns ifname <<<"$(_side "$1")"
+    ip netns exec "$ns" cat "/sys/class/net/$ifname/statistics/rx_bytes"
+}
+# wg_rx_reaches SIDE N: its rx_bytes is at least N.
+wg_rx_reaches() { [ "$(wg_rx_bytes "$1")" -ge "$2" ]; }
 
 # A string as a literal grep -E pattern (base64 keys carry '+' and '/').
 re_quote() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'; }
