@@ -3,11 +3,12 @@
  * here as a child process on loopback). Prints, for N = 1, 10, 100 sender->receiver pairs of 1400-byte
  * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use, twice:
  * paced (each sender keeps a window of packets in flight, as TCP inside WireGuard would) and unpaced
- * (senders write as fast as their sockets take: the relay is overloaded); then the best paced figure (the
- * peak) against the unpaced ones (overload), and the relay's RSS per idle connection with 10,000
+ * (senders write as fast as their sockets take: the relay is overloaded); then the best paced median (the
+ * peak) against the unpaced medians (overload); first, the relay's RSS per idle connection with 10,000
  * connections. WEFT (default ./weft) and WEFT_MODULE_PATH (default ./modules/derp/.libs) say where the
  * relay is; BENCH_DERP_SECONDS sets each measurement's length (default 3), BENCH_DERP_IDLE the idle count
- * (10000, 0 to skip), BENCH_DERP_PAIRS the list of N ("1,10,100"). */
+ * (10000, 0 to skip), BENCH_DERP_PAIRS the list of N ("1,10,100"), BENCH_DERP_ROUNDS how many times each
+ * figure is measured (3: paced and unpaced take turns; the medians are compared). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -261,6 +262,20 @@ struct result {
     double pps, gbit;
 };
 
+/* The run with the median throughput (its packets/s go with it). */
+static struct result median(const struct result *r, int n)
+{
+    struct result s[16];
+    memcpy(s, r, (size_t)n * sizeof(*s));
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j].gbit < s[j - 1].gbit; j--) {
+            struct result t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    return s[n / 2];
+}
+
 static int bench_pairs(int n, double secs, int unpaced, struct result *res)
 {
     static const struct derp_client_cbs rxcbs = {.on_connected = on_up, .on_packet = on_packet};
@@ -389,24 +404,37 @@ int main(void)
             nn++;
         else
             break;
+    /* rounds: paced and unpaced take turns, so drift in the machine's load falls on both; medians reported */
+    int rounds = getenv("BENCH_DERP_ROUNDS") ? atoi(getenv("BENCH_DERP_ROUNDS")) : 3;
+    if (rounds < 1 || rounds > 16)
+        rounds = 3;
+    static struct result runs[16][2][16];
     struct result paced[16] = {{0}}, unp[16] = {{0}};
     double peak = 0;
     int peak_n = 0;
     for (int i = 0; i < nn; i++) {
-        for (int u = 0; u < 2; u++)
-            if (bench_pairs(ns[i], secs, u, u ? &unp[i] : &paced[i]) != 0) {
-                fprintf(stderr, "bench_derp: N=%d: clients did not connect\n", ns[i]);
-                rc = 1;
-                goto out;
-            }
+        for (int r = 0; r < rounds; r++)
+            for (int u = 0; u < 2; u++)
+                if (bench_pairs(ns[i], secs, u, &runs[i][u][r]) != 0) {
+                    fprintf(stderr, "bench_derp: N=%d: clients did not connect\n", ns[i]);
+                    rc = 1;
+                    goto out;
+                }
+        paced[i] = median(runs[i][0], rounds);
+        unp[i] = median(runs[i][1], rounds);
         if (paced[i].gbit > peak) {
             peak = paced[i].gbit;
             peak_n = i;
         }
     }
-    printf("peak (best paced): %.2f Gbit/s, %.0f packets/s at N=%d\n", peak, paced[peak_n].pps, ns[peak_n]);
+    printf("medians of %d rounds:\n", rounds);
     for (int i = 0; i < nn; i++)
-        printf("overload (unpaced) N=%-4d %6.2f Gbit/s, %9.0f packets/s: %3.0f%% of peak\n", ns[i],
+        printf("N=%-4d paced %6.2f Gbit/s %9.0f packets/s   unpaced %6.2f Gbit/s %9.0f packets/s\n", ns[i],
+               paced[i].gbit, paced[i].pps, unp[i].gbit, unp[i].pps);
+    printf("peak (best paced median): %.2f Gbit/s, %.0f packets/s at N=%d\n", peak, paced[peak_n].pps,
+           ns[peak_n]);
+    for (int i = 0; i < nn; i++)
+        printf("overload (unpaced median) N=%-4d %6.2f Gbit/s, %9.0f packets/s: %3.0f%% of peak\n", ns[i],
                unp[i].gbit, unp[i].pps, peak > 0 ? 100.0 * unp[i].gbit / peak : 0.0);
 out:
     relay_stop();

@@ -20,22 +20,13 @@ wg_ping a 3; ok $? "a -> b: handshake and ping"
 wg_ping b 3; ok $? "b -> a: ping"
 ok "$([ "$(wg_latest a)" -gt 0 ] && [ "$(wg_latest b)" -gt 0 ] && echo 0 || echo 1)" "both list a latest handshake"
 
-# The bytes carried (a rate alone would pass on any trickle): iperf3 sent them all, and the receiving side's
-# WireGuard interface delivered at least as many (payload plus headers) from the tunnel.
-carried() { # SIDE_RECEIVING BYTES_SENT_AT_LEAST BYTES_ARRIVED_AT_LEAST IPERF_ARGS...
-    local rx=$1 want=$2 arrive=$3 r0 rc sent gbit; shift 3
-    r0=$(wg_rx_bytes "$rx")
-    read -r rc sent gbit <<<"$(wg_iperf_n a "$@")"
-    wait_for 10 wg_rx_reaches "$rx" $((r0 + arrive))
-    local got=$(($(wg_rx_bytes "$rx") - r0))
-    echo "$rc $sent $got $gbit"
-    [ "$rc" = 0 ] && [ "$sent" -ge "$want" ] && [ "$got" -ge "$arrive" ]
-}
-out=$(carried b 52428800 52428800 50M); ok $? "iperf3 TCP a -> b carries 50 MiB (exit, sent, arrived, Gbit/s: $out)"
-out=$(carried a 52428800 52428800 50M -R); ok $? "iperf3 TCP b -> a carries 50 MiB (exit, sent, arrived, Gbit/s: $out)"
-# UDP at 200 Mbit/s: some loss is UDP's right on a busy machine, most must arrive
-out=$(carried b 25165824 12582912 24M -u -b 200M -l 1200)
-ok $? "iperf3 UDP a -> b: of 24 MiB in 1200-byte datagrams at least half arrives (exit, sent, arrived: $out)"
+# The bytes carried, not a rate (any trickle had a rate): 50 MiB each way over TCP, counted and hashed at
+# both ends; UDP at 50 Mbit/s, where some loss is UDP's right on a busy machine but most must arrive.
+out=$(wg_carry a 52428800); ok $? "TCP a -> b carries 50 MiB intact (sent | received: $out)"
+out=$(wg_carry b 52428800); ok $? "TCP b -> a carries 50 MiB intact (sent | received: $out)"
+read -r rc sent got <<<"$(wg_udp a 12M 1200 50M)"
+ok "$([ "$rc" = 0 ] && [ "$sent" -ge 10000 ] && [ "$got" -ge $((sent / 2)) ] && echo 0 || echo 1)" \
+    "iperf3 UDP a -> b: of $sent 1200-byte datagrams (12 MiB) $got arrive, at least half (exit $rc)"
 
 # --- rekeying: 8 s of pings span at least one REKEY_AFTER_TIME (6 s here) ---
 h1=$(wg_latest a)
