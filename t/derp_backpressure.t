@@ -16,10 +16,10 @@ X=$("$DERPC" --key-file "$TMP/x.key" --pubkey)
 P=$(free_port)
 U=http://127.0.0.1:$P/derp
 start_relay r "$P" -o derp.backpressure_wait=20s -o derp.write_timeout=30s; ok $? "relay starts"
-derpc_bg r --key-file "$TMP/r.key" --raw slow-read --read-rate 2000000 --expect 1000 --from "$S" --timeout 30 "$U"
-wait_for 5 out_has r connected; ok $? "a receiver that reads at about 2 MB/s connects"
-derpc_bg s --key-file "$TMP/s.key" --send-to "$R" --count 1000 --size 1200 --timeout 40 "$U"
-derpc_wait r; ok $? "it receives all 1000 packets an unpaced sender sends it, each once, in order" ||
+derpc_bg r --key-file "$TMP/r.key" --raw slow-read --read-rate 4000000 --expect 5000 --from "$S" --timeout 30 "$U"
+wait_for 5 out_has r connected; ok $? "a receiver that reads at about 4 MB/s connects"
+derpc_bg s --key-file "$TMP/s.key" --send-to "$R" --count 5000 --size 1200 --timeout 40 "$U"
+derpc_wait r; ok $? "it receives all 5000 packets (6 MB, more than the kernel buffers hold) an unpaced sender sends it, each once, in order" ||
     diag "$(tail -5 "$TMP/r.out")"
 derpc_wait s; ok $? "the sender sent them all and was not disconnected"
 unlike "$(cat "$TMP/s.out")" "disconnected" "(no disconnection)"

@@ -30,6 +30,8 @@
  * is buffered is worked off first (a socket read takes everything the kernel holds, and a sender that was
  * paused has a lot there). */
 #define READ_RESUME_BELOW (256 * 1024)
+/* The most read from a client's socket at once. */
+#define READ_CHUNK (128 * 1024)
 /* Keys remembered per sender for PeerGone. */
 #define MAX_SENT 65536
 /* How long a restarting relay tells clients to wait, and how long to keep trying. */
@@ -1153,6 +1155,10 @@ static void start_conn(struct derp_server *srv, struct stream *s, int ws)
     c->nothere_tokens = 3;
     c->nothere_last = loop_now(srv->loop);
     timer_init(&c->ka, srv->loop, on_keepalive, c);
+    /* Read a client a piece at a time (plain TCP; h2o reads all the kernel holds otherwise): a sender that
+     * was paused has megabytes waiting there, which would land at once in a buffer grown and faulted in for
+     * them, and be worked off from cold memory. */
+    stream_set_read_chunk(s, READ_CHUNK);
     if (srv->conf->tcp_keepalive > 0) {
         /* Finds dead idle peers without traffic of ours: probes after T idle, every T/3, 3 of them. */
         unsigned idle = (unsigned)((srv->conf->tcp_keepalive + 999) / 1000);

@@ -50,10 +50,19 @@ static size_t srv_bytes;
 static int srv_closed;
 static char srv_close_err[64];
 
+static size_t srv_biggest; /* the most input one read callback saw */
+static uint8_t srv_next;    /* the byte expected next (the chunked test sends a counting pattern) */
+static int srv_order_ok = 1;
+
 static void srv_read(struct stream *s, void *arg)
 {
     size_t n;
-    stream_input(s, &n);
+    uint8_t *p = stream_input(s, &n);
+    if (n > srv_biggest)
+        srv_biggest = n;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != srv_next++)
+            srv_order_ok = 0;
     srv_bytes += n;
     stream_consume(s, n);
 }
@@ -108,7 +117,9 @@ static void on_connect(struct stream *s, const char *err, void *arg)
 static void reset(void)
 {
     srv_s = cl_s = NULL;
-    srv_bytes = 0;
+    srv_bytes = srv_biggest = 0;
+    srv_next = 0;
+    srv_order_ok = 1;
     srv_closed = cl_connected = cl_drained = cl_closed = 0;
     cl_err[0] = srv_close_err[0] = 0;
 }
@@ -145,7 +156,7 @@ static void on_late_timer(struct timer *t, void *arg)
 int main(void)
 {
     char err[256], addr[80];
-    plan(32);
+    plan(36);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -274,6 +285,43 @@ int main(void)
     }
     ok(cl_drained == 1 && !late_timer_fired, "a write made in a deferred call drains at once, not at the next timer");
     timer_stop(&late);
+    if (cl_s != NULL)
+        stream_close(cl_s);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
+
+    /* A read chunk: the reader takes at most that much per round, however much the kernel holds, including
+     * what it held before the switch; everything arrives in order. */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    static uint8_t pattern[1 << 20];
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)i;
+    if (cl_s != NULL && srv_s != NULL) {
+        stream_write(cl_s, pattern, 100000); /* waits in the kernel: the server is not reading yet */
+        for (int i = 0; i < 5; i++)
+            loop_run_once(L, 5);
+        ok(stream_set_read_chunk(srv_s, 4096) == 0, "stream_set_read_chunk on a plain TCP stream");
+        ok(stream_set_read_chunk(srv_s, 4096) == -1, "only once");
+        stream_read_start(srv_s);
+        for (size_t off = 100000; off < sizeof(pattern); off += 65536) {
+            size_t k = sizeof(pattern) - off < 65536 ? sizeof(pattern) - off : 65536;
+            /* keep the counting pattern going across writes */
+            static uint8_t more[65536];
+            for (size_t i = 0; i < k; i++)
+                more[i] = (uint8_t)(off + i);
+            stream_write(cl_s, more, k);
+        }
+        for (int i = 0; i < 2000 && srv_bytes < sizeof(pattern); i++)
+            loop_run_once(L, 10);
+    }
+    is_int((long long)srv_bytes, (long long)sizeof(pattern), "every byte arrives");
+    ok(srv_order_ok && srv_biggest <= 4096, "in order, at most 4096 bytes per read (biggest %zu)", srv_biggest);
     if (cl_s != NULL)
         stream_close(cl_s);
     if (srv_s != NULL)
