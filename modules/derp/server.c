@@ -27,10 +27,10 @@
 /* iovecs per writev. */
 #define IOV_CHUNK 256
 /* Reading from a client's socket resumes only when less than this of its input waits to be processed: what
- * is buffered is worked off first (a socket read takes everything the kernel holds, and a sender that was
- * paused has a lot there). */
+ * is buffered is worked off first, so a paused sender's input stays in the kernel, not in our memory. */
 #define READ_RESUME_BELOW (256 * 1024)
-/* The most read from a client's socket at once. */
+/* The most read from a client's socket at once (h2o would take all the kernel holds: megabytes after a
+ * pause, into a buffer grown and faulted in for them). */
 #define READ_CHUNK (128 * 1024)
 /* Keys remembered per sender for PeerGone. */
 #define MAX_SENT 65536
