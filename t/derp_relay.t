@@ -112,6 +112,16 @@ like "$ws" "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk\+xoo=" "Sec-WebSocket-
 like "$ws" "sec-websocket-protocol: derp" "the derp subprotocol is selected"
 like "$ws" "frame 822d 010000002844455250f09f9491$SERVER" "ServerKey arrives in a binary message"
 
+# a WebSocket client's burst (400 packets, ~500 kB in one write, more than the relay buffers unwrapped at
+# once) is relayed whole and in order, and the client is not dropped for it
+W=$("$DERPC" --key-file "$TMP/w.key" --pubkey)
+derpc_bg wb --key-file "$TMP/b.key" --expect 400 --from "$W" --timeout 15 "$U"
+wait_for 5 out_has wb connected
+out=$("$DERPC" --key-file "$TMP/w.key" --raw ws-burst --send-to "$B" --count 400 --size 1200 --timeout 3 "$U"); rc=$?
+is "$rc" 0 "a WebSocket client writing 400 packets at once stays connected" || diag "$out"
+like "$out" "still-open" "(still open afterwards)"
+derpc_wait wb; ok $? "and B gets all 400, each once, in order"
+
 # STUN: the spec's request (SOFTWARE tailnode + FINGERPRINT) and a plain RFC 5389 one, v4 and v6; junk ignored
 stun=$(python3 - "$S" <<'PY'
 import socket, struct, sys, zlib

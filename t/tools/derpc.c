@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -394,6 +395,142 @@ static int read_exact(int fd, uint8_t *p, size_t n)
     return 0;
 }
 
+/* ---- ws-burst: a WebSocket client that sends a burst of packets in one write ---- */
+
+/* One message from the server (unmasked frames; control frames skipped): its payload into buf, its length,
+ * or -1 on EOF, timeout or a message bigger than cap. */
+static long ws_read_msg(int fd, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        uint8_t h[10];
+        if (read_exact(fd, h, 2) != 0)
+            return -1;
+        uint64_t len = h[1] & 0x7f;
+        if (len == 126 || len == 127) {
+            size_t k = len == 126 ? 2 : 8;
+            if (read_exact(fd, h + 2, k) != 0)
+                return -1;
+            len = 0;
+            for (size_t i = 0; i < k; i++)
+                len = len << 8 | h[2 + i];
+        }
+        if (len > cap)
+            return -1;
+        if (read_exact(fd, buf, (size_t)len) != 0)
+            return -1;
+        if ((h[0] & 0x0f) < 8)
+            return (long)len;
+    }
+}
+
+/* Append data as one masked client frame (binary, final) to out at *n. */
+static void ws_put(uint8_t *out, size_t *n, const uint8_t *data, size_t len)
+{
+    static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    uint8_t *p = out + *n;
+    p[0] = 0x82;
+    size_t h = 2;
+    if (len < 126) {
+        p[1] = (uint8_t)(0x80 | len);
+    } else {
+        p[1] = 0x80 | 126;
+        p[2] = (uint8_t)(len >> 8);
+        p[3] = (uint8_t)len;
+        h = 4;
+    }
+    memcpy(p + h, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        p[h + 4 + i] = data[i] ^ mask[i & 3];
+    *n += h + 4 + len;
+}
+
+/* Upgrade to WebSocket (subprotocol derp), handshake, then write --count SendPackets to the first --send-to
+ * (numbered as usual), each in its own WebSocket message, all in one write; then stay until the timeout.
+ * 0 if the relay kept the connection ("still-open"), 1 if it dropped it. */
+static int run_ws_burst(int fd, const struct derp_url *u)
+{
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Protocol: derp\r\n\r\n",
+                     u->path, u->hostport);
+    if (opt.ndst == 0 || write(fd, req, (size_t)n) != n)
+        return 2;
+    char head[4096];
+    size_t hl = 0;
+    while (hl < sizeof(head) - 1 && (hl < 4 || memcmp(head + hl - 4, "\r\n\r\n", 4) != 0)) {
+        if (read(fd, head + hl, 1) != 1)
+            return 2;
+        hl++;
+    }
+    static uint8_t msg[1 << 16];
+    long ml = ws_read_msg(fd, msg, sizeof(msg)); /* ServerKey: header, magic, key */
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0 || ml != DERP_FRAME_HEADER_LEN + 40 ||
+        msg[0] != DERP_FRAME_SERVER_KEY) {
+        fprintf(stderr, "derpc: no WebSocket upgrade\n");
+        return 2;
+    }
+    uint8_t pub[32], frame[512], server_key[32];
+    memcpy(server_key, msg + DERP_FRAME_HEADER_LEN + 8, 32);
+    struct key pk;
+    key_public(&pk, &priv);
+    memcpy(pub, pk.b, 32);
+    struct derp_client_info ci = {.version = 2, .can_ack_pings = 1};
+    long fl = derp_client_info_seal(frame, sizeof(frame), priv.b, pub, server_key, NULL, &ci);
+    static uint8_t out[1 << 23];
+    size_t on = 0;
+    if (fl < 0)
+        return 2;
+    ws_put(out, &on, frame, (size_t)fl);
+    if (write(fd, out, on) != (ssize_t)on || (ml = ws_read_msg(fd, msg, sizeof(msg))) < 1 ||
+        msg[0] != DERP_FRAME_SERVER_INFO)
+        return 2;
+    char h[65];
+    hex(pub, h);
+    printf("connected %s\n", h);
+    on = 0;
+    size_t plen = (size_t)opt.size, flen = DERP_FRAME_HEADER_LEN + 32 + plen;
+    if (plen < 8 || flen > 65535 || (size_t)opt.count * (flen + 8) > sizeof(out))
+        return 2;
+    for (long i = 0; i < opt.count; i++) {
+        uint8_t f[DERP_FRAME_HEADER_LEN + 32 + 65536];
+        f[0] = DERP_FRAME_SEND_PACKET;
+        f[1] = (uint8_t)((32 + plen) >> 24);
+        f[2] = (uint8_t)((32 + plen) >> 16);
+        f[3] = (uint8_t)((32 + plen) >> 8);
+        f[4] = (uint8_t)(32 + plen);
+        memcpy(f + DERP_FRAME_HEADER_LEN, opt.dst[0], 32);
+        memset(f + DERP_FRAME_HEADER_LEN + 32, 0, plen);
+        uint64_t seq = (uint64_t)i;
+        memcpy(f + DERP_FRAME_HEADER_LEN + 32, &seq, 8);
+        ws_put(out, &on, f, flen);
+    }
+    size_t done = 0;
+    while (done < on) {
+        ssize_t w = write(fd, out + done, on - done);
+        if (w <= 0) {
+            printf("dropped while sending\n");
+            return 1;
+        }
+        done += (size_t)w;
+    }
+    sent = opt.count;
+    printf("sent %ld in one write of %zu bytes\n", sent, on);
+    fflush(stdout);
+    /* the relay's keep-alives keep coming: wait out the timeout by the clock, not by a quiet read */
+    time_t end = time(NULL) + opt.timeout_s;
+    while (time(NULL) < end) {
+        errno = 0; /* EOF leaves errno alone: only a timeout sets EAGAIN */
+        if (ws_read_msg(fd, msg, sizeof(msg)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            printf("dropped\n");
+            return 1;
+        }
+    }
+    printf("still-open\n");
+    return 0;
+}
+
 /* Upgrade and (unless stall-handshake) finish the handshake; then misbehave as asked. Exit status 0 when the
  * server dropped us (what the tests expect), 1 if it kept us longer than the timeout. */
 static int run_raw(void)
@@ -410,6 +547,8 @@ static int run_raw(void)
     }
     struct timeval tv = {opt.timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (strcmp(opt.raw, "ws-burst") == 0)
+        return run_ws_burst(fd, &u);
     char req[512];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n", u.path,
@@ -492,7 +631,7 @@ static void usage(void)
         "  --progress MS\n"
         "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
         "--pin F\n"
-        "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]\n");
+        "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]|ws-burst\n");
     exit(2);
 }
 
