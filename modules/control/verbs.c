@@ -14,6 +14,7 @@
 #include "core/cli.h"
 #include "core/cli_args.h"
 #include "core/module.h"
+#include "core/text.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
 #include "modules/control/policy/policy.h"
@@ -143,6 +144,7 @@ static struct json_object *call2(struct weft_cli *cli, const char *verb, const c
     }
     struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL;
     free(r.p);
+    json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
     struct json_object *e;
     if (refused && o && status >= 400 && status < 500 && json_object_object_get_ex(o, "errors", &e)) {
         *refused = o;
