@@ -65,7 +65,7 @@ done
 wait_for 30 test -e "$TMP/s1-8000" -a -e "$TMP/s1-8001" -a -e "$TMP/s2-8000" -a -e "$TMP/s2-8001"
 ok $? "the test's TCP servers listen in node1's and node2's namespaces"
 
-get() { in_ns "$1" python3 "$TMP/net.py" tcp-get "$2" "$3"; }
+get() { in_ns "$1" python3 "$TMP/net.py" tcp-get "$2" "$3" 2>/dev/null; }
 refused() { ! get "$@"; }
 
 get 1 "$v4_2" 8000; ok $? "allowed: alice -> bob TCP 8000"
