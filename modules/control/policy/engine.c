@@ -857,8 +857,10 @@ int pol_engine_set_users(struct pol_engine *e, const struct pol_user *u, size_t 
         free(v);
         return -1;
     }
-    memcpy(sorted, u, n * sizeof *u);
-    qsort(sorted, n, sizeof *sorted, cmp_user);
+    if (n) { /* u may be NULL when there are none */
+        memcpy(sorted, u, n * sizeof *u);
+        qsort(sorted, n, sizeof *sorted, cmp_user);
+    }
     /* the cheap case (users only added): nodes' memberships cannot change */
     bool same = true;
     for (size_t i = 0; i < e->nusers && same; i++) {
@@ -1346,9 +1348,10 @@ bool pol_tag_allowed(struct pol_engine *e, const char *tag, int64_t user_id, con
     char **sorted = calloc(ntags + 1, sizeof *sorted);
     if (!sorted)
         return false;
-    memcpy(sorted, tags, ntags * sizeof *sorted);
-    if (ntags)
+    if (ntags) { /* tags may be NULL when there are none */
+        memcpy(sorted, tags, ntags * sizeof *sorted);
         qsort(sorted, ntags, sizeof *sorted, cmp_str);
+    }
     as_tagged.tags = sorted;
     as_tagged.ntags = ntags;
     const struct pol_tag *pt = &e->pol->tags[t];
