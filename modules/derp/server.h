@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include "core/crypto/key.h"
+#include "core/limit.h"
 #include "core/loop.h"
 #include "modules/derp/derp.h"
 
@@ -91,9 +92,8 @@ struct derp_server {
     struct dconn **dirty;
     size_t ndirty, capdirty;
 
-    /* accept rate limiter */
-    double accept_tokens;
-    uint64_t accept_last;
+    /* max_conns and the accept rate (core/limit.h) */
+    struct accept_limit accept;
 
     struct mesh_link *links;
     size_t nlinks_up;
