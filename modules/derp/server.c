@@ -701,6 +701,16 @@ static void close_peer(struct derp_server *srv, const uint8_t key[32])
             conn_kill(d, NULL);
 }
 
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why)
+{
+    struct peer *p = peer_find(srv, key);
+    if (p == NULL)
+        return;
+    for (struct dconn *d = p->conns; d != NULL; d = d->dup_next)
+        if (!d->is_mesh)
+            conn_kill(d, why);
+}
+
 /* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client. */
 static int handle_frame(struct dconn *c, uint8_t *frame, const struct derp_frame *f)
 {

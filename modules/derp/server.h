@@ -111,6 +111,8 @@ void derp_server_free(struct derp_server *srv);
 /* The /derp handler (routes on every listener). */
 void derp_handle_upgrade(struct http_req *req, void *arg);
 size_t derp_server_conns(const struct derp_server *srv);
+/* Drop every client connection (not mesh links) of key now, logging why. */
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why);
 
 struct peer *peer_find(struct derp_server *srv, const uint8_t key[32]);
 struct peer *peer_get(struct derp_server *srv, const uint8_t key[32]);
