@@ -61,7 +61,9 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
-	modules/control/register.c modules/control/poll.c
+	modules/control/register.c modules/control/poll.c \
+	modules/control/pending.c modules/control/pending.h \
+	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
 check_PROGRAMS += t/unit/test_control
