@@ -34,6 +34,7 @@ static const char usage[] =
     "  -S               raw: a good handshake, then silence; print 'closed after MS ms' when dropped\n"
     "  -H MS            hold each client open MS ms after its answers; print when the server closes it\n"
     "  -s               with -n: print a summary of answer statuses and connect errors\n"
+    "  -1               each client sends its requests one after the other (default: all at once)\n"
     "  -L N             slowloris: N connections that send an HTTP request head one byte a second\n"
     "                   (-S: N connections that go silent after a good handshake); hold them for -t\n"
     "                   printing each second how many are open and how many the server dropped\n";
@@ -48,7 +49,7 @@ static char **reqs;
 static int nreqs;
 static int failures;
 static unsigned hold_ms;
-static int summary;
+static int summary, sequential;
 
 /* -s: answer statuses and connect errors over every client */
 static int statuses[600];
@@ -74,14 +75,17 @@ struct client {
     int ready, failed, closed, pending, answered;
     int print;
     uint64_t idle_since; /* loop time its last answer came (hold starts) */
+    int next;            /* the next request to send */
     uint64_t closed_at;
 };
 
 static void print_body(const uint8_t *b, size_t len)
 {
-    for (size_t i = 0; i < len && i < 200; i++)
+    for (size_t i = 0; i < len && i < 2000; i++)
         putchar(b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '.');
 }
+
+static void send_requests(struct client *cl);
 
 static void on_done(struct control_call *c, int status, const uint8_t *body, size_t len, const char *err,
                     void *arg)
@@ -96,6 +100,9 @@ static void on_done(struct control_call *c, int status, const uint8_t *body, siz
         statuses[status]++;
     if (err != NULL) {
         failures++;
+        char e[96];
+        snprintf(e, sizeof(e), "%s (HTTP %d)", err, status);
+        count_error(e);
         if (cl->print)
             printf("response %s error %s\n", what, err);
         return;
@@ -106,12 +113,14 @@ static void on_done(struct control_call *c, int status, const uint8_t *body, siz
         print_body(body, len);
         putchar('\n');
     }
+    if (sequential && cl->next < nreqs)
+        send_requests(cl);
 }
 
 static void send_requests(struct client *cl)
 {
     static const struct control_call_cbs cbs = {NULL, NULL, on_done};
-    for (int i = 0; i < nreqs; i++) {
+    for (int i = cl->next; i < nreqs && (!sequential || i == cl->next); i++) {
         char *spec = strdup(reqs[i]);
         char *method = spec, *path = strchr(spec, ':'), *body = NULL;
         if (path == NULL) {
@@ -149,6 +158,7 @@ static void send_requests(struct client *cl)
         free(file_body);
         free(spec);
     }
+    cl->next = sequential ? cl->next + 1 : nreqs;
 }
 
 static void on_ready(struct control_client *cc, const char *err, void *arg)
@@ -481,7 +491,7 @@ int main(int argc, char **argv)
 {
     const char *control_text = NULL, *expect = NULL, *raw_b64 = NULL;
     int n = 0, garbage = 0, silent = 0, nslowloris = 0, opt;
-    while ((opt = getopt(argc, argv, "k:V:c:e:n:t:r:gSH:sL:h")) != -1) {
+    while ((opt = getopt(argc, argv, "k:V:c:e:n:t:r:gSH:sL:1h")) != -1) {
         switch (opt) {
         case 'k': {
             char err[256];
@@ -502,6 +512,7 @@ int main(int argc, char **argv)
         case 'S': silent = 1; break;
         case 'H': hold_ms = (unsigned)atoi(optarg); break;
         case 's': summary = 1; break;
+        case '1': sequential = 1; break;
         case 'L': nslowloris = atoi(optarg); break;
         default: fputs(usage, opt == 'h' ? stdout : stderr); return opt == 'h' ? 0 : 2;
         }
