@@ -407,7 +407,7 @@ static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const stru
     p->capver = req->version;
     char url[512];
     auth_url(c, p, url, sizeof url);
-    log_info("module=control event=register_pending authid=%s hostname=%s msg=\"approve with: weft nodes "
+    log_info("module=control event=register_pending authid=%s hostname=\"%s\" msg=\"approve with: weft nodes "
              "register --user USER %s\"", p->id, p->hostname, p->id);
     answer_node(c, NULL, false, url, NULL, a);
 }

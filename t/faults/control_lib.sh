@@ -39,5 +39,5 @@ fds() { ls "/proc/$(weft_pid "$1")/fd" | wc -l; }
 no_errors() {
     local n text=""
     for n in "$@"; do text+=$(cat "$TMP/$n.log"); done
-    unlike "$text" "level=error|Sanitizer|runtime error" "no errors or sanitizer reports in the logs ($*)"
+    unlike "$text" "^level=error|Sanitizer|runtime error" "no errors or sanitizer reports in the logs ($*)"
 }
