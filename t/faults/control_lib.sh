@@ -10,12 +10,13 @@ TSNODE="$WEFT_BUILDDIR/t/tools/tsnode"
 [ -x "$CTLC" ] && [ -x "$TSNODE" ] || skip_all "t/tools/ctlc and t/tools/tsnode are not built"
 need_cmd curl python3
 
-# start_control NAME PORT [ARGS...]: weft serve control, state in $TMP/NAME (or as ARGS say), listening on
-# 127.0.0.1:PORT; waits until started. Sets URL and MK (the control key).
+# start_control NAME PORT [ARGS...]: weft serve $ROLES (default: control), state in $TMP/NAME (or as ARGS
+# say), listening on 127.0.0.1:PORT; waits until started. Sets URL and MK (the control key).
 start_control() {
     local name=$1 port=$2; shift 2
     URL=http://127.0.0.1:$port
-    start_weft "$name" serve control -o state_dir="$TMP/$name" -o control.listen=127.0.0.1:"$port" \
+    # shellcheck disable=SC2086
+    start_weft "$name" serve ${ROLES:-control} -o state_dir="$TMP/$name" -o control.listen=127.0.0.1:"$port" \
         -o control.server_url="$URL" "$@"
     wait_for 10 grep -q 'event=started' "$TMP/$name.log" || return 1
     MK=$(curl -s -m 5 "$URL/key?v=97" | sed -n 's/.*"publicKey":"\(mkey:[0-9a-f]*\)".*/\1/p')

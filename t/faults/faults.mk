@@ -3,6 +3,7 @@
 # an accident (issue 10: floods, hostile strings, kill -9, full disks, slowloris) against the real binary
 # and checks that weft holds. One line per test: add yours to FAULT_TESTS.
 FAULT_TESTS =
-FAULT_TESTS += t/faults/control-pending.t t/faults/control-conns.t t/faults/control-strings.t
+FAULT_TESTS += t/faults/control-pending.t t/faults/control-conns.t t/faults/control-strings.t \
+	t/faults/control-admission.t
 TESTS += $(FAULT_TESTS)
 EXTRA_DIST += $(FAULT_TESTS) t/faults/control_lib.sh
