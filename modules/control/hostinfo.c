@@ -133,12 +133,21 @@ static void put_value(struct cleaner *c, struct json_object *v, int depth, const
             return;
         }
         jbuf_open(&c->b, '{');
+        /* keys as written (cleaned): two that differ only in control characters must not both be kept,
+         * a JSON reader would keep one of them, and cleaning again would change the result */
+        char **seen = calloc(HOSTINFO_ITEMS_MAX, sizeof(*seen));
         size_t i = 0;
         json_object_object_foreach(v, k, m)
         {
-            if (i >= HOSTINFO_ITEMS_MAX)
+            if (i >= HOSTINFO_ITEMS_MAX || seen == NULL)
                 break;
             if (!wanted(keys, k))
+                continue;
+            clean_into(c->tmp, sizeof(c->tmp), k, strlen(k));
+            bool dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = strcmp(seen[j], c->tmp) == 0;
+            if (dup || (seen[i] = strdup(c->tmp)) == NULL)
                 continue;
             i++;
             size_t mark = c->b.len;
@@ -149,6 +158,9 @@ static void put_value(struct cleaner *c, struct json_object *v, int depth, const
                 break;
             }
         }
+        for (size_t j = 0; j < i; j++)
+            free(seen[j]);
+        free(seen);
         jbuf_close(&c->b, '}');
         return;
     }
