@@ -68,8 +68,10 @@ control_app_sources = \
 	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
-check_PROGRAMS += t/unit/test_control
-TESTS += t/unit/test_control
+check_PROGRAMS += t/unit/test_control t/unit/test_pending
+TESTS += t/unit/test_control t/unit/test_pending
+t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h
+t_unit_test_pending_CFLAGS = $(AM_CFLAGS) # own objects: pending.c is also in the module
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
 t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
 if !BUILTIN_MODULES
