@@ -42,7 +42,7 @@ like "$(tail -1 silent.out)" '^slowloris 500 dropped 500$' "every silent channel
 still=$(sed -n 's/^slowloris open \([0-9]*\) .*/\1/p' slow.out | tail -1)
 diag "slowloris connections still open after $(grep -c '^slowloris open' slow.out) s: $still"
 wait $slow
-wait_for 15 test "$(fds c)" -le $((base + 5)); ok $? "the server's descriptors are back ($(fds c), started with $base)"
+wait_for 15 fds_le c $((base + 5)); ok $? "the server's descriptors are back ($(fds c), started with $base)"
 like "$(node n1 register --authkey "$key")" '"MachineAuthorized":true' "and it still works"
 stop_weft c TERM; is "$WEFT_RC" 0 "clean exit"
 no_errors c

@@ -33,8 +33,9 @@ fi
 
 # rss_kb NAME: resident memory of the weft process NAME, in KiB.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$(weft_pid "$1")/status"; }
-# fds NAME: its open file descriptors.
+# fds NAME: its open file descriptors; fds_le NAME N: whether they are at most N (for wait_for).
 fds() { ls "/proc/$(weft_pid "$1")/fd" | wc -l; }
+fds_le() { [ "$(fds "$1")" -le "$2" ]; }
 
 # no_errors NAME...: no error lines or sanitizer reports in the logs.
 no_errors() {
