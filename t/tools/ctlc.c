@@ -388,6 +388,7 @@ struct slow {
     int up, closed;
 };
 static struct slow *slows;
+static struct raw *raws; /* -L with -S */
 static int nslow, slow_up, slow_closed;
 
 static void slow_close(struct stream *s, const char *err, void *arg)
@@ -441,7 +442,7 @@ static int slow_mode(int n, int silent, const struct key *control)
     char addr[300];
     if (url_addr(addr, sizeof(addr)) != 0)
         return 2;
-    struct raw *raws = silent ? calloc((size_t)n, sizeof(*raws)) : NULL;
+    raws = silent ? calloc((size_t)n, sizeof(*raws)) : NULL;
     slows = silent ? NULL : calloc((size_t)n, sizeof(*slows));
     nslow = n;
     for (int i = 0; i < n; i++) {
@@ -537,7 +538,9 @@ int main(int argc, char **argv)
     }
     if (nslowloris > 0) {
         int rc = slow_mode(nslowloris, silent, &control);
-        loop_free(L);
+        loop_free(L); /* closes what is still open: the close callbacks still see the arrays */
+        free(raws);
+        free(slows);
         return rc;
     }
     if (raw_b64 != NULL || garbage || silent) {
