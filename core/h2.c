@@ -468,6 +468,8 @@ static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t
         h->buffered -= buf_avail(&r->body);
         buf_free(&r->body);
         r->state = REQ_DISPATCHED; /* h2_respond's precondition */
+        if (!too_big && h->o.busy_count)
+            (*h->o.busy_count)++;
         h2_respond_text(r, too_big ? 413 : 503, too_big ? "request body too large\n" : "server busy\n");
         return 0;
     }
@@ -481,6 +483,8 @@ static void srv_dispatch(struct h2 *h, struct h2_req *r)
 {
     if (r->busy) {
         r->state = REQ_DISPATCHED;
+        if (h->o.busy_count)
+            (*h->o.busy_count)++;
         h2_respond_text(r, 503, "server busy\n");
         return;
     }

@@ -29,6 +29,7 @@ struct h2_server_opts {
     size_t max_buffered;    /* request bytes (headers and bodies) held at once on the session, across its
                              * streams (default 8 MiB; a request that does not fit: 503) */
     void (*on_idle)(void *arg); /* optional: the last open stream closed (arg: the session's) */
+    uint64_t *busy_count;       /* optional: counts the requests answered 503 for max_buffered */
 };
 
 /* A server session (expects the client preface; sends its SETTINGS first: the ones Go's http2.Server sends,

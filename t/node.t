@@ -15,8 +15,8 @@ cd "$TMP" || exit 1
 node_topology 3 || skip_all "cannot create network namespaces and veth pairs"
 
 start_srv; ok $? "the server namespace runs weft serve control derp"
-in_ns 1 ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
-ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "node namespaces cannot reach each other directly"
+out=$(in_ns 1 ping -c 1 -W 1 10.77.2.2 2>&1); rc=$?
+like "$rc $out" '^2 .*Network is unreachable' "node namespaces cannot reach each other directly (no route: ping exits 2)"
 w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
 like "$key" '^weft-auth-' "a reusable pre-auth key"
@@ -50,6 +50,21 @@ in_ns 1 ping -c 2 -W 2 "$v4_2" >/dev/null; ok $? "ping(8) node1 -> node2 over IP
 in_ns 2 ping -c 2 -W 2 "$v4_1" >/dev/null; ok $? "ping(8) node2 -> node1 over IPv4"
 in_ns 1 ping -c 2 -W 2 "$v6_2" >/dev/null; ok $? "ping(8) node1 -> node2 over IPv6"
 in_ns 2 ping -c 2 -W 2 "$v6_1" >/dev/null; ok $? "ping(8) node2 -> node1 over IPv6"
+
+# /metrics after that traffic, on each namespace's loopback (the default listeners: node 9873, control 9871)
+m=$(in_ns 1 curl -s -m 5 http://127.0.0.1:9873/metrics)
+like "$m" '^weft_node_state\{state="Running"\} 1$' "node metrics: the state"
+like "$m" '^weft_node_peers 1$' "node metrics: its one peer (node2)"
+like "$m" '^weft_node_handshakes_total [1-9]' "node metrics: WireGuard handshakes happened"
+like "$m" '^weft_node_peer_sent_bytes_total\{peer="node2"\} [1-9][0-9]{2,}$' "node metrics: bytes sent to node2"
+like "$m" '^weft_node_peer_received_bytes_total\{peer="node2"\} [1-9][0-9]{2,}$' "node metrics: bytes from node2"
+like "$m" '^weft_node_peer_paths\{path="relay"\} [1-9]' "node metrics: peers reached through the relay"
+like "$m" '^process_resident_memory_bytes [1-9][0-9]{5,}$' "process metrics: resident memory"
+m=$(ip netns exec "$S" curl -s -m 5 http://127.0.0.1:9871/metrics)
+like "$m" '^weft_control_nodes\{state="online"\} 2$' "control metrics: two nodes online"
+like "$m" '^weft_control_registrations_total\{result="authkey"\} 2$' "control metrics: two registrations by key"
+like "$m" '^weft_control_map_streams [2-9]$' "control metrics: their map streams"
+like "$m" '^derp_packets_relayed_total [1-9]' "the embedded relay's metrics are in the same exposition"
 
 in_ns 2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 on_exit "kill $! 2>/dev/null"
@@ -100,8 +115,8 @@ like "$(cli 3 status)" '^# Stopped' "node3 is Stopped"
 addrs=$(in_ns 3 ip -o addr show dev weft0 2>/dev/null)
 unlike "$addrs" '100\.64\.|fd7a:' "its tailnet addresses are gone"
 wait_for 3 sees 1 3 offline; ok $? "node1 sees node3 offline"
-cli 1 ping --count 1 --timeout 1 node3 >/dev/null 2>&1
-ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "node3 no longer answers"
+out=$(cli 1 ping --count 1 --timeout 1 node3 2>&1); rc=$?
+like "$rc $out" '^1 weft ping: no reply from node3 \(100\.64\.0\.3\): timed out' "node3 no longer answers (the ping times out)"
 cli 3 up >/dev/null 2>&1; ok $? "node3: weft up again"
 wait_for 3 sees 1 3 online; ok $? "node1 sees node3 online again"
 cli 1 ping node3 >/dev/null; ok $? "and pings it"

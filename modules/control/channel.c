@@ -316,7 +316,8 @@ static void on_upgraded(struct stream *s, void *arg)
         goto out;
     }
     struct h2_server_opts o = {
-        .max_body = MAX_BODY, .max_buffered = ch->lim.max_buffered, .on_idle = conn_on_idle};
+        .max_body = MAX_BODY, .max_buffered = ch->lim.max_buffered, .on_idle = conn_on_idle,
+        .busy_count = &ch->st.refused_busy};
     c->h2 = h2_server_new(conn_write, conn_request, c, &o);
     if (c->h2 == NULL) {
         free(c);

@@ -55,6 +55,7 @@ struct channel_stats {
     uint64_t refused_max_conns, refused_rate; /* upgrades refused */
     uint64_t closed_first_request;            /* no request in time after the upgrade */
     uint64_t closed_idle;                     /* no open stream for idle_ms */
+    uint64_t refused_busy;                    /* requests answered 503: the channel's max_buffered was held */
 };
 
 /* A channel with the control private key (copied). NULL if out of memory. No limits until set. */

@@ -9,6 +9,7 @@
 
 #include "core/ctx.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/module.h"
 #include "modules/control/control.h"
 
@@ -48,6 +49,32 @@ static void limits_of(const struct control_conf *conf, struct channel_limits *li
     lim->max_buffered = (size_t)conf->channel_buffer;
 }
 
+/* What the channel's limits did, next to the registrations' refusals (metrics.c). */
+static void collect(struct metrics_w *w, void *arg)
+{
+    const struct channel *ch = arg;
+    const struct channel_stats *st = channel_stats(ch);
+    mw_gauge(w, "weft_control_connections", "Control connections (Noise channels) open now.",
+             (double)channel_connections(ch));
+    mw_family(w, "weft_control_connections_refused_total", "counter",
+              "Control connections refused at the upgrade by control.max_conns (503) or control.accept_rate "
+              "(429).");
+    mw_sample(w, "weft_control_connections_refused_total", (double)st->refused_max_conns, "reason", "max_conns",
+              NULL);
+    mw_sample(w, "weft_control_connections_refused_total", (double)st->refused_rate, "reason", "accept_rate",
+              NULL);
+    mw_family(w, "weft_control_connections_closed_total", "counter",
+              "Control connections closed by a timeout: no first request within control.first_request_timeout, "
+              "or no request open for control.idle_timeout.");
+    mw_sample(w, "weft_control_connections_closed_total", (double)st->closed_first_request, "reason",
+              "first_request_timeout", NULL);
+    mw_sample(w, "weft_control_connections_closed_total", (double)st->closed_idle, "reason", "idle_timeout",
+              NULL);
+    mw_counter(w, "weft_control_requests_busy_total",
+               "Requests on a control connection answered 503: it held control.channel_buffer bytes already.",
+               (double)st->refused_busy);
+}
+
 int channel_start(struct weft_instance *inst, struct http_server *srv)
 {
     struct channel *ch = channel_of(inst);
@@ -81,6 +108,7 @@ int channel_start(struct weft_instance *inst, struct http_server *srv)
         i->ch = ch;
         i->next = instances;
         instances = i;
+        metrics_add(weft_metrics(inst->ctx), collect, ch);
         char pub[KEY_TEXT_MAX];
         key_format(pub, sizeof(pub), KEY_TEXT_MACHINE, channel_public_key(ch));
         log_info("module=control event=control_key path=%s created=%s public=%s", path,
@@ -114,6 +142,7 @@ void channel_finish(struct weft_instance *inst)
         if ((*pi)->inst == inst) {
             struct inst_channel *i = *pi;
             *pi = i->next;
+            metrics_remove(weft_metrics(i->inst->ctx), i->ch);
             channel_free(i->ch);
             free(i);
             return;

@@ -24,6 +24,7 @@ struct control_conf {
     long long keepalive;
     long long batch_delay;
     long long derp_stun_port;
+    long long stream_queue_max;
     char *derp_map_file;
     /* limits on what clients may hold (issue 10): the channel, pending registrations, Hostinfo */
     long long max_conns; /* 0: three quarters of the open-file limit */
@@ -35,5 +36,6 @@ struct control_conf {
     /* who may ask /verify */
     struct cfg_list verify_allow;
     char *verify_secret_file;
+    char *packet_filter_file;
 };
 #endif

@@ -336,6 +336,7 @@ int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *
     struct cnode *n = enroll(c, &rp, err, errlen, pub, sizeof pub);
     if (!n)
         return -1;
+    c->st.registrations[REG_OK_INTERACTIVE]++;
     p->done = true;
     p->node_id = n->m.id;
     free(p->hostinfo); /* what is left is only for answering a late Followup */
@@ -371,6 +372,7 @@ static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const stru
         if (p)
             pending_drop(c, p, "superseded by a newer registration request from this machine");
         if (c->pending.n >= c->pending.max) {
+            c->st.refused[REFUSED_TOO_MANY_PENDING]++;
             uint64_t held = 0;
             if (log_every_ok(&c->pending_log, loop_now(c->loop), REFUSE_LOG_MS, &held))
                 log_warn("module=control event=register_refused reason=too_many_pending pending=%zu "
@@ -407,8 +409,9 @@ static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const stru
     p->capver = req->version;
     char url[512];
     auth_url(c, p, url, sizeof url);
-    log_info("module=control event=register_pending authid=%s hostname=\"%s\" msg=\"approve with: weft nodes "
-             "register --user USER %s\"", p->id, p->hostname, p->id);
+    c->st.registrations[REG_PENDING]++;
+    log_info("module=control event=register_pending authid=%s hostname=\"%s\" src=%s msg=\"approve with: weft "
+             "nodes register --user USER %s\"", p->id, p->hostname, c->reg_src ? c->reg_src : "-", p->id);
     answer_node(c, NULL, false, url, NULL, a);
 }
 
@@ -418,6 +421,9 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     memset(a, 0, sizeof *a);
     struct tc_register_request req;
     if (tc_register_request_parse(&req, (const char *)body, len)) {
+        c->st.refused[REFUSED_MALFORMED]++;
+        log_info("module=control event=register_refused src=%s reason=\"malformed RegisterRequest\"",
+                 c->reg_src ? c->reg_src : "-");
         answer_text(a, 400, "malformed RegisterRequest");
         return 0;
     }
@@ -431,13 +437,17 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     /* what the client says about itself is cleaned once, before anything keeps or forwards it */
     char *hostinfo = raw_hostinfo ? ctrl_hostinfo_clean(c, raw_hostinfo, raw_len, &hostinfo_len) : NULL;
     if (tc_key_is_zero(&req.node_key)) {
+        c->st.refused[REFUSED_MALFORMED]++;
+        log_info("module=control event=register_refused src=%s reason=\"RegisterRequest without NodeKey\"",
+                 c->reg_src ? c->reg_src : "-");
         answer_text(a, 400, "RegisterRequest without NodeKey");
         goto out;
     }
     struct cnode *byk = ctrl_node_by_node_key(c, req.node_key.b);
     if (byk && memcmp(byk->m.machine_key, mkey, 32)) {
-        log_warn("module=control event=register_refused node=%lld reason=\"node key of another machine\"",
-                 (long long)byk->m.id);
+        c->st.refused[REFUSED_OTHER_MACHINE]++;
+        log_warn("module=control event=register_refused src=%s node=%lld reason=\"node key of another machine\"",
+                 c->reg_src ? c->reg_src : "-", (long long)byk->m.id);
         answer_text(a, 401, "this node key is registered to another machine");
         goto out;
     }
@@ -446,6 +456,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     /* D: logout: an Expiry in the past with the current key */
     if (want_expiry && want_expiry < now) {
         if (byk) {
+            c->st.registrations[REG_LOGOUT]++;
             log_info("module=control event=logout node=%lld name=%s", (long long)byk->m.id, byk->m.given_name);
             if (byk->m.ephemeral) {
                 ctrl_node_remove(c, byk, true);
@@ -480,6 +491,8 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                     what |= ctrl_node_set_hostname(c, byk, req.hostinfo->hostname);
                 ctrl_node_save(c, byk, what);
             }
+            if (!expired)
+                c->st.registrations[REG_OK_KNOWN]++;
             answer_node(c, byk, expired, NULL, NULL, a);
             goto out;
         }
@@ -501,7 +514,12 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             goto out;
         }
         if (st != AUTHKEY_OK) {
-            log_info("module=control event=register_refused reason=\"%s\"", authkey_reason(st));
+            c->st.refused[st == AUTHKEY_REVOKED   ? REFUSED_KEY_REVOKED
+                          : st == AUTHKEY_EXPIRED ? REFUSED_KEY_EXPIRED
+                          : st == AUTHKEY_USED    ? REFUSED_KEY_USED
+                                                  : REFUSED_KEY_UNKNOWN]++;
+            log_info("module=control event=register_refused src=%s reason=\"%s\"", c->reg_src ? c->reg_src : "-",
+                     authkey_reason(st));
             if (st != AUTHKEY_UNKNOWN)
                 model_authkey_clear(&k);
             answer_node(c, NULL, false, NULL, authkey_reason(st), a);
@@ -519,6 +537,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             answer_text(a, 500, pub);
             goto out;
         }
+        c->st.registrations[REG_OK_AUTHKEY]++;
         answer_node(c, n, false, NULL, NULL, a);
         goto out;
     }
@@ -535,6 +554,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                 goto out;
             }
             if (p->nwaiters >= MAX_WAITERS) {
+                c->st.refused[REFUSED_TOO_MANY_WAITERS]++;
                 answer_text(a, 429, "too many requests are waiting for this registration");
                 goto out;
             }

@@ -58,6 +58,7 @@ is "$(verify "$URL/verify")" 403 "/verify refuses an address outside verify_allo
 is "$(verify "$URL/verify?secret=a-long-enough-shared-secret")" 200 "unless it has the secret (?secret=)"
 is "$(verify "$URL/verify" -H 'Authorization: Bearer a-long-enough-shared-secret')" 200 "or (Bearer)"
 is "$(verify "$URL/verify?secret=a-long-enough-shared-secreT")" 403 "a wrong secret does not do"
+is "$(metric v weft_control_verify_refused_total)" 2 "/metrics counts the 2 refused"
 stop_weft v TERM
 URL=$SURL
 out=$("$WEFT" check-config -o control.verify_allow=10.0.0.0/33 2>&1); rc=$?

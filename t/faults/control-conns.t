@@ -19,12 +19,17 @@ like "$out" '^slowloris connected 50$' "50 silent peers finish the Noise handsha
 like "$(tail -1 <<<"$out")" '^slowloris 50 dropped 50$' "all 50 are dropped (no request within 1 s)" || diag "$out"
 like "$("$CTLC" -S -c "$MK" -t 5000 "$URL" 2>&1)" '^closed after (9[5-9][0-9]|[1-4][0-9]{3}) ms$' \
     "one of them: dropped 1 s after its handshake"
+is "$(metric a 'weft_control_connections_closed_total{reason="first_request_timeout"}')" 51 \
+    "/metrics counts the 51 dropped for their first request"
 
 # idle channels: a request, then nothing open
 out=$("$CTLC" -c "$MK" -H 5000 -n 20 "$URL" POST:/machine/x 2>&1)
 like "$out" '^closed after (19[0-9][0-9]|[2-4][0-9]{3}) ms: closed by the server' \
     "a channel with no request open is closed after idle_timeout (2 s), with a GOAWAY" || diag "$out"
 like "$out" '^held 20 closed 20$' "20 idle channels: all closed" || diag "$out"
+# ctlc's first client (the one that prints) is held as well: 21 channels
+is "$(metric a 'weft_control_connections_closed_total{reason="idle_timeout"}')" 21 \
+    "/metrics counts the 21 closed for being idle (ctlc's first client and the 20)"
 out=$("$CTLC" -c "$MK" -H 1000 "$URL" POST:/machine/x 2>&1)
 unlike "$out" '^closed' "one that is quicker than that is not"
 wait_for 5 fds_le a "$base"; ok $? "the server's descriptors are back to where they were ($(fds a) <= $base)"
@@ -40,6 +45,8 @@ before=$(rss_kb b)
 out=$("$CTLC" -c "$MK" -s -n 5 -t 20000 "$URL" "${reqs[@]}" 2>&1)
 after=$(rss_kb b)
 like "$out" '^statuses .*503:[0-9]+' "requests past a channel's buffer get 503 (server busy)" || diag "$out"
+n503=$(grep -o '503:[0-9]*' <<<"$out" | cut -d: -f2)
+is "$(metric b weft_control_requests_busy_total)" "${n503:-0}" "/metrics counts them (${n503:-0})"
 growth=$(((after - before) / 1024))
 diag "RSS $((before / 1024)) MB -> $((after / 1024)) MB with 6 channels sending 8 x 1 MB each at once"
 ok $((growth < 40 * MEMSCALE ? 0 : 1)) "the server grows by ${growth} MB (< $((40 * MEMSCALE)) MB)"
@@ -51,6 +58,9 @@ like "$out" '^clients 15 ready 9 ' "with 10 channels open (1 + 9), the next ones
 like "$out" '^errors upgrade refused: HTTP 503:6;' "... are refused with 503" || diag "$out"
 is "$(grep -c 'event=channel_refused reason=max_conns' "$TMP/b.log")" 1 "logged once, not 6 times"
 like "$(grep 'event=channel_refused' "$TMP/b.log")" 'max_conns=10 ' "naming the limit"
+is "$(metric b 'weft_control_connections_refused_total{reason="max_conns"}')" 6 "/metrics counts the 6"
+conns_zero() { [ "$(metric b weft_control_connections)" = 0 ]; }
+wait_for 10 conns_zero; ok $? "the open-connections gauge falls back to 0 when they are gone"
 out=$("$CTLC" -c "$MK" "$URL" POST:/machine/x 2>&1)
 like "$out" '^response POST:/machine/x 404' "once they are gone, new channels are taken again"
 
@@ -62,6 +72,9 @@ out=$("$CTLC" -c "$MK" -s -n 20 "$URL" POST:/machine/x 2>&1)
 like "$out" 'upgrade refused: HTTP 429:([5-9]|1[0-9]);' "20 new channels at once: those past the burst get 429" ||
     diag "$out"
 like "$(grep 'event=channel_refused' "$TMP/r.log")" 'reason=accept_rate' "logged with the reason"
+n429=$(sed -n 's/.*upgrade refused: HTTP 429:\([0-9]*\);.*/\1/p' <<<"$out")
+is "$(metric r 'weft_control_connections_refused_total{reason="accept_rate"}')" "${n429:-none}" \
+    "/metrics counts them (${n429:-none}) by their reason"
 
 for s in a b r; do stop_weft $s TERM; is "$WEFT_RC" 0 "$s: clean exit"; done
 no_errors a b r

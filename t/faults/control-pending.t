@@ -49,6 +49,9 @@ register_json f2.json "$nk2" two 0 "$u2"
 f=(); for i in 1 2 3 4 5 6; do f+=(POST:/machine/register:@f2.json); done
 out=$("$CTLC" -k m.key -c "$MK" -s -n 1 -t 2000 "$URL" "${f[@]}" 2>&1)
 like "$out" 'statuses 429:[2-9]' "Followups past 4 on one registration: 429" || diag "$out"
+n429=$(grep -o '429:[0-9]*' <<<"$out" | cut -d: -f2)
+is "$(metric c 'weft_control_registrations_refused_total{reason="too_many_followups"}')" "${n429:-0}" \
+    "and counted in /metrics"
 
 # the attack: 17 machines x 8 requests with a 1 MB Hostinfo each (one after the other on each connection:
 # this is about what registrations keep, not what a connection buffers)
@@ -84,6 +87,9 @@ like "$(grep 'reason=too_many_pending' "$TMP/c.log")" 'max_pending=40' "the log 
 out=$("$CTLC" -c "$MK" "$URL" POST:/machine/register:@r1.json 2>&1)
 like "$out" 'response POST:/machine/register:@r1.json 503 .*waiting for approval' \
     "a new machine is refused with a readable 503 while the table is full"
+n503all=$(grep -o '503:[0-9]*' <<<"$statuses" | awk -F: -v n="${n503:-0}" '{ s += $2 } END { print s + n + 1 }')
+is "$(metric c 'weft_control_registrations_refused_total{reason="too_many_pending"}')" "$n503all" \
+    "/metrics counts every refusal for the cap ($n503all), by its reason"
 like "$(http_get "$u2")" '^200 ' "registrations already waiting are still there"
 
 kill -0 "$(weft_pid c)"; ok $? "the server is still running"
