@@ -421,7 +421,7 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
         char **p = (char **)slot;
         free(*p);
         *p = text && *text ? strdup(text) : NULL; /* "key:" with no value unsets it */
-        return NULL;
+        return *p && k->check ? k->check(*p, buf, buflen) : NULL;
     }
     case CFG_INT:
     case CFG_DURATION:
@@ -470,6 +470,11 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
             }
         } else if (text) {
             list_split(l, text);
+        }
+        for (size_t i = 0; k->check && i < l->n; i++) {
+            const char *msg = k->check(l->v[i], buf, buflen);
+            if (msg)
+                return msg;
         }
         return NULL;
     }

@@ -29,6 +29,9 @@ struct cfg_key {
     size_t offset;                /* where the value lives in the section's struct */
     long long min, max;           /* CFG_INT, CFG_DURATION (ms); min == max == 0: no bound */
     const char *const *choices;   /* CFG_ENUM: NULL-terminated */
+    /* Optional, CFG_STR and CFG_LIST: checks a value (each item of a list) beyond its type: NULL if good,
+     * else a message written to buf, reported at the value's FILE:LINE:COL by check-config and serve. */
+    const char *(*check)(const char *value, char *buf, size_t buflen);
 };
 
 #define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL }

@@ -23,8 +23,10 @@ libweftcore_la_SOURCES += \
 	core/http.c core/http.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
-	core/udp.c core/udp.h
-check_PROGRAMS += t/unit/test_loop
+	core/udp.c core/udp.h \
+	core/limit.c core/limit.h
+check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr
+TESTS += t/unit/test_limit t/unit/test_addr
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http

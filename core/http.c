@@ -257,6 +257,12 @@ socklen_t http_req_peer(const struct http_req *req, struct sockaddr *sa)
     return c->callbacks->get_peername ? c->callbacks->get_peername(c, sa) : 0;
 }
 
+socklen_t http_req_local(const struct http_req *req, struct sockaddr *sa)
+{
+    h2o_conn_t *c = req->h->conn;
+    return c->callbacks->get_sockname ? c->callbacks->get_sockname(c, sa) : 0;
+}
+
 char *http_req_peer_str(const struct http_req *req, char *buf, size_t cap)
 {
     struct sockaddr_storage ss;

@@ -69,6 +69,8 @@ const char *http_req_header(struct http_req *req, const char *name);
 const uint8_t *http_req_body(const struct http_req *req, size_t *len);
 /* The client's address into sa (room for a sockaddr_storage); its length, 0 if unknown. */
 socklen_t http_req_peer(const struct http_req *req, struct sockaddr *sa);
+/* The local address the client reached (the listener's side of the connection), as http_req_peer. */
+socklen_t http_req_local(const struct http_req *req, struct sockaddr *sa);
 /* The client's address as text in buf (>= ADDR_STRLEN); returns buf. */
 char *http_req_peer_str(const struct http_req *req, char *buf, size_t cap);
 /* 1 if the request came over TLS. */

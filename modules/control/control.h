@@ -26,6 +26,16 @@ struct control_conf {
     long long derp_stun_port;
     long long stream_queue_max;
     char *derp_map_file;
+    /* limits on what clients may hold (issue 10): the channel, pending registrations, Hostinfo */
+    long long max_conns; /* 0: three quarters of the open-file limit */
+    long long accept_rate, accept_burst;
+    long long first_request_timeout, idle_timeout;
+    long long channel_buffer;
+    long long max_pending;
+    long long hostinfo_max;
+    /* who may ask /verify */
+    struct cfg_list verify_allow;
+    char *verify_secret_file;
     char *packet_filter_file;
 };
 #endif

@@ -78,6 +78,8 @@ static int sess_write(struct ctrl_sess *s, const void *data, size_t len)
         ctrl_sess_end(s);
         return -1;
     }
+    if (!s->ops->queued(s->h)) /* it took everything sent before: still there */
+        ctrl_node_seen(c, s->node);
     if (s->ops->write(s->h, data, len)) {
         ctrl_sess_end(s);
         return -1;

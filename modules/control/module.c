@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "core/addr.h"
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -13,6 +14,17 @@
 #include "modules/control/control.h"
 
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
+#define KR(name, type, def, doc, min, max) {#name, type, def, doc, offsetof(struct control_conf, name), min, max, NULL}
+
+/* verify_allow: each item a CIDR ("10.0.0.0/8", "::1/128") or a bare address. */
+static const char *check_cidr(const char *v, char *buf, size_t len)
+{
+    struct addr_prefix p;
+    if (addr_prefix_parse(v, &p) == 0)
+        return NULL;
+    snprintf(buf, len, "'%s' is not an address or CIDR prefix (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)", v);
+    return buf;
+}
 static const struct cfg_key control_keys[] = {
     K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)"),
     K(tls_listen, CFG_STR, NULL, "TLS listener (needs tls_cert and tls_key), e.g. [::]:443"),
@@ -45,6 +57,30 @@ static const struct cfg_key control_keys[] = {
     {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
      offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
     K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
+    KR(max_conns, CFG_INT, "0",
+       "most control connections (Noise channels) at once, more get 503 (0: three quarters of the open-file "
+       "limit)", 0, 10000000),
+    KR(accept_rate, CFG_INT, "0", "new control connections accepted per second (0: no limit); more get 429", 0,
+       10000000),
+    KR(accept_burst, CFG_INT, "0", "burst for accept_rate (0: one second's worth)", 0, 10000000),
+    KR(first_request_timeout, CFG_DURATION, "10s",
+       "a control connection must send its first request this soon after the upgrade", 100, 600000),
+    KR(idle_timeout, CFG_DURATION, "60s",
+       "a control connection with no request open this long is closed (clients reconnect when needed)", 100,
+       86400000),
+    KR(channel_buffer, CFG_INT, "2097152",
+       "request bytes (headers and bodies) one control connection may have buffered across its requests; a "
+       "request past it gets 503", 1114112, 1LL << 30),
+    KR(max_pending, CFG_INT, "1000",
+       "interactive registrations waiting for approval at once (one per machine); more get 503", 1, 1000000),
+    KR(hostinfo_max, CFG_INT, "16384",
+       "bytes of a client's Hostinfo kept (control characters stripped, long strings and lists cut)", 1024,
+       1048576),
+    {"verify_allow", CFG_LIST, "127.0.0.0/8, ::1/128",
+     "who may ask /verify (DERP admission): these CIDRs, and this host's own addresses when a relay runs here",
+     offsetof(struct control_conf, verify_allow), 0, 0, NULL, check_cidr},
+    K(verify_secret_file, CFG_STR, NULL,
+      "a file with a secret that lets any address ask /verify (?secret=... or Authorization: Bearer ...)"),
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
       "(fixed setups and tests, until an ACL policy is configured)"),

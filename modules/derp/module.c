@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "core/admission.h"
 #include "core/crypto/key.h"
 #include "core/ctx.h"
 #include "core/http.h"
@@ -69,7 +70,13 @@ static const struct cfg_key derp_keys[] = {
 
 struct derp_module {
     struct derp_server *srv;
+    struct relay_clients relay; /* for an in-process control (core/admission.h) */
 };
+
+static void drop_node(void *ctx, const uint8_t node_key[32])
+{
+    derp_server_drop_key(ctx, node_key, "the node is no longer admitted by control");
+}
 
 /* /derp/probe and /derp/latency-check: clients and browsers measure latency with these (CORS open). */
 static void handle_probe(struct http_req *req, void *arg)
@@ -140,6 +147,11 @@ static int derp_init(struct weft_instance *inst)
         dm->srv->has_mesh_key = 1;
     }
     inst->data = dm;
+    if (weft_runs(inst->ctx, "control")) {
+        dm->relay.drop_node = drop_node;
+        dm->relay.ctx = dm->srv;
+        weft_service_put(inst->ctx, RELAY_SERVICE, &dm->relay);
+    }
     char pub[KEY_TEXT_MAX];
     key_format(pub, sizeof(pub), KEY_TEXT_NODE, &dm->srv->pub);
     if (created)

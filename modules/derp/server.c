@@ -866,6 +866,16 @@ static void close_peer(struct derp_server *srv, const uint8_t key[32])
             conn_kill(d, NULL);
 }
 
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why)
+{
+    struct peer *p = peer_find(srv, key);
+    if (p == NULL)
+        return;
+    for (struct dconn *d = p->conns; d != NULL; d = d->dup_next)
+        if (!d->is_mesh)
+            conn_kill(d, why);
+}
+
 /* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client
  * (malformed), -2: drop it (a mesh-only frame from a client without the mesh key, as derper does); 1: the
  * frame was left alone and c waits for room at its destination. */
@@ -1206,25 +1216,12 @@ static void on_upgraded_ws(struct stream *s, void *arg)
 
 static int accept_allowed(struct derp_server *srv)
 {
-    const struct derp_conf *conf = srv->conf;
-    if (conf->max_conns > 0 && srv->nconns >= (size_t)conf->max_conns) {
+    int rc = accept_limit_check(&srv->accept, srv->nconns, loop_now(srv->loop));
+    if (rc == 503)
         srv->m.accepts_refused_limit++;
-        return 503;
-    }
-    if (conf->accept_rate > 0) {
-        uint64_t now = loop_now(srv->loop);
-        srv->accept_tokens += (double)(now - srv->accept_last) * (double)conf->accept_rate / 1000.0;
-        srv->accept_last = now;
-        double burst = conf->accept_burst > 0 ? (double)conf->accept_burst : (double)conf->accept_rate;
-        if (srv->accept_tokens > burst)
-            srv->accept_tokens = burst;
-        if (srv->accept_tokens < 1.0) {
-            srv->m.accepts_refused_rate++;
-            return 429;
-        }
-        srv->accept_tokens -= 1.0;
-    }
-    return 0;
+    else if (rc == 429)
+        srv->m.accepts_refused_rate++;
+    return rc;
 }
 
 /* Does the comma-separated header value list the token? */
@@ -1296,8 +1293,8 @@ struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf
         return NULL;
     }
     randombytes_buf(srv->hash_key, sizeof(srv->hash_key));
-    srv->accept_tokens = (double)(conf->accept_burst > 0 ? conf->accept_burst : conf->accept_rate);
-    srv->accept_last = loop_now(srv->loop);
+    accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                      loop_now(srv->loop));
     timer_init(&srv->kick_t, srv->loop, on_kick, srv);
     return srv;
 }

@@ -23,18 +23,26 @@ struct srv {
 };
 
 static const char *const modes[] = {"open", "closed", NULL};
+/* A key's own check (cfg_key.check): refuses values starting with '!'. */
+static const char *no_bang(const char *v, char *buf, size_t len)
+{
+    if (v[0] != '!')
+        return NULL;
+    snprintf(buf, len, "'%s' starts with '!'", v);
+    return buf;
+}
 static const struct cfg_key top_keys[] = {
     {"state_dir", CFG_STR, "/var/lib/x", "d", offsetof(struct top, state_dir), 0, 0, NULL},
     {"roles", CFG_LIST, "a, b", "d", offsetof(struct top, roles), 0, 0, NULL},
     CFG_END,
 };
 static const struct cfg_key srv_keys[] = {
-    {"listen", CFG_STR, "127.0.0.1:80", "d", offsetof(struct srv, listen), 0, 0, NULL},
+    {"listen", CFG_STR, "127.0.0.1:80", "d", offsetof(struct srv, listen), 0, 0, NULL, no_bang},
     {"workers", CFG_INT, "4", "d", offsetof(struct srv, workers), 1, 64, NULL},
     {"verbose", CFG_BOOL, "false", "d", offsetof(struct srv, verbose), 0, 0, NULL},
     {"timeout", CFG_DURATION, "90s", "d", offsetof(struct srv, timeout), 0, 3600000, NULL},
     {"mode", CFG_ENUM, "open", "d", offsetof(struct srv, mode), 0, 0, modes},
-    {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL},
+    {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL, no_bang},
     CFG_END,
 };
 
@@ -123,6 +131,15 @@ int main(void)
     ok(has(&err, "F.yaml:9:12: server.workers: 0 is out of range (1 to 64)"), "int out of range");
     ok(has(&err, "server.workers: duplicate key (first at line 4)"), "duplicate key");
     ok(has(&err, "F.yaml:10:1: zzz: unknown key\n"), "unknown key without suggestion");
+    cfg_errors_free(&err);
+
+    /* a key's own check, on strings and on each list item, from the file and from -o */
+    struct cfg_override bang[] = {{"server.peers=ok,!no"}};
+    n = load_text("server:\n  listen: \"!x\"\n  peers:\n    - a\n    - \"!b\"\n", bang, 1, &err);
+    is_int(n, 3, "checked values refused where they are written");
+    ok(has(&err, "F.yaml:2:11: server.listen: '!x' starts with '!'"), "a string's check, with its position");
+    ok(has(&err, "F.yaml:4:5: server.peers: '!b' starts with '!'"), "a list item's check");
+    ok(has(&err, "command line: server.peers: '!no' starts with '!'"), "an override's check");
     cfg_errors_free(&err);
 
     /* YAML syntax error */
