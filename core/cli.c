@@ -115,6 +115,16 @@ void cli_load_modules(struct weft_cli *cli)
 
 size_t cli_load_config(struct weft_cli *cli)
 {
+    struct cfg_errors err = {0};
+    size_t n = cli_load_config_errors(cli, &err);
+    if (n)
+        fprintf(stderr, "%s", err.text);
+    cfg_errors_free(&err);
+    return n;
+}
+
+size_t cli_load_config_errors(struct weft_cli *cli, struct cfg_errors *err)
+{
     cli_load_modules(cli);
     const char *sd = getenv("STATE_DIRECTORY"); /* systemd may list several, ':'-separated: take the first */
     if (sd && *sd)
@@ -144,12 +154,12 @@ size_t cli_load_config(struct weft_cli *cli)
             embedded = weft_default_config;
     }
     cli->config_source = path ? path : "(embedded default)";
-    struct cfg_errors err = {0};
-    size_t n = config_load(cli->sections, cli->nsections, path, embedded, cli->ov, cli->nov, &err);
-    if (n)
-        fprintf(stderr, "%s", err.text);
-    cfg_errors_free(&err);
-    if (!cli->log_level)
+    size_t n = config_load(cli->sections, cli->nsections, path, embedded, cli->ov, cli->nov, err);
+    for (size_t i = 0; i < cli->modules.n; i++) /* the modules' own checks: values that parsed, together */
+        if (cli->modules.mods[i]->check)
+            cli->modules.mods[i]->check(&cli->sections[1 + i], err);
+    n = err->count;
+    if (!cli->log_level && n == 0)
         log_set_level((enum log_level)cli->core.log_level);
     return n;
 }

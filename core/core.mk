@@ -5,6 +5,8 @@ libweftcore_la_SOURCES += \
 	core/version.h
 libweftcore_la_SOURCES += \
 	core/cfg.c core/cfg.h \
+	core/cfgcheck.c core/cfgcheck.h \
+	core/reload.c core/reload.h \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
 	core/verbs.c core/verbs.h \
@@ -16,6 +18,7 @@ libweftcore_la_SOURCES += \
 	core/loop.c core/loop.h core/loop_h2o.h \
 	core/stream.c core/stream.h \
 	core/http.c core/http.h \
+	core/tls.c core/tls.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
 	core/udp.c core/udp.h
@@ -40,7 +43,7 @@ TESTS += t/unit/test_h2
 # The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
 libweftcore_la_SOURCES += \
 	core/derp_client.c core/derp_client.h \
-	core/admission.h
+	core/admission.h core/frontdoor.h
 
 # interface addresses, routes and link state over rtnetlink (the node's TUN)
 libweftcore_la_SOURCES += core/netlink.c core/netlink.h

@@ -15,6 +15,8 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/reload.h"
+#include "core/tls.h"
 #include "core/verbs.h"
 
 struct service {
@@ -23,8 +25,13 @@ struct service {
 };
 
 struct shared_http {
-    char *addr, *cert;
+    char *addr;
     struct http_server *srv;
+    /* TLS: the owner's certificate keys (live: its reloads change them in place), a copy of them as they
+     * were applied, and the certificate served */
+    const struct tls_conf *tls;
+    struct tls_conf applied;
+    struct tls_ctx *tctx;
 };
 
 struct weft_ctx {
@@ -81,45 +88,117 @@ int weft_runs(struct weft_ctx *ctx, const char *module)
     return 0;
 }
 
-static int same(const char *a, const char *b)
+int weft_conf_is_set(struct weft_instance *inst, const char *key)
 {
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+    struct weft_cli *cli = inst->ctx->cli;
+    for (size_t i = 1; i < cli->nsections; i++)
+        if (cli->sections[i].name && strcmp(cli->sections[i].name, inst->mod->name) == 0)
+            return cfg_is_set(&cli->sections[i], key);
+    return 0;
 }
 
-struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+/* The certificate of h from its owner's keys as they are now. 0, or -1 with err (the old one stays). */
+static int tls_apply(struct shared_http *h, char *err, size_t errlen)
+{
+    const struct tls_conf *t = h->tls;
+    if (t->acme_domains.n > 0) {
+        snprintf(err, errlen, "ACME is not available in this build");
+        return -1;
+    }
+    if (tls_ctx_use_files(h->tctx, t->cert, t->key, err, errlen) != 0)
+        return -1;
+    tls_conf_free(&h->applied);
+    tls_conf_copy(&h->applied, t);
+    return 0;
+}
+
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const struct tls_conf *tls, char *err,
                               size_t errlen)
 {
+    if (!tls_conf_enabled(tls))
+        tls = NULL;
     for (size_t i = 0; i < ctx->nhttp; i++)
         if (strcmp(ctx->http[i].addr, addr) == 0) {
-            if (same(ctx->http[i].cert, cert))
-                return ctx->http[i].srv;
-            snprintf(err, errlen, "%s is already a listener with other TLS settings", addr);
+            struct shared_http *h = &ctx->http[i];
+            if ((!tls && !h->tls) || (tls && h->tls && (tls == h->tls || tls_conf_same(tls, h->tls))))
+                return h->srv;
+            snprintf(err, errlen, "%s is already a listener %s", addr,
+                     !h->tls ? "without TLS" : !tls ? "with TLS" : "with another certificate");
             return NULL;
         }
-    if ((cert == NULL) != (key == NULL)) {
-        snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
-        return NULL;
+    struct shared_http h = {.tls = tls};
+    if (tls) {
+        if ((tls->cert == NULL) != (tls->key == NULL)) {
+            snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
+            return NULL;
+        }
+        if (!(h.tctx = tls_ctx_new())) {
+            snprintf(err, errlen, "%s: cannot create a TLS context", addr);
+            return NULL;
+        }
+        char why[512];
+        if (tls_apply(&h, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", addr, why);
+            tls_ctx_free(h.tctx);
+            return NULL;
+        }
     }
     struct http_server *srv = http_server_new(ctx->loop);
     if (!srv) {
         snprintf(err, errlen, "%s: cannot create an HTTP server", addr);
-        return NULL;
+        goto fail;
     }
-    struct http_listen_opts opts = {.cert_file = cert, .key_file = key};
+    struct http_listen_opts opts = {.ssl_ctx = h.tctx ? tls_ctx_ssl(h.tctx) : NULL};
     if (http_listen(srv, addr, &opts, err, errlen) < 0) {
         http_server_free(srv);
-        return NULL;
+        goto fail;
     }
-    struct shared_http *h = realloc(ctx->http, (ctx->nhttp + 1) * sizeof *h);
-    if (!h) {
+    struct shared_http *v = realloc(ctx->http, (ctx->nhttp + 1) * sizeof *v);
+    if (!v) {
         http_server_free(srv);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
-    ctx->http = h;
-    ctx->http[ctx->nhttp++] = (struct shared_http){strdup(addr), cert ? strdup(cert) : NULL, srv};
-    log_info("event=listen addr=%s tls=%s", addr, cert ? "yes" : "no");
+    ctx->http = v;
+    h.addr = strdup(addr);
+    h.srv = srv;
+    ctx->http[ctx->nhttp++] = h;
+    if (h.tctx) {
+        char fp[65];
+        tls_ctx_fingerprint(h.tctx, fp);
+        log_info("event=listen addr=%s tls=yes cert=%s sha256=%s", addr, tls->cert ? tls->cert : "acme", fp);
+    } else {
+        log_info("event=listen addr=%s tls=no", addr);
+    }
     return srv;
+fail:
+    tls_conf_free(&h.applied);
+    tls_ctx_free(h.tctx);
+    return NULL;
+}
+
+/* After a reload: every TLS listener serves what its owner's keys say now. Certificate files are read again
+ * even when their names did not change (that is how a renewed certificate is picked up); on any error the
+ * running certificate stays. */
+static void tls_refresh(struct weft_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nhttp; i++) {
+        struct shared_http *h = &ctx->http[i];
+        if (!h->tls)
+            continue;
+        char err[512], fp[65];
+        if (!tls_conf_enabled(h->tls)) {
+            log_warn("event=tls_reload addr=%s result=kept msg=\"a TLS listener cannot lose its certificate while "
+                     "running; restart to apply\"", h->addr);
+            continue;
+        }
+        if (tls_apply(h, err, sizeof err) != 0) {
+            log_error("event=tls_reload addr=%s result=kept error=\"%s\"", h->addr, err);
+            continue;
+        }
+        tls_ctx_fingerprint(h->tctx, fp);
+        log_info("event=tls_reload addr=%s result=applied sha256=%s", h->addr, fp);
+    }
 }
 
 static int all_drained(struct weft_ctx *ctx)
@@ -175,19 +254,48 @@ static void on_term(int signo, void *arg)
     weft_shutdown(ctx);
 }
 
-/* SIGHUP: re-read the configuration; each module applies what it can. */
+/* The core's own keys that cannot change while running. */
+static const struct reload_fixed core_fixed[] = {
+    {"state_dir", "the database, keys and sockets are open there"},
+    {"roles", "the roles run are chosen at start"},
+    {NULL, NULL},
+};
+
+/* SIGHUP: re-read the configuration; if it is good, the core applies its own keys, each module what it can,
+ * then every TLS listener its certificate. A configuration with errors changes nothing. */
 static void on_hup(int signo, void *arg)
 {
     struct weft_ctx *ctx = arg;
-    struct weft_cli fresh = {.config_path = ctx->cli->config_path, .config_given = ctx->cli->config_given,
-                             .ov = ctx->cli->ov, .nov = ctx->cli->nov, .module_path = ctx->cli->module_path,
-                             .log_level = ctx->cli->log_level, .builtin = ctx->cli->builtin};
-    log_info("event=reload source=%s", ctx->cli->config_source);
+    struct weft_cli *cli = ctx->cli;
+    struct weft_cli fresh = {.config_path = cli->config_path, .config_given = cli->config_given, .ov = cli->ov,
+                             .nov = cli->nov, .module_path = cli->module_path, .log_level = cli->log_level,
+                             .builtin = cli->builtin};
+    log_info("event=reload source=%s", cli->config_source);
     /* the module set stays: reuse it instead of loading again */
-    fresh.modules = ctx->cli->modules;
-    if (cli_load_config(&fresh)) {
-        log_error("event=reload msg=\"configuration has errors; keeping the running one\"");
+    fresh.modules = cli->modules;
+    struct cfg_errors err = {0};
+    size_t n = cli_load_config_errors(&fresh, &err);
+    if (n) {
+        for (char *line = err.text, *end; line && *line; line = end + 1) {
+            end = strchr(line, '\n');
+            if (!end)
+                break;
+            log_error("event=reload error=\"%.*s\"", (int)(end - line), line);
+        }
+        log_error("event=reload result=refused errors=%zu msg=\"the configuration has errors; keeping the running "
+                  "one\"", n);
     } else {
+        struct reload_changes ch;
+        reload_take(NULL, fresh.sections[0].keys, &cli->core, &fresh.core, core_fixed, &ch);
+        if (reload_changed(&ch, "log_level")) {
+            if (cli->log_level)
+                log_info("event=reload key=log_level result=kept msg=\"--log-level on the command line wins\"");
+            else
+                log_info("event=reload key=log_level result=applied level=%s",
+                         (const char *[]){"error", "warn", "info", "debug"}[cli->core.log_level]);
+        }
+        if (reload_changed(&ch, "shutdown_timeout"))
+            log_info("event=reload key=shutdown_timeout result=applied");
         for (size_t i = 0; i < ctx->nstarted; i++) {
             struct weft_instance *in = &ctx->inst[i];
             void *nc = cli_module_conf(&fresh, in->mod->name);
@@ -199,7 +307,10 @@ static void on_hup(int signo, void *arg)
                 log_warn("event=reload module=%s result=refused", in->mod->name);
             }
         }
+        tls_refresh(ctx);
+        log_info("event=reload result=done");
     }
+    cfg_errors_free(&err);
     memset(&fresh.modules, 0, sizeof fresh.modules);
     fresh.ov = NULL;
     cli_free(&fresh);
@@ -350,7 +461,8 @@ out:
     for (size_t i = 0; i < ctx.nhttp; i++) {
         http_server_free(ctx.http[i].srv);
         free(ctx.http[i].addr);
-        free(ctx.http[i].cert);
+        tls_conf_free(&ctx.http[i].applied);
+        tls_ctx_free(ctx.http[i].tctx);
     }
     free(ctx.http);
     for (size_t i = ninit; i-- > 0;)

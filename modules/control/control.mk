@@ -61,9 +61,11 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/derpmap.c modules/control/derpmap.h \
 	modules/control/register.c modules/control/poll.c
 control_sources += $(control_app_sources) \
-	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
+	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
+	modules/control/reload.c
 check_PROGRAMS += t/unit/test_control
 TESTS += t/unit/test_control
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
