@@ -88,7 +88,8 @@ const struct weft_module *module_find(const struct module_set *set, const char *
 void module_unload(struct module_set *set, size_t i);
 void module_set_free(struct module_set *set);
 
-/* The module search path: --module-path, else $WEFT_MODULE_PATH, else the install directory. */
+/* The module search path when --module-path is not given: $WEFT_MODULE_PATH, else, for a binary run
+ * uninstalled in its build tree, that tree's module directories, else the install directory. */
 const char *module_default_path(void);
 
 #endif

@@ -377,6 +377,18 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
             const char *dym = cfg_did_you_mean(roles[i], cand, n);
             fprintf(stderr, "weft serve: no role '%s'%s%s%s (see `weft modules`)\n", roles[i],
                     dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
+            if (n == 0) { /* no role module at all: the module path is wrong, say what to do */
+                const char *path = cli->module_path ? cli->module_path : module_default_path();
+                fprintf(stderr,
+                        "weft serve: no %s.so in the module path %s%s; install weft's modules there (make "
+                        "install), or point --module-path or $WEFT_MODULE_PATH at the directory that holds "
+                        "%s.so, or build the roles into the binary (./configure --enable-builtin-modules)\n",
+                        roles[i], path,
+                        cli->module_path                                                   ? " (--module-path)"
+                        : getenv("WEFT_MODULE_PATH") && *getenv("WEFT_MODULE_PATH") ? " ($WEFT_MODULE_PATH)"
+                                                                                           : "",
+                        roles[i]);
+            }
             goto bad_roles;
         }
     }
