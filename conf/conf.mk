@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # conf/: what a packager installs besides the binary (fragment of the top Makefile.am)
 examplesdir = $(sysconfdir)/weft
-example_configs = conf/examples/single-box.yaml conf/examples/control.yaml conf/examples/derp.yaml \
+example_configs = conf/examples/single-box.yaml conf/examples/lan.yaml conf/examples/control.yaml \
+	conf/examples/derp.yaml \
 	conf/examples/node.yaml
 dist_man8_MANS = conf/weft.8
 systemdsystemunit_DATA = conf/systemd/weft@.service conf/systemd/weft.service
