@@ -383,9 +383,10 @@ static const char *kind_name(enum node_kind k)
     return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
 }
 
-/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf. */
+/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf;
+ * for an item of a sequence, *at is set to that item (for its position). */
 static const char *set_value(const struct cfg_key *k, void *conf, const char *text, const struct node *seq,
-                             char *buf, size_t buflen)
+                             char *buf, size_t buflen, const struct node **at)
 {
     char *slot = (char *)conf + k->offset;
     long long v;
@@ -450,10 +451,13 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
         } else if (text) {
             list_split(l, text);
         }
-        for (size_t i = 0; k->check && i < l->n; i++) {
+        const struct node *item = seq ? seq->child : NULL;
+        for (size_t i = 0; k->check && i < l->n; i++, item = item ? item->next : NULL) {
             const char *msg = k->check(l->v[i], buf, buflen);
             if (msg) {
                 list_free(l);
+                if (at && item)
+                    *at = item;
                 return msg;
             }
         }
@@ -554,14 +558,15 @@ static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_se
         return;
     }
     const char *msg = NULL;
+    const struct node *at = e;
     if (e->kind == N_MAP || (e->kind == N_SEQ && k->type != CFG_LIST))
         msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
     else if (e->kind == N_SEQ)
-        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf);
+        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf, &at);
     else
-        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf);
+        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf, &at);
     if (msg)
-        err_add(err, where, e->line, e->col, path, "%s", msg);
+        err_add(err, where, at->line, at->col, path, "%s", msg);
     else
         set_origin(in, k, CFG_FROM_FILE, e->line, e->col);
 }
@@ -659,7 +664,7 @@ static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_
             err_add(err, "command line", 0, 0, key, "unknown key");
         return;
     }
-    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf);
+    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf, NULL);
     if (msg)
         err_add(err, "command line", 0, 0, key, "%s", msg);
     else
@@ -672,7 +677,7 @@ static void apply_defaults(struct cfg_section *s)
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         if (!k->def)
             continue;
-        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf);
+        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf, NULL);
         if (msg) { /* a broken default is a bug in the table, not a user error */
             fprintf(stderr, "weft: bad built-in default for %s: %s\n", k->name, msg);
             abort();
