@@ -19,6 +19,13 @@ libweftcore_la_SOURCES += \
 	core/stream.c core/stream.h \
 	core/http.c core/http.h \
 	core/tls.c core/tls.h \
+	core/fetch.c core/fetch.h \
+	core/acme/jws.c core/acme/jws.h \
+	core/acme/cert.c core/acme/cert.h \
+	core/acme/client.c core/acme/client.h \
+	core/acme/challenge.c core/acme/challenge.h \
+	core/acme/store.c core/acme/store.h \
+	core/acme/manager.c core/acme/manager.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
 	core/udp.c core/udp.h

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/acme/challenge.h"
+#include "core/acme/manager.h"
 #include "core/cli.h"
 #include "core/ctx.h"
 #include "core/http.h"
@@ -32,6 +34,8 @@ struct shared_http {
     const struct tls_conf *tls;
     struct tls_conf applied;
     struct tls_ctx *tctx;
+    struct acme_mgr *acme; /* when the certificate comes from ACME */
+    int http01;            /* this (plain) server answers ACME http-01 challenges */
 };
 
 struct weft_ctx {
@@ -97,18 +101,51 @@ int weft_conf_is_set(struct weft_instance *inst, const char *key)
     return 0;
 }
 
-/* The certificate of h from its owner's keys as they are now. 0, or -1 with err (the old one stays). */
-static int tls_apply(struct shared_http *h, char *err, size_t errlen)
+/* The certificate of h from its owner's keys as they are now: the files read again, or ACME (a new manager
+ * for other names or another directory, else the new settings). 0, or -1 with err (the old one stays). */
+static int tls_apply(struct weft_ctx *ctx, struct shared_http *h, char *err, size_t errlen)
 {
     const struct tls_conf *t = h->tls;
     if (t->acme_domains.n > 0) {
-        snprintf(err, errlen, "ACME is not available in this build");
-        return -1;
+        if (h->acme && tls_conf_same(&h->applied, t)) {
+            if (!tls_conf_equal(&h->applied, t))
+                acme_mgr_update(h->acme, t);
+        } else {
+            struct acme_mgr_opts o = {ctx->loop, ctx->state_dir, t, h->tctx, h->addr};
+            struct acme_mgr *m = acme_mgr_new(&o, err, errlen);
+            if (!m)
+                return -1;
+            acme_mgr_free(h->acme);
+            h->acme = m;
+        }
+    } else {
+        if (tls_ctx_use_files(h->tctx, t->cert, t->key, err, errlen) != 0)
+            return -1;
+        acme_mgr_free(h->acme);
+        h->acme = NULL;
     }
-    if (tls_ctx_use_files(h->tctx, t->cert, t->key, err, errlen) != 0)
-        return -1;
     tls_conf_free(&h->applied);
     tls_conf_copy(&h->applied, t);
+    return 0;
+}
+
+/* ACME http-01 challenges of t are answered on t's http_listen (a plain listener, shared). 0 or -1. */
+static int http01_listener(struct weft_ctx *ctx, const struct tls_conf *t, char *err, size_t errlen)
+{
+    if (t->acme_domains.n == 0 || t->acme_challenge != TLS_CHALLENGE_HTTP01)
+        return 0;
+    if (!t->acme_http_listen) {
+        snprintf(err, errlen, "tls.acme.challenge is http-01 but tls.acme.http_listen is empty");
+        return -1;
+    }
+    struct http_server *srv = weft_http(ctx, t->acme_http_listen, NULL, err, errlen);
+    if (!srv)
+        return -1;
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (ctx->http[i].srv == srv && !ctx->http[i].http01) {
+            ctx->http[i].http01 = 1;
+            http_route(srv, ACME_HTTP01_PREFIX, 1, acme_http01_handle, NULL);
+        }
     return 0;
 }
 
@@ -126,7 +163,7 @@ struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const stru
                      !h->tls ? "without TLS" : !tls ? "with TLS" : "with another certificate");
             return NULL;
         }
-    struct shared_http h = {.tls = tls};
+    struct shared_http h = {.tls = tls, .addr = (char *)addr};
     if (tls) {
         if ((tls->cert == NULL) != (tls->key == NULL)) {
             snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
@@ -137,10 +174,9 @@ struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const stru
             return NULL;
         }
         char why[512];
-        if (tls_apply(&h, why, sizeof why) != 0) {
+        if (tls_apply(ctx, &h, why, sizeof why) != 0) {
             snprintf(err, errlen, "%s: %s", addr, why);
-            tls_ctx_free(h.tctx);
-            return NULL;
+            goto fail;
         }
     }
     struct http_server *srv = http_server_new(ctx->loop);
@@ -167,11 +203,14 @@ struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const stru
         char fp[65];
         tls_ctx_fingerprint(h.tctx, fp);
         log_info("event=listen addr=%s tls=yes cert=%s sha256=%s", addr, tls->cert ? tls->cert : "acme", fp);
+        if (http01_listener(ctx, tls, err, errlen) != 0)
+            return NULL; /* the core frees the TLS listener with the others */
     } else {
         log_info("event=listen addr=%s tls=no", addr);
     }
     return srv;
 fail:
+    acme_mgr_free(h.acme);
     tls_conf_free(&h.applied);
     tls_ctx_free(h.tctx);
     return NULL;
@@ -182,7 +221,8 @@ fail:
  * running certificate stays. */
 static void tls_refresh(struct weft_ctx *ctx)
 {
-    for (size_t i = 0; i < ctx->nhttp; i++) {
+    size_t n = ctx->nhttp; /* http-01 listeners may be added below: they have no TLS */
+    for (size_t i = 0; i < n; i++) {
         struct shared_http *h = &ctx->http[i];
         if (!h->tls)
             continue;
@@ -192,12 +232,18 @@ static void tls_refresh(struct weft_ctx *ctx)
                      "running; restart to apply\"", h->addr);
             continue;
         }
-        if (tls_apply(h, err, sizeof err) != 0) {
-            log_error("event=tls_reload addr=%s result=kept error=\"%s\"", h->addr, err);
+        const struct tls_conf *t = h->tls;
+        char addr[300];
+        snprintf(addr, sizeof addr, "%s", h->addr);
+        if (tls_apply(ctx, h, err, sizeof err) != 0) {
+            log_error("event=tls_reload addr=%s result=kept error=\"%s\"", addr, err);
             continue;
         }
         tls_ctx_fingerprint(h->tctx, fp);
-        log_info("event=tls_reload addr=%s result=applied sha256=%s", h->addr, fp);
+        log_info("event=tls_reload addr=%s result=applied source=%s sha256=%s", addr, t->acme_domains.n ? "acme" : "files",
+                 fp);
+        if (http01_listener(ctx, t, err, sizeof err) != 0) /* h may move: not used after this */
+            log_error("event=tls_reload addr=%s error=\"%s\"", addr, err);
     }
 }
 
@@ -473,6 +519,7 @@ out:
     for (size_t i = 0; i < ctx.nhttp; i++) {
         http_server_free(ctx.http[i].srv);
         free(ctx.http[i].addr);
+        acme_mgr_free(ctx.http[i].acme);
         tls_conf_free(&ctx.http[i].applied);
         tls_ctx_free(ctx.http[i].tctx);
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 #include "core/tls.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,14 @@ int tls_conf_enabled(const struct tls_conf *t)
 static int str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int tls_conf_equal(const struct tls_conf *a, const struct tls_conf *b)
+{
+    return tls_conf_same(a, b) && str_eq(a->cert, b->cert) && str_eq(a->key, b->key) &&
+           str_eq(a->acme_email, b->acme_email) && a->acme_challenge == b->acme_challenge &&
+           str_eq(a->acme_http_listen, b->acme_http_listen) && str_eq(a->acme_ca_file, b->acme_ca_file) &&
+           a->acme_renew_before == b->acme_renew_before;
 }
 
 int tls_conf_same(const struct tls_conf *a, const struct tls_conf *b)
@@ -160,6 +169,7 @@ static int on_client_hello(SSL *s, int *alert, void *arg)
     for (size_t i = 0; i < t->nchal; i++)
         if (strcasecmp(t->chal[i].name, name) == 0) {
             SSL_set_SSL_CTX(s, t->chal[i].ctx);
+            log_info("event=acme challenge=tls-alpn-01 name=%s msg=\"answered a validation handshake\"", name);
             break;
         }
     return SSL_CLIENT_HELLO_SUCCESS;

@@ -59,6 +59,8 @@ void tls_conf_copy(struct tls_conf *dst, const struct tls_conf *src);
 void tls_conf_free(struct tls_conf *t);
 /* 1 if t gives a certificate (files or ACME). */
 int tls_conf_enabled(const struct tls_conf *t);
+/* 1 if every key of a and b is the same. */
+int tls_conf_equal(const struct tls_conf *a, const struct tls_conf *b);
 /* 1 if a and b name the same certificate source (same files, or ACME for the same names). */
 int tls_conf_same(const struct tls_conf *a, const struct tls_conf *b);
 /* A role's check hook: tls_listen (the key named listen_key, value listen) needs a source; files need both
