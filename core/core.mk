@@ -22,6 +22,7 @@ libweftcore_la_SOURCES += \
 	core/fetch.c core/fetch.h \
 	core/acme/jws.c core/acme/jws.h \
 	core/acme/cert.c core/acme/cert.h \
+	core/acme/msg.c core/acme/msg.h \
 	core/acme/client.c core/acme/client.h \
 	core/acme/challenge.c core/acme/challenge.h \
 	core/acme/store.c core/acme/store.h \
@@ -35,8 +36,12 @@ check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http
 check_PROGRAMS += t/unit/test_stream t/unit/test_udp
 TESTS += t/unit/test_stream t/unit/test_udp
-FUZZ_TARGETS += fuzz_http_response fuzz_addr
-EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+# ACME pieces (the whole protocol against pebble: t/acme.t)
+check_PROGRAMS += t/unit/test_acme
+TESTS += t/unit/test_acme
+FUZZ_TARGETS += fuzz_http_response fuzz_addr fuzz_tls_hello fuzz_acme
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr t/fuzz/corpus/fuzz_tls_hello \
+	t/fuzz/corpus/fuzz_acme
 BENCHES += bench/bench_loop
 
 # the control channel: Noise records over a stream, HTTP/2 in them (nghttp2), the client end

@@ -123,35 +123,32 @@ struct tls_ctx {
     size_t nchal;
 };
 
-static const unsigned char acme_tls_1[] = "acme-tls/1";
-
-/* Find "acme-tls/1" in a ClientHello's ALPN extension body. */
-static int offers_acme_tls(const unsigned char *p, size_t len)
+int tls_hello_alpn_has(const unsigned char *p, size_t len, const char *proto)
 {
+    size_t pl = strlen(proto);
     if (len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2)
         return 0;
     for (size_t i = 2; i < len;) {
         size_t l = p[i++];
         if (l == 0 || i + l > len)
             return 0;
-        if (l == sizeof acme_tls_1 - 1 && memcmp(p + i, acme_tls_1, l) == 0)
+        if (l == pl && memcmp(p + i, proto, l) == 0)
             return 1;
         i += l;
     }
     return 0;
 }
 
-/* The host name of a ClientHello's server_name extension body into out; 0 or -1. */
-static int sni_name(const unsigned char *p, size_t len, char *out, size_t cap)
+int tls_hello_sni(const unsigned char *p, size_t len, char *out, size_t cap)
 {
     if (len < 5 || (size_t)((p[0] << 8) | p[1]) != len - 2 || p[2] != 0)
         return -1;
     size_t l = (size_t)((p[3] << 8) | p[4]);
-    if (l == 0 || l + 5 > len || l >= cap)
+    if (l == 0 || l + 5 > len || l >= cap || memchr(p + 5, 0, l))
         return -1;
     memcpy(out, p + 5, l);
     out[l] = 0;
-    return memchr(out, 0, l) ? -1 : 0;
+    return 0;
 }
 
 /* An ACME validation handshake (ALPN acme-tls/1 for a name with a pending challenge) is switched to the
@@ -163,8 +160,8 @@ static int on_client_hello(SSL *s, int *alert, void *arg)
     size_t len;
     char name[256];
     if (t->nchal == 0 || !SSL_client_hello_get0_ext(s, TLSEXT_TYPE_application_layer_protocol_negotiation, &p, &len) ||
-        !offers_acme_tls(p, len) || !SSL_client_hello_get0_ext(s, TLSEXT_TYPE_server_name, &p, &len) ||
-        sni_name(p, len, name, sizeof name) != 0)
+        !tls_hello_alpn_has(p, len, "acme-tls/1") || !SSL_client_hello_get0_ext(s, TLSEXT_TYPE_server_name, &p, &len) ||
+        tls_hello_sni(p, len, name, sizeof name) != 0)
         return SSL_CLIENT_HELLO_SUCCESS;
     for (size_t i = 0; i < t->nchal; i++)
         if (strcasecmp(t->chal[i].name, name) == 0) {

@@ -89,4 +89,9 @@ void tls_ctx_fingerprint(struct tls_ctx *t, char out[65]);
  * instead; NULL chain removes it. 0 or -1. */
 int tls_ctx_set_alpn_challenge(struct tls_ctx *t, const char *name, const char *chain, const char *key);
 
+/* ClientHello extension bodies, as any TLS client sends them: 1 if an ALPN extension lists proto; the host
+ * name of a server_name extension into out (0), or -1 if malformed or too long. */
+int tls_hello_alpn_has(const unsigned char *ext, size_t len, const char *proto);
+int tls_hello_sni(const unsigned char *ext, size_t len, char *out, size_t cap);
+
 #endif

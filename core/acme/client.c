@@ -11,6 +11,7 @@
 
 #include "core/acme/cert.h"
 #include "core/acme/jws.h"
+#include "core/acme/msg.h"
 #include "core/fetch.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -21,7 +22,7 @@
 #define ORDER_TIME_MS (15 * 60000) /* a whole order, at most */
 
 struct acme_order;
-typedef void (*step_fn)(struct acme_order *o, const struct fetch_response *r, struct json_object *body);
+typedef void (*step_fn)(struct acme_order *o, const struct fetch_response *r);
 
 struct acme_order {
     struct acme_order_opts o;
@@ -95,26 +96,13 @@ static void fail(struct acme_order *o, const char *fmt, ...)
     finish(o, NULL, 0, msg);
 }
 
-static const char *jstr(struct json_object *o, const char *key)
+/* The server's problem detail, or the status. */
+static const char *problem(const struct fetch_response *r, char *buf, size_t len)
 {
-    struct json_object *v;
-    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
-static char *jdup(struct json_object *o, const char *key)
-{
-    const char *s = jstr(o, key);
-    return s ? strdup(s) : NULL;
-}
-
-/* "detail (type)" of an RFC 7807 problem document, or the status. */
-static const char *problem(const struct fetch_response *r, struct json_object *body, char *buf, size_t len)
-{
-    const char *type = jstr(body, "type"), *detail = jstr(body, "detail");
-    if (detail || type)
-        snprintf(buf, len, "%s (%s, HTTP %d)", detail ? detail : "no detail", type ? type : "no type", r->status);
+    int bad_nonce;
+    char detail[400];
+    if (acme_problem_parse(r->body, r->len, detail, sizeof detail, &bad_nonce) == 0)
+        snprintf(buf, len, "%s, HTTP %d", detail, r->status);
     else
         snprintf(buf, len, "HTTP %d", r->status);
     return buf;
@@ -135,20 +123,17 @@ static void on_response(const struct fetch_response *r, void *arg)
         free(o->nonce);
         o->nonce = strdup(nonce);
     }
-    struct json_object *body = r->len ? json_tokener_parse(r->body) : NULL;
-    const char *type = jstr(body, "type");
-    if (r->status == 400 && type && strcmp(type, "urn:ietf:params:acme:error:badNonce") == 0 &&
-        o->nonce_retries++ < MAX_NONCE_RETRIES) {
-        json_object_put(body);
+    char detail[400];
+    int bad_nonce = 0;
+    if (r->status == 400 && acme_problem_parse(r->body, r->len, detail, sizeof detail, &bad_nonce) == 0 &&
+        bad_nonce && o->nonce_retries++ < MAX_NONCE_RETRIES) {
         request(o); /* RFC 8555 §6.5: retry with the nonce that came with the error */
         return;
     }
-    step_fn next = o->next;
-    next(o, r, body);
-    json_object_put(body);
+    o->next(o, r);
 }
 
-static void on_nonce(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_nonce(struct acme_order *o, const struct fetch_response *r)
 {
     if (!o->nonce) {
         fail(o, "%s: no Replay-Nonce (HTTP %d)", o->new_nonce, r->status);
@@ -220,8 +205,8 @@ static void post(struct acme_order *o, const char *url, const char *payload, ste
 /* ---- the flow ---- */
 
 static void next_authz(struct acme_order *o);
-static void on_authz(struct acme_order *o, const struct fetch_response *r, struct json_object *body);
-static void on_order_state(struct acme_order *o, const struct fetch_response *r, struct json_object *body);
+static void on_authz(struct acme_order *o, const struct fetch_response *r);
+static void on_order_state(struct acme_order *o, const struct fetch_response *r);
 
 /* Poll again after the server's Retry-After (1 to 5 s; 1 s when it says nothing). */
 static void poll_later(struct acme_order *o, const struct fetch_response *r, timer_cb cb)
@@ -240,11 +225,11 @@ static void poll_later(struct acme_order *o, const struct fetch_response *r, tim
     timer_start(&o->t, (uint64_t)s * 1000);
 }
 
-static void on_cert(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_cert(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
     if (r->status != 200 || r->len == 0 || !strstr(r->body, "-----BEGIN CERTIFICATE-----")) {
-        fail(o, "downloading the certificate: %s", problem(r, body, buf, sizeof buf));
+        fail(o, "downloading the certificate: %s", problem(r, buf, sizeof buf));
         return;
     }
     finish(o, r->body, r->len, NULL);
@@ -257,28 +242,25 @@ static void poll_order(struct timer *t, void *arg)
 }
 
 /* The order after finalize (and while it is processing). */
-static void on_order_state(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_order_state(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
-    const char *st = jstr(body, "status");
-    if (r->status != 200 || !st) {
-        fail(o, "finalizing the order: %s", problem(r, body, buf, sizeof buf));
+    struct acme_order_msg m;
+    if (r->status != 200 || acme_order_parse(r->body, r->len, &m) != 0) {
+        fail(o, "finalizing the order: %s", problem(r, buf, sizeof buf));
         return;
     }
-    if (strcmp(st, "valid") == 0) {
+    if (strcmp(m.status, "valid") == 0 && m.certificate) {
         free(o->cert_url);
-        if (!(o->cert_url = jdup(body, "certificate"))) {
-            fail(o, "the order is valid but names no certificate");
-            return;
-        }
+        o->cert_url = m.certificate;
+        m.certificate = NULL;
         post(o, o->cert_url, "", on_cert);
-    } else if (strcmp(st, "processing") == 0 || strcmp(st, "ready") == 0) {
+    } else if (strcmp(m.status, "processing") == 0 || strcmp(m.status, "ready") == 0) {
         poll_later(o, r, poll_order);
     } else {
-        struct json_object *e = NULL;
-        json_object_object_get_ex(body, "error", &e);
-        fail(o, "the order is %s: %s", st, e ? jstr(e, "detail") ? jstr(e, "detail") : "no detail" : "no detail");
+        fail(o, "the order is %s: %s", m.status, m.error ? m.error : "no detail");
     }
+    acme_order_msg_free(&m);
 }
 
 static void do_finalize(struct acme_order *o)
@@ -302,12 +284,12 @@ static void poll_authz(struct timer *t, void *arg)
     post(o, o->authz[o->iauthz], "", on_authz);
 }
 
-static void on_challenge_posted(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_challenge_posted(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
     if (r->status != 200) {
         fail(o, "%s: answering the %s challenge: %s", o->chal_name, tls_challenge_names[o->o.challenge],
-             problem(r, body, buf, sizeof buf));
+             problem(r, buf, sizeof buf));
         return;
     }
     o->chal_posted = 1;
@@ -315,64 +297,55 @@ static void on_challenge_posted(struct acme_order *o, const struct fetch_respons
 }
 
 /* One authorization: valid already, or answer its challenge of our kind and wait until it is decided. */
-static void on_authz(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_authz(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
-    const char *st = jstr(body, "status");
-    struct json_object *ident = NULL, *chals = NULL;
-    json_object_object_get_ex(body, "identifier", &ident);
-    const char *name = jstr(ident, "value");
-    if (r->status != 200 || !st || !name) {
-        fail(o, "authorization %s: %s", o->authz[o->iauthz], problem(r, body, buf, sizeof buf));
+    const char *want = tls_challenge_names[o->o.challenge];
+    struct acme_authz_msg a;
+    if (r->status != 200 || acme_authz_parse(r->body, r->len, want, &a) != 0) {
+        fail(o, "authorization %s: %s", o->authz[o->iauthz], problem(r, buf, sizeof buf));
         return;
     }
-    const char *want = tls_challenge_names[o->o.challenge];
-    struct json_object *mine = NULL;
-    if (json_object_object_get_ex(body, "challenges", &chals) && json_object_is_type(chals, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(chals); i++) {
-            struct json_object *c = json_object_array_get_idx(chals, i);
-            const char *type = jstr(c, "type");
-            if (type && strcmp(type, want) == 0)
-                mine = c;
-        }
-    if (strcmp(st, "valid") == 0) {
-        log_info("event=acme name=%s msg=\"authorized\"", name);
+    if (strcmp(a.status, "valid") == 0) {
+        log_info("event=acme name=%s msg=\"authorized\"", a.name);
         clear_challenge(o);
         o->iauthz++;
+        acme_authz_msg_free(&a);
         next_authz(o);
         return;
     }
-    if (strcmp(st, "pending") != 0) {
-        struct json_object *e = NULL;
-        if (mine)
-            json_object_object_get_ex(mine, "error", &e);
-        fail(o, "%s: the %s challenge failed (authorization %s): %s", name, want, st,
-             e && jstr(e, "detail") ? jstr(e, "detail") : "no detail");
+    if (strcmp(a.status, "pending") != 0) {
+        fail(o, "%s: the %s challenge failed (authorization %s): %s", a.name, want, a.status,
+             a.error ? a.error : "no detail");
+        acme_authz_msg_free(&a);
         return;
     }
     if (o->chal_posted) { /* still being validated */
+        acme_authz_msg_free(&a);
         poll_later(o, r, poll_authz);
         return;
     }
-    const char *token = jstr(mine, "token"), *url = jstr(mine, "url");
-    if (!mine || !token || !url) {
-        fail(o, "%s: the server offers no %s challenge (set tls.acme.challenge to another kind)", name, want);
+    if (!a.token) {
+        fail(o, "%s: the server offers no %s challenge (set tls.acme.challenge to another kind)", a.name, want);
+        acme_authz_msg_free(&a);
         return;
     }
-    char *ka = acme_key_authorization(token, o->o.account_key);
+    char *ka = acme_key_authorization(a.token, o->o.account_key);
     clear_challenge(o);
-    o->chal_name = strdup(name);
-    o->chal_token = strdup(token);
-    o->chal_url = strdup(url);
-    if (!ka || o->o.set_challenge(o->o.arg, o->o.challenge, name, token, ka) != 0) {
+    o->chal_name = a.name;
+    o->chal_token = a.token;
+    o->chal_url = a.url;
+    a.name = a.token = a.url = NULL;
+    acme_authz_msg_free(&a);
+    if (!ka || o->o.set_challenge(o->o.arg, o->o.challenge, o->chal_name, o->chal_token, ka) != 0) {
         free(ka);
-        fail(o, "%s: cannot answer the %s challenge", name, want);
+        fail(o, "%s: cannot answer the %s challenge", o->chal_name, want);
         return;
     }
     free(ka);
     o->chal_set = 1;
     o->polls = 0;
-    log_info("event=acme name=%s challenge=%s msg=\"answering\"", name, want);
+    log_info("event=acme name=%s challenge=%s msg=\"answering\"", o->chal_name, want);
     post(o, o->chal_url, "{}", on_challenge_posted);
 }
 
@@ -386,36 +359,37 @@ static void next_authz(struct acme_order *o)
     post(o, o->authz[o->iauthz], "", on_authz);
 }
 
-static void on_new_order(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_new_order(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
     const char *loc = fetch_header(r, "Location");
-    struct json_object *az = NULL;
-    if (r->status != 201 || !loc || !json_object_object_get_ex(body, "authorizations", &az) ||
-        !json_object_is_type(az, json_type_array) || !(o->finalize = jdup(body, "finalize"))) {
-        fail(o, "new order: %s", problem(r, body, buf, sizeof buf));
+    struct acme_order_msg m;
+    if (r->status != 201 || !loc || acme_order_parse(r->body, r->len, &m) != 0) {
+        fail(o, "new order: %s", problem(r, buf, sizeof buf));
+        return;
+    }
+    if (!m.finalize || m.nauthz == 0) {
+        acme_order_msg_free(&m);
+        fail(o, "new order: no finalize URL or no authorizations");
         return;
     }
     o->order_url = strdup(loc);
-    o->nauthz = json_object_array_length(az);
-    o->authz = calloc(o->nauthz ? o->nauthz : 1, sizeof *o->authz);
-    for (size_t i = 0; o->authz && i < o->nauthz; i++) {
-        const char *u = json_object_get_string(json_object_array_get_idx(az, i));
-        o->authz[i] = strdup(u ? u : "");
-    }
-    if (!o->authz) {
-        fail(o, "out of memory");
-        return;
-    }
+    o->finalize = m.finalize;
+    o->authz = m.authz;
+    o->nauthz = m.nauthz;
+    m.finalize = NULL;
+    m.authz = NULL;
+    m.nauthz = 0;
+    acme_order_msg_free(&m);
     next_authz(o);
 }
 
-static void on_account(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_account(struct acme_order *o, const struct fetch_response *r)
 {
     char buf[512];
     const char *loc = fetch_header(r, "Location");
     if ((r->status != 200 && r->status != 201) || !loc) {
-        fail(o, "account: %s", problem(r, body, buf, sizeof buf));
+        fail(o, "account: %s", problem(r, buf, sizeof buf));
         return;
     }
     o->kid = strdup(loc);
@@ -434,13 +408,16 @@ static void on_account(struct acme_order *o, const struct fetch_response *r, str
     json_object_put(p);
 }
 
-static void on_directory(struct acme_order *o, const struct fetch_response *r, struct json_object *body)
+static void on_directory(struct acme_order *o, const struct fetch_response *r)
 {
-    if (r->status != 200 || !(o->new_nonce = jdup(body, "newNonce")) ||
-        !(o->new_account = jdup(body, "newAccount")) || !(o->new_order = jdup(body, "newOrder"))) {
+    struct acme_directory d;
+    if (r->status != 200 || acme_directory_parse(r->body, r->len, &d) != 0) {
         fail(o, "%s is not an ACME directory (HTTP %d)", o->o.directory, r->status);
         return;
     }
+    o->new_nonce = d.new_nonce;
+    o->new_account = d.new_account;
+    o->new_order = d.new_order;
     /* newAccount with the key finds the account again when it exists (200) or creates it (201) */
     struct json_object *p = json_object_new_object();
     json_object_object_add(p, "termsOfServiceAgreed", json_object_new_boolean(1));
