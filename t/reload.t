@@ -53,7 +53,7 @@ unlike "$(cat "$TMP/serve.log")" 'event=admin path=' "at log_level warn, admin r
 "$TSNODE" "$url" "$TMP" n1 map 4 30 >n1.map 2>n1.err &
 mpid=$!
 on_exit "kill $mpid"
-wait_for 5 test -s n1.map; ok $? "a node's map stream is open"
+wait_for 20 test -s n1.map; ok $? "a node's map stream is open"
 like "$(head -1 n1.map)" '"DNSConfig":\{"Resolvers":\[\{"Addr":"192\.0\.2\.53"\}\]' "first map: the configured nameserver"
 
 # DNS and DERP map: one delta on the open stream; control.listen cannot change and says why; the rest applies
@@ -63,19 +63,19 @@ log=$(cat "$TMP/serve.log")
 like "$log" 'event=reload key=control\.listen result=kept msg="cannot change while running: the listening socket is opened at start; restart to apply"' \
     "a key that cannot change is named, with the reason"
 like "$log" 'key=control\.nameservers result=applied' "the others apply"
-wait_for 5 lines_ge n1.map 2; ok $? "the connected node gets a message on the same stream"
+wait_for 20 lines_ge n1.map 2; ok $? "the connected node gets a message on the same stream"
 delta=$(sed -n 2p n1.map)
 like "$delta" '"DERPMap":\{"Regions":\{"998":' "it carries the new DERP map (region 998)"
 like "$delta" '"DNSConfig":\{"Resolvers":\[\{"Addr":"198\.51\.100\.53"\}\]' "and the new DNS config"
 unlike "$delta" '"Peers":|"Node":' "as a delta, not a new full map"
 w users list >/dev/null 2>&1
-wait_for 5 grep -q 'event=admin path=' "$TMP/serve.log"; ok $? "log_level info took effect (admin requests are logged)"
+wait_for 20 grep -q 'event=admin path=' "$TMP/serve.log"; ok $? "log_level info took effect (admin requests are logged)"
 like "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$url/health")" 200 "still serving on the listener it kept"
 
 # a new MagicDNS domain renames every node: a new full map on the same stream
 conf 198.51.100.53 998 two.example info
 hup_and_wait 2
-wait_for 5 lines_ge n1.map 3; ok $? "base_domain: the node gets another message on its stream"
+wait_for 20 lines_ge n1.map 3; ok $? "base_domain: the node gets another message on its stream"
 like "$(sed -n 3p n1.map)" '"Node":\{"ID":1,.*"Name":"n1\.two\.example\."' "a whole map with its new name"
 kill -0 $mpid; ok $? "the map stream was never dropped"
 
@@ -108,16 +108,25 @@ derp:
 YAML
 start_weft relay -c "$TMP/derp.yaml" serve derp
 wait_for 10 grep -q 'event=started' "$TMP/relay.log"; ok $? "a relay starts"
-"$DERPC" --hold 6 --ping-after 3000 --timeout 10 "http://127.0.0.1:$R/derp" >held.out 2>&1 &
+now_ms() { date +%s%3N; }
+# in_time T0: the reload was applied within 7 s of T0, before the held client's ping at 8 s
+in_time() { [ $(($(now_ms) - $1)) -lt 7000 ]; }
+"$DERPC" --hold 10 --ping-after 8000 --timeout 15 "http://127.0.0.1:$R/derp" >held.out 2>&1 &
 hpid=$!
-wait_for 5 grep -q connected held.out; ok $? "a client holds a connection"
+wait_for 20 grep -q connected held.out; ok $? "a client holds a connection"
+t0=$(now_ms)
 printf '  max_conns: 1\n' >>"$TMP/derp.yaml"
 kill -HUP "$(weft_pid relay)"
 wait_for 10 grep -q 'key=derp\.max_conns result=applied' "$TMP/relay.log"; ok $? "derp.max_conns applied"
+intime=$(in_time "$t0" && echo 1)
 out=$("$DERPC" --ping --timeout 5 "http://127.0.0.1:$R/derp" 2>&1)
 like "$out" '503' "a second client is refused: the new limit holds"
 wait $hpid
-like "$(cat held.out)" 'pong ok' "the running connection was not dropped (it answers a ping sent after the reload)"
+if [ -n "$intime" ]; then
+    like "$(cat held.out)" 'pong ok' "the running connection was not dropped (it answers a ping sent after the reload)"
+else
+    skip "the machine is too slow to reload within the held client's 8 s"
+fi
 stop_weft relay TERM
 
 # TLS: new certificate files are served to new handshakes; an open TLS connection goes on
@@ -142,9 +151,10 @@ YAML
 start_weft tls -c "$TMP/tls.yaml" serve derp
 wait_for 10 grep -q 'event=started' "$TMP/tls.log"; ok $? "a relay on TLS starts"
 is "$(served)" certA "it serves the first certificate"
-"$DERPC" --pin certA.crt --hold 6 --ping-after 3000 --timeout 10 "https://localhost:$T/derp" >tls.out 2>&1 &
+"$DERPC" --pin certA.crt --hold 10 --ping-after 8000 --timeout 15 "https://localhost:$T/derp" >tls.out 2>&1 &
 tpid=$!
-wait_for 5 grep -q connected tls.out; ok $? "a client holds a TLS connection"
+wait_for 20 grep -q connected tls.out; ok $? "a client holds a TLS connection"
+t0=$(now_ms)
 cp certB.crt tls.crt && cp certB.key tls.key
 kill -HUP "$(weft_pid tls)"
 wait_for 10 grep -q 'event=tls_reload addr=127.0.0.1:'$T' result=applied' "$TMP/tls.log"; ok $? "SIGHUP re-reads the files"
@@ -154,7 +164,12 @@ kill -HUP "$(weft_pid tls)"
 wait_for 10 grep -q 'event=tls_reload .*result=kept error=".*does not match' "$TMP/tls.log"
 ok $? "a certificate and key that do not match are refused, with the reason"
 is "$(served)" certB "and the running certificate stays"
+intime=$(in_time "$t0" && echo 1)
 wait $tpid
-like "$(cat tls.out)" 'pong ok' "the TLS connection opened before the reloads goes on"
+if [ -n "$intime" ]; then
+    like "$(cat tls.out)" 'pong ok' "the TLS connection opened before the reloads goes on"
+else
+    skip "the machine is too slow to reload twice within the held client's 8 s"
+fi
 stop_weft tls TERM; is "$WEFT_RC" 0 "clean exit"
 done_testing
