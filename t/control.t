@@ -15,6 +15,18 @@ args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0
       -o control.ephemeral_timeout=2s -o control.base_domain=example.com)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
+need_cmd python3
+# node_by NAME FIELD: FIELD of the node called NAME in `weft nodes list --json` (empty if there is none)
+node_by() {
+    w nodes list --json | python3 -c 'import json,sys
+for n in json.load(sys.stdin)["nodes"]:
+    if n["name"] == sys.argv[1]: print(n[sys.argv[2]])' "$1" "$2"
+}
+# node_name ID: the name of node ID (empty if there is none)
+node_name() {
+    w nodes list --json | python3 -c 'import json,sys
+print("".join(n["name"] for n in json.load(sys.stdin)["nodes"] if str(n["id"]) == sys.argv[1]))' "$1"
+}
 cd "$TMP" || exit 1
 
 start_weft serve serve "${args[@]}"
@@ -77,22 +89,34 @@ out=$(w nodes register --user alice "${authurl##*/}"); ok $? "weft nodes registe
 wait $f
 like "$(cat n6.out)" '^200 .*"MachineAuthorized":true' "the waiting client is authorized"
 
-node node1 map 3 15 > n1b.map 2>&1 &
+"$TSNODE" "$url" "$TMP" node1 map 100 20 > n1b.map 2>&1 & # node1 watches the logout, the ephemeral node come and go
 n1pid=$!
 wait_for 5 test -s n1b.map
 like "$(node node2 logout)" '"NodeKeyExpired":true' "logout"
-out=$(node n7 register --authkey "$eph" --hostname eph)
-timeout 1 "$TSNODE" "$url" "$TMP" n7 map 1 5 >/dev/null
-wait $n1pid
-like "$(cat n1b.map)" '"ID":2,.*"Expired":true' "the logout reaches peers"
-node node1 map 6 6 > n1c.map 2>&1 &
-n1pid=$!
-wait $n1pid
-like "$(cat n1c.map)" '"PeersRemoved":\[[0-9]+\]' "the ephemeral node is removed after its grace period, peers told"
+wait_for 5 grep -q '"ID":2,.*"Expired":true' n1b.map; ok $? "the logout reaches peers"
+like "$(node n7 register --authkey "$eph" --hostname eph)" '"MachineAuthorized":true' "an ephemeral node registers"
+t_online=$(date +%s%3N)
+out=$(timeout 1.5 "$TSNODE" "$url" "$TMP" n7 map 100 10); rc=$? # online until it is stopped after 1.5 s
+is "$rc" 124 "it connects and holds its stream until it is stopped (1.5 s)"
+eph_id=$(printf '%s' "$out" | sed -n 's/^[0-9]* {"Node":{"ID":\([0-9]*\),.*/\1/p')
+like "$eph_id" '^[0-9]+$' "its first map names its ID"
+wait_for 10 grep -q '"PeersRemoved"' n1b.map
+kill $n1pid 2>/dev/null; wait $n1pid 2>/dev/null
+removed=$(grep -E '"PeersRemoved":\[' n1b.map | head -1)
+like "$removed" '"PeersRemoved":\['"$eph_id"'\]' "the ephemeral node (ID $eph_id) is removed, peers told"
+dt=$(( ${removed%% *} - t_online - 1500 ))
+ok "$([ -n "$removed" ] && [ "$dt" -ge 2000 ] && echo 0 || echo 1)" \
+    "no earlier than its grace period (2 s) after it went offline (${dt} ms after)"
+is "$(node_by eph id)" "" "it is gone from the node list"
+is "$(node_name 1)" node1 "the other nodes stay"
 
 out=$(w nodes list --json)
 like "$out" '"name":"laptop"' "weft nodes list --json"
-out=$(w nodes rename laptop desk); like "$out" 'desk' "weft nodes rename"
+laptop_id=$(node_by laptop id)
+w nodes rename laptop desk >/dev/null; ok $? "weft nodes rename laptop desk"
+is "$(node_name "$laptop_id")" desk "the node list shows node $laptop_id as desk"
+is "$(node_by laptop id)" "" "and no node called laptop"
+like "$(node node1 map 1 5)" '"Name":"desk\.example\.com\."' "peers' maps carry the new name"
 like "$(w nodes list)" '^ID +NAME' "weft nodes list: a table"
 
 # 200 registrations at once
@@ -109,8 +133,11 @@ if [ -x "$DERPC" ]; then
     ok $rc "embedded relay admits a registered node key (asked in-process)"
     like "$out" "pong ok" "and relays for it"
     out=$("$DERPC" --key-file "$TMP/stranger.key" --ping --timeout 5 "$url/derp"); rc=$?
-    ok $((! rc)) "embedded relay refuses a node key control does not know"
-    unlike "$out" "pong" "before anything is relayed"
+    stranger=$("$DERPC" --key-file "$TMP/stranger.key" --pubkey)
+    is "$rc" 1 "embedded relay: a node key control does not know is turned away (derpc exit 1, not 2)"
+    like "$out" '^disconnected' "its connection is closed"
+    unlike "$out" "^connected|pong" "before it is admitted or anything is relayed"
+    like "$(cat "$TMP/serve.log")" "module=derp event=refused key=nodekey:$stranger " "the relay logs the refusal of that key"
 else
     skip "t/tools/derpc not built"
 fi

@@ -24,6 +24,7 @@ struct control_conf {
     long long keepalive;
     long long batch_delay;
     long long derp_stun_port;
+    long long stream_queue_max;
     char *derp_map_file;
 };
 #endif

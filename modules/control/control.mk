@@ -75,8 +75,8 @@ modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket clie
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t
-EXTRA_DIST += t/control.t
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)

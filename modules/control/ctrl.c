@@ -298,7 +298,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->keepalive_ms = conf->keepalive ? conf->keepalive : 50000;
     c->batch_ms = conf->batch_delay;
     c->rng = (uint32_t)time(NULL) | 1;
-    c->max_queued = 16u << 20;
+    c->max_queued = conf->stream_queue_max > 0 ? (size_t)conf->stream_queue_max : 16u << 20;
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);

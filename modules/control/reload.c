@@ -74,6 +74,7 @@ static int apply_streams(struct ctrl *c, const struct reload_changes *ch)
 {
     c->keepalive_ms = c->conf->keepalive ? c->conf->keepalive : 50000;
     c->batch_ms = c->conf->batch_delay;
+    c->max_queued = c->conf->stream_queue_max > 0 ? (size_t)c->conf->stream_queue_max : 16u << 20;
     return 0;
 }
 
@@ -82,7 +83,7 @@ static const struct part parts[] = {
      {"derp_map_file", "derp_region_id", "derp_stun_port", "base_domain", "magic_dns", "nameservers",
       "search_domains", NULL},
      apply_statics},
-    {"map streams", {"keepalive", "batch_delay", NULL}, apply_streams},
+    {"map streams", {"keepalive", "batch_delay", "stream_queue_max", NULL}, apply_streams},
     /* The access policy (modules/control/policy/) hooks in here: its keys and a function that compiles the
      * new policy, refuses it (-1) if it does not compile, and fans the new filters out. */
 };

@@ -4,6 +4,9 @@
  *   tsnode URL DIR NAME map COUNT [SECONDS]      the long poll: COUNT messages, one line each
  *   tsnode URL DIR NAME lite EP[,EP...] [DERP]   endpoint update
  *   tsnode URL DIR NAME logout
+ *   tsnode URL DIR NAME churn COUNT [N]          COUNT endpoint updates in a row on one channel, each
+ *                                                with N (default 64) random IPv6 endpoints: peers' streams
+ *                                                get COUNT deltas that do not compress
  * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use). register prints the HTTP status
  * and the RegisterResponse; map prints "<Unix ms> <MapResponse JSON>" per message (zstd-decoded). */
 #include "config.h"
@@ -103,7 +106,58 @@ static void map_done(struct control_call *call, int status, const uint8_t *body,
         map_data(NULL, body, len, NULL);
     if (err || status != 200)
         fprintf(stderr, "tsnode: map ended: %s %d\n", err ? err : "", status);
+    else
+        fprintf(stderr, "tsnode: the server ended the stream after %d message(s)\n", got);
     loop_stop(L);
+}
+
+/* churn: one lite update after another, each answered before the next */
+static struct {
+    int left, sent, n;
+    const char *nk, *dk, *hostname;
+    char *body;
+} churn;
+
+static void churn_next(void);
+
+static void churn_done(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
+                       void *arg)
+{
+    (void)call, (void)body, (void)len, (void)arg;
+    if (err || status != 200) {
+        fprintf(stderr, "tsnode: churn %d: %s %d\n", churn.sent, err ? err : "", status);
+        loop_stop(L);
+        return;
+    }
+    churn.sent++;
+    if (--churn.left <= 0) {
+        printf("churn %d\n", churn.sent);
+        rc = 0;
+        loop_stop(L);
+        return;
+    }
+    churn_next();
+}
+
+static void churn_next(void)
+{
+    size_t cap = (size_t)churn.n * 64 + 1024, l = 0;
+    if (!churn.body && !(churn.body = malloc(cap)))
+        exit(2);
+    l += (size_t)snprintf(churn.body + l, cap - l,
+                          "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\","
+                          "\"DiscoKey\":\"%s\",\"Stream\":false,\"OmitPeers\":true,\"Hostinfo\":{\"Hostname\":"
+                          "\"%s\",\"OS\":\"linux\"},\"Endpoints\":[",
+                          churn.nk, churn.dk, churn.hostname);
+    for (int i = 0; i < churn.n; i++) {
+        uint16_t w[7];
+        randombytes_buf(w, sizeof w);
+        l += (size_t)snprintf(churn.body + l, cap - l, "%s\"[2001:db8:%x:%x:%x:%x:%x:%x]:%u\"", i ? "," : "",
+                              w[0], w[1], w[2], w[3], w[4], w[5], w[6] | 1024u);
+    }
+    l += (size_t)snprintf(churn.body + l, cap - l, "]}");
+    static const struct control_call_cbs cbs = {NULL, NULL, churn_done};
+    control_client_request(cc, "POST", "/machine/map", NULL, 0, churn.body, l, &cbs, NULL);
 }
 
 static void timeout_cb(struct timer *t, void *arg)
@@ -206,6 +260,15 @@ int main(int argc, char **argv)
                  "{\"PreferredDERP\":%d}},\"Endpoints\":[%s],\"OmitPeers\":true}",
                  nk, dk, hostname, argc >= 7 ? atoi(argv[6]) : 999, eps);
         control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &whole, NULL);
+    } else if (!strcmp(cmd, "churn") && argc >= 6) {
+        churn.left = atoi(argv[5]);
+        churn.n = argc >= 7 ? atoi(argv[6]) : 64;
+        churn.nk = nk, churn.dk = dk, churn.hostname = hostname;
+        if (churn.left <= 0 || churn.n <= 0 || churn.n > 10000) {
+            fprintf(stderr, "tsnode: churn COUNT [N]: COUNT > 0, N 1-10000\n");
+            return 2;
+        }
+        churn_next();
     } else {
         fprintf(stderr, "tsnode: unknown command %s\n", cmd);
         return 2;
@@ -216,6 +279,7 @@ int main(int argc, char **argv)
         control_client_close(cc);
     if (want)
         mapstream_dec_free(&dec);
+    free(churn.body);
     loop_free(L);
     return rc;
 }
