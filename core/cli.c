@@ -8,13 +8,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cfgcheck.h"
+
 const char weft_default_config[] =
     "# weft's embedded default: one box runs the coordination server and its DERP relay on one port.\n"
     "roles: [control, derp]\n";
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_ts[] = {"auto", "on", "off", NULL}; /* enum log_timestamps */
 
 static char default_state_dir[4096];
+
+static const char *check_metrics_listen(const char *v, char *buf, size_t len)
+{
+    return strcmp(v, "off") == 0 ? NULL : cfg_check_listen(v, buf, len);
+}
 
 /* Built at run time: the default state directory depends on the environment (systemd's StateDirectory=). */
 static struct cfg_key core_keys[] = {
@@ -26,6 +34,11 @@ static struct cfg_key core_keys[] = {
      offsetof(struct core_conf, roles), 0, 0, NULL},
     {"shutdown_timeout", CFG_DURATION, "5s", "on SIGTERM, how long open connections get to finish",
      offsetof(struct core_conf, shutdown_timeout), 0, 3600 * 1000, NULL},
+    {"metrics_listen", CFG_STR, NULL,
+     "Prometheus /metrics listener (default 127.0.0.1:9871 with control, :9872 derp, :9873 node; off: none)",
+     offsetof(struct core_conf, metrics_listen), 0, 0, NULL, check_metrics_listen},
+    {"log_timestamps", CFG_ENUM, "auto", "time= on log lines: on, off, or auto (off when stderr is the journal)",
+     offsetof(struct core_conf, log_timestamps), 0, 0, log_ts},
     CFG_END,
 };
 
@@ -159,8 +172,11 @@ size_t cli_load_config_errors(struct weft_cli *cli, struct cfg_errors *err)
         if (cli->modules.mods[i]->check)
             cli->modules.mods[i]->check(&cli->sections[1 + i], err);
     n = err->count;
+    /* a configuration with errors changes nothing (a reload keeps the running one) */
     if (!cli->log_level && n == 0)
         log_set_level((enum log_level)cli->core.log_level);
+    if (n == 0)
+        log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
     return n;
 }
 

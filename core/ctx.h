@@ -10,6 +10,7 @@
 
 struct loop;
 struct http_server;
+struct metrics;
 
 struct loop *weft_loop(struct weft_ctx *ctx);
 
@@ -28,6 +29,16 @@ struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const stru
 /* 1 if the module's key was set by the configuration file or -o, 0 if it has its default (as loaded at
  * start): e.g. derp follows control's listeners unless derp.listen was given. */
 int weft_conf_is_set(struct weft_instance *inst, const char *key);
+
+/* The process's metrics registry (core/metrics.h): a module adds its collector at init or start and
+ * removes it at finish; /metrics on the metrics listener shows them all. */
+struct metrics *weft_metrics(struct weft_ctx *ctx);
+
+/* A listener serving the registry's /metrics and nothing else (metrics_listen, derp.metrics_listen): the
+ * same address asked for twice is one listener; an address that is a role's listener (control.listen, the
+ * relay's, in a single box too) is refused either way round, so that /metrics never reaches a public port.
+ * NULL and a message in err on failure. */
+struct http_server *weft_metrics_http(struct weft_ctx *ctx, const char *addr, char *err, size_t errlen);
 
 /* The state directory (created 0700 before any module's init). */
 const char *weft_state_dir(struct weft_ctx *ctx);

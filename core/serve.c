@@ -13,10 +13,12 @@
 #include "core/acme/challenge.h"
 #include "core/acme/manager.h"
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/reload.h"
 #include "core/tls.h"
 #include "core/verbs.h"
@@ -36,6 +38,7 @@ struct shared_http {
     struct tls_ctx *tctx;
     struct acme_mgr *acme; /* when the certificate comes from ACME */
     int http01;            /* this (plain) server answers ACME http-01 challenges */
+    int metrics;           /* a /metrics listener (weft_metrics_http): never a role's public listener too */
 };
 
 struct weft_ctx {
@@ -51,11 +54,13 @@ struct weft_ctx {
     int stopping;
     uint64_t deadline;
     struct timer drain;
+    struct metrics *metrics;
 };
 
 struct loop *weft_loop(struct weft_ctx *ctx) { return ctx->loop; }
 const char *weft_state_dir(struct weft_ctx *ctx) { return ctx->state_dir; }
 int weft_stopping(struct weft_ctx *ctx) { return ctx->stopping; }
+struct metrics *weft_metrics(struct weft_ctx *ctx) { return ctx->metrics; }
 
 char *weft_state_path(struct weft_ctx *ctx, const char *name, char *buf, size_t len)
 {
@@ -157,6 +162,11 @@ struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const stru
     for (size_t i = 0; i < ctx->nhttp; i++)
         if (strcmp(ctx->http[i].addr, addr) == 0) {
             struct shared_http *h = &ctx->http[i];
+            if (h->metrics) {
+                snprintf(err, errlen, "%s is the /metrics listener (metrics_listen), which serves nothing else",
+                         addr);
+                return NULL;
+            }
             if ((!tls && !h->tls) || (tls && h->tls && (tls == h->tls || tls_conf_same(tls, h->tls))))
                 return h->srv;
             snprintf(err, errlen, "%s is already a listener %s", addr,
@@ -214,6 +224,27 @@ fail:
     tls_conf_free(&h.applied);
     tls_ctx_free(h.tctx);
     return NULL;
+}
+
+struct http_server *weft_metrics_http(struct weft_ctx *ctx, const char *addr, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (strcmp(ctx->http[i].addr, addr) == 0) {
+            if (ctx->http[i].metrics)
+                return ctx->http[i].srv;
+            snprintf(err, errlen, "%s is a public listener of this process; /metrics is only served on a "
+                     "listener of its own", addr);
+            return NULL;
+        }
+    struct http_server *srv = weft_http(ctx, addr, NULL, err, errlen);
+    if (!srv)
+        return NULL;
+    if (http_route(srv, "/metrics", 0, metrics_http, ctx->metrics) != 0) {
+        snprintf(err, errlen, "%s: out of memory", addr);
+        return NULL; /* the server is freed with the others */
+    }
+    ctx->http[ctx->nhttp - 1].metrics = 1;
+    return srv;
 }
 
 /* After a reload: every TLS listener serves what its owner's keys say now. Certificate files are read again
@@ -304,6 +335,7 @@ static void on_term(int signo, void *arg)
 static const struct reload_fixed core_fixed[] = {
     {"state_dir", "the database, keys and sockets are open there"},
     {"roles", "the roles run are chosen at start"},
+    {"metrics_listen", "the listening socket is opened at start"},
     {NULL, NULL},
 };
 
@@ -339,6 +371,10 @@ static void on_hup(int signo, void *arg)
             else
                 log_info("event=reload key=log_level result=applied level=%s",
                          (const char *[]){"error", "warn", "info", "debug"}[cli->core.log_level]);
+        }
+        if (reload_changed(&ch, "log_timestamps")) {
+            log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
+            log_info("event=reload key=log_timestamps result=applied");
         }
         if (reload_changed(&ch, "shutdown_timeout"))
             log_info("event=reload key=shutdown_timeout result=applied");
@@ -383,6 +419,37 @@ static int make_state_dir(const char *dir)
     return -1;
 }
 
+/* The /metrics listener: metrics_listen, else a loopback port of the first role that has one (so that
+ * weft@control, weft@derp and weft@node on one host do not collide), never the public listeners: a single
+ * box whose control and relay follow each other onto the LAN keeps its one /metrics on loopback. A default
+ * that is taken is only warned about; an address the configuration names must work. 0 or -1. */
+static int metrics_listen(struct weft_ctx *ctx)
+{
+    const char *addr = ctx->cli->core.metrics_listen;
+    int given = addr != NULL;
+    if (!addr) {
+        static const struct {
+            const char *role, *addr;
+        } def[] = {{"control", "127.0.0.1:9871"}, {"derp", "127.0.0.1:9872"}, {"node", "127.0.0.1:9873"}};
+        for (size_t i = 0; i < sizeof def / sizeof *def && !addr; i++)
+            if (weft_runs(ctx, def[i].role))
+                addr = def[i].addr;
+    }
+    if (!addr || !*addr || strcmp(addr, "off") == 0)
+        return 0;
+    char err[512];
+    if (!weft_metrics_http(ctx, addr, err, sizeof err)) {
+        if (given) {
+            log_error("event=metrics addr=%s error=\"%s\" msg=\"metrics_listen\"", addr, err);
+            return -1;
+        }
+        log_warn("event=metrics addr=%s error=\"%s\" msg=\"no /metrics; set metrics_listen\"", addr, err);
+        return 0;
+    }
+    log_info("event=metrics addr=%s path=/metrics", addr);
+    return 0;
+}
+
 int verb_serve(struct weft_cli *cli, int argc, char **argv)
 {
     char **roles = NULL;
@@ -397,21 +464,32 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    const char **named = calloc((size_t)argc + 1, sizeof *named);
+    int nnamed = 0;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (!named || cli_args("serve", argc, argv, none, named, argc, &nnamed)) {
+        free(named);
+        return 2;
+    }
     cli_load_modules(cli);
     if (cli->module_errors[0])
         fprintf(stderr, "%s", cli->module_errors);
-    if (cli_load_config(cli))
+    if (cli_load_config(cli)) {
+        free(named);
         return 1;
+    }
 
     /* the roles: named on the command line, else the config's (copied: the config is reloaded below) */
-    nroles = argc > 1 ? (size_t)argc - 1 : cli->core.roles.n;
+    nroles = nnamed ? (size_t)nnamed : cli->core.roles.n;
     if (nroles == 0) {
         fprintf(stderr, "weft serve: no roles to run (name them, or set `roles` in the configuration)\n");
+        free(named);
         return 2;
     }
     roles = calloc(nroles, sizeof *roles);
     for (size_t i = 0; i < nroles; i++)
-        roles[i] = strdup(argc > 1 ? argv[1 + i] : cli->core.roles.v[i]);
+        roles[i] = strdup(nnamed ? named[i] : cli->core.roles.v[i]);
+    free(named);
     for (size_t i = 0; i < nroles; i++) {
         const struct weft_module *m = module_find(&cli->modules, roles[i]);
         if (!m || !m->is_role) {
@@ -481,6 +559,14 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
         return 1;
     }
     timer_init(&ctx.drain, ctx.loop, drain_tick, &ctx);
+    ctx.metrics = metrics_new();
+    if (!ctx.metrics) {
+        fprintf(stderr, "weft serve: out of memory\n");
+        loop_free(ctx.loop);
+        free(ctx.inst);
+        return 1;
+    }
+    metrics_add_process(ctx.metrics);
     loop_signal(ctx.loop, SIGTERM, on_term, &ctx);
     loop_signal(ctx.loop, SIGINT, on_term, &ctx);
     loop_signal(ctx.loop, SIGHUP, on_hup, &ctx);
@@ -502,6 +588,12 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
                     ctx.inst[i].mod->stop(&ctx.inst[i]);
             goto out;
         }
+    }
+    if (metrics_listen(&ctx)) {
+        for (size_t i = ctx.nstarted; i-- > 0;)
+            if (ctx.inst[i].mod->stop)
+                ctx.inst[i].mod->stop(&ctx.inst[i]);
+        goto out;
     }
     {
         char list[512] = "";
@@ -531,6 +623,7 @@ out:
     loop_signal(ctx.loop, SIGINT, NULL, NULL);
     loop_signal(ctx.loop, SIGHUP, NULL, NULL);
     loop_free(ctx.loop);
+    metrics_free(ctx.metrics);
     for (size_t i = 0; i < ctx.nsvc; i++)
         free(ctx.svc[i].name);
     free(ctx.svc);

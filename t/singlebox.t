@@ -4,7 +4,8 @@
 # with control's certificate) unless derp's own keys say otherwise, STUN follows to the same host, and a relay
 # missing from the port the DERP map names is an error at start. As root, conf/examples/lan.yaml and the
 # README's one-liner serve a LAN address in a network namespace, checked with real clients (curl, derpc,
-# a STUN request, a test node's DERP map).
+# a STUN request, a test node's DERP map). /metrics does not follow: it stays on loopback and never shares a
+# public listener.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml
 : "${WEFT_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -76,7 +77,21 @@ if is_root && ip netns add "weft-sb-$$" 2>/dev/null; then
     is "$("${pre[@]}" bash -c "$(declare -f stun); stun 192.168.1.10 3478")" ok "and STUN"
     like "$(cat "$TMP/readme.log")" 'level=warn .*key=control\.server_url .*loopback.*set control\.server_url=http://THIS-HOST:8080' \
         "a loopback server_url with a LAN listener is pointed out, with the key to set"
+    # /metrics does not follow control onto the LAN: the process's one listener stays on loopback
+    is "$(http_get --ns $ns http://127.0.0.1:9871/metrics | grep -cE '^(200 |derp_connections\{kind="client"\} |weft_control_nodes\{state="online"\} )')" 3 \
+        "/metrics (control's and the relay's) on the box's loopback, 127.0.0.1:9871"
+    like "$(http_get --ns $cl http://192.168.1.10:8080/metrics)" '^404' "not on the public port"
+    like "$(http_get --ns $cl http://192.168.1.10:9871/metrics)" '^000' "and not reachable from the LAN"
     stop_weft readme TERM; is "$WEFT_RC" 0 "clean exit"
+
+    # control asked to listen where the default /metrics would go: it keeps its port, /metrics is skipped
+    start_weft mdef --ns $ns serve -o control.listen=127.0.0.1:9871 -o control.server_url=http://127.0.0.1:9871 \
+        -o derp.stun_listen= -o state_dir="$TMP/mdef"
+    wait_for 10 grep -q 'event=started' "$TMP/mdef.log"; ok $? "control.listen on the default metrics port: starts"
+    like "$(cat "$TMP/mdef.log")" 'level=warn event=metrics addr=127\.0\.0\.1:9871 .*public listener.*set metrics_listen' \
+        "the default /metrics listener is skipped with a warning naming metrics_listen"
+    like "$(http_get --ns $ns http://127.0.0.1:9871/metrics)" '^404' "no /metrics on control's listener"
+    stop_weft mdef TERM; is "$WEFT_RC" 0 "clean exit"
     cd "$TMP" || exit 1
 else
     skip "needs root and network namespaces: the LAN example on a LAN address"
@@ -112,6 +127,31 @@ out=$("$WEFT" serve -o state_dir="$TMP/mm2" -o control.listen=127.0.0.1:$P -o co
 is "$rc" 1 "the same for plain HTTP"
 like "$out" "where control listens \(control.listen 127\.0\.0\.1:$P\) but the relay does not \(derp.listen is 127\.0\.0\.1:$Q\)" \
     "naming derp.listen"
+
+# /metrics never shares a public listener, in either order, and two metrics keys naming one address share it
+M=$(free_port)
+out=$("$WEFT" serve -o state_dir="$TMP/mp" -o control.listen=127.0.0.1:$P -o control.server_url=http://127.0.0.1:$P \
+    -o derp.stun_listen= -o metrics_listen=127.0.0.1:$P 2>&1); rc=$?
+is "$rc" 1 "metrics_listen on control's (and the relay's) listener: serve exits 1"
+like "$out" "level=error event=metrics addr=127\.0\.0\.1:$P error=\"127\.0\.0\.1:$P is a public listener of this process; /metrics is only served on a listener of its own\"" \
+    "saying why"
+out=$("$WEFT" serve -o state_dir="$TMP/mp" -o control.listen=127.0.0.1:$P -o control.server_url=http://127.0.0.1:$P \
+    -o derp.stun_listen= -o derp.metrics_listen=127.0.0.1:$P -o metrics_listen=127.0.0.1:$M 2>&1); rc=$?
+is "$rc" 1 "derp.metrics_listen on the listener the relay follows: serve exits 1"
+like "$out" "level=error module=derp event=listen addr=127\.0\.0\.1:$P key=derp\.metrics_listen error=\".*is a public listener" \
+    "naming derp.metrics_listen"
+out=$("$WEFT" serve -o state_dir="$TMP/mp" -o control.listen=127.0.0.1:$P -o control.server_url=https://vpn.example.com \
+    -o derp.stun_listen= -o derp.listen=127.0.0.1:$M -o derp.metrics_listen=127.0.0.1:$M 2>&1); rc=$?
+is "$rc" 1 "derp.metrics_listen on the relay's own listener: serve exits 1"
+like "$out" "addr=127\.0\.0\.1:$M key=derp\.metrics_listen error=\".*is a public listener" "the same message"
+start_weft msh serve -o state_dir="$TMP/msh" -o control.listen=127.0.0.1:$P -o control.server_url=http://127.0.0.1:$P \
+    -o derp.stun_listen= -o derp.metrics_listen=127.0.0.1:$M -o metrics_listen=127.0.0.1:$M
+wait_for 10 grep -q 'event=started' "$TMP/msh.log"; ok $? "metrics_listen and derp.metrics_listen the same: starts"
+is "$(http_get "http://127.0.0.1:$M/metrics" | grep -cE '^(200 |derp_connections\{kind="client"\} |weft_control_nodes\{state="online"\} )')" 3 \
+    "one listener serves /metrics (control's and the relay's)"
+like "$(http_get "http://127.0.0.1:$M/derp/probe")" '^404' "and nothing else"
+like "$(http_get "http://127.0.0.1:$P/metrics")" '^404' "not on the public port"
+stop_weft msh TERM; is "$WEFT_RC" 0 "clean exit"
 
 # derp's own keys win when they do not contradict the DERP map (e.g. a proxy in front of control)
 start_weft own serve -o state_dir="$TMP/own" -o control.listen=127.0.0.1:$P -o control.server_url=https://vpn.example.com \

@@ -22,18 +22,24 @@ static const struct cfg_key node_keys[] = {
      offsetof(struct node_conf, login_server), 0, 0, NULL, cfg_check_http_url},
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
+    K(log_filter_drops, CFG_BOOL, "false",
+      "log the packets the packet filter drops (at most 5 a second; counts are in `weft status --json`)"),
+    K(portmap, CFG_BOOL, "true",
+      "ask the gateway for a UDP port mapping (NAT-PMP, PCP) to offer peers as an endpoint"),
     {"timer_scale", CFG_INT, "1", "tests only: divide the WireGuard protocol timers by this",
      offsetof(struct node_conf, timer_scale), 1, 1000, NULL},
     CFG_END,
 };
 
-/* login_server, hostname and derp_http are read when they are used (the next login, the next connection). */
+/* login_server, hostname, derp_http and log_filter_drops are read when they are used (the next login, the next
+ * connection, the next dropped packet). */
 static const struct reload_fixed node_fixed[] = {
     {"socket", "the local API socket is bound at start"},
     {"socket_group", "the local API socket is bound at start"},
     {"tun", "the TUN interface is created at start"},
     {"port", "the UDP socket is bound at start"},
     {"timer_scale", "the WireGuard engine is set up at start"},
+    {"portmap", "the path manager is set up once, when the data plane starts"},
     {NULL, NULL},
 };
 
