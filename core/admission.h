@@ -16,10 +16,10 @@ struct admission {
     void *ctx;
 };
 
-/* The other way round: an in-process relay offers this under RELAY_SERVICE, and control calls it when a
+/* The other way round: an in-process relay offers this under RELAY_CLIENTS_SERVICE, and control calls it when a
  * node key stops being admitted (the node was deleted or expired, or registered a new key), so that the
  * relay drops the connections it already admitted with that key. */
-#define RELAY_SERVICE "relay-clients"
+#define RELAY_CLIENTS_SERVICE "relay-clients"
 
 struct relay_clients {
     /* Close every client connection (not mesh links) authenticated with node_key. Loop thread. */

@@ -30,6 +30,8 @@ typedef void (*http_upgrade_cb)(struct stream *s, void *arg);
 struct http_listen_opts {
     const char *cert_file; /* PEM chain: TLS (1.2+) when set, with key_file */
     const char *key_file;
+    void *ssl_ctx; /* or TLS with this OpenSSL SSL_CTX (core/tls.h's tls_ctx_ssl), borrowed: its certificate
+                    * may change while the listener runs; it must outlive the server */
     int no_h2;     /* ALPN offers http/1.1 only (h2 is offered by default) */
     unsigned mode; /* for "unix:/path": the socket file's mode (default 0600) */
 };

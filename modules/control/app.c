@@ -401,7 +401,7 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
         channel_handle(ch, "/machine/map", 0, h_map, a))
         return -1;
     /* every module is initialised by now: an in-process relay has offered its side */
-    struct relay_clients *rc = weft_service_get(inst->ctx, RELAY_SERVICE);
+    struct relay_clients *rc = weft_service_get(inst->ctx, RELAY_CLIENTS_SERVICE);
     if (rc && rc->drop_node) {
         a->ctrl->on_revoke = relay_revoke;
         a->ctrl->on_revoke_arg = rc;

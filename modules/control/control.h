@@ -3,11 +3,11 @@
 #ifndef WEFT_MODULES_CONTROL_H
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
+#include "core/tls.h"
 struct control_conf {
     char *listen;
     char *tls_listen;
-    char *tls_cert;
-    char *tls_key;
+    struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *server_url;
     char *base_domain;
     int magic_dns;

@@ -63,11 +63,13 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/derpmap.c modules/control/derpmap.h \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	modules/control/pending.c modules/control/pending.h \
 	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
-	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
+	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
+	modules/control/reload.c
 check_PROGRAMS += t/unit/test_control t/unit/test_pending
 TESTS += t/unit/test_control t/unit/test_pending
 t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h

@@ -115,6 +115,9 @@ struct ctrl {
 
     char *derp_json, *dns_json, *filter_json, *filter_list_json, *capmap_json;
     size_t derp_len, dns_len, filter_len, filter_list_len, capmap_len;
+    bool embedded_derp; /* the DERP map names the relay of this process (at server_url) */
+    int stun_port;      /* its STUN port (0: none) */
+    unsigned statics_changed; /* STATIC_* waiting in the fanout batch: every stream gets them in a delta */
 
     struct ctrl_sess *sessions;
     size_t nsessions;
@@ -227,6 +230,10 @@ size_t ctrl_node_pos(struct ctrl *c, int64_t id);
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
 /* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port);
+enum { STATIC_DERP = 1 << 0, STATIC_DNS = 1 << 1 };
+/* Build the DERP map and DNS config again from c->conf (after a reload); which changed into *changed
+ * (STATIC_*). On failure (-1) the running ones stay. */
+int mapper_rebuild_static(struct ctrl *c, unsigned *changed);
 
 /* ---- fanout.c: map streams and deltas ---- */
 /* A new stream for node n: writes the full map and keeps it for deltas and keep-alives. NULL if the
@@ -240,6 +247,11 @@ void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 void fanout_removed(struct ctrl *c, int64_t id);
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+void fanout_statics(struct ctrl *c, unsigned what);
+/* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
+ * whole new map to every open stream, now (what is batched goes with it). */
+void fanout_full_maps(struct ctrl *c);
 /* Send what is queued now (the flush timer calls this). */
 void fanout_flush(struct ctrl *c);
 

@@ -665,6 +665,43 @@ static int rl_take(struct dconn *c, size_t size)
     return 0;
 }
 
+static void rl_start(struct dconn *c)
+{
+    struct derp_server *srv = c->srv;
+    if ((c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
+        c->rl->tokens = (double)srv->conf->rate_burst;
+        c->rl->last = loop_now(srv->loop);
+        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
+    }
+}
+
+void derp_server_limits_changed(struct derp_server *srv, int accept_changed)
+{
+    const struct derp_conf *conf = srv->conf;
+    if (accept_changed) /* a new rate starts with a full bucket, as at start */
+        accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                          loop_now(srv->loop));
+    else
+        srv->accept.max_conns = conf->max_conns; /* the bucket goes on */
+    for (struct dconn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state != CS_RUNNING)
+            continue; /* the rest get the new values when they are admitted */
+        stream_set_write_timeout(c->s, (unsigned)(c->is_mesh ? conf->mesh_write_timeout : conf->write_timeout));
+        if (c->is_mesh)
+            continue;
+        if (conf->rate_limit > 0 && c->rl == NULL) {
+            rl_start(c);
+        } else if (conf->rate_limit == 0 && c->rl != NULL) {
+            timer_stop(&c->rl->t);
+            free(c->rl);
+            c->rl = NULL;
+            conn_resume(c); /* it may have been waiting for tokens */
+        } else if (c->rl != NULL && c->rl->tokens > (double)conf->rate_burst) {
+            c->rl->tokens = (double)conf->rate_burst;
+        }
+    }
+}
+
 /* ---- admission and registration ---- */
 
 static void send_server_info(struct dconn *c)
@@ -711,11 +748,8 @@ void derp_admit_done(struct dconn *c, int allow, const char *why)
         srv->nclients++;
     if (first)
         announce(srv, c, 1);
-    if (srv->conf->rate_limit > 0 && !c->is_mesh && (c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
-        c->rl->tokens = (double)srv->conf->rate_burst;
-        c->rl->last = loop_now(srv->loop);
-        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
-    }
+    if (srv->conf->rate_limit > 0 && !c->is_mesh)
+        rl_start(c);
     timer_start(&c->ka, keepalive_ms(srv));
     if (c->state == CS_RUNNING)
         conn_resume(c);
