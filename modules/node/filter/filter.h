@@ -20,8 +20,9 @@
  *    the whole filter deny everything, as Tailscale does.
  *
  * Compiled per address family into a hash of source prefixes (probed from the longest prefix length in
- * use down), each leading to the rules that name it: a lookup costs a few hash probes however many
- * rules there are. No allocation per packet. Connection tracking: an 8-way set-associative table
+ * use down), each leading to a hash of the destinations its rules allow ((prefix, protocol) -> merged
+ * port ranges; keys with the same rules share one): a lookup costs a few hash probes however many
+ * rules there are, also when they all share one source ("*"). No allocation per packet. Connection tracking: an 8-way set-associative table
  * (least recently used out). Everything on the loop's thread. */
 #ifndef WEFT_NODE_FILTER_H
 #define WEFT_NODE_FILTER_H
@@ -73,6 +74,8 @@ void filter_out(struct filter *f, const uint8_t *pkt, size_t len, uint64_t now);
 enum filter_reason filter_in_parsed(struct filter *f, const struct pkt *q, uint64_t now);
 
 void filter_get_stats(const struct filter *f, struct filter_stats *out);
+/* Tests: off, lookups scan each source key's rules instead of its destination index (the reference). */
+void filter_set_indexed(struct filter *f, bool on);
 
 #define FILTER_CT_SETS 512 /* x FILTER_CT_WAYS: 4096 outbound flows remembered (Tailscale keeps 512) */
 #define FILTER_CT_WAYS 8
