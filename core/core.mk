@@ -8,6 +8,7 @@ libweftcore_la_SOURCES += \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
 	core/cli_args.c core/cli_args.h \
+	core/cli_http.c core/cli_http.h \
 	core/metrics.c core/metrics.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
@@ -20,7 +21,8 @@ libweftcore_la_SOURCES += \
 	core/http.c core/http.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
-	core/udp.c core/udp.h
+	core/udp.c core/udp.h \
+	core/resolve.c core/resolve.h
 check_PROGRAMS += t/unit/test_loop
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
