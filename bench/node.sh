@@ -108,9 +108,6 @@ if [ -n "$direct_ok" ]; then
 else
     echo "node->node direct: skipped (needs nft for the NAT routers)"
 fi
-read -r r a f <<<"$(rss "$(weft_pid n1)")"
-echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
-    "(anon $(mib "$a"), files $(mib "$f"))"
 
 # memory: node3 joins and idles with 2 peers; then $peers more nodes join, online, and node3 brings a
 # WireGuard session up with each
