@@ -165,5 +165,5 @@ echo "  mapped from the modules unloaded after the config check (control, derp) 
     "${left:-nothing}" | tr '\n' ' '
 echo
 report "node1 after the transfers, $(count 1) peers (all modules installed)" "$(weft_pid n1)"
-echo "  largest resident mappings of node1 (the engine's packet arenas stay resident after traffic):"
+echo "  largest resident mappings of node1 (the engine's packet arenas go back to the kernel after 10 s idle):"
 mappings "$(weft_pid n1)" | head -6 | sed 's/^/    /'

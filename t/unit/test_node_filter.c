@@ -175,6 +175,19 @@ static void random_rules(uint32_t *seed, size_t nr, struct nm_filter_rule *r, ch
     }
 }
 
+static const char *cap_holder = "100.64.0.7";
+
+static size_t cap_lookup(void *arg, const char *cap, struct nl_prefix *out, size_t max)
+{
+    (void)arg;
+    if (strcmp(cap, "https://tailscale.com/cap/x") != 0 || max < 2)
+        return 0;
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s/32", cap_holder);
+    snprintf(b, sizeof b, "fd7a:115c:a1e0::%s/128", strrchr(cap_holder, '.') + 1);
+    return nl_prefix_parse(a, &out[0]) == 0 && nl_prefix_parse(b, &out[1]) == 0 ? 2 : 0;
+}
+
 static void index_agrees(void)
 {
     enum { NR = 64, NP = 4000 };
@@ -349,6 +362,36 @@ int main(void)
     is_int(filter_in(f, buf, ip4(dst, "100.64.0.2", PKT_UDP, 53, 5000, 0), 99999), FR_ACCEPT, "the newest flow is remembered");
     is_int(filter_in(f, buf, ip4("100.64.0.0", "100.64.0.2", PKT_UDP, 53, 5000, 0), 99999), FR_NO_RULE,
            "the oldest is forgotten");
+    filter_free(f);
+
+    /* --- "cap:" sources: the nodes the netmap says have the capability, at compile time --- */
+    reset_rules();
+    rule("cap:https://tailscale.com/cap/x", "100.64.0.2=9-9,fd7a:115c:a1e0::2=9-9", NULL);
+    rule("100.64.0.1", "100.64.0.2=22-22", NULL);
+    f = make(err, sizeof err);
+    ok(filter_uses_caps(f), "rules with a cap: source are marked as needing the netmap's capabilities");
+    filter_free(f);
+    f = filter_new();
+    struct nl_prefix local[2];
+    nl_prefix_parse("100.64.0.2/32", &local[0]);
+    nl_prefix_parse("fd7a:115c:a1e0::2/128", &local[1]);
+    filter_set_local(f, local, 2);
+    filter_set_cap_lookup(f, cap_lookup, NULL);
+    filter_set_rules(f, rules, nrules, err, sizeof err);
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source: a peer with the capability may reach the port");
+    is_int(IN(f, ip6("fd7a:115c:a1e0::7", "fd7a:115c:a1e0::2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source: at its IPv6 address too");
+    is_int(IN(f, ip4("100.64.0.8", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source: a peer without it may not");
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 22, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source: the capability opens only its rule's ports");
+    cap_holder = "100.64.0.8"; /* the netmap changed: the next compile follows it */
+    filter_set_rules(f, rules, nrules, err, sizeof err);
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source recompiled: the node that lost the capability is refused");
+    is_int(IN(f, ip4("100.64.0.8", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source recompiled: the one that gained it passes");
     filter_free(f);
 
     index_agrees();

@@ -253,6 +253,9 @@ struct filter {
     struct ct_entry *ct; /* FILTER_CT_SETS x FILTER_CT_WAYS */
     struct filter_stats st;
     bool no_index; /* tests: scan every source key's rules (the reference the index must agree with) */
+    filter_cap_fn cap_fn; /* "cap:" sources: the addresses of the nodes with the capability */
+    void *cap_arg;
+    bool uses_caps;
 };
 
 static void ffam_free(struct ffam *f)
@@ -655,7 +658,8 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
     struct ffam fam[2];
     memset(fam, 0, sizeof fam);
     size_t skipped = 0;
-    bool deny_all = false;
+    bool deny_all = false, uses_caps = false;
+    struct nl_prefix *capv = NULL;
     int rc = -1;
     if (!pr)
         goto out;
@@ -672,6 +676,18 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
             if (x->protos[i] >= 0 && x->protos[i] <= 255) /* others are dropped, as Tailscale does */
                 p->protos[x->protos[i] / 64] |= 1ull << (x->protos[i] % 64);
         for (size_t i = 0; i < x->nsrcs; i++) {
+            if (x->srcs[i] && strncmp(x->srcs[i], "cap:", 4) == 0 && x->srcs[i][4]) {
+                /* the nodes that have the capability, as the netmap says now (Tailscale's SrcCaps) */
+                p->srcs.cap_src = uses_caps = true;
+                if (f->cap_fn && !capv && !(capv = malloc(FILTER_MAX_CAP_ADDRS * sizeof *capv)))
+                    goto out;
+                size_t nc = f->cap_fn ? f->cap_fn(f->cap_arg, x->srcs[i] + 4, capv, FILTER_MAX_CAP_ADDRS) : 0;
+                for (size_t c = 0; c < nc && c < FILTER_MAX_CAP_ADDRS; c++)
+                    if ((capv[c].family == 4 || capv[c].family == 6) &&
+                        pfxv_add(&p->srcs, capv[c].family, capv[c].addr, capv[c].bits))
+                        goto out;
+                continue;
+            }
             int k = parse_ipset(x->srcs[i], &p->srcs, true, e, sizeof e);
             if (k) {
                 if (!err[0])
@@ -697,8 +713,7 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
                 }
             free(tmp.v);
         }
-        if (p->srcs.cap_src && !p->srcs.n && !err[0])
-            snprintf(err, errlen, "rule %zu: \"cap:\" sources match no peer here", r);
+
     }
     if (!deny_all)
         for (int i = 0; i < 2; i++)
@@ -710,6 +725,7 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
     f->fam[1] = fam[1];
     memset(fam, 0, sizeof fam);
     f->st.rules = deny_all ? 0 : n;
+    f->uses_caps = uses_caps;
     f->st.skipped = skipped;
     rc = 0;
 out:
@@ -721,6 +737,7 @@ out:
         free(pr[r].dfam);
     }
     free(pr);
+    free(capv);
     return rc;
 }
 
@@ -941,6 +958,17 @@ void filter_out(struct filter *f, const uint8_t *pkt, size_t len, uint64_t now)
         return;
     /* remembered as the reply will look: from their address:port to ours */
     ct_find(f, q.proto, q.family, q.dst, q.dport, q.src, q.sport, true, now);
+}
+
+void filter_set_cap_lookup(struct filter *f, filter_cap_fn fn, void *arg)
+{
+    f->cap_fn = fn;
+    f->cap_arg = arg;
+}
+
+bool filter_uses_caps(const struct filter *f)
+{
+    return f->uses_caps;
 }
 
 void filter_set_indexed(struct filter *f, bool on)
