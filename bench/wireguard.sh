@@ -8,7 +8,7 @@
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/wglib.sh"
 secs=${WEFT_BENCH_SECS:-2}
-if ! is_root || ! command -v iperf3 >/dev/null || ! command -v wireguard-go >/dev/null; then
+if ! netns_usable || ! command -v iperf3 >/dev/null || ! command -v wireguard-go >/dev/null; then
     echo "bench/wireguard: skipped (needs root, iperf3, wireguard-go)"
     exit 0
 fi

@@ -6,7 +6,7 @@
 # datagrams dropped without disturbing the session, and cookie replies under load.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/wglib.sh"
-need_root
+need_netns
 need_cmd ip wg wireguard-go iperf3 ping python3
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 

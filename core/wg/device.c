@@ -155,8 +155,8 @@ struct wg_device {
     struct iovec rx_iov[RX_MSGS];
     struct sockaddr_storage rx_addr[RX_MSGS];
     uint8_t rx_cmsg[RX_MSGS][CMSG_SPACE(sizeof(int))];
-    struct iovec rx_pkts[RX_PKTS];
-    struct wg_peer *rx_from[RX_PKTS];
+    struct iovec *rx_pkts;     /* RX_PKTS of each, taken with the first packet (48 KiB) */
+    struct wg_peer **rx_from;
     size_t rx_n;
     /* sending */
     struct iovec send_iov[TX_BATCH];
@@ -173,6 +173,21 @@ struct wg_device {
 
     struct wg_device_stats st;
 };
+
+/* The round's decrypted packets: the arrays are taken with the first packet, so a device that is only
+ * configured does not carry them. 0, or -1 when out of memory. */
+static int rx_batch_get(struct wg_device *d)
+{
+    d->rx_pkts = calloc(RX_PKTS, sizeof(*d->rx_pkts));
+    d->rx_from = calloc(RX_PKTS, sizeof(*d->rx_from));
+    if (d->rx_pkts && d->rx_from)
+        return 0;
+    free(d->rx_pkts);
+    free(d->rx_from);
+    d->rx_pkts = NULL;
+    d->rx_from = NULL;
+    return -1;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -302,8 +317,10 @@ static void on_idle(struct timer *t, void *arg)
         return;
     }
     /* the pages read as zeros when next touched: nothing in them outlives a round */
-    madvise(d->tx_arena, TX_ARENA_LEN, MADV_DONTNEED);
-    madvise(d->rx_arena, RX_ARENA_LEN, MADV_DONTNEED);
+    if (d->tx_arena)
+        madvise(d->tx_arena, TX_ARENA_LEN, MADV_DONTNEED);
+    if (d->rx_arena)
+        madvise(d->rx_arena, RX_ARENA_LEN, MADV_DONTNEED);
     while (d->pool_free) {
         uint8_t *b = d->pool_free;
         memcpy(&d->pool_free, b, sizeof(b));
@@ -322,6 +339,13 @@ static void arenas_touched(struct wg_device *d)
         d->arenas_used = true;
         timer_start(&d->t_idle, IDLE_RELEASE_MS);
     }
+}
+
+/* An arena: mapped, not malloc'ed, so that idle release can hand its pages back (page-aligned). */
+static uint8_t *arena_map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 /* ---- sending datagrams ---- */
@@ -897,7 +921,7 @@ static void rx_transport(struct wg_device *d, const struct wg_endpoint *from, ui
         return;
     uint8_t *pkt = msg + WG_TRANSPORT_HEADER_LEN;
     size_t ip = inner_check(d, p, pkt, (size_t)n);
-    if (!ip || d->rx_n == RX_PKTS) {
+    if (!ip || d->rx_n == RX_PKTS || (!d->rx_pkts && rx_batch_get(d))) {
         d->st.rx_dropped++;
         return;
     }
@@ -1024,6 +1048,30 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
 
 /* ---- sending tunnel packets ---- */
 
+/* The packet arenas (a batch of tunnel packets, 2.4 MiB; a batch of GRO trains, 2 MiB) are taken when the
+ * device first moves packets of that kind: a device that is only configured (a node before it logs in, the
+ * UAPI tests and fuzzer) never pays for them. 0, or -1 when out of memory. */
+static int tx_arena_get(struct wg_device *d)
+{
+    if (d->tx_arena)
+        return 0;
+    if (!(d->tx_arena = arena_map(TX_ARENA_LEN)))
+        return -1;
+    for (int i = 0; i < TX_BATCH; i++) {
+        d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
+        d->tx_payload[i] = d->tx_slot[i] + WG_TRANSPORT_HEADER_LEN;
+    }
+    return 0;
+}
+
+static int rx_arena_get(struct wg_device *d)
+{
+    if (!d->rx_arena && !(d->rx_arena = arena_map(RX_ARENA_LEN)))
+        return -1;
+    return 0;
+}
+
+
 static void tx_enqueue(struct wg_device *d, int i)
 {
     uint8_t *pkt = d->tx_payload[i];
@@ -1117,7 +1165,12 @@ static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
 
 size_t wg_device_send(struct wg_device *d, const struct iovec *pkts, size_t n)
 {
+    if (tx_arena_get(d)) {
+        d->st.tx_dropped += n;
+        return 0;
+    }
     d->now = mono_ns();
+    arenas_touched(d);
     size_t accepted = 0;
     while (n) {
         size_t m = n < TX_BATCH ? n : TX_BATCH;
@@ -1155,23 +1208,11 @@ struct wg_device *wg_device_new(struct loop *loop)
     d->gso_ok = true;
     d->n_buckets = 64;
     d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
-    /* mapped, not malloc'ed: page-aligned, so idle release can hand the pages back (madvise) */
-    d->tx_arena = mmap(NULL, TX_ARENA_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    d->rx_arena = mmap(NULL, RX_ARENA_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (!d->buckets || d->tx_arena == MAP_FAILED || d->rx_arena == MAP_FAILED) {
-        free(d->buckets);
-        if (d->tx_arena != MAP_FAILED)
-            munmap(d->tx_arena, TX_ARENA_LEN);
-        if (d->rx_arena != MAP_FAILED)
-            munmap(d->rx_arena, RX_ARENA_LEN);
+    if (!d->buckets) {
         free(d);
         return NULL;
     }
     timer_init(&d->t_idle, loop, on_idle, d);
-    for (int i = 0; i < TX_BATCH; i++) {
-        d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
-        d->tx_payload[i] = d->tx_slot[i] + WG_TRANSPORT_HEADER_LEN;
-    }
     wg_aip_init(&d->aip);
     d->now = mono_ns();
     return d;
@@ -1210,8 +1251,12 @@ void wg_device_free(struct wg_device *d)
     free(d->idx);
     free(d->buckets);
     timer_stop(&d->t_idle);
-    munmap(d->tx_arena, TX_ARENA_LEN);
-    munmap(d->rx_arena, RX_ARENA_LEN);
+    if (d->tx_arena)
+        munmap(d->tx_arena, TX_ARENA_LEN);
+    if (d->rx_arena)
+        munmap(d->rx_arena, RX_ARENA_LEN);
+    free(d->rx_pkts);
+    free(d->rx_from);
     free(d);
 }
 
@@ -1528,6 +1573,13 @@ int wg_device_set_listen_port(struct wg_device *d, uint16_t port)
     }
     if (fd4 < 0)
         return -1;
+    if (rx_arena_get(d)) {
+        close(fd4);
+        if (fd6 >= 0)
+            close(fd6);
+        errno = ENOMEM;
+        return -1;
+    }
     udp_close_all(d);
     d->fd4 = fd4;
     d->fd6 = fd6;
@@ -1569,6 +1621,10 @@ void wg_device_attach_tun(struct wg_device *d, struct wg_tun *tun)
         loop_watch_free(d->wtun);
     d->wtun = NULL;
     d->tun = tun;
+    if (tun && tx_arena_get(d)) {
+        log_error("wireguard: out of memory for %s's packets; not reading it", wg_tun_name(tun));
+        return;
+    }
     if (tun) {
         int mtu = wg_tun_mtu(tun);
         if (mtu > 0)

@@ -138,7 +138,10 @@ static int derp_init(struct weft_instance *inst)
     inst->data = dm;
     char pub[KEY_TEXT_MAX];
     key_format(pub, sizeof(pub), KEY_TEXT_NODE, &dm->srv->pub);
-    log_info("module=derp event=key public=%s%s", pub, created ? " created=yes" : "");
+    if (created)
+        log_info("module=derp event=key public=%s created=yes", pub);
+    else
+        log_info("module=derp event=key public=%s", pub);
     return 0;
 }
 
