@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -42,6 +43,9 @@
 #define SEND_MSGS 64
 #define MAX_STAGED 128      /* packets waiting for a handshake, per peer (as wireguard-go) */
 #define POOL_MAX 2048       /* staged-packet buffers in all */
+#define IDLE_RELEASE_MS 10000 /* no packets this long: the arenas' pages and spare pool buffers go back */
+#define TX_ARENA_LEN ((size_t)TX_BATCH * SLOT_CAP)
+#define RX_ARENA_LEN ((size_t)RX_MSGS * RX_BUF)
 #define UNDER_LOAD_PER_SEC 1024 /* handshake messages per second beyond which mac2 is required */
 #define MAX_TRANSPORTS 8
 #define IO_ROUNDS 8
@@ -160,6 +164,11 @@ struct wg_device {
     uint8_t send_cmsg[SEND_MSGS][CMSG_SPACE(sizeof(uint16_t))];
     /* staged-packet pool */
     uint8_t *pool_free;
+    /* idle release: the arenas (4+ MiB once a burst has touched them) and spare staged-packet buffers are
+     * given back to the kernel after IDLE_RELEASE_MS without packets; an idle node keeps none of it */
+    struct timer t_idle;
+    uint64_t last_io_ms;
+    bool arenas_used;
     unsigned pool_count;
 
     struct wg_device_stats st;
@@ -295,6 +304,48 @@ static void pool_put(struct wg_device *d, uint8_t *b)
 {
     memcpy(b, &d->pool_free, sizeof(b));
     d->pool_free = b;
+}
+
+/* ---- idle release ---- */
+
+static void on_idle(struct timer *t, void *arg)
+{
+    struct wg_device *d = arg;
+    uint64_t now = loop_now(d->loop);
+    if (now - d->last_io_ms < IDLE_RELEASE_MS) {
+        timer_start(t, IDLE_RELEASE_MS - (now - d->last_io_ms));
+        return;
+    }
+    /* the pages read as zeros when next touched: nothing in them outlives a round */
+    if (d->tx_arena)
+        madvise(d->tx_arena, TX_ARENA_LEN, MADV_DONTNEED);
+    if (d->rx_arena)
+        madvise(d->rx_arena, RX_ARENA_LEN, MADV_DONTNEED);
+    while (d->pool_free) {
+        uint8_t *b = d->pool_free;
+        memcpy(&d->pool_free, b, sizeof(b));
+        free(b);
+        d->pool_count--;
+    }
+    d->arenas_used = false;
+    d->st.idle_releases++;
+}
+
+/* Packets went through the arenas: release them once things are quiet again. */
+static void arenas_touched(struct wg_device *d)
+{
+    d->last_io_ms = loop_now(d->loop);
+    if (!d->arenas_used) {
+        d->arenas_used = true;
+        timer_start(&d->t_idle, IDLE_RELEASE_MS);
+    }
+}
+
+/* An arena: mapped, not malloc'ed, so that idle release can hand its pages back (page-aligned). */
+static uint8_t *arena_map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 /* ---- sending datagrams ---- */
@@ -957,6 +1008,7 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
         if (got <= 0)
             break;
         d->now = mono_ns();
+        arenas_touched(d);
         for (int i = 0; i < got; i++) {
             struct msghdr *h = &d->rx_hdr[i].msg_hdr;
             size_t len = d->rx_hdr[i].msg_len, seg = len;
@@ -1003,7 +1055,7 @@ static int tx_arena_get(struct wg_device *d)
 {
     if (d->tx_arena)
         return 0;
-    if (!(d->tx_arena = malloc((size_t)TX_BATCH * SLOT_CAP)))
+    if (!(d->tx_arena = arena_map(TX_ARENA_LEN)))
         return -1;
     for (int i = 0; i < TX_BATCH; i++) {
         d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
@@ -1014,7 +1066,7 @@ static int tx_arena_get(struct wg_device *d)
 
 static int rx_arena_get(struct wg_device *d)
 {
-    if (!d->rx_arena && !(d->rx_arena = malloc((size_t)RX_MSGS * RX_BUF)))
+    if (!d->rx_arena && !(d->rx_arena = arena_map(RX_ARENA_LEN)))
         return -1;
     return 0;
 }
@@ -1102,6 +1154,7 @@ static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
         if (n == 0)
             break;
         d->now = mono_ns();
+        arenas_touched(d);
         for (int i = 0; i < n; i++)
             tx_enqueue(d, i);
         tx_flush(d);
@@ -1117,6 +1170,7 @@ size_t wg_device_send(struct wg_device *d, const struct iovec *pkts, size_t n)
         return 0;
     }
     d->now = mono_ns();
+    arenas_touched(d);
     size_t accepted = 0;
     while (n) {
         size_t m = n < TX_BATCH ? n : TX_BATCH;
@@ -1158,6 +1212,7 @@ struct wg_device *wg_device_new(struct loop *loop)
         free(d);
         return NULL;
     }
+    timer_init(&d->t_idle, loop, on_idle, d);
     wg_aip_init(&d->aip);
     d->now = mono_ns();
     return d;
@@ -1195,8 +1250,11 @@ void wg_device_free(struct wg_device *d)
     wg_local_clear(&d->local);
     free(d->idx);
     free(d->buckets);
-    free(d->tx_arena);
-    free(d->rx_arena);
+    timer_stop(&d->t_idle);
+    if (d->tx_arena)
+        munmap(d->tx_arena, TX_ARENA_LEN);
+    if (d->rx_arena)
+        munmap(d->rx_arena, RX_ARENA_LEN);
     free(d->rx_pkts);
     free(d->rx_from);
     free(d);
