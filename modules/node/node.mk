@@ -24,6 +24,15 @@ node_sources += \
 	modules/node/ping.c modules/node/ping.h \
 	modules/node/verbs.c
 
+# MagicDNS: the resolver at 100.100.100.100 (names, decisions, TCP, upstreams) and the OS's resolver setup
+node_sources += \
+	modules/node/dns/dns.c modules/node/dns/dns.h \
+	modules/node/dns/zone.c modules/node/dns/zone.h \
+	modules/node/dns/resolver.c modules/node/dns/resolver.h \
+	modules/node/dns/ippkt.c modules/node/dns/ippkt.h \
+	modules/node/dns/tcp.c modules/node/dns/tcp.h \
+	modules/node/dns/forward.c modules/node/dns/forward.h
+
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
 TESTS += t/node-cli.t t/node.t
 EXTRA_DIST += t/node-cli.t t/node.t t/node_lib.sh
@@ -41,3 +50,14 @@ BENCHES += bench/bench_node
 bench_bench_node_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
 	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
 EXTRA_DIST += bench/node.sh
+
+# the resolver without sockets: names, answers, truncation, forwarding choices, IP/UDP/TCP packets, the TCP
+# responder against a scripted peer, the forwarder against a UDP/TCP server on loopback
+check_PROGRAMS += t/unit/test_node_dns
+TESTS += t/unit/test_node_dns
+t_unit_test_node_dns_SOURCES = t/unit/test_node_dns.c modules/node/dns/dns.c modules/node/dns/zone.c \
+	modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c modules/node/dns/forward.c \
+	modules/node/netmap.c
+t_unit_test_node_dns_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_dns
+EXTRA_DIST += t/fuzz/corpus/fuzz_dns
