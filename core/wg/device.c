@@ -123,6 +123,12 @@ struct wg_device {
     unsigned n_tr;
     wg_event_fn ev;
     void *ev_ctx;
+    bool no_roam;
+    wg_udp_other_fn udp_other;
+    void *udp_other_ctx;
+    wg_in_hook in_hook;
+    wg_out_hook out_hook;
+    void *hook_ctx;
 
     unsigned mtu;
     unsigned timer_scale;
@@ -609,6 +615,8 @@ static void on_peer_timer(struct timer *t, void *arg)
 
 static void roam(struct wg_peer *p, const struct wg_endpoint *from)
 {
+    if (p->d->no_roam)
+        return;
     if (p->ep.transport == from->transport && p->ep.len == from->len &&
         memcmp(&p->ep.addr, &from->addr, from->len) == 0)
         return;
@@ -851,6 +859,10 @@ static void rx_transport(struct wg_device *d, const struct wg_endpoint *from, ui
         d->st.rx_dropped++;
         return;
     }
+    if (d->in_hook && d->in_hook(d->hook_ctx, p, pkt, ip) != WG_PKT_PASS) {
+        d->st.rx_filtered++;
+        return;
+    }
     d->rx_pkts[d->rx_n].iov_base = pkt;
     d->rx_pkts[d->rx_n].iov_len = ip;
     d->rx_from[d->rx_n++] = p;
@@ -947,9 +959,18 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
             memcpy(&from.addr, &d->rx_addr[i], h->msg_namelen);
             uint8_t *b = d->rx_iov[i].iov_base;
             for (size_t off = 0; off < len; off += seg) {
+                size_t l = len - off < seg ? len - off : seg;
                 if (d->rx_n + 1 >= RX_PKTS)
                     rx_flush(d);
-                rx_one(d, &from, b + off, len - off < seg ? len - off : seg);
+                if (d->udp_other && wg_msg_classify(b + off, l) < 0) {
+                    /* disco or STUN: the hook may change peers, so what was decrypted goes out first */
+                    rx_flush(d);
+                    d->st.udp_other++;
+                    d->udp_other(d->udp_other_ctx, (struct sockaddr *)&d->rx_addr[i], h->msg_namelen, b + off, l);
+                    d->now = mono_ns();
+                    continue;
+                }
+                rx_one(d, &from, b + off, l);
             }
         }
         rx_flush(d);
@@ -964,6 +985,15 @@ static void tx_enqueue(struct wg_device *d, int i)
 {
     uint8_t *pkt = d->tx_payload[i];
     size_t len = d->tx_len[i];
+    if (d->out_hook) {
+        enum wg_pkt_verdict v = d->out_hook(d->hook_ctx, pkt, len);
+        if (v == WG_PKT_TAKEN)
+            return;
+        if (v != WG_PKT_PASS) {
+            d->st.tx_filtered++;
+            return;
+        }
+    }
     struct wg_aip_owner *o = NULL;
     if (len >= 20 && (pkt[0] >> 4) == 4)
         o = wg_aip_lookup(&d->aip, 4, pkt + 16);
@@ -1517,6 +1547,55 @@ int wg_device_add_transport(struct wg_device *d, const struct wg_transport_ops *
     d->tr[d->n_tr].ops = ops;
     d->tr[d->n_tr].ctx = ctx;
     return (int)++d->n_tr;
+}
+
+void wg_device_set_roaming(struct wg_device *d, bool on)
+{
+    d->no_roam = !on;
+}
+
+void wg_device_set_udp_other(struct wg_device *d, wg_udp_other_fn fn, void *ctx)
+{
+    d->udp_other = fn;
+    d->udp_other_ctx = ctx;
+}
+
+int wg_device_udp_send(struct wg_device *d, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
+                       size_t n)
+{
+    struct wg_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    if (tolen > sizeof(ep.addr) || (to->sa_family != AF_INET && to->sa_family != AF_INET6)) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    ep.transport = WG_TRANSPORT_UDP;
+    ep.len = tolen;
+    memcpy(&ep.addr, to, tolen);
+    if (udp_fd_for(d, &ep) < 0) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    udp_send(d, &ep, pkts, n);
+    return 0;
+}
+
+void wg_device_set_packet_hooks(struct wg_device *d, wg_in_hook in, wg_out_hook out, void *ctx)
+{
+    d->in_hook = in;
+    d->out_hook = out;
+    d->hook_ctx = ctx;
+}
+
+size_t wg_device_tun_inject(struct wg_device *d, struct iovec *pkts, size_t n)
+{
+    if (d->tun)
+        return wg_tun_write(d->tun, pkts, n);
+    if (d->deliver) {
+        d->deliver(d->deliver_ctx, NULL, pkts, n);
+        return n;
+    }
+    return 0;
 }
 
 void wg_device_set_event_hook(struct wg_device *d, wg_event_fn fn, void *ctx)

@@ -78,6 +78,8 @@ struct wg_device_stats {
     uint64_t rx_dropped;               /* bad, replayed, unknown or refused datagrams */
     uint64_t tx_dropped;               /* packets with no route, no endpoint, or too big */
     uint64_t cookie_replies;           /* sent because we were under load */
+    uint64_t rx_filtered, tx_filtered; /* dropped by the packet hooks */
+    uint64_t udp_other;                /* non-WireGuard datagrams handed to the udp_other hook */
 };
 
 /* ---- the device ---- */
@@ -112,6 +114,37 @@ void wg_device_set_deliver(struct wg_device *d, wg_deliver_fn fn, void *ctx);
 void wg_device_set_tun_gone(struct wg_device *d, void (*fn)(void *ctx), void *ctx);
 /* Route and send n IP packets (the tunnel side without a TUN). Returns how many were accepted. */
 size_t wg_device_send(struct wg_device *d, const struct iovec *pkts, size_t n);
+
+/* Roaming (on by default, as WireGuard): a peer's endpoint follows its last authenticated datagram. A
+ * caller that picks paths itself (the node's magicsock: direct UDP or DERP per peer) turns it off; the
+ * endpoint then changes only through wg_peer_set_endpoint, and replies go where the caller decides. */
+void wg_device_set_roaming(struct wg_device *d, bool on);
+
+/* Datagrams on the device's UDP sockets that are not WireGuard messages (disco and STUN share the
+ * socket with WireGuard on a Tailscale node) go to fn instead of being dropped. buf is writable and
+ * valid during the call only. */
+typedef void (*wg_udp_other_fn)(void *ctx, const struct sockaddr *from, socklen_t fromlen, uint8_t *buf,
+                                size_t len);
+void wg_device_set_udp_other(struct wg_device *d, wg_udp_other_fn fn, void *ctx);
+/* Send n datagrams to one address from the device's UDP socket of its family (GSO batches them). For
+ * disco and STUN, and for a transport that carries WireGuard over the device's own socket. Returns 0,
+ * or -1 with errno (EAFNOSUPPORT: no socket of that family; the datagrams are dropped). */
+int wg_device_udp_send(struct wg_device *d, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
+                       size_t n);
+
+/* Packet hooks on the tunnel side, one call per IP packet, no allocation. `in` sees each packet
+ * decrypted from peer `from` (after the allowed-IPs source check), before it reaches the TUN or the
+ * deliver hook; `out` sees each packet read from the TUN (or given to wg_device_send) before routing.
+ * WG_PKT_DROP drops it (counted in rx_filtered / tx_filtered); WG_PKT_TAKEN (out only) means the hook
+ * handled the packet itself (e.g. a local resolver answering through wg_device_tun_inject). */
+enum wg_pkt_verdict { WG_PKT_PASS = 0, WG_PKT_DROP, WG_PKT_TAKEN };
+typedef enum wg_pkt_verdict (*wg_in_hook)(void *ctx, struct wg_peer *from, const uint8_t *pkt, size_t len);
+typedef enum wg_pkt_verdict (*wg_out_hook)(void *ctx, const uint8_t *pkt, size_t len);
+void wg_device_set_packet_hooks(struct wg_device *d, wg_in_hook in, wg_out_hook out, void *ctx);
+/* Write IP packets to the attached TUN as if they had come through the tunnel (locally made answers; the
+ * TUN may rewrite their headers in place). Without a TUN they go to the deliver hook with a NULL peer.
+ * Returns how many were taken. */
+size_t wg_device_tun_inject(struct wg_device *d, struct iovec *pkts, size_t n);
 
 /* Register a transport; returns its id for wg_endpoint.transport (> 0), or -1. */
 int wg_device_add_transport(struct wg_device *d, const struct wg_transport_ops *ops, void *ctx);

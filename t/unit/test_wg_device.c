@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/loop.h"
 #include "core/wg/device.h"
@@ -129,6 +131,38 @@ static uint64_t dropped(int i)
     return s.rx_dropped;
 }
 
+/* packet hooks: drop what the test says, count what they saw */
+static int in_seen, out_seen, in_drop_len, out_drop_len, out_take_len;
+static struct wg_peer *in_from;
+static enum wg_pkt_verdict in_hook(void *ctx, struct wg_peer *from, const uint8_t *pkt, size_t len)
+{
+    (void)ctx;
+    (void)pkt;
+    in_seen++;
+    in_from = from;
+    return (int)len == in_drop_len ? WG_PKT_DROP : WG_PKT_PASS;
+}
+static enum wg_pkt_verdict out_hook(void *ctx, const uint8_t *pkt, size_t len)
+{
+    (void)ctx;
+    (void)pkt;
+    out_seen++;
+    return (int)len == out_drop_len ? WG_PKT_DROP : (int)len == out_take_len ? WG_PKT_TAKEN : WG_PKT_PASS;
+}
+
+static int other_seen;
+static uint8_t other_buf[256];
+static size_t other_len;
+static void on_other(void *ctx, const struct sockaddr *from, socklen_t fl, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    (void)from;
+    (void)fl;
+    other_seen++;
+    other_len = len < sizeof(other_buf) ? len : sizeof(other_buf);
+    memcpy(other_buf, buf, other_len);
+}
+
 static void setup(struct loop *l, unsigned scale, bool load_b)
 {
     uint8_t priv[2][32], pub[2][32];
@@ -233,6 +267,48 @@ int main(void)
     ok(ps.endpoint.len == 7 && memcmp(ps.endpoint.addr.bytes, "A-moved", 7) == 0,
        "B's endpoint for A follows the authenticated packet");
     ok(ps.rx_bytes > 0 && ps.tx_bytes > 0 && ps.last_handshake.tv_sec > 0, "stats: bytes and handshake time");
+
+    /* --- roaming off: the endpoint stays where the caller put it --- */
+    wg_device_set_roaming(dev[1], false);
+    send_ip(0, "10.0.0.1", "10.0.0.2", 21);
+    struct wg_endpoint elsewhere = ep_named(tid[1], "A-third");
+    int got_before = delivered[1];
+    wg_device_input(dev[1], &elsewhere, q[0].buf, q[0].len);
+    qn = 0;
+    wg_peer_get_stats(peer_of[1], &ps);
+    ok(delivered[1] == got_before + 1 && ps.endpoint.len == 7 && memcmp(ps.endpoint.addr.bytes, "A-moved", 7) == 0,
+       "roaming off: the packet is delivered, the endpoint stays");
+    wg_device_set_roaming(dev[1], true);
+
+    /* --- packet hooks --- */
+    wg_device_set_packet_hooks(dev[1], in_hook, NULL, NULL);
+    wg_device_set_packet_hooks(dev[0], NULL, out_hook, NULL);
+    in_drop_len = 20 + 33;
+    got_before = delivered[1];
+    send_ip(0, "10.0.0.1", "10.0.0.2", 33);
+    pump();
+    send_ip(0, "10.0.0.1", "10.0.0.2", 34);
+    pump();
+    struct wg_device_stats hs1;
+    wg_device_get_stats(dev[1], &hs1);
+    ok(in_seen == 2 && in_from == peer_of[1], "the in hook sees each decrypted packet with its peer");
+    ok(delivered[1] == got_before + 1 && hs1.rx_filtered == 1, "what it drops is not delivered, and counted");
+    out_drop_len = 20 + 35;
+    out_take_len = 20 + 36;
+    send_ip(0, "10.0.0.1", "10.0.0.2", 35);
+    send_ip(0, "10.0.0.1", "10.0.0.2", 36);
+    send_ip(0, "10.0.0.1", "10.9.9.9", 36); /* no route, but taken before routing */
+    struct wg_device_stats hs0;
+    wg_device_get_stats(dev[0], &hs0);
+    ok(out_seen == 5 && qn == 0, "the out hook sees every packet before routing; dropped and taken ones go nowhere");
+    ok(hs0.tx_filtered == 1, "a drop by the out hook is counted, a take is not");
+    wg_device_set_packet_hooks(dev[0], NULL, NULL, NULL);
+    wg_device_set_packet_hooks(dev[1], NULL, NULL, NULL);
+    uint8_t inj[60];
+    struct iovec iv = {inj, ip4(inj, "10.0.0.9", "10.0.0.1", 40)};
+    got_before = delivered[0];
+    ok(wg_device_tun_inject(dev[0], &iv, 1) == 1 && delivered[0] == got_before + 1,
+       "tun_inject hands a local packet to the tunnel side");
     teardown();
 
     /* --- B starts; timers shortened 100x: rekey after 1.2 s --- */
@@ -277,6 +353,40 @@ int main(void)
     settle(l, 200); /* retransmit after REKEY_TIMEOUT/100 + jitter */
     ok(handshakes[0] == 1 && delivered[1] == 1, "retry with mac2 admitted: handshake done, packet delivered");
     teardown();
+
+    /* --- the UDP socket shared with other protocols: non-WireGuard datagrams go to a hook --- */
+    {
+        struct wg_device *u = wg_device_new(l);
+        wg_device_set_udp_other(u, on_other, NULL);
+        ok(wg_device_set_listen_port(u, 0) == 0, "bound a UDP port");
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(wg_device_listen_port(u))};
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        bind(fd, (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET}, sizeof(struct sockaddr_in));
+        sendto(fd, "TS\xf0\x9f\x92\xac disco-ish", 17, 0, (struct sockaddr *)&to, sizeof to);
+        uint8_t wgjunk[148] = {1};
+        sendto(fd, wgjunk, sizeof wgjunk, 0, (struct sockaddr *)&to, sizeof to); /* WireGuard-shaped: not the hook's */
+        for (int i = 0; i < 200 && other_seen < 1; i++)
+            loop_run_once(l, 5);
+        loop_run_once(l, 20);
+        ok(other_seen == 1 && other_len == 17 && memcmp(other_buf, "TS\xf0\x9f\x92\xac", 6) == 0,
+           "a disco-looking datagram reaches the hook, a WireGuard-shaped one does not");
+        struct sockaddr_in me;
+        socklen_t ml = sizeof me;
+        getsockname(fd, (struct sockaddr *)&me, &ml);
+        inet_pton(AF_INET, "127.0.0.1", &me.sin_addr);
+        struct iovec pv[2] = {{"pong-1", 6}, {"pong-2", 6}};
+        ok(wg_device_udp_send(u, (struct sockaddr *)&me, sizeof me, pv, 2) == 0, "udp_send from the device socket");
+        char rb[64];
+        ssize_t r1 = recv(fd, rb, sizeof rb, 0);
+        ssize_t r2 = recv(fd, rb + 8, sizeof rb - 8, 0);
+        ok(r1 == 6 && r2 == 6 && memcmp(rb, "pong-1", 6) == 0 && memcmp(rb + 8, "pong-2", 6) == 0,
+           "both datagrams arrive, in order");
+        ok(wg_device_udp_send(u, (struct sockaddr *)&(struct sockaddr){.sa_family = AF_UNIX}, 16, pv, 1) < 0,
+           "a non-IP address is refused");
+        close(fd);
+        wg_device_free(u);
+    }
 
     /* --- UAPI --- */
     struct wg_device *d = wg_device_new(l);
