@@ -33,6 +33,8 @@ struct dp {
     size_t naddrs;
     struct nl_prefix routes[DP_MAX_ROUTES];
     size_t nroutes;
+    dp_local_fn local_fn; /* packets for 100.100.100.100 / fd7a:115c:a1e0::53 (the local resolver) */
+    void *local_ctx;
     uint8_t rx[65536]; /* a DERP packet for the engine, which decrypts in place */
 };
 
@@ -306,6 +308,23 @@ static void on_wg_event(void *ctx, struct wg_peer *wp, enum wg_event ev)
         log_debug("module=node event=session_expired peer=%lld", (long long)p->id);
 }
 
+static bool quad100(const uint8_t *pkt, size_t len)
+{
+    static const uint8_t v4[4] = {100, 100, 100, 100};
+    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, [15] = 0x53};
+    if (len >= 20 && pkt[0] >> 4 == 4)
+        return memcmp(pkt + 16, v4, 4) == 0;
+    return len >= 40 && pkt[0] >> 4 == 6 && memcmp(pkt + 24, v6, 16) == 0;
+}
+
+static enum wg_pkt_verdict on_pkt_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct dp *d = ctx;
+    if (d->local_fn && quad100(pkt, len)) /* never a peer's: the local resolver answers it */
+        return d->local_fn(d->local_ctx, pkt, len) ? WG_PKT_TAKEN : WG_PKT_DROP;
+    return WG_PKT_PASS;
+}
+
 struct dp *dp_new(struct node *n, char *err, size_t errlen)
 {
     struct dp *d = calloc(1, sizeof *d);
@@ -326,6 +345,7 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
     if (n->conf->timer_scale > 1)
         wg_device_set_test_knobs(d->dev, (unsigned)n->conf->timer_scale, false);
     wg_device_set_event_hook(d->dev, on_wg_event, d);
+    wg_device_set_packet_hooks(d->dev, NULL, on_pkt_out, d);
     int tid = wg_device_add_transport(d->dev, &derp_ops, d);
     if (tid < 0) {
         snprintf(err, errlen, "cannot add the DERP transport");
@@ -425,4 +445,15 @@ void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_in
     out->rx_bytes = st.rx_bytes;
     out->tx_bytes = st.tx_bytes;
     out->last_handshake = st.last_handshake;
+}
+
+void dp_set_local_handler(struct dp *d, dp_local_fn fn, void *ctx)
+{
+    d->local_fn = fn;
+    d->local_ctx = ctx;
+}
+
+size_t dp_tun_inject(struct dp *d, struct iovec *pkts, size_t n)
+{
+    return d && d->dev ? wg_device_tun_inject(d->dev, pkts, n) : 0;
 }

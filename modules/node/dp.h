@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "modules/node/netmap.h"
@@ -43,5 +44,13 @@ struct dp_peer_info {
     bool region_connected;
 };
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out);
+
+/* The local resolver's hook (MagicDNS): packets from the TUN to 100.100.100.100 or fd7a:115c:a1e0::53
+ * (the whole IP packet, valid during the call) go to fn instead of a peer; fn returns true if it took
+ * the packet (false drops it). Answers go back with dp_tun_inject (headers may be rewritten in place).
+ * Without a handler those packets are routed as any other (and dropped: no peer owns the address). */
+typedef bool (*dp_local_fn)(void *ctx, const uint8_t *pkt, size_t len);
+void dp_set_local_handler(struct dp *d, dp_local_fn fn, void *ctx);
+size_t dp_tun_inject(struct dp *d, struct iovec *pkts, size_t n);
 
 #endif

@@ -22,6 +22,9 @@ static const struct cfg_key node_keys[] = {
     K(login_server, CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)"),
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
+    K(resolv_conf, CFG_STR, "/etc/resolv.conf",
+      "the resolver file MagicDNS is set up through (`weft up --accept-dns`): its manager (systemd-resolved, "
+      "resolvconf) is used, or it is rewritten with a backup"),
     {"timer_scale", CFG_INT, "1", "tests only: divide the WireGuard protocol timers by this",
      offsetof(struct node_conf, timer_scale), 1, 1000, NULL},
     CFG_END,

@@ -31,7 +31,9 @@ node_sources += \
 	modules/node/dns/resolver.c modules/node/dns/resolver.h \
 	modules/node/dns/ippkt.c modules/node/dns/ippkt.h \
 	modules/node/dns/tcp.c modules/node/dns/tcp.h \
-	modules/node/dns/forward.c modules/node/dns/forward.h
+	modules/node/dns/forward.c modules/node/dns/forward.h \
+	modules/node/dns/os.c modules/node/dns/os.h \
+	modules/node/dns/node_dns.c
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
 TESTS += t/node-cli.t t/node.t
