@@ -10,7 +10,7 @@ else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(CURL_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
@@ -63,3 +63,8 @@ t_unit_test_node_dns_SOURCES = t/unit/test_node_dns.c modules/node/dns/dns.c mod
 t_unit_test_node_dns_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_dns
 EXTRA_DIST += t/fuzz/corpus/fuzz_dns
+
+# MagicDNS end to end in namespaces: dig from a node, a real DNS server (dnsmasq) in a LAN namespace, the
+# system resolver set up and restored (a mount namespace with its own /etc), bad input (root)
+TESTS += t/node_dns.t
+EXTRA_DIST += t/node_dns.t

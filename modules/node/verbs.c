@@ -894,15 +894,25 @@ static int verb_dns(struct weft_cli *cli, int argc, char **argv)
             print_list("fallback resolvers", json_object_object_get(d, "FallbackResolvers"));
             print_list("system's resolvers", json_object_object_get(d, "OSResolvers"));
             struct json_object *routes = json_object_object_get(d, "Routes");
+            size_t nlocal = 0;
             if (routes && json_object_is_type(routes, json_type_object)) {
                 json_object_object_foreach(routes, dom, ups) {
                     char label[300];
-                    snprintf(label, sizeof label, "route %s", dom);
+                    snprintf(label, sizeof label, "split %s", dom);
                     if (json_object_array_length(ups) == 0)
-                        printf("%-22s(answered here)\n", label);
+                        nlocal++;
                     else
                         print_list(label, ups);
                 }
+            }
+            if (nlocal) { /* the reverse zones of the tailnet are many: a count, and the first few */
+                printf("%-22s%zu domains:", "answered here only", nlocal);
+                size_t k = 0;
+                json_object_object_foreach(routes, dom, ups) {
+                    if (json_object_array_length(ups) == 0 && k++ < 3)
+                        printf(" %s", dom);
+                }
+                printf("%s\n", nlocal > 3 ? " ..." : "");
             }
             struct json_object *cn = json_object_object_get(d, "Counters");
             if (cn)
