@@ -76,6 +76,7 @@ struct node {
     struct dns_service *dns;            /* MagicDNS: the resolver at 100.100.100.100 (dns/dns.h) */
     struct dns_os *dns_os;              /* what the OS was told (dns/os.h) */
     struct dns_os_wants dns_applied;    /* ... and what for */
+    uint64_t dns_names_print;           /* a hash of the names and addresses the resolver's names came from */
     void *logout;           /* the logout under way, if any */
     struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
 };

@@ -64,6 +64,16 @@ t_unit_test_node_dns_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_dns
 EXTRA_DIST += t/fuzz/corpus/fuzz_dns
 
+# queries per second from the tailnet's own names, in process (bench/dns.sh: through a TUN, with dnsperf)
+BENCHES += bench/bench_dns
+bench_bench_dns_SOURCES = bench/bench_dns.c modules/node/dns/dns.c modules/node/dns/zone.c \
+	modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c modules/node/dns/forward.c \
+	modules/node/netmap.c
+bench_bench_dns_CFLAGS = $(AM_CFLAGS)
+bench_bench_dns_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
+	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
+EXTRA_DIST += bench/dns.sh
+
 # MagicDNS end to end in namespaces: dig from a node, a real DNS server (dnsmasq) in a LAN namespace, the
 # system resolver set up and restored (a mount namespace with its own /etc), bad input (root)
 TESTS += t/node_dns.t

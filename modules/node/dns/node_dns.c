@@ -59,6 +59,7 @@ void node_dns_start(struct node *n)
     if (ifindex)
         n->dns_os = dns_os_new(RESOLV_CONF, n->path_resolv_backup, tun, ifindex);
     memset(&n->dns_applied, 0, sizeof n->dns_applied);
+    n->dns_names_print = 0;
 }
 
 void node_dns_stop(struct node *n)
@@ -92,14 +93,44 @@ static void apply_os(struct node *n)
     n->dns_applied = w;
 }
 
-void node_dns_on_map(struct node *n, const struct tc_map_response *m, bool names_changed)
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t node_print(uint64_t h, const struct nm_node *p)
+{
+    h = fnv(h, &p->id, sizeof p->id);
+    h = fnv(h, p->name ? p->name : "", p->name ? strlen(p->name) + 1 : 1);
+    return fnv(h, p->addrs, p->naddrs * sizeof *p->addrs);
+}
+
+/* What the names depend on (names and addresses of the node and its peers): most map changes are
+ * endpoints and presence, which leave it alone, and then the names are not built again. */
+static uint64_t names_print(const struct netmap *nm)
+{
+    uint64_t h = 1469598103934665603ULL;
+    if (!nm->have_self)
+        return h;
+    h = node_print(h, &nm->self);
+    for (size_t i = 0; i < nm->npeers; i++)
+        h = node_print(h, nm->peers[i]);
+    return h;
+}
+
+void node_dns_on_map(struct node *n, const struct tc_map_response *m, bool changed)
 {
     if (!n->dns)
         return;
     if (m->dns_config) /* absent: unchanged (capability version >= 15) */
         dns_service_set_config(n->dns, m->dns_config);
-    if (m->dns_config || names_changed)
+    uint64_t print = changed ? names_print(&n->nm) : n->dns_names_print;
+    if (m->dns_config || print != n->dns_names_print)
         dns_service_set_netmap(n->dns, &n->nm);
+    n->dns_names_print = print;
     apply_os(n);
 }
 

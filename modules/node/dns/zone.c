@@ -13,9 +13,15 @@
 #define ZONE_TTL 600       /* as Tailscale's resolver: names change rarely, and a change comes with a new map */
 #define ZONE_CNAME_STEPS 8 /* CNAME chains inside the zone followed this far */
 
+/* A name's data is kept raw (addresses, a PTR target) and made into records only when asked: building the
+ * zone is then a few small allocations per peer (a 10,000-peer netmap in milliseconds), and a query makes
+ * only the records it answers with. Extra records, few, are kept as ldns records. */
 struct zname {
     char *name; /* canonical: lowercase, no trailing dot */
-    ldns_rr_list *rrs;
+    uint8_t (*addrs)[17]; /* family, address: the A and AAAA records */
+    size_t naddrs;
+    char *ptr;         /* the PTR target (an FQDN with its dot), for a reverse name */
+    ldns_rr_list *rrs; /* extra records, NULL if none */
     struct zname *next;
 };
 
@@ -57,6 +63,8 @@ void dns_zone_free(struct dns_zone *z)
         for (struct zname *e = z->tab[i], *nx; e; e = nx) {
             nx = e->next;
             ldns_rr_list_deep_free(e->rrs);
+            free(e->addrs);
+            free(e->ptr);
             free(e->name);
             free(e);
         }
@@ -106,9 +114,7 @@ static struct zname *zget(struct dns_zone *z, const char *canon, bool *created)
     if (z->n + 1 > z->cap / 2 && zgrow(z))
         return NULL;
     e = calloc(1, sizeof *e);
-    if (!e || !(e->name = strdup(canon)) || !(e->rrs = ldns_rr_list_new())) {
-        if (e)
-            free(e->name);
+    if (!e || !(e->name = strdup(canon))) {
         free(e);
         return NULL;
     }
@@ -156,11 +162,11 @@ int dns_zone_add_local_domain(struct dns_zone *z, const char *domain)
     return 0;
 }
 
-static ldns_rr *addr_rr(const char *owner, const uint8_t *a, int family)
+/* A record of type t for owner (cloned) with rdata d (taken). */
+static ldns_rr *make_rr(const ldns_rdf *owner, ldns_rr_type t, ldns_rdf *d)
 {
-    ldns_rr *rr = ldns_rr_new_frm_type(family == 4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA);
-    ldns_rdf *o = ldns_dname_new_frm_str(owner);
-    ldns_rdf *d = ldns_rdf_new_frm_data(family == 4 ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, family == 4 ? 4 : 16, a);
+    ldns_rr *rr = ldns_rr_new_frm_type(t);
+    ldns_rdf *o = ldns_rdf_clone(owner);
     if (!rr || !o || !d) {
         ldns_rr_free(rr);
         ldns_rdf_deep_free(o);
@@ -174,11 +180,11 @@ static ldns_rr *addr_rr(const char *owner, const uint8_t *a, int family)
     return rr;
 }
 
-static int zpush(struct zname *e, ldns_rr *rr)
+static int push_extra(struct zname *e, ldns_rr *rr)
 {
     if (!rr)
         return -1;
-    if (!ldns_rr_list_push_rr(e->rrs, rr)) {
+    if ((!e->rrs && !(e->rrs = ldns_rr_list_new())) || !ldns_rr_list_push_rr(e->rrs, rr)) {
         ldns_rr_free(rr);
         return -1;
     }
@@ -192,10 +198,15 @@ static void reverse_name(const uint8_t *a, int family, char *buf, size_t cap)
         snprintf(buf, cap, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
         return;
     }
-    size_t l = 0;
-    for (int i = 15; i >= 0; i--)
-        l += (size_t)snprintf(buf + l, cap - l, "%x.%x.", a[i] & 0xf, a[i] >> 4);
-    snprintf(buf + l, cap - l, "ip6.arpa");
+    static const char hex[] = "0123456789abcdef";
+    char *p = buf; /* 64 + 9 bytes: a hot path when a large netmap is loaded */
+    for (int i = 15; i >= 0; i--) {
+        *p++ = hex[a[i] & 0xf];
+        *p++ = '.';
+        *p++ = hex[a[i] >> 4];
+        *p++ = '.';
+    }
+    memcpy(p, "ip6.arpa", 9);
 }
 
 int dns_zone_add_node(struct dns_zone *z, const char *fqdn, const uint8_t (*addrs)[17], size_t naddrs)
@@ -221,28 +232,22 @@ int dns_zone_add_node(struct dns_zone *z, const char *fqdn, const uint8_t (*addr
         struct zname *e = zget(z, names[k], &created);
         if (!e)
             return -1;
-        if (!created && k == 0 && ldns_rr_list_rr_count(e->rrs))
+        if (e->naddrs)
             continue; /* a duplicate FQDN: the first node keeps it */
-        for (size_t i = 0; i < naddrs; i++)
-            if (zpush(e, addr_rr(owner, addrs[i] + 1, addrs[i][0])))
+        if (naddrs) {
+            if (!(e->addrs = malloc(naddrs * sizeof *e->addrs)))
                 return -1;
+            memcpy(e->addrs, addrs, naddrs * sizeof *e->addrs);
+            e->naddrs = naddrs;
+        }
     }
     for (size_t i = 0; i < naddrs; i++) {
         char rn[80];
         reverse_name(addrs[i] + 1, addrs[i][0], rn, sizeof rn);
-        bool created;
-        struct zname *e = zget(z, rn, &created);
+        struct zname *e = zget(z, rn, NULL);
         if (!e)
             return -1;
-        if (!created)
-            continue;
-        char *text;
-        if (asprintf(&text, "%s. %d IN PTR %s", rn, ZONE_TTL, owner) < 0)
-            return -1;
-        ldns_rr *rr = NULL;
-        ldns_status st = ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL);
-        free(text);
-        if (st != LDNS_STATUS_OK || zpush(e, rr))
+        if (!e->ptr && !(e->ptr = strdup(owner)))
             return -1;
     }
     return 0;
@@ -257,7 +262,7 @@ int dns_zone_add_record(struct dns_zone *z, const char *name, const char *type, 
     char c[256];
     dns_name_canon(name, c, sizeof c);
     struct zname *e = zget(z, c, NULL);
-    if (!e || zpush(e, rr)) {
+    if (!e || push_extra(e, rr)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -300,19 +305,38 @@ static bool under(const char *name, const char *dom)
     return nl == dl ? strcmp(name, dom) == 0 : nl > dl && name[nl - dl - 1] == '.' && !strcmp(name + nl - dl, dom);
 }
 
-/* Clone the entry's records of qtype onto answer with owner; returns how many, and the CNAME if the entry
- * has one and no record of qtype. */
+static bool push_answer(ldns_rr_list *answer, ldns_rr *rr)
+{
+    if (rr && ldns_rr_list_push_rr(answer, rr))
+        return true;
+    ldns_rr_free(rr);
+    return false;
+}
+
+/* Put the entry's records of qtype on answer with owner; returns how many, and the CNAME if the entry has
+ * one and no record of qtype. */
 static size_t take(const struct zname *e, ldns_rr_type qtype, const ldns_rdf *owner, ldns_rr_list *answer,
                    const ldns_rr **cname)
 {
-    size_t n = 0, cnt = ldns_rr_list_rr_count(e->rrs);
+    size_t n = 0;
+    bool any = qtype == LDNS_RR_TYPE_ANY;
     *cname = NULL;
+    for (size_t i = 0; i < e->naddrs; i++) {
+        bool v4 = e->addrs[i][0] == 4;
+        if (!any && qtype != (v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA))
+            continue;
+        ldns_rdf *d = ldns_rdf_new_frm_data(v4 ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, v4 ? 4 : 16, e->addrs[i] + 1);
+        n += push_answer(answer, make_rr(owner, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, d));
+    }
+    if (e->ptr && (any || qtype == LDNS_RR_TYPE_PTR))
+        n += push_answer(answer, make_rr(owner, LDNS_RR_TYPE_PTR, ldns_dname_new_frm_str(e->ptr)));
+    size_t cnt = e->rrs ? ldns_rr_list_rr_count(e->rrs) : 0;
     for (size_t i = 0; i < cnt; i++) {
         const ldns_rr *rr = ldns_rr_list_rr(e->rrs, i);
         ldns_rr_type t = ldns_rr_get_type(rr);
         if (t == LDNS_RR_TYPE_CNAME && !*cname)
             *cname = rr;
-        if (t != qtype && qtype != LDNS_RR_TYPE_ANY)
+        if (t != qtype && !any)
             continue;
         ldns_rr *c = ldns_rr_clone(rr);
         ldns_rdf *o = c ? ldns_rdf_clone(owner) : NULL;
@@ -322,10 +346,7 @@ static size_t take(const struct zname *e, ldns_rr_type qtype, const ldns_rdf *ow
         }
         ldns_rdf_deep_free(ldns_rr_owner(c));
         ldns_rr_set_owner(c, o);
-        if (!ldns_rr_list_push_rr(answer, c))
-            ldns_rr_free(c);
-        else
-            n++;
+        n += push_answer(answer, c);
     }
     if (n || qtype == LDNS_RR_TYPE_CNAME)
         *cname = NULL;
