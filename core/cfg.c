@@ -63,6 +63,46 @@ void cfg_errors_free(struct cfg_errors *err)
     memset(err, 0, sizeof *err);
 }
 
+/* Where each value a key got came from, for the checks run once everything is read. */
+struct pos {
+    const void *conf;
+    const struct cfg_key *k;
+    size_t item, sub; /* list: item; map: item = key index, sub = value index or SIZE_MAX for the key */
+    const char *where;
+    int line, col;
+};
+
+struct lctx {
+    struct cfg_errors *err;
+    struct pos *pos;
+    size_t npos, cap;
+};
+
+static void pos_drop(struct lctx *lc, const void *conf, const struct cfg_key *k)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < lc->npos; i++)
+        if (lc->pos[i].conf != conf || lc->pos[i].k != k)
+            lc->pos[j++] = lc->pos[i];
+    lc->npos = j;
+}
+
+static void pos_add(struct lctx *lc, const void *conf, const struct cfg_key *k, size_t item, size_t sub,
+                    const char *where, int line, int col)
+{
+    if (!lc || !k->check)
+        return;
+    if (lc->npos == lc->cap) {
+        size_t cap = lc->cap ? lc->cap * 2 : 16;
+        struct pos *p = realloc(lc->pos, cap * sizeof *p);
+        if (!p)
+            abort();
+        lc->pos = p;
+        lc->cap = cap;
+    }
+    lc->pos[lc->npos++] = (struct pos){conf, k, item, sub, where, line, col};
+}
+
 /* --- YAML to tree ------------------------------------------------------------------------------------ */
 
 struct reader {
@@ -347,6 +387,17 @@ static void list_add(struct cfg_list *l, const char *s, size_t len)
     l->v[l->n++] = strndup(s, len);
 }
 
+static void map_free(struct cfg_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        list_free(&m->vals[i]);
+    }
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
 static void list_split(struct cfg_list *l, const char *s)
 {
     while (*s) {
@@ -374,6 +425,7 @@ static const char *type_name(enum cfg_type t)
     case CFG_DURATION: return "a duration (e.g. 500ms, 90s, 5m, 24h)";
     case CFG_LIST: return "a list";
     case CFG_ENUM: return "one of the listed values";
+    case CFG_MAP: return "a mapping of names to lists";
     }
     return "?";
 }
@@ -383,18 +435,24 @@ static const char *kind_name(enum node_kind k)
     return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
 }
 
-/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf. */
-static const char *set_value(const struct cfg_key *k, void *conf, const char *text, const struct node *seq,
-                             char *buf, size_t buflen)
+/* Set one key from a scalar text (or, for lists, a sequence node; for maps, a mapping node, or flow YAML
+ * text). lc (NULL for defaults) records where each value came from: node's positions in where, or where
+ * alone (line 0) for text. Returns NULL or an error message in buf. */
+static const char *set_value(struct lctx *lc, const char *where, const struct cfg_key *k, void *conf,
+                             const char *text, const struct node *seq, char *buf, size_t buflen)
 {
     char *slot = (char *)conf + k->offset;
     long long v;
     int b;
+    if (lc)
+        pos_drop(lc, conf, k);
+    int line = seq ? seq->line : 0, col = seq ? seq->col : 0;
     switch (k->type) {
     case CFG_STR: {
         char **p = (char **)slot;
         free(*p);
         *p = text && *text ? strdup(text) : NULL; /* "key:" with no value unsets it */
+        pos_add(lc, conf, k, 0, 0, where, line, col);
         return NULL;
     }
     case CFG_INT:
@@ -441,11 +499,81 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
                     return buf;
                 }
                 list_add(l, c->value, strlen(c->value));
+                pos_add(lc, conf, k, l->n - 1, 0, where, c->line, c->col);
             }
         } else if (text) {
             list_split(l, text);
+            for (size_t i = 0; i < l->n; i++)
+                pos_add(lc, conf, k, i, 0, where, line, col);
         }
         return NULL;
+    }
+    case CFG_MAP: {
+        struct cfg_map *m = (struct cfg_map *)slot;
+        map_free(m);
+        struct node *parsed = NULL;
+        const struct node *mn = seq;
+        if (!mn && text && *text) {
+            struct cfg_errors e = {0};
+            int failed = 0;
+            parsed = read_yaml(where, NULL, text, &e, &failed);
+            if (failed || !parsed) {
+                snprintf(buf, buflen, "'%s' is not YAML flow text like {name: [value, ...]}", text);
+                cfg_errors_free(&e);
+                node_free(parsed);
+                return buf;
+            }
+            mn = parsed;
+        }
+        if (!mn)
+            return NULL; /* "key:" with no value: empty */
+        const char *msg = NULL;
+        if (mn->kind != N_MAP) {
+            snprintf(buf, buflen, "expected %s, found %s", type_name(k->type), kind_name(mn->kind));
+            msg = buf;
+        }
+        for (const struct node *c = mn->kind == N_MAP ? mn->child : NULL; c && !msg; c = c->next) {
+            for (size_t i = 0; i < m->n; i++)
+                if (strcmp(m->keys[i], c->key) == 0) {
+                    snprintf(buf, buflen, "'%s' appears twice", c->key);
+                    msg = buf;
+                }
+            if (msg || c->kind == N_MAP) {
+                if (!msg)
+                    snprintf(buf, buflen, "the value of '%s' must be a list, found a mapping", c->key);
+                msg = buf;
+                break;
+            }
+            char **nk = realloc(m->keys, (m->n + 1) * sizeof *nk);
+            if (nk)
+                m->keys = nk;
+            struct cfg_list *nv = realloc(m->vals, (m->n + 1) * sizeof *nv);
+            if (!nk || !nv)
+                abort();
+            m->vals = nv;
+            m->keys[m->n] = strdup(c->key);
+            memset(&m->vals[m->n], 0, sizeof *m->vals);
+            size_t i = m->n++;
+            int kl = parsed ? 0 : c->kline, kc = parsed ? 0 : c->kcol;
+            pos_add(lc, conf, k, i, SIZE_MAX, where, kl, kc);
+            if (c->kind == N_SEQ) {
+                for (const struct node *x = c->child; x && !msg; x = x->next) {
+                    if (x->kind != N_SCALAR) {
+                        snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(x->kind));
+                        msg = buf;
+                        break;
+                    }
+                    list_add(&m->vals[i], x->value, strlen(x->value));
+                    pos_add(lc, conf, k, i, m->vals[i].n - 1, where, parsed ? 0 : x->line, parsed ? 0 : x->col);
+                }
+            } else {
+                list_split(&m->vals[i], c->value);
+                for (size_t j = 0; j < m->vals[i].n; j++)
+                    pos_add(lc, conf, k, i, j, where, parsed ? 0 : c->line, parsed ? 0 : c->col);
+            }
+        }
+        node_free(parsed);
+        return msg;
     }
     }
     return NULL;
@@ -457,6 +585,16 @@ static const struct cfg_key *find_key(const struct cfg_section *s, const char *n
         if (strcmp(k->name, name) == 0)
             return k;
     return NULL;
+}
+
+/* Whether the section has keys of the group name ("dns" for "dns.routes"). */
+static int is_group(const struct cfg_section *s, const char *name)
+{
+    size_t l = strlen(name);
+    for (const struct cfg_key *k = s->keys; k && k->name; k++)
+        if (strncmp(k->name, name, l) == 0 && k->name[l] == '.')
+            return 1;
+    return 0;
 }
 
 static const struct cfg_section *find_section(const struct cfg_section *ss, size_t n, const char *name)
@@ -472,8 +610,12 @@ static const char *suggest(const struct cfg_section *ss, size_t n, const struct 
 {
     const char *cand[256];
     size_t c = 0;
-    for (const struct cfg_key *k = in->keys; k && k->name && c < 256; k++)
+    for (const struct cfg_key *k = in->keys; k && k->name && c < 256; k++) {
+        const char *dot = strrchr(k->name, '.');
+        if (dot && strcmp(dot + 1, word) == 0)
+            return k->name; /* a key that moved into a group: "nameservers" is now "dns.nameservers" */
         cand[c++] = k->name;
+    }
     if (!in->name)
         for (size_t i = 0; i < n && c < 256; i++)
             if (ss[i].name)
@@ -492,30 +634,48 @@ static void unknown_key(struct cfg_errors *err, const char *where, int line, int
         err_add(err, where, line, col, path, "unknown key");
 }
 
-static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
-                        struct cfg_section *in, const struct node *e)
+static void apply_entry(struct lctx *lc, const char *where, struct cfg_section *ss, size_t n,
+                        struct cfg_section *in, const struct node *e, const char *group)
 {
-    char path[256], buf[512];
-    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", e->key);
-    const struct cfg_key *k = find_key(in, e->key);
+    struct cfg_errors *err = lc->err;
+    char path[320], name[256], buf[512];
+    snprintf(name, sizeof name, "%s%s%s", group ? group : "", group ? "." : "", e->key);
+    snprintf(path, sizeof path, "%.60s%s%s", in->name ? in->name : "", in->name ? "." : "", name);
+    const struct cfg_key *k = find_key(in, name);
+    if (!k && !group && e->kind == N_MAP && is_group(in, name)) {
+        for (const struct node *c = e->child; c; c = c->next) {
+            for (const struct node *p = e->child; p != c; p = p->next)
+                if (strcmp(p->key, c->key) == 0) {
+                    err_add(err, where, c->kline, c->kcol, NULL, "%s.%s: duplicate key (first at line %d)", path,
+                            c->key, p->kline);
+                    break;
+                }
+            apply_entry(lc, where, ss, n, in, c, name);
+        }
+        return;
+    }
+    if (!k && !group && e->kind == N_SCALAR && !e->value[0] && is_group(in, name))
+        return; /* "dns:" with nothing under it */
     if (!k) {
-        unknown_key(err, where, e->kline, e->kcol, ss, n, in, e->key, path);
+        unknown_key(err, where, e->kline, e->kcol, ss, n, in, name, path);
         return;
     }
     const char *msg = NULL;
-    if (e->kind == N_MAP || (e->kind == N_SEQ && k->type != CFG_LIST))
+    if ((e->kind == N_MAP && k->type != CFG_MAP) || (e->kind == N_SEQ && k->type != CFG_LIST) ||
+        (e->kind == N_SCALAR && k->type == CFG_MAP && e->value[0]))
         msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
-    else if (e->kind == N_SEQ)
-        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf);
+    else if (e->kind != N_SCALAR || k->type == CFG_MAP)
+        msg = set_value(lc, where, k, in->conf, NULL, e->kind == N_SCALAR ? NULL : e, buf, sizeof buf);
     else
-        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf);
+        msg = set_value(lc, where, k, in->conf, e->value, e, buf, sizeof buf);
     if (msg)
         err_add(err, where, e->line, e->col, path, "%s", msg);
 }
 
-static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+static void apply_tree(struct lctx *lc, const char *where, struct cfg_section *ss, size_t n,
                        const struct node *root)
 {
+    struct cfg_errors *err = lc->err;
     struct cfg_section *top = NULL;
     for (size_t i = 0; i < n; i++)
         if (!ss[i].name)
@@ -549,16 +709,17 @@ static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_sec
                                 e->key, c->key, p->kline);
                         break;
                     }
-                apply_entry(err, where, ss, n, sec, c);
+                apply_entry(lc, where, ss, n, sec, c, NULL);
             }
         } else if (top) {
-            apply_entry(err, where, ss, n, top, e);
+            apply_entry(lc, where, ss, n, top, e, NULL);
         }
     }
 }
 
-static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_t n, const char *text)
+static void apply_override(struct lctx *lc, struct cfg_section *ss, size_t n, const char *text)
 {
+    struct cfg_errors *err = lc->err;
     const char *eq = strchr(text, '=');
     char buf[512];
     if (eq == NULL || eq == text) {
@@ -606,7 +767,7 @@ static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_
             err_add(err, "command line", 0, 0, key, "unknown key");
         return;
     }
-    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf);
+    const char *msg = set_value(lc, "command line", k, sec->conf, value, NULL, buf, sizeof buf);
     if (msg)
         err_add(err, "command line", 0, 0, key, "%s", msg);
 }
@@ -617,7 +778,7 @@ static void apply_defaults(struct cfg_section *s)
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         if (!k->def)
             continue;
-        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf);
+        const char *msg = set_value(NULL, NULL, k, s->conf, k->def, NULL, buf, sizeof buf);
         if (msg) { /* a broken default is a bug in the table, not a user error */
             fprintf(stderr, "weft: bad built-in default for %s: %s\n", k->name, msg);
             abort();
@@ -625,9 +786,50 @@ static void apply_defaults(struct cfg_section *s)
     }
 }
 
+static const struct cfg_section *section_of(const struct cfg_section *ss, size_t n, const void *conf)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ss[i].conf == conf)
+            return &ss[i];
+    return NULL;
+}
+
+/* The keys' own checks, on every value that came from the file or the command line. */
+static void run_checks(struct lctx *lc, const struct cfg_section *ss, size_t n)
+{
+    char buf[512], path[256];
+    for (size_t i = 0; i < lc->npos; i++) {
+        const struct pos *p = &lc->pos[i];
+        const struct cfg_section *s = section_of(ss, n, p->conf);
+        const char *slot = (const char *)p->conf + p->k->offset, *item = NULL;
+        enum cfg_part part = CFG_PART_VALUE;
+        if (p->k->type == CFG_STR)
+            item = *(char *const *)slot;
+        else if (p->k->type == CFG_LIST && p->item < ((const struct cfg_list *)slot)->n)
+            item = ((const struct cfg_list *)slot)->v[p->item];
+        else if (p->k->type == CFG_MAP && p->item < ((const struct cfg_map *)slot)->n) {
+            const struct cfg_map *m = (const struct cfg_map *)slot;
+            if (p->sub == SIZE_MAX) {
+                item = m->keys[p->item];
+                part = CFG_PART_MAPKEY;
+            } else if (p->sub < m->vals[p->item].n) {
+                item = m->vals[p->item].v[p->sub];
+            }
+        }
+        if (!item || !s)
+            continue;
+        const char *msg = p->k->check(p->conf, item, part, buf, sizeof buf);
+        if (!msg)
+            continue;
+        snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", p->k->name);
+        err_add(lc->err, p->where, p->line, p->col, path, "%s", msg);
+    }
+}
+
 size_t config_load(struct cfg_section *ss, size_t n, const char *path, const char *embedded,
                    const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
 {
+    struct lctx lc = {.err = err};
     for (size_t i = 0; i < n; i++) {
         if (ss[i].conf)
             memset(ss[i].conf, 0, ss[i].size);
@@ -648,11 +850,13 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
         if (f)
             fclose(f);
         if (root && !failed)
-            apply_tree(err, where, ss, n, root);
+            apply_tree(&lc, where, ss, n, root);
         node_free(root);
     }
     for (size_t i = 0; i < nov; i++)
-        apply_override(err, ss, n, ov[i].text);
+        apply_override(&lc, ss, n, ov[i].text);
+    run_checks(&lc, ss, n);
+    free(lc.pos);
     return err->count;
 }
 
@@ -666,6 +870,8 @@ void config_free(struct cfg_section *ss, size_t n)
                 *(char **)slot = NULL;
             } else if (k->type == CFG_LIST) {
                 list_free((struct cfg_list *)slot);
+            } else if (k->type == CFG_MAP) {
+                map_free((struct cfg_map *)slot);
             }
         }
 }
@@ -712,16 +918,42 @@ static void print_duration(FILE *out, long long ms)
         fprintf(out, "%lldms", ms);
 }
 
+static void print_list(FILE *out, const struct cfg_list *l)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            fputs(", ", out);
+        print_scalar(out, l->v[i]);
+    }
+    fputc(']', out);
+}
+
 static void print_section(FILE *out, const struct cfg_section *s, int docs)
 {
-    const char *ind = s->name ? "  " : "";
+    const char *sind = s->name ? "  " : "";
+    const char *group = NULL;
+    size_t glen = 0;
     if (s->name)
         fprintf(out, "%s:\n", s->name);
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         const char *slot = (const char *)s->conf + k->offset;
+        const char *dot = strchr(k->name, '.'), *name = k->name;
+        const char *ind = sind;
+        if (dot) { /* a group's keys under the group's name */
+            if (!group || glen != (size_t)(dot - k->name) || strncmp(group, k->name, glen)) {
+                group = k->name;
+                glen = (size_t)(dot - k->name);
+                fprintf(out, "%s%.*s:\n", sind, (int)glen, group);
+            }
+            name = dot + 1;
+            ind = s->name ? "    " : "  ";
+        } else {
+            group = NULL;
+        }
         if (docs && k->doc)
             fprintf(out, "%s# %s\n", ind, k->doc);
-        fprintf(out, "%s%s:", ind, k->name);
+        fprintf(out, "%s%s:", ind, name);
         switch (k->type) {
         case CFG_STR:
             if (*(char *const *)slot) {
@@ -742,15 +974,20 @@ static void print_section(FILE *out, const struct cfg_section *s, int docs)
         case CFG_ENUM:
             fprintf(out, " %s", k->choices[*(const int *)slot]);
             break;
-        case CFG_LIST: {
-            const struct cfg_list *l = (const struct cfg_list *)slot;
-            fputs(" [", out);
-            for (size_t i = 0; i < l->n; i++) {
-                if (i)
-                    fputs(", ", out);
-                print_scalar(out, l->v[i]);
+        case CFG_LIST:
+            fputc(' ', out);
+            print_list(out, (const struct cfg_list *)slot);
+            break;
+        case CFG_MAP: {
+            const struct cfg_map *m = (const struct cfg_map *)slot;
+            fputs(" {", out);
+            for (size_t i = 0; i < m->n; i++) {
+                fputs(i ? ", " : "", out);
+                print_scalar(out, m->keys[i]);
+                fputs(": ", out);
+                print_list(out, &m->vals[i]);
             }
-            fputc(']', out);
+            fputc('}', out);
             break;
         }
         }

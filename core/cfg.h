@@ -13,6 +13,8 @@ enum cfg_type {
     CFG_DURATION, /* long long milliseconds: "500ms", "90s", "5m", "24h", "1h30m", or a bare number of seconds */
     CFG_LIST,     /* struct cfg_list: a YAML sequence of scalars, or a comma-separated scalar */
     CFG_ENUM,     /* int: the index of the value in choices */
+    CFG_MAP,      /* struct cfg_map: a YAML mapping of names to lists of scalars (a list, or a comma-separated
+                   * scalar); on the command line as YAML flow text, e.g. key={a.example: [10.0.0.53]} */
 };
 
 struct cfg_list {
@@ -20,7 +22,19 @@ struct cfg_list {
     size_t n;
 };
 
-/* One key of a table. A module's keys live under its name ("derp.listen"); the core's at the top. */
+/* CFG_MAP: keys[i] maps to vals[i]. */
+struct cfg_map {
+    char **keys;
+    struct cfg_list *vals;
+    size_t n;
+};
+
+/* What a check is shown: a key's scalar value, one item of a list or of a map's list, or a map's key. */
+enum cfg_part { CFG_PART_VALUE, CFG_PART_MAPKEY };
+
+/* One key of a table. A module's keys live under its name ("derp.listen"); the core's at the top. A key
+ * named with a dot ("dns.routes") is a key of a group: in YAML under "dns:" in the section (or written
+ * "dns.routes:"), on the command line control.dns.routes=...; a group's keys are contiguous in the table. */
 struct cfg_key {
     const char *name;
     enum cfg_type type;
@@ -29,9 +43,13 @@ struct cfg_key {
     size_t offset;                /* where the value lives in the section's struct */
     long long min, max;           /* CFG_INT, CFG_DURATION (ms); min == max == 0: no bound */
     const char *const *choices;   /* CFG_ENUM: NULL-terminated */
+    /* Optional: checks one value (each item of a list or map) once the whole configuration is read, so it
+     * may look at other keys of conf (the section's struct). Returns NULL, or a message (in buf) reported
+     * at the item's FILE:LINE:COL. Not run on the built-in defaults. */
+    const char *(*check)(const void *conf, const char *item, enum cfg_part part, char *buf, size_t buflen);
 };
 
-#define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL }
+#define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL }
 
 /* A section: a key table and the struct it fills. keys NULL: a known section this process ignores (the
  * module that owns it is not loaded); its contents are accepted unchecked. */

@@ -33,9 +33,9 @@ like "$out" '^state_dir: /var/lib/weft/x$' "state_dir follows \$STATE_DIRECTORY 
 like "$out" '^  listen: 127\.0\.0\.1:8080$' "default listener 127.0.0.1:8080"
 
 # overrides and round trip
-out=$("$WEFT" check-config -o derp.stun_listen=:3479 -o control.nameservers=1.1.1.1,9.9.9.9)
+out=$("$WEFT" check-config -o derp.stun_listen=:3479 -o control.dns.nameservers=1.1.1.1,9.9.9.9)
 like "$out" '^  stun_listen: ":3479"$' "-o sets a key (and the output quotes what needs it)"
-like "$out" '^  nameservers: \[1\.1\.1\.1, 9\.9\.9\.9\]$' "-o sets a list"
+like "$out" '^    nameservers: \[1\.1\.1\.1, 9\.9\.9\.9\]$' "-o sets a list (control.dns's keys under dns:)"
 printf '%s\n' "$out" >"$TMP/roundtrip.yaml"
 out2=$("$WEFT" check-config -c "$TMP/roundtrip.yaml" | tail -n +2)
 is "$out2" "$(printf '%s\n' "$out" | tail -n +2)" "printed configuration loads back unchanged"

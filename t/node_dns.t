@@ -37,7 +37,7 @@ on_exit "kill $! 2>/dev/null"
 wait_for 5 ip netns exec "$L" dig +time=1 +tries=1 +short @10.78.0.3 www.example.org
 ok $? "dnsmasq answers in node1's LAN (10.78.0.3)"
 
-srvargs+=(-o control.nameservers=10.78.0.3)
+srvargs+=(-o control.dns.nameservers=10.78.0.3)
 start_srv; ok $? "the server namespace runs weft serve control derp (nameservers: 10.78.0.3)"
 w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)

@@ -61,6 +61,7 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/dnsconf.c modules/control/dnsconf.h \
 	modules/control/register.c modules/control/poll.c
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c

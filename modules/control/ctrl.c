@@ -12,6 +12,7 @@
 #include "core/json/tailcfg.h"
 #include "core/log.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/ipalloc.h"
 #include "modules/control/store.h"
 
@@ -302,6 +303,11 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
+    timer_init(&c->dns_watch, loop, NULL, NULL);
+    if (!conf->dns.base_domain) {
+        snprintf(err, errlen, "control.dns.base_domain is empty: nodes' names are NAME.<base_domain>");
+        goto fail;
+    }
     if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
         snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
         goto fail;
@@ -346,6 +352,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
         goto fail;
     }
     c->keepalive_len = (size_t)kl;
+    dnsconf_watch_start(c); /* the extra records file read before the DNSConfig is built */
     if (mapper_init_static(c, embedded_derp, derp_stun_port)) {
         snprintf(err, errlen, "building the DERP map / DNS config%s%s", conf->derp_map_file ? " from " : "",
                  conf->derp_map_file ? conf->derp_map_file : "");
@@ -365,6 +372,7 @@ void ctrl_free(struct ctrl *c)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);
     timer_stop(&c->flush);
+    dnsconf_watch_stop(c);
     for (size_t i = 0; i < c->nnodes; i++)
         cnode_free(c->nodes[i]);
     free(c->nodes);

@@ -103,6 +103,15 @@ struct ctrl {
 
     struct reg_pending *pending;
 
+    /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
+    struct tc_dns_record *dns_file_recs;
+    size_t dns_file_nrecs;
+    bool dns_file_seen, dns_changed;
+    struct timespec dns_file_mtime;
+    long long dns_file_size;
+    unsigned long long dns_file_ino;
+    struct timer dns_watch;
+
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
     struct jbuf jb;
@@ -187,6 +196,8 @@ void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 void fanout_removed(struct ctrl *c, int64_t id);
+/* The DNSConfig changed (c->dns_json): every node gets it in the next delta. */
+void fanout_dns(struct ctrl *c);
 /* Send what is queued now (the flush timer calls this). */
 void fanout_flush(struct ctrl *c);
 

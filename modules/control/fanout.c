@@ -188,6 +188,16 @@ void fanout_removed(struct ctrl *c, int64_t id)
     }
 }
 
+void fanout_dns(struct ctrl *c)
+{
+    c->dns_changed = true;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
 static int cmp_node_id(const void *a, const void *b)
 {
     int64_t x = (*(struct cnode *const *)a)->m.id, y = (*(struct cnode *const *)b)->m.id;
@@ -202,6 +212,7 @@ struct batch {
     int64_t *removed;
     size_t nremoved;
     bool users;
+    bool dns; /* the DNSConfig changed: c->dns_json goes to everyone */
 };
 
 static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self, int capver)
@@ -276,7 +287,9 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         }
         r.node_json = (struct tc_raw){node.p, node.len, NULL};
     }
-    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len) {
+    if (b->dns && c->dns_json)
+        r.dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
+    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len && !r.dns_config_json.len) {
         free(up);
         rc = 0;
         goto out;
@@ -331,11 +344,12 @@ static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
-    if (!c->nchanged && !c->nremoved && !c->users_changed)
+    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->dns_changed)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
-    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed};
+    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed, c->dns_changed};
+    c->dns_changed = false;
     c->changed = NULL;
     c->nchanged = c->changed_cap = 0;
     c->removed = NULL;

@@ -11,18 +11,31 @@
 #include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/control.h"
+#include "modules/control/dnsconf.h"
 
 #define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
+#define KD(name, type, def, doc, check)                                                                        \
+    {"dns." #name, type, def, doc, offsetof(struct control_conf, dns.name), 0, 0, NULL, check}
 static const struct cfg_key control_keys[] = {
     K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)"),
     K(tls_listen, CFG_STR, NULL, "TLS listener (needs tls_cert and tls_key), e.g. [::]:443"),
     K(tls_cert, CFG_STR, NULL, "PEM certificate chain for tls_listen"),
     K(tls_key, CFG_STR, NULL, "PEM private key for tls_listen"),
     K(server_url, CFG_STR, "http://127.0.0.1:8080", "the URL clients log in to (tailscale up --login-server=URL)"),
-    K(base_domain, CFG_STR, "weft.internal", "MagicDNS names are HOST.<base_domain>"),
-    K(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS names and the 100.100.100.100 resolver"),
-    K(nameservers, CFG_LIST, NULL, "upstream DNS servers handed to nodes"),
-    K(search_domains, CFG_LIST, NULL, "extra DNS search domains handed to nodes"),
+    KD(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS: their names answered by 100.100.100.100", NULL),
+    KD(base_domain, CFG_STR, "weft.internal", "nodes' names are NAME.<base_domain> (a domain you do not use "
+       "elsewhere, and not the server URL's)", dnsconf_check_domain),
+    KD(nameservers, CFG_LIST, NULL, "global nameservers: IP, IP:PORT, [IPv6]:PORT or an https:// URL (DNS over "
+       "HTTPS)", dnsconf_check_resolver),
+    KD(routes, CFG_MAP, NULL, "split DNS: {domain: [nameserver, ...]} (an empty list: answered by the node from "
+       "extra records)", dnsconf_check_route),
+    KD(search_domains, CFG_LIST, NULL, "search domains nodes add after <base_domain>", dnsconf_check_domain),
+    KD(override_local_dns, CFG_BOOL, "true", "the nameservers replace the machines' own resolvers (false: the "
+       "machines keep theirs, the nameservers are a fallback)", NULL),
+    KD(extra_records, CFG_LIST, NULL, "extra records, each \"NAME TYPE VALUE\" (A, AAAA, CNAME, TXT, MX, SRV, "
+       "PTR, NS, CAA), NAME under base_domain, a routes domain or a search domain", dnsconf_check_record),
+    KD(extra_records_file, CFG_STR, NULL, "a file of extra records, one \"NAME TYPE VALUE\" a line (# comments), "
+       "watched: a change reaches every node within seconds", dnsconf_check_records_file),
     K(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from"),
     K(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from"),
     K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),

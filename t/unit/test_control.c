@@ -226,8 +226,8 @@ int main(void)
     struct control_conf conf;
     memset(&conf, 0, sizeof conf);
     conf.server_url = "http://127.0.0.1:18080";
-    conf.base_domain = "example.com";
-    conf.magic_dns = 1;
+    conf.dns.base_domain = "example.com";
+    conf.dns.magic_dns = 1;
     conf.prefix_v4 = "100.64.0.0/10";
     conf.prefix_v6 = "fd7a:115c:a1e0::/48";
     conf.ephemeral_timeout = 300;
