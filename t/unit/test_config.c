@@ -20,7 +20,27 @@ struct srv {
     long long timeout;
     int mode;
     struct cfg_list peers;
+    char *dns_name;
+    struct cfg_map dns_zones;
+    struct cfg_list dns_names;
 };
+
+/* checks: see the whole section (a name may not equal listen, wherever listen is set) */
+static const char *check_name(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
+{
+    const struct srv *s = conf;
+    if (strchr(item, 'X'))
+        return snprintf(buf, len, "'%s' has an X", item), buf;
+    if (s->listen && !strcmp(item, s->listen))
+        return snprintf(buf, len, "'%s' is the same as listen", item), buf;
+    return NULL;
+}
+static const char *check_zone(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
+{
+    if (part == CFG_PART_MAPKEY)
+        return strcmp(item, "bad") ? NULL : (snprintf(buf, len, "zone '%s' is bad", item), buf);
+    return strspn(item, "0123456789,") == strlen(item) ? NULL : (snprintf(buf, len, "'%s' is not a number", item), buf);
+}
 
 static const char *const modes[] = {"open", "closed", NULL};
 static const struct cfg_key top_keys[] = {
@@ -35,6 +55,9 @@ static const struct cfg_key srv_keys[] = {
     {"timeout", CFG_DURATION, "90s", "d", offsetof(struct srv, timeout), 0, 3600000, NULL},
     {"mode", CFG_ENUM, "open", "d", offsetof(struct srv, mode), 0, 0, modes},
     {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL},
+    {"dns.name", CFG_STR, NULL, "d", offsetof(struct srv, dns_name), 0, 0, NULL, check_name},
+    {"dns.zones", CFG_MAP, NULL, "d", offsetof(struct srv, dns_zones), 0, 0, NULL, check_zone},
+    {"dns.names", CFG_LIST, NULL, "d", offsetof(struct srv, dns_names), 0, 0, NULL, check_name},
     CFG_END,
 };
 
@@ -165,18 +188,68 @@ int main(void)
     ok(cfg_parse_duration("5x", &ms) < 0 && cfg_parse_duration("", &ms) < 0 && cfg_parse_duration("-1s", &ms) < 0,
        "bad durations refused");
 
+    /* a group of keys (dns.*), a map, checks at each item's position, seeing the whole section */
+    n = load_text("server:\n"
+                  "  dns:\n"
+                  "    name: aXb\n"
+                  "    zones:\n"
+                  "      good: [1, 2]\n"
+                  "      bad: [3, x]\n"
+                  "    names: [ok, nX]\n"
+                  "  listen: ok\n",
+                  NULL, 0, &err);
+    ok(n == 5, "five check errors (%zu)", n);
+    ok(has(&err, "F.yaml:3:11: server.dns.name: 'aXb' has an X"), "a string's check, at its value");
+    ok(has(&err, "F.yaml:6:7: server.dns.zones: zone 'bad' is bad"), "a map key's check, at the key");
+    ok(has(&err, "F.yaml:6:16: server.dns.zones: 'x' is not a number"), "a map value's check, at the item");
+    ok(has(&err, "F.yaml:7:17: server.dns.names: 'nX' has an X"), "a list item's check, at the item");
+    ok(has(&err, "F.yaml:7:13: server.dns.names: 'ok' is the same as listen"),
+       "a check sees keys set later in the file");
+    ok(srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[0], "good") && srv.dns_zones.vals[0].n == 2 &&
+           !strcmp(srv.dns_zones.vals[1].v[1], "x"),
+       "the map as written");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  dns.zones: {a: [1], a: 2}\n  names: [q]\n  dns: {name: q, nope: 1}\n", NULL, 0, &err);
+    ok(has(&err, "F.yaml:2:14: server.dns.zones: 'a' appears twice"), "a map's key twice");
+    ok(has(&err, "server.names: unknown key (did you mean 'server.dns.names'?)"),
+       "a key moved into a group is suggested by its old name");
+    ok(has(&err, "F.yaml:4:18: server.dns.nope: unknown key"), "an unknown key in a group");
+    ok(srv.dns_name && !strcmp(srv.dns_name, "q"), "dotted and nested forms both set the group's keys");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  dns:\n    zones: {a: [1]}\n",
+                  (struct cfg_override[]){{"server.dns.zones={z: [1, 2], y: 3}"}, {"server.dns.names=ok, Xa"}}, 2,
+                  &err);
+    ok(n == 1 && srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[0], "z") && srv.dns_zones.vals[0].n == 2 &&
+           !strcmp(srv.dns_zones.vals[1].v[0], "3"),
+       "a map from -o in YAML flow text replaces the file's");
+    ok(has(&err, "command line: server.dns.names: 'Xa' has an X"), "checks on -o values name the command line");
+    cfg_errors_free(&err);
+    n = load_text("state_dir: b\n", (struct cfg_override[]){{"server.dns.zones=[1"}, {"server.dns.zones=x"}}, 2, &err);
+    ok(n == 2 && has(&err, "command line: server.dns.zones: '[1' is not YAML flow text") &&
+           has(&err, "command line: server.dns.zones: expected a mapping of names to lists, found a scalar"),
+       "a map from -o that is not a mapping");
+    if (n != 2)
+        diag("%s", err.text);
+    cfg_errors_free(&err);
+
     /* print → load round trip */
     config_free(secs, 2);
-    config_load(secs, 2, NULL, NULL, (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=x,y"}}, 2,
-                &err);
+    config_load(secs, 2, NULL, NULL,
+                (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=x,y"},
+                                        {"server.dns.zones={\"a b\": [1, \"2,3\"], c: []}"}},
+                3, &err);
     char *buf = NULL;
     size_t blen = 0;
     FILE *f = open_memstream(&buf, &blen);
     config_print(f, secs, 2, 1);
     fclose(f);
     n = load_text(buf, NULL, 0, &err);
-    ok(n == 0 && strcmp(srv.listen, "a: b#c") == 0 && srv.peers.n == 2 && srv.timeout == 90000,
-       "printed configuration loads back the same");
+    ok(n == 0 && strcmp(srv.listen, "a: b#c") == 0 && srv.peers.n == 2 && srv.timeout == 90000 &&
+           srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[0], "a b") && srv.dns_zones.vals[0].n == 2 &&
+           !strcmp(srv.dns_zones.vals[0].v[1], "2,3") && srv.dns_zones.vals[1].n == 0,
+       "printed configuration loads back the same (a group, a map)");
+    if (n)
+        diag("%s\n%s", err.text, buf);
     free(buf);
     cfg_errors_free(&err);
 
