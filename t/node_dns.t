@@ -36,9 +36,20 @@ ip netns exec "$L" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --bin
 on_exit "kill $! 2>/dev/null"
 wait_for 5 ip netns exec "$L" dig +time=1 +tries=1 +short @10.78.0.3 www.example.org
 ok $? "dnsmasq answers in node1's LAN (10.78.0.3)"
+# the office's resolver for split DNS (10.78.0.4): corp.example, which the global one does not know
+ip -n "$L" addr add 10.78.0.4/24 dev "wl$$b"
+ip netns exec "$L" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --listen-address=10.78.0.4 --user=root --group=root --pid-file="$TMP/dm2.pid" --log-facility="$TMP/dm2.log" \
+    --local=/corp.example/ --address=/db.corp.example/10.78.0.44 &
+on_exit "kill $! 2>/dev/null"
+wait_for 5 ip netns exec "$L" dig +time=1 +tries=1 +short @10.78.0.4 db.corp.example
+ok $? "a second dnsmasq answers corp.example in node1's LAN (10.78.0.4)"
 
-srvargs+=(-o control.dns.nameservers=10.78.0.3)
-start_srv; ok $? "the server namespace runs weft serve control derp (nameservers: 10.78.0.3)"
+# control.dns: the global resolver, a split DNS route, an inline record and a watched file of records
+printf '# extra records\nwiki.weft.internal CNAME grafana.weft.internal.\n' >"$TMP/records"
+srvargs+=(-o control.dns.nameservers=10.78.0.3 -o 'control.dns.routes={corp.example: [10.78.0.4]}'
+    -o 'control.dns.extra_records=grafana.weft.internal A 100.64.0.7' -o "control.dns.extra_records_file=$TMP/records")
+start_srv; ok $? "the server namespace runs weft serve control derp (nameservers: 10.78.0.3; corp.example: 10.78.0.4)"
 w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
 orig1='nameserver 192.0.2.53'
@@ -62,6 +73,17 @@ out=$(in_ns 1 dig +time=2 +tries=1 @100.100.100.100 nobody.weft.internal 2>&1)
 like "$out" 'status: NXDOMAIN' "an unknown name under the suffix: NXDOMAIN"
 like "$out" 'flags: qr aa' "... authoritative"
 is "$(q @100.100.100.100 www.example.org)" 192.0.2.80 "a name of the internet: forwarded to the global resolver"
+is "$(q @100.100.100.100 db.corp.example)" 10.78.0.44 "split DNS: corp.example forwarded to its route's resolver"
+unlike "$(q @10.78.0.3 db.corp.example)" '10\.78\.0\.44' "... which the global resolver does not know"
+out=$(in_ns 1 dig +time=2 +tries=1 @100.100.100.100 nope.corp.example 2>&1)
+like "$out" 'status: NXDOMAIN' "an unknown name in the split domain: its resolver's NXDOMAIN"
+is "$(q @100.100.100.100 grafana.weft.internal)" 100.64.0.7 "an extra record (control.dns.extra_records)"
+is "$(q @100.100.100.100 wiki.weft.internal | tr '\n' ' ')" "grafana.weft.internal. 100.64.0.7 " \
+    "an extra record from the records file: a CNAME, followed in the zone"
+echo 'nas.weft.internal AAAA fd7a:115c:a1e0::99' >>"$TMP/records"
+t0=$(date +%s%N)
+nas() { [ "$(q @100.100.100.100 nas.weft.internal AAAA)" = fd7a:115c:a1e0::99 ]; }
+wait_for 5 nas; ok $? "a record added to the watched file is answered within 5 s ($((($(date +%s%N) - t0) / 1000000)) ms)"
 out=$(in_ns 1 dig +time=2 +tries=1 +noedns +ignore @100.100.100.100 big.example.org TXT 2>&1)
 like "$out" 'flags: qr.* tc' "an 800-byte answer to a query without EDNS: truncated over UDP"
 out=$(in_ns 1 dig +time=2 +tries=1 +noedns @100.100.100.100 big.example.org TXT 2>&1)
