@@ -12,6 +12,8 @@
 # handshakes without a TUN device) in one more namespace, and node3 sends each a packet so that a
 # WireGuard handshake completes with every one. Memory is RSS and PSS (/proc/PID/smaps_rollup), split
 # into anonymous and file-backed, and the largest mappings (/proc/PID/smaps).
+# Issue 15 adds, in the same run, iperf3 over a direct path: nodes 5 and 6, each behind its own NAT
+# router (nftables), find each other with disco and STUN (needs nft; skipped without).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/node_lib.sh"
 secs=${WEFT_BENCH_SECS:-5}
@@ -22,6 +24,14 @@ if ! is_root || ! command -v iperf3 >/dev/null || [ ! -c /dev/net/tun ]; then
 fi
 cd "$TMP" || exit 1
 node_topology 4 || { echo "bench/node: cannot create namespaces"; exit 0; } # 4: the peers' namespace
+# two NAT routers on the server namespace ("the internet"), a node behind each; STUN bound to the
+# server's address (a wildcard-bound one answers from its route's address, which a NAT drops)
+direct_ok=
+if command -v nft >/dev/null && nat_internet && router_add 1 eim && router_add 2 eim && node_behind 5 1 &&
+    node_behind 6 2; then
+    direct_ok=1
+fi
+srvargs+=(-o derp.stun_listen=10.77.0.1:3478)
 start_srv || { echo "bench/node: weft control + derp did not start"; exit 1; }
 w users create bench >/dev/null
 key=$(w authkeys create --user bench --reusable | tail -1)
@@ -69,6 +79,38 @@ fwd=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
 rev=$(in_ns 1 iperf3 -c "$v4_2" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
 echo "node->node via DERP relay, TCP 1 stream: ${fwd:-?} Gbit/s (node1 -> node2)," \
     "${rev:-?} Gbit/s (node2 -> node1)"
+
+# the same over a direct path through two NATs
+if [ -n "$direct_ok" ]; then
+    for i in 5 6; do
+        start_node "$i"
+        cli "$i" up --login-server "$url" --authkey "$key" --hostname "node$i" >/dev/null || {
+            echo "bench/node: node$i did not come up"; exit 1; }
+    done
+    v4_6=$(cli 6 ip -4)
+    in_ns 6 iperf3 -s -p 5201 >/dev/null 2>&1 &
+    on_exit "kill $! 2>/dev/null"
+    wait_for 5 sh -c "ip netns exec wn$$6 ss -ltn | grep -q ':5201 '"
+    wait_for 5 sees 5 6 online
+    in_ns 5 ping -c 1 -W 2 "$v4_6" >/dev/null 2>&1
+    both_direct() { cli 5 status | grep -q 'node6 .* direct ' && cli 6 status | grep -q 'node5 .* direct '; }
+    if wait_for 20 both_direct; then
+        fwd=$(in_ns 5 iperf3 -c "$v4_6" -p 5201 -t "$secs" -J 2>/dev/null | gbps)
+        rev=$(in_ns 5 iperf3 -c "$v4_6" -p 5201 -t "$secs" -R -J 2>/dev/null | gbps)
+        path=$(cli 5 status | awk '$2 == "node6" { print $6 }' | tr -d ,)
+        echo "node->node direct through two NATs ($path), TCP 1 stream: ${fwd:-?} Gbit/s (node5 -> node6)," \
+            "${rev:-?} Gbit/s (node6 -> node5)"
+    else
+        echo "node->node direct: no direct path within 20 s (skipped)"
+    fi
+    stop_weft n5 TERM
+    stop_weft n6 TERM
+else
+    echo "node->node direct: skipped (needs nft for the NAT routers)"
+fi
+read -r r a f <<<"$(rss "$(weft_pid n1)")"
+echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
+    "(anon $(mib "$a"), files $(mib "$f"))"
 
 # memory: node3 joins and idles with 2 peers; then $peers more nodes join, online, and node3 brings a
 # WireGuard session up with each

@@ -13,6 +13,7 @@ const char weft_default_config[] =
     "roles: [control, derp]\n";
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_ts[] = {"auto", "on", "off", NULL}; /* enum log_timestamps */
 
 static char default_state_dir[4096];
 
@@ -26,6 +27,11 @@ static struct cfg_key core_keys[] = {
      offsetof(struct core_conf, roles), 0, 0, NULL},
     {"shutdown_timeout", CFG_DURATION, "5s", "on SIGTERM, how long open connections get to finish",
      offsetof(struct core_conf, shutdown_timeout), 0, 3600 * 1000, NULL},
+    {"metrics_listen", CFG_STR, NULL,
+     "Prometheus /metrics listener (default 127.0.0.1:9871 with control, :9872 derp, :9873 node; off: none)",
+     offsetof(struct core_conf, metrics_listen), 0, 0, NULL},
+    {"log_timestamps", CFG_ENUM, "auto", "time= on log lines: on, off, or auto (off when stderr is the journal)",
+     offsetof(struct core_conf, log_timestamps), 0, 0, log_ts},
     CFG_END,
 };
 
@@ -151,6 +157,7 @@ size_t cli_load_config(struct weft_cli *cli)
     cfg_errors_free(&err);
     if (!cli->log_level)
         log_set_level((enum log_level)cli->core.log_level);
+    log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
     return n;
 }
 

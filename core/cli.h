@@ -14,6 +14,8 @@ struct core_conf {
     int log_level;              /* enum log_level */
     struct cfg_list roles;
     long long shutdown_timeout; /* ms */
+    char *metrics_listen;       /* NULL: the roles' default; "" or "off": none */
+    int log_timestamps;         /* enum log_timestamps */
 };
 
 struct weft_cli {

@@ -7,6 +7,8 @@ libweftcore_la_SOURCES += \
 	core/cfg.c core/cfg.h \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
+	core/cli_args.c core/cli_args.h \
+	core/metrics.c core/metrics.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
 

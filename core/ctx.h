@@ -10,6 +10,7 @@
 
 struct loop;
 struct http_server;
+struct metrics;
 
 struct loop *weft_loop(struct weft_ctx *ctx);
 
@@ -19,6 +20,10 @@ struct loop *weft_loop(struct weft_ctx *ctx);
  * message in err on failure (address in use, bad certificate, the address asked for with other TLS files). */
 struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
                               size_t errlen);
+
+/* The process's metrics registry (core/metrics.h): a module adds its collector at init or start and
+ * removes it at finish; /metrics on the metrics listener shows them all. */
+struct metrics *weft_metrics(struct weft_ctx *ctx);
 
 /* The state directory (created 0700 before any module's init). */
 const char *weft_state_dir(struct weft_ctx *ctx);

@@ -3,6 +3,10 @@
 #define WEFT_LOG_H
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level l);
+/* time=2026-01-02T03:04:05.678Z first on each line: on, off, or auto: off when stderr is the journal (it
+ * stamps lines itself; systemd names the stream in $JOURNAL_STREAM), else on. */
+enum log_timestamps { LOG_TS_AUTO, LOG_TS_ON, LOG_TS_OFF };
+void log_set_timestamps(enum log_timestamps t);
 int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

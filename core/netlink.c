@@ -3,6 +3,8 @@
 
 #include "core/netlink.h"
 
+#include "core/loop.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_addr.h>
@@ -253,4 +255,90 @@ int nl_route_add(int ifindex, const struct nl_prefix *dst, uint32_t metric)
 int nl_route_del(int ifindex, const struct nl_prefix *dst, uint32_t metric)
 {
     return route_req(ifindex, dst, metric, RTM_DELROUTE, 0);
+}
+
+/* ---- change notifications ---- */
+
+struct nl_monitor {
+    int fd;
+    struct loop_watch *w;
+    nl_change_fn cb;
+    void *arg;
+};
+
+static void on_nl(struct loop_watch *w, int fd, int events, void *arg)
+{
+    (void)w;
+    (void)events;
+    struct nl_monitor *m = arg;
+    uint8_t buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+    for (int round = 0; round < 16; round++) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0)
+            return; /* EAGAIN; ENOBUFS (we missed some): the next event re-reads everything anyway */
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            int ifindex = 0;
+            bool major = false;
+            switch (h->nlmsg_type) {
+            case RTM_NEWLINK:
+            case RTM_DELLINK:
+                if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+                    ifindex = ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+                major = true;
+                break;
+            case RTM_NEWADDR:
+            case RTM_DELADDR:
+                if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+                    ifindex = (int)((struct ifaddrmsg *)NLMSG_DATA(h))->ifa_index;
+                major = true;
+                break;
+            case RTM_NEWROUTE:
+            case RTM_DELROUTE:
+                if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg))) {
+                    struct rtmsg *r = NLMSG_DATA(h);
+                    if (r->rtm_table != RT_TABLE_MAIN)
+                        continue; /* policy-routing tables of others */
+                    /* the interface: the RTA_OIF attribute */
+                    int len = (int)RTM_PAYLOAD(h);
+                    for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len))
+                        if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= sizeof(int))
+                            memcpy(&ifindex, RTA_DATA(a), sizeof(int));
+                }
+                break;
+            default:
+                continue;
+            }
+            m->cb(m->arg, ifindex, major);
+        }
+    }
+}
+
+struct nl_monitor *nl_monitor_new(struct loop *l, nl_change_fn cb, void *arg)
+{
+    struct nl_monitor *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->cb = cb;
+    m->arg = arg;
+    m->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+                             .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+                                          RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE};
+    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        !(m->w = loop_watch_add(l, m->fd, LOOP_READ, on_nl, m))) {
+        if (m->fd >= 0)
+            close(m->fd);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void nl_monitor_free(struct nl_monitor *m)
+{
+    if (!m)
+        return;
+    loop_watch_free(m->w);
+    close(m->fd);
+    free(m);
 }

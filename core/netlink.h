@@ -2,6 +2,7 @@
 /* Interface addresses, routes and link state through rtnetlink (NETLINK_ROUTE), as `ip addr`, `ip route`
  * and `ip link set up` do. Each call is one synchronous request on a short-lived socket, answered by the
  * kernel's ACK: used when the node's netmap changes, never on a packet path. Needs CAP_NET_ADMIN.
+ * nl_monitor listens for the kernel's change notifications instead (no privilege needed).
  * Every function returns 0, or a negative errno (-EEXIST, -ENODEV, -EPERM, ...). */
 #ifndef WEFT_CORE_NETLINK_H
 #define WEFT_CORE_NETLINK_H
@@ -35,5 +36,14 @@ int nl_addr_del(int ifindex, const struct nl_prefix *p);
 /* Add (replace) or delete a route to the prefix through the link (main table, scope link), with a metric. */
 int nl_route_add(int ifindex, const struct nl_prefix *dst, uint32_t metric);
 int nl_route_del(int ifindex, const struct nl_prefix *dst, uint32_t metric);
+
+/* Notifications of interface, address and (main table) route changes, on the loop: cb(arg, ifindex,
+ * major) per kernel message; major: a link or an address came, went or changed (a route change alone is
+ * not). A burst of messages is many calls: callers debounce. NULL if the socket cannot be opened. */
+struct loop;
+struct nl_monitor;
+typedef void (*nl_change_fn)(void *arg, int ifindex, bool major);
+struct nl_monitor *nl_monitor_new(struct loop *l, nl_change_fn cb, void *arg);
+void nl_monitor_free(struct nl_monitor *m);
 
 #endif

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/verbs.h"
 
 struct service {
@@ -40,11 +42,13 @@ struct weft_ctx {
     int stopping;
     uint64_t deadline;
     struct timer drain;
+    struct metrics *metrics;
 };
 
 struct loop *weft_loop(struct weft_ctx *ctx) { return ctx->loop; }
 const char *weft_state_dir(struct weft_ctx *ctx) { return ctx->state_dir; }
 int weft_stopping(struct weft_ctx *ctx) { return ctx->stopping; }
+struct metrics *weft_metrics(struct weft_ctx *ctx) { return ctx->metrics; }
 
 char *weft_state_path(struct weft_ctx *ctx, const char *name, char *buf, size_t len)
 {
@@ -226,6 +230,37 @@ static int make_state_dir(const char *dir)
     return -1;
 }
 
+/* The /metrics listener: metrics_listen, else a loopback port of the first role that has one (so that
+ * weft@control, weft@derp and weft@node on one host do not collide), never the public listeners. A default
+ * that is taken is only warned about; an address the configuration names must work. 0 or -1. */
+static int metrics_listen(struct weft_ctx *ctx)
+{
+    const char *addr = ctx->cli->core.metrics_listen;
+    int given = addr != NULL;
+    if (!addr) {
+        static const struct {
+            const char *role, *addr;
+        } def[] = {{"control", "127.0.0.1:9871"}, {"derp", "127.0.0.1:9872"}, {"node", "127.0.0.1:9873"}};
+        for (size_t i = 0; i < sizeof def / sizeof *def && !addr; i++)
+            if (weft_runs(ctx, def[i].role))
+                addr = def[i].addr;
+    }
+    if (!addr || !*addr || strcmp(addr, "off") == 0)
+        return 0;
+    char err[512];
+    struct http_server *srv = weft_http(ctx, addr, NULL, NULL, err, sizeof err);
+    if (!srv || http_route(srv, "/metrics", 0, metrics_http, ctx->metrics)) {
+        if (given) {
+            log_error("event=metrics addr=%s error=\"%s\" msg=\"metrics_listen\"", addr, err);
+            return -1;
+        }
+        log_warn("event=metrics addr=%s error=\"%s\" msg=\"no /metrics; set metrics_listen\"", addr, err);
+        return 0;
+    }
+    log_info("event=metrics addr=%s path=/metrics", addr);
+    return 0;
+}
+
 int verb_serve(struct weft_cli *cli, int argc, char **argv)
 {
     char **roles = NULL;
@@ -240,21 +275,32 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    const char **named = calloc((size_t)argc + 1, sizeof *named);
+    int nnamed = 0;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (!named || cli_args("serve", argc, argv, none, named, argc, &nnamed)) {
+        free(named);
+        return 2;
+    }
     cli_load_modules(cli);
     if (cli->module_errors[0])
         fprintf(stderr, "%s", cli->module_errors);
-    if (cli_load_config(cli))
+    if (cli_load_config(cli)) {
+        free(named);
         return 1;
+    }
 
     /* the roles: named on the command line, else the config's (copied: the config is reloaded below) */
-    nroles = argc > 1 ? (size_t)argc - 1 : cli->core.roles.n;
+    nroles = nnamed ? (size_t)nnamed : cli->core.roles.n;
     if (nroles == 0) {
         fprintf(stderr, "weft serve: no roles to run (name them, or set `roles` in the configuration)\n");
+        free(named);
         return 2;
     }
     roles = calloc(nroles, sizeof *roles);
     for (size_t i = 0; i < nroles; i++)
-        roles[i] = strdup(argc > 1 ? argv[1 + i] : cli->core.roles.v[i]);
+        roles[i] = strdup(nnamed ? named[i] : cli->core.roles.v[i]);
+    free(named);
     for (size_t i = 0; i < nroles; i++) {
         const struct weft_module *m = module_find(&cli->modules, roles[i]);
         if (!m || !m->is_role) {
@@ -312,6 +358,14 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
         return 1;
     }
     timer_init(&ctx.drain, ctx.loop, drain_tick, &ctx);
+    ctx.metrics = metrics_new();
+    if (!ctx.metrics) {
+        fprintf(stderr, "weft serve: out of memory\n");
+        loop_free(ctx.loop);
+        free(ctx.inst);
+        return 1;
+    }
+    metrics_add_process(ctx.metrics);
     loop_signal(ctx.loop, SIGTERM, on_term, &ctx);
     loop_signal(ctx.loop, SIGINT, on_term, &ctx);
     loop_signal(ctx.loop, SIGHUP, on_hup, &ctx);
@@ -333,6 +387,12 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
                     ctx.inst[i].mod->stop(&ctx.inst[i]);
             goto out;
         }
+    }
+    if (metrics_listen(&ctx)) {
+        for (size_t i = ctx.nstarted; i-- > 0;)
+            if (ctx.inst[i].mod->stop)
+                ctx.inst[i].mod->stop(&ctx.inst[i]);
+        goto out;
     }
     {
         char list[512] = "";
@@ -360,6 +420,7 @@ out:
     loop_signal(ctx.loop, SIGINT, NULL, NULL);
     loop_signal(ctx.loop, SIGHUP, NULL, NULL);
     loop_free(ctx.loop);
+    metrics_free(ctx.metrics);
     for (size_t i = 0; i < ctx.nsvc; i++)
         free(ctx.svc[i].name);
     free(ctx.svc);

@@ -6,24 +6,26 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 
 static int verb_version(struct weft_cli *cli, int argc, char **argv)
 {
+    const char *pos[1];
+    int npos;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (cli_args("version", argc, argv, none, pos, 0, &npos))
+        return 2;
     printf("weft %s (module ABI %d)\n", WEFT_VERSION, WEFT_ABI_VERSION);
     return 0;
 }
 
 static int verb_check_config(struct weft_cli *cli, int argc, char **argv)
 {
-    int docs = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--doc") == 0) {
-            docs = 1;
-        } else {
-            fprintf(stderr, "weft check-config: unknown argument '%s'\n", argv[i]);
-            return 2;
-        }
-    }
+    int docs = 0, npos;
+    const char *pos[1];
+    const struct cli_opt opts[] = {CLI_OPT_FLAG("--doc", &docs), CLI_OPT_END};
+    if (cli_args("check-config", argc, argv, opts, pos, 0, &npos))
+        return 2;
     cli_load_modules(cli);
     if (cli->module_errors[0])
         fprintf(stderr, "%s", cli->module_errors);
@@ -39,11 +41,20 @@ static int verb_check_config(struct weft_cli *cli, int argc, char **argv)
 
 static int verb_modules(struct weft_cli *cli, int argc, char **argv)
 {
+    const char *pos[1];
+    int npos;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (cli_args("modules", argc, argv, none, pos, 0, &npos))
+        return 2;
     cli_load_modules(cli);
-    printf("%-10s %-8s %-4s %-6s %s\n", "NAME", "VERSION", "ABI", "KIND", "FROM");
+    int vw = 8; /* a version from git describe is longer than a release's */
+    for (size_t i = 0; i < cli->modules.n; i++)
+        if (cli->modules.mods[i]->version && (int)strlen(cli->modules.mods[i]->version) > vw)
+            vw = (int)strlen(cli->modules.mods[i]->version);
+    printf("%-10s %-*s %-4s %-6s %s\n", "NAME", vw, "VERSION", "ABI", "KIND", "FROM");
     for (size_t i = 0; i < cli->modules.n; i++) {
         const struct weft_module *m = cli->modules.mods[i];
-        printf("%-10s %-8s %-4d %-6s %s\n", m->name, m->version ? m->version : "-", m->abi,
+        printf("%-10s %-*s %-4d %-6s %s\n", m->name, vw, m->version ? m->version : "-", m->abi,
                m->is_role ? "role" : "plugin", cli->modules.paths[i]);
     }
     if (cli->module_errors[0]) {
@@ -67,11 +78,16 @@ static const struct weft_verb *lookup(struct weft_cli *cli, const char *name)
 
 static int verb_help(struct weft_cli *cli, int argc, char **argv)
 {
+    const char *pos[1];
+    int npos;
+    const struct cli_opt none[] = {CLI_OPT_END};
+    if (cli_args("help", argc, argv, none, pos, 1, &npos))
+        return 2;
     cli_load_modules(cli);
-    if (argc > 1) {
-        const struct weft_verb *v = lookup(cli, argv[1]);
+    if (npos) {
+        const struct weft_verb *v = lookup(cli, pos[0]);
         if (!v) {
-            fprintf(stderr, "weft help: no command '%s'\n", argv[1]);
+            fprintf(stderr, "weft help: no command '%s'\n", pos[0]);
             return 2;
         }
         printf("%s", v->usage);

@@ -137,19 +137,19 @@ w users delete carol >/dev/null; ok $? "a user without nodes is deleted without 
 is "$(user_field carol id)" "" "and is gone"
 
 # ---- usage errors: exit 2, the usage, nothing sent to the server ----
-usage() { # usage VERB "ARGS" MESSAGE
-    local out rc
+usage() { # usage VERB "ARGS" MESSAGE [SUBCOMMAND]: the message names the subcommand when there is one
+    local out rc v="$1${4:+ $4}"
     out=$(w $1 $2 2>&1); rc=$?
-    is "$rc $out" "2 weft $1: $3 (weft $1 --help)" "weft $1 $2: usage error"
+    is "$rc $out" "2 weft $v: $3 (weft $v --help)" "weft $1 $2: usage error"
 }
-usage users "rename onlyone" "create NAME | list | rename NAME NEW | delete NAME [--force]"
+usage users "rename onlyone" "takes NAME and NEWNAME" rename
 usage users "frob x" "create NAME | list | rename NAME NEW | delete NAME [--force]"
-usage authkeys "create" "create needs --user USER"
-usage authkeys "create --user bob --expiration soon" "--expiration wants a duration like 24h, 90m, 7d"
-usage authkeys "expire abc" "expire takes the key's ID (weft authkeys list)"
+usage authkeys "create" "needs --user USER" create
+usage authkeys "create --user bob --expiration soon" "--expiration wants a duration like 24h, 90m, 7d" create
+usage authkeys "expire abc" "takes the key's ID (weft authkeys list)" expire
 usage authkeys "frob" "create --user U [...] | list | expire ID"
-usage nodes "register 0123abcd" "register needs --user USER"
-usage nodes "rename a1" "list | register --user U AUTHID | expire NODE | rename NODE NAME | delete NODE"
+usage nodes "register 0123abcd" "needs --user USER" register
+usage nodes "rename a1" "takes NODE and NEWNAME" rename
 is "$(w users list --json | py "len(d['users'])")" 1 "no usage error reached the server (bob is the only user left)"
 
 stop_weft serve TERM

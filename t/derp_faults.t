@@ -44,7 +44,7 @@ ok "$([ "$(metric "$P" 'derp_accepts_refused_total{reason="max_conns"}')" -gt 0 
 derpc_wait a; ok $? "A sent all its packets meanwhile"
 derpc_wait b; ok $? "B received all 300 while the others misbehaved"
 kill -0 "$(weft_pid r)"; ok $? "the relay is still running"
-m=$(curl -s "http://127.0.0.1:$P/metrics")
+m=$(curl -s "$(metrics_url "$P")")
 # the garbage's first bytes read as a frame header announcing 2 GiB: it counts as oversized too
 like "$m" 'derp_clients_dropped_total\{reason="oversized"\} 2' "/metrics: both oversized clients counted"
 stop_weft r TERM; is "$WEFT_RC" 0 "clean exit"

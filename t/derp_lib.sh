@@ -9,17 +9,22 @@ DERPC="$WEFT_BUILDDIR/t/tools/derpc"
 need_cmd curl python3
 
 # start_relay NAME PORT [ARGS...]: weft serve derp with its state in $TMP/NAME, HTTP on 127.0.0.1:PORT, STUN off
-# unless ARGS set it; waits until it has started (returns non-zero if it did not).
+# unless ARGS set it, /metrics on a port of its own (metrics_url PORT); waits until it has started (returns
+# non-zero if it did not).
 start_relay() {
-    local name=$1 port=$2; shift 2
+    local name=$1 port=$2 mport; shift 2
+    mport=$(free_port)
+    echo "$mport" >"$TMP/metrics-port-$port"
     start_weft "$name" serve derp -o state_dir="$TMP/$name" -o derp.listen=127.0.0.1:"$port" \
-        -o derp.stun_listen= "$@"
+        -o derp.stun_listen= -o metrics_listen=127.0.0.1:"$mport" "$@"
     wait_for 10 grep -q 'event=started' "$TMP/$name.log"
 }
 
+# metrics_url PORT: the /metrics of the relay listening on PORT (metrics are not on the public listener).
+metrics_url() { echo "http://127.0.0.1:$(cat "$TMP/metrics-port-$1")/metrics"; }
 # metric PORT NAME_WITH_LABELS: its value on the relay's /metrics (empty if absent).
 metric() {
-    curl -s -m 5 "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'
+    curl -s -m 5 "$(metrics_url "$1")" | awk -v m="$2" '$1 == m { print $2 }'
 }
 metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
 metric_ge() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }

@@ -52,7 +52,8 @@ derpc_wait pg; ok $? "B hears PeerGone(A) when A leaves the region"
 stop_weft s2 TERM; is "$WEFT_RC" 0 "relay 2 stops"
 wait_for 10 metric_is "$P1" derp_mesh_peers_up 1; ok $? "relay 1 sees its link to relay 2 go down"
 start_weft s2 serve derp -o state_dir="$TMP/s2" -o derp.listen=127.0.0.1:"$P2" -o derp.stun_listen= \
-    -o derp.mesh_key="$TMP/mesh.key" -o derp.mesh_with="$MESH"
+    -o derp.mesh_key="$TMP/mesh.key" -o derp.mesh_with="$MESH" \
+    -o metrics_listen=127.0.0.1:"$(cat "$TMP/metrics-port-$P2")"
 wait_for 10 grep -q 'event=started' "$TMP/s2.log"; ok $? "relay 2 starts again"
 for i in 1 2 3; do
     eval "p=\$P$i"

@@ -149,7 +149,8 @@ like "$stun" "ok v6 plain 44" "STUN over IPv6, plain request"
 unlike "$stun" "answered junk" "anything else is ignored"
 
 # metrics
-m=$(curl -s -m 5 "http://127.0.0.1:$P/metrics")
+like "$(http_get "http://127.0.0.1:$P/metrics")" '^404' "no /metrics on the public listener"
+m=$(curl -s -m 5 "$(metrics_url "$P")")
 like "$m" 'derp_packets_relayed_total (2[0-9][0-9]|[3-9][0-9][0-9])' "/metrics counts relayed packets"
 like "$m" 'derp_stun_requests_total 4' "/metrics counts STUN requests"
 like "$m" 'derp_packets_dropped_total\{reason="unknown_dest"\} [1-9]' "/metrics counts drops by reason"

@@ -24,7 +24,7 @@ has() { cli "$1" status | grep -Eq -- "$2"; } # has NAME REGEX: its `weft status
 # no daemon
 out=$(cli nobody status 2>&1); rc=$?
 is "$rc" 1 "status without a daemon fails"
-like "$out" "no node daemon at $TMP/nobody.sock" "and says there is no daemon at the socket"
+like "$out" "cannot reach the node daemon: no socket at $TMP/nobody.sock" "and says there is no daemon at the socket"
 
 start_node a; ok $? "weft serve node starts and opens its socket"
 is "$(stat -c %a "$TMP/a.sock")" 600 "the socket is 0600"
@@ -34,6 +34,7 @@ done
 out=$(cli a status); rc=$?
 is "$rc" 1 "status exits 1 when not running"
 like "$out" '^# NoState' "a fresh node is in NoState"
+like "$out" '^# not logged in to a tailnet yet: weft up --login-server=URL' "and status says what to do"
 json=$(cli a status --json)
 like "$json" '"NodeKey":"nodekey:[0-9a-f]{64}"' "status --json shows the node key"
 mkey=$(printf '%s' "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Self"]["MachineKey"])')
@@ -59,7 +60,9 @@ like "$out" 'login refused: .*invalid auth key' "and says the login was refused,
 
 out=$(cli a up --login-server "$url" --authkey "$key" --hostname alpha 2>&1); rc=$?
 is "$rc" 0 "up with a pre-auth key"
-like "$(cli a status)" '^# Running' "the node is Running"
+out=$(cli a status)
+like "$out" '^# Running' "the node is Running"
+like "$out" '^# no peers yet: the other nodes of the tailnet appear here as they join$' "alone, status says so"
 is "$(cli a ip -4)" 100.64.0.1 "weft ip -4"
 is "$(cli a ip -6)" fd7a:115c:a1e0::1 "weft ip -6"
 

@@ -51,6 +51,21 @@ in_ns 2 ping -c 2 -W 2 "$v4_1" >/dev/null; ok $? "ping(8) node2 -> node1 over IP
 in_ns 1 ping -c 2 -W 2 "$v6_2" >/dev/null; ok $? "ping(8) node1 -> node2 over IPv6"
 in_ns 2 ping -c 2 -W 2 "$v6_1" >/dev/null; ok $? "ping(8) node2 -> node1 over IPv6"
 
+# /metrics after that traffic, on each namespace's loopback (the default listeners: node 9873, control 9871)
+m=$(in_ns 1 curl -s -m 5 http://127.0.0.1:9873/metrics)
+like "$m" '^weft_node_state\{state="Running"\} 1$' "node metrics: the state"
+like "$m" '^weft_node_peers 1$' "node metrics: its one peer (node2)"
+like "$m" '^weft_node_handshakes_total [1-9]' "node metrics: WireGuard handshakes happened"
+like "$m" '^weft_node_peer_sent_bytes_total\{peer="node2"\} [1-9][0-9]{2,}$' "node metrics: bytes sent to node2"
+like "$m" '^weft_node_peer_received_bytes_total\{peer="node2"\} [1-9][0-9]{2,}$' "node metrics: bytes from node2"
+like "$m" '^weft_node_peer_paths\{path="relay"\} [1-9]' "node metrics: peers reached through the relay"
+like "$m" '^process_resident_memory_bytes [1-9][0-9]{5,}$' "process metrics: resident memory"
+m=$(ip netns exec "$S" curl -s -m 5 http://127.0.0.1:9871/metrics)
+like "$m" '^weft_control_nodes\{state="online"\} 2$' "control metrics: two nodes online"
+like "$m" '^weft_control_registrations_total\{result="authkey"\} 2$' "control metrics: two registrations by key"
+like "$m" '^weft_control_map_streams [2-9]$' "control metrics: their map streams"
+like "$m" '^derp_packets_relayed_total [1-9]' "the embedded relay's metrics are in the same exposition"
+
 in_ns 2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 on_exit "kill $! 2>/dev/null"
 wait_for 5 sh -c "ip netns exec wn$$2 ss -ltn | grep -q ':5201 '"

@@ -5,8 +5,8 @@ check_PROGRAMS += t/unit/test_config
 TESTS += t/unit/test_config
 
 # Shell tests that start the real binary.
-TESTS += t/cli.t t/modules.t t/serve.t t/spdx.t
-EXTRA_DIST += t/cli.t t/modules.t t/serve.t t/spdx.t
+TESTS += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t t/package.t
+EXTRA_DIST += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t t/package.t
 
 # Modules the loader must refuse (built as real shared objects, never installed).
 check_LTLIBRARIES = t/modules/badabi.la t/modules/notamodule.la

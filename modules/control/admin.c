@@ -21,7 +21,9 @@
 #include "modules/control/naming.h"
 #include "modules/control/store.h"
 
-/* The admin socket: HTTP over a unix socket (mode 0660) in the state dir, one JSON request body per call
+/* The admin socket: HTTP over a unix socket (mode 0660) in the runtime directory systemd gives the service
+ * ($RUNTIME_DIRECTORY, /run/weft in the units: where the CLI looks when the configuration does not say, and
+ * reachable by the service's group while state_dir stays 0700), else in state_dir; one JSON request body per call
  * and a JSON answer ({"error":"..."} with a 4xx/5xx on refusal). Only local users in the socket's group
  * reach it: it is the authority for users, keys and nodes. The CLI verbs (verbs.c) are its client.
  *
@@ -33,10 +35,10 @@
  *   POST /v1/nodes/expire {node}        POST /v1/nodes/rename {node,name}    POST /v1/nodes/delete {node}
  * (node: ID or name; expiration: seconds from now, 0 = never) */
 
-int admin_socket_path(const char *state_dir, const char *admin_socket, char *out, size_t len)
+int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len)
 {
     const char *s = admin_socket && *admin_socket ? admin_socket : "control.sock";
-    int n = s[0] == '/' ? snprintf(out, len, "%s", s) : snprintf(out, len, "%s/%s", state_dir, s);
+    int n = s[0] == '/' ? snprintf(out, len, "%s", s) : snprintf(out, len, "%s/%s", dir, s);
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -176,6 +178,7 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         ctrl_users_reload(c);
+        log_info("module=control event=admin action=user_create user=%s id=%lld", u.name, (long long)u.id);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(u.id));
         json_object_object_add(o, "name", json_object_new_string(u.name));
@@ -200,6 +203,8 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
         }
         ctrl_users_reload(c); /* streams get the new UserProfiles */
         fanout_flush(c);
+        log_info("module=control event=admin action=user_rename user=%s new_name=%s id=%lld", name, nn,
+                 (long long)u.id);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -221,6 +226,8 @@ static void users(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         ctrl_users_reload(c);
+        log_info("module=control event=admin action=user_delete user=%s id=%lld nodes_deleted=%zu", name,
+                 (long long)u.id, owned);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -290,6 +297,10 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
             fail(req, rc == STORE_INVALID ? 400 : 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=authkey_create id=%lld prefix=%s user=%s reusable=%s "
+                 "ephemeral=%s expiration=%lld tags=%zu", (long long)k.id, k.prefix, u.name,
+                 jbool(in, "reusable") ? "true" : "false", jbool(in, "ephemeral") ? "true" : "false",
+                 (long long)k.expiration, k.tags.n);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(k.id));
         json_object_object_add(o, "key", json_object_new_string(text));
@@ -310,6 +321,7 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=authkey_expire id=%lld", (long long)id);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -344,6 +356,8 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             return;
         }
         struct cnode *n = ctrl_node_by_id(c, nid);
+        log_info("module=control event=admin action=node_register authid=%s user=%s node=%lld name=%s", id, user,
+                 (long long)nid, n ? n->m.given_name : "-");
         reply(req, 200, n ? node_obj(c, n) : json_object_new_object());
         return;
     }
@@ -358,6 +372,8 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_expire node=%lld name=%s", (long long)n->m.id,
+                 n->m.given_name);
         reply(req, 200, node_obj(c, n));
         return;
     }
@@ -380,14 +396,20 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_rename node=%lld name=%s new_name=%s", (long long)n->m.id,
+                 old, n->m.given_name);
         reply(req, 200, node_obj(c, n));
         return;
     }
     if (!strcmp(op, "/delete")) {
+        char gone[sizeof n->m.given_name];
+        int64_t gone_id = n->m.id;
+        memcpy(gone, n->m.given_name, sizeof gone);
         if (ctrl_node_remove(c, n, true)) {
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        log_info("module=control event=admin action=node_delete node=%lld name=%s", (long long)gone_id, gone);
         reply(req, 200, json_object_new_object());
         return;
     }
@@ -426,7 +448,7 @@ static void handle(struct http_req *req, void *arg)
         if (get != !*op) {
             fail(req, 405, get ? "use POST" : "use GET");
         } else {
-            log_info("module=control event=admin path=%s", path);
+            log_debug("module=control event=admin path=%s", path); /* changes are logged with what changed */
             tab[i].fn(c, req, op, in);
         }
         json_object_put(in);
@@ -438,8 +460,13 @@ static void handle(struct http_req *req, void *arg)
 
 struct http_server *admin_listen(struct weft_instance *inst, struct ctrl *c)
 {
-    char path[4096], addr[4200], err[512];
-    if (admin_socket_path(weft_state_dir(inst->ctx), c->conf->admin_socket, path, sizeof path)) {
+    char path[4096], addr[4200], err[512], rundir[4096];
+    const char *dir = weft_state_dir(inst->ctx), *rd = getenv("RUNTIME_DIRECTORY");
+    if (rd && *rd) { /* systemd may list several, ':'-separated: the first */
+        snprintf(rundir, sizeof rundir, "%.*s", (int)strcspn(rd, ":"), rd);
+        dir = rundir;
+    }
+    if (admin_socket_path(dir, c->conf->admin_socket, path, sizeof path)) {
         log_error("module=control event=admin error=\"socket path too long\"");
         return NULL;
     }

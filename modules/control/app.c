@@ -81,6 +81,8 @@ int app_init(struct weft_instance *inst)
         free(a);
         return -1;
     }
+    metrics_add(weft_metrics(inst->ctx), ctrl_collect_metrics, a->ctrl);
+    a->store->latency = &a->ctrl->st.store_seconds;
     a->adm.node_admitted = admitted;
     a->adm.ctx = a;
     if (derp_here)
@@ -135,7 +137,9 @@ static void h_register(struct h2_req *req, const struct channel_peer *peer, void
         return;
     }
     rw->req = req;
+    a->ctrl->reg_src = peer->addr;
     int rc = reg_handle(a->ctrl, peer->machine.b, peer->version, body, len, &ans, reg_wait_done, rw, &rw->w);
+    a->ctrl->reg_src = NULL;
     if (rc == 1) { /* held until an admin approves, or the client goes */
         h2_req_on_gone(req, reg_wait_gone, rw);
         return;
@@ -325,6 +329,8 @@ void app_finish(struct weft_instance *inst)
         return;
     if (a->admin)
         http_server_free(a->admin);
+    metrics_remove(weft_metrics(inst->ctx), a->ctrl);
+    a->store->latency = NULL;
     ctrl_free(a->ctrl);
     store_close(a->store);
     free(a);

@@ -15,7 +15,7 @@ int app_init(struct weft_instance *inst);
 /* After channel_start on srv: routes /register/<id> and /verify there, /machine/register and /machine/map
  * in the channel. 0 or -1. */
 int app_start(struct weft_instance *inst, struct http_server *srv);
-/* The admin socket (state_dir/admin_socket, mode 0660). 0 or -1. */
+/* The admin socket ($RUNTIME_DIRECTORY or state_dir, then admin_socket; mode 0660). 0 or -1. */
 int app_start_admin(struct weft_instance *inst);
 void app_stop(struct weft_instance *inst);
 int app_drained(struct weft_instance *inst);
@@ -25,8 +25,8 @@ struct ctrl *app_ctrl(struct app *a);
 
 /* admin.c: HTTP with JSON over a unix socket for `weft users|authkeys|nodes`. */
 struct http_server *admin_listen(struct weft_instance *inst, struct ctrl *c);
-/* The admin socket's path for a configuration (state_dir + control.admin_socket). */
-int admin_socket_path(const char *state_dir, const char *admin_socket, char *out, size_t len);
+/* The admin socket's path: control.admin_socket (default control.sock), relative to dir. */
+int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len);
 
 /* verbs.c: the CLI verbs (users, authkeys, nodes). */
 extern const struct weft_verb control_verbs[];

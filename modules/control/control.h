@@ -34,5 +34,6 @@ struct control_conf {
     long long derp_stun_port;
     long long stream_queue_max;
     char *derp_map_file;
+    char *packet_filter_file;
 };
 #endif

@@ -62,7 +62,7 @@ control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/dnsconf.c modules/control/dnsconf.h \
-	modules/control/register.c modules/control/poll.c
+	modules/control/register.c modules/control/poll.c modules/control/metrics.c
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
 check_PROGRAMS += t/unit/test_control

@@ -298,6 +298,10 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->store = store;
     c->keepalive_ms = conf->keepalive ? conf->keepalive : 50000;
     c->batch_ms = conf->batch_delay;
+    mhist_init(&c->st.batch_nodes, mhist_sizes, mhist_sizes_n);
+    mhist_init(&c->st.batch_latency, mhist_seconds, mhist_seconds_n);
+    mhist_init(&c->st.flush_seconds, mhist_seconds, mhist_seconds_n);
+    mhist_init(&c->st.store_seconds, mhist_seconds, mhist_seconds_n);
     c->rng = (uint32_t)time(NULL) | 1;
     c->max_queued = conf->stream_queue_max > 0 ? (size_t)conf->stream_queue_max : 16u << 20;
     jbuf_init(&c->jb);

@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
 #include "modules/control/model.h"
@@ -69,6 +71,27 @@ struct ctrl_sess {
     struct timer keepalive;
     struct ctrl_sess *next, *prev;           /* all sessions */
     struct ctrl_sess *node_next, *node_prev; /* the node's sessions */
+};
+
+/* Counts behind /metrics that the mirror does not already hold (metrics.c writes them). */
+enum ctrl_reg_result { REG_OK_AUTHKEY, REG_OK_INTERACTIVE, REG_OK_KNOWN, REG_LOGOUT, REG_PENDING, REG_NRESULTS };
+enum ctrl_refusal {
+    REFUSED_MALFORMED,
+    REFUSED_OTHER_MACHINE, /* a node key registered to another machine key */
+    REFUSED_KEY_UNKNOWN,
+    REFUSED_KEY_REVOKED,
+    REFUSED_KEY_EXPIRED,
+    REFUSED_KEY_USED,
+    REFUSED_NREASONS
+};
+struct ctrl_stats {
+    uint64_t registrations[REG_NRESULTS];
+    uint64_t refused[REFUSED_NREASONS];
+    struct mhist batch_nodes;   /* nodes changed or removed per fan-out flush */
+    struct mhist batch_latency; /* seconds from a batch's first change to its delta written to every stream */
+    struct mhist flush_seconds; /* seconds one flush takes (building and writing the deltas) */
+    struct mhist store_seconds; /* seconds per store call */
+    double batch_t0;            /* metrics_now() of the pending batch's first change */
 };
 
 struct ctrl {
@@ -129,8 +152,10 @@ struct ctrl {
     uint32_t rng;
     size_t max_queued; /* a stream with more unsent bytes than this is ended (it reconnects) */
 
-    /* figures for tests and the benchmark */
+    /* figures for tests, the benchmark and /metrics */
     uint64_t full_maps, deltas_built, frames_written, bytes_written;
+    struct ctrl_stats st;
+    const char *reg_src; /* the client address of the registration being handled (for logs), or NULL */
     void (*on_flush)(struct ctrl *c, void *arg); /* test/bench hook: after each fanout flush */
     void *on_flush_arg;
 };
@@ -230,6 +255,10 @@ typedef void (*reg_done_cb)(void *arg, const struct reg_answer *a);
 void reg_answer_free(struct reg_answer *a);
 /* One RegisterRequest from the machine whose Noise key is mkey. Returns 0 with *a to send now, or 1 when
  * the request waits for an admin (a Followup): cb(arg, answer) runs later, unless reg_cancel(*w) first. */
+/* metrics.c: the role's collector (arg: the ctrl). */
+struct metrics_w;
+void ctrl_collect_metrics(struct metrics_w *w, void *arg);
+
 int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t *body, size_t len,
                struct reg_answer *a, reg_done_cb cb, void *arg, struct reg_waiter **w);
 void reg_cancel(struct reg_waiter *w);

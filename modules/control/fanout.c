@@ -164,6 +164,7 @@ void fanout_node(struct ctrl *c, struct cnode *n, unsigned what)
     }
     n->pending |= what;
     if (!timer_armed(&c->flush)) {
+        c->st.batch_t0 = metrics_now();
         c->flush.cb = flush_cb;
         c->flush.arg = c;
         timer_start(&c->flush, (uint64_t)c->batch_ms);
@@ -182,6 +183,7 @@ void fanout_removed(struct ctrl *c, int64_t id)
     }
     c->removed[c->nremoved++] = id;
     if (!timer_armed(&c->flush)) {
+        c->st.batch_t0 = metrics_now();
         c->flush.cb = flush_cb;
         c->flush.arg = c;
         timer_start(&c->flush, (uint64_t)c->batch_ms);
@@ -350,6 +352,7 @@ void fanout_flush(struct ctrl *c)
      * the next one. */
     struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed, c->dns_changed};
     c->dns_changed = false;
+    double t_flush = metrics_now(), t_batch = c->st.batch_t0 ? c->st.batch_t0 : t_flush;
     c->changed = NULL;
     c->nchanged = c->changed_cap = 0;
     c->removed = NULL;
@@ -386,6 +389,11 @@ void fanout_flush(struct ctrl *c)
     }
     for (size_t i = 0; i < b.n; i++)
         b.nodes[i]->flushing = 0;
+    double t_done = metrics_now();
+    mhist_observe(&c->st.batch_nodes, (double)(b.n + b.nremoved));
+    mhist_observe(&c->st.batch_latency, t_done - t_batch);
+    mhist_observe(&c->st.flush_seconds, t_done - t_flush);
+    c->st.batch_t0 = 0;
     free(b.nodes);
     free(b.removed);
     if (c->on_flush)

@@ -473,10 +473,57 @@ static int build_derp(struct ctrl *c, bool embedded, int stun_port)
     return c->derp_json ? 0 : -1;
 }
 
+/* control.packet_filter_file: a JSON array of FilterRules, sent as the "base" filter. */
+static int filter_from_file(struct ctrl *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_error("module=control event=packet_filter file=%s error=\"cannot open\"", path);
+        return -1;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (!p)
+                break;
+            buf = p;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        if (!r)
+            break;
+        len += r;
+    }
+    fclose(f);
+    struct json_object *o = buf ? tc_json_parse(buf, len) : NULL;
+    free(buf);
+    if (!o || !json_object_is_type(o, json_type_array)) {
+        json_object_put(o);
+        log_error("module=control event=packet_filter file=%s error=\"not a JSON array of FilterRules\"", path);
+        return -1;
+    }
+    size_t tl;
+    const char *t = tc_json_text(o, &tl);
+    struct jbuf b;
+    jbuf_init(&b);
+    jbuf_put(&b, "{\"base\":", 8);
+    jbuf_put(&b, t, tl);
+    jbuf_putc(&b, '}');
+    json_object_put(o);
+    c->filter_json = jbuf_take(&b, &c->filter_len);
+    jbuf_free(&b);
+    if (c->filter_json)
+        log_info("module=control event=packet_filter file=%s", path);
+    return c->filter_json ? 0 : -1;
+}
+
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port)
 {
     if (build_derp(c, embedded_derp, stun_port) || dnsconf_build(c))
         return -1;
+    if (c->conf->packet_filter_file)
+        return filter_from_file(c, c->conf->packet_filter_file);
     struct tc_named_filter base = {.name = "base", .rules = &allow_all, .nrules = 1};
     struct jbuf b;
     jbuf_init(&b);

@@ -39,7 +39,9 @@ static const struct cfg_key control_keys[] = {
     K(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from"),
     K(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from"),
     K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),
-    K(admin_socket, CFG_STR, "control.sock", "unix socket for `weft users|authkeys|nodes` (relative to state_dir)"),
+    K(admin_socket, CFG_STR, "control.sock",
+      "unix socket for `weft users|authkeys|nodes` (relative to $RUNTIME_DIRECTORY under systemd, else to "
+      "state_dir)"),
     {"ephemeral_timeout", CFG_DURATION, "30m", "an ephemeral node disconnected this long is removed",
      offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL},
     {"node_expiry", CFG_DURATION, "0s", "node keys expire after this long (0s: never)",
@@ -56,6 +58,9 @@ static const struct cfg_key control_keys[] = {
     {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
      offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
     K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
+    K(packet_filter_file, CFG_STR, NULL,
+      "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
+      "(fixed setups and tests, until an ACL policy is configured)"),
     CFG_END,
 };
 

@@ -330,6 +330,7 @@ int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *
     struct cnode *n = enroll(c, &rp, err, errlen);
     if (!n)
         return -1;
+    c->st.registrations[REG_OK_INTERACTIVE]++;
     p->done = true;
     p->node_id = n->m.id;
     struct reg_answer a = {0};
@@ -381,8 +382,9 @@ static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const stru
     c->pending = p;
     char url[512];
     auth_url(c, p, url, sizeof url);
-    log_info("module=control event=register_pending authid=%s hostname=%s msg=\"approve with: weft nodes "
-             "register --user USER %s\"", p->id, p->hostname, p->id);
+    c->st.registrations[REG_PENDING]++;
+    log_info("module=control event=register_pending authid=%s hostname=%s src=%s msg=\"approve with: weft nodes "
+             "register --user USER %s\"", p->id, p->hostname, c->reg_src ? c->reg_src : "-", p->id);
     answer_node(c, NULL, false, url, NULL, a);
 }
 
@@ -392,6 +394,9 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     memset(a, 0, sizeof *a);
     struct tc_register_request req;
     if (tc_register_request_parse(&req, (const char *)body, len)) {
+        c->st.refused[REFUSED_MALFORMED]++;
+        log_info("module=control event=register_refused src=%s reason=\"malformed RegisterRequest\"",
+                 c->reg_src ? c->reg_src : "-");
         answer_text(a, 400, "malformed RegisterRequest");
         return 0;
     }
@@ -403,13 +408,17 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     if (req.hostinfo)
         hostinfo = tc_raw_text(&req.hostinfo->raw, &hostinfo_len);
     if (tc_key_is_zero(&req.node_key)) {
+        c->st.refused[REFUSED_MALFORMED]++;
+        log_info("module=control event=register_refused src=%s reason=\"RegisterRequest without NodeKey\"",
+                 c->reg_src ? c->reg_src : "-");
         answer_text(a, 400, "RegisterRequest without NodeKey");
         goto out;
     }
     struct cnode *byk = ctrl_node_by_node_key(c, req.node_key.b);
     if (byk && memcmp(byk->m.machine_key, mkey, 32)) {
-        log_warn("module=control event=register_refused node=%lld reason=\"node key of another machine\"",
-                 (long long)byk->m.id);
+        c->st.refused[REFUSED_OTHER_MACHINE]++;
+        log_warn("module=control event=register_refused src=%s node=%lld reason=\"node key of another machine\"",
+                 c->reg_src ? c->reg_src : "-", (long long)byk->m.id);
         answer_text(a, 401, "this node key is registered to another machine");
         goto out;
     }
@@ -418,6 +427,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     /* D: logout: an Expiry in the past with the current key */
     if (want_expiry && want_expiry < now) {
         if (byk) {
+            c->st.registrations[REG_LOGOUT]++;
             log_info("module=control event=logout node=%lld name=%s", (long long)byk->m.id, byk->m.given_name);
             if (byk->m.ephemeral) {
                 ctrl_node_remove(c, byk, true);
@@ -448,6 +458,8 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                 unsigned what = ctrl_node_set_hostinfo(byk, hostinfo, hostinfo_len) ? CH_FULL : 0;
                 ctrl_node_save(c, byk, what);
             }
+            if (!expired)
+                c->st.registrations[REG_OK_KNOWN]++;
             answer_node(c, byk, expired, NULL, NULL, a);
             goto out;
         }
@@ -468,7 +480,12 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             goto out;
         }
         if (st != AUTHKEY_OK) {
-            log_info("module=control event=register_refused reason=\"%s\"", authkey_reason(st));
+            c->st.refused[st == AUTHKEY_REVOKED   ? REFUSED_KEY_REVOKED
+                          : st == AUTHKEY_EXPIRED ? REFUSED_KEY_EXPIRED
+                          : st == AUTHKEY_USED    ? REFUSED_KEY_USED
+                                                  : REFUSED_KEY_UNKNOWN]++;
+            log_info("module=control event=register_refused src=%s reason=\"%s\"", c->reg_src ? c->reg_src : "-",
+                     authkey_reason(st));
             if (st != AUTHKEY_UNKNOWN)
                 model_authkey_clear(&k);
             answer_node(c, NULL, false, NULL, authkey_reason(st), a);
@@ -486,6 +503,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             answer_text(a, 500, err);
             goto out;
         }
+        c->st.registrations[REG_OK_AUTHKEY]++;
         answer_node(c, n, false, NULL, NULL, a);
         goto out;
     }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/metrics.h"
+
 #include "modules/control/model.h"
 
 enum store_rc {
@@ -96,6 +98,7 @@ struct store_ops {
 struct store {
     const struct store_ops *ops;
     char err[STORE_ERR_MAX];
+    struct mhist *latency; /* when set (control's metrics), every call's duration in seconds */
 };
 
 /* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open. 0 or -1 (table full). */
@@ -113,104 +116,158 @@ const char *store_rc_name(int rc);
 /* Records a message on s (for backends). Returns rc. */
 int store_fail(struct store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Thin wrappers so that callers read naturally: store_node_insert(s, &n). */
-static inline int store_begin(struct store *s) { return s->ops->begin(s); }
-static inline int store_commit(struct store *s) { return s->ops->commit(s); }
-static inline int store_rollback(struct store *s) { return s->ops->rollback(s); }
+/* Thin wrappers so that callers read naturally: store_node_insert(s, &n); each is timed into s->latency. */
+static inline double store_t0(const struct store *s) { return s->latency ? metrics_now() : 0; }
+static inline int store_t1(struct store *s, double t0, int rc)
+{
+    if (s->latency)
+        mhist_observe(s->latency, metrics_now() - t0);
+    return rc;
+}
+static inline int store_begin(struct store *s)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->begin(s));
+}
+static inline int store_commit(struct store *s)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->commit(s));
+}
+static inline int store_rollback(struct store *s)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->rollback(s));
+}
 static inline int store_schema_version(struct store *s, int *cur, int *latest)
 {
-    return s->ops->schema_version(s, cur, latest);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->schema_version(s, cur, latest));
 }
-static inline int store_migrate(struct store *s, int target) { return s->ops->migrate(s, target); }
+static inline int store_migrate(struct store *s, int target)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->migrate(s, target));
+}
 static inline int store_user_create(struct store *s, struct model_user *u)
 {
-    return s->ops->user_create(s, u);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_create(s, u));
 }
 static inline int store_user_get_by_id(struct store *s, int64_t id, struct model_user *o)
 {
-    return s->ops->user_get_by_id(s, id, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_get_by_id(s, id, o));
 }
 static inline int store_user_get_by_name(struct store *s, const char *name, struct model_user *o)
 {
-    return s->ops->user_get_by_name(s, name, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_get_by_name(s, name, o));
 }
 static inline int store_user_list(struct store *s, struct model_user **o, size_t *n)
 {
-    return s->ops->user_list(s, o, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_list(s, o, n));
 }
 static inline int store_user_rename(struct store *s, int64_t id, const char *name)
 {
-    return s->ops->user_rename(s, id, name);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_rename(s, id, name));
 }
 static inline int store_user_delete(struct store *s, int64_t id, bool force)
 {
-    return s->ops->user_delete(s, id, force);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->user_delete(s, id, force));
 }
 static inline int store_node_insert(struct store *s, struct model_node *n)
 {
-    return s->ops->node_insert(s, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_insert(s, n));
 }
 static inline int store_node_update(struct store *s, const struct model_node *n)
 {
-    return s->ops->node_update(s, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_update(s, n));
 }
 static inline int store_node_get_by_id(struct store *s, int64_t id, struct model_node *o)
 {
-    return s->ops->node_get_by_id(s, id, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_get_by_id(s, id, o));
 }
 static inline int store_node_get_by_node_key(struct store *s, const uint8_t *k, struct model_node *o)
 {
-    return s->ops->node_get_by_node_key(s, k, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_get_by_node_key(s, k, o));
 }
 static inline int store_node_get_by_machine_key(struct store *s, const uint8_t *k, struct model_node *o)
 {
-    return s->ops->node_get_by_machine_key(s, k, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_get_by_machine_key(s, k, o));
 }
 static inline int store_node_get_by_given_name(struct store *s, const char *name, struct model_node *o)
 {
-    return s->ops->node_get_by_given_name(s, name, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_get_by_given_name(s, name, o));
 }
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {
-    return s->ops->node_list(s, o, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_list(s, o, n));
 }
 static inline int store_node_list_by_user(struct store *s, int64_t uid, struct model_node **o, size_t *n)
 {
-    return s->ops->node_list_by_user(s, uid, o, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_list_by_user(s, uid, o, n));
 }
-static inline int store_node_delete(struct store *s, int64_t id) { return s->ops->node_delete(s, id); }
+static inline int store_node_delete(struct store *s, int64_t id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_delete(s, id));
+}
 static inline int store_node_set_last_seen(struct store *s, int64_t id, int64_t t)
 {
-    return s->ops->node_set_last_seen(s, id, t);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->node_set_last_seen(s, id, t));
 }
 static inline int store_addrs_in_use(struct store *s, store_addr_cb cb, void *ctx)
 {
-    return s->ops->addrs_in_use(s, cb, ctx);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->addrs_in_use(s, cb, ctx));
 }
 static inline int store_authkey_create(struct store *s, struct model_authkey *k)
 {
-    return s->ops->authkey_create(s, k);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_create(s, k));
 }
 static inline int store_authkey_get_by_id(struct store *s, int64_t id, struct model_authkey *o)
 {
-    return s->ops->authkey_get_by_id(s, id, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_get_by_id(s, id, o));
 }
 static inline int store_authkey_get_by_hash(struct store *s, const uint8_t *h, struct model_authkey *o)
 {
-    return s->ops->authkey_get_by_hash(s, h, o);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_get_by_hash(s, h, o));
 }
 static inline int store_authkey_list(struct store *s, struct model_authkey **o, size_t *n)
 {
-    return s->ops->authkey_list(s, o, n);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_list(s, o, n));
 }
 static inline int store_authkey_mark_used(struct store *s, int64_t id)
 {
-    return s->ops->authkey_mark_used(s, id);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_mark_used(s, id));
 }
 static inline int store_authkey_expire(struct store *s, int64_t id, int64_t when)
 {
-    return s->ops->authkey_expire(s, id, when);
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_expire(s, id, when));
 }
-static inline int store_authkey_revoke(struct store *s, int64_t id) { return s->ops->authkey_revoke(s, id); }
+static inline int store_authkey_revoke(struct store *s, int64_t id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->authkey_revoke(s, id));
+}
 
 #endif

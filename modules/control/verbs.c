@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/module.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
@@ -36,8 +40,66 @@ static size_t on_body(char *d, size_t sz, size_t n, void *arg)
     return add;
 }
 
+/* The socket to talk to: --socket PATH; else control.admin_socket when absolute; else admin_socket (default
+ * control.sock) in state_dir (a server run by hand with this configuration), then in the runtime directory
+ * (/run/weft: the systemd units'). The first that answers is taken; when none does, each is reported with
+ * exactly why (no socket, nothing answering, permission denied) and what to do. 0, or -1 after printing. */
+static int find_socket(struct weft_cli *cli, const char *verb, const char *given, char *out, size_t cap)
+{
+    struct control_conf *conf = cli_module_conf(cli, "control");
+    if (!conf) {
+        fprintf(stderr, "weft %s: no control configuration (is the control module installed? weft modules)\n",
+                verb);
+        return -1;
+    }
+    char cand[2][4096];
+    int n = 0;
+    if (given) {
+        if (strlen(given) >= sizeof cand[0]) {
+            fprintf(stderr, "weft %s: --socket: the path is too long\n", verb);
+            return -1;
+        }
+        memcpy(cand[n++], given, strlen(given) + 1);
+    } else {
+        if (admin_socket_path(cli->core.state_dir, conf->admin_socket, cand[n], sizeof cand[0]) == 0)
+            n++;
+        if (admin_socket_path(cli_runtime_dir(), conf->admin_socket, cand[n], sizeof cand[0]) == 0 &&
+            (n == 0 || strcmp(cand[0], cand[n])))
+            n++;
+    }
+    for (int i = 0; i < n; i++) { /* say where a relative path is: "wrong directory" is one of the causes */
+        char abs[sizeof cand[0]], cwd[PATH_MAX];
+        if (cand[i][0] != '/' && getcwd(cwd, sizeof cwd) &&
+            (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, cand[i] + (strncmp(cand[i], "./", 2) ? 0 : 2)) <
+                sizeof abs)
+            memcpy(cand[i], abs, sizeof abs);
+    }
+    int err[2] = {0, 0}, start = 0, denied = 0;
+    for (int i = 0; i < n; i++) {
+        err[i] = cli_socket_probe(cand[i]);
+        if (!err[i] && strlen(cand[i]) < cap) {
+            memcpy(out, cand[i], strlen(cand[i]) + 1);
+            return 0;
+        }
+    }
+    char why[PATH_MAX + 512];
+    fprintf(stderr, "weft %s: cannot reach the control server:%s", verb, n == 1 ? " " : "\n");
+    for (int i = 0; i < n; i++) {
+        enum cli_socket_problem p = cli_socket_problem(cand[i], err[i], why, sizeof why);
+        start |= p == CLI_SOCK_MISSING || p == CLI_SOCK_DEAD;
+        denied |= p == CLI_SOCK_DENIED;
+        fprintf(stderr, "%s%s\n", n == 1 ? "" : "  ", why);
+    }
+    if (start && !denied)
+        fprintf(stderr, "Is it running? Start it with `systemctl start weft@control` (or `weft serve`)%s.\n",
+                given ? "" : "; if it runs with another configuration, name that with -c FILE, or its socket "
+                             "with --socket PATH");
+    return -1;
+}
+
 /* One call; the answer's JSON object, or NULL after printing why. */
-static struct json_object *call(struct weft_cli *cli, const char *verb, const char *path, struct json_object *in)
+static struct json_object *call(struct weft_cli *cli, const char *verb, const char *given, const char *path,
+                                struct json_object *in)
 {
     size_t nerr = cli_load_config(cli);
     if (nerr) {
@@ -46,10 +108,8 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
         json_object_put(in);
         return NULL;
     }
-    struct control_conf *conf = cli_module_conf(cli, "control");
     char sock[4096], url[512];
-    if (!conf || admin_socket_path(cli->core.state_dir, conf->admin_socket, sock, sizeof sock)) {
-        fprintf(stderr, "weft %s: no control configuration (is the control module installed?)\n", verb);
+    if (find_socket(cli, verb, given, sock, sizeof sock)) {
         json_object_put(in);
         return NULL;
     }
@@ -74,8 +134,8 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
     curl_easy_cleanup(h);
     json_object_put(in);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "weft %s: cannot reach the control server at %s: %s (is `weft serve` running, and "
-                        "may you use its socket?)\n", verb, sock, curl_easy_strerror(rc));
+        fprintf(stderr, "weft %s: the control server at %s did not answer: %s\n", verb, sock,
+                curl_easy_strerror(rc));
         free(r.p);
         return NULL;
     }
@@ -113,86 +173,86 @@ static int print_json(struct json_object *o)
     return 0;
 }
 
-static int has_flag(int *argc, char **argv, const char *flag)
-{
-    for (int i = 1; i < *argc; i++)
-        if (!strcmp(argv[i], flag)) {
-            memmove(argv + i, argv + i + 1, (size_t)(*argc - i) * sizeof *argv);
-            (*argc)--;
-            return 1;
-        }
-    return 0;
-}
-
-static const char *opt_value(int *argc, char **argv, const char *opt)
-{
-    size_t ol = strlen(opt);
-    for (int i = 1; i < *argc; i++) {
-        if (!strcmp(argv[i], opt) && i + 1 < *argc) {
-            const char *v = argv[i + 1];
-            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 1) * sizeof *argv);
-            *argc -= 2;
-            return v;
-        }
-        if (!strncmp(argv[i], opt, ol) && argv[i][ol] == '=') {
-            const char *v = argv[i] + ol + 1;
-            memmove(argv + i, argv + i + 1, (size_t)(*argc - i) * sizeof *argv);
-            (*argc)--;
-            return v;
-        }
-    }
-    return NULL;
-}
-
 static int usage_err(const char *verb, const char *msg)
 {
     fprintf(stderr, "weft %s: %s (weft %s --help)\n", verb, msg, verb);
     return 2;
 }
 
+/* The subcommand (the first word, when it is not an option; else dflt) and the arguments after it. */
+static const char *subcommand(int *argc, char ***argv, const char *dflt)
+{
+    if (*argc > 1 && (*argv)[1][0] != '-') {
+        const char *sub = (*argv)[1];
+        (*argv)++;
+        (*argc)--;
+        return sub;
+    }
+    return dflt;
+}
+
+/* The options every admin verb takes. */
+struct admin_opts {
+    int json;
+    const char *socket;
+};
+#define ADMIN_OPTS(a) CLI_OPT_FLAG("--json", &(a).json), CLI_OPT_VALUE("--socket", &(a).socket)
+
 /* ---- users ---- */
 
 static int run_users(struct weft_cli *cli, int argc, char **argv)
 {
-    int json = has_flag(&argc, argv, "--json");
-    int force = has_flag(&argc, argv, "--force");
-    const char *sub = argc > 1 ? argv[1] : "list";
-    struct json_object *in = json_object_new_object(), *o;
+    struct admin_opts a = {0};
+    int force = 0, npos;
+    const char *pos[2], *sub = subcommand(&argc, &argv, "list");
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt del[] = {ADMIN_OPTS(a), CLI_OPT_FLAG("--force", &force), CLI_OPT_END};
+    struct json_object *o;
+    char verb[32];
+    snprintf(verb, sizeof verb, "users %s", sub);
     if (!strcmp(sub, "list")) {
-        json_object_put(in);
-        if (!(o = call(cli, "users", "users", NULL)))
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        if (!(o = call(cli, "users", a.socket, "users", NULL)))
             return 1;
-        if (json)
+        if (a.json)
             return print_json(o);
-        struct json_object *a;
-        json_object_object_get_ex(o, "users", &a);
+        struct json_object *arr;
+        json_object_object_get_ex(o, "users", &arr);
         printf("%-6s %-32s %-6s %s\n", "ID", "NAME", "NODES", "CREATED");
-        for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-            struct json_object *u = json_object_array_get_idx(a, i);
+        for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+            struct json_object *u = json_object_array_get_idx(arr, i);
             printf("%-6s %-32s %-6s %s\n", s(u, "id"), s(u, "name"), s(u, "nodes"), s(u, "created"));
         }
         json_object_put(o);
         return 0;
     }
     const char *path;
-    if (!strcmp(sub, "create") && argc == 3) {
-        path = "users/create";
-    } else if (!strcmp(sub, "rename") && argc == 4) {
-        path = "users/rename";
-        json_object_object_add(in, "new_name", json_object_new_string(argv[3]));
-    } else if (!strcmp(sub, "delete") && argc == 3) {
-        path = "users/delete";
-        json_object_object_add(in, "force", json_object_new_boolean(force));
+    int want;
+    if (!strcmp(sub, "create")) {
+        path = "users/create", want = 1;
+    } else if (!strcmp(sub, "rename")) {
+        path = "users/rename", want = 2;
+    } else if (!strcmp(sub, "delete")) {
+        path = "users/delete", want = 1;
     } else {
-        json_object_put(in);
         return usage_err("users", "create NAME | list | rename NAME NEW | delete NAME [--force]");
     }
-    json_object_object_add(in, "name", json_object_new_string(argv[2]));
-    if (!(o = call(cli, "users", path, in)))
+    if (cli_args(verb, argc, argv, !strcmp(sub, "delete") ? del : plain, pos, want, &npos))
+        return 2;
+    if (npos != want)
+        return usage_err(verb, want == 1 ? "takes one user NAME" : "takes NAME and NEWNAME");
+    struct json_object *in = json_object_new_object();
+    json_object_object_add(in, "name", json_object_new_string(pos[0]));
+    if (want == 2)
+        json_object_object_add(in, "new_name", json_object_new_string(pos[1]));
+    if (!strcmp(sub, "delete"))
+        json_object_object_add(in, "force", json_object_new_boolean(force));
+    if (!(o = call(cli, "users", a.socket, path, in)))
         return 1;
-    if (json)
+    if (a.json)
         return print_json(o);
-    printf("user %s: %sd\n", argv[!strcmp(sub, "rename") ? 3 : 2], sub);
+    printf("user %s: %sd\n", pos[want - 1], sub);
     json_object_put(o);
     return 0;
 }
@@ -227,25 +287,34 @@ static long long parse_duration(const char *t)
 
 static int run_authkeys(struct weft_cli *cli, int argc, char **argv)
 {
-    int json = has_flag(&argc, argv, "--json");
-    int reusable = has_flag(&argc, argv, "--reusable");
-    int ephemeral = has_flag(&argc, argv, "--ephemeral");
-    const char *user = opt_value(&argc, argv, "--user");
-    const char *exp = opt_value(&argc, argv, "--expiration");
-    const char *tags = opt_value(&argc, argv, "--tags");
-    const char *sub = argc > 1 ? argv[1] : "list";
+    struct admin_opts a = {0};
+    int reusable = 0, ephemeral = 0, npos;
+    const char *user = NULL, *exp = NULL, *tags = NULL, *pos[1];
+    const char *sub = subcommand(&argc, &argv, "list");
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt create[] = {ADMIN_OPTS(a),
+                                     CLI_OPT_FLAG("--reusable", &reusable),
+                                     CLI_OPT_FLAG("--ephemeral", &ephemeral),
+                                     CLI_OPT_VALUE("--user", &user),
+                                     CLI_OPT_VALUE("--expiration", &exp),
+                                     CLI_OPT_VALUE("--tags", &tags),
+                                     CLI_OPT_END};
     struct json_object *o;
-    if (!strcmp(sub, "list") && argc <= 2) {
-        if (!(o = call(cli, "authkeys", "authkeys", NULL)))
+    char verb[32];
+    snprintf(verb, sizeof verb, "authkeys %s", sub);
+    if (!strcmp(sub, "list")) {
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        if (!(o = call(cli, "authkeys", a.socket, "authkeys", NULL)))
             return 1;
-        if (json)
+        if (a.json)
             return print_json(o);
-        struct json_object *a;
-        json_object_object_get_ex(o, "authkeys", &a);
+        struct json_object *arr;
+        json_object_object_get_ex(o, "authkeys", &arr);
         printf("%-5s %-20s %-16s %-8s %-9s %-5s %-6s %-22s %s\n", "ID", "KEY", "USER", "REUSABLE", "EPHEMERAL",
                "USED", "USABLE", "EXPIRATION", "TAGS");
-        for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-            struct json_object *k = json_object_array_get_idx(a, i);
+        for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+            struct json_object *k = json_object_array_get_idx(arr, i);
             printf("%-5s %-20s %-16s %-8s %-9s %-5s %-6s %-22s %s\n", s(k, "id"), s(k, "prefix"), s(k, "user"),
                    s(k, "reusable"), s(k, "ephemeral"), s(k, "used"), s(k, "usable"), s(k, "expiration"),
                    s(k, "tags"));
@@ -253,9 +322,11 @@ static int run_authkeys(struct weft_cli *cli, int argc, char **argv)
         json_object_put(o);
         return 0;
     }
-    if (!strcmp(sub, "create") && argc == 2) {
+    if (!strcmp(sub, "create")) {
+        if (cli_args(verb, argc, argv, create, pos, 0, &npos))
+            return 2;
         if (!user)
-            return usage_err("authkeys", "create needs --user USER");
+            return usage_err(verb, "needs --user USER");
         struct json_object *in = json_object_new_object();
         json_object_object_add(in, "user", json_object_new_string(user));
         json_object_object_add(in, "reusable", json_object_new_boolean(reusable));
@@ -264,7 +335,7 @@ static int run_authkeys(struct weft_cli *cli, int argc, char **argv)
             long long d = parse_duration(exp);
             if (d < 0) {
                 json_object_put(in);
-                return usage_err("authkeys", "--expiration wants a duration like 24h, 90m, 7d");
+                return usage_err(verb, "--expiration wants a duration like 24h, 90m, 7d");
             }
             json_object_object_add(in, "expiration", json_object_new_int64(d));
         }
@@ -276,24 +347,28 @@ static int run_authkeys(struct weft_cli *cli, int argc, char **argv)
             t += l + (t[l] == ',');
         }
         json_object_object_add(in, "tags", ta);
-        if (!(o = call(cli, "authkeys", "authkeys/create", in)))
+        if (!(o = call(cli, "authkeys", a.socket, "authkeys/create", in)))
             return 1;
-        if (json)
+        if (a.json)
             return print_json(o);
         printf("pre-auth key %s for %s (%s%s); shown once:\n%s\n", s(o, "id"), user,
                reusable ? "reusable" : "single use", ephemeral ? ", ephemeral nodes" : "", s(o, "key"));
         json_object_put(o);
         return 0;
     }
-    if (!strcmp(sub, "expire") && argc == 3) {
+    if (!strcmp(sub, "expire")) {
+        if (cli_args(verb, argc, argv, plain, pos, 1, &npos))
+            return 2;
         char *e;
-        long long id = strtoll(argv[2], &e, 10);
-        if (*e || id <= 0)
-            return usage_err("authkeys", "expire takes the key's ID (weft authkeys list)");
+        long long id = npos ? strtoll(pos[0], &e, 10) : 0;
+        if (!npos || *e || id <= 0)
+            return usage_err(verb, "takes the key's ID (weft authkeys list)");
         struct json_object *in = json_object_new_object();
         json_object_object_add(in, "id", json_object_new_int64(id));
-        if (!(o = call(cli, "authkeys", "authkeys/expire", in)))
+        if (!(o = call(cli, "authkeys", a.socket, "authkeys/expire", in)))
             return 1;
+        if (a.json)
+            return print_json(o);
         printf("pre-auth key %lld expired\n", id);
         json_object_put(o);
         return 0;
@@ -317,53 +392,68 @@ static void node_head(void)
 
 static int run_nodes(struct weft_cli *cli, int argc, char **argv)
 {
-    int json = has_flag(&argc, argv, "--json");
-    const char *user = opt_value(&argc, argv, "--user");
-    const char *sub = argc > 1 ? argv[1] : "list";
+    struct admin_opts a = {0};
+    const char *user = NULL, *pos[2], *sub = subcommand(&argc, &argv, "list");
+    int npos;
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt reg[] = {ADMIN_OPTS(a), CLI_OPT_VALUE("--user", &user), CLI_OPT_END};
     struct json_object *o, *in;
-    if (!strcmp(sub, "list") && argc <= 2) {
-        if (!(o = call(cli, "nodes", "nodes", NULL)))
+    char verb[32];
+    snprintf(verb, sizeof verb, "nodes %s", sub);
+    if (!strcmp(sub, "list")) {
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        if (!(o = call(cli, "nodes", a.socket, "nodes", NULL)))
             return 1;
-        if (json)
+        if (a.json)
             return print_json(o);
-        struct json_object *a;
-        json_object_object_get_ex(o, "nodes", &a);
+        struct json_object *arr;
+        json_object_object_get_ex(o, "nodes", &arr);
         node_head();
-        for (size_t i = 0; a && i < json_object_array_length(a); i++)
-            node_row(json_object_array_get_idx(a, i));
+        for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+            node_row(json_object_array_get_idx(arr, i));
         json_object_put(o);
         return 0;
     }
-    in = json_object_new_object();
     const char *path;
-    if (!strcmp(sub, "register") && argc == 3) {
-        if (!user) {
-            json_object_put(in);
-            return usage_err("nodes", "register needs --user USER");
-        }
+    int want = 1;
+    if (!strcmp(sub, "register")) {
         path = "nodes/register";
-        json_object_object_add(in, "user", json_object_new_string(user));
-        json_object_object_add(in, "authid", json_object_new_string(argv[2]));
-    } else if (!strcmp(sub, "expire") && argc == 3) {
+    } else if (!strcmp(sub, "expire")) {
         path = "nodes/expire";
-    } else if (!strcmp(sub, "rename") && argc == 4) {
-        path = "nodes/rename";
-        json_object_object_add(in, "name", json_object_new_string(argv[3]));
-    } else if (!strcmp(sub, "delete") && argc == 3) {
+    } else if (!strcmp(sub, "rename")) {
+        path = "nodes/rename", want = 2;
+    } else if (!strcmp(sub, "delete")) {
         path = "nodes/delete";
     } else {
-        json_object_put(in);
         return usage_err("nodes", "list | register --user U AUTHID | expire NODE | rename NODE NAME | "
                                   "delete NODE");
     }
-    if (strcmp(sub, "register"))
-        json_object_object_add(in, "node", json_object_new_string(argv[2]));
-    if (!(o = call(cli, "nodes", path, in)))
+    if (cli_args(verb, argc, argv, !strcmp(sub, "register") ? reg : plain, pos, want, &npos))
+        return 2;
+    if (npos != want)
+        return usage_err(verb, !strcmp(sub, "register") ? "takes the AUTHID (or its URL)"
+                               : want == 2               ? "takes NODE and NEWNAME"
+                                                         : "takes one NODE (its ID or name)");
+    in = json_object_new_object();
+    if (!strcmp(sub, "register")) {
+        if (!user) {
+            json_object_put(in);
+            return usage_err(verb, "needs --user USER");
+        }
+        json_object_object_add(in, "user", json_object_new_string(user));
+        json_object_object_add(in, "authid", json_object_new_string(pos[0]));
+    } else {
+        json_object_object_add(in, "node", json_object_new_string(pos[0]));
+        if (want == 2)
+            json_object_object_add(in, "name", json_object_new_string(pos[1]));
+    }
+    if (!(o = call(cli, "nodes", a.socket, path, in)))
         return 1;
-    if (json)
+    if (a.json)
         return print_json(o);
     if (!strcmp(sub, "delete")) {
-        printf("node %s deleted\n", argv[2]);
+        printf("node %s deleted\n", pos[0]);
     } else {
         node_head();
         node_row(o);
@@ -372,21 +462,26 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
     return 0;
 }
 
+#define ADMIN_HELP                                                                                            \
+    "\nThey talk to the running server through its admin socket: --socket PATH, else control.admin_socket\n"   \
+    "(default control.sock) in state_dir, then in /run/weft (the systemd units'; $RUNTIME_DIRECTORY when\n"     \
+    "set). They read the same configuration as weft serve (-c FILE, -o key=value) to find it. --json\n"       \
+    "prints the server's answer.\n"
+
 const struct weft_verb control_verbs[] = {
     {"users", "manage users of the running control server",
      "usage: weft users create NAME\n"
      "       weft users list [--json]\n"
      "       weft users rename NAME NEWNAME\n"
      "       weft users delete NAME [--force]   (--force also deletes the user's nodes and keys)\n"
-     "Talks to the running server through its admin socket (state_dir/control.admin_socket); takes the\n"
-     "same -c FILE and -o key=value as weft serve to find it.\n",
+     ADMIN_HELP,
      run_users},
     {"authkeys", "manage pre-auth keys of the running control server",
      "usage: weft authkeys create --user USER [--reusable] [--ephemeral] [--expiration 24h]\n"
      "                            [--tags tag:a,tag:b] [--json]\n"
      "       weft authkeys list [--json]\n"
      "       weft authkeys expire ID\n"
-     "create prints the key on its last line (it is shown only once).\n",
+     "create prints the key on its last line (it is shown only once).\n" ADMIN_HELP,
      run_authkeys},
     {"nodes", "list and manage nodes of the running control server",
      "usage: weft nodes list [--json]\n"
@@ -394,7 +489,7 @@ const struct weft_verb control_verbs[] = {
      "       weft nodes expire NODE\n"
      "       weft nodes rename NODE NEWNAME\n"
      "       weft nodes delete NODE\n"
-     "NODE is a node's ID or name.\n",
+     "NODE is a node's ID or name.\n" ADMIN_HELP,
      run_nodes},
     {NULL, NULL, NULL, NULL},
 };

@@ -2,119 +2,64 @@
 #include "config.h"
 #include "modules/derp/server.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include "core/http.h"
-
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? o->cap - o->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (o->p != NULL && o->len + (size_t)n < o->cap) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap ? o->cap * 2 : 8192;
-        while (cap < o->len + (size_t)n + 1)
-            cap *= 2;
-        char *q = realloc(o->p, cap);
-        if (q == NULL)
-            return;
-        o->p = q;
-        o->cap = cap;
-    }
-}
-
-static void metric(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
-{
-    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
-}
+#include "core/metrics.h"
 
 static const char *const drop_names[DROP_NREASONS] = {
     "unknown_dest", "unknown_dest_on_fwd", "queue_head", "gone", "write_error", "mesh_queue", "not_mesh",
 };
 
-/* Prometheus text exposition (version 0.0.4). */
-void derp_handle_metrics(struct http_req *req, void *arg)
+/* The relay's collector in the process's registry (core/metrics.h); the names are derper's and stay. */
+void derp_collect_metrics(struct metrics_w *w, void *arg)
 {
     struct derp_server *srv = arg;
     const struct derp_metrics *m = &srv->m;
-    struct out o = {0};
-    put(&o, "# HELP derp_connections Connections open now, by kind.\n# TYPE derp_connections gauge\n");
+    mw_family(w, "derp_connections", "gauge", "Connections open now, by kind.");
     size_t handshaking = srv->nconns - srv->nclients - srv->nmesh;
-    put(&o, "derp_connections{kind=\"client\"} %zu\n", srv->nclients);
-    put(&o, "derp_connections{kind=\"mesh\"} %zu\n", srv->nmesh);
-    put(&o, "derp_connections{kind=\"handshake\"} %zu\n", handshaking);
-    put(&o, "derp_connections{kind=\"websocket\"} %zu\n", srv->nws);
-    put(&o, "derp_connections{kind=\"home\"} %zu\n", srv->npreferred);
-    metric(&o, "derp_known_keys", "gauge", "Keys connected here or on a mesh peer.", srv->npeers);
-    metric(&o, "derp_watchers", "gauge", "Mesh peers watching our connections.", srv->nwatchers);
-    metric(&o, "derp_mesh_peers_up", "gauge", "Mesh links to other relays that are up.", srv->nlinks_up);
-    metric(&o, "derp_accepts_total", "counter", "Connections upgraded to DERP.", m->accepts);
-    put(&o, "# HELP derp_accepts_refused_total Upgrades refused by a limit.\n"
-            "# TYPE derp_accepts_refused_total counter\n");
-    put(&o, "derp_accepts_refused_total{reason=\"max_conns\"} %llu\n",
-        (unsigned long long)m->accepts_refused_limit);
-    put(&o, "derp_accepts_refused_total{reason=\"accept_rate\"} %llu\n",
-        (unsigned long long)m->accepts_refused_rate);
-    metric(&o, "derp_handshake_failures_total", "counter", "Clients dropped during the handshake.",
-           m->handshake_failures);
-    metric(&o, "derp_admission_denied_total", "counter", "Clients refused by admission.",
-           m->admission_denied);
-    metric(&o, "derp_admission_errors_total", "counter", "Admission URL failures.", m->admission_errors);
-    metric(&o, "derp_packets_received_total", "counter", "Packets received from clients and mesh peers.",
-           m->packets_recv);
-    metric(&o, "derp_bytes_received_total", "counter", "Packet bytes received.", m->bytes_recv);
-    metric(&o, "derp_packets_relayed_total", "counter", "Packets handed to a local client.",
-           m->packets_relayed);
-    metric(&o, "derp_bytes_relayed_total", "counter", "Packet bytes handed to a local client.",
-           m->bytes_relayed);
-    metric(&o, "derp_packets_forwarded_total", "counter", "Packets forwarded to a mesh peer.",
-           m->packets_forwarded);
-    metric(&o, "derp_bytes_forwarded_total", "counter", "Packet bytes forwarded to a mesh peer.",
-           m->bytes_forwarded);
-    put(&o, "# HELP derp_packets_dropped_total Packets dropped, by reason.\n"
-            "# TYPE derp_packets_dropped_total counter\n");
+    mw_sample(w, "derp_connections", (double)srv->nclients, "kind", "client", NULL);
+    mw_sample(w, "derp_connections", (double)srv->nmesh, "kind", "mesh", NULL);
+    mw_sample(w, "derp_connections", (double)handshaking, "kind", "handshake", NULL);
+    mw_sample(w, "derp_connections", (double)srv->nws, "kind", "websocket", NULL);
+    mw_sample(w, "derp_connections", (double)srv->npreferred, "kind", "home", NULL);
+    mw_gauge(w, "derp_known_keys", "Keys connected here or on a mesh peer.", (double)srv->npeers);
+    mw_gauge(w, "derp_watchers", "Mesh peers watching our connections.", (double)srv->nwatchers);
+    mw_gauge(w, "derp_mesh_peers_up", "Mesh links to other relays that are up.", (double)srv->nlinks_up);
+    mw_counter(w, "derp_accepts_total", "Connections upgraded to DERP.", (double)m->accepts);
+    mw_family(w, "derp_accepts_refused_total", "counter", "Upgrades refused by a limit.");
+    mw_sample(w, "derp_accepts_refused_total", (double)m->accepts_refused_limit, "reason", "max_conns", NULL);
+    mw_sample(w, "derp_accepts_refused_total", (double)m->accepts_refused_rate, "reason", "accept_rate", NULL);
+    mw_counter(w, "derp_handshake_failures_total", "Clients dropped during the handshake.",
+               (double)m->handshake_failures);
+    mw_counter(w, "derp_admission_denied_total", "Clients refused by admission.", (double)m->admission_denied);
+    mw_counter(w, "derp_admission_errors_total", "Admission URL failures.", (double)m->admission_errors);
+    mw_counter(w, "derp_packets_received_total", "Packets received from clients and mesh peers.",
+               (double)m->packets_recv);
+    mw_counter(w, "derp_bytes_received_total", "Packet bytes received.", (double)m->bytes_recv);
+    mw_counter(w, "derp_packets_relayed_total", "Packets handed to a local client.", (double)m->packets_relayed);
+    mw_counter(w, "derp_bytes_relayed_total", "Packet bytes handed to a local client.", (double)m->bytes_relayed);
+    mw_counter(w, "derp_packets_forwarded_total", "Packets forwarded to a mesh peer.",
+               (double)m->packets_forwarded);
+    mw_counter(w, "derp_bytes_forwarded_total", "Packet bytes forwarded to a mesh peer.",
+               (double)m->bytes_forwarded);
+    mw_family(w, "derp_packets_dropped_total", "counter", "Packets dropped, by reason.");
     for (int i = 0; i < DROP_NREASONS; i++)
-        put(&o, "derp_packets_dropped_total{reason=\"%s\"} %llu\n", drop_names[i],
-            (unsigned long long)m->drops[i]);
-    put(&o, "# HELP derp_clients_dropped_total Clients dropped for what they sent.\n"
-            "# TYPE derp_clients_dropped_total counter\n");
-    put(&o, "derp_clients_dropped_total{reason=\"malformed\"} %llu\n",
-        (unsigned long long)m->clients_dropped_malformed);
-    put(&o, "derp_clients_dropped_total{reason=\"oversized\"} %llu\n",
-        (unsigned long long)m->clients_dropped_oversized);
-    metric(&o, "derp_pings_total", "counter", "Pings received.", m->pings);
-    metric(&o, "derp_pongs_sent_total", "counter", "Pongs sent.", m->pongs_sent);
-    metric(&o, "derp_keepalives_sent_total", "counter", "KeepAlive frames sent.", m->keepalives);
-    metric(&o, "derp_peer_gone_sent_total", "counter", "PeerGone frames sent (disconnected).",
-           m->peer_gone_sent);
-    metric(&o, "derp_not_here_sent_total", "counter", "PeerGone NotHere frames sent.", m->not_here_sent);
-    metric(&o, "derp_peer_present_sent_total", "counter", "PeerPresent frames sent to watchers.",
-           m->peer_present_sent);
-    metric(&o, "derp_frames_unknown_total", "counter", "Frames of unknown type skipped.", m->frames_unknown);
-    metric(&o, "derp_rate_limited_total", "counter", "Times a client's reading paused for its rate limit.",
-           m->rate_limited);
-    metric(&o, "derp_home_connections_total", "counter", "Connections marked as a client's home.",
-           m->home_conns_total);
-    metric(&o, "derp_stun_requests_total", "counter", "STUN binding requests answered.", m->stun_requests);
-    metric(&o, "derp_stun_responses_total", "counter", "STUN responses sent.", m->stun_responses);
-    metric(&o, "derp_stun_ignored_total", "counter", "UDP datagrams that were not binding requests.",
-           m->stun_ignored);
-    static const struct http_header h[] = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
-    http_respond(req, 200, h, 1, o.p ? o.p : "", o.len);
-    free(o.p);
+        mw_sample(w, "derp_packets_dropped_total", (double)m->drops[i], "reason", drop_names[i], NULL);
+    mw_family(w, "derp_clients_dropped_total", "counter", "Clients dropped for what they sent.");
+    mw_sample(w, "derp_clients_dropped_total", (double)m->clients_dropped_malformed, "reason", "malformed", NULL);
+    mw_sample(w, "derp_clients_dropped_total", (double)m->clients_dropped_oversized, "reason", "oversized", NULL);
+    mw_counter(w, "derp_pings_total", "Pings received.", (double)m->pings);
+    mw_counter(w, "derp_pongs_sent_total", "Pongs sent.", (double)m->pongs_sent);
+    mw_counter(w, "derp_keepalives_sent_total", "KeepAlive frames sent.", (double)m->keepalives);
+    mw_counter(w, "derp_peer_gone_sent_total", "PeerGone frames sent (disconnected).", (double)m->peer_gone_sent);
+    mw_counter(w, "derp_not_here_sent_total", "PeerGone NotHere frames sent.", (double)m->not_here_sent);
+    mw_counter(w, "derp_peer_present_sent_total", "PeerPresent frames sent to watchers.",
+               (double)m->peer_present_sent);
+    mw_counter(w, "derp_frames_unknown_total", "Frames of unknown type skipped.", (double)m->frames_unknown);
+    mw_counter(w, "derp_rate_limited_total", "Times a client's reading paused for its rate limit.",
+               (double)m->rate_limited);
+    mw_counter(w, "derp_home_connections_total", "Connections marked as a client's home.",
+               (double)m->home_conns_total);
+    mw_counter(w, "derp_stun_requests_total", "STUN binding requests answered.", (double)m->stun_requests);
+    mw_counter(w, "derp_stun_responses_total", "STUN responses sent.", (double)m->stun_responses);
+    mw_counter(w, "derp_stun_ignored_total", "UDP datagrams that were not binding requests.",
+               (double)m->stun_ignored);
 }

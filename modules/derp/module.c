@@ -12,6 +12,7 @@
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/module.h"
 #include "core/wire/derp_frame.h"
 #include "modules/derp/derp.h"
@@ -40,7 +41,7 @@ static const struct cfg_key derp_keys[] = {
     K(verify_clients, CFG_STR, NULL, "admission URL: POST {NodePublic, Source}, admit on {\"Allow\":true}"),
     K(verify_fail_open, CFG_BOOL, "false", "admit clients when the admission URL cannot be reached"),
     KR(verify_timeout, CFG_DURATION, "5s", "how long the admission URL may take to answer", 100, 60000),
-    K(metrics_listen, CFG_STR, NULL, "listener of its own for /metrics (default: on listen)"),
+    K(metrics_listen, CFG_STR, NULL, "another listener for the process's /metrics (see the top-level metrics_listen)"),
     KR(max_conns, CFG_INT, "0", "most client connections at once (0: no limit); more get 503", 0, 10000000),
     KR(accept_rate, CFG_INT, "0", "new connections accepted per second (0: no limit); more get 429", 0,
        10000000),
@@ -166,16 +167,17 @@ static int derp_start(struct weft_instance *inst)
             http_route(hs, "/", 0, handle_home, srv);
             http_route(hs, "/robots.txt", 0, handle_robots, srv);
         }
-        if (conf->metrics_listen == NULL || conf->metrics_listen[0] == 0)
-            http_route(hs, "/metrics", 0, derp_handle_metrics, srv);
     }
+    /* /metrics is the process's (metrics_listen, on loopback by default), never on the public listeners;
+     * derp.metrics_listen, from before there was one for the process, adds a listener that serves it too. */
+    metrics_add(weft_metrics(inst->ctx), derp_collect_metrics, srv);
     if (conf->metrics_listen != NULL && conf->metrics_listen[0] != 0) {
         struct http_server *ms = weft_http(inst->ctx, conf->metrics_listen, NULL, NULL, err, sizeof err);
         if (!ms) {
             log_error("module=derp event=listen addr=%s error=\"%s\"", conf->metrics_listen, err);
             return -1;
         }
-        http_route(ms, "/metrics", 0, derp_handle_metrics, srv);
+        http_route(ms, "/metrics", 0, metrics_http, weft_metrics(inst->ctx));
     }
     if (conf->stun_listen != NULL && conf->stun_listen[0] != 0) {
         if ((srv->stun = stun_server_start(srv, conf->stun_listen, err, sizeof err)) == NULL) {
@@ -207,6 +209,7 @@ static void derp_finish(struct weft_instance *inst)
     struct derp_module *dm = inst->data;
     if (dm == NULL)
         return;
+    metrics_remove(weft_metrics(inst->ctx), dm->srv);
     derp_server_free(dm->srv);
     free(dm);
     inst->data = NULL;

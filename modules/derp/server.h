@@ -138,7 +138,8 @@ struct stun_server *stun_server_start(struct derp_server *srv, const char *addr,
 void stun_server_free(struct stun_server *s);
 
 /* ---- metrics.c ---- */
-void derp_handle_metrics(struct http_req *req, void *arg);
+struct metrics_w;
+void derp_collect_metrics(struct metrics_w *w, void *arg); /* arg: the derp_server */
 
 /* ---- ws.c: WebSocket framing for browser clients (RFC 6455, server side) ---- */
 /* The Sec-WebSocket-Accept value for a client key (29 chars + NUL into out). */

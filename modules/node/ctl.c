@@ -16,6 +16,7 @@
 #include "core/version.h"
 #include "core/wire/mapstream.h"
 #include "modules/node/dp.h"
+#include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 
 enum ctl_mode { CTL_LOGIN, CTL_LOGOUT };
@@ -37,7 +38,7 @@ struct ctl {
     bool rotating;
     struct key new_priv;
     int64_t rot_expiry; /* the expiry the rotation timer was planned for */
-    int sent_home;      /* the PreferredDERP of our last map request */
+    uint64_t sent_digest; /* of the home region, endpoints and NetInfo our last map request carried */
     char followup[1024];
     void (*logout_done)(void *arg, const char *err);
     void *logout_arg;
@@ -108,20 +109,87 @@ static void on_watchdog(struct timer *t, void *arg)
     retry(arg, "no message from control for 120 s");
 }
 
-/* ---- Hostinfo ---- */
+/* ---- Hostinfo, NetInfo, endpoints ---- */
 
-static void fill_hostinfo(struct ctl *c, struct tc_hostinfo *h, struct tc_netinfo *ni, char *hostname,
-                          size_t hcap)
+/* What a request says about us, with the storage its strings point into. */
+struct selfinfo {
+    struct tc_hostinfo h;
+    struct tc_netinfo ni;
+    struct tc_derp_latency lat[2 * MS_MAX_REGIONS];
+    char latname[2 * MS_MAX_REGIONS][24];
+    char hostname[256];
+    const char *eps[MS_MAX_LOCAL_EPS];
+    char epbuf[MS_MAX_LOCAL_EPS][64];
+    int32_t types[MS_MAX_LOCAL_EPS];
+    size_t neps;
+    uint64_t digest; /* of what is worth a lite update (latencies alone are not, as Tailscale) */
+};
+
+static enum tc_optbool optb(int v)
 {
-    memset(h, 0, sizeof *h);
-    memset(ni, 0, sizeof *ni);
+    return v < 0 ? TC_UNSET : v ? TC_TRUE : TC_FALSE;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return (h ^ v) * 1099511628211ull;
+}
+
+static void fill_self(struct ctl *c, struct selfinfo *si)
+{
+    memset(si, 0, sizeof *si);
+    struct tc_hostinfo *h = &si->h;
+    struct tc_netinfo *ni = &si->ni;
     h->ipn_version = WEFT_VERSION;
     h->backend_log_id = c->n->backend_log_id;
     h->os = "linux";
     h->os_version = c->n->os_version;
-    h->hostname = node_hostname(c->n, hostname, hcap);
+    h->hostname = node_hostname(c->n, si->hostname, sizeof si->hostname);
     ni->preferred_derp = c->n->dp ? dp_home_region(c->n->dp) : 0;
     h->netinfo = ni;
+    uint64_t d = mix(1469598103934665603ull, (uint64_t)ni->preferred_derp);
+    struct ms *ms = c->n->dp ? dp_ms(c->n->dp) : NULL;
+    if (!ms) {
+        si->digest = d;
+        return;
+    }
+    const struct ms_report *r = ms_report(ms);
+    if (r->valid) {
+        ni->working_udp = r->udp ? TC_TRUE : TC_FALSE;
+        ni->working_ipv6 = r->ipv6 ? TC_TRUE : TC_FALSE;
+        ni->os_has_ipv6 = r->os_has_ipv6 ? TC_TRUE : TC_FALSE;
+        ni->mapping_varies_by_dest_ip = optb(r->mapping_varies_by_dest_ip);
+        ni->upnp = optb(r->upnp);
+        ni->pmp = optb(r->pmp);
+        ni->pcp = optb(r->pcp);
+        ni->have_port_map = r->have_port_map;
+        size_t k = 0;
+        for (size_t i = 0; i < r->nregions; i++)
+            for (int v6 = 0; v6 < 2; v6++) {
+                uint32_t us = v6 ? r->latency[i].v6_us : r->latency[i].v4_us;
+                if (!us)
+                    continue;
+                snprintf(si->latname[k], sizeof si->latname[k], "%d-v%d", r->latency[i].region, v6 ? 6 : 4);
+                si->lat[k].name = si->latname[k];
+                si->lat[k++].seconds = us / 1e6;
+            }
+        ni->derp_latency = si->lat;
+        ni->nderp_latency = k;
+        int v[] = {r->udp, r->ipv6, r->os_has_ipv6, r->mapping_varies_by_dest_ip, r->upnp, r->pmp, r->pcp,
+                   r->have_port_map};
+        for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+            d = mix(d, (uint64_t)(uint32_t)v[i] + 7 * i);
+    }
+    struct ms_endpoint eps[MS_MAX_LOCAL_EPS];
+    si->neps = ms_endpoints(ms, eps, MS_MAX_LOCAL_EPS);
+    for (size_t i = 0; i < si->neps; i++) {
+        si->eps[i] = ms_addr_format(&eps[i].addr, si->epbuf[i], sizeof si->epbuf[i]);
+        si->types[i] = (int32_t)eps[i].type;
+        for (const char *p = si->eps[i]; *p; p++)
+            d = mix(d, (uint8_t)*p);
+        d = mix(d, (uint64_t)si->types[i] << 8);
+    }
+    si->digest = d;
 }
 
 /* ---- register ---- */
@@ -249,16 +317,20 @@ static void do_register(struct ctl *c)
         rq.auth = &auth;
     }
     rq.followup = c->followup[0] ? c->followup : NULL;
-    struct tc_hostinfo h;
-    struct tc_netinfo ni;
-    char hostname[256];
-    fill_hostinfo(c, &h, &ni, hostname, sizeof hostname);
-    rq.hostinfo = &h;
+    struct selfinfo *si = malloc(sizeof *si);
+    if (!si) {
+        retry(c, "out of memory");
+        return;
+    }
+    fill_self(c, si);
+    rq.hostinfo = &si->h;
     rq.has_timestamp = true;
     rq.timestamp = tc_time_now();
     struct jbuf b;
     jbuf_init(&b);
-    if (tc_register_request_emit(&b, &rq)) {
+    int erc = tc_register_request_emit(&b, &rq);
+    free(si);
+    if (erc) {
         jbuf_free(&b);
         retry(c, "out of memory");
         return;
@@ -287,13 +359,18 @@ static int emit_map_request(struct ctl *c, struct jbuf *b, bool stream)
     memcpy(mr.disco_key.b, n->disco_pub.b, 32);
     mr.stream = stream;
     mr.omit_peers = !stream;
-    struct tc_hostinfo h;
-    struct tc_netinfo ni;
-    char hostname[256];
-    fill_hostinfo(c, &h, &ni, hostname, sizeof hostname);
-    mr.hostinfo = &h;
-    c->sent_home = ni.preferred_derp;
-    return tc_map_request_emit(b, &mr);
+    struct selfinfo *si = malloc(sizeof *si);
+    if (!si)
+        return -1;
+    fill_self(c, si);
+    mr.hostinfo = &si->h;
+    mr.endpoints = (struct tc_strs){si->eps, si->neps};
+    mr.endpoint_types = si->types;
+    mr.nendpoint_types = si->neps;
+    c->sent_digest = si->digest;
+    int rc = tc_map_request_emit(b, &mr);
+    free(si);
+    return rc;
 }
 
 static void lite_done(struct control_call *call, int status, const uint8_t *body, size_t len,
@@ -327,7 +404,15 @@ static void send_lite(struct ctl *c)
 
 void ctl_send_update(struct ctl *c)
 {
-    if (c && c->got_map && c->n->dp && dp_home_region(c->n->dp) != c->sent_home)
+    if (!c || !c->got_map || !c->n->dp)
+        return;
+    struct selfinfo *si = malloc(sizeof *si);
+    if (!si)
+        return;
+    fill_self(c, si);
+    bool changed = si->digest != c->sent_digest;
+    free(si);
+    if (changed) /* home region, endpoints or NetInfo moved since our last request */
         send_lite(c);
 }
 

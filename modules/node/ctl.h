@@ -20,7 +20,8 @@ struct ctl *ctl_new(struct node *n);
 /* Close the channel (the map stream ends: control marks us offline) and free; no callback follows. */
 void ctl_free(struct ctl *c);
 
-/* Hostinfo/NetInfo changed (home DERP): send a lite map request if the stream is up. */
+/* Our home DERP, endpoints or NetInfo may have changed: a lite map request if the stream is up and what
+ * control last heard differs. */
 void ctl_send_update(struct ctl *c);
 /* The self node's key expiry as control says (unix seconds, 0 never): plan the node-key rotation. */
 void ctl_set_key_expiry(struct ctl *c, int64_t expiry);

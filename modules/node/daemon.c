@@ -19,6 +19,7 @@
 #include "core/ctx.h"
 #include "core/json/tailcfg.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/module.h"
 #include "modules/node/ctl.h"
 #include "modules/node/dp.h"
@@ -280,6 +281,11 @@ void node_on_home_derp(struct node *n, int region)
         lapi_notify(n->lapi, LAPI_EV_STATE, node_state_name(n->state));
 }
 
+void node_on_netinfo(struct node *n)
+{
+    ctl_send_update(n->ctl);
+}
+
 /* ---- commands ---- */
 
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
@@ -427,6 +433,7 @@ int node_module_init(struct weft_instance *inst)
     if (uname(&u) == 0)
         snprintf(n->os_version, sizeof n->os_version, "%s", u.release);
     n->state = n->prefs.logged_in ? NODE_STOPPED : NODE_NO_STATE;
+    metrics_add(weft_metrics(inst->ctx), node_collect_metrics, n);
     return 0;
 }
 
@@ -471,6 +478,7 @@ void node_module_finish(struct weft_instance *inst)
     struct node *n = inst->data;
     if (!n)
         return;
+    metrics_remove(weft_metrics(inst->ctx), n);
     session_stop(n);
     timer_stop(&n->t_logout);
     free(n->logout); /* a logout cut short by the shutdown */

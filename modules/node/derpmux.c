@@ -303,6 +303,30 @@ static int usable_home(const struct netmap *nm, const struct nm_region *r)
     return !r->avoid && !r->no_home && region_node(nm, r->id) != NULL;
 }
 
+static void switch_home(struct derpmux *m, int home)
+{
+    int old = m->home;
+    m->home = home;
+    if (home == old) {
+        if (home && !region_find(m, home))
+            region_open(m, home);
+        return;
+    }
+    log_info("module=node event=derp_home region=%d was=%d", home, old);
+    struct dregion *g = home ? region_find(m, home) : NULL;
+    if (home && !g)
+        g = region_open(m, home);
+    else if (g && g->connected)
+        derp_client_note_preferred(g->c, 1);
+    struct dregion *og = old ? region_find(m, old) : NULL;
+    if (og && og->connected)
+        derp_client_note_preferred(og->c, 0);
+    if (og)
+        og->last_used = loop_now(m->loop); /* the old home closes after a minute unused */
+    if (m->cbs.on_home)
+        m->cbs.on_home(m->arg, home, g && g->connected);
+}
+
 void derpmux_set_map(struct derpmux *m, const struct netmap *nm)
 {
     m->nm = nm;
@@ -325,23 +349,16 @@ void derpmux_set_map(struct derpmux *m, const struct netmap *nm)
                 if (region_node(nm, nm->regions[i].id))
                     home = nm->regions[i].id;
     }
-    int old = m->home;
-    m->home = home;
-    if (home != old) {
-        log_info("module=node event=derp_home region=%d was=%d", home, old);
-        struct dregion *g = home ? region_find(m, home) : NULL;
-        if (home && !g)
-            g = region_open(m, home);
-        else if (g && g->connected)
-            derp_client_note_preferred(g->c, 1);
-        struct dregion *og = old ? region_find(m, old) : NULL;
-        if (og && og->connected)
-            derp_client_note_preferred(og->c, 0);
-        if (m->cbs.on_home)
-            m->cbs.on_home(m->arg, home, g && g->connected);
-    } else if (home && !region_find(m, home)) {
-        region_open(m, home);
-    }
+    switch_home(m, home);
+}
+
+int derpmux_set_preferred(struct derpmux *m, int region)
+{
+    const struct nm_region *r = m->nm ? netmap_region(m->nm, region) : NULL;
+    if (!r || !usable_home(m->nm, r))
+        return -1;
+    switch_home(m, region);
+    return 0;
 }
 
 void derpmux_set_key(struct derpmux *m, const uint8_t priv[32])

@@ -34,6 +34,8 @@ void derpmux_free(struct derpmux *m);
 /* A new DERP map: pick the home region (the lowest-numbered usable one, or keep the current), close
  * connections to regions gone. */
 void derpmux_set_map(struct derpmux *m, const struct netmap *nm);
+/* netcheck prefers this region (the lowest latency): make it home if the map allows. 0, or -1. */
+int derpmux_set_preferred(struct derpmux *m, int region);
 /* A new node key (rotation): every connection is made again with it. */
 void derpmux_set_key(struct derpmux *m, const uint8_t priv[32]);
 

@@ -16,6 +16,8 @@
 #include "core/wg/tun.h"
 #include "core/wire/disco.h"
 #include "modules/node/derpmux.h"
+#include "modules/node/filter/filter.h"
+#include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 
 #define DP_MAX_ROUTES 8
@@ -27,70 +29,142 @@ struct dp {
     struct wg_tun *tun;
     int ifindex;
     char ifname[IFNAMSIZ];
-    int derp_tid;
     struct derpmux *dm;
+    struct ms *ms;
+    struct filter *filt;
+    dp_local_fn local_fn; /* packets for 100.100.100.100 / fd7a:115c:a1e0::53 (the local resolver) */
+    void *local_ctx;
+    struct nl_monitor *mon; /* interface changes: re-gather endpoints, re-STUN, re-validate paths */
+    uint64_t log_refill;  /* filter drop logging: a token bucket */
+    uint32_t log_tokens;
     struct nl_prefix addrs[NM_MAX_PREFIXES];
     size_t naddrs;
     struct nl_prefix routes[DP_MAX_ROUTES];
     size_t nroutes;
-    dp_local_fn local_fn; /* packets for 100.100.100.100 / fd7a:115c:a1e0::53 (the local resolver) */
-    void *local_ctx;
-    uint8_t rx[65536]; /* a DERP packet for the engine, which decrypts in place */
 };
 
-/* ---- the DERP transport of the engine ---- */
+/* What the data plane keeps per netmap peer (nm_node.data; the engine peer's data points back). */
+struct dp_peer {
+    struct nm_node *node;
+    struct wg_peer *wp;
+    struct ms_peer *mp;
+    uint64_t filter_drops; /* its packets the packet filter dropped */
+};
 
-/* A peer's DERP endpoint is its node key: the region is looked up when sending (the peer's home
- * relay, which the netmap may change), so roaming never flips between equal paths. */
-static void derp_endpoint(const struct dp *d, const uint8_t key[32], struct wg_endpoint *ep)
+/* ---- the packet filter, and the local resolver's address ---- */
+
+#define DP_LOG_BURST 20 /* filter drops logged at once, refilled at DP_LOG_RATE a second */
+#define DP_LOG_RATE 5
+
+static bool log_allowed(struct dp *d)
 {
-    memset(ep, 0, sizeof *ep);
-    ep->transport = (uint32_t)d->derp_tid;
-    ep->len = 32;
-    memcpy(ep->addr.bytes, key, 32);
+    uint64_t now = loop_now(d->n->loop);
+    uint64_t add = (now - d->log_refill) * DP_LOG_RATE / 1000;
+    if (add) {
+        d->log_tokens = (uint32_t)(d->log_tokens + add > DP_LOG_BURST ? DP_LOG_BURST : d->log_tokens + add);
+        d->log_refill = now;
+    }
+    if (!d->log_tokens)
+        return false;
+    d->log_tokens--;
+    return true;
 }
 
-static int peer_region(const struct dp *d, const uint8_t key[32])
+static void log_drop(struct dp *d, const struct dp_peer *dpp, const uint8_t *pkt, size_t len, enum filter_reason r)
 {
-    struct wg_peer *wp = wg_peer_find(d->dev, key);
-    const struct nm_node *p = wp ? wg_peer_data(wp) : NULL;
-    return p && p->home_derp ? p->home_derp : derpmux_home(d->dm);
+    struct pkt q;
+    pkt_parse(pkt, len, &q);
+    char src[64] = "?", dst[64] = "?";
+    if (q.family) {
+        struct nl_prefix a = {.family = q.family, .bits = q.family == 4 ? 32 : 128};
+        memcpy(a.addr, q.src, 16);
+        nl_prefix_format(&a, 0, src, sizeof src);
+        memcpy(a.addr, q.dst, 16);
+        nl_prefix_format(&a, 0, dst, sizeof dst);
+    }
+    log_info("module=node event=filter_drop peer=%lld src=%s dst=%s proto=%u dport=%u reason=%s",
+             (long long)dpp->node->id, src, dst, q.proto, q.dport, filter_reason_name(r));
 }
 
-static int derp_send(void *ctx, const struct wg_endpoint *to, const struct iovec *pkts, size_t n)
+static enum wg_pkt_verdict on_pkt_in(void *ctx, struct wg_peer *from, const uint8_t *pkt, size_t len)
 {
     struct dp *d = ctx;
-    if (to->len != 32)
-        return -1;
-    const uint8_t *key = to->addr.bytes;
-    int region = peer_region(d, key);
-    size_t sent = 0;
-    for (size_t i = 0; i < n; i++)
-        if (derpmux_sendv(d->dm, region, key, &pkts[i], 1) == 0)
-            sent++;
-    if (sent < n)
-        log_debug("module=node event=derp_drop region=%d packets=%zu", region, n - sent);
-    return sent == n ? (int)n : (int)sent;
+    enum filter_reason r = filter_in(d->filt, pkt, len, loop_now(d->n->loop));
+    if (r == FR_ACCEPT)
+        return WG_PKT_PASS;
+    struct dp_peer *dpp = wg_peer_data(from);
+    if (dpp) {
+        dpp->filter_drops++;
+        if (d->n->conf->log_filter_drops && log_allowed(d))
+            log_drop(d, dpp, pkt, len, r);
+    }
+    return WG_PKT_DROP;
 }
 
-static const struct wg_transport_ops derp_ops = {"derp", derp_send};
+static bool quad100(const uint8_t *pkt, size_t len)
+{
+    static const uint8_t v4[4] = {100, 100, 100, 100};
+    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, [15] = 0x53};
+    if (len >= 20 && pkt[0] >> 4 == 4)
+        return memcmp(pkt + 16, v4, 4) == 0;
+    return len >= 40 && pkt[0] >> 4 == 6 && memcmp(pkt + 24, v6, 16) == 0;
+}
+
+static enum wg_pkt_verdict on_pkt_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct dp *d = ctx;
+    if (d->local_fn && quad100(pkt, len)) /* never a peer's: the local resolver answers it */
+        return d->local_fn(d->local_ctx, pkt, len) ? WG_PKT_TAKEN : WG_PKT_DROP;
+    filter_out(d->filt, pkt, len, loop_now(d->n->loop));
+    return WG_PKT_PASS;
+}
+
+static void on_link_change(void *arg, int ifindex, bool major)
+{
+    struct dp *d = arg;
+    if (d->ifindex && ifindex == d->ifindex)
+        return; /* our own TUN: its addresses and routes are ours to set */
+    ms_link_changed(d->ms, major);
+}
+
+static void nm_filter_changed(void *arg, struct netmap *nm)
+{
+    struct dp *d = arg;
+    size_t n = 0;
+    for (size_t i = 0; i < nm->nfilters; i++)
+        n += nm->filters[i].nrules;
+    struct nm_filter_rule *all = malloc((n ? n : 1) * sizeof *all);
+    if (!all) {
+        log_error("module=node event=filter error=\"out of memory: the previous filter stays\"");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nm->nfilters; i++)
+        for (size_t j = 0; j < nm->filters[i].nrules; j++)
+            all[k++] = nm->filters[i].rules[j];
+    char err[256];
+    if (filter_set_rules(d->filt, all, n, err, sizeof err))
+        log_error("module=node event=filter error=\"out of memory: the previous filter stays\"");
+    else if (err[0])
+        log_warn("module=node event=filter_rule_skipped error=\"%s\"", err);
+    free(all);
+    struct filter_stats st;
+    filter_get_stats(d->filt, &st);
+    log_info("module=node event=filter rules=%zu skipped=%zu", st.rules, st.skipped);
+}
+
+/* ---- DERP and the path manager ---- */
 
 static void on_derp_packet(void *arg, int region, const uint8_t src[32], const uint8_t *pkt, size_t len)
 {
     struct dp *d = arg;
-    if (disco_classify_derp(pkt, len) == DISCO_CLASS_DISCO)
-        return; /* disco (direct paths) comes with the next issue */
-    if (len > sizeof d->rx)
-        return;
-    memcpy(d->rx, pkt, len);
-    struct wg_endpoint ep;
-    derp_endpoint(d, src, &ep);
-    wg_device_input(d->dev, &ep, d->rx, len);
+    ms_derp_input(d->ms, region, src, pkt, len);
 }
 
 static void on_derp_home(void *arg, int region, int connected)
 {
     struct dp *d = arg;
+    ms_set_home(d->ms, region);
     node_on_home_derp(d->n, connected ? region : 0);
 }
 
@@ -102,11 +176,33 @@ static void on_derp_peer_gone(void *arg, int region, const uint8_t key[32], int 
 {
     struct dp *d = arg;
     struct wg_peer *wp = wg_peer_find(d->dev, key);
-    struct nm_node *p = wp ? wg_peer_data(wp) : NULL;
-    if (!p)
+    struct dp_peer *dpp = wp ? wg_peer_data(wp) : NULL;
+    if (!dpp)
         return;
-    log_debug("module=node event=peer_gone peer=%lld region=%d reason=%d", (long long)p->id, region, reason);
-    peer_reset(d, p);
+    log_debug("module=node event=peer_gone peer=%lld region=%d reason=%d", (long long)dpp->node->id, region,
+              reason);
+    peer_reset(d, dpp->node);
+}
+
+static int ms_derp_send(void *arg, int region, const uint8_t key[32], const struct iovec *iov, size_t n)
+{
+    struct dp *d = arg;
+    int rc = derpmux_sendv(d->dm, region, key, iov, n);
+    if (rc)
+        log_debug("module=node event=derp_drop region=%d", region);
+    return rc;
+}
+
+static void ms_changed(void *arg)
+{
+    struct dp *d = arg;
+    node_on_netinfo(d->n);
+}
+
+static void ms_preferred(void *arg, int region)
+{
+    struct dp *d = arg;
+    derpmux_set_preferred(d->dm, region);
 }
 
 /* ---- peers ---- */
@@ -127,6 +223,18 @@ static void set_allowed(struct wg_peer *wp, const struct nm_node *p)
             log_warn("module=node event=allowed_ip_refused peer=%lld", (long long)p->id);
 }
 
+static void ms_conf(const struct nm_node *p, struct ms_peer_conf *c, char *name, size_t cap)
+{
+    memset(c, 0, sizeof *c);
+    c->id = p->id;
+    c->name = nm_node_short_name(p, name, cap);
+    c->key = p->key.b;
+    c->disco = p->disco.b;
+    c->home_derp = p->home_derp;
+    c->endpoints = (const char *const *)p->endpoints;
+    c->nendpoints = p->nendpoints;
+}
+
 static void peer_add(struct dp *d, struct nm_node *p)
 {
     if (!peer_usable(d, p))
@@ -135,25 +243,35 @@ static void peer_add(struct dp *d, struct nm_node *p)
         log_warn("module=node event=duplicate_key peer=%lld", (long long)p->id);
         return;
     }
-    struct wg_peer *wp = wg_peer_add(d->dev, p->key.b);
-    if (!wp) {
+    struct dp_peer *dpp = calloc(1, sizeof *dpp);
+    struct ms_peer_conf c;
+    char name[64];
+    ms_conf(p, &c, name, sizeof name);
+    if (!dpp || !(dpp->wp = wg_peer_add(d->dev, p->key.b)) || !(dpp->mp = ms_peer_add(d->ms, &c))) {
         log_error("module=node event=peer_add_failed peer=%lld", (long long)p->id);
+        if (dpp && dpp->wp)
+            wg_peer_remove(dpp->wp);
+        free(dpp);
         return;
     }
+    dpp->node = p;
     struct wg_endpoint ep;
-    derp_endpoint(d, p->key.b, &ep);
-    wg_peer_set_endpoint(wp, &ep);
-    set_allowed(wp, p);
-    wg_peer_set_data(wp, p);
-    p->data = wp;
+    ms_peer_wg_endpoint(dpp->mp, &ep);
+    wg_peer_set_endpoint(dpp->wp, &ep);
+    set_allowed(dpp->wp, p);
+    wg_peer_set_data(dpp->wp, dpp);
+    p->data = dpp;
 }
 
 static void peer_drop(struct dp *d, struct nm_node *p)
 {
-    if (p->data) {
-        wg_peer_remove(p->data);
-        p->data = NULL;
-    }
+    struct dp_peer *dpp = p->data;
+    if (!dpp)
+        return;
+    wg_peer_remove(dpp->wp);
+    ms_peer_remove(dpp->mp);
+    free(dpp);
+    p->data = NULL;
 }
 
 static void peer_reset(struct dp *d, struct nm_node *p)
@@ -161,6 +279,11 @@ static void peer_reset(struct dp *d, struct nm_node *p)
     log_debug("module=node event=peer_reset peer=%lld", (long long)p->id);
     peer_drop(d, p);
     peer_add(d, p);
+    /* The peer may still hold the session we just dropped and keep sending on it (dropped here) until
+     * its timers give up, 15 s later: a handshake now puts both sides on a new one. */
+    struct dp_peer *dpp = p->data;
+    if (dpp)
+        wg_peer_initiate(dpp->wp);
 }
 
 static void nm_peer_added(void *arg, struct nm_node *p)
@@ -192,12 +315,18 @@ static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const s
         peer_reset(d, p);
         return;
     }
-    if (!p->data) {
+    struct dp_peer *dpp = p->data;
+    if (!dpp) {
         peer_add(d, p);
         return;
     }
     if (what & NM_ADDRS)
-        set_allowed(p->data, p);
+        set_allowed(dpp->wp, p);
+    if (what & (NM_DISCO | NM_DERP | NM_ENDPOINTS | NM_NAME)) {
+        struct ms_peer_conf c;
+        ms_conf(p, &c, name, sizeof name);
+        ms_peer_update(dpp->mp, &c); /* a new disco key resets its paths; the WireGuard session stays */
+    }
 }
 
 static void nm_peer_removed(void *arg, struct nm_node *p)
@@ -246,6 +375,8 @@ static void sync_routes(struct dp *d)
 static void nm_self_changed(void *arg, struct nm_node *self, unsigned what)
 {
     struct dp *d = arg;
+    if (what & NM_ADDRS)
+        filter_set_local(d->filt, self->addrs, self->naddrs);
     if (!(what & NM_ADDRS) || !d->ifindex)
         return;
     char t[64];
@@ -277,6 +408,7 @@ static void nm_derp_map_changed(void *arg, struct netmap *nm)
 {
     struct dp *d = arg;
     derpmux_set_map(d->dm, nm);
+    ms_set_derp_map(d->ms, nm);
 }
 
 const struct netmap_ops dp_netmap_ops = {
@@ -285,6 +417,7 @@ const struct netmap_ops dp_netmap_ops = {
     .peer_removed = nm_peer_removed,
     .self_changed = nm_self_changed,
     .derp_map_changed = nm_derp_map_changed,
+    .filter_changed = nm_filter_changed,
 };
 
 /* ---- life ---- */
@@ -297,32 +430,18 @@ static void on_tun_gone(void *arg)
 
 static void on_wg_event(void *ctx, struct wg_peer *wp, enum wg_event ev)
 {
-    const struct nm_node *p = wp ? wg_peer_data(wp) : NULL;
+    const struct dp_peer *dpp = wp ? wg_peer_data(wp) : NULL;
+    const struct nm_node *p = dpp ? dpp->node : NULL;
     if (!p)
         return;
     char name[64];
+    if (ev == WG_EVENT_HANDSHAKE)
+        ((struct dp *)ctx)->n->handshakes++;
     if (ev == WG_EVENT_HANDSHAKE)
         log_debug("module=node event=handshake peer=%lld name=%s", (long long)p->id,
                   nm_node_short_name(p, name, sizeof name));
     else if (ev == WG_EVENT_KEYS_ZEROED)
         log_debug("module=node event=session_expired peer=%lld", (long long)p->id);
-}
-
-static bool quad100(const uint8_t *pkt, size_t len)
-{
-    static const uint8_t v4[4] = {100, 100, 100, 100};
-    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, [15] = 0x53};
-    if (len >= 20 && pkt[0] >> 4 == 4)
-        return memcmp(pkt + 16, v4, 4) == 0;
-    return len >= 40 && pkt[0] >> 4 == 6 && memcmp(pkt + 24, v6, 16) == 0;
-}
-
-static enum wg_pkt_verdict on_pkt_out(void *ctx, const uint8_t *pkt, size_t len)
-{
-    struct dp *d = ctx;
-    if (d->local_fn && quad100(pkt, len)) /* never a peer's: the local resolver answers it */
-        return d->local_fn(d->local_ctx, pkt, len) ? WG_PKT_TAKEN : WG_PKT_DROP;
-    return WG_PKT_PASS;
 }
 
 struct dp *dp_new(struct node *n, char *err, size_t errlen)
@@ -345,13 +464,12 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
     if (n->conf->timer_scale > 1)
         wg_device_set_test_knobs(d->dev, (unsigned)n->conf->timer_scale, false);
     wg_device_set_event_hook(d->dev, on_wg_event, d);
-    wg_device_set_packet_hooks(d->dev, NULL, on_pkt_out, d);
-    int tid = wg_device_add_transport(d->dev, &derp_ops, d);
-    if (tid < 0) {
-        snprintf(err, errlen, "cannot add the DERP transport");
+    if (!(d->filt = filter_new())) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    d->derp_tid = tid;
+    d->log_tokens = DP_LOG_BURST;
+    wg_device_set_packet_hooks(d->dev, on_pkt_in, on_pkt_out, d);
     struct derpmux_opts mo = {n->prefs.login_server, n->conf->derp_http};
     static const struct derpmux_cbs mcbs = {on_derp_packet, on_derp_home, on_derp_peer_gone};
     d->dm = derpmux_new(n->loop, n->node_priv.b, &mo, &mcbs, d);
@@ -365,6 +483,19 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
         wg_device_set_listen_port(d->dev, 0);
     }
     const char *tun = n->conf->tun;
+    struct ms_opts so = {.port = (uint16_t)(n->conf->port > 0 ? n->conf->port : 0),
+                         .tun = tun && *tun ? tun : "",
+                         .no_portmap = !n->conf->portmap};
+    static const struct ms_cbs scbs = {ms_derp_send, ms_changed, ms_preferred};
+    d->ms = ms_new(n->loop, d->dev, &so, &scbs, d);
+    if (!d->ms) {
+        snprintf(err, errlen, "cannot start the path manager (magicsock)");
+        goto fail;
+    }
+    ms_set_keys(d->ms, n->node_pub.b, n->disco_priv.b);
+    if (!(d->mon = nl_monitor_new(n->loop, on_link_change, d)))
+        log_warn("module=node event=netlink_monitor msg=\"interface changes will not be noticed\"");
+    log_info("module=node event=udp_listen port=%u", wg_device_listen_port(d->dev));
     if (tun && *tun && strcmp(tun, "none") != 0) {
         char terr[256];
         d->tun = wg_tun_open(tun, DP_MTU, terr, sizeof terr);
@@ -400,14 +531,17 @@ void dp_free(struct dp *d)
         nl_addr_del(d->ifindex, &d->addrs[i]);
     if (d->dev)
         wg_device_attach_tun(d->dev, NULL);
+    /* the netmap's peers own their per-peer state through .data: drop it while the parts are alive */
+    for (size_t i = 0; d->dev && i < d->n->nm.npeers; i++)
+        peer_drop(d, d->n->nm.peers[i]);
+    nl_monitor_free(d->mon);
+    ms_free(d->ms);
     derpmux_free(d->dm);
+    filter_free(d->filt);
     if (d->dev)
         wg_device_free(d->dev);
     if (d->tun)
         wg_tun_close(d->tun);
-    /* the netmap's peers may still point at engine peers that are gone now */
-    for (size_t i = 0; i < d->n->nm.npeers; i++)
-        d->n->nm.peers[i]->data = NULL;
     free(d);
 }
 
@@ -415,6 +549,9 @@ void dp_set_key(struct dp *d, const struct key *priv)
 {
     wg_device_set_private_key(d->dev, priv->b);
     derpmux_set_key(d->dm, priv->b);
+    struct key pub;
+    key_public(&pub, priv);
+    ms_set_keys(d->ms, pub.b, d->n->disco_priv.b);
 }
 
 int dp_home_region(const struct dp *d)
@@ -437,14 +574,40 @@ void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_in
         return;
     out->region = p->home_derp ? p->home_derp : derpmux_home(d->dm);
     out->region_connected = derpmux_connected(d->dm, out->region);
-    if (!p->data)
+    const struct dp_peer *dpp = p->data;
+    if (!dpp)
         return;
     struct wg_peer_stats st;
-    wg_peer_get_stats(p->data, &st);
+    wg_peer_get_stats(dpp->wp, &st);
     out->present = true;
     out->rx_bytes = st.rx_bytes;
     out->tx_bytes = st.tx_bytes;
     out->last_handshake = st.last_handshake;
+    struct ms_path path;
+    ms_peer_path(dpp->mp, &path);
+    out->direct = path.direct;
+    out->have_addr = path.have_addr;
+    out->addr = path.addr;
+    out->latency_us = path.latency_us;
+    out->direct_since_ms = path.since_ms;
+    out->active = path.active;
+    out->filter_drops = dpp->filter_drops;
+    out->tx_direct = path.tx_direct;
+    out->tx_derp = path.tx_derp;
+    if (path.derp_region) {
+        out->region = path.derp_region;
+        out->region_connected = derpmux_connected(d->dm, out->region);
+    }
+}
+
+struct ms *dp_ms(const struct dp *d)
+{
+    return d ? d->ms : NULL;
+}
+
+const struct filter *dp_filter(const struct dp *d)
+{
+    return d ? d->filt : NULL;
 }
 
 void dp_set_local_handler(struct dp *d, dp_local_fn fn, void *ctx)

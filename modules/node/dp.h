@@ -2,8 +2,9 @@
 /* The node's data plane: the TUN interface with the node's addresses and the routes of the tailnet's
  * ranges (core/netlink), the WireGuard engine (core/wg/device) with one peer per netmap peer (allowed IPs
  * = its AllowedIPs), and the DERP transport that carries the engine's datagrams (derpmux). The netmap's
- * callbacks (dp_netmap_ops) keep it in step, peer by peer. Direct UDP paths (disco) plug in here later:
- * a peer's endpoint would switch from its DERP form to a UDP address. */
+ * callbacks (dp_netmap_ops) keep it in step, peer by peer. Each peer's WireGuard endpoint belongs to the
+ * path manager (magicsock/ms.h), which sends over a direct UDP path when disco proved one, through DERP
+ * otherwise. */
 #ifndef WEFT_NODE_DP_H
 #define WEFT_NODE_DP_H
 
@@ -12,6 +13,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "core/wire/disco.h"
 #include "modules/node/netmap.h"
 
 struct node;
@@ -42,8 +44,21 @@ struct dp_peer_info {
     struct timespec last_handshake; /* 0: never */
     int region;                     /* the relay region packets to it go through (0: none) */
     bool region_connected;
+    bool direct;                    /* sending over UDP to addr only (a proven, trusted direct path) */
+    bool have_addr;                 /* a direct address is known (trusted or being re-validated) */
+    struct disco_addr addr;
+    uint32_t latency_us;            /* of its last pong */
+    int64_t direct_since_ms;        /* Unix ms the direct address was chosen */
+    bool active;                    /* we sent to it in the last 45 s */
+    uint64_t tx_direct, tx_derp;    /* datagrams sent each way */
+    uint64_t filter_drops;          /* its packets our packet filter dropped */
 };
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out);
+/* The path manager (endpoints, netcheck report), NULL without a data plane. */
+struct ms *dp_ms(const struct dp *d);
+/* The packet filter (its counters), NULL without a data plane. */
+struct filter;
+const struct filter *dp_filter(const struct dp *d);
 
 /* The local resolver's hook (MagicDNS): packets from the TUN to 100.100.100.100 or fd7a:115c:a1e0::53
  * (the whole IP packet, valid during the call) go to fn instead of a peer; fn returns true if it took

@@ -21,6 +21,8 @@
 #include "core/netlink.h"
 #include "modules/node/ctl.h"
 #include "modules/node/dp.h"
+#include "modules/node/filter/filter.h"
+#include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
 #include "modules/node/ping.h"
 
@@ -28,12 +30,13 @@
 struct waiter {
     struct lapi *l;
     struct waiter *next, **pprev;
-    enum { W_UP, W_LOGOUT, W_PING } kind;
+    enum { W_UP, W_LOGOUT, W_PING, W_NETCHECK } kind;
     struct http_req *req;     /* W_LOGOUT, W_PING: answered once */
     struct http_reply *reply; /* W_UP: streamed */
     struct timer t;
     struct pinger *ping;
     bool gone;
+    int64_t peer_id;
     char peer[128], ip[64], path[128];
 };
 
@@ -56,6 +59,8 @@ static void waiter_free(struct waiter *w)
 {
     timer_stop(&w->t);
     ping_cancel(w->ping);
+    if (w->kind == W_NETCHECK && dp_ms(w->l->n->dp))
+        ms_netcheck_cancel(dp_ms(w->l->n->dp), w);
     if (w->next)
         w->next->pprev = w->pprev;
     *w->pprev = w->next;
@@ -157,6 +162,141 @@ static void region_json(struct jbuf *b, const struct netmap *nm, int region)
     jbuf_i64(b, region);
 }
 
+static void report_json(struct jbuf *b, const struct ms_report *r, const struct netmap *nm)
+{
+    jbuf_open(b, '{');
+    jbuf_field(b, "UDP");
+    jbuf_bool(b, r->udp);
+    char a[64];
+    jbuf_field(b, "IPv4");
+    jbuf_str(b, r->ipv4 ? ms_addr_format(&r->global4, a, sizeof a) : "");
+    jbuf_field(b, "IPv6");
+    jbuf_str(b, r->ipv6 ? ms_addr_format(&r->global6, a, sizeof a) : "");
+    jbuf_field(b, "OSHasIPv6");
+    jbuf_bool(b, r->os_has_ipv6);
+    const char *tri[] = {"", "false", "true"};
+    jbuf_field(b, "MappingVariesByDestIP");
+    jbuf_str(b, tri[r->mapping_varies_by_dest_ip + 1]);
+    jbuf_field(b, "UPnP");
+    jbuf_str(b, tri[r->upnp + 1]);
+    jbuf_field(b, "PMP");
+    jbuf_str(b, tri[r->pmp + 1]);
+    jbuf_field(b, "PCP");
+    jbuf_str(b, tri[r->pcp + 1]);
+    jbuf_field(b, "HavePortMap");
+    jbuf_bool(b, r->have_port_map);
+    jbuf_field(b, "PreferredDERP");
+    jbuf_i64(b, r->preferred_derp);
+    jbuf_field(b, "RegionLatency");
+    jbuf_open(b, '[');
+    for (size_t i = 0; i < r->nregions; i++) {
+        const struct nm_region *reg = nm ? netmap_region(nm, r->latency[i].region) : NULL;
+        jbuf_open(b, '{');
+        jbuf_field(b, "Region");
+        jbuf_i64(b, r->latency[i].region);
+        jbuf_field(b, "Code");
+        jbuf_str(b, reg && reg->code ? reg->code : "");
+        jbuf_field(b, "Name");
+        jbuf_str(b, reg && reg->name ? reg->name : "");
+        jbuf_field(b, "V4ms");
+        jbuf_f64(b, r->latency[i].v4_us / 1000.0);
+        jbuf_field(b, "V6ms");
+        jbuf_f64(b, r->latency[i].v6_us / 1000.0);
+        jbuf_close(b, '}');
+    }
+    jbuf_close(b, ']');
+    jbuf_close(b, '}');
+}
+
+/* Our endpoints, the last netcheck report and the path manager's counters. */
+static void status_paths(struct jbuf *b, struct node *n)
+{
+    struct ms *ms = dp_ms(n->dp);
+    jbuf_field(b, "Endpoints");
+    jbuf_open(b, '[');
+    struct ms_endpoint eps[MS_MAX_LOCAL_EPS];
+    size_t ne = ms ? ms_endpoints(ms, eps, MS_MAX_LOCAL_EPS) : 0;
+    static const char *const types[] = {"?", "local", "stun", "portmap", "stun4localport"};
+    for (size_t i = 0; i < ne; i++) {
+        char a[64];
+        jbuf_open(b, '{');
+        jbuf_field(b, "Addr");
+        jbuf_str(b, ms_addr_format(&eps[i].addr, a, sizeof a));
+        jbuf_field(b, "Type");
+        jbuf_str(b, types[eps[i].type <= 4 ? eps[i].type : 0]);
+        jbuf_close(b, '}');
+    }
+    jbuf_close(b, ']');
+    if (!ms)
+        return;
+    const struct ms_report *r = ms_report(ms);
+    if (r->valid) {
+        jbuf_field(b, "NetInfo");
+        report_json(b, r, &n->nm);
+    }
+    const struct filter *f = dp_filter(n->dp);
+    if (f) {
+        struct filter_stats fs;
+        filter_get_stats(f, &fs);
+        jbuf_field(b, "Filter");
+        jbuf_open(b, '{');
+        jbuf_field(b, "Rules");
+        jbuf_i64(b, (int64_t)fs.rules);
+        jbuf_field(b, "Skipped");
+        jbuf_i64(b, (int64_t)fs.skipped);
+        jbuf_field(b, "Accepted");
+        jbuf_i64(b, (int64_t)fs.accepted);
+        jbuf_field(b, "Dropped");
+        jbuf_i64(b, (int64_t)fs.dropped);
+        for (int why = 1; why < FR_COUNT; why++) {
+            char k[32];
+            snprintf(k, sizeof k, "Dropped-%s", filter_reason_name(why));
+            jbuf_field(b, k);
+            jbuf_i64(b, (int64_t)fs.by_reason[why]);
+        }
+        jbuf_field(b, "Replies");
+        jbuf_i64(b, (int64_t)fs.replies);
+        jbuf_field(b, "FlowsTracked");
+        jbuf_i64(b, (int64_t)fs.flows);
+        jbuf_close(b, '}');
+    }
+    struct ms_stats st;
+    ms_get_stats(ms, &st);
+    jbuf_field(b, "Magicsock");
+    jbuf_open(b, '{');
+#define STAT(f)                                                                                             \
+    jbuf_field(b, #f);                                                                                      \
+    jbuf_i64(b, (int64_t)st.f)
+    STAT(disco_rx_udp);
+    STAT(disco_rx_derp);
+    STAT(disco_tx_udp);
+    STAT(disco_tx_derp);
+    STAT(disco_unknown_key);
+    STAT(disco_bad_box);
+    STAT(disco_bad_msg);
+    STAT(disco_ignored);
+    STAT(ping_rx);
+    STAT(pong_rx);
+    STAT(cmm_rx);
+    STAT(ping_tx);
+    STAT(pong_tx);
+    STAT(cmm_tx);
+    STAT(ping_dup);
+    STAT(ping_limited);
+    STAT(pong_unknown);
+    STAT(pong_wrong_path);
+    STAT(cmm_refused);
+    STAT(candidates_dropped);
+    STAT(stun_tx);
+    STAT(stun_rx);
+    STAT(stun_bad);
+    STAT(udp_junk);
+    STAT(path_changes);
+    STAT(netchecks);
+#undef STAT
+    jbuf_close(b, '}');
+}
+
 static void handle_status(struct http_req *req, void *arg)
 {
     struct lapi *l = arg;
@@ -186,6 +326,7 @@ static void handle_status(struct http_req *req, void *arg)
     jbuf_field(&b, "Domain");
     jbuf_str(&b, nm->domain);
     node_dns_status(n, &b);
+    status_paths(&b, n);
     jbuf_field(&b, "Self");
     jbuf_open(&b, '{');
     char hn[256];
@@ -236,8 +377,30 @@ static void handle_status(struct http_req *req, void *arg)
         region_json(&b, nm, pi.region);
         jbuf_field(&b, "RelayConnected");
         jbuf_bool(&b, pi.region_connected);
-        jbuf_field(&b, "Direct");
-        jbuf_str(&b, ""); /* direct UDP paths (disco) come next */
+        char ab[64] = "";
+        if (pi.have_addr)
+            ms_addr_format(&pi.addr, ab, sizeof ab);
+        jbuf_field(&b, "Direct"); /* the UDP address in use when the path is direct, "" over DERP */
+        jbuf_str(&b, pi.direct ? ab : "");
+        jbuf_field(&b, "CurAddr"); /* the best direct address known, trusted or being re-validated */
+        jbuf_str(&b, ab);
+        jbuf_field(&b, "LatencyMs");
+        jbuf_f64(&b, pi.latency_us / 1000.0);
+        jbuf_field(&b, "DirectSince"); /* Unix ms CurAddr was chosen */
+        jbuf_i64(&b, pi.direct_since_ms);
+        jbuf_field(&b, "Active");
+        jbuf_bool(&b, pi.active);
+        jbuf_field(&b, "TxDirect");
+        jbuf_i64(&b, (int64_t)pi.tx_direct);
+        jbuf_field(&b, "TxDERP");
+        jbuf_i64(&b, (int64_t)pi.tx_derp);
+        jbuf_field(&b, "Endpoints"); /* what control says the peer reported */
+        jbuf_open(&b, '[');
+        for (size_t k = 0; k < p->nendpoints; k++)
+            jbuf_str(&b, p->endpoints[k]);
+        jbuf_close(&b, ']');
+        jbuf_field(&b, "FilterDrops");
+        jbuf_i64(&b, (int64_t)pi.filter_drops);
         jbuf_field(&b, "InEngine");
         jbuf_bool(&b, pi.present);
         jbuf_field(&b, "LastHandshake");
@@ -382,7 +545,7 @@ static void req_gone(void *arg)
 {
     struct waiter *w = arg;
     w->gone = true;
-    if (w->kind == W_PING) /* nobody to tell */
+    if (w->kind == W_PING || w->kind == W_NETCHECK) /* nobody to tell */
         waiter_free(w);
 }
 
@@ -408,10 +571,26 @@ static void handle_logout(struct http_req *req, void *arg)
 
 /* ---- ping ---- */
 
+/* How packets to p go now: "1.2.3.4:41641" over a direct path, else "DERP(code, region N)". */
+static void peer_path_text(struct node *n, const struct nm_node *p, char *buf, size_t cap)
+{
+    struct dp_peer_info pi;
+    dp_peer_info(n->dp, p, &pi);
+    if (pi.direct) {
+        ms_addr_format(&pi.addr, buf, cap);
+        return;
+    }
+    const struct nm_region *r = netmap_region(&n->nm, pi.region);
+    snprintf(buf, cap, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
+}
+
 static void ping_done(void *arg, const char *err, double rtt)
 {
     struct waiter *w = arg;
     w->ping = NULL;
+    struct nm_node *p = netmap_peer_by_id(&w->l->n->nm, w->peer_id);
+    if (p && !err) /* the path the echo came back on */
+        peer_path_text(w->l->n, p, w->path, sizeof w->path);
     if (err) {
         char msg[300];
         snprintf(msg, sizeof msg, "no reply from %s (%s): %s", w->peer, w->ip, err);
@@ -493,15 +672,57 @@ static void handle_ping(struct http_req *req, void *arg)
     w->req = req;
     nm_node_short_name(p, w->peer, sizeof w->peer);
     nl_prefix_format(&ip, 0, w->ip, sizeof w->ip);
-    struct dp_peer_info pi;
-    dp_peer_info(n->dp, p, &pi);
-    const struct nm_region *r = netmap_region(&n->nm, pi.region);
-    snprintf(w->path, sizeof w->path, "DERP(%s, region %d)", r && r->code[0] ? r->code : "?", pi.region);
+    w->peer_id = p->id;
+    peer_path_text(n, p, w->path, sizeof w->path);
     w->ping = ping_start(n->loop, ip.family, src, ip.addr, (unsigned)(timeout > 0 ? timeout : 5) * 1000,
                          ping_done, w, msg, sizeof msg);
     if (!w->ping) {
         json_err(req, 200, "internal", msg);
         waiter_free(w);
+        return;
+    }
+    http_req_on_gone(req, req_gone, w);
+}
+
+/* ---- netcheck ---- */
+
+static void netcheck_done(void *arg, const struct ms_report *r)
+{
+    struct waiter *w = arg;
+    if (!r) {
+        json_err(w->req, 200, "stopped", "the data plane stopped");
+    } else {
+        struct jbuf b;
+        jbuf_init(&b);
+        report_json(&b, r, &w->l->n->nm);
+        jbuf_putc(&b, '\n');
+        jbuf_putc(&b, 0);
+        http_respond_json(w->req, 200, b.oom ? "{}" : b.p);
+        jbuf_free(&b);
+    }
+    w->kind = W_PING; /* answered: nothing to cancel */
+    waiter_free(w);
+}
+
+static void handle_netcheck(struct http_req *req, void *arg)
+{
+    struct lapi *l = arg;
+    struct ms *ms = dp_ms(l->n->dp);
+    if (!ms || !l->n->nm.nregions) {
+        json_err(req, 200, "usage", "no DERP map yet: the node is not up (weft up)");
+        return;
+    }
+    struct waiter *w = waiter_new(l, W_NETCHECK);
+    if (!w) {
+        json_err(req, 500, "internal", "out of memory");
+        return;
+    }
+    w->req = req;
+    timer_init(&w->t, l->n->loop, NULL, NULL);
+    if (ms_netcheck(ms, netcheck_done, w)) {
+        w->kind = W_PING;
+        waiter_free(w);
+        json_err(req, 200, "usage", "a netcheck cannot start now (too many waiting)");
         return;
     }
     http_req_on_gone(req, req_gone, w);
@@ -630,6 +851,7 @@ struct lapi *lapi_new(struct node *n, const char *path, const char *group, char 
     http_route(l->srv, "/v1/down", 0, handle_down, l);
     http_route(l->srv, "/v1/logout", 0, handle_logout, l);
     http_route(l->srv, "/v1/ping", 0, handle_ping, l);
+    http_route(l->srv, "/v1/netcheck", 0, handle_netcheck, l);
     return l;
 }
 

@@ -8,7 +8,11 @@
  *                                         then {"State":"Running"} or {"Error":...,"Kind":...}
  *   POST /v1/down                         {"State":"Stopped"}
  *   POST /v1/logout                       {} or {"Error":...}
- *   POST /v1/ping   {Peer,Timeout}        one ICMP echo through the tunnel: {Peer,IP,Path,RTTms} or {Error}
+ *   POST /v1/ping   {Peer,Timeout}        one ICMP echo through the tunnel: {Peer,IP,Path,RTTms} or {Error};
+ *                                         Path: the direct "ip:port" or "DERP(code, region N)"
+ *   POST /v1/netcheck                     a fresh netcheck report: {UDP,IPv4,IPv6,OSHasIPv6,
+ *                                         MappingVariesByDestIP,UPnP,PMP,PCP,HavePortMap,PreferredDERP,
+ *                                         RegionLatency:[{Region,Code,Name,V4ms,V6ms}]} or {Error}
  * Kinds of errors: "refused" (control said no), "unreachable" (no answer from control), "timeout",
  * "usage" (bad request), "internal". */
 #ifndef WEFT_NODE_LOCALAPI_H

@@ -25,6 +25,10 @@ static const struct cfg_key node_keys[] = {
     K(resolv_conf, CFG_STR, "/etc/resolv.conf",
       "the resolver file MagicDNS is set up through (`weft up --accept-dns`): its manager (systemd-resolved, "
       "resolvconf) is used, or it is rewritten with a backup"),
+    K(log_filter_drops, CFG_BOOL, "false",
+      "log the packets the packet filter drops (at most 5 a second; counts are in `weft status --json`)"),
+    K(portmap, CFG_BOOL, "true",
+      "ask the gateway for a UDP port mapping (NAT-PMP, PCP) to offer peers as an endpoint"),
     {"timer_scale", CFG_INT, "1", "tests only: divide the WireGuard protocol timers by this",
      offsetof(struct node_conf, timer_scale), 1, 1000, NULL},
     CFG_END,

@@ -547,8 +547,142 @@ void netmap_init(struct netmap *nm)
     memset(nm, 0, sizeof *nm);
 }
 
+/* ---- packet filters ---- */
+
+static void rules_free(struct nm_filter_rule *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < r[i].nsrcs; j++)
+            free(r[i].srcs[j]);
+        free(r[i].srcs);
+        for (size_t j = 0; j < r[i].ndsts; j++)
+            free(r[i].dsts[j].ip);
+        free(r[i].dsts);
+        free(r[i].protos);
+    }
+    free(r);
+}
+
+static void filters_free(struct nm_filter *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].name);
+        rules_free(f[i].rules, f[i].nrules);
+    }
+    free(f);
+}
+
+static int rules_from_tc(const struct tc_filter_rule *t, size_t n, struct nm_filter_rule **out)
+{
+    *out = NULL;
+    if (!n)
+        return 0;
+    struct nm_filter_rule *r = calloc(n, sizeof *r);
+    if (!r)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (strs_copy(&t[i].src_ips, &r[i].srcs, &r[i].nsrcs, SIZE_MAX))
+            goto oom;
+        if (t[i].ndst_ports) {
+            if (!(r[i].dsts = calloc(t[i].ndst_ports, sizeof *r[i].dsts)))
+                goto oom;
+            for (size_t j = 0; j < t[i].ndst_ports; j++) {
+                const struct tc_net_port_range *d = &t[i].dst_ports[j];
+                if (!(r[i].dsts[j].ip = dup0(d->ip)))
+                    goto oom;
+                r[i].dsts[j].first = d->first;
+                r[i].dsts[j].last = d->last;
+                r[i].dsts[j].bits = d->has_bits;
+                r[i].ndsts++;
+            }
+        }
+        if (t[i].nip_proto) {
+            if (!(r[i].protos = malloc(t[i].nip_proto * sizeof *r[i].protos)))
+                goto oom;
+            memcpy(r[i].protos, t[i].ip_proto, t[i].nip_proto * sizeof *r[i].protos);
+            r[i].nprotos = t[i].nip_proto;
+        }
+    }
+    *out = r;
+    return 0;
+oom:
+    rules_free(r, n);
+    return -1;
+}
+
+/* Set (rules non-NULL or n 0 with set) or delete (del) the named filter. */
+static int filter_put(struct netmap *nm, const char *name, const struct tc_filter_rule *t, size_t n, bool del)
+{
+    size_t i = 0;
+    while (i < nm->nfilters && strcmp(nm->filters[i].name, name) < 0)
+        i++;
+    bool found = i < nm->nfilters && strcmp(nm->filters[i].name, name) == 0;
+    if (del) {
+        if (found) {
+            free(nm->filters[i].name);
+            rules_free(nm->filters[i].rules, nm->filters[i].nrules);
+            memmove(&nm->filters[i], &nm->filters[i + 1], (nm->nfilters - i - 1) * sizeof *nm->filters);
+            nm->nfilters--;
+        }
+        return 0;
+    }
+    struct nm_filter_rule *r;
+    if (rules_from_tc(t, n, &r))
+        return -1;
+    if (found) {
+        rules_free(nm->filters[i].rules, nm->filters[i].nrules);
+    } else {
+        struct nm_filter *v = realloc(nm->filters, (nm->nfilters + 1) * sizeof *v);
+        char *nd = strdup(name);
+        if (!v || !nd) {
+            if (v)
+                nm->filters = v;
+            free(nd);
+            rules_free(r, n);
+            return -1;
+        }
+        nm->filters = v;
+        memmove(&v[i + 1], &v[i], (nm->nfilters - i) * sizeof *v);
+        v[i].name = nd;
+        nm->nfilters++;
+    }
+    nm->filters[i].rules = r;
+    nm->filters[i].nrules = n;
+    return 0;
+}
+
+/* PacketFilter (the filter named "base") and PacketFilters (named; null deletes, "*": null first clears
+ * all), as Tailscale's mapSession keeps them. */
+static int apply_filters(struct netmap *nm, const struct tc_map_response *m, bool *changed)
+{
+    int rc = 0;
+    if (m->has_packet_filter) {
+        *changed = true;
+        rc |= filter_put(nm, "base", m->packet_filter, m->npacket_filter, false);
+    }
+    if (m->packet_filters) {
+        *changed = true;
+        for (size_t i = 0; i < m->npacket_filters; i++)
+            if (strcmp(m->packet_filters[i].name, "*") == 0 && m->packet_filters[i].null) {
+                filters_free(nm->filters, nm->nfilters);
+                nm->filters = NULL;
+                nm->nfilters = 0;
+            }
+        for (size_t i = 0; i < m->npacket_filters; i++) {
+            const struct tc_named_filter *f = &m->packet_filters[i];
+            if (strcmp(f->name, "*") == 0)
+                continue;
+            rc |= filter_put(nm, f->name, f->rules, f->nrules, f->null);
+        }
+    }
+    if (*changed)
+        nm->have_filter = true;
+    return rc ? -1 : 0;
+}
+
 void netmap_free(struct netmap *nm)
 {
+    filters_free(nm->filters, nm->nfilters);
     for (size_t i = 0; i < nm->npeers; i++) {
         node_free_fields(nm->peers[i]);
         free(nm->peers[i]);
@@ -658,6 +792,14 @@ int netmap_apply(struct netmap *nm, const struct tc_map_response *m, int64_t now
             if (ops && ops->derp_map_changed)
                 ops->derp_map_changed(arg, nm);
         }
+    }
+    bool fchanged = false;
+    if (apply_filters(nm, m, &fchanged))
+        rc = -1;
+    if (fchanged) {
+        changed = 1;
+        if (ops && ops->filter_changed)
+            ops->filter_changed(arg, nm);
     }
     if (m->domain && *m->domain && !seq(m->domain, nm->domain)) {
         char *d = strdup(m->domain);

@@ -74,6 +74,27 @@ struct nm_region {
     size_t nnodes;
 };
 
+/* A FilterRule as control sent it (parsed by the packet filter, modules/node/filter). */
+struct nm_port_range {
+    char *ip; /* "*", address, CIDR, "a-b" */
+    uint16_t first, last;
+    bool bits; /* the deprecated Bits field was present */
+};
+struct nm_filter_rule {
+    char **srcs;
+    size_t nsrcs;
+    struct nm_port_range *dsts;
+    size_t ndsts;
+    int32_t *protos; /* none: TCP, UDP, ICMPv4, ICMPv6 */
+    size_t nprotos;
+};
+/* A named filter of PacketFilters (PacketFilter is the one named "base"). */
+struct nm_filter {
+    char *name;
+    struct nm_filter_rule *rules;
+    size_t nrules;
+};
+
 struct nm_user {
     int64_t id;
     char *login_name, *display_name;
@@ -89,6 +110,9 @@ struct netmap {
     struct nm_user *users;
     size_t nusers;
     char *domain;
+    struct nm_filter *filters; /* sorted by name: the packet filter is their rules in this order */
+    size_t nfilters;
+    bool have_filter;          /* control sent one (until then: deny all) */
     uint64_t generation; /* bumped by every apply that changed something */
 };
 
@@ -100,6 +124,8 @@ struct netmap_ops {
     void (*peer_removed)(void *arg, struct nm_node *p);
     void (*self_changed)(void *arg, struct nm_node *self, unsigned what);
     void (*derp_map_changed)(void *arg, struct netmap *nm);
+    /* PacketFilter or PacketFilters arrived (nm->filters is the new set) */
+    void (*filter_changed)(void *arg, struct netmap *nm);
 };
 
 void netmap_init(struct netmap *nm);

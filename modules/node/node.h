@@ -23,6 +23,8 @@ struct node_conf {
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
     char *resolv_conf;     /* /etc/resolv.conf, or a file of the tests' own */
+    int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
+    int log_filter_drops;  /* log what the packet filter drops (rate-limited) */
     long long timer_scale; /* tests: divide the WireGuard timers */
 };
 
@@ -78,6 +80,7 @@ struct node {
     struct dns_os_wants dns_applied;    /* ... and what for */
     uint64_t dns_names_print;           /* a hash of the names and addresses the resolver's names came from */
     void *logout;           /* the logout under way, if any */
+    uint64_t handshakes;    /* WireGuard sessions established with peers (for /metrics) */
     struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
 };
 
@@ -98,6 +101,8 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
 void node_commit_node_key(struct node *n, const struct key *priv);
 /* the home DERP region changed (the data plane picked or lost it) */
 void node_on_home_derp(struct node *n, int region);
+/* our endpoints or the netcheck report changed: control should hear */
+void node_on_netinfo(struct node *n);
 
 /* `weft up`: login parameters (NULL: keep the stored ones). 0, or -1 with a reason. */
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
@@ -126,6 +131,10 @@ int node_module_init(struct weft_instance *inst);
 int node_module_start(struct weft_instance *inst);
 void node_module_stop(struct weft_instance *inst);
 void node_module_finish(struct weft_instance *inst);
+
+/* metrics.c: the role's collector (arg: the node). */
+struct metrics_w;
+void node_collect_metrics(struct metrics_w *w, void *arg);
 
 /* The hostname we register: node.hostname, `weft up --hostname`, else the system's. */
 const char *node_hostname(struct node *n, char *buf, size_t cap);

@@ -22,6 +22,7 @@ node_sources += \
 	modules/node/derpmux.c modules/node/derpmux.h \
 	modules/node/localapi.c modules/node/localapi.h \
 	modules/node/ping.c modules/node/ping.h \
+	modules/node/metrics.c \
 	modules/node/verbs.c
 
 # MagicDNS: the resolver at 100.100.100.100 (names, decisions, TCP, upstreams) and the OS's resolver setup
@@ -35,9 +36,22 @@ node_sources += \
 	modules/node/dns/os.c modules/node/dns/os.h \
 	modules/node/dns/node_dns.c
 
+# the data plane's paths (modules/node/magicsock/ms.h): disco, direct UDP, netcheck, endpoints, port mapping
+node_sources += \
+	modules/node/magicsock/ms.h modules/node/magicsock/ms_int.h \
+	modules/node/magicsock/conn.c modules/node/magicsock/peer.c \
+	modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
+	modules/node/magicsock/portmap.c \
+	modules/node/magicsock/pmp.c modules/node/magicsock/pmp.h
+
+# the inbound packet filter with connection tracking (modules/node/filter/filter.h)
+node_sources += \
+	modules/node/filter/filter.c modules/node/filter/filter.h \
+	modules/node/filter/packet.c modules/node/filter/packet.h
+
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t t/node.t
-EXTRA_DIST += t/node-cli.t t/node.t t/node_lib.sh
+TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t
+EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
 check_PROGRAMS += t/unit/test_node_netmap
@@ -45,6 +59,33 @@ TESTS += t/unit/test_node_netmap
 t_unit_test_node_netmap_SOURCES = t/unit/test_node_netmap.c modules/node/netmap.c modules/node/derpmux.c
 t_unit_test_node_netmap_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_node_netmap
+
+# the packet filter: rule forms, decisions, connection tracking
+check_PROGRAMS += t/unit/test_node_filter
+TESTS += t/unit/test_node_filter
+t_unit_test_node_filter_SOURCES = t/unit/test_node_filter.c modules/node/filter/filter.c \
+	modules/node/filter/packet.c
+t_unit_test_node_filter_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_filter fuzz_node_magicsock
+# magicsock in-process over loopback: DERP then direct, bad input dropped and counted
+check_PROGRAMS += t/unit/test_magicsock
+TESTS += t/unit/test_magicsock
+t_unit_test_magicsock_SOURCES = t/unit/test_magicsock.c modules/node/magicsock/conn.c \
+	modules/node/magicsock/peer.c modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
+	modules/node/magicsock/portmap.c modules/node/magicsock/pmp.c
+# NAT-PMP and PCP messages
+check_PROGRAMS += t/unit/test_node_pmp
+TESTS += t/unit/test_node_pmp
+t_unit_test_node_pmp_SOURCES = t/unit/test_node_pmp.c modules/node/magicsock/pmp.c
+t_unit_test_node_pmp_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_node_pmp
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_pmp
+t_unit_test_magicsock_CFLAGS = $(AM_CFLAGS)
+# bench/bench_filter: packets per second through the filter with 1,000 rules
+BENCHES += bench/bench_filter
+bench_bench_filter_SOURCES = bench/bench_filter.c modules/node/filter/filter.c modules/node/filter/packet.c
+bench_bench_filter_CFLAGS = $(AM_CFLAGS)
+EXTRA_DIST += t/fuzz/corpus/fuzz_node_filter t/fuzz/corpus/fuzz_node_magicsock
 EXTRA_DIST += t/fuzz/corpus/fuzz_node_netmap
 
 # bench/node.sh: iperf3 node <-> node through the relay, RSS of an idle node with 100 peers (root)

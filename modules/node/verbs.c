@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The node's CLI verbs: `weft up|down|logout|status|ip|ping`, clients of the daemon's local API
+/* The node's CLI verbs: `weft up|down|logout|status|ip|ping|netcheck`, clients of the daemon's local API
  * (localapi.h) over its unix socket. */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/http_client.h"
 #include "core/module.h"
 #include "modules/node/localapi.h"
@@ -189,14 +191,14 @@ static int call(struct call *c, const char *method, const char *path, const char
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         int e = errno;
         close(fd);
-        if (e == ENOENT || e == ECONNREFUSED)
-            fprintf(stderr, "weft %s: no node daemon at %s (is `weft serve node` running? --socket PATH)\n",
-                    c->verb, c->sock);
-        else if (e == EACCES || e == EPERM)
-            fprintf(stderr, "weft %s: %s: permission denied (root, or a member of node.socket_group)\n",
-                    c->verb, c->sock);
-        else
-            fprintf(stderr, "weft %s: %s: %s\n", c->verb, c->sock, strerror(e));
+        char why[PATH_MAX + 512];
+        enum cli_socket_problem p = cli_socket_problem(c->sock, e, why, sizeof why);
+        fprintf(stderr, "weft %s: cannot reach the node daemon: %s\n", c->verb, why);
+        if (p == CLI_SOCK_MISSING || p == CLI_SOCK_DEAD)
+            fprintf(stderr, "Is it running? Start it with `systemctl start weft@node` (or `weft serve node`); "
+                            "name another socket with --socket PATH.\n");
+        else if (p == CLI_SOCK_DENIED)
+            fprintf(stderr, "(node.socket_group names the group allowed to use it)\n");
         return -1;
     }
     size_t blen = body ? strlen(body) : 0;
@@ -294,34 +296,6 @@ static int answer_error(const struct call *c, struct json_object *o)
     return 1;
 }
 
-/* Shared option parsing: --socket PATH / --socket=PATH. Returns the index of an unknown argument, or 0. */
-static int take_socket(int *i, int argc, char **argv, const char **sock)
-{
-    if (strcmp(argv[*i], "--socket") == 0 && *i + 1 < argc) {
-        *sock = argv[++*i];
-        return 1;
-    }
-    if (strncmp(argv[*i], "--socket=", 9) == 0) {
-        *sock = argv[*i] + 9;
-        return 1;
-    }
-    return 0;
-}
-
-static int opt_value(int *i, int argc, char **argv, const char *name, const char **out)
-{
-    size_t l = strlen(name);
-    if (strcmp(argv[*i], name) == 0 && *i + 1 < argc) {
-        *out = argv[++*i];
-        return 1;
-    }
-    if (strncmp(argv[*i], name, l) == 0 && argv[*i][l] == '=') {
-        *out = argv[*i] + l + 1;
-        return 1;
-    }
-    return 0;
-}
-
 static void call_init(struct call *c, const char *verb)
 {
     memset(c, 0, sizeof *c);
@@ -383,28 +357,32 @@ static int up_line(struct call *c, struct json_object *o)
 
 static int verb_up(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL;
+    const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL, *pos[1];
     int accept_dns = -1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--accept-dns") == 0) {
+    /* --accept-dns[=BOOL] (a flag that may take a value) is taken out before the strict parser */
+    char *args[argc + 1];
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i && strcmp(argv[i], "--accept-dns") == 0) {
             accept_dns = 1;
-            continue;
-        }
-        if (strncmp(argv[i], "--accept-dns=", 13) == 0) {
+        } else if (i && strncmp(argv[i], "--accept-dns=", 13) == 0) {
             if (cfg_parse_bool(argv[i] + 13, &accept_dns)) {
                 fprintf(stderr, "weft up: --accept-dns wants true or false, not '%s'\n", argv[i] + 13);
                 return 2;
             }
-            continue;
+        } else {
+            args[nargs++] = argv[i];
         }
-        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--login-server", &server) ||
-            opt_value(&i, argc, argv, "--authkey", &authkey) ||
-            opt_value(&i, argc, argv, "--hostname", &hostname) ||
-            opt_value(&i, argc, argv, "--timeout", &timeout))
-            continue;
-        fprintf(stderr, "weft up: unknown argument '%s'\n%s", argv[i], usage_up);
-        return 2;
     }
+    args[nargs] = NULL;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock),       CLI_OPT_VALUE("--login-server", &server),
+                                   CLI_OPT_VALUE("--authkey", &authkey),   CLI_OPT_VALUE("--hostname", &hostname),
+                                   CLI_OPT_VALUE("--timeout", &timeout), CLI_OPT_END};
+    int npos;
+    long long tmo = 0;
+    if (cli_args("up", nargs, args, opts, pos, 0, &npos) ||
+        (timeout && cli_int("up", "--timeout", timeout, 1, 86400, &tmo)))
+        return 2;
     if (authkey && strncmp(authkey, "file:", 5) == 0) { /* keep keys out of `ps`: --authkey file:PATH */
         static char kbuf[512];
         FILE *f = fopen(authkey + 5, "r");
@@ -430,7 +408,7 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
     if (hostname)
         json_object_object_add(o, "Hostname", json_object_new_string(hostname));
     if (timeout)
-        json_object_object_add(o, "Timeout", json_object_new_int64(strtoll(timeout, NULL, 10)));
+        json_object_object_add(o, "Timeout", json_object_new_int64(tmo));
     if (accept_dns >= 0)
         json_object_object_add(o, "AcceptDNS", json_object_new_boolean(accept_dns));
     c.on_line = up_line;
@@ -466,13 +444,12 @@ static const char usage_logout[] =
 static int simple_verb(struct weft_cli *cli, int argc, char **argv, const char *verb, const char *usage,
                        const char *path)
 {
-    const char *sock = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock))
-            continue;
-        fprintf(stderr, "weft %s: unknown argument '%s'\n%s", verb, argv[i], usage);
+    const char *sock = NULL, *pos[1];
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_END};
+    int npos;
+    (void)usage;
+    if (cli_args(verb, argc, argv, opts, pos, 0, &npos))
         return 2;
-    }
     struct call c;
     call_init(&c, verb);
     if (prepare(cli, &c, sock))
@@ -558,18 +535,11 @@ static void short_name(const char *fqdn, const char *host, char *buf, size_t cap
 
 static int verb_status(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock))
-            continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        fprintf(stderr, "weft status: unknown argument '%s'\n%s", argv[i], usage_status);
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("status", argc, argv, opts, pos, 0, &npos))
         return 2;
-    }
     struct call c;
     call_init(&c, "status");
     if (prepare(cli, &c, sock))
@@ -601,6 +571,15 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("# %s\n", get_str(o, "Error"));
     if (*get_str(o, "AuthURL"))
         printf("# log in at: %s\n", get_str(o, "AuthURL"));
+    /* what to do next, in words (a bare state name told a new user nothing) */
+    if (!strcmp(state, "NoState"))
+        printf("# not logged in to a tailnet yet: weft up --login-server=URL [--authkey=KEY]\n");
+    else if (!strcmp(state, "Stopped"))
+        printf("# disconnected (weft down): weft up connects again\n");
+    else if (!strcmp(state, "NeedsLogin") && !*get_str(o, "AuthURL"))
+        printf("# needs a login: weft up [--authkey=KEY]\n");
+    else if (!strcmp(state, "Starting"))
+        printf("# logged in, waiting for the first network map from the control server\n");
     struct json_object *dns = json_object_object_get(o, "DNS");
     if (dns && json_object_get_boolean(json_object_object_get(dns, "Running"))) {
         struct json_object *os = json_object_object_get(dns, "OS");
@@ -645,6 +624,8 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("%-16s %-20s %-8s %-8s %s, handshake %s, rx %s, tx %s\n", a ? a : "-", name,
                *get_str(p, "OS") ? get_str(p, "OS") : "-", online, how, hs, rx, tx);
     }
+    if (!strcmp(state, "Running") && np == 0)
+        printf("# no peers yet: the other nodes of the tailnet appear here as they join\n");
     int rc = strcmp(state, "Running") == 0 ? 0 : 1;
     json_object_put(o);
     call_done(&c);
@@ -681,22 +662,18 @@ static int name_matches(struct json_object *p, const char *what)
 
 static int verb_ip(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL, *peer = NULL;
-    int family = 0;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock))
-            continue;
-        if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
-            family = argv[i][1] - '0';
-            continue;
-        }
-        if (argv[i][0] != '-' && !peer) {
-            peer = argv[i];
-            continue;
-        }
-        fprintf(stderr, "weft ip: unknown argument '%s'\n%s", argv[i], usage_ip);
+    const char *sock = NULL, *peer = NULL, *pos[1];
+    int v4 = 0, v6 = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("-4", &v4), CLI_OPT_FLAG("-6", &v6),
+                                   CLI_OPT_END};
+    if (cli_args("ip", argc, argv, opts, pos, 1, &npos))
+        return 2;
+    if (v4 && v6) {
+        fprintf(stderr, "weft ip: -4 or -6, not both\n");
         return 2;
     }
+    int family = v4 ? 4 : v6 ? 6 : 0;
+    peer = npos ? pos[0] : NULL;
     struct call c;
     call_init(&c, "ip");
     if (prepare(cli, &c, sock))
@@ -729,8 +706,8 @@ static int verb_ip(struct weft_cli *cli, int argc, char **argv)
     }
     for (size_t i = 0; i < na; i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(a, i));
-        int v6 = strchr(s, ':') != NULL;
-        if (family && (family == 6) != v6)
+        int is6 = strchr(s, ':') != NULL;
+        if (family && (family == 6) != is6)
             continue;
         printf("%s\n", s);
         rc = 0;
@@ -756,32 +733,28 @@ static const char usage_ping[] =
 
 static int verb_ping(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL, *peer = NULL, *count = NULL, *timeout = NULL;
-    int family = 0;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock) || opt_value(&i, argc, argv, "--count", &count) ||
-            opt_value(&i, argc, argv, "--timeout", &timeout))
-            continue;
-        if (strcmp(argv[i], "-4") == 0 || strcmp(argv[i], "-6") == 0) {
-            family = argv[i][1] - '0';
-            continue;
-        }
-        if (argv[i][0] != '-' && !peer) {
-            peer = argv[i];
-            continue;
-        }
-        fprintf(stderr, "weft ping: unknown argument '%s'\n%s", argv[i], usage_ping);
+    const char *sock = NULL, *peer = NULL, *count = NULL, *timeout = NULL, *pos[1];
+    int v4 = 0, v6 = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_VALUE("--count", &count),
+                                   CLI_OPT_VALUE("--timeout", &timeout), CLI_OPT_FLAG("-4", &v4),
+                                   CLI_OPT_FLAG("-6", &v6), CLI_OPT_END};
+    long long cnt = 5, to = 3;
+    if (cli_args("ping", argc, argv, opts, pos, 1, &npos) ||
+        (count && cli_int("ping", "--count", count, 1, 1000000, &cnt)) ||
+        (timeout && cli_int("ping", "--timeout", timeout, 1, 3600, &to)))
+        return 2;
+    if (v4 && v6) {
+        fprintf(stderr, "weft ping: -4 or -6, not both\n");
         return 2;
     }
-    if (!peer) {
+    int family = v4 ? 4 : v6 ? 6 : 0;
+    if (!npos) {
         fprintf(stderr, "%s", usage_ping);
         return 2;
     }
-    int n = count ? atoi(count) : 5;
+    peer = pos[0];
+    int n = (int)cnt;
     int until_reply = !count;
-    if (n < 1)
-        n = 1;
-    long to = timeout ? atol(timeout) : 3;
     struct call c;
     call_init(&c, "ping");
     if (prepare(cli, &c, sock))
@@ -821,6 +794,92 @@ static int verb_ping(struct weft_cli *cli, int argc, char **argv)
     return replies ? 0 : 1;
 }
 
+/* ---- netcheck ---- */
+
+static const char usage_netcheck[] =
+    "usage: weft netcheck [--json] [--socket PATH]\n"
+    "\n"
+    "Check this node's network as its peers see it (a fresh netcheck by the daemon, from its WireGuard\n"
+    "socket): whether UDP works, its public IPv4 and IPv6 address:port (STUN), whether its NAT maps each\n"
+    "destination differently (a \"hard\" NAT: direct paths need the other side open), which port-mapping\n"
+    "protocols its gateway speaks, and the latency to each DERP region with the nearest one.\n";
+
+static const char *tri(struct json_object *o, const char *k, const char *yes, const char *no)
+{
+    const char *v = get_str(o, k);
+    return !strcmp(v, "true") ? yes : !strcmp(v, "false") ? no : "(unknown)";
+}
+
+static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("netcheck", argc, argv, opts, pos, 0, &npos))
+        return 2;
+    struct call c;
+    call_init(&c, "netcheck");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "POST", "/v1/netcheck", "{}");
+    if (!o) {
+        call_done(&c);
+        return 1;
+    }
+    int rc = 0;
+    if (*get_str(o, "Error")) {
+        fprintf(stderr, "weft netcheck: %s\n", get_str(o, "Error"));
+        rc = 1;
+    } else if (json) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        struct json_object *lat = json_object_object_get(o, "RegionLatency");
+        int64_t pref = get_int(o, "PreferredDERP");
+        const char *nearest = "";
+        for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
+            struct json_object *r = json_object_array_get_idx(lat, i);
+            if (get_int(r, "Region") == pref)
+                nearest = *get_str(r, "Name") ? get_str(r, "Name") : get_str(r, "Code");
+        }
+        printf("Report:\n");
+        printf("\t* UDP: %s\n", json_object_get_boolean(json_object_object_get(o, "UDP")) ? "true" : "false");
+        printf("\t* IPv4: %s%s\n", *get_str(o, "IPv4") ? "yes, " : "(no addr found)", get_str(o, "IPv4"));
+        if (*get_str(o, "IPv6"))
+            printf("\t* IPv6: yes, %s\n", get_str(o, "IPv6"));
+        else
+            printf("\t* IPv6: no, %s\n", json_object_get_boolean(json_object_object_get(o, "OSHasIPv6"))
+                                                ? "but OS has support"
+                                                : "unavailable in OS");
+        printf("\t* MappingVariesByDestIP: %s\n", tri(o, "MappingVariesByDestIP", "true", "false"));
+        char pm[64] = "";
+        if (!strcmp(get_str(o, "UPnP"), "true"))
+            strcat(pm, "UPnP");
+        if (!strcmp(get_str(o, "PMP"), "true"))
+            strcat(pm, *pm ? ", NAT-PMP" : "NAT-PMP");
+        if (!strcmp(get_str(o, "PCP"), "true"))
+            strcat(pm, *pm ? ", PCP" : "PCP");
+        int checked = *get_str(o, "UPnP") || *get_str(o, "PMP") || *get_str(o, "PCP");
+        printf("\t* PortMapping: %s\n", *pm ? pm : checked ? "none" : "(not checked)");
+        printf("\t* Nearest DERP: %s\n", *nearest ? nearest : "(none)");
+        printf("\t* DERP latency:\n");
+        for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
+            struct json_object *r = json_object_array_get_idx(lat, i);
+            double v4 = json_object_get_double(json_object_object_get(r, "V4ms"));
+            double v6 = json_object_get_double(json_object_object_get(r, "V6ms"));
+            double best = !v4 ? v6 : !v6 ? v4 : v4 < v6 ? v4 : v6;
+            char ms[32];
+            if (best > 0)
+                snprintf(ms, sizeof ms, "%.1fms", best);
+            else
+                snprintf(ms, sizeof ms, "-");
+            printf("\t\t- %s: %-8s (%s)\n", get_str(r, "Code"), ms, get_str(r, "Name"));
+        }
+    }
+    json_object_put(o);
+    call_done(&c);
+    return rc;
+}
+
 /* ---- dns ---- */
 
 static const char usage_dns[] =
@@ -841,23 +900,12 @@ static void print_list(const char *label, struct json_object *a)
 
 static int verb_dns(struct weft_cli *cli, int argc, char **argv)
 {
-    const char *sock = NULL;
-    int json = 0, status = 0;
-    for (int i = 1; i < argc; i++) {
-        if (take_socket(&i, argc, argv, &sock))
-            continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        if (strcmp(argv[i], "status") == 0 && !status) {
-            status = 1;
-            continue;
-        }
-        fprintf(stderr, "weft dns: unknown argument '%s'\n%s", argv[i], usage_dns);
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("dns", argc, argv, opts, pos, 1, &npos))
         return 2;
-    }
-    if (!status) {
+    if (npos != 1 || strcmp(pos[0], "status")) {
         fprintf(stderr, "%s", usage_dns);
         return 2;
     }
@@ -944,6 +992,8 @@ const struct weft_verb node_cli_verbs[] = {
     {"status", "the node's state and its peers", usage_status, verb_status},
     {"ip", "this node's (or a peer's) tailnet addresses", usage_ip, verb_ip},
     {"ping", "ping a peer through the tunnel, showing the path and round-trip time", usage_ping, verb_ping},
+    {"netcheck", "check the node's network: UDP, public address, NAT kind, DERP latency", usage_netcheck,
+     verb_netcheck},
     {"dns", "MagicDNS: what the resolver answers and what the system resolver was told", usage_dns, verb_dns},
     {NULL, NULL, NULL, NULL},
 };

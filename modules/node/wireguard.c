@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/cli_args.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/module.h"
@@ -146,25 +147,21 @@ static int verb_wireguard(struct weft_cli *cli, int argc, char **argv)
     (void)cli;
     bool fg = getenv("WG_PROCESS_FOREGROUND") && strcmp(getenv("WG_PROCESS_FOREGROUND"), "1") == 0;
     unsigned mtu = WG_DEFAULT_MTU;
-    const char *ifname = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--foreground") == 0) {
-            fg = true;
-        } else if (strcmp(argv[i], "--mtu") == 0 && i + 1 < argc) {
-            char *end;
-            unsigned long v = strtoul(argv[++i], &end, 10);
-            if (*end || v < 576 || v > 9000) {
-                fprintf(stderr, "weft wireguard: bad MTU '%s' (576-9000)\n", argv[i]);
-                return 2;
-            }
-            mtu = (unsigned)v;
-        } else if (argv[i][0] == '-' || ifname) {
-            fprintf(stderr, "%s", usage);
+    const char *ifname = NULL, *mtu_text = NULL, *pos[1];
+    int foreground = 0, npos;
+    long long v;
+    const struct cli_opt opts[] = {{"--foreground", "-f", NULL, &foreground}, CLI_OPT_VALUE("--mtu", &mtu_text),
+                                   CLI_OPT_END};
+    if (cli_args("wireguard", argc, argv, opts, pos, 1, &npos))
+        return 2;
+    if (foreground)
+        fg = true;
+    if (mtu_text) {
+        if (cli_int("wireguard", "--mtu", mtu_text, 576, 9000, &v))
             return 2;
-        } else {
-            ifname = argv[i];
-        }
+        mtu = (unsigned)v;
     }
+    ifname = npos ? pos[0] : NULL;
     if (!ifname) {
         fprintf(stderr, "%s", usage);
         return 2;

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "core/json/tailcfg.h"
-#include "modules/node/netmap.c" /* the module's file, built into the target */
+#include "modules/node/netmap.c" /* the module's files, built into the target */
+#include "modules/node/filter/filter.c"
+#include "modules/node/filter/packet.c"
 
 static long live, calls;
 
@@ -38,7 +40,30 @@ static void derp(void *arg, struct netmap *nm)
     calls++;
 }
 
-static const struct netmap_ops ops = {added, changed, removed, self, derp};
+/* the packet filter compiles whatever rules control sent */
+static void filters(void *arg, struct netmap *nm)
+{
+    static struct filter *f;
+    if (!f)
+        f = filter_new();
+    size_t n = 0;
+    for (size_t i = 0; i < nm->nfilters; i++)
+        n += nm->filters[i].nrules;
+    struct nm_filter_rule *all = malloc((n ? n : 1) * sizeof *all);
+    size_t k = 0;
+    for (size_t i = 0; i < nm->nfilters; i++) {
+        if (i && strcmp(nm->filters[i - 1].name, nm->filters[i].name) >= 0)
+            abort(); /* kept sorted by name, no duplicates */
+        for (size_t j = 0; j < nm->filters[i].nrules; j++)
+            all[k++] = nm->filters[i].rules[j];
+    }
+    char err[256];
+    if (filter_set_rules(f, all, n, err, sizeof err))
+        abort();
+    free(all);
+}
+
+static const struct netmap_ops ops = {added, changed, removed, self, derp, filters};
 
 static int cmp64(const void *a, const void *b)
 {
