@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # MagicDNS through the TUN (issue 14): queries per second that a node's resolver at 100.100.100.100 answers
 # from the tailnet's own names, asked by dnsperf from the node's namespace (UDP, then TCP), the node in a
-# tailnet of 2 + WEFT_BENCH_PEERS peers (default 100; the extra ones registered through the admin socket's
-# pre-auth flow is too slow: they are real `weft serve node` daemons with node.tun=none). Every query is for
+# tailnet of 2 + WEFT_BENCH_PEERS peers (default 20: real `weft serve node` daemons with node.tun=none,
+# registered with a pre-auth key, in a third namespace). Every query is for
 # a real peer's name (short and full, A and AAAA, PTR), so none is forwarded. Needs root and dnsperf;
 # skips otherwise. WEFT_BENCH_SECS: seconds per dnsperf run (default 5).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
@@ -29,11 +29,13 @@ for j in $(seq 1 "$peers"); do
     start_weft "p$j" --ns "wn$$3" serve node -o state_dir="$TMP/p$j" -o node.socket="$TMP/p$j.sock" -o node.tun=none \
         -o node.port=0
 done
+ups=()
 for j in $(seq 1 "$peers"); do
     wait_for 10 test -S "$TMP/p$j.sock"
     "$WEFT" up --socket "$TMP/p$j.sock" --login-server "$url" --authkey "$key" --hostname "peer$j" >/dev/null 2>&1 &
+    ups+=($!)
 done
-wait
+wait "${ups[@]}" # only the `weft up`s: the daemons run on
 have() { [ "$(cli 1 status | grep -c ' peer[0-9]* ')" -ge "$peers" ]; }
 wait_for 30 have || echo "bench/dns: node1 sees $(cli 1 status | grep -c ' peer[0-9]* ') of $peers extra peers"
 # the queries: every peer's short and full name (A), full name (AAAA), its IPv4 address (PTR)

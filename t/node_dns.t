@@ -46,9 +46,15 @@ wait_for 5 ip netns exec "$L" dig +time=1 +tries=1 +short @10.78.0.4 db.corp.exa
 ok $? "a second dnsmasq answers corp.example in node1's LAN (10.78.0.4)"
 
 # control.dns: the global resolver, a split DNS route, an inline record and a watched file of records
+# (in a file: SIGHUP re-reads it below)
 printf '# extra records\nwiki.weft.internal CNAME grafana.weft.internal.\n' >"$TMP/records"
-srvargs+=(-o control.dns.nameservers=10.78.0.3 -o 'control.dns.routes={corp.example: [10.78.0.4]}'
-    -o 'control.dns.extra_records=grafana.weft.internal A 100.64.0.7' -o "control.dns.extra_records_file=$TMP/records")
+dnsconf() { # dnsconf [MORE_RECORD]: the server's configuration file
+    printf '%s\n' 'control:' '  dns:' '    nameservers: [10.78.0.3]' '    routes: {corp.example: [10.78.0.4]}' \
+        '    extra_records:' '      - grafana.weft.internal A 100.64.0.7' ${1:+"      - $1"} \
+        "    extra_records_file: $TMP/records" >"$TMP/srv.yaml"
+}
+dnsconf
+srvargs+=(-c "$TMP/srv.yaml")
 start_srv; ok $? "the server namespace runs weft serve control derp (nameservers: 10.78.0.3; corp.example: 10.78.0.4)"
 w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
@@ -84,6 +90,12 @@ echo 'nas.weft.internal AAAA fd7a:115c:a1e0::99' >>"$TMP/records"
 t0=$(date +%s%N)
 nas() { [ "$(q @100.100.100.100 nas.weft.internal AAAA)" = fd7a:115c:a1e0::99 ]; }
 wait_for 5 nas; ok $? "a record added to the watched file is answered within 5 s ($((($(date +%s%N) - t0) / 1000000)) ms)"
+dnsconf 'printer.weft.internal A 100.64.0.50'
+t0=$(date +%s%N)
+kill -HUP "$(weft_pid srv)"
+printer() { [ "$(q @100.100.100.100 printer.weft.internal)" = 100.64.0.50 ]; }
+wait_for 5 printer; ok $? "SIGHUP: a record added to control.dns.extra_records is answered ($((($(date +%s%N) - t0) / 1000000)) ms)"
+is "$(q @100.100.100.100 grafana.weft.internal)" 100.64.0.7 "... and the others still are"
 out=$(in_ns 1 dig +time=2 +tries=1 +noedns +ignore @100.100.100.100 big.example.org TXT 2>&1)
 like "$out" 'flags: qr.* tc' "an 800-byte answer to a query without EDNS: truncated over UDP"
 out=$(in_ns 1 dig +time=2 +tries=1 +noedns @100.100.100.100 big.example.org TXT 2>&1)
@@ -151,6 +163,64 @@ is "$out" 100.64.0.1 "dig +search node1 there (no @): through /etc/resolv.conf, 
 is "$(md5sum /etc/resolv.conf 2>/dev/null)" "$host_sum" "the host's /etc/resolv.conf is untouched"
 cli 3 down >/dev/null 2>&1
 is "$(cat "$TMP/etc3/resolv.conf")" "$orig3" "node3 down: its /etc/resolv.conf is restored"
+
+# systemd-resolved over D-Bus: resolved itself cannot run in a test (it is the host's, with the host's
+# /etc/resolv.conf), so t/tools/fake_resolved owns org.freedesktop.resolve1 on a private system bus and
+# prints the calls it gets; node4 runs in node3's namespace with a resolv.conf that is resolved's stub link
+stop_weft n3
+fake=$WEFT_BUILDDIR/t/tools/fake_resolved
+if command -v dbus-daemon >/dev/null && [ -x "$fake" ]; then
+    printf '%s\n' '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"' \
+        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">' \
+        "<busconfig><type>system</type><listen>unix:path=$TMP/bus</listen><auth>EXTERNAL</auth>" \
+        '<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>' \
+        '<allow receive_sender="*"/></policy></busconfig>' >"$TMP/bus.conf"
+    dbus-daemon --config-file="$TMP/bus.conf" --nofork --nopidfile >"$TMP/bus.log" 2>&1 &
+    on_exit "kill $! 2>/dev/null"
+    wait_for 5 test -S "$TMP/bus"
+    export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$TMP/bus"
+    "$fake" >"$TMP/resolved.out" 2>&1 &
+    on_exit "kill $! 2>/dev/null"
+    wait_for 5 grep -q '^ready' "$TMP/resolved.out"; ok $? "a stand-in for systemd-resolved on a private bus"
+    ln -s /run/systemd/resolve/stub-resolv.conf "$TMP/n4.resolv.conf"
+    start_weft n4 --ns "wn$$3" serve node -o state_dir="$TMP/n4" -o node.socket="$TMP/n4.sock" \
+        -o node.resolv_conf="$TMP/n4.resolv.conf"
+    wait_for 10 test -S "$TMP/n4.sock"
+    cli 4 up --login-server "$url" --authkey "$key" --hostname node4 >/dev/null 2>&1; ok $? "node4: weft up"
+    wait_for 5 grep -q '^SetLinkDefaultRoute' "$TMP/resolved.out"; ok $? "node4 configures its link over D-Bus"
+    idx=$(ip -n "wn$$3" -o link show weft0 | cut -d: -f1)
+    rout=$(cat "$TMP/resolved.out")
+    like "$rout" "SetLinkDNS $idx 100\\.100\\.100\\.100" "SetLinkDNS on weft0 (index $idx): 100.100.100.100"
+    like "$rout" "SetLinkDomains $idx weft\\.internal( |\$)" "... the MagicDNS suffix as a search domain"
+    like "$rout" "SetLinkDomains $idx .*~corp\\.example( |\$)" "... the split DNS domain as a routing domain"
+    like "$rout" "SetLinkDomains $idx .*~\\.( |\$)" "... and ~. (control overrides local DNS)"
+    like "$rout" "SetLinkDefaultRoute $idx yes" "... the default route"
+    like "$(cli 4 dns status)" 'system resolver +systemd-resolved' "weft dns status: systemd-resolved"
+    cli 4 down >/dev/null 2>&1
+    wait_for 5 grep -q "^RevertLink $idx" "$TMP/resolved.out"; ok $? "down: RevertLink on weft0"
+    is "$(readlink "$TMP/n4.resolv.conf")" /run/systemd/resolve/stub-resolv.conf "resolved's link left as it was"
+    stop_weft n4
+    unset DBUS_SYSTEM_BUS_ADDRESS
+else
+    for _ in $(seq 11); do skip "no dbus-daemon or t/tools/fake_resolved"; done
+fi
+# NetworkManager's resolv.conf: never fought over, left alone with a warning
+printf '# Generated by NetworkManager\nnameserver 192.0.2.1\n' >"$TMP/n5.resolv.conf"
+nm_sum=$(md5sum <"$TMP/n5.resolv.conf")
+start_weft n5 --ns "wn$$3" serve node -o state_dir="$TMP/n5" -o node.socket="$TMP/n5.sock" \
+    -o node.resolv_conf="$TMP/n5.resolv.conf"
+wait_for 10 test -S "$TMP/n5.sock"
+cli 5 up --login-server "$url" --authkey "$key" --hostname node5 >/dev/null 2>&1; ok $? "node5: weft up"
+wait_for 5 grep -q 'mode=left-alone' "$TMP/n5.log"; ok $? "a NetworkManager resolv.conf: left alone, with a warning"
+like "$(grep 'mode=left-alone' "$TMP/n5.log")" 'level=warn.*NetworkManager' "... which says who manages it"
+st=$(cli 5 dns status)
+like "$st" 'system resolver +left-alone' "weft dns status: left alone" || diag "$st"
+like "$st" 'NetworkManager writes' "... and why"
+is "$(md5sum <"$TMP/n5.resolv.conf")" "$nm_sum" "the file is untouched"
+is "$(in_ns 3 dig +time=2 +tries=1 +short @100.100.100.100 node1)" 100.64.0.1 "the resolver answers all the same"
+cli 5 down >/dev/null 2>&1
+is "$(md5sum <"$TMP/n5.resolv.conf")" "$nm_sum" "and after down"
+stop_weft n5
 
 # bad input: nothing a client sends stops the resolver
 cat >"$TMP/bad.py" <<'EOF'

@@ -17,6 +17,7 @@
 #include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/store.h"
 
 /* The control role's glue: the store and the brain (ctrl) for the module's life, /machine/register and
@@ -335,4 +336,13 @@ void app_finish(struct weft_instance *inst)
     store_close(a->store);
     free(a);
     inst->data = NULL;
+}
+
+int app_reload(struct weft_instance *inst, const void *newconf)
+{
+    struct app *a = app_of(inst);
+    if (!a || !a->ctrl)
+        return -1;
+    log_info("module=control event=reload msg=\"control.dns is applied; other control keys take a restart\"");
+    return dnsconf_reload(a->ctrl, (struct control_conf *)newconf);
 }

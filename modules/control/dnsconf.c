@@ -460,23 +460,32 @@ static int reload(struct ctrl *c, bool first)
     return 1;
 }
 
+static void rebuild_and_push(struct ctrl *c);
+
 static void watch_cb(struct timer *t, void *arg)
 {
     struct ctrl *c = arg;
-    if (reload(c, false)) {
-        char *old = c->dns_json;
-        size_t oldlen = c->dns_len;
-        c->dns_json = NULL;
-        if (dnsconf_build(c)) {
-            c->dns_json = old;
-            c->dns_len = oldlen;
-        } else {
-            if (!old || oldlen != c->dns_len || memcmp(old, c->dns_json, oldlen))
-                fanout_dns(c);
-            free(old);
-        }
-    }
+    if (reload(c, false))
+        rebuild_and_push(c);
     timer_start(t, WATCH_MS);
+}
+
+/* c->dns_json again; a changed one goes to every node */
+static void rebuild_and_push(struct ctrl *c)
+{
+    char *old = c->dns_json;
+    size_t oldlen = c->dns_len;
+    c->dns_json = NULL;
+    if (dnsconf_build(c)) {
+        free(c->dns_json);
+        c->dns_json = old;
+        c->dns_len = oldlen;
+        log_error("module=control event=dns_config error=\"out of memory\" msg=\"the nodes keep the last one\"");
+        return;
+    }
+    if (!old || oldlen != c->dns_len || memcmp(old, c->dns_json, oldlen))
+        fanout_dns(c);
+    free(old);
 }
 
 void dnsconf_watch_start(struct ctrl *c)
@@ -492,4 +501,36 @@ void dnsconf_watch_stop(struct ctrl *c)
 {
     timer_stop(&c->dns_watch);
     file_recs_free(c);
+}
+
+#define SWAP(a, b)                                                                                              \
+    do {                                                                                                        \
+        __typeof__(a) swap_tmp_ = (a);                                                                          \
+        (a) = (b);                                                                                              \
+        (b) = swap_tmp_;                                                                                        \
+    } while (0)
+
+int dnsconf_reload(struct ctrl *c, struct control_conf *nc)
+{
+    struct control_dns_conf *cur = &c->conf->dns, *nw = &nc->dns;
+    if (cur->magic_dns != nw->magic_dns || !nw->base_domain || strcmp(cur->base_domain, nw->base_domain))
+        log_warn("module=control event=reload msg=\"control.dns.magic_dns and base_domain (the nodes' names) "
+                 "take a restart; the rest of control.dns is applied\"");
+    bool file_changed = (cur->extra_records_file == NULL) != (nw->extra_records_file == NULL) ||
+                        (cur->extra_records_file && strcmp(cur->extra_records_file, nw->extra_records_file));
+    SWAP(cur->nameservers, nw->nameservers);
+    SWAP(cur->routes, nw->routes);
+    SWAP(cur->search_domains, nw->search_domains);
+    SWAP(cur->override_local_dns, nw->override_local_dns);
+    SWAP(cur->extra_records, nw->extra_records);
+    SWAP(cur->extra_records_file, nw->extra_records_file);
+    if (file_changed) {
+        dnsconf_watch_stop(c);
+        c->dns_file_seen = false;
+        dnsconf_watch_start(c);
+    } else if (cur->extra_records_file && reload(c, false)) {
+        ; /* read now: the file may have changed with the configuration */
+    }
+    rebuild_and_push(c);
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include "core/cfg.h"
 
 struct ctrl;
+struct control_conf;
 
 /* cfg_key checks (conf: the struct control_conf). */
 const char *dnsconf_check_domain(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len);
@@ -32,5 +33,9 @@ int dnsconf_build(struct ctrl *c);
  * pushed to every node). */
 void dnsconf_watch_start(struct ctrl *c);
 void dnsconf_watch_stop(struct ctrl *c);
+/* SIGHUP: the re-read control.dns (in nc) replaces the running one, except magic_dns and base_domain (the
+ * nodes' names: those take a restart); a DNSConfig that changed goes to every node. The old values end in
+ * nc, which the caller frees. */
+int dnsconf_reload(struct ctrl *c, struct control_conf *nc);
 
 #endif

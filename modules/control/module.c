@@ -106,6 +106,7 @@ WEFT_MODULE(control) = {
     .init = app_init,
     .start = control_start,
     .stop = app_stop,
+    .reload = app_reload,
     .drained = app_drained,
     .finish = app_finish,
     .verbs = control_verbs,

@@ -115,6 +115,11 @@ bench_bench_dns_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"
 	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
 EXTRA_DIST += bench/dns.sh
 
+# a stand-in for systemd-resolved on a private D-Bus bus (t/node_dns.t): it prints the link calls it gets
+check_PROGRAMS += t/tools/fake_resolved
+t_tools_fake_resolved_SOURCES = t/tools/fake_resolved.c
+t_tools_fake_resolved_LDADD = $(SYSTEMD_LIBS)
+
 # MagicDNS end to end in namespaces: dig from a node, a real DNS server (dnsmasq) in a LAN namespace, the
 # system resolver set up and restored (a mount namespace with its own /etc), bad input (root)
 TESTS += t/node_dns.t
