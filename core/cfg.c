@@ -492,7 +492,7 @@ static const char *set_value(struct lctx *lc, const char *where, const struct cf
     case CFG_LIST: {
         struct cfg_list *l = (struct cfg_list *)slot;
         list_free(l);
-        if (seq) {
+        if (seq && seq->kind == N_SEQ) {
             for (const struct node *c = seq->child; c; c = c->next) {
                 if (c->kind != N_SCALAR) {
                     snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(c->kind));

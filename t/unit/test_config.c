@@ -209,6 +209,11 @@ int main(void)
            !strcmp(srv.dns_zones.vals[1].v[1], "x"),
        "the map as written");
     cfg_errors_free(&err);
+    n = load_text("server:\n  peers: a, b\n  dns:\n    names: c, dX\n", NULL, 0, &err);
+    ok(n == 1 && srv.peers.n == 2 && !strcmp(srv.peers.v[1], "b") && srv.dns_names.n == 2,
+       "a list written as a comma-separated scalar in the file");
+    ok(has(&err, "F.yaml:4:12: server.dns.names: 'dX' has an X"), "... its items checked at the scalar");
+    cfg_errors_free(&err);
     n = load_text("server:\n  dns.zones: {a: [1], a: 2}\n  names: [q]\n  dns: {name: q, nope: 1}\n", NULL, 0, &err);
     ok(has(&err, "F.yaml:2:14: server.dns.zones: 'a' appears twice"), "a map's key twice");
     ok(has(&err, "server.names: unknown key (did you mean 'server.dns.names'?)"),
