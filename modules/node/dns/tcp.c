@@ -310,7 +310,8 @@ void dns_tcp_input(struct dns_tcp *t, const struct ipp_packet *p)
             c->snd_una++;
         }
         size_t data = acked > c->txlen ? c->txlen : acked;
-        memmove(c->tx, c->tx + data, c->txlen - data);
+        if (data) /* tx is NULL until there is something to send */
+            memmove(c->tx, c->tx + data, c->txlen - data);
         c->txlen -= data;
         c->snd_una += (uint32_t)data;
         if (acked > data) /* our FIN */
