@@ -4,11 +4,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* The YAML document is read into a small tree first (every node keeps its position), then checked against
@@ -63,53 +66,19 @@ void cfg_errors_free(struct cfg_errors *err)
     memset(err, 0, sizeof *err);
 }
 
-/* Where each value a key got came from, for the checks run once everything is read. */
-struct pos {
-    const void *conf;
-    const struct cfg_key *k;
-    size_t item, sub; /* list: item; map: item = key index, sub = value index or SIZE_MAX for the key */
-    const char *where;
-    int line, col;
-};
-
-struct lctx {
-    struct cfg_errors *err;
-    struct pos *pos;
-    size_t npos, cap;
-};
-
-static void pos_drop(struct lctx *lc, const void *conf, const struct cfg_key *k)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < lc->npos; i++)
-        if (lc->pos[i].conf != conf || lc->pos[i].k != k)
-            lc->pos[j++] = lc->pos[i];
-    lc->npos = j;
-}
-
-static void pos_add(struct lctx *lc, const void *conf, const struct cfg_key *k, size_t item, size_t sub,
-                    const char *where, int line, int col)
-{
-    if (!lc || !k->check)
-        return;
-    if (lc->npos == lc->cap) {
-        size_t cap = lc->cap ? lc->cap * 2 : 16;
-        struct pos *p = realloc(lc->pos, cap * sizeof *p);
-        if (!p)
-            abort();
-        lc->pos = p;
-        lc->cap = cap;
-    }
-    lc->pos[lc->npos++] = (struct pos){conf, k, item, sub, where, line, col};
-}
-
 /* --- YAML to tree ------------------------------------------------------------------------------------ */
+
+/* How deep mappings and lists may nest. weft's own keys go two levels down; the reader recurses once per
+ * level, so without a bound a file of 100,000 '[' overflowed the stack (check-config died, a SIGHUP with such
+ * a file killed a running daemon). */
+#define CFG_MAX_DEPTH 64
 
 struct reader {
     yaml_parser_t p;
     const char *where;
     struct cfg_errors *err;
     int failed;
+    int depth;
 };
 
 static struct node *read_node(struct reader *r, yaml_event_t *ev);
@@ -139,8 +108,25 @@ static struct node *new_node(enum node_kind k, const yaml_event_t *ev)
     return n;
 }
 
+static struct node *read_node_in(struct reader *r, yaml_event_t *ev);
+
 /* ev is the node's first event (already read); the node's events are consumed. */
 static struct node *read_node(struct reader *r, yaml_event_t *ev)
+{
+    if ((ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) &&
+        r->depth >= CFG_MAX_DEPTH) {
+        err_add(r->err, r->where, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, NULL,
+                "mappings and lists nest more than %d deep", CFG_MAX_DEPTH);
+        r->failed = 1;
+        return NULL;
+    }
+    r->depth++;
+    struct node *n = read_node_in(r, ev);
+    r->depth--;
+    return n;
+}
+
+static struct node *read_node_in(struct reader *r, yaml_event_t *ev)
 {
     struct node *n;
     yaml_event_t e;
@@ -435,24 +421,105 @@ static const char *kind_name(enum node_kind k)
     return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
 }
 
-/* Set one key from a scalar text (or, for lists, a sequence node; for maps, a mapping node, or flow YAML
- * text). lc (NULL for defaults) records where each value came from: node's positions in where, or where
- * alone (line 0) for text. Returns NULL or an error message in buf. */
-static const char *set_value(struct lctx *lc, const char *where, const struct cfg_key *k, void *conf,
-                             const char *text, const struct node *seq, char *buf, size_t buflen)
+/* A CFG_MAP from a mapping node, or from YAML flow text (the command line; "" empties it). Each item of the
+ * lists goes through k->check; *at is set to a bad part's node when it came from the file. */
+static const char *set_map(const struct cfg_key *k, struct cfg_map *m, const char *text, const struct node *mn,
+                           char *buf, size_t buflen, const struct node **at)
+{
+    struct node *parsed = NULL;
+    map_free(m);
+    if (!mn && text && *text) {
+        struct cfg_errors e = {0};
+        int failed = 0;
+        parsed = read_yaml("command line", NULL, text, &e, &failed);
+        cfg_errors_free(&e);
+        if (failed || !parsed) {
+            node_free(parsed);
+            snprintf(buf, buflen, "'%s' is not YAML flow text like {name: [value, ...]}", text);
+            return buf;
+        }
+        mn = parsed;
+        at = NULL; /* no positions to give */
+    }
+    if (!mn)
+        return NULL;
+    const char *msg = NULL;
+    if (mn->kind != N_MAP) {
+        snprintf(buf, buflen, "expected %s, found %s", type_name(k->type), kind_name(mn->kind));
+        msg = buf;
+    }
+    for (const struct node *c = msg ? NULL : mn->child; c && !msg; c = c->next) {
+        for (size_t i = 0; i < m->n && !msg; i++)
+            if (strcmp(m->keys[i], c->key) == 0) {
+                snprintf(buf, buflen, "'%s' appears twice", c->key);
+                msg = buf;
+            }
+        if (!msg && c->kind == N_MAP) {
+            snprintf(buf, buflen, "the value of '%s' must be a list, found a mapping", c->key);
+            msg = buf;
+        }
+        if (msg) {
+            if (at && c->kind == N_MAP)
+                *at = c; /* a name twice: at the mapping */
+            break;
+        }
+        char **nk = realloc(m->keys, (m->n + 1) * sizeof *nk);
+        if (!nk)
+            abort();
+        m->keys = nk;
+        struct cfg_list *nv = realloc(m->vals, (m->n + 1) * sizeof *nv);
+        if (!nv)
+            abort();
+        m->vals = nv;
+        m->keys[m->n] = strdup(c->key);
+        memset(&m->vals[m->n], 0, sizeof *m->vals);
+        struct cfg_list *l = &m->vals[m->n++];
+        if (c->kind == N_SEQ) {
+            for (const struct node *x = c->child; x; x = x->next) {
+                if (x->kind != N_SCALAR) {
+                    snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(x->kind));
+                    msg = buf;
+                } else if (k->check) {
+                    msg = k->check(x->value, buf, buflen);
+                }
+                if (msg) {
+                    if (at)
+                        *at = x;
+                    break;
+                }
+                list_add(l, x->value, strlen(x->value));
+            }
+        } else {
+            list_split(l, c->value);
+            for (size_t i = 0; k->check && i < l->n && !msg; i++)
+                if ((msg = k->check(l->v[i], buf, buflen)) && at)
+                    *at = c;
+        }
+    }
+    node_free(parsed);
+    if (msg)
+        map_free(m);
+    return msg;
+}
+
+/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf;
+ * for an item of a sequence, *at is set to that item (for its position). */
+static const char *set_value(const struct cfg_key *k, void *conf, const char *text, const struct node *seq,
+                             char *buf, size_t buflen, const struct node **at)
 {
     char *slot = (char *)conf + k->offset;
     long long v;
     int b;
-    if (lc)
-        pos_drop(lc, conf, k);
-    int line = seq ? seq->line : 0, col = seq ? seq->col : 0;
     switch (k->type) {
     case CFG_STR: {
         char **p = (char **)slot;
+        if (text && *text && k->check) {
+            const char *msg = k->check(text, buf, buflen);
+            if (msg)
+                return msg;
+        }
         free(*p);
         *p = text && *text ? strdup(text) : NULL; /* "key:" with no value unsets it */
-        pos_add(lc, conf, k, 0, 0, where, line, col);
         return NULL;
     }
     case CFG_INT:
@@ -492,89 +559,31 @@ static const char *set_value(struct lctx *lc, const char *where, const struct cf
     case CFG_LIST: {
         struct cfg_list *l = (struct cfg_list *)slot;
         list_free(l);
-        if (seq && seq->kind == N_SEQ) {
+        if (seq) {
             for (const struct node *c = seq->child; c; c = c->next) {
                 if (c->kind != N_SCALAR) {
                     snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(c->kind));
                     return buf;
                 }
                 list_add(l, c->value, strlen(c->value));
-                pos_add(lc, conf, k, l->n - 1, 0, where, c->line, c->col);
             }
         } else if (text) {
             list_split(l, text);
-            for (size_t i = 0; i < l->n; i++)
-                pos_add(lc, conf, k, i, 0, where, line, col);
+        }
+        const struct node *item = seq ? seq->child : NULL;
+        for (size_t i = 0; k->check && i < l->n; i++, item = item ? item->next : NULL) {
+            const char *msg = k->check(l->v[i], buf, buflen);
+            if (msg) {
+                list_free(l);
+                if (at && item)
+                    *at = item;
+                return msg;
+            }
         }
         return NULL;
     }
-    case CFG_MAP: {
-        struct cfg_map *m = (struct cfg_map *)slot;
-        map_free(m);
-        struct node *parsed = NULL;
-        const struct node *mn = seq;
-        if (!mn && text && *text) {
-            struct cfg_errors e = {0};
-            int failed = 0;
-            parsed = read_yaml(where, NULL, text, &e, &failed);
-            if (failed || !parsed) {
-                snprintf(buf, buflen, "'%s' is not YAML flow text like {name: [value, ...]}", text);
-                cfg_errors_free(&e);
-                node_free(parsed);
-                return buf;
-            }
-            mn = parsed;
-        }
-        if (!mn)
-            return NULL; /* "key:" with no value: empty */
-        const char *msg = NULL;
-        if (mn->kind != N_MAP) {
-            snprintf(buf, buflen, "expected %s, found %s", type_name(k->type), kind_name(mn->kind));
-            msg = buf;
-        }
-        for (const struct node *c = mn->kind == N_MAP ? mn->child : NULL; c && !msg; c = c->next) {
-            for (size_t i = 0; i < m->n; i++)
-                if (strcmp(m->keys[i], c->key) == 0) {
-                    snprintf(buf, buflen, "'%s' appears twice", c->key);
-                    msg = buf;
-                }
-            if (msg || c->kind == N_MAP) {
-                if (!msg)
-                    snprintf(buf, buflen, "the value of '%s' must be a list, found a mapping", c->key);
-                msg = buf;
-                break;
-            }
-            char **nk = realloc(m->keys, (m->n + 1) * sizeof *nk);
-            if (nk)
-                m->keys = nk;
-            struct cfg_list *nv = realloc(m->vals, (m->n + 1) * sizeof *nv);
-            if (!nk || !nv)
-                abort();
-            m->vals = nv;
-            m->keys[m->n] = strdup(c->key);
-            memset(&m->vals[m->n], 0, sizeof *m->vals);
-            size_t i = m->n++;
-            int kl = parsed ? 0 : c->kline, kc = parsed ? 0 : c->kcol;
-            pos_add(lc, conf, k, i, SIZE_MAX, where, kl, kc);
-            if (c->kind == N_SEQ) {
-                for (const struct node *x = c->child; x && !msg; x = x->next) {
-                    if (x->kind != N_SCALAR) {
-                        snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(x->kind));
-                        msg = buf;
-                        break;
-                    }
-                    list_add(&m->vals[i], x->value, strlen(x->value));
-                    pos_add(lc, conf, k, i, m->vals[i].n - 1, where, parsed ? 0 : x->line, parsed ? 0 : x->col);
-                }
-            } else {
-                list_split(&m->vals[i], c->value);
-                for (size_t j = 0; j < m->vals[i].n; j++)
-                    pos_add(lc, conf, k, i, j, where, parsed ? 0 : c->line, parsed ? 0 : c->col);
-            }
-        }
-        node_free(parsed);
-        return msg;
-    }
+    case CFG_MAP:
+        return set_map(k, (struct cfg_map *)slot, text, seq, buf, buflen, at);
     }
     return NULL;
 }
@@ -585,16 +594,6 @@ static const struct cfg_key *find_key(const struct cfg_section *s, const char *n
         if (strcmp(k->name, name) == 0)
             return k;
     return NULL;
-}
-
-/* Whether the section has keys of the group name ("dns" for "dns.routes"). */
-static int is_group(const struct cfg_section *s, const char *name)
-{
-    size_t l = strlen(name);
-    for (const struct cfg_key *k = s->keys; k && k->name; k++)
-        if (strncmp(k->name, name, l) == 0 && k->name[l] == '.')
-            return 1;
-    return 0;
 }
 
 static const struct cfg_section *find_section(const struct cfg_section *ss, size_t n, const char *name)
@@ -634,15 +633,51 @@ static void unknown_key(struct cfg_errors *err, const char *where, int line, int
         err_add(err, where, line, col, path, "unknown key");
 }
 
-static void apply_entry(struct lctx *lc, const char *where, struct cfg_section *ss, size_t n,
-                        struct cfg_section *in, const struct node *e, const char *group)
+/* 1 if some key of s is nested under prefix ("tls.acme" for "tls.acme.domains"). */
+static int has_nested(const struct cfg_section *s, const char *prefix)
 {
-    struct cfg_errors *err = lc->err;
-    char path[320], name[256], buf[512];
-    snprintf(name, sizeof name, "%s%s%s", group ? group : "", group ? "." : "", e->key);
-    snprintf(path, sizeof path, "%.60s%s%s", in->name ? in->name : "", in->name ? "." : "", name);
+    size_t pl = strlen(prefix);
+    for (const struct cfg_key *k = s->keys; k && k->name; k++)
+        if (strncmp(k->name, prefix, pl) == 0 && k->name[pl] == '.')
+            return 1;
+    return 0;
+}
+
+static void set_origin(struct cfg_section *s, const struct cfg_key *k, enum cfg_from from, int line, int col)
+{
+    if (s->origin) {
+        free(s->origin[k - s->keys].items);
+        s->origin[k - s->keys] = (struct cfg_origin){from, line, col, NULL, 0};
+    }
+}
+
+static void origins_free(struct cfg_section *s)
+{
+    size_t i = 0;
+    for (const struct cfg_key *k = s->keys; s->origin && k && k->name; k++, i++)
+        free(s->origin[i].items);
+    free(s->origin);
+    s->origin = NULL;
+}
+
+/* e is an entry of a mapping at prefix ("" at the section's top, "tls." under `tls:`...). */
+static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                        struct cfg_section *in, const struct node *e, const char *prefix)
+{
+    char path[400], name[256], buf[512];
+    snprintf(name, sizeof name, "%s%s", prefix, e->key);
+    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", name);
     const struct cfg_key *k = find_key(in, name);
-    if (!k && !group && e->kind == N_MAP && is_group(in, name)) {
+    if (!k && has_nested(in, name)) {
+        if (e->kind == N_SCALAR && e->value[0] == 0)
+            return; /* "acme:" with nothing under it */
+        if (e->kind != N_MAP) {
+            err_add(err, where, e->line, e->col, path, "expected a mapping of %s keys, found %s", path,
+                    kind_name(e->kind));
+            return;
+        }
+        char sub[260];
+        snprintf(sub, sizeof sub, "%s.", name);
         for (const struct node *c = e->child; c; c = c->next) {
             for (const struct node *p = e->child; p != c; p = p->next)
                 if (strcmp(p->key, c->key) == 0) {
@@ -650,32 +685,51 @@ static void apply_entry(struct lctx *lc, const char *where, struct cfg_section *
                             c->key, p->kline);
                     break;
                 }
-            apply_entry(lc, where, ss, n, in, c, name);
+            apply_entry(err, where, ss, n, in, c, sub);
         }
         return;
     }
-    if (!k && !group && e->kind == N_SCALAR && !e->value[0] && is_group(in, name))
-        return; /* "dns:" with nothing under it */
     if (!k) {
         unknown_key(err, where, e->kline, e->kcol, ss, n, in, name, path);
         return;
     }
     const char *msg = NULL;
+    const struct node *at = e;
     if ((e->kind == N_MAP && k->type != CFG_MAP) || (e->kind == N_SEQ && k->type != CFG_LIST) ||
         (e->kind == N_SCALAR && k->type == CFG_MAP && e->value[0]))
         msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
-    else if (e->kind != N_SCALAR || k->type == CFG_MAP)
-        msg = set_value(lc, where, k, in->conf, NULL, e->kind == N_SCALAR ? NULL : e, buf, sizeof buf);
+    else if (e->kind != N_SCALAR)
+        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf, &at);
     else
-        msg = set_value(lc, where, k, in->conf, e->value, e, buf, sizeof buf);
-    if (msg)
-        err_add(err, where, e->line, e->col, path, "%s", msg);
+        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf, &at);
+    if (msg) {
+        err_add(err, where, at->line, at->col, path, "%s", msg);
+        return;
+    }
+    set_origin(in, k, CFG_FROM_FILE, e->line, e->col);
+    /* where each list item, or each name of a map, is: for the module's checks (cfg_error_item) */
+    struct cfg_origin *o = in->origin ? &in->origin[k - in->keys] : NULL;
+    const char *slot = (const char *)in->conf + k->offset;
+    size_t ni = k->type == CFG_LIST ? ((const struct cfg_list *)slot)->n
+                : k->type == CFG_MAP ? ((const struct cfg_map *)slot)->n
+                                     : 0;
+    if (!o || !ni)
+        return;
+    o->items = calloc(ni, sizeof *o->items);
+    if (!o->items)
+        return;
+    o->nitems = ni;
+    const struct node *c = e->kind != N_SCALAR ? e->child : NULL;
+    for (size_t i = 0; i < ni; i++) {
+        o->items[i] = c ? (struct cfg_pos){k->type == CFG_MAP ? c->kline : c->line, k->type == CFG_MAP ? c->kcol : c->col}
+                        : (struct cfg_pos){e->line, e->col};
+        c = c ? c->next : NULL;
+    }
 }
 
-static void apply_tree(struct lctx *lc, const char *where, struct cfg_section *ss, size_t n,
+static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
                        const struct node *root)
 {
-    struct cfg_errors *err = lc->err;
     struct cfg_section *top = NULL;
     for (size_t i = 0; i < n; i++)
         if (!ss[i].name)
@@ -709,17 +763,16 @@ static void apply_tree(struct lctx *lc, const char *where, struct cfg_section *s
                                 e->key, c->key, p->kline);
                         break;
                     }
-                apply_entry(lc, where, ss, n, sec, c, NULL);
+                apply_entry(err, where, ss, n, sec, c, "");
             }
         } else if (top) {
-            apply_entry(lc, where, ss, n, top, e, NULL);
+            apply_entry(err, where, ss, n, top, e, "");
         }
     }
 }
 
-static void apply_override(struct lctx *lc, struct cfg_section *ss, size_t n, const char *text)
+static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_t n, const char *text)
 {
-    struct cfg_errors *err = lc->err;
     const char *eq = strchr(text, '=');
     char buf[512];
     if (eq == NULL || eq == text) {
@@ -767,9 +820,11 @@ static void apply_override(struct lctx *lc, struct cfg_section *ss, size_t n, co
             err_add(err, "command line", 0, 0, key, "unknown key");
         return;
     }
-    const char *msg = set_value(lc, "command line", k, sec->conf, value, NULL, buf, sizeof buf);
+    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf, NULL);
     if (msg)
         err_add(err, "command line", 0, 0, key, "%s", msg);
+    else
+        set_origin(sec, k, CFG_FROM_COMMAND_LINE, 0, 0);
 }
 
 static void apply_defaults(struct cfg_section *s)
@@ -778,7 +833,7 @@ static void apply_defaults(struct cfg_section *s)
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         if (!k->def)
             continue;
-        const char *msg = set_value(NULL, NULL, k, s->conf, k->def, NULL, buf, sizeof buf);
+        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf, NULL);
         if (msg) { /* a broken default is a bug in the table, not a user error */
             fprintf(stderr, "weft: bad built-in default for %s: %s\n", k->name, msg);
             abort();
@@ -786,82 +841,76 @@ static void apply_defaults(struct cfg_section *s)
     }
 }
 
-static const struct cfg_section *section_of(const struct cfg_section *ss, size_t n, const void *conf)
+/* The config file, opened for reading; NULL with the reason in err. Only a regular file: a directory would
+ * read as a YAML input error, and a FIFO would block the reader (check-config, a SIGHUP) forever. */
+static FILE *open_config(const char *path, struct cfg_errors *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ss[i].conf == conf)
-            return &ss[i];
-    return NULL;
-}
-
-/* The keys' own checks, on every value that came from the file or the command line. */
-static void run_checks(struct lctx *lc, const struct cfg_section *ss, size_t n)
-{
-    char buf[512], path[256];
-    for (size_t i = 0; i < lc->npos; i++) {
-        const struct pos *p = &lc->pos[i];
-        const struct cfg_section *s = section_of(ss, n, p->conf);
-        const char *slot = (const char *)p->conf + p->k->offset, *item = NULL;
-        enum cfg_part part = CFG_PART_VALUE;
-        if (p->k->type == CFG_STR)
-            item = *(char *const *)slot;
-        else if (p->k->type == CFG_LIST && p->item < ((const struct cfg_list *)slot)->n)
-            item = ((const struct cfg_list *)slot)->v[p->item];
-        else if (p->k->type == CFG_MAP && p->item < ((const struct cfg_map *)slot)->n) {
-            const struct cfg_map *m = (const struct cfg_map *)slot;
-            if (p->sub == SIZE_MAX) {
-                item = m->keys[p->item];
-                part = CFG_PART_MAPKEY;
-            } else if (p->sub < m->vals[p->item].n) {
-                item = m->vals[p->item].v[p->sub];
-            }
-        }
-        if (!item || !s)
-            continue;
-        const char *msg = p->k->check(p->conf, item, part, buf, sizeof buf);
-        if (!msg)
-            continue;
-        snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", p->k->name);
-        err_add(lc->err, p->where, p->line, p->col, path, "%s", msg);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY); /* a FIFO's open must not wait */
+    if (fd < 0) {
+        err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
     }
+    struct stat st;
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0)
+        bad = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        bad = "is a directory, not a configuration file";
+    else if (!S_ISREG(st.st_mode))
+        bad = S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file" : "is not a regular file";
+    if (bad || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        err_add(err, path, 0, 0, NULL, "%s", bad ? bad : strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        close(fd);
+    }
+    return f;
 }
 
 size_t config_load(struct cfg_section *ss, size_t n, const char *path, const char *embedded,
                    const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
 {
-    struct lctx lc = {.err = err};
+    const char *where = path ? path : embedded ? "(embedded default)" : "(defaults)";
     for (size_t i = 0; i < n; i++) {
         if (ss[i].conf)
             memset(ss[i].conf, 0, ss[i].size);
+        origins_free(&ss[i]);
+        free(ss[i].file);
+        size_t nk = 0;
+        for (const struct cfg_key *k = ss[i].keys; k && k->name; k++)
+            nk++;
+        ss[i].origin = nk ? calloc(nk, sizeof *ss[i].origin) : NULL;
+        ss[i].file = strdup(where);
         apply_defaults(&ss[i]);
     }
     if (path || embedded) {
-        const char *where = path ? path : "(embedded default)";
         FILE *f = NULL;
-        if (!embedded) {
-            f = fopen(path, "r");
-            if (!f) {
-                err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-                return err->count;
-            }
-        }
+        if (!embedded && !(f = open_config(path, err)))
+            return err->count;
         int failed = 0;
         struct node *root = read_yaml(where, f, embedded, err, &failed);
         if (f)
             fclose(f);
         if (root && !failed)
-            apply_tree(&lc, where, ss, n, root);
+            apply_tree(err, where, ss, n, root);
         node_free(root);
     }
     for (size_t i = 0; i < nov; i++)
-        apply_override(&lc, ss, n, ov[i].text);
-    run_checks(&lc, ss, n);
-    free(lc.pos);
+        apply_override(err, ss, n, ov[i].text);
     return err->count;
 }
 
 void config_free(struct cfg_section *ss, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        origins_free(&ss[i]);
+        free(ss[i].file);
+        ss[i].file = NULL;
+    }
     for (size_t i = 0; i < n; i++)
         for (const struct cfg_key *k = ss[i].keys; k && k->name; k++) {
             char *slot = (char *)ss[i].conf + k->offset;
@@ -904,6 +953,17 @@ static void print_scalar(FILE *out, const char *s)
     fputc('"', out);
 }
 
+static void print_list(FILE *out, const struct cfg_list *l)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            fputs(", ", out);
+        print_scalar(out, l->v[i]);
+    }
+    fputc(']', out);
+}
+
 static void print_duration(FILE *out, long long ms)
 {
     if (ms == 0)
@@ -918,42 +978,44 @@ static void print_duration(FILE *out, long long ms)
         fprintf(out, "%lldms", ms);
 }
 
-static void print_list(FILE *out, const struct cfg_list *l)
+/* The number of dot-separated components of name's parent ("tls.acme" of "tls.acme.domains": 2), with the
+ * start and length of each in st/ln (at most 8). */
+static int parents(const char *name, size_t st[8], size_t ln[8])
 {
-    fputc('[', out);
-    for (size_t i = 0; i < l->n; i++) {
-        if (i)
-            fputs(", ", out);
-        print_scalar(out, l->v[i]);
-    }
-    fputc(']', out);
+    int n = 0;
+    for (size_t i = 0, s0 = 0; name[i] && n < 8; i++)
+        if (name[i] == '.') {
+            st[n] = s0;
+            ln[n++] = i - s0;
+            s0 = i + 1;
+        }
+    return n;
 }
 
 static void print_section(FILE *out, const struct cfg_section *s, int docs)
 {
-    const char *sind = s->name ? "  " : "";
-    const char *group = NULL;
-    size_t glen = 0;
+    char ind[64];
+    int base = s->name ? 2 : 0;
     if (s->name)
         fprintf(out, "%s:\n", s->name);
+    const char *prev = "";
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         const char *slot = (const char *)s->conf + k->offset;
-        const char *dot = strchr(k->name, '.'), *name = k->name;
-        const char *ind = sind;
-        if (dot) { /* a group's keys under the group's name */
-            if (!group || glen != (size_t)(dot - k->name) || strncmp(group, k->name, glen)) {
-                group = k->name;
-                glen = (size_t)(dot - k->name);
-                fprintf(out, "%s%.*s:\n", sind, (int)glen, group);
-            }
-            name = dot + 1;
-            ind = s->name ? "    " : "  ";
-        } else {
-            group = NULL;
-        }
+        /* open the mappings of a nested key that the previous key has not opened (keys sharing a prefix
+         * are next to each other in the table) */
+        size_t st[8], ln[8], pst[8], pln[8];
+        int np = parents(k->name, st, ln), npp = parents(prev, pst, pln), common = 0;
+        while (common < np && common < npp && ln[common] == pln[common] &&
+               strncmp(k->name + st[common], prev + pst[common], ln[common]) == 0)
+            common++;
+        for (int i = common; i < np; i++)
+            fprintf(out, "%*s%.*s:\n", base + 2 * i, "", (int)ln[i], k->name + st[i]);
+        prev = k->name;
+        snprintf(ind, sizeof ind, "%*s", base + 2 * np, "");
+        const char *leaf = strrchr(k->name, '.') ? strrchr(k->name, '.') + 1 : k->name;
         if (docs && k->doc)
             fprintf(out, "%s# %s\n", ind, k->doc);
-        fprintf(out, "%s%s:", ind, name);
+        fprintf(out, "%s%s:", ind, leaf);
         switch (k->type) {
         case CFG_STR:
             if (*(char *const *)slot) {
@@ -1003,4 +1065,107 @@ void config_print(FILE *out, const struct cfg_section *ss, size_t n, int docs)
     for (size_t i = 0; i < n; i++)
         if (ss[i].name && ss[i].keys)
             print_section(out, &ss[i], docs);
+}
+
+const struct cfg_origin *cfg_origin_of(const struct cfg_section *s, const char *key)
+{
+    const struct cfg_key *k = find_key(s, key);
+    return k && s->origin ? &s->origin[k - s->keys] : NULL;
+}
+
+int cfg_is_set(const struct cfg_section *s, const char *key)
+{
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    return o && o->from != CFG_FROM_DEFAULT;
+}
+
+void cfg_error(struct cfg_errors *err, const struct cfg_section *s, const char *key, const char *fmt, ...)
+{
+    char msg[512], path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", key);
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    if (o && o->from == CFG_FROM_COMMAND_LINE)
+        err_add(err, "command line", 0, 0, path, "%s", msg);
+    else if (o && o->from == CFG_FROM_FILE)
+        err_add(err, s->file ? s->file : "?", o->line, o->col, path, "%s", msg);
+    else /* a default: no position to give */
+        err_add(err, s->file ? s->file : "(defaults)", 0, 0, path, "%s (its default)", msg);
+}
+
+void cfg_error_item(struct cfg_errors *err, const struct cfg_section *s, const char *key, size_t i, const char *fmt,
+                    ...)
+{
+    char msg[512], path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    if (!o || o->from != CFG_FROM_FILE || i >= o->nitems) {
+        cfg_error(err, s, key, "%s", msg);
+        return;
+    }
+    snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", key);
+    err_add(err, s->file ? s->file : "?", o->items[i].line, o->items[i].col, path, "%s", msg);
+}
+
+static int list_eq(const struct cfg_list *l, const struct cfg_list *m)
+{
+    if (l->n != m->n)
+        return 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], m->v[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int cfg_key_equal(const struct cfg_key *k, const void *a, const void *b)
+{
+    const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
+    switch (k->type) {
+    case CFG_STR:
+        return str_eq(*(char *const *)x, *(char *const *)y);
+    case CFG_INT:
+    case CFG_DURATION:
+        return *(const long long *)x == *(const long long *)y;
+    case CFG_BOOL:
+    case CFG_ENUM:
+        return *(const int *)x == *(const int *)y;
+    case CFG_LIST:
+        return list_eq((const struct cfg_list *)x, (const struct cfg_list *)y);
+    case CFG_MAP: {
+        const struct cfg_map *l = (const struct cfg_map *)x, *m = (const struct cfg_map *)y;
+        if (l->n != m->n)
+            return 0;
+        for (size_t i = 0; i < l->n; i++)
+            if (strcmp(l->keys[i], m->keys[i]) != 0 || !list_eq(&l->vals[i], &m->vals[i]))
+                return 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+void cfg_key_swap(const struct cfg_key *k, void *a, void *b)
+{
+    size_t size = k->type == CFG_STR        ? sizeof(char *)
+                  : k->type == CFG_LIST     ? sizeof(struct cfg_list)
+                  : k->type == CFG_MAP      ? sizeof(struct cfg_map)
+                  : k->type == CFG_INT || k->type == CFG_DURATION ? sizeof(long long)
+                                            : sizeof(int);
+    char tmp[sizeof(struct cfg_map)]; /* the largest of them */
+    _Static_assert(sizeof(struct cfg_map) >= sizeof(struct cfg_list) && sizeof(struct cfg_map) >= sizeof(long long),
+                   "tmp holds any value");
+    memcpy(tmp, (char *)a + k->offset, size);
+    memcpy((char *)a + k->offset, (char *)b + k->offset, size);
+    memcpy((char *)b + k->offset, tmp, size);
 }

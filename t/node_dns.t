@@ -45,11 +45,49 @@ on_exit "kill $! 2>/dev/null"
 wait_for 5 ip netns exec "$L" dig +time=1 +tries=1 +short @10.78.0.4 db.corp.example
 ok $? "a second dnsmasq answers corp.example in node1's LAN (10.78.0.4)"
 
-# control.dns: the global resolver, a split DNS route, an inline record and a watched file of records
+# DNS over HTTPS (RFC 8484): unbound at https://10.78.0.5/dns-query with a certificate of the test's own CA,
+# the only resolver that knows doh.example; the nodes trust that CA (node.dns_ca_file)
+have_doh=
+if command -v unbound >/dev/null && command -v openssl >/dev/null; then
+    ip -n "$L" addr add 10.78.0.5/24 dev "wl$$b"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=doh-test \
+        -addext subjectAltName=IP:10.78.0.5 -keyout "$TMP/doh.key" -out "$TMP/doh.crt" >/dev/null 2>&1
+    cat >"$TMP/unbound.conf" <<EOF
+server:
+  interface: 10.78.0.5@443
+  https-port: 443
+  http-endpoint: "/dns-query"
+  tls-service-key: "$TMP/doh.key"
+  tls-service-pem: "$TMP/doh.crt"
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "$TMP"
+  pidfile: "$TMP/unbound.pid"
+  use-syslog: no
+  logfile: "$TMP/unbound.log"
+  log-queries: yes
+  do-ip6: no
+  module-config: "iterator"
+  access-control: 0.0.0.0/0 allow
+  local-zone: "doh.example." static
+  local-data: "svc.doh.example. A 10.78.0.55"
+remote-control:
+  control-enable: no
+EOF
+    ip netns exec "$L" unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.out" 2>&1 &
+    on_exit "kill $! 2>/dev/null"
+    doh_listens() { ip netns exec "$L" ss -ltn | grep -q '10\.78\.0\.5:443'; }
+    wait_for 10 doh_listens && have_doh=1
+    [ -n "$have_doh" ] || diag "$(cat "$TMP/unbound.out" "$TMP/unbound.log" 2>/dev/null)"
+fi
+
+# control.dns: the global resolver, split DNS routes, an inline record and a watched file of records
 # (in a file: SIGHUP re-reads it below)
 printf '# extra records\nwiki.weft.internal CNAME grafana.weft.internal.\n' >"$TMP/records"
 dnsconf() { # dnsconf [MORE_RECORD]: the server's configuration file
-    printf '%s\n' 'control:' '  dns:' '    nameservers: [10.78.0.3]' '    routes: {corp.example: [10.78.0.4]}' \
+    printf '%s\n' 'control:' '  dns:' '    nameservers: [10.78.0.3]' \
+        '    routes: {corp.example: [10.78.0.4], doh.example: ["https://10.78.0.5/dns-query"]}' \
         '    extra_records:' '      - grafana.weft.internal A 100.64.0.7' ${1:+"      - $1"} \
         "    extra_records_file: $TMP/records" >"$TMP/srv.yaml"
 }
@@ -60,7 +98,7 @@ w users create alice >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
 orig1='nameserver 192.0.2.53'
 for i in 1 2; do
-    start_node "$i"
+    start_node "$i" -o node.dns_ca_file="$TMP/doh.crt"
     out=$(cli "$i" up --login-server "$url" --authkey "$key" --hostname "node$i" 2>&1)
     ok $? "node$i: weft up" || diag "$out"
 done
@@ -83,6 +121,14 @@ is "$(q @100.100.100.100 db.corp.example)" 10.78.0.44 "split DNS: corp.example f
 unlike "$(q @10.78.0.3 db.corp.example)" '10\.78\.0\.44' "... which the global resolver does not know"
 out=$(in_ns 1 dig +time=2 +tries=1 @100.100.100.100 nope.corp.example 2>&1)
 like "$out" 'status: NXDOMAIN' "an unknown name in the split domain: its resolver's NXDOMAIN"
+if [ -n "$have_doh" ]; then
+    is "$(q @100.100.100.100 svc.doh.example)" 10.78.0.55 \
+        "split DNS over HTTPS: doh.example forwarded to https://10.78.0.5/dns-query (unbound)"
+    like "$(cat "$TMP/unbound.log")" 'svc\.doh\.example\. A IN' "... which unbound logged"
+else
+    skip "no unbound (DNS over HTTPS) here"
+    skip "no unbound (DNS over HTTPS) here"
+fi
 is "$(q @100.100.100.100 grafana.weft.internal)" 100.64.0.7 "an extra record (control.dns.extra_records)"
 is "$(q @100.100.100.100 wiki.weft.internal | tr '\n' ' ')" "grafana.weft.internal. 100.64.0.7 " \
     "an extra record from the records file: a CNAME, followed in the zone"

@@ -18,8 +18,6 @@ int app_start(struct weft_instance *inst, struct http_server *srv);
 /* The admin socket ($RUNTIME_DIRECTORY or state_dir, then admin_socket; mode 0660). 0 or -1. */
 int app_start_admin(struct weft_instance *inst);
 void app_stop(struct weft_instance *inst);
-/* SIGHUP: control.dns applied (dnsconf_reload); the other keys take a restart. */
-int app_reload(struct weft_instance *inst, const void *newconf);
 int app_drained(struct weft_instance *inst);
 void app_finish(struct weft_instance *inst);
 struct app *app_of(struct weft_instance *inst);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/cfgcheck.h"
 #include "core/json/tailcfg.h"
 #include "core/log.h"
 #include "core/wire/dnsrec.h"
@@ -22,64 +23,6 @@
 #define FILE_MAX (1 << 20) /* an extra records file larger than this is refused */
 
 /* ---- checks ---- */
-
-const char *dnsconf_check_domain(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
-{
-    char c[256];
-    if (dns_name_canon(item, c, sizeof c)) {
-        snprintf(buf, len, "'%s' is not a domain name (labels of letters, digits and '-', dot-separated)", item);
-        return buf;
-    }
-    return NULL;
-}
-
-/* IP, IP:port, [IPv6]:port, or an https:// URL (DNS over HTTPS): what the node's resolver can forward to. */
-const char *dnsconf_check_resolver(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
-{
-    uint8_t a[16];
-    if (inet_pton(AF_INET, item, a) == 1 || inet_pton(AF_INET6, item, a) == 1)
-        return NULL;
-    if (strncmp(item, "https://", 8) == 0) {
-        const char *h = item + 8;
-        size_t hl = strcspn(h, "/?#");
-        if (hl && !strpbrk(item, " \t\"'<>\\"))
-            return NULL;
-        snprintf(buf, len, "'%s' is not a DNS-over-HTTPS URL (https://HOST/PATH)", item);
-        return buf;
-    }
-    char host[64];
-    const char *colon = NULL;
-    if (item[0] == '[') {
-        const char *rb = strchr(item, ']');
-        if (rb && rb[1] == ':' && (size_t)(rb - item - 1) < sizeof host) {
-            snprintf(host, sizeof host, "%.*s", (int)(rb - item - 1), item + 1);
-            if (inet_pton(AF_INET6, host, a) == 1)
-                colon = rb + 1;
-        }
-    } else if ((colon = strchr(item, ':')) && !strchr(colon + 1, ':') && (size_t)(colon - item) < sizeof host) {
-        snprintf(host, sizeof host, "%.*s", (int)(colon - item), item);
-        if (inet_pton(AF_INET, host, a) != 1)
-            colon = NULL;
-    } else {
-        colon = NULL;
-    }
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (colon[1] && !*end && p > 0 && p < 65536)
-            return NULL;
-    }
-    snprintf(buf, len,
-             "'%s' is not a nameserver: an IP address, IP:PORT, [IPv6]:PORT or an https:// URL (DNS over HTTPS)",
-             item);
-    return buf;
-}
-
-const char *dnsconf_check_route(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
-{
-    return part == CFG_PART_MAPKEY ? dnsconf_check_domain(conf, item, part, buf, len)
-                                   : dnsconf_check_resolver(conf, item, part, buf, len);
-}
 
 static bool under(const char *name, const char *dom)
 {
@@ -164,7 +107,7 @@ int dnsconf_parse_record(const void *conf, char *line, struct dnsconf_rec *rec, 
     return 0;
 }
 
-const char *dnsconf_check_record(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len)
+const char *dnsconf_check_record(const char *item, char *buf, size_t len)
 {
     char *copy = strdup(item);
     struct dnsconf_rec r;
@@ -173,7 +116,7 @@ const char *dnsconf_check_record(const void *conf, const char *item, enum cfg_pa
         snprintf(buf, len, "out of memory");
         return buf;
     }
-    int rc = dnsconf_parse_record(conf, copy, &r, buf, len, &col);
+    int rc = dnsconf_parse_record(NULL, copy, &r, buf, len, &col);
     free(copy);
     return rc ? buf : NULL;
 }
@@ -260,17 +203,33 @@ static int read_records_file(const struct control_conf *cf, const char *path, st
     return rc;
 }
 
-const char *dnsconf_check_records_file(const void *conf, const char *item, enum cfg_part part, char *buf,
-                                       size_t len)
+void dnsconf_check(const struct cfg_section *s, struct cfg_errors *err)
 {
-    struct recs r;
-    char err[768];
-    if (read_records_file(conf, item, &r, err, sizeof err)) {
-        snprintf(buf, len, "%s", err);
-        return buf;
+    const struct control_conf *cf = s->conf;
+    if (!cf->dns.base_domain) /* Node.Name is always NAME.<base_domain>., with MagicDNS or without */
+        cfg_error(err, s, "dns.base_domain", "nodes' names are NAME.<base_domain>: it cannot be empty");
+    for (size_t i = 0; i < cf->dns.routes.n; i++)
+        if (!cfg_is_domain(cf->dns.routes.keys[i], 0))
+            cfg_error_item(err, s, "dns.routes", i,
+                           "'%s' is not a domain name (labels of letters, digits and '-', separated by dots)",
+                           cf->dns.routes.keys[i]);
+    /* each record's form was checked as it was read; here whether a node would ever ask for its name */
+    for (size_t i = 0; i < cf->dns.extra_records.n; i++) {
+        char *copy = strdup(cf->dns.extra_records.v[i]), msg[512];
+        struct dnsconf_rec r;
+        int col;
+        if (copy && dnsconf_parse_record(cf, copy, &r, msg, sizeof msg, &col))
+            cfg_error_item(err, s, "dns.extra_records", i, "%s", msg);
+        free(copy);
     }
-    recs_free(&r);
-    return NULL;
+    if (cf->dns.extra_records_file) {
+        struct recs r;
+        char msg[768];
+        if (read_records_file(cf, cf->dns.extra_records_file, &r, msg, sizeof msg))
+            cfg_error(err, s, "dns.extra_records_file", "%s", msg);
+        else
+            recs_free(&r);
+    }
 }
 
 /* ---- DNSConfig ---- */
@@ -337,9 +296,8 @@ static struct tc_resolver *resolvers(const struct cfg_list *l)
  * 28 and later): Resolvers, Routes, FallbackResolvers, Domains, Proxied and ExtraRecords are all read
  * from there on; the deprecated Nameservers (caps 9-13) is never sent. CertDomains stays out: weft's
  * control issues no certificates (no /machine/set-dns), and a node told of cert domains would ask. */
-int dnsconf_build(struct ctrl *c)
+int dnsconf_build(const struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
 {
-    const struct control_conf *cf = c->conf;
     struct tc_dns_config d;
     memset(&d, 0, sizeof d);
     struct tc_resolver *global = resolvers(&cf->dns.nameservers);
@@ -395,10 +353,10 @@ int dnsconf_build(struct ctrl *c)
     struct jbuf b;
     jbuf_init(&b);
     int rc = tc_dns_config_emit(&b, &d) || b.oom ? -1 : 0;
+    *out = NULL;
     if (!rc) {
-        free(c->dns_json);
-        c->dns_json = jbuf_take(&b, &c->dns_len);
-        rc = c->dns_json ? 0 : -1;
+        *out = jbuf_take(&b, outlen);
+        rc = *out ? 0 : -1;
     }
     jbuf_free(&b);
     free(all);
@@ -460,32 +418,33 @@ static int reload(struct ctrl *c, bool first)
     return 1;
 }
 
-static void rebuild_and_push(struct ctrl *c);
+/* c->dns_json again; a changed one goes to every node */
+static void rebuild_and_push(struct ctrl *c)
+{
+    char *fresh;
+    size_t len;
+    if (dnsconf_build(c, c->conf, &fresh, &len)) {
+        log_error("module=control event=dns_config error=\"out of memory\" msg=\"the nodes keep the last one\"");
+        return;
+    }
+    if (c->dns_json && len == c->dns_len && memcmp(fresh, c->dns_json, len) == 0) {
+        free(fresh);
+        return;
+    }
+    free(c->dns_json);
+    c->dns_json = fresh;
+    c->dns_len = len;
+    fanout_statics(c, STATIC_DNS);
+}
 
 static void watch_cb(struct timer *t, void *arg)
 {
     struct ctrl *c = arg;
+    if (!c->conf->dns.extra_records_file)
+        return; /* a reload took the file away (dnsconf_file_refresh has dropped its records) */
     if (reload(c, false))
         rebuild_and_push(c);
     timer_start(t, WATCH_MS);
-}
-
-/* c->dns_json again; a changed one goes to every node */
-static void rebuild_and_push(struct ctrl *c)
-{
-    char *old = c->dns_json;
-    size_t oldlen = c->dns_len;
-    c->dns_json = NULL;
-    if (dnsconf_build(c)) {
-        free(c->dns_json);
-        c->dns_json = old;
-        c->dns_len = oldlen;
-        log_error("module=control event=dns_config error=\"out of memory\" msg=\"the nodes keep the last one\"");
-        return;
-    }
-    if (!old || oldlen != c->dns_len || memcmp(old, c->dns_json, oldlen))
-        fanout_dns(c);
-    free(old);
 }
 
 void dnsconf_watch_start(struct ctrl *c)
@@ -503,34 +462,13 @@ void dnsconf_watch_stop(struct ctrl *c)
     file_recs_free(c);
 }
 
-#define SWAP(a, b)                                                                                              \
-    do {                                                                                                        \
-        __typeof__(a) swap_tmp_ = (a);                                                                          \
-        (a) = (b);                                                                                              \
-        (b) = swap_tmp_;                                                                                        \
-    } while (0)
-
-int dnsconf_reload(struct ctrl *c, struct control_conf *nc)
+void dnsconf_file_refresh(struct ctrl *c, bool path_changed)
 {
-    struct control_dns_conf *cur = &c->conf->dns, *nw = &nc->dns;
-    if (cur->magic_dns != nw->magic_dns || !nw->base_domain || strcmp(cur->base_domain, nw->base_domain))
-        log_warn("module=control event=reload msg=\"control.dns.magic_dns and base_domain (the nodes' names) "
-                 "take a restart; the rest of control.dns is applied\"");
-    bool file_changed = (cur->extra_records_file == NULL) != (nw->extra_records_file == NULL) ||
-                        (cur->extra_records_file && strcmp(cur->extra_records_file, nw->extra_records_file));
-    SWAP(cur->nameservers, nw->nameservers);
-    SWAP(cur->routes, nw->routes);
-    SWAP(cur->search_domains, nw->search_domains);
-    SWAP(cur->override_local_dns, nw->override_local_dns);
-    SWAP(cur->extra_records, nw->extra_records);
-    SWAP(cur->extra_records_file, nw->extra_records_file);
-    if (file_changed) {
+    if (path_changed) {
         dnsconf_watch_stop(c);
         c->dns_file_seen = false;
         dnsconf_watch_start(c);
-    } else if (cur->extra_records_file && reload(c, false)) {
-        ; /* read now: the file may have changed with the configuration */
+    } else if (c->conf->dns.extra_records_file) {
+        reload(c, false); /* the file may have changed with the configuration */
     }
-    rebuild_and_push(c);
-    return 0;
 }

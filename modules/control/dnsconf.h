@@ -5,6 +5,7 @@
 #ifndef WEFT_MODULES_CONTROL_DNSCONF_H
 #define WEFT_MODULES_CONTROL_DNSCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/cfg.h"
@@ -12,13 +13,11 @@
 struct ctrl;
 struct control_conf;
 
-/* cfg_key checks (conf: the struct control_conf). */
-const char *dnsconf_check_domain(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len);
-const char *dnsconf_check_resolver(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len);
-const char *dnsconf_check_route(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len);
-const char *dnsconf_check_record(const void *conf, const char *item, enum cfg_part part, char *buf, size_t len);
-const char *dnsconf_check_records_file(const void *conf, const char *item, enum cfg_part part, char *buf,
-                                       size_t len);
+/* dns.extra_records' cfg_key check: one record's form ("NAME TYPE VALUE"), whatever the domains. */
+const char *dnsconf_check_record(const char *item, char *buf, size_t len);
+/* The module's check hook's share (s->conf: the struct control_conf): a base domain,
+ * routes' domains, each extra record's name under a domain nodes ask about, the records file's contents. */
+void dnsconf_check(const struct cfg_section *s, struct cfg_errors *err);
 
 /* One extra record, "NAME TYPE VALUE" (or "NAME VALUE" for an address): its three parts in rec (pointers
  * into line, which is modified). 0, or -1 with the reason and the 1-based column it is about. */
@@ -27,15 +26,14 @@ struct dnsconf_rec {
 };
 int dnsconf_parse_record(const void *conf, char *line, struct dnsconf_rec *rec, char *err, size_t errlen, int *col);
 
-/* c->dns_json from the configuration and the records file (kept as it was if the file is bad now). */
-int dnsconf_build(struct ctrl *c);
+/* The DNSConfig from cf and the records file last read (c) into *out (malloc'd). 0 or -1. */
+int dnsconf_build(const struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen);
 /* Watch dns.extra_records_file (checked every second: changed contents are read, checked and, when good,
  * pushed to every node). */
 void dnsconf_watch_start(struct ctrl *c);
 void dnsconf_watch_stop(struct ctrl *c);
-/* SIGHUP: the re-read control.dns (in nc) replaces the running one, except magic_dns and base_domain (the
- * nodes' names: those take a restart); a DNSConfig that changed goes to every node. The old values end in
- * nc, which the caller frees. */
-int dnsconf_reload(struct ctrl *c, struct control_conf *nc);
+/* A reload changed control.dns (already in c->conf): the records file is read again now (watched anew if
+ * path_changed), before the DNSConfig is rebuilt. */
+void dnsconf_file_refresh(struct ctrl *c, bool path_changed);
 
 #endif

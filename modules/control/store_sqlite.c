@@ -15,6 +15,8 @@
 #include "modules/control/store.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -76,12 +78,15 @@ static const char *const sq_migrations[] = {
     "CREATE INDEX nodes_user_id ON nodes(user_id);"
     "CREATE INDEX nodes_authkey_id ON nodes(authkey_id);"
     "CREATE INDEX preauth_keys_user_id ON preauth_keys(user_id);",
+
+    /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
+    "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
-    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id"
+    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, renamed"
 #define AUTHKEY_COLS                                                                                        \
     "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
 #define USER_COLS "id, name, display_name, created"
@@ -113,13 +118,13 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
     [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                      "last_seen, ephemeral, tags, authkey_id) "
+                      "last_seen, ephemeral, tags, authkey_id, renamed) "
                       "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20)",
+                      "?19, ?20, ?21)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
                       "hostinfo = ?12, home_derp = ?13, capver = ?14, expiry = ?15, last_seen = ?17, "
-                      "ephemeral = ?18, tags = ?19, authkey_id = ?20 WHERE id = ?1",
+                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21 WHERE id = ?1",
     [Q_NODE_BY_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
     [Q_NODE_BY_NODE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE node_key = ?1",
     [Q_NODE_BY_MACHINE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE machine_key = ?1",
@@ -293,6 +298,28 @@ static void sq_close(struct store *s)
     free(q);
 }
 
+/* The database holds every node's keys and the auth keys: it is created 0600, and SQLite gives its -wal and
+ * -shm the database's own mode. One left 0644 by an earlier version is tightened (with its companions). */
+static void sq_own_files(const char *path)
+{
+    if (path[0] == ':' || strncmp(path, "file:", 5) == 0) /* ":memory:", URIs: not a plain file */
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return; /* sqlite3_open says why */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        fchmod(fd, 0600);
+        static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+            char p[4200];
+            if (snprintf(p, sizeof p, "%s%s", path, sfx[i]) < (int)sizeof p)
+                chmod(p, 0600);
+        }
+    }
+    close(fd);
+}
+
 static int sq_open(const char *dsn, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -317,6 +344,7 @@ static int sq_open(const char *dsn, struct store **out, char *err, size_t errlen
         return STORE_IO;
     }
     q->base.ops = store_sqlite_ops();
+    sq_own_files(path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     int rc = STORE_IO;
     int appid = 0, ver = 0;
@@ -750,6 +778,7 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         sqlite3_bind_int64(st, 20, n->authkey_id);
     else
         sqlite3_bind_null(st, 20);
+    sqlite3_bind_int(st, 21, n->renamed);
     return STORE_OK;
 }
 
@@ -795,6 +824,7 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
     n->last_seen = sqlite3_column_int64(st, 16);
     n->ephemeral = sqlite3_column_int(st, 17) != 0;
     n->authkey_id = sqlite3_column_int64(st, 19);
+    n->renamed = sqlite3_column_int(st, 20) != 0;
     return STORE_OK;
 }
 

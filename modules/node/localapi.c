@@ -881,7 +881,6 @@ void lapi_free(struct lapi *l)
         waiter_free(w);
     }
     if (l->srv)
-        http_server_free(l->srv);
-    unlink(l->path);
+        http_server_free(l->srv); /* removes the socket file, if it is still ours */
     free(l);
 }

@@ -23,6 +23,7 @@ struct node_conf {
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
     char *resolv_conf;     /* /etc/resolv.conf, or a file of the tests' own */
+    char *dns_ca_file;     /* CA certificates for DNS-over-HTTPS nameservers (NULL: the system's) */
     int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
     int log_filter_drops;  /* log what the packet filter drops (rate-limited) */
     long long timer_scale; /* tests: divide the WireGuard timers */

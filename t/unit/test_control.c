@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "core/cfgcheck.h"
 #include "core/json/tailcfg.h"
 #include "core/loop.h"
 #include "core/wire/mapstream.h"
@@ -107,12 +108,16 @@ static char *reg_json(const uint8_t nk[32], const uint8_t *old, const char *auth
     return buf;
 }
 
-static const char *map_host = "x"; /* Hostinfo.Hostname the map requests carry */
+static const char *map_host = "x"; /* Hostinfo.Hostname the map requests of unknown keys carry */
+static struct ctrl *C;
 
 static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, bool omit, const char *eps,
                       int derp)
 {
     static char buf[2048];
+    /* a client reports the hostname it registered with (a changed one renames the node) */
+    struct cnode *self = C ? ctrl_node_by_node_key(C, nk) : NULL;
+    const char *host = self ? self->m.hostname : map_host;
     char nh[65], dh[65];
     hexkey(nk, nh);
     hexkey(dk, dh);
@@ -123,12 +128,10 @@ static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, b
              "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\","
              "\"DiscoKey\":\"discokey:%s\",\"Stream\":%s,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}%s%s%s"
              "%s}",
-             nh, dh, stream ? "true" : "false", map_host, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
+             nh, dh, stream ? "true" : "false", host, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
              omit ? ",\"OmitPeers\":true" : "");
     return buf;
 }
-
-static struct ctrl *C;
 
 struct regres {
     int status;
@@ -554,23 +557,32 @@ int main(void)
     ok(!dns_again && has(C->dns_json, "nas.example.com") && has(C->dns_json, "grafana.example.com"),
        "a bad records file changes nothing");
     char cerr[512];
-    ok(dnsconf_check_records_file(&conf, recfile, CFG_PART_VALUE, cerr, sizeof cerr) &&
-           strstr(cerr, "/records:2:19: '300.1.1.1' is not an IPv4 address"),
-       "check-config names the file's line and column: %s", cerr);
-    ok(dnsconf_check_record(&conf, "x.elsewhere.org A 1.2.3.4", CFG_PART_VALUE, cerr, sizeof cerr) &&
-           strstr(cerr, "outside every configured domain"),
-       "a record outside every configured domain is refused");
-    ok(!dnsconf_check_record(&conf, "a.corp.example TXT hello world", CFG_PART_VALUE, cerr, sizeof cerr) &&
-           !dnsconf_check_record(&conf, "b.example.com fd7a:115c:a1e0::5", CFG_PART_VALUE, cerr, sizeof cerr),
-       "records under a split domain and without a type are fine");
+    /* check-config's share (control's check hook): the records file, records outside every domain */
+    struct cfg_section sec = {"control", NULL, sizeof conf, &conf};
+    struct cfg_errors ce = {0};
+    char *inl2[] = {"grafana.example.com A 100.64.0.7", "x.elsewhere.org A 1.2.3.4", "a.corp.example TXT hello world",
+                    "b.example.com fd7a:115c:a1e0::5"};
+    conf.dns.extra_records = (struct cfg_list){inl2, 4};
+    dnsconf_check(&sec, &ce);
+    ok(ce.count == 2 && strstr(ce.text, "/records:2:19: '300.1.1.1' is not an IPv4 address"),
+       "check-config names the records file's line and column");
+    ok(ce.text && strstr(ce.text, "control.dns.extra_records: x.elsewhere.org is outside every configured domain"),
+       "a record outside every configured domain is refused (records under a split domain, without a type: fine)");
+    if (ce.count != 2)
+        diag("%s", ce.text ? ce.text : "");
+    cfg_errors_free(&ce);
+    conf.dns.extra_records = (struct cfg_list){inl, 1};
+    ok(dnsconf_check_record("grafana.example.com A 300.1.1.1", cerr, sizeof cerr) &&
+           !dnsconf_check_record("x.elsewhere.org A 1.2.3.4", cerr, sizeof cerr),
+       "a record's own check: its form, not its domain (the hook sees the domains)");
     static const char *const good[] = {"10.0.0.1", "10.0.0.1:5353", "[fd00::1]:53", "fd00::1", "https://d.example/q"};
     static const char *const bad[] = {"10.0.0", "10.0.0.1:0", "10.0.0.1:x", "fd00::1:53:", "https://", "tls://x",
                                       "dns.example"};
     int goods = 0, bads = 0;
     for (size_t i = 0; i < 5; i++)
-        goods += !dnsconf_check_resolver(&conf, good[i], CFG_PART_VALUE, cerr, sizeof cerr);
+        goods += !cfg_check_nameserver(good[i], cerr, sizeof cerr);
     for (size_t i = 0; i < 7; i++)
-        bads += dnsconf_check_resolver(&conf, bad[i], CFG_PART_VALUE, cerr, sizeof cerr) != NULL;
+        bads += cfg_check_nameserver(bad[i], cerr, sizeof cerr) != NULL;
     ok(goods == 5 && bads == 7, "nameservers: IP, IP:PORT, [IPv6]:PORT, https:// (%d of 5); not others (%d of 7)",
        goods, bads);
     sink_free(&s7);

@@ -552,6 +552,11 @@ void dns_service_status(const struct dns_service *s, struct jbuf *b)
 
 /* ---- life ---- */
 
+void dns_service_set_ca_file(struct dns_service *s, char *const *path)
+{
+    dns_fwd_set_ca_file(s->fw, path);
+}
+
 struct dns_service *dns_service_new(struct loop *l, unsigned path_mtu, const struct dns_service_ops *ops,
                                     void *arg)
 {

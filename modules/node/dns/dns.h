@@ -42,6 +42,8 @@ void dns_service_set_netmap(struct dns_service *s, const struct netmap *nm);
 /* The resolvers the machine had before we changed anything ("1.1.1.1", "[::1]:53"); used when DNSConfig
  * has no global Resolvers. */
 void dns_service_set_os_resolvers(struct dns_service *s, char *const *addrs, size_t n);
+/* DNS-over-HTTPS upstreams are checked against the CA file *path (dns_fwd_set_ca_file). */
+void dns_service_set_ca_file(struct dns_service *s, char *const *path);
 
 /* What the OS should be told (os.h): the search domains (MagicDNS suffix first), the domains whose names
  * go to us (split DNS and the suffix), and whether every name should (global resolvers configured). */

@@ -49,6 +49,7 @@ struct dns_fwd {
     struct fq *head;
     struct dns_fwd_stats st;
     unsigned timeout_ms;
+    char *const *ca_file;
     CURLM *multi;
     struct timer curl_timer;
 };
@@ -345,9 +346,8 @@ static int doh_start(struct fq *q)
     curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms * 2);
     curl_easy_setopt(q->easy, CURLOPT_USERAGENT, "weft");
-    const char *ca = getenv("WEFT_DOH_CA_FILE"); /* tests: trust their own CA */
-    if (ca && *ca)
-        curl_easy_setopt(q->easy, CURLOPT_CAINFO, ca);
+    if (f->ca_file && *f->ca_file && **f->ca_file)
+        curl_easy_setopt(q->easy, CURLOPT_CAINFO, *f->ca_file);
     if (curl_multi_add_handle(f->multi, q->easy) != CURLM_OK)
         return -1;
     return 0;
@@ -467,6 +467,11 @@ void dns_fwd_free(struct dns_fwd *f)
 void dns_fwd_get_stats(const struct dns_fwd *f, struct dns_fwd_stats *st)
 {
     *st = f->st;
+}
+
+void dns_fwd_set_ca_file(struct dns_fwd *f, char *const *path)
+{
+    f->ca_file = path;
 }
 
 void dns_fwd_set_timeout(struct dns_fwd *f, unsigned ms)

@@ -40,6 +40,11 @@ int dns_fwd_query(struct dns_fwd *f, const struct dns_upstreams *up, const uint8
 
 void dns_fwd_get_stats(const struct dns_fwd *f, struct dns_fwd_stats *st);
 
+/* CA certificates (a PEM file) DNS-over-HTTPS servers are checked against instead of the system's: *path
+ * is read at each query (a pointer into the node's configuration, which a reload may change; NULL or an
+ * empty string: the system's). */
+void dns_fwd_set_ca_file(struct dns_fwd *f, char *const *path);
+
 /* Tests: the per-upstream timeout (default 1500 ms for UDP, twice that for TCP and HTTPS). */
 void dns_fwd_set_timeout(struct dns_fwd *f, unsigned ms);
 

@@ -47,6 +47,7 @@ void node_dns_start(struct node *n)
         return;
     }
     dp_set_local_handler(n->dp, on_local, n);
+    dns_service_set_ca_file(n->dns, &n->conf->dns_ca_file);
     char **ns = NULL;
     size_t nns = 0;
     dns_os_read_resolvers(RESOLV_CONF, n->path_resolv_backup, &ns, &nns);
