@@ -102,6 +102,13 @@ t_unit_test_node_dns_SOURCES = t/unit/test_node_dns.c modules/node/dns/dns.c mod
 	modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c modules/node/dns/forward.c \
 	modules/node/netmap.c
 t_unit_test_node_dns_CFLAGS = $(AM_CFLAGS)
+# the system resolver's integration on real files: rewrite, backup, restore, crash recovery, other managers
+check_PROGRAMS += t/unit/test_dns_os
+TESTS += t/unit/test_dns_os
+t_unit_test_dns_os_SOURCES = t/unit/test_dns_os.c modules/node/dns/os.c modules/node/dns/dns.c \
+	modules/node/dns/zone.c modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c \
+	modules/node/dns/forward.c modules/node/netmap.c
+t_unit_test_dns_os_CFLAGS = $(AM_CFLAGS)
 FUZZ_TARGETS += fuzz_dns
 EXTRA_DIST += t/fuzz/corpus/fuzz_dns
 
