@@ -4,13 +4,14 @@ node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/node/libmod_node.la
 modules_node_libmod_node_la_SOURCES = $(node_sources)
+modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS)
 BUILTIN_MODULE_LIBS += modules/node/libmod_node.la
 BUILTIN_MODULE_NAMES += node
 else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(MINIUPNPC_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
@@ -30,7 +31,7 @@ node_sources += \
 	modules/node/magicsock/ms.h modules/node/magicsock/ms_int.h \
 	modules/node/magicsock/conn.c modules/node/magicsock/peer.c \
 	modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
-	modules/node/magicsock/portmap.c \
+	modules/node/magicsock/portmap.c modules/node/magicsock/upnp.c \
 	modules/node/magicsock/pmp.c modules/node/magicsock/pmp.h
 
 # the inbound packet filter with connection tracking (modules/node/filter/filter.h)
@@ -39,8 +40,8 @@ node_sources += \
 	modules/node/filter/packet.c modules/node/filter/packet.h
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t
-EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_lib.sh
+TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_upnp.t
+EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_upnp.t t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
 check_PROGRAMS += t/unit/test_node_netmap
@@ -61,7 +62,8 @@ check_PROGRAMS += t/unit/test_magicsock
 TESTS += t/unit/test_magicsock
 t_unit_test_magicsock_SOURCES = t/unit/test_magicsock.c modules/node/magicsock/conn.c \
 	modules/node/magicsock/peer.c modules/node/magicsock/netcheck.c modules/node/magicsock/endpoints.c \
-	modules/node/magicsock/portmap.c modules/node/magicsock/pmp.c
+	modules/node/magicsock/portmap.c modules/node/magicsock/upnp.c modules/node/magicsock/pmp.c
+t_unit_test_magicsock_LDADD = $(LDADD) $(MINIUPNPC_LIBS)
 # NAT-PMP and PCP messages
 check_PROGRAMS += t/unit/test_node_pmp
 TESTS += t/unit/test_node_pmp
