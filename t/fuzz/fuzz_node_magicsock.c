@@ -19,7 +19,7 @@
 #include "modules/node/magicsock/pmp.c"
 #include "modules/node/magicsock/portmap.c"
 /* UPnP (libminiupnpc parses its own network input, on a thread): the stubs, so the fuzzer needs no library */
-#undef HAVE_MINIUPNPC
+#define WEFT_NO_UPNP
 #include "modules/node/magicsock/upnp.c"
 
 static struct loop *L;

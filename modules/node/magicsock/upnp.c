@@ -27,7 +27,7 @@
 #include "core/log.h"
 #include "modules/node/magicsock/ms_int.h"
 
-#ifdef HAVE_MINIUPNPC
+#if defined(HAVE_MINIUPNPC) && !defined(WEFT_NO_UPNP) /* WEFT_NO_UPNP: the stubs (the fuzzers) */
 #include <miniupnpc/miniupnpc.h>
 #include <miniupnpc/upnpcommands.h>
 #include <miniupnpc/upnperrors.h>
