@@ -88,9 +88,9 @@ free_port() {
 }
 
 # wait_for TIMEOUT_S CMD...: retry CMD every 0.1 s until it succeeds; non-zero on timeout.
-wait_for() {
+wait_for() { # (the bound is scaled by WEFT_WAIT_SCALE: 3 in an ASan build, see Makefile.am)
     local t=$1; shift
-    local end=$((SECONDS + t))
+    local end=$((SECONDS + t * ${WEFT_WAIT_SCALE:-1}))
     while ! "$@" >/dev/null 2>&1; do
         [ $SECONDS -ge $end ] && return 1
         sleep 0.1
