@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
@@ -162,6 +163,15 @@ struct ctrl {
     void (*on_revoke)(void *arg, const uint8_t node_key[32]);
     void *on_revoke_arg;
 
+    /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
+    struct tc_dns_record *dns_file_recs;
+    size_t dns_file_nrecs;
+    bool dns_file_seen;
+    struct timespec dns_file_mtime;
+    long long dns_file_size;
+    unsigned long long dns_file_ino;
+    struct timer dns_watch;
+
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
     struct jbuf jb;
@@ -272,7 +282,8 @@ void fanout_removed(struct ctrl *c, int64_t id);
 /* A user's first node joined: its profile goes to every stream with the next batch (UserProfiles are
  * upserted by ID, so a delta carries only the new ones). */
 void fanout_user(struct ctrl *c, int64_t user_id);
-/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
+ * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */
