@@ -525,6 +525,7 @@ void ctrl_free(struct ctrl *c)
         cnode_free(c->nodes[i]);
     free(c->nodes);
     free(c->users);
+    free(c->users_new);
     free(c->changed);
     free(c->removed);
     free(c->derp_json);

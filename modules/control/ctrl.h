@@ -144,7 +144,9 @@ struct ctrl {
     size_t nchanged, changed_cap;
     int64_t *removed;
     size_t nremoved, removed_cap;
-    bool users_changed;
+    bool users_changed; /* every user's profile goes with the next batch (the users were reloaded) */
+    int64_t *users_new; /* users whose first node joined: only their profiles go with the next batch */
+    size_t nusers_new, users_new_cap;
     struct timer flush;
     uint64_t first_change_ms;
 
@@ -277,6 +279,9 @@ void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 void fanout_removed(struct ctrl *c, int64_t id);
+/* A user's first node joined: its profile goes to every stream with the next batch (UserProfiles are
+ * upserted by ID, so a delta carries only the new ones). */
+void fanout_user(struct ctrl *c, int64_t user_id);
 /* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
  * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);
