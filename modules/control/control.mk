@@ -61,7 +61,8 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
-	modules/control/register.c modules/control/poll.c modules/control/metrics.c
+	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
+	modules/control/routes.c modules/control/routes.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
 check_PROGRAMS += t/unit/test_control
@@ -73,8 +74,9 @@ modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket clie
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/data/control-schema-1
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-routes.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-routes.t \
+	t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)

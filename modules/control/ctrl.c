@@ -177,6 +177,7 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     c->nodes[i] = n;
     c->nnodes++;
     mapper_blocks_stale(c, i, true);
+    routes_node_update(c, n);
     return n;
 }
 
@@ -184,6 +185,8 @@ static void cnode_free(struct cnode *n)
 {
     timer_stop(&n->eph_timer);
     model_node_clear(&n->m);
+    model_strlist_free(&n->primary);
+    model_strlist_free(&n->cand);
     free(n->peer_json);
     free(n->peer_hostinfo);
     free(n);
@@ -204,6 +207,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
     n->removing = true;
     while (n->sess)
         ctrl_sess_end(n->sess);
+    routes_node_forget(c, n); /* its prefixes get other primaries */
     if (n->m.has_ipv4)
         ipalloc_release(c->ipa, 4, n->m.ipv4);
     if (n->m.has_ipv6)
@@ -260,6 +264,7 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
     }
     mapper_invalidate(n);
     fanout_node(c, n, CH_ONLINE);
+    routes_node_update(c, n); /* primaries move to online nodes (failover) */
 }
 
 const struct model_user *ctrl_user(struct ctrl *c, int64_t id)
@@ -369,6 +374,7 @@ void ctrl_free(struct ctrl *c)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);
     timer_stop(&c->flush);
+    routes_free(&c->routes);
     for (size_t i = 0; i < c->nnodes; i++)
         cnode_free(c->nodes[i]);
     free(c->nodes);

@@ -19,6 +19,7 @@
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
 #include "modules/control/model.h"
+#include "modules/control/routes.h"
 
 struct store;
 struct ipalloc;
@@ -50,6 +51,8 @@ struct cnode {
     unsigned flushing;      /* the bits being sent by the flush under way */
     struct timer eph_timer; /* ephemeral removal after ephemeral_timeout offline */
     bool removing;          /* being forgotten: its streams' ends are not online changes */
+    struct model_strlist primary; /* subnet routes it is primary for (routes.h), sorted */
+    struct model_strlist cand;    /* subnet routes live on it (advertised and approved): its table entries */
     struct ctrl *c;
 };
 
@@ -124,6 +127,10 @@ struct ctrl {
     uint64_t first_change_ms;
 
     struct reg_pending *pending;
+
+    /* subnet routes: per prefix, the nodes it is live on and its primary (routes.h) */
+    struct route_table routes;
+    struct route_approver approver; /* autoApprovers; approve NULL: none */
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;

@@ -7,6 +7,8 @@
  *   tsnode URL DIR NAME churn COUNT [N]          COUNT endpoint updates in a row on one channel, each
  *                                                with N (default 64) random IPv6 endpoints: peers' streams
  *                                                get COUNT deltas that do not compress
+ * With TSNODE_ROUTES=CIDR[,CIDR...] in the environment, map and lite advertise those routes (Hostinfo.RoutableIPs),
+ * as an official client's --advertise-routes / --advertise-exit-node do.
  * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use). register prints the HTTP status
  * and the RegisterResponse; map prints "<Unix ms> <MapResponse JSON>" per message (zstd-decoded). */
 #include "config.h"
@@ -183,6 +185,23 @@ static int keyfile(const char *dir, const char *name, const char *kind, struct k
     return 0;
 }
 
+/* ",\"RoutableIPs\":[...]" from TSNODE_ROUTES, or "" */
+static const char *routable(void)
+{
+    static char out[2048];
+    const char *e = getenv("TSNODE_ROUTES");
+    if (!e || !*e)
+        return "";
+    size_t l = (size_t)snprintf(out, sizeof out, ",\"RoutableIPs\":[");
+    for (const char *p = e; *p && l < sizeof out - 8;) {
+        size_t n = strcspn(p, ",");
+        l += (size_t)snprintf(out + l, sizeof out - l, "%s\"%.*s\"", out[l - 1] == '[' ? "" : ",", (int)n, p);
+        p += n + (p[n] == ',');
+    }
+    snprintf(out + l, sizeof out - l, "]");
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -242,8 +261,8 @@ int main(int argc, char **argv)
         mapstream_dec_init(&dec, true, 0);
         snprintf(body, sizeof body,
                  "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
-                 "\"Stream\":true,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"}}",
-                 nk, dk, hostname);
+                 "\"Stream\":true,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}}",
+                 nk, dk, hostname, routable());
         struct control_call_cbs cbs = {map_head, map_data, map_done};
         control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &cbs, NULL);
     } else if (!strcmp(cmd, "lite") && argc >= 6) {
@@ -256,9 +275,9 @@ int main(int argc, char **argv)
         }
         snprintf(body, sizeof body,
                  "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
-                 "\"Stream\":false,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\",\"NetInfo\":"
+                 "\"Stream\":false,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s,\"NetInfo\":"
                  "{\"PreferredDERP\":%d}},\"Endpoints\":[%s],\"OmitPeers\":true}",
-                 nk, dk, hostname, argc >= 7 ? atoi(argv[6]) : 999, eps);
+                 nk, dk, hostname, routable(), argc >= 7 ? atoi(argv[6]) : 999, eps);
         control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &whole, NULL);
     } else if (!strcmp(cmd, "churn") && argc >= 6) {
         churn.left = atoi(argv[5]);
