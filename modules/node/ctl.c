@@ -122,6 +122,8 @@ struct selfinfo {
     char epbuf[MS_MAX_LOCAL_EPS][64];
     int32_t types[MS_MAX_LOCAL_EPS];
     size_t neps;
+    const char *routes[NODE_MAX_ROUTES + 2];
+    char routebuf[NODE_MAX_ROUTES][64];
     uint64_t digest; /* of what is worth a lite update (latencies alone are not, as Tailscale) */
 };
 
@@ -148,6 +150,20 @@ static void fill_self(struct ctl *c, struct selfinfo *si)
     ni->preferred_derp = c->n->dp ? dp_home_region(c->n->dp) : 0;
     h->netinfo = ni;
     uint64_t d = mix(1469598103934665603ull, (uint64_t)ni->preferred_derp);
+    /* the routes we offer (`weft up --advertise-routes`, `--advertise-exit-node`): control stores and,
+     * once approved, routes them to us */
+    const struct node_routing *rt = &c->n->prefs.routing;
+    size_t nr = 0;
+    for (size_t i = 0; i < rt->nadvertise && i < NODE_MAX_ROUTES; i++)
+        si->routes[nr++] = nl_prefix_format(&rt->advertise[i], 1, si->routebuf[i], sizeof si->routebuf[i]);
+    if (rt->advertise_exit) {
+        si->routes[nr++] = "0.0.0.0/0";
+        si->routes[nr++] = "::/0";
+    }
+    h->routable_ips = (struct tc_strs){si->routes, nr};
+    for (size_t i = 0; i < nr; i++)
+        for (const char *p = si->routes[i]; *p; p++)
+            d = mix(d, (uint8_t)*p + 0x100u * (i + 1));
     struct ms *ms = c->n->dp ? dp_ms(c->n->dp) : NULL;
     if (!ms) {
         si->digest = d;
