@@ -38,8 +38,8 @@ bench_bench_store_CFLAGS = $(AM_CFLAGS)
 t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
 t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
 t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
-FUZZ_TARGETS += fuzz_naming
-EXTRA_DIST += t/fuzz/corpus/fuzz_naming
+FUZZ_TARGETS += fuzz_naming fuzz_control_routes
+EXTRA_DIST += t/fuzz/corpus/fuzz_naming t/fuzz/corpus/fuzz_control_routes
 BENCHES += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
 

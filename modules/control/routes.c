@@ -11,9 +11,12 @@
 #include "modules/control/routes.h"
 #include "modules/control/store.h"
 
-/* The route model (routes.h). The policy branch connects its autoApprovers by setting c->approver when
- * the engine is created (access.c), with an approve function that returns
- * pol_route_auto_approved(engine, n->m.id, route); nothing else here changes. */
+/* The route model (routes.h). The access policy connects its autoApprovers by setting c->approver when
+ * its engine is created (the policy branch's access.c), with an approve function returning
+ * pol_route_auto_approved(engine, n->m.id, route), and by calling routes_auto_approve_all after each
+ * policy it puts in force. Its pol_node takes routable/approved from m.routes_advertised/routes_approved
+ * (both canonical CIDR text), and it hears of their changes where ctrl_node_save and routes_set_* store
+ * them. Nothing else here changes. */
 
 static const char exit4[] = "0.0.0.0/0", exit6[] = "::/0";
 
@@ -253,7 +256,7 @@ void routes_free(struct route_table *t)
 }
 
 /* Whether node can carry a primary route now. */
-static bool can_serve(struct ctrl *c, const struct cnode *n, const struct cnode *leaving)
+static bool can_serve(const struct cnode *n, const struct cnode *leaving)
 {
     return n && n != leaving && n->m.online && !n->removing && !ctrl_node_expired(n, ctrl_now());
 }
@@ -270,12 +273,12 @@ static void touch(struct ctrl *c, struct cnode *n)
 static void elect(struct ctrl *c, struct route_entry *e, const struct cnode *leaving)
 {
     struct cnode *cur = e->primary ? ctrl_node_by_id(c, e->primary) : NULL;
-    if (cur && entry_has(e, cur->m.id) && can_serve(c, cur, leaving))
+    if (cur && entry_has(e, cur->m.id) && can_serve(cur, leaving))
         return; /* a working primary stays: no flapping back when a lower ID returns */
     struct cnode *next = NULL;
     for (size_t i = 0; i < e->nnodes && !next; i++) {
         struct cnode *x = ctrl_node_by_id(c, e->nodes[i]);
-        if (can_serve(c, x, leaving))
+        if (can_serve(x, leaving))
             next = x;
     }
     if (next == cur)
@@ -346,6 +349,26 @@ void routes_node_forget(struct ctrl *c, struct cnode *n)
     model_strlist_free(&n->primary);
 }
 
+/* Asks the approver about n's advertised, unapproved routes; adds what it approves. true if any. */
+static bool ask_approver(struct ctrl *c, struct cnode *n)
+{
+    bool more = false;
+    if (!c->approver.approve)
+        return false;
+    for (size_t i = 0; i < n->m.routes_advertised.n; i++) {
+        const char *r = n->m.routes_advertised.v[i];
+        if (model_strlist_contains(&n->m.routes_approved, r) || n->m.routes_approved.n >= ROUTES_MAX)
+            continue;
+        if (c->approver.approve(c->approver.arg, n, r) && !model_strlist_add(&n->m.routes_approved, r)) {
+            log_info("module=control event=route_auto_approved node=%lld route=%s", (long long)n->m.id, r);
+            more = true;
+        }
+    }
+    if (more)
+        strlist_sort(&n->m.routes_approved);
+    return more;
+}
+
 int routes_set_advertised(struct ctrl *c, struct cnode *n, struct model_strlist *adv)
 {
     bool exit_before = routes_is_exit(n);
@@ -355,19 +378,7 @@ int routes_set_advertised(struct ctrl *c, struct cnode *n, struct model_strlist 
     model_strlist_copy(&old_app, &n->m.routes_approved);
     n->m.routes_advertised = *adv;
     *adv = (struct model_strlist){0};
-    bool approved_more = false;
-    if (c->approver.approve)
-        for (size_t i = 0; i < n->m.routes_advertised.n; i++) {
-            const char *r = n->m.routes_advertised.v[i];
-            if (model_strlist_contains(&n->m.routes_approved, r) || n->m.routes_approved.n >= ROUTES_MAX)
-                continue;
-            if (c->approver.approve(c->approver.arg, n, r) && !model_strlist_add(&n->m.routes_approved, r)) {
-                log_info("module=control event=route_auto_approved node=%lld route=%s", (long long)n->m.id, r);
-                approved_more = true;
-            }
-        }
-    if (approved_more)
-        strlist_sort(&n->m.routes_approved);
+    ask_approver(c, n);
     int rc = store_node_update(c->store, &n->m);
     if (rc) {
         log_error("module=control event=node_update node=%lld error=\"%s\"", (long long)n->m.id,
@@ -387,6 +398,32 @@ int routes_set_advertised(struct ctrl *c, struct cnode *n, struct model_strlist 
         touch(c, n);
     routes_node_update(c, n);
     return 1;
+}
+
+void routes_auto_approve_all(struct ctrl *c)
+{
+    for (size_t i = 0; i < c->nnodes; i++) {
+        struct cnode *n = c->nodes[i];
+        bool exit_before = routes_is_exit(n);
+        struct model_strlist old = {0};
+        if (model_strlist_copy(&old, &n->m.routes_approved))
+            continue;
+        if (!ask_approver(c, n)) {
+            model_strlist_free(&old);
+            continue;
+        }
+        if (store_node_update(c->store, &n->m)) {
+            log_error("module=control event=node_update node=%lld error=\"%s\"", (long long)n->m.id,
+                      store_errmsg(c->store));
+            model_strlist_free(&n->m.routes_approved);
+            n->m.routes_approved = old;
+            continue;
+        }
+        model_strlist_free(&old);
+        if (routes_is_exit(n) != exit_before)
+            touch(c, n);
+        routes_node_update(c, n);
+    }
 }
 
 int routes_set_approved(struct ctrl *c, struct cnode *n, struct model_strlist *approved)

@@ -68,6 +68,10 @@ int routes_set_advertised(struct ctrl *c, struct cnode *n, struct model_strlist 
 /* An admin's approved list (canonical text, validated): stores it, re-elects. 0 or a store_rc. */
 int routes_set_approved(struct ctrl *c, struct cnode *n, struct model_strlist *approved);
 
+/* The approver changed (a new policy): every node's advertised, unapproved routes are offered to it
+ * again; what it approves is stored and elected. */
+void routes_auto_approve_all(struct ctrl *c);
+
 /* n's routes, online state or expiry changed: update the table for its prefixes and re-elect them; peers
  * of every node whose primaries changed are told (CH_FULL). */
 void routes_node_update(struct ctrl *c, struct cnode *n);
