@@ -18,8 +18,8 @@
 . "$WEFT_SRCDIR/t/node_lib.sh"
 secs=${WEFT_BENCH_SECS:-5}
 peers=${WEFT_BENCH_PEERS:-100}
-if ! is_root || ! command -v iperf3 >/dev/null || [ ! -c /dev/net/tun ]; then
-    echo "bench/node: skipped (needs root, iperf3, /dev/net/tun)"
+if ! netns_usable || ! command -v iperf3 >/dev/null || [ ! -c /dev/net/tun ]; then
+    echo "bench/node: skipped (needs root, usable network namespaces, iperf3, /dev/net/tun)"
     exit 0
 fi
 cd "$TMP" || exit 1

@@ -4,11 +4,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* The YAML document is read into a small tree first (every node keeps its position), then checked against
@@ -65,11 +68,17 @@ void cfg_errors_free(struct cfg_errors *err)
 
 /* --- YAML to tree ------------------------------------------------------------------------------------ */
 
+/* How deep mappings and lists may nest. weft's own keys go two levels down; the reader recurses once per
+ * level, so without a bound a file of 100,000 '[' overflowed the stack (check-config died, a SIGHUP with such
+ * a file killed a running daemon). */
+#define CFG_MAX_DEPTH 64
+
 struct reader {
     yaml_parser_t p;
     const char *where;
     struct cfg_errors *err;
     int failed;
+    int depth;
 };
 
 static struct node *read_node(struct reader *r, yaml_event_t *ev);
@@ -99,8 +108,25 @@ static struct node *new_node(enum node_kind k, const yaml_event_t *ev)
     return n;
 }
 
+static struct node *read_node_in(struct reader *r, yaml_event_t *ev);
+
 /* ev is the node's first event (already read); the node's events are consumed. */
 static struct node *read_node(struct reader *r, yaml_event_t *ev)
+{
+    if ((ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) &&
+        r->depth >= CFG_MAX_DEPTH) {
+        err_add(r->err, r->where, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, NULL,
+                "mappings and lists nest more than %d deep", CFG_MAX_DEPTH);
+        r->failed = 1;
+        return NULL;
+    }
+    r->depth++;
+    struct node *n = read_node_in(r, ev);
+    r->depth--;
+    return n;
+}
+
+static struct node *read_node_in(struct reader *r, yaml_event_t *ev)
 {
     struct node *n;
     yaml_event_t e;
@@ -625,6 +651,36 @@ static void apply_defaults(struct cfg_section *s)
     }
 }
 
+/* The config file, opened for reading; NULL with the reason in err. Only a regular file: a directory would
+ * read as a YAML input error, and a FIFO would block the reader (check-config, a SIGHUP) forever. */
+static FILE *open_config(const char *path, struct cfg_errors *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY); /* a FIFO's open must not wait */
+    if (fd < 0) {
+        err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0)
+        bad = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        bad = "is a directory, not a configuration file";
+    else if (!S_ISREG(st.st_mode))
+        bad = S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file" : "is not a regular file";
+    if (bad || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        err_add(err, path, 0, 0, NULL, "%s", bad ? bad : strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 size_t config_load(struct cfg_section *ss, size_t n, const char *path, const char *embedded,
                    const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
 {
@@ -636,13 +692,8 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
     if (path || embedded) {
         const char *where = path ? path : "(embedded default)";
         FILE *f = NULL;
-        if (!embedded) {
-            f = fopen(path, "r");
-            if (!f) {
-                err_add(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-                return err->count;
-            }
-        }
+        if (!embedded && !(f = open_config(path, err)))
+            return err->count;
         int failed = 0;
         struct node *root = read_yaml(where, f, embedded, err, &failed);
         if (f)

@@ -7,6 +7,8 @@ libweftcore_la_SOURCES += \
 	core/cfg.c core/cfg.h \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
+	core/text.c core/text.h \
+	core/state_dir.c core/state_dir.h \
 	core/cli_args.c core/cli_args.h \
 	core/metrics.c core/metrics.h \
 	core/verbs.c core/verbs.h \
@@ -17,6 +19,7 @@ libweftcore_la_SOURCES += \
 	core/addr.c core/addr.h \
 	core/loop.c core/loop.h core/loop_h2o.h \
 	core/stream.c core/stream.h \
+	core/accept.c core/accept.h \
 	core/http.c core/http.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \

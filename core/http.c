@@ -2,6 +2,7 @@
 #include "config.h"
 #include "core/http.h"
 #include "core/route.h"
+#include "core/accept.h"
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop_h2o.h"
@@ -27,9 +28,10 @@
 struct listener {
     struct http_server *srv;
     h2o_socket_t *sock;
+    struct accept_guard guard; /* at the fd limit: pause instead of spinning */
     h2o_accept_ctx_t actx;
     SSL_CTX *ssl;
-    char *unix_path;
+    struct unix_bound ub;
     uint16_t port;
 };
 
@@ -478,8 +480,11 @@ static void on_http_accept(h2o_socket_t *lsock, const char *err)
     struct listener *l = lsock->data;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(lsock);
-        if (sock == NULL)
+        if (sock == NULL) {
+            accept_guard_failed(&l->guard, errno);
             break;
+        }
+        accept_guard_ok(&l->guard);
         struct conn *c = malloc(sizeof(*c));
         if (c == NULL) {
             h2o_socket_close(sock);
@@ -585,7 +590,7 @@ int http_listen(struct http_server *srv, const char *addr, const struct http_lis
         free(l);
         return -1;
     }
-    int fd = net_listen(addr, SOCK_STREAM, opts->mode, &l->port, &l->unix_path, err, errlen);
+    int fd = net_listen(addr, SOCK_STREAM, opts->mode, &l->port, &l->ub, err, errlen);
     if (fd < 0) {
         if (l->ssl)
             SSL_CTX_free(l->ssl);
@@ -598,6 +603,7 @@ int http_listen(struct http_server *srv, const char *addr, const struct http_lis
     l->actx.ssl_ctx = l->ssl;
     l->sock = h2o_evloop_socket_create(loop_h2o(srv->loop), fd, H2O_SOCKET_FLAG_DONT_READ);
     l->sock->data = l;
+    accept_guard_init(&l->guard, srv->loop, l->sock, on_http_accept, addr);
     h2o_socket_read_start(l->sock, on_http_accept);
     srv->ls[srv->nls] = l;
     return (int)srv->nls++;
@@ -633,14 +639,11 @@ static void close_listeners(struct http_server *srv)
         struct listener *l = srv->ls[i];
         if (l == NULL || l->sock == NULL)
             continue;
+        accept_guard_stop(&l->guard);
         h2o_socket_read_stop(l->sock);
         h2o_socket_close(l->sock);
         l->sock = NULL;
-        if (l->unix_path != NULL) {
-            unlink(l->unix_path);
-            free(l->unix_path);
-            l->unix_path = NULL;
-        }
+        net_unix_release(&l->ub); /* only if it is still ours */
     }
 }
 

@@ -41,6 +41,7 @@ struct loop_watch {
 struct loop {
     h2o_evloop_t *h2o;
     uint64_t now;
+    int polling; /* inside h2o_evloop_run: its wait may have lasted any time, so loop_now reads the clock */
     int stopped;
 
     struct timer **heap;
@@ -89,8 +90,14 @@ struct loop *loop_new(void)
     return l;
 }
 
+/* Between iterations now is the time the iteration began. Inside h2o_evloop_run it is not: the callbacks it
+ * makes run after a wait of any length, and a timer armed there must count from the time it is armed, not
+ * from before the wait (that made timers fire early by the idle time). h2o offers no hook between its wait
+ * and its dispatch, so while it runs every read takes the clock (a vDSO call, ~25 ns). */
 uint64_t loop_now(struct loop *l)
 {
+    if (l->polling)
+        l->now = mono_ms();
     return l->now;
 }
 
@@ -255,18 +262,20 @@ void timer_start_at(struct timer *t, uint64_t deadline)
 
 void timer_start(struct timer *t, uint64_t ms)
 {
-    timer_start_at(t, t->loop->now + ms);
+    timer_start_at(t, loop_now(t->loop) + ms);
 }
 
 void timer_stop(struct timer *t)
 {
-    if (t->idx != SIZE_MAX)
+    /* a zeroed timer (calloc'ed, never initialised: loop NULL) counts as disarmed, so an owner freed on an
+     * error path before it got to timer_init does not remove another timer from the heap */
+    if (t->loop != NULL && t->idx != SIZE_MAX)
         heap_remove(t->loop, t->idx);
 }
 
 int timer_armed(const struct timer *t)
 {
-    return t->idx != SIZE_MAX;
+    return t->loop != NULL && t->idx != SIZE_MAX;
 }
 
 size_t loop_timers(struct loop *l)
@@ -293,6 +302,11 @@ static int32_t next_wait(struct loop *l, int32_t max_wait)
 {
     if (l->defer_head != NULL)
         return 0;
+    /* A socket operation from one of our timers or deferred calls that h2o completed at once (a write the
+     * kernel took whole) left its callback on h2o's pending list, which h2o runs only after it polls: the
+     * poll must not sleep, or the callback waits for unrelated traffic (a writer waiting for its drain hung). */
+    if (l->h2o->_pending_as_client != NULL || l->h2o->_pending_as_server != NULL)
+        return 0;
     if (l->heap_len > 0) {
         uint64_t d = l->heap[0]->deadline;
         if (d <= l->now)
@@ -303,16 +317,25 @@ static int32_t next_wait(struct loop *l, int32_t max_wait)
     return max_wait;
 }
 
+/* Wait and dispatch through h2o; now is fresh again when it returns. 0, or -1 on a poll failure. */
+static int poll_h2o(struct loop *l, int32_t wait)
+{
+    l->polling = 1;
+    int rc = h2o_evloop_run(l->h2o, wait);
+    int e = errno;
+    l->polling = 0;
+    l->now = mono_ms();
+    return rc != 0 && e != EINTR ? -1 : 0;
+}
+
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
     int ret = 0;
     l->now = mono_ms();
     run_timers(l);
     run_deferred(l);
-    if (h2o_evloop_run(l->h2o, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0 &&
-        errno != EINTR)
+    if (poll_h2o(l, next_wait(l, max_wait_ms < 0 ? MAX_WAIT_MS : max_wait_ms)) != 0)
         ret = -1;
-    l->now = mono_ms();
     run_deferred(l);
     run_timers(l);
     return ret;
@@ -327,9 +350,8 @@ int loop_run(struct loop *l)
         run_deferred(l);
         if (l->stopped)
             break;
-        if (h2o_evloop_run(l->h2o, next_wait(l, MAX_WAIT_MS)) != 0 && errno != EINTR)
+        if (poll_h2o(l, next_wait(l, MAX_WAIT_MS)) != 0)
             return -1;
-        l->now = mono_ms();
         run_deferred(l);
     }
     /* what the stopping callback queued still runs */

@@ -13,7 +13,8 @@ struct timer;
 
 typedef void (*timer_cb)(struct timer *t, void *arg);
 
-/* A timer lives in its owner's memory (no allocation); fields are private. Stop it before freeing it. */
+/* A timer lives in its owner's memory (no allocation); fields are private. Stop it before freeing it. A zeroed
+ * timer (calloc'ed, not yet through timer_init) is disarmed: timer_stop on it does nothing. */
 struct timer {
     struct loop *loop;
     timer_cb cb;
@@ -34,7 +35,8 @@ int loop_run(struct loop *l);
 int loop_run_once(struct loop *l, int max_wait_ms);
 /* Make loop_run return after the current callback and the deferred calls queued so far. */
 void loop_stop(struct loop *l);
-/* Monotonic milliseconds, updated at each loop iteration. */
+/* Monotonic milliseconds: the time the iteration began, or (in a callback that follows a wait for events) the
+ * time of the call, so a timer armed there counts from when it is armed, however long the loop slept. */
 uint64_t loop_now(struct loop *l);
 /* Re-read the monotonic clock into loop_now (after a long computation). */
 uint64_t loop_update_now(struct loop *l);
@@ -48,7 +50,7 @@ void timer_init(struct timer *t, struct loop *l, timer_cb cb, void *arg);
 void timer_start(struct timer *t, uint64_t ms);
 /* Arm (or re-arm) to fire once at the absolute loop_now time deadline. */
 void timer_start_at(struct timer *t, uint64_t deadline);
-/* Disarm; safe on a disarmed timer and from any callback, including its own. */
+/* Disarm; safe on a disarmed or zeroed timer and from any callback, including its own. */
 void timer_stop(struct timer *t);
 /* 1 if armed. */
 int timer_armed(const struct timer *t);

@@ -29,10 +29,21 @@ SSL_CTX *loop_tls_client_ctx(struct loop *l);
 /* Wrap a connected h2o socket (accepted, upgraded or connected) as a stream; the stream owns it. */
 struct stream *stream_from_socket(struct loop *l, h2o_socket_t *sock);
 
+/* The socket file a unix listener bound, and which file it was: removed at close only while the path still
+ * names that file (another process may have bound it since). */
+struct unix_bound {
+    char *path; /* malloc'ed; NULL when not a unix socket */
+    dev_t dev;
+    ino_t ino;
+};
+
 /* A bound (and for SOCK_STREAM, listening) non-blocking socket for "host:port" or "unix:/path" (mode applied
- * to the socket file, 0: 0600); *port gets the bound port, *unix_path (if asked) a malloc'ed copy of the
- * path. -1 with a message naming the address in err. */
-int net_listen(const char *addr, int socktype, unsigned mode, uint16_t *port, char **unix_path, char *err,
+ * to the socket file, 0: 0600); *port gets the bound port, *ub (if asked) the unix socket file. An existing
+ * socket file is replaced only when nothing answers on it (a left-over of a dead process); one something
+ * answers on is another process's, and an error. -1 with a message naming the address in err. */
+int net_listen(const char *addr, int socktype, unsigned mode, uint16_t *port, struct unix_bound *ub, char *err,
                size_t errlen);
+/* Remove ub's socket file if it is still the one we bound; free its path. */
+void net_unix_release(struct unix_bound *ub);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/ctx.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/state_dir.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/verbs.h"
@@ -219,17 +220,6 @@ static int add_instance(struct weft_ctx *ctx, struct weft_cli *cli, const struct
     return 0;
 }
 
-static int make_state_dir(const char *dir)
-{
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        errno = ENOTDIR;
-    }
-    return -1;
-}
-
 /* The /metrics listener: metrics_listen, else a loopback port of the first role that has one (so that
  * weft@control, weft@derp and weft@node on one host do not collide), never the public listeners. A default
  * that is taken is only warned about; an address the configuration names must work. 0 or -1. */
@@ -345,8 +335,14 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     free(roles);
 
     ctx.state_dir = cli->core.state_dir;
-    if (make_state_dir(ctx.state_dir)) {
-        fprintf(stderr, "weft serve: state_dir %s: %s\n", ctx.state_dir, strerror(errno));
+    /* What the process creates is its own: the database and its -wal/-shm, keys, state files (sockets get
+     * their modes explicitly). */
+    umask(077);
+    char err[1024];
+    int lock_fd = -1;
+    if (state_dir_prepare(ctx.state_dir, err, sizeof err) || (lock_fd = state_dir_lock(ctx.state_dir, err,
+                                                                                          sizeof err)) < 0) {
+        fprintf(stderr, "weft serve: %s\n", err);
         free(ctx.inst);
         return 1;
     }
@@ -354,6 +350,7 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     ctx.loop = loop_new();
     if (!ctx.loop) {
         fprintf(stderr, "weft serve: cannot create the event loop\n");
+        close(lock_fd);
         free(ctx.inst);
         return 1;
     }
@@ -362,6 +359,7 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     if (!ctx.metrics) {
         fprintf(stderr, "weft serve: out of memory\n");
         loop_free(ctx.loop);
+        close(lock_fd);
         free(ctx.inst);
         return 1;
     }
@@ -425,6 +423,7 @@ out:
         free(ctx.svc[i].name);
     free(ctx.svc);
     free(ctx.inst);
+    close(lock_fd); /* the state_dir is free for another process now */
     return rc;
 
 bad_roles:

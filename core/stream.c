@@ -3,6 +3,7 @@
 #include "core/stream.h"
 #include "core/addr.h"
 #include "core/loop_h2o.h"
+#include "core/accept.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,6 +46,7 @@ struct stream {
     int writing;
     int ending;
     int notify;           /* what finalize reports */
+    size_t read_chunk;    /* plain TCP: read at most this much per readiness (0: h2o reads all there is) */
     int finalize_waiting; /* finalize ran while a lookup was in flight: on_resolved finishes it */
 
     stream_read_cb on_read;
@@ -79,9 +81,10 @@ struct stream_listener {
     struct loop_handle h;
     struct loop *loop;
     h2o_socket_t *sock;
+    struct accept_guard guard; /* at the fd limit: pause instead of spinning */
     stream_accept_cb cb;
     void *arg;
-    char *unix_path;
+    struct unix_bound ub;
     uint16_t port;
     int busy, dead;
 };
@@ -253,6 +256,65 @@ static void on_sock_read(h2o_socket_t *sock, const char *err)
         s->on_read(s, s->arg);
 }
 
+/* A stream with a read chunk: h2o only says the socket is readable (its socket was made with DONT_READ), and
+ * we read at most read_chunk bytes; what is left makes the socket readable again on the next round. */
+static void on_sock_ready(h2o_socket_t *sock, const char *err)
+{
+    struct stream *s = sock->data;
+    if (err != NULL) {
+        shut(s, err, NOTIFY_CLOSE);
+        return;
+    }
+    h2o_iovec_t b = h2o_buffer_reserve(&sock->input, s->read_chunk);
+    if (b.base == NULL) {
+        shut(s, h2o_socket_error_out_of_memory, NOTIFY_CLOSE);
+        return;
+    }
+    ssize_t r;
+    while ((r = read(h2o_socket_get_fd(sock), b.base, b.len < s->read_chunk ? b.len : s->read_chunk)) < 0 &&
+           errno == EINTR)
+        ;
+    if (r == 0) {
+        shut(s, h2o_socket_error_closed, NOTIFY_CLOSE);
+        return;
+    }
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            shut(s, h2o_socket_error_io, NOTIFY_CLOSE);
+        return;
+    }
+    sock->input->size += (size_t)r;
+    sock->bytes_read = (size_t)r;
+    if (s->read_ms)
+        timer_start(&s->t_read, s->read_ms);
+    if (s->on_read != NULL)
+        s->on_read(s, s->arg);
+}
+
+int stream_set_read_chunk(struct stream *s, size_t bytes)
+{
+    if (s->state != ST_OPEN || s->tls || bytes == 0 || s->read_chunk != 0 || s->writing ||
+        h2o_socket_is_writing(s->sock))
+        return -1;
+    /* the same fd under a socket h2o only polls: export it (its buffered input with it), re-create */
+    int reading = h2o_socket_is_reading(s->sock);
+    if (reading)
+        h2o_socket_read_stop(s->sock);
+    h2o_socket_export_t info;
+    if (h2o_socket_export(s->sock, &info) != 0)
+        return -1; /* (h2o's evloop export does not fail) */
+    h2o_socket_t *ns = h2o_evloop_socket_create(loop_h2o(s->loop), info.fd, H2O_SOCKET_FLAG_DONT_READ);
+    h2o_buffer_set_prototype(&info.input, &h2o_socket_buffer_prototype);
+    h2o_buffer_dispose(&ns->input);
+    ns->input = info.input;
+    ns->data = s;
+    s->sock = ns;
+    s->read_chunk = bytes;
+    if (reading)
+        h2o_socket_read_start(ns, on_sock_ready);
+    return 0;
+}
+
 static void read_kick(void *arg)
 {
     struct stream *s = arg;
@@ -276,7 +338,7 @@ void stream_read_start(struct stream *s)
         return;
     s->want_read = 1;
     if (!h2o_socket_is_reading(s->sock))
-        h2o_socket_read_start(s->sock, on_sock_read);
+        h2o_socket_read_start(s->sock, s->read_chunk ? on_sock_ready : on_sock_read);
     if (s->read_ms && !timer_armed(&s->t_read))
         timer_start(&s->t_read, s->read_ms);
     if (s->sock->input->size > 0 && !s->kick_queued && loop_defer(s->loop, read_kick, s) == 0)
@@ -701,15 +763,42 @@ struct stream *stream_connect(struct loop *l, const char *addrtext, const struct
 
 /* ---- listening ---- */
 
-int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, char **unix_path, char *err,
+/* Why the unix socket at sun cannot be replaced (something answers on it), or NULL when it is a left-over. */
+static const char *unix_in_use(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int e = errno;
+    close(fd);
+    if (rc == 0 || e == EAGAIN || e == EINPROGRESS) /* EAGAIN: alive, its backlog full */
+        return "another process answers on this socket (another weft with the same state_dir?)";
+    if (e == ECONNREFUSED || e == ENOENT)
+        return NULL;
+    return strerror(e); /* EACCES and such: not ours to replace */
+}
+
+void net_unix_release(struct unix_bound *ub)
+{
+    struct stat st;
+    if (ub->path == NULL)
+        return;
+    if (lstat(ub->path, &st) == 0 && st.st_dev == ub->dev && st.st_ino == ub->ino)
+        unlink(ub->path);
+    free(ub->path);
+    ub->path = NULL;
+}
+
+int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, struct unix_bound *ub, char *err,
                size_t errlen)
 {
     struct addr a;
     int fd = -1, on = 1;
     const char *verb = socktype == SOCK_DGRAM ? "bind" : "listen";
     *port = 0;
-    if (unix_path != NULL)
-        *unix_path = NULL;
+    if (ub != NULL)
+        memset(ub, 0, sizeof(*ub));
     if (addr_parse(text, &a) != 0) {
         snprintf(err, errlen, "%s %s: bad address", verb, text ? text : "(null)");
         return -1;
@@ -746,6 +835,12 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
                 close(fd);
                 return -1;
             }
+            const char *why = unix_in_use(sun);
+            if (why != NULL) {
+                snprintf(err, errlen, "%s %s: %s", verb, text, why);
+                close(fd);
+                return -1;
+            }
             unlink(sun->sun_path); /* a stale socket from an earlier run */
         }
         if (mode == 0)
@@ -760,8 +855,11 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
             return -1;
         }
         chmod(sun->sun_path, (mode_t)mode);
-        if (unix_path != NULL)
-            *unix_path = strdup(sun->sun_path);
+        if (ub != NULL && lstat(sun->sun_path, &st) == 0) {
+            ub->path = strdup(sun->sun_path);
+            ub->dev = st.st_dev;
+            ub->ino = st.st_ino;
+        }
     } else {
         if (socktype == SOCK_STREAM)
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -782,11 +880,8 @@ int net_listen(const char *text, int socktype, unsigned mode, uint16_t *port, ch
     if (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
         snprintf(err, errlen, "%s %s: %s", verb, text, strerror(errno));
         close(fd);
-        if (unix_path != NULL && *unix_path != NULL) {
-            unlink(*unix_path);
-            free(*unix_path);
-            *unix_path = NULL;
-        }
+        if (ub != NULL)
+            net_unix_release(ub);
         return -1;
     }
     return fd;
@@ -798,8 +893,11 @@ static void on_accept(h2o_socket_t *lsock, const char *err)
     ls->busy = 1;
     for (int i = 0; i < ACCEPT_BATCH && !ls->dead; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(lsock);
-        if (sock == NULL)
+        if (sock == NULL) {
+            accept_guard_failed(&ls->guard, errno);
             break;
+        }
+        accept_guard_ok(&ls->guard);
         struct stream *s = stream_from_socket(ls->loop, sock);
         if (s != NULL)
             ls->cb(ls, s, ls->arg);
@@ -822,7 +920,7 @@ struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsi
         snprintf(err, errlen, "listen %s: out of memory", addrtext);
         return NULL;
     }
-    int fd = net_listen(addrtext, SOCK_STREAM, mode, &ls->port, &ls->unix_path, err, errlen);
+    int fd = net_listen(addrtext, SOCK_STREAM, mode, &ls->port, &ls->ub, err, errlen);
     if (fd < 0) {
         free(ls);
         return NULL;
@@ -832,6 +930,7 @@ struct stream_listener *stream_listen(struct loop *l, const char *addrtext, unsi
     ls->arg = arg;
     ls->sock = h2o_evloop_socket_create(loop_h2o(l), fd, H2O_SOCKET_FLAG_DONT_READ);
     ls->sock->data = ls;
+    accept_guard_init(&ls->guard, l, ls->sock, on_accept, addrtext);
     h2o_socket_read_start(ls->sock, on_accept);
     ls->h.close = listener_handle_close;
     loop_handle_add(l, &ls->h);
@@ -849,14 +948,11 @@ void stream_listener_free(struct stream_listener *ls)
         return;
     ls->dead = 1;
     loop_handle_del(&ls->h);
+    accept_guard_stop(&ls->guard);
     h2o_socket_read_stop(ls->sock);
     h2o_socket_close(ls->sock);
     ls->sock = NULL;
-    if (ls->unix_path != NULL) {
-        unlink(ls->unix_path);
-        free(ls->unix_path);
-        ls->unix_path = NULL;
-    }
+    net_unix_release(&ls->ub);
     if (!ls->busy)
         free(ls);
 }

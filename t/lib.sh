@@ -51,6 +51,29 @@ is_root() { [ "$(id -u)" = 0 ]; }
 need_root() { is_root || skip_all "needs root (network namespaces, TUN)"; }
 need_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip_all "needs $c"; done; }
 
+# netns_usable: 0 when network namespaces can be made *and used* here. A build chroot (pbuilder and the like)
+# may let `ip netns add` succeed while `ip netns exec` fails (it cannot mount /sys in the namespace): a test
+# then takes its unprivileged path or skips. Probed once per script, by running a command in a scratch one.
+netns_usable() {
+    if [ -z "${_netns_ok:-}" ]; then
+        _netns_ok=1
+        if is_root && command -v ip >/dev/null 2>&1; then
+            local ns=weft-probe-$$
+            if ip netns add "$ns" >/dev/null 2>&1; then
+                ip netns exec "$ns" ip link set lo up >/dev/null 2>&1 && _netns_ok=0
+                ip netns del "$ns" >/dev/null 2>&1
+            fi
+        fi
+    fi
+    return "$_netns_ok"
+}
+# need_netns: skip the whole script unless network namespaces can be used (root, ip, a working `ip netns exec`).
+need_netns() {
+    need_root
+    need_cmd ip
+    netns_usable || skip_all "network namespaces cannot be used here (ip netns exec fails: a build chroot?)"
+}
+
 # A network namespace with loopback up, removed at exit. Prints nothing; the name is $1.
 netns_add() {
     ip netns add "$1" || return 1

@@ -8,7 +8,7 @@
 # traffic resumes; `weft down` and `weft logout` do what they say and the peers see it.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/node_lib.sh"
-need_root
+need_netns
 need_cmd ip ping iperf3 python3
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 cd "$TMP" || exit 1

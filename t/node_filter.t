@@ -9,7 +9,7 @@
 #     while the same UDP port is closed to a peer that did not hear from it first.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/node_lib.sh"
-need_root
+need_netns
 need_cmd ip ping python3
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 cd "$TMP" || exit 1

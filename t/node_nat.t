@@ -13,7 +13,7 @@
 #   - the NAT's public address changes: the new endpoint is reported, the direct path comes back.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/node_lib.sh"
-need_root
+need_netns
 need_cmd ip ping nft
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 cd "$TMP" || exit 1

@@ -14,6 +14,9 @@ export WEFT_CONFIG=/nonexistent/weft.yaml
 [ -z "${WEFT_SKIP_PACKAGE_TEST:-}" ] || skip_all "WEFT_SKIP_PACKAGE_TEST is set"
 need_root
 need_cmd debootstrap dpkg-buildpackage dh dpkg-checkbuilddeps unshare chroot setpriv curl
+# the chroot's commands run in a mount namespace of their own: a build chroot may not allow one
+unshare --mount --propagation private true 2>/dev/null ||
+    skip_all "cannot make a mount namespace here (unshare --mount fails: a build chroot?)"
 [ -n "${WEFT_BUILDDIR:-}" ] || skip_all "run by make check (needs WEFT_BUILDDIR)"
 unmet=$(cd "$WEFT_SRCDIR" && dpkg-checkbuilddeps -B 2>&1) || skip_all "build dependencies missing: ${unmet##*: }"
 

@@ -7,7 +7,7 @@ need_cmd curl
 export WEFT_CONFIG=/nonexistent/weft.yaml
 
 ns=() args=()
-if is_root && ip netns add "weft-serve-$$" 2>/dev/null; then
+if netns_usable && ip netns add "weft-serve-$$" 2>/dev/null; then
     on_exit "ip netns del weft-serve-$$"
     ip -n "weft-serve-$$" link set lo up
     ns=(--ns "weft-serve-$$")

@@ -246,7 +246,7 @@ int key_save_private(const char *path, const struct key *priv, char *err, size_t
 /* Opens and checks a key file; returns the fd, -1 with errno ENOENT when absent (err set too), or -1. */
 static int key_open_checked(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0) {
         int e = errno;
         key_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
@@ -265,6 +265,15 @@ static int key_open_checked(const char *path, char *err, size_t errlen)
         close(fd);
         key_err(err, errlen, "%s: not a regular file", path);
         errno = EINVAL;
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        /* its owner can read it, and replace it with a key of their choosing */
+        close(fd);
+        key_err(err, errlen, "%s: owned by uid %u, not by uid %u that weft runs as: a private key file must be "
+                "its user's own (chown %u %s)", path, (unsigned)st.st_uid, (unsigned)geteuid(),
+                (unsigned)geteuid(), path);
+        errno = EPERM;
         return -1;
     }
     if (st.st_mode & 077) {

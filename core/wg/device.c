@@ -151,8 +151,8 @@ struct wg_device {
     struct iovec rx_iov[RX_MSGS];
     struct sockaddr_storage rx_addr[RX_MSGS];
     uint8_t rx_cmsg[RX_MSGS][CMSG_SPACE(sizeof(int))];
-    struct iovec rx_pkts[RX_PKTS];
-    struct wg_peer *rx_from[RX_PKTS];
+    struct iovec *rx_pkts;     /* RX_PKTS of each, taken with the first packet (48 KiB) */
+    struct wg_peer **rx_from;
     size_t rx_n;
     /* sending */
     struct iovec send_iov[TX_BATCH];
@@ -164,6 +164,21 @@ struct wg_device {
 
     struct wg_device_stats st;
 };
+
+/* The round's decrypted packets: the arrays are taken with the first packet, so a device that is only
+ * configured does not carry them. 0, or -1 when out of memory. */
+static int rx_batch_get(struct wg_device *d)
+{
+    d->rx_pkts = calloc(RX_PKTS, sizeof(*d->rx_pkts));
+    d->rx_from = calloc(RX_PKTS, sizeof(*d->rx_from));
+    if (d->rx_pkts && d->rx_from)
+        return 0;
+    free(d->rx_pkts);
+    free(d->rx_from);
+    d->rx_pkts = NULL;
+    d->rx_from = NULL;
+    return -1;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -855,7 +870,7 @@ static void rx_transport(struct wg_device *d, const struct wg_endpoint *from, ui
         return;
     uint8_t *pkt = msg + WG_TRANSPORT_HEADER_LEN;
     size_t ip = inner_check(d, p, pkt, (size_t)n);
-    if (!ip || d->rx_n == RX_PKTS) {
+    if (!ip || d->rx_n == RX_PKTS || (!d->rx_pkts && rx_batch_get(d))) {
         d->st.rx_dropped++;
         return;
     }
@@ -981,6 +996,30 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
 
 /* ---- sending tunnel packets ---- */
 
+/* The packet arenas (a batch of tunnel packets, 2.4 MiB; a batch of GRO trains, 2 MiB) are taken when the
+ * device first moves packets of that kind: a device that is only configured (a node before it logs in, the
+ * UAPI tests and fuzzer) never pays for them. 0, or -1 when out of memory. */
+static int tx_arena_get(struct wg_device *d)
+{
+    if (d->tx_arena)
+        return 0;
+    if (!(d->tx_arena = malloc((size_t)TX_BATCH * SLOT_CAP)))
+        return -1;
+    for (int i = 0; i < TX_BATCH; i++) {
+        d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
+        d->tx_payload[i] = d->tx_slot[i] + WG_TRANSPORT_HEADER_LEN;
+    }
+    return 0;
+}
+
+static int rx_arena_get(struct wg_device *d)
+{
+    if (!d->rx_arena && !(d->rx_arena = malloc((size_t)RX_MSGS * RX_BUF)))
+        return -1;
+    return 0;
+}
+
+
 static void tx_enqueue(struct wg_device *d, int i)
 {
     uint8_t *pkt = d->tx_payload[i];
@@ -1073,6 +1112,10 @@ static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
 
 size_t wg_device_send(struct wg_device *d, const struct iovec *pkts, size_t n)
 {
+    if (tx_arena_get(d)) {
+        d->st.tx_dropped += n;
+        return 0;
+    }
     d->now = mono_ns();
     size_t accepted = 0;
     while (n) {
@@ -1111,18 +1154,9 @@ struct wg_device *wg_device_new(struct loop *loop)
     d->gso_ok = true;
     d->n_buckets = 64;
     d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
-    d->tx_arena = malloc((size_t)TX_BATCH * SLOT_CAP);
-    d->rx_arena = malloc((size_t)RX_MSGS * RX_BUF);
-    if (!d->buckets || !d->tx_arena || !d->rx_arena) {
-        free(d->buckets);
-        free(d->tx_arena);
-        free(d->rx_arena);
+    if (!d->buckets) {
         free(d);
         return NULL;
-    }
-    for (int i = 0; i < TX_BATCH; i++) {
-        d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
-        d->tx_payload[i] = d->tx_slot[i] + WG_TRANSPORT_HEADER_LEN;
     }
     wg_aip_init(&d->aip);
     d->now = mono_ns();
@@ -1163,6 +1197,8 @@ void wg_device_free(struct wg_device *d)
     free(d->buckets);
     free(d->tx_arena);
     free(d->rx_arena);
+    free(d->rx_pkts);
+    free(d->rx_from);
     free(d);
 }
 
@@ -1479,6 +1515,13 @@ int wg_device_set_listen_port(struct wg_device *d, uint16_t port)
     }
     if (fd4 < 0)
         return -1;
+    if (rx_arena_get(d)) {
+        close(fd4);
+        if (fd6 >= 0)
+            close(fd6);
+        errno = ENOMEM;
+        return -1;
+    }
     udp_close_all(d);
     d->fd4 = fd4;
     d->fd6 = fd6;
@@ -1520,6 +1563,10 @@ void wg_device_attach_tun(struct wg_device *d, struct wg_tun *tun)
         loop_watch_free(d->wtun);
     d->wtun = NULL;
     d->tun = tun;
+    if (tun && tx_arena_get(d)) {
+        log_error("wireguard: out of memory for %s's packets; not reading it", wg_tun_name(tun));
+        return;
+    }
     if (tun) {
         int mtu = wg_tun_mtu(tun);
         if (mtu > 0)

@@ -15,6 +15,8 @@
 #include "modules/control/store.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -301,6 +303,28 @@ static void sq_close(struct store *s)
     free(q);
 }
 
+/* The database holds every node's keys and the auth keys: it is created 0600, and SQLite gives its -wal and
+ * -shm the database's own mode. One left 0644 by an earlier version is tightened (with its companions). */
+static void sq_own_files(const char *path)
+{
+    if (path[0] == ':' || strncmp(path, "file:", 5) == 0) /* ":memory:", URIs: not a plain file */
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return; /* sqlite3_open says why */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        fchmod(fd, 0600);
+        static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+            char p[4200];
+            if (snprintf(p, sizeof p, "%s%s", path, sfx[i]) < (int)sizeof p)
+                chmod(p, 0600);
+        }
+    }
+    close(fd);
+}
+
 static int sq_open(const char *dsn, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -325,6 +349,7 @@ static int sq_open(const char *dsn, struct store **out, char *err, size_t errlen
         return STORE_IO;
     }
     q->base.ops = store_sqlite_ops();
+    sq_own_files(path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     int rc = STORE_IO;
     int appid = 0, ver = 0;

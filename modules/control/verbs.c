@@ -15,6 +15,7 @@
 #include "core/cli.h"
 #include "core/cli_args.h"
 #include "core/module.h"
+#include "core/text.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
 
@@ -142,6 +143,7 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
     }
     struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL;
     free(r.p);
+    json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
     struct json_object *e;
     if (!o || status != 200) {
         if (o && json_object_object_get_ex(o, "error", &e))

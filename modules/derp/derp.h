@@ -24,6 +24,7 @@ struct derp_conf {
     long long rate_burst;
     long long queue_depth;        /* packets per destination (and as many again for disco) */
     long long write_timeout;      /* ms */
+    long long backpressure_wait;  /* ms a sender may be paused for a full destination */
     long long mesh_write_timeout; /* ms */
     long long handshake_timeout;  /* ms */
     long long keepalive;          /* ms */

@@ -50,7 +50,11 @@ static const struct cfg_key derp_keys[] = {
        0, 1LL << 40),
     KR(rate_burst, CFG_INT, "1048576", "burst of the per-client receive limit, in bytes", 65568, 1LL << 40),
     KR(queue_depth, CFG_INT, "32",
-       "packets queued per busy destination (as many again for disco); oldest dropped", 1, 4096),
+       "packets queued per busy destination (as many again for disco); senders wait when it is full", 1, 4096),
+    KR(backpressure_wait, CFG_DURATION, "100ms",
+       "longest a sender's reading pauses while a destination it sends to is full (its other traffic waits "
+       "too); then that destination's packets are dropped, oldest first, until it drains",
+       1, 60000),
     KR(write_timeout, CFG_DURATION, "2s", "a client whose socket takes no data this long is dropped", 100,
        600000),
     KR(mesh_write_timeout, CFG_DURATION, "30s", "the same for mesh peers", 100, 600000),
@@ -138,7 +142,10 @@ static int derp_init(struct weft_instance *inst)
     inst->data = dm;
     char pub[KEY_TEXT_MAX];
     key_format(pub, sizeof(pub), KEY_TEXT_NODE, &dm->srv->pub);
-    log_info("module=derp event=key public=%s%s", pub, created ? " created=yes" : "");
+    if (created)
+        log_info("module=derp event=key public=%s created=yes", pub);
+    else
+        log_info("module=derp event=key public=%s", pub);
     return 0;
 }
 

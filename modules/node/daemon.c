@@ -161,7 +161,7 @@ static int load_key(const char *path, struct key *priv, struct key *pub, const c
                : !strcmp(what, "disco") ? KEY_TEXT_DISCO
                                         : KEY_TEXT_NODE,
                pub);
-    log_info("module=node event=key kind=%s public=%s %s", what, t, created ? "created=yes" : "loaded=yes");
+    log_info("module=node event=key kind=%s public=%s %s=yes", what, t, created ? "created" : "loaded");
     return 0;
 }
 

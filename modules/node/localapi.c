@@ -75,6 +75,8 @@ static struct waiter *waiter_new(struct lapi *l, int kind)
         return NULL;
     w->l = l;
     w->kind = kind;
+    /* initialised here, before anything can fail: every path out ends in waiter_free, which stops it */
+    timer_init(&w->t, l->n->loop, NULL, NULL);
     w->next = l->waiters;
     if (w->next)
         w->next->pprev = &w->next;
@@ -573,6 +575,7 @@ static void handle_up(struct http_req *req, void *arg)
     w->reply = http_reply_start(req, 200, h, 1, up_gone, w);
     if (!w->reply) {
         waiter_free(w);
+        json_err(req, 500, "internal", "out of memory"); /* the request is still unanswered */
         return;
     }
     if (l->n->state == NODE_RUNNING && dp_home_connected(l->n->dp)) {
@@ -630,7 +633,6 @@ static void handle_logout(struct http_req *req, void *arg)
         return;
     }
     w->req = req;
-    timer_init(&w->t, l->n->loop, NULL, NULL);
     http_req_on_gone(req, req_gone, w);
     if (node_logout(l->n, logout_done, w)) {
         json_err(req, 500, "internal", "out of memory");
@@ -739,7 +741,6 @@ static void handle_ping(struct http_req *req, void *arg)
         return;
     }
     w->req = req;
-    timer_init(&w->t, n->loop, NULL, NULL);
     nm_node_short_name(p, w->peer, sizeof w->peer);
     nl_prefix_format(&ip, 0, w->ip, sizeof w->ip);
     w->peer_id = p->id;
@@ -951,7 +952,6 @@ void lapi_free(struct lapi *l)
         waiter_free(w);
     }
     if (l->srv)
-        http_server_free(l->srv);
-    unlink(l->path);
+        http_server_free(l->srv); /* removes the socket file, if it is still ours */
     free(l);
 }

@@ -18,9 +18,19 @@
 #include "core/cli.h"
 #include "core/cli_args.h"
 #include "core/http_client.h"
+#include "core/text.h"
 #include "core/module.h"
 #include "modules/node/localapi.h"
 #include "modules/node/node.h"
+
+/* Every string in the daemon's answers may have come from the network (peers' hostnames and OS, control's
+ * messages): parse, then strip terminal controls before anything is printed. */
+static struct json_object *parse_answer(const char *text)
+{
+    struct json_object *o = json_tokener_parse(text);
+    json_strip_controls(o);
+    return o;
+}
 
 /* ---- talking to the daemon ---- */
 
@@ -98,7 +108,7 @@ static int on_body(struct call *c, const char *data, size_t n)
     char *nl;
     while ((nl = memchr(c->buf, '\n', c->len))) {
         *nl = 0;
-        struct json_object *o = json_tokener_parse(c->buf);
+        struct json_object *o = parse_answer(c->buf);
         size_t used = (size_t)(nl - c->buf) + 1;
         memmove(c->buf, nl + 1, c->len - used);
         c->len -= used;
@@ -246,7 +256,7 @@ static int call(struct call *c, const char *method, const char *path, const char
         goto out;
     }
     if (r.status != 200 && !c->on_line) {
-        struct json_object *o = c->buf ? json_tokener_parse(c->buf) : NULL;
+        struct json_object *o = c->buf ? parse_answer(c->buf) : NULL;
         struct json_object *e;
         if (o && json_object_object_get_ex(o, "Error", &e))
             fprintf(stderr, "weft %s: %s\n", c->verb, json_object_get_string(e));
@@ -266,7 +276,7 @@ static struct json_object *call_json(struct call *c, const char *method, const c
 {
     if (call(c, method, path, body))
         return NULL;
-    struct json_object *o = c->buf ? json_tokener_parse(c->buf) : NULL;
+    struct json_object *o = c->buf ? parse_answer(c->buf) : NULL;
     if (!o)
         fprintf(stderr, "weft %s: the daemon's answer is not JSON\n", c->verb);
     return o;
@@ -428,7 +438,7 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
     int rc = call(&c, "POST", "/v1/up", json_object_to_json_string(o));
     json_object_put(o);
     if (rc == 0 && c.result < 0 && c.len) { /* an answer that was not a stream: an error */
-        struct json_object *e = json_tokener_parse(c.buf);
+        struct json_object *e = parse_answer(c.buf);
         c.result = e ? answer_error(&c, e) : 1;
         json_object_put(e);
     }
