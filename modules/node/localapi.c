@@ -568,9 +568,7 @@ static void handle_up(struct http_req *req, void *arg)
         json_err(req, 500, "internal", "out of memory");
         return;
     }
-    /* initialized before anything can free the waiter: waiter_free stops it (an `up` on a node that is
-     * already Running ends at once) */
-    timer_init(&w->t, l->n->loop, up_timeout, w);
+    timer_init(&w->t, l->n->loop, up_timeout, w); /* started below, unless `up` ends at once */
     static const struct http_header h[] = {{"Content-Type", "application/x-ndjson"}};
     w->reply = http_reply_start(req, 200, h, 1, up_gone, w);
     if (!w->reply) {
