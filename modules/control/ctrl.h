@@ -53,6 +53,7 @@ struct cnode {
     bool removing;          /* being forgotten: its streams' ends are not online changes */
     struct model_strlist primary; /* subnet routes it is primary for (routes.h), sorted */
     struct model_strlist cand;    /* subnet routes live on it (advertised and approved): its table entries */
+    bool routes_read;             /* its RoutableIPs were read from a map request since the start */
     struct ctrl *c;
 };
 

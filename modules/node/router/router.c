@@ -184,8 +184,9 @@ static void set_routes(struct router *r, const struct troute *want, size_t nwant
             keep = nl_prefix_equal(&r->rt[i].p, &want[j].p) && r->rt[i].throw_ == want[j].throw_;
         if (!keep) {
             nl_table_route_del(r->ifindex, &r->rt[i].p, ROUTER_TABLE, r->rt[i].throw_);
-            log_info("module=node event=route_del route=%s table=%d%s", nl_prefix_format(&r->rt[i].p, 1, t, sizeof t),
-                     ROUTER_TABLE, r->rt[i].throw_ ? " type=throw" : "");
+            /* throw routes follow peers' endpoints: debug, or they would flood the log */
+            log_msg(r->rt[i].throw_ ? LOG_DEBUG : LOG_INFO, "module=node event=route_del route=%s table=%d%s",
+                    nl_prefix_format(&r->rt[i].p, 1, t, sizeof t), ROUTER_TABLE, r->rt[i].throw_ ? " type=throw" : "");
         }
     }
     struct troute *v = nwant ? malloc(nwant * sizeof *v) : NULL;
@@ -201,8 +202,8 @@ static void set_routes(struct router *r, const struct troute *want, size_t nwant
             continue;
         }
         if (!had)
-            log_info("module=node event=route_add route=%s table=%d%s%s%s", t, ROUTER_TABLE,
-                     want[j].throw_ ? " type=throw" : " dev=", want[j].throw_ ? "" : r->ifname, "");
+            log_msg(want[j].throw_ ? LOG_DEBUG : LOG_INFO, "module=node event=route_add route=%s table=%d%s%s", t,
+                    ROUTER_TABLE, want[j].throw_ ? " type=throw" : " dev=", want[j].throw_ ? "" : r->ifname);
         if (v)
             v[nv++] = want[j];
     }
