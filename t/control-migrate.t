@@ -46,7 +46,7 @@ ok "$([ "$latest" -gt 1 ] && echo 0 || echo 1)" "the database is migrated (schem
 is "$(q s1/control.db "SELECT count(*) FROM pragma_table_info('nodes') WHERE name = 'capver'")" 1 \
     "with schema 2's column"
 is "$(q s1/control.db "SELECT group_concat(name) FROM pragma_table_info('nodes') WHERE name LIKE 'routes_%'")" \
-    "routes_advertised,routes_approved" "and schema 3's (advertised and approved routes)"
+    "routes_advertised,routes_approved" "and schema 5's (advertised and approved routes)"
 is "$(q s1/control.db "SELECT DISTINCT routes_advertised || routes_approved FROM nodes")" "[][]" \
     "old nodes advertise and have approved no route"
 is "$(q s1/control.db 'PRAGMA integrity_check')" ok "integrity_check: ok"

@@ -18,7 +18,7 @@ url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.base_domain=example.com)
+      -o control.base_domain=example.com -o control.route_probe_interval=2s -o control.route_probe_timeout=1500ms)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 # routes NODE FIELD: a field of `weft nodes routes NODE --json` (lists as a,b,c)
@@ -166,6 +166,37 @@ t_new=$(first_with client.map "$r1" 10.9.0.0/24 "$t_stop")
 ms2=$((${t_new:-99999999999999} - t_stop))
 diag "failover back: r2 stopped, r1 primary on the client's stream $ms2 ms later"
 ok $((ms2 >= 2000)) "and back to r1 within 2 s ($ms2 ms)"
+
+# ---- health probes: a primary whose stream stays open but that no longer answers ----
+TSNODE_ROUTES="10.9.0.0/24" "$TSNODE" "$url" "$TMP" r2 map 100000 900 >r2b.map 2>r2b.err &
+r2pid=$!
+on_exit "kill -CONT $r2pid 2>/dev/null; kill $r2pid 2>/dev/null"
+wait_for 5 test -s r2b.map
+# both answer: after a few probe cycles (2 s each) nothing has moved
+wait_for 15 test "$(grep -c 'ping-response?id=' r1b.map)" -ge 3
+like "$(grep -m1 PingRequest r1b.map)" '"KeepAlive":true,"PingRequest":\{"URL":"http://127.0.0.1:[0-9]+/machine/ping-response\?id=[0-9a-f]{32}","URLIsNoise":true\}' \
+    "routers sharing a prefix get PingRequests (URLIsNoise, in a keep-alive)"
+ok "$(grep -q 'PingRequest' client.map && echo 1 || echo 0)" "a node that routes nothing is not probed"
+unlike "$(cat serve.log)" 'event=route_probe node=[0-9]+ result=unhealthy' "routers that answer stay healthy"
+is "$(routes r1 primary_routes)|$(routes r2 primary_routes)" "10.9.0.0/24|" "r1 stays primary"
+# r1 hangs (SIGSTOP): its TCP connection and map stream stay open, it just answers nothing any more
+t_stop=$(date +%s%3N)
+kill -STOP "$r1pid"
+on_exit "kill -CONT $r1pid 2>/dev/null"
+wait_for 15 test -n "$(first_with client.map "$r2" 10.9.0.0/24 "$t_stop")"
+t_new=$(first_with client.map "$r2" 10.9.0.0/24 "$t_stop")
+ms3=$((${t_new:-99999999999999} - t_stop))
+diag "failover by health probe: r1 stopped answering (SIGSTOP), r2 primary on the client's stream $ms3 ms later (probe interval 2 s + timeout 1.5 s)"
+ok $((ms3 >= 2000 + 1500 + 2000)) "failover within interval + timeout + 2 s ($ms3 ms)"
+like "$(cat serve.log)" "event=route_probe node=$r1 result=unhealthy" "the unanswered probe is logged"
+is "$(w nodes list --json | python3 -c 'import json,sys
+print([n["online"] for n in json.load(sys.stdin)["nodes"] if n["name"] == "r1"][0])')" "True" "r1's stream is still open (online)"
+# r1 answers again: healthy, and r2 keeps the prefix (no flapping)
+kill -CONT "$r1pid"
+wait_for 15 grep -q "event=route_probe node=$r1 result=healthy" serve.log; ok $? "r1 answers again: healthy"
+is "$(routes r2 primary_routes)|$(routes r1 primary_routes)" "10.9.0.0/24|" "r2 stays primary"
+kill "$r2pid"
+wait_for 5 test "$(routes r1 primary_routes)" = "10.9.0.0/24"; ok $? "r2 gone: r1 (healthy again) is primary"
 
 # ---- withdrawn: a route no longer advertised is no longer routed ----
 kill "$r1pid"

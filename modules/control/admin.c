@@ -426,6 +426,7 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
     }
     if (!strcmp(op, "/expire")) {
         n->m.expiry = ctrl_now();
+        ctrl_revoke(c, n->m.node_key);
         if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
@@ -449,9 +450,12 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
         }
         char old[sizeof n->m.given_name];
         memcpy(old, n->m.given_name, sizeof old);
+        bool was_renamed = n->m.renamed;
         model_strlcpy(n->m.given_name, name, sizeof n->m.given_name);
+        n->m.renamed = true; /* the client's hostname no longer renames it */
         if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
             memcpy(n->m.given_name, old, sizeof old);
+            n->m.renamed = was_renamed;
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }

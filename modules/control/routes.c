@@ -255,10 +255,11 @@ void routes_free(struct route_table *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Whether node can carry a primary route now. */
-static bool can_serve(const struct cnode *n, const struct cnode *leaving)
+/* Whether node can carry a primary route now (online; healthy too when asked: probe.h). */
+static bool can_serve(const struct cnode *n, const struct cnode *leaving, bool healthy)
 {
-    return n && n != leaving && n->m.online && !n->removing && !ctrl_node_expired(n, ctrl_now());
+    return n && n != leaving && n->m.online && !n->removing && !ctrl_node_expired(n, ctrl_now()) &&
+           (!healthy || !n->unhealthy);
 }
 
 /* Peers must get the node again: its AllowedIPs / PrimaryRoutes changed. */
@@ -273,12 +274,22 @@ static void touch(struct ctrl *c, struct cnode *n)
 static void elect(struct ctrl *c, struct route_entry *e, const struct cnode *leaving)
 {
     struct cnode *cur = e->primary ? ctrl_node_by_id(c, e->primary) : NULL;
-    if (cur && entry_has(e, cur->m.id) && can_serve(cur, leaving))
+    bool cur_ok = cur && entry_has(e, cur->m.id) && can_serve(cur, leaving, false);
+    if (cur_ok && !cur->unhealthy)
         return; /* a working primary stays: no flapping back when a lower ID returns */
     struct cnode *next = NULL;
     for (size_t i = 0; i < e->nnodes && !next; i++) {
         struct cnode *x = ctrl_node_by_id(c, e->nodes[i]);
-        if (can_serve(x, leaving))
+        if (can_serve(x, leaving, true))
+            next = x;
+    }
+    /* no healthy router: an unanswering primary keeps the prefix rather than handing it to another one
+     * nobody has heard from; a new primary is only taken among the online ones if there was none */
+    if (!next && cur_ok)
+        next = cur;
+    for (size_t i = 0; i < e->nnodes && !next && !cur; i++) {
+        struct cnode *x = ctrl_node_by_id(c, e->nodes[i]);
+        if (can_serve(x, leaving, false))
             next = x;
     }
     if (next == cur)

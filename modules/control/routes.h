@@ -8,8 +8,9 @@
  *   - 0.0.0.0/0 and ::/0 together make an exit node: every peer gets both in that node's AllowedIPs (no
  *     election: clients choose their exit node);
  *   - any other prefix is a subnet route: among the online nodes for which it is live, one is primary
- *     (the current one stays while it is online; otherwise the lowest node ID takes over), and peers get
- *     the prefix in the primary's AllowedIPs and PrimaryRoutes only.
+ *     (the current one stays while it is online and answers health probes, probe.h; otherwise the
+ *     healthy one with the lowest node ID takes over), and peers get the prefix in the primary's
+ *     AllowedIPs and PrimaryRoutes only.
  * The table below keeps, per prefix, the nodes it is live on and its primary. A change of one node
  * (routes, online, expiry, removal) re-elects only that node's prefixes, and only the nodes whose primary
  * set changed are sent again (CH_FULL): work proportional to the change, never a full recompute. */

@@ -79,7 +79,18 @@ static const char *const sq_migrations[] = {
     "CREATE INDEX nodes_authkey_id ON nodes(authkey_id);"
     "CREATE INDEX preauth_keys_user_id ON preauth_keys(user_id);",
 
-    /* 3: subnet routes and exit nodes: the routes a node advertises (its Hostinfo.RoutableIPs, kept
+    /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
+    "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). This is
+     * the policy branch's migration (issue 12), kept here word for word so that the numbers stay contiguous
+     * until it lands on main; the merge takes main's entry. */
+    "CREATE TABLE policy ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " text TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);",
+
+    /* 5: subnet routes and exit nodes: the routes a node advertises (its Hostinfo.RoutableIPs, kept
      * apart from the raw Hostinfo so that listing and approving never re-parse it) and the routes an
      * admin or the policy's autoApprovers approved. JSON arrays of CIDR text. */
     "ALTER TABLE nodes ADD COLUMN routes_advertised TEXT NOT NULL DEFAULT '[]';"
@@ -90,7 +101,7 @@ static const char *const sq_migrations[] = {
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
     "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "     \
-    "routes_advertised, routes_approved"
+    "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                        \
     "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
 #define USER_COLS "id, name, display_name, created"
@@ -122,14 +133,14 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
     [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                      "last_seen, ephemeral, tags, authkey_id, routes_advertised, routes_approved) "
+                      "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
                       "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20, ?21, ?22)",
+                      "?19, ?20, ?21, ?22, ?23)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
                       "hostinfo = ?12, home_derp = ?13, capver = ?14, expiry = ?15, last_seen = ?17, "
-                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, routes_advertised = ?21, "
-                      "routes_approved = ?22 WHERE id = ?1",
+                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21, routes_advertised = ?22, "
+                      "routes_approved = ?23 WHERE id = ?1",
     [Q_NODE_BY_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
     [Q_NODE_BY_NODE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE node_key = ?1",
     [Q_NODE_BY_MACHINE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE machine_key = ?1",
@@ -771,8 +782,8 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         free(rapp);
         return store_fail(&q->base, STORE_IO, "node: out of memory");
     }
-    sqlite3_bind_text(st, 21, radv, -1, free);
-    sqlite3_bind_text(st, 22, rapp, -1, free);
+    sqlite3_bind_text(st, 22, radv, -1, free);
+    sqlite3_bind_text(st, 23, rapp, -1, free);
     sqlite3_bind_text(st, 11, eps, -1, free);
     if (n->hostinfo)
         sq_bind_text_copy(st, 12, n->hostinfo);
@@ -789,6 +800,7 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         sqlite3_bind_int64(st, 20, n->authkey_id);
     else
         sqlite3_bind_null(st, 20);
+    sqlite3_bind_int(st, 21, n->renamed);
     return STORE_OK;
 }
 
@@ -819,8 +831,8 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
                           (long long)n->id, t);
     if (model_strlist_from_json(&n->endpoints, (const char *)sqlite3_column_text(st, 10)) < 0 ||
         model_strlist_from_json(&n->tags, (const char *)sqlite3_column_text(st, 18)) < 0 ||
-        model_strlist_from_json(&n->routes_advertised, (const char *)sqlite3_column_text(st, 20)) < 0 ||
-        model_strlist_from_json(&n->routes_approved, (const char *)sqlite3_column_text(st, 21)) < 0) {
+        model_strlist_from_json(&n->routes_advertised, (const char *)sqlite3_column_text(st, 21)) < 0 ||
+        model_strlist_from_json(&n->routes_approved, (const char *)sqlite3_column_text(st, 22)) < 0) {
         model_node_clear(n);
         return store_fail(&q->base, STORE_IO, "sqlite %s: node has malformed endpoints, tags or routes",
                           q->path);
@@ -837,6 +849,7 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
     n->last_seen = sqlite3_column_int64(st, 16);
     n->ephemeral = sqlite3_column_int(st, 17) != 0;
     n->authkey_id = sqlite3_column_int64(st, 19);
+    n->renamed = sqlite3_column_int(st, 20) != 0;
     return STORE_OK;
 }
 

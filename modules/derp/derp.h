@@ -3,11 +3,11 @@
 #ifndef WEFT_MODULES_DERP_H
 #define WEFT_MODULES_DERP_H
 #include "core/cfg.h"
+#include "core/tls.h"
 struct derp_conf {
     char *listen;
     char *tls_listen;
-    char *tls_cert;
-    char *tls_key;
+    struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *stun_listen;
     char *key_file;
     char *mesh_key;

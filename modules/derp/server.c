@@ -665,6 +665,43 @@ static int rl_take(struct dconn *c, size_t size)
     return 0;
 }
 
+static void rl_start(struct dconn *c)
+{
+    struct derp_server *srv = c->srv;
+    if ((c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
+        c->rl->tokens = (double)srv->conf->rate_burst;
+        c->rl->last = loop_now(srv->loop);
+        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
+    }
+}
+
+void derp_server_limits_changed(struct derp_server *srv, int accept_changed)
+{
+    const struct derp_conf *conf = srv->conf;
+    if (accept_changed) /* a new rate starts with a full bucket, as at start */
+        accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                          loop_now(srv->loop));
+    else
+        srv->accept.max_conns = conf->max_conns; /* the bucket goes on */
+    for (struct dconn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state != CS_RUNNING)
+            continue; /* the rest get the new values when they are admitted */
+        stream_set_write_timeout(c->s, (unsigned)(c->is_mesh ? conf->mesh_write_timeout : conf->write_timeout));
+        if (c->is_mesh)
+            continue;
+        if (conf->rate_limit > 0 && c->rl == NULL) {
+            rl_start(c);
+        } else if (conf->rate_limit == 0 && c->rl != NULL) {
+            timer_stop(&c->rl->t);
+            free(c->rl);
+            c->rl = NULL;
+            conn_resume(c); /* it may have been waiting for tokens */
+        } else if (c->rl != NULL && c->rl->tokens > (double)conf->rate_burst) {
+            c->rl->tokens = (double)conf->rate_burst;
+        }
+    }
+}
+
 /* ---- admission and registration ---- */
 
 static void send_server_info(struct dconn *c)
@@ -711,11 +748,8 @@ void derp_admit_done(struct dconn *c, int allow, const char *why)
         srv->nclients++;
     if (first)
         announce(srv, c, 1);
-    if (srv->conf->rate_limit > 0 && !c->is_mesh && (c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
-        c->rl->tokens = (double)srv->conf->rate_burst;
-        c->rl->last = loop_now(srv->loop);
-        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
-    }
+    if (srv->conf->rate_limit > 0 && !c->is_mesh)
+        rl_start(c);
     timer_start(&c->ka, keepalive_ms(srv));
     if (c->state == CS_RUNNING)
         conn_resume(c);
@@ -864,6 +898,16 @@ static void close_peer(struct derp_server *srv, const uint8_t key[32])
     for (struct dconn *d = p->conns; d != NULL; d = d->dup_next)
         if (!d->is_mesh)
             conn_kill(d, NULL);
+}
+
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why)
+{
+    struct peer *p = peer_find(srv, key);
+    if (p == NULL)
+        return;
+    for (struct dconn *d = p->conns; d != NULL; d = d->dup_next)
+        if (!d->is_mesh)
+            conn_kill(d, why);
 }
 
 /* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client
@@ -1206,25 +1250,12 @@ static void on_upgraded_ws(struct stream *s, void *arg)
 
 static int accept_allowed(struct derp_server *srv)
 {
-    const struct derp_conf *conf = srv->conf;
-    if (conf->max_conns > 0 && srv->nconns >= (size_t)conf->max_conns) {
+    int rc = accept_limit_check(&srv->accept, srv->nconns, loop_now(srv->loop));
+    if (rc == 503)
         srv->m.accepts_refused_limit++;
-        return 503;
-    }
-    if (conf->accept_rate > 0) {
-        uint64_t now = loop_now(srv->loop);
-        srv->accept_tokens += (double)(now - srv->accept_last) * (double)conf->accept_rate / 1000.0;
-        srv->accept_last = now;
-        double burst = conf->accept_burst > 0 ? (double)conf->accept_burst : (double)conf->accept_rate;
-        if (srv->accept_tokens > burst)
-            srv->accept_tokens = burst;
-        if (srv->accept_tokens < 1.0) {
-            srv->m.accepts_refused_rate++;
-            return 429;
-        }
-        srv->accept_tokens -= 1.0;
-    }
-    return 0;
+    else if (rc == 429)
+        srv->m.accepts_refused_rate++;
+    return rc;
 }
 
 /* Does the comma-separated header value list the token? */
@@ -1296,8 +1327,8 @@ struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf
         return NULL;
     }
     randombytes_buf(srv->hash_key, sizeof(srv->hash_key));
-    srv->accept_tokens = (double)(conf->accept_burst > 0 ? conf->accept_burst : conf->accept_rate);
-    srv->accept_last = loop_now(srv->loop);
+    accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                      loop_now(srv->loop));
     timer_init(&srv->kick_t, srv->loop, on_kick, srv);
     return srv;
 }

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include "core/crypto/key.h"
+#include "core/limit.h"
 #include "core/loop.h"
 #include "modules/derp/derp.h"
 
@@ -112,9 +113,8 @@ struct derp_server {
     size_t nkicks, capkicks;
     struct timer kick_t;
 
-    /* accept rate limiter */
-    double accept_tokens;
-    uint64_t accept_last;
+    /* max_conns and the accept rate (core/limit.h) */
+    struct accept_limit accept;
 
     struct mesh_link *links;
     size_t nlinks_up;
@@ -132,6 +132,12 @@ void derp_server_free(struct derp_server *srv);
 /* The /derp handler (routes on every listener). */
 void derp_handle_upgrade(struct http_req *req, void *arg);
 size_t derp_server_conns(const struct derp_server *srv);
+/* Drop every client connection (not mesh links) of key now, logging why. */
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why);
+/* After a reload changed the limits in srv->conf: running connections take the new write timeouts and
+ * receive limit (a bucket added, removed or capped); accept_changed: the accept bucket starts again. Queues
+ * already allocated keep their depth; handshake and TCP keepalive settings apply to new connections. */
+void derp_server_limits_changed(struct derp_server *srv, int accept_changed);
 
 struct peer *peer_find(struct derp_server *srv, const uint8_t key[32]);
 struct peer *peer_get(struct derp_server *srv, const uint8_t key[32]);
