@@ -78,11 +78,10 @@ static void health_changed(struct ctrl *c, struct cnode *n, bool unhealthy)
     routes_node_update(c, n);
 }
 
-static void deadline_cb(struct timer *t, void *arg)
+void probe_judge(struct ctrl *c)
 {
-    struct ctrl *c = arg;
     struct probe_state *p = &c->probe;
-    (void)t;
+    timer_stop(&p->deadline);
     for (size_t i = 0; i < p->n; i++) {
         struct probe_out *o = &p->v[i];
         struct cnode *n = ctrl_node_by_id(c, o->node);
@@ -106,19 +105,28 @@ static void deadline_cb(struct timer *t, void *arg)
     p->n = 0;
 }
 
+static void deadline_cb(struct timer *t, void *arg)
+{
+    (void)t;
+    probe_judge(arg);
+}
+
 static void cycle_cb(struct timer *t, void *arg)
 {
     struct ctrl *c = arg;
-    struct probe_state *p = &c->probe;
-    (void)t;
     uint64_t iv = interval_ms(c);
-    if (!iv) {
-        timer_start(&p->cycle, PROBE_IDLE_RECHECK_MS);
-        return;
-    }
-    timer_start(&p->cycle, iv);
+    (void)t;
+    timer_start(&c->probe.cycle, iv ? iv : PROBE_IDLE_RECHECK_MS);
+    if (iv)
+        probe_cycle(c);
+}
+
+void probe_cycle(struct ctrl *c)
+{
+    struct probe_state *p = &c->probe;
+    uint64_t iv = interval_ms(c);
     if (p->n) /* the last cycle's deadline has not come (a reload shortened the interval): judge it now */
-        deadline_cb(&p->deadline, c);
+        probe_judge(c);
     uint64_t now = loop_now(c->loop);
     /* the online candidates of every prefix that has more than one: only there can a primary move */
     for (size_t i = 0; i < c->routes.n; i++) {
@@ -136,13 +144,17 @@ static void cycle_cb(struct timer *t, void *arg)
             sodium_bin2hex(o.id, sizeof o.id, r, sizeof r);
             if (out_add(p, &o))
                 break;
-            if (send_probe(c, n, o.id)) {
-                p->n--;
-                continue;
-            }
-            p->sent++;
-            log_debug("module=control event=route_probe node=%lld result=sent", (long long)n->m.id);
         }
+    }
+    /* then sent: a write that ends a slow stream takes the node offline, which changes the table above */
+    for (size_t i = 0; i < p->n; i++) {
+        struct cnode *n = ctrl_node_by_id(c, p->v[i].node);
+        if (!n || !n->m.online || send_probe(c, n, p->v[i].id)) {
+            p->v[i].answered = true; /* not sent: nothing to judge */
+            continue;
+        }
+        p->sent++;
+        log_debug("module=control event=route_probe node=%lld result=sent", (long long)n->m.id);
     }
     if (p->n)
         timer_start(&p->deadline, timeout_ms(c));

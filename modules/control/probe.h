@@ -44,5 +44,9 @@ void probe_free(struct ctrl *c);
 /* HEAD /machine/ping-response?id=ID over the Noise channel of machine key mkey: 200 if it answers a probe
  * of a node of that machine, else 404. */
 int probe_answer(struct ctrl *c, const uint8_t mkey[32], const char *query);
+/* What the timers run (unit tests call them directly): send a cycle's probes; judge the cycle's
+ * unanswered ones. */
+void probe_cycle(struct ctrl *c);
+void probe_judge(struct ctrl *c);
 
 #endif

@@ -284,10 +284,11 @@ static void elect(struct ctrl *c, struct route_entry *e, const struct cnode *lea
             next = x;
     }
     /* no healthy router: an unanswering primary keeps the prefix rather than handing it to another one
-     * nobody has heard from; a new primary is only taken among the online ones if there was none */
+     * nobody has heard from; without one, an online router takes it anyway (a router left alone with a
+     * prefix is no longer probed, and a route through it is better than none) */
     if (!next && cur_ok)
         next = cur;
-    for (size_t i = 0; i < e->nnodes && !next && !cur; i++) {
+    for (size_t i = 0; i < e->nnodes && !next; i++) {
         struct cnode *x = ctrl_node_by_id(c, e->nodes[i]);
         if (can_serve(x, leaving, false))
             next = x;

@@ -495,7 +495,7 @@ int node_module_start(struct weft_instance *inst)
              n->prefs.login_server[0] ? n->prefs.login_server : "-");
     const char *tun = n->conf->tun;
     if (tun && *tun && strcmp(tun, "none"))
-        router_cleanup_stale(); /* what a killed daemon left: its nft table, routes and rules */
+        router_cleanup_stale(n->path_prefs); /* what a killed daemon left: nft table, routes, rules, forwarding */
     if (n->prefs.want_running && n->prefs.login_server[0]) {
         if (session_start(n, err, sizeof err)) {
             log_error("module=node event=start error=\"%s\"", err);

@@ -19,7 +19,7 @@
 #include "modules/control/store.h"
 #include "t/tap.h"
 
-#define MAXMSG 64
+#define MAXMSG 256
 
 struct sink {
     struct mapstream_dec dec;
@@ -221,6 +221,71 @@ static const char *strlist_text(const struct model_strlist *l, char *buf, size_t
     return buf;
 }
 
+/* The id of the last PingRequest in s's messages into id (33 bytes), or "" */
+static void last_probe_id(const struct sink *s, char *id)
+{
+    id[0] = 0;
+    for (int i = 0; i < s->n; i++) {
+        const char *p = strstr(s->msg[i], "/machine/ping-response?id=");
+        if (p && strstr(s->msg[i], "\"KeepAlive\":true") && strstr(s->msg[i], "\"URLIsNoise\":true"))
+            snprintf(id, PROBE_ID_LEN + 1, "%s", p + strlen("/machine/ping-response?id="));
+    }
+}
+
+/* Health probes (probe.h): routers a (n[0]) and b (n[1], primary) share 10.20.0.0/16. */
+static void test_probes(struct cnode **n, struct sink *s, uint8_t (*mk)[32])
+{
+    char ida[PROBE_ID_LEN + 1], idb[PROBE_ID_LEN + 1], q[64], buf[256];
+    int before[2] = {s[0].n, s[1].n};
+    probe_cycle(C);
+    ok(s[0].n == before[0] + 1 && s[1].n == before[1] + 1, "a probe cycle: one message to each router");
+    last_probe_id(&s[0], ida);
+    last_probe_id(&s[1], idb);
+    ok(strlen(ida) == PROBE_ID_LEN && strlen(idb) == PROBE_ID_LEN && strcmp(ida, idb),
+       "a keep-alive with a PingRequest (URLIsNoise, its own random id) for each");
+    snprintf(q, sizeof q, "id=%s", ida);
+    ok(probe_answer(C, mk[1], q) == 404, "a's id answered over b's channel: 404");
+    ok(probe_answer(C, mk[0], "id=00") == 404 && probe_answer(C, mk[0], "") == 404, "unknown ids: 404");
+    ok(probe_answer(C, mk[0], q) == 200, "a answers its probe: 200");
+    ok(probe_answer(C, mk[0], q) == 404, "once");
+    probe_judge(C);
+    ok(!n[0]->unhealthy && n[1]->unhealthy, "b did not answer: unhealthy, a is not");
+    is_str(strlist_text(&n[0]->primary, buf, sizeof buf), "10.20.0.0/16", "the unhealthy primary's prefix goes to a");
+    ok(n[1]->primary.n == 0 && n[1]->m.online, "b keeps its stream but is primary for nothing");
+    probe_cycle(C);
+    last_probe_id(&s[0], ida);
+    last_probe_id(&s[1], idb);
+    snprintf(q, sizeof q, "id=%s", idb);
+    ok(probe_answer(C, mk[1], q) == 200 && !n[1]->unhealthy, "b answers the next probe: healthy again");
+    ok(n[0]->primary.n == 1 && n[1]->primary.n == 0, "and a keeps the prefix (no flapping)");
+    probe_judge(C);
+    ok(n[0]->unhealthy && n[0]->primary.n == 0 && n[1]->primary.n == 1, "a does not answer: b is primary again");
+    probe_cycle(C);
+    probe_judge(C);
+    ok(n[0]->unhealthy && n[1]->unhealthy && n[1]->primary.n == 1,
+       "neither answers: the primary keeps the prefix (no healthy one to give it to)");
+    probe_cycle(C);
+    last_probe_id(&s[0], ida);
+    snprintf(q, sizeof q, "id=%s", ida);
+    probe_answer(C, mk[0], q);
+    probe_judge(C);
+    ok(!n[0]->unhealthy && n[0]->primary.n == 1 && n[1]->primary.n == 0, "a answers again: it takes over from b");
+    last_probe_id(&s[1], idb); /* of the cycle just judged */
+    snprintf(q, sizeof q, "id=%s", idb);
+    n[1]->unhealthy = false;
+    routes_node_update(C, n[1]);
+    probe_cycle(C);
+    ok(probe_answer(C, mk[1], q) == 404, "an answer to an earlier cycle's probe: 404");
+    last_probe_id(&s[0], ida);
+    snprintf(q, sizeof q, "id=%s", ida);
+    probe_answer(C, mk[0], q);
+    probe_judge(C);
+    ok(n[1]->unhealthy, "and it does not count");
+    n[1]->unhealthy = false; /* healthy again for what follows */
+    routes_node_update(C, n[1]);
+    ok(!n[0]->unhealthy && n[0]->primary.n == 1, "(a answered that one: still primary)");
+}
+
 /* Routes through map requests, the approval hook, and the primary election on stream ends. */
 static void test_routes(const char *key)
 {
@@ -275,6 +340,7 @@ static void test_routes(const char *key)
     ok(n[1]->pending & CH_FULL, "b is queued for its peers as a whole node");
     ss[0] = open_stream(mk[0], nk[0], dk[0], &s[0]);
     ok(n[0]->primary.n == 0 && n[1]->primary.n == 1, "a back: b stays primary");
+    test_probes(n, s, mk);
     map_routes = ",\"RoutableIPs\":[\"0.0.0.0/0\"]";
     lite(mk[1], nk[1], dk[1], NULL, 0);
     ok(n[1]->m.routes_advertised.n == 0, "b withdraws its subnet (a lone 0.0.0.0/0 is ignored)");

@@ -29,7 +29,8 @@ struct router {
     char ifname[IFNAMSIZ];
     int ifindex;
     char *nft;          /* the ruleset in force (NULL: no table) */
-    bool forwarding;    /* we switched IP forwarding on */
+    bool forwarding;    /* we serve routes: IP forwarding is on */
+    int fwd_before[2];  /* IPv4 / IPv6 forwarding before we switched it on (-1: we did not change it) */
     struct troute *rt;  /* routes we put in ROUTER_TABLE */
     size_t nrt;
     bool rule[2];       /* our rule for IPv4 / IPv6 is in */
@@ -136,18 +137,101 @@ bool router_prefix_wanted(const struct node_routing *r, int64_t exit_id, int64_t
 
 /* ---- system ---- */
 
-static void write_sysctl(const char *path, const char *v)
+static int write_sysctl(const char *path, const char *v)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+    int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v)) {
         log_error("module=node event=forwarding file=%s error=\"%s\"", path, strerror(errno));
+        rc = -1;
+    }
     if (fd >= 0)
         close(fd);
+    return rc;
 }
 
-void router_cleanup_stale(void)
+/* 0 or 1, or -1 if it cannot be read. */
+static int read_sysctl(const char *path)
 {
-    char err[256];
+    char b[8] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t k = fd >= 0 ? read(fd, b, sizeof b - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    return k > 0 && (b[0] == '0' || b[0] == '1') ? b[0] - '0' : -1;
+}
+
+/* IP forwarding is a setting of the whole machine (of the network namespace): switched on while we serve
+ * routes, and put back as it was when we stop (down, logout, exit, routes withdrawn). What it was is also
+ * written next to the prefs, so that the next start puts it back after a killed daemon. */
+static const char *const fwd_sysctl[2] = {"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"};
+
+static void fwd_file(const char *prefs_path, char *out, size_t cap)
+{
+    const char *slash = strrchr(prefs_path, '/');
+    snprintf(out, cap, "%.*sforwarding.before", slash ? (int)(slash - prefs_path + 1) : 0, prefs_path);
+}
+
+/* Put back what fwd_before says (-1: leave); "why" for the log. */
+static void fwd_put_back(const int before[2], const char *why)
+{
+    for (int f = 0; f < 2; f++)
+        if (before[f] >= 0 && !write_sysctl(fwd_sysctl[f], before[f] ? "1" : "0"))
+            log_info("module=node event=forwarding state=restored family=ipv%d value=%d reason=\"%s\"", f ? 6 : 4,
+                     before[f], why);
+}
+
+static void forwarding_on(struct router *r)
+{
+    bool changed = false;
+    for (int f = 0; f < 2; f++) {
+        int v = read_sysctl(fwd_sysctl[f]);
+        r->fwd_before[f] = -1;
+        if (v == 1)
+            continue; /* on already: not ours to switch off later */
+        if (!write_sysctl(fwd_sysctl[f], "1") && v == 0) {
+            r->fwd_before[f] = 0;
+            changed = true;
+        }
+    }
+    if (changed) {
+        char path[4200];
+        fwd_file(r->n->path_prefs, path, sizeof path);
+        FILE *fp = fopen(path, "w");
+        if (!fp || fprintf(fp, "ipv4=%d ipv6=%d\n", r->fwd_before[0], r->fwd_before[1]) < 0 || fclose(fp)) {
+            log_warn("module=node event=forwarding file=%s error=\"%s\" msg=\"a killed daemon's successor will not "
+                     "know to switch forwarding off again\"", path, strerror(errno));
+            if (fp)
+                fclose(fp);
+        }
+    }
+    log_info("module=node event=forwarding state=on ipv4_before=%d ipv6_before=%d msg=\"IP forwarding switched on "
+             "for the advertised routes (-1: it was on already)\"", r->fwd_before[0], r->fwd_before[1]);
+    r->forwarding = true;
+}
+
+static void forwarding_off(struct router *r)
+{
+    if (!r->forwarding)
+        return;
+    fwd_put_back(r->fwd_before, "no routes served any more");
+    char path[4200];
+    fwd_file(r->n->path_prefs, path, sizeof path);
+    unlink(path);
+    r->forwarding = false;
+}
+
+void router_cleanup_stale(const char *prefs_path)
+{
+    char err[256], path[4200];
+    fwd_file(prefs_path, path, sizeof path);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        int before[2] = {-1, -1};
+        if (fscanf(fp, "ipv4=%d ipv6=%d", &before[0], &before[1]) == 2 && before[0] <= 1 && before[1] <= 1)
+            fwd_put_back(before, "a killed daemon had switched it on");
+        fclose(fp);
+        unlink(path);
+    }
     /* a table of ours left by a killed daemon (no nftables at all: nothing to clean) */
     if (router_nft_exists()) {
         if (router_nft_apply(NULL, err, sizeof err))
@@ -236,6 +320,7 @@ void router_free(struct router *r)
     if (!r)
         return;
     set_routes(r, NULL, 0);
+    forwarding_off(r);
     if (r->nft) {
         char err[256];
         if (router_nft_apply(NULL, err, sizeof err))
@@ -382,12 +467,10 @@ void router_sync(struct router *r)
     } else {
         free(text);
     }
-    if ((rt->nadvertise || rt->advertise_exit) && !r->forwarding) {
-        write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-        write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-        log_info("module=node event=forwarding state=on msg=\"IP forwarding switched on for the advertised routes\"");
-        r->forwarding = true;
-    }
+    if ((rt->nadvertise || rt->advertise_exit) && !r->forwarding)
+        forwarding_on(r);
+    else if (!rt->nadvertise && !rt->advertise_exit && r->forwarding)
+        forwarding_off(r);
     struct nl_prefix served[NODE_MAX_ROUTES + 2];
     size_t ns = 0;
     for (size_t i = 0; i < rt->nadvertise; i++)

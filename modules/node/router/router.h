@@ -14,8 +14,8 @@
  * server, the DERP relays, peers' direct endpoints and, with --exit-node-allow-lan-access, the LANs the
  * machine is on: those keep their physical path.
  *
- * Everything is removed by router_free (`weft down`, logout, exit); router_cleanup_stale removes what a
- * crashed daemon left (at start). */
+ * Everything is removed by router_free (`weft down`, logout, exit), and IP forwarding is put back as it
+ * was; router_cleanup_stale removes what a crashed daemon left (at start), forwarding included. */
 #ifndef WEFT_NODE_ROUTER_H
 #define WEFT_NODE_ROUTER_H
 
@@ -42,7 +42,7 @@ void router_free(struct router *r);
  * changed: called after every map. */
 void router_sync(struct router *r);
 /* Before the first router: the table, rules and routes a killed daemon left. */
-void router_cleanup_stale(void);
+void router_cleanup_stale(const char *prefs_path);
 
 /* Checks routing prefs (from `weft up`) against the netmap: 0, or -1 with a sentence in err. */
 int router_check(const struct node_routing *r, const struct netmap *nm, char *err, size_t errlen);
