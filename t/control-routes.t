@@ -6,7 +6,9 @@
 # approves it, approved routes appear in the primary's AllowedIPs and PrimaryRoutes, exit routes in the
 # exit node's AllowedIPs only; two routers for one prefix: the primary's stream ends (kill -9) and the
 # other becomes primary on every peer's stream within 2 s (measured from the kill to the delta's arrival);
-# a returning router does not take the prefix back; everything survives a restart.
+# a returning router does not take the prefix back; a router that hangs with its stream open loses the
+# prefix to health probes; everything survives a restart; the policy's autoApprovers approve routes and
+# exit nodes (by tag, user, group).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml
 TSNODE=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/tsnode
@@ -217,5 +219,59 @@ is "$(routes r1 advertised_routes)|$(routes r1 approved_routes)" "0.0.0.0/0,::/0
 is "$(routes r2 approved_routes)" "10.9.0.0/24" "and r2's"
 like "$(w nodes routes r1)" '^node [0-9]+ \(r1\), exit node' "weft nodes routes: the human form"
 stop_weft serve TERM
+is "$WEFT_RC" 0 "clean stop"
+
+# ---- approval by the access policy's autoApprovers (a policy file) ----
+cat >policy.hujson <<'EOT'
+{
+  "groups": {"group:ops": ["bob@"]},
+  "tagOwners": {"tag:router": ["alice@"], "tag:exit": ["alice@"]},
+  "autoApprovers": {
+    "routes": {
+      "10.10.0.0/16": ["tag:router"],   // a wider prefix approves what is inside it
+      "10.20.0.0/24": ["alice@"],
+      "10.30.0.0/24": ["group:ops"],
+    },
+    "exitNode": ["tag:exit"],
+  },
+  "acls": [
+    {"action": "accept", "src": ["alice@"], "dst": ["autogroup:internet:*"]},
+    {"action": "accept", "src": ["*"], "dst": ["tag:router:*", "alice@:*"]},
+  ],
+}
+EOT
+pargs=("${args[@]/#state_dir=*/state_dir=$TMP/pstate}" -o control.policy.path=$TMP/policy.hujson)
+pw() { "$WEFT" "$@" "${pargs[@]}"; }
+start_weft pserve serve "${pargs[@]}"
+wait_for 10 grep -q 'event=started' "$TMP/pserve.log"; ok $? "weft serve starts with a policy file"
+pw users create alice >/dev/null && pw users create bob >/dev/null
+ka=$(pw authkeys create --user alice --reusable | tail -1)
+kr=$(pw authkeys create --user alice --reusable --tags tag:router | tail -1)
+ke=$(pw authkeys create --user alice --reusable --tags tag:exit | tail -1)
+kb=$(pw authkeys create --user bob --reusable | tail -1)
+proutes() {
+    pw nodes routes "$1" --json | python3 -c 'import json,sys
+print(",".join(json.load(sys.stdin)[sys.argv[1]]))' "$2"
+}
+for n in pr:$kr pa:$ka pb:$kb pe:$ke; do
+    like "$(node "${n%%:*}" register --authkey "${n#*:}")" '^200 .*"MachineAuthorized":true' "${n%%:*} registers"
+done
+TSNODE_ROUTES=10.10.1.0/24,10.99.0.0/24 node pr map 1 10 >pr.map 2>/dev/null
+TSNODE_ROUTES=10.20.0.0/24,10.10.2.0/24 node pa map 1 10 >pa.map 2>/dev/null
+TSNODE_ROUTES=10.30.0.0/24 node pb map 1 10 >pb.map 2>/dev/null
+TSNODE_ROUTES=0.0.0.0/0,::/0 node pe map 1 10 >pe.map 2>/dev/null
+is "$(proutes pr approved_routes)" "10.10.1.0/24" "tag:router's node: 10.10.1.0/24 approved (inside 10.10.0.0/16), 10.99.0.0/24 not"
+is "$(proutes pa approved_routes)" "10.20.0.0/24" "alice's node: 10.20.0.0/24 (alice@), not 10.10.2.0/24 (tag:router's)"
+is "$(proutes pb approved_routes)" "10.30.0.0/24" "bob's node: 10.30.0.0/24 (group:ops)"
+is "$(proutes pe approved_routes)" "0.0.0.0/0,::/0" "tag:exit's node: the exit routes (exitNode)"
+is "$(pw nodes routes pe --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["exit_node"])')" True \
+    "so it is an exit node"
+like "$(cat pserve.log)" "event=route_auto_approved node=[0-9]+ route=10.10.1.0/24" "auto-approvals are logged"
+# a new policy approves what was waiting
+sed -i 's|"10.30.0.0/24": \["group:ops"\],|&\n      "10.99.0.0/24": ["tag:router"],|' policy.hujson
+wait_for 10 test "$(proutes pr approved_routes)" = "10.10.1.0/24,10.99.0.0/24"
+ok $? "the policy file changes: 10.99.0.0/24 is approved for tag:router's node without it asking again"
+is "$(proutes pa approved_routes)" "10.20.0.0/24" "and nothing else changes"
+stop_weft pserve TERM
 is "$WEFT_RC" 0 "clean stop"
 done_testing

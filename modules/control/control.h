@@ -27,6 +27,11 @@ struct control_conf {
     long long derp_stun_port;
     long long stream_queue_max;
     char *derp_map_file;
+    /* the access policy */
+    int policy_mode; /* POLICY_MODE_FILE, POLICY_MODE_DATABASE (access.h) */
+    char *policy_path;
+    /* not a key: set by the module before ctrl_new (relative paths are under it) */
+    const char *state_dir;
     /* limits on what clients may hold (issue 10): the channel, pending registrations, Hostinfo */
     long long max_conns; /* 0: three quarters of the open-file limit */
     long long accept_rate, accept_burst;

@@ -20,6 +20,8 @@
 #include "modules/control/derpmap.h"
 #include "modules/control/ipalloc.h"
 
+static const char *const policy_modes[] = {"file", "database", NULL};
+
 static const char *check_prefix(const char *v, int fam, char *buf, size_t len)
 {
     int f, plen;
@@ -121,9 +123,13 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, verify_allow), 0, 0, NULL, check_cidr},
     K(verify_secret_file, CFG_STR, NULL,
       "a file with a secret that lets any address ask /verify (?secret=... or Authorization: Bearer ...)"),
+    {"policy.mode", CFG_ENUM, "file", "where the access policy lives: file (policy.path) or database (weft policy set)",
+     offsetof(struct control_conf, policy_mode), 0, 0, policy_modes, NULL},
+    {"policy.path", CFG_STR, NULL, "the policy file (HuJSON, Tailscale's format; relative to state_dir); none: "
+     "every node may reach every other", offsetof(struct control_conf, policy_path), 0, 0, NULL, NULL},
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
-      "(fixed setups and tests, until an ACL policy is configured)"),
+      "while no access policy is in force (fixed setups and tests)"),
     CFG_END,
 };
 

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "core/reload.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
 #include "modules/control/ctrl.h"
@@ -85,9 +86,13 @@ static const struct part parts[] = {
       "search_domains", NULL},
      apply_statics},
     {"map streams", {"keepalive", "batch_delay", "stream_queue_max", NULL}, apply_streams},
-    /* The access policy (modules/control/policy/) hooks in here: its keys and a function that compiles the
-     * new policy, refuses it (-1) if it does not compile, and fans the new filters out. */
 };
+
+/* The access policy (access.c) is read again on every SIGHUP, changed keys or not: its file may have
+ * changed under the same path. A policy that does not compile, or whose tests fail, is refused: the one in
+ * force stays, and so do policy.mode and policy.path (where it came from). The nodes whose filter, peers,
+ * SSH policy or capabilities change get deltas. */
+static const char *const policy_keys[] = {"policy.mode", "policy.path", NULL};
 
 int control_reload(struct weft_instance *inst, void *newconf)
 {
@@ -109,6 +114,11 @@ int control_reload(struct weft_instance *inst, void *newconf)
                 reload_undo(inst->mod->keys, conf, next, p->keys[j], &ch);
             rc = -1;
         }
+    }
+    if (access_reload(c, conf) != 0) {
+        for (size_t j = 0; policy_keys[j]; j++)
+            reload_undo(inst->mod->keys, conf, next, policy_keys[j], &ch);
+        rc = -1;
     }
     for (size_t i = 0; i < ch.n; i++)
         log_info("module=control event=reload key=control.%s result=applied", ch.keys[i]);

@@ -7,16 +7,15 @@
 
 #include "core/log.h"
 #include "core/netlink.h"
+#include "modules/control/access.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/routes.h"
 #include "modules/control/store.h"
 
-/* The route model (routes.h). The access policy connects its autoApprovers by setting c->approver when
- * its engine is created (the policy branch's access.c), with an approve function returning
- * pol_route_auto_approved(engine, n->m.id, route), and by calling routes_auto_approve_all after each
- * policy it puts in force. Its pol_node takes routable/approved from m.routes_advertised/routes_approved
- * (both canonical CIDR text), and it hears of their changes where ctrl_node_save and routes_set_* store
- * them. Nothing else here changes. */
+/* The route model (routes.h). The access policy (access.c) connects its autoApprovers by setting
+ * c->approver when its engine is created (pol_route_auto_approved), and calls routes_auto_approve_all after
+ * each policy it puts in force. Its engine reads each node's advertised and approved routes (for
+ * autogroup:internet, via and subnet destinations): it is told here whenever they change. */
 
 static const char exit4[] = "0.0.0.0/0", exit6[] = "::/0";
 
@@ -406,6 +405,7 @@ int routes_set_advertised(struct ctrl *c, struct cnode *n, struct model_strlist 
     char *t = model_strlist_to_json(&n->m.routes_advertised);
     log_info("module=control event=routes_advertised node=%lld routes=%s", (long long)n->m.id, t ? t : "?");
     free(t);
+    access_node(c, n);
     if (routes_is_exit(n) != exit_before)
         touch(c, n);
     routes_node_update(c, n);
@@ -432,6 +432,7 @@ void routes_auto_approve_all(struct ctrl *c)
             continue;
         }
         model_strlist_free(&old);
+        access_node(c, n);
         if (routes_is_exit(n) != exit_before)
             touch(c, n);
         routes_node_update(c, n);
@@ -451,6 +452,7 @@ int routes_set_approved(struct ctrl *c, struct cnode *n, struct model_strlist *a
     }
     *approved = (struct model_strlist){0};
     model_strlist_free(&old);
+    access_node(c, n);
     if (routes_is_exit(n) != exit_before)
         touch(c, n);
     routes_node_update(c, n);

@@ -82,9 +82,7 @@ static const char *const sq_migrations[] = {
     /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
     "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
 
-    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). This is
-     * the policy branch's migration (issue 12), kept here word for word so that the numbers stay contiguous
-     * until it lands on main; the merge takes main's entry. */
+    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). */
     "CREATE TABLE policy ("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " text TEXT NOT NULL,"
@@ -114,6 +112,7 @@ enum sq_stmt {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
+    Q_POLICY_GET, Q_POLICY_SET,
     Q_COUNT
 };
 
@@ -159,6 +158,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_KEY_MARK_USED] = "UPDATE preauth_keys SET used_count = used_count + 1 WHERE id = ?1",
     [Q_KEY_EXPIRE] = "UPDATE preauth_keys SET expiration = ?2 WHERE id = ?1",
     [Q_KEY_REVOKE] = "UPDATE preauth_keys SET revoked = 1 WHERE id = ?1",
+    [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
+    [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
+                     "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
 };
 
 struct sq_store {
@@ -1248,6 +1250,53 @@ static int sq_authkey_revoke(struct store *s, int64_t id)
     return sq_key_update(s, Q_KEY_REVOKE, id, 0, "revoke pre-auth key");
 }
 
+/* ---- the policy ---- */
+
+static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    struct sq_store *q = SQ(s);
+    *text = NULL;
+    *len = 0;
+    if (updated)
+        *updated = 0;
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_GET);
+    if (!st)
+        return STORE_IO;
+    int r = sqlite3_step(st), rc = STORE_OK;
+    if (r == SQLITE_ROW) {
+        const void *t = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        *text = malloc((size_t)n + 1);
+        if (!*text) {
+            rc = store_fail(s, STORE_IO, "out of memory");
+        } else {
+            if (n)
+                memcpy(*text, t, (size_t)n);
+            (*text)[n] = 0;
+            *len = (size_t)n;
+            if (updated)
+                *updated = sqlite3_column_int64(st, 1);
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = store_fail(s, STORE_NOTFOUND, "no policy stored");
+    } else {
+        rc = sq_fail(q, "read policy");
+    }
+    sq_done(st);
+    return rc;
+}
+
+static int sq_policy_set(struct store *s, const char *text, size_t len)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_SET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, text, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sq_now());
+    return sq_exec_stmt(q, st, "store policy");
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1281,6 +1330,8 @@ static const struct store_ops sq_ops = {
     .authkey_mark_used = sq_authkey_mark_used,
     .authkey_expire = sq_authkey_expire,
     .authkey_revoke = sq_authkey_revoke,
+    .policy_get = sq_policy_get,
+    .policy_set = sq_policy_set,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -20,6 +20,7 @@ int64_t ctrl_now(void) { return 0; }
 void mapper_invalidate(struct cnode *n) { (void)n; }
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what) { (void)c; (void)n; (void)what; }
 const char *store_errmsg(const struct store *s) { (void)s; return ""; }
+void access_node(struct ctrl *c, struct cnode *n) { (void)c; (void)n; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

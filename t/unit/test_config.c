@@ -23,6 +23,8 @@ struct srv {
     char *acme_dir;
     struct cfg_list acme_domains;
     char *tls_key;
+    int group_mode;
+    char *group_path;
 };
 
 /* a value check: names must not contain 'x' */
@@ -64,6 +66,8 @@ static const struct cfg_key srv_keys[] = {
     {"tls.acme.directory", CFG_STR, "https://d", "d", offsetof(struct srv, acme_dir), 0, 0, NULL, no_x},
     {"tls.acme.domains", CFG_LIST, NULL, "d", offsetof(struct srv, acme_domains), 0, 0, NULL, NULL},
     {"tls.key", CFG_STR, NULL, "d", offsetof(struct srv, tls_key), 0, 0, NULL, NULL},
+    {"group.mode", CFG_ENUM, "open", "d", offsetof(struct srv, group_mode), 0, 0, modes, NULL},
+    {"group.path", CFG_STR, NULL, "d", offsetof(struct srv, group_path), 0, 0, NULL, NULL},
     CFG_END,
 };
 
@@ -187,6 +191,21 @@ int main(void)
     ok(has(&err, "command line: srever.listen: unknown section (did you mean 'server'?)"), "override section typo");
     ok(has(&err, "-o takes key.path=value, got 'novalue'"), "override without =");
     ok(has(&err, "command line: server.workers: 'x' is not an integer"), "override wrong type");
+    cfg_errors_free(&err);
+
+    /* a group of dotted keys: nested or dotted in the file, dotted on the command line */
+    n = load_text("server:\n  group:\n    mode: closed\n    path: /p\n", NULL, 0, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/p"), "a nested mapping sets group.mode, group.path");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group.mode: closed\n", (struct cfg_override[]){{"server.group.path=/q"}}, 1, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/q"), "dotted in the file and with -o");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group:\n    mode: ajar\n    pth: x\n    mode: open\n", NULL, 0, &err);
+    is_int(n, 3, "errors inside a nested group");
+    ok(has(&err, "F.yaml:3:11: server.group.mode: 'ajar' is not one of: open closed"), "bad value, full key path");
+    ok(has(&err, "F.yaml:4:5: server.group.pth: unknown key (did you mean 'server.group.path'?)"),
+       "unknown nested key with a suggestion");
+    ok(has(&err, "server.group.mode: duplicate key (first at line 3)"), "duplicate nested key");
     cfg_errors_free(&err);
 
     /* missing file */
