@@ -225,8 +225,8 @@ int bench_setup(struct bench *b, int n, int extra, const struct bench_hooks *h, 
     model_authkey_clear(&k);
     struct control_conf *conf = &b->conf;
     conf->server_url = "http://127.0.0.1:8080";
-    conf->base_domain = "bench.internal";
-    conf->magic_dns = 1;
+    conf->dns.base_domain = "bench.internal";
+    conf->dns.magic_dns = 1;
     conf->prefix_v4 = "100.64.0.0/10";
     conf->prefix_v6 = "fd7a:115c:a1e0::/48";
     conf->ephemeral_timeout = 1800000;

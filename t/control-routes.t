@@ -20,7 +20,7 @@ url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.base_domain=example.com -o control.route_probe_interval=2s -o control.route_probe_timeout=1500ms)
+      -o control.dns.base_domain=example.com -o control.route_probe_interval=2s -o control.route_probe_timeout=1500ms)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 # routes NODE FIELD: a field of `weft nodes routes NODE --json` (lists as a,b,c)

@@ -12,7 +12,7 @@ url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.ephemeral_timeout=2s -o control.base_domain=example.com)
+      -o control.ephemeral_timeout=2s -o control.dns.base_domain=example.com)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 need_cmd python3

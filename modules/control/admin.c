@@ -123,7 +123,7 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
         inet_ntop(AF_INET, m->ipv4, a4, sizeof a4);
     if (m->has_ipv6)
         inet_ntop(AF_INET6, m->ipv6, a6, sizeof a6);
-    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->base_domain);
+    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->dns.base_domain);
     const struct model_user *u = ctrl_user(c, m->user_id);
     json_object_object_add(o, "id", json_object_new_int64(m->id));
     json_object_object_add(o, "name", json_object_new_string(m->given_name));

@@ -4,15 +4,23 @@
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
 #include "core/tls.h"
+/* control.dns: what nodes are told about DNS (modules/control/dnsconf.c) */
+struct control_dns_conf {
+    int magic_dns;
+    char *base_domain;
+    struct cfg_list nameservers;
+    struct cfg_map routes;
+    struct cfg_list search_domains;
+    int override_local_dns;
+    struct cfg_list extra_records;
+    char *extra_records_file;
+};
 struct control_conf {
     char *listen;
     char *tls_listen;
     struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *server_url;
-    char *base_domain;
-    int magic_dns;
-    struct cfg_list nameservers;
-    struct cfg_list search_domains;
+    struct control_dns_conf dns;
     char *prefix_v4;
     char *prefix_v6;
     char *database;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "modules/control/access.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/hostinfo.h"
 #include "modules/control/ipalloc.h"
 #include "modules/control/naming.h"
@@ -437,11 +438,16 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
+    timer_init(&c->dns_watch, loop, NULL, NULL);
     timer_init(&c->seen_flush, loop, seen_flush_cb, c);
     if (pending_init(&c->pending, conf->max_pending > 0 ? (size_t)conf->max_pending : 1000)) {
         snprintf(err, errlen, "out of memory");
         free(c);
         return NULL;
+    }
+    if (!conf->dns.base_domain) { /* check-config says so too (dnsconf_check) */
+        snprintf(err, errlen, "control.dns.base_domain is empty: nodes' names are NAME.<base_domain>");
+        goto fail;
     }
     if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
         snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
@@ -489,6 +495,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->keepalive_len = (size_t)kl;
     if (access_init(c, err, errlen))
         goto fail;
+    dnsconf_watch_start(c); /* the extra records file read before the DNSConfig is built */
     if (mapper_init_static(c, embedded_derp, derp_stun_port)) {
         snprintf(err, errlen, "building the DERP map / DNS config%s%s", conf->derp_map_file ? " from " : "",
                  conf->derp_map_file ? conf->derp_map_file : "");
@@ -511,6 +518,7 @@ void ctrl_free(struct ctrl *c)
     timer_stop(&c->flush);
     probe_free(c);
     routes_free(&c->routes);
+    dnsconf_watch_stop(c);
     seen_flush_cb(&c->seen_flush, c); /* what the nodes were last seen at, before the store closes */
     timer_stop(&c->seen_flush);
     free(c->seen);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
@@ -172,6 +173,15 @@ struct ctrl {
     struct route_approver approver; /* autoApprovers; approve NULL: none */
     struct probe_state probe;       /* health probes of subnet routers (probe.h) */
 
+    /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
+    struct tc_dns_record *dns_file_recs;
+    size_t dns_file_nrecs;
+    bool dns_file_seen;
+    struct timespec dns_file_mtime;
+    long long dns_file_size;
+    unsigned long long dns_file_ino;
+    struct timer dns_watch;
+
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
     struct jbuf jb;
@@ -283,7 +293,8 @@ void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
                         const uint8_t *pframe, size_t plen);
 void fanout_removed(struct ctrl *c, int64_t id);
-/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
+ * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */

@@ -14,6 +14,7 @@
 #include "modules/control/access.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/derpmap.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/ipalloc.h"
 
 /* MapResponses (spec control-ts2021.md §7, netmap.md). Every node's entry as its peers see it is
@@ -38,7 +39,7 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
     memset(&s->hi, 0, sizeof s->hi);
     t->id = m->id;
     t->stable_id = m->stable_id;
-    snprintf(s->fqdn, sizeof s->fqdn, "%s.%s.", m->given_name, c->conf->base_domain);
+    snprintf(s->fqdn, sizeof s->fqdn, "%s.%s.", m->given_name, c->conf->dns.base_domain);
     t->name = s->fqdn;
     t->user = m->user_id;
     memcpy(t->key.b, m->node_key, 32);
@@ -518,101 +519,6 @@ const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len)
 
 /* ---- the static parts ---- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Reverse DNS zones of the tailnet prefixes: MagicDNS answers PTR queries for them itself (an empty route). */
-static size_t reverse_zones(const char *prefix4, const char *prefix6, char ***out)
-{
-    char **v = NULL;
-    size_t n = 0;
-    int fam, plen;
-    uint8_t a[16];
-    if (prefix4 && !ipalloc_parse_prefix(prefix4, &fam, a, &plen) && fam == 4) {
-        int octets = plen <= 8 ? 1 : plen <= 16 ? 2 : 3;
-        int span_bits = octets * 8 - plen;
-        unsigned count = 1u << (span_bits > 0 ? span_bits : 0);
-        v = calloc(count, sizeof *v);
-        for (unsigned i = 0; v && i < count; i++) {
-            uint8_t b[3] = {a[0], a[1], a[2]};
-            b[octets - 1] = (uint8_t)(b[octets - 1] + i);
-            char z[64];
-            if (octets == 1)
-                snprintf(z, sizeof z, "%u.in-addr.arpa", b[0]);
-            else if (octets == 2)
-                snprintf(z, sizeof z, "%u.%u.in-addr.arpa", b[1], b[0]);
-            else
-                snprintf(z, sizeof z, "%u.%u.%u.in-addr.arpa", b[2], b[1], b[0]);
-            v[n++] = strdup(z);
-        }
-    }
-    if (prefix6 && !ipalloc_parse_prefix(prefix6, &fam, a, &plen) && fam == 6) {
-        char **w = realloc(v, (n + 1) * sizeof *v);
-        if (w) {
-            v = w;
-            char z[128] = "";
-            int nib = plen / 4;
-            size_t zl = 0;
-            for (int i = nib - 1; i >= 0; i--) {
-                unsigned x = i % 2 ? a[i / 2] & 0xf : a[i / 2] >> 4;
-                zl += (size_t)snprintf(z + zl, sizeof z - zl, "%x.", x);
-            }
-            snprintf(z + zl, sizeof z - zl, "ip6.arpa");
-            v[n++] = strdup(z);
-        }
-    }
-    qsort(v, n, sizeof *v, cmp_str);
-    *out = v;
-    return n;
-}
-
-/* DNSConfig from the configuration into *out (malloc'd). 0 or -1. */
-static int build_dns(const struct control_conf *cf, char **out, size_t *outlen)
-{
-    struct tc_dns_config d;
-    memset(&d, 0, sizeof d);
-    struct tc_resolver *res = calloc(cf->nameservers.n + 1, sizeof *res);
-    for (size_t i = 0; res && i < cf->nameservers.n; i++)
-        res[i].addr = cf->nameservers.v[i];
-    d.resolvers = res;
-    d.nresolvers = res ? cf->nameservers.n : 0;
-    char **zones = NULL;
-    size_t nz = 0;
-    struct tc_dns_route *routes = NULL;
-    if (cf->magic_dns) {
-        nz = reverse_zones(cf->prefix_v4, cf->prefix_v6, &zones);
-        routes = calloc(nz + 1, sizeof *routes);
-        for (size_t i = 0; routes && i < nz; i++)
-            routes[i].suffix = zones[i];
-        d.routes = routes;
-        d.nroutes = routes ? nz : 0;
-    }
-    const char **doms = calloc(cf->search_domains.n + 2, sizeof *doms);
-    size_t nd = 0;
-    if (doms) {
-        if (cf->magic_dns && cf->base_domain)
-            doms[nd++] = cf->base_domain;
-        for (size_t i = 0; i < cf->search_domains.n; i++)
-            doms[nd++] = cf->search_domains.v[i];
-    }
-    d.domains = (struct tc_strs){doms, nd};
-    d.proxied = cf->magic_dns;
-    struct jbuf b;
-    jbuf_init(&b);
-    int rc = tc_dns_config_emit(&b, &d);
-    *out = rc ? NULL : jbuf_take(&b, outlen);
-    jbuf_free(&b);
-    for (size_t i = 0; i < nz; i++)
-        free(zones[i]);
-    free(zones);
-    free(routes);
-    free(doms);
-    free(res);
-    return *out ? 0 : -1;
-}
-
 /* The DERP map: the file's, else the embedded relay's entry (at server_url's host and port), into *out. */
 static int build_derp(struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
 {
@@ -682,7 +588,7 @@ int mapper_rebuild_static(struct ctrl *c, unsigned *changed)
     *changed = 0;
     if (build_derp(c, c->conf, &derp, &dl))
         return -1;
-    if (build_dns(c->conf, &dns, &nl)) {
+    if (dnsconf_build(c, c->conf, &dns, &nl)) {
         free(derp);
         return -1;
     }
