@@ -145,6 +145,19 @@ struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bo
     return s;
 }
 
+int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
+                        const uint8_t *pframe, size_t plen)
+{
+    int sent = 0;
+    for (struct ctrl_sess *s = n->sess, *next; s; s = next) {
+        next = s->node_next; /* a failed write ends (frees) s */
+        if (!sess_write(s, s->compress ? zframe : pframe, s->compress ? zlen : plen))
+            sent++;
+    }
+    (void)c;
+    return sent ? 0 : -1;
+}
+
 static void flush_cb(struct timer *t, void *arg)
 {
     (void)t;

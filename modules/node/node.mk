@@ -4,14 +4,15 @@ node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/node/libmod_node.la
 modules_node_libmod_node_la_SOURCES = $(node_sources)
-modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS)
+modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS) $(NFTABLES_LIBS)
 BUILTIN_MODULE_LIBS += modules/node/libmod_node.la
 BUILTIN_MODULE_NAMES += node
 else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS) \
+	$(NFTABLES_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
@@ -45,14 +46,20 @@ node_sources += \
 	modules/node/magicsock/portmap.c modules/node/magicsock/upnp.c \
 	modules/node/magicsock/pmp.c modules/node/magicsock/pmp.h
 
+# subnet routes and exit nodes: kernel routes and rules, NAT through libnftables (modules/node/router/router.h)
+node_sources += \
+	modules/node/router/router.c modules/node/router/router.h \
+	modules/node/router/nft.c
+
 # the inbound packet filter with connection tracking (modules/node/filter/filter.h)
 node_sources += \
 	modules/node/filter/filter.c modules/node/filter/filter.h \
 	modules/node/filter/packet.c modules/node/filter/packet.h
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t
+TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t t/routes.t
 EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t \
+	t/routes.t \
 	t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
