@@ -175,7 +175,7 @@ r2pid=$!
 on_exit "kill -CONT $r2pid 2>/dev/null; kill $r2pid 2>/dev/null"
 wait_for 5 test -s r2b.map
 # both answer: after a few probe cycles (2 s each) nothing has moved
-wait_for 15 test "$(grep -c 'ping-response?id=' r1b.map)" -ge 3
+wait_for 15 holds '[ "$(grep -c "ping-response?id=" r1b.map)" -ge 3 ]'
 like "$(grep -m1 PingRequest r1b.map)" '"KeepAlive":true,"PingRequest":\{"URL":"http://127.0.0.1:[0-9]+/machine/ping-response\?id=[0-9a-f]{32}","URLIsNoise":true\}' \
     "routers sharing a prefix get PingRequests (URLIsNoise, in a keep-alive)"
 ok "$(grep -q 'PingRequest' client.map && echo 1 || echo 0)" "a node that routes nothing is not probed"
@@ -198,14 +198,14 @@ kill -CONT "$r1pid"
 wait_for 15 grep -q "event=route_probe node=$r1 result=healthy" serve.log; ok $? "r1 answers again: healthy"
 is "$(routes r2 primary_routes)|$(routes r1 primary_routes)" "10.9.0.0/24|" "r2 stays primary"
 kill "$r2pid"
-wait_for 5 test "$(routes r1 primary_routes)" = "10.9.0.0/24"; ok $? "r2 gone: r1 (healthy again) is primary"
+wait_for 5 holds '[ "$(routes r1 primary_routes)" = "10.9.0.0/24" ]'; ok $? "r2 gone: r1 (healthy again) is primary"
 
 # ---- withdrawn: a route no longer advertised is no longer routed ----
 kill "$r1pid"
 TSNODE_ROUTES="0.0.0.0/0,::/0" "$TSNODE" "$url" "$TMP" r1 map 100000 900 >r1c.map 2>r1c.err &
 r1pid=$!
 on_exit "kill $r1pid 2>/dev/null"
-wait_for 5 test "$(routes r1 advertised_routes)" = "0.0.0.0/0,::/0"
+wait_for 5 holds '[ "$(routes r1 advertised_routes)" = "0.0.0.0/0,::/0" ]'
 is "$(routes r1 primary_routes)" "" "r1 stops advertising 10.9.0.0/24: no longer primary"
 is "$(routes r1 approved_routes)" "0.0.0.0/0,10.9.0.0/24,::/0" "its approval stays (for when it advertises again)"
 
@@ -269,7 +269,7 @@ is "$(pw nodes routes pe --json | python3 -c 'import json,sys; print(json.load(s
 like "$(cat pserve.log)" "event=route_auto_approved node=[0-9]+ route=10.10.1.0/24" "auto-approvals are logged"
 # a new policy approves what was waiting
 sed -i 's|"10.30.0.0/24": \["group:ops"\],|&\n      "10.99.0.0/24": ["tag:router"],|' policy.hujson
-wait_for 10 test "$(proutes pr approved_routes)" = "10.10.1.0/24,10.99.0.0/24"
+wait_for 10 holds '[ "$(proutes pr approved_routes)" = "10.10.1.0/24,10.99.0.0/24" ]'
 ok $? "the policy file changes: 10.99.0.0/24 is approved for tag:router's node without it asking again"
 is "$(proutes pa approved_routes)" "10.20.0.0/24" "and nothing else changes"
 stop_weft pserve TERM

@@ -87,6 +87,9 @@ free_port() {
         echo $((20000 + RANDOM % 20000))
 }
 
+# holds 'SHELL TEST': true when the test (evaluated afresh on each call) holds. For wait_for, whose command
+# runs again on every try: `wait_for 5 test "$(cmd)" = x` would compare one output, taken before waiting.
+holds() { eval "$1"; }
 # wait_for TIMEOUT_S CMD...: retry CMD every 0.1 s until it succeeds; non-zero on timeout.
 wait_for() { # (the bound is scaled by WEFT_WAIT_SCALE: 3 in an ASan build, see Makefile.am)
     local t=$1; shift

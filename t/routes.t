@@ -111,7 +111,7 @@ like "$out" 'advertise-exit-node' "a default route is offered with --advertise-e
 out=$(cli 3 up --snat-subnet-routes=maybe 2>&1)
 like "$out" 'takes =true or =false' "a boolean flag takes true or false"
 
-wait_for 5 test "$(w nodes routes node1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["advertised_routes"])')" = "['192.168.50.0/24', 'fd00:50::/64']"
+wait_for 5 holds '[ "$(w nodes routes node1 --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"advertised_routes\"])")" = "['"'"'192.168.50.0/24'"'"', '"'"'fd00:50::/64'"'"']" ]'
 ok $? "control has node1's advertised routes"
 like "$(weft_table 1)" 'ip saddr 100.64.0.0/10 oifname != "weft0" masquerade' "node1: table inet weft masquerades tailnet sources"
 is "$fwd1_before|$fwd2_before" "0 0|0 0" "(IP forwarding is off in fresh namespaces)"
