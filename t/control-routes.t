@@ -94,7 +94,7 @@ TSNODE_ROUTES="10.9.0.0/24,0.0.0.0/0,::/0,10.9.0.128/25,100.64.5.0/24,10.9.1.1/2
 r1pid=$!
 on_exit "kill $r1pid 2>/dev/null"
 wait_for 5 test -s r1.map; ok $? "r1's stream is open"
-wait_for 5 test -n "$(routes r1 advertised_routes)"
+wait_for 5 holds '[ -n "$(routes r1 advertised_routes)" ]'
 is "$(routes r1 advertised_routes)" "0.0.0.0/0,10.9.0.0/24,::/0" "r1's advertised routes: valid, canonical, deduplicated"
 like "$(cat serve.log)" 'event=route_ignored node='"$r1"' route=10.9.0.128/25 reason="inside 10.9.0.0/24' "a route inside another of its routes: ignored, logged"
 like "$(cat serve.log)" 'route="100.64.5.0/24" reason="overlaps the tailnet.s own range' "a route in the tailnet's range: ignored, logged"
@@ -103,7 +103,7 @@ like "$(cat serve.log)" 'route="10.9.1.1/24" reason="host bits set' "a route wit
 like "$(cat serve.log)" 'route="bogus" reason="not an IP prefix' "not a prefix: ignored, logged"
 is "$(routes r1 approved_routes)" "" "nothing is approved by itself (no autoApprovers)"
 is "$(routes r1 primary_routes)" "" "so r1 is primary for nothing"
-wait_for 5 test -n "$(peer_in client.map "$r1")"
+wait_for 5 holds '[ -n "$(peer_in client.map "$r1")" ]'
 is "$(peer_in client.map "$r1")" "100.64.0.1/32,fd7a:115c:a1e0::1/128|" "the client sees r1 with its addresses only"
 
 # ---- approval by hand ----
@@ -132,7 +132,7 @@ is "$(peer_in client.map "$r1")" "100.64.0.1/32,fd7a:115c:a1e0::1/128,10.9.0.0/2
 TSNODE_ROUTES="10.9.0.0/24" "$TSNODE" "$url" "$TMP" r2 map 100000 900 >r2.map 2>r2.err &
 r2pid=$!
 on_exit "kill $r2pid 2>/dev/null"
-wait_for 5 test -n "$(routes r2 advertised_routes)"
+wait_for 5 holds '[ -n "$(routes r2 advertised_routes)" ]'
 w nodes approve-routes r2 10.9.0.0/24 >/dev/null
 is "$(routes r2 primary_routes)|$(routes r1 primary_routes)" "|10.9.0.0/24" "r2 approved too: r1 stays primary"
 sleep 0.5
@@ -141,7 +141,7 @@ is "$(peer_in client.map "$r2")" "100.64.0.2/32,fd7a:115c:a1e0::2/128|" "the cli
 # ---- failover: r1's stream ends ----
 t_kill=$(date +%s%3N)
 { kill -9 "$r1pid"; wait "$r1pid"; } 2>/dev/null
-wait_for 5 test -n "$(first_with client.map "$r2" 10.9.0.0/24 "$t_kill")"
+wait_for 5 holds '[ -n "$(first_with client.map "$r2" 10.9.0.0/24 "$t_kill")" ]'
 t_new=$(first_with client.map "$r2" 10.9.0.0/24 "$t_kill")
 ms=$((${t_new:-99999999999999} - t_kill))
 diag "failover: r1 killed, the client's stream had r2 as primary for 10.9.0.0/24 $ms ms later"
@@ -163,7 +163,7 @@ is "$(routes r2 primary_routes)|$(routes r1 primary_routes)" "10.9.0.0/24|" "r1 
 # r2 stops (its stream ends cleanly this time): r1 again
 t_stop=$(date +%s%3N)
 kill -TERM "$r2pid"
-wait_for 5 test -n "$(first_with client.map "$r1" 10.9.0.0/24 "$t_stop")"
+wait_for 5 holds '[ -n "$(first_with client.map "$r1" 10.9.0.0/24 "$t_stop")" ]'
 t_new=$(first_with client.map "$r1" 10.9.0.0/24 "$t_stop")
 ms2=$((${t_new:-99999999999999} - t_stop))
 diag "failover back: r2 stopped, r1 primary on the client's stream $ms2 ms later"
@@ -185,7 +185,7 @@ is "$(routes r1 primary_routes)|$(routes r2 primary_routes)" "10.9.0.0/24|" "r1 
 t_stop=$(date +%s%3N)
 kill -STOP "$r1pid"
 on_exit "kill -CONT $r1pid 2>/dev/null"
-wait_for 15 test -n "$(first_with client.map "$r2" 10.9.0.0/24 "$t_stop")"
+wait_for 15 holds '[ -n "$(first_with client.map "$r2" 10.9.0.0/24 "$t_stop")" ]'
 t_new=$(first_with client.map "$r2" 10.9.0.0/24 "$t_stop")
 ms3=$((${t_new:-99999999999999} - t_stop))
 diag "failover by health probe: r1 stopped answering (SIGSTOP), r2 primary on the client's stream $ms3 ms later (probe interval 2 s + timeout 1.5 s)"
