@@ -37,9 +37,11 @@ libweftcore_la_SOURCES += \
 	core/http_client.c core/http_client.h \
 	core/udp.c core/udp.h \
 	core/resolve.c core/resolve.h \
-	core/limit.c core/limit.h
-check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr
-TESTS += t/unit/test_limit t/unit/test_addr
+	core/limit.c core/limit.h \
+	core/filewatch.c core/filewatch.h \
+	core/strv.h
+check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr t/unit/test_filewatch
+TESTS += t/unit/test_limit t/unit/test_addr t/unit/test_filewatch
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http

@@ -23,15 +23,6 @@ py() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[
 node_field() { w nodes list --json | py "next((str(n['$2']) for n in d['nodes'] if str(n['id']) == '$1'), '')"; }
 node_id() { w nodes list --json | py "next((str(n['id']) for n in d['nodes'] if n['name'] == '$1'), '')"; }
 user_field() { w users list --json | py "next((str(u['$2']) for u in d['users'] if u['name'] == '$1'), '')"; }
-# told FILE EXPR: some message m of a map stream file ("<ms> <JSON>" lines) makes EXPR true
-told() {
-    python3 -c 'import json,sys
-for line in open(sys.argv[1]):
-    try: m = json.loads(line.split(" ", 1)[1])
-    except Exception: continue
-    if eval(sys.argv[2]): sys.exit(0)
-sys.exit(1)' "$1" "$2"
-}
 key_field() { w authkeys list --json | py "next((str(k['$2']) for k in d['authkeys'] if str(k['id']) == '$1'), '')"; }
 cd "$TMP" || exit 1
 

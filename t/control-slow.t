@@ -19,15 +19,6 @@ args=(-o state_dir=$TMP/state -o control.listen=127.0.0.1:$port -o derp.listen=1
       -o control.batch_delay=0 -o control.stream_queue_max=65536)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; } # (run in the background as "$TSNODE" itself, so $! is its PID)
-# told FILE EXPR: some message m of a map stream file ("<ms> <JSON>" lines) makes EXPR true
-told() {
-    python3 -c 'import json,sys
-for line in open(sys.argv[1]):
-    try: m = json.loads(line.split(" ", 1)[1])
-    except Exception: continue
-    if eval(sys.argv[2]): sys.exit(0)
-sys.exit(1)' "$1" "$2"
-}
 online() { # online ID: the node's online flag in `weft nodes list --json`
     w nodes list --json | python3 -c 'import json,sys
 print(next(str(n["online"]) for n in json.load(sys.stdin)["nodes"] if str(n["id"]) == sys.argv[1]))' "$1"

@@ -100,6 +100,17 @@ wait_for() { # (the bound is scaled by WEFT_WAIT_SCALE: 3 in an ASan build, see 
     done
 }
 
+# told FILE EXPR: some message m of a map stream file ("<ms> <JSON>" lines, as t/tools/tsnode writes them)
+# makes the Python expression EXPR true (needs python3)
+told() {
+    python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    try: m = json.loads(line.split(" ", 1)[1])
+    except Exception: continue
+    if eval(sys.argv[2]): sys.exit(0)
+sys.exit(1)' "$1" "$2"
+}
+
 # start_weft NAME [--ns NS] ARGS...: run weft in the background, log in $TMP/NAME.log, pid in $TMP/NAME.pid.
 start_weft() {
     local name=$1; shift

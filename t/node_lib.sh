@@ -61,35 +61,43 @@ nat_internet() {
     ip -n "$S" addr add 10.77.0.2/32 dev lo
     ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=1
 }
-# router_add I KIND: router namespace wr$$I with WAN 10.78.I.2 (gateway 10.78.I.1 in $S) and a LAN bridge
-# 192.168.I.1/24. KIND: eim (MASQUERADE: the port kept, one mapping for every destination - an
-# "easy" NAT) or hard (a random port per destination - mapping varies by destination). Unsolicited
-# packets to the router itself are dropped, as home routers do: dropped before conntrack confirms them,
-# they leave no entry behind that would take the port a later outbound mapping wants to keep.
-router_add() {
-    local i=$1 kind=$2 r=wr$$$1
+# router_ns I KIND [WAN]: router namespace wr$$I with WAN WAN.I.2 (gateway WAN.I.1 in $S; WAN is 10.78
+# unless given) and a LAN bridge 192.168.I.1/24. KIND: eim (MASQUERADE: the port kept, one mapping for
+# every destination - an "easy" NAT) or hard (a random port per destination - mapping varies by
+# destination). No firewall: router_add adds a home router's, t/node_upnp.t miniupnpd's chains.
+router_ns() {
+    local i=$1 kind=$2 wan=${3:-10.78} r=wr$$$1
     netns_add "$r" || return 1
     ip link add "wrw$$$i" type veth peer name "wrr$$$i" || return 1
     ip link set "wrw$$$i" netns "$S"
     ip link set "wrr$$$i" netns "$r"
-    ip -n "$S" addr add "10.78.$i.1/24" dev "wrw$$$i"
+    ip -n "$S" addr add "$wan.$i.1/24" dev "wrw$$$i"
     ip -n "$S" link set "wrw$$$i" up
-    ip -n "$r" addr add "10.78.$i.2/24" dev "wrr$$$i"
+    ip -n "$r" addr add "$wan.$i.2/24" dev "wrr$$$i"
     ip -n "$r" link set "wrr$$$i" up
-    ip -n "$r" route add default via "10.78.$i.1"
+    ip -n "$r" route add default via "$wan.$i.1"
     ip -n "$r" link add br0 type bridge
     ip -n "$r" addr add "192.168.$i.1/24" dev br0
     ip -n "$r" link set br0 up
     ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
     local how="masquerade"
     [ "$kind" = hard ] && how="masquerade random,fully-random"
-    ip netns exec "$r" nft -f - <<NFT || return 1
+    ip netns exec "$r" nft -f - <<NFT
 table ip nat {
     chain post {
         type nat hook postrouting priority srcnat;
         oifname "wrr$$$i" $how
     }
 }
+NFT
+}
+# router_add I KIND: router_ns I KIND, and unsolicited packets to the router itself are dropped, as home
+# routers do: dropped before conntrack confirms them, they leave no entry behind that would take the port
+# a later outbound mapping wants to keep.
+router_add() {
+    local i=$1
+    router_ns "$i" "$2" || return 1
+    ip netns exec "wr$$$i" nft -f - <<NFT
 table ip fw {
     chain in {
         type filter hook input priority filter;

@@ -23,38 +23,16 @@ command -v upnpc >/dev/null 2>&1 || skip_all "needs upnpc (Debian package miniup
 MINIUPNPD=$(command -v miniupnpd || echo /usr/sbin/miniupnpd)
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 cd "$TMP" || exit 1
-netns_add "$S" || skip_all "cannot create network namespaces"
-ip -n "$S" addr add "$SRV/32" dev lo
+node_topology 0 || skip_all "cannot create network namespaces" # the server namespace alone
 nat_internet
 
-# upnp_router I KIND NATPMP: router namespace wr$$I, WAN 80.80.I.2 (gateway 80.80.I.1 in $S), LAN bridge
-# 192.168.I.1/24, NAT as router_add's KIND, and miniupnpd on the LAN (NATPMP: yes/no for NAT-PMP + PCP)
+# upnp_router I KIND NATPMP: router_ns I KIND with WAN 80.80.I.2 (gateway 80.80.I.1 in $S), and miniupnpd
+# on its LAN (NATPMP: yes/no for NAT-PMP + PCP)
 upnp_router() {
-    local i=$1 kind=$2 pmp=$3 r=wr$$$1
-    netns_add "$r" || return 1
-    ip link add "wrw$$$i" type veth peer name "wrr$$$i" || return 1
-    ip link set "wrw$$$i" netns "$S"
-    ip link set "wrr$$$i" netns "$r"
-    ip -n "$S" addr add "80.80.$i.1/24" dev "wrw$$$i"
-    ip -n "$S" link set "wrw$$$i" up
-    ip -n "$r" addr add "80.80.$i.2/24" dev "wrr$$$i"
-    ip -n "$r" link set "wrr$$$i" up
-    ip -n "$r" link set lo up
-    ip -n "$r" route add default via "80.80.$i.1"
-    ip -n "$r" link add br0 type bridge
-    ip -n "$r" addr add "192.168.$i.1/24" dev br0
-    ip -n "$r" link set br0 up
-    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
-    local how="masquerade"
-    [ "$kind" = hard ] && how="masquerade random,fully-random"
+    local i=$1 pmp=$3 r=wr$$$1
+    router_ns "$i" "$2" 80.80 || return 1
     # miniupnpd's chains (its nftables backend adds rules to them, never makes them)
     ip netns exec "$r" nft -f - <<NFT || return 1
-table ip nat {
-    chain post {
-        type nat hook postrouting priority srcnat;
-        oifname "wrr$$$i" $how
-    }
-}
 table inet filter {
     chain forward {
         type filter hook forward priority 0; policy accept;

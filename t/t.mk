@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # t/: TAP tests (fragment of the top Makefile.am). C unit tests link libweftcore.la (LDADD).
-EXTRA_DIST += t/tap.h t/lib.sh
+EXTRA_DIST += t/tap.h t/lib.sh t/policy_node.h
 check_PROGRAMS += t/unit/test_config
 TESTS += t/unit/test_config
 

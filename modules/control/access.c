@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "core/filewatch.h"
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "modules/control/access.h"
@@ -30,11 +30,7 @@ struct access {
     char *conf_path;   /* control.policy.path as configured (a reload compares with it) */
     char *text;        /* the text in force (NULL: none) */
     size_t textlen;
-    /* inotify on the file's directory: editors replace files by renaming over them */
-    int ino;
-    struct loop_watch *watch;
-    struct timer settle; /* changes settle before the file is read (an editor writes in several steps) */
-    char *dir, *base;
+    struct filewatch *watch; /* file mode: its changes are reloaded */
 };
 
 static struct access *A(struct ctrl *c)
@@ -325,9 +321,7 @@ static int set_path(struct ctrl *c, const struct control_conf *conf)
 {
     struct access *a = A(c);
     free(a->path);
-    free(a->dir);
-    a->path = a->dir = NULL;
-    a->base = NULL;
+    a->path = NULL;
     if (conf->policy_mode != POLICY_MODE_FILE || !conf->policy_path || !*conf->policy_path)
         return 0;
     if (!(a->path = policy_file(c, conf)))
@@ -335,15 +329,7 @@ static int set_path(struct ctrl *c, const struct control_conf *conf)
     free(a->conf_path);
     if (!(a->conf_path = strdup(conf->policy_path)))
         return -1;
-    char *slash = strrchr(a->path, '/');
-    if (!slash)
-        a->dir = strdup(".");
-    else if (slash == a->path)
-        a->dir = strdup("/");
-    else
-        a->dir = strndup(a->path, (size_t)(slash - a->path));
-    a->base = slash ? slash + 1 : a->path;
-    return a->dir ? 0 : -1;
+    return 0;
 }
 
 /* control.packet_filter_file: a JSON array of FilterRules every node gets while no policy is in force
@@ -393,11 +379,9 @@ int access_init(struct ctrl *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    a->ino = -1;
     a->mode = c->conf->policy_mode;
     c->acc = a;
     c->approver = (struct route_approver){auto_approve, c};
-    timer_init(&a->settle, c->loop, NULL, NULL);
     pol_engine_set_server_url(a->eng, c->conf->server_url ? c->conf->server_url : "");
     if (default_filter(c, err, errlen))
         return -1;
@@ -450,10 +434,8 @@ int access_reload(struct ctrl *c, const struct control_conf *conf)
         a->mode = conf->policy_mode;
         set_path(c, conf);
         if (a->watch) { /* watch the new place */
-            loop_watch_free(a->watch);
+            filewatch_free(a->watch);
             a->watch = NULL;
-            close(a->ino);
-            a->ino = -1;
             access_start(c);
         }
     }
@@ -462,11 +444,10 @@ int access_reload(struct ctrl *c, const struct control_conf *conf)
 
 /* ---- watching the file ---- */
 
-static void settle_cb(struct timer *t, void *arg)
+static void changed_cb(void *arg)
 {
     struct ctrl *c = arg;
     struct access *a = A(c);
-    (void)t;
     log_info("module=control event=policy msg=\"%s changed; reloading\"", a->path);
     /* where the policy lives now (a SIGHUP may have moved it since the configuration was loaded) */
     struct control_conf now = *c->conf;
@@ -475,51 +456,16 @@ static void settle_cb(struct timer *t, void *arg)
     access_reload(c, &now);
 }
 
-static void ino_cb(struct loop_watch *w, int fd, int events, void *arg)
-{
-    struct ctrl *c = arg;
-    struct access *a = A(c);
-    (void)w, (void)events;
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool ours = false;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->len && a->base && !strcmp(ev->name, a->base))
-                ours = true;
-            p += sizeof *ev + ev->len;
-        }
-    }
-    if (ours) {
-        a->settle.cb = settle_cb;
-        a->settle.arg = c;
-        timer_start(&a->settle, 200);
-    }
-}
-
 void access_start(struct ctrl *c)
 {
     struct access *a = A(c);
-    if (!a || !a->dir || a->watch)
+    if (!a || !a->path || a->watch)
         return;
-    a->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (a->ino < 0 ||
-        inotify_add_watch(a->ino, a->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
-        log_warn("module=control event=policy dir=%s error=\"cannot watch: %s\" msg=\"reload with SIGHUP\"",
-                 a->dir, strerror(errno));
-        if (a->ino >= 0)
-            close(a->ino);
-        a->ino = -1;
-        return;
-    }
-    a->watch = loop_watch_add(c->loop, a->ino, LOOP_READ, ino_cb, c);
-    if (!a->watch) {
-        close(a->ino);
-        a->ino = -1;
-    }
+    /* 200 ms: an editor's steps are over; polling (without inotify) every second */
+    if (!(a->watch = filewatch_new(c->loop, a->path, 200, 1000, 0, changed_cb, c)))
+        log_warn("module=control event=policy file=%s error=\"cannot watch: out of memory\" msg=\"reload with "
+                 "SIGHUP\"",
+                 a->path);
 }
 
 void access_free(struct ctrl *c)
@@ -527,16 +473,11 @@ void access_free(struct ctrl *c)
     struct access *a = A(c);
     if (!a)
         return;
-    timer_stop(&a->settle);
-    if (a->watch)
-        loop_watch_free(a->watch);
-    if (a->ino >= 0)
-        close(a->ino);
+    filewatch_free(a->watch);
     pol_engine_free(a->eng);
     free(a->text);
     free(a->path);
     free(a->conf_path);
-    free(a->dir);
     free(a);
     c->acc = NULL;
 }

@@ -24,7 +24,7 @@ enum { POLICY_MODE_FILE = 0, POLICY_MODE_DATABASE = 1 };
 /* Builds the engine over the loaded users and nodes and loads the configured policy. 0, or -1 with
  * the reason in err (every error of a refused policy, one per line). */
 int access_init(struct ctrl *c, char *err, size_t errlen);
-/* Starts watching the policy file (inotify) once the loop runs. */
+/* Starts watching the policy file (core/filewatch: inotify, else polling) once the loop runs. */
 void access_start(struct ctrl *c);
 void access_free(struct ctrl *c);
 

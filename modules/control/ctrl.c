@@ -438,7 +438,6 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
-    timer_init(&c->dns_watch, loop, NULL, NULL);
     timer_init(&c->seen_flush, loop, seen_flush_cb, c);
     if (pending_init(&c->pending, conf->max_pending > 0 ? (size_t)conf->max_pending : 1000)) {
         snprintf(err, errlen, "out of memory");

@@ -182,7 +182,7 @@ struct ctrl {
     struct timespec dns_file_mtime;
     long long dns_file_size;
     unsigned long long dns_file_ino;
-    struct timer dns_watch;
+    struct filewatch *dns_watch; /* on the extra records file (core/filewatch.h) */
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "core/cfgcheck.h"
+#include "core/filewatch.h"
 #include "core/json/tailcfg.h"
 #include "core/log.h"
 #include "core/wire/dnsrec.h"
@@ -19,7 +20,8 @@
 #include "modules/control/ctrl.h"
 #include "modules/control/ipalloc.h"
 
-#define WATCH_MS 1000
+#define SETTLE_MS 200 /* an editor's steps are over */
+#define POLL_MS 1000  /* where inotify cannot be had */
 #define FILE_MAX (1 << 20) /* an extra records file larger than this is refused */
 
 /* ---- checks ---- */
@@ -437,28 +439,31 @@ static void rebuild_and_push(struct ctrl *c)
     fanout_statics(c, STATIC_DNS);
 }
 
-static void watch_cb(struct timer *t, void *arg)
+static void changed_cb(void *arg)
 {
     struct ctrl *c = arg;
     if (!c->conf->dns.extra_records_file)
         return; /* a reload took the file away (dnsconf_file_refresh has dropped its records) */
-    if (reload(c, false))
+    if (reload(c, false)) /* (it compares: a change that left the file as it was changes nothing) */
         rebuild_and_push(c);
-    timer_start(t, WATCH_MS);
 }
 
 void dnsconf_watch_start(struct ctrl *c)
 {
-    timer_init(&c->dns_watch, c->loop, watch_cb, c);
-    if (!c->conf->dns.extra_records_file)
+    const char *path = c->conf->dns.extra_records_file;
+    if (!path)
         return;
     reload(c, true);
-    timer_start(&c->dns_watch, WATCH_MS);
+    if (!(c->dns_watch = filewatch_new(c->loop, path, SETTLE_MS, POLL_MS, 0, changed_cb, c)))
+        log_error("module=control event=dns_records_file file=%s error=\"cannot watch: out of memory\" "
+                  "msg=\"reload with SIGHUP\"",
+                  path);
 }
 
 void dnsconf_watch_stop(struct ctrl *c)
 {
-    timer_stop(&c->dns_watch);
+    filewatch_free(c->dns_watch);
+    c->dns_watch = NULL;
     file_recs_free(c);
 }
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/json/tailcfg.h"
+#include "core/strv.h"
 
 static char *dup0(const char *s)
 {
@@ -79,11 +80,6 @@ static int strs_copy(const struct tc_strs *s, char ***out, size_t *n, size_t max
     return 0;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The capability names of CapMap (may be NULL) and Capabilities, sorted and without duplicates. */
 static int caps_from(const struct tc_capmap *cm, const struct tc_strs *old, char ***out, size_t *n)
 {
@@ -104,7 +100,7 @@ static int caps_from(const struct tc_capmap *cm, const struct tc_strs *old, char
     for (size_t i = 0; old && i < old->n && k < cnt; i++)
         if (old->v[i] && *old->v[i] && !(v[k++] = strdup(old->v[i])))
             goto oom;
-    qsort(v, k, sizeof *v, str_cmp);
+    qsort(v, k, sizeof *v, strv_cmp); /* as nm_node_has_cap looks them up */
     size_t u = 0;
     for (size_t i = 0; i < k; i++) {
         if (u && strcmp(v[i], v[u - 1]) == 0)
@@ -134,18 +130,7 @@ static bool caps_equal(char *const *a, size_t na, char *const *b, size_t nb)
 
 bool nm_node_has_cap(const struct nm_node *n, const char *cap)
 {
-    size_t lo = 0, hi = n->ncaps;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(n->caps[mid], cap);
-        if (!c)
-            return true;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
+    return strv_sorted_has(n->caps, n->ncaps, cap);
 }
 
 static int32_t legacy_region(const char *derp)

@@ -198,6 +198,23 @@ static void call_done(struct call *c)
     free(c->buf);
 }
 
+/* The daemon's status (GET /v1/status), that `weft status`, `weft ip` and `weft dns status` show parts of:
+ * the document, or NULL with the error printed. call_done(c) after, either way. */
+static struct json_object *status_json(struct weft_cli *cli, struct call *c, const char *verb,
+                                       const char *sock)
+{
+    call_init(c, verb);
+    if (prepare(cli, c, sock))
+        return NULL;
+    return call_json(c, "GET", "/v1/status", NULL);
+}
+
+/* --json: a document as the daemon gave it, indented */
+static void print_json(struct json_object *o)
+{
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 /* ---- up ---- */
 
 static const char usage_up[] =
@@ -503,17 +520,13 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
     if (cli_args("status", argc, argv, opts, pos, 0, &npos))
         return 2;
     struct call c;
-    call_init(&c, "status");
-    if (prepare(cli, &c, sock))
-        return 1;
-    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    struct json_object *o = status_json(cli, &c, "status", sock);
     if (!o) {
         call_done(&c);
         return 1;
     }
     if (json) {
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(o);
         json_object_put(o);
         call_done(&c);
         return 0;
@@ -638,10 +651,7 @@ static int verb_ip(struct weft_cli *cli, int argc, char **argv)
     int family = v4 ? 4 : v6 ? 6 : 0;
     peer = npos ? pos[0] : NULL;
     struct call c;
-    call_init(&c, "ip");
-    if (prepare(cli, &c, sock))
-        return 1;
-    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    struct json_object *o = status_json(cli, &c, "ip", sock);
     int rc = 1;
     if (!o)
         goto out;
@@ -794,7 +804,7 @@ static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
         fprintf(stderr, "weft netcheck: %s\n", get_str(o, "Error"));
         rc = 1;
     } else if (json) {
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(o);
     } else {
         struct json_object *lat = json_object_object_get(o, "RegionLatency");
         int64_t pref = get_int(o, "PreferredDERP");
@@ -873,10 +883,7 @@ static int verb_dns(struct weft_cli *cli, int argc, char **argv)
         return 2;
     }
     struct call c;
-    call_init(&c, "dns");
-    if (prepare(cli, &c, sock))
-        return 1;
-    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    struct json_object *o = status_json(cli, &c, "dns", sock);
     if (!o) {
         call_done(&c);
         return 1;
@@ -889,8 +896,7 @@ static int verb_dns(struct weft_cli *cli, int argc, char **argv)
         return 1;
     }
     if (json) {
-        printf("%s\n",
-               json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(d);
     } else {
         bool running = json_object_get_boolean(json_object_object_get(d, "Running"));
         printf("%-22s%s\n", "resolver", running ? "100.100.100.100, fd7a:115c:a1e0::53" : "not running (down)");

@@ -27,27 +27,12 @@
 #include "modules/control/policy/select.c"
 #include "modules/control/policy/ssh.c"
 #include "modules/control/policy/tests.c"
+#include "t/policy_node.h"
 
 static const struct pol_user fz_users[] = {{1, "alice@example.com", POL_ROLE_ADMIN}, {2, "bob@example.org", 0},
                                            {3, "carol", 0}};
 static const char *const fz_t1[] = {"tag:server"}, *const fz_t2[] = {"tag:router", "tag:exit"};
 static const char *const fz_r2[] = {"10.33.0.0/16", "0.0.0.0/0", "::/0"};
-
-static struct pol_node fz_node(int64_t id, int64_t user, const char *const *tags, size_t ntags)
-{
-    struct pol_node n;
-    memset(&n, 0, sizeof n);
-    n.id = id;
-    n.user_id = user;
-    n.tags = tags;
-    n.ntags = ntags;
-    n.has4 = n.has6 = true;
-    n.ip4[0] = 100, n.ip4[1] = 64, n.ip4[3] = (uint8_t)id;
-    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
-    memcpy(n.ip6, v6, 16);
-    n.ip6[15] = (uint8_t)id;
-    return n;
-}
 
 static void valid_json(const char *t, size_t l)
 {
@@ -107,8 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pol_errors_free(&errs);
     struct pol_engine *e = pol_engine_new();
     pol_engine_set_users(e, fz_users, 3);
-    struct pol_node n[5] = {fz_node(1, 1, NULL, 0), fz_node(2, 1, NULL, 0), fz_node(3, 2, NULL, 0),
-                            fz_node(4, 0, fz_t1, 1), fz_node(5, 0, fz_t2, 2)};
+    struct pol_node n[5] = {pol_test_node(1, 1, NULL, 0), pol_test_node(2, 1, NULL, 0),
+                            pol_test_node(3, 2, NULL, 0), pol_test_node(4, 0, fz_t1, 1),
+                            pol_test_node(5, 0, fz_t2, 2)};
     n[4].routable = fz_r2;
     n[4].nroutable = 3;
     n[4].approved = fz_r2;
@@ -124,9 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pol_errors_free(&errs);
     results(e);
     /* incremental: a join, a retag, a leave */
-    struct pol_node c = fz_node(6, 3, NULL, 0);
+    struct pol_node c = pol_test_node(6, 3, NULL, 0);
     pol_engine_node_set(e, &c);
-    struct pol_node c2 = fz_node(6, 0, fz_t1, 1);
+    struct pol_node c2 = pol_test_node(6, 0, fz_t1, 1);
     pol_engine_node_set(e, &c2);
     pol_engine_node_del(e, 3);
     results(e);

@@ -13,6 +13,7 @@
 #include "modules/control/policy/hujson.h"
 #include "modules/control/policy/netset.h"
 #include "modules/control/policy/policy.h"
+#include "t/policy_node.h"
 #include "t/tap.h"
 
 /* ---- HuJSON ---- */
@@ -195,28 +196,13 @@ static const char *const r_sub[] = {"10.9.0.0/16"}, *const r_exit[] = {"0.0.0.0/
 
 /* nodes: 1 alice's laptop, 2 alice's phone, 3 bob's laptop, 4 carol's (login without domain), 5 a
  * server, 6 a router advertising 10.9.0.0/16 and an exit node */
-static struct pol_node mknode(int64_t id, int64_t user, const char *const *tags, size_t ntags)
-{
-    struct pol_node n;
-    memset(&n, 0, sizeof n);
-    n.id = id;
-    n.user_id = user;
-    n.tags = tags;
-    n.ntags = ntags;
-    n.has4 = n.has6 = true;
-    n.ip4[0] = 100, n.ip4[1] = 64, n.ip4[3] = (uint8_t)id;
-    static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
-    memcpy(n.ip6, v6, 16);
-    n.ip6[15] = (uint8_t)id;
-    return n;
-}
-
 static struct pol_engine *tailnet(void)
 {
     struct pol_engine *e = pol_engine_new();
     pol_engine_set_users(e, users, 3);
-    struct pol_node n[6] = {mknode(1, ALICE, NULL, 0), mknode(2, ALICE, NULL, 0), mknode(3, BOB, NULL, 0),
-                            mknode(4, CAROL, NULL, 0), mknode(5, 0, t_server, 1), mknode(6, 0, t_router, 1)};
+    struct pol_node n[6] = {pol_test_node(1, ALICE, NULL, 0), pol_test_node(2, ALICE, NULL, 0),
+                            pol_test_node(3, BOB, NULL, 0), pol_test_node(4, CAROL, NULL, 0),
+                            pol_test_node(5, 0, t_server, 1), pol_test_node(6, 0, t_router, 1)};
     n[5].routable = r_sub;
     n[5].nroutable = 1;
     n[5].approved = r_sub;
@@ -324,7 +310,7 @@ static void selectors(void)
     ok(!strcmp(pol_filter_json(e, 6, &l), "[]"), "not yet an exit node: nothing");
 
     /* a router becomes an exit node: the engine reports what changed, and only that */
-    struct pol_node r = mknode(6, 0, t_router, 1);
+    struct pol_node r = pol_test_node(6, 0, t_router, 1);
     r.routable = r_exit;
     r.nroutable = 2;
     r.approved = r_exit;
@@ -395,17 +381,17 @@ static void reports(void)
     struct pol_sink sink = {&lg, on_node, on_peers};
     pol_engine_set_sink(e, &sink);
     /* bob gets a second node: the server's filter changes (a new source), they see each other */
-    struct pol_node b2 = mknode(7, BOB, NULL, 0);
+    struct pol_node b2 = pol_test_node(7, BOB, NULL, 0);
     pol_engine_node_set(e, &b2);
     is_str(lg.text, "5+7;node 5 filter;", "a join: the server sees the newcomer and its filter gains it; nobody else hears");
     lg.text[0] = 0;
     /* the newcomer is retagged as a router: out of group:eng */
-    struct pol_node b2t = mknode(7, 0, t_router, 1);
+    struct pol_node b2t = pol_test_node(7, 0, t_router, 1);
     pol_engine_node_set(e, &b2t);
     is_str(lg.text, "5-7;7-5;node 5 filter;", "a retag: the server loses it (its filter too), both are told");
     lg.text[0] = 0;
     /* a node no rule names changes: nobody hears */
-    struct pol_node c4 = mknode(4, CAROL, NULL, 0);
+    struct pol_node c4 = pol_test_node(4, CAROL, NULL, 0);
     c4.os = "linux";
     pol_engine_node_set(e, &c4);
     is_str(lg.text, "", "a change no rule depends on: no report");
@@ -478,7 +464,8 @@ static void postures(void)
 {
     struct pol_engine *e = tailnet();
     /* alice's laptop runs macOS with 1.70.0, her phone iOS 1.69.1, bob linux 1.68.2 */
-    struct pol_node n1 = mknode(1, ALICE, NULL, 0), n2 = mknode(2, ALICE, NULL, 0), n3 = mknode(3, BOB, NULL, 0);
+    struct pol_node n1 = pol_test_node(1, ALICE, NULL, 0), n2 = pol_test_node(2, ALICE, NULL, 0),
+                    n3 = pol_test_node(3, BOB, NULL, 0);
     n1.os = "macOS", n1.ts_version = "1.70.0-t1234abcd";
     n2.os = "iOS", n2.ts_version = "1.69.1";
     n3.os = "linux", n3.ts_version = "1.68.2", n3.os_version = "6.1.0";

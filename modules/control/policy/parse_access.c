@@ -48,6 +48,39 @@ static struct caprule *new_cap(struct pctx *c)
     return &v[p->ncaps++];
 }
 
+/* Emits rule r (its sources, postures, via; grant or ACL) for protocol pr (-1: any) to the destinations
+ * dst[0..n), nself of them autogroup:self: those become a rule of their own, since they stand for each
+ * source's own nodes. 0, or -1 when out of memory. */
+static int emit_net(struct pctx *c, const struct netrule *r, int32_t pr, const struct dst_ent *dst, size_t n,
+                    size_t nself)
+{
+    int32_t *pp = NULL;
+    if (pr > 0) {
+        if (!(pp = alloc(c, 1, sizeof *pp)))
+            return -1;
+        *pp = pr;
+    }
+    for (int self = 0; self < 2; self++) {
+        size_t cnt = self ? nself : n - nself;
+        if (!cnt)
+            continue;
+        struct netrule *x = new_net(c);
+        if (!x)
+            return -1;
+        *x = *r;
+        x->protos = pp;
+        x->nprotos = pp ? 1 : 0;
+        x->self = self;
+        x->ndst = 0;
+        if (!(x->dst = alloc(c, cnt, sizeof *x->dst)))
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if ((dst[i].a.k == AL_SELF) == (bool)self)
+                x->dst[x->ndst++] = dst[i];
+    }
+    return 0;
+}
+
 /* Splits "alias:ports" at its last colon ("[v6]:ports" too). 0 or -1. */
 static int split_dst(struct tc_arena *a, const char *s, char **alias, const char **ports)
 {
@@ -163,36 +196,8 @@ void parse_acl(struct pctx *c, const struct hj_val *v, int grant)
     const int *post = rule_postures(c, posture, &npost);
     if (!nsrc || !n)
         return; /* nothing to emit (an empty src or dst is legal) */
-    int32_t *pp = NULL;
-    if (pr > 0) {
-        pp = alloc(c, 1, sizeof *pp);
-        if (!pp)
-            return;
-        *pp = pr;
-    }
-    /* the autogroup:self destinations become a rule of their own */
-    for (int self = 0; self < 2; self++) {
-        size_t cnt = self ? nself : n - nself;
-        if (!cnt)
-            continue;
-        struct netrule *r = new_net(c);
-        if (!r)
-            return;
-        r->grant = grant;
-        r->src = sa;
-        r->nsrc = nsrc;
-        r->protos = pp;
-        r->nprotos = pp ? 1 : 0;
-        r->self = self;
-        r->posture = post;
-        r->nposture = npost;
-        r->dst = alloc(c, cnt, sizeof *r->dst);
-        if (!r->dst)
-            return;
-        for (size_t i = 0; i < n; i++)
-            if ((de[i].a.k == AL_SELF) == (bool)self)
-                r->dst[r->ndst++] = de[i];
-    }
+    struct netrule r = {.grant = grant, .src = sa, .nsrc = nsrc, .posture = post, .nposture = npost};
+    emit_net(c, &r, pr, de, n, nself);
 }
 
 /* Well-known capabilities of Tailscale's own that grants may carry, and the capability each is answered
@@ -420,37 +425,15 @@ void parse_grant(struct pctx *c, const struct hj_val *v, int grant)
                 np += specs[k].nports;
                 done[k] = true;
             }
-        int32_t *pp = NULL;
-        if (pr > 0) {
-            pp = alloc(c, 1, sizeof *pp);
-            if (!pp)
-                return;
-            *pp = pr;
-        }
-        for (int s = 0; s < 2; s++) {
-            size_t cnt = s ? nself : ndst - nself;
-            if (!cnt)
-                continue;
-            struct netrule *r = new_net(c);
-            if (!r)
-                return;
-            r->grant = grant;
-            r->src = sa;
-            r->nsrc = nsrc;
-            r->protos = pp;
-            r->nprotos = pp ? 1 : 0;
-            r->self = s;
-            r->via = va;
-            r->nvia = nvia;
-            r->posture = post;
-            r->nposture = npost;
-            r->dst = alloc(c, cnt, sizeof *r->dst);
-            if (!r->dst)
-                return;
-            for (size_t k = 0; k < ndst; k++)
-                if ((da[k].k == AL_SELF) == (bool)s)
-                    r->dst[r->ndst++] = (struct dst_ent){da[k], pv, np};
-        }
+        struct dst_ent *de = alloc(c, ndst, sizeof *de);
+        if (!de)
+            return;
+        for (size_t k = 0; k < ndst; k++)
+            de[k] = (struct dst_ent){da[k], pv, np};
+        struct netrule r = {.grant = grant, .src = sa, .nsrc = nsrc, .via = va, .nvia = nvia, .posture = post,
+                            .nposture = npost};
+        if (emit_net(c, &r, pr, de, ndst, nself))
+            return;
     }
     if (capmap) {
         for (int s = 0; s < 2; s++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strv.h"
 #include "modules/control/policy/engine.h"
 
 /* Which nodes a selector matches. Two ways, kept apart because they end up in different places:
@@ -25,22 +26,6 @@ static const struct euser *user_of(const struct pol_engine *e, const struct enod
     return n->user >= 0 && !n->tagged ? &e->users[n->user] : NULL;
 }
 
-static bool has_tag(const struct enode *n, const char *tag)
-{
-    size_t lo = 0, hi = n->ntags;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(n->tags[mid], tag);
-        if (!c)
-            return true;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
 bool sel_ident(const struct pol_engine *e, const struct alias *a, const struct enode *n)
 {
     const struct euser *u;
@@ -55,7 +40,7 @@ bool sel_ident(const struct pol_engine *e, const struct alias *a, const struct e
         u = user_of(e, n);
         return u && u->groups && bit_get(u->groups, (size_t)a->idx);
     case AL_TAG:
-        return n->tagged && e->pol && has_tag(n, e->pol->tags[a->idx].name);
+        return n->tagged && e->pol && strv_sorted_has(n->tags, n->ntags, e->pol->tags[a->idx].name);
     case AL_MEMBER:
         return !n->tagged && n->user >= 0;
     case AL_TAGGED:
