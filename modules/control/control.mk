@@ -69,7 +69,8 @@ control_policy_sources = \
 	modules/control/policy/parse_tests.c modules/control/policy/alias.c \
 	modules/control/policy/select.c modules/control/policy/engine.c \
 	modules/control/policy/filter.c modules/control/policy/ssh.c \
-	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
+	modules/control/policy/nodeattrs.c modules/control/policy/tests.c \
+	modules/control/policy/via.c
 check_PROGRAMS += t/unit/test_policy
 TESTS += t/unit/test_policy
 t_unit_test_policy_SOURCES = t/unit/test_policy.c $(control_policy_sources)
