@@ -347,6 +347,12 @@ static void node_update(struct ctrl *c, struct cnode *n, bool leaving)
         }
     }
     model_strlist_free(&touched);
+    /* the routers of its prefixes changed: the route views (via grants pick among them) are stale, and
+     * a batch is due to refresh them (n's own streams have nothing new: no message for them) */
+    if (!strlist_equal(&want, &n->cand) && !leaving) {
+        c->views_stale = true;
+        fanout_node(c, n, CH_POLICY);
+    }
     model_strlist_free(&n->cand);
     n->cand = want;
 }
