@@ -347,12 +347,13 @@ static void node_update(struct ctrl *c, struct cnode *n, bool leaving)
         }
     }
     model_strlist_free(&touched);
-    /* the routers of its prefixes changed: the route views (via grants pick among them) are stale, and
-     * a batch is due to refresh them (n's own streams have nothing new: no message for them) */
-    if (!strlist_equal(&want, &n->cand) && !leaving) {
+    /* a router's routes, online state or health changed: the route views (via grants pick among the
+     * online routers) are stale; when its routes changed a batch is made due to refresh them (n's own
+     * streams have nothing new: no message for them), an online change is in a batch already */
+    if (want.n || n->cand.n)
         c->views_stale = true;
+    if (!strlist_equal(&want, &n->cand) && !leaving)
         fanout_node(c, n, CH_POLICY);
-    }
     model_strlist_free(&n->cand);
     n->cand = want;
 }
