@@ -69,6 +69,7 @@ static void sink_node(void *arg, int64_t id, unsigned what)
 {
     struct ctrl *c = arg;
     struct cnode *n = ctrl_node_by_id(c, id);
+    c->views_stale = true; /* what the policy lets nodes reach changed: maybe their routes too */
     if (!n)
         return;
     n->pol |= what;
@@ -79,6 +80,7 @@ static void sink_peers(void *arg, int64_t viewer, const int64_t *add, size_t nad
 {
     struct ctrl *c = arg;
     struct cnode *n = ctrl_node_by_id(c, viewer);
+    c->views_stale = true;
     if (!n)
         return;
     for (size_t i = 0; i < nadd; i++) {
@@ -124,6 +126,7 @@ void access_node(struct ctrl *c, struct cnode *n)
     if (!a)
         return;
     struct pol_node p = to_pol(n);
+    c->views_stale = true;
     if (pol_engine_node_set(a->eng, &p))
         log_error("module=control event=policy node=%lld error=\"out of memory\"", (long long)n->m.id);
 }
@@ -578,6 +581,20 @@ bool access_visible(struct ctrl *c, const struct cnode *viewer, const struct cno
 {
     struct access *a = A(c);
     return !a || pol_visible(a->eng, viewer->m.id, subject->m.id);
+}
+
+int64_t access_via_router(struct ctrl *c, const struct cnode *viewer, const char *prefix, const int64_t *routers,
+                          size_t n, int64_t primary)
+{
+    struct access *a = A(c);
+    return a ? pol_via_router(a->eng, viewer->m.id, prefix, routers, n, primary) : POL_VIA_PRIMARY;
+}
+
+void access_resend_peer(struct ctrl *c, struct cnode *viewer, struct cnode *peer)
+{
+    list_drop(viewer->prem, &viewer->nprem, peer->m.id);
+    list_add(&viewer->padd, &viewer->npadd, &viewer->capadd, peer->m.id);
+    fanout_node(c, viewer, CH_POLICY);
 }
 
 bool access_all_visible(struct ctrl *c)

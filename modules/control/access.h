@@ -52,6 +52,12 @@ struct pol_engine *access_engine(struct ctrl *c);
 /* Results per node for the maps (valid until the next engine call). */
 bool access_visible(struct ctrl *c, const struct cnode *viewer, const struct cnode *subject);
 bool access_all_visible(struct ctrl *c);
+/* The router viewer is offered the subnet route prefix through (pol_via_router; POL_VIA_PRIMARY without
+ * a policy). */
+int64_t access_via_router(struct ctrl *c, const struct cnode *viewer, const char *prefix, const int64_t *routers,
+                          size_t n, int64_t primary);
+/* viewer's streams get peer again whole (its routes as viewer sees them changed). */
+void access_resend_peer(struct ctrl *c, struct cnode *viewer, struct cnode *peer);
 /* Fast pair tests for the fan-out: a node's slot, and the peers bitset of a viewer (see pol_peer_bits). */
 long access_slot(struct ctrl *c, const struct cnode *n);
 const uint64_t *access_peer_bits(struct ctrl *c, const struct cnode *viewer);

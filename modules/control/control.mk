@@ -69,7 +69,8 @@ control_policy_sources = \
 	modules/control/policy/parse_tests.c modules/control/policy/alias.c \
 	modules/control/policy/select.c modules/control/policy/engine.c \
 	modules/control/policy/filter.c modules/control/policy/ssh.c \
-	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
+	modules/control/policy/nodeattrs.c modules/control/policy/tests.c \
+	modules/control/policy/via.c
 check_PROGRAMS += t/unit/test_policy
 TESTS += t/unit/test_policy
 t_unit_test_policy_SOURCES = t/unit/test_policy.c $(control_policy_sources)
@@ -111,8 +112,8 @@ if !BUILTIN_MODULES
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t \
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t \
 	t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \

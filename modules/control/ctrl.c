@@ -209,6 +209,7 @@ static void cnode_free(struct cnode *n)
     model_node_clear(&n->m);
     model_strlist_free(&n->primary);
     model_strlist_free(&n->cand);
+    routes_views_free(n);
     free(n->peer_json);
     free(n->peer_hostinfo);
     free(n->padd);

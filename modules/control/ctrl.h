@@ -60,6 +60,8 @@ struct cnode {
     struct model_strlist cand;    /* subnet routes live on it (advertised and approved): its table entries */
     bool routes_read;             /* its RoutableIPs were read from a map request since the start */
     bool unhealthy;               /* online but not answering health probes (probe.h): no primary */
+    struct route_view *views;     /* peers whose routes differ for this node (policy, via: routes.h) */
+    size_t nviews;
     uint64_t online_gen;          /* counts its online periods (a probe is judged within one) */
     uint64_t online_since_ms;     /* loop time it last came online */
     bool seen_dirty;        /* last_seen is newer in memory than in the store (queued in ctrl.seen) */
@@ -173,6 +175,7 @@ struct ctrl {
     /* subnet routes: per prefix, the nodes it is live on and its primary (routes.h) */
     struct route_table routes;
     struct route_approver approver; /* autoApprovers; approve NULL: none */
+    bool views_stale;               /* the per-viewer route views need a refresh (routes.h) */
     struct probe_state probe;       /* health probes of subnet routers (probe.h) */
 
     /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
@@ -253,6 +256,9 @@ char *ctrl_hostinfo_clean(struct ctrl *c, const char *json, size_t len, size_t *
 /* ---- mapper.c: MapResponses ---- */
 /* The node as its peers see it (cached). NULL if out of memory. */
 const char *mapper_peer_json(struct ctrl *c, struct cnode *n, size_t *len);
+/* n as viewer sees it: its cached entry, or one built for viewer when its routes differ for it (a
+ * route view, routes.h; valid until the next call for the same pair). viewer may be NULL. */
+const char *mapper_peer_json_for(struct ctrl *c, struct cnode *viewer, struct cnode *n, size_t *len);
 void mapper_invalidate(struct cnode *n);
 /* JSON of the whole map for self into c->jb (reset first). 0 or -1. */
 int mapper_full(struct ctrl *c, struct cnode *self, int capver);

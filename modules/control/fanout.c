@@ -323,7 +323,7 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         unsigned patch = w & (CH_ENDPOINTS | CH_DERP | CH_DISCO);
         if ((w & CH_FULL) || (patch && !patches) || ((w & CH_ENDPOINTS) && !p->m.endpoints.n)) {
             size_t len;
-            const char *j = mapper_peer_json(c, p, &len);
+            const char *j = mapper_peer_json_for(c, self, p, &len);
             if (!j)
                 goto out;
             full[nfull++] = (struct tc_raw){j, len, NULL};
@@ -357,7 +357,7 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         for (size_t i = 0; i < self->nfadd; i++) {
             struct cnode *p = ctrl_node_by_id(c, self->fadd[i]);
             size_t len;
-            const char *j = p ? mapper_peer_json(c, p, &len) : NULL;
+            const char *j = p ? mapper_peer_json_for(c, self, p, &len) : NULL;
             if (j)
                 full[nfull++] = (struct tc_raw){j, len, NULL};
         }
@@ -535,6 +535,7 @@ static struct tc_user_profile *batch_profiles(struct ctrl *c, size_t *n)
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
+    routes_views_refresh(c); /* before the batch is taken: changed views join it */
     if (!c->nchanged && !c->nremoved && !c->users_changed && !c->nusers_new && !c->statics_changed)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
@@ -587,7 +588,8 @@ void fanout_flush(struct ctrl *c)
         struct cnode *v = s->node;
         if (!b.all)
             visible_mask(c, &b, v, mask);
-        if (v->flushing || v->nfadd || v->nfrem) {
+        if (v->flushing || v->nfadd || v->nfrem || v->nviews) {
+            /* (a node with route views gets its own message too: its peers' entries are its own) */
             /* its own message: the changes it may see, its peers' comings and goings, its own results */
             if (build_delta(c, &b, v, s->capver, b.all ? NULL : mask) > 0 &&
                 (f = mapper_frame(c, s->compress, &len)))

@@ -32,8 +32,12 @@ struct node_scratch {
     struct tc_hostinfo hi;
 };
 
-static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct tc_node *t, struct node_scratch *s)
+/* routes: the subnet routes it carries for the recipient (NULL: its primaries, routes.h) */
+static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct tc_node *t, struct node_scratch *s,
+                      const struct model_strlist *routes)
 {
+    if (!routes)
+        routes = &n->primary;
     const struct model_node *m = &n->m;
     memset(t, 0, sizeof *t);
     memset(&s->hi, 0, sizeof s->hi);
@@ -67,14 +71,14 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
     size_t nal = 0;
     for (size_t i = 0; i < na; i++)
         s->allowed[nal++] = s->addrs[i];
-    for (size_t i = 0; i < n->primary.n && nal < 2 + ROUTES_MAX; i++)
-        s->allowed[nal++] = n->primary.v[i];
+    for (size_t i = 0; i < routes->n && nal < 2 + ROUTES_MAX; i++)
+        s->allowed[nal++] = routes->v[i];
     if (routes_is_exit(n)) {
         s->allowed[nal++] = "0.0.0.0/0";
         s->allowed[nal++] = "::/0";
     }
     t->allowed_ips = (struct tc_strs){s->allowed, nal};
-    t->primary_routes = (struct tc_strs){(const char *const *)n->primary.v, n->primary.n};
+    t->primary_routes = (struct tc_strs){(const char *const *)routes->v, routes->n};
     t->endpoints = (struct tc_strs){(const char *const *)m->endpoints.v, m->endpoints.n};
     /* legacy DERP for clients before cap 111; HomeDERP for the rest (both, as headscale does) */
     snprintf(s->legacy_derp, sizeof s->legacy_derp, "127.3.3.40:%d", m->home_derp);
@@ -118,13 +122,27 @@ const char *mapper_peer_json(struct ctrl *c, struct cnode *n, size_t *len)
     if (!n->peer_json) {
         struct tc_node t;
         struct node_scratch s;
-        fill_node(c, n, false, &t, &s);
+        fill_node(c, n, false, &t, &s, NULL);
         n->peer_json = tc_node_to_json(&t, &n->peer_json_len);
         if (!n->peer_json)
             return NULL;
     }
     *len = n->peer_json_len;
     return n->peer_json;
+}
+
+const char *mapper_peer_json_for(struct ctrl *c, struct cnode *viewer, struct cnode *n, size_t *len)
+{
+    struct route_view *v = viewer && viewer->nviews ? routes_view(viewer, n->m.id) : NULL;
+    if (!v)
+        return mapper_peer_json(c, n, len);
+    struct tc_node t;
+    struct node_scratch s;
+    fill_node(c, n, false, &t, &s, &v->routes);
+    free(v->json);
+    v->json = tc_node_to_json(&t, &v->len);
+    *len = v->len;
+    return v->json;
 }
 
 static const struct tc_capmap_entry self_caps[] = {
@@ -142,7 +160,7 @@ int mapper_self_node(struct ctrl *c, struct cnode *self, int capver, struct jbuf
 {
     struct tc_node t;
     struct node_scratch s;
-    fill_node(c, self, true, &t, &s);
+    fill_node(c, self, true, &t, &s, NULL);
     struct tc_capmap_entry *caps = NULL;
     struct json_object *attrs = NULL;
     if (capver >= 74) { /* Node.CapMap exists from cap 74 */
@@ -267,6 +285,7 @@ static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
         c->raws_cap = c->nnodes + 1;
     }
     size_t np = 0;
+    routes_views_refresh(c);
     /* an expired node learns that from its own KeyExpiry (NeedsLogin), and nothing about its peers */
     bool expired = ctrl_node_expired(self, ctrl_now());
     bool all = access_all_visible(c);
@@ -275,7 +294,7 @@ static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
         if (p == self || (!all && !access_visible(c, self, p)))
             continue;
         size_t len;
-        const char *j = mapper_peer_json(c, p, &len);
+        const char *j = mapper_peer_json_for(c, self, p, &len);
         if (!j)
             return -1;
         c->raws[np++] = (struct tc_raw){j, len, NULL};
@@ -387,9 +406,9 @@ static int raw_append(struct ctrl *c, size_t *off, const void *src, size_t len)
 }
 
 /* ",peer,peer..." of nodes [lo, hi) except skip1/skip2, and (for viewer) only those it may see, into
- * c->jb2. */
+ * c->jb2; each as rviewer sees it (its route views; NULL: the shared entries). */
 static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *skip1, const struct cnode *skip2,
-                      const struct cnode *viewer)
+                      const struct cnode *viewer, struct cnode *rviewer)
 {
     jbuf_reset(&c->jb2);
     for (size_t i = lo; i < hi; i++) {
@@ -397,7 +416,7 @@ static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *
         if (p == skip1 || p == skip2 || (viewer && !access_visible(c, viewer, p)))
             continue;
         size_t l;
-        const char *j = mapper_peer_json(c, p, &l);
+        const char *j = mapper_peer_json_for(c, rviewer, p, &l);
         if (!j)
             return -1;
         jbuf_putc(&c->jb2, ',');
@@ -451,7 +470,7 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
     }
     struct cnode *first = c->nodes[fpos];
     size_t off = MAPSTREAM_HEADER_LEN, fl;
-    const char *fj = mapper_peer_json(c, first, &fl);
+    const char *fj = mapper_peer_json_for(c, self, first, &fl);
     if (!fj)
         return NULL;
     jbuf_reset(&c->jb2);
@@ -461,9 +480,10 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
         return NULL;
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * MAPPER_BLOCK, hi = lo + MAPPER_BLOCK < c->nnodes ? lo + MAPPER_BLOCK : c->nnodes;
-        if ((spos >= lo && spos < hi) || (fpos >= lo && fpos < hi) ||
+        /* a node with route views (routes.h) gets its own blocks */
+        if ((spos >= lo && spos < hi) || (fpos >= lo && fpos < hi) || self->nviews ||
             (!all && !block_all_visible(c, lo, hi, self))) {
-            if (block_text(c, lo, hi, self, first, all ? NULL : self))
+            if (block_text(c, lo, hi, self, first, all ? NULL : self, self))
                 return NULL;
             if (c->jb2.len && zappend(c, &off, c->jb2.p, c->jb2.len))
                 return NULL;
@@ -471,7 +491,7 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
         }
         struct peer_block *pb = &c->blocks[b];
         if (!pb->z) {
-            if (block_text(c, lo, hi, NULL, NULL, NULL))
+            if (block_text(c, lo, hi, NULL, NULL, NULL, NULL))
                 return NULL;
             /* compress into the tail of c->frame, then keep a copy */
             size_t at = off;

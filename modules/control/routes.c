@@ -9,6 +9,7 @@
 #include "core/netlink.h"
 #include "modules/control/access.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/policy/policy.h"
 #include "modules/control/routes.h"
 #include "modules/control/store.h"
 
@@ -264,6 +265,7 @@ static bool can_serve(const struct cnode *n, const struct cnode *leaving, bool h
 /* Peers must get the node again: its AllowedIPs / PrimaryRoutes changed. */
 static void touch(struct ctrl *c, struct cnode *n)
 {
+    c->views_stale = true;
     if (!n || n->removing)
         return;
     mapper_invalidate(n);
@@ -345,6 +347,13 @@ static void node_update(struct ctrl *c, struct cnode *n, bool leaving)
         }
     }
     model_strlist_free(&touched);
+    /* a router's routes, online state or health changed: the route views (via grants pick among the
+     * online routers) are stale; when its routes changed a batch is made due to refresh them (n's own
+     * streams have nothing new: no message for them), an online change is in a batch already */
+    if (want.n || n->cand.n)
+        c->views_stale = true;
+    if (!strlist_equal(&want, &n->cand) && !leaving)
+        fanout_node(c, n, CH_POLICY);
     model_strlist_free(&n->cand);
     n->cand = want;
 }
@@ -457,4 +466,119 @@ int routes_set_approved(struct ctrl *c, struct cnode *n, struct model_strlist *a
         touch(c, n);
     routes_node_update(c, n);
     return 0;
+}
+
+/* ---- route views (routes.h) ---- */
+
+struct route_view *routes_view(const struct cnode *viewer, int64_t peer)
+{
+    for (size_t i = 0; viewer && i < viewer->nviews; i++)
+        if (viewer->views[i].peer == peer)
+            return &viewer->views[i];
+    return NULL;
+}
+
+static void views_clear(struct route_view *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        model_strlist_free(&v[i].routes);
+        free(v[i].json);
+    }
+    free(v);
+}
+
+void routes_views_free(struct cnode *n)
+{
+    views_clear(n->views, n->nviews);
+    n->views = NULL;
+    n->nviews = 0;
+}
+
+/* The view of peer in (v, *n), added as a copy of the peer's primaries when missing; NULL on OOM. */
+static struct route_view *view_get(struct route_view **v, size_t *n, struct cnode *peer)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i].peer == peer->m.id)
+            return &(*v)[i];
+    struct route_view *x = realloc(*v, (*n + 1) * sizeof *x);
+    if (!x)
+        return NULL;
+    *v = x;
+    x = &x[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->peer = peer->m.id;
+    if (model_strlist_copy(&x->routes, &peer->primary)) {
+        (*n)--;
+        return NULL;
+    }
+    return x;
+}
+
+static void view_one(struct ctrl *c, struct cnode *viewer, int64_t *cand)
+{
+    struct route_view *nv = NULL;
+    size_t nn = 0;
+    for (size_t k = 0; k < c->routes.n; k++) {
+        struct route_entry *e = &c->routes.v[k];
+        /* the routers in order of preference: healthy online ones, then online ones (as elect) */
+        size_t nc = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < e->nnodes; i++) {
+                struct cnode *x = ctrl_node_by_id(c, e->nodes[i]);
+                if (x && x->m.online && !x->removing && !ctrl_node_expired(x, ctrl_now()) &&
+                    (pass ? x->unhealthy : !x->unhealthy))
+                    cand[nc++] = x->m.id;
+            }
+        int64_t r = access_via_router(c, viewer, e->prefix, cand, nc, e->primary);
+        if (r == POL_VIA_PRIMARY)
+            r = e->primary;
+        if (r == e->primary)
+            continue;
+        struct cnode *from = e->primary ? ctrl_node_by_id(c, e->primary) : NULL;
+        struct cnode *to = r ? ctrl_node_by_id(c, r) : NULL;
+        struct route_view *v;
+        if (from && from != viewer && (v = view_get(&nv, &nn, from)))
+            strlist_remove(&v->routes, e->prefix);
+        if (to && to != viewer && (v = view_get(&nv, &nn, to)) && !model_strlist_contains(&v->routes, e->prefix) &&
+            !model_strlist_add(&v->routes, e->prefix))
+            strlist_sort(&v->routes);
+    }
+    /* a peer whose view changed is sent again whole (when the viewer sees it) */
+    for (int side = 0; side < 2; side++) {
+        struct route_view *a = side ? viewer->views : nv, *b = side ? nv : viewer->views;
+        size_t na = side ? viewer->nviews : nn, nb = side ? nn : viewer->nviews;
+        for (size_t i = 0; i < na; i++) {
+            struct route_view *o = NULL;
+            for (size_t j = 0; j < nb && !o; j++)
+                if (b[j].peer == a[i].peer)
+                    o = &b[j];
+            if (o && (side || strlist_equal(&o->routes, &a[i].routes)))
+                continue;
+            struct cnode *p = ctrl_node_by_id(c, a[i].peer);
+            if (p && access_visible(c, viewer, p))
+                access_resend_peer(c, viewer, p);
+        }
+    }
+    routes_views_free(viewer);
+    viewer->views = nv;
+    viewer->nviews = nn;
+}
+
+void routes_views_refresh(struct ctrl *c)
+{
+    if (!c->views_stale)
+        return;
+    c->views_stale = false;
+    size_t most = 1;
+    for (size_t k = 0; k < c->routes.n; k++)
+        most = c->routes.v[k].nnodes > most ? c->routes.v[k].nnodes : most;
+    int64_t *cand = calloc(most, sizeof *cand);
+    if (!cand)
+        return;
+    for (size_t i = 0; i < c->nnodes; i++) {
+        struct cnode *n = c->nodes[i];
+        if (!n->removing && (c->routes.n || n->nviews))
+            view_one(c, n, cand);
+    }
+    free(cand);
 }

@@ -80,6 +80,23 @@ void routes_node_update(struct ctrl *c, struct cnode *n);
 void routes_node_forget(struct ctrl *c, struct cnode *n);
 void routes_free(struct route_table *t);
 
+/* Route views. The policy decides which subnet routes each node is offered, and through which router
+ * (pol_via_router: only routes the policy lets it reach or be reached from, via grants steering a route
+ * to a router carrying their tag). A node whose routes at some peer differ from what that peer's cached
+ * entry says (its primaries) keeps a view per such peer: the routes it is offered there. Any change that
+ * may move them (an election, a node's routes or tags, the policy) marks the views stale
+ * (c->views_stale); they are recomputed once per fan-out batch, and a node whose view of a peer changed
+ * gets that peer again whole. The work is per viewer and route with a policy in force (none without). */
+struct route_view {
+    int64_t peer;
+    struct model_strlist routes; /* its subnet routes as this viewer gets them (sorted) */
+    char *json;                  /* the peer's entry built with them (mapper_peer_json_for) */
+    size_t len;
+};
+void routes_views_refresh(struct ctrl *c);
+struct route_view *routes_view(const struct cnode *viewer, int64_t peer);
+void routes_views_free(struct cnode *n);
+
 /* Whether n is an exit node now (both /0 advertised and approved). */
 bool routes_is_exit(const struct cnode *n);
 /* Whether route is in both of n's lists. */

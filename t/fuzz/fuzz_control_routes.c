@@ -21,6 +21,18 @@ void mapper_invalidate(struct cnode *n) { (void)n; }
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what) { (void)c; (void)n; (void)what; }
 const char *store_errmsg(const struct store *s) { (void)s; return ""; }
 void access_node(struct ctrl *c, struct cnode *n) { (void)c; (void)n; }
+int64_t access_via_router(struct ctrl *c, const struct cnode *viewer, const char *prefix, const int64_t *routers,
+                          size_t n, int64_t primary)
+{
+    (void)c, (void)viewer, (void)prefix, (void)routers, (void)n, (void)primary;
+    return POL_VIA_PRIMARY;
+}
+bool access_visible(struct ctrl *c, const struct cnode *viewer, const struct cnode *subject)
+{
+    (void)c, (void)viewer, (void)subject;
+    return true;
+}
+void access_resend_peer(struct ctrl *c, struct cnode *viewer, struct cnode *peer) { (void)c, (void)viewer, (void)peer; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

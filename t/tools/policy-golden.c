@@ -13,6 +13,9 @@
  *     as (set of prefixes, capability map); no rules and an empty filter are the same, absent rules and
  *     an empty DstPorts are not;
  *   - the visible peers, as a set;
+ *   - the routes each peer carries for it: AllowedIPs beyond the peer's addresses and PrimaryRoutes, as
+ *     sets of (peer, prefix), against the primary of each subnet route (the first router to register
+ *     it) or the router a via grant steers it to (pol_via_router), and the exit routes of exit nodes;
  *   - the SSHPolicy, rule by rule in order (principals as a set, sshUsers as a map, the action; a check
  *     action's URL compared from its path on);
  *   - the CapMap attributes the policy gives (the tailnet's own base capabilities and roles set aside);
@@ -385,6 +388,7 @@ static char *ssh_rule_canon(struct json_object *r)
 
 struct tnode {
     const char *name;
+    const char *created; /* SelfNode.Created of its capture (NULL: none): the registration order */
     int64_t id;
     struct pol_node pn;
     const char **tags, **routable, **approved;
@@ -456,7 +460,10 @@ struct sim {
 
 static size_t sim_index(const struct sim *s, int64_t id)
 {
-    return (size_t)(id - 1);
+    for (size_t i = 0; i < s->nn; i++)
+        if (s->tn[i].id == id)
+            return i;
+    return s->nn;
 }
 
 static char *dup_text(const char *p, size_t n)
@@ -609,6 +616,126 @@ static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, s
     return rc;
 }
 
+/* ---- routes: what each peer carries in AllowedIPs and PrimaryRoutes for a viewer ---- */
+
+/* canonical text of a prefix (NULL when it is none) */
+static const char *pfx_canon(const char *t, char *buf)
+{
+    struct ipprefix p;
+    if (!t || prefix_parse(t, strlen(t), false, &p))
+        return NULL;
+    return prefix_format(&p, buf);
+}
+
+static bool list_has(const char *const *v, size_t n, const char *x)
+{
+    char a[NETSET_TEXT_MAX], b[NETSET_TEXT_MAX];
+    const char *cx = pfx_canon(x, a);
+    for (size_t i = 0; cx && i < n; i++) {
+        const char *ci = pfx_canon(v[i], b);
+        if (ci && !strcmp(ci, cx))
+            return true;
+    }
+    return false;
+}
+
+/* A route is live on a node when it advertises it and it is approved, by hand or by autoApprovers. */
+static bool route_live(struct pol_engine *e, const struct tnode *t, const char *r)
+{
+    return list_has(t->pn.routable, t->pn.nroutable, r) &&
+           (list_has(t->pn.approved, t->pn.napproved, r) || pol_route_auto_approved(e, t->id, r));
+}
+
+static bool is_exit(struct pol_engine *e, const struct tnode *t)
+{
+    return route_live(e, t, "0.0.0.0/0") && route_live(e, t, "::/0");
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "peer:route" tokens of what viewer v should see: every subnet route at the router it reaches it
+ * through (its primary, the first to register, unless a via grant steers it: pol_via_router), an exit
+ * node's exit routes in its AllowedIPs only. kind 'A': AllowedIPs beyond the addresses, 'P': PrimaryRoutes. */
+static void want_routes(struct pol_engine *e, struct tnode *tn, size_t nn, const struct tnode *v, char kind,
+                        struct strv *out)
+{
+    struct strv prefixes = {0};
+    char buf[NETSET_TEXT_MAX], tok[600];
+    for (size_t i = 0; i < nn; i++)
+        for (size_t j = 0; j < tn[i].pn.nroutable; j++) {
+            const char *c = pfx_canon(tn[i].pn.routable[j], buf);
+            if (c && strcmp(c, "0.0.0.0/0") && strcmp(c, "::/0") && route_live(e, &tn[i], c))
+                strv_add(&prefixes, c);
+        }
+    strv_sort_uniq(&prefixes);
+    int64_t *routers = calloc(nn + 1, sizeof *routers);
+    for (size_t k = 0; k < prefixes.n; k++) {
+        size_t nr = 0;
+        for (size_t i = 0; i < nn; i++)
+            if (route_live(e, &tn[i], prefixes.v[k]))
+                routers[nr++] = tn[i].id;
+        qsort(routers, nr, sizeof *routers, cmp_i64);
+        int64_t r = pol_via_router(e, v->id, prefixes.v[k], routers, nr, routers[0]);
+        if (r == POL_VIA_PRIMARY)
+            r = routers[0];
+        for (size_t i = 0; r && i < nn; i++)
+            if (tn[i].id == r && &tn[i] != v && pol_visible(e, v->id, r)) {
+                snprintf(tok, sizeof tok, "%s:%s", tn[i].name, prefixes.v[k]);
+                strv_add(out, tok);
+            }
+    }
+    for (size_t i = 0; kind == 'A' && i < nn; i++)
+        if (&tn[i] != v && pol_visible(e, v->id, tn[i].id) && is_exit(e, &tn[i])) {
+            snprintf(tok, sizeof tok, "%s:0.0.0.0/0", tn[i].name);
+            strv_add(out, tok);
+            snprintf(tok, sizeof tok, "%s:::/0", tn[i].name);
+            strv_add(out, tok);
+        }
+    free(routers);
+    strv_free(&prefixes);
+    strv_sort_uniq(out);
+}
+
+/* the same tokens from a captured netmap's Peers */
+static void got_routes(struct json_object *peers, char kind, struct strv *out)
+{
+    char buf[NETSET_TEXT_MAX], tok[600];
+    for (size_t i = 0; i < alen(peers); i++) {
+        struct json_object *p = json_object_array_get_idx(peers, i);
+        char label[256];
+        snprintf(label, sizeof label, "%s", gets(p, "Name") ? gets(p, "Name") : "");
+        char *dot = strchr(label, '.');
+        if (dot)
+            *dot = 0;
+        struct json_object *l = get(p, kind == 'A' ? "AllowedIPs" : "PrimaryRoutes"), *addrs = get(p, "Addresses");
+        for (size_t j = 0; j < alen(l); j++) {
+            const char *r = json_object_get_string(json_object_array_get_idx(l, j));
+            bool own = false;
+            for (size_t k = 0; k < alen(addrs) && !own; k++)
+                own = !strcmp(r, json_object_get_string(json_object_array_get_idx(addrs, k)));
+            const char *c = pfx_canon(r, buf);
+            if (own || !c)
+                continue;
+            snprintf(tok, sizeof tok, "%s:%s", label, c);
+            strv_add(out, tok);
+        }
+    }
+    strv_sort_uniq(out);
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    const struct tnode *x = *(const struct tnode *const *)a, *y = *(const struct tnode *const *)b;
+    if (!x->created != !y->created)
+        return x->created ? -1 : 1;
+    int c = x->created ? strcmp(x->created, y->created) : 0;
+    return c ? c : strcmp(x->name, y->name);
+}
+
 static int check_capture(const char *path, const char *name, char *why, size_t cap)
 {
     size_t len;
@@ -667,13 +794,23 @@ static int check_capture(const char *path, const char *name, char *why, size_t c
                 pu[i].roles |= POL_ROLE_ADMIN;
         }
     }
+    /* node IDs in registration order (the capture's Created times, RFC 3339 in UTC: they sort as text),
+     * as weft numbers its nodes: the first router to register a prefix is its primary */
+    struct tnode **order = calloc(nn + 1, sizeof *order);
+    for (size_t i = 0; i < nn; i++) {
+        tn[i].created = gets(get(get(get(caps, tn[i].name), "netmap"), "SelfNode"), "Created");
+        order[i] = &tn[i];
+    }
+    qsort(order, nn, sizeof *order, cmp_created);
+    for (size_t i = 0; i < nn; i++)
+        order[i]->id = (int64_t)i + 1;
+    free(order);
     struct pol_engine *e = pol_engine_new();
     pol_engine_set_server_url(e, "https://unused");
     pol_engine_set_users(e, pu, nu);
     for (size_t i = 0; i < nn; i++) {
         struct json_object *nd = get(nodes, tn[i].name);
         struct tnode *t = &tn[i];
-        t->id = (int64_t)i + 1;
         t->pn.id = t->id;
         const char *user = gets(nd, "user");
         for (size_t j = 0; user && j < nu; j++)
@@ -792,6 +929,19 @@ static int check_capture(const char *path, const char *name, char *why, size_t c
         }
         strv_free(&w);
         strv_free(&g);
+        if (rc)
+            break;
+        /* routes: each peer's AllowedIPs beyond its addresses, and its PrimaryRoutes */
+        for (const char *kk = "AP"; *kk && !rc; kk++) {
+            got_routes(peers, *kk, &w);
+            want_routes(e, tn, nn, t, *kk, &g);
+            if (diff_lists(&w, &g, d, sizeof d)) {
+                snprintf(why, cap, "%s: peers' %s: %s", host, *kk == 'A' ? "AllowedIPs" : "PrimaryRoutes", d);
+                rc = -1;
+            }
+            strv_free(&w);
+            strv_free(&g);
+        }
         if (rc)
             break;
         /* SSH: rule by rule */

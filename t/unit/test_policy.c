@@ -532,6 +532,44 @@ static void owners_and_approvers(void)
     pol_engine_free(e);
 }
 
+/* A route counts only while it is advertised and approved: approved ahead of advertising, or kept after
+ * the node stopped advertising it, it is in no "*" source and reaches no router. And which router a node
+ * is offered a route through (pol_via_router). */
+static void approved_and_advertised(void)
+{
+    struct pol_engine *e = tailnet();
+    ok(!install(e, "{\"tagOwners\": {\"tag:router\": [], \"tag:server\": []},"
+                   " \"grants\": [{\"src\": [\"*\"], \"dst\": [\"tag:server\"], \"ip\": [\"*\"]},"
+                   "            {\"src\": [\"bob@example.com\"], \"dst\": [\"10.9.0.0/16\"], \"ip\": [\"*\"]},"
+                   "            {\"src\": [\"alice@example.com\"], \"dst\": [\"10.9.0.0/16\"], \"ip\": [\"*\"],"
+                   "             \"via\": [\"tag:server\"]}]}"),
+       "a policy with '*' sources, a subnet grant and a via grant");
+    ok(has(e, 5, "10.9.0.0/16"), "advertised and approved: the route is one of '*''s sources");
+    ok(has(e, 6, "\"IP\":\"10.9.0.0/16\""), "and the router is reached for it");
+    int64_t routers[] = {6};
+    ok(pol_via_router(e, 3, "10.9.0.0/16", routers, 1, 6) == POL_VIA_PRIMARY, "bob is offered it at the primary");
+    ok(pol_via_router(e, 1, "10.9.0.0/16", routers, 1, 6) == 0,
+       "alice (via tag:server) at no router: the only one is not tag:server");
+    ok(pol_via_router(e, 4, "10.9.0.0/16", routers, 1, 6) == 0, "carol (no grant to it) at none");
+    ok(pol_via_router(e, 5, "10.9.0.0/16", routers, 1, 6) == POL_VIA_PRIMARY,
+       "the server (the route reaches it: '*' holds it) at the primary");
+    /* the router stops advertising; its approval stays */
+    static const char *const none[] = {"10.8.0.0/16"};
+    struct pol_node r = mknode(6, 0, t_router, 1);
+    r.routable = none;
+    r.nroutable = 1;
+    r.approved = r_sub;
+    r.napproved = 1;
+    pol_engine_node_set(e, &r);
+    ok(!has(e, 5, "10.9.0.0/16"), "approved but no longer advertised: not in '*' any more");
+    ok(!has(e, 6, "\"IP\":\"10.9.0.0/16\""), "and the router is not reached for it");
+    /* approved ahead, advertised later */
+    r.routable = r_sub;
+    pol_engine_node_set(e, &r);
+    ok(has(e, 5, "10.9.0.0/16") && has(e, 6, "\"IP\":\"10.9.0.0/16\""), "advertised again: it counts again");
+    pol_engine_free(e);
+}
+
 int main(void)
 {
     hujson();
@@ -542,5 +580,6 @@ int main(void)
     default_filter();
     postures();
     owners_and_approvers();
+    approved_and_advertised();
     return done_testing();
 }

@@ -433,6 +433,14 @@ bool eng_routes(struct pol_engine *e, struct enode *n)
     size_t nr = 0;
     bool exit = false;
     for (size_t i = 0; i < n->nappr; i++) {
+        /* an approval counts for a route the node advertises now: an admin may approve ahead, and a
+         * node that stops advertising keeps its approval (for when it advertises again) but serves
+         * nothing, so neither "*" sources nor routed destinations may name the route then */
+        bool adv = false;
+        for (size_t k = 0; k < n->nadv && !adv; k++)
+            adv = n->adv[k].bits == n->appr[i].bits && !ip_cmp(&n->adv[k].a, &n->appr[i].a);
+        if (!adv)
+            continue;
         if (n->appr[i].bits == 0)
             exit = true; /* 0.0.0.0/0 or ::/0: an exit node, not a subnet router for them */
         else

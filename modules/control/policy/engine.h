@@ -133,8 +133,8 @@ void eng_mark_set(struct pol_engine *e, const uint64_t *set);
 uint64_t *eng_bits(struct pol_engine *e);
 void eng_node_ips(const struct enode *n, struct ipaddr *out, size_t *count);
 void eng_star_refresh(struct pol_engine *e);
-/* Recomputes n's effective routes (explicit approvals plus the policy's autoApprovers); true if they
- * changed. */
+/* Recomputes n's effective routes (advertised ones, approved explicitly or by the policy's
+ * autoApprovers); true if they changed. */
 bool eng_routes(struct pol_engine *e, struct enode *n);
 
 /* select.c: does a selector match a node? ident: only by identity (the node's addresses would be

@@ -155,6 +155,19 @@ void pol_each_peer(const struct pol_engine *e, int64_t viewer, void (*fn)(void *
 bool pol_tag_allowed(struct pol_engine *e, const char *tag, int64_t user_id, const char *const *tags, size_t ntags);
 bool pol_route_auto_approved(struct pol_engine *e, int64_t node_id, const char *route);
 
+/* Which router viewer is offered a subnet route through (in that router's AllowedIPs and PrimaryRoutes
+ * in viewer's map). Only a route the policy lets viewer reach is offered, and via grants ("via": [tags]:
+ * the grant's sources reach its destinations only through routers with those tags) steer it to another
+ * router than its primary. routers: the routers the route (CIDR text) is live on, in order of preference
+ * (the healthy online ones first, lower IDs first); primary: its primary. Returns POL_VIA_PRIMARY when
+ * viewer reaches it the ordinary way (or no policy is in force), 0 when viewer is offered it through no
+ * router, else the ID of the router a via grant steers it to. pol_has_via: whether the policy in force
+ * has via grants. */
+#define POL_VIA_PRIMARY (-1)
+bool pol_has_via(const struct pol_engine *e);
+int64_t pol_via_router(struct pol_engine *e, int64_t viewer, const char *prefix, const int64_t *routers,
+                       size_t n, int64_t primary);
+
 /* Figures for the benchmark. */
 struct pol_stats {
     uint64_t full_compiles;     /* every node recomputed (a new policy) */
