@@ -83,6 +83,29 @@ static void sink_peers(void *arg, int64_t viewer, const int64_t *add, size_t nad
     c->views_stale = true;
     if (!n)
         return;
+    if (!n->npadd && !n->nprem) {
+        /* nothing pending: the engine's lists are the lists (no duplicates in them), taken whole, not
+         * one by one with a look-up each (a policy change may bring thousands of peers into view) */
+        size_t lens[2] = {nadd, nrem};
+        int64_t **dst[2] = {&n->padd, &n->prem};
+        size_t *ns[2] = {&n->npadd, &n->nprem}, *caps[2] = {&n->capadd, &n->caprem};
+        const int64_t *src[2] = {add, rem};
+        for (int k = 0; k < 2; k++) {
+            if (!lens[k])
+                continue;
+            if (lens[k] > *caps[k]) {
+                int64_t *v = realloc(*dst[k], lens[k] * sizeof *v);
+                if (!v)
+                    continue;
+                *dst[k] = v;
+                *caps[k] = lens[k];
+            }
+            memcpy(*dst[k], src[k], lens[k] * sizeof *src[k]);
+            *ns[k] = lens[k];
+        }
+        fanout_node(c, n, CH_POLICY);
+        return;
+    }
     for (size_t i = 0; i < nadd; i++) {
         list_drop(n->prem, &n->nprem, add[i]);
         list_add(&n->padd, &n->npadd, &n->capadd, add[i]);

@@ -262,7 +262,7 @@ static int cmp_node_id(const void *a, const void *b)
 
 /* One batch of changes, and for the policy the slots of its nodes (to test visibility fast). */
 struct batch {
-    struct cnode **nodes;
+    struct cnode **nodes; /* the nodes whose changes others see (PeersChanged, patches, online) */
     size_t n;
     long *slot;
     int64_t *removed;
@@ -294,6 +294,18 @@ static bool in_list(const int64_t *v, size_t n, int64_t id)
     return false;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* v sorted (fanout_flush sorts the peers lists it takes) */
+static bool in_sorted(const int64_t *v, size_t n, int64_t id)
+{
+    return n && bsearch(&id, v, n, sizeof *v, cmp_i64) != NULL;
+}
+
 /* The delta for a recipient into c->jb: self NULL for a shared message (the changes of the nodes mask
  * selects, NULL for all), or the node whose own message it is (its own changes too). Returns 1 if there
  * is something to say, 0 if not, -1 on failure. */
@@ -318,7 +330,7 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         unsigned w = p->flushing;
         if (p == self || (mask && !(mask[i >> 6] >> (i & 63) & 1)))
             continue;
-        if (self && in_list(self->fadd, self->nfadd, p->m.id))
+        if (self && in_sorted(self->fadd, self->nfadd, p->m.id))
             continue; /* newly visible: sent whole below */
         unsigned patch = w & (CH_ENDPOINTS | CH_DERP | CH_DISCO);
         if ((w & CH_FULL) || (patch && !patches) || ((w & CH_ENDPOINTS) && !p->m.endpoints.n)) {
@@ -351,8 +363,9 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         for (size_t i = 0; i < b->nremoved; i++)
             gone[ngone++] = b->removed[i];
     if (self) {
+        size_t base = ngone; /* the frem list holds no duplicates of its own */
         for (size_t i = 0; i < self->nfrem; i++)
-            if (!in_list(gone, ngone, self->frem[i]))
+            if (!in_list(gone, base, self->frem[i]))
                 gone[ngone++] = self->frem[i];
         for (size_t i = 0; i < self->nfadd; i++) {
             struct cnode *p = ctrl_node_by_id(c, self->fadd[i]);
@@ -413,7 +426,9 @@ out:
     return rc;
 }
 
-/* A shared message (for one capability class and one visible subset of the batch), framed both ways. */
+/* A shared message (for one capability class and one visible subset of the batch), framed both ways.
+ * With rep, the message of streams whose node's only news is peers coming into or out of its view (the
+ * same ones for all of them: rep's fadd and frem): for one join, every peer of the new node. */
 struct shared_msg {
     int state; /* 0 not built, 1 built, 2 nothing to say, -1 failed */
     uint8_t *frame[2]; /* [compressed, plain] */
@@ -421,13 +436,14 @@ struct shared_msg {
     int cls;
     uint64_t hash;
     uint64_t *mask;
+    struct cnode *rep; /* NULL: no peers lists */
 };
 
 static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct shared_msg *m, int capver,
                                    bool compress, size_t *len)
 {
     if (m->state == 0) {
-        int r = build_delta(c, b, NULL, capver, b->all ? NULL : m->mask);
+        int r = build_delta(c, b, m->rep, capver, b->all ? NULL : m->mask);
         m->state = r < 0 ? -1 : r == 0 ? 2 : 1;
         if (r > 0) { /* keep the JSON: the other compression is framed from it on demand */
             for (int k = 0; k < 2; k++) {
@@ -456,20 +472,42 @@ struct shared_set {
     size_t words;
 };
 
-static uint64_t mask_hash(const uint64_t *m, size_t words, int cls)
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+    h ^= x;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+static uint64_t mask_hash(const uint64_t *m, size_t words, int cls, const struct cnode *rep)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)cls;
-    for (size_t i = 0; i < words; i++) {
-        h ^= m[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+    for (size_t i = 0; i < words; i++)
+        h = mix(h, m[i]);
+    if (rep) {
+        h = mix(h, rep->nfadd + 1);
+        for (size_t i = 0; i < rep->nfadd; i++)
+            h = mix(h, (uint64_t)rep->fadd[i]);
+        h = mix(h, rep->nfrem + 1);
+        for (size_t i = 0; i < rep->nfrem; i++)
+            h = mix(h, (uint64_t)rep->frem[i]);
     }
     return h;
 }
 
-static struct shared_msg *shared_find(struct shared_set *ss, const uint64_t *mask, int cls)
+static bool same_lists(const struct cnode *a, const struct cnode *b)
 {
-    uint64_t h = mask_hash(mask, ss->words, cls);
+    if (!a || !b)
+        return a == b;
+    return a->nfadd == b->nfadd && a->nfrem == b->nfrem &&
+           (!a->nfadd || !memcmp(a->fadd, b->fadd, a->nfadd * sizeof *a->fadd)) &&
+           (!a->nfrem || !memcmp(a->frem, b->frem, a->nfrem * sizeof *a->frem));
+}
+
+/* rep: a node whose message is its peers lists and the batch's changes it may see (NULL: no lists). */
+static struct shared_msg *shared_find(struct shared_set *ss, const uint64_t *mask, int cls, struct cnode *rep)
+{
+    uint64_t h = mask_hash(mask, ss->words, cls, rep);
     if ((ss->n + 1) * 2 > ss->cap) {
         size_t cap = ss->cap ? ss->cap * 2 : 8;
         struct shared_msg *v = calloc(cap, sizeof *v);
@@ -489,7 +527,8 @@ static struct shared_msg *shared_find(struct shared_set *ss, const uint64_t *mas
     }
     size_t j = h & (ss->cap - 1);
     for (; ss->v[j].mask; j = (j + 1) & (ss->cap - 1))
-        if (ss->v[j].hash == h && ss->v[j].cls == cls && !memcmp(ss->v[j].mask, mask, ss->words * sizeof *mask))
+        if (ss->v[j].hash == h && ss->v[j].cls == cls && !memcmp(ss->v[j].mask, mask, ss->words * sizeof *mask) &&
+            same_lists(ss->v[j].rep, rep))
             return &ss->v[j];
     struct shared_msg *m = &ss->v[j];
     m->mask = malloc(ss->words * sizeof *mask);
@@ -498,6 +537,7 @@ static struct shared_msg *shared_find(struct shared_set *ss, const uint64_t *mas
     memcpy(m->mask, mask, ss->words * sizeof *mask);
     m->hash = h;
     m->cls = cls;
+    m->rep = rep;
     ss->n++;
     return m;
 }
@@ -532,6 +572,9 @@ static struct tc_user_profile *batch_profiles(struct ctrl *c, size_t *n)
     return up;
 }
 
+/* What a batch node's peers learn from it (the rest is for its own streams: CH_SELF, CH_POLICY). */
+#define CH_PUBLIC (CH_FULL | CH_ENDPOINTS | CH_DERP | CH_DISCO | CH_ONLINE)
+
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
@@ -540,8 +583,9 @@ void fanout_flush(struct ctrl *c)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
-    struct batch b = {c->changed, c->nchanged, NULL, c->removed, c->nremoved, NULL, 0,
-                      access_all_visible(c), c->statics_changed};
+    struct cnode **taken = c->changed;
+    size_t ntaken = c->nchanged;
+    struct batch b = {NULL, 0, NULL, c->removed, c->nremoved, NULL, 0, access_all_visible(c), c->statics_changed};
     c->statics_changed = 0;
     b.up = batch_profiles(c, &b.nup);
     c->nusers_new = 0;
@@ -552,15 +596,16 @@ void fanout_flush(struct ctrl *c)
     c->nremoved = c->removed_cap = 0;
     c->users_changed = false;
     /* sorted by ID: the message is deterministic */
-    if (b.n)
-        qsort(b.nodes, b.n, sizeof *b.nodes, cmp_node_id);
-    for (size_t i = 0; i < b.n; i++) {
-        struct cnode *n = b.nodes[i];
+    if (ntaken)
+        qsort(taken, ntaken, sizeof *taken, cmp_node_id);
+    for (size_t i = 0; i < ntaken; i++) {
+        struct cnode *n = taken[i];
         n->flushing = n->pending;
         n->pending = 0;
         n->pol_flushing = n->pol;
         n->pol = 0;
-        /* the peers lists move to the flush (new reports start new lists) */
+        /* the peers lists move to the flush (new reports start new lists), sorted: streams with the
+         * same lists share one message, and build_delta looks them up */
         free(n->fadd);
         free(n->frem);
         n->fadd = n->padd;
@@ -569,9 +614,26 @@ void fanout_flush(struct ctrl *c)
         n->nfrem = n->nprem;
         n->padd = n->prem = NULL;
         n->npadd = n->nprem = n->capadd = n->caprem = 0;
+        if (n->nfadd > 1)
+            qsort(n->fadd, n->nfadd, sizeof *n->fadd, cmp_i64);
+        if (n->nfrem > 1)
+            qsort(n->frem, n->nfrem, sizeof *n->frem, cmp_i64);
     }
-    size_t words = (b.n + 63) / 64 ? (b.n + 63) / 64 : 1;
-    uint64_t *mask = calloc(words, sizeof *mask);
+    /* The nodes whose changes their peers see. A policy change or a join puts many nodes in the batch
+     * for their own streams only (CH_POLICY): they are no part of what the others get, so neither of the
+     * visibility masks (their size) nor of the shared messages' keys (their number). */
+    b.nodes = calloc(ntaken + 1, sizeof *b.nodes);
+    size_t words = 1;
+    uint64_t *mask = NULL;
+    if (!b.nodes) {
+        log_error("module=control event=fanout error=\"out of memory\"");
+        goto out;
+    }
+    for (size_t i = 0; i < ntaken; i++)
+        if (taken[i]->flushing & CH_PUBLIC)
+            b.nodes[b.n++] = taken[i];
+    words = (b.n + 63) / 64 ? (b.n + 63) / 64 : 1;
+    mask = calloc(words, sizeof *mask);
     b.slot = calloc(b.n + 1, sizeof *b.slot);
     if (!mask || !b.slot) {
         log_error("module=control event=fanout error=\"out of memory\"");
@@ -588,18 +650,23 @@ void fanout_flush(struct ctrl *c)
         struct cnode *v = s->node;
         if (!b.all)
             visible_mask(c, &b, v, mask);
-        if (v->flushing || v->nfadd || v->nfrem || v->nviews) {
-            /* (a node with route views gets its own message too: its peers' entries are its own) */
-            /* its own message: the changes it may see, its peers' comings and goings, its own results */
-            if (build_delta(c, &b, v, s->capver, b.all ? NULL : mask) > 0 &&
-                (f = mapper_frame(c, s->compress, &len)))
-                sess_write(s, f, len);
-            continue;
-        }
         int cls = s->capver >= 36 ? 0 : 1;
+        struct cnode *rep = NULL;
+        if (v->flushing || v->nfadd || v->nfrem || v->nviews) {
+            /* (a node with route views gets its own message: its peers' entries are its own) */
+            if (b.all || v->nviews || v->flushing != CH_POLICY || v->pol_flushing) {
+                /* its own message: the changes it may see, its peers' comings and goings, its own results */
+                if (build_delta(c, &b, v, s->capver, b.all ? NULL : mask) > 0 &&
+                    (f = mapper_frame(c, s->compress, &len)))
+                    sess_write(s, f, len);
+                continue;
+            }
+            /* only peers coming or going: shared with every stream with the same lists and mask */
+            rep = v->nfadd || v->nfrem ? v : NULL;
+        }
         if (b.all)
             memset(mask, 0, words * sizeof *mask);
-        struct shared_msg *m = shared_find(&ss, mask, cls);
+        struct shared_msg *m = shared_find(&ss, mask, cls, rep);
         if (m && (f = shared_frame(c, &b, m, cls == 0 ? 36 : 35, s->compress, &len)))
             sess_write(s, f, len);
     }
@@ -608,8 +675,9 @@ out:
     free(mask);
     free(b.slot);
     free(b.up);
-    for (size_t i = 0; i < b.n; i++) {
-        struct cnode *n = b.nodes[i];
+    free(b.nodes);
+    for (size_t i = 0; i < ntaken; i++) {
+        struct cnode *n = taken[i];
         n->flushing = 0;
         n->pol_flushing = 0;
         free(n->fadd);
@@ -618,11 +686,11 @@ out:
         n->nfadd = n->nfrem = 0;
     }
     double t_done = metrics_now();
-    mhist_observe(&c->st.batch_nodes, (double)(b.n + b.nremoved));
+    mhist_observe(&c->st.batch_nodes, (double)(ntaken + b.nremoved));
     mhist_observe(&c->st.batch_latency, t_done - t_batch);
     mhist_observe(&c->st.flush_seconds, t_done - t_flush);
     c->st.batch_t0 = 0;
-    free(b.nodes);
+    free(taken);
     free(b.removed);
     if (c->on_flush)
         c->on_flush(c, c->on_flush_arg);

@@ -645,6 +645,41 @@ int main(void)
     struct model_node tmp;
     ok(store_node_get_by_id(st, id6, &tmp) == STORE_NOTFOUND, "deleted from the store");
 
+    /* A user's first node: the delta its peers get carries that user's profile only (clients upsert
+     * UserProfiles by ID, spec netmap.md), not every user's. Regression (6df1a58): every message of a
+     * join's batch carried every profile, which made admission quadratic. */
+    struct model_user bob = {0};
+    model_strlcpy(bob.name, "bob", sizeof bob.name);
+    is_int(store_user_create(st, &bob), 0, "user bob");
+    char bobkey[AUTHKEY_TEXT_LEN + 1];
+    is_int(authkey_create(st, bob.id, true, false, 0, NULL, bobkey, &k), 0, "bob's key");
+    model_authkey_clear(&k);
+    is_int(ctrl_users_reload(C), 0, "users reloaded");
+    fanout_flush(C); /* the reload's batch (every profile, as after a rename) goes first */
+    nb = s1b.n;
+    uint8_t mk8[32], nk8[32];
+    randombytes_buf(mk8, 32), randombytes_buf(nk8, 32);
+    do_register(mk8, reg_json(nk8, NULL, bobkey, "bob-laptop", NULL, NULL), &r);
+    ok(r.parsed && r.r.machine_authorized, "bob's first node registers");
+    regres_free(&r);
+    struct cnode *n8 = ctrl_node_by_node_key(C, nk8);
+    int found = -1;
+    uint64_t tw = loop_update_now(L);
+    for (int i = nb; found < 0 && n8 && loop_update_now(L) - tw < 2000;) {
+        loop_run_once(L, 10);
+        for (; i < s1b.n && found < 0; i++)
+            if (has(s1b.msg[i], "\"PeersChanged\"") && has(s1b.msg[i], "bob-laptop"))
+                found = i;
+    }
+    parsed = found >= 0 && !tc_map_response_parse(&m, s1b.msg[found], strlen(s1b.msg[found]));
+    ok(parsed && m.nuser_profiles == 1 && m.user_profiles[0].id == bob.id &&
+           !strcmp(m.user_profiles[0].login_name, "bob"),
+       "the delta with bob's first node carries bob's profile only (%zu profiles)", parsed ? m.nuser_profiles : 0);
+    if (parsed)
+        tc_map_response_clear(&m);
+    ok(n8 && ctrl_node_remove(C, n8, true) == 0, "bob's node removed (the rest of the test counts alice's)");
+    fanout_flush(C);
+
     /* restart: state survives */
     size_t nn = C->nnodes;
     ctrl_free(C);

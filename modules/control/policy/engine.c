@@ -10,16 +10,29 @@
 /* The tailnet (users, nodes in slots), the compiled rules with the slots each side matches, and the
  * bookkeeping that turns a change into the smallest set of recomputed nodes (see engine.h). */
 
+/* A 64-bit hash of a result's text, to tell whether it changed (results are tens of KB at 10,000
+ * nodes and hashed on every recompute: eight bytes a step, not one). */
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return x << r | x >> (64 - r);
+}
+
 uint64_t eng_hash(const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull), w;
+    for (; n >= 8; n -= 8, b += 8) {
+        memcpy(&w, b, 8);
+        h ^= rotl64(w * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
+        h = rotl64(h, 27) * 5 + 0x52dce729;
     }
+    w = 0;
+    memcpy(&w, b, n);
+    h ^= rotl64(w * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return h ? h : 1;
 }
@@ -173,10 +186,20 @@ static void for_each_bit(const uint64_t *b, size_t words, void (*fn)(void *, siz
 
 /* ---- marking nodes for recompute ---- */
 
+#define ALL_PARTS (POL_CH_FILTER | POL_CH_SSH | POL_CH_CAPS)
+
 void eng_mark(struct pol_engine *e, size_t slot)
 {
+    eng_mark_parts(e, slot, ALL_PARTS);
+}
+
+void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts)
+{
     struct enode *n = &e->nodes[slot];
-    if (!n->used || n->dirty)
+    if (!n->used)
+        return;
+    n->parts |= parts;
+    if (n->dirty)
         return;
     if (e->nqueue == e->capqueue) {
         size_t cap = e->capqueue ? e->capqueue * 2 : 64;
@@ -190,14 +213,32 @@ void eng_mark(struct pol_engine *e, size_t slot)
     e->queue[e->nqueue++] = slot;
 }
 
+struct mark_ctx {
+    struct pol_engine *e;
+    unsigned parts;
+};
+
 static void mark_cb(void *arg, size_t slot)
 {
-    eng_mark(arg, slot);
+    struct mark_ctx *m = arg;
+    eng_mark_parts(m->e, slot, m->parts);
+}
+
+void eng_mark_set_parts(struct pol_engine *e, const uint64_t *set, unsigned parts)
+{
+    struct mark_ctx m = {e, parts};
+    for_each_bit(set, e->words, mark_cb, &m);
 }
 
 void eng_mark_set(struct pol_engine *e, const uint64_t *set)
 {
-    for_each_bit(set, e->words, mark_cb, e);
+    eng_mark_set_parts(e, set, ALL_PARTS);
+}
+
+/* The results a rule's sides feed: SSH rules the SSHPolicy, the others the packet filter. */
+static unsigned rule_parts(const struct crule *r)
+{
+    return r->kind == CR_SSH ? POL_CH_SSH : POL_CH_FILTER;
 }
 
 void eng_node_ips(const struct enode *n, struct ipaddr *out, size_t *count)
@@ -683,26 +724,26 @@ static void peers_report(struct pol_engine *e, const struct enode *viewer, const
 
 /* ---- recomputing a node's results ---- */
 
-static unsigned recompute(struct pol_engine *e, struct enode *n)
+static unsigned recompute(struct pol_engine *e, struct enode *n, unsigned parts)
 {
     unsigned what = 0;
     struct jbuf *b = &e->jb;
     jbuf_reset(b);
-    if (filter_build(e, n, b) == 0) {
+    if ((parts & POL_CH_FILTER) && filter_build(e, n, b) == 0) {
         uint64_t h = eng_hash(b->p, b->len);
         if (h != n->filter_hash)
             what |= POL_CH_FILTER;
         n->filter_hash = h;
     }
     jbuf_reset(b);
-    if (ssh_build(e, n, b) == 0) {
+    if ((parts & POL_CH_SSH) && ssh_build(e, n, b) == 0) {
         uint64_t h = b->len ? eng_hash(b->p, b->len) : 0;
         if (h != n->ssh_hash)
             what |= POL_CH_SSH;
         n->ssh_hash = h;
     }
     jbuf_reset(b);
-    if (caps_build(e, n, b) == 0 && !b->oom) {
+    if ((parts & POL_CH_CAPS) && caps_build(e, n, b) == 0 && !b->oom) {
         if (b->len != n->caps_len || (b->len && memcmp(b->p, n->caps, b->len))) {
             what |= POL_CH_CAPS;
             free(n->caps);
@@ -724,10 +765,12 @@ static void flush_queue(struct pol_engine *e, size_t fresh)
 {
     for (size_t i = 0; i < e->nqueue; i++) {
         struct enode *n = &e->nodes[e->queue[i]];
+        unsigned parts = n->parts;
         n->dirty = false;
+        n->parts = 0;
         if (!n->used)
             continue;
-        unsigned what = recompute(e, n);
+        unsigned what = recompute(e, n, parts);
         if (what && e->queue[i] != fresh && e->sink.node)
             e->sink.node(e->sink.arg, n->id, what);
     }
@@ -936,19 +979,19 @@ static void affected(struct pol_engine *e, size_t slot, const unsigned *before, 
                 for (int k = 0; k < 2; k++)
                     if (us[k] >= 0)
                         for (size_t j = 0; j < e->users[us[k]].nnodes; j++)
-                            eng_mark(e, e->users[us[k]].nodes[j]);
+                            eng_mark_parts(e, e->users[us[k]].nodes[j], rule_parts(r));
             }
             continue;
         }
         if ((sid_old || sid_new) && (sid_old != sid_new || ips_changed)) {
             free(r->src_text);
             r->src_text = NULL;
-            eng_mark_set(e, r->D);
+            eng_mark_set_parts(e, r->D, rule_parts(r));
         }
         if (r->kind == CR_CAP && r->cap->companion && (d_old || d_new) && (d_old != d_new || ips_changed)) {
             free(r->dst_text);
             r->dst_text = NULL;
-            eng_mark_set(e, r->S);
+            eng_mark_set_parts(e, r->S, POL_CH_FILTER);
         }
     }
     (void)slot;
@@ -963,7 +1006,7 @@ static void star_changed(struct pol_engine *e)
             continue;
         free(r->src_text);
         r->src_text = NULL;
-        eng_mark_set(e, r->D);
+        eng_mark_set_parts(e, r->D, rule_parts(r));
     }
 }
 
@@ -1040,7 +1083,7 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *pn)
     if (!e->pol) {
         /* no policy: everyone sees everyone, nothing to compile */
         if (fresh)
-            recompute(e, n);
+            recompute(e, n, ALL_PARTS);
         return 0;
     }
     if (!n->peers && !(n->peers = eng_bits(e)))

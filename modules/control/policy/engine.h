@@ -65,6 +65,8 @@ struct enode {
     size_t caps_len;
     uint64_t *peers;    /* bitset over slots */
     bool dirty;         /* queued for recompute */
+    unsigned parts;     /* which results to recompute (POL_CH_*): a source joining a network rule changes
+                         * its destinations' filters, not their SSH policies */
 };
 
 /* A compiled rule: a network rule, an application capability grant, or an SSH rule, with the slots its
@@ -128,8 +130,11 @@ struct pol_engine {
 /* engine.c */
 uint64_t eng_hash(const void *p, size_t n);
 struct enode *eng_node(const struct pol_engine *e, int64_t id);
-void eng_mark(struct pol_engine *e, size_t slot);
+void eng_mark(struct pol_engine *e, size_t slot); /* every result of the node */
 void eng_mark_set(struct pol_engine *e, const uint64_t *set);
+/* Only some results (POL_CH_*) of the node / of every node of set. */
+void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts);
+void eng_mark_set_parts(struct pol_engine *e, const uint64_t *set, unsigned parts);
 uint64_t *eng_bits(struct pol_engine *e);
 void eng_node_ips(const struct enode *n, struct ipaddr *out, size_t *count);
 void eng_star_refresh(struct pol_engine *e);
