@@ -555,7 +555,7 @@ static void approved_and_advertised(void)
        "the server (the route reaches it: '*' holds it) at the primary");
     /* the router stops advertising; its approval stays */
     static const char *const none[] = {"10.8.0.0/16"};
-    struct pol_node r = mknode(6, 0, t_router, 1);
+    struct pol_node r = pol_test_node(6, 0, t_router, 1);
     r.routable = none;
     r.nroutable = 1;
     r.approved = r_sub;
