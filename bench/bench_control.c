@@ -211,7 +211,7 @@ static int bench_setup(struct bench *b, int n)
     snprintf(u.name, sizeof u.name, "bench");
     char key[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey k;
-    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, key, &k))
+    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, NULL, key, &k))
         return -1;
     model_authkey_clear(&k);
     struct control_conf *conf = &b->conf;

@@ -25,7 +25,9 @@ q() { sqlite3 "$@"; }
 py() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 key() { awk -v i="$1" '$1 == i {print $2}' "$D/authkeys.txt"; }
 # rows FILE: every row of the three tables, in order (what a migration must keep)
-rows() { q "$1" 'SELECT * FROM users ORDER BY id; SELECT * FROM preauth_keys ORDER BY id;
+rows() { q "$1" 'SELECT * FROM users ORDER BY id;
+                 SELECT id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created
+                 FROM preauth_keys ORDER BY id;
                  SELECT id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6,
                         endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, authkey_id
                  FROM nodes ORDER BY id;'; }

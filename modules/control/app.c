@@ -14,6 +14,7 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/api/api.h"
 #include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
@@ -29,6 +30,7 @@ struct app {
     struct ctrl *ctrl;
     struct admission adm;
     struct http_server *admin;
+    struct api *api;
 };
 
 struct app *app_of(struct weft_instance *inst)
@@ -289,6 +291,8 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
     struct app *a = app_of(inst);
     if (http_route(srv, "/register/", 1, h_register_page, a) || http_route(srv, "/verify", 0, h_verify, a))
         return -1;
+    if (!(a->api = api_start(a->ctrl, srv))) /* the REST API, /api/v2/ (api/) */
+        return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a))
@@ -329,6 +333,7 @@ void app_finish(struct weft_instance *inst)
         return;
     if (a->admin)
         http_server_free(a->admin);
+    api_free(a->api);
     metrics_remove(weft_metrics(inst->ctx), a->ctrl);
     a->store->latency = NULL;
     ctrl_free(a->ctrl);

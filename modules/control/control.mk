@@ -63,7 +63,8 @@ control_app_sources = \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c
 control_sources += $(control_app_sources) \
-	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c
+	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
+	modules/control/ops.c modules/control/ops.h
 check_PROGRAMS += t/unit/test_control
 TESTS += t/unit/test_control
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
@@ -78,3 +79,31 @@ EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
+
+# --- api: the REST API under /api/v2/ (issue 16): API keys, OAuth clients, devices, keys, users, DNS ---
+control_api_sources = \
+	modules/control/api/api.h modules/control/api/router.c modules/control/api/auth.c \
+	modules/control/api/limit.c modules/control/api/limit.h modules/control/api/cred.c \
+	modules/control/api/cred.h modules/control/api/parse.c modules/control/api/parse.h \
+	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
+	modules/control/api/dns.c modules/control/api/openapi.c
+control_sources += $(control_api_sources)
+# openapi.json is written by hand and served as is; the build makes it a C string
+if BUILTIN_MODULES
+nodist_modules_control_libmod_control_la_SOURCES = modules/control/api/openapi_json.c
+else
+nodist_modules_control_control_la_SOURCES = modules/control/api/openapi_json.c
+endif
+BUILT_SOURCES += modules/control/api/openapi_json.c
+CLEANFILES += modules/control/api/openapi_json.c
+EXTRA_DIST += modules/control/api/openapi.json
+modules/control/api/openapi_json.c: $(srcdir)/modules/control/api/openapi.json
+	$(AM_V_GEN)mkdir -p $(@D) && { echo '// SPDX-License-Identifier: BSD-3-Clause'; \
+	  echo '/* Generated from openapi.json by the build: do not edit. */'; \
+	  echo 'extern const char api_openapi_json[];'; echo 'const char api_openapi_json[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $(srcdir)/modules/control/api/openapi.json; \
+	  echo ';'; } > $@-t && mv $@-t $@
+TESTS += t/api.t
+EXTRA_DIST += t/api.t
+FUZZ_TARGETS += fuzz_api_parse
+EXTRA_DIST += t/fuzz/corpus/fuzz_api_parse

@@ -92,6 +92,14 @@ struct store_ops {
     int (*authkey_mark_used)(struct store *s, int64_t id);            /* used_count += 1 */
     int (*authkey_expire)(struct store *s, int64_t id, int64_t when); /* expiration = when */
     int (*authkey_revoke)(struct store *s, int64_t id);
+
+    /* REST API credentials (API keys, OAuth clients). create fills c->id and c->created (if 0); key_id is
+     * unique (STORE_CONFLICT). list: of one kind, by id; free(). */
+    int (*cred_create)(struct store *s, struct model_cred *c);
+    int (*cred_get)(struct store *s, const char *key_id, struct model_cred *out);
+    int (*cred_list)(struct store *s, int kind, struct model_cred **out, size_t *n);
+    int (*cred_expire)(struct store *s, const char *key_id, int64_t when); /* expiration = when */
+    int (*cred_revoke)(struct store *s, const char *key_id);
 };
 
 /* Every backend's instance starts with this header. */
@@ -268,6 +276,31 @@ static inline int store_authkey_revoke(struct store *s, int64_t id)
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->authkey_revoke(s, id));
+}
+static inline int store_cred_create(struct store *s, struct model_cred *c)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_create(s, c));
+}
+static inline int store_cred_get(struct store *s, const char *key_id, struct model_cred *o)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_get(s, key_id, o));
+}
+static inline int store_cred_list(struct store *s, int kind, struct model_cred **o, size_t *n)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_list(s, kind, o, n));
+}
+static inline int store_cred_expire(struct store *s, const char *key_id, int64_t when)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_expire(s, key_id, when));
+}
+static inline int store_cred_revoke(struct store *s, const char *key_id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_revoke(s, key_id));
 }
 
 #endif
