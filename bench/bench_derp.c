@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* bench_derp: a DERP load generator over core/derp_client against the real relay (`weft serve derp`, started
  * here as a child process on loopback). Prints, for N = 1, 10, 100 sender->receiver pairs of 1400-byte
- * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use; then
- * the relay's RSS per idle connection with 10,000 connections. WEFT (default ./weft) and WEFT_MODULE_PATH
- * (default ./modules/derp/.libs) say where the relay is; BENCH_DERP_SECONDS sets each measurement's length
- * (default 3), BENCH_DERP_IDLE the idle count (10000). */
+ * packets: relayed packets/s, Gbit/s, drops, the relay's CPU seconds per GB relayed and its CPU use, twice:
+ * paced (each sender keeps a window of packets in flight, as TCP inside WireGuard would) and unpaced
+ * (senders write as fast as their sockets take: the relay is overloaded); then the best median of either
+ * (the peak) against the unpaced medians (overload); first, the relay's RSS per idle connection with
+ * 10,000 connections. WEFT (default ./weft) and WEFT_MODULE_PATH (default ./modules/derp/.libs) say where the
+ * relay is; BENCH_DERP_SECONDS sets each measurement's length (default 3), BENCH_DERP_IDLE the idle count
+ * (10000, 0 to skip), BENCH_DERP_PAIRS the list of N ("1,10,100"), BENCH_DERP_ROUNDS how many times each
+ * figure is measured (3: paced and unpaced take turns; the medians are compared). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -35,6 +39,8 @@
 /* ... shared by all pairs when there are many (their receive buffers are one process's memory). */
 #define TOTAL_WINDOW 16384
 static uint64_t g_window = WINDOW;
+/* Unpaced: no window, only the socket (and HIGH_WATER in the client) holds a sender back. */
+static int g_unpaced;
 
 static struct loop *L;
 static uint64_t g_sent, g_recv, g_bytes;
@@ -168,7 +174,7 @@ static void on_up(struct derp_client *c, const uint8_t server_key[32], void *arg
 
 static void pump(struct derp_client *c, struct pair *p)
 {
-    while (g_sending && p->sent - p->recv < g_window && derp_client_queued(c) < HIGH_WATER) {
+    while (g_sending && (g_unpaced || p->sent - p->recv < g_window) && derp_client_queued(c) < HIGH_WATER) {
         if (derp_client_send(c, p->rxkey, pkt, PKT) != 0)
             return;
         p->sent++;
@@ -183,7 +189,7 @@ static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_
     g_recv++;
     g_bytes += len;
     p->recv++;
-    if (p->sent - p->recv == g_window / 2)
+    if (!g_unpaced && p->sent - p->recv == g_window / 2)
         pump(p->tx, p);
 }
 
@@ -230,14 +236,47 @@ static void run_for(double secs)
     double end = now_s() + secs, check = now_s() + 0.2;
     while (now_s() < end) {
         loop_run_once(L, 5);
-        if (g_npairs > 0 && now_s() > check) {
+        if (g_npairs > 0 && !g_unpaced && now_s() > check) {
             check_losses(g_pairs, g_npairs);
             check = now_s() + 0.2;
         }
     }
 }
 
-static int bench_pairs(int n, double secs)
+/* Run until nothing has arrived for quiet seconds (at most max). */
+static void run_until_quiet(double quiet, double max)
+{
+    double end = now_s() + max;
+    uint64_t last = g_recv;
+    double last_t = now_s();
+    while (now_s() < end && now_s() - last_t < quiet) {
+        loop_run_once(L, 5);
+        if (g_recv != last) {
+            last = g_recv;
+            last_t = now_s();
+        }
+    }
+}
+
+struct result {
+    double pps, gbit;
+};
+
+/* The run with the median throughput (its packets/s go with it). */
+static struct result median(const struct result *r, int n)
+{
+    struct result s[16];
+    memcpy(s, r, (size_t)n * sizeof(*s));
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j].gbit < s[j - 1].gbit; j--) {
+            struct result t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    return s[n / 2];
+}
+
+static int bench_pairs(int n, double secs, int unpaced, struct result *res)
 {
     static const struct derp_client_cbs rxcbs = {.on_connected = on_up, .on_packet = on_packet};
     static const struct derp_client_cbs txcbs = {.on_connected = on_up, .on_writable = on_writable};
@@ -256,6 +295,7 @@ static int bench_pairs(int n, double secs)
 
     g_pairs = ps;
     g_npairs = n;
+    g_unpaced = unpaced;
     g_window = (uint64_t)(TOTAL_WINDOW / n < WINDOW ? TOTAL_WINDOW / n : WINDOW);
     g_sending = 1;
     for (int i = 0; i < n; i++)
@@ -268,12 +308,14 @@ static int bench_pairs(int n, double secs)
     uint64_t pkts = g_recv - r0, bytes = g_bytes - b0;
     g_sending = 0;
     g_npairs = 0;
-    run_for(0.5); /* what is in flight arrives */
+    run_until_quiet(0.5, 10); /* what is in flight arrives */
     uint64_t drops = g_sent > g_recv ? g_sent - g_recv : 0;
-    double gbit = (double)bytes * 8 / dt / 1e9;
-    printf("N=%-4d %9.0f packets/s %6.2f Gbit/s  drops %llu of %llu  relay: %.2f CPU s/GB, %.0f%% of a core "
-           "(load generator %.0f%%)\n",
-           n, (double)pkts / dt, gbit, (unsigned long long)drops, (unsigned long long)g_sent,
+    res->gbit = (double)bytes * 8 / dt / 1e9;
+    res->pps = (double)pkts / dt;
+    printf("N=%-4d %-7s %9.0f packets/s %6.2f Gbit/s  drops %llu of %llu (%.2f%%)  relay: %.2f CPU s/GB, "
+           "%.0f%% of a core (load generator %.0f%%)\n",
+           n, unpaced ? "unpaced" : "paced", res->pps, res->gbit, (unsigned long long)drops,
+           (unsigned long long)g_sent, g_sent ? 100.0 * (double)drops / (double)g_sent : 0.0,
            bytes ? cpu / ((double)bytes / 1e9) : 0.0, 100.0 * cpu / dt, 100.0 * scpu / dt);
     fflush(stdout);
     for (int i = 0; i < n; i++) {
@@ -282,6 +324,7 @@ static int bench_pairs(int n, double secs)
     }
     free(ps);
     g_sent = g_recv = g_bytes = g_lost = 0;
+    g_unpaced = 0;
     run_for(0.3);
     return 0;
 }
@@ -347,18 +390,62 @@ int main(void)
     printf("DERP relay, %d-byte packets over loopback, one relay process (weft serve derp)\n", PKT);
     if (relay_start() != 0)
         return 1;
-    if (bench_idle(idle) != 0)
+    if (idle > 10 && bench_idle(idle) != 0)
         rc = 1;
     relay_stop();
 
     if (relay_start() != 0)
         return 1;
-    static const int ns[] = {1, 10, 100};
-    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
-        if (bench_pairs(ns[i], secs) != 0) {
-            fprintf(stderr, "bench_derp: N=%d: clients did not connect\n", ns[i]);
-            rc = 1;
+    /* the same relay process for every figure: peak and overload come from one run */
+    int ns[16], nn = 0;
+    const char *list = getenv("BENCH_DERP_PAIRS") ? getenv("BENCH_DERP_PAIRS") : "1,10,100";
+    for (const char *p = list; *p && nn < 16; p += strspn(p, ","))
+        if ((ns[nn] = (int)strtol(p, (char **)&p, 10)) > 0)
+            nn++;
+        else
+            break;
+    /* rounds: paced and unpaced take turns, so drift in the machine's load falls on both; medians reported */
+    int rounds = getenv("BENCH_DERP_ROUNDS") ? atoi(getenv("BENCH_DERP_ROUNDS")) : 3;
+    if (rounds < 1 || rounds > 16)
+        rounds = 3;
+    static struct result runs[16][2][16];
+    struct result paced[16] = {{0}}, unp[16] = {{0}};
+    double peak = 0;
+    int peak_n = 0;
+    for (int i = 0; i < nn; i++) {
+        for (int r = 0; r < rounds; r++)
+            for (int u = 0; u < 2; u++)
+                if (bench_pairs(ns[i], secs, u, &runs[i][u][r]) != 0) {
+                    fprintf(stderr, "bench_derp: N=%d: clients did not connect\n", ns[i]);
+                    rc = 1;
+                    goto out;
+                }
+        paced[i] = median(runs[i][0], rounds);
+        unp[i] = median(runs[i][1], rounds);
+    }
+    /* the peak: the best median of any offered load (paced windows, or the unpaced flood itself) */
+    const struct result *pk = NULL;
+    const char *pk_mode = "";
+    for (int i = 0; i < nn; i++)
+        for (int u = 0; u < 2; u++) {
+            const struct result *r = u ? &unp[i] : &paced[i];
+            if (r->gbit > peak) {
+                peak = r->gbit;
+                peak_n = i;
+                pk = r;
+                pk_mode = u ? "unpaced" : "paced";
+            }
         }
+    printf("medians of %d rounds:\n", rounds);
+    for (int i = 0; i < nn; i++)
+        printf("N=%-4d paced %6.2f Gbit/s %9.0f packets/s   unpaced %6.2f Gbit/s %9.0f packets/s\n", ns[i],
+               paced[i].gbit, paced[i].pps, unp[i].gbit, unp[i].pps);
+    printf("peak (best median of any offered load): %.2f Gbit/s, %.0f packets/s, %s at N=%d\n", peak,
+           pk ? pk->pps : 0.0, pk_mode, ns[peak_n]);
+    for (int i = 0; i < nn; i++)
+        printf("overload (unpaced median) N=%-4d %6.2f Gbit/s, %9.0f packets/s: %3.0f%% of peak\n", ns[i],
+               unp[i].gbit, unp[i].pps, peak > 0 ? 100.0 * unp[i].gbit / peak : 0.0);
+out:
     relay_stop();
     loop_free(L);
     char cmd[128];

@@ -2,7 +2,8 @@
 # conf/: what a packager installs besides the binary (fragment of the top Makefile.am)
 # The documented examples go to the documentation; only weft.yaml goes to $(sysconfdir)/weft/.
 examplesdir = $(docdir)/examples
-example_configs = conf/examples/single-box.yaml conf/examples/control.yaml conf/examples/derp.yaml \
+example_configs = conf/examples/single-box.yaml conf/examples/lan.yaml conf/examples/control.yaml \
+	conf/examples/derp.yaml \
 	conf/examples/node.yaml
 dist_examples_DATA = $(example_configs)
 dist_man8_MANS = conf/weft.8

@@ -182,3 +182,85 @@ void addr_set_port(struct sockaddr *sa, uint16_t port)
     else if (sa->sa_family == AF_INET6)
         ((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
 }
+
+int addr_prefix_parse(const char *text, struct addr_prefix *out)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    size_t hl = slash ? (size_t)(slash - text) : strlen(text);
+    if (hl == 0 || hl >= sizeof(host))
+        return -1;
+    memcpy(host, text, hl);
+    host[hl] = 0;
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    unsigned max = out->family == AF_INET ? 32 : 128;
+    out->bits = max;
+    if (slash) {
+        unsigned long v = 0;
+        const char *p = slash + 1;
+        if (*p == 0 || strlen(p) > 3)
+            return -1;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            v = v * 10 + (unsigned long)(*p - '0');
+        }
+        if (v > max)
+            return -1;
+        out->bits = (unsigned)v;
+    }
+    return 0;
+}
+
+/* The IP of sa as family + bytes; a v4-mapped v6 address is returned as v4. 0, or -1 for other families. */
+static int ip_of(const struct sockaddr *sa, int *family, const uint8_t **ip)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (sa->sa_family == AF_INET) {
+        *family = AF_INET;
+        *ip = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (memcmp(a, mapped, 12) == 0) {
+            *family = AF_INET;
+            *ip = a + 12;
+        } else {
+            *family = AF_INET6;
+            *ip = a;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+int addr_prefix_contains(const struct addr_prefix *p, const struct sockaddr *sa)
+{
+    int fam;
+    const uint8_t *ip;
+    if (ip_of(sa, &fam, &ip) != 0 || fam != p->family)
+        return 0;
+    unsigned full = p->bits / 8, rest = p->bits % 8;
+    if (memcmp(ip, p->addr, full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (ip[full] & mask) == (p->addr[full] & mask);
+}
+
+int addr_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+    int fa, fb;
+    const uint8_t *ia, *ib;
+    if (ip_of(a, &fa, &ia) != 0 || ip_of(b, &fb, &ib) != 0 || fa != fb)
+        return 0;
+    return memcmp(ia, ib, fa == AF_INET ? 4 : 16) == 0;
+}

@@ -31,4 +31,17 @@ uint16_t addr_port(const struct sockaddr *sa);
 /* Set the port of an AF_INET/AF_INET6 address. */
 void addr_set_port(struct sockaddr *sa, uint16_t port);
 
+/* An address prefix ("10.0.0.0/8", "fd00::/8"; a bare address is a /32 or /128). */
+struct addr_prefix {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned bits;
+};
+/* Parse a prefix (host bits may be set; they are ignored); -1 if malformed. */
+int addr_prefix_parse(const char *text, struct addr_prefix *out);
+/* 1 if sa's address (AF_INET, AF_INET6; a v4-mapped v6 address counts as v4) is inside p. */
+int addr_prefix_contains(const struct addr_prefix *p, const struct sockaddr *sa);
+/* 1 if a and b hold the same IP address (ports ignored; v4-mapped v6 equals v4). */
+int addr_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+
 #endif

@@ -409,9 +409,10 @@ static const char *kind_name(enum node_kind k)
     return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
 }
 
-/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf. */
+/* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf;
+ * for an item of a sequence, *at is set to that item (for its position). */
 static const char *set_value(const struct cfg_key *k, void *conf, const char *text, const struct node *seq,
-                             char *buf, size_t buflen)
+                             char *buf, size_t buflen, const struct node **at)
 {
     char *slot = (char *)conf + k->offset;
     long long v;
@@ -419,6 +420,11 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
     switch (k->type) {
     case CFG_STR: {
         char **p = (char **)slot;
+        if (text && *text && k->check) {
+            const char *msg = k->check(text, buf, buflen);
+            if (msg)
+                return msg;
+        }
         free(*p);
         *p = text && *text ? strdup(text) : NULL; /* "key:" with no value unsets it */
         return NULL;
@@ -471,6 +477,16 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
         } else if (text) {
             list_split(l, text);
         }
+        const struct node *item = seq ? seq->child : NULL;
+        for (size_t i = 0; k->check && i < l->n; i++, item = item ? item->next : NULL) {
+            const char *msg = k->check(l->v[i], buf, buflen);
+            if (msg) {
+                list_free(l);
+                if (at && item)
+                    *at = item;
+                return msg;
+            }
+        }
         return NULL;
     }
     }
@@ -518,25 +534,67 @@ static void unknown_key(struct cfg_errors *err, const char *where, int line, int
         err_add(err, where, line, col, path, "unknown key");
 }
 
-static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
-                        struct cfg_section *in, const struct node *e)
+/* 1 if some key of s is nested under prefix ("tls.acme" for "tls.acme.domains"). */
+static int has_nested(const struct cfg_section *s, const char *prefix)
 {
-    char path[256], buf[512];
-    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", e->key);
-    const struct cfg_key *k = find_key(in, e->key);
+    size_t pl = strlen(prefix);
+    for (const struct cfg_key *k = s->keys; k && k->name; k++)
+        if (strncmp(k->name, prefix, pl) == 0 && k->name[pl] == '.')
+            return 1;
+    return 0;
+}
+
+static void set_origin(struct cfg_section *s, const struct cfg_key *k, enum cfg_from from, int line, int col)
+{
+    if (s->origin)
+        s->origin[k - s->keys] = (struct cfg_origin){from, line, col};
+}
+
+/* e is an entry of a mapping at prefix ("" at the section's top, "tls." under `tls:`...). */
+static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
+                        struct cfg_section *in, const struct node *e, const char *prefix)
+{
+    char path[400], name[256], buf[512];
+    snprintf(name, sizeof name, "%s%s", prefix, e->key);
+    snprintf(path, sizeof path, "%s%s%s", in->name ? in->name : "", in->name ? "." : "", name);
+    const struct cfg_key *k = find_key(in, name);
+    if (!k && has_nested(in, name)) {
+        if (e->kind == N_SCALAR && e->value[0] == 0)
+            return; /* "acme:" with nothing under it */
+        if (e->kind != N_MAP) {
+            err_add(err, where, e->line, e->col, path, "expected a mapping of %s keys, found %s", path,
+                    kind_name(e->kind));
+            return;
+        }
+        char sub[260];
+        snprintf(sub, sizeof sub, "%s.", name);
+        for (const struct node *c = e->child; c; c = c->next) {
+            for (const struct node *p = e->child; p != c; p = p->next)
+                if (strcmp(p->key, c->key) == 0) {
+                    err_add(err, where, c->kline, c->kcol, NULL, "%s.%s: duplicate key (first at line %d)", path,
+                            c->key, p->kline);
+                    break;
+                }
+            apply_entry(err, where, ss, n, in, c, sub);
+        }
+        return;
+    }
     if (!k) {
-        unknown_key(err, where, e->kline, e->kcol, ss, n, in, e->key, path);
+        unknown_key(err, where, e->kline, e->kcol, ss, n, in, name, path);
         return;
     }
     const char *msg = NULL;
+    const struct node *at = e;
     if (e->kind == N_MAP || (e->kind == N_SEQ && k->type != CFG_LIST))
         msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
     else if (e->kind == N_SEQ)
-        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf);
+        msg = set_value(k, in->conf, NULL, e, buf, sizeof buf, &at);
     else
-        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf);
+        msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf, &at);
     if (msg)
-        err_add(err, where, e->line, e->col, path, "%s", msg);
+        err_add(err, where, at->line, at->col, path, "%s", msg);
+    else
+        set_origin(in, k, CFG_FROM_FILE, e->line, e->col);
 }
 
 static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
@@ -575,10 +633,10 @@ static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_sec
                                 e->key, c->key, p->kline);
                         break;
                     }
-                apply_entry(err, where, ss, n, sec, c);
+                apply_entry(err, where, ss, n, sec, c, "");
             }
         } else if (top) {
-            apply_entry(err, where, ss, n, top, e);
+            apply_entry(err, where, ss, n, top, e, "");
         }
     }
 }
@@ -632,9 +690,11 @@ static void apply_override(struct cfg_errors *err, struct cfg_section *ss, size_
             err_add(err, "command line", 0, 0, key, "unknown key");
         return;
     }
-    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf);
+    const char *msg = set_value(k, sec->conf, value, NULL, buf, sizeof buf, NULL);
     if (msg)
         err_add(err, "command line", 0, 0, key, "%s", msg);
+    else
+        set_origin(sec, k, CFG_FROM_COMMAND_LINE, 0, 0);
 }
 
 static void apply_defaults(struct cfg_section *s)
@@ -643,7 +703,7 @@ static void apply_defaults(struct cfg_section *s)
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         if (!k->def)
             continue;
-        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf);
+        const char *msg = set_value(k, s->conf, k->def, NULL, buf, sizeof buf, NULL);
         if (msg) { /* a broken default is a bug in the table, not a user error */
             fprintf(stderr, "weft: bad built-in default for %s: %s\n", k->name, msg);
             abort();
@@ -684,13 +744,20 @@ static FILE *open_config(const char *path, struct cfg_errors *err)
 size_t config_load(struct cfg_section *ss, size_t n, const char *path, const char *embedded,
                    const struct cfg_override *ov, size_t nov, struct cfg_errors *err)
 {
+    const char *where = path ? path : embedded ? "(embedded default)" : "(defaults)";
     for (size_t i = 0; i < n; i++) {
         if (ss[i].conf)
             memset(ss[i].conf, 0, ss[i].size);
+        free(ss[i].origin);
+        free(ss[i].file);
+        size_t nk = 0;
+        for (const struct cfg_key *k = ss[i].keys; k && k->name; k++)
+            nk++;
+        ss[i].origin = nk ? calloc(nk, sizeof *ss[i].origin) : NULL;
+        ss[i].file = strdup(where);
         apply_defaults(&ss[i]);
     }
     if (path || embedded) {
-        const char *where = path ? path : "(embedded default)";
         FILE *f = NULL;
         if (!embedded && !(f = open_config(path, err)))
             return err->count;
@@ -709,6 +776,12 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
 
 void config_free(struct cfg_section *ss, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        free(ss[i].origin);
+        ss[i].origin = NULL;
+        free(ss[i].file);
+        ss[i].file = NULL;
+    }
     for (size_t i = 0; i < n; i++)
         for (const struct cfg_key *k = ss[i].keys; k && k->name; k++) {
             char *slot = (char *)ss[i].conf + k->offset;
@@ -763,16 +836,44 @@ static void print_duration(FILE *out, long long ms)
         fprintf(out, "%lldms", ms);
 }
 
+/* The number of dot-separated components of name's parent ("tls.acme" of "tls.acme.domains": 2), with the
+ * start and length of each in st/ln (at most 8). */
+static int parents(const char *name, size_t st[8], size_t ln[8])
+{
+    int n = 0;
+    for (size_t i = 0, s0 = 0; name[i] && n < 8; i++)
+        if (name[i] == '.') {
+            st[n] = s0;
+            ln[n++] = i - s0;
+            s0 = i + 1;
+        }
+    return n;
+}
+
 static void print_section(FILE *out, const struct cfg_section *s, int docs)
 {
-    const char *ind = s->name ? "  " : "";
+    char ind[64];
+    int base = s->name ? 2 : 0;
     if (s->name)
         fprintf(out, "%s:\n", s->name);
+    const char *prev = "";
     for (const struct cfg_key *k = s->keys; k && k->name; k++) {
         const char *slot = (const char *)s->conf + k->offset;
+        /* open the mappings of a nested key that the previous key has not opened (keys sharing a prefix
+         * are next to each other in the table) */
+        size_t st[8], ln[8], pst[8], pln[8];
+        int np = parents(k->name, st, ln), npp = parents(prev, pst, pln), common = 0;
+        while (common < np && common < npp && ln[common] == pln[common] &&
+               strncmp(k->name + st[common], prev + pst[common], ln[common]) == 0)
+            common++;
+        for (int i = common; i < np; i++)
+            fprintf(out, "%*s%.*s:\n", base + 2 * i, "", (int)ln[i], k->name + st[i]);
+        prev = k->name;
+        snprintf(ind, sizeof ind, "%*s", base + 2 * np, "");
+        const char *leaf = strrchr(k->name, '.') ? strrchr(k->name, '.') + 1 : k->name;
         if (docs && k->doc)
             fprintf(out, "%s# %s\n", ind, k->doc);
-        fprintf(out, "%s%s:", ind, k->name);
+        fprintf(out, "%s%s:", ind, leaf);
         switch (k->type) {
         case CFG_STR:
             if (*(char *const *)slot) {
@@ -817,4 +918,75 @@ void config_print(FILE *out, const struct cfg_section *ss, size_t n, int docs)
     for (size_t i = 0; i < n; i++)
         if (ss[i].name && ss[i].keys)
             print_section(out, &ss[i], docs);
+}
+
+const struct cfg_origin *cfg_origin_of(const struct cfg_section *s, const char *key)
+{
+    const struct cfg_key *k = find_key(s, key);
+    return k && s->origin ? &s->origin[k - s->keys] : NULL;
+}
+
+int cfg_is_set(const struct cfg_section *s, const char *key)
+{
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    return o && o->from != CFG_FROM_DEFAULT;
+}
+
+void cfg_error(struct cfg_errors *err, const struct cfg_section *s, const char *key, const char *fmt, ...)
+{
+    char msg[512], path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", key);
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    if (o && o->from == CFG_FROM_COMMAND_LINE)
+        err_add(err, "command line", 0, 0, path, "%s", msg);
+    else if (o && o->from == CFG_FROM_FILE)
+        err_add(err, s->file ? s->file : "?", o->line, o->col, path, "%s", msg);
+    else /* a default: no position to give */
+        err_add(err, s->file ? s->file : "(defaults)", 0, 0, path, "%s (its default)", msg);
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int cfg_key_equal(const struct cfg_key *k, const void *a, const void *b)
+{
+    const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
+    switch (k->type) {
+    case CFG_STR:
+        return str_eq(*(char *const *)x, *(char *const *)y);
+    case CFG_INT:
+    case CFG_DURATION:
+        return *(const long long *)x == *(const long long *)y;
+    case CFG_BOOL:
+    case CFG_ENUM:
+        return *(const int *)x == *(const int *)y;
+    case CFG_LIST: {
+        const struct cfg_list *l = (const struct cfg_list *)x, *m = (const struct cfg_list *)y;
+        if (l->n != m->n)
+            return 0;
+        for (size_t i = 0; i < l->n; i++)
+            if (strcmp(l->v[i], m->v[i]) != 0)
+                return 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+void cfg_key_swap(const struct cfg_key *k, void *a, void *b)
+{
+    size_t size = k->type == CFG_STR        ? sizeof(char *)
+                  : k->type == CFG_LIST     ? sizeof(struct cfg_list)
+                  : k->type == CFG_INT || k->type == CFG_DURATION ? sizeof(long long)
+                                            : sizeof(int);
+    char tmp[sizeof(struct cfg_list) > sizeof(long long) ? sizeof(struct cfg_list) : sizeof(long long)];
+    memcpy(tmp, (char *)a + k->offset, size);
+    memcpy((char *)a + k->offset, (char *)b + k->offset, size);
+    memcpy((char *)b + k->offset, tmp, size);
 }

@@ -20,7 +20,9 @@ struct cfg_list {
     size_t n;
 };
 
-/* One key of a table. A module's keys live under its name ("derp.listen"); the core's at the top. */
+/* One key of a table. A module's keys live under its name ("derp.listen"); the core's at the top. A name
+ * with dots ("tls.acme.domains") is a key nested in mappings (`tls: {acme: {domains: [...]}}`), also
+ * accepted written flat; keys sharing a prefix must be next to each other in the table. */
 struct cfg_key {
     const char *name;
     enum cfg_type type;
@@ -29,9 +31,19 @@ struct cfg_key {
     size_t offset;                /* where the value lives in the section's struct */
     long long min, max;           /* CFG_INT, CFG_DURATION (ms); min == max == 0: no bound */
     const char *const *choices;   /* CFG_ENUM: NULL-terminated */
+    /* CFG_STR (when not empty) and each item of a CFG_LIST: NULL if value is good, else a message in buf
+     * (see core/cfgcheck.h for the common ones). Reported at the value's position. */
+    const char *(*check)(const char *value, char *buf, size_t len);
 };
 
-#define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL }
+#define CFG_END { NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL }
+
+/* Where a key got its value (filled by config_load, one per key of the table). */
+enum cfg_from { CFG_FROM_DEFAULT, CFG_FROM_FILE, CFG_FROM_COMMAND_LINE };
+struct cfg_origin {
+    enum cfg_from from;
+    int line, col; /* CFG_FROM_FILE: of the value */
+};
 
 /* A section: a key table and the struct it fills. keys NULL: a known section this process ignores (the
  * module that owns it is not loaded); its contents are accepted unchecked. */
@@ -40,6 +52,8 @@ struct cfg_section {
     const struct cfg_key *keys;
     size_t size;
     void *conf;                   /* filled by config_load */
+    struct cfg_origin *origin;    /* config_load: one per key (freed by config_free) */
+    char *file;                   /* config_load: the file (or "(embedded default)") the values came from */
 };
 
 /* Where errors go: collected as lines "FILE:LINE:COL: key.path: message". */
@@ -65,6 +79,20 @@ void config_print(FILE *out, const struct cfg_section *sections, size_t nsection
 void config_free(struct cfg_section *sections, size_t nsections);
 
 void cfg_errors_free(struct cfg_errors *err);
+
+/* How key (a name in s's table) got its value; NULL if s has no such key or nothing was loaded. */
+const struct cfg_origin *cfg_origin_of(const struct cfg_section *s, const char *key);
+/* 1 if key was set by the file or the command line, 0 if it has its default. */
+int cfg_is_set(const struct cfg_section *s, const char *key);
+/* Report an error about key of section s at the position its value came from (a check that involves
+ * several keys names the one to fix): "FILE:LINE:COL: section.key: message". */
+void cfg_error(struct cfg_errors *err, const struct cfg_section *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* For a reload: 1 if key k holds the same value in the structs a and b (of k's table). */
+int cfg_key_equal(const struct cfg_key *k, const void *a, const void *b);
+/* Exchange k's value between a and b (what a owned, b owns now: freeing b frees a's old value). */
+void cfg_key_swap(const struct cfg_key *k, void *a, void *b);
 
 /* Parse helpers, shared with verbs that take such values on their command line. 0 on success. */
 int cfg_parse_duration(const char *s, long long *ms);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cfgcheck.h"
+
 const char weft_default_config[] =
     "# weft's embedded default: one box runs the coordination server and its DERP relay on one port.\n"
     "roles: [control, derp]\n";
@@ -16,6 +18,11 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const log_ts[] = {"auto", "on", "off", NULL}; /* enum log_timestamps */
 
 static char default_state_dir[4096];
+
+static const char *check_metrics_listen(const char *v, char *buf, size_t len)
+{
+    return strcmp(v, "off") == 0 ? NULL : cfg_check_listen(v, buf, len);
+}
 
 /* Built at run time: the default state directory depends on the environment (systemd's StateDirectory=). */
 static struct cfg_key core_keys[] = {
@@ -29,7 +36,7 @@ static struct cfg_key core_keys[] = {
      offsetof(struct core_conf, shutdown_timeout), 0, 3600 * 1000, NULL},
     {"metrics_listen", CFG_STR, NULL,
      "Prometheus /metrics listener (default 127.0.0.1:9871 with control, :9872 derp, :9873 node; off: none)",
-     offsetof(struct core_conf, metrics_listen), 0, 0, NULL},
+     offsetof(struct core_conf, metrics_listen), 0, 0, NULL, check_metrics_listen},
     {"log_timestamps", CFG_ENUM, "auto", "time= on log lines: on, off, or auto (off when stderr is the journal)",
      offsetof(struct core_conf, log_timestamps), 0, 0, log_ts},
     CFG_END,
@@ -121,6 +128,16 @@ void cli_load_modules(struct weft_cli *cli)
 
 size_t cli_load_config(struct weft_cli *cli)
 {
+    struct cfg_errors err = {0};
+    size_t n = cli_load_config_errors(cli, &err);
+    if (n)
+        fprintf(stderr, "%s", err.text);
+    cfg_errors_free(&err);
+    return n;
+}
+
+size_t cli_load_config_errors(struct weft_cli *cli, struct cfg_errors *err)
+{
     cli_load_modules(cli);
     const char *sd = getenv("STATE_DIRECTORY"); /* systemd may list several, ':'-separated: take the first */
     if (sd && *sd)
@@ -150,14 +167,16 @@ size_t cli_load_config(struct weft_cli *cli)
             embedded = weft_default_config;
     }
     cli->config_source = path ? path : "(embedded default)";
-    struct cfg_errors err = {0};
-    size_t n = config_load(cli->sections, cli->nsections, path, embedded, cli->ov, cli->nov, &err);
-    if (n)
-        fprintf(stderr, "%s", err.text);
-    cfg_errors_free(&err);
-    if (!cli->log_level)
+    size_t n = config_load(cli->sections, cli->nsections, path, embedded, cli->ov, cli->nov, err);
+    for (size_t i = 0; i < cli->modules.n; i++) /* the modules' own checks: values that parsed, together */
+        if (cli->modules.mods[i]->check)
+            cli->modules.mods[i]->check(&cli->sections[1 + i], err);
+    n = err->count;
+    /* a configuration with errors changes nothing (a reload keeps the running one) */
+    if (!cli->log_level && n == 0)
         log_set_level((enum log_level)cli->core.log_level);
-    log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
+    if (n == 0)
+        log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
     return n;
 }
 

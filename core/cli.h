@@ -47,6 +47,8 @@ void cli_load_modules(struct weft_cli *cli);
 
 /* Load and check the configuration for every loaded module. Prints every error to stderr; returns their count. */
 size_t cli_load_config(struct weft_cli *cli);
+/* The same, with the errors into err instead (a reload logs them). */
+size_t cli_load_config_errors(struct weft_cli *cli, struct cfg_errors *err);
 
 /* A loaded module's config struct, or NULL. */
 void *cli_module_conf(struct weft_cli *cli, const char *module);

@@ -5,6 +5,8 @@ libweftcore_la_SOURCES += \
 	core/version.h
 libweftcore_la_SOURCES += \
 	core/cfg.c core/cfg.h \
+	core/cfgcheck.c core/cfgcheck.h \
+	core/reload.c core/reload.h \
 	core/module.c core/module.h \
 	core/cli.c core/cli.h \
 	core/text.c core/text.h \
@@ -21,17 +23,32 @@ libweftcore_la_SOURCES += \
 	core/stream.c core/stream.h \
 	core/accept.c core/accept.h \
 	core/http.c core/http.h \
+	core/tls.c core/tls.h \
+	core/fetch.c core/fetch.h \
+	core/acme/jws.c core/acme/jws.h \
+	core/acme/cert.c core/acme/cert.h \
+	core/acme/msg.c core/acme/msg.h \
+	core/acme/client.c core/acme/client.h \
+	core/acme/challenge.c core/acme/challenge.h \
+	core/acme/store.c core/acme/store.h \
+	core/acme/manager.c core/acme/manager.h \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
-	core/udp.c core/udp.h
-check_PROGRAMS += t/unit/test_loop
+	core/udp.c core/udp.h \
+	core/limit.c core/limit.h
+check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr
+TESTS += t/unit/test_limit t/unit/test_addr
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http
 check_PROGRAMS += t/unit/test_stream t/unit/test_udp
 TESTS += t/unit/test_stream t/unit/test_udp
-FUZZ_TARGETS += fuzz_http_response fuzz_addr
-EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr
+# ACME pieces (the whole protocol against pebble: t/acme.t)
+check_PROGRAMS += t/unit/test_acme
+TESTS += t/unit/test_acme
+FUZZ_TARGETS += fuzz_http_response fuzz_addr fuzz_tls_hello fuzz_acme
+EXTRA_DIST += t/fuzz/corpus/fuzz_http_response t/fuzz/corpus/fuzz_addr t/fuzz/corpus/fuzz_tls_hello \
+	t/fuzz/corpus/fuzz_acme
 BENCHES += bench/bench_loop
 
 # the control channel: Noise records over a stream, HTTP/2 in them (nghttp2), the client end
@@ -45,7 +62,7 @@ TESTS += t/unit/test_h2
 # The DERP client (mesh links, the node role, tests, benchmarks) and the in-process admission interface.
 libweftcore_la_SOURCES += \
 	core/derp_client.c core/derp_client.h \
-	core/admission.h
+	core/admission.h core/frontdoor.h
 
 # interface addresses, routes and link state over rtnetlink (the node's TUN)
 libweftcore_la_SOURCES += core/netlink.c core/netlink.h

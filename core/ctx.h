@@ -14,16 +14,31 @@ struct metrics;
 
 struct loop *weft_loop(struct weft_ctx *ctx);
 
-/* The HTTP server listening on addr ("127.0.0.1:8080", "[::]:443"), with TLS when cert and key are set. Shared:
- * modules that ask for the same address get the same server and hang their own paths on it (single-box control
- * + derp on one port). The core closes it at shutdown and frees it after every module's finish. NULL and a
- * message in err on failure (address in use, bad certificate, the address asked for with other TLS files). */
-struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+struct tls_conf;
+
+/* The HTTP server listening on addr ("127.0.0.1:8080", "[::]:443"), with TLS when tls gives a certificate
+ * (files, or ACME: see core/tls.h). Shared: modules that ask for the same address get the same server and hang
+ * their own paths on it (single-box control + derp on one port). tls must stay valid while the process runs
+ * (a member of the module's config): on SIGHUP the core re-reads the certificate files it names, or follows
+ * its ACME settings, after the modules' reloads. The core closes the server at shutdown and frees it after every
+ * module's finish. NULL and a message in err on failure (address in use, bad certificate, the address asked
+ * for with another certificate). */
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const struct tls_conf *tls, char *err,
                               size_t errlen);
+
+/* 1 if the module's key was set by the configuration file or -o, 0 if it has its default (as loaded at
+ * start): e.g. derp follows control's listeners unless derp.listen was given. */
+int weft_conf_is_set(struct weft_instance *inst, const char *key);
 
 /* The process's metrics registry (core/metrics.h): a module adds its collector at init or start and
  * removes it at finish; /metrics on the metrics listener shows them all. */
 struct metrics *weft_metrics(struct weft_ctx *ctx);
+
+/* A listener serving the registry's /metrics and nothing else (metrics_listen, derp.metrics_listen): the
+ * same address asked for twice is one listener; an address that is a role's listener (control.listen, the
+ * relay's, in a single box too) is refused either way round, so that /metrics never reaches a public port.
+ * NULL and a message in err on failure. */
+struct http_server *weft_metrics_http(struct weft_ctx *ctx, const char *addr, char *err, size_t errlen);
 
 /* The state directory (created 0700 before any module's init). */
 const char *weft_state_dir(struct weft_ctx *ctx);

@@ -18,6 +18,8 @@
 
 
 #define MAX_HEAD 16384
+/* The most read from the relay at once (see stream_set_read_chunk). */
+#define READ_CHUNK (128 * 1024)
 /* A flushed send buffer bigger than this is given back. */
 #define KEEP_PEND (256 * 1024)
 
@@ -517,6 +519,9 @@ static void on_connect(struct stream *s, const char *err, void *arg)
         return;
     }
     c->state = C_UPGRADING;
+    /* bounded reads: a relay's burst is taken a piece at a time, between the loop's other work (plain
+     * TCP only; TLS keeps h2o's reading) */
+    stream_set_read_chunk(s, READ_CHUNK);
     char req[1024];
     const char *host = (c->url.port == (c->url.tls ? 443 : 80)) ? c->url.host : c->url.hostport;
     int v6 = strchr(host, ':') != NULL && host == c->url.host;

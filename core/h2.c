@@ -45,6 +45,8 @@ struct h2_req {
     int32_t id;
     int state;
     int drain_pending;
+    int busy;            /* the session's buffer budget ran out while this request arrived: 503 */
+    size_t hd_counted;   /* header bytes of this request counted in h->buffered */
     struct hdrs hd;
     size_t method_off, path_off, auth_off; /* SIZE_MAX: absent */
     const char *method, *path, *authority;
@@ -215,12 +217,15 @@ static void req_unlink_free(struct h2_req *r)
         h->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    h->buffered -= buf_avail(&r->body) <= h->buffered ? buf_avail(&r->body) : h->buffered;
+    size_t held = buf_avail(&r->body) + r->hd_counted;
+    h->buffered -= held <= h->buffered ? held : h->buffered;
     h->nstreams--;
     hdrs_free(&r->hd);
     buf_free(&r->body);
     buf_free(&r->out);
     free(r);
+    if (h->nstreams == 0 && h->server && h->o.on_idle != NULL && !h->freeing)
+        h->o.on_idle(h->arg);
 }
 
 /* An answer is complete once submitted whole (one-shot) or ended; otherwise the owner cares if it goes. */
@@ -433,9 +438,20 @@ static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t 
         else
             return 0; /* :scheme means nothing inside Noise */
     }
-    return hdrs_add(&r->hd, name, nl, value, vl, h->o.max_header_size, pseudo) == 0
-               ? 0
-               : NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* header bytes count against the session's budget like bodies do: 250 streams of 64 KiB headers
+     * each would otherwise be held outside it */
+    size_t need = nl + vl + 2;
+    if (r->busy || h->buffered + need > h->o.max_buffered) {
+        r->busy = 1;
+        return 0;
+    }
+    if (hdrs_add(&r->hd, name, nl, value, vl, h->o.max_header_size, pseudo) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (!r->hd.too_big) {
+        h->buffered += need;
+        r->hd_counted += need;
+    }
+    return 0;
 }
 
 static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
@@ -445,11 +461,15 @@ static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t
     struct h2_req *r = nghttp2_session_get_stream_user_data(s, id);
     if (r == NULL || r->state != REQ_READING)
         return 0; /* answered early (413...): the rest of the body is dropped */
+    if (r->busy)
+        return 0; /* answered 503 at the end of the request */
     if (buf_avail(&r->body) + len > h->o.max_body || h->buffered + len > h->o.max_buffered) {
         int too_big = buf_avail(&r->body) + len > h->o.max_body;
         h->buffered -= buf_avail(&r->body);
         buf_free(&r->body);
         r->state = REQ_DISPATCHED; /* h2_respond's precondition */
+        if (!too_big && h->o.busy_count)
+            (*h->o.busy_count)++;
         h2_respond_text(r, too_big ? 413 : 503, too_big ? "request body too large\n" : "server busy\n");
         return 0;
     }
@@ -461,6 +481,13 @@ static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t
 
 static void srv_dispatch(struct h2 *h, struct h2_req *r)
 {
+    if (r->busy) {
+        r->state = REQ_DISPATCHED;
+        if (h->o.busy_count)
+            (*h->o.busy_count)++;
+        h2_respond_text(r, 503, "server busy\n");
+        return;
+    }
     if (r->hd.too_big) {
         r->state = REQ_DISPATCHED;
         h2_respond_text(r, 431, "request headers too large\n");

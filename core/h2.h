@@ -26,7 +26,10 @@ typedef void (*h2_request_fn)(struct h2_req *req, void *arg);
 struct h2_server_opts {
     size_t max_body;        /* request bodies over this get 413 (default 1 MiB) */
     size_t max_header_size; /* all header names and values of one request (default 64 KiB; over: 431) */
-    size_t max_buffered;    /* request body bytes held at once on the session (default 8 MiB; over: 503) */
+    size_t max_buffered;    /* request bytes (headers and bodies) held at once on the session, across its
+                             * streams (default 8 MiB; a request that does not fit: 503) */
+    void (*on_idle)(void *arg); /* optional: the last open stream closed (arg: the session's) */
+    uint64_t *busy_count;       /* optional: counts the requests answered 503 for max_buffered */
 };
 
 /* A server session (expects the client preface; sends its SETTINGS first: the ones Go's http2.Server sends,

@@ -32,6 +32,7 @@ struct listener {
     h2o_accept_ctx_t actx;
     SSL_CTX *ssl;
     struct unix_bound ub;
+    int ssl_borrowed;
     uint16_t port;
 };
 
@@ -255,6 +256,12 @@ socklen_t http_req_peer(const struct http_req *req, struct sockaddr *sa)
 {
     h2o_conn_t *c = req->h->conn;
     return c->callbacks->get_peername ? c->callbacks->get_peername(c, sa) : 0;
+}
+
+socklen_t http_req_local(const struct http_req *req, struct sockaddr *sa)
+{
+    h2o_conn_t *c = req->h->conn;
+    return c->callbacks->get_sockname ? c->callbacks->get_sockname(c, sa) : 0;
 }
 
 char *http_req_peer_str(const struct http_req *req, char *buf, size_t cap)
@@ -586,13 +593,18 @@ int http_listen(struct http_server *srv, const char *addr, const struct http_lis
         snprintf(err, errlen, "listen %s: out of memory", addr);
         return -1;
     }
-    if (opts->cert_file != NULL && (l->ssl = server_tls(opts, addr, err, errlen)) == NULL) {
+    if (opts->ssl_ctx != NULL) {
+        static const h2o_iovec_t http1_only[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+        l->ssl = opts->ssl_ctx;
+        l->ssl_borrowed = 1;
+        h2o_ssl_register_alpn_protocols(l->ssl, opts->no_h2 ? http1_only : h2o_alpn_protocols);
+    } else if (opts->cert_file != NULL && (l->ssl = server_tls(opts, addr, err, errlen)) == NULL) {
         free(l);
         return -1;
     }
     int fd = net_listen(addr, SOCK_STREAM, opts->mode, &l->port, &l->ub, err, errlen);
     if (fd < 0) {
-        if (l->ssl)
+        if (l->ssl && !l->ssl_borrowed)
             SSL_CTX_free(l->ssl);
         free(l);
         return -1;
@@ -698,7 +710,7 @@ void http_server_free(struct http_server *srv)
 #endif
     h2o_config_dispose(&srv->conf);
     for (size_t i = 0; i < srv->nls; i++) {
-        if (srv->ls[i]->ssl)
+        if (srv->ls[i]->ssl && !srv->ls[i]->ssl_borrowed)
             SSL_CTX_free(srv->ls[i]->ssl);
         free(srv->ls[i]);
     }

@@ -30,6 +30,8 @@ typedef void (*http_upgrade_cb)(struct stream *s, void *arg);
 struct http_listen_opts {
     const char *cert_file; /* PEM chain: TLS (1.2+) when set, with key_file */
     const char *key_file;
+    void *ssl_ctx; /* or TLS with this OpenSSL SSL_CTX (core/tls.h's tls_ctx_ssl), borrowed: its certificate
+                    * may change while the listener runs; it must outlive the server */
     int no_h2;     /* ALPN offers http/1.1 only (h2 is offered by default) */
     unsigned mode; /* for "unix:/path": the socket file's mode (default 0600) */
 };
@@ -69,6 +71,8 @@ const char *http_req_header(struct http_req *req, const char *name);
 const uint8_t *http_req_body(const struct http_req *req, size_t *len);
 /* The client's address into sa (room for a sockaddr_storage); its length, 0 if unknown. */
 socklen_t http_req_peer(const struct http_req *req, struct sockaddr *sa);
+/* The local address the client reached (the listener's side of the connection), as http_req_peer. */
+socklen_t http_req_local(const struct http_req *req, struct sockaddr *sa);
 /* The client's address as text in buf (>= ADDR_STRLEN); returns buf. */
 char *http_req_peer_str(const struct http_req *req, char *buf, size_t cap);
 /* 1 if the request came over TLS. */

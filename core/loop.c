@@ -302,6 +302,11 @@ static int32_t next_wait(struct loop *l, int32_t max_wait)
 {
     if (l->defer_head != NULL)
         return 0;
+    /* A socket operation from one of our timers or deferred calls that h2o completed at once (a write the
+     * kernel took whole) left its callback on h2o's pending list, which h2o runs only after it polls: the
+     * poll must not sleep, or the callback waits for unrelated traffic (a writer waiting for its drain hung). */
+    if (l->h2o->_pending_as_client != NULL || l->h2o->_pending_as_server != NULL)
+        return 0;
     if (l->heap_len > 0) {
         uint64_t d = l->heap[0]->deadline;
         if (d <= l->now)

@@ -7,11 +7,78 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Running uninstalled, from the build tree it was built in (./weft after ./configure && make), the modules
+ * are in the build tree too: modules/NAME/.libs/NAME.so and plugins/NAME/.libs/NAME.so next to the binary,
+ * where libtool leaves them. The binary knows no build path (builds stay reproducible): it looks next to
+ * itself, which an installed binary never has. Returns the ':'-joined directories, or NULL. */
+static const char *build_tree_path(void)
+{
+    static char path[8192];
+    static int done;
+    if (done)
+        return path[0] ? path : NULL;
+    done = 1;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = 0;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/config.status", exe); /* a configured build tree */
+    if (access(probe, F_OK) != 0)
+        return NULL;
+    static const char *const parents[] = {"modules", "plugins"};
+    size_t used = 0;
+    for (size_t p = 0; p < 2; p++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", exe, parents[p]);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        char **names = NULL;
+        size_t nn = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char libs[4500];
+            snprintf(libs, sizeof libs, "%s/%s/.libs", dir, de->d_name);
+            char **v = de->d_name[0] != '.' && access(libs, F_OK) == 0 ? realloc(names, (nn + 1) * sizeof *v) : NULL;
+            if (v) {
+                names = v;
+                names[nn++] = strdup(libs);
+            }
+        }
+        closedir(d);
+        if (nn > 1)
+            qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
+        for (size_t i = 0; i < nn; i++) {
+            int w = snprintf(path + used, sizeof path - used, "%s%s", used ? ":" : "", names[i]);
+            if (w > 0 && (size_t)w < sizeof path - used)
+                used += (size_t)w;
+            free(names[i]);
+        }
+        free(names);
+    }
+    return used ? path : NULL;
+}
 
 const char *module_default_path(void)
 {
     const char *env = getenv("WEFT_MODULE_PATH");
-    return env && *env ? env : WEFT_PKGLIBDIR;
+    if (env && *env)
+        return env;
+    const char *tree = build_tree_path();
+    return tree ? tree : WEFT_PKGLIBDIR;
 }
 
 static int check_abi(const struct weft_module *m, const char *file, char *err, size_t errlen)
@@ -84,10 +151,6 @@ static void append_err(char *err, size_t errlen, const char *line)
         snprintf(err + used, errlen - used, "%s\n", line);
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 size_t module_load_all(struct module_set *set, const struct weft_module *const *builtin, const char *path, char *err,
                        size_t errlen)

@@ -36,10 +36,18 @@ struct weft_module {
     void (*stop)(struct weft_instance *inst); /* graceful shutdown begins: stop accepting, say goodbye */
     int (*drained)(struct weft_instance *inst); /* after stop: 1 when nothing is left open */
     void (*finish)(struct weft_instance *inst); /* free everything */
-    /* SIGHUP: newconf is the re-read section; apply what can change and return 0, or -1 (conf stays) */
-    int (*reload)(struct weft_instance *inst, const void *newconf);
+    /* SIGHUP: newconf is the re-read, checked section. Apply what can change without dropping connections
+     * (take each applied key's value into inst->conf, e.g. with reload_take in core/reload.h), name each
+     * changed key that cannot change and why, and return 0; -1 if nothing could be applied. The core frees
+     * newconf afterwards. NULL: every change waits for a restart. */
+    int (*reload)(struct weft_instance *inst, void *newconf);
 
     const struct weft_verb *verbs; /* NULL-name-terminated, or NULL */
+
+    /* check-config (and serve, and every reload) after the keys are parsed: checks that involve several
+     * keys or a file's contents; report each with cfg_error(err, sec, key, ...) so it names FILE:LINE:COL.
+     * sec->conf is the module's config struct. May be NULL. */
+    void (*check)(const struct cfg_section *sec, struct cfg_errors *err);
 };
 
 struct weft_instance {
@@ -80,7 +88,8 @@ const struct weft_module *module_find(const struct module_set *set, const char *
 void module_unload(struct module_set *set, size_t i);
 void module_set_free(struct module_set *set);
 
-/* The module search path: --module-path, else $WEFT_MODULE_PATH, else the install directory. */
+/* The module search path when --module-path is not given: $WEFT_MODULE_PATH, else, for a binary run
+ * uninstalled in its build tree, that tree's module directories, else the install directory. */
 const char *module_default_path(void);
 
 #endif

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/acme/challenge.h"
+#include "core/acme/manager.h"
 #include "core/cli.h"
 #include "core/cli_args.h"
 #include "core/ctx.h"
@@ -18,6 +20,8 @@
 #include "core/state_dir.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/reload.h"
+#include "core/tls.h"
 #include "core/verbs.h"
 
 struct service {
@@ -26,8 +30,16 @@ struct service {
 };
 
 struct shared_http {
-    char *addr, *cert;
+    char *addr;
     struct http_server *srv;
+    /* TLS: the owner's certificate keys (live: its reloads change them in place), a copy of them as they
+     * were applied, and the certificate served */
+    const struct tls_conf *tls;
+    struct tls_conf applied;
+    struct tls_ctx *tctx;
+    struct acme_mgr *acme; /* when the certificate comes from ACME */
+    int http01;            /* this (plain) server answers ACME http-01 challenges */
+    int metrics;           /* a /metrics listener (weft_metrics_http): never a role's public listener too */
 };
 
 struct weft_ctx {
@@ -86,45 +98,185 @@ int weft_runs(struct weft_ctx *ctx, const char *module)
     return 0;
 }
 
-static int same(const char *a, const char *b)
+int weft_conf_is_set(struct weft_instance *inst, const char *key)
 {
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+    struct weft_cli *cli = inst->ctx->cli;
+    for (size_t i = 1; i < cli->nsections; i++)
+        if (cli->sections[i].name && strcmp(cli->sections[i].name, inst->mod->name) == 0)
+            return cfg_is_set(&cli->sections[i], key);
+    return 0;
 }
 
-struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const char *cert, const char *key, char *err,
+/* The certificate of h from its owner's keys as they are now: the files read again, or ACME (a new manager
+ * for other names or another directory, else the new settings). 0, or -1 with err (the old one stays). */
+static int tls_apply(struct weft_ctx *ctx, struct shared_http *h, char *err, size_t errlen)
+{
+    const struct tls_conf *t = h->tls;
+    if (t->acme_domains.n > 0) {
+        if (h->acme && tls_conf_same(&h->applied, t)) {
+            if (!tls_conf_equal(&h->applied, t))
+                acme_mgr_update(h->acme, t);
+        } else {
+            struct acme_mgr_opts o = {ctx->loop, ctx->state_dir, t, h->tctx, h->addr};
+            struct acme_mgr *m = acme_mgr_new(&o, err, errlen);
+            if (!m)
+                return -1;
+            acme_mgr_free(h->acme);
+            h->acme = m;
+        }
+    } else {
+        if (tls_ctx_use_files(h->tctx, t->cert, t->key, err, errlen) != 0)
+            return -1;
+        acme_mgr_free(h->acme);
+        h->acme = NULL;
+    }
+    tls_conf_free(&h->applied);
+    tls_conf_copy(&h->applied, t);
+    return 0;
+}
+
+/* ACME http-01 challenges of t are answered on t's http_listen (a plain listener, shared). 0 or -1. */
+static int http01_listener(struct weft_ctx *ctx, const struct tls_conf *t, char *err, size_t errlen)
+{
+    if (t->acme_domains.n == 0 || t->acme_challenge != TLS_CHALLENGE_HTTP01)
+        return 0;
+    if (!t->acme_http_listen) {
+        snprintf(err, errlen, "tls.acme.challenge is http-01 but tls.acme.http_listen is empty");
+        return -1;
+    }
+    struct http_server *srv = weft_http(ctx, t->acme_http_listen, NULL, err, errlen);
+    if (!srv)
+        return -1;
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (ctx->http[i].srv == srv && !ctx->http[i].http01) {
+            ctx->http[i].http01 = 1;
+            http_route(srv, ACME_HTTP01_PREFIX, 1, acme_http01_handle, NULL);
+        }
+    return 0;
+}
+
+struct http_server *weft_http(struct weft_ctx *ctx, const char *addr, const struct tls_conf *tls, char *err,
                               size_t errlen)
 {
+    if (!tls_conf_enabled(tls))
+        tls = NULL;
     for (size_t i = 0; i < ctx->nhttp; i++)
         if (strcmp(ctx->http[i].addr, addr) == 0) {
-            if (same(ctx->http[i].cert, cert))
-                return ctx->http[i].srv;
-            snprintf(err, errlen, "%s is already a listener with other TLS settings", addr);
+            struct shared_http *h = &ctx->http[i];
+            if (h->metrics) {
+                snprintf(err, errlen, "%s is the /metrics listener (metrics_listen), which serves nothing else",
+                         addr);
+                return NULL;
+            }
+            if ((!tls && !h->tls) || (tls && h->tls && (tls == h->tls || tls_conf_same(tls, h->tls))))
+                return h->srv;
+            snprintf(err, errlen, "%s is already a listener %s", addr,
+                     !h->tls ? "without TLS" : !tls ? "with TLS" : "with another certificate");
             return NULL;
         }
-    if ((cert == NULL) != (key == NULL)) {
-        snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
-        return NULL;
+    struct shared_http h = {.tls = tls, .addr = (char *)addr};
+    if (tls) {
+        if ((tls->cert == NULL) != (tls->key == NULL)) {
+            snprintf(err, errlen, "%s: TLS needs both a certificate and a key file", addr);
+            return NULL;
+        }
+        if (!(h.tctx = tls_ctx_new())) {
+            snprintf(err, errlen, "%s: cannot create a TLS context", addr);
+            return NULL;
+        }
+        char why[512];
+        if (tls_apply(ctx, &h, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", addr, why);
+            goto fail;
+        }
     }
     struct http_server *srv = http_server_new(ctx->loop);
     if (!srv) {
         snprintf(err, errlen, "%s: cannot create an HTTP server", addr);
-        return NULL;
+        goto fail;
     }
-    struct http_listen_opts opts = {.cert_file = cert, .key_file = key};
+    struct http_listen_opts opts = {.ssl_ctx = h.tctx ? tls_ctx_ssl(h.tctx) : NULL};
     if (http_listen(srv, addr, &opts, err, errlen) < 0) {
         http_server_free(srv);
-        return NULL;
+        goto fail;
     }
-    struct shared_http *h = realloc(ctx->http, (ctx->nhttp + 1) * sizeof *h);
-    if (!h) {
+    struct shared_http *v = realloc(ctx->http, (ctx->nhttp + 1) * sizeof *v);
+    if (!v) {
         http_server_free(srv);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
-    ctx->http = h;
-    ctx->http[ctx->nhttp++] = (struct shared_http){strdup(addr), cert ? strdup(cert) : NULL, srv};
-    log_info("event=listen addr=%s tls=%s", addr, cert ? "yes" : "no");
+    ctx->http = v;
+    h.addr = strdup(addr);
+    h.srv = srv;
+    ctx->http[ctx->nhttp++] = h;
+    if (h.tctx) {
+        char fp[65];
+        tls_ctx_fingerprint(h.tctx, fp);
+        log_info("event=listen addr=%s tls=yes cert=%s sha256=%s", addr, tls->cert ? tls->cert : "acme", fp);
+        if (http01_listener(ctx, tls, err, errlen) != 0)
+            return NULL; /* the core frees the TLS listener with the others */
+    } else {
+        log_info("event=listen addr=%s tls=no", addr);
+    }
     return srv;
+fail:
+    acme_mgr_free(h.acme);
+    tls_conf_free(&h.applied);
+    tls_ctx_free(h.tctx);
+    return NULL;
+}
+
+struct http_server *weft_metrics_http(struct weft_ctx *ctx, const char *addr, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ctx->nhttp; i++)
+        if (strcmp(ctx->http[i].addr, addr) == 0) {
+            if (ctx->http[i].metrics)
+                return ctx->http[i].srv;
+            snprintf(err, errlen, "%s is a public listener of this process; /metrics is only served on a "
+                     "listener of its own", addr);
+            return NULL;
+        }
+    struct http_server *srv = weft_http(ctx, addr, NULL, err, errlen);
+    if (!srv)
+        return NULL;
+    if (http_route(srv, "/metrics", 0, metrics_http, ctx->metrics) != 0) {
+        snprintf(err, errlen, "%s: out of memory", addr);
+        return NULL; /* the server is freed with the others */
+    }
+    ctx->http[ctx->nhttp - 1].metrics = 1;
+    return srv;
+}
+
+/* After a reload: every TLS listener serves what its owner's keys say now. Certificate files are read again
+ * even when their names did not change (that is how a renewed certificate is picked up); on any error the
+ * running certificate stays. */
+static void tls_refresh(struct weft_ctx *ctx)
+{
+    size_t n = ctx->nhttp; /* http-01 listeners may be added below: they have no TLS */
+    for (size_t i = 0; i < n; i++) {
+        struct shared_http *h = &ctx->http[i];
+        if (!h->tls)
+            continue;
+        char err[512], fp[65];
+        if (!tls_conf_enabled(h->tls)) {
+            log_warn("event=tls_reload addr=%s result=kept msg=\"a TLS listener cannot lose its certificate while "
+                     "running; restart to apply\"", h->addr);
+            continue;
+        }
+        const struct tls_conf *t = h->tls;
+        char addr[300];
+        snprintf(addr, sizeof addr, "%s", h->addr);
+        if (tls_apply(ctx, h, err, sizeof err) != 0) {
+            log_error("event=tls_reload addr=%s result=kept error=\"%s\"", addr, err);
+            continue;
+        }
+        tls_ctx_fingerprint(h->tctx, fp);
+        log_info("event=tls_reload addr=%s result=applied source=%s sha256=%s", addr, t->acme_domains.n ? "acme" : "files",
+                 fp);
+        if (http01_listener(ctx, t, err, sizeof err) != 0) /* h may move: not used after this */
+            log_error("event=tls_reload addr=%s error=\"%s\"", addr, err);
+    }
 }
 
 static int all_drained(struct weft_ctx *ctx)
@@ -180,19 +332,53 @@ static void on_term(int signo, void *arg)
     weft_shutdown(ctx);
 }
 
-/* SIGHUP: re-read the configuration; each module applies what it can. */
+/* The core's own keys that cannot change while running. */
+static const struct reload_fixed core_fixed[] = {
+    {"state_dir", "the database, keys and sockets are open there"},
+    {"roles", "the roles run are chosen at start"},
+    {"metrics_listen", "the listening socket is opened at start"},
+    {NULL, NULL},
+};
+
+/* SIGHUP: re-read the configuration; if it is good, the core applies its own keys, each module what it can,
+ * then every TLS listener its certificate. A configuration with errors changes nothing. */
 static void on_hup(int signo, void *arg)
 {
     struct weft_ctx *ctx = arg;
-    struct weft_cli fresh = {.config_path = ctx->cli->config_path, .config_given = ctx->cli->config_given,
-                             .ov = ctx->cli->ov, .nov = ctx->cli->nov, .module_path = ctx->cli->module_path,
-                             .log_level = ctx->cli->log_level, .builtin = ctx->cli->builtin};
-    log_info("event=reload source=%s", ctx->cli->config_source);
+    struct weft_cli *cli = ctx->cli;
+    struct weft_cli fresh = {.config_path = cli->config_path, .config_given = cli->config_given, .ov = cli->ov,
+                             .nov = cli->nov, .module_path = cli->module_path, .log_level = cli->log_level,
+                             .builtin = cli->builtin};
+    log_info("event=reload source=%s", cli->config_source);
     /* the module set stays: reuse it instead of loading again */
-    fresh.modules = ctx->cli->modules;
-    if (cli_load_config(&fresh)) {
-        log_error("event=reload msg=\"configuration has errors; keeping the running one\"");
+    fresh.modules = cli->modules;
+    struct cfg_errors err = {0};
+    size_t n = cli_load_config_errors(&fresh, &err);
+    if (n) {
+        for (char *line = err.text, *end; line && *line; line = end + 1) {
+            end = strchr(line, '\n');
+            if (!end)
+                break;
+            log_error("event=reload error=\"%.*s\"", (int)(end - line), line);
+        }
+        log_error("event=reload result=refused errors=%zu msg=\"the configuration has errors; keeping the running "
+                  "one\"", n);
     } else {
+        struct reload_changes ch;
+        reload_take(NULL, fresh.sections[0].keys, &cli->core, &fresh.core, core_fixed, &ch);
+        if (reload_changed(&ch, "log_level")) {
+            if (cli->log_level)
+                log_info("event=reload key=log_level result=kept msg=\"--log-level on the command line wins\"");
+            else
+                log_info("event=reload key=log_level result=applied level=%s",
+                         (const char *[]){"error", "warn", "info", "debug"}[cli->core.log_level]);
+        }
+        if (reload_changed(&ch, "log_timestamps")) {
+            log_set_timestamps((enum log_timestamps)cli->core.log_timestamps);
+            log_info("event=reload key=log_timestamps result=applied");
+        }
+        if (reload_changed(&ch, "shutdown_timeout"))
+            log_info("event=reload key=shutdown_timeout result=applied");
         for (size_t i = 0; i < ctx->nstarted; i++) {
             struct weft_instance *in = &ctx->inst[i];
             void *nc = cli_module_conf(&fresh, in->mod->name);
@@ -204,7 +390,10 @@ static void on_hup(int signo, void *arg)
                 log_warn("event=reload module=%s result=refused", in->mod->name);
             }
         }
+        tls_refresh(ctx);
+        log_info("event=reload result=done");
     }
+    cfg_errors_free(&err);
     memset(&fresh.modules, 0, sizeof fresh.modules);
     fresh.ov = NULL;
     cli_free(&fresh);
@@ -221,7 +410,8 @@ static int add_instance(struct weft_ctx *ctx, struct weft_cli *cli, const struct
 }
 
 /* The /metrics listener: metrics_listen, else a loopback port of the first role that has one (so that
- * weft@control, weft@derp and weft@node on one host do not collide), never the public listeners. A default
+ * weft@control, weft@derp and weft@node on one host do not collide), never the public listeners: a single
+ * box whose control and relay follow each other onto the LAN keeps its one /metrics on loopback. A default
  * that is taken is only warned about; an address the configuration names must work. 0 or -1. */
 static int metrics_listen(struct weft_ctx *ctx)
 {
@@ -238,8 +428,7 @@ static int metrics_listen(struct weft_ctx *ctx)
     if (!addr || !*addr || strcmp(addr, "off") == 0)
         return 0;
     char err[512];
-    struct http_server *srv = weft_http(ctx, addr, NULL, NULL, err, sizeof err);
-    if (!srv || http_route(srv, "/metrics", 0, metrics_http, ctx->metrics)) {
+    if (!weft_metrics_http(ctx, addr, err, sizeof err)) {
         if (given) {
             log_error("event=metrics addr=%s error=\"%s\" msg=\"metrics_listen\"", addr, err);
             return -1;
@@ -302,6 +491,18 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
             const char *dym = cfg_did_you_mean(roles[i], cand, n);
             fprintf(stderr, "weft serve: no role '%s'%s%s%s (see `weft modules`)\n", roles[i],
                     dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
+            if (n == 0) { /* no role module at all: the module path is wrong, say what to do */
+                const char *path = cli->module_path ? cli->module_path : module_default_path();
+                fprintf(stderr,
+                        "weft serve: no %s.so in the module path %s%s; install weft's modules there (make "
+                        "install), or point --module-path or $WEFT_MODULE_PATH at the directory that holds "
+                        "%s.so, or build the roles into the binary (./configure --enable-builtin-modules)\n",
+                        roles[i], path,
+                        cli->module_path                                                   ? " (--module-path)"
+                        : getenv("WEFT_MODULE_PATH") && *getenv("WEFT_MODULE_PATH") ? " ($WEFT_MODULE_PATH)"
+                                                                                           : "",
+                        roles[i]);
+            }
             goto bad_roles;
         }
     }
@@ -408,7 +609,9 @@ out:
     for (size_t i = 0; i < ctx.nhttp; i++) {
         http_server_free(ctx.http[i].srv);
         free(ctx.http[i].addr);
-        free(ctx.http[i].cert);
+        acme_mgr_free(ctx.http[i].acme);
+        tls_conf_free(&ctx.http[i].applied);
+        tls_ctx_free(ctx.http[i].tctx);
     }
     free(ctx.http);
     for (size_t i = ninit; i-- > 0;)

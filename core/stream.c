@@ -46,6 +46,7 @@ struct stream {
     int writing;
     int ending;
     int notify;           /* what finalize reports */
+    size_t read_chunk;    /* plain TCP: read at most this much per readiness (0: h2o reads all there is) */
     int finalize_waiting; /* finalize ran while a lookup was in flight: on_resolved finishes it */
 
     stream_read_cb on_read;
@@ -255,6 +256,65 @@ static void on_sock_read(h2o_socket_t *sock, const char *err)
         s->on_read(s, s->arg);
 }
 
+/* A stream with a read chunk: h2o only says the socket is readable (its socket was made with DONT_READ), and
+ * we read at most read_chunk bytes; what is left makes the socket readable again on the next round. */
+static void on_sock_ready(h2o_socket_t *sock, const char *err)
+{
+    struct stream *s = sock->data;
+    if (err != NULL) {
+        shut(s, err, NOTIFY_CLOSE);
+        return;
+    }
+    h2o_iovec_t b = h2o_buffer_reserve(&sock->input, s->read_chunk);
+    if (b.base == NULL) {
+        shut(s, h2o_socket_error_out_of_memory, NOTIFY_CLOSE);
+        return;
+    }
+    ssize_t r;
+    while ((r = read(h2o_socket_get_fd(sock), b.base, b.len < s->read_chunk ? b.len : s->read_chunk)) < 0 &&
+           errno == EINTR)
+        ;
+    if (r == 0) {
+        shut(s, h2o_socket_error_closed, NOTIFY_CLOSE);
+        return;
+    }
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            shut(s, h2o_socket_error_io, NOTIFY_CLOSE);
+        return;
+    }
+    sock->input->size += (size_t)r;
+    sock->bytes_read = (size_t)r;
+    if (s->read_ms)
+        timer_start(&s->t_read, s->read_ms);
+    if (s->on_read != NULL)
+        s->on_read(s, s->arg);
+}
+
+int stream_set_read_chunk(struct stream *s, size_t bytes)
+{
+    if (s->state != ST_OPEN || s->tls || bytes == 0 || s->read_chunk != 0 || s->writing ||
+        h2o_socket_is_writing(s->sock))
+        return -1;
+    /* the same fd under a socket h2o only polls: export it (its buffered input with it), re-create */
+    int reading = h2o_socket_is_reading(s->sock);
+    if (reading)
+        h2o_socket_read_stop(s->sock);
+    h2o_socket_export_t info;
+    if (h2o_socket_export(s->sock, &info) != 0)
+        return -1; /* (h2o's evloop export does not fail) */
+    h2o_socket_t *ns = h2o_evloop_socket_create(loop_h2o(s->loop), info.fd, H2O_SOCKET_FLAG_DONT_READ);
+    h2o_buffer_set_prototype(&info.input, &h2o_socket_buffer_prototype);
+    h2o_buffer_dispose(&ns->input);
+    ns->input = info.input;
+    ns->data = s;
+    s->sock = ns;
+    s->read_chunk = bytes;
+    if (reading)
+        h2o_socket_read_start(ns, on_sock_ready);
+    return 0;
+}
+
 static void read_kick(void *arg)
 {
     struct stream *s = arg;
@@ -278,7 +338,7 @@ void stream_read_start(struct stream *s)
         return;
     s->want_read = 1;
     if (!h2o_socket_is_reading(s->sock))
-        h2o_socket_read_start(s->sock, on_sock_read);
+        h2o_socket_read_start(s->sock, s->read_chunk ? on_sock_ready : on_sock_read);
     if (s->read_ms && !timer_armed(&s->t_read))
         timer_start(&s->t_read, s->read_ms);
     if (s->sock->input->size > 0 && !s->kick_queued && loop_defer(s->loop, read_kick, s) == 0)

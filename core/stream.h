@@ -55,6 +55,11 @@ int stream_write(struct stream *s, const void *buf, size_t len);
 /* Bytes accepted by stream_write* but not yet written to the socket. */
 size_t stream_queued(const struct stream *s);
 
+/* Plain TCP: read at most bytes per round from the socket (h2o otherwise reads everything the kernel holds
+ * at once: megabytes from a fast peer after a pause, into a buffer grown for it). For a reader that paces
+ * itself (back-pressure). Only while nothing is being written; -1 if it cannot (TLS, writing, set). */
+int stream_set_read_chunk(struct stream *s, size_t bytes);
+
 /* Close now, dropping queued output; on_close(s, NULL) follows from the loop. Safe to call twice. */
 void stream_close(struct stream *s);
 /* Close once the queued output is written (stops reading now); on_close(s, NULL) follows. */

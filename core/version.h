@@ -4,5 +4,5 @@
 #define WEFT_VERSION_H
 #include "config.h"
 #define WEFT_VERSION PACKAGE_VERSION
-#define WEFT_ABI_VERSION 1
+#define WEFT_ABI_VERSION 2 /* 2: weft_module.check, cfg_key.check, cfg_section origins */
 #endif

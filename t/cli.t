@@ -72,4 +72,57 @@ like "$out" "$TMP/missing.yaml: cannot open: No such file" "missing file is name
 out=$("$WEFT" check-config -o control.nope=1 2>&1); is $? 1 "bad -o exits 1"
 like "$out" "command line: control.nope: unknown key" "bad -o is reported"
 
+# values a listener or a client would choke on are refused here, each at its FILE:LINE:COL (issue 11 item 6)
+printf '{"Regions":{"900":{"RegionID":900,"Nodes":[{"Name":"a","RegionID":900}]}}}' >"$TMP/derpmap.json"
+cat >"$TMP/values.yaml" <<YAML
+control:
+  server_url: vpn.example.com
+  listen: 999.1.1.1:80
+  tls_listen: "[::]:443"
+  base_domain: my_tailnet
+  nameservers: [1.1.1.1, "dns.google", "https://dns.example/dns-query", "[2606:4700::1111]:53"]
+  search_domains: [example.com, "-bad-.com"]
+  prefix_v4: 10.0.0.0/8
+  derp_map_file: $TMP/derpmap.json
+  tls:
+    acme:
+      domains: ["*.example.com"]
+      email: not-an-address
+derp:
+  stun_listen: unix:/run/stun
+  verify_clients: "ftp://x"
+  mesh_with: ["https://"]
+node:
+  login_server: "http://"
+YAML
+out=$("$WEFT" check-config -c "$TMP/values.yaml" 2>&1); rc=$?
+is $rc 1 "bad values: exit 1"
+F=$TMP/values.yaml
+like "$out" "^$F:2:15: control.server_url: 'vpn.example.com' is not a URL: it needs a scheme and a host" "server_url without a scheme"
+like "$out" "^$F:3:11: control.listen: '999.1.1.1:80': the host is neither an IP address nor a host name" "a listen address that does not parse"
+like "$out" "^$F:4:15: control.tls_listen: a TLS listener needs a certificate: set tls_cert and tls_key, or tls.acme.domains" \
+    "a TLS listener without a certificate, at the listener's position"
+like "$out" "^$F:5:16: control.base_domain: 'my_tailnet' is not a domain name" "base_domain that is not a domain"
+like "$out" "^$F:6:26: control.nameservers: 'dns.google' is not a DNS server: give an IP address" \
+    "a nameserver that is neither an address nor a DoH URL (addresses, [v6]:port and DoH pass)"
+like "$out" "^$F:7:33: control.search_domains: '-bad-.com' is not a domain name" "a search domain"
+like "$out" "^$F:8:14: control.prefix_v4: .*100\.64\.0\.0/10" "an address range clients would not route"
+like "$out" "^$F:9:18: control.derp_map_file: .*region 900, node 0: needs \"Name\", \"HostName\"" \
+    "a DERP map file clients could not use, with what is missing"
+like "$out" "^$F:12:17: control.tls.acme.domains: '\*\.example\.com': a wildcard name needs the dns-01 challenge" \
+    "nested keys (tls: acme: domains:) are checked at their position"
+like "$out" "^$F:13:14: control.tls.acme.email: 'not-an-address' is not an e-mail address" "the ACME contact"
+like "$out" "^$F:15:16: derp.stun_listen: 'unix:/run/stun' is not a listen address \(HOST:PORT" "STUN needs a UDP address"
+like "$out" "^$F:16:19: derp.verify_clients: 'ftp://x' is not a URL" "admission URL"
+like "$out" "^$F:17:15: derp.mesh_with: 'https://' is not a relay URL" "mesh peer URL"
+like "$out" "^$F:19:17: node.login_server: 'http://' is not a valid URL: it needs a host" "a URL without a host"
+like "$out" "14 errors\$" "every one reported in one pass"
+out=$("$WEFT" check-config -o control.tls.acme.domains=vpn.example.com -o control.tls_listen=:443 \
+    -o control.tls.acme.challenge=tls-alpn-01)
+like "$out" '^  tls:$' "nested keys print as nested mappings"
+like "$out" '^      domains: \[vpn\.example\.com\]$' "(tls: acme: domains:)"
+printf '%s\n' "$out" >"$TMP/nested.yaml"
+out2=$("$WEFT" check-config -c "$TMP/nested.yaml" | tail -n +2)
+is "$out2" "$(printf '%s\n' "$out" | tail -n +2)" "and load back unchanged"
+
 done_testing

@@ -17,9 +17,10 @@ rss=$(awk '/VmRSS/ { print $2 }' "/proc/$(weft_pid r)/status")
 diag "relay RSS with $N idle clients: ${rss} kB"
 
 B=$("$DERPC" --key-file "$TMP/b.key" --pubkey)
-derpc_bg b --key-file "$TMP/b.key" --expect 100 --timeout 10 "$U"
+A=$("$DERPC" --key-file "$TMP/a.key" --pubkey)
+derpc_bg b --key-file "$TMP/b.key" --expect 100 --from "$A" --timeout 10 "$U"
 wait_for 5 out_has b connected
-"$DERPC" --send-to "$B" --count 100 --size 1000 --timeout 10 "$U" >/dev/null 2>&1
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 100 --size 1000 --timeout 10 "$U" >/dev/null 2>&1
 derpc_wait b; ok $? "two more clients relay 100 packets meanwhile"
 
 kill "$(cat "$TMP/idle.cpid")"

@@ -29,15 +29,15 @@ B=$("$DERPC" --key-file "$TMP/b.key" --pubkey)
 C=$("$DERPC" --key-file "$TMP/c.key" --pubkey)
 U1=http://127.0.0.1:$P1/derp U2=http://127.0.0.1:$P2/derp U3=http://127.0.0.1:$P3/derp
 
-derpc_bg b --key-file "$TMP/b.key" --expect 50 --timeout 20 "$U2"
-derpc_bg c --key-file "$TMP/c.key" --expect 50 --timeout 20 "$U3"
+derpc_bg b --key-file "$TMP/b.key" --expect 50 --from "$A" --timeout 20 "$U2"
+derpc_bg c --key-file "$TMP/c.key" --expect 50 --from "$A" --timeout 20 "$U3"
 wait_for 5 out_has b connected && wait_for 5 out_has c connected; ok $? "B on relay 2 and C on relay 3 connect"
 wait_for 5 metric_ge "$P1" derp_known_keys 2; ok $? "relay 1 learns them through WatchConns/PeerPresent"
 "$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 50 --size 1000 --timeout 10 "$U1" >/dev/null 2>&1
 ok $? "A on relay 1 sends 50 packets to B"
 "$DERPC" --key-file "$TMP/a.key" --send-to "$C" --count 50 --size 1000 --timeout 10 "$U1" >/dev/null 2>&1
 ok $? "and 50 to C"
-derpc_wait b; ok $? "B (relay 2) receives A's packets through the mesh"
+derpc_wait b; ok $? "B (relay 2) receives A's 50 packets through the mesh, each once, in order"
 derpc_wait c; ok $? "C (relay 3) too"
 like "$(metric "$P1" derp_packets_forwarded_total)" '^(100|[1-9][0-9][0-9])$' "relay 1 forwarded them"
 
@@ -59,11 +59,17 @@ for i in 1 2 3; do
     eval "p=\$P$i"
     wait_for 15 metric_is "$p" derp_mesh_peers_up 2; ok $? "relay $i has its two mesh links up again"
 done
-derpc_bg b2 --key-file "$TMP/b.key" --expect 5 --timeout 20 "$U2"
+# (the relays' keys count too: what they know before B comes, plus B)
+k1=$(metric "$P1" derp_known_keys) k3=$(metric "$P3" derp_known_keys)
+derpc_bg b2 --key-file "$TMP/b.key" --expect 80 --from "$A" --from "$C" --timeout 20 "$U2"
 wait_for 5 out_has b2 connected
-derpc_bg sa --key-file "$TMP/a.key" --send-to "$B" --count 40 --interval 100 --timeout 10 "$U3"
-derpc_bg sc --key-file "$TMP/c.key" --send-to "$B" --count 40 --interval 100 --timeout 10 "$U1"
-derpc_wait b2; ok $? "after the restart, clients on relays 1 and 3 reach B on relay 2 again"
+wait_for 10 metric_is "$P1" derp_known_keys $((k1 + 1)) && wait_for 10 metric_is "$P3" derp_known_keys $((k3 + 1))
+ok $? "relays 1 and 3 learn of B on relay 2 again" ||
+    diag "known keys: $(metric "$P1" derp_known_keys) $(metric "$P3" derp_known_keys), were $k1 $k3"
+derpc_bg sa --key-file "$TMP/a.key" --send-to "$B" --count 40 --timeout 10 "$U3"
+derpc_bg sc --key-file "$TMP/c.key" --send-to "$B" --count 40 --timeout 10 "$U1"
+derpc_wait b2; ok $? "after the restart both routes work: B gets all 40 from A (relay 3) and all 40 from C (relay 1)" ||
+    diag "$(cat "$TMP/b2.out")"
 derpc_wait sa; derpc_wait sc
 
 # A mesh link that breaks without a goodbye (relay 2 killed, so no PeerGone comes over the watch): B on

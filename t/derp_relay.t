@@ -15,17 +15,31 @@ A=$("$DERPC" --key-file "$TMP/a.key" --pubkey)
 B=$("$DERPC" --key-file "$TMP/b.key" --pubkey)
 
 # two clients exchange packets
-derpc_bg b --key-file "$TMP/b.key" --expect 200 --timeout 20 "$U"
+derpc_bg b --key-file "$TMP/b.key" --expect 200 --from "$A" --timeout 20 "$U"
 wait_for 5 out_has b connected; ok $? "B connects"
 like "$(cat "$TMP/b.out")" "connected $SERVER" "B learns the relay's key from ServerKey"
 "$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 200 --size 1200 --timeout 10 "$U" >"$TMP/a.out" 2>&1
 ok $? "A sends 200 packets of 1200 bytes to B"
 derpc_wait b; ok $? "B receives them"
-like "$(cat "$TMP/b.out")" "received 200" "all 200 of them"
-derpc_bg a2 --key-file "$TMP/a.key" --expect 1 --timeout 5 "$U"
+like "$(cat "$TMP/b.out")" "received 200" "all 200 of them (from A, each once, in order: derpc checks)"
+derpc_bg a2 --key-file "$TMP/a.key" --expect 1 --from "$B" --timeout 5 "$U"
 wait_for 5 out_has a2 connected
 "$DERPC" --key-file "$TMP/b.key" --send-to "$A" --count 1 --timeout 5 "$U" >/dev/null 2>&1
 derpc_wait a2; ok $? "and back: B to A"
+
+# derpc's checks can fail: a second run of A numbers from 0 again, which a receiver that already has A's
+# 0..4 flags as arriving twice; and a packet from a source it does not expect
+derpc_bg dup --key-file "$TMP/b.key" --expect 10 --from "$A" --timeout 10 "$U"
+wait_for 5 out_has dup connected
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 5 --timeout 5 "$U" >/dev/null 2>&1
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 5 --timeout 5 "$U" >/dev/null 2>&1
+derpc_wait dup; is "$?" 3 "a receiver fails (exit 3) when packets arrive twice"
+like "$(cat "$TMP/dup.out")" "bad-seq $A got 0 want 5" "and says which"
+derpc_bg src --key-file "$TMP/b.key" --expect 1 --from "$B" --timeout 10 "$U"
+wait_for 5 out_has src connected
+"$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 1 --timeout 5 "$U" >/dev/null 2>&1
+derpc_wait src; is "$?" 3 "and when one comes from a source it does not expect"
+like "$(cat "$TMP/src.out")" "bad-source $A" "naming it"
 
 # ping / pong
 out=$("$DERPC" --ping --timeout 5 "$U"); like "$out" "pong ok" "Ping is answered with a Pong carrying the same 8 bytes"
@@ -48,14 +62,16 @@ out=$("$DERPC" --send-to "$NOBODY" --count 1 --size 80 --hold 1 --events --timeo
 unlike "$out" "not_here" "a non-disco packet to an unknown key is dropped quietly"
 
 # duplicates: the connection that sent last gets the packets
-derpc_bg d1 --key-file "$TMP/b.key" --expect 3 --ping-after 1000 --timeout 8 "$U"
+derpc_bg d1 --key-file "$TMP/b.key" --expect 3 --from "$A" --ping-after 1000 --timeout 8 "$U"
 wait_for 5 out_has d1 connected
-derpc_bg d2 --key-file "$TMP/b.key" --expect 3 --timeout 5 "$U"
+derpc_bg d2 --key-file "$TMP/b.key" --expect 3 --from "$A" --timeout 5 "$U"
 wait_for 5 out_has d2 connected
 sleep 1.5 # d1 pings (sends a frame) after d2 connected
 "$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 3 --timeout 5 "$U" >/dev/null 2>&1
 derpc_wait d1; ok $? "with two connections for a key, the one that sent last receives"
-derpc_wait d2; ok $((! $?)) "and the other one does not"
+derpc_wait d2; rc=$?
+is "$rc" 1 "and the other one does not"; like "$(cat "$TMP/d2.out")" "^timeout sent=0 received=0" \
+    "(it ran to its timeout with nothing received)"
 
 # HTTP endpoints
 out=$(curl -s -m 5 -i "$U"); like "$out" "^HTTP/1.1 426" "/derp without an upgrade: 426"
@@ -95,6 +111,16 @@ like "$ws" "HTTP/1.1 101" "WebSocket upgrade: 101"
 like "$ws" "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk\+xoo=" "Sec-WebSocket-Accept per RFC 6455"
 like "$ws" "sec-websocket-protocol: derp" "the derp subprotocol is selected"
 like "$ws" "frame 822d 010000002844455250f09f9491$SERVER" "ServerKey arrives in a binary message"
+
+# a WebSocket client's burst (400 packets, ~500 kB in one write, more than the relay buffers unwrapped at
+# once) is relayed whole and in order, and the client is not dropped for it
+W=$("$DERPC" --key-file "$TMP/w.key" --pubkey)
+derpc_bg wb --key-file "$TMP/b.key" --expect 400 --from "$W" --timeout 15 "$U"
+wait_for 5 out_has wb connected
+out=$("$DERPC" --key-file "$TMP/w.key" --raw ws-burst --send-to "$B" --count 400 --size 1200 --timeout 3 "$U"); rc=$?
+is "$rc" 0 "a WebSocket client writing 400 packets at once stays connected" || diag "$out"
+like "$out" "still-open" "(still open afterwards)"
+derpc_wait wb; ok $? "and B gets all 400, each once, in order"
 
 # STUN: the spec's request (SOFTWARE tailnode + FINGERPRINT) and a plain RFC 5389 one, v4 and v6; junk ignored
 stun=$(python3 - "$S" <<'PY'

@@ -5,6 +5,7 @@
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/derp_lib.sh"
 
 KNOWN=$("$DERPC" --key-file "$TMP/known.key" --pubkey)
+STRANGER=$("$DERPC" --key-file "$TMP/stranger.key" --pubkey)
 V=$(free_port)
 # the admission service: Allow only the known key, and log what it was asked
 cat >"$TMP/verify.py" <<PY
@@ -38,13 +39,17 @@ ok $rc "a known key is admitted"; like "$out" "pong ok" "and relays (ping answer
 like "$(cat "$TMP/asked")" "\"NodePublic\": \"nodekey:$KNOWN\", \"Source\": \"127.0.0.1\"" \
     "the relay POSTs {NodePublic, Source}"
 out=$("$DERPC" --key-file "$TMP/stranger.key" --ping --timeout 5 "$U"); rc=$?
-ok $((! rc)) "an unknown key is refused"; like "$out" "disconnected" "its connection is closed"
+is "$rc" 1 "an unknown key is refused"; like "$out" "disconnected" "its connection is closed"
+like "$(cat "$TMP/r.log")" "event=refused key=nodekey:$STRANGER reason=\"admission URL said no\"" \
+    "the relay refused it on the admission URL's answer"
 unlike "$out" "pong" "before anything is relayed"
 is "$(metric "$P" derp_admission_denied_total)" 1 "/metrics counts the refusal"
 
 kill "$VPID"; wait "$VPID" 2>/dev/null
 out=$("$DERPC" --key-file "$TMP/known.key" --ping --timeout 5 "$U"); rc=$?
-ok $((! rc)) "admission URL down: fail closed by default"
+is "$rc" 1 "admission URL down: fail closed by default"; unlike "$out" "pong" "(nothing relayed)"
+like "$(cat "$TMP/r.log")" "event=refused key=nodekey:$KNOWN reason=\"admission URL unreachable\"" \
+    "refused because the admission URL could not be reached"
 stop_weft r TERM
 
 P2=$(free_port)

@@ -34,4 +34,19 @@ else
     out=$(WEFT_MODULE_PATH=/nonexistent "$WEFT" modules --module-path "$WEFT_MODULE_PATH" 2>&1)
     like "$out" '^node ' "--module-path overrides the environment"
 fi
+# Uninstalled: the binary of a build tree finds that tree's modules next to it, without WEFT_MODULE_PATH
+# (./configure && make && ./weft serve); a copy elsewhere, as installed, does not look there.
+if ! "$WEFT" modules | grep -q 'built-in'; then
+    out=$(cd "$TMP" && env -u WEFT_MODULE_PATH "$WEFT" modules 2>&1)
+    like "$out" "^control .*modules/control/\.libs/control\.so\$" "uninstalled, the build tree's modules are found"
+    like "$out" "^derp .*modules/derp/\.libs/derp\.so\$" "(every role)"
+    out=$(cd "$TMP" && env -u WEFT_MODULE_PATH "$WEFT" check-config 2>&1)
+    like "$out" '^control:' "so the roles' configuration is known"
+    mkdir -p "$TMP/bin" && cp "$WEFT" "$TMP/bin/weft"
+    out=$(cd "$TMP" && env -u WEFT_MODULE_PATH "$TMP/bin/weft" modules 2>&1)
+    unlike "$out" "$WEFT_BUILDDIR" "a copy outside the build tree does not use the build tree"
+    out=$(cd "$TMP" && env -u WEFT_MODULE_PATH "$TMP/bin/weft" --module-path "$TMP/none" serve control 2>&1)
+    like "$out" "no control\.so in the module path $TMP/none \(--module-path\); install weft's modules there" \
+        "with no role module at all, serve says where it looked and what to do"
+fi
 done_testing

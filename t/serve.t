@@ -4,7 +4,7 @@
 # SIGHUP, exits 0 on SIGTERM. As root it runs in a fresh network namespace so the default port is free.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 need_cmd curl
-export WEFT_CONFIG=/nonexistent/weft.yaml
+export WEFT_CONFIG=$TMP/weft.yaml # absent at start (the embedded default); written before the reload
 
 ns=() args=()
 if netns_usable && ip netns add "weft-serve-$$" 2>/dev/null; then
@@ -31,14 +31,25 @@ out=$(http_get "${ns[@]}" "http://127.0.0.1:$port/derp/probe")
 like "$out" '^200' "derp shares the listener (/derp/probe answers 200)"
 like "$(cat "$TMP/serve.log")" 'login-server=http://127\.0\.0\.1:'"$port" "it prints how to join a client"
 
+# SIGHUP: a changed setting takes effect (shutdown_timeout is what the next SIGTERM waits); a broken file
+# afterwards changes nothing
+printf 'shutdown_timeout: 7s\n' >"$WEFT_CONFIG"
 kill -HUP "$(weft_pid serve)"
-wait_for 5 grep -q 'event=reload' "$TMP/serve.log"; ok $? "SIGHUP reloads the configuration"
+wait_for 5 grep -q 'event=reload result=done' "$TMP/serve.log"; ok $? "SIGHUP reloads the configuration"
+like "$(cat "$TMP/serve.log")" 'event=reload key=shutdown_timeout result=applied' "the changed key is applied"
+printf 'shutdown_timeout: 7 s\n' >"$WEFT_CONFIG"
+kill -HUP "$(weft_pid serve)"
+wait_for 5 grep -q 'event=reload result=refused' "$TMP/serve.log"; ok $? "a broken file is refused"
+like "$(cat "$TMP/serve.log")" "level=error event=reload error=\"$WEFT_CONFIG:1:19: shutdown_timeout: '7 s' is not a duration" \
+    "naming FILE:LINE:COL"
 kill -0 "$(weft_pid serve)"; ok $? "still running after SIGHUP"
 
 stop_weft serve TERM
 is "$WEFT_RC" 0 "SIGTERM: a clean exit with status 0"
+like "$(cat "$TMP/serve.log")" 'event=shutdown timeout_ms=7000' "the shutdown used the reloaded timeout (not the broken file's)"
+rm -f "$WEFT_CONFIG"
 like "$(cat "$TMP/serve.log")" 'event=stopped' "it logs that it stopped"
-unlike "$(cat "$TMP/serve.log")" 'level=error' "no errors logged"
+unlike "$(grep -v 'event=reload' "$TMP/serve.log")" 'level=error' "no errors logged (but the broken reload's)"
 
 # a config that cannot start (bad listen address) fails with status 1 and says why
 out=$("$WEFT" serve -o control.listen=999.1.1.1:80 -o derp.listen=127.0.0.1:0 -o derp.stun_listen= 2>&1); rc=$?

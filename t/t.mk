@@ -5,8 +5,10 @@ check_PROGRAMS += t/unit/test_config
 TESTS += t/unit/test_config
 
 # Shell tests that start the real binary.
-TESTS += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t t/package.t
-EXTRA_DIST += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t t/package.t
+TESTS += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t t/package.t \
+	t/singlebox.t t/reload.t t/acme.t
+EXTRA_DIST += t/cli.t t/cli-server.t t/completion.t t/metrics.t t/modules.t t/serve.t t/spdx.t t/install.t \
+	t/package.t t/singlebox.t t/reload.t t/acme.t
 
 # Modules the loader must refuse (built as real shared objects, never installed).
 check_LTLIBRARIES = t/modules/badabi.la t/modules/notamodule.la

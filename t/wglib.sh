@@ -81,27 +81,39 @@ wg_ping() { # SIDE COUNT: ping the other side's inner address; 0 if every reply 
     ip netns exec "$ns" ping -q -c "${2:-3}" -i 0.2 -W 2 "$dst" >/dev/null 2>&1
 }
 
-# iperf3 from SIDE to the other for SECS; prints Gbit/s (receiver side), or nothing on failure.
-# -R: the other way. Extra iperf3 arguments after the seconds.
-wg_iperf() {
-    local side=$1 secs=$2; shift 2
-    local cns sns dst port=$((5201 + WG_N))
+# wg_carry SIDE BYTES: BYTES random bytes over TCP from SIDE to the other through the tunnel, counted and
+# hashed at both ends; prints "SENT SHA256 | RECEIVED SHA256"; 0 when all of them arrived intact.
+wg_carry() {
+    local side=$1 bytes=$2 cns sns dst port=$((5401 + WG_N)) out
+    if [ "$side" = a ]; then cns=$NSA sns=$NSB dst=$TB; else cns=$NSB sns=$NSA dst=$TA; fi
+    ip netns exec "$sns" python3 "$WEFT_SRCDIR/t/tcpcarry.py" recv "$port" >/dev/null 2>&1 &
+    local rpid=$!
+    wait_for 5 sh -c "ip netns exec $sns ss -ltn | grep -q ':$port '"
+    out=$(ip netns exec "$cns" timeout 120 python3 "$WEFT_SRCDIR/t/tcpcarry.py" send "$dst" "$port" "$bytes" 2>&1)
+    wait "$rpid" 2>/dev/null
+    echo "$out"
+    [ -n "$out" ] && [ "${out%% | *}" = "${out#* | }" ] && [ "${out%% *}" = "$bytes" ]
+}
+
+# wg_udp SIDE BYTES LEN RATE: iperf3 UDP from SIDE to the other, BYTES in LEN-byte datagrams at RATE;
+# prints "EXIT SENT_DATAGRAMS RECEIVED_DATAGRAMS" (received as the receiving iperf3 counted them).
+wg_udp() {
+    local side=$1 bytes=$2 len=$3 rate=$4 cns sns dst port=$((5201 + WG_N)) rc
     if [ "$side" = a ]; then cns=$NSA sns=$NSB dst=$TB; else cns=$NSB sns=$NSA dst=$TA; fi
     ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
     local spid=$!
-    sleep 0.3
-    ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" -J "$@" \
+    wait_for 5 sh -c "ip netns exec $sns ss -ltn | grep -q ':$port '"
+    ip netns exec "$cns" timeout 60 iperf3 -c "$dst" -p "$port" -u -n "$bytes" -l "$len" -b "$rate" -J \
         >"$TMP/iperf.json" 2>/dev/null
+    rc=$?
     wait "$spid" 2>/dev/null
-    python3 - "$TMP/iperf.json" <<'EOF'
+    python3 - "$TMP/iperf.json" "$rc" <<'EOF'
 import json, sys
 try:
-    j = json.load(open(sys.argv[1]))
-    e = j["end"]
-    s = e.get("sum_received") or e.get("sum")
-    print("%.3f" % (s["bits_per_second"] / 1e9))
+    s = json.load(open(sys.argv[1]))["end"]["sum"]
+    print(sys.argv[2], s["packets"], s["packets"] - s["lost_packets"])
 except Exception:
-    pass
+    print(sys.argv[2], 0, 0)
 EOF
 }
 

@@ -20,12 +20,13 @@ wg_ping a 3; ok $? "a -> b: handshake and ping"
 wg_ping b 3; ok $? "b -> a: ping"
 ok "$([ "$(wg_latest a)" -gt 0 ] && [ "$(wg_latest b)" -gt 0 ] && echo 0 || echo 1)" "both list a latest handshake"
 
-gbit=$(wg_iperf a 2)
-ok "$([ -n "$gbit" ] && echo 0 || echo 1)" "iperf3 TCP a -> b: ${gbit:-failed} Gbit/s"
-gbit=$(wg_iperf a 2 -R)
-ok "$([ -n "$gbit" ] && echo 0 || echo 1)" "iperf3 TCP b -> a: ${gbit:-failed} Gbit/s"
-gbit=$(wg_iperf a 2 -u -b 200M -l 1200)
-ok "$([ -n "$gbit" ] && echo 0 || echo 1)" "iperf3 UDP a -> b: ${gbit:-failed} Gbit/s"
+# The bytes carried, not a rate (any trickle had a rate): 50 MiB each way over TCP, counted and hashed at
+# both ends; UDP at 50 Mbit/s, where some loss is UDP's right on a busy machine but most must arrive.
+out=$(wg_carry a 52428800); ok $? "TCP a -> b carries 50 MiB intact (sent | received: $out)"
+out=$(wg_carry b 52428800); ok $? "TCP b -> a carries 50 MiB intact (sent | received: $out)"
+read -r rc sent got <<<"$(wg_udp a 12M 1200 50M)"
+ok "$([ "$rc" = 0 ] && [ "$sent" -ge 10000 ] && [ "$got" -ge $((sent / 2)) ] && echo 0 || echo 1)" \
+    "iperf3 UDP a -> b: of $sent 1200-byte datagrams (12 MiB) $got arrive, at least half (exit $rc)"
 
 # --- rekeying: 8 s of pings span at least one REKEY_AFTER_TIME (6 s here) ---
 h1=$(wg_latest a)

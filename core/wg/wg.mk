@@ -30,7 +30,7 @@ TESTS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device
 
 # Real peers in network namespaces (root; they skip otherwise): weft <-> wireguard-go, weft <-> weft.
 TESTS += t/wireguard-go.t t/wireguard.t
-EXTRA_DIST += t/wireguard-go.t t/wireguard.t t/wglib.sh t/wgjunk.py
+EXTRA_DIST += t/wireguard-go.t t/wireguard.t t/wglib.sh t/wgjunk.py t/tcpcarry.py
 
 # iperf3 through weft <-> weft and wireguard-go <-> wireguard-go (a script; the program runs it).
 BENCHES += bench/bench_wireguard

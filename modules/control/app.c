@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 
+#include "core/addr.h"
 #include "core/admission.h"
 #include "core/ctx.h"
 #include "core/h2.h"
@@ -31,7 +34,15 @@ struct app {
     struct admission adm;
     struct http_server *admin;
     struct api *api;
+    /* /verify: who may ask */
+    struct addr_prefix *verify_allow;
+    size_t nverify_allow;
+    bool relay_here;
+    char verify_secret[256];
+    size_t verify_secret_len;
 };
+
+#define SECRET_MIN 16
 
 struct app *app_of(struct weft_instance *inst)
 {
@@ -50,6 +61,47 @@ static int admitted(void *ctx, const uint8_t node_key[32])
     return n && !ctrl_node_expired(n, ctrl_now());
 }
 
+/* control.verify_allow and control.verify_secret_file. 0, or -1 (logged). */
+static int verify_setup(struct app *a, const struct control_conf *conf)
+{
+    a->verify_allow = calloc(conf->verify_allow.n ? conf->verify_allow.n : 1, sizeof *a->verify_allow);
+    if (!a->verify_allow)
+        return -1;
+    for (size_t i = 0; i < conf->verify_allow.n; i++)
+        if (addr_prefix_parse(conf->verify_allow.v[i], &a->verify_allow[a->nverify_allow++])) {
+            log_error("module=control event=init key=control.verify_allow error=\"'%s' is not a CIDR prefix\"",
+                      conf->verify_allow.v[i]);
+            return -1;
+        }
+    const char *f = conf->verify_secret_file;
+    if (!f || !*f)
+        return 0;
+    FILE *fp = fopen(f, "r");
+    size_t n = fp ? fread(a->verify_secret, 1, sizeof a->verify_secret - 1, fp) : 0;
+    int rerr = fp ? ferror(fp) : errno;
+    if (fp)
+        fclose(fp);
+    while (n && (a->verify_secret[n - 1] == '\n' || a->verify_secret[n - 1] == '\r' ||
+                 a->verify_secret[n - 1] == ' '))
+        n--;
+    a->verify_secret[n] = 0;
+    if (!fp || rerr || n < SECRET_MIN || strcspn(a->verify_secret, " \t\r\n&#") != n) {
+        log_error("module=control event=init key=control.verify_secret_file file=%s error=\"%s\"", f,
+                  !fp || rerr ? strerror(rerr ? rerr : errno)
+                              : "the secret must be one line of at least 16 characters, without spaces, & or #");
+        sodium_memzero(a->verify_secret, sizeof a->verify_secret);
+        return -1;
+    }
+    a->verify_secret_len = n;
+    return 0;
+}
+
+static void relay_revoke(void *arg, const uint8_t node_key[32])
+{
+    const struct relay_clients *rc = arg;
+    rc->drop_node(rc->ctx, node_key);
+}
+
 int app_init(struct weft_instance *inst)
 {
     struct control_conf *conf = inst->conf;
@@ -57,12 +109,18 @@ int app_init(struct weft_instance *inst)
     if (!a)
         return -1;
     a->inst = inst;
+    if (verify_setup(a, conf)) {
+        free(a->verify_allow);
+        free(a);
+        return -1;
+    }
     char path[4096], err[512];
     const char *db = conf->database ? conf->database : "control.db";
     /* a DSN ("sqlite:...", "postgres://...") or an absolute path is taken as is */
     if (db[0] != '/' && !strchr(db, ':')) {
         if (!weft_state_path(inst->ctx, db, path, sizeof path)) {
             log_error("module=control event=store error=\"state path too long\"");
+            free(a->verify_allow);
             free(a);
             return -1;
         }
@@ -71,6 +129,7 @@ int app_init(struct weft_instance *inst)
     a->store = store_open(db, true, err, sizeof err);
     if (!a->store) {
         log_error("module=control event=store database=%s error=\"%s\"", db, err);
+        free(a->verify_allow);
         free(a);
         return -1;
     }
@@ -80,6 +139,7 @@ int app_init(struct weft_instance *inst)
     if (!a->ctrl) {
         log_error("module=control event=init error=\"%s\"", err);
         store_close(a->store);
+        free(a->verify_allow);
         free(a);
         return -1;
     }
@@ -87,6 +147,7 @@ int app_init(struct weft_instance *inst)
     a->store->latency = &a->ctrl->st.store_seconds;
     a->adm.node_admitted = admitted;
     a->adm.ctx = a;
+    a->relay_here = derp_here;
     if (derp_here)
         weft_service_put(inst->ctx, ADMISSION_SERVICE, &a->adm);
     inst->data = a;
@@ -264,12 +325,58 @@ static void h_register_page(struct http_req *req, void *arg)
     http_respond(req, 200, &h, 1, page, strlen(page));
 }
 
+/* The secret of control.verify_secret_file, given as ?secret=... (what a stock derper's
+ * --verify-client-url can carry) or "Authorization: Bearer ...". */
+static bool verify_secret_ok(struct app *a, struct http_req *req)
+{
+    if (!a->verify_secret_len)
+        return false;
+    const char *given = NULL;
+    size_t glen = 0;
+    const char *auth = http_req_header(req, "Authorization");
+    if (auth && !strncmp(auth, "Bearer ", 7)) {
+        given = auth + 7;
+        glen = strlen(given);
+    }
+    for (const char *q = http_req_query(req); !given && q && *q; q = strchr(q, '&') ? strchr(q, '&') + 1 : NULL)
+        if (!strncmp(q, "secret=", 7)) {
+            given = q + 7;
+            glen = strcspn(given, "&");
+        }
+    return given && glen == a->verify_secret_len && sodium_memcmp(given, a->verify_secret, glen) == 0;
+}
+
+/* /verify answers whether a node key is ours: it must not be a public oracle of the tailnet's keys. */
+static bool verify_allowed(struct app *a, struct http_req *req)
+{
+    struct sockaddr_storage peer, local;
+    if (http_req_peer(req, (struct sockaddr *)&peer) == 0)
+        return false;
+    for (size_t i = 0; i < a->nverify_allow; i++)
+        if (addr_prefix_contains(&a->verify_allow[i], (struct sockaddr *)&peer))
+            return true;
+    /* a relay in this process reaching us through a public address comes from this host's own address
+     * (the kernel drops outside packets claiming a local source) */
+    if (a->relay_here && http_req_local(req, (struct sockaddr *)&local) &&
+        addr_same_ip((struct sockaddr *)&peer, (struct sockaddr *)&local))
+        return true;
+    return verify_secret_ok(a, req);
+}
+
 /* DERP admission over HTTP (derp.md §9): {"NodePublic":"nodekey:…","Source":"ip"} -> {"Allow":bool} */
 static void h_verify(struct http_req *req, void *arg)
 {
     struct app *a = arg;
     if (strcmp(http_req_method(req), "POST")) {
         http_respond_text(req, 405, "method not allowed\n");
+        return;
+    }
+    if (!verify_allowed(a, req)) {
+        char peer[ADDR_STRLEN];
+        a->ctrl->st.verify_refused++;
+        log_info("module=control event=verify_refused peer=%s", http_req_peer_str(req, peer, sizeof peer));
+        http_respond_text(req, 403, "forbidden: /verify answers only the addresses of control.verify_allow "
+                                    "or holders of control.verify_secret_file\n");
         return;
     }
     size_t len;
@@ -297,6 +404,12 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a))
         return -1;
+    /* every module is initialised by now: an in-process relay has offered its side */
+    struct relay_clients *rc = weft_service_get(inst->ctx, RELAY_CLIENTS_SERVICE);
+    if (rc && rc->drop_node) {
+        a->ctrl->on_revoke = relay_revoke;
+        a->ctrl->on_revoke_arg = rc;
+    }
     return 0;
 }
 
@@ -338,6 +451,8 @@ void app_finish(struct weft_instance *inst)
     a->store->latency = NULL;
     ctrl_free(a->ctrl);
     store_close(a->store);
+    free(a->verify_allow);
+    sodium_memzero(a->verify_secret, sizeof a->verify_secret);
     free(a);
     inst->data = NULL;
 }

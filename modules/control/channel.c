@@ -2,6 +2,7 @@
 #include "config.h"
 #include "modules/control/channel.h"
 
+#include <json-c/json.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include "core/crypto/noise_ts2021.h"
 #include "core/http.h"
+#include "core/json/jbuf.h"
+#include "core/limit.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/noise_stream.h"
@@ -29,6 +32,9 @@ struct route {
     void *arg;
 };
 
+/* A refused upgrade is logged at most this often (with the count since the last line). */
+#define REFUSE_LOG_MS 60000
+
 struct channel {
     struct loop *loop;
     struct key priv, pub;
@@ -37,7 +43,12 @@ struct channel {
     size_t nroutes;
     struct channel_conn *conns;
     size_t nconns;
+    size_t nupgrading; /* answered 101, not yet handed over: they count against max_conns */
     int stopping;
+    struct channel_limits lim;
+    struct accept_limit accept;
+    struct log_every refuse_log;
+    struct channel_stats st;
 };
 
 struct channel_conn {
@@ -48,6 +59,8 @@ struct channel_conn {
     struct channel_peer peer;
     struct key chal_priv;
     int ending, congested;
+    int got_request; /* the first request arrived: the upgrade deadline is off */
+    struct timer idle;
 };
 
 /* Between the handler that checked the handshake and the upgraded socket. */
@@ -139,6 +152,9 @@ static void conn_closed(struct noise_stream *ns, const char *err, void *arg)
 {
     struct channel_conn *c = arg;
     log_debug("module=control event=channel_closed peer=%s error=\"%s\"", c->peer.addr, err ? err : "");
+    if (!c->got_request && err != NULL && strcmp(err, "deadline") == 0)
+        c->ch->st.closed_first_request++;
+    timer_stop(&c->idle);
     conn_unlink(c);
     h2_free(c->h2); /* open requests see on_gone */
     sodium_memzero(&c->chal_priv, sizeof(c->chal_priv));
@@ -156,9 +172,76 @@ static const struct route *find_route(const struct channel *ch, const char *path
     return route_find(ch->routes, ch->nroutes, sizeof(struct route), path, len);
 }
 
+/* No stream has been open for idle_ms: GOAWAY, and the connection ends once it is out (clients dial again
+ * for their next request, as they do after Go's http2.Server idle timeout). */
+static void conn_idle_cb(struct timer *t, void *arg)
+{
+    struct channel_conn *c = arg;
+    if (c->ending || h2_streams(c->h2) > 0)
+        return; /* a stream is open again: on_idle re-arms when it closes */
+    c->ch->st.closed_idle++;
+    log_debug("module=control event=channel_idle peer=%s", c->peer.addr);
+    h2_goaway(c->h2);
+    conn_check(c);
+}
+
+static void conn_on_idle(void *arg)
+{
+    struct channel_conn *c = arg;
+    if (c->ch->lim.idle_ms && !c->ending)
+        timer_start(&c->idle, c->ch->lim.idle_ms);
+}
+
+/* An optional endpoint (§5.1) we do not offer: 501 with {"error":"..."}. The official client turns that
+ * into its message: the LocalAPI passes the body of /machine/feature/query and /machine/id-token through
+ * and the CLI shows the "error" member (Go decodes it case-insensitively); set-dns and the others print
+ * the status and the body. A bare 501 would read "501 Not Implemented: " with nothing after it. */
+static void answer_not_supported(struct h2_req *req, const char *path, size_t plen)
+{
+    char what[96] = "";
+    if (plen == strlen("/machine/feature/query") && !strncmp(path, "/machine/feature/query", plen)) {
+        size_t blen;
+        const uint8_t *body = h2_req_body(req, &blen);
+        struct json_object *o = body ? tc_json_parse((const char *)body, blen) : NULL, *f;
+        const char *name = "";
+        if (o && json_object_object_get_ex(o, "Feature", &f) && json_object_is_type(f, json_type_string))
+            name = json_object_get_string(f);
+        size_t n = 0;
+        for (; name[n] && n < 48; n++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", name[n]))
+                break;
+        if (n && !name[n])
+            snprintf(what, sizeof(what), "the feature \"%s\"", name);
+        json_object_put(o);
+    }
+    char msg[256];
+    if (what[0])
+        snprintf(msg, sizeof(msg), "%s is not supported by this server (weft)", what);
+    else
+        snprintf(msg, sizeof(msg), "%.*s is not supported by this server (weft)", (int)(plen > 96 ? 96 : plen),
+                 path);
+    struct jbuf b;
+    jbuf_init(&b);
+    jbuf_open(&b, '{');
+    jbuf_field(&b, "error");
+    jbuf_str(&b, msg);
+    jbuf_close(&b, '}');
+    jbuf_putc(&b, '\n');
+    static const struct http_header h[] = {{"content-type", "application/json; charset=utf-8"}};
+    if (b.oom)
+        h2_respond_text(req, 501, "not supported by this server\n");
+    else
+        h2_respond(req, 501, h, 1, b.p, b.len);
+    jbuf_free(&b);
+}
+
 static void conn_request(struct h2_req *req, void *arg)
 {
     struct channel_conn *c = arg;
+    if (!c->got_request) {
+        c->got_request = 1;
+        stream_set_deadline(noise_stream_socket(c->ns), 0);
+    }
     const char *path = h2_req_path(req);
     size_t len = strcspn(path, "?");
     const struct route *rt = find_route(c->ch, path, len);
@@ -169,7 +252,7 @@ static void conn_request(struct h2_req *req, void *arg)
         return;
     }
     if (rt != NULL && rt->status == 501) {
-        h2_respond_text(req, 501, "not implemented\n");
+        answer_not_supported(req, path, len);
         return;
     }
     static const struct http_header nf[] = {{"content-type", "text/plain; charset=utf-8"},
@@ -183,6 +266,7 @@ static void on_upgraded(struct stream *s, void *arg)
 {
     struct pending *p = arg;
     struct channel *ch = p->ch;
+    ch->nupgrading--;
     if (s == NULL)
         goto out;
     if (p->refuse != NULL) {
@@ -224,12 +308,16 @@ static void on_upgraded(struct stream *s, void *arg)
         w += (size_t)rl;
     }
     stream_set_write_timeout(s, WRITE_TIMEOUT_MS);
+    /* the HTTP/2 preface and a first request must follow soon: a peer that only holds a socket is dropped */
+    stream_set_deadline(s, ch->lim.first_request_ms);
     if (stream_write(s, out, w) != 0) {
         free(c);
         stream_close(s);
         goto out;
     }
-    struct h2_server_opts o = {.max_body = MAX_BODY};
+    struct h2_server_opts o = {
+        .max_body = MAX_BODY, .max_buffered = ch->lim.max_buffered, .on_idle = conn_on_idle,
+        .busy_count = &ch->st.refused_busy};
     c->h2 = h2_server_new(conn_write, conn_request, c, &o);
     if (c->h2 == NULL) {
         free(c);
@@ -247,6 +335,8 @@ static void on_upgraded(struct stream *s, void *arg)
         c->next->prev = c;
     ch->conns = c;
     ch->nconns++;
+    timer_init(&c->idle, ch->loop, conn_idle_cb, c);
+    conn_on_idle(c); /* no stream yet */
     {
         char mk[KEY_TEXT_MAX];
         key_format(mk, sizeof(mk), KEY_TEXT_MACHINE, &c->peer.machine);
@@ -270,6 +360,26 @@ static void handle_ts2021(struct http_req *req, void *arg)
     }
     if (ch->stopping) {
         http_respond_text(req, 503, "shutting down\n");
+        return;
+    }
+    /* before any Noise work: a refused peer costs no DH */
+    int refuse = accept_limit_check(&ch->accept, ch->nconns + ch->nupgrading, loop_now(ch->loop));
+    if (refuse != 0) {
+        if (refuse == 503)
+            ch->st.refused_max_conns++;
+        else
+            ch->st.refused_rate++;
+        uint64_t held = 0;
+        if (log_every_ok(&ch->refuse_log, loop_now(ch->loop), REFUSE_LOG_MS, &held)) {
+            char peer[ADDR_STRLEN];
+            log_warn("module=control event=channel_refused reason=%s peer=%s conns=%zu max_conns=%lld "
+                     "accept_rate=%lld refused_before=%llu msg=\"new control connections are refused (logged "
+                     "once a minute)\"",
+                     refuse == 503 ? "max_conns" : "accept_rate", http_req_peer_str(req, peer, sizeof(peer)),
+                     ch->nconns + ch->nupgrading, ch->lim.max_conns, ch->lim.accept_rate,
+                     (unsigned long long)held);
+        }
+        http_respond_text(req, refuse, refuse == 503 ? "too many connections\n" : "slow down\n");
         return;
     }
     enum ts2021_upgrade_kind kind = ts2021_upgrade_kind(http_req_header(req, "Upgrade"));
@@ -326,7 +436,9 @@ static void handle_ts2021(struct http_req *req, void *arg)
         ts2021_transport_wipe(&p->t);
         free(p);
         http_respond_text(req, 400, "upgrade needs HTTP/1.1\n");
+        return;
     }
+    ch->nupgrading++;
 }
 
 static void handle_key(struct http_req *req, void *arg)
@@ -419,6 +531,17 @@ int channel_handle(struct channel *ch, const char *path, int prefix, channel_han
     return 0;
 }
 
+void channel_set_limits(struct channel *ch, const struct channel_limits *lim)
+{
+    ch->lim = *lim;
+    accept_limit_init(&ch->accept, lim->max_conns, lim->accept_rate, lim->accept_burst, loop_now(ch->loop));
+}
+
+const struct channel_stats *channel_stats(const struct channel *ch)
+{
+    return &ch->st;
+}
+
 const struct key *channel_public_key(const struct channel *ch)
 {
     return &ch->pub;
@@ -452,6 +575,7 @@ void channel_free(struct channel *ch)
     while (ch->conns != NULL) {
         struct channel_conn *c = ch->conns;
         conn_unlink(c);
+        timer_stop(&c->idle);
         noise_stream_abandon(c->ns); /* the stream is freed by the loop; no callback reaches us */
         h2_free(c->h2);
         sodium_memzero(&c->chal_priv, sizeof(c->chal_priv));

@@ -40,8 +40,29 @@ struct channel_peer {
  * that the stream or connection went away (path routing ignores any query string). */
 typedef void (*channel_handler)(struct h2_req *req, const struct channel_peer *peer, void *arg);
 
-/* A channel with the control private key (copied). NULL if out of memory. */
+/* What one peer may hold of the server (0 = no limit, for each). */
+struct channel_limits {
+    long long max_conns;       /* channels open or being upgraded at once; more upgrades get 503 */
+    long long accept_rate;     /* new channels per second; more get 429 (core/limit.h) */
+    long long accept_burst;    /* 0: one second's worth */
+    unsigned first_request_ms; /* from the upgrade to the first complete request (preface included) */
+    unsigned idle_ms;          /* a channel without an open stream this long gets a GOAWAY and is closed */
+    size_t max_buffered;       /* request bytes (headers, bodies) held per channel across its streams */
+};
+
+/* Counters of what the limits did. */
+struct channel_stats {
+    uint64_t refused_max_conns, refused_rate; /* upgrades refused */
+    uint64_t closed_first_request;            /* no request in time after the upgrade */
+    uint64_t closed_idle;                     /* no open stream for idle_ms */
+    uint64_t refused_busy;                    /* requests answered 503: the channel's max_buffered was held */
+};
+
+/* A channel with the control private key (copied). NULL if out of memory. No limits until set. */
 struct channel *channel_new(struct loop *l, const struct key *control_priv);
+/* Set the limits (connections already open keep the ones they started with, except max_conns/rate). */
+void channel_set_limits(struct channel *ch, const struct channel_limits *lim);
+const struct channel_stats *channel_stats(const struct channel *ch);
 /* Serve GET /key and /ts2021 on srv. 0 or -1. */
 int channel_attach(struct channel *ch, struct http_server *srv);
 /* Route requests inside the channel: exact path, or every path under it with prefix != 0 (the longest

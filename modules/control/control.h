@@ -3,11 +3,11 @@
 #ifndef WEFT_MODULES_CONTROL_H
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
+#include "core/tls.h"
 struct control_conf {
     char *listen;
     char *tls_listen;
-    char *tls_cert;
-    char *tls_key;
+    struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *server_url;
     char *base_domain;
     int magic_dns;
@@ -26,6 +26,16 @@ struct control_conf {
     long long derp_stun_port;
     long long stream_queue_max;
     char *derp_map_file;
+    /* limits on what clients may hold (issue 10): the channel, pending registrations, Hostinfo */
+    long long max_conns; /* 0: three quarters of the open-file limit */
+    long long accept_rate, accept_burst;
+    long long first_request_timeout, idle_timeout;
+    long long channel_buffer;
+    long long max_pending;
+    long long hostinfo_max;
+    /* who may ask /verify */
+    struct cfg_list verify_allow;
+    char *verify_secret_file;
     char *packet_filter_file;
 };
 #endif

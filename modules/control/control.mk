@@ -53,6 +53,8 @@ TESTS += t/unit/test_channel t/control-channel.t
 EXTRA_DIST += t/control-channel.t
 FUZZ_TARGETS += fuzz_control_h2
 EXTRA_DIST += t/fuzz/corpus/fuzz_control_h2
+FUZZ_TARGETS += fuzz_hostinfo
+EXTRA_DIST += t/fuzz/corpus/fuzz_hostinfo
 BENCHES += bench/bench_channel
 bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
 bench_bench_channel_CFLAGS = $(AM_CFLAGS)
@@ -61,12 +63,17 @@ bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
 	modules/control/mapper.c modules/control/fanout.c \
-	modules/control/register.c modules/control/poll.c modules/control/metrics.c
+	modules/control/derpmap.c modules/control/derpmap.h \
+	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
+	modules/control/pending.c modules/control/pending.h \
+	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
-	modules/control/ops.c modules/control/ops.h
-check_PROGRAMS += t/unit/test_control
-TESTS += t/unit/test_control
+	modules/control/reload.c modules/control/ops.c modules/control/ops.h
+check_PROGRAMS += t/unit/test_control t/unit/test_pending
+TESTS += t/unit/test_control t/unit/test_pending
+t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h
+t_unit_test_pending_CFLAGS = $(AM_CFLAGS) # own objects: pending.c is also in the module
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
 t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
 if !BUILTIN_MODULES
@@ -74,8 +81,9 @@ modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket clie
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/data/control-schema-1
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t \
+	t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)

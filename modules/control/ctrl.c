@@ -12,8 +12,16 @@
 #include "core/json/tailcfg.h"
 #include "core/log.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/hostinfo.h"
 #include "modules/control/ipalloc.h"
+#include "modules/control/naming.h"
 #include "modules/control/store.h"
+
+/* last_seen of an online node reaches the store at most this often (seconds), in batches written every
+ * SEEN_FLUSH_MS: 10,000 streamers cost ~170 row updates a second, in a few transactions. */
+#define SEEN_PERSIST_S 60
+#define SEEN_FLUSH_MS 5000
+#define DEFAULT_HOSTINFO_MAX 16384
 
 int64_t ctrl_now(void)
 {
@@ -63,35 +71,18 @@ static int parse_server_url(struct ctrl *c, const char *url)
     return c->server_host ? 0 : -1;
 }
 
-/* The Hostinfo peers get: what they use (name, OS, peerapi services, SSH host keys, routes), not the
- * client's DERP latencies, which change all the time and would make every lite update a PeersChanged. */
-static const char *const peer_hostinfo_keys[] = {
-    "IPNVersion", "OS", "OSVersion", "Hostname", "Services", "sshHostKeys", "RoutableIPs", "ShieldsUp",
-    "Userspace", "UserspaceRouter", "AppConnector", "RequestTags", NULL,
-};
+char *ctrl_hostinfo_clean(struct ctrl *c, const char *json, size_t len, size_t *outlen)
+{
+    size_t max = c && c->conf && c->conf->hostinfo_max ? (size_t)c->conf->hostinfo_max : DEFAULT_HOSTINFO_MAX;
+    return hostinfo_clean(json, len, NULL, max, outlen);
+}
 
+/* The Hostinfo peers get: the members they use (hostinfo_peer_keys), cleaned. */
 int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len)
 {
-    char *trimmed = NULL;
-    if (json && len) {
-        struct json_object *o = tc_json_parse(json, len);
-        if (o && json_object_is_type(o, json_type_object)) {
-            struct jbuf b;
-            jbuf_init(&b);
-            jbuf_open(&b, '{');
-            for (size_t i = 0; peer_hostinfo_keys[i]; i++) {
-                struct json_object *v;
-                if (json_object_object_get_ex(o, peer_hostinfo_keys[i], &v) && v) {
-                    jbuf_field(&b, peer_hostinfo_keys[i]);
-                    jbuf_json(&b, v);
-                }
-            }
-            jbuf_close(&b, '}');
-            trimmed = jbuf_take(&b, NULL);
-            jbuf_free(&b);
-        }
-        json_object_put(o);
-    }
+    struct ctrl *c = n->c;
+    size_t max = c && c->conf && c->conf->hostinfo_max ? (size_t)c->conf->hostinfo_max : DEFAULT_HOSTINFO_MAX;
+    char *trimmed = json && len ? hostinfo_clean(json, len, hostinfo_peer_keys, max, NULL) : NULL;
     int changed = (!trimmed != !n->peer_hostinfo) ||
                   (trimmed && strcmp(trimmed, n->peer_hostinfo) != 0);
     free(n->peer_hostinfo);
@@ -169,7 +160,15 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     memset(m, 0, sizeof *m);
     n->c = c;
     n->m.online = false;
+    n->seen_stored = n->m.last_seen;
     timer_init(&n->eph_timer, c->loop, eph_timer_cb, n);
+    /* rows written before control cleaned what clients send are cleaned as they are loaded */
+    hostinfo_clean_str(n->m.hostname, sizeof n->m.hostname, n->m.hostname);
+    if (n->m.hostinfo) {
+        char *clean = ctrl_hostinfo_clean(c, n->m.hostinfo, strlen(n->m.hostinfo), NULL);
+        free(n->m.hostinfo);
+        n->m.hostinfo = clean;
+    }
     if (n->m.hostinfo)
         ctrl_node_set_hostinfo(n, n->m.hostinfo, strlen(n->m.hostinfo));
     size_t i = ctrl_node_pos(c, n->m.id);
@@ -201,6 +200,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
         }
         rc = 0;
     }
+    ctrl_revoke(c, n->m.node_key);
     n->removing = true;
     while (n->sess)
         ctrl_sess_end(n->sess);
@@ -253,6 +253,8 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
         if (store_node_set_last_seen(c->store, n->m.id, n->m.last_seen))
             log_warn("module=control event=last_seen node=%lld error=\"%s\"", (long long)n->m.id,
                      store_errmsg(c->store));
+        else
+            n->seen_stored = n->m.last_seen;
         if (n->m.ephemeral)
             timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);
     } else {
@@ -260,6 +262,93 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
     }
     mapper_invalidate(n);
     fanout_node(c, n, CH_ONLINE);
+}
+
+static void seen_flush_cb(struct timer *t, void *arg)
+{
+    struct ctrl *c = arg;
+    (void)t;
+    if (!c->nseen)
+        return;
+    bool tx = store_begin(c->store) == 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < c->nseen; i++) {
+        struct cnode *n = ctrl_node_by_id(c, c->seen[i]);
+        if (!n || !n->seen_dirty) /* removed since, or written at its disconnect */
+            continue;
+        n->seen_dirty = false;
+        if (store_node_set_last_seen(c->store, n->m.id, n->m.last_seen))
+            failed++;
+        else
+            n->seen_stored = n->m.last_seen;
+    }
+    if (tx && store_commit(c->store)) {
+        store_rollback(c->store);
+        failed = c->nseen;
+    }
+    if (failed) /* the next map request or keep-alive tries again */
+        log_warn("module=control event=last_seen nodes=%zu error=\"%s\"", failed, store_errmsg(c->store));
+    c->nseen = 0;
+}
+
+void ctrl_node_seen(struct ctrl *c, struct cnode *n)
+{
+    n->m.last_seen = ctrl_now();
+    if (n->seen_dirty || n->m.last_seen - n->seen_stored < SEEN_PERSIST_S)
+        return;
+    if (c->nseen == c->seen_cap) {
+        size_t cap = c->seen_cap ? c->seen_cap * 2 : 64;
+        int64_t *v = realloc(c->seen, cap * sizeof *v);
+        if (!v)
+            return;
+        c->seen = v;
+        c->seen_cap = cap;
+    }
+    c->seen[c->nseen++] = n->m.id;
+    n->seen_dirty = true;
+    if (!timer_armed(&c->seen_flush))
+        timer_start(&c->seen_flush, SEEN_FLUSH_MS);
+}
+
+/* Is label taken by a node other than self? */
+struct name_probe {
+    struct ctrl *c;
+    const struct cnode *self;
+};
+
+static bool taken_by_other(void *ctx, const char *label)
+{
+    struct name_probe *p = ctx;
+    struct cnode *o = ctrl_node_by_name(p->c, label);
+    return o != NULL && o != p->self;
+}
+
+unsigned ctrl_node_set_hostname(struct ctrl *c, struct cnode *n, const char *hostname)
+{
+    char clean[MODEL_HOSTNAME_MAX + 1];
+    hostinfo_clean_str(clean, sizeof clean, hostname ? hostname : "");
+    if (!strcmp(clean, n->m.hostname))
+        return 0;
+    char old_label[NAMING_LABEL_MAX + 1], label[NAMING_LABEL_MAX + 1];
+    naming_label(n->m.hostname, old_label);
+    naming_label(clean, label);
+    model_strlcpy(n->m.hostname, clean, sizeof n->m.hostname);
+    if (n->m.renamed || !strcmp(old_label, label))
+        return 0; /* an admin's name stays; "My Laptop" -> "my-laptop" changes nothing */
+    char given[NAMING_LABEL_MAX + 1];
+    struct name_probe probe = {c, n};
+    if (naming_unique(label, taken_by_other, &probe, given) || !strcmp(given, n->m.given_name))
+        return 0;
+    log_info("module=control event=node_renamed node=%lld from=%s to=%s reason=\"the client's hostname "
+             "changed\"", (long long)n->m.id, n->m.given_name, given);
+    model_strlcpy(n->m.given_name, given, sizeof n->m.given_name);
+    return CH_FULL | CH_SELF;
+}
+
+void ctrl_revoke(struct ctrl *c, const uint8_t node_key[32])
+{
+    if (c->on_revoke)
+        c->on_revoke(c->on_revoke_arg, node_key);
 }
 
 const struct model_user *ctrl_user(struct ctrl *c, int64_t id)
@@ -306,6 +395,12 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
+    timer_init(&c->seen_flush, loop, seen_flush_cb, c);
+    if (pending_init(&c->pending, conf->max_pending > 0 ? (size_t)conf->max_pending : 1000)) {
+        snprintf(err, errlen, "out of memory");
+        free(c);
+        return NULL;
+    }
     if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
         snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
         goto fail;
@@ -369,6 +464,9 @@ void ctrl_free(struct ctrl *c)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);
     timer_stop(&c->flush);
+    seen_flush_cb(&c->seen_flush, c); /* what the nodes were last seen at, before the store closes */
+    timer_stop(&c->seen_flush);
+    free(c->seen);
     for (size_t i = 0; i < c->nnodes; i++)
         cnode_free(c->nodes[i]);
     free(c->nodes);

@@ -14,16 +14,17 @@
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
+#include "core/limit.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
 #include "modules/control/model.h"
+#include "modules/control/pending.h"
 
 struct store;
 struct ipalloc;
 struct ctrl_sess;
-struct reg_pending;
 struct peer_block;
 #define MAPPER_BLOCK 128
 
@@ -50,6 +51,8 @@ struct cnode {
     unsigned flushing;      /* the bits being sent by the flush under way */
     struct timer eph_timer; /* ephemeral removal after ephemeral_timeout offline */
     bool removing;          /* being forgotten: its streams' ends are not online changes */
+    bool seen_dirty;        /* last_seen is newer in memory than in the store (queued in ctrl.seen) */
+    int64_t seen_stored;    /* the last_seen the store has */
     struct ctrl *c;
 };
 
@@ -81,11 +84,14 @@ enum ctrl_refusal {
     REFUSED_KEY_REVOKED,
     REFUSED_KEY_EXPIRED,
     REFUSED_KEY_USED,
+    REFUSED_TOO_MANY_PENDING, /* control.max_pending interactive logins wait already (503) */
+    REFUSED_TOO_MANY_WAITERS, /* a Followup past the few that may wait on one login (429) */
     REFUSED_NREASONS
 };
 struct ctrl_stats {
     uint64_t registrations[REG_NRESULTS];
     uint64_t refused[REFUSED_NREASONS];
+    uint64_t verify_refused; /* /verify asked from outside control.verify_allow without the secret (403) */
     struct mhist batch_nodes;   /* nodes changed or removed per fan-out flush */
     struct mhist batch_latency; /* seconds from a batch's first change to its delta written to every stream */
     struct mhist flush_seconds; /* seconds one flush takes (building and writing the deltas) */
@@ -109,6 +115,9 @@ struct ctrl {
 
     char *derp_json, *dns_json, *filter_json, *filter_list_json, *capmap_json;
     size_t derp_len, dns_len, filter_len, filter_list_len, capmap_len;
+    bool embedded_derp; /* the DERP map names the relay of this process (at server_url) */
+    int stun_port;      /* its STUN port (0: none) */
+    unsigned statics_changed; /* STATIC_* waiting in the fanout batch: every stream gets them in a delta */
 
     struct ctrl_sess *sessions;
     size_t nsessions;
@@ -123,7 +132,18 @@ struct ctrl {
     struct timer flush;
     uint64_t first_change_ms;
 
-    struct reg_pending *pending;
+    struct pending_table pending; /* interactive registrations (pending.h, register.c) */
+    struct log_every pending_log;
+
+    /* last_seen of online nodes, written to the store in batches (ctrl_node_seen) */
+    int64_t *seen;
+    size_t nseen, seen_cap;
+    struct timer seen_flush;
+
+    /* app.c: a node key stopped being admitted (node deleted, expired, re-keyed): drop its relay
+     * connections. NULL: nothing to tell. */
+    void (*on_revoke)(void *arg, const uint8_t node_key[32]);
+    void *on_revoke_arg;
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
@@ -178,6 +198,18 @@ const struct model_user *ctrl_user(struct ctrl *c, int64_t id);
 int ctrl_users_reload(struct ctrl *c);
 /* The node went online/offline (first stream opened / last one closed). */
 void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online);
+/* The node was heard from (a map request, its stream taking data): last_seen is now. The store gets it
+ * at most once a minute per node, in batches. */
+void ctrl_node_seen(struct ctrl *c, struct cnode *n);
+/* The client reports hostname (cleaned here): n->m.hostname takes it and, unless an admin named the node,
+ * its given name follows (unique in the tailnet). Returns CH_FULL | CH_SELF if the name changed, else 0;
+ * the caller saves. */
+unsigned ctrl_node_set_hostname(struct ctrl *c, struct cnode *n, const char *hostname);
+/* node_key is no longer admitted: connections made with it elsewhere (the in-process relay) are dropped. */
+void ctrl_revoke(struct ctrl *c, const uint8_t node_key[32]);
+/* A client's Hostinfo as control keeps it (hostinfo.h: cleaned, at most control.hostinfo_max bytes);
+ * malloc'd, or NULL if it is not an object. */
+char *ctrl_hostinfo_clean(struct ctrl *c, const char *json, size_t len, size_t *outlen);
 
 /* ---- mapper.c: MapResponses ---- */
 /* The node as its peers see it (cached). NULL if out of memory. */
@@ -198,6 +230,10 @@ size_t ctrl_node_pos(struct ctrl *c, int64_t id);
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
 /* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port);
+enum { STATIC_DERP = 1 << 0, STATIC_DNS = 1 << 1 };
+/* Build the DERP map and DNS config again from c->conf (after a reload); which changed into *changed
+ * (STATIC_*). On failure (-1) the running ones stay. */
+int mapper_rebuild_static(struct ctrl *c, unsigned *changed);
 
 /* ---- fanout.c: map streams and deltas ---- */
 /* A new stream for node n: writes the full map and keeps it for deltas and keep-alives. NULL if the
@@ -211,6 +247,11 @@ void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 void fanout_removed(struct ctrl *c, int64_t id);
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+void fanout_statics(struct ctrl *c, unsigned what);
+/* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
+ * whole new map to every open stream, now (what is batched goes with it). */
+void fanout_full_maps(struct ctrl *c);
 /* Send what is queued now (the flush timer calls this). */
 void fanout_flush(struct ctrl *c);
 

@@ -78,6 +78,8 @@ static int sess_write(struct ctrl_sess *s, const void *data, size_t len)
         ctrl_sess_end(s);
         return -1;
     }
+    if (!s->ops->queued(s->h)) /* it took everything sent before: still there */
+        ctrl_node_seen(c, s->node);
     if (s->ops->write(s->h, data, len)) {
         ctrl_sess_end(s);
         return -1;
@@ -190,6 +192,29 @@ void fanout_removed(struct ctrl *c, int64_t id)
     }
 }
 
+void fanout_statics(struct ctrl *c, unsigned what)
+{
+    c->statics_changed |= what;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
+void fanout_full_maps(struct ctrl *c)
+{
+    fanout_flush(c); /* what was batched first, so that nothing is sent after the map that supersedes it */
+    struct ctrl_sess *s, *next;
+    for (s = c->sessions; s; s = next) {
+        next = s->next;
+        size_t len;
+        const uint8_t *f = mapper_full_frame(c, s->node, s->capver, s->compress, &len);
+        if (f)
+            sess_write(s, f, len);
+    }
+}
+
 static int cmp_node_id(const void *a, const void *b)
 {
     int64_t x = (*(struct cnode *const *)a)->m.id, y = (*(struct cnode *const *)b)->m.id;
@@ -204,6 +229,7 @@ struct batch {
     int64_t *removed;
     size_t nremoved;
     bool users;
+    unsigned statics; /* STATIC_*: the DERP map / DNS config go with it */
 };
 
 static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self, int capver)
@@ -278,7 +304,11 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
         }
         r.node_json = (struct tc_raw){node.p, node.len, NULL};
     }
-    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len) {
+    if (b->statics & STATIC_DERP)
+        r.derp_map_json = (struct tc_raw){c->derp_json, c->derp_len, NULL};
+    if (b->statics & STATIC_DNS)
+        r.dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
+    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len && !b->statics) {
         free(up);
         rc = 0;
         goto out;
@@ -333,11 +363,12 @@ static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
-    if (!c->nchanged && !c->nremoved && !c->users_changed)
+    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->statics_changed)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
-    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed};
+    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed, c->statics_changed};
+    c->statics_changed = 0;
     double t_flush = metrics_now(), t_batch = c->st.batch_t0 ? c->st.batch_t0 : t_flush;
     c->changed = NULL;
     c->nchanged = c->changed_cap = 0;

@@ -12,6 +12,7 @@
 #include "core/json/tailcfg.h"
 #include "core/log.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/derpmap.h"
 #include "modules/control/ipalloc.h"
 
 /* MapResponses (spec control-ts2021.md §7, netmap.md). Every node's entry as its peers see it is
@@ -446,9 +447,9 @@ static size_t reverse_zones(const char *prefix4, const char *prefix6, char ***ou
     return n;
 }
 
-static int build_dns(struct ctrl *c)
+/* DNSConfig from the configuration into *out (malloc'd). 0 or -1. */
+static int build_dns(const struct control_conf *cf, char **out, size_t *outlen)
 {
-    struct control_conf *cf = c->conf;
     struct tc_dns_config d;
     memset(&d, 0, sizeof d);
     struct tc_resolver *res = calloc(cf->nameservers.n + 1, sizeof *res);
@@ -480,7 +481,7 @@ static int build_dns(struct ctrl *c)
     struct jbuf b;
     jbuf_init(&b);
     int rc = tc_dns_config_emit(&b, &d);
-    c->dns_json = rc ? NULL : jbuf_take(&b, &c->dns_len);
+    *out = rc ? NULL : jbuf_take(&b, outlen);
     jbuf_free(&b);
     for (size_t i = 0; i < nz; i++)
         free(zones[i]);
@@ -488,46 +489,19 @@ static int build_dns(struct ctrl *c)
     free(routes);
     free(doms);
     free(res);
-    return c->dns_json ? 0 : -1;
+    return *out ? 0 : -1;
 }
 
-static int build_derp(struct ctrl *c, bool embedded, int stun_port)
+/* The DERP map: the file's, else the embedded relay's entry (at server_url's host and port), into *out. */
+static int build_derp(struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
 {
-    struct control_conf *cf = c->conf;
     if (cf->derp_map_file) {
-        FILE *f = fopen(cf->derp_map_file, "r");
-        if (!f) {
-            log_error("module=control event=derp_map file=%s error=\"cannot open\"", cf->derp_map_file);
+        char err[512];
+        if (derpmap_load(cf->derp_map_file, out, outlen, err, sizeof err)) {
+            log_error("module=control event=derp_map error=\"%s\"", err);
             return -1;
         }
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-        for (;;) {
-            if (len + 4096 > cap) {
-                char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
-                if (!p)
-                    break;
-                buf = p;
-            }
-            size_t r = fread(buf + len, 1, cap - len, f);
-            if (!r)
-                break;
-            len += r;
-        }
-        fclose(f);
-        struct json_object *o = buf ? tc_json_parse(buf, len) : NULL;
-        free(buf);
-        if (!o || !json_object_is_type(o, json_type_object)) {
-            json_object_put(o);
-            log_error("module=control event=derp_map file=%s error=\"not a JSON object\"", cf->derp_map_file);
-            return -1;
-        }
-        size_t tl;
-        const char *t = tc_json_text(o, &tl);
-        c->derp_json = strndup(t, tl);
-        c->derp_len = tl;
-        json_object_put(o);
-        return c->derp_json ? 0 : -1;
+        return 0;
     }
     struct tc_derp_map m;
     memset(&m, 0, sizeof m);
@@ -536,7 +510,7 @@ static int build_derp(struct ctrl *c, bool embedded, int stun_port)
     struct tc_derp_node dn;
     memset(&dn, 0, sizeof dn);
     char name[16];
-    if (embedded) {
+    if (c->embedded_derp) {
         uint8_t a[16];
         snprintf(name, sizeof name, "%lld", cf->derp_region_id);
         dn.name = name;
@@ -546,7 +520,7 @@ static int build_derp(struct ctrl *c, bool embedded, int stun_port)
             dn.ipv4 = c->server_host;
         else if (inet_pton(AF_INET6, c->server_host, a) == 1)
             dn.ipv6 = c->server_host;
-        dn.stun_port = stun_port ? stun_port : -1;
+        dn.stun_port = c->stun_port ? c->stun_port : -1;
         dn.derp_port = c->server_port;
         r.region_id = dn.region_id;
         r.region_code = "weft";
@@ -562,9 +536,40 @@ static int build_derp(struct ctrl *c, bool embedded, int stun_port)
     struct jbuf b;
     jbuf_init(&b);
     int rc = tc_derp_map_emit(&b, &m);
-    c->derp_json = rc ? NULL : jbuf_take(&b, &c->derp_len);
+    *out = rc ? NULL : jbuf_take(&b, outlen);
     jbuf_free(&b);
-    return c->derp_json ? 0 : -1;
+    return *out ? 0 : -1;
+}
+
+/* Replace *cur with fresh if they differ; 1 if replaced, 0 if the same (fresh freed). */
+static int replace_text(char **cur, size_t *curlen, char *fresh, size_t len)
+{
+    if (*cur && *curlen == len && memcmp(*cur, fresh, len) == 0) {
+        free(fresh);
+        return 0;
+    }
+    free(*cur);
+    *cur = fresh;
+    *curlen = len;
+    return 1;
+}
+
+int mapper_rebuild_static(struct ctrl *c, unsigned *changed)
+{
+    char *derp, *dns;
+    size_t dl, nl;
+    *changed = 0;
+    if (build_derp(c, c->conf, &derp, &dl))
+        return -1;
+    if (build_dns(c->conf, &dns, &nl)) {
+        free(derp);
+        return -1;
+    }
+    if (replace_text(&c->derp_json, &c->derp_len, derp, dl))
+        *changed |= STATIC_DERP;
+    if (replace_text(&c->dns_json, &c->dns_len, dns, nl))
+        *changed |= STATIC_DNS;
+    return 0;
 }
 
 /* control.packet_filter_file: a JSON array of FilterRules, sent as the "base" filter. */
@@ -614,7 +619,10 @@ static int filter_from_file(struct ctrl *c, const char *path)
 
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port)
 {
-    if (build_derp(c, embedded_derp, stun_port) || build_dns(c))
+    unsigned changed;
+    c->embedded_derp = embedded_derp;
+    c->stun_port = stun_port;
+    if (mapper_rebuild_static(c, &changed))
         return -1;
     if (c->conf->packet_filter_file)
         return filter_from_file(c, c->conf->packet_filter_file);

@@ -14,6 +14,7 @@ static const char *const refusals[REFUSED_NREASONS] = {
     [REFUSED_MALFORMED] = "malformed",        [REFUSED_OTHER_MACHINE] = "node_key_of_other_machine",
     [REFUSED_KEY_UNKNOWN] = "authkey_unknown", [REFUSED_KEY_REVOKED] = "authkey_revoked",
     [REFUSED_KEY_EXPIRED] = "authkey_expired", [REFUSED_KEY_USED] = "authkey_used",
+    [REFUSED_TOO_MANY_PENDING] = "too_many_pending", [REFUSED_TOO_MANY_WAITERS] = "too_many_followups",
 };
 
 void ctrl_collect_metrics(struct metrics_w *w, void *arg)
@@ -48,6 +49,9 @@ void ctrl_collect_metrics(struct metrics_w *w, void *arg)
     for (int i = 0; i < REFUSED_NREASONS; i++)
         mw_sample(w, "weft_control_registrations_refused_total", (double)c->st.refused[i], "reason", refusals[i],
                   NULL);
+    mw_counter(w, "weft_control_verify_refused_total",
+               "/verify requests refused (403): from outside control.verify_allow, without the secret.",
+               (double)c->st.verify_refused);
 
     mw_counter(w, "weft_control_map_bytes_total", "Bytes written to map streams (framed, compressed).",
                (double)c->bytes_written);

@@ -52,6 +52,7 @@ struct model_node {
     bool ephemeral;
     struct model_strlist tags;                    /* "tag:x"; non-empty = tagged node */
     int64_t authkey_id;                           /* pre-auth key used to register it; 0 = none */
+    bool renamed;                                 /* an admin named it: the hostname no longer does */
 };
 
 /* A pre-auth key. The secret itself is never stored: only its SHA-256 (authkey.h makes and checks keys),

@@ -3,69 +3,195 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "core/addr.h"
+#include "core/cfgcheck.h"
 #include "core/ctx.h"
+#include "core/frontdoor.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "modules/control/app.h"
 #include "modules/control/channel.h"
 #include "modules/control/control.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/derpmap.h"
+#include "modules/control/ipalloc.h"
 
-#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL}
+static const char *check_prefix(const char *v, int fam, char *buf, size_t len)
+{
+    int f, plen;
+    uint8_t a[16];
+    if (ipalloc_parse_prefix(v, &f, a, &plen) || f != fam) {
+        snprintf(buf, len, "'%s' is not an IPv%d prefix (ADDRESS/LENGTH with no host bits set)", v, fam);
+        return buf;
+    }
+    return NULL;
+}
+
+static const char *check_prefix4(const char *v, char *buf, size_t len)
+{
+    return check_prefix(v, 4, buf, len);
+}
+
+static const char *check_prefix6(const char *v, char *buf, size_t len)
+{
+    return check_prefix(v, 6, buf, len);
+}
+
+#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL, NULL}
+#define KC(name, type, def, doc, check)                                                                        \
+    {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL, check}
+#define KR(name, type, def, doc, min, max) {#name, type, def, doc, offsetof(struct control_conf, name), min, max, NULL, NULL}
+
+/* verify_allow: each item a CIDR ("10.0.0.0/8", "::1/128") or a bare address. */
+static const char *check_cidr(const char *v, char *buf, size_t len)
+{
+    struct addr_prefix p;
+    if (addr_prefix_parse(v, &p) == 0)
+        return NULL;
+    snprintf(buf, len, "'%s' is not an address or CIDR prefix (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)", v);
+    return buf;
+}
 static const struct cfg_key control_keys[] = {
-    K(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)"),
-    K(tls_listen, CFG_STR, NULL, "TLS listener (needs tls_cert and tls_key), e.g. [::]:443"),
-    K(tls_cert, CFG_STR, NULL, "PEM certificate chain for tls_listen"),
-    K(tls_key, CFG_STR, NULL, "PEM private key for tls_listen"),
-    K(server_url, CFG_STR, "http://127.0.0.1:8080", "the URL clients log in to (tailscale up --login-server=URL)"),
-    K(base_domain, CFG_STR, "weft.internal", "MagicDNS names are HOST.<base_domain>"),
+    KC(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)",
+       cfg_check_listen),
+    KC(tls_listen, CFG_STR, NULL, "TLS listener (needs tls_cert and tls_key, or tls.acme), e.g. [::]:443",
+       cfg_check_listen),
+    TLS_KEYS(struct control_conf, tls),
+    KC(server_url, CFG_STR, "http://127.0.0.1:8080", "the URL clients log in to (tailscale up --login-server=URL)",
+       cfg_check_http_url),
+    KC(base_domain, CFG_STR, "weft.internal", "MagicDNS names are HOST.<base_domain>", cfg_check_domain),
     K(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS names and the 100.100.100.100 resolver"),
-    K(nameservers, CFG_LIST, NULL, "upstream DNS servers handed to nodes"),
-    K(search_domains, CFG_LIST, NULL, "extra DNS search domains handed to nodes"),
-    K(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from"),
-    K(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from"),
+    KC(nameservers, CFG_LIST, NULL, "upstream DNS servers handed to nodes (IP addresses or DoH URLs)",
+       cfg_check_nameserver),
+    KC(search_domains, CFG_LIST, NULL, "extra DNS search domains handed to nodes", cfg_check_domain),
+    KC(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from", check_prefix4),
+    KC(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from", check_prefix6),
     K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),
     K(admin_socket, CFG_STR, "control.sock",
       "unix socket for `weft users|authkeys|nodes` (relative to $RUNTIME_DIRECTORY under systemd, else to "
       "state_dir)"),
     {"ephemeral_timeout", CFG_DURATION, "30m", "an ephemeral node disconnected this long is removed",
-     offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL},
+     offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL, NULL},
     {"node_expiry", CFG_DURATION, "0s", "node keys expire after this long (0s: never)",
-     offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL},
+     offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL, NULL},
     {"derp_region_id", CFG_INT, "999", "region ID of the embedded DERP relay in the DERP map",
-     offsetof(struct control_conf, derp_region_id), 900, 999, NULL},
+     offsetof(struct control_conf, derp_region_id), 900, 999, NULL, NULL},
     {"keepalive", CFG_DURATION, "50s", "a map stream with nothing to say gets a keep-alive this often (+0-9 s)",
-     offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL},
+     offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL, NULL},
     {"batch_delay", CFG_DURATION, "100ms", "changes are collected this long before peers get one delta",
-     offsetof(struct control_conf, batch_delay), 0, 1000, NULL},
+     offsetof(struct control_conf, batch_delay), 0, 1000, NULL, NULL},
     {"stream_queue_max", CFG_INT, "16777216",
      "a map stream with more bytes than this not yet taken by its client is ended (it reconnects)",
-     offsetof(struct control_conf, stream_queue_max), 65536, 1LL << 30, NULL},
-    {"derp_stun_port", CFG_INT, "3478", "STUN port advertised for the embedded DERP relay (-1: none)",
-     offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL},
+     offsetof(struct control_conf, stream_queue_max), 65536, 1LL << 30, NULL, NULL},
+    {"derp_stun_port", CFG_INT, "3478",
+     "STUN port advertised for the embedded DERP relay (-1: none; follows derp.stun_listen when unset)",
+     offsetof(struct control_conf, derp_stun_port), -1, 65535, NULL, NULL},
     K(derp_map_file, CFG_STR, NULL, "a DERPMap JSON file (tailcfg.DERPMap) used instead of the embedded relay's"),
+    KR(max_conns, CFG_INT, "0",
+       "most control connections (Noise channels) at once, more get 503 (0: three quarters of the open-file "
+       "limit)", 0, 10000000),
+    KR(accept_rate, CFG_INT, "0", "new control connections accepted per second (0: no limit); more get 429", 0,
+       10000000),
+    KR(accept_burst, CFG_INT, "0", "burst for accept_rate (0: one second's worth)", 0, 10000000),
+    KR(first_request_timeout, CFG_DURATION, "10s",
+       "a control connection must send its first request this soon after the upgrade", 100, 600000),
+    KR(idle_timeout, CFG_DURATION, "60s",
+       "a control connection with no request open this long is closed (clients reconnect when needed)", 100,
+       86400000),
+    KR(channel_buffer, CFG_INT, "2097152",
+       "request bytes (headers and bodies) one control connection may have buffered across its requests; a "
+       "request past it gets 503", 1114112, 1LL << 30),
+    KR(max_pending, CFG_INT, "1000",
+       "interactive registrations waiting for approval at once (one per machine); more get 503", 1, 1000000),
+    KR(hostinfo_max, CFG_INT, "16384",
+       "bytes of a client's Hostinfo kept (control characters stripped, long strings and lists cut)", 1024,
+       1048576),
+    {"verify_allow", CFG_LIST, "127.0.0.0/8, ::1/128",
+     "who may ask /verify (DERP admission): these CIDRs, and this host's own addresses when a relay runs here",
+     offsetof(struct control_conf, verify_allow), 0, 0, NULL, check_cidr},
+    K(verify_secret_file, CFG_STR, NULL,
+      "a file with a secret that lets any address ask /verify (?secret=... or Authorization: Bearer ...)"),
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
       "(fixed setups and tests, until an ACL policy is configured)"),
     CFG_END,
 };
 
+/* What check-config catches beyond single values: what a listener or a client would choke on. */
+static void control_check(const struct cfg_section *s, struct cfg_errors *err)
+{
+    const struct control_conf *c = s->conf;
+    char msg[512];
+    tls_conf_check(s, "tls_listen", c->tls_listen, &c->tls, err);
+    if (!c->listen && !c->tls_listen)
+        cfg_error(err, s, "listen", "control needs a listener: set listen or tls_listen");
+    if (c->prefix_v4 && c->prefix_v6) {
+        struct ipalloc *a = ipalloc_new(c->prefix_v4, c->prefix_v6, msg, sizeof msg);
+        if (a)
+            ipalloc_free(a);
+        else
+            cfg_error(err, s, strstr(msg, "IPv6") || strstr(msg, "prefix_v6") ? "prefix_v6" : "prefix_v4", "%s", msg);
+    }
+    if (c->derp_map_file) {
+        char *json;
+        size_t len;
+        if (derpmap_load(c->derp_map_file, &json, &len, msg, sizeof msg) == 0)
+            free(json);
+        else
+            cfg_error(err, s, "derp_map_file", "%s", msg);
+    }
+}
+
 static void handle_health(struct http_req *req, void *arg)
 {
     http_respond_json(req, 200, "{\"status\":\"pass\"}");
 }
 
+static uint16_t port_of(const char *listen)
+{
+    struct addr a;
+    return listen && addr_parse(listen, &a) == 0 ? a.port : 0;
+}
+
+/* What the front door looks like from a client, compared with what control listens on: warnings for the
+ * mistakes that only show up on other machines. */
+static void check_reachable(struct control_conf *conf, struct ctrl *c)
+{
+    struct addr a;
+    int loopback_url = strcmp(c->server_host, "localhost") == 0 || strncmp(c->server_host, "127.", 4) == 0 ||
+                       strcmp(c->server_host, "::1") == 0;
+    if (loopback_url && conf->listen && addr_parse(conf->listen, &a) == 0 &&
+        (a.host[0] == 0 || strcmp(a.host, "0.0.0.0") == 0 || strcmp(a.host, "::") == 0))
+        log_warn("module=control event=config key=control.server_url msg=\"control listens on %s but server_url "
+                 "%s is a loopback address: other machines are sent there (the login URL, the embedded relay "
+                 "in the DERP map); set control.server_url=http://THIS-HOST:%u\"",
+                 conf->listen, conf->server_url, a.port);
+    if (c->server_tls && port_of(conf->listen) == c->server_port && port_of(conf->tls_listen) != c->server_port)
+        log_warn("module=control event=config key=control.server_url msg=\"server_url %s is https but port %d is "
+                 "control.listen, a plain HTTP listener\"",
+                 conf->server_url, c->server_port);
+    if (!c->server_tls && port_of(conf->tls_listen) == c->server_port && port_of(conf->listen) != c->server_port)
+        log_warn("module=control event=config key=control.server_url msg=\"server_url %s is http but port %d is "
+                 "control.tls_listen, a TLS listener\"",
+                 conf->server_url, c->server_port);
+}
+
+static struct frontdoor front;
+
 static int control_start(struct weft_instance *inst)
 {
     struct control_conf *conf = inst->conf;
+    struct ctrl *c = app_ctrl(app_of(inst));
     char err[512];
     const char *addrs[2] = {conf->listen, conf->tls_listen};
     for (int i = 0; i < 2; i++) {
         if (!addrs[i])
             continue;
-        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? conf->tls_cert : NULL,
-                                            i ? conf->tls_key : NULL, err, sizeof err);
+        struct http_server *srv = weft_http(inst->ctx, addrs[i], i ? &conf->tls : NULL, err, sizeof err);
         if (!srv) {
             log_error("module=control event=listen addr=%s error=\"%s\"", addrs[i], err);
             return -1;
@@ -74,6 +200,20 @@ static int control_start(struct weft_instance *inst)
         if (channel_start(inst, srv) != 0 || app_start(inst, srv) != 0)
             return -1;
     }
+    /* single box: the relay of this process follows these listeners and checks itself against the DERP map;
+     * its STUN port goes into the map unless control.derp_stun_port says otherwise */
+    front = (struct frontdoor){conf->listen, conf->tls_listen, &conf->tls,
+                               c->embedded_derp ? c->server_host : NULL, c->server_port, c->server_tls,
+                               conf->server_url};
+    weft_service_put(inst->ctx, FRONTDOOR_SERVICE, &front);
+    const struct relay_info *relay = weft_service_get(inst->ctx, RELAY_SERVICE);
+    if (relay && c->embedded_derp && !weft_conf_is_set(inst, "derp_stun_port") && relay->stun_port != c->stun_port) {
+        unsigned changed;
+        c->stun_port = relay->stun_port; /* conf keeps its value: a reload compares against it */
+        if (mapper_rebuild_static(c, &changed))
+            return -1;
+    }
+    check_reachable(conf, c);
     if (app_start_admin(inst) != 0)
         return -1;
     log_info("module=control event=ready server_url=%s msg=\"join a client: tailscale up --login-server=%s "
@@ -81,6 +221,8 @@ static int control_start(struct weft_instance *inst)
              conf->server_url, conf->server_url, conf->server_url);
     return 0;
 }
+
+int control_reload(struct weft_instance *inst, void *newconf); /* reload.c */
 
 WEFT_MODULE(control) = {
     .abi = WEFT_ABI_VERSION,
@@ -95,5 +237,7 @@ WEFT_MODULE(control) = {
     .stop = app_stop,
     .drained = app_drained,
     .finish = app_finish,
+    .reload = control_reload,
     .verbs = control_verbs,
+    .check = control_check,
 };

@@ -44,6 +44,7 @@ int ops_node_expire(struct ctrl *c, struct cnode *n, const char *via, char *err,
 {
     int64_t old = n->m.expiry;
     n->m.expiry = ctrl_now();
+    ctrl_revoke(c, n->m.node_key);
     if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
         n->m.expiry = old;
         return fail(err, errlen, 500, "%s", store_errmsg(c->store));
@@ -62,9 +63,12 @@ int ops_node_rename(struct ctrl *c, struct cnode *n, const char *name, const cha
         return fail(err, errlen, 409, "node %lld is called %s", (long long)other->m.id, name);
     char old[sizeof n->m.given_name];
     memcpy(old, n->m.given_name, sizeof old);
+    bool was_renamed = n->m.renamed;
     model_strlcpy(n->m.given_name, name, sizeof n->m.given_name);
+    n->m.renamed = true; /* the client's hostname no longer renames it */
     if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
         memcpy(n->m.given_name, old, sizeof old);
+        n->m.renamed = was_renamed;
         return fail(err, errlen, 500, "%s", store_errmsg(c->store));
     }
     log_info("module=control event=%s action=node_rename node=%lld name=%s new_name=%s", via, (long long)n->m.id,

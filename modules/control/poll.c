@@ -56,6 +56,7 @@ void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_
     }
     bool expired = ctrl_node_expired(n, ctrl_now());
     unsigned what = 0;
+    ctrl_node_seen(c, n);
     if (!expired) {
         if (!tc_key_is_zero(&req.disco_key) && memcmp(n->m.disco_key, req.disco_key.b, 32)) {
             memcpy(n->m.disco_key, req.disco_key.b, 32);
@@ -70,17 +71,20 @@ void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_
             what |= CH_ENDPOINTS;
         }
         if (req.hostinfo) {
-            size_t hl;
-            const char *h = tc_raw_text(&req.hostinfo->raw, &hl);
-            if (h && (!n->m.hostinfo || strlen(n->m.hostinfo) != hl || memcmp(n->m.hostinfo, h, hl))) {
+            size_t rl, hl = 0;
+            const char *raw = tc_raw_text(&req.hostinfo->raw, &rl);
+            char *h = raw ? ctrl_hostinfo_clean(c, raw, rl, &hl) : NULL; /* hostinfo.h: what we keep */
+            if (h && (!n->m.hostinfo || strcmp(n->m.hostinfo, h))) {
                 free(n->m.hostinfo);
-                n->m.hostinfo = strndup(h, hl);
-                if (ctrl_node_set_hostinfo(n, h, hl))
+                n->m.hostinfo = h;
+                h = NULL;
+                if (ctrl_node_set_hostinfo(n, n->m.hostinfo, hl))
                     what |= CH_FULL;
-                if (req.hostinfo->hostname)
-                    model_strlcpy(n->m.hostname, req.hostinfo->hostname, sizeof n->m.hostname);
+                if (req.hostinfo->hostname) /* `tailscale set --hostname`: the name follows, unless... */
+                    what |= ctrl_node_set_hostname(c, n, req.hostinfo->hostname);
                 what |= 0x100; /* stored, nothing for peers */
             }
+            free(h);
             if (req.hostinfo->netinfo && req.hostinfo->netinfo->preferred_derp > 0 &&
                 req.hostinfo->netinfo->preferred_derp != n->m.home_derp) {
                 n->m.home_derp = req.hostinfo->netinfo->preferred_derp;

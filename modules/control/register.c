@@ -11,8 +11,10 @@
 #include "core/log.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/hostinfo.h"
 #include "modules/control/ipalloc.h"
 #include "modules/control/naming.h"
+#include "modules/control/pending.h"
 #include "modules/control/store.h"
 
 /* /machine/register: every flow of spec control-ts2021.md §6.3.
@@ -24,28 +26,17 @@
  * The Noise peer key is the machine key: a node key registered under another machine key is refused. */
 
 #define PENDING_TTL 1800 /* seconds an interactive registration may wait for approval */
-#define AUTHID_HEX 24
+#define MAX_WAITERS 4      /* Followup requests held at once for one registration */
+/* The trimmed Hostinfo an interactive registration keeps until it is approved (the client sends its whole
+ * Hostinfo again with its first map request). */
+#define PENDING_HOSTINFO_MAX 1024
+#define REFUSE_LOG_MS 60000
 
 struct reg_waiter {
     struct reg_pending *p;
     reg_done_cb cb;
     void *arg;
     struct reg_waiter *next, **pprev;
-};
-
-struct reg_pending {
-    char id[AUTHID_HEX + 1];
-    uint8_t mkey[32], nkey[32], old_nkey[32];
-    char *hostinfo;
-    char hostname[MODEL_HOSTNAME_MAX + 1];
-    bool ephemeral;
-    int capver;
-    int64_t created;
-    bool done;
-    int64_t node_id; /* once approved */
-    struct reg_waiter *waiters;
-    struct reg_pending *next;
-    struct ctrl *c;
 };
 
 void reg_answer_free(struct reg_answer *a)
@@ -126,10 +117,14 @@ struct reg_params {
     int capver;
 };
 
-/* Creates a node, or gives the machine's existing node the new key (flow E: ID, addresses and name
- * kept). Returns the node, or NULL with err. */
-static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *err, size_t errlen)
+/* Creates a node, or gives the machine's existing node the new key (flow E: ID, addresses and kind
+ * kept; the name follows a changed hostname unless an admin named the node). Returns the node, or NULL
+ * with the reason in err (for the log and the admin) and in pub what may be told the client (never the
+ * database's path or SQL). p->hostinfo is cleaned already. */
+static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *err, size_t errlen, char *pub,
+                            size_t publen)
 {
+    snprintf(pub, publen, "the server could not register this node (see its log)");
     int64_t now = ctrl_now();
     int64_t expiry = p->tags && p->tags->n ? 0 : c->conf->node_expiry ? now + c->conf->node_expiry / 1000 : 0;
     struct cnode *n = ctrl_node_by_machine_key(c, p->mkey);
@@ -143,7 +138,9 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
         memcpy(n->m.node_key, p->nkey, 32);
         n->m.user_id = p->user_id;
         n->m.expiry = expiry;
-        n->m.ephemeral = p->ephemeral;
+        /* n->m.ephemeral stays: an ephemeral key does not make an existing node ephemeral (it would be
+         * deleted when it next goes offline), nor does a plain key make an ephemeral one permanent */
+        unsigned renamed = p->hostname ? ctrl_node_set_hostname(c, n, p->hostname) : 0;
         if (p->tags)
             model_strlist_copy(&n->m.tags, p->tags);
         if (p->authkey_id)
@@ -170,6 +167,8 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
             ctrl_node_set_hostinfo(n, n->m.hostinfo, n->m.hostinfo ? strlen(n->m.hostinfo) : 0);
             return NULL;
         }
+        if (memcmp(old.node_key, n->m.node_key, 32))
+            ctrl_revoke(c, old.node_key);
         model_node_clear(&old);
         /* streams under the old key are stale: the client polls again with the new one */
         n->removing = true;
@@ -181,7 +180,8 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
         timer_stop(&n->eph_timer);
         mapper_invalidate(n);
         fanout_node(c, n, CH_FULL | CH_SELF);
-        log_info("module=control event=node_rekeyed node=%lld name=%s", (long long)n->m.id, n->m.given_name);
+        log_info("module=control event=node_rekeyed node=%lld name=%s renamed=%s", (long long)n->m.id,
+                 n->m.given_name, renamed ? "yes" : "no");
         return n;
     }
 
@@ -190,9 +190,9 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     m.user_id = p->user_id;
     memcpy(m.machine_key, p->mkey, 32);
     memcpy(m.node_key, p->nkey, 32);
-    model_strlcpy(m.hostname, p->hostname ? p->hostname : "", sizeof m.hostname);
+    hostinfo_clean_str(m.hostname, sizeof m.hostname, p->hostname ? p->hostname : "");
     char label[NAMING_LABEL_MAX + 1];
-    naming_label(p->hostname, label);
+    naming_label(m.hostname, label);
     if (naming_unique(label, taken_in_memory, c, m.given_name)) {
         snprintf(err, errlen, "no free name for %s", label);
         return NULL;
@@ -200,6 +200,7 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     struct ipalloc_pair pair;
     if (ipalloc_next(c->ipa, &pair)) {
         snprintf(err, errlen, "addresses: %s", ipalloc_error(c->ipa));
+        snprintf(pub, publen, "the server has no free address for a new node");
         return NULL;
     }
     m.has_ipv4 = pair.has4;
@@ -247,36 +248,46 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
 
 /* ---- interactive registrations ---- */
 
-static void pending_free(struct reg_pending *p)
+void reg_cancel(struct reg_waiter *w)
+{
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    w->p->nwaiters--;
+    free(w);
+}
+
+/* Every request waiting on p gets answer a (the registration ends without an approval). */
+static void answer_waiters(struct reg_pending *p, const struct reg_answer *a)
 {
     while (p->waiters) {
         struct reg_waiter *w = p->waiters;
-        p->waiters = w->next;
-        free(w);
+        reg_done_cb cb = w->cb;
+        void *arg = w->arg;
+        reg_cancel(w);
+        cb(arg, a);
     }
+}
+
+static void pending_drop(struct ctrl *c, struct reg_pending *p, const char *why)
+{
+    if (p->waiters) {
+        struct reg_answer a = {0};
+        answer_node(c, NULL, false, NULL, why, &a);
+        answer_waiters(p, &a);
+        reg_answer_free(&a);
+    }
+    pending_unlink(&c->pending, p);
     free(p->hostinfo);
     free(p);
 }
 
+/* Expired entries leave from the oldest end: the work is proportional to what expires. */
 static void pending_gc(struct ctrl *c, int64_t now)
 {
-    for (struct reg_pending **pp = &c->pending; *pp;) {
-        struct reg_pending *p = *pp;
-        if (!p->waiters && p->created + PENDING_TTL < now) {
-            *pp = p->next;
-            pending_free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-}
-
-static struct reg_pending *pending_find(struct ctrl *c, const char *id)
-{
-    for (struct reg_pending *p = c->pending; p; p = p->next)
-        if (!strcmp(p->id, id))
-            return p;
-    return NULL;
+    while (c->pending.oldest && c->pending.oldest->created + PENDING_TTL < now)
+        pending_drop(c, c->pending.oldest,
+                     "registration expired: it was not approved within 30 minutes; log in again");
 }
 
 static void auth_url(struct ctrl *c, const struct reg_pending *p, char *out, size_t len)
@@ -288,18 +299,11 @@ static void auth_url(struct ctrl *c, const struct reg_pending *p, char *out, siz
     snprintf(out, len, "%.*s/register/%s", (int)bl, base, p->id);
 }
 
-void reg_cancel(struct reg_waiter *w)
-{
-    *w->pprev = w->next;
-    if (w->next)
-        w->next->pprev = w->pprev;
-    free(w);
-}
-
 bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen)
 {
-    struct reg_pending *p = pending_find(c, authid);
-    if (!p || p->done || p->created + PENDING_TTL < ctrl_now())
+    pending_gc(c, ctrl_now());
+    struct reg_pending *p = pending_by_id(&c->pending, authid);
+    if (!p || p->done)
         return false;
     if (host)
         snprintf(host, hostlen, "%s", p->hostname);
@@ -308,8 +312,9 @@ bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hos
 
 int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen)
 {
-    struct reg_pending *p = pending_find(c, authid);
-    if (!p || p->created + PENDING_TTL < ctrl_now()) {
+    pending_gc(c, ctrl_now());
+    struct reg_pending *p = pending_by_id(&c->pending, authid);
+    if (!p) {
         snprintf(err, errlen, "no pending registration %s (expired, or never asked for)", authid);
         return -1;
     }
@@ -327,64 +332,86 @@ int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *
         .hostinfo_len = p->hostinfo ? strlen(p->hostinfo) : 0, .hostname = p->hostname,
         .ephemeral = p->ephemeral, .capver = p->capver,
     };
-    struct cnode *n = enroll(c, &rp, err, errlen);
+    char pub[128];
+    struct cnode *n = enroll(c, &rp, err, errlen, pub, sizeof pub);
     if (!n)
         return -1;
     c->st.registrations[REG_OK_INTERACTIVE]++;
     p->done = true;
     p->node_id = n->m.id;
+    free(p->hostinfo); /* what is left is only for answering a late Followup */
+    p->hostinfo = NULL;
     struct reg_answer a = {0};
     answer_node(c, n, false, NULL, NULL, &a);
-    while (p->waiters) {
-        struct reg_waiter *w = p->waiters;
-        reg_done_cb cb = w->cb;
-        void *arg = w->arg;
-        reg_cancel(w);
-        cb(arg, &a);
-    }
+    answer_waiters(p, &a);
     reg_answer_free(&a);
     return n->m.id;
 }
 
 void reg_free_all(struct ctrl *c)
 {
-    while (c->pending) {
-        struct reg_pending *p = c->pending;
-        c->pending = p->next;
-        pending_free(p);
-    }
+    for (struct reg_pending *p = c->pending.oldest; p; p = p->newer)
+        while (p->waiters) {
+            struct reg_waiter *w = p->waiters;
+            p->waiters = w->next;
+            free(w);
+        }
+    pending_destroy(&c->pending);
 }
 
-/* Flow B, first request: a new pending registration and its AuthURL. */
+/* Flow B, first request: a pending registration for the machine (it replaces the machine's previous one)
+ * and its AuthURL. */
 static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const struct tc_register_request *req,
                               const char *hostinfo, size_t hostinfo_len, struct reg_answer *a)
 {
-    struct reg_pending *p = calloc(1, sizeof *p);
-    if (!p) {
-        answer_text(a, 500, "out of memory");
-        return;
+    struct reg_pending *p = pending_by_mkey(&c->pending, mkey);
+    if (p && !p->done && !memcmp(p->nkey, req->node_key.b, 32)) {
+        /* the same login asked again (a restarted `up`): the same AuthID, so an admin who already has
+         * the URL approves the right one; what it reports now replaces what it reported then */
+    } else {
+        if (p)
+            pending_drop(c, p, "superseded by a newer registration request from this machine");
+        if (c->pending.n >= c->pending.max) {
+            c->st.refused[REFUSED_TOO_MANY_PENDING]++;
+            uint64_t held = 0;
+            if (log_every_ok(&c->pending_log, loop_now(c->loop), REFUSE_LOG_MS, &held))
+                log_warn("module=control event=register_refused reason=too_many_pending pending=%zu "
+                         "max_pending=%zu refused_before=%llu msg=\"interactive registrations are refused until "
+                         "some are approved or expire (control.max_pending; logged once a minute)\"",
+                         c->pending.n, c->pending.max, (unsigned long long)held);
+            answer_text(a, 503, "too many registrations are waiting for approval; try again later");
+            return;
+        }
+        p = calloc(1, sizeof *p);
+        if (!p) {
+            answer_text(a, 500, "out of memory");
+            return;
+        }
+        uint8_t rnd[AUTHID_HEX / 2];
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(p->id, sizeof p->id, rnd, sizeof rnd);
+        memcpy(p->mkey, mkey, 32);
+        memcpy(p->nkey, req->node_key.b, 32);
+        p->created = ctrl_now();
+        if (pending_add(&c->pending, p)) {
+            free(p);
+            answer_text(a, 500, "out of memory");
+            return;
+        }
     }
-    uint8_t rnd[AUTHID_HEX / 2];
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(p->id, sizeof p->id, rnd, sizeof rnd);
-    memcpy(p->mkey, mkey, 32);
-    memcpy(p->nkey, req->node_key.b, 32);
-    memcpy(p->old_nkey, req->old_node_key.b, 32);
-    if (hostinfo)
-        p->hostinfo = strndup(hostinfo, hostinfo_len);
-    if (req->hostinfo && req->hostinfo->hostname)
-        model_strlcpy(p->hostname, req->hostinfo->hostname, sizeof p->hostname);
+    free(p->hostinfo);
+    p->hostinfo = hostinfo ? hostinfo_clean(hostinfo, hostinfo_len, hostinfo_approval_keys, PENDING_HOSTINFO_MAX,
+                                            NULL)
+                           : NULL;
+    hostinfo_clean_str(p->hostname, sizeof p->hostname,
+                       req->hostinfo && req->hostinfo->hostname ? req->hostinfo->hostname : "");
     p->ephemeral = req->ephemeral;
     p->capver = req->version;
-    p->created = ctrl_now();
-    p->c = c;
-    p->next = c->pending;
-    c->pending = p;
     char url[512];
     auth_url(c, p, url, sizeof url);
     c->st.registrations[REG_PENDING]++;
-    log_info("module=control event=register_pending authid=%s hostname=%s src=%s msg=\"approve with: weft nodes "
-             "register --user USER %s\"", p->id, p->hostname, c->reg_src ? c->reg_src : "-", p->id);
+    log_info("module=control event=register_pending authid=%s hostname=\"%s\" src=%s msg=\"approve with: weft "
+             "nodes register --user USER %s\"", p->id, p->hostname, c->reg_src ? c->reg_src : "-", p->id);
     answer_node(c, NULL, false, url, NULL, a);
 }
 
@@ -403,10 +430,12 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     int64_t now = ctrl_now();
     pending_gc(c, now);
     int ret = 0;
-    const char *hostinfo = NULL;
-    size_t hostinfo_len = 0;
+    const char *raw_hostinfo = NULL;
+    size_t raw_len = 0, hostinfo_len = 0;
     if (req.hostinfo)
-        hostinfo = tc_raw_text(&req.hostinfo->raw, &hostinfo_len);
+        raw_hostinfo = tc_raw_text(&req.hostinfo->raw, &raw_len);
+    /* what the client says about itself is cleaned once, before anything keeps or forwards it */
+    char *hostinfo = raw_hostinfo ? ctrl_hostinfo_clean(c, raw_hostinfo, raw_len, &hostinfo_len) : NULL;
     if (tc_key_is_zero(&req.node_key)) {
         c->st.refused[REFUSED_MALFORMED]++;
         log_info("module=control event=register_refused src=%s reason=\"RegisterRequest without NodeKey\"",
@@ -432,6 +461,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             if (byk->m.ephemeral) {
                 ctrl_node_remove(c, byk, true);
             } else {
+                ctrl_revoke(c, byk->m.node_key);
                 byk->removing = true;
                 while (byk->sess)
                     ctrl_sess_end(byk->sess);
@@ -456,6 +486,9 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                 free(byk->m.hostinfo);
                 byk->m.hostinfo = strndup(hostinfo, hostinfo_len);
                 unsigned what = ctrl_node_set_hostinfo(byk, hostinfo, hostinfo_len) ? CH_FULL : 0;
+                /* `tailscale up --hostname=NEW` again: the name follows unless an admin named it */
+                if (req.hostinfo->hostname)
+                    what |= ctrl_node_set_hostname(c, byk, req.hostinfo->hostname);
                 ctrl_node_save(c, byk, what);
             }
             if (!expired)
@@ -476,7 +509,8 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
         memset(&k, 0, sizeof k);
         int st = authkey_lookup(c->store, authkey, now, &k);
         if (st == AUTHKEY_ERROR) {
-            answer_text(a, 500, "store failure");
+            log_error("module=control event=register_failed error=\"%s\"", store_errmsg(c->store));
+            answer_text(a, 500, "the server could not check the auth key (see its log)");
             goto out;
         }
         if (st != AUTHKEY_OK) {
@@ -495,12 +529,12 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
         rp.ephemeral = rp.ephemeral || k.ephemeral;
         rp.tags = &k.tags;
         rp.authkey_id = k.id;
-        char err[256];
-        struct cnode *n = enroll(c, &rp, err, sizeof err);
+        char err[STORE_ERR_MAX + 64], pub[128];
+        struct cnode *n = enroll(c, &rp, err, sizeof err, pub, sizeof pub);
         model_authkey_clear(&k);
         if (!n) {
             log_error("module=control event=register_failed error=\"%s\"", err);
-            answer_text(a, 500, err);
+            answer_text(a, 500, pub);
             goto out;
         }
         c->st.registrations[REG_OK_AUTHKEY]++;
@@ -512,11 +546,16 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     if (req.followup && *req.followup) {
         const char *id = strrchr(req.followup, '/');
         id = id ? id + 1 : req.followup;
-        struct reg_pending *p = pending_find(c, id);
+        struct reg_pending *p = pending_by_id(&c->pending, id);
         if (p && !memcmp(p->mkey, mkey, 32) && !memcmp(p->nkey, req.node_key.b, 32)) {
             if (p->done) {
                 struct cnode *n = ctrl_node_by_id(c, p->node_id);
                 answer_node(c, n, false, NULL, n ? NULL : "node was removed", a);
+                goto out;
+            }
+            if (p->nwaiters >= MAX_WAITERS) {
+                c->st.refused[REFUSED_TOO_MANY_WAITERS]++;
+                answer_text(a, 429, "too many requests are waiting for this registration");
                 goto out;
             }
             struct reg_waiter *w = calloc(1, sizeof *w);
@@ -532,6 +571,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
                 w->next->pprev = &w->next;
             w->pprev = &p->waiters;
             p->waiters = w;
+            p->nwaiters++;
             *wout = w;
             ret = 1;
             goto out;
@@ -540,6 +580,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     }
     start_interactive(c, mkey, &req, hostinfo, hostinfo_len, a);
 out:
+    free(hostinfo);
     tc_register_request_clear(&req);
     return ret;
 }

@@ -79,7 +79,10 @@ static const char *const sq_migrations[] = {
     "CREATE INDEX nodes_authkey_id ON nodes(authkey_id);"
     "CREATE INDEX preauth_keys_user_id ON preauth_keys(user_id);",
 
-    /* 3: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets. */
+    /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
+    "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets. */
     "CREATE TABLE api_credentials ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind INTEGER NOT NULL,"
@@ -97,7 +100,7 @@ static const char *const sq_migrations[] = {
 
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
-    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id"
+    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, renamed"
 #define AUTHKEY_COLS                                                                                        \
     "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created, " \
     "description"
@@ -132,13 +135,13 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
     [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                      "last_seen, ephemeral, tags, authkey_id) "
+                      "last_seen, ephemeral, tags, authkey_id, renamed) "
                       "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20)",
+                      "?19, ?20, ?21)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
                       "hostinfo = ?12, home_derp = ?13, capver = ?14, expiry = ?15, last_seen = ?17, "
-                      "ephemeral = ?18, tags = ?19, authkey_id = ?20 WHERE id = ?1",
+                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21 WHERE id = ?1",
     [Q_NODE_BY_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
     [Q_NODE_BY_NODE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE node_key = ?1",
     [Q_NODE_BY_MACHINE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE machine_key = ?1",
@@ -798,6 +801,7 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         sqlite3_bind_int64(st, 20, n->authkey_id);
     else
         sqlite3_bind_null(st, 20);
+    sqlite3_bind_int(st, 21, n->renamed);
     return STORE_OK;
 }
 
@@ -843,6 +847,7 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
     n->last_seen = sqlite3_column_int64(st, 16);
     n->ephemeral = sqlite3_column_int(st, 17) != 0;
     n->authkey_id = sqlite3_column_int64(st, 19);
+    n->renamed = sqlite3_column_int(st, 20) != 0;
     return STORE_OK;
 }
 

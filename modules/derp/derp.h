@@ -3,11 +3,11 @@
 #ifndef WEFT_MODULES_DERP_H
 #define WEFT_MODULES_DERP_H
 #include "core/cfg.h"
+#include "core/tls.h"
 struct derp_conf {
     char *listen;
     char *tls_listen;
-    char *tls_cert;
-    char *tls_key;
+    struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *stun_listen;
     char *key_file;
     char *mesh_key;
@@ -24,6 +24,7 @@ struct derp_conf {
     long long rate_burst;
     long long queue_depth;        /* packets per destination (and as many again for disco) */
     long long write_timeout;      /* ms */
+    long long backpressure_wait;  /* ms a sender may be paused for a full destination */
     long long mesh_write_timeout; /* ms */
     long long handshake_timeout;  /* ms */
     long long keepalive;          /* ms */

@@ -31,7 +31,15 @@ TESTS += t/derp_tls.t
 EXTRA_DIST += t/derp_tls.t
 TESTS += t/derp_limits.t
 EXTRA_DIST += t/derp_limits.t
+TESTS += t/derp_backpressure.t t/derp_mesh_auth.t
+EXTRA_DIST += t/derp_backpressure.t t/derp_mesh_auth.t
+# The relay's share of the fault suite (issue 10 item 11).
+TESTS += t/faults/derp_sigstop.t t/faults/derp_slowloris.t
+EXTRA_DIST += t/faults/derp_sigstop.t t/faults/derp_slowloris.t
 
-# Fuzzing: the relay's WebSocket framing (ws.c).
+# Fuzzing: the relay's WebSocket framing (ws.c, which the target includes: rebuild it when ws.c changes).
 FUZZ_TARGETS += fuzz_derp_ws
+if HAVE_LIBFUZZER
+t/fuzz/fuzz_derp_ws: $(srcdir)/modules/derp/ws.c
+endif
 EXTRA_DIST += t/fuzz/corpus/fuzz_derp_ws

@@ -13,7 +13,9 @@
 #include "core/log.h"
 #include "core/wire/derp_frame.h"
 
-/* A mesh link holding more than this unsent drops further forwarded packets. */
+/* A mesh link holding more than this unsent makes senders wait (back-pressure) until it drains, */
+#define MESH_PAUSE_AT (1u << 20)
+/* and once they have waited long enough, drops further forwarded packets past this. */
 #define MESH_MAX_QUEUED (8u << 20)
 
 /* Our connection, as a mesh client, to another relay of the region: it tells us who is connected there
@@ -24,6 +26,7 @@ struct mesh_link {
     char *url;
     struct derp_client *c;
     int up;
+    struct bp_room room; /* senders waiting for the link to drain */
 };
 
 int derp_read_mesh_key(const char *path, uint8_t key[32], char *err, size_t errlen)
@@ -73,6 +76,7 @@ static void forget_link(struct derp_server *srv, struct mesh_link *l)
 
 static void link_free(struct mesh_link *l)
 {
+    bp_room_release(&l->room);
     derp_client_free(l->c);
     free(l->url);
     free(l);
@@ -109,7 +113,14 @@ static void on_disconnected(struct derp_client *c, const char *err, void *arg)
     } else {
         log_debug("module=derp event=mesh_dial url=%s error=\"%s\"", l->url, err);
     }
+    bp_room_release(&l->room); /* their packets to keys behind it are dropped now, not held */
     forget_link(l->srv, l);
+}
+
+static void on_writable(struct derp_client *c, void *arg)
+{
+    struct mesh_link *l = arg;
+    bp_room_release(&l->room);
 }
 
 static void on_peer_present(struct derp_client *c, const struct derp_peer_present *pp, void *arg)
@@ -134,6 +145,11 @@ static void on_peer_gone(struct derp_client *c, const uint8_t key[32], uint8_t r
     }
 }
 
+int mesh_wait(struct derp_server *srv, struct mesh_link *l, struct dconn *c)
+{
+    return l->up && derp_client_queued(l->c) >= MESH_PAUSE_AT && bp_wait(c, &l->room);
+}
+
 int mesh_forward(struct derp_server *srv, struct mesh_link *l, const uint8_t src[32], const uint8_t dst[32],
                  const uint8_t *data, size_t len)
 {
@@ -153,6 +169,7 @@ int mesh_start(struct derp_server *srv)
         .on_disconnected = on_disconnected,
         .on_peer_present = on_peer_present,
         .on_peer_gone = on_peer_gone,
+        .on_writable = on_writable,
     };
     if (conf->mesh_with.n == 0)
         return 0;

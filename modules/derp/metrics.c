@@ -46,6 +46,7 @@ void derp_collect_metrics(struct metrics_w *w, void *arg)
     mw_family(w, "derp_clients_dropped_total", "counter", "Clients dropped for what they sent.");
     mw_sample(w, "derp_clients_dropped_total", (double)m->clients_dropped_malformed, "reason", "malformed", NULL);
     mw_sample(w, "derp_clients_dropped_total", (double)m->clients_dropped_oversized, "reason", "oversized", NULL);
+    mw_sample(w, "derp_clients_dropped_total", (double)m->clients_dropped_not_mesh, "reason", "not_mesh", NULL);
     mw_counter(w, "derp_pings_total", "Pings received.", (double)m->pings);
     mw_counter(w, "derp_pongs_sent_total", "Pongs sent.", (double)m->pongs_sent);
     mw_counter(w, "derp_keepalives_sent_total", "KeepAlive frames sent.", (double)m->keepalives);
@@ -56,6 +57,11 @@ void derp_collect_metrics(struct metrics_w *w, void *arg)
     mw_counter(w, "derp_frames_unknown_total", "Frames of unknown type skipped.", (double)m->frames_unknown);
     mw_counter(w, "derp_rate_limited_total", "Times a client's reading paused for its rate limit.",
                (double)m->rate_limited);
+    mw_counter(w, "derp_backpressure_pauses_total",
+               "Times a sender's reading paused because a destination it sends to was full.", (double)m->bp_pauses);
+    mw_counter(w, "derp_backpressure_overflows_total",
+               "Times a sender waited backpressure_wait in vain (that destination's packets were then dropped).",
+               (double)m->bp_overflows);
     mw_counter(w, "derp_home_connections_total", "Connections marked as a client's home.",
                (double)m->home_conns_total);
     mw_counter(w, "derp_stun_requests_total", "STUN binding requests answered.", (double)m->stun_requests);

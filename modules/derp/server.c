@@ -26,6 +26,12 @@
 #define BATCH_MAX (512 * 1024)
 /* iovecs per writev. */
 #define IOV_CHUNK 256
+/* Reading from a client's socket resumes only when less than this of its input waits to be processed: what
+ * is buffered is worked off first, so a paused sender's input stays in the kernel, not in our memory. */
+#define READ_RESUME_BELOW (256 * 1024)
+/* The most read from a client's socket at once (h2o would take all the kernel holds: megabytes after a
+ * pause, into a buffer grown and faulted in for them). */
+#define READ_CHUNK (128 * 1024)
 /* Keys remembered per sender for PeerGone. */
 #define MAX_SENT 65536
 /* How long a restarting relay tells clients to wait, and how long to keep trying. */
@@ -51,6 +57,13 @@ struct rlim {
     struct timer t;
 };
 
+/* A sender paused by back-pressure (allocated at its first pause, kept while it lives). */
+struct bp_pause {
+    struct bp_room *room; /* what it waits for room in; NULL when it reads */
+    struct dconn *next, **pprev;
+    struct timer t; /* the limit on the wait */
+};
+
 struct dconn {
     struct dconn *prev, *next;
     struct derp_server *srv;
@@ -61,12 +74,15 @@ struct dconn {
     struct pktq *q, *dq; /* data and disco queues, allocated while needed */
     struct ws_state *ws;
     struct rlim *rl;
+    struct bp_pause *bp; /* as a sender: paused for a full destination */
+    struct bp_room room; /* as a destination: the senders waiting for its queue to drain */
     struct timer ka;
     uint64_t id;
     uint64_t nothere_last;
     int32_t bhead, btail;
     uint32_t bbytes;
     uint8_t state, is_mesh, is_prober, preferred, dirty, watcher, nothere_tokens, kick_queued;
+    uint8_t read_off; /* we stopped reading its socket (verifying, rate limit, back-pressure, backlog) */
     uint16_t port;
     uint8_t ip[16];
     uint8_t key[32];
@@ -74,6 +90,8 @@ struct dconn {
 };
 
 static void conn_kill(struct dconn *c, const char *why);
+static void conn_resume(struct dconn *c);
+static size_t conn_backlog(struct dconn *c);
 
 /* ---- key table ---- */
 
@@ -260,6 +278,77 @@ static void flush_queue(struct dconn *c)
     free(c->q);
     free(c->dq);
     c->q = c->dq = NULL;
+    bp_room_release(&c->room);
+}
+
+/* ---- back-pressure ---- */
+
+static void bp_unlink(struct dconn *c)
+{
+    struct bp_pause *b = c->bp;
+    if (b == NULL || b->room == NULL)
+        return;
+    *b->pprev = b->next;
+    if (b->next != NULL)
+        b->next->bp->pprev = b->pprev;
+    b->room = NULL;
+    b->next = NULL;
+    b->pprev = NULL;
+    timer_stop(&b->t);
+}
+
+void bp_room_release(struct bp_room *r)
+{
+    r->overflowing = 0;
+    while (r->head != NULL) {
+        struct dconn *c = r->head;
+        bp_unlink(c);
+        conn_resume(c);
+    }
+}
+
+/* A sender waited the limit: the destination is not draining. Stop making anyone wait for it, so the
+ * senders' other traffic flows; its packets take the head-drop path until it drains (or its write timeout
+ * drops it). */
+static void on_bp_timeout(struct timer *t, void *arg)
+{
+    struct dconn *c = arg;
+    struct bp_room *r = c->bp->room;
+    if (r == NULL)
+        return;
+    c->srv->m.bp_overflows++;
+    bp_room_release(r);
+    r->overflowing = 1;
+}
+
+int bp_wait(struct dconn *c, struct bp_room *r)
+{
+    if (r->overflowing || c->state != CS_RUNNING || c->s == NULL)
+        return 0;
+    if (c->bp == NULL) {
+        if ((c->bp = calloc(1, sizeof(*c->bp))) == NULL)
+            return 0;
+        timer_init(&c->bp->t, c->srv->loop, on_bp_timeout, c);
+    }
+    struct bp_pause *b = c->bp;
+    if (b->room != NULL)
+        return 1;
+    b->room = r;
+    b->next = r->head;
+    if (r->head != NULL)
+        r->head->bp->pprev = &b->next;
+    b->pprev = &r->head;
+    r->head = c;
+    timer_start(&b->t, (uint64_t)c->srv->conf->backpressure_wait);
+    c->srv->m.bp_pauses++;
+    return 1;
+}
+
+/* Is dst's queue for this kind of packet full (so that one more would push out its oldest)? */
+static int dst_full(const struct dconn *dst, int disco)
+{
+    const struct pktq *q = disco ? dst->dq : dst->q;
+    return dst->state == CS_RUNNING && dst->s != NULL && q != NULL && q->n >= q->cap;
 }
 
 static void mark_dirty(struct derp_server *srv, struct dconn *c)
@@ -469,16 +558,86 @@ static void on_keepalive(struct timer *t, void *arg)
     timer_start(&c->ka, keepalive_ms(c->srv));
 }
 
-static void ws_kick(void *arg);
+/* Is c's input on hold: a rate-limit pause or a wait for room at a destination? */
+static int conn_held(const struct dconn *c)
+{
+    return (c->bp != NULL && c->bp->room != NULL) || (c->rl != NULL && timer_armed(&c->rl->t));
+}
 
-/* Resume processing input that is already buffered. */
+/* Input received and not yet processed (WebSocket: unwrapped or not). */
+static size_t conn_backlog(struct dconn *c)
+{
+    size_t n = 0;
+    if (c->s != NULL)
+        stream_input(c->s, &n);
+    return n + (c->ws != NULL ? c->ws->len : 0);
+}
+
+/* Read from the socket, or not, as c's state says. */
+static void conn_reading(struct dconn *c)
+{
+    if (c->state == CS_CLOSING || c->s == NULL)
+        return;
+    int want = c->state != CS_VERIFYING && !conn_held(c) && conn_backlog(c) < READ_RESUME_BELOW;
+    if (want && c->read_off) {
+        c->read_off = 0;
+        stream_read_start(c->s); /* input already buffered comes again on the next round */
+    } else if (!want && !c->read_off) {
+        c->read_off = 1;
+        stream_read_stop(c->s);
+    }
+}
+
+/* Process c's buffered input on the next loop round (one timer for the server: a connection that goes
+ * meanwhile takes itself off the list). */
+static void kick_later(struct dconn *c)
+{
+    struct derp_server *srv = c->srv;
+    if (c->kick_queued)
+        return;
+    if (srv->nkicks == srv->capkicks) {
+        size_t cap = srv->capkicks ? srv->capkicks * 2 : 64;
+        struct dconn **k = realloc(srv->kicks, cap * sizeof(*k));
+        if (k == NULL)
+            return; /* it reads again when its socket has more */
+        srv->kicks = k;
+        srv->capkicks = cap;
+    }
+    srv->kicks[srv->nkicks++] = c;
+    c->kick_queued = 1;
+    if (!timer_armed(&srv->kick_t))
+        timer_start(&srv->kick_t, 0);
+}
+
+static void conn_input(struct dconn *c);
+
+static void on_kick(struct timer *t, void *arg)
+{
+    struct derp_server *srv = arg;
+    size_t n = srv->nkicks; /* those queued by these wait for the next round */
+    for (size_t i = 0; i < n; i++) {
+        struct dconn *c = srv->kicks[i];
+        if (c == NULL)
+            continue;
+        srv->kicks[i] = NULL;
+        c->kick_queued = 0;
+        if (c->state == CS_RUNNING && c->s != NULL)
+            conn_input(c);
+    }
+    memmove(srv->kicks, srv->kicks + n, (srv->nkicks - n) * sizeof(*srv->kicks));
+    srv->nkicks -= n;
+    if (srv->nkicks > 0)
+        timer_start(&srv->kick_t, 0);
+}
+
+/* The hold on c's input is over: work off what is buffered, then read again. */
 static void conn_resume(struct dconn *c)
 {
     if (c->state == CS_CLOSING || c->s == NULL)
         return;
-    stream_read_start(c->s);
-    if (c->ws != NULL && c->ws->len > 0 && !c->kick_queued && loop_defer(c->srv->loop, ws_kick, c) == 0)
-        c->kick_queued = 1;
+    if (c->state == CS_RUNNING && !conn_held(c) && conn_backlog(c) > 0)
+        kick_later(c);
+    conn_reading(c);
 }
 
 static void on_rl_timer(struct timer *t, void *arg)
@@ -501,10 +660,46 @@ static int rl_take(struct dconn *c, size_t size)
         return 1;
     }
     uint64_t wait = (uint64_t)(((double)size - rl->tokens) * 1000.0 / (double)conf->rate_limit) + 1;
-    stream_read_stop(c->s);
-    timer_start(&rl->t, wait);
+    timer_start(&rl->t, wait); /* conn_input stops reading */
     c->srv->m.rate_limited++;
     return 0;
+}
+
+static void rl_start(struct dconn *c)
+{
+    struct derp_server *srv = c->srv;
+    if ((c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
+        c->rl->tokens = (double)srv->conf->rate_burst;
+        c->rl->last = loop_now(srv->loop);
+        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
+    }
+}
+
+void derp_server_limits_changed(struct derp_server *srv, int accept_changed)
+{
+    const struct derp_conf *conf = srv->conf;
+    if (accept_changed) /* a new rate starts with a full bucket, as at start */
+        accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                          loop_now(srv->loop));
+    else
+        srv->accept.max_conns = conf->max_conns; /* the bucket goes on */
+    for (struct dconn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state != CS_RUNNING)
+            continue; /* the rest get the new values when they are admitted */
+        stream_set_write_timeout(c->s, (unsigned)(c->is_mesh ? conf->mesh_write_timeout : conf->write_timeout));
+        if (c->is_mesh)
+            continue;
+        if (conf->rate_limit > 0 && c->rl == NULL) {
+            rl_start(c);
+        } else if (conf->rate_limit == 0 && c->rl != NULL) {
+            timer_stop(&c->rl->t);
+            free(c->rl);
+            c->rl = NULL;
+            conn_resume(c); /* it may have been waiting for tokens */
+        } else if (c->rl != NULL && c->rl->tokens > (double)conf->rate_burst) {
+            c->rl->tokens = (double)conf->rate_burst;
+        }
+    }
 }
 
 /* ---- admission and registration ---- */
@@ -553,11 +748,8 @@ void derp_admit_done(struct dconn *c, int allow, const char *why)
         srv->nclients++;
     if (first)
         announce(srv, c, 1);
-    if (srv->conf->rate_limit > 0 && !c->is_mesh && (c->rl = calloc(1, sizeof(*c->rl))) != NULL) {
-        c->rl->tokens = (double)srv->conf->rate_burst;
-        c->rl->last = loop_now(srv->loop);
-        timer_init(&c->rl->t, srv->loop, on_rl_timer, c);
-    }
+    if (srv->conf->rate_limit > 0 && !c->is_mesh)
+        rl_start(c);
     timer_start(&c->ka, keepalive_ms(srv));
     if (c->state == CS_RUNNING)
         conn_resume(c);
@@ -581,7 +773,7 @@ static int handle_client_info(struct dconn *c, const struct derp_frame *f)
     }
     sodium_memzero(&ci, sizeof(ci));
     c->state = CS_VERIFYING;
-    stream_read_stop(c->s);
+    conn_reading(c);
     char ip[ADDR_STRLEN];
     struct sockaddr_storage ss;
     socklen_t sl = stream_peer(c->s, (struct sockaddr *)&ss);
@@ -636,10 +828,15 @@ static int on_send_packet(struct dconn *c, uint8_t *frame, const struct derp_fra
     struct derp_packet pk;
     if (derp_send_packet_decode(f->payload, f->len, &pk) != 0 || pk.data_len > DERP_MAX_PACKET_SIZE)
         return -1;
-    srv->m.packets_recv++;
-    srv->m.bytes_recv += pk.data_len;
     struct peer *dp = peer_find(srv, pk.dst_key);
     int disco = disco_looks_like_wrapper(pk.data, pk.data_len);
+    /* a full destination: leave the frame unread and wait (the caller stops reading) */
+    if (dp != NULL && dp->active != NULL && dst_full(dp->active, disco) && bp_wait(c, &dp->active->room))
+        return 1;
+    if (dp != NULL && dp->active == NULL && dp->fwd != NULL && mesh_wait(srv, dp->fwd, c))
+        return 1;
+    srv->m.packets_recv++;
+    srv->m.bytes_recv += pk.data_len;
     if (dp != NULL && dp->active != NULL) {
         note_sent(c, c->peer, pk.dst_key);
         struct dconn *dst = dp->active;
@@ -671,11 +868,14 @@ static int on_forward_packet(struct dconn *c, uint8_t *frame, const struct derp_
         return -1;
     if (!c->is_mesh) {
         srv->m.drops[DROP_NOT_MESH]++;
-        return -1;
+        return -2;
     }
+    struct peer *dp = peer_find(srv, pk.dst_key);
+    int disco = disco_looks_like_wrapper(pk.data, pk.data_len);
+    if (dp != NULL && dp->active != NULL && dst_full(dp->active, disco) && bp_wait(c, &dp->active->room))
+        return 1;
     srv->m.packets_recv++;
     srv->m.bytes_recv += pk.data_len;
-    struct peer *dp = peer_find(srv, pk.dst_key);
     if (dp == NULL || dp->active == NULL) {
         srv->m.drops[DROP_UNKNOWN_DEST_FWD]++;
         return 0; /* never forwarded again: no loops between mesh peers */
@@ -686,8 +886,7 @@ static int on_forward_packet(struct dconn *c, uint8_t *frame, const struct derp_
     uint8_t *out = frame + 32;
     memmove(out + DERP_FRAME_HEADER_LEN, frame + DERP_FRAME_HEADER_LEN, 32); /* src key */
     derp_frame_header_put(out, DERP_FRAME_RECV_PACKET, (uint32_t)(32 + pk.data_len));
-    deliver(srv, dp->active, out, DERP_FRAME_HEADER_LEN + 32 + pk.data_len, pk.data_len,
-            disco_looks_like_wrapper(pk.data, pk.data_len));
+    deliver(srv, dp->active, out, DERP_FRAME_HEADER_LEN + 32 + pk.data_len, pk.data_len, disco);
     return 0;
 }
 
@@ -701,7 +900,19 @@ static void close_peer(struct derp_server *srv, const uint8_t key[32])
             conn_kill(d, NULL);
 }
 
-/* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client. */
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why)
+{
+    struct peer *p = peer_find(srv, key);
+    if (p == NULL)
+        return;
+    for (struct dconn *d = p->conns; d != NULL; d = d->dup_next)
+        if (!d->is_mesh)
+            conn_kill(d, why);
+}
+
+/* One frame from a running client; frame points at its header (it may be rewritten). -1: drop the client
+ * (malformed), -2: drop it (a mesh-only frame from a client without the mesh key, as derper does); 1: the
+ * frame was left alone and c waits for room at its destination. */
 static int handle_frame(struct dconn *c, uint8_t *frame, const struct derp_frame *f)
 {
     struct derp_server *srv = c->srv;
@@ -738,11 +949,13 @@ static int handle_frame(struct dconn *c, uint8_t *frame, const struct derp_frame
     }
     case DERP_FRAME_WATCH_CONNS:
         if (!c->is_mesh)
-            return -1;
+            return -2;
         return add_watcher(srv, c);
     case DERP_FRAME_CLOSE_PEER: {
         const uint8_t *k;
-        if (!c->is_mesh || derp_close_peer_decode(f->payload, f->len, &k) != 0)
+        if (!c->is_mesh)
+            return -2;
+        if (derp_close_peer_decode(f->payload, f->len, &k) != 0)
             return -1;
         close_peer(srv, k);
         return 0;
@@ -781,7 +994,19 @@ static size_t process(struct dconn *c, uint8_t *buf, size_t len, const char **wh
         }
         if (c->rl != NULL && !rl_take(c, (size_t)r))
             break;
-        if (handle_frame(c, buf + off, &f) != 0) {
+        int hr = handle_frame(c, buf + off, &f);
+        if (hr > 0) {
+            if (c->rl != NULL)
+                c->rl->tokens += (double)r; /* read again after the wait */
+            break;
+        }
+        if (hr == -2) {
+            c->srv->m.clients_dropped_not_mesh++;
+            *why = "mesh-only frame (WatchConns, ClosePeer, ForwardPacket) from a client without the mesh key";
+            off += (size_t)r;
+            break;
+        }
+        if (hr != 0) {
             c->srv->m.clients_dropped_malformed++;
             *why = "malformed frame";
             off += (size_t)r;
@@ -817,12 +1042,24 @@ static void conn_input(struct dconn *c)
     const char *why = NULL;
     int kill = 0;
     if (c->ws != NULL) {
-        if (ws_unwrap(c, &why) != 0)
-            kill = 1;
-        size_t used = process(c, c->ws->buf, c->ws->len, &why);
-        flush_batches(srv);
-        memmove(c->ws->buf, c->ws->buf + used, c->ws->len - used);
-        c->ws->len -= used;
+        /* what is unwrapped first, then more, while it moves: ws->buf holds a few frames at most */
+        for (;;) {
+            size_t used = process(c, c->ws->buf, c->ws->len, &why);
+            flush_batches(srv);
+            memmove(c->ws->buf, c->ws->buf + used, c->ws->len - used);
+            c->ws->len -= used;
+            if (kill || why != NULL || c->s == NULL || conn_held(c) ||
+                (c->state != CS_RUNNING && c->state != CS_HANDSHAKE))
+                break;
+            size_t before = c->ws->len, in;
+            stream_input(c->s, &in);
+            if (ws_unwrap(c, &why) != 0)
+                kill = 1; /* after what came before it is handled */
+            size_t left;
+            stream_input(c->s, &left);
+            if (!kill && c->ws->len == before && left == in)
+                break;
+        }
     } else {
         size_t len;
         uint8_t *buf = stream_input(c->s, &len);
@@ -832,6 +1069,8 @@ static void conn_input(struct dconn *c)
     }
     if (kill || why != NULL)
         conn_kill(c, why);
+    else
+        conn_reading(c); /* stops while held (until conn_resume) or while a backlog is left */
 }
 
 static void on_read(struct stream *s, void *arg)
@@ -839,19 +1078,14 @@ static void on_read(struct stream *s, void *arg)
     conn_input(arg);
 }
 
-static void ws_kick(void *arg)
-{
-    struct dconn *c = arg;
-    c->kick_queued = 0;
-    if (c->state == CS_RUNNING && c->s != NULL)
-        conn_input(c);
-}
-
 static void on_drain(struct stream *s, void *arg)
 {
     struct dconn *c = arg;
-    if (!queue_empty(c) && c->state == CS_RUNNING)
+    if (c->state != CS_RUNNING)
+        return;
+    if (!queue_empty(c))
         flush_queue(c);
+    bp_room_release(&c->room);
 }
 
 /* ---- connection life ---- */
@@ -893,6 +1127,15 @@ static void conn_free(struct dconn *c)
         timer_stop(&c->rl->t);
         free(c->rl);
     }
+    if (c->bp != NULL) {
+        bp_unlink(c);
+        free(c->bp);
+    }
+    bp_room_release(&c->room); /* its waiters find it gone */
+    if (c->kick_queued)
+        for (size_t i = 0; i < srv->nkicks; i++)
+            if (srv->kicks[i] == c)
+                srv->kicks[i] = NULL;
     timer_stop(&c->ka);
     struct pktq *qs[2] = {c->q, c->dq};
     for (int k = 0; k < 2; k++)
@@ -956,6 +1199,10 @@ static void start_conn(struct derp_server *srv, struct stream *s, int ws)
     c->nothere_tokens = 3;
     c->nothere_last = loop_now(srv->loop);
     timer_init(&c->ka, srv->loop, on_keepalive, c);
+    /* Read a client a piece at a time (plain TCP; h2o reads all the kernel holds otherwise): a sender that
+     * was paused has megabytes waiting there, which would land at once in a buffer grown and faulted in for
+     * them, and be worked off from cold memory. */
+    stream_set_read_chunk(s, READ_CHUNK);
     if (srv->conf->tcp_keepalive > 0) {
         /* Finds dead idle peers without traffic of ours: probes after T idle, every T/3, 3 of them. */
         unsigned idle = (unsigned)((srv->conf->tcp_keepalive + 999) / 1000);
@@ -1003,25 +1250,12 @@ static void on_upgraded_ws(struct stream *s, void *arg)
 
 static int accept_allowed(struct derp_server *srv)
 {
-    const struct derp_conf *conf = srv->conf;
-    if (conf->max_conns > 0 && srv->nconns >= (size_t)conf->max_conns) {
+    int rc = accept_limit_check(&srv->accept, srv->nconns, loop_now(srv->loop));
+    if (rc == 503)
         srv->m.accepts_refused_limit++;
-        return 503;
-    }
-    if (conf->accept_rate > 0) {
-        uint64_t now = loop_now(srv->loop);
-        srv->accept_tokens += (double)(now - srv->accept_last) * (double)conf->accept_rate / 1000.0;
-        srv->accept_last = now;
-        double burst = conf->accept_burst > 0 ? (double)conf->accept_burst : (double)conf->accept_rate;
-        if (srv->accept_tokens > burst)
-            srv->accept_tokens = burst;
-        if (srv->accept_tokens < 1.0) {
-            srv->m.accepts_refused_rate++;
-            return 429;
-        }
-        srv->accept_tokens -= 1.0;
-    }
-    return 0;
+    else if (rc == 429)
+        srv->m.accepts_refused_rate++;
+    return rc;
 }
 
 /* Does the comma-separated header value list the token? */
@@ -1093,8 +1327,9 @@ struct derp_server *derp_server_new(struct weft_ctx *ctx, const struct derp_conf
         return NULL;
     }
     randombytes_buf(srv->hash_key, sizeof(srv->hash_key));
-    srv->accept_tokens = (double)(conf->accept_burst > 0 ? conf->accept_burst : conf->accept_rate);
-    srv->accept_last = loop_now(srv->loop);
+    accept_limit_init(&srv->accept, conf->max_conns, conf->accept_rate, conf->accept_burst,
+                      loop_now(srv->loop));
+    timer_init(&srv->kick_t, srv->loop, on_kick, srv);
     return srv;
 }
 
@@ -1155,6 +1390,8 @@ void derp_server_free(struct derp_server *srv)
     free(srv->watchers);
     free(srv->bents);
     free(srv->dirty);
+    timer_stop(&srv->kick_t);
+    free(srv->kicks);
     sodium_memzero(&srv->priv, sizeof(srv->priv));
     free(srv);
 }

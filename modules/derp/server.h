@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include "core/crypto/key.h"
+#include "core/limit.h"
 #include "core/loop.h"
 #include "modules/derp/derp.h"
 
@@ -42,9 +43,25 @@ struct derp_metrics {
     uint64_t drops[DROP_NREASONS];
     uint64_t pings, pongs_sent, keepalives, peer_gone_sent, not_here_sent, peer_present_sent;
     uint64_t frames_unknown, clients_dropped_malformed, clients_dropped_oversized, home_conns_total;
+    uint64_t clients_dropped_not_mesh;
     uint64_t stun_requests, stun_responses, stun_ignored;
     uint64_t rate_limited;
+    uint64_t bp_pauses, bp_overflows; /* senders paused for a full destination; waits that ran out */
 };
+
+/* Senders paused because something they send to is full (a local client's queue or a mesh link): TCP
+ * back-pressure instead of reading packets only to drop them. Each waits at most derp.backpressure_wait;
+ * when one has waited that long the destination is "overflowing": nobody waits for it any more and its
+ * packets are dropped (oldest first) until it drains. */
+struct bp_room {
+    struct dconn *head; /* paused senders, linked through their struct bp_pause */
+    uint8_t overflowing;
+};
+/* Wake everyone waiting for room (it drained, or is going away); overflowing ends too. */
+void bp_room_release(struct bp_room *r);
+/* c waits for room in r (its reading stops until then): 1, or 0 if it cannot wait (it should not, or out of
+ * memory: the packet takes the drop path). */
+int bp_wait(struct dconn *c, struct bp_room *r);
 
 /* A key we know: connected here (conns), and/or present on a mesh peer (fwd). */
 struct peer {
@@ -91,9 +108,13 @@ struct derp_server {
     struct dconn **dirty;
     size_t ndirty, capdirty;
 
-    /* accept rate limiter */
-    double accept_tokens;
-    uint64_t accept_last;
+    /* connections with buffered input to process on the next round (after a hold ends) */
+    struct dconn **kicks;
+    size_t nkicks, capkicks;
+    struct timer kick_t;
+
+    /* max_conns and the accept rate (core/limit.h) */
+    struct accept_limit accept;
 
     struct mesh_link *links;
     size_t nlinks_up;
@@ -111,6 +132,12 @@ void derp_server_free(struct derp_server *srv);
 /* The /derp handler (routes on every listener). */
 void derp_handle_upgrade(struct http_req *req, void *arg);
 size_t derp_server_conns(const struct derp_server *srv);
+/* Drop every client connection (not mesh links) of key now, logging why. */
+void derp_server_drop_key(struct derp_server *srv, const uint8_t key[32], const char *why);
+/* After a reload changed the limits in srv->conf: running connections take the new write timeouts and
+ * receive limit (a bucket added, removed or capped); accept_changed: the accept bucket starts again. Queues
+ * already allocated keep their depth; handshake and TCP keepalive settings apply to new connections. */
+void derp_server_limits_changed(struct derp_server *srv, int accept_changed);
 
 struct peer *peer_find(struct derp_server *srv, const uint8_t key[32]);
 struct peer *peer_get(struct derp_server *srv, const uint8_t key[32]);
@@ -128,6 +155,8 @@ void verify_cancel(struct verify_req *v);
 /* ---- mesh.c ---- */
 int mesh_start(struct derp_server *srv);
 void mesh_stop(struct derp_server *srv);
+/* Should sender c wait before forwarding through l (its link is backed up)? 1 if c now waits. */
+int mesh_wait(struct derp_server *srv, struct mesh_link *l, struct dconn *c);
 /* Send a packet from src to dst through the link that announced dst. 0, or -1 if dropped. */
 int mesh_forward(struct derp_server *srv, struct mesh_link *l, const uint8_t src[32], const uint8_t dst[32],
                  const uint8_t *data, size_t len);
@@ -162,9 +191,11 @@ struct ws_state {
     uint8_t in_msg; /* a fragmented data message is open (its continuation frames may follow) */
 };
 /* Unwrap the client frames at in[0..len) (unmasked in place): the payloads of whole data frames are appended
- * to w->buf (capped at 4 * max_frame buffered), pings are answered through pong(arg, payload, n), pongs
- * ignored. *used gets the bytes consumed (whole frames only). 0 when more input is needed; -1 on a close
- * frame (*why = NULL) or a malformed or oversized frame (*why says why); w stays valid either way. */
+ * to w->buf, pings are answered through pong(arg, payload, n), pongs ignored. *used gets the bytes consumed
+ * (whole frames only): it stops early, before a data frame that would take w->buf past 4 * max_frame (the
+ * rest waits until the owner has parsed some of w->buf). 0 when more input is needed or w->buf is full; -1
+ * on a close frame (*why = NULL) or a malformed or oversized frame (*why says why); w stays valid either
+ * way. */
 int ws_unwrap_input(struct ws_state *w, uint8_t *in, size_t len, size_t max_frame, size_t *used,
                     void (*pong)(void *arg, const uint8_t *p, size_t n), void *arg, const char **why);
 

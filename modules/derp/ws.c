@@ -95,6 +95,8 @@ int ws_unwrap_input(struct ws_state *w, uint8_t *in, size_t len, size_t max_fram
         }
         if (len - off - f.hdr < f.len)
             break;
+        if (f.opcode <= 2 && w->len + f.len > 4 * max_frame)
+            break; /* full: this frame waits until the owner has parsed what is here */
         uint8_t *p = in + off + f.hdr;
         for (uint64_t i = 0; i < f.len; i++)
             p[i] ^= f.mask[i & 3];
@@ -109,11 +111,8 @@ int ws_unwrap_input(struct ws_state *w, uint8_t *in, size_t len, size_t max_fram
                 size_t cap = w->cap ? w->cap : 4096;
                 while (cap < w->len + f.len)
                     cap *= 2;
-                if (cap > 4 * max_frame) {
-                    *why = "WebSocket buffer overflow";
-                    rc = -1;
-                    break;
-                }
+                if (cap > 4 * max_frame)
+                    cap = 4 * max_frame;
                 uint8_t *nb = realloc(w->buf, cap);
                 if (nb == NULL) {
                     *why = "out of memory";

@@ -3,15 +3,14 @@
 
 #include <stddef.h>
 
+#include "core/cfgcheck.h"
 #include "core/ctx.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "core/reload.h"
 #include "modules/node/node.h"
 
-#define K(name, type, def, doc)                                                                             \
-    {                                                                                                       \
-#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL                                 \
-    }
+#define K(name, type, def, doc) {#name, type, def, doc, offsetof(struct node_conf, name), 0, 0, NULL, NULL}
 static const struct cfg_key node_keys[] = {
     K(socket, CFG_STR, "/run/weft/node.sock",
       "the local API socket the CLI talks to (mode 0600, or 0660 with socket_group)"),
@@ -19,7 +18,8 @@ static const struct cfg_key node_keys[] = {
     K(tun, CFG_STR, "weft0", "name of the TUN interface"),
     {"port", CFG_INT, "41641", "UDP port for WireGuard and disco (0: any)", offsetof(struct node_conf, port),
      0, 65535, NULL},
-    K(login_server, CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)"),
+    {"login_server", CFG_STR, NULL, "control server URL to log in to (also `weft up --login-server`)",
+     offsetof(struct node_conf, login_server), 0, 0, NULL, cfg_check_http_url},
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
     K(log_filter_drops, CFG_BOOL, "false",
@@ -30,6 +30,27 @@ static const struct cfg_key node_keys[] = {
      offsetof(struct node_conf, timer_scale), 1, 1000, NULL},
     CFG_END,
 };
+
+/* login_server, hostname, derp_http and log_filter_drops are read when they are used (the next login, the next
+ * connection, the next dropped packet). */
+static const struct reload_fixed node_fixed[] = {
+    {"socket", "the local API socket is bound at start"},
+    {"socket_group", "the local API socket is bound at start"},
+    {"tun", "the TUN interface is created at start"},
+    {"port", "the UDP socket is bound at start"},
+    {"timer_scale", "the WireGuard engine is set up at start"},
+    {"portmap", "the path manager is set up once, when the data plane starts"},
+    {NULL, NULL},
+};
+
+static int node_reload(struct weft_instance *inst, void *newconf)
+{
+    struct reload_changes ch;
+    reload_take("node", inst->mod->keys, inst->conf, newconf, node_fixed, &ch);
+    for (size_t i = 0; i < ch.n; i++)
+        log_info("module=node event=reload key=node.%s result=applied", ch.keys[i]);
+    return 0;
+}
 
 extern const struct weft_verb node_verbs[];     /* wireguard.c: `weft wireguard` */
 extern const struct weft_verb node_cli_verbs[]; /* verbs.c: up, down, logout, status, ip, ping */
@@ -61,5 +82,6 @@ WEFT_MODULE(node) = {
     .start = node_module_start,
     .stop = node_module_stop,
     .finish = node_module_finish,
+    .reload = node_reload,
     .verbs = all_verbs,
 };

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* derpc: a DERP client for the shell tests, over core/derp_client (and raw sockets for misbehaving on
  * purpose). Prints one line per event on stdout ("connected KEY", "received N", "pong", "peer_gone KEY
- * REASON", ...). */
+ * REASON", ...).
+ * A sender numbers its packets per destination (--send-to may be given several times: round robin), in
+ * the first 8 bytes of the payload (after the 62-byte disco header with --disco). A receiver checks every
+ * packet: its source is one of --from (when given), and each source's numbers run 0, 1, 2, ... with nothing
+ * twice, out of order or missing (--allow-loss: missing is fine, the rest still holds). A violation prints
+ * "bad-source KEY" or "bad-seq KEY got N want M" and makes the exit status 3. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -15,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -24,22 +30,36 @@
 #include "core/loop.h"
 #include "core/wire/derp_frame.h"
 
+#define MAX_DST 16
+#define MAX_SRC 64
+
 static struct {
-    const char *url, *key_file, *ca_file, *pin, *raw, *exit_on;
-    int have_dst, disco, events, ping, reconnect, insecure, quiet_recv;
-    uint8_t dst[32];
-    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms;
+    const char *url, *key_file, *ca_file, *pin, *raw, *exit_on, *mesh_key_file;
+    int ndst, disco, events, ping, reconnect, insecure, quiet_recv, allow_loss, nfrom, watch;
+    int have_close_peer, have_forward_from;
+    uint8_t close_peer[32], forward_from[32];
+    uint8_t dst[MAX_DST][32];
+    uint64_t dst_seq[MAX_DST];
+    uint8_t from[MAX_SRC][32];
+    long count, size, interval_ms, expect, idle, timeout_s, hold_s, ping_after_ms, read_rate, progress_ms;
 } opt = {.size = 100, .timeout_s = 30};
 
 static struct loop *L;
 static struct key priv;
 static long sent, received;
 static int exit_code = 1;
-static struct timer t_send, t_timeout, t_hold, t_ping;
+static struct timer t_send, t_timeout, t_hold, t_ping, t_progress;
 static struct derp_client *client;
 static struct derp_client **idle_clients;
 static long idle_up;
 static uint8_t *payload;
+
+/* What a receiver has seen from each source. */
+static struct src {
+    uint8_t key[32];
+    uint64_t next; /* the number the next packet must carry */
+} srcs[MAX_SRC];
+static int nsrcs, order_errors;
 
 static void hex(const uint8_t *k, char out[65])
 {
@@ -51,6 +71,56 @@ static void finish(int code)
 {
     exit_code = code;
     loop_stop(L);
+}
+
+/* The payload's sequence number: where it is and whether the packets are big enough to carry one. */
+static size_t seq_off(void)
+{
+    return opt.disco ? 62 : 0;
+}
+
+static void check_packet(const uint8_t src[32], const uint8_t *data, size_t len)
+{
+    char h[65];
+    if (opt.nfrom > 0) {
+        int known = 0;
+        for (int i = 0; i < opt.nfrom && !known; i++)
+            known = memcmp(opt.from[i], src, 32) == 0;
+        if (!known) {
+            hex(src, h);
+            printf("bad-source %s\n", h);
+            order_errors++;
+            return;
+        }
+    }
+    size_t off = len >= 62 && memcmp(data, "TS\xf0\x9f\x92\xac", 6) == 0 ? 62 : 0;
+    if (len < off + 8)
+        return; /* too short to carry a number */
+    uint64_t seq;
+    memcpy(&seq, data + off, 8);
+    struct src *sp = NULL;
+    for (int i = 0; i < nsrcs && sp == NULL; i++)
+        if (memcmp(srcs[i].key, src, 32) == 0)
+            sp = &srcs[i];
+    if (sp == NULL) {
+        if (nsrcs == MAX_SRC) {
+            printf("too-many-sources\n");
+            order_errors++;
+            return;
+        }
+        sp = &srcs[nsrcs++];
+        memcpy(sp->key, src, 32);
+        sp->next = 0;
+    }
+    if (seq == sp->next || (opt.allow_loss && seq > sp->next)) {
+        sp->next = seq + 1;
+        return;
+    }
+    hex(src, h);
+    printf("bad-seq %s got %llu want %llu\n", h, (unsigned long long)seq, (unsigned long long)sp->next);
+    order_errors++;
+    if (seq > sp->next)
+        sp->next = seq + 1;
 }
 
 static void maybe_done(void)
@@ -76,9 +146,14 @@ static void send_some(void)
     if (!derp_client_connected(client))
         return;
     while (sent < opt.count && derp_client_queued(client) < (1u << 20)) {
-        memcpy(payload + (opt.disco ? 62 : 0), &sent, opt.size - (opt.disco ? 62 : 0) >= 8 ? 8 : 0);
-        if (derp_client_send(client, opt.dst, payload, (size_t)opt.size) != 0)
+        int d = (int)(sent % opt.ndst);
+        if ((size_t)opt.size >= seq_off() + 8)
+            memcpy(payload + seq_off(), &opt.dst_seq[d], 8);
+        if (opt.have_forward_from
+                ? derp_client_forward(client, opt.forward_from, opt.dst[d], payload, (size_t)opt.size) != 0
+                : derp_client_send(client, opt.dst[d], payload, (size_t)opt.size) != 0)
             break;
+        opt.dst_seq[d]++;
         sent++;
         if (opt.interval_ms > 0) {
             timer_start(&t_send, (uint64_t)opt.interval_ms);
@@ -110,6 +185,13 @@ static void on_ping_timer(struct timer *t, void *arg)
     derp_client_ping(client, d);
 }
 
+/* --progress: "progress received=N sent=N" every so often (tests watch a receiver's count move) */
+static void on_progress(struct timer *t, void *arg)
+{
+    printf("progress received=%ld sent=%ld\n", received, sent);
+    timer_start(&t_progress, (uint64_t)opt.progress_ms);
+}
+
 static void on_hold(struct timer *t, void *arg)
 {
     finish(0);
@@ -134,6 +216,10 @@ static void on_connected(struct derp_client *c, const uint8_t server_key[32], vo
     }
     if (opt.ping_after_ms > 0)
         timer_start(&t_ping, (uint64_t)opt.ping_after_ms);
+    if (opt.watch)
+        derp_client_watch_conns(c);
+    if (opt.have_close_peer)
+        derp_client_close_peer(c, opt.close_peer);
     send_some();
 }
 
@@ -154,6 +240,7 @@ static void on_packet(struct derp_client *c, const uint8_t src[32], const uint8_
                       void *arg)
 {
     received++;
+    check_packet(src, data, len);
     if (opt.events && !opt.quiet_recv) {
         char h[65];
         hex(src, h);
@@ -190,6 +277,13 @@ static void on_peer_gone(struct derp_client *c, const uint8_t key[32], uint8_t r
     hex(key, h);
     event(reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", "%s %s %u\n",
           reason == DERP_PEER_GONE_NOT_HERE ? "not_here" : "peer_gone", h, reason);
+}
+
+static void on_peer_present(struct derp_client *c, const struct derp_peer_present *pp, void *arg)
+{
+    char h[65];
+    hex(pp->key, h);
+    event("peer_present", "peer_present %s\n", h);
 }
 
 static void on_pong(struct derp_client *c, const uint8_t data[8], void *arg)
@@ -235,7 +329,7 @@ static int raw_connect(struct derp_url *u)
     if (getaddrinfo(u->host, port, &hints, &res) != 0)
         return -1;
     int fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0 && opt.raw != NULL && strcmp(opt.raw, "stall-read") == 0) {
+    if (fd >= 0 && opt.raw != NULL && (strcmp(opt.raw, "stall-read") == 0 || strcmp(opt.raw, "slow-read") == 0)) {
         int sz = 4096; /* before connect: a small window the relay fills at once (no autotuning) */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
@@ -247,6 +341,48 @@ static int raw_connect(struct derp_url *u)
     return fd;
 }
 
+/* slow-read: take the relay's frames at about opt.read_rate bytes a second, checking the packets as the
+ * event-driven receiver does; 0 once --expect packets came (3 if any was out of place), 1 if dropped or
+ * timed out. */
+static int slow_read(int fd)
+{
+    static uint8_t buf[1 << 17];
+    size_t have = 0;
+    long rate = opt.read_rate > 0 ? opt.read_rate : 1 << 20;
+    while (received < opt.expect) {
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have < 4096 ? sizeof(buf) - have : 4096);
+        if (r <= 0) {
+            if (r == 0)
+                printf("dropped received=%ld\n", received);
+            else
+                printf("timeout received=%ld\n", received);
+            return 1;
+        }
+        have += (size_t)r;
+        size_t off = 0;
+        while (have - off >= DERP_FRAME_HEADER_LEN) {
+            const uint8_t *h = buf + off;
+            uint32_t len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
+            if (len > sizeof(buf) - DERP_FRAME_HEADER_LEN) {
+                printf("bad-frame length %u\n", len);
+                return 1;
+            }
+            if (have - off < DERP_FRAME_HEADER_LEN + len)
+                break;
+            if (h[0] == DERP_FRAME_RECV_PACKET && len >= 32) {
+                received++;
+                check_packet(h + DERP_FRAME_HEADER_LEN, h + DERP_FRAME_HEADER_LEN + 32, len - 32);
+            }
+            off += DERP_FRAME_HEADER_LEN + len;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        usleep((useconds_t)((double)r * 1e6 / (double)rate));
+    }
+    printf("received %ld\n", received);
+    return order_errors > 0 ? 3 : 0;
+}
+
 static int read_exact(int fd, uint8_t *p, size_t n)
 {
     while (n > 0) {
@@ -256,6 +392,142 @@ static int read_exact(int fd, uint8_t *p, size_t n)
         p += r;
         n -= (size_t)r;
     }
+    return 0;
+}
+
+/* ---- ws-burst: a WebSocket client that sends a burst of packets in one write ---- */
+
+/* One message from the server (unmasked frames; control frames skipped): its payload into buf, its length,
+ * or -1 on EOF, timeout or a message bigger than cap. */
+static long ws_read_msg(int fd, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        uint8_t h[10];
+        if (read_exact(fd, h, 2) != 0)
+            return -1;
+        uint64_t len = h[1] & 0x7f;
+        if (len == 126 || len == 127) {
+            size_t k = len == 126 ? 2 : 8;
+            if (read_exact(fd, h + 2, k) != 0)
+                return -1;
+            len = 0;
+            for (size_t i = 0; i < k; i++)
+                len = len << 8 | h[2 + i];
+        }
+        if (len > cap)
+            return -1;
+        if (read_exact(fd, buf, (size_t)len) != 0)
+            return -1;
+        if ((h[0] & 0x0f) < 8)
+            return (long)len;
+    }
+}
+
+/* Append data as one masked client frame (binary, final) to out at *n. */
+static void ws_put(uint8_t *out, size_t *n, const uint8_t *data, size_t len)
+{
+    static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    uint8_t *p = out + *n;
+    p[0] = 0x82;
+    size_t h = 2;
+    if (len < 126) {
+        p[1] = (uint8_t)(0x80 | len);
+    } else {
+        p[1] = 0x80 | 126;
+        p[2] = (uint8_t)(len >> 8);
+        p[3] = (uint8_t)len;
+        h = 4;
+    }
+    memcpy(p + h, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        p[h + 4 + i] = data[i] ^ mask[i & 3];
+    *n += h + 4 + len;
+}
+
+/* Upgrade to WebSocket (subprotocol derp), handshake, then write --count SendPackets to the first --send-to
+ * (numbered as usual), each in its own WebSocket message, all in one write; then stay until the timeout.
+ * 0 if the relay kept the connection ("still-open"), 1 if it dropped it. */
+static int run_ws_burst(int fd, const struct derp_url *u)
+{
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Protocol: derp\r\n\r\n",
+                     u->path, u->hostport);
+    if (opt.ndst == 0 || write(fd, req, (size_t)n) != n)
+        return 2;
+    char head[4096];
+    size_t hl = 0;
+    while (hl < sizeof(head) - 1 && (hl < 4 || memcmp(head + hl - 4, "\r\n\r\n", 4) != 0)) {
+        if (read(fd, head + hl, 1) != 1)
+            return 2;
+        hl++;
+    }
+    static uint8_t msg[1 << 16];
+    long ml = ws_read_msg(fd, msg, sizeof(msg)); /* ServerKey: header, magic, key */
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0 || ml != DERP_FRAME_HEADER_LEN + 40 ||
+        msg[0] != DERP_FRAME_SERVER_KEY) {
+        fprintf(stderr, "derpc: no WebSocket upgrade\n");
+        return 2;
+    }
+    uint8_t pub[32], frame[512], server_key[32];
+    memcpy(server_key, msg + DERP_FRAME_HEADER_LEN + 8, 32);
+    struct key pk;
+    key_public(&pk, &priv);
+    memcpy(pub, pk.b, 32);
+    struct derp_client_info ci = {.version = 2, .can_ack_pings = 1};
+    long fl = derp_client_info_seal(frame, sizeof(frame), priv.b, pub, server_key, NULL, &ci);
+    static uint8_t out[1 << 23];
+    size_t on = 0;
+    if (fl < 0)
+        return 2;
+    ws_put(out, &on, frame, (size_t)fl);
+    if (write(fd, out, on) != (ssize_t)on || (ml = ws_read_msg(fd, msg, sizeof(msg))) < 1 ||
+        msg[0] != DERP_FRAME_SERVER_INFO)
+        return 2;
+    char h[65];
+    hex(pub, h);
+    printf("connected %s\n", h);
+    on = 0;
+    size_t plen = (size_t)opt.size, flen = DERP_FRAME_HEADER_LEN + 32 + plen;
+    if (plen < 8 || flen > 65535 || (size_t)opt.count * (flen + 8) > sizeof(out))
+        return 2;
+    for (long i = 0; i < opt.count; i++) {
+        uint8_t f[DERP_FRAME_HEADER_LEN + 32 + 65536];
+        f[0] = DERP_FRAME_SEND_PACKET;
+        f[1] = (uint8_t)((32 + plen) >> 24);
+        f[2] = (uint8_t)((32 + plen) >> 16);
+        f[3] = (uint8_t)((32 + plen) >> 8);
+        f[4] = (uint8_t)(32 + plen);
+        memcpy(f + DERP_FRAME_HEADER_LEN, opt.dst[0], 32);
+        memset(f + DERP_FRAME_HEADER_LEN + 32, 0, plen);
+        uint64_t seq = (uint64_t)i;
+        memcpy(f + DERP_FRAME_HEADER_LEN + 32, &seq, 8);
+        ws_put(out, &on, f, flen);
+    }
+    size_t done = 0;
+    while (done < on) {
+        ssize_t w = write(fd, out + done, on - done);
+        if (w <= 0) {
+            printf("dropped while sending\n");
+            return 1;
+        }
+        done += (size_t)w;
+    }
+    sent = opt.count;
+    printf("sent %ld in one write of %zu bytes\n", sent, on);
+    fflush(stdout);
+    /* the relay's keep-alives keep coming: wait out the timeout by the clock, not by a quiet read */
+    time_t end = time(NULL) + opt.timeout_s;
+    while (time(NULL) < end) {
+        errno = 0; /* EOF leaves errno alone: only a timeout sets EAGAIN */
+        if (ws_read_msg(fd, msg, sizeof(msg)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            printf("dropped\n");
+            return 1;
+        }
+    }
+    printf("still-open\n");
     return 0;
 }
 
@@ -275,6 +547,8 @@ static int run_raw(void)
     }
     struct timeval tv = {opt.timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (strcmp(opt.raw, "ws-burst") == 0)
+        return run_ws_burst(fd, &u);
     char req[512];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n", u.path,
@@ -322,6 +596,8 @@ static int run_raw(void)
             uint8_t big[5] = {DERP_FRAME_SEND_PACKET, 0x00, 0x20, 0x00, 0x00}; /* 2 MiB announced */
             if (write(fd, big, 5) != 5)
                 return 2;
+        } else if (strcmp(opt.raw, "slow-read") == 0) {
+            return slow_read(fd);
         } else if (strcmp(opt.raw, "stall-read") == 0) {
             /* never read again: the relay's writes to us must time out */
             sleep((unsigned)opt.timeout_s);
@@ -349,10 +625,13 @@ static void usage(void)
         stderr,
         "usage: derpc [--key-file F] --pubkey\n"
         "       derpc [options] URL\n"
-        "  --key-file F --send-to HEX --count N --size N --interval MS --disco --expect N --ping --events\n"
+        "  --key-file F --send-to HEX... --count N --size N --interval MS --disco --expect N --ping --events\n"
+        "  --from HEX... --allow-loss\n"
+        "  --mesh-key FILE --watch --close-peer HEX --forward-from HEX (ForwardPacket to --send-to)\n"
+        "  --progress MS\n"
         "  --exit-on EVENT --timeout S --hold S --idle N --reconnect --ping-after MS --insecure --ca-file F "
         "--pin F\n"
-        "  --raw garbage|oversize|stall-handshake|stall-read\n");
+        "  --raw garbage|oversize|stall-handshake|stall-read|slow-read [--read-rate BYTES_PER_S]|ws-burst\n");
     exit(2);
 }
 
@@ -368,7 +647,12 @@ int main(int argc, char **argv)
                                        {"reconnect", 0, 0, 'r'},  {"insecure", 0, 0, 'K'},
                                        {"ping-after", 1, 0, 'A'}, {"ca-file", 1, 0, 'C'},
                                        {"pin", 1, 0, 'N'},        {"raw", 1, 0, 'R'},
-                                       {"quiet-recv", 0, 0, 'q'}, {0, 0, 0, 0}};
+                                       {"quiet-recv", 0, 0, 'q'}, {"from", 1, 0, 'F'},
+                                       {"allow-loss", 0, 0, 'L'}, {"read-rate", 1, 0, 'B'},
+                                       {"mesh-key", 1, 0, 'M'},   {"watch", 0, 0, 'W'},
+                                       {"close-peer", 1, 0, 'X'}, {"forward-from", 1, 0, 'O'},
+                                       {"progress", 1, 0, 'G'},
+                                       {0, 0, 0, 0}};
     int c, print_pub = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -380,15 +664,41 @@ int main(int argc, char **argv)
         case 'P':
             print_pub = 1;
             break;
-        case 't': {
+        case 't':
+        case 'F':
+        case 'X':
+        case 'O': {
             struct key k;
             if (key_parse_str(&k, KEY_TEXT_BARE, optarg) != 0 &&
                 key_parse_str(&k, KEY_TEXT_NODE, optarg) != 0)
                 usage();
-            memcpy(opt.dst, k.b, 32);
-            opt.have_dst = 1;
+            if (c == 't' && opt.ndst < MAX_DST)
+                memcpy(opt.dst[opt.ndst++], k.b, 32);
+            else if (c == 'F' && opt.nfrom < MAX_SRC)
+                memcpy(opt.from[opt.nfrom++], k.b, 32);
+            else if (c == 'X')
+                memcpy(opt.close_peer, k.b, 32), opt.have_close_peer = 1;
+            else if (c == 'O')
+                memcpy(opt.forward_from, k.b, 32), opt.have_forward_from = 1;
+            else
+                usage();
             break;
         }
+        case 'M':
+            opt.mesh_key_file = optarg;
+            break;
+        case 'G':
+            opt.progress_ms = atol(optarg);
+            break;
+        case 'W':
+            opt.watch = 1;
+            break;
+        case 'L':
+            opt.allow_loss = 1;
+            break;
+        case 'B':
+            opt.read_rate = atol(optarg);
+            break;
         case 'n':
             opt.count = atol(optarg);
             break;
@@ -474,7 +784,7 @@ int main(int argc, char **argv)
         return run_raw();
     if (opt.size < 1 || opt.size > DERP_MAX_PACKET_SIZE || (opt.disco && opt.size < 62))
         opt.size = opt.disco ? 62 : 100;
-    if (opt.count > 0 && !opt.have_dst)
+    if (opt.count > 0 && opt.ndst == 0)
         usage();
     payload = calloc(1, (size_t)opt.size);
     if (opt.disco)
@@ -485,6 +795,9 @@ int main(int argc, char **argv)
     timer_init(&t_timeout, L, on_timeout, NULL);
     timer_init(&t_hold, L, on_hold, NULL);
     timer_init(&t_ping, L, on_ping_timer, NULL);
+    timer_init(&t_progress, L, on_progress, NULL);
+    if (opt.progress_ms > 0)
+        timer_start(&t_progress, (uint64_t)opt.progress_ms);
     timer_start(&t_timeout, (uint64_t)opt.timeout_s * 1000);
     struct derp_client_cbs cbs = {
         .on_connected = on_connected,
@@ -496,8 +809,30 @@ int main(int argc, char **argv)
         .on_restarting = on_restarting,
         .on_health = on_health,
         .on_writable = on_writable,
+        .on_peer_present = on_peer_present,
     };
+    uint8_t mesh_key[32];
+    if (opt.mesh_key_file != NULL) {
+        /* the relay's own reader: 64 hex digits, surrounding space allowed */
+        char buf[256];
+        FILE *f = fopen(opt.mesh_key_file, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        struct key k;
+        char *p = buf;
+        while (*p == ' ' || *p == '\n')
+            p++;
+        p[strcspn(p, " \r\n")] = 0;
+        if (key_parse_str(&k, KEY_TEXT_BARE, p) != 0) {
+            fprintf(stderr, "derpc: %s: want 64 hex digits\n", opt.mesh_key_file);
+            return 2;
+        }
+        memcpy(mesh_key, k.b, 32);
+    }
     struct derp_client_opts o = {.url = opt.url,
+                                 .mesh_key = opt.mesh_key_file ? mesh_key : NULL,
                                  .priv = priv.b,
                                  .insecure = opt.insecure,
                                  .ca_file = opt.ca_file,
@@ -529,6 +864,10 @@ int main(int argc, char **argv)
         }
     }
     loop_run(L);
+    if (order_errors > 0) {
+        printf("order-errors %d\n", order_errors);
+        exit_code = 3;
+    }
     if (client != NULL)
         derp_client_free(client);
     for (long i = 0; i < opt.idle; i++)
@@ -538,6 +877,7 @@ int main(int argc, char **argv)
     timer_stop(&t_timeout);
     timer_stop(&t_hold);
     timer_stop(&t_ping);
+    timer_stop(&t_progress);
     loop_free(L);
     free(payload);
     return exit_code;

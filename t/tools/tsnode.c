@@ -7,7 +7,10 @@
  *   tsnode URL DIR NAME churn COUNT [N]          COUNT endpoint updates in a row on one channel, each
  *                                                with N (default 64) random IPv6 endpoints: peers' streams
  *                                                get COUNT deltas that do not compress
- * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use). register prints the HTTP status
+ * With TSNODE_HOSTINFO=FILE in the environment, the Hostinfo sent is that file's JSON object, as is
+ * (hostile strings, huge ones), instead of {"Hostname":H,"OS":"linux"}.
+ * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use); the hostname given to register
+ * in DIR/NAME.hostname, which map and lite report again (as a client does; NAME if there is none). register prints the HTTP status
  * and the RegisterResponse; map prints "<Unix ms> <MapResponse JSON>" per message (zstd-decoded). */
 #include "config.h"
 
@@ -111,6 +114,31 @@ static void map_done(struct control_call *call, int status, const uint8_t *body,
     loop_stop(L);
 }
 
+/* TSNODE_HOSTINFO's file (malloc'd), or the default Hostinfo for hostname (plus extra members). */
+static char *hostinfo_json(const char *hostname, const char *extra)
+{
+    const char *f = getenv("TSNODE_HOSTINFO");
+    if (f && *f) {
+        FILE *fp = fopen(f, "rb");
+        if (!fp || fseek(fp, 0, SEEK_END)) {
+            fprintf(stderr, "tsnode: %s: cannot read\n", f);
+            exit(2);
+        }
+        long n = ftell(fp);
+        rewind(fp);
+        char *b = malloc((size_t)n + 1);
+        if (!b || fread(b, 1, (size_t)n, fp) != (size_t)n)
+            exit(2);
+        fclose(fp);
+        b[n] = 0;
+        return b;
+    }
+    size_t n = strlen(hostname) + strlen(extra) + 64;
+    char *b = malloc(n);
+    snprintf(b, n, "{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}", hostname, extra);
+    return b;
+}
+
 /* churn: one lite update after another, each answered before the next */
 static struct {
     int left, sent, n;
@@ -208,8 +236,18 @@ int main(int argc, char **argv)
     sodium_memzero(&mpriv, sizeof mpriv);
     if (!cc)
         return 2;
-    static char body[8192];
+    static char *body;
+    size_t bodycap = 0;
+    char *hi = NULL;
     const char *hostname = name;
+    char hpath[1024], saved[300] = "";
+    snprintf(hpath, sizeof hpath, "%s/%s.hostname", dir, name);
+    FILE *hf = fopen(hpath, "r");
+    if (hf) {
+        if (fgets(saved, sizeof saved, hf) && saved[0])
+            hostname = saved;
+        fclose(hf);
+    }
     struct control_call_cbs whole = {NULL, NULL, done_whole};
     struct timer tm;
     timer_init(&tm, L, timeout_cb, NULL);
@@ -226,24 +264,32 @@ int main(int argc, char **argv)
             else if (!strcmp(argv[i], "--ephemeral"))
                 eph = 1;
         }
+        if ((hf = fopen(hpath, "w"))) {
+            fputs(hostname, hf);
+            fclose(hf);
+        }
         char auth[256] = "";
         if (authkey)
             snprintf(auth, sizeof auth, "\"Auth\":{\"AuthKey\":\"%s\"},", authkey);
-        snprintf(body, sizeof body,
+        hi = hostinfo_json(hostname, "");
+        body = malloc(bodycap = strlen(hi) + strlen(followup) + 1024);
+        snprintf(body, bodycap,
                  "{\"Version\":97,\"NodeKey\":\"%s\",\"OldNodeKey\":\"nodekey:%064d\",%s\"Expiry\":\"%s\","
-                 "\"Followup\":\"%s\",\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"},%s"
+                 "\"Followup\":\"%s\",\"Hostinfo\":%s,%s"
                  "\"NodeKeySignature\":null}",
                  nk, 0, auth, strcmp(cmd, "logout") ? "0001-01-01T00:00:00Z" : "1970-01-01T00:02:03Z", followup,
-                 hostname, eph ? "\"Ephemeral\":true," : "");
+                 hi, eph ? "\"Ephemeral\":true," : "");
         control_client_request(cc, "POST", "/machine/register", NULL, 0, body, strlen(body), &whole, NULL);
     } else if (!strcmp(cmd, "map") && argc >= 6) {
         want = atoi(argv[5]);
         timer_start(&tm, (uint64_t)(argc >= 7 ? atof(argv[6]) * 1000 : 10000));
         mapstream_dec_init(&dec, true, 0);
-        snprintf(body, sizeof body,
+        hi = hostinfo_json(hostname, "");
+        body = malloc(bodycap = strlen(hi) + 1024);
+        snprintf(body, bodycap,
                  "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
-                 "\"Stream\":true,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"}}",
-                 nk, dk, hostname);
+                 "\"Stream\":true,\"Hostinfo\":%s}",
+                 nk, dk, hi);
         struct control_call_cbs cbs = {map_head, map_data, map_done};
         control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &cbs, NULL);
     } else if (!strcmp(cmd, "lite") && argc >= 6) {
@@ -254,11 +300,14 @@ int main(int argc, char **argv)
             el += (size_t)snprintf(eps + el, sizeof eps - el, "%s\"%.*s\"", el ? "," : "", (int)l, e);
             e += l + (e[l] == ',');
         }
-        snprintf(body, sizeof body,
+        char ni[64];
+        snprintf(ni, sizeof ni, ",\"NetInfo\":{\"PreferredDERP\":%d}", argc >= 7 ? atoi(argv[6]) : 999);
+        hi = hostinfo_json(hostname, ni);
+        body = malloc(bodycap = strlen(hi) + strlen(eps) + 1024);
+        snprintf(body, bodycap,
                  "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"%s\",\"DiscoKey\":\"%s\","
-                 "\"Stream\":false,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\",\"NetInfo\":"
-                 "{\"PreferredDERP\":%d}},\"Endpoints\":[%s],\"OmitPeers\":true}",
-                 nk, dk, hostname, argc >= 7 ? atoi(argv[6]) : 999, eps);
+                 "\"Stream\":false,\"Hostinfo\":%s,\"Endpoints\":[%s],\"OmitPeers\":true}",
+                 nk, dk, hi, eps);
         control_client_request(cc, "POST", "/machine/map", NULL, 0, body, strlen(body), &whole, NULL);
     } else if (!strcmp(cmd, "churn") && argc >= 6) {
         churn.left = atoi(argv[5]);
@@ -274,6 +323,8 @@ int main(int argc, char **argv)
         return 2;
     }
     loop_run(L);
+    free(hi);
+    free(body);
     timer_stop(&tm);
     if (cc)
         control_client_close(cc);

@@ -20,21 +20,50 @@ struct srv {
     long long timeout;
     int mode;
     struct cfg_list peers;
+    char *acme_dir;
+    struct cfg_list acme_domains;
+    char *tls_key;
 };
 
+/* a value check: names must not contain 'x' */
+static const char *no_x(const char *v, char *buf, size_t len)
+{
+    if (!strchr(v, 'x'))
+        return NULL;
+    snprintf(buf, len, "'%s' has an x", v);
+    return buf;
+}
+
 static const char *const modes[] = {"open", "closed", NULL};
+/* A key's own check (cfg_key.check): refuses values starting with '!'. */
+static const char *no_bang(const char *v, char *buf, size_t len)
+{
+    if (v[0] != '!')
+        return NULL;
+    snprintf(buf, len, "'%s' starts with '!'", v);
+    return buf;
+}
+/* peers carries both checks (the tests of each use it) */
+static const char *no_bang_no_x(const char *v, char *buf, size_t len)
+{
+    const char *msg = no_bang(v, buf, len);
+    return msg ? msg : no_x(v, buf, len);
+}
 static const struct cfg_key top_keys[] = {
     {"state_dir", CFG_STR, "/var/lib/x", "d", offsetof(struct top, state_dir), 0, 0, NULL},
     {"roles", CFG_LIST, "a, b", "d", offsetof(struct top, roles), 0, 0, NULL},
     CFG_END,
 };
 static const struct cfg_key srv_keys[] = {
-    {"listen", CFG_STR, "127.0.0.1:80", "d", offsetof(struct srv, listen), 0, 0, NULL},
+    {"listen", CFG_STR, "127.0.0.1:80", "d", offsetof(struct srv, listen), 0, 0, NULL, no_bang},
     {"workers", CFG_INT, "4", "d", offsetof(struct srv, workers), 1, 64, NULL},
     {"verbose", CFG_BOOL, "false", "d", offsetof(struct srv, verbose), 0, 0, NULL},
     {"timeout", CFG_DURATION, "90s", "d", offsetof(struct srv, timeout), 0, 3600000, NULL},
     {"mode", CFG_ENUM, "open", "d", offsetof(struct srv, mode), 0, 0, modes},
-    {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL},
+    {"peers", CFG_LIST, NULL, "d", offsetof(struct srv, peers), 0, 0, NULL, no_bang_no_x},
+    {"tls.acme.directory", CFG_STR, "https://d", "d", offsetof(struct srv, acme_dir), 0, 0, NULL, no_x},
+    {"tls.acme.domains", CFG_LIST, NULL, "d", offsetof(struct srv, acme_domains), 0, 0, NULL, NULL},
+    {"tls.key", CFG_STR, NULL, "d", offsetof(struct srv, tls_key), 0, 0, NULL, NULL},
     CFG_END,
 };
 
@@ -125,6 +154,15 @@ int main(void)
     ok(has(&err, "F.yaml:10:1: zzz: unknown key\n"), "unknown key without suggestion");
     cfg_errors_free(&err);
 
+    /* a key's own check, on strings and on each list item, from the file and from -o */
+    struct cfg_override bang[] = {{"server.peers=ok,!no"}};
+    n = load_text("server:\n  listen: \"!x\"\n  peers:\n    - a\n    - \"!b\"\n", bang, 1, &err);
+    is_int(n, 3, "checked values refused where they are written");
+    ok(has(&err, "F.yaml:2:11: server.listen: '!x' starts with '!'"), "a string's check, with its position");
+    ok(has(&err, "F.yaml:4:5: server.peers: '!b' starts with '!'"), "a list item's check");
+    ok(has(&err, "command line: server.peers: '!no' starts with '!'"), "an override's check");
+    cfg_errors_free(&err);
+
     /* YAML syntax error */
     n = load_text("server:\n  listen: [unclosed\n", NULL, 0, &err);
     ok(n == 1 && has(&err, "F.yaml:3:1: YAML syntax: did not find expected ',' or ']'"), "syntax error with position");
@@ -167,7 +205,7 @@ int main(void)
 
     /* print → load round trip */
     config_free(secs, 2);
-    config_load(secs, 2, NULL, NULL, (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=x,y"}}, 2,
+    config_load(secs, 2, NULL, NULL, (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=p,y"}}, 2,
                 &err);
     char *buf = NULL;
     size_t blen = 0;
@@ -179,6 +217,49 @@ int main(void)
        "printed configuration loads back the same");
     free(buf);
     cfg_errors_free(&err);
+
+    /* nested keys: mappings, or the dotted name written flat; checks report at the item's position */
+    n = load_text("server:\n  tls:\n    acme:\n      domains: [a, b]\n    key: /k\n"
+                  "  tls.acme.directory: https://e\n",
+                  NULL, 0, &err);
+    ok(n == 0 && srv.acme_domains.n == 2 && strcmp(srv.tls_key, "/k") == 0 && strcmp(srv.acme_dir, "https://e") == 0,
+       "nested mappings and dotted names fill the nested keys");
+    ok(cfg_is_set(&secs[1], "tls.key") && !cfg_is_set(&secs[1], "workers"), "cfg_is_set: set vs default");
+    const struct cfg_origin *o = cfg_origin_of(&secs[1], "tls.key");
+    ok(o && o->from == CFG_FROM_FILE && o->line == 5 && o->col == 10, "the origin of a nested key is its value's position");
+    cfg_error(&err, &secs[1], "tls.key", "a cross-key problem");
+    ok(has(&err, "F.yaml:5:10: server.tls.key: a cross-key problem") || has(&err, ":5:10: server.tls.key: a cross-key problem"),
+       "cfg_error reports at the key's position");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  peers: [a, box, c]\n  tls:\n    acme:\n      domain: [a]\n    akme: {}\n"
+                  "  tls.acme.directory: https://x\n",
+                  NULL, 0, &err);
+    is_int(n, 4, "nested and checked errors");
+    ok(has(&err, "F.yaml:2:14: server.peers: 'box' has an x"), "a list item that fails its check, at the item");
+    ok(has(&err, "F.yaml:5:7: server.tls.acme.domain: unknown key (did you mean 'server.tls.acme.domains'?)"),
+       "an unknown nested key, with its full name and a suggestion");
+    ok(has(&err, "F.yaml:6:5: server.tls.akme: unknown key"), "an unknown nested mapping");
+    ok(has(&err, "F.yaml:7:23: server.tls.acme.directory: 'https://x' has an x"), "a checked string");
+    cfg_errors_free(&err);
+    struct cfg_override ovx[] = {{"server.tls.acme.domains=p,q"}};
+    n = load_text("", ovx, 1, &err);
+    ok(n == 0 && srv.acme_domains.n == 2 && cfg_origin_of(&secs[1], "tls.acme.domains")->from == CFG_FROM_COMMAND_LINE,
+       "-o sets a nested key, and remembers it came from the command line");
+    cfg_error(&err, &secs[1], "tls.acme.domains", "wrong");
+    ok(has(&err, "command line: server.tls.acme.domains: wrong"), "cfg_error for a -o key says command line");
+    cfg_errors_free(&err);
+
+    /* reload helpers: compare and exchange one key's value between two structs */
+    struct srv a = {0}, b = {0};
+    a.listen = strdup("x");
+    b.listen = strdup("y");
+    a.workers = b.workers = 3;
+    const struct cfg_key *kl = &srv_keys[0], *kw = &srv_keys[1];
+    ok(!cfg_key_equal(kl, &a, &b) && cfg_key_equal(kw, &a, &b), "cfg_key_equal");
+    cfg_key_swap(kl, &a, &b);
+    ok(strcmp(a.listen, "y") == 0 && strcmp(b.listen, "x") == 0, "cfg_key_swap exchanges the values");
+    free(a.listen);
+    free(b.listen);
 
     config_free(secs, 2);
     return done_testing();

@@ -106,12 +106,16 @@ static char *reg_json(const uint8_t nk[32], const uint8_t *old, const char *auth
     return buf;
 }
 
-static const char *map_host = "x"; /* Hostinfo.Hostname the map requests carry */
+static const char *map_host = "x"; /* Hostinfo.Hostname the map requests of unknown keys carry */
+static struct ctrl *C;
 
 static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, bool omit, const char *eps,
                       int derp)
 {
     static char buf[2048];
+    /* a client reports the hostname it registered with (a changed one renames the node) */
+    struct cnode *self = C ? ctrl_node_by_node_key(C, nk) : NULL;
+    const char *host = self ? self->m.hostname : map_host;
     char nh[65], dh[65];
     hexkey(nk, nh);
     hexkey(dk, dh);
@@ -122,12 +126,10 @@ static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, b
              "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\","
              "\"DiscoKey\":\"discokey:%s\",\"Stream\":%s,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}%s%s%s"
              "%s}",
-             nh, dh, stream ? "true" : "false", map_host, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
+             nh, dh, stream ? "true" : "false", host, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
              omit ? ",\"OmitPeers\":true" : "");
     return buf;
 }
-
-static struct ctrl *C;
 
 struct regres {
     int status;

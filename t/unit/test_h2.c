@@ -141,6 +141,61 @@ static void c_done(struct h2_call *c, const char *err, void *arg)
 
 static const struct h2_call_cbs cbs = {c_head, c_data, c_done};
 
+static int idles;
+static void on_idle(void *arg)
+{
+    idles++;
+}
+
+/* Held requests (a Followup waiting for an admin) keep their bodies: the session's budget counts them,
+ * and header bytes, across all its streams; past it new requests get 503 until something is released. */
+static void test_budget(void)
+{
+    cli = h2_client_new(pipe_write, &c2s);
+    struct h2_server_opts o = {.max_buffered = 256 * 1024, .on_idle = on_idle};
+    srv = h2_server_new(pipe_write, on_request, &s2c, &o);
+    pump();
+    static uint8_t body[100 * 1024];
+    struct res r[4];
+    memset(r, 0, sizeof(r));
+    struct h2_call *c[2];
+    held = NULL;
+    c[0] = h2_request(cli, "POST", "/hold", "h", NULL, 0, body, sizeof(body), &cbs, &r[0]);
+    pump();
+    struct h2_req *first = held;
+    c[1] = h2_request(cli, "POST", "/hold", "h", NULL, 0, body, sizeof(body), &cbs, &r[1]);
+    pump();
+    ok(first != NULL && held != NULL && held != first && h2_streams(srv) == 2,
+       "two held 100 KiB requests fit in 256 KiB");
+    h2_request(cli, "POST", "/x", "h", NULL, 0, body, sizeof(body), &cbs, &r[2]);
+    pump();
+    is_int(r[2].status, 503, "a third body does not: 503");
+    static char big[60 * 1024];
+    memset(big, 'h', sizeof(big) - 1);
+    struct http_header hs[] = {{"x-big", big}};
+    h2_request(cli, "GET", "/x", "h", hs, 1, NULL, 0, &cbs, &r[3]);
+    pump();
+    is_int(r[3].status, 503, "nor do 60 KiB of headers: they count too");
+    idles = 0;
+    h2_call_cancel(c[0]);
+    pump();
+    is_int(idles, 0, "one stream still open: not idle");
+    h2_call_cancel(c[1]);
+    pump();
+    is_int(idles, 1, "the last stream closed: on_idle");
+    memset(r, 0, sizeof(r));
+    h2_request(cli, "POST", "/x", "h", NULL, 0, body, sizeof(body), &cbs, &r[0]);
+    pump();
+    is_int(r[0].status, 200, "released: a 100 KiB body fits again");
+    h2_free(srv);
+    h2_free(cli);
+    free(c2s.p);
+    free(s2c.p);
+    memset(&c2s, 0, sizeof(c2s));
+    memset(&s2c, 0, sizeof(s2c));
+    held = NULL;
+}
+
 int main(void)
 {
     /* the official client's preface */
@@ -276,6 +331,8 @@ int main(void)
     free(s2c.p);
     memset(&c2s, 0, sizeof(c2s));
     memset(&s2c, 0, sizeof(s2c));
+
+    test_budget();
 
     /* garbage instead of a preface */
     srv = h2_server_new(pipe_write, on_request, &s2c, NULL);

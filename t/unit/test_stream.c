@@ -8,6 +8,7 @@
 #include "t/tap.h"
 
 #include <netinet/in.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,10 +50,19 @@ static size_t srv_bytes;
 static int srv_closed;
 static char srv_close_err[64];
 
+static size_t srv_biggest; /* the most input one read callback saw */
+static uint8_t srv_next;    /* the byte expected next (the chunked test sends a counting pattern) */
+static int srv_order_ok = 1;
+
 static void srv_read(struct stream *s, void *arg)
 {
     size_t n;
-    stream_input(s, &n);
+    uint8_t *p = stream_input(s, &n);
+    if (n > srv_biggest)
+        srv_biggest = n;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != srv_next++)
+            srv_order_ok = 0;
     srv_bytes += n;
     stream_consume(s, n);
 }
@@ -107,7 +117,9 @@ static void on_connect(struct stream *s, const char *err, void *arg)
 static void reset(void)
 {
     srv_s = cl_s = NULL;
-    srv_bytes = 0;
+    srv_bytes = srv_biggest = 0;
+    srv_next = 0;
+    srv_order_ok = 1;
     srv_closed = cl_connected = cl_drained = cl_closed = 0;
     cl_err[0] = srv_close_err[0] = 0;
 }
@@ -117,10 +129,34 @@ static int accepted(void)
     return srv_s != NULL;
 }
 
+/* a write from a deferred call, and what comes first: its drain or a timer long after */
+static int late_timer_fired;
+
+static void write_from_defer(void *arg)
+{
+    /* more iovecs than one writev takes: queued whole and handed to h2o, which writes it at once */
+    static struct iovec v[IOV_MAX + 1];
+    for (size_t i = 0; i < IOV_MAX + 1; i++)
+        v[i] = (struct iovec){"x", 1};
+    stream_writev(cl_s, v, IOV_MAX + 1);
+}
+
+static void drain_stops(struct stream *s, void *arg)
+{
+    cl_drained++;
+    loop_stop(L);
+}
+
+static void on_late_timer(struct timer *t, void *arg)
+{
+    late_timer_fired = 1;
+    loop_stop(L);
+}
+
 int main(void)
 {
     char err[256], addr[80];
-    plan(31);
+    plan(36);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -223,6 +259,75 @@ int main(void)
         loop_run_once(L, 5);
     if (srv_s != NULL)
         stream_close(srv_s);
+
+    /* A write from one of our deferred calls that the kernel takes whole: h2o runs its completion after its
+     * next poll, which must not sleep (the drain used to wait for unrelated traffic or the next timer). */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    struct timer late;
+    timer_init(&late, L, on_late_timer, NULL);
+    if (cl_s != NULL) {
+        /* one write through h2o first: after it the socket is no longer polled for writing (a new one is,
+         * until its first write, and that poll would end the sleep by chance) */
+        write_from_defer(NULL);
+        for (int i = 0; i < 20 && stream_queued(cl_s) > 0; i++)
+            loop_run_once(L, 10);
+        for (int i = 0; i < 3; i++)
+            loop_run_once(L, 0);
+        stream_set_callbacks(cl_s, NULL, drain_stops, cl_close, NULL);
+        cl_drained = 0;
+        timer_start(&late, 3000);
+        loop_defer(L, write_from_defer, NULL);
+        loop_run(L);
+    }
+    ok(cl_drained == 1 && !late_timer_fired, "a write made in a deferred call drains at once, not at the next timer");
+    timer_stop(&late);
+    if (cl_s != NULL)
+        stream_close(cl_s);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
+
+    /* A read chunk: the reader takes at most that much per round, however much the kernel holds, including
+     * what it held before the switch; everything arrives in order. */
+    reset();
+    stream_connect(L, addr, NULL, on_connect, NULL);
+    run_until(&cl_connected, 2000);
+    for (int i = 0; i < 100 && !accepted(); i++)
+        loop_run_once(L, 10);
+    static uint8_t pattern[1 << 20];
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)i;
+    if (cl_s != NULL && srv_s != NULL) {
+        stream_write(cl_s, pattern, 100000); /* waits in the kernel: the server is not reading yet */
+        for (int i = 0; i < 5; i++)
+            loop_run_once(L, 5);
+        ok(stream_set_read_chunk(srv_s, 4096) == 0, "stream_set_read_chunk on a plain TCP stream");
+        ok(stream_set_read_chunk(srv_s, 4096) == -1, "only once");
+        stream_read_start(srv_s);
+        for (size_t off = 100000; off < sizeof(pattern); off += 65536) {
+            size_t k = sizeof(pattern) - off < 65536 ? sizeof(pattern) - off : 65536;
+            /* keep the counting pattern going across writes */
+            static uint8_t more[65536];
+            for (size_t i = 0; i < k; i++)
+                more[i] = (uint8_t)(off + i);
+            stream_write(cl_s, more, k);
+        }
+        for (int i = 0; i < 2000 && srv_bytes < sizeof(pattern); i++)
+            loop_run_once(L, 10);
+    }
+    is_int((long long)srv_bytes, (long long)sizeof(pattern), "every byte arrives");
+    ok(srv_order_ok && srv_biggest <= 4096, "in order, at most 4096 bytes per read (biggest %zu)", srv_biggest);
+    if (cl_s != NULL)
+        stream_close(cl_s);
+    if (srv_s != NULL)
+        stream_close(srv_s);
+    for (int i = 0; i < 10; i++)
+        loop_run_once(L, 5);
 
     /* connecting to nothing */
     reset();

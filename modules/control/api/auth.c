@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "core/http.h"
+#include "core/limit.h"
 #include "core/log.h"
 #include "modules/control/api/api.h"
 #include "modules/control/api/cred.h"
@@ -35,6 +36,7 @@ struct token {
 
 struct api_auth {
     struct api_limit *limit;
+    struct log_every limited_log; /* one line per 10 s about limited sources, not one per request */
     struct token *tok;
     size_t ntok;
 };
@@ -109,8 +111,10 @@ static bool source_allowed(struct api_call *k)
     snprintf(ra, sizeof ra, "%d", retry);
     snprintf(body, sizeof body, "{\"message\":\"too many failed authentications from this address; retry in %d s\"}",
              retry);
-    log_info("module=control event=api_auth result=limited src=%s retry_after=%d",
-             http_req_peer_str(k->req, src, sizeof src), retry);
+    uint64_t held = 0;
+    if (log_every_ok(&api_auth_of(k->api)->limited_log, now_ms(), 10000, &held))
+        log_info("module=control event=api_auth result=limited src=%s retry_after=%d more_limited=%llu",
+                 http_req_peer_str(k->req, src, sizeof src), retry, (unsigned long long)held);
     struct http_header h[] = {{"Content-Type", "application/json"}, {"Retry-After", ra}};
     http_respond(k->req, 429, h, 2, body, strlen(body));
     return false;

@@ -3,7 +3,8 @@
  * address, since one host holds a whole /64) in a fixed table, so a client guessing secrets is slowed to
  * API_LIMIT_RATE tries a minute after a burst of API_LIMIT_BURST, and the table cannot be grown by
  * spraying addresses (the least recently failing entry is reused).
- * A small helper of the API's own: core/limit.c (branch hctl) will take its place when it is merged. */
+ * The API's own: core/limit.h's token bucket is one per listener, counted in whole tokens a second; this
+ * needs one per source at a few tokens a minute. (Its log_every paces the "limited" log line.) */
 #ifndef WEFT_CONTROL_API_LIMIT_H
 #define WEFT_CONTROL_API_LIMIT_H
 
