@@ -19,6 +19,7 @@
 #include "core/module.h"
 #include "modules/control/api/api.h"
 #include "modules/control/app.h"
+#include "modules/control/console.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/store.h"
@@ -34,6 +35,7 @@ struct app {
     struct admission adm;
     struct http_server *admin;
     struct api *api;
+    struct console *console; /* /admin/ */
     /* /verify: who may ask */
     struct addr_prefix *verify_allow;
     size_t nverify_allow;
@@ -400,6 +402,11 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
         return -1;
     if (!(a->api = api_start(a->ctrl, srv))) /* the REST API, /api/v2/ (api/) */
         return -1;
+    struct control_conf *conf = inst->conf;
+    if (!a->console && !(a->console = console_new(conf->console_dir)))
+        return -1;
+    if (console_route(a->console, srv)) /* the web console, /admin/, a client of that API */
+        return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a))
@@ -447,6 +454,7 @@ void app_finish(struct weft_instance *inst)
     if (a->admin)
         http_server_free(a->admin);
     api_free(a->api);
+    console_free(a->console);
     metrics_remove(weft_metrics(inst->ctx), a->ctrl);
     a->store->latency = NULL;
     ctrl_free(a->ctrl);

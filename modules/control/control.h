@@ -37,5 +37,7 @@ struct control_conf {
     struct cfg_list verify_allow;
     char *verify_secret_file;
     char *packet_filter_file;
+    /* the web console's files (admin.console_dir; NULL: $(pkgdatadir)/console) */
+    char *console_dir;
 };
 #endif

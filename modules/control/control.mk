@@ -69,7 +69,8 @@ control_app_sources = \
 	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
-	modules/control/reload.c modules/control/ops.c modules/control/ops.h
+	modules/control/reload.c modules/control/ops.c modules/control/ops.h \
+	modules/control/console.c modules/control/console.h
 check_PROGRAMS += t/unit/test_control t/unit/test_pending
 TESTS += t/unit/test_control t/unit/test_pending
 t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h
@@ -94,7 +95,7 @@ control_api_sources = \
 	modules/control/api/limit.c modules/control/api/limit.h modules/control/api/cred.c \
 	modules/control/api/cred.h modules/control/api/parse.c modules/control/api/parse.h \
 	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
-	modules/control/api/dns.c modules/control/api/openapi.c
+	modules/control/api/dns.c modules/control/api/derp.c modules/control/api/openapi.c
 control_sources += $(control_api_sources)
 # openapi.json is written by hand and served as is; the build makes it a C string
 if BUILTIN_MODULES
@@ -115,3 +116,10 @@ TESTS += t/api.t
 EXTRA_DIST += t/api.t
 FUZZ_TARGETS += fuzz_api_parse
 EXTRA_DIST += t/fuzz/corpus/fuzz_api_parse
+
+# --- console: the web admin console (issue 16), static files served at /admin/ (console.c), no build step ---
+consoledir = $(pkgdatadir)/console
+dist_console_DATA = modules/control/console/index.html modules/control/console/app.js \
+	modules/control/console/style.css modules/control/console/favicon.svg
+TESTS += t/console.t
+EXTRA_DIST += t/console.t t/console.js

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/addr.h"
 #include "core/cfgcheck.h"
@@ -118,6 +119,10 @@ static const struct cfg_key control_keys[] = {
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
       "(fixed setups and tests, until an ACL policy is configured)"),
+    {"admin.console_dir", CFG_STR, NULL,
+     "directory of the web admin console's files, served at /admin/ (default: the installed ones, "
+     WEFT_PKGDATADIR "/console)",
+     offsetof(struct control_conf, console_dir), 0, 0, NULL, NULL},
     CFG_END,
 };
 
@@ -135,6 +140,13 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
             ipalloc_free(a);
         else
             cfg_error(err, s, strstr(msg, "IPv6") || strstr(msg, "prefix_v6") ? "prefix_v6" : "prefix_v4", "%s", msg);
+    }
+    if (c->console_dir) {
+        char index[4096];
+        snprintf(index, sizeof index, "%s/index.html", c->console_dir);
+        if (access(index, R_OK))
+            cfg_error(err, s, "admin.console_dir", "%s has no readable index.html: not the console's files",
+                      c->console_dir);
     }
     if (c->derp_map_file) {
         char *json;

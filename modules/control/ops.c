@@ -76,6 +76,24 @@ int ops_node_rename(struct ctrl *c, struct cnode *n, const char *name, const cha
     return 200;
 }
 
+int ops_node_move(struct ctrl *c, struct cnode *n, int64_t user_id, const char *via, char *err, size_t errlen)
+{
+    const struct model_user *to = ctrl_user(c, user_id), *from = ctrl_user(c, n->m.user_id);
+    if (!to)
+        return fail(err, errlen, 404, "user %lld not found", (long long)user_id);
+    int64_t old = n->m.user_id;
+    if (old == user_id)
+        return 200;
+    n->m.user_id = user_id;
+    if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
+        n->m.user_id = old;
+        return fail(err, errlen, 500, "%s", store_errmsg(c->store));
+    }
+    log_info("module=control event=%s action=node_move node=%lld name=%s from=%s to=%s", via, (long long)n->m.id,
+             n->m.given_name, from ? from->name : "-", to->name);
+    return 200;
+}
+
 int ops_node_delete(struct ctrl *c, struct cnode *n, const char *via, char *err, size_t errlen)
 {
     char gone[sizeof n->m.given_name];

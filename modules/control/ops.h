@@ -25,6 +25,8 @@ struct cnode *ops_find_node(struct ctrl *c, const char *ref);
 
 int ops_node_expire(struct ctrl *c, struct cnode *n, const char *via, char *err, size_t errlen);
 int ops_node_rename(struct ctrl *c, struct cnode *n, const char *name, const char *via, char *err, size_t errlen);
+/* Moves n to the user user_id (its addresses and name stay; peers learn the new owner). */
+int ops_node_move(struct ctrl *c, struct cnode *n, int64_t user_id, const char *via, char *err, size_t errlen);
 /* n is freed on success. */
 int ops_node_delete(struct ctrl *c, struct cnode *n, const char *via, char *err, size_t errlen);
 int ops_node_set_tags(struct ctrl *c, struct cnode *n, const struct model_strlist *tags, const char *via,

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto/key.h"
@@ -212,4 +213,31 @@ void api_device_routes(struct api_call *k)
 {
     if (device_arg(k))
         api_error(k, 501, "subnet routes are not implemented by this weft server yet");
+}
+
+/* weft's POST /weft/device/{id}/user {"user": "LOGIN NAME or ID"}: moves the device to another user
+ * (Tailscale's API has no such call: its devices belong to whoever logged them in). */
+void api_weft_device_user(struct api_call *k)
+{
+    bool bad = false;
+    char err[512], *e;
+    struct json_object *v = api_member(k, "user", json_type_string, &bad);
+    struct cnode *n = device_arg(k);
+    if (!n)
+        return;
+    if (!v) {
+        api_error(k, 400, "want {\"user\": \"LOGIN NAME or ID\"}");
+        return;
+    }
+    const char *ref = json_object_get_string(v);
+    long long id = strtoll(ref, &e, 10);
+    const struct model_user *to = NULL;
+    for (size_t i = 0; i < k->c->nusers && !to; i++)
+        if ((*ref && !*e && k->c->users[i].id == id) || !strcmp(k->c->users[i].name, ref))
+            to = &k->c->users[i];
+    if (!to) {
+        api_error(k, 404, "user not found: %.100s", ref);
+        return;
+    }
+    done(k, ops_node_move(k->c, n, to->id, "api", err, sizeof err), err);
 }

@@ -38,6 +38,8 @@ static const struct route routes[] = {
     {"POST", "device/{id}/tags", "devices:core", BODY_REQUIRED, api_device_tags},
     {"GET", "device/{id}/routes", "devices:routes:read", NO_BODY, api_device_routes},
     {"POST", "device/{id}/routes", "devices:routes", BODY_REQUIRED, api_device_routes},
+    {"POST", "weft/device/{id}/user", "devices:core", BODY_REQUIRED, api_weft_device_user},
+    {"GET", "weft/derp", "devices:core:read", NO_BODY, api_weft_derp},
     {"GET", "tailnet/{t}/keys", "auth_keys:read", NO_BODY, api_keys_list},
     {"POST", "tailnet/{t}/keys", "auth_keys", BODY_REQUIRED, api_keys_create},
     {"GET", "tailnet/{t}/keys/{id}", "auth_keys:read", NO_BODY, api_key_get},
