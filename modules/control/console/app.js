@@ -117,7 +117,8 @@ function ago(t) {
 }
 const shortName = (d) => (d.name || '').split('.')[0];
 const splitList = (s) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
-const cell = (label, ...kids) => h('td', { 'data-label': label }, ...kids);
+// A table cell; its content in one box so that the phone layout (label | content) keeps it together.
+const cell = (label, ...kids) => h('td', { 'data-label': label }, h('div.cv', null, ...kids));
 
 // ---- the dialog: one modal form, focus kept inside, given back to the button that opened it ----
 
@@ -476,8 +477,12 @@ pages.dns = async (view) => {
   const form = (id, title, res, inputEl, hint, toBody, path, method) => h('form.card', { id, onsubmit: async (e) => {
     e.preventDefault();
     const r = await api(method || 'POST', 'tailnet/-/dns/' + path, toBody());
-    if (r.ok) { toast(title + ' saved'); render(); } else toast((r.status === 501 ? 'Not available on this server: ' : 'Failed: ') + messageOf(r));
-  } }, h('h2', { text: title }), res.ok ? [field(id + '-input', title, inputEl, hint), h('div.actions', null, h('button', { type: 'submit', text: 'Save' }))] : unavailableCard(title, res));
+    const msg = $('#' + id + '-msg');
+    if (r.ok) { toast(title + ' saved'); render(); return; }
+    msg.className = r.status === 501 ? 'hint' : 'error';
+    msg.textContent = (r.status === 501 ? 'Changing this is not available on this server: ' : 'Not saved: ') + messageOf(r);
+  } }, res.ok ? [field(id + '-input', title, inputEl, hint), h('div.actions', null, h('button', { type: 'submit', text: 'Save' })),
+    h('p', { id: id + '-msg', role: 'status' })] : [h('h2', { text: title }), unavailableCard(title, res)]);
   blocks.push(form('dns-ns', 'Nameservers', ns, h('textarea', { rows: 3, value: ns.ok ? (ns.data.dns || []).join('\n') : '' }),
     'One per line: IP addresses or DNS-over-HTTPS URLs. Machines use them for names outside the tailnet.',
     () => ({ dns: splitList($('#dns-ns-input').value) }), 'nameservers'));
@@ -595,7 +600,12 @@ async function start() {
     if (!sessionStorage.getItem(KEY)) await api('POST', LOGOUT, undefined, { probe: true }).catch(() => null);
     endSession('You are logged out.');
   });
-  window.addEventListener('hashchange', () => { if (!$('#nav').hidden) { render(); $('#main').focus(); } });
+  window.addEventListener('hashchange', () => {
+    if ($('#nav').hidden) return;
+    $('#toast').textContent = ''; // news of the page left behind
+    render();
+    $('#main').focus();
+  });
   let r = null;
   try { r = await probe(); } catch (e) { /* the server is away: the login page says so when used */ }
   if (r && r.ok) {
