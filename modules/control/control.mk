@@ -77,7 +77,7 @@ t_unit_test_pending_CFLAGS = $(AM_CFLAGS) # own objects: pending.c is also in th
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
 t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
 if !BUILTIN_MODULES
-modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket client
+
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
