@@ -4,6 +4,7 @@
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
 #include "core/tls.h"
+#include "modules/control/login/provider.h"
 struct control_conf {
     char *listen;
     char *tls_listen;
@@ -37,5 +38,7 @@ struct control_conf {
     struct cfg_list verify_allow;
     char *verify_secret_file;
     char *packet_filter_file;
+    /* interactive login through an OpenID provider (the auth_oidc plugin) */
+    struct login_oidc_conf oidc;
 };
 #endif

@@ -96,6 +96,9 @@ control_api_sources = \
 	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
 	modules/control/api/dns.c modules/control/api/openapi.c
 control_sources += $(control_api_sources)
+# --- login: interactive login through a provider plugin (plugins/auth_oidc), the console's sessions ---
+control_sources += modules/control/login/login.c modules/control/login/login.h \
+	modules/control/login/provider.h
 # openapi.json is written by hand and served as is; the build makes it a C string
 if BUILTIN_MODULES
 nodist_modules_control_libmod_control_la_SOURCES = modules/control/api/openapi_json.c
