@@ -108,9 +108,6 @@ if [ -n "$direct_ok" ]; then
 else
     echo "node->node direct: skipped (needs nft for the NAT routers)"
 fi
-read -r r a f <<<"$(rss "$(weft_pid n1)")"
-echo "node1 after the transfers (every module loaded): RSS $(mib "$r") MiB" \
-    "(anon $(mib "$a"), files $(mib "$f"))"
 
 # memory: node3 joins and idles with 2 peers; then $peers more nodes join, online, and node3 brings a
 # WireGuard session up with each
@@ -168,5 +165,5 @@ echo "  mapped from the modules unloaded after the config check (control, derp) 
     "${left:-nothing}" | tr '\n' ' '
 echo
 report "node1 after the transfers, $(count 1) peers (all modules installed)" "$(weft_pid n1)"
-echo "  largest resident mappings of node1 (the engine's packet arenas stay resident after traffic):"
+echo "  largest resident mappings of node1 (the engine's packet arenas go back to the kernel after 10 s idle):"
 mappings "$(weft_pid n1)" | head -6 | sed 's/^/    /'

@@ -12,6 +12,7 @@ libweftcore_la_SOURCES += \
 	core/text.c core/text.h \
 	core/state_dir.c core/state_dir.h \
 	core/cli_args.c core/cli_args.h \
+	core/cli_http.c core/cli_http.h \
 	core/metrics.c core/metrics.h \
 	core/verbs.c core/verbs.h \
 	core/ctx.h core/picohttp.h
@@ -35,6 +36,7 @@ libweftcore_la_SOURCES += \
 	core/route.c core/route.h \
 	core/http_client.c core/http_client.h \
 	core/udp.c core/udp.h \
+	core/resolve.c core/resolve.h \
 	core/limit.c core/limit.h
 check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr
 TESTS += t/unit/test_limit t/unit/test_addr

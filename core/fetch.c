@@ -279,6 +279,8 @@ struct fetch *fetch_start(struct fetcher *f, const struct fetch_request *req, fe
         snprintf(h, sizeof h, "Content-Type: %s", req->content_type);
         x->req_headers = curl_slist_append(x->req_headers, h);
     }
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        x->req_headers = curl_slist_append(x->req_headers, req->headers[i]);
     x->req_headers = curl_slist_append(x->req_headers, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
     x->next = f->list;

@@ -40,7 +40,7 @@ first_map() {
         "${pre[@]}" "$TSNODE" "$2" "$TMP" "$1" map 1 10 | head -1
 }
 
-if is_root && ip netns add "weft-sb-$$" 2>/dev/null; then
+if netns_usable && ip netns add "weft-sb-$$" 2>/dev/null; then
     # two machines on a LAN: the box (192.168.1.10) and a client (192.168.1.20), a veth pair between them
     ns=weft-sb-$$ cl=weft-sbc-$$
     on_exit "ip netns del $ns"

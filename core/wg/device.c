@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -22,148 +23,8 @@
 #include "core/wg/transport.h"
 #include "core/wg/tun.h"
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
+#include "core/wg/device_int.h"
 
-/* A slot holds one packet: the 16-byte transport header in front, the payload (an IP packet up to
- * SLOT_PAYLOAD bytes: jumbo MTUs fit), then room for the padding and the tag. */
-#define SLOT_PAYLOAD 9216
-#define SLOT_CAP (WG_TRANSPORT_HEADER_LEN + SLOT_PAYLOAD + 16 + WG_TAG_LEN)
-#define TX_BATCH 256        /* packets read from the tunnel per round */
-#define RX_MSGS 32          /* datagrams (or GRO trains) per recvmmsg */
-#define RX_BUF 65536        /* one GRO train of up to 64 KiB */
-#define RX_PKTS (RX_MSGS * 64)
-#define GSO_MAX_SEGS 64
-#define GSO_MAX_BYTES 65000
-#define SEND_MSGS 64
-#define MAX_STAGED 128      /* packets waiting for a handshake, per peer (as wireguard-go) */
-#define POOL_MAX 2048       /* staged-packet buffers in all */
-#define UNDER_LOAD_PER_SEC 1024 /* handshake messages per second beyond which mac2 is required */
-#define MAX_TRANSPORTS 8
-#define IO_ROUNDS 8
-
-enum { IDX_EMPTY, IDX_HANDSHAKE, IDX_KEYPAIR, IDX_DELETED };
-
-struct kp {
-    struct wg_keypair k;
-    struct wg_peer *peer;
-};
-
-struct idx_entry {
-    uint32_t idx;
-    uint8_t kind;
-    struct wg_peer *peer;
-    struct kp *kp;
-};
-
-struct staged {
-    uint8_t *buf; /* pool slot, payload at +16 */
-    uint32_t len;
-};
-
-struct wg_peer {
-    struct wg_device *d;
-    struct wg_peer *next, *prev; /* in the order added */
-    struct wg_peer *hnext;       /* public key hash chain */
-    uint8_t pub[32];
-    void *data;
-    struct wg_handshake hs;
-    uint32_t hs_index; /* registered index of our pending initiation, 0 none */
-    struct kp *cur, *prev_kp, *next_kp;
-    struct wg_timers tm;
-    struct timer timer;
-    uint64_t timer_deadline;
-    struct wg_aip_owner aip;
-    struct wg_endpoint ep;
-    uint16_t keepalive;
-    uint64_t rx_bytes, tx_bytes;
-    struct timespec last_hs;
-    struct staged staged[MAX_STAGED];
-    unsigned n_staged, staged_head;
-    /* this round's outbound packets: indices into the tx batch, chained */
-    int txq_head, txq_tail, txq_n;
-    struct wg_peer *tx_next;
-    bool in_tx;
-};
-
-struct transport {
-    const struct wg_transport_ops *ops;
-    void *ctx;
-};
-
-struct wg_device {
-    struct loop *loop;
-    struct wg_local local;
-    bool have_key;
-    struct wg_peer *first, *last;
-    size_t n_peers;
-    struct wg_peer **buckets;
-    size_t n_buckets;
-    struct idx_entry *idx;
-    uint32_t idx_cap, idx_used, idx_tombs;
-    struct wg_allowedips aip;
-
-    int fd4, fd6;
-    struct loop_watch *w4, *w6;
-    uint16_t port;
-    uint32_t fwmark;
-    bool gso_ok;
-
-    struct wg_tun *tun;
-    struct loop_watch *wtun;
-    wg_deliver_fn deliver;
-    void *deliver_ctx;
-    void (*tun_gone)(void *ctx);
-    void *tun_gone_ctx;
-    struct transport tr[MAX_TRANSPORTS];
-    unsigned n_tr;
-    wg_event_fn ev;
-    void *ev_ctx;
-    bool no_roam;
-    wg_udp_other_fn udp_other;
-    void *udp_other_ctx;
-    wg_in_hook in_hook;
-    wg_out_hook out_hook;
-    void *hook_ctx;
-
-    unsigned mtu;
-    unsigned timer_scale;
-    bool always_load;
-    uint64_t now;
-    uint64_t load_window;
-    unsigned load_count;
-    bool under_load;
-
-    /* tx: slots for one round of tunnel packets */
-    uint8_t *tx_arena;
-    uint8_t *tx_slot[TX_BATCH];
-    uint8_t *tx_payload[TX_BATCH];
-    size_t tx_len[TX_BATCH];
-    int tx_nextq[TX_BATCH];
-    struct wg_peer *tx_peers;
-    /* rx: recvmmsg buffers, and the decrypted packets of the round */
-    uint8_t *rx_arena;
-    struct mmsghdr rx_hdr[RX_MSGS];
-    struct iovec rx_iov[RX_MSGS];
-    struct sockaddr_storage rx_addr[RX_MSGS];
-    uint8_t rx_cmsg[RX_MSGS][CMSG_SPACE(sizeof(int))];
-    struct iovec *rx_pkts;     /* RX_PKTS of each, taken with the first packet (48 KiB) */
-    struct wg_peer **rx_from;
-    size_t rx_n;
-    /* sending */
-    struct iovec send_iov[TX_BATCH];
-    struct mmsghdr send_hdr[SEND_MSGS];
-    uint8_t send_cmsg[SEND_MSGS][CMSG_SPACE(sizeof(uint16_t))];
-    /* staged-packet pool */
-    uint8_t *pool_free;
-    unsigned pool_count;
-
-    struct wg_device_stats st;
-};
 
 /* The round's decrypted packets: the arrays are taken with the first packet, so a device that is only
  * configured does not carry them. 0, or -1 when out of memory. */
@@ -180,7 +41,7 @@ static int rx_batch_get(struct wg_device *d)
     return -1;
 }
 
-static uint64_t mono_ns(void)
+uint64_t wgd_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -297,9 +158,51 @@ static void pool_put(struct wg_device *d, uint8_t *b)
     d->pool_free = b;
 }
 
+/* ---- idle release ---- */
+
+static void on_idle(struct timer *t, void *arg)
+{
+    struct wg_device *d = arg;
+    uint64_t now = loop_now(d->loop);
+    if (now - d->last_io_ms < IDLE_RELEASE_MS) {
+        timer_start(t, IDLE_RELEASE_MS - (now - d->last_io_ms));
+        return;
+    }
+    /* the pages read as zeros when next touched: nothing in them outlives a round */
+    if (d->tx_arena)
+        madvise(d->tx_arena, TX_ARENA_LEN, MADV_DONTNEED);
+    if (d->rx_arena)
+        madvise(d->rx_arena, RX_ARENA_LEN, MADV_DONTNEED);
+    while (d->pool_free) {
+        uint8_t *b = d->pool_free;
+        memcpy(&d->pool_free, b, sizeof(b));
+        free(b);
+        d->pool_count--;
+    }
+    d->arenas_used = false;
+    d->st.idle_releases++;
+}
+
+/* Packets went through the arenas: release them once things are quiet again. */
+static void arenas_touched(struct wg_device *d)
+{
+    d->last_io_ms = loop_now(d->loop);
+    if (!d->arenas_used) {
+        d->arenas_used = true;
+        timer_start(&d->t_idle, IDLE_RELEASE_MS);
+    }
+}
+
+/* An arena: mapped, not malloc'ed, so that idle release can hand its pages back (page-aligned). */
+static uint8_t *arena_map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* ---- sending datagrams ---- */
 
-static int udp_fd_for(struct wg_device *d, const struct wg_endpoint *ep)
+int wgd_udp_fd_for(struct wg_device *d, const struct wg_endpoint *ep)
 {
     return ep->addr.sa.sa_family == AF_INET6 ? d->fd6 : d->fd4;
 }
@@ -332,9 +235,9 @@ static void udp_sendall(struct wg_device *d, int fd, struct mmsghdr *hdr, unsign
     }
 }
 
-static void udp_send(struct wg_device *d, const struct wg_endpoint *ep, const struct iovec *pkts, size_t n)
+void wgd_udp_send(struct wg_device *d, const struct wg_endpoint *ep, const struct iovec *pkts, size_t n)
 {
-    int fd = udp_fd_for(d, ep);
+    int fd = wgd_udp_fd_for(d, ep);
     if (fd < 0) {
         d->st.tx_dropped += n;
         return;
@@ -385,14 +288,14 @@ static void xmit(struct wg_device *d, struct wg_peer *p, const struct iovec *pkt
         d->st.tx_dropped += n;
         return;
     }
-    if (ep->transport == WG_TRANSPORT_UDP && udp_fd_for(d, ep) < 0) {
+    if (ep->transport == WG_TRANSPORT_UDP && wgd_udp_fd_for(d, ep) < 0) {
         d->st.tx_dropped += n; /* not bound (yet) */
         return;
     }
     for (size_t i = 0; i < n; i++)
         p->tx_bytes += pkts[i].iov_len;
     if (ep->transport == WG_TRANSPORT_UDP) {
-        udp_send(d, ep, pkts, n);
+        wgd_udp_send(d, ep, pkts, n);
         return;
     }
     if (ep->transport >= d->n_tr + 1u) {
@@ -410,7 +313,7 @@ static void xmit_to(struct wg_device *d, const struct wg_endpoint *ep, const uin
 {
     struct iovec iov = {(void *)msg, len};
     if (ep->transport == WG_TRANSPORT_UDP) {
-        udp_send(d, ep, &iov, 1);
+        wgd_udp_send(d, ep, &iov, 1);
     } else if (ep->transport <= d->n_tr) {
         const struct transport *t = &d->tr[ep->transport - 1];
         t->ops->send(t->ctx, ep, &iov, 1);
@@ -428,12 +331,12 @@ static void kp_free(struct wg_device *d, struct kp *k)
     free(k);
 }
 
-static bool kp_send_usable(const struct wg_peer *p, const struct kp *k)
+bool wgd_kp_send_usable(const struct wg_peer *p, const struct kp *k)
 {
     return k && wg_timers_key_usable(&p->tm, p->d->now, k->k.created, k->k.send_counter);
 }
 
-static void staged_drop(struct wg_peer *p)
+void wgd_staged_drop(struct wg_peer *p)
 {
     while (p->n_staged) {
         struct staged *s = &p->staged[p->staged_head];
@@ -444,7 +347,7 @@ static void staged_drop(struct wg_peer *p)
     }
 }
 
-static void zero_keys(struct wg_peer *p)
+void wgd_zero_keys(struct wg_peer *p)
 {
     struct wg_device *d = p->d;
     kp_free(d, p->cur);
@@ -456,7 +359,6 @@ static void zero_keys(struct wg_peer *p)
     wg_handshake_clear(&p->hs);
 }
 
-static void peer_arm(struct wg_peer *p);
 
 static void send_initiation(struct wg_peer *p)
 {
@@ -478,7 +380,7 @@ static void send_initiation(struct wg_peer *p)
     log_debug("wireguard: initiation sent to peer %02x%02x%02x%02x", p->pub[0], p->pub[1], p->pub[2], p->pub[3]);
 }
 
-static void want_handshake(struct wg_peer *p)
+void wgd_want_handshake(struct wg_peer *p)
 {
     if (wg_timers_want_handshake(&p->tm, p->d->now) & WG_TIMER_SEND_INITIATION)
         send_initiation(p);
@@ -491,7 +393,7 @@ static bool seal_and_send(struct wg_peer *p, uint8_t *const *slots, const size_t
 {
     struct wg_device *d = p->d;
     struct kp *k = p->cur;
-    if (!kp_send_usable(p, k))
+    if (!wgd_kp_send_usable(p, k))
         return false;
     size_t out = 0;
     bool data = false;
@@ -545,8 +447,8 @@ static bool send_staged(struct wg_peer *p, bool keepalive_from_timers)
     struct wg_device *d = p->d;
     if (!p->n_staged)
         return true;
-    if (!kp_send_usable(p, p->cur)) {
-        want_handshake(p);
+    if (!wgd_kp_send_usable(p, p->cur)) {
+        wgd_want_handshake(p);
         return false;
     }
     while (p->n_staged) {
@@ -566,7 +468,7 @@ static bool send_staged(struct wg_peer *p, bool keepalive_from_timers)
     return true;
 }
 
-static void send_keepalive(struct wg_peer *p, bool from_timers)
+void wgd_send_keepalive(struct wg_peer *p, bool from_timers)
 {
     if (p->n_staged) {
         send_staged(p, from_timers);
@@ -575,8 +477,8 @@ static void send_keepalive(struct wg_peer *p, bool from_timers)
     uint8_t buf[WG_TRANSPORT_MIN_LEN + 16];
     uint8_t *slot = buf;
     size_t len = 0;
-    if (!kp_send_usable(p, p->cur)) {
-        want_handshake(p);
+    if (!wgd_kp_send_usable(p, p->cur)) {
+        wgd_want_handshake(p);
         return;
     }
     /* a keepalive needs no slot: 32 bytes on the stack */
@@ -594,19 +496,19 @@ static void peer_actions(struct wg_peer *p, unsigned act)
 {
     if (act & WG_TIMER_ZERO_KEYS) {
         bool had = p->cur || p->next_kp || p->prev_kp;
-        zero_keys(p);
+        wgd_zero_keys(p);
         if (had)
             emit(p->d, p, WG_EVENT_KEYS_ZEROED);
     }
     if (act & WG_TIMER_GIVE_UP)
-        staged_drop(p);
+        wgd_staged_drop(p);
     if (act & WG_TIMER_SEND_INITIATION)
         send_initiation(p);
     if (act & WG_TIMER_SEND_KEEPALIVE)
-        send_keepalive(p, true);
+        wgd_send_keepalive(p, true);
 }
 
-static void peer_arm(struct wg_peer *p)
+void wgd_peer_arm(struct wg_peer *p)
 {
     uint64_t dl = wg_timers_next_deadline(&p->tm);
     if (dl == WG_TIMER_OFF)
@@ -618,14 +520,14 @@ static void peer_arm(struct wg_peer *p)
     timer_start(&p->timer, dl > now ? (dl - now + WG_NSEC_PER_MSEC - 1) / WG_NSEC_PER_MSEC : 0);
 }
 
-static void on_peer_timer(struct timer *t, void *arg)
+void wgd_on_peer_timer(struct timer *t, void *arg)
 {
     (void)t;
     struct wg_peer *p = arg;
-    p->d->now = mono_ns();
+    p->d->now = wgd_mono_ns();
     p->timer_deadline = UINT64_MAX;
     peer_actions(p, wg_timers_tick(&p->tm, p->d->now));
-    peer_arm(p);
+    wgd_peer_arm(p);
 }
 
 static void roam(struct wg_peer *p, const struct wg_endpoint *from)
@@ -647,7 +549,7 @@ static void handshake_done(struct wg_peer *p, bool initiator)
     if (p->n_staged)
         send_staged(p, (act & WG_TIMER_SEND_KEEPALIVE) != 0);
     else if (act & WG_TIMER_SEND_KEEPALIVE)
-        send_keepalive(p, true);
+        wgd_send_keepalive(p, true);
 }
 
 /* ---- receiving ---- */
@@ -751,7 +653,7 @@ static void rx_initiation(struct wg_device *d, const struct wg_endpoint *from, c
     struct iovec iov = {resp, sizeof(resp)};
     xmit(d, p, &iov, 1);
     wg_timers_packet_sent(&p->tm, d->now, WG_PKT_HANDSHAKE);
-    peer_arm(p);
+    wgd_peer_arm(p);
 }
 
 static void rx_response(struct wg_device *d, const struct wg_endpoint *from, const uint8_t *msg, size_t len)
@@ -795,7 +697,7 @@ static void rx_response(struct wg_device *d, const struct wg_endpoint *from, con
     wg_timers_packet_received(&p->tm, d->now, WG_PKT_HANDSHAKE);
     wg_timers_session_derived(&p->tm, d->now);
     handshake_done(p, true);
-    peer_arm(p);
+    wgd_peer_arm(p);
 }
 
 static void rx_cookie(struct wg_device *d, const uint8_t *msg, size_t len)
@@ -865,7 +767,7 @@ static void rx_transport(struct wg_device *d, const struct wg_endpoint *from, ui
         (wg_timers_keep_fresh_receiving(&p->tm, d->now, p->cur->k.created, p->cur->k.initiator) &
          WG_TIMER_SEND_INITIATION))
         send_initiation(p);
-    peer_arm(p);
+    wgd_peer_arm(p);
     if (n == 0)
         return;
     uint8_t *pkt = msg + WG_TRANSPORT_HEADER_LEN;
@@ -930,12 +832,12 @@ static void rx_flush(struct wg_device *d)
 
 void wg_device_input(struct wg_device *d, const struct wg_endpoint *from, uint8_t *buf, size_t len)
 {
-    d->now = mono_ns();
+    d->now = wgd_mono_ns();
     rx_one(d, from, buf, len);
     rx_flush(d);
 }
 
-static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
+void wgd_on_udp(struct loop_watch *w, int fd, int events, void *arg)
 {
     (void)w;
     (void)events;
@@ -956,7 +858,8 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
         int got = recvmmsg(fd, d->rx_hdr, RX_MSGS, MSG_DONTWAIT, NULL);
         if (got <= 0)
             break;
-        d->now = mono_ns();
+        d->now = wgd_mono_ns();
+        arenas_touched(d);
         for (int i = 0; i < got; i++) {
             struct msghdr *h = &d->rx_hdr[i].msg_hdr;
             size_t len = d->rx_hdr[i].msg_len, seg = len;
@@ -982,7 +885,7 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
                     rx_flush(d);
                     d->st.udp_other++;
                     d->udp_other(d->udp_other_ctx, (struct sockaddr *)&d->rx_addr[i], h->msg_namelen, b + off, l);
-                    d->now = mono_ns();
+                    d->now = wgd_mono_ns();
                     continue;
                 }
                 rx_one(d, &from, b + off, l);
@@ -999,11 +902,11 @@ static void on_udp(struct loop_watch *w, int fd, int events, void *arg)
 /* The packet arenas (a batch of tunnel packets, 2.4 MiB; a batch of GRO trains, 2 MiB) are taken when the
  * device first moves packets of that kind: a device that is only configured (a node before it logs in, the
  * UAPI tests and fuzzer) never pays for them. 0, or -1 when out of memory. */
-static int tx_arena_get(struct wg_device *d)
+int wgd_tx_arena_get(struct wg_device *d)
 {
     if (d->tx_arena)
         return 0;
-    if (!(d->tx_arena = malloc((size_t)TX_BATCH * SLOT_CAP)))
+    if (!(d->tx_arena = arena_map(TX_ARENA_LEN)))
         return -1;
     for (int i = 0; i < TX_BATCH; i++) {
         d->tx_slot[i] = d->tx_arena + (size_t)i * SLOT_CAP;
@@ -1012,9 +915,9 @@ static int tx_arena_get(struct wg_device *d)
     return 0;
 }
 
-static int rx_arena_get(struct wg_device *d)
+int wgd_rx_arena_get(struct wg_device *d)
 {
-    if (!d->rx_arena && !(d->rx_arena = malloc((size_t)RX_MSGS * RX_BUF)))
+    if (!d->rx_arena && !(d->rx_arena = arena_map(RX_ARENA_LEN)))
         return -1;
     return 0;
 }
@@ -1077,14 +980,14 @@ static void tx_flush(struct wg_device *d)
         if (p->n_staged || !seal_and_send(p, slots, lens, n, false)) {
             for (size_t i = 0; i < n; i++)
                 stage(p, slots[i] + WG_TRANSPORT_HEADER_LEN, lens[i]);
-            want_handshake(p);
+            wgd_want_handshake(p);
         }
-        peer_arm(p);
+        wgd_peer_arm(p);
     }
     d->tx_peers = NULL;
 }
 
-static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
+void wgd_on_tun(struct loop_watch *w, int fd, int events, void *arg)
 {
     (void)w;
     (void)fd;
@@ -1101,7 +1004,8 @@ static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
         }
         if (n == 0)
             break;
-        d->now = mono_ns();
+        d->now = wgd_mono_ns();
+        arenas_touched(d);
         for (int i = 0; i < n; i++)
             tx_enqueue(d, i);
         tx_flush(d);
@@ -1112,11 +1016,12 @@ static void on_tun(struct loop_watch *w, int fd, int events, void *arg)
 
 size_t wg_device_send(struct wg_device *d, const struct iovec *pkts, size_t n)
 {
-    if (tx_arena_get(d)) {
+    if (wgd_tx_arena_get(d)) {
         d->st.tx_dropped += n;
         return 0;
     }
-    d->now = mono_ns();
+    d->now = wgd_mono_ns();
+    arenas_touched(d);
     size_t accepted = 0;
     while (n) {
         size_t m = n < TX_BATCH ? n : TX_BATCH;
@@ -1158,12 +1063,13 @@ struct wg_device *wg_device_new(struct loop *loop)
         free(d);
         return NULL;
     }
+    timer_init(&d->t_idle, loop, on_idle, d);
     wg_aip_init(&d->aip);
-    d->now = mono_ns();
+    d->now = wgd_mono_ns();
     return d;
 }
 
-static void udp_close_all(struct wg_device *d)
+void wgd_udp_close_all(struct wg_device *d)
 {
     if (d->w4)
         loop_watch_free(d->w4);
@@ -1184,7 +1090,7 @@ void wg_device_free(struct wg_device *d)
         return;
     while (d->first)
         wg_peer_remove(d->first);
-    udp_close_all(d);
+    wgd_udp_close_all(d);
     wg_device_attach_tun(d, NULL);
     while (d->pool_free) {
         uint8_t *b = d->pool_free;
@@ -1195,528 +1101,13 @@ void wg_device_free(struct wg_device *d)
     wg_local_clear(&d->local);
     free(d->idx);
     free(d->buckets);
-    free(d->tx_arena);
-    free(d->rx_arena);
+    timer_stop(&d->t_idle);
+    if (d->tx_arena)
+        munmap(d->tx_arena, TX_ARENA_LEN);
+    if (d->rx_arena)
+        munmap(d->rx_arena, RX_ARENA_LEN);
     free(d->rx_pkts);
     free(d->rx_from);
     free(d);
 }
 
-static size_t bucket_of(const struct wg_device *d, const uint8_t pub[32])
-{
-    uint64_t h;
-    memcpy(&h, pub, 8); /* public keys are uniformly random */
-    return (size_t)(h % d->n_buckets);
-}
-
-struct wg_peer *wg_peer_find(const struct wg_device *d, const uint8_t pub[32])
-{
-    for (struct wg_peer *p = d->buckets[bucket_of(d, pub)]; p; p = p->hnext)
-        if (memcmp(p->pub, pub, 32) == 0)
-            return p;
-    return NULL;
-}
-
-static void rehash_peers(struct wg_device *d)
-{
-    size_t nb = d->n_buckets * 4;
-    struct wg_peer **b = calloc(nb, sizeof(*b));
-    if (!b)
-        return;
-    free(d->buckets);
-    d->buckets = b;
-    d->n_buckets = nb;
-    for (struct wg_peer *p = d->first; p; p = p->next) {
-        size_t i = bucket_of(d, p->pub);
-        p->hnext = b[i];
-        b[i] = p;
-    }
-}
-
-static void peer_timers_init(struct wg_peer *p)
-{
-    struct wg_timer_params prm;
-    wg_timer_params_init(&prm, p->keepalive, p->d->timer_scale);
-    wg_timers_init(&p->tm, &prm, 0);
-}
-
-struct wg_peer *wg_peer_add(struct wg_device *d, const uint8_t pub[32])
-{
-    struct wg_peer *p = wg_peer_find(d, pub);
-    if (p)
-        return p;
-    if (d->have_key && memcmp(pub, d->local.pub, 32) == 0)
-        return NULL; /* ourselves */
-    p = calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
-    p->d = d;
-    memcpy(p->pub, pub, 32);
-    p->txq_head = p->txq_tail = -1;
-    wg_handshake_init(&p->hs, &d->local, pub, NULL);
-    peer_timers_init(p);
-    timer_init(&p->timer, d->loop, on_peer_timer, p);
-    p->timer_deadline = UINT64_MAX;
-    p->prev = d->last;
-    if (d->last)
-        d->last->next = p;
-    else
-        d->first = p;
-    d->last = p;
-    d->n_peers++;
-    size_t i = bucket_of(d, pub);
-    p->hnext = d->buckets[i];
-    d->buckets[i] = p;
-    if (d->n_peers > d->n_buckets * 2)
-        rehash_peers(d);
-    return p;
-}
-
-void wg_peer_remove(struct wg_peer *p)
-{
-    struct wg_device *d = p->d;
-    timer_stop(&p->timer);
-    zero_keys(p);
-    staged_drop(p);
-    wg_aip_remove_owner(&d->aip, &p->aip);
-    struct wg_peer **pp = &d->buckets[bucket_of(d, p->pub)];
-    while (*pp && *pp != p)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = p->hnext;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        d->first = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    else
-        d->last = p->prev;
-    d->n_peers--;
-    sodium_memzero(&p->hs, sizeof(p->hs));
-    free(p);
-}
-
-struct wg_peer *wg_peer_next(const struct wg_device *d, const struct wg_peer *p)
-{
-    return p ? p->next : d->first;
-}
-
-const uint8_t *wg_peer_public_key(const struct wg_peer *p)
-{
-    return p->pub;
-}
-
-void wg_peer_set_psk(struct wg_peer *p, const uint8_t psk[32])
-{
-    if (psk)
-        memcpy(p->hs.psk, psk, 32);
-    else
-        sodium_memzero(p->hs.psk, 32);
-}
-
-bool wg_peer_psk(const struct wg_peer *p, uint8_t psk[32])
-{
-    memcpy(psk, p->hs.psk, 32);
-    return !sodium_is_zero(psk, 32);
-}
-
-void wg_peer_set_endpoint(struct wg_peer *p, const struct wg_endpoint *ep)
-{
-    if (ep)
-        p->ep = *ep;
-    else
-        memset(&p->ep, 0, sizeof(p->ep));
-}
-
-void wg_peer_set_keepalive(struct wg_peer *p, uint16_t seconds)
-{
-    struct wg_device *d = p->d;
-    d->now = mono_ns();
-    p->keepalive = seconds;
-    uint64_t interval = (uint64_t)seconds * WG_NSEC_PER_SEC / (d->timer_scale ? d->timer_scale : 1);
-    unsigned act = wg_timers_set_persistent_keepalive(&p->tm, d->now, interval);
-    if (act & WG_TIMER_SEND_KEEPALIVE)
-        send_keepalive(p, true);
-    peer_arm(p);
-}
-
-int wg_peer_allowed_ip_add(struct wg_peer *p, int family, const uint8_t *addr, unsigned cidr)
-{
-    return wg_aip_insert(&p->d->aip, family, addr, cidr, &p->aip);
-}
-
-int wg_peer_allowed_ip_remove(struct wg_peer *p, int family, const uint8_t *addr, unsigned cidr)
-{
-    return wg_aip_remove(&p->d->aip, family, addr, cidr, &p->aip);
-}
-
-void wg_peer_allowed_ips_clear(struct wg_peer *p)
-{
-    wg_aip_remove_owner(&p->d->aip, &p->aip);
-}
-
-void wg_peer_allowed_ips_each(const struct wg_peer *p, void (*fn)(void *ctx, const char *prefix), void *ctx)
-{
-    const struct wg_allowedips *t = &p->d->aip;
-    char buf[64];
-    for (uint32_t it = p->aip.head; it; it = wg_aip_next(t, it))
-        fn(ctx, wg_aip_format(wg_aip_at(t, it), buf, sizeof(buf)));
-}
-
-struct wg_peer *wg_device_route(const struct wg_device *d, int family, const uint8_t *addr)
-{
-    struct wg_aip_owner *o = wg_aip_lookup(&d->aip, family, addr);
-    return o ? (struct wg_peer *)((char *)o - offsetof(struct wg_peer, aip)) : NULL;
-}
-
-void wg_peer_get_stats(const struct wg_peer *p, struct wg_peer_stats *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->rx_bytes = p->rx_bytes;
-    s->tx_bytes = p->tx_bytes;
-    s->last_handshake = p->last_hs;
-    s->endpoint = p->ep;
-    s->persistent_keepalive = p->keepalive;
-    s->have_session = kp_send_usable(p, p->cur);
-}
-
-void wg_peer_set_data(struct wg_peer *p, void *data)
-{
-    p->data = data;
-}
-
-void *wg_peer_data(const struct wg_peer *p)
-{
-    return p->data;
-}
-
-void wg_peer_initiate(struct wg_peer *p)
-{
-    p->d->now = mono_ns();
-    want_handshake(p);
-    peer_arm(p);
-}
-
-int wg_device_set_private_key(struct wg_device *d, const uint8_t priv[32])
-{
-    d->now = mono_ns();
-    if (priv && d->have_key && sodium_memcmp(priv, d->local.priv, 32) == 0)
-        return 0;
-    struct wg_local nl;
-    bool have = false;
-    if (priv && !sodium_is_zero(priv, 32)) {
-        if (wg_local_init(&nl, priv) != 0)
-            return -1;
-        have = true;
-    }
-    wg_local_clear(&d->local);
-    if (have) {
-        d->local = nl;
-        wg_local_clear(&nl);
-    }
-    d->have_key = have;
-    /* every session was with the old identity */
-    for (struct wg_peer *p = d->first, *nx; p; p = nx) {
-        nx = p->next;
-        if (have && memcmp(p->pub, d->local.pub, 32) == 0) {
-            wg_peer_remove(p);
-            continue;
-        }
-        zero_keys(p);
-        uint8_t psk[32];
-        memcpy(psk, p->hs.psk, 32);
-        wg_handshake_init(&p->hs, &d->local, p->pub, psk);
-        sodium_memzero(psk, sizeof(psk));
-    }
-    return 0;
-}
-
-bool wg_device_public_key(const struct wg_device *d, uint8_t pub[32], uint8_t *priv_or_null)
-{
-    if (!d->have_key)
-        return false;
-    memcpy(pub, d->local.pub, 32);
-    if (priv_or_null)
-        memcpy(priv_or_null, d->local.priv, 32);
-    return true;
-}
-
-static int udp_open(int family, uint16_t port, uint32_t mark)
-{
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, big = 8 << 20;
-    if (family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    if (mark)
-        setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons(port);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        len = sizeof(*a);
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    if (getenv("WEFT_WG_NO_OFFLOAD") == NULL)
-        setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)); /* fails harmlessly before Linux 5.0 */
-    return fd;
-}
-
-static uint16_t fd_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return 0;
-    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-int wg_device_set_listen_port(struct wg_device *d, uint16_t port)
-{
-    if (d->fd4 >= 0 && port != 0 && port == d->port)
-        return 0;
-    int fd4 = -1, fd6 = -1;
-    for (int attempt = 0; attempt < 10; attempt++) {
-        fd4 = udp_open(AF_INET, port, d->fwmark);
-        if (fd4 < 0)
-            return -1;
-        uint16_t p = fd_port(fd4);
-        fd6 = udp_open(AF_INET6, p, d->fwmark);
-        if (fd6 >= 0 || errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)
-            break;
-        /* a random port free for IPv4 but taken for IPv6: draw again */
-        int e = errno;
-        close(fd4);
-        fd4 = -1;
-        if (port != 0) {
-            errno = e;
-            return -1;
-        }
-    }
-    if (fd4 < 0)
-        return -1;
-    if (rx_arena_get(d)) {
-        close(fd4);
-        if (fd6 >= 0)
-            close(fd6);
-        errno = ENOMEM;
-        return -1;
-    }
-    udp_close_all(d);
-    d->fd4 = fd4;
-    d->fd6 = fd6;
-    d->port = fd_port(fd4);
-    d->w4 = loop_watch_add(d->loop, fd4, LOOP_READ, on_udp, d);
-    if (fd6 >= 0)
-        d->w6 = loop_watch_add(d->loop, fd6, LOOP_READ, on_udp, d);
-    return 0;
-}
-
-uint16_t wg_device_listen_port(const struct wg_device *d)
-{
-    return d->fd4 >= 0 ? d->port : 0;
-}
-
-int wg_device_set_fwmark(struct wg_device *d, uint32_t mark)
-{
-    d->fwmark = mark;
-    int fds[2] = {d->fd4, d->fd6};
-    for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0 && setsockopt(fds[i], SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0)
-            return -1;
-    return 0;
-}
-
-uint32_t wg_device_fwmark(const struct wg_device *d)
-{
-    return d->fwmark;
-}
-
-void wg_device_set_mtu(struct wg_device *d, unsigned mtu)
-{
-    d->mtu = mtu ? mtu : WG_DEFAULT_MTU;
-}
-
-void wg_device_attach_tun(struct wg_device *d, struct wg_tun *tun)
-{
-    if (d->wtun)
-        loop_watch_free(d->wtun);
-    d->wtun = NULL;
-    d->tun = tun;
-    if (tun && tx_arena_get(d)) {
-        log_error("wireguard: out of memory for %s's packets; not reading it", wg_tun_name(tun));
-        return;
-    }
-    if (tun) {
-        int mtu = wg_tun_mtu(tun);
-        if (mtu > 0)
-            d->mtu = (unsigned)mtu;
-        d->wtun = loop_watch_add(d->loop, wg_tun_fd(tun), LOOP_READ, on_tun, d);
-    }
-}
-
-void wg_device_set_deliver(struct wg_device *d, wg_deliver_fn fn, void *ctx)
-{
-    d->deliver = fn;
-    d->deliver_ctx = ctx;
-}
-
-void wg_device_set_tun_gone(struct wg_device *d, void (*fn)(void *ctx), void *ctx)
-{
-    d->tun_gone = fn;
-    d->tun_gone_ctx = ctx;
-}
-
-int wg_device_add_transport(struct wg_device *d, const struct wg_transport_ops *ops, void *ctx)
-{
-    if (d->n_tr == MAX_TRANSPORTS)
-        return -1;
-    d->tr[d->n_tr].ops = ops;
-    d->tr[d->n_tr].ctx = ctx;
-    return (int)++d->n_tr;
-}
-
-void wg_device_set_roaming(struct wg_device *d, bool on)
-{
-    d->no_roam = !on;
-}
-
-void wg_device_set_udp_other(struct wg_device *d, wg_udp_other_fn fn, void *ctx)
-{
-    d->udp_other = fn;
-    d->udp_other_ctx = ctx;
-}
-
-int wg_device_udp_send(struct wg_device *d, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
-                       size_t n)
-{
-    struct wg_endpoint ep;
-    memset(&ep, 0, sizeof(ep));
-    if (tolen > sizeof(ep.addr) || (to->sa_family != AF_INET && to->sa_family != AF_INET6)) {
-        errno = EAFNOSUPPORT;
-        return -1;
-    }
-    ep.transport = WG_TRANSPORT_UDP;
-    ep.len = tolen;
-    memcpy(&ep.addr, to, tolen);
-    if (udp_fd_for(d, &ep) < 0) {
-        errno = EAFNOSUPPORT;
-        return -1;
-    }
-    udp_send(d, &ep, pkts, n);
-    return 0;
-}
-
-void wg_device_set_packet_hooks(struct wg_device *d, wg_in_hook in, wg_out_hook out, void *ctx)
-{
-    d->in_hook = in;
-    d->out_hook = out;
-    d->hook_ctx = ctx;
-}
-
-size_t wg_device_tun_inject(struct wg_device *d, struct iovec *pkts, size_t n)
-{
-    if (d->tun)
-        return wg_tun_write(d->tun, pkts, n);
-    if (d->deliver) {
-        d->deliver(d->deliver_ctx, NULL, pkts, n);
-        return n;
-    }
-    return 0;
-}
-
-void wg_device_set_event_hook(struct wg_device *d, wg_event_fn fn, void *ctx)
-{
-    d->ev = fn;
-    d->ev_ctx = ctx;
-}
-
-void wg_device_get_stats(const struct wg_device *d, struct wg_device_stats *s)
-{
-    *s = d->st;
-}
-
-void wg_device_set_test_knobs(struct wg_device *d, unsigned timer_scale, bool always_under_load)
-{
-    d->timer_scale = timer_scale ? timer_scale : 1;
-    d->always_load = always_under_load;
-    for (struct wg_peer *p = d->first; p; p = p->next)
-        peer_timers_init(p);
-}
-
-int wg_endpoint_parse(const char *text, struct wg_endpoint *ep)
-{
-    memset(ep, 0, sizeof(*ep));
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *colon;
-    if (text[0] == '[') {
-        const char *end = strchr(text, ']');
-        if (!end || end[1] != ':' || (size_t)(end - text - 1) >= sizeof(host))
-            return -1;
-        memcpy(host, text + 1, (size_t)(end - text - 1));
-        host[end - text - 1] = 0;
-        colon = end + 1;
-    } else {
-        colon = strrchr(text, ':');
-        if (!colon || (size_t)(colon - text) >= sizeof(host))
-            return -1;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = 0;
-    }
-    char *end;
-    if (colon[1] < '0' || colon[1] > '9')
-        return -1;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end || port > 65535)
-        return -1;
-    if (inet_pton(AF_INET, host, &ep->addr.in4.sin_addr) == 1) {
-        ep->addr.in4.sin_family = AF_INET;
-        ep->addr.in4.sin_port = htons((uint16_t)port);
-        ep->len = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, host, &ep->addr.in6.sin6_addr) == 1) {
-        ep->addr.in6.sin6_family = AF_INET6;
-        ep->addr.in6.sin6_port = htons((uint16_t)port);
-        ep->len = sizeof(struct sockaddr_in6);
-    } else {
-        return -1;
-    }
-    ep->transport = WG_TRANSPORT_UDP;
-    return 0;
-}
-
-char *wg_endpoint_format(const struct wg_endpoint *ep, char *buf, size_t cap)
-{
-    char ip[INET6_ADDRSTRLEN];
-    if (ep->len && ep->transport == WG_TRANSPORT_UDP && ep->addr.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &ep->addr.in4.sin_addr, ip, sizeof(ip));
-        snprintf(buf, cap, "%s:%u", ip, ntohs(ep->addr.in4.sin_port));
-    } else if (ep->len && ep->transport == WG_TRANSPORT_UDP && ep->addr.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &ep->addr.in6.sin6_addr, ip, sizeof(ip));
-        snprintf(buf, cap, "[%s]:%u", ip, ntohs(ep->addr.in6.sin6_port));
-    } else if (ep->len) {
-        snprintf(buf, cap, "transport%u", ep->transport);
-    } else {
-        snprintf(buf, cap, "(none)");
-    }
-    return buf;
-}

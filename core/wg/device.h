@@ -80,6 +80,7 @@ struct wg_device_stats {
     uint64_t cookie_replies;           /* sent because we were under load */
     uint64_t rx_filtered, tx_filtered; /* dropped by the packet hooks */
     uint64_t udp_other;                /* non-WireGuard datagrams handed to the udp_other hook */
+    uint64_t idle_releases;            /* times the packet buffers went back to the kernel while idle */
 };
 
 /* ---- the device ---- */

@@ -22,7 +22,7 @@ libweftcore_la_SOURCES += \
 	core/wg/allowedips.c core/wg/allowedips.h \
 	core/wg/offload.c core/wg/offload.h \
 	core/wg/tun.c core/wg/tun.h \
-	core/wg/device.c core/wg/device.h \
+	core/wg/device.c core/wg/device.h core/wg/device_int.h core/wg/peers.c \
 	core/wg/uapi.c core/wg/uapi.h
 
 check_PROGRAMS += t/unit/test_wg_allowedips t/unit/test_wg_offload t/unit/test_wg_device

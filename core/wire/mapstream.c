@@ -133,8 +133,10 @@ static int decompress(struct mapstream_dec *d)
             return MAPSTREAM_ERR_BAD;
         if (out.pos > d->max_msg)
             return MAPSTREAM_ERR_TOO_BIG;
-        if (in.pos == in.size && out.pos < out.size)
-            break; /* all input used and everything it yields flushed */
+        /* all input used and everything it yields flushed; r == 0 also when the output exactly filled the
+         * buffer as the last frame ended (another round would read a next frame's missing header) */
+        if (in.pos == in.size && (out.pos < out.size || r == 0))
+            break;
         if (out.pos == out.size) {
             if (out.size >= d->max_msg + 1)
                 return MAPSTREAM_ERR_TOO_BIG;

@@ -22,6 +22,7 @@
 #include "modules/control/console.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/login/login.h"
 #include "modules/control/store.h"
 
 /* The control role's glue: the store and the brain (ctrl) for the module's life, /machine/register and
@@ -36,6 +37,7 @@ struct app {
     struct http_server *admin;
     struct api *api;
     struct console *console; /* /admin/ */
+    bool login_opened;
     /* /verify: who may ask */
     struct addr_prefix *verify_allow;
     size_t nverify_allow;
@@ -308,6 +310,10 @@ static void h_register_page(struct http_req *req, void *arg)
         http_respond_text(req, 404, "no such registration (it expired or was already approved)\n");
         return;
     }
+    if (login_active(a->ctrl->login)) { /* an identity provider logs the machine's user in */
+        login_begin_node(a->ctrl->login, req, id);
+        return;
+    }
     char page[2048];
     /* id is hex and host is only shown after escaping-free filtering: keep the page free of markup from
      * the client */
@@ -407,6 +413,17 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
         return -1;
     if (console_route(a->console, srv)) /* the web console, /admin/, a client of that API */
         return -1;
+    if (!a->login_opened) { /* once, for every listener: interactive login through a provider (login/) */
+        char err[512];
+        a->login_opened = true;
+        a->ctrl->login = login_open(inst, a->ctrl, err, sizeof err);
+        if (!a->ctrl->login && err[0]) {
+            log_error("module=control event=login error=\"%s\"", err);
+            return -1;
+        }
+    }
+    if (a->ctrl->login && login_routes(a->ctrl->login, srv))
+        return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a))
@@ -455,6 +472,8 @@ void app_finish(struct weft_instance *inst)
         http_server_free(a->admin);
     api_free(a->api);
     console_free(a->console);
+    login_free(a->ctrl->login);
+    a->ctrl->login = NULL;
     metrics_remove(weft_metrics(inst->ctx), a->ctrl);
     a->store->latency = NULL;
     ctrl_free(a->ctrl);

@@ -4,6 +4,7 @@
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
 #include "core/tls.h"
+#include "modules/control/login/provider.h"
 struct control_conf {
     char *listen;
     char *tls_listen;
@@ -39,5 +40,7 @@ struct control_conf {
     char *packet_filter_file;
     /* the web console's files (admin.console_dir; NULL: $(pkgdatadir)/console) */
     char *console_dir;
+    /* interactive login through an OpenID provider (the auth_oidc plugin) */
+    struct login_oidc_conf oidc;
 };
 #endif

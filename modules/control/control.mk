@@ -78,7 +78,7 @@ t_unit_test_pending_CFLAGS = $(AM_CFLAGS) # own objects: pending.c is also in th
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)
 t_unit_test_control_CFLAGS = $(AM_CFLAGS) # own objects: these sources are also in the module
 if !BUILTIN_MODULES
-modules_control_control_la_LIBADD += $(CURL_LIBS) # the verbs' admin-socket client
+
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
@@ -97,6 +97,9 @@ control_api_sources = \
 	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
 	modules/control/api/dns.c modules/control/api/derp.c modules/control/api/openapi.c
 control_sources += $(control_api_sources)
+# --- login: interactive login through a provider plugin (plugins/auth_oidc), the console's sessions ---
+control_sources += modules/control/login/login.c modules/control/login/login.h \
+	modules/control/login/provider.h
 # openapi.json is written by hand and served as is; the build makes it a C string
 if BUILTIN_MODULES
 nodist_modules_control_libmod_control_la_SOURCES = modules/control/api/openapi_json.c

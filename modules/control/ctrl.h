@@ -101,6 +101,7 @@ struct ctrl_stats {
 
 struct ctrl {
     struct control_conf *conf;
+    struct login *login; /* interactive login (login/), NULL when not configured */
     struct loop *loop;
     struct store *store;
     struct ipalloc *ipa;

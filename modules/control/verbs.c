@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "core/cli.h"
 #include "core/cli_args.h"
+#include "core/cli_http.h"
 #include "core/module.h"
 #include "core/text.h"
 #include "modules/control/app.h"
@@ -28,18 +28,17 @@ struct resp {
     size_t len;
 };
 
-static size_t on_body(char *d, size_t sz, size_t n, void *arg)
+static int on_body(void *arg, const char *d, size_t add)
 {
     struct resp *r = arg;
-    size_t add = sz * n;
     char *p = realloc(r->p, r->len + add + 1);
     if (!p)
-        return 0;
+        return -1;
     memcpy(p + r->len, d, add);
     r->p = p;
     r->len += add;
     r->p[r->len] = 0;
-    return add;
+    return 0;
 }
 
 /* The socket to talk to: --socket PATH; else control.admin_socket when absolute; else admin_socket (default
@@ -115,29 +114,18 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
         json_object_put(in);
         return NULL;
     }
-    snprintf(url, sizeof url, "http://weft/v1/%s", path);
-    CURL *h = curl_easy_init();
+    snprintf(url, sizeof url, "/v1/%s", path);
     struct resp r = {0};
-    long status = 0;
-    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    struct curl_slist *hs = NULL;
-    if (in) {
-        hs = curl_slist_append(hs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
-        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN));
-    }
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hs);
-    curl_easy_cleanup(h);
+    const char *body = in ? json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN) : NULL;
+    struct cli_http_req q = {.sock = sock, .method = in ? "POST" : "GET", .path = url, .host = "weft",
+                             .body = body, .body_len = body ? strlen(body) : 0, .timeout_s = 30,
+                             .on_body = on_body, .arg = &r};
+    int status, cerr;
+    char err[4096 + 128];
+    int rc = cli_http(&q, &status, &cerr, err, sizeof err);
     json_object_put(in);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "weft %s: the control server at %s did not answer: %s\n", verb, sock,
-                curl_easy_strerror(rc));
+    if (rc != CLI_HTTP_OK) {
+        fprintf(stderr, "weft %s: the control server at %s did not answer: %s\n", verb, sock, err);
         free(r.p);
         return NULL;
     }
@@ -149,7 +137,7 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
         if (o && json_object_object_get_ex(o, "error", &e))
             fprintf(stderr, "weft %s: %s\n", verb, json_object_get_string(e));
         else
-            fprintf(stderr, "weft %s: the server answered %ld\n", verb, status);
+            fprintf(stderr, "weft %s: the server answered %d\n", verb, status);
         json_object_put(o);
         return NULL;
     }

@@ -41,6 +41,7 @@ struct dp {
     size_t naddrs;
     struct nl_prefix routes[DP_MAX_ROUTES];
     size_t nroutes;
+    struct timer t_refilter; /* "cap:" rules: recompile once a netmap's peer changes are all applied */
 };
 
 /* What the data plane keeps per netmap peer (nm_node.data; the engine peer's data points back). */
@@ -125,6 +126,38 @@ static void on_link_change(void *arg, int ifindex, bool major)
     if (d->ifindex && ifindex == d->ifindex)
         return; /* our own TUN: its addresses and routes are ours to set */
     ms_link_changed(d->ms, major);
+}
+
+/* "cap:NAME" sources: every address of the peers (and of this node) that have the capability. */
+static size_t cap_addrs(void *arg, const char *cap, struct nl_prefix *out, size_t max)
+{
+    struct dp *d = arg;
+    const struct netmap *nm = &d->n->nm;
+    size_t n = 0;
+    for (size_t i = 0; i <= nm->npeers; i++) {
+        const struct nm_node *p = i < nm->npeers ? nm->peers[i] : nm->have_self ? &nm->self : NULL;
+        if (!p || !nm_node_has_cap(p, cap))
+            continue;
+        for (size_t k = 0; k < p->naddrs && n < max; k++)
+            out[n++] = p->addrs[k];
+    }
+    return n;
+}
+
+static void nm_filter_changed(void *arg, struct netmap *nm);
+
+static void on_refilter(struct timer *t, void *arg)
+{
+    struct dp *d = arg;
+    nm_filter_changed(d, &d->n->nm);
+}
+
+/* A peer's capabilities or addresses changed: rules naming "cap:" sources are compiled again (once for a
+ * whole netmap's worth of changes). */
+static void caps_changed(struct dp *d)
+{
+    if (filter_uses_caps(d->filt) && !timer_armed(&d->t_refilter))
+        timer_start(&d->t_refilter, 0);
 }
 
 static void nm_filter_changed(void *arg, struct netmap *nm)
@@ -293,6 +326,8 @@ static void nm_peer_added(void *arg, struct nm_node *p)
     log_info("module=node event=peer_added peer=%lld name=%s region=%d", (long long)p->id,
              nm_node_short_name(p, name, sizeof name), p->home_derp);
     peer_add(d, p);
+    if (p->ncaps)
+        caps_changed(d);
 }
 
 static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const struct key *old_key)
@@ -302,6 +337,8 @@ static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const s
     if (what & ~(unsigned)NM_ONLINE)
         log_info("module=node event=peer_changed peer=%lld name=%s what=0x%x", (long long)p->id,
                  nm_node_short_name(p, name, sizeof name), what);
+    if (what & (NM_CAPS | NM_ADDRS))
+        caps_changed(d);
     /* a new key is a new WireGuard peer; an expired one goes */
     if (what & (NM_KEY | NM_EXPIRY)) {
         peer_reset(d, p);
@@ -336,6 +373,8 @@ static void nm_peer_removed(void *arg, struct nm_node *p)
     log_info("module=node event=peer_removed peer=%lld name=%s", (long long)p->id,
              nm_node_short_name(p, name, sizeof name));
     peer_drop(d, p);
+    if (p->ncaps)
+        caps_changed(d); /* recompiled after the netmap let go of it */
 }
 
 /* ---- addresses and routes ---- */
@@ -452,6 +491,7 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
         return NULL;
     }
     d->n = n;
+    timer_init(&d->t_refilter, n->loop, on_refilter, d);
     d->dev = wg_device_new(n->loop);
     if (!d->dev) {
         snprintf(err, errlen, "cannot create the WireGuard device");
@@ -468,6 +508,7 @@ struct dp *dp_new(struct node *n, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    filter_set_cap_lookup(d->filt, cap_addrs, d);
     d->log_tokens = DP_LOG_BURST;
     wg_device_set_packet_hooks(d->dev, on_pkt_in, on_pkt_out, d);
     struct derpmux_opts mo = {n->prefs.login_server, n->conf->derp_http};
@@ -525,6 +566,7 @@ void dp_free(struct dp *d)
 {
     if (!d)
         return;
+    timer_stop(&d->t_refilter);
     for (size_t i = 0; i < d->nroutes; i++)
         nl_route_del(d->ifindex, &d->routes[i], DP_ROUTE_METRIC);
     for (size_t i = 0; i < d->naddrs; i++)

@@ -30,6 +30,9 @@ static void node_free_fields(struct nm_node *n)
     for (size_t i = 0; i < n->nendpoints; i++)
         free(n->endpoints[i]);
     free(n->endpoints);
+    for (size_t i = 0; i < n->ncaps; i++)
+        free(n->caps[i]);
+    free(n->caps);
     void *data = n->data;
     memset(n, 0, sizeof *n);
     n->data = data;
@@ -76,6 +79,75 @@ static int strs_copy(const struct tc_strs *s, char ***out, size_t *n, size_t max
     return 0;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The capability names of CapMap (may be NULL) and Capabilities, sorted and without duplicates. */
+static int caps_from(const struct tc_capmap *cm, const struct tc_strs *old, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cnt = (cm ? cm->n : 0) + (old ? old->n : 0);
+    if (!cnt)
+        return 0;
+    if (cnt > NM_MAX_CAPS)
+        cnt = NM_MAX_CAPS;
+    char **v = calloc(cnt, sizeof *v);
+    if (!v)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; cm && i < cm->n && k < cnt; i++)
+        if (cm->v[i].name && *cm->v[i].name && !(v[k++] = strdup(cm->v[i].name)))
+            goto oom;
+    for (size_t i = 0; old && i < old->n && k < cnt; i++)
+        if (old->v[i] && *old->v[i] && !(v[k++] = strdup(old->v[i])))
+            goto oom;
+    qsort(v, k, sizeof *v, str_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (u && strcmp(v[i], v[u - 1]) == 0)
+            free(v[i]);
+        else
+            v[u++] = v[i];
+    }
+    *out = v;
+    *n = u;
+    return 0;
+oom:
+    for (size_t i = 0; i < k; i++)
+        free(v[i]);
+    free(v);
+    return -1;
+}
+
+static bool caps_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]))
+            return false;
+    return true;
+}
+
+bool nm_node_has_cap(const struct nm_node *n, const char *cap)
+{
+    size_t lo = 0, hi = n->ncaps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(n->caps[mid], cap);
+        if (!c)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 static int32_t legacy_region(const char *derp)
 {
     /* "127.3.3.40:<region>" */
@@ -117,6 +189,8 @@ static int node_from_tc(struct nm_node *out, const struct tc_node *t)
     }
     if (strs_copy(&t->endpoints, &out->endpoints, &out->nendpoints, NM_MAX_ENDPOINTS))
         return -1;
+    if (caps_from(&t->cap_map, &t->capabilities, &out->caps, &out->ncaps))
+        return -1;
     return 0;
 }
 
@@ -154,6 +228,8 @@ static unsigned node_diff(const struct nm_node *a, const struct nm_node *b)
     if (a->key_expiry != b->key_expiry || a->expired != b->expired ||
         a->machine_authorized != b->machine_authorized)
         w |= NM_EXPIRY;
+    if (!caps_equal(a->caps, a->ncaps, b->caps, b->ncaps))
+        w |= NM_CAPS;
     return w;
 }
 
@@ -337,6 +413,24 @@ static void patch(struct netmap *nm, const struct tc_peer_change *c, const struc
             p->endpoints = eps;
             p->nendpoints = n;
             what |= NM_ENDPOINTS;
+        }
+    }
+    if (c->cap_map.v) { /* a patch's CapMap replaces the node's (Capabilities are not patched) */
+        char **caps;
+        size_t n;
+        if (caps_from(&c->cap_map, NULL, &caps, &n) == 0) {
+            if (!caps_equal(caps, n, p->caps, p->ncaps)) {
+                for (size_t i = 0; i < p->ncaps; i++)
+                    free(p->caps[i]);
+                free(p->caps);
+                p->caps = caps;
+                p->ncaps = n;
+                what |= NM_CAPS;
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    free(caps[i]);
+                free(caps);
+            }
         }
     }
     if (c->has_key && memcmp(c->key.b, p->key.b, 32)) {

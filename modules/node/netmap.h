@@ -30,11 +30,13 @@ enum {
     NM_ONLINE = 1 << 5,    /* Online / LastSeen */
     NM_NAME = 1 << 6,      /* Name, Hostinfo.Hostname, OS, User */
     NM_EXPIRY = 1 << 7,    /* KeyExpiry, Expired */
+    NM_CAPS = 1 << 8,      /* node capabilities (CapMap keys, Capabilities) */
 };
 
 #define NM_MAX_PREFIXES                                                                                     \
     64 /* addresses + allowed IPs kept per node; more are ignored (logged by the caller) */
 #define NM_MAX_ENDPOINTS 16
+#define NM_MAX_CAPS 64 /* node capabilities kept per node */
 
 struct nm_node {
     int64_t id;
@@ -49,6 +51,8 @@ struct nm_node {
     size_t nallowed;
     char **endpoints; /* "ip:port" */
     size_t nendpoints;
+    char **caps; /* node capabilities: CapMap's keys and the older Capabilities, sorted, no duplicates */
+    size_t ncaps;
     int32_t home_derp;  /* region ID, 0 unknown */
     int online;         /* -1 unknown, 0, 1 */
     int was_online;     /* online before the last change that touched it */
@@ -146,6 +150,9 @@ struct nm_node *netmap_peer_by_key(const struct netmap *nm, const struct key *k)
 struct nm_node *netmap_peer_lookup(const struct netmap *nm, const char *what);
 const struct nm_region *netmap_region(const struct netmap *nm, int32_t id);
 const struct nm_user *netmap_user(const struct netmap *nm, int64_t id);
+
+/* Does the node have capability cap? */
+bool nm_node_has_cap(const struct nm_node *n, const char *cap);
 
 /* The node's short name: the first label of its FQDN, else its hostname. */
 const char *nm_node_short_name(const struct nm_node *n, char *buf, size_t cap);

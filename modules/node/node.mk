@@ -39,8 +39,8 @@ node_sources += \
 	modules/node/filter/packet.c modules/node/filter/packet.h
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t
-EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_lib.sh
+TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t
+EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
 check_PROGRAMS += t/unit/test_node_netmap

@@ -17,7 +17,7 @@
 
 #include "core/cli.h"
 #include "core/cli_args.h"
-#include "core/http_client.h"
+#include "core/cli_http.h"
 #include "core/text.h"
 #include "core/module.h"
 #include "modules/node/localapi.h"
@@ -73,23 +73,10 @@ static int resolve_socket(struct weft_cli *cli, const char *given, char *out, si
     return lapi_socket_path(state, sock, out, cap);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Body bytes as they come: kept whole, or cut into NDJSON lines for on_line. */
-static int on_body(struct call *c, const char *data, size_t n)
+static int on_body(void *arg, const char *data, size_t n)
 {
+    struct call *c = arg;
     if (c->len + n + 1 > c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4096;
         while (cap < c->len + n + 1)
@@ -120,89 +107,18 @@ static int on_body(struct call *c, const char *data, size_t n)
     return 0;
 }
 
-/* The response as it arrives: head, then a body in chunked encoding or up to EOF (Connection: close). */
-struct resp {
-    char *raw; /* unparsed bytes */
-    size_t len, cap;
-    int status;
-    int head_done, chunked, done;
-    size_t chunk_left; /* bytes left in the current chunk; 0: a size line is next */
-    int need_crlf;     /* the CRLF after a chunk's data is next */
-};
-
-static int resp_feed(struct call *c, struct resp *r)
-{
-    if (!r->head_done) {
-        struct http_response res;
-        int h = http_response_parse(r->raw, r->len, &res);
-        if (h == -2)
-            return 0;
-        if (h < 0)
-            return -1;
-        r->status = res.status;
-        const char *te = http_response_header(&res, "transfer-encoding");
-        r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
-        http_response_free(&res);
-        memmove(r->raw, r->raw + h, r->len - (size_t)h);
-        r->len -= (size_t)h;
-        r->head_done = 1;
-    }
-    if (!r->chunked) {
-        if (r->len && on_body(c, r->raw, r->len))
-            return -1;
-        r->len = 0;
-        return 0;
-    }
-    size_t off = 0;
-    while (off < r->len && !r->done) {
-        if (r->need_crlf) {
-            if (r->len - off < 2)
-                break;
-            off += 2;
-            r->need_crlf = 0;
-        } else if (r->chunk_left) {
-            size_t n = r->len - off < r->chunk_left ? r->len - off : r->chunk_left;
-            if (on_body(c, r->raw + off, n))
-                return -1;
-            off += n;
-            r->chunk_left -= n;
-            if (!r->chunk_left)
-                r->need_crlf = 1;
-        } else {
-            char *eol = memchr(r->raw + off, '\n', r->len - off);
-            if (!eol)
-                break;
-            char *end;
-            unsigned long long sz = strtoull(r->raw + off, &end, 16);
-            if (end == r->raw + off || sz > (1u << 30))
-                return -1;
-            off = (size_t)(eol - r->raw) + 1;
-            if (sz == 0)
-                r->done = 1; /* trailers (none here) and the final CRLF follow */
-            r->chunk_left = (size_t)sz;
-        }
-    }
-    memmove(r->raw, r->raw + off, r->len - off);
-    r->len -= off;
-    return 0;
-}
-
 /* One request over the unix socket; the body (if not streamed) in c->buf. 0, or -1 with the error printed.
  */
 static int call(struct call *c, const char *method, const char *path, const char *body)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fprintf(stderr, "weft %s: socket: %s\n", c->verb, strerror(errno));
-        return -1;
-    }
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->sock);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        close(fd);
+    struct cli_http_req q = {.sock = c->sock, .method = method, .path = path, .host = "weft-node", .body = body,
+                             .body_len = body ? strlen(body) : 0, .on_body = on_body, .arg = c};
+    int status, cerr;
+    char err[PATH_MAX + 128];
+    int rc = cli_http(&q, &status, &cerr, err, sizeof err);
+    if (rc == CLI_HTTP_CONNECT) {
         char why[PATH_MAX + 512];
-        enum cli_socket_problem p = cli_socket_problem(c->sock, e, why, sizeof why);
+        enum cli_socket_problem p = cli_socket_problem(c->sock, cerr, why, sizeof why);
         fprintf(stderr, "weft %s: cannot reach the node daemon: %s\n", c->verb, why);
         if (p == CLI_SOCK_MISSING || p == CLI_SOCK_DEAD)
             fprintf(stderr, "Is it running? Start it with `systemctl start weft@node` (or `weft serve node`); "
@@ -211,65 +127,21 @@ static int call(struct call *c, const char *method, const char *path, const char
             fprintf(stderr, "(node.socket_group names the group allowed to use it)\n");
         return -1;
     }
-    size_t blen = body ? strlen(body) : 0;
-    char head[512];
-    int hl = snprintf(
-        head, sizeof head,
-        "%s %s HTTP/1.1\r\nHost: weft-node\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        "Content-Length: %zu\r\n\r\n",
-        method, path, blen);
-    int rc = -1;
-    struct resp r;
-    memset(&r, 0, sizeof r);
-    if (write_all(fd, head, (size_t)hl) || (blen && write_all(fd, body, blen))) {
-        fprintf(stderr, "weft %s: writing to the daemon: %s\n", c->verb, strerror(errno));
-        goto out;
+    if (rc != CLI_HTTP_OK) {
+        fprintf(stderr, "weft %s: %s\n", c->verb, err);
+        return -1;
     }
-    for (;;) {
-        if (r.len + 4096 > r.cap) {
-            size_t cap = r.cap ? r.cap * 2 : 16384;
-            char *p = realloc(r.raw, cap);
-            if (!p)
-                goto out;
-            r.raw = p;
-            r.cap = cap;
-        }
-        ssize_t n = read(fd, r.raw + r.len, r.cap - r.len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "weft %s: reading from the daemon: %s\n", c->verb, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        r.len += (size_t)n;
-        if (resp_feed(c, &r)) {
-            fprintf(stderr, "weft %s: the daemon's answer is malformed\n", c->verb);
-            goto out;
-        }
-        if (r.done)
-            break;
-    }
-    if (!r.head_done) {
-        fprintf(stderr, "weft %s: the daemon closed the connection without answering\n", c->verb);
-        goto out;
-    }
-    if (r.status != 200 && !c->on_line) {
+    if (status != 200 && !c->on_line) {
         struct json_object *o = c->buf ? parse_answer(c->buf) : NULL;
         struct json_object *e;
         if (o && json_object_object_get_ex(o, "Error", &e))
             fprintf(stderr, "weft %s: %s\n", c->verb, json_object_get_string(e));
         else
-            fprintf(stderr, "weft %s: the daemon answered %d\n", c->verb, r.status);
+            fprintf(stderr, "weft %s: the daemon answered %d\n", c->verb, status);
         json_object_put(o);
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    free(r.raw);
-    close(fd);
-    return rc;
+    return 0;
 }
 
 static struct json_object *call_json(struct call *c, const char *method, const char *path, const char *body)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* Fuzzes the REST API's parsers of request input that is not JSON (modules/control/api/parse.c): the
- * Authorization header, form bodies (the OAuth token request), scope lists, and secret texts (cred.c).
+ * Authorization header, form bodies (the OAuth token request), scope lists, the Cookie header, and secret
+ * texts (cred.c).
  * Input: a selector byte, then the text. Properties: no crash or overread (ASan), outputs always
  * NUL-terminated within their buffers, and what parses is consistent (a parsed Bearer token is the header's
  * value; a found form value holds no NUL; valid scopes allow themselves). */
@@ -17,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 8192)
         return 0;
-    int sel = data[0] % 4;
+    int sel = data[0] % 5;
     char *s = malloc(size);
     memcpy(s, data + 1, size - 1);
     s[size - 1] = 0;
@@ -56,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (strlen(bad) >= sizeof bad) {
             abort();
         }
+        break;
+    }
+    case 3: { /* the console's session cookie: the value found lies within the header, and fits */
+        char v[65];
+        if (api_cookie_get(s, "weft_session", v, sizeof v) == 1 && (strlen(v) >= sizeof v || !strstr(s, v)))
+            abort();
         break;
     }
     default:

@@ -159,7 +159,7 @@ int main(void)
     n = load_text("server:\n  listen: \"!x\"\n  peers:\n    - a\n    - \"!b\"\n", bang, 1, &err);
     is_int(n, 3, "checked values refused where they are written");
     ok(has(&err, "F.yaml:2:11: server.listen: '!x' starts with '!'"), "a string's check, with its position");
-    ok(has(&err, "F.yaml:4:5: server.peers: '!b' starts with '!'"), "a list item's check");
+    ok(has(&err, "F.yaml:5:7: server.peers: '!b' starts with '!'"), "a list item's check, at the item");
     ok(has(&err, "command line: server.peers: '!no' starts with '!'"), "an override's check");
     cfg_errors_free(&err);
 

@@ -137,6 +137,107 @@ static void like_str(const char *got, const char *part, const char *name)
         diag("got \"%s\", wanted it to contain \"%s\"", got, part);
 }
 
+/* --- the destination index agrees with scanning the rules, on random rule sets and packets --- */
+static const char *const rsrcs[] = {"*", "100.64.0.0/24", "100.64.0.7", "100.64.0.5-100.64.0.9", "100.64.1.0/25",
+                                    "100.64.0.0/16", "100.64.1.77", "fd7a:115c:a1e0::/48", "::/0", "100.64.0.1"};
+static const char *const rdsts[] = {"100.64.0.2", "*", "100.64.0.0/24", "100.64.0.2/32", "fd7a:115c:a1e0::2", "100.65.0.0/16"};
+static const int32_t rprotos[] = {PKT_TCP, PKT_UDP, PKT_ICMP4, PKT_SCTP, 47, PKT_ICMP6};
+
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void random_rules(uint32_t *seed, size_t nr, struct nm_filter_rule *r, char *(*srcp)[4],
+                         struct nm_port_range (*dp)[4], int32_t (*pp)[3])
+{
+    for (size_t i = 0; i < nr; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        r[i].nsrcs = 1 + rnd(seed) % 3;
+        for (size_t k = 0; k < r[i].nsrcs; k++)
+            srcp[i][k] = (char *)rsrcs[rnd(seed) % (sizeof rsrcs / sizeof *rsrcs)];
+        r[i].srcs = srcp[i];
+        r[i].ndsts = 1 + rnd(seed) % 3;
+        for (size_t k = 0; k < r[i].ndsts; k++) {
+            uint16_t a = (uint16_t)(rnd(seed) % 100), b = (uint16_t)(a + rnd(seed) % 20);
+            if (rnd(seed) % 5 == 0)
+                a = 0, b = 65535;
+            dp[i][k] = (struct nm_port_range){(char *)rdsts[rnd(seed) % (sizeof rdsts / sizeof *rdsts)], a, b, false};
+        }
+        r[i].dsts = dp[i];
+        r[i].nprotos = rnd(seed) % 3; /* 0: the default set */
+        for (size_t k = 0; k < r[i].nprotos; k++)
+            pp[i][k] = rprotos[rnd(seed) % (sizeof rprotos / sizeof *rprotos)];
+        r[i].protos = pp[i];
+    }
+}
+
+static const char *cap_holder = "100.64.0.7";
+
+static size_t cap_lookup(void *arg, const char *cap, struct nl_prefix *out, size_t max)
+{
+    (void)arg;
+    if (strcmp(cap, "https://tailscale.com/cap/x") != 0 || max < 2)
+        return 0;
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s/32", cap_holder);
+    snprintf(b, sizeof b, "fd7a:115c:a1e0::%s/128", strrchr(cap_holder, '.') + 1);
+    return nl_prefix_parse(a, &out[0]) == 0 && nl_prefix_parse(b, &out[1]) == 0 ? 2 : 0;
+}
+
+static void index_agrees(void)
+{
+    enum { NR = 64, NP = 4000 };
+    static struct nm_filter_rule r[NR];
+    static char *srcp[NR][4];
+    static struct nm_port_range dp[NR][4];
+    static int32_t pp[NR][3];
+    static const char *const psrc4[] = {"100.64.0.7", "100.64.0.1", "100.64.1.77", "100.64.1.200", "100.64.9.9", "1.2.3.4"};
+    static const char *const psrc6[] = {"fd7a:115c:a1e0::9", "2001:db8::1"};
+    static const uint8_t pprotos[] = {PKT_TCP, PKT_UDP, PKT_ICMP4, PKT_SCTP, 47, 50};
+    uint32_t seed = 0x9e3779b9;
+    size_t disagree = 0, accepted = 0, total = 0;
+    char err[256];
+    for (int round = 0; round < 40; round++) {
+        size_t nr = 1 + rnd(&seed) % NR;
+        random_rules(&seed, nr, r, srcp, dp, pp);
+        struct filter *fi = filter_new(), *fs = filter_new();
+        struct nl_prefix local[2];
+        nl_prefix_parse("100.64.0.2/32", &local[0]);
+        nl_prefix_parse("fd7a:115c:a1e0::2/128", &local[1]);
+        filter_set_local(fi, local, 2);
+        filter_set_local(fs, local, 2);
+        filter_set_rules(fi, r, nr, err, sizeof err);
+        filter_set_rules(fs, r, nr, err, sizeof err);
+        filter_set_indexed(fs, false);
+        for (int i = 0; i < NP / 40; i++) {
+            bool v6 = rnd(&seed) % 4 == 0;
+            uint8_t proto = pprotos[rnd(&seed) % (sizeof pprotos / sizeof *pprotos)];
+            uint16_t port = (uint16_t)(rnd(&seed) % 130);
+            size_t len;
+            if (v6)
+                len = ip6(psrc6[rnd(&seed) % 2], "fd7a:115c:a1e0::2", proto == PKT_ICMP4 ? PKT_ICMP6 : proto,
+                          proto == PKT_ICMP4 ? 128 : 40000, proto == PKT_ICMP4 ? 0 : port, PKT_TCP_SYN);
+            else
+                len = ip4(psrc4[rnd(&seed) % 6], "100.64.0.2", proto, proto == PKT_ICMP4 ? 8 : 40000,
+                          proto == PKT_ICMP4 ? 0 : port, PKT_TCP_SYN);
+            enum filter_reason a = IN(fi, len), b = IN(fs, len);
+            disagree += a != b;
+            accepted += a == FR_ACCEPT;
+            total++;
+        }
+        filter_free(fi);
+        filter_free(fs);
+    }
+    if (!ok(disagree == 0, "indexed lookups agree with scanning the rules (%zu random packets, %zu accepted)", total,
+            accepted))
+        diag("%zu disagreements", disagree);
+    ok(accepted > total / 10 && accepted < total - total / 10, "and the random rules accept some and deny some");
+}
+
 int main(void)
 {
     char err[256];
@@ -262,5 +363,37 @@ int main(void)
     is_int(filter_in(f, buf, ip4("100.64.0.0", "100.64.0.2", PKT_UDP, 53, 5000, 0), 99999), FR_NO_RULE,
            "the oldest is forgotten");
     filter_free(f);
+
+    /* --- "cap:" sources: the nodes the netmap says have the capability, at compile time --- */
+    reset_rules();
+    rule("cap:https://tailscale.com/cap/x", "100.64.0.2=9-9,fd7a:115c:a1e0::2=9-9", NULL);
+    rule("100.64.0.1", "100.64.0.2=22-22", NULL);
+    f = make(err, sizeof err);
+    ok(filter_uses_caps(f), "rules with a cap: source are marked as needing the netmap's capabilities");
+    filter_free(f);
+    f = filter_new();
+    struct nl_prefix local[2];
+    nl_prefix_parse("100.64.0.2/32", &local[0]);
+    nl_prefix_parse("fd7a:115c:a1e0::2/128", &local[1]);
+    filter_set_local(f, local, 2);
+    filter_set_cap_lookup(f, cap_lookup, NULL);
+    filter_set_rules(f, rules, nrules, err, sizeof err);
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source: a peer with the capability may reach the port");
+    is_int(IN(f, ip6("fd7a:115c:a1e0::7", "fd7a:115c:a1e0::2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source: at its IPv6 address too");
+    is_int(IN(f, ip4("100.64.0.8", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source: a peer without it may not");
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 22, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source: the capability opens only its rule's ports");
+    cap_holder = "100.64.0.8"; /* the netmap changed: the next compile follows it */
+    filter_set_rules(f, rules, nrules, err, sizeof err);
+    is_int(IN(f, ip4("100.64.0.7", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_NO_RULE,
+           "cap: source recompiled: the node that lost the capability is refused");
+    is_int(IN(f, ip4("100.64.0.8", "100.64.0.2", PKT_TCP, 5, 9, PKT_TCP_SYN)), FR_ACCEPT,
+           "cap: source recompiled: the one that gained it passes");
+    filter_free(f);
+
+    index_agrees();
     done_testing();
 }

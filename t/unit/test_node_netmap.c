@@ -197,6 +197,22 @@ static void test_node1_stream(void)
     is_int(p->home_derp, 900, "the new region");
     ok(apply(&nm, &r, "{\"PeersChangedPatch\":[{\"NodeID\":77,\"DERPRegion\":1}]}") == 0 && r.changed == 0,
        "a patch for an unknown ID is ignored");
+    /* node capabilities (the packet filter's "cap:" sources): CapMap keys, patched */
+    ok(apply(&nm, &r,
+             "{\"PeersChangedPatch\":[{\"NodeID\":2,\"CapMap\":{\"https://tailscale.com/cap/x\":null,"
+             "\"a-cap\":[1]}}]}") == 0 && r.changed == 1,
+       "PeersChangedPatch: a CapMap");
+    ok(r.last_what & NM_CAPS, "NM_CAPS");
+    ok(nm_node_has_cap(p, "https://tailscale.com/cap/x") && nm_node_has_cap(p, "a-cap") &&
+           !nm_node_has_cap(p, "b-cap"),
+       "the peer has exactly those capabilities");
+    ok(apply(&nm, &r,
+             "{\"PeersChangedPatch\":[{\"NodeID\":2,\"CapMap\":{\"a-cap\":[1],"
+             "\"https://tailscale.com/cap/x\":[]}}]}") == 0 && r.changed == 0,
+       "the same capabilities again: no change");
+    ok(apply(&nm, &r, "{\"PeersChangedPatch\":[{\"NodeID\":2,\"CapMap\":{\"a-cap\":null}}]}") == 0 &&
+           r.changed == 1 && (r.last_what & NM_CAPS) && !nm_node_has_cap(p, "https://tailscale.com/cap/x"),
+       "one capability fewer: NM_CAPS, and it is gone");
     ok(apply(&nm, &r, "{\"OnlineChange\":{\"2\":false}}") == 0 && r.changed == 1 && p->online == 0,
        "OnlineChange false");
     ok(p->was_online == 1, "was_online remembers it was online");

@@ -35,7 +35,7 @@ struct api_call {
     struct http_req *req;
     char arg[128];            /* the path's {id} segment, or "" */
     struct json_object *body; /* the request's JSON object (POST with a body), else NULL */
-    char who[MODEL_CRED_ID_MAX + 1]; /* the credential's KEYID (logs) */
+    char who[MODEL_USER_NAME_MAX + 16]; /* the credential's KEYID, or "session:USER" (logs) */
 };
 
 /* Answers with o (taken; NULL = an empty body). */
@@ -50,6 +50,7 @@ struct json_object *api_member(struct api_call *k, const char *name, enum json_t
 
 /* auth.c */
 enum { API_AUTH_OK = 0 };
+#define API_SCOPE_ANY "any" /* a route any valid credential may call */
 /* Checks the request's credentials and that they allow scope: API_AUTH_OK (k->who set), or answers
  * (401, 403, 429) and returns its status. */
 int api_authenticate(struct api_call *k, const char *scope);
@@ -83,5 +84,6 @@ void api_dns_searchpaths(struct api_call *k);
 void api_dns_preferences(struct api_call *k);
 void api_dns_split(struct api_call *k);
 void api_openapi(struct api_call *k);
+void api_whoami(struct api_call *k);
 
 #endif

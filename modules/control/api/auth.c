@@ -16,6 +16,7 @@
 #include "modules/control/api/limit.h"
 #include "modules/control/api/parse.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/login/login.h"
 #include "modules/control/store.h"
 
 /* Who may call the API: an API key ("tskey-api-...", `weft apikeys create`, every scope) or an OAuth
@@ -168,6 +169,15 @@ int api_authenticate(struct api_call *k, const char *scope)
     const char *hdr = http_req_header(k->req, "Authorization");
     char user[API_SECRET_MAX], pass[API_SECRET_MAX], scopes[MODEL_CRED_SCOPES_MAX + 1];
     const char *why = "malformed Authorization";
+    if (!hdr && k->c->login) { /* the admin console's session cookie (login/login.c): every scope */
+        int r = login_session_check(k->c->login, k->req, k->who, sizeof k->who, &why);
+        if (r > 0)
+            return API_AUTH_OK;
+        if (r < 0 && strstr(why, "CSRF"))
+            return refuse(k, 403, why, "a console session must send its X-CSRF-Token header (the weft_csrf cookie)");
+        if (r < 0)
+            return refuse(k, 401, why, "console session unknown or expired: log in again");
+    }
     if (!hdr)
         return refuse(k, 401, "no credentials", "API token required (Authorization: Bearer tskey-api-...)");
     int bad = api_parse_authorization(hdr, user, sizeof user, pass, sizeof pass) ||
@@ -176,7 +186,7 @@ int api_authenticate(struct api_call *k, const char *scope)
     sodium_memzero(pass, sizeof pass);
     if (bad)
         return refuse(k, 401, why, "API token invalid");
-    if (!api_scope_allows(scopes, scope)) {
+    if (strcmp(scope, API_SCOPE_ANY) && !api_scope_allows(scopes, scope)) {
         char msg[200];
         snprintf(msg, sizeof msg, "calling actor does not have enough permissions to perform this function "
                  "(needs scope %s)", scope);
@@ -290,5 +300,15 @@ void api_oauth_token(struct api_call *k)
     json_object_object_add(o, "expires_in", json_object_new_int(API_TOKEN_LIFE));
     json_object_object_add(o, "scope", json_object_new_string(t->m.scopes));
     sodium_memzero(text, sizeof text);
+    api_reply(k, 200, o);
+}
+
+/* GET /api/v2/weft/whoami: who the credentials are (the console shows it). */
+void api_whoami(struct api_call *k)
+{
+    struct json_object *o = json_object_new_object();
+    bool session = !strncmp(k->who, "session:", 8);
+    json_object_object_add(o, "kind", json_object_new_string(session ? "session" : k->who[0] == 'c' ? "oauth" : "apikey"));
+    json_object_object_add(o, "id", json_object_new_string(session ? k->who + 8 : k->who));
     api_reply(k, 200, o);
 }

@@ -173,3 +173,25 @@ bool api_scope_allows(const char *granted, const char *need)
     return has(granted, "all", 3) || (read && has(granted, "all:read", 8)) || has(granted, need, n) ||
            (read && has(granted, need, n - r));
 }
+
+int api_cookie_get(const char *hdr, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = hdr; p && *p;) {
+        p += strspn(p, " \t;");
+        size_t pair = strcspn(p, ";");
+        const char *eq = memchr(p, '=', pair);
+        if (eq && (size_t)(eq - p) == nl && !strncmp(p, name, nl)) {
+            size_t vl = pair - nl - 1;
+            while (vl && (eq[vl] == ' ' || eq[vl] == '\t'))
+                vl--;
+            if (vl + 1 > cap)
+                return -1;
+            memcpy(out, eq + 1, vl);
+            out[vl] = 0;
+            return 1;
+        }
+        p += pair;
+    }
+    return 0;
+}

@@ -28,4 +28,8 @@ bool api_scopes_valid(const char *list, char *bad, size_t badcap);
  * or the write scope for a :read need, or "all" (and "all:read" for a :read need). */
 bool api_scope_allows(const char *granted, const char *need);
 
+/* The value of cookie name in a Cookie header ("a=1; b=2") into out. 1 if found, 0 if not, -1 if its
+ * value does not fit (cap bytes, NUL included). Values are taken as sent (weft's own cookies are hex). */
+int api_cookie_get(const char *hdr, const char *name, char *out, size_t cap);
+
 #endif

@@ -47,6 +47,7 @@ static const struct route routes[] = {
     {"GET", "tailnet/{t}/users", "users:read", NO_BODY, api_users_list},
     {"GET", "users/{id}", "users:read", NO_BODY, api_user_get},
     {"POST", "weft/users", "users", BODY_REQUIRED, api_weft_users_create},
+    {"GET", "weft/whoami", API_SCOPE_ANY, NO_BODY, api_whoami},
     {"GET", "tailnet/{t}/dns/nameservers", "dns:read", NO_BODY, api_dns_nameservers},
     {"POST", "tailnet/{t}/dns/nameservers", "dns", BODY_REQUIRED, api_dns_nameservers},
     {"GET", "tailnet/{t}/dns/searchpaths", "dns:read", NO_BODY, api_dns_searchpaths},

@@ -195,6 +195,28 @@ struct fkey {
     uint8_t addr[16];
     uint8_t bits, used;
     uint32_t i0, n; /* ids[i0 .. i0+n) */
+    int32_t dx;     /* its destination index (shared by keys with the same rules), -1: scan ids */
+};
+
+/* Destination index entries: (dx, destination prefix, protocol) -> the merged port ranges its rules
+ * allow. Protocol DK_ANY: some rule of dx reaches the prefix at all (ICMP's question); DK_ALL_PORTS +
+ * p: some single destination entry allows every port for protocol p (other protocols' question). */
+#define DK_ANY 256
+#define DK_ALL_PORTS 512
+/* Entries indexed at most, per family: past this (rules x destinations x protocols for every distinct
+ * rule set), further source keys fall back to scanning their rules. */
+#define DX_BUDGET 262144
+
+struct dkey {
+    uint8_t addr[16];
+    uint8_t bits, used;
+    uint16_t proto;
+    uint32_t dx;
+    uint32_t r0, nr; /* ranges[r0 .. r0+nr) */
+};
+
+struct prange {
+    uint16_t first, last;
 };
 
 struct ffam {
@@ -208,6 +230,12 @@ struct ffam {
     size_t nids;
     uint8_t lens[129]; /* source prefix lengths in use, longest first */
     size_t nlens;
+    struct dkey *dkeys;
+    size_t ndslots;
+    struct prange *ranges;
+    size_t nranges;
+    uint8_t dlens[129]; /* destination prefix lengths in use, longest first */
+    size_t ndlens;
 };
 
 struct ct_entry {
@@ -224,6 +252,10 @@ struct filter {
     uint64_t seed;
     struct ct_entry *ct; /* FILTER_CT_SETS x FILTER_CT_WAYS */
     struct filter_stats st;
+    bool no_index; /* tests: scan every source key's rules (the reference the index must agree with) */
+    filter_cap_fn cap_fn; /* "cap:" sources: the addresses of the nodes with the capability */
+    void *cap_arg;
+    bool uses_caps;
 };
 
 static void ffam_free(struct ffam *f)
@@ -232,6 +264,8 @@ static void ffam_free(struct ffam *f)
     free(f->d);
     free(f->keys);
     free(f->ids);
+    free(f->dkeys);
+    free(f->ranges);
     memset(f, 0, sizeof *f);
 }
 
@@ -254,6 +288,28 @@ static const struct fkey *key_find(const struct filter *f, const struct ffam *ff
         if (!k->used)
             return NULL;
         if (k->bits == bits && memcmp(k->addr, addr, len) == 0)
+            return k;
+        i = (i + 1) & mask;
+    }
+}
+
+static uint64_t hash_dkey(const struct filter *f, uint32_t dx, const uint8_t *addr, unsigned bits, unsigned proto,
+                          unsigned len)
+{
+    uint64_t h = hash_key(f, addr, bits, len) ^ ((uint64_t)dx << 20 | proto);
+    h *= 0x7fb5d329728ea185ull;
+    return h ^ (h >> 31);
+}
+
+static const struct dkey *dkey_find(const struct filter *f, const struct ffam *ff, uint32_t dx, const uint8_t *addr,
+                                    unsigned bits, unsigned proto, unsigned len)
+{
+    size_t mask = ff->ndslots - 1, i = (size_t)hash_dkey(f, dx, addr, bits, proto, len) & mask;
+    for (;;) {
+        const struct dkey *k = &ff->dkeys[i];
+        if (!k->used)
+            return NULL;
+        if (k->dx == dx && k->bits == bits && k->proto == proto && memcmp(k->addr, addr, len) == 0)
             return k;
         i = (i + 1) & mask;
     }
@@ -306,6 +362,201 @@ static int prule_dst(struct prule *r, const struct pfx *p, uint16_t first, uint1
     x->last = last;
     r->dfam[r->ndsts++] = p->family;
     return 0;
+}
+
+/* ---- the destination index ----
+ * A source key's rules, when many share it (every rule with source "*", a big group), would have to be
+ * scanned one by one. Instead each distinct set of rules (keys with the same rules share it) gets its
+ * destinations hashed: (prefix, protocol) -> merged port ranges, so a lookup is a few probes (one per
+ * source prefix length x destination prefix length in use) and a binary search over the ranges. */
+
+struct dent {
+    uint32_t dx;
+    uint16_t proto;
+    uint8_t bits;
+    uint8_t addr[16];
+    uint16_t first, last;
+};
+
+static int dent_cmp(const void *a, const void *b)
+{
+    const struct dent *x = a, *y = b;
+    if (x->dx != y->dx)
+        return x->dx < y->dx ? -1 : 1;
+    if (x->bits != y->bits)
+        return x->bits < y->bits ? -1 : 1;
+    int c = memcmp(x->addr, y->addr, 16);
+    if (c)
+        return c;
+    if (x->proto != y->proto)
+        return x->proto < y->proto ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static bool same_group(const struct dent *a, const struct dent *b)
+{
+    return a->dx == b->dx && a->proto == b->proto && a->bits == b->bits && !memcmp(a->addr, b->addr, 16);
+}
+
+struct dlist { /* a distinct rule set: ids[i0 .. i0+n) of some key */
+    uint64_t h;
+    uint32_t i0, n, dx;
+    bool used;
+};
+
+static uint64_t ids_hash(const uint32_t *ids, uint32_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ ids[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+struct dvec {
+    struct dent *v;
+    size_t n, cap;
+};
+
+static int dvec_push(struct dvec *dv, uint32_t dx, const struct fdst *d, unsigned proto, uint16_t first,
+                     uint16_t last)
+{
+    if (dv->n == dv->cap) {
+        size_t nc = dv->cap ? dv->cap * 2 : 256;
+        struct dent *v = realloc(dv->v, nc * sizeof *v);
+        if (!v)
+            return -1;
+        dv->v = v;
+        dv->cap = nc;
+    }
+    struct dent *e = &dv->v[dv->n++];
+    e->dx = dx;
+    e->proto = (uint16_t)proto;
+    e->bits = d->bits;
+    memcpy(e->addr, d->addr, 16);
+    e->first = first;
+    e->last = last;
+    return 0;
+}
+
+/* The entries one rule set contributes; their count (to check the budget first) when dv is NULL. */
+static size_t emit_set(struct dvec *dv, const struct ffam *ff, uint32_t dx, const uint32_t *ids, uint32_t n, int *err)
+{
+    size_t count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct fmatch *m = &ff->m[ids[i]];
+        for (uint32_t j = 0; j < m->nd; j++) {
+            const struct fdst *d = &ff->d[m->d0 + j];
+            bool all = d->first == 0 && d->last == 65535;
+            count++;
+            if (dv && dvec_push(dv, dx, d, DK_ANY, 0, 65535))
+                *err = -1;
+            for (unsigned w = 0; w < 4; w++)
+                for (uint64_t b = m->protos[w]; b; b &= b - 1) {
+                    unsigned proto = w * 64 + (unsigned)__builtin_ctzll(b);
+                    count += 1 + all;
+                    if (dv && (dvec_push(dv, dx, d, proto, d->first, d->last) ||
+                               (all && dvec_push(dv, dx, d, DK_ALL_PORTS + proto, 0, 65535))))
+                        *err = -1;
+                }
+        }
+    }
+    return count;
+}
+
+static int build_dst_index(struct filter *f, struct ffam *ff, int family)
+{
+    unsigned alen = family == 4 ? 4 : 16;
+    size_t nkeys = 0;
+    for (size_t s = 0; s < ff->nslots; s++)
+        nkeys += ff->keys[s].used;
+    size_t lslots = 8;
+    while (lslots < nkeys * 2)
+        lslots *= 2;
+    struct dlist *lists = calloc(lslots, sizeof *lists);
+    struct dvec dv = {0};
+    int err = 0;
+    uint32_t ndx = 0;
+    size_t budget = DX_BUDGET;
+    if (!lists)
+        return -1;
+    for (size_t s = 0; s < ff->nslots; s++) {
+        struct fkey *k = &ff->keys[s];
+        if (!k->used)
+            continue;
+        k->dx = -1;
+        const uint32_t *ids = &ff->ids[k->i0];
+        uint64_t h = ids_hash(ids, k->n);
+        size_t i = (size_t)h & (lslots - 1);
+        while (lists[i].used && !(lists[i].h == h && lists[i].n == k->n &&
+                                  !memcmp(&ff->ids[lists[i].i0], ids, k->n * sizeof *ids)))
+            i = (i + 1) & (lslots - 1);
+        if (lists[i].used) { /* the same rules as another key: share its index */
+            k->dx = (int32_t)lists[i].dx;
+            continue;
+        }
+        size_t need = emit_set(NULL, ff, 0, ids, k->n, &err);
+        if (need > budget)
+            continue; /* this key scans its rules */
+        budget -= need;
+        lists[i] = (struct dlist){h, k->i0, k->n, ndx, true};
+        emit_set(&dv, ff, ndx, ids, k->n, &err);
+        if (err)
+            goto out;
+        k->dx = (int32_t)ndx++;
+    }
+    if (dv.n)
+        qsort(dv.v, dv.n, sizeof *dv.v, dent_cmp);
+    /* merge: one key per (dx, prefix, protocol), its port ranges sorted, overlapping or adjacent joined */
+    size_t ngroups = 0;
+    for (size_t i = 0; i < dv.n; i++)
+        if (!i || !same_group(&dv.v[i], &dv.v[i - 1]))
+            ngroups++;
+    size_t slots = 8;
+    while (slots < ngroups * 2)
+        slots *= 2;
+    ff->dkeys = calloc(slots, sizeof *ff->dkeys);
+    ff->ranges = malloc((dv.n ? dv.n : 1) * sizeof *ff->ranges);
+    if (!ff->dkeys || !ff->ranges) {
+        err = -1;
+        goto out;
+    }
+    ff->ndslots = slots;
+    bool len_used[129] = {false};
+    for (size_t i = 0; i < dv.n;) {
+        const struct dent *g = &dv.v[i];
+        size_t j = i;
+        uint32_t r0 = (uint32_t)ff->nranges;
+        while (j < dv.n && same_group(&dv.v[j], g)) {
+            struct prange *last = ff->nranges > r0 ? &ff->ranges[ff->nranges - 1] : NULL;
+            if (last && (uint32_t)dv.v[j].first <= (uint32_t)last->last + 1) {
+                if (dv.v[j].last > last->last)
+                    last->last = dv.v[j].last;
+            } else {
+                ff->ranges[ff->nranges++] = (struct prange){dv.v[j].first, dv.v[j].last};
+            }
+            j++;
+        }
+        size_t mask = slots - 1, s = (size_t)hash_dkey(f, g->dx, g->addr, g->bits, g->proto, alen) & mask;
+        while (ff->dkeys[s].used)
+            s = (s + 1) & mask;
+        struct dkey *k = &ff->dkeys[s];
+        memcpy(k->addr, g->addr, 16);
+        k->bits = g->bits;
+        k->used = 1;
+        k->proto = g->proto;
+        k->dx = g->dx;
+        k->r0 = r0;
+        k->nr = (uint32_t)ff->nranges - r0;
+        len_used[g->bits] = true;
+        i = j;
+    }
+    for (int l = 128; l >= 0; l--)
+        if (len_used[l])
+            ff->dlens[ff->ndlens++] = (uint8_t)l;
+out:
+    free(lists);
+    free(dv.v);
+    return err;
 }
 
 /* Build one family's tables (Tailscale's matchesFamily: a rule counts for a family when it has sources
@@ -394,7 +645,7 @@ static int build_family(struct filter *f, struct ffam *ff, int family, const str
         if (len_used[l])
             ff->lens[ff->nlens++] = (uint8_t)l;
     free(pairs);
-    return 0;
+    return build_dst_index(f, ff, family);
 oom:
     free(pairs);
     return -1;
@@ -407,7 +658,8 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
     struct ffam fam[2];
     memset(fam, 0, sizeof fam);
     size_t skipped = 0;
-    bool deny_all = false;
+    bool deny_all = false, uses_caps = false;
+    struct nl_prefix *capv = NULL;
     int rc = -1;
     if (!pr)
         goto out;
@@ -424,6 +676,18 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
             if (x->protos[i] >= 0 && x->protos[i] <= 255) /* others are dropped, as Tailscale does */
                 p->protos[x->protos[i] / 64] |= 1ull << (x->protos[i] % 64);
         for (size_t i = 0; i < x->nsrcs; i++) {
+            if (x->srcs[i] && strncmp(x->srcs[i], "cap:", 4) == 0 && x->srcs[i][4]) {
+                /* the nodes that have the capability, as the netmap says now (Tailscale's SrcCaps) */
+                p->srcs.cap_src = uses_caps = true;
+                if (f->cap_fn && !capv && !(capv = malloc(FILTER_MAX_CAP_ADDRS * sizeof *capv)))
+                    goto out;
+                size_t nc = f->cap_fn ? f->cap_fn(f->cap_arg, x->srcs[i] + 4, capv, FILTER_MAX_CAP_ADDRS) : 0;
+                for (size_t c = 0; c < nc && c < FILTER_MAX_CAP_ADDRS; c++)
+                    if ((capv[c].family == 4 || capv[c].family == 6) &&
+                        pfxv_add(&p->srcs, capv[c].family, capv[c].addr, capv[c].bits))
+                        goto out;
+                continue;
+            }
             int k = parse_ipset(x->srcs[i], &p->srcs, true, e, sizeof e);
             if (k) {
                 if (!err[0])
@@ -449,8 +713,7 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
                 }
             free(tmp.v);
         }
-        if (p->srcs.cap_src && !p->srcs.n && !err[0])
-            snprintf(err, errlen, "rule %zu: \"cap:\" sources match no peer here", r);
+
     }
     if (!deny_all)
         for (int i = 0; i < 2; i++)
@@ -462,6 +725,7 @@ int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_
     f->fam[1] = fam[1];
     memset(fam, 0, sizeof fam);
     f->st.rules = deny_all ? 0 : n;
+    f->uses_caps = uses_caps;
     f->st.skipped = skipped;
     rc = 0;
 out:
@@ -473,6 +737,7 @@ out:
         free(pr[r].dfam);
     }
     free(pr);
+    free(capv);
     return rc;
 }
 
@@ -492,6 +757,35 @@ void filter_set_local(struct filter *f, const struct nl_prefix *addrs, size_t n)
 
 enum mode { M_FULL, M_IPS_ONLY, M_ALL_PORTS };
 
+/* Through a source key's destination index. */
+static bool match_index(const struct filter *f, const struct ffam *ff, uint32_t dx, const struct pkt *q,
+                        enum mode mode)
+{
+    unsigned alen = q->family == 4 ? 4 : 16;
+    unsigned proto = mode == M_IPS_ONLY ? DK_ANY : mode == M_ALL_PORTS ? DK_ALL_PORTS + q->proto : q->proto;
+    for (size_t li = 0; li < ff->ndlens; li++) {
+        uint8_t key[16];
+        mask_into(key, q->dst, ff->dlens[li], alen);
+        const struct dkey *k = dkey_find(f, ff, dx, key, ff->dlens[li], proto, alen);
+        if (!k)
+            continue;
+        if (mode != M_FULL)
+            return true;
+        const struct prange *r = &ff->ranges[k->r0];
+        size_t lo = 0, hi = k->nr; /* the first range ending at or after the port */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (r[mid].last < q->dport)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < k->nr && r[lo].first <= q->dport)
+            return true;
+    }
+    return false;
+}
+
 static bool match(const struct filter *f, const struct pkt *q, enum mode mode)
 {
     const struct ffam *ff = &f->fam[q->family == 4 ? 0 : 1];
@@ -502,6 +796,11 @@ static bool match(const struct filter *f, const struct pkt *q, enum mode mode)
         const struct fkey *k = key_find(f, ff, key, ff->lens[li], alen);
         if (!k)
             continue;
+        if (k->dx >= 0 && !f->no_index) {
+            if (match_index(f, ff, (uint32_t)k->dx, q, mode))
+                return true;
+            continue;
+        }
         for (uint32_t i = 0; i < k->n; i++) {
             const struct fmatch *m = &ff->m[ff->ids[k->i0 + i]];
             if (mode != M_IPS_ONLY && !(m->protos[q->proto / 64] >> (q->proto % 64) & 1))
@@ -659,6 +958,22 @@ void filter_out(struct filter *f, const uint8_t *pkt, size_t len, uint64_t now)
         return;
     /* remembered as the reply will look: from their address:port to ours */
     ct_find(f, q.proto, q.family, q.dst, q.dport, q.src, q.sport, true, now);
+}
+
+void filter_set_cap_lookup(struct filter *f, filter_cap_fn fn, void *arg)
+{
+    f->cap_fn = fn;
+    f->cap_arg = arg;
+}
+
+bool filter_uses_caps(const struct filter *f)
+{
+    return f->uses_caps;
+}
+
+void filter_set_indexed(struct filter *f, bool on)
+{
+    f->no_index = !on;
 }
 
 void filter_get_stats(const struct filter *f, struct filter_stats *out)

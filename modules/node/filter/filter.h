@@ -15,13 +15,16 @@
  *  - TSMP (protocol 99) passes; other protocols need a rule that names them with all ports;
  *  - a rule matches when its IPProto (default TCP, UDP, ICMPv4, ICMPv6) has the packet's protocol, one
  *    of its SrcIPs has the source, and one of its DstPorts has the destination and port. SrcIPs forms:
- *    "*", an address, a masked CIDR, an "a-b" range; "cap:..." sources match no one here (peer
- *    capabilities are not tracked). A malformed entry is skipped (and reported); deprecated Bits make
+ *    "*", an address, a masked CIDR, an "a-b" range, "cap:NAME": the addresses of the nodes whose
+ *    capabilities (CapMap, Capabilities) include NAME, as the netmap says when the rules are compiled
+ *    (the daemon recompiles when peers' capabilities or addresses change). A malformed entry is
+ *    skipped (and reported); deprecated Bits make
  *    the whole filter deny everything, as Tailscale does.
  *
  * Compiled per address family into a hash of source prefixes (probed from the longest prefix length in
- * use down), each leading to the rules that name it: a lookup costs a few hash probes however many
- * rules there are. No allocation per packet. Connection tracking: an 8-way set-associative table
+ * use down), each leading to a hash of the destinations its rules allow ((prefix, protocol) -> merged
+ * port ranges; keys with the same rules share one): a lookup costs a few hash probes however many
+ * rules there are, also when they all share one source ("*"). No allocation per packet. Connection tracking: an 8-way set-associative table
  * (least recently used out). Everything on the loop's thread. */
 #ifndef WEFT_NODE_FILTER_H
 #define WEFT_NODE_FILTER_H
@@ -62,6 +65,13 @@ void filter_free(struct filter *f);
 /* Compile rules (the named filters concatenated in name order). Malformed entries are skipped; err gets
  * the first problem ("" if none). Returns 0, or -1 when out of memory (the previous rules stay). */
 int filter_set_rules(struct filter *f, const struct nm_filter_rule *rules, size_t n, char *err, size_t errlen);
+/* "cap:NAME" sources: fn fills out with the addresses of the nodes that have capability NAME (at most max)
+ * and returns how many. Used by the next filter_set_rules; without it such sources match no one. */
+#define FILTER_MAX_CAP_ADDRS 8192
+typedef size_t (*filter_cap_fn)(void *arg, const char *cap, struct nl_prefix *out, size_t max);
+void filter_set_cap_lookup(struct filter *f, filter_cap_fn fn, void *arg);
+/* Did the rules last set name a "cap:" source (so capability or address changes need a recompile)? */
+bool filter_uses_caps(const struct filter *f);
 /* This node's addresses: the only destinations inbound packets may have. */
 void filter_set_local(struct filter *f, const struct nl_prefix *addrs, size_t n);
 
@@ -73,6 +83,8 @@ void filter_out(struct filter *f, const uint8_t *pkt, size_t len, uint64_t now);
 enum filter_reason filter_in_parsed(struct filter *f, const struct pkt *q, uint64_t now);
 
 void filter_get_stats(const struct filter *f, struct filter_stats *out);
+/* Tests: off, lookups scan each source key's rules instead of its destination index (the reference). */
+void filter_set_indexed(struct filter *f, bool on);
 
 #define FILTER_CT_SETS 512 /* x FILTER_CT_WAYS: 4096 outbound flows remembered (Tailscale keeps 512) */
 #define FILTER_CT_WAYS 8

@@ -110,7 +110,15 @@ void ms_endpoints_update(struct ms *m)
             size_t l = strlen(list);
             snprintf(list + l, sizeof list - l, "%s%s", i ? "," : "", ms_addr_format(&eps[i].addr, a, sizeof a));
         }
-        log_info("module=node event=endpoints endpoints=%s", n ? list : "-");
+        log_info("module=node event=endpoints endpoints=%s why=%s", n ? list : "-",
+                 m->restun_why ? m->restun_why : "-");
+        /* peers we have no working path to hear of them now (a CallMeMaybe through DERP), not after
+         * control's round trip: they ping the new ones and the path comes back */
+        uint64_t now = loop_now(m->loop);
+        for (struct ms_peer *p = m->first; p; p = p->next)
+            if (p->last_send_ext && now - p->last_send_ext < MS_SESSION_ACTIVE_MS &&
+                !(p->have_best && now <= p->trust_until))
+                p->want_cmm = true;
     }
     if ((changed || ni_changed) && m->cbs.changed)
         m->cbs.changed(m->arg);
@@ -155,7 +163,7 @@ void ms_nc_done(struct ms *m, const struct ms_report *r)
         w[i].done(w[i].arg, &m->report);
     if (m->nc_again) {
         m->nc_again = false;
-        ms_restun(m, "queued");
+        ms_restun(m, m->restun_next_why ? m->restun_next_why : "queued");
         return;
     }
     /* periodically while someone is talking to a peer; otherwise the next CallMeMaybe re-STUNs */
@@ -165,13 +173,35 @@ void ms_nc_done(struct ms *m, const struct ms_report *r)
         timer_stop(&m->t_restun);
 }
 
+void ms_path_lost(struct ms *m)
+{
+    uint64_t now = loop_now(m->loop);
+    if (m->path_lost_restun && now - m->path_lost_restun < MS_DISCO_PING_INTERVAL_MS)
+        return; /* many peers' paths going at once is one change */
+    m->path_lost_restun = now;
+    ms_restun(m, "path-lost");
+}
+
+void ms_endpoints_active(struct ms *m)
+{
+    if (m->nc_running || timer_armed(&m->t_restun) || !m->nm)
+        return; /* the netcheck under way arms it when it finishes */
+    /* the endpoints' age counts: if they are 20-26 s old already, re-STUN now */
+    uint64_t now = loop_now(m->loop);
+    uint64_t at = m->eps_time + MS_RESTUN_MIN_MS + randombytes_uniform(MS_RESTUN_MAX_MS - MS_RESTUN_MIN_MS);
+    timer_start_at(&m->t_restun, at > now ? at : now);
+}
+
 void ms_restun(struct ms *m, const char *why)
 {
     if (m->nc_running) {
         m->nc_again = true;
+        m->restun_next_why = why;
         return;
     }
     log_debug("module=node event=restun why=%s", why);
+    m->restun_why = why;
+    m->restun_next_why = NULL;
     timer_stop(&m->t_restun);
     m->nc_running = true;
     if (ms_nc_start(m->nc) != 0) {

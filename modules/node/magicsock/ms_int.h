@@ -126,6 +126,8 @@ struct ms {
     uint64_t eps_time; /* last refresh (lastEndpointsTime), 0: never */
     uint64_t ni_digest; /* of the NetInfo fields last reported */
     struct timer t_restun, t_link;
+    const char *restun_why, *restun_next_why; /* what started the netcheck under way / the queued one */
+    uint64_t path_lost_restun;                /* last re-STUN for a lost path (loop ms) */
     bool link_major;
     struct disco_addr local[MS_MAX_LOCAL_EPS]; /* interface addresses at the last look */
     size_t nlocal;
@@ -179,6 +181,11 @@ void ms_endpoints_init(struct ms *m);
 void ms_endpoints_stop(struct ms *m);
 /* (Re)gather endpoints now, running a netcheck first (ReSTUN). why: for the log. */
 void ms_restun(struct ms *m, const char *why);
+/* A direct path stopped answering: our own public address may be what changed (a NAT that rebinds or
+ * renumbers leaves no trace on our interfaces), so re-STUN now, not at the next periodic one. */
+void ms_path_lost(struct ms *m);
+/* A peer became active: make sure the periodic re-STUN runs. */
+void ms_endpoints_active(struct ms *m);
 /* The netcheck finished: rebuild the endpoint list, report changes, release waiting CallMeMaybes. */
 void ms_endpoints_update(struct ms *m);
 /* Local interface addresses usable as endpoints (not loopback, not link-local, not our TUN's). */

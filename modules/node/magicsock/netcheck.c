@@ -8,7 +8,9 @@
  * 5 minutes, kept unless another region is at least 10 ms and a third faster (no flapping).
  *
  * The probes stop after 3 s, or once each region answered (and with 3 regions, after twice the slowest
- * latency). STUN servers are taken from the DERP map's IPv4/IPv6 literals (or a literal HostName). */
+ * latency). STUN servers are taken from the DERP map's IPv4/IPv6 literals, else from their HostName: a
+ * name is looked up off the loop's thread (core/resolve.h) and kept 10 minutes; a report never waits
+ * for a lookup (it probes what it has), and a lookup that brings a new address starts another report. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/resolve.h"
 #include "core/wire/stun.h"
 #include "modules/node/magicsock/ms_int.h"
 #include "modules/node/netmap.h"
@@ -30,6 +33,21 @@
 #define NC_HISTORY 32
 #define NC_HISTORY_MS (5 * 60 * 1000 + 5000)
 #define NC_PREFERRED_ABS_DIFF_US 10000
+#define NC_NAMES 32                  /* STUN host names remembered */
+#define NC_NAME_TTL_MS (10 * 60000)  /* an answer is used this long, then looked up again (still used) */
+#define NC_NAME_RETRY_MS 30000       /* after a failed lookup */
+
+/* A STUN server's HostName and what it resolved to. */
+struct ncname {
+    char host[256];
+    struct resolve *pending;
+    bool have4, have6;
+    struct disco_addr a4, a6;
+    uint64_t at;   /* when the last answer came (loop ms), 0: never */
+    bool failed;
+    uint64_t used; /* last asked for (loop ms): the least recently used gives way */
+    struct ms_netcheck *nc;
+};
 
 struct probe {
     bool sent, done;
@@ -61,6 +79,7 @@ struct ms_netcheck {
     struct hist hist[NC_HISTORY];
     size_t nhist;
     int prev_preferred;
+    struct ncname names[NC_NAMES];
 };
 
 static uint32_t *lat_slot(struct ms_report *r, int region, bool v6)
@@ -125,6 +144,86 @@ static bool literal(const char *s, int family, struct disco_addr *a)
     return false;
 }
 
+static void on_resolved(void *arg, const struct addrinfo *res, const char *err)
+{
+    struct ncname *n = arg;
+    struct ms_netcheck *nc = n->nc;
+    n->pending = NULL;
+    uint64_t now = loop_now(nc->m->loop);
+    if (!res) {
+        log_warn("module=node event=stun_resolve host=\"%.200s\" error=\"%s\"", n->host, err ? err : "?");
+        n->failed = true;
+        n->at = now;
+        return;
+    }
+    struct disco_addr a4, a6;
+    bool h4 = false, h6 = false;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        struct disco_addr a;
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        ms_addr_from_sa(&a, ai->ai_addr);
+        a.port = 0;
+        if (ms_addr_is4(&a) && !h4)
+            a4 = a, h4 = true;
+        else if (!ms_addr_is4(&a) && !h6)
+            a6 = a, h6 = true;
+    }
+    bool news = (h4 && (!n->have4 || !ms_addr_eq(&a4, &n->a4))) || (h6 && (!n->have6 || !ms_addr_eq(&a6, &n->a6)));
+    n->failed = !h4 && !h6;
+    n->at = now;
+    if (h4 || h6) {
+        n->have4 = h4;
+        n->have6 = h6;
+        if (h4)
+            n->a4 = a4;
+        if (h6)
+            n->a6 = a6;
+    }
+    char t[64];
+    log_debug("module=node event=stun_resolved host=\"%.200s\" v4=%s", n->host,
+              h4 ? ms_addr_format(&a4, t, sizeof t) : "-");
+    if (news)
+        ms_restun(nc->m, "stun-resolved"); /* probe the server we could not before */
+}
+
+/* The addresses a STUN HostName has (from the last lookup, however old); starts a lookup when there is
+ * none or it is stale. False while there is nothing to use yet. */
+static bool name_lookup(struct ms_netcheck *nc, const char *host, int family, struct disco_addr *a)
+{
+    uint64_t now = loop_now(nc->m->loop);
+    struct ncname *n = NULL, *lru = &nc->names[0];
+    for (size_t i = 0; i < NC_NAMES && !n; i++) {
+        if (strcmp(nc->names[i].host, host) == 0)
+            n = &nc->names[i];
+        else if (!nc->names[i].pending && nc->names[i].used < lru->used)
+            lru = &nc->names[i];
+    }
+    if (!n) {
+        if (strlen(host) >= sizeof lru->host || lru->pending)
+            return false;
+        memset(lru, 0, sizeof *lru);
+        snprintf(lru->host, sizeof lru->host, "%s", host);
+        lru->nc = nc;
+        n = lru;
+    }
+    n->used = now;
+    bool stale = !n->at || now - n->at > (n->failed ? NC_NAME_RETRY_MS : NC_NAME_TTL_MS);
+    if (stale && !n->pending) {
+        log_debug("module=node event=stun_resolve host=\"%.200s\"", n->host);
+        n->pending = resolve_start(nc->m->loop, n->host, AF_UNSPEC, on_resolved, n);
+        if (!n->pending)
+            n->at = now, n->failed = true;
+    }
+    if (family == 4 && n->have4)
+        *a = n->a4;
+    else if (family == 6 && n->have6)
+        *a = n->a6;
+    else
+        return false;
+    return true;
+}
+
 static bool os_has_ipv6(void)
 {
     int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -160,8 +259,14 @@ static void plan(struct ms_netcheck *nc)
                 const char *lit = fam == 4 ? dn->ipv4 : dn->ipv6;
                 if (lit && strcmp(lit, "none") == 0)
                     continue;
-                if (!literal(lit, fam, &a) && !literal(dn->host, fam, &a))
-                    continue;
+                if (!literal(lit, fam, &a) && !literal(dn->host, fam, &a)) {
+                    /* no address of this family given: the HostName's, unless it is a literal (of the
+                     * other family) */
+                    struct disco_addr tmp;
+                    if ((lit && *lit) || !dn->host || !*dn->host || literal(dn->host, fam == 4 ? 6 : 4, &tmp) ||
+                        !name_lookup(nc, dn->host, fam, &a))
+                        continue;
+                }
                 if (fam == 6 && !v6ok)
                     continue;
                 if (nc->np == NC_MAX_PROBES)
@@ -406,5 +511,7 @@ void ms_nc_free(struct ms_netcheck *nc)
     if (!nc)
         return;
     timer_stop(&nc->t);
+    for (size_t i = 0; i < NC_NAMES; i++)
+        resolve_cancel(nc->names[i].pending); /* its answer lands after we are gone: dropped */
     free(nc);
 }

@@ -184,9 +184,11 @@ static void on_ping_timeout(struct timer *t, void *arg)
         struct ms_sent_ping *sp = &p->pings[i];
         if (!sp->used || sp->at + MS_PING_TIMEOUT_MS > now)
             continue;
-        /* no pong: a best address that also lost its trust is given up */
-        if (!sp->derp && p->have_best && ms_addr_eq(&sp->to, &p->best) && now > p->trust_until)
+        /* no pong: a best address that also lost its trust is given up; maybe our side moved */
+        if (!sp->derp && p->have_best && ms_addr_eq(&sp->to, &p->best) && now > p->trust_until) {
             clear_best(p);
+            ms_path_lost(p->m);
+        }
         sp->used = false;
     }
     arm_ping_timer(p);
@@ -331,9 +333,12 @@ void ms_peer_send(struct ms_peer *p, const struct iovec *pkts, size_t n)
     struct ms *m = p->m;
     uint64_t now = loop_now(m->loop);
     bool trusted = p->have_best && now <= p->trust_until;
+    bool was_idle = !p->last_send_ext || now - p->last_send_ext > MS_SESSION_ACTIVE_MS;
+    p->last_send_ext = now;
+    if (was_idle)
+        ms_endpoints_active(m); /* periodic re-STUN resumes (it stops while every peer is idle) */
     if (!trusted)
         send_disco_pings(p, now, true);
-    p->last_send_ext = now;
     if (!timer_armed(&p->t_heartbeat))
         timer_start(&p->t_heartbeat, MS_HEARTBEAT_MS);
     if (p->have_best && ms_send_udp(m, &p->best, pkts, n))
