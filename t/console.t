@@ -100,6 +100,23 @@ tsn node1 map 1 10 >/dev/null
 K=$(w apikeys create --description console | tail -1)
 like "$K" '^tskey-api-' "an API key from weft apikeys create"
 
+# browser SCRIPT ARGS...: runs a t/console*.js and turns its lines into TAP
+browser() {
+    timeout 300 node "$@" >"$TMP/browser.out" 2>"$TMP/browser.err"
+    local rc=$? what name detail
+    while IFS=$'\t' read -r what name detail; do
+        case $what in
+            ok) ok 0 "browser: $name" ;;
+            fail) ok 1 "browser: $name"; diag "$detail" ;;
+            skip) skip "browser: $name: $detail" ;;
+            key) eval "key_$name=\$detail" ;;
+            shots) diag "screenshots: $name" ;;
+        esac
+    done <"$TMP/browser.out"
+    ok $rc "the browser session ($(basename "$1")) ran to its end"
+    [ $rc = 0 ] || diag "$(tail -20 "$TMP/browser.err")"
+}
+
 NODE_PATH=$(npm root -g 2>/dev/null)${NODE_PATH:+:$NODE_PATH}
 export NODE_PATH
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
@@ -112,19 +129,7 @@ elif [ -z "$CHROMIUM" ]; then
 else
     rm -rf "$ART"; mkdir -p "$ART"
     export CHROMIUM
-    timeout 300 node "$SRC/t/console.js" "$url" "$K" "$ART" >"$TMP/browser.out" 2>"$TMP/browser.err"
-    rc=$?
-    while IFS=$'\t' read -r what name detail; do
-        case $what in
-            ok) ok 0 "browser: $name" ;;
-            fail) ok 1 "browser: $name"; diag "$detail" ;;
-            skip) skip "browser: $name: $detail" ;;
-            key) eval "key_$name=\$detail" ;;
-            shots) diag "screenshots: $name" ;;
-        esac
-    done <"$TMP/browser.out"
-    ok $rc "the browser session ran to its end"
-    [ $rc = 0 ] || diag "$(tail -20 "$TMP/browser.err")"
+    browser "$SRC/t/console.js" "$url" "$K" "$ART"
     # what the browser did, seen from the server
     nl=$(w nodes list --json)
     like "$nl" '"name":"web1"' "the server has node1 renamed web1"
@@ -135,6 +140,35 @@ else
         "node3 registers with the key the console showed"
     unlike "$(tsn node4 register --authkey "${key_revoked:-none}")" '"MachineAuthorized":true' \
         "the key revoked in the console is refused"
+    # ---- single sign-on: a real OpenID provider (t/oidc/provider.mjs, as t/oidc.t runs it) ----
+    PLUGIN=${WEFT_BUILDDIR:-$SRC}/plugins/auth_oidc/.libs
+    OIDC_PROVIDER_DIR=${OIDC_PROVIDER_DIR:-$(npm root -g 2>/dev/null)/oidc-provider}
+    if [ ! -f "$PLUGIN/auth_oidc.so" ]; then
+        skip "browser: single sign-on: the auth_oidc plugin is not built (configure found no libcjose-dev)"
+    elif [ ! -f "$OIDC_PROVIDER_DIR/package.json" ]; then
+        skip "browser: single sign-on: needs the npm package oidc-provider (.ci/deps)"
+    else
+        export OIDC_PROVIDER_DIR
+        port3=$(free_port); u3=http://127.0.0.1:$port3
+        node "$SRC/t/oidc/provider.mjs" "$TMP/idp.port" weft weft-test-secret "$u3/oidc/callback" >idp.log 2>&1 &
+        on_exit "kill $! 2>/dev/null"
+        wait_for 30 test -s idp.port; ok $? "the OpenID provider (oidc-provider) starts"
+        idp=http://127.0.0.1:$(cat idp.port)
+        curl -s -m 5 "$idp/__test/user?u=alice" >/dev/null
+        printf 'weft-test-secret\n' >secret
+        WEFT_MODULE_PATH="$WEFT_MODULE_PATH:$PLUGIN" start_weft serve3 serve -o state_dir=$TMP/state3 \
+            -o control.listen=127.0.0.1:$port3 -o derp.listen=127.0.0.1:$port3 -o derp.stun_listen=127.0.0.1:0 \
+            -o control.server_url=$u3 -o control.admin.console_dir=$CONSOLE -o control.oidc.issuer=$idp \
+            -o control.oidc.client_id=weft -o control.oidc.client_secret_file=$TMP/secret \
+            -o control.oidc.scopes=openid,email,profile,groups -o control.oidc.console_groups=admins
+        wait_for 20 grep -q 'event=oidc_jwks result=ok' serve3.log; ok $? "a weft with control.oidc.* starts and reaches the provider"
+        is "$(curl -s -m 5 $u3/api/v2/weft/console/login-methods)" \
+            '{"apiKey":true,"oidc":{"url":"/admin/login/oidc","label":"Log in with single sign-on"}}' \
+            "GET /api/v2/weft/console/login-methods offers it"
+        browser "$SRC/t/console-oidc.js" "$u3" "$ART"
+    fi
+    is "$(curl -s -m 5 $url/api/v2/weft/console/login-methods)" '{"apiKey":true}' \
+        "without control.oidc.* login-methods offers the API key only"
     n=$(ls "$ART"/*.png 2>/dev/null | wc -l)
     [ "$n" -ge 10 ]; ok $? "screenshots of each page in $ART ($n)"
 fi

@@ -72,6 +72,7 @@ void api_device_tags(struct api_call *k);
 void api_device_routes(struct api_call *k);
 void api_weft_device_user(struct api_call *k);
 void api_weft_derp(struct api_call *k);
+void api_console_login_methods(struct api_call *k);
 void api_keys_list(struct api_call *k);
 void api_keys_create(struct api_call *k);
 void api_key_get(struct api_call *k);

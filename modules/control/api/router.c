@@ -40,6 +40,7 @@ static const struct route routes[] = {
     {"POST", "device/{id}/routes", "devices:routes", BODY_REQUIRED, api_device_routes},
     {"POST", "weft/device/{id}/user", "devices:core", BODY_REQUIRED, api_weft_device_user},
     {"GET", "weft/derp", "devices:core:read", NO_BODY, api_weft_derp},
+    {"GET", "weft/console/login-methods", NULL, NO_BODY, api_console_login_methods}, /* the login page asks */
     {"GET", "tailnet/{t}/keys", "auth_keys:read", NO_BODY, api_keys_list},
     {"POST", "tailnet/{t}/keys", "auth_keys", BODY_REQUIRED, api_keys_create},
     {"GET", "tailnet/{t}/keys/{id}", "auth_keys:read", NO_BODY, api_key_get},

@@ -9,9 +9,12 @@
 const API = '/api/v2/';
 const KEY = 'weft.apikey';
 // What the server says about ways to log in besides an API key: {"oidc": {"url": "...", "label": "..."}}.
-// A server without single sign-on answers 404 and the login page shows the API key form only.
+// Without single sign-on (or an older server: 404) the login page shows the API key form only.
 const LOGIN_METHODS = 'weft/console/login-methods';
-const LOGOUT = 'weft/console/logout';
+// A single sign-on session: the server's HttpOnly weft_session cookie, and the weft_csrf cookie whose value
+// must come back as X-CSRF-Token on every request but GET and HEAD. POST /admin/logout ends it.
+const LOGOUT = '/admin/logout';
+const csrf = () => (document.cookie.split('; ').find((c) => c.startsWith('weft_csrf=')) || '').slice(10);
 
 const $ = (sel, root) => (root || document).querySelector(sel);
 
@@ -54,6 +57,7 @@ async function api(method, path, body, opts) {
   const headers = Object.assign({}, opts.headers);
   const key = sessionStorage.getItem(KEY);
   if (key) headers.Authorization = 'Bearer ' + key;
+  else if (method !== 'GET' && method !== 'HEAD' && csrf()) headers['X-CSRF-Token'] = csrf();
   let payload;
   if (body !== undefined) {
     payload = typeof body === 'string' ? body : JSON.stringify(body);
@@ -547,7 +551,11 @@ function showApp(on) {
   $('#login').hidden = on;
   $('#nav').hidden = !on;
   $('#logout').hidden = !on;
-  if (!on) $('#view').replaceChildren();
+  $('#whoami').textContent = '';
+  if (!on) { $('#view').replaceChildren(); return; }
+  api('GET', 'weft/whoami', undefined, { probe: true }).then((r) => {
+    if (r.ok && r.data) $('#whoami').textContent = r.data.kind === 'session' ? r.data.id : 'API key ' + r.data.id;
+  }).catch(() => null);
 }
 
 async function loginMethods() {
@@ -555,7 +563,7 @@ async function loginMethods() {
   const oidc = r && r.ok && r.data && r.data.oidc;
   if (oidc && oidc.url) {
     const b = $('#oidc-button');
-    b.href = oidc.url + (oidc.url.includes('?') ? '&' : '?') + 'return=' + encodeURIComponent(location.pathname + location.hash);
+    b.href = oidc.url + (oidc.url.includes('?') ? '&' : '?') + 'next=' + encodeURIComponent(location.pathname);
     if (oidc.label) b.textContent = oidc.label;
     $('#login-oidc').hidden = false;
   }
@@ -597,7 +605,8 @@ async function start() {
     }
   });
   $('#logout').addEventListener('click', async () => {
-    if (!sessionStorage.getItem(KEY)) await api('POST', LOGOUT, undefined, { probe: true }).catch(() => null);
+    if (!sessionStorage.getItem(KEY))
+      await fetch(LOGOUT, { method: 'POST', headers: { 'X-CSRF-Token': csrf() }, credentials: 'same-origin' }).catch(() => null);
     endSession('You are logged out.');
   });
   window.addEventListener('hashchange', () => {
