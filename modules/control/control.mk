@@ -126,3 +126,5 @@ dist_console_DATA = modules/control/console/index.html modules/control/console/a
 	modules/control/console/style.css modules/control/console/favicon.svg
 TESTS += t/console.t
 EXTRA_DIST += t/console.t t/console.js t/console-oidc.js
+FUZZ_TARGETS += fuzz_console_path
+EXTRA_DIST += t/fuzz/corpus/fuzz_console_path
