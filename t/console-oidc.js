@@ -43,7 +43,7 @@ async function main() {
   await page.waitForSelector('#apikey', { state: 'visible' });
   await page.reload();
   await page.waitForSelector('#apikey', { state: 'visible' });
-  check(await page.isHidden('#nav'), 'logging out ends the session: a reload shows the login page');
+  check(await page.isHidden('#nav') && await page.isHidden('#logout'), 'logging out ends the session: a reload shows the login page');
   check(problems.length === 0, 'no script errors and no Content-Security-Policy violations', problems.join(' | '));
   await browser.close();
 }
