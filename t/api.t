@@ -17,8 +17,9 @@ api=$url/api/v2
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.base_domain=example.com -o control.nameservers=192.0.2.53,2001:db8::53
-      -o control.search_domains=corp.example)
+      -o control.dns.base_domain=example.com -o control.dns.nameservers=192.0.2.53,2001:db8::53
+      -o control.dns.search_domains=corp.example
+      -o 'control.dns.routes={corp.example: [10.1.0.53, 10.1.0.54], local.example: []}')
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 cd "$TMP" || exit 1
@@ -166,7 +167,8 @@ is "$(body)" '{"searchPaths":["corp.example"]}' "the configured search domains"
 is "$(req GET tailnet/-/dns/preferences "${AUTH[@]}")" 200 "GET /tailnet/-/dns/preferences"
 is "$(body)" '{"magicDNS":true}' "MagicDNS on"
 is "$(req GET tailnet/-/dns/split-dns "${AUTH[@]}")" 200 "GET /tailnet/-/dns/split-dns"
-is "$(body)" '{}' "none"
+is "$(body)" '{"corp.example":["10.1.0.53","10.1.0.54"],"local.example":null}' \
+    "the configured routes (control.dns.routes); a domain the nodes answer themselves is null"
 for p in nameservers searchpaths preferences split-dns; do
     is "$(req POST "tailnet/-/dns/$p" "${AUTH[@]}" -d '{}')" 501 "POST /tailnet/-/dns/$p: 501 (configuration-file settings)"
 done

@@ -192,7 +192,7 @@ async function main() {
   await page.click('#dns-ns button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#dns-ns-msg').textContent !== '' || /saved/.test(document.querySelector('#toast').textContent));
   const said = (await page.textContent('#dns-ns-msg')) || (await page.textContent('#toast'));
-  check(/not available on this server: .*control\.nameservers|saved/.test(said), 'saving says what happened (here: where to change it instead)', said);
+  check(/not available on this server: .*control\.dns\.nameservers|saved/.test(said), 'saving says what happened (here: where to change it instead)', said);
   check((await unlabelled(page)).length === 0, 'every form control on the DNS page has a label', await unlabelled(page));
   await shot(page, 'dns');
 

@@ -21,8 +21,8 @@ url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.base_domain=example.com -o control.nameservers=192.0.2.53
-      -o control.search_domains=corp.example -o control.admin.console_dir=$CONSOLE)
+      -o control.dns.base_domain=example.com -o control.dns.nameservers=192.0.2.53
+      -o control.dns.search_domains=corp.example -o control.admin.console_dir=$CONSOLE)
 w() { "$WEFT" "$@" "${args[@]}"; }
 tsn() { "$TSNODE" "$url" "$TMP" "$@"; }
 cd "$TMP" || exit 1

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "modules/control/api/cred.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
@@ -39,8 +40,9 @@
  *   POST /v1/apikeys/expire {id}
  *   GET  /v1/oauth-clients              POST /v1/oauth-clients/create {description,scopes,expiration}
  *   POST /v1/oauth-clients/delete {id}
- * (node: ID, stable ID or name; expiration: seconds from now, 0 = never). The changes themselves are
- * ops.c's, shared with the REST API (api/). */
+ *   GET  /v1/policy                     POST /v1/policy/set {policy}         POST /v1/policy/check {policy}
+ * (node: ID, stable ID or name; expiration: seconds from now, 0 = never; a refused policy answers 400 with
+ *  "errors": [{line, col, message}]). The changes themselves are ops.c's, shared with the REST API (api/). */
 
 int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len)
 {
@@ -115,7 +117,7 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
         inet_ntop(AF_INET, m->ipv4, a4, sizeof a4);
     if (m->has_ipv6)
         inet_ntop(AF_INET6, m->ipv6, a6, sizeof a6);
-    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->base_domain);
+    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->dns.base_domain);
     const struct model_user *u = ctrl_user(c, m->user_id);
     json_object_object_add(o, "id", json_object_new_int64(m->id));
     json_object_object_add(o, "name", json_object_new_string(m->given_name));
@@ -429,6 +431,63 @@ static void oauth_clients(struct ctrl *c, struct http_req *req, const char *op, 
     creds(c, req, MODEL_CRED_OAUTH, op, in);
 }
 
+/* ---- the access policy ---- */
+
+static void refused(struct http_req *req, const char *what, const struct pol_errors *e)
+{
+    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+    json_object_object_add(o, "error", json_object_new_string(what));
+    for (size_t i = 0; i < e->n; i++) {
+        struct json_object *x = json_object_new_object();
+        json_object_object_add(x, "line", json_object_new_int((int)e->v[i].line));
+        json_object_object_add(x, "col", json_object_new_int((int)e->v[i].col));
+        json_object_object_add(x, "message", json_object_new_string(e->v[i].msg));
+        json_object_array_add(a, x);
+    }
+    json_object_object_add(o, "errors", a);
+    reply(req, 400, o);
+}
+
+static void policy(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
+{
+    if (!*op) {
+        struct json_object *o = json_object_new_object();
+        size_t len;
+        const char *t = access_text(c, &len);
+        json_object_object_add(o, "mode", json_object_new_string(c->conf->policy_mode ? "database" : "file"));
+        json_object_object_add(o, "source", json_object_new_string(access_source(c)));
+        json_object_object_add(o, "policy", t ? json_object_new_string_len(t, (int)len) : NULL);
+        reply(req, 200, o);
+        return;
+    }
+    struct json_object *v;
+    if (!json_object_object_get_ex(in, "policy", &v) || !json_object_is_type(v, json_type_string)) {
+        fail(req, 400, "want {\"policy\": TEXT}");
+        return;
+    }
+    const char *text = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v);
+    struct pol_errors errs;
+    if (!strcmp(op, "/set")) {
+        if (access_set(c, text, len, &errs)) {
+            refused(req, "policy refused", &errs);
+            pol_errors_free(&errs);
+            return;
+        }
+    } else if (!strcmp(op, "/check")) {
+        if (access_check(c, text, len, &errs)) {
+            refused(req, "policy refused", &errs);
+            pol_errors_free(&errs);
+            return;
+        }
+    } else {
+        fail(req, 404, "no such operation");
+        return;
+    }
+    pol_errors_free(&errs);
+    reply(req, 200, json_object_new_object());
+}
+
 static void handle(struct http_req *req, void *arg)
 {
     struct ctrl *c = arg;
@@ -452,8 +511,8 @@ static void handle(struct http_req *req, void *arg)
     static const struct {
         const char *prefix;
         void (*fn)(struct ctrl *, struct http_req *, const char *, struct json_object *);
-    } tab[] = {{"/v1/users", users}, {"/v1/authkeys", authkeys}, {"/v1/nodes", nodes},
-                 {"/v1/apikeys", apikeys}, {"/v1/oauth-clients", oauth_clients}};
+    } tab[] = {{"/v1/users", users},     {"/v1/authkeys", authkeys},           {"/v1/nodes", nodes},
+                 {"/v1/apikeys", apikeys}, {"/v1/oauth-clients", oauth_clients}, {"/v1/policy", policy}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         size_t pl = strlen(tab[i].prefix);
         if (strncmp(path, tab[i].prefix, pl) || (path[pl] && path[pl] != '/'))
@@ -489,6 +548,7 @@ struct http_server *admin_listen(struct weft_instance *inst, struct ctrl *c)
         return NULL;
     snprintf(addr, sizeof addr, "unix:%s", path);
     struct http_listen_opts o = {.mode = 0660};
+    http_server_set_max_body(srv, 16u << 20); /* a policy file can be large */
     if (http_listen(srv, addr, &o, err, sizeof err) < 0 || http_route(srv, "/v1/", 1, handle, c)) {
         log_error("module=control event=admin socket=%s error=\"%s\"", path, err);
         http_server_free(srv);

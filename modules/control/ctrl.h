@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
@@ -37,6 +38,8 @@ enum {
     CH_ONLINE = 1 << 4,    /* OnlineChange */
     CH_SELF = 1 << 5,      /* the node's own streams get Node again (rename, expiry, key) */
     CH_REMOVED = 1 << 6,   /* PeersRemoved (the node is gone from memory already) */
+    CH_POLICY = 1 << 7,    /* the node's own policy results changed (filter, SSH, attributes, peers): its
+                            * streams get a message of their own (cnode.pol, padd, prem) */
 };
 
 struct cnode {
@@ -54,6 +57,15 @@ struct cnode {
     bool seen_dirty;        /* last_seen is newer in memory than in the store (queued in ctrl.seen) */
     int64_t seen_stored;    /* the last_seen the store has */
     struct ctrl *c;
+    /* the access policy (access.c): what changed for this node's own streams */
+    unsigned pol, pol_flushing;       /* POL_CH_* */
+    int64_t *padd, *prem;             /* peers that became visible / invisible to it */
+    size_t npadd, nprem, capadd, caprem;
+    int64_t *fadd, *frem;             /* the same, being sent by the flush under way */
+    size_t nfadd, nfrem;
+    /* what the policy reads from its Hostinfo */
+    struct model_strlist adv;         /* RoutableIPs */
+    char *hi_os, *hi_os_version, *hi_version;
 };
 
 /* How a map stream's bytes leave (the HTTP/2 reply, or a benchmark's counter). */
@@ -74,6 +86,8 @@ struct ctrl_sess {
     struct ctrl_sess *next, *prev;           /* all sessions */
     struct ctrl_sess *node_next, *node_prev; /* the node's sessions */
 };
+
+struct access;
 
 /* Counts behind /metrics that the mirror does not already hold (metrics.c writes them). */
 enum ctrl_reg_result { REG_OK_AUTHKEY, REG_OK_INTERACTIVE, REG_OK_KNOWN, REG_LOGOUT, REG_PENDING, REG_NRESULTS };
@@ -102,6 +116,8 @@ struct ctrl_stats {
 struct ctrl {
     struct control_conf *conf;
     struct login *login; /* interactive login (login/), NULL when not configured */
+    char *state_dir; /* for relative paths (the policy file) */
+    struct access *acc; /* the access policy (access.h) */
     struct loop *loop;
     struct store *store;
     struct ipalloc *ipa;
@@ -114,8 +130,8 @@ struct ctrl {
     struct model_user *users; /* sorted by id */
     size_t nusers;
 
-    char *derp_json, *dns_json, *filter_json, *filter_list_json, *capmap_json;
-    size_t derp_len, dns_len, filter_len, filter_list_len, capmap_len;
+    char *derp_json, *dns_json;
+    size_t derp_len, dns_len;
     bool embedded_derp; /* the DERP map names the relay of this process (at server_url) */
     int stun_port;      /* its STUN port (0: none) */
     unsigned statics_changed; /* STATIC_* waiting in the fanout batch: every stream gets them in a delta */
@@ -145,6 +161,15 @@ struct ctrl {
      * connections. NULL: nothing to tell. */
     void (*on_revoke)(void *arg, const uint8_t node_key[32]);
     void *on_revoke_arg;
+
+    /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
+    struct tc_dns_record *dns_file_recs;
+    size_t dns_file_nrecs;
+    bool dns_file_seen;
+    struct timespec dns_file_mtime;
+    long long dns_file_size;
+    unsigned long long dns_file_ino;
+    struct timer dns_watch;
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
@@ -229,7 +254,12 @@ void mapper_blocks_free(struct ctrl *c);
 size_t ctrl_node_pos(struct ctrl *c, int64_t id);
 /* Frames c->jb's JSON for the stream: returns a pointer to c->frame and its length, or NULL. */
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
-/* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */
+/* The node's packet filter (PacketFilters from capability version 81, PacketFilter before) and SSH policy
+ * into r, as the flags ask; the texts live in fb / sb (the caller frees them after emitting r). 0 or -1. */
+struct tc_map_response;
+int mapper_policy_parts(struct ctrl *c, struct cnode *self, int capver, struct tc_map_response *r,
+                        struct jbuf *fb, struct jbuf *sb, bool filter, bool ssh);
+/* Builds the static parts (DERP map, DNS config). 0 or -1. */
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port);
 enum { STATIC_DERP = 1 << 0, STATIC_DNS = 1 << 1 };
 /* Build the DERP map and DNS config again from c->conf (after a reload); which changed into *changed
@@ -248,7 +278,8 @@ void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
 void fanout_removed(struct ctrl *c, int64_t id);
-/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
+ * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */

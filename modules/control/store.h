@@ -100,6 +100,10 @@ struct store_ops {
     int (*cred_list)(struct store *s, int kind, struct model_cred **out, size_t *n);
     int (*cred_expire)(struct store *s, const char *key_id, int64_t when); /* expiration = when */
     int (*cred_revoke)(struct store *s, const char *key_id);
+    /* The tailnet policy (control.policy.mode: database): its text as uploaded. get mallocs *text
+     * (STORE_NOTFOUND when none was ever set); set replaces it. */
+    int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
+    int (*policy_set)(struct store *s, const char *text, size_t len);
 };
 
 /* Every backend's instance starts with this header. */
@@ -216,6 +220,14 @@ static inline int store_node_get_by_given_name(struct store *s, const char *name
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->node_get_by_given_name(s, name, o));
+}
+static inline int store_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    return s->ops->policy_get(s, text, len, updated);
+}
+static inline int store_policy_set(struct store *s, const char *text, size_t len)
+{
+    return s->ops->policy_set(s, text, len);
 }
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {

@@ -82,9 +82,16 @@ static const char *const sq_migrations[] = {
     /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
     "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
 
-    /* 4: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets.
-     * MERGE NOTE: this entry becomes number 6 on main (policy lands as 4, routes as 5); it stays 4 on
-     * the api branch only to keep the array contiguous. t/control-migrate.t checks the table by name. */
+    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). */
+    "CREATE TABLE policy ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " text TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);",
+
+    /* 5: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets.
+     * MERGE NOTE: this entry must become number 6: the routes branch (subnet routes) lands as 5. It is 5
+     * here only to keep the array contiguous until routes is on main; the lead renumbers it then (put
+     * routes' entry before this one). t/control-migrate.t checks the table by name. */
     "CREATE TABLE api_credentials ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind INTEGER NOT NULL,"
@@ -118,6 +125,7 @@ enum sq_stmt {
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
     Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE,
+    Q_POLICY_GET, Q_POLICY_SET,
     Q_COUNT
 };
 
@@ -168,6 +176,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_CRED_LIST] = "SELECT " CRED_COLS " FROM api_credentials WHERE kind = ?1 ORDER BY id",
     [Q_CRED_EXPIRE] = "UPDATE api_credentials SET expiration = ?2 WHERE key_id = ?1",
     [Q_CRED_REVOKE] = "UPDATE api_credentials SET revoked = 1 WHERE key_id = ?1",
+    [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
+    [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
+                     "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
 };
 
 struct sq_store {
@@ -1378,6 +1389,53 @@ static int sq_cred_revoke(struct store *s, const char *key_id)
     return sq_cred_update(s, Q_CRED_REVOKE, key_id, 0, "revoke API credential");
 }
 
+/* ---- the policy ---- */
+
+static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    struct sq_store *q = SQ(s);
+    *text = NULL;
+    *len = 0;
+    if (updated)
+        *updated = 0;
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_GET);
+    if (!st)
+        return STORE_IO;
+    int r = sqlite3_step(st), rc = STORE_OK;
+    if (r == SQLITE_ROW) {
+        const void *t = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        *text = malloc((size_t)n + 1);
+        if (!*text) {
+            rc = store_fail(s, STORE_IO, "out of memory");
+        } else {
+            if (n)
+                memcpy(*text, t, (size_t)n);
+            (*text)[n] = 0;
+            *len = (size_t)n;
+            if (updated)
+                *updated = sqlite3_column_int64(st, 1);
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = store_fail(s, STORE_NOTFOUND, "no policy stored");
+    } else {
+        rc = sq_fail(q, "read policy");
+    }
+    sq_done(st);
+    return rc;
+}
+
+static int sq_policy_set(struct store *s, const char *text, size_t len)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_SET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, text, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sq_now());
+    return sq_exec_stmt(q, st, "store policy");
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1416,6 +1474,8 @@ static const struct store_ops sq_ops = {
     .cred_list = sq_cred_list,
     .cred_expire = sq_cred_expire,
     .cred_revoke = sq_cred_revoke,
+    .policy_get = sq_policy_get,
+    .policy_set = sq_policy_set,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

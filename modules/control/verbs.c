@@ -18,8 +18,9 @@
 #include "core/text.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
+#include "modules/control/policy/policy.h"
 
-/* `weft users|authkeys|nodes ...`: clients of the running server's admin socket (admin.c). They read the
+/* `weft users|authkeys|nodes|policy ...`: clients of the running server's admin socket (admin.c). They read the
  * same configuration as `weft serve` (-c FILE, -o key=value) to find state_dir and control.admin_socket.
  * Tables for people; --json prints the server's answer for scripts. */
 
@@ -98,9 +99,10 @@ static int find_socket(struct weft_cli *cli, const char *verb, const char *given
     return -1;
 }
 
-/* One call; the answer's JSON object, or NULL after printing why. */
-static struct json_object *call(struct weft_cli *cli, const char *verb, const char *given, const char *path,
-                                struct json_object *in)
+/* One call; the answer's JSON object, or NULL after printing why. With refused, a refusal's answer
+ * (4xx with an "errors" list) is returned there instead of printed. */
+static struct json_object *call2(struct weft_cli *cli, const char *verb, const char *given, const char *path,
+                                 struct json_object *in, struct json_object **refused)
 {
     size_t nerr = cli_load_config(cli);
     if (nerr) {
@@ -133,6 +135,10 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
     free(r.p);
     json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
     struct json_object *e;
+    if (refused && o && status >= 400 && status < 500 && json_object_object_get_ex(o, "errors", &e)) {
+        *refused = o;
+        return NULL;
+    }
     if (!o || status != 200) {
         if (o && json_object_object_get_ex(o, "error", &e))
             fprintf(stderr, "weft %s: %s\n", verb, json_object_get_string(e));
@@ -142,6 +148,12 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
         return NULL;
     }
     return o;
+}
+
+static struct json_object *call(struct weft_cli *cli, const char *verb, const char *given, const char *path,
+                               struct json_object *in)
+{
+    return call2(cli, verb, given, path, in, NULL);
 }
 
 static const char *s(struct json_object *o, const char *k)
@@ -554,6 +566,132 @@ static int run_oauth_clients(struct weft_cli *cli, int argc, char **argv)
     return run_creds(cli, argc, argv, true);
 }
 
+/* ---- policy ---- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = !strcmp(path, "-") ? stdin : fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *p = realloc(buf, cap = cap ? cap * 2 : 16384);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        if (!r)
+            break;
+        n += r;
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* A refusal's errors as FILE:LINE:COL: message (FILE: message when not tied to a place). */
+static void print_refusal(const char *file, struct json_object *o)
+{
+    struct json_object *errs;
+    json_object_object_get_ex(o, "errors", &errs);
+    for (size_t i = 0; errs && i < json_object_array_length(errs); i++) {
+        struct json_object *e = json_object_array_get_idx(errs, i), *v;
+        int line = json_object_object_get_ex(e, "line", &v) ? json_object_get_int(v) : 0;
+        int col = json_object_object_get_ex(e, "col", &v) ? json_object_get_int(v) : 0;
+        const char *msg = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v) : "?";
+        if (line)
+            fprintf(stderr, "%s:%d:%d: %s\n", file, line, col, msg);
+        else
+            fprintf(stderr, "%s: %s\n", file, msg);
+    }
+}
+
+static int run_policy(struct weft_cli *cli, int argc, char **argv)
+{
+    struct admin_opts a = {0};
+    const char *topo = NULL, *pos[1], *sub = subcommand(&argc, &argv, "");
+    int npos;
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt check[] = {ADMIN_OPTS(a), CLI_OPT_VALUE("--topology", &topo), CLI_OPT_END};
+    char verb[32];
+    snprintf(verb, sizeof verb, "policy %s", sub);
+    if (!strcmp(sub, "get")) {
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        struct json_object *o = call(cli, "policy", a.socket, "policy", NULL), *v;
+        if (!o)
+            return 1;
+        if (a.json)
+            return print_json(o);
+        if (json_object_object_get_ex(o, "policy", &v) && v && json_object_is_type(v, json_type_string)) {
+            fputs(json_object_get_string(v), stdout);
+            size_t l = (size_t)json_object_get_string_len(v);
+            if (l && json_object_get_string(v)[l - 1] != '\n')
+                fputc('\n', stdout);
+        } else {
+            fprintf(stderr, "weft policy: no policy (source: %s): every node may reach every other\n", s(o, "source"));
+        }
+        json_object_put(o);
+        return 0;
+    }
+    if (strcmp(sub, "set") && strcmp(sub, "check"))
+        return usage_err("policy", "get | set FILE | check FILE [--topology current]");
+    bool is_check = !strcmp(sub, "check");
+    if (cli_args(verb, argc, argv, is_check ? check : plain, pos, 1, &npos))
+        return 2;
+    if (npos != 1)
+        return usage_err(verb, "takes the policy FILE (- for stdin)");
+    if (topo && strcmp(topo, "current"))
+        return usage_err(verb, "--topology takes \"current\" (the running server's tailnet)");
+    const char *file = pos[0];
+    size_t len;
+    char *text = read_all(file, &len);
+    if (!text) {
+        fprintf(stderr, "weft policy: %s: cannot read\n", file);
+        return 1;
+    }
+    if (is_check && !topo) {
+        /* offline: the file alone (syntax, selectors, definitions); tests need a tailnet */
+        struct pol_errors errs;
+        struct policy *p = policy_parse(text, len, &errs);
+        free(text);
+        if (!p) {
+            char *t = pol_errors_format(&errs, file);
+            fputs(t ? t : "", stderr);
+            free(t);
+            pol_errors_free(&errs);
+            return 1;
+        }
+        bool tests = policy_has_tests(p);
+        policy_free(p);
+        printf("%s: ok%s\n", file, tests ? " (its tests need a tailnet: --topology current runs them)" : "");
+        return 0;
+    }
+    struct json_object *in = json_object_new_object(), *refused = NULL;
+    json_object_object_add(in, "policy", json_object_new_string_len(text, (int)len));
+    free(text);
+    struct json_object *o = call2(cli, "policy", a.socket, is_check ? "policy/check" : "policy/set", in, &refused);
+    if (refused) {
+        print_refusal(file, refused);
+        json_object_put(refused);
+        return 1;
+    }
+    if (!o)
+        return 1;
+    if (a.json)
+        return print_json(o);
+    printf(is_check ? "%s: ok against the running tailnet\n" : "%s: in force\n", file);
+    json_object_put(o);
+    return 0;
+}
+
 #define ADMIN_HELP                                                                                            \
     "\nThey talk to the running server through its admin socket: --socket PATH, else control.admin_socket\n"   \
     "(default control.sock) in state_dir, then in /run/weft (the systemd units'; $RUNTIME_DIRECTORY when\n"     \
@@ -599,5 +737,16 @@ const struct weft_verb control_verbs[] = {
      "create prints the client_id and the secret (tskey-client-..., shown once) on its last two lines; the\n"
      "client gets hour-long access tokens from POST /api/v2/oauth/token (client credentials).\n" ADMIN_HELP,
      run_oauth_clients},
+    {"policy", "show, set or check the access policy (Tailscale's policy file format)",
+     "usage: weft policy get [--json]\n"
+     "       weft policy set FILE              (control.policy.mode: database)\n"
+     "       weft policy check FILE [--topology current]\n"
+     "get prints the policy in force. set validates FILE against the running tailnet (syntax, selectors,\n"
+     "tests) and puts it in force; a refused policy changes nothing and every error is printed as\n"
+     "FILE:LINE:COL: message. check validates FILE offline (no server needed); with --topology current it\n"
+     "also runs the policy's tests against the running server's tailnet. FILE may be - (stdin).\n"
+     "In file mode (control.policy.path) edit the file instead: the server re-reads it when it changes.\n"
+     ADMIN_HELP,
+     run_policy},
     {NULL, NULL, NULL, NULL},
 };

@@ -72,6 +72,7 @@ const char *node_hostname(struct node *n, char *buf, size_t cap)
 static int prefs_load(struct node *n)
 {
     memset(&n->prefs, 0, sizeof n->prefs);
+    n->prefs.accept_dns = true;
     struct json_object *o = json_object_from_file(n->path_prefs);
     if (!o)
         return access(n->path_prefs, F_OK) == 0 ? -1 : 0;
@@ -84,6 +85,8 @@ static int prefs_load(struct node *n)
         n->prefs.want_running = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "LoggedIn", &v))
         n->prefs.logged_in = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "AcceptDNS", &v))
+        n->prefs.accept_dns = json_object_get_boolean(v);
     json_object_put(o);
     return 0;
 }
@@ -95,6 +98,7 @@ int node_prefs_save(struct node *n)
     json_object_object_add(o, "Hostname", json_object_new_string(n->prefs.hostname));
     json_object_object_add(o, "WantRunning", json_object_new_boolean(n->prefs.want_running));
     json_object_object_add(o, "LoggedIn", json_object_new_boolean(n->prefs.logged_in));
+    json_object_object_add(o, "AcceptDNS", json_object_new_boolean(n->prefs.accept_dns));
     const char *text =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     char tmp[4200];
@@ -160,6 +164,7 @@ static void session_stop(struct node *n)
     ctl_free(n->ctl);
     n->ctl = NULL;
     n->control_ok = false;
+    node_dns_stop(n);
     if (n->dp)
         netmap_clear(&n->nm, &dp_netmap_ops, n->dp);
     else
@@ -174,6 +179,7 @@ static int session_start(struct node *n, char *err, size_t errlen)
     n->ctl = NULL;
     if (!n->dp && !(n->dp = dp_new(n, err, errlen)))
         return -1;
+    node_dns_start(n);
     n->last_error[0] = 0;
     n->ctl = ctl_new(n);
     if (!n->ctl) {
@@ -224,8 +230,10 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
         return -1;
     }
     bool first = !n->nm.have_self;
+    uint64_t gen = n->nm.generation;
     if (netmap_apply(&n->nm, m, time(NULL), &dp_netmap_ops, n->dp, err, errlen))
         return -1;
+    node_dns_on_map(n, m, first || n->nm.generation != gen);
     if (first) {
         char a[200] = "";
         for (size_t i = 0; i < n->nm.self.naddrs; i++) {
@@ -404,7 +412,9 @@ int node_module_init(struct weft_instance *inst)
     if (!weft_state_path(inst->ctx, "node-machine.key", n->path_machine, sizeof n->path_machine) ||
         !weft_state_path(inst->ctx, "node-nodekey.key", n->path_node, sizeof n->path_node) ||
         !weft_state_path(inst->ctx, "node-disco.key", n->path_disco, sizeof n->path_disco) ||
-        !weft_state_path(inst->ctx, "node-prefs.json", n->path_prefs, sizeof n->path_prefs)) {
+        !weft_state_path(inst->ctx, "node-prefs.json", n->path_prefs, sizeof n->path_prefs) ||
+        !weft_state_path(inst->ctx, "node-resolv.conf.backup", n->path_resolv_backup,
+                         sizeof n->path_resolv_backup)) {
         log_error("module=node event=init error=\"state_dir path too long\"");
         return -1;
     }
@@ -441,6 +451,7 @@ int node_module_start(struct weft_instance *inst)
         log_error("module=node event=localapi socket=%s error=\"%s\"", path, err);
         return -1;
     }
+    node_dns_recover(n);
     log_info("module=node event=ready socket=%s state=%s login_server=%s", path, node_state_name(n->state),
              n->prefs.login_server[0] ? n->prefs.login_server : "-");
     if (n->prefs.want_running && n->prefs.login_server[0]) {

@@ -325,6 +325,7 @@ static void handle_status(struct http_req *req, void *arg)
     jbuf_bool(&b, dp_home_connected(n->dp));
     jbuf_field(&b, "Domain");
     jbuf_str(&b, nm->domain);
+    node_dns_status(n, &b);
     status_paths(&b, n);
     jbuf_field(&b, "Self");
     jbuf_open(&b, '{');
@@ -480,6 +481,11 @@ static void handle_up(struct http_req *req, void *arg)
     }
     char err[600];
     const char *hostname = jstr(o, "Hostname");
+    struct json_object *ad;
+    if (json_object_object_get_ex(o, "AcceptDNS", &ad) && json_object_is_type(ad, json_type_boolean)) {
+        node_dns_set_accept(l->n, json_object_get_boolean(ad));
+        node_prefs_save(l->n);
+    }
     int rc = node_up(l->n, jstr(o, "LoginServer"), jstr(o, "AuthKey"),
                      hostname && *hostname ? hostname : NULL, err, sizeof err);
     int64_t timeout = jint(o, "Timeout", 60);

@@ -201,8 +201,8 @@ static void call_done(struct call *c)
 /* ---- up ---- */
 
 static const char usage_up[] =
-    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--timeout SECONDS] [--socket "
-    "PATH]\n"
+    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--accept-dns[=BOOL]]\n"
+    "               [--timeout SECONDS] [--socket PATH]\n"
     "\n"
     "Connect this node to its tailnet: log in to the control server (with a pre-auth key, or\n"
     "interactively: the login URL is printed and `up` waits until it is visited), then bring up the\n"
@@ -211,6 +211,8 @@ static const char usage_up[] =
     "  --login-server URL  the control server (default: the last one, or node.login_server)\n"
     "  --authkey KEY       a pre-auth key (`weft authkeys create` on the server)\n"
     "  --hostname NAME     the name to register (default: node.hostname, else the system's)\n"
+    "  --accept-dns[=BOOL] point this machine's resolver at MagicDNS (100.100.100.100) with the\n"
+    "                      control server's DNS settings (default true, remembered; see `weft dns status`)\n"
     "  --timeout SECONDS   how long to wait for Running (default 60)\n"
     "  --socket PATH       the daemon's socket (default: node.socket, /run/weft/node.sock)\n";
 
@@ -238,12 +240,29 @@ static int up_line(struct call *c, struct json_object *o)
 static int verb_up(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL, *pos[1];
+    int accept_dns = -1;
+    /* --accept-dns[=BOOL] (a flag that may take a value) is taken out before the strict parser */
+    char *args[argc + 1];
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i && strcmp(argv[i], "--accept-dns") == 0) {
+            accept_dns = 1;
+        } else if (i && strncmp(argv[i], "--accept-dns=", 13) == 0) {
+            if (cfg_parse_bool(argv[i] + 13, &accept_dns)) {
+                fprintf(stderr, "weft up: --accept-dns wants true or false, not '%s'\n", argv[i] + 13);
+                return 2;
+            }
+        } else {
+            args[nargs++] = argv[i];
+        }
+    }
+    args[nargs] = NULL;
     const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock),       CLI_OPT_VALUE("--login-server", &server),
                                    CLI_OPT_VALUE("--authkey", &authkey),   CLI_OPT_VALUE("--hostname", &hostname),
                                    CLI_OPT_VALUE("--timeout", &timeout), CLI_OPT_END};
     int npos;
     long long tmo = 0;
-    if (cli_args("up", argc, argv, opts, pos, 0, &npos) ||
+    if (cli_args("up", nargs, args, opts, pos, 0, &npos) ||
         (timeout && cli_int("up", "--timeout", timeout, 1, 86400, &tmo)))
         return 2;
     if (authkey && strncmp(authkey, "file:", 5) == 0) { /* keep keys out of `ps`: --authkey file:PATH */
@@ -272,6 +291,8 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
         json_object_object_add(o, "Hostname", json_object_new_string(hostname));
     if (timeout)
         json_object_object_add(o, "Timeout", json_object_new_int64(tmo));
+    if (accept_dns >= 0)
+        json_object_object_add(o, "AcceptDNS", json_object_new_boolean(accept_dns));
     c.on_line = up_line;
     c.result = -1;
     int rc = call(&c, "POST", "/v1/up", json_object_to_json_string(o));
@@ -441,6 +462,16 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("# needs a login: weft up [--authkey=KEY]\n");
     else if (!strcmp(state, "Starting"))
         printf("# logged in, waiting for the first network map from the control server\n");
+    struct json_object *dns = json_object_object_get(o, "DNS");
+    if (dns && json_object_get_boolean(json_object_object_get(dns, "Running"))) {
+        struct json_object *os = json_object_object_get(dns, "OS");
+        printf("# MagicDNS %s%s%s, system resolver: %s\n",
+               json_object_get_boolean(json_object_object_get(dns, "MagicDNS")) ? "on" : "off",
+               *get_str(dns, "Suffix") ? ", names under " : "", get_str(dns, "Suffix"),
+               !json_object_get_boolean(json_object_object_get(dns, "AcceptDNS")) ? "not changed (--accept-dns=false)"
+               : os                                                            ? get_str(os, "Mode")
+                                                                               : "-");
+    }
     struct json_object *self = json_object_object_get(o, "Self");
     const char *a4 = self ? first_addr(self, 4) : NULL;
     char name[128];
@@ -731,6 +762,111 @@ static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* ---- dns ---- */
+
+static const char usage_dns[] =
+    "usage: weft dns status [--json] [--socket PATH]\n"
+    "\n"
+    "MagicDNS on this node: the resolver at 100.100.100.100 (the names it answers, the split-DNS routes\n"
+    "and upstream resolvers control sent, its counters) and what the system resolver was told\n"
+    "(systemd-resolved, resolvconf, /etc/resolv.conf rewritten, or left alone and why).\n";
+
+static void print_list(const char *label, struct json_object *a)
+{
+    size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+    printf("%-22s", label);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+    printf("%s\n", n ? "" : "-");
+}
+
+static int verb_dns(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("dns", argc, argv, opts, pos, 1, &npos))
+        return 2;
+    if (npos != 1 || strcmp(pos[0], "status")) {
+        fprintf(stderr, "%s", usage_dns);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, "dns");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    if (!o) {
+        call_done(&c);
+        return 1;
+    }
+    struct json_object *d = json_object_object_get(o, "DNS");
+    if (!d) {
+        fprintf(stderr, "weft dns: the daemon says nothing about DNS\n");
+        json_object_put(o);
+        call_done(&c);
+        return 1;
+    }
+    if (json) {
+        printf("%s\n",
+               json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        bool running = json_object_get_boolean(json_object_object_get(d, "Running"));
+        printf("%-22s%s\n", "resolver", running ? "100.100.100.100, fd7a:115c:a1e0::53" : "not running (down)");
+        if (running) {
+            printf("%-22s%s\n", "MagicDNS",
+                   json_object_get_boolean(json_object_object_get(d, "MagicDNS")) ? "on" : "off");
+            printf("%-22s%s\n", "suffix", *get_str(d, "Suffix") ? get_str(d, "Suffix") : "-");
+            printf("%-22s%lld names, %lld extra records\n", "names", (long long)get_int(d, "Names"),
+                   (long long)get_int(d, "ExtraRecords"));
+            print_list("search domains", json_object_object_get(d, "SearchDomains"));
+            print_list("resolvers", json_object_object_get(d, "Resolvers"));
+            print_list("fallback resolvers", json_object_object_get(d, "FallbackResolvers"));
+            print_list("system's resolvers", json_object_object_get(d, "OSResolvers"));
+            struct json_object *routes = json_object_object_get(d, "Routes");
+            size_t nlocal = 0;
+            if (routes && json_object_is_type(routes, json_type_object)) {
+                json_object_object_foreach(routes, dom, ups) {
+                    char label[300];
+                    snprintf(label, sizeof label, "split %s", dom);
+                    if (json_object_array_length(ups) == 0)
+                        nlocal++;
+                    else
+                        print_list(label, ups);
+                }
+            }
+            if (nlocal) { /* the reverse zones of the tailnet are many: a count, and the first few */
+                printf("%-22s%zu domains:", "answered here only", nlocal);
+                size_t k = 0;
+                json_object_object_foreach(routes, dom, ups) {
+                    if (json_object_array_length(ups) == 0 && k++ < 3)
+                        printf(" %s", dom);
+                }
+                printf("%s\n", nlocal > 3 ? " ..." : "");
+            }
+            struct json_object *cn = json_object_object_get(d, "Counters");
+            if (cn)
+                printf("%-22s%lld queries: %lld answered here, %lld NXDOMAIN, %lld forwarded (%lld failed), "
+                       "%lld truncated, %lld malformed\n",
+                       "counters", (long long)get_int(cn, "Queries"), (long long)get_int(cn, "AnsweredLocally"),
+                       (long long)get_int(cn, "NXDomain"), (long long)get_int(cn, "Forwarded"),
+                       (long long)get_int(cn, "ForwardFailed"), (long long)get_int(cn, "Truncated"),
+                       (long long)get_int(cn, "Malformed"));
+        }
+        struct json_object *os = json_object_object_get(d, "OS");
+        bool accept = json_object_get_boolean(json_object_object_get(d, "AcceptDNS"));
+        printf("%-22s%s\n", "system resolver",
+               !accept ? "not changed (weft up --accept-dns=false)" : os ? get_str(os, "Mode") : "-");
+        if (os && *get_str(os, "Detail"))
+            printf("%-22s%s\n", "", get_str(os, "Detail"));
+        if (os && *get_str(os, "Error"))
+            printf("%-22serror: %s\n", "", get_str(os, "Error"));
+    }
+    json_object_put(o);
+    call_done(&c);
+    return 0;
+}
+
 const struct weft_verb node_cli_verbs[] = {
     {"up", "connect this node to its tailnet (log in, bring up the tunnel)", usage_up, verb_up},
     {"down", "disconnect from the tailnet (stay logged in)", usage_down, verb_down},
@@ -740,5 +876,6 @@ const struct weft_verb node_cli_verbs[] = {
     {"ping", "ping a peer through the tunnel, showing the path and round-trip time", usage_ping, verb_ping},
     {"netcheck", "check the node's network: UDP, public address, NAT kind, DERP latency", usage_netcheck,
      verb_netcheck},
+    {"dns", "MagicDNS: what the resolver answers and what the system resolver was told", usage_dns, verb_dns},
     {NULL, NULL, NULL, NULL},
 };

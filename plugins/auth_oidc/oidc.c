@@ -792,9 +792,14 @@ static void *oidc_open(struct weft_ctx *ctx, const struct login_oidc_conf *conf,
     o->extra = e.s;
     if (o->extra && o->extra[0] == '&')
         memmove(o->extra, o->extra + 1, strlen(o->extra));
-    if (!o->issuer || !o->client_id || !o->redirect_uri || !o->scopes || !o->extra || !o->algs || !o->algs[0] ||
-        !(o->fx = fetcher_new(o->loop))) {
+    if (!o->issuer || !o->client_id || !o->redirect_uri || !o->scopes || !o->extra || !o->algs || !o->algs[0]) {
         snprintf(err, errlen, "control.oidc: out of memory, or no control.oidc.algorithms");
+        oidc_close(o);
+        return NULL;
+    }
+    char ferr[256];
+    if (!(o->fx = fetcher_new(o->loop, ferr, sizeof ferr))) { /* libcurl is loaded here (core/fetch.c) */
+        snprintf(err, errlen, "control.oidc: %s", ferr);
         oidc_close(o);
         return NULL;
     }

@@ -11,11 +11,13 @@
 
 #include <sodium.h>
 
+#include "core/cfgcheck.h"
 #include "core/json/tailcfg.h"
 #include "core/loop.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/store.h"
 #include "t/tap.h"
 
@@ -228,8 +230,8 @@ int main(void)
     struct control_conf conf;
     memset(&conf, 0, sizeof conf);
     conf.server_url = "http://127.0.0.1:18080";
-    conf.base_domain = "example.com";
-    conf.magic_dns = 1;
+    conf.dns.base_domain = "example.com";
+    conf.dns.magic_dns = 1;
     conf.prefix_v4 = "100.64.0.0/10";
     conf.prefix_v6 = "fd7a:115c:a1e0::/48";
     conf.ephemeral_timeout = 300;
@@ -480,6 +482,22 @@ int main(void)
     sink_free(&s2);
     sink_free(&s6);
     st = store_open(dbpath, true, err, sizeof err);
+    /* control.dns in full for the restarted server: nameservers as a fallback (override_local_dns off),
+     * split DNS, an inline record and a watched file of records */
+    char recfile[300];
+    snprintf(recfile, sizeof recfile, "%s/records", dir);
+    FILE *rf = fopen(recfile, "w");
+    fputs("# test records\nwiki.example.com CNAME grafana.example.com.\n", rf);
+    fclose(rf);
+    char *ns[] = {"10.0.0.1", "https://doh.example/dns-query"}, *inl[] = {"grafana.example.com A 100.64.0.7"};
+    char *rkeys[] = {"corp.example"};
+    char *corp[] = {"10.0.0.53"};
+    struct cfg_list rvals[] = {{corp, 1}};
+    conf.dns.nameservers = (struct cfg_list){ns, 2};
+    conf.dns.extra_records = (struct cfg_list){inl, 1};
+    conf.dns.routes = (struct cfg_map){rkeys, rvals, 1};
+    conf.dns.extra_records_file = recfile;
+    conf.dns.override_local_dns = 0;
     C = st ? ctrl_new(&conf, L, st, true, 3478, err, sizeof err) : NULL;
     ok(C && C->nnodes == nn, "after a restart the same %zu nodes", nn);
     n1b = C ? ctrl_node_by_node_key(C, nk1b) : NULL;
@@ -492,6 +510,82 @@ int main(void)
     struct cnode *n7 = C ? ctrl_node_by_node_key(C, nk7) : NULL;
     ok(n7 && !strcmp(n7->m.given_name, "node-one-1") && memcmp(n7->m.ipv4, v4, 4),
        "gets a fresh name and address (%s)", n7 ? n7->m.given_name : "");
+
+    /* its map: the DNSConfig of control.dns */
+    uint8_t dk7[32];
+    randombytes_buf(dk7, 32);
+    struct sink s7;
+    sink_init(&s7, L);
+    map_host = "Node One";
+    struct ctrl_sess *ss7 = open_stream(mk7, nk7, dk7, &s7);
+    ok(ss7 && s7.n == 1, "a stream for the new node");
+    const char *m7 = s7.n ? s7.msg[0] : "";
+    ok(has(m7, "\"FallbackResolvers\":[{\"Addr\":\"10.0.0.1\"},{\"Addr\":\"https://doh.example/dns-query\"}]") &&
+           !has(m7, "\"Resolvers\":[{"),
+       "without override_local_dns the nameservers (an IP, a DoH URL) are FallbackResolvers");
+    ok(has(m7, "\"corp.example\":[{\"Addr\":\"10.0.0.53\"}]") && has(m7, "\"64.100.in-addr.arpa\":[]"),
+       "Routes: the split domain with its resolver, and the reverse zones");
+    ok(has(m7, "{\"Name\":\"grafana.example.com\",\"Type\":\"A\",\"Value\":\"100.64.0.7\"}") &&
+           has(m7, "{\"Name\":\"wiki.example.com\",\"Type\":\"CNAME\",\"Value\":\"grafana.example.com.\"}"),
+       "ExtraRecords: the inline record and the file's");
+    /* the file changes: every node gets the new DNSConfig as a delta */
+    usleep(20000); /* a new mtime even on coarse clocks */
+    rf = fopen(recfile, "w");
+    fputs("wiki.example.com CNAME grafana.example.com.\nnas.example.com AAAA fd7a:115c:a1e0::99\n", rf);
+    fclose(rf);
+    int got = -1;
+    uint64_t t0 = loop_update_now(L);
+    for (int i = 1; got < 0 && loop_update_now(L) - t0 < 5000;) {
+        loop_run_once(L, 10);
+        for (; i < s7.n && got < 0; i++)
+            if (has(s7.msg[i], "\"DNSConfig\""))
+                got = i;
+    }
+    ok(got > 0 && has(s7.msg[got], "\"Name\":\"nas.example.com\",\"Type\":\"AAAA\"") &&
+           has(s7.msg[got], "grafana.example.com"),
+       "a changed records file reaches the node as a delta with the whole DNSConfig (%llu ms)",
+       (unsigned long long)(loop_update_now(L) - t0));
+    /* a bad file: reported, the nodes keep what they have */
+    int n_before = s7.n;
+    rf = fopen(recfile, "w");
+    fputs("nas.example.com AAAA fd7a:115c:a1e0::99\nbad.example.com A 300.1.1.1\n", rf);
+    fclose(rf);
+    run_for(2500);
+    bool dns_again = false;
+    for (int i = n_before; i < s7.n; i++)
+        dns_again |= has(s7.msg[i], "\"DNSConfig\"");
+    ok(!dns_again && has(C->dns_json, "nas.example.com") && has(C->dns_json, "grafana.example.com"),
+       "a bad records file changes nothing");
+    char cerr[512];
+    /* check-config's share (control's check hook): the records file, records outside every domain */
+    struct cfg_section sec = {"control", NULL, sizeof conf, &conf};
+    struct cfg_errors ce = {0};
+    char *inl2[] = {"grafana.example.com A 100.64.0.7", "x.elsewhere.org A 1.2.3.4", "a.corp.example TXT hello world",
+                    "b.example.com fd7a:115c:a1e0::5"};
+    conf.dns.extra_records = (struct cfg_list){inl2, 4};
+    dnsconf_check(&sec, &ce);
+    ok(ce.count == 2 && strstr(ce.text, "/records:2:19: '300.1.1.1' is not an IPv4 address"),
+       "check-config names the records file's line and column");
+    ok(ce.text && strstr(ce.text, "control.dns.extra_records: x.elsewhere.org is outside every configured domain"),
+       "a record outside every configured domain is refused (records under a split domain, without a type: fine)");
+    if (ce.count != 2)
+        diag("%s", ce.text ? ce.text : "");
+    cfg_errors_free(&ce);
+    conf.dns.extra_records = (struct cfg_list){inl, 1};
+    ok(dnsconf_check_record("grafana.example.com A 300.1.1.1", cerr, sizeof cerr) &&
+           !dnsconf_check_record("x.elsewhere.org A 1.2.3.4", cerr, sizeof cerr),
+       "a record's own check: its form, not its domain (the hook sees the domains)");
+    static const char *const good[] = {"10.0.0.1", "10.0.0.1:5353", "[fd00::1]:53", "fd00::1", "https://d.example/q"};
+    static const char *const bad[] = {"10.0.0", "10.0.0.1:0", "10.0.0.1:x", "fd00::1:53:", "https://", "tls://x",
+                                      "dns.example"};
+    int goods = 0, bads = 0;
+    for (size_t i = 0; i < 5; i++)
+        goods += !cfg_check_nameserver(good[i], cerr, sizeof cerr);
+    for (size_t i = 0; i < 7; i++)
+        bads += cfg_check_nameserver(bad[i], cerr, sizeof cerr) != NULL;
+    ok(goods == 5 && bads == 7, "nameservers: IP, IP:PORT, [IPv6]:PORT, https:// (%d of 5); not others (%d of 7)",
+       goods, bads);
+    sink_free(&s7);
 
     ctrl_free(C);
     store_close(st);

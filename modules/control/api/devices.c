@@ -45,7 +45,7 @@ static struct json_object *device(struct ctrl *c, const struct cnode *n, bool al
         json_object_array_add(addrs, json_object_new_string(a));
     if (m->has_ipv6 && inet_ntop(AF_INET6, m->ipv6, a, sizeof a))
         json_object_array_add(addrs, json_object_new_string(a));
-    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->base_domain ? c->conf->base_domain : "");
+    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->dns.base_domain ? c->conf->dns.base_domain : "");
     snprintf(id, sizeof id, "%lld", (long long)m->id);
     from_hostinfo(m->hostinfo, os, sizeof os, ver, sizeof ver);
     const struct model_user *u = ctrl_user(c, m->user_id);
@@ -181,7 +181,7 @@ void api_device_name(struct api_call *k)
     size_t l = strlen(label);
     if (l && label[l - 1] == '.')
         label[--l] = 0;
-    const char *bd = k->c->conf->base_domain;
+    const char *bd = k->c->conf->dns.base_domain;
     size_t bl = bd ? strlen(bd) : 0;
     if (bl && l > bl + 1 && label[l - bl - 1] == '.' && !strcmp(label + l - bl, bd))
         label[l - bl - 1] = 0;

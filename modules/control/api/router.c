@@ -132,7 +132,7 @@ static int match(struct ctrl *c, const char *pattern, const char *path, char *ar
         if (!sl)
             return 0;
         if (pl == 3 && !strncmp(pattern, "{t}", 3)) {
-            const char *bd = c->conf->base_domain;
+            const char *bd = c->conf->dns.base_domain;
             if (!((sl == 1 && *path == '-') || (bd && strlen(bd) == sl && !strncmp(bd, path, sl))))
                 tailnet_ok = 0;
         } else if (pl == 4 && !strncmp(pattern, "{id}", 4)) {
@@ -192,7 +192,7 @@ static void handle(struct http_req *req, void *arg)
         return;
     if (foreign) {
         api_error(&k, 404, "tailnet not found (this server's tailnet is \"-\" or %s)",
-                  a->c->conf->base_domain ? a->c->conf->base_domain : "-");
+                  a->c->conf->dns.base_domain ? a->c->conf->dns.base_domain : "-");
         return;
     }
     size_t len = 0;

@@ -35,7 +35,7 @@ static struct json_object *user_obj(struct ctrl *c, const struct model_user *u)
     json_object_object_add(o, "displayName", json_object_new_string(u->display_name[0] ? u->display_name : u->name));
     json_object_object_add(o, "loginName", json_object_new_string(u->name));
     json_object_object_add(o, "profilePicUrl", json_object_new_string(""));
-    json_object_object_add(o, "tailnetId", json_object_new_string(c->conf->base_domain ? c->conf->base_domain : ""));
+    json_object_object_add(o, "tailnetId", json_object_new_string(c->conf->dns.base_domain ? c->conf->dns.base_domain : ""));
     json_object_object_add(o, "created", api_time(u->created));
     json_object_object_add(o, "type", json_object_new_string("member"));
     json_object_object_add(o, "role", json_object_new_string("member"));
