@@ -19,7 +19,8 @@ args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
       -o control.dns.base_domain=example.com -o control.dns.nameservers=192.0.2.53,2001:db8::53
       -o control.dns.search_domains=corp.example
-      -o 'control.dns.routes={corp.example: [10.1.0.53, 10.1.0.54], local.example: []}')
+      -o 'control.dns.routes={corp.example: [10.1.0.53, 10.1.0.54], local.example: []}'
+      -o control.policy.mode=database)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 cd "$TMP" || exit 1
@@ -223,6 +224,48 @@ is "$(req POST oauth/token -d 'client_id=%zz' --interface 127.0.0.7)" 400 "a mal
 is "$(w oauth-clients delete "$cid")" "OAuth client $cid deleted" "weft oauth-clients delete"
 is "$(req GET tailnet/-/devices "${T[@]}" --interface 127.0.0.7)" 401 "its tokens stop working"
 is "$(req POST oauth/token -u "$cid:$csec" --interface 127.0.0.7)" 401 "and it gets no new ones"
+
+# ---- the policy file: GET (JSON, or HuJSON as written) with an ETag, validate, POST with If-Match ----
+hdr() { tr -d '\r' <"$TMP/hdr" | awk -v h="$1" 'tolower($1) == tolower(h) ":" {sub(/^[^:]*: */, ""); print}'; }
+is "$(req GET tailnet/-/acl "${AUTH[@]}" -D "$TMP/hdr")" 200 "GET /tailnet/-/acl"
+is "$(j 'd["acls"]')" "[{'action': 'accept', 'src': ['*'], 'dst': ['*:*']}]" \
+    "without a policy: the allow-all policy it equals, as standard JSON"
+like "$(hdr Content-Type)" '^application/json' "Content-Type application/json by default"
+etag0=$(hdr ETag)
+like "$etag0" '^"[0-9a-f]{32}"$' "with an ETag"
+is "$(req GET tailnet/-/acl "${AUTH[@]}" -H 'Accept: application/hujson' -D "$TMP/hdr")" 200 "GET with Accept: application/hujson"
+like "$(body)" '^// No access policy is in force' "the HuJSON text, comments kept"
+is "$(hdr ETag)" "$etag0" "the same ETag"
+badpol=$'{\n  "acls": [\n    {"action": "accept", "src": ["*"] "dst": ["*:*"]}\n  ]\n}\n'
+is "$(req POST tailnet/-/acl/validate "${AUTH[@]}" -H 'Content-Type: application/hujson' --data-binary "$badpol")" 200 \
+    "POST /acl/validate of a policy with a syntax error: 200 (Tailscale's answer)"
+like "$(j 'd["message"]')" '^policy refused: line 3, column [0-9]+: ' "with a message naming line 3"
+like "$(j 'd["data"][0]["errors"][0]')" '^line 3, column [0-9]+: ' "and the errors in data"
+pol=$'// set through the API\n{\n  "acls": [\n    {"action": "accept", "src": ["*"], "dst": ["*:22"]},\n  ],\n}\n'
+is "$(req POST tailnet/-/acl/validate "${AUTH[@]}" --data-binary "$pol")" 200 "POST /acl/validate of a good policy"
+is "$(body)" '{}' "answers {}"
+is "$(w policy get --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"])')" None \
+    "validating put nothing in force"
+is "$(req POST tailnet/-/acl "${AUTH[@]}" -H 'If-Match: "00000000000000000000000000000000"' --data-binary "$pol")" 412 \
+    "POST /acl with an If-Match of another policy: 412"
+is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag0" --data-binary "$badpol")" 400 "a policy with a syntax error: 400"
+like "$(j 'd["data"][0]["errors"][0]')" '^line 3, column ' "naming its line"
+is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag0" -H 'Accept: application/hujson' -D "$TMP/hdr" \
+    --data-binary "$pol")" 200 "POST /acl with the ETag it read: 200"
+is "$(body)" "$(printf '%s' "$pol")" "answers the policy now in force, as written"
+etag1=$(hdr ETag)
+ok "$([ -n "$etag1" ] && [ "$etag1" != "$etag0" ] && echo 0 || echo 1)" "under a new ETag"
+pget() { w policy get --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"], end="")'; }
+is "$(pget)" "$(printf '%s' "$pol")" "weft policy get shows it in force"
+like "$(sqlite3 "$state/control.db" 'SELECT text FROM policy')" 'set through the API' "stored in the database"
+is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag0" --data-binary '{"acls": []}')" 412 \
+    "a second editor with the old ETag: 412"
+like "$(j 'd["message"]')" 'changed since it was read' "saying the policy changed"
+is "$(pget)" "$(printf '%s' "$pol")" "and the policy stays"
+out=$(w oauth-clients create --scopes devices:core:read); pcid=$(printf '%s\n' "$out" | tail -2 | head -1)
+req POST oauth/token -u "$pcid:$(printf '%s\n' "$out" | tail -1)" >/dev/null
+is "$(req GET tailnet/-/acl -H "Authorization: Bearer $(j 'd["access_token"]')")" 403 \
+    "a token without policy_file:read may not read it: 403"
 
 # ---- OpenAPI: served without credentials, and exactly what is routed ----
 is "$(req GET openapi.json)" 200 "GET /api/v2/openapi.json without credentials"

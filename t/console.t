@@ -22,7 +22,8 @@ state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
       -o control.dns.base_domain=example.com -o control.dns.nameservers=192.0.2.53
-      -o control.dns.search_domains=corp.example -o control.admin.console_dir=$CONSOLE)
+      -o control.dns.search_domains=corp.example -o control.admin.console_dir=$CONSOLE
+      -o control.policy.mode=database)
 w() { "$WEFT" "$@" "${args[@]}"; }
 tsn() { "$TSNODE" "$url" "$TMP" "$@"; }
 cd "$TMP" || exit 1

@@ -13,7 +13,7 @@ port=$(free_port)
 url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
-      -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.base_domain=example.com)
+      -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.dns.base_domain=example.com)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 cd "$TMP" || exit 1

@@ -124,7 +124,7 @@ control_api_sources = \
 	modules/control/api/limit.c modules/control/api/limit.h modules/control/api/cred.c \
 	modules/control/api/cred.h modules/control/api/parse.c modules/control/api/parse.h \
 	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
-	modules/control/api/dns.c modules/control/api/derp.c modules/control/api/console.c modules/control/api/openapi.c
+	modules/control/api/dns.c modules/control/api/acl.c modules/control/api/derp.c modules/control/api/console.c modules/control/api/openapi.c
 control_sources += $(control_api_sources)
 # --- login: interactive login through a provider plugin (plugins/auth_oidc), the console's sessions ---
 control_sources += modules/control/login/login.c modules/control/login/login.h \

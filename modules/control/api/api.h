@@ -5,7 +5,7 @@
  *
  * router.c  the route table, tailnet check, JSON bodies, dispatch        auth.c  API keys, OAuth tokens
  * limit.c   failed authentications per source                            cred.c  secrets and their hashes
- * parse.c   Authorization header, form bodies, scopes (fuzzed)           devices.c keys.c users.c dns.c
+ * parse.c   Authorization header, form bodies, scopes (fuzzed)           devices.c keys.c users.c dns.c acl.c
  * The changes themselves are ../ops.c's, shared with the admin socket. */
 #ifndef WEFT_CONTROL_API_H
 #define WEFT_CONTROL_API_H
@@ -63,6 +63,9 @@ struct api_auth *api_auth_of(struct api *a);
 
 /* handlers */
 void api_devices_list(struct api_call *k);
+void api_acl_get(struct api_call *k);
+void api_acl_set(struct api_call *k);
+void api_acl_validate(struct api_call *k);
 void api_device_get(struct api_call *k);
 void api_device_delete(struct api_call *k);
 void api_device_authorized(struct api_call *k);

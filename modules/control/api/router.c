@@ -59,6 +59,10 @@ static const struct route routes[] = {
     {"POST", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
     {"PATCH", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
     {"PUT", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
+    /* the policy: HuJSON bodies, read by the handlers */
+    {"GET", "tailnet/{t}/acl", "policy_file:read", NO_BODY, api_acl_get},
+    {"POST", "tailnet/{t}/acl", "policy_file", NO_BODY, api_acl_set},
+    {"POST", "tailnet/{t}/acl/validate", "policy_file:read", NO_BODY, api_acl_validate},
 };
 
 struct api {
