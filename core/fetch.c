@@ -322,6 +322,11 @@ struct fetch *fetch_start(struct fetcher *f, const struct fetch_request *req, fe
     }
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         x->req_headers = cu.slist_append(x->req_headers, req->headers[i]);
+    if (req->accept) {
+        char h[200];
+        snprintf(h, sizeof h, "Accept: %s", req->accept);
+        x->req_headers = cu.slist_append(x->req_headers, h);
+    }
     x->req_headers = cu.slist_append(x->req_headers, "Expect:"); /* no 100-continue round trip */
     cu.easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
     x->next = f->list;

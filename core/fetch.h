@@ -18,6 +18,7 @@ struct fetch_request {
     const void *body;         /* POST body (copied), or NULL */
     size_t body_len;
     const char *content_type; /* of the body */
+    const char *accept;       /* an Accept header (NULL: none; e.g. DoH's application/dns-message) */
     const char *ca_file;      /* verify the server against this PEM bundle (NULL: the system's) */
     unsigned timeout_ms;      /* the whole request (0: 30 s) */
     size_t max_body;          /* larger responses fail (0: 4 MiB) */

@@ -121,11 +121,16 @@ is "$(q @100.100.100.100 db.corp.example)" 10.78.0.44 "split DNS: corp.example f
 unlike "$(q @10.78.0.3 db.corp.example)" '10\.78\.0\.44' "... which the global resolver does not know"
 out=$(in_ns 1 dig +time=2 +tries=1 @100.100.100.100 nope.corp.example 2>&1)
 like "$out" 'status: NXDOMAIN' "an unknown name in the split domain: its resolver's NXDOMAIN"
+# libcurl (and its TLS, LDAP, p11-kit...) is loaded at the first DoH query, not before: a node's memory budget
+curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
+! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
 if [ -n "$have_doh" ]; then
     is "$(q @100.100.100.100 svc.doh.example)" 10.78.0.55 \
         "split DNS over HTTPS: doh.example forwarded to https://10.78.0.5/dns-query (unbound)"
     like "$(cat "$TMP/unbound.log")" 'svc\.doh\.example\. A IN' "... which unbound logged"
+    curl_mapped; ok $? "... and node1 has loaded libcurl for it"
 else
+    skip "no unbound (DNS over HTTPS) here"
     skip "no unbound (DNS over HTTPS) here"
     skip "no unbound (DNS over HTTPS) here"
 fi

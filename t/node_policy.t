@@ -34,7 +34,7 @@ for u in alice bob carol; do
     start_node "$i" -o node.log_filter_drops=true
     cli "$i" up --login-server "$url" --authkey "$key" --hostname "node$i" >/dev/null 2>&1
     ok $? "$u's node$i is up"
-    wait_for 10 test "$(cli "$i" ip -4)" = "100.64.0.$i"
+    wait_for 10 holds '[ "$(cli "$i" ip -4)" = "100.64.0.$i" ]'
 done
 v4_1=$(cli 1 ip -4); v4_2=$(cli 2 ip -4); v4_3=$(cli 3 ip -4)
 is "$v4_1 $v4_2 $v4_3" "100.64.0.1 100.64.0.2 100.64.0.3" "the nodes have addresses in registration order"

@@ -110,10 +110,12 @@ static struct pol_node to_pol(const struct cnode *n)
     p.has6 = n->m.has_ipv6;
     memcpy(p.ip4, n->m.ipv4, 4);
     memcpy(p.ip6, n->m.ipv6, 16);
-    p.routable = (const char *const *)n->adv.v;
-    p.nroutable = n->adv.n;
-    /* approved routes are not kept by weft yet (the routes issue adds them): only the policy's
-     * autoApprovers approve routes for now */
+    /* the routes as routes.c keeps them: valid advertised ones, and those an admin or the autoApprovers
+     * approved (canonical CIDR text; both halves of an exit node's) */
+    p.routable = (const char *const *)n->m.routes_advertised.v;
+    p.nroutable = n->m.routes_advertised.n;
+    p.approved = (const char *const *)n->m.routes_approved.v;
+    p.napproved = n->m.routes_approved.n;
     p.os = n->hi_os;
     p.os_version = n->hi_os_version;
     p.ts_version = n->hi_version;
@@ -314,6 +316,8 @@ static int load(struct ctrl *c, const struct control_conf *conf, char *err, size
     }
     int rc = install(c, text, len, source, err, errlen);
     free(text);
+    if (rc == 0)
+        routes_auto_approve_all(c); /* its autoApprovers may approve what waits */
     return rc;
 }
 
@@ -373,6 +377,14 @@ static int default_filter(struct ctrl *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The routes' approval hook (routes.h): the policy's autoApprovers, for a route the node advertises. */
+static bool auto_approve(void *arg, const struct cnode *n, const char *route)
+{
+    struct ctrl *c = arg;
+    struct access *a = A(c);
+    return a && a->text && pol_route_auto_approved(a->eng, n->m.id, route);
+}
+
 int access_init(struct ctrl *c, char *err, size_t errlen)
 {
     struct access *a = calloc(1, sizeof *a);
@@ -384,6 +396,7 @@ int access_init(struct ctrl *c, char *err, size_t errlen)
     a->ino = -1;
     a->mode = c->conf->policy_mode;
     c->acc = a;
+    c->approver = (struct route_approver){auto_approve, c};
     timer_init(&a->settle, c->loop, NULL, NULL);
     pol_engine_set_server_url(a->eng, c->conf->server_url ? c->conf->server_url : "");
     if (default_filter(c, err, errlen))
@@ -592,6 +605,7 @@ int access_set(struct ctrl *c, const char *text, size_t len, struct pol_errors *
     a->text = copy;
     a->textlen = copy ? len : 0;
     log_info("module=control event=policy result=loaded source=database");
+    routes_auto_approve_all(c);
     return 0;
 }
 

@@ -36,6 +36,7 @@
  *   POST /v1/authkeys/expire {id}
  *   GET  /v1/nodes                      POST /v1/nodes/register {user,authid}
  *   POST /v1/nodes/expire {node}        POST /v1/nodes/rename {node,name}    POST /v1/nodes/delete {node}
+ *   POST /v1/nodes/routes {node}        POST /v1/nodes/approve-routes {node,routes:[CIDR...]}
  *   GET  /v1/apikeys                    POST /v1/apikeys/create {description,expiration}
  *   POST /v1/apikeys/expire {id}
  *   GET  /v1/oauth-clients              POST /v1/oauth-clients/create {description,scopes,expiration}
@@ -133,7 +134,56 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
     json_object_object_add(o, "last_seen", time_obj(m->last_seen));
     json_object_object_add(o, "created", time_obj(m->created));
     json_object_object_add(o, "tags", strlist(&m->tags));
+    json_object_object_add(o, "advertised_routes", strlist(&m->routes_advertised));
+    json_object_object_add(o, "approved_routes", strlist(&m->routes_approved));
+    json_object_object_add(o, "primary_routes", strlist(&n->primary));
+    json_object_object_add(o, "exit_node", json_object_new_boolean(routes_is_exit(n)));
     return o;
+}
+
+/* POST /v1/nodes/approve-routes: the whole approved list (empty: none). Each route must be a canonical
+ * prefix outside the tailnet's ranges; 0.0.0.0/0 and ::/0 go together (an exit node). */
+static void approve_routes(struct ctrl *c, struct http_req *req, struct cnode *n, struct json_object *in)
+{
+    struct json_object *a;
+    if (!json_object_object_get_ex(in, "routes", &a) || !json_object_is_type(a, json_type_array)) {
+        fail(req, 400, "routes: a list of prefixes is needed (empty: approve none)");
+        return;
+    }
+    struct model_strlist l = {0};
+    size_t len = json_object_array_length(a);
+    for (size_t i = 0; i < len; i++) {
+        const char *r = json_object_get_string(json_object_array_get_idx(a, i));
+        char canon[ROUTE_TEXT_MAX], why[160];
+        if (routes_canonical(c, r, canon, sizeof canon, why, sizeof why)) {
+            model_strlist_free(&l);
+            fail(req, 400, "route %s: %s", r ? r : "(null)", why);
+            return;
+        }
+        if (model_strlist_contains(&l, canon))
+            continue;
+        if (l.n >= ROUTES_MAX || model_strlist_add(&l, canon)) {
+            model_strlist_free(&l);
+            fail(req, 400, "more than %d routes", ROUTES_MAX);
+            return;
+        }
+    }
+    if (model_strlist_contains(&l, "0.0.0.0/0") != model_strlist_contains(&l, "::/0")) {
+        model_strlist_free(&l);
+        fail(req, 400, "an exit node is approved with both 0.0.0.0/0 and ::/0");
+        return;
+    }
+    int rc = routes_set_approved(c, n, &l);
+    model_strlist_free(&l);
+    if (rc) {
+        fail(req, 500, "%s", store_errmsg(c->store));
+        return;
+    }
+    char *t = model_strlist_to_json(&n->m.routes_approved);
+    log_info("module=control event=admin action=approve_routes node=%lld name=%s routes=%s", (long long)n->m.id,
+             n->m.given_name, t ? t : "?");
+    free(t);
+    reply(req, 200, node_obj(c, n));
 }
 
 static void users(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
@@ -342,6 +392,14 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
     struct cnode *n = ops_find_node(c, jstr(in, "node"));
     if (!n) {
         fail(req, 404, "no node %s", jstr(in, "node") ? jstr(in, "node") : "(none given)");
+        return;
+    }
+    if (!strcmp(op, "/routes")) {
+        reply(req, 200, node_obj(c, n));
+        return;
+    }
+    if (!strcmp(op, "/approve-routes")) {
+        approve_routes(c, req, n, in);
         return;
     }
     char err[512];

@@ -301,6 +301,21 @@ static void h_map(struct h2_req *req, const struct channel_peer *peer, void *arg
     }
 }
 
+/* ---- /machine/ping-response: a node answers a health probe (probe.h) ---- */
+
+static void h_ping_response(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    struct app *a = arg;
+    const char *m = h2_req_method(req);
+    if (strcmp(m, "HEAD") && strcmp(m, "GET") && strcmp(m, "POST")) {
+        h2_respond_text(req, 405, "method not allowed");
+        return;
+    }
+    const char *q = strchr(h2_req_path(req), '?');
+    int status = probe_answer(a->ctrl, peer->machine.b, q ? q + 1 : "");
+    h2_respond(req, status, NULL, 0, NULL, 0);
+}
+
 /* ---- /machine/ssh/action/...: where SSH "check" rules send a node (SSHPolicy holdAndDelegate) ----
  * Tailscale's control plane answers after the user re-authenticates in a browser; weft has no such
  * login flow yet, so the session is refused with a message the SSH client shows, rather than left to
@@ -443,6 +458,7 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a) ||
+        channel_handle(ch, "/machine/ping-response", 0, h_ping_response, a) ||
         channel_handle(ch, "/machine/ssh/action/", 1, h_ssh_action, a))
         return -1;
     /* every module is initialised by now: an in-process relay has offered its side */

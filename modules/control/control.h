@@ -31,6 +31,7 @@ struct control_conf {
     long long derp_region_id;
     /* ctrlapp: map streams, DERP map */
     long long keepalive;
+    long long route_probe_interval, route_probe_timeout; /* health probes of subnet routers (probe.h) */
     long long batch_delay;
     long long derp_stun_port;
     long long stream_queue_max;

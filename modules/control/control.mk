@@ -38,8 +38,8 @@ bench_bench_store_CFLAGS = $(AM_CFLAGS)
 t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
 t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
 t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
-FUZZ_TARGETS += fuzz_naming
-EXTRA_DIST += t/fuzz/corpus/fuzz_naming
+FUZZ_TARGETS += fuzz_naming fuzz_control_routes
+EXTRA_DIST += t/fuzz/corpus/fuzz_naming t/fuzz/corpus/fuzz_control_routes
 BENCHES += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
 
@@ -94,6 +94,8 @@ control_app_sources = \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	modules/control/pending.c modules/control/pending.h \
 	modules/control/hostinfo.c modules/control/hostinfo.h \
+	modules/control/routes.c modules/control/routes.h \
+	modules/control/probe.c modules/control/probe.h \
 	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
@@ -110,8 +112,8 @@ if !BUILTIN_MODULES
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t \
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t \
 	t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \

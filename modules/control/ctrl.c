@@ -88,26 +88,18 @@ static char *json_str(struct json_object *o, const char *key)
 }
 
 /* The Hostinfo peers get: the members they use (hostinfo_peer_keys), cleaned. The access policy reads the
- * advertised routes, and the OS and version for device posture, from that cleaned text. */
+ * OS and version for device posture from that cleaned text (the advertised routes from routes.c). */
 int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len)
 {
     struct ctrl *c = n->c;
     size_t max = c && c->conf && c->conf->hostinfo_max ? (size_t)c->conf->hostinfo_max : DEFAULT_HOSTINFO_MAX;
     char *trimmed = json && len ? hostinfo_clean(json, len, hostinfo_peer_keys, max, NULL) : NULL;
-    model_strlist_free(&n->adv);
     free(n->hi_os);
     free(n->hi_os_version);
     free(n->hi_version);
     n->hi_os = n->hi_os_version = n->hi_version = NULL;
     struct json_object *o = trimmed ? tc_json_parse(trimmed, strlen(trimmed)) : NULL;
     if (o && json_object_is_type(o, json_type_object)) {
-        struct json_object *r;
-        if (json_object_object_get_ex(o, "RoutableIPs", &r) && json_object_is_type(r, json_type_array))
-            for (size_t i = 0; i < json_object_array_length(r) && i < 1024; i++) {
-                struct json_object *x = json_object_array_get_idx(r, i);
-                if (json_object_is_type(x, json_type_string))
-                    model_strlist_add(&n->adv, json_object_get_string(x));
-            }
         n->hi_os = json_str(o, "OS");
         n->hi_os_version = json_str(o, "OSVersion");
         n->hi_version = json_str(o, "IPNVersion");
@@ -207,6 +199,7 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     c->nnodes++;
     mapper_blocks_stale(c, i, true);
     access_node(c, n);
+    routes_node_update(c, n);
     return n;
 }
 
@@ -214,13 +207,14 @@ static void cnode_free(struct cnode *n)
 {
     timer_stop(&n->eph_timer);
     model_node_clear(&n->m);
+    model_strlist_free(&n->primary);
+    model_strlist_free(&n->cand);
     free(n->peer_json);
     free(n->peer_hostinfo);
     free(n->padd);
     free(n->prem);
     free(n->fadd);
     free(n->frem);
-    model_strlist_free(&n->adv);
     free(n->hi_os);
     free(n->hi_os_version);
     free(n->hi_version);
@@ -243,6 +237,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
     n->removing = true;
     while (n->sess)
         ctrl_sess_end(n->sess);
+    routes_node_forget(c, n); /* its prefixes get other primaries */
     if (n->m.has_ipv4)
         ipalloc_release(c->ipa, 4, n->m.ipv4);
     if (n->m.has_ipv6)
@@ -301,9 +296,13 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
             timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);
     } else {
         timer_stop(&n->eph_timer);
+        n->online_gen++;
+        n->online_since_ms = loop_now(c->loop);
+        n->unhealthy = false; /* judged afresh by the probes of this online period */
     }
     mapper_invalidate(n);
     fanout_node(c, n, CH_ONLINE);
+    routes_node_update(c, n); /* primaries move to online nodes (failover) */
 }
 
 static void seen_flush_cb(struct timer *t, void *arg)
@@ -502,6 +501,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
                  conf->derp_map_file ? conf->derp_map_file : "");
         goto fail;
     }
+    probe_init(c);
     return c;
 fail:
     ctrl_free(c);
@@ -516,6 +516,8 @@ void ctrl_free(struct ctrl *c)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);
     timer_stop(&c->flush);
+    probe_free(c);
+    routes_free(&c->routes);
     dnsconf_watch_stop(c);
     seen_flush_cb(&c->seen_flush, c); /* what the nodes were last seen at, before the store closes */
     timer_stop(&c->seen_flush);
@@ -525,6 +527,7 @@ void ctrl_free(struct ctrl *c)
         cnode_free(c->nodes[i]);
     free(c->nodes);
     free(c->users);
+    free(c->users_new);
     free(c->changed);
     free(c->removed);
     free(c->derp_json);

@@ -21,7 +21,9 @@
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
 #include "modules/control/model.h"
+#include "modules/control/routes.h"
 #include "modules/control/pending.h"
+#include "modules/control/probe.h"
 
 struct store;
 struct ipalloc;
@@ -54,6 +56,12 @@ struct cnode {
     unsigned flushing;      /* the bits being sent by the flush under way */
     struct timer eph_timer; /* ephemeral removal after ephemeral_timeout offline */
     bool removing;          /* being forgotten: its streams' ends are not online changes */
+    struct model_strlist primary; /* subnet routes it is primary for (routes.h), sorted */
+    struct model_strlist cand;    /* subnet routes live on it (advertised and approved): its table entries */
+    bool routes_read;             /* its RoutableIPs were read from a map request since the start */
+    bool unhealthy;               /* online but not answering health probes (probe.h): no primary */
+    uint64_t online_gen;          /* counts its online periods (a probe is judged within one) */
+    uint64_t online_since_ms;     /* loop time it last came online */
     bool seen_dirty;        /* last_seen is newer in memory than in the store (queued in ctrl.seen) */
     int64_t seen_stored;    /* the last_seen the store has */
     struct ctrl *c;
@@ -64,7 +72,6 @@ struct cnode {
     int64_t *fadd, *frem;             /* the same, being sent by the flush under way */
     size_t nfadd, nfrem;
     /* what the policy reads from its Hostinfo */
-    struct model_strlist adv;         /* RoutableIPs */
     char *hi_os, *hi_os_version, *hi_version;
 };
 
@@ -145,7 +152,9 @@ struct ctrl {
     size_t nchanged, changed_cap;
     int64_t *removed;
     size_t nremoved, removed_cap;
-    bool users_changed;
+    bool users_changed; /* every user's profile goes with the next batch (the users were reloaded) */
+    int64_t *users_new; /* users whose first node joined: only their profiles go with the next batch */
+    size_t nusers_new, users_new_cap;
     struct timer flush;
     uint64_t first_change_ms;
 
@@ -161,6 +170,11 @@ struct ctrl {
      * connections. NULL: nothing to tell. */
     void (*on_revoke)(void *arg, const uint8_t node_key[32]);
     void *on_revoke_arg;
+
+    /* subnet routes: per prefix, the nodes it is live on and its primary (routes.h) */
+    struct route_table routes;
+    struct route_approver approver; /* autoApprovers; approve NULL: none */
+    struct probe_state probe;       /* health probes of subnet routers (probe.h) */
 
     /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
     struct tc_dns_record *dns_file_recs;
@@ -277,7 +291,14 @@ void ctrl_sess_gone(struct ctrl_sess *s);
 void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
+/* One message (already framed: zstd for compressing streams, plain for the others) on every open stream
+ * of n, now. 0, or -1 if n has no stream left. */
+int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
+                        const uint8_t *pframe, size_t plen);
 void fanout_removed(struct ctrl *c, int64_t id);
+/* A user's first node joined: its profile goes to every stream with the next batch (UserProfiles are
+ * upserted by ID, so a delta carries only the new ones). */
+void fanout_user(struct ctrl *c, int64_t user_id);
 /* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
  * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);

@@ -145,6 +145,19 @@ struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bo
     return s;
 }
 
+int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
+                        const uint8_t *pframe, size_t plen)
+{
+    int sent = 0;
+    for (struct ctrl_sess *s = n->sess, *next; s; s = next) {
+        next = s->node_next; /* a failed write ends (frees) s */
+        if (!sess_write(s, s->compress ? zframe : pframe, s->compress ? zlen : plen))
+            sent++;
+    }
+    (void)c;
+    return sent ? 0 : -1;
+}
+
 static void flush_cb(struct timer *t, void *arg)
 {
     (void)t;
@@ -195,6 +208,29 @@ void fanout_removed(struct ctrl *c, int64_t id)
     }
 }
 
+void fanout_user(struct ctrl *c, int64_t user_id)
+{
+    for (size_t i = 0; i < c->nusers_new; i++)
+        if (c->users_new[i] == user_id)
+            return;
+    if (c->nusers_new == c->users_new_cap) {
+        size_t cap = c->users_new_cap ? c->users_new_cap * 2 : 16;
+        int64_t *v = realloc(c->users_new, cap * sizeof *v);
+        if (!v) { /* every profile then: more bytes, nothing lost */
+            c->users_changed = true;
+            return;
+        }
+        c->users_new = v;
+        c->users_new_cap = cap;
+    }
+    c->users_new[c->nusers_new++] = user_id;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
 void fanout_statics(struct ctrl *c, unsigned what)
 {
     c->statics_changed |= what;
@@ -231,7 +267,8 @@ struct batch {
     long *slot;
     int64_t *removed;
     size_t nremoved;
-    bool users;
+    struct tc_user_profile *up; /* the profiles every message of the batch carries (built once) */
+    size_t nup;
     bool all;         /* no policy: every node sees every other */
     unsigned statics; /* STATIC_*: the DERP map / DNS config go with it */
 };
@@ -335,29 +372,18 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
     r.nonline_change = non;
     r.peers_removed = gone;
     r.npeers_removed = ngone;
-    struct tc_user_profile *up = NULL;
-    if (b->users && c->nusers) {
-        up = calloc(c->nusers, sizeof *up);
-        for (size_t i = 0; up && i < c->nusers; i++) {
-            up[i].id = c->users[i].id;
-            up[i].login_name = c->users[i].name;
-            up[i].display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
-        }
-        r.user_profiles = up;
-        r.nuser_profiles = up ? c->nusers : 0;
-    }
+    r.user_profiles = b->up;
+    r.nuser_profiles = b->nup;
     bool policy = false;
     if (self) {
         unsigned pol = self->pol_flushing;
         if (((self->flushing & CH_SELF) || (pol & POL_CH_CAPS)) && mapper_self_node(c, self, capver, &node)) {
-            free(up);
             goto out;
         }
         if (node.len)
             r.node_json = (struct tc_raw){node.p, node.len, NULL};
         if (pol & (POL_CH_FILTER | POL_CH_SSH)) {
             if (mapper_policy_parts(c, self, capver, &r, &fb, &sb, pol & POL_CH_FILTER, pol & POL_CH_SSH)) {
-                free(up);
                 goto out;
             }
             policy = true;
@@ -368,7 +394,6 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
     if (b->statics & STATIC_DNS)
         r.dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
     if (!nfull && !npc && !non && !ngone && !r.nuser_profiles && !node.len && !policy && !b->statics) {
-        free(up);
         rc = 0;
         goto out;
     }
@@ -376,7 +401,6 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
     r.control_time = tc_time_now();
     jbuf_reset(&c->jb);
     rc = tc_map_response_emit(&c->jb, &r) || c->jb.oom ? -1 : 1;
-    free(up);
     c->deltas_built++;
 out:
     jbuf_free(&node);
@@ -488,16 +512,38 @@ static void shared_free(struct shared_set *ss)
     free(ss->v);
 }
 
+/* The UserProfiles of a batch, in c->users' order: every user's after a reload, else those whose first
+ * node joined (clients upsert profiles by ID; spec netmap.md). Built once per batch, not per message:
+ * every message of the batch carries them. */
+static struct tc_user_profile *batch_profiles(struct ctrl *c, size_t *n)
+{
+    *n = 0;
+    if ((!c->users_changed && !c->nusers_new) || !c->nusers)
+        return NULL;
+    struct tc_user_profile *up = calloc(c->nusers, sizeof *up);
+    for (size_t i = 0; up && i < c->nusers; i++) {
+        if (!c->users_changed && !in_list(c->users_new, c->nusers_new, c->users[i].id))
+            continue;
+        struct tc_user_profile *u = &up[(*n)++];
+        u->id = c->users[i].id;
+        u->login_name = c->users[i].name;
+        u->display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
+    }
+    return up;
+}
+
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
-    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->statics_changed)
+    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->nusers_new && !c->statics_changed)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
-    struct batch b = {c->changed, c->nchanged, NULL, c->removed, c->nremoved, c->users_changed,
+    struct batch b = {c->changed, c->nchanged, NULL, c->removed, c->nremoved, NULL, 0,
                       access_all_visible(c), c->statics_changed};
     c->statics_changed = 0;
+    b.up = batch_profiles(c, &b.nup);
+    c->nusers_new = 0;
     double t_flush = metrics_now(), t_batch = c->st.batch_t0 ? c->st.batch_t0 : t_flush;
     c->changed = NULL;
     c->nchanged = c->changed_cap = 0;
@@ -559,6 +605,7 @@ void fanout_flush(struct ctrl *c)
 out:
     free(mask);
     free(b.slot);
+    free(b.up);
     for (size_t i = 0; i < b.n; i++) {
         struct cnode *n = b.nodes[i];
         n->flushing = 0;

@@ -25,6 +25,7 @@
 struct node_scratch {
     char addr[2][64];
     const char *addrs[2];
+    const char *allowed[2 + ROUTES_MAX + 2];
     char fqdn[MODEL_LABEL_MAX + 260];
     char legacy_derp[32];
     char stable[MODEL_STABLE_ID_MAX + 1];
@@ -60,7 +61,20 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
         na++;
     }
     t->addresses = (struct tc_strs){s->addrs, na};
-    t->allowed_ips = t->addresses; /* cap < 112 needs them; later ones take absent = Addresses */
+    /* AllowedIPs: cap < 112 needs them even when they are the addresses (later ones take absent =
+     * Addresses); routes: the subnet routes this node is primary for, then the exit routes of an exit
+     * node (routes.h) */
+    size_t nal = 0;
+    for (size_t i = 0; i < na; i++)
+        s->allowed[nal++] = s->addrs[i];
+    for (size_t i = 0; i < n->primary.n && nal < 2 + ROUTES_MAX; i++)
+        s->allowed[nal++] = n->primary.v[i];
+    if (routes_is_exit(n)) {
+        s->allowed[nal++] = "0.0.0.0/0";
+        s->allowed[nal++] = "::/0";
+    }
+    t->allowed_ips = (struct tc_strs){s->allowed, nal};
+    t->primary_routes = (struct tc_strs){(const char *const *)n->primary.v, n->primary.n};
     t->endpoints = (struct tc_strs){(const char *const *)m->endpoints.v, m->endpoints.n};
     /* legacy DERP for clients before cap 111; HomeDERP for the rest (both, as headscale does) */
     snprintf(s->legacy_derp, sizeof s->legacy_derp, "127.3.3.40:%d", m->home_derp);

@@ -124,6 +124,12 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, derp_region_id), 900, 999, NULL, NULL},
     {"keepalive", CFG_DURATION, "50s", "a map stream with nothing to say gets a keep-alive this often (+0-9 s)",
      offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL, NULL},
+    {"route_probe_interval", CFG_DURATION, "10s",
+     "subnet routers sharing a prefix are probed over their map stream this often; one that does not answer "
+     "loses its primary routes (0s: no probes)",
+     offsetof(struct control_conf, route_probe_interval), 0, 3600LL * 1000, NULL, NULL},
+    {"route_probe_timeout", CFG_DURATION, "5s", "a subnet router's answer to a health probe must come this soon",
+     offsetof(struct control_conf, route_probe_timeout), 100, 600LL * 1000, NULL, NULL},
     {"batch_delay", CFG_DURATION, "100ms", "changes are collected this long before peers get one delta",
      offsetof(struct control_conf, batch_delay), 0, 1000, NULL, NULL},
     {"stream_queue_max", CFG_INT, "16777216",
@@ -202,6 +208,9 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
     tls_conf_check(s, "tls_listen", c->tls_listen, &c->tls, err);
     if (!c->listen && !c->tls_listen)
         cfg_error(err, s, "listen", "control needs a listener: set listen or tls_listen");
+    if (c->route_probe_interval > 0 && c->route_probe_timeout >= c->route_probe_interval)
+        cfg_error(err, s, "route_probe_timeout", "must be shorter than route_probe_interval (%lld ms)",
+                  c->route_probe_interval);
     if (c->prefix_v4 && c->prefix_v6) {
         struct ipalloc *a = ipalloc_new(c->prefix_v4, c->prefix_v6, msg, sizeof msg);
         if (a)

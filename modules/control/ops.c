@@ -14,6 +14,7 @@
 #include "modules/control/api/parse.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/naming.h"
+#include "modules/control/routes.h"
 #include "modules/control/store.h"
 
 static int fail(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -49,6 +50,7 @@ int ops_node_expire(struct ctrl *c, struct cnode *n, const char *via, char *err,
         n->m.expiry = old;
         return fail(err, errlen, 500, "%s", store_errmsg(c->store));
     }
+    routes_node_update(c, n); /* an expired node serves no route */
     log_info("module=control event=%s action=node_expire node=%lld name=%s", via, (long long)n->m.id,
              n->m.given_name);
     return 200;

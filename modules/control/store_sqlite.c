@@ -88,10 +88,13 @@ static const char *const sq_migrations[] = {
     " text TEXT NOT NULL,"
     " updated INTEGER NOT NULL);",
 
-    /* 5: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets.
-     * MERGE NOTE: this entry must become number 6: the routes branch (subnet routes) lands as 5. It is 5
-     * here only to keep the array contiguous until routes is on main; the lead renumbers it then (put
-     * routes' entry before this one). t/control-migrate.t checks the table by name. */
+    /* 5: subnet routes and exit nodes: the routes a node advertises (its Hostinfo.RoutableIPs, kept
+     * apart from the raw Hostinfo so that listing and approving never re-parse it) and the routes an
+     * admin or the policy's autoApprovers approved. JSON arrays of CIDR text. */
+    "ALTER TABLE nodes ADD COLUMN routes_advertised TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE nodes ADD COLUMN routes_approved TEXT NOT NULL DEFAULT '[]';",
+
+    /* 6: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets. */
     "CREATE TABLE api_credentials ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind INTEGER NOT NULL,"
@@ -109,7 +112,8 @@ static const char *const sq_migrations[] = {
 
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
-    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, renamed"
+    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "     \
+    "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                        \
     "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created, " \
     "description"
@@ -145,13 +149,14 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
     [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                      "last_seen, ephemeral, tags, authkey_id, renamed) "
+                      "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
                       "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20, ?21)",
+                      "?19, ?20, ?21, ?22, ?23)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
                       "hostinfo = ?12, home_derp = ?13, capver = ?14, expiry = ?15, last_seen = ?17, "
-                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21 WHERE id = ?1",
+                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21, routes_advertised = ?22, "
+                      "routes_approved = ?23 WHERE id = ?1",
     [Q_NODE_BY_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
     [Q_NODE_BY_NODE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE node_key = ?1",
     [Q_NODE_BY_MACHINE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE machine_key = ?1",
@@ -793,11 +798,17 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         sqlite3_bind_null(st, 10);
     char *eps = model_strlist_to_json(&n->endpoints);
     char *tags = model_strlist_to_json(&n->tags);
-    if (!eps || !tags) {
+    char *radv = model_strlist_to_json(&n->routes_advertised);
+    char *rapp = model_strlist_to_json(&n->routes_approved);
+    if (!eps || !tags || !radv || !rapp) {
         free(eps);
         free(tags);
+        free(radv);
+        free(rapp);
         return store_fail(&q->base, STORE_IO, "node: out of memory");
     }
+    sqlite3_bind_text(st, 22, radv, -1, free);
+    sqlite3_bind_text(st, 23, rapp, -1, free);
     sqlite3_bind_text(st, 11, eps, -1, free);
     if (n->hostinfo)
         sq_bind_text_copy(st, 12, n->hostinfo);
@@ -844,9 +855,12 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
         return store_fail(&q->base, STORE_IO, "sqlite %s: node %lld has a malformed IPv6 '%s'", q->path,
                           (long long)n->id, t);
     if (model_strlist_from_json(&n->endpoints, (const char *)sqlite3_column_text(st, 10)) < 0 ||
-        model_strlist_from_json(&n->tags, (const char *)sqlite3_column_text(st, 18)) < 0) {
+        model_strlist_from_json(&n->tags, (const char *)sqlite3_column_text(st, 18)) < 0 ||
+        model_strlist_from_json(&n->routes_advertised, (const char *)sqlite3_column_text(st, 21)) < 0 ||
+        model_strlist_from_json(&n->routes_approved, (const char *)sqlite3_column_text(st, 22)) < 0) {
         model_node_clear(n);
-        return store_fail(&q->base, STORE_IO, "sqlite %s: node has malformed endpoints or tags", q->path);
+        return store_fail(&q->base, STORE_IO, "sqlite %s: node has malformed endpoints, tags or routes",
+                          q->path);
     }
     t = (const char *)sqlite3_column_text(st, 11);
     if (t && !(n->hostinfo = strdup(t))) {

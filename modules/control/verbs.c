@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "core/cli.h"
 #include "core/cli_args.h"
@@ -393,6 +394,57 @@ static void node_head(void)
            "EXPIRED", "LAST SEEN", "TAGS");
 }
 
+static void route_list(struct json_object *n, const char *key, const char *label)
+{
+    struct json_object *a;
+    printf("%-11s", label);
+    size_t len = json_object_object_get_ex(n, key, &a) && json_object_is_type(a, json_type_array)
+                     ? json_object_array_length(a)
+                     : 0;
+    for (size_t i = 0; i < len; i++)
+        printf("%s%s", i ? ", " : " ", json_object_get_string(json_object_array_get_idx(a, i)));
+    printf("%s\n", len ? "" : " -");
+}
+
+/* weft nodes routes NODE | weft nodes approve-routes NODE [PREFIX...] */
+static int node_routes(struct weft_cli *cli, const char *sub, const char *verb, int argc, char **argv)
+{
+    struct admin_opts a = {0};
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const char *pos[1 + 64];
+    int npos;
+    bool approve = !strcmp(sub, "approve-routes");
+    if (cli_args(verb, argc, argv, plain, pos, approve ? 1 + 64 : 1, &npos))
+        return 2;
+    if (npos < 1)
+        return usage_err(verb, approve ? "takes NODE and the prefixes to approve (none: approve none)"
+                                       : "takes one NODE (its ID or name)");
+    struct json_object *in = json_object_new_object(), *o;
+    json_object_object_add(in, "node", json_object_new_string(pos[0]));
+    if (approve) {
+        struct json_object *r = json_object_new_array();
+        for (int i = 1; i < npos; i++) /* "10.0.0.0/24,10.1.0.0/24" as one word too */
+            for (const char *p = pos[i]; *p;) {
+                size_t l = strcspn(p, ",");
+                if (l)
+                    json_object_array_add(r, json_object_new_string_len(p, (int)l));
+                p += l + (p[l] == ',');
+            }
+        json_object_object_add(in, "routes", r);
+    }
+    if (!(o = call(cli, "nodes", a.socket, approve ? "nodes/approve-routes" : "nodes/routes", in)))
+        return 1;
+    if (a.json)
+        return print_json(o);
+    printf("node %s (%s)%s\n", s(o, "id"), s(o, "name"),
+           json_object_get_boolean(json_object_object_get(o, "exit_node")) ? ", exit node" : "");
+    route_list(o, "advertised_routes", "advertised");
+    route_list(o, "approved_routes", "approved");
+    route_list(o, "primary_routes", "primary");
+    json_object_put(o);
+    return 0;
+}
+
 static int run_nodes(struct weft_cli *cli, int argc, char **argv)
 {
     struct admin_opts a = {0};
@@ -418,6 +470,8 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
         json_object_put(o);
         return 0;
     }
+    if (!strcmp(sub, "routes") || !strcmp(sub, "approve-routes"))
+        return node_routes(cli, sub, verb, argc, argv);
     const char *path;
     int want = 1;
     if (!strcmp(sub, "register")) {
@@ -430,7 +484,7 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
         path = "nodes/delete";
     } else {
         return usage_err("nodes", "list | register --user U AUTHID | expire NODE | rename NODE NAME | "
-                                  "delete NODE");
+                                  "delete NODE | routes NODE | approve-routes NODE [PREFIX...]");
     }
     if (cli_args(verb, argc, argv, !strcmp(sub, "register") ? reg : plain, pos, want, &npos))
         return 2;
@@ -719,6 +773,9 @@ const struct weft_verb control_verbs[] = {
      "       weft nodes expire NODE\n"
      "       weft nodes rename NODE NEWNAME\n"
      "       weft nodes delete NODE\n"
+     "       weft nodes routes NODE          (routes it advertises, the approved ones, those it is primary for)\n"
+     "       weft nodes approve-routes NODE [PREFIX...]   (the whole approved list; none: approve none;\n"
+     "                                        0.0.0.0/0 ::/0 makes an exit node)\n"
      "NODE is a node's ID or name.\n" ADMIN_HELP,
      run_nodes},
     {"apikeys", "manage API keys of the REST API (/api/v2/)",

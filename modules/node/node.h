@@ -39,6 +39,18 @@ enum node_state {
 };
 const char *node_state_name(enum node_state s);
 
+/* Subnet routes and exit nodes (`weft up` flags; router/router.h applies them). */
+#define NODE_MAX_ROUTES 32
+struct node_routing {
+    struct nl_prefix advertise[NODE_MAX_ROUTES]; /* --advertise-routes (canonical, no /0) */
+    size_t nadvertise;
+    bool advertise_exit;  /* --advertise-exit-node: 0.0.0.0/0 and ::/0 */
+    bool no_snat;         /* --snat-subnet-routes=false: the LAN sees tailnet source addresses */
+    bool accept_routes;   /* --accept-routes: peers' subnet routes are used */
+    char exit_node[256];  /* --exit-node: a peer's name or address; "" none */
+    bool exit_allow_lan;  /* --exit-node-allow-lan-access */
+};
+
 /* What the daemon keeps across restarts besides its keys (node-prefs.json, mode 0600). */
 struct node_prefs {
     char login_server[512];
@@ -46,11 +58,13 @@ struct node_prefs {
     bool want_running; /* up (not down) */
     bool accept_dns;   /* point the OS's resolver at MagicDNS (`weft up --accept-dns`, default true) */
     bool logged_in;    /* the current node key was registered */
+    struct node_routing routing;
 };
 
 struct ctl;
 struct dp;
 struct lapi;
+struct router;
 struct weft_instance;
 
 struct node {
@@ -76,6 +90,7 @@ struct node {
     struct ctl *ctl;
     struct dp *dp;
     struct lapi *lapi;
+    struct router *router;  /* routes, rules and NAT of subnet routes and exit nodes (with a TUN) */
     struct dns_service *dns;            /* MagicDNS: the resolver at 100.100.100.100 (dns/dns.h) */
     struct dns_os *dns_os;              /* what the OS was told (dns/os.h) */
     struct dns_os_wants dns_applied;    /* ... and what for */
@@ -109,6 +124,8 @@ void node_on_netinfo(struct node *n);
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
             size_t errlen);
 void node_down(struct node *n);
+/* New routing preferences (validated by the caller: router_check): stored, advertised to control, applied. */
+void node_set_routing(struct node *n, const struct node_routing *r);
 /* Logout: tell control (if reachable), forget the node key; done(arg, err) when finished. */
 int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *arg);
 int node_prefs_save(struct node *n);

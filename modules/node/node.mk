@@ -4,14 +4,15 @@ node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/node/libmod_node.la
 modules_node_libmod_node_la_SOURCES = $(node_sources)
-modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS) $(CURL_LIBS)
+modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS) $(NFTABLES_LIBS)
 BUILTIN_MODULE_LIBS += modules/node/libmod_node.la
 BUILTIN_MODULE_NAMES += node
 else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS) $(CURL_LIBS)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS) \
+	$(NFTABLES_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP
@@ -45,14 +46,20 @@ node_sources += \
 	modules/node/magicsock/portmap.c modules/node/magicsock/upnp.c \
 	modules/node/magicsock/pmp.c modules/node/magicsock/pmp.h
 
+# subnet routes and exit nodes: kernel routes and rules, NAT through libnftables (modules/node/router/router.h)
+node_sources += \
+	modules/node/router/router.c modules/node/router/router.h \
+	modules/node/router/nft.c
+
 # the inbound packet filter with connection tracking (modules/node/filter/filter.h)
 node_sources += \
 	modules/node/filter/filter.c modules/node/filter/filter.h \
 	modules/node/filter/packet.c modules/node/filter/packet.h
 
 # shell tests with the real binary: t/node-cli.t unprivileged (no TUN), t/node.t in namespaces (root)
-TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t
+TESTS += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t t/routes.t
 EXTRA_DIST += t/node-cli.t t/node.t t/node_nat.t t/node_filter.t t/node_stun.t t/node_policy.t t/node_upnp.t \
+	t/routes.t \
 	t/node_lib.sh
 
 # the netmap against captured MapResponses and deltas, the DERP URL rule, timings, prefixes
@@ -105,7 +112,6 @@ t_unit_test_node_dns_SOURCES = t/unit/test_node_dns.c modules/node/dns/dns.c mod
 	modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c modules/node/dns/forward.c \
 	modules/node/netmap.c
 t_unit_test_node_dns_CFLAGS = $(AM_CFLAGS)
-t_unit_test_node_dns_LDADD = $(LDADD) $(CURL_LIBS) # (DNS-over-HTTPS in forward.c)
 # the system resolver's integration on real files: rewrite, backup, restore, crash recovery, other managers
 check_PROGRAMS += t/unit/test_dns_os
 TESTS += t/unit/test_dns_os
@@ -113,7 +119,6 @@ t_unit_test_dns_os_SOURCES = t/unit/test_dns_os.c modules/node/dns/os.c modules/
 	modules/node/dns/zone.c modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c \
 	modules/node/dns/forward.c modules/node/netmap.c
 t_unit_test_dns_os_CFLAGS = $(AM_CFLAGS)
-t_unit_test_dns_os_LDADD = $(LDADD) $(CURL_LIBS) # (DNS-over-HTTPS in forward.c)
 FUZZ_TARGETS += fuzz_dns
 EXTRA_DIST += t/fuzz/corpus/fuzz_dns
 
@@ -123,7 +128,6 @@ bench_bench_dns_SOURCES = bench/bench_dns.c modules/node/dns/dns.c modules/node/
 	modules/node/dns/resolver.c modules/node/dns/ippkt.c modules/node/dns/tcp.c modules/node/dns/forward.c \
 	modules/node/netmap.c
 bench_bench_dns_CFLAGS = $(AM_CFLAGS)
-bench_bench_dns_LDADD = $(LDADD) $(CURL_LIBS) # (DNS-over-HTTPS in forward.c)
 bench_bench_dns_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_ABS_SRCDIR='"$(abs_top_srcdir)"' \
 	-DWEFT_ABS_BUILDDIR='"$(abs_top_builddir)"'
 EXTRA_DIST += bench/dns.sh

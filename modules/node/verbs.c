@@ -203,6 +203,8 @@ static void call_done(struct call *c)
 static const char usage_up[] =
     "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--accept-dns[=BOOL]]\n"
     "               [--timeout SECONDS] [--socket PATH]\n"
+    "               [--advertise-routes CIDR,...] [--advertise-exit-node[=false]] [--snat-subnet-routes=false]\n"
+    "               [--accept-routes[=false]] [--exit-node PEER] [--exit-node-allow-lan-access[=false]]\n"
     "\n"
     "Connect this node to its tailnet: log in to the control server (with a pre-auth key, or\n"
     "interactively: the login URL is printed and `up` waits until it is visited), then bring up the\n"
@@ -214,6 +216,14 @@ static const char usage_up[] =
     "  --accept-dns[=BOOL] point this machine's resolver at MagicDNS (100.100.100.100) with the\n"
     "                      control server's DNS settings (default true, remembered; see `weft dns status`)\n"
     "  --timeout SECONDS   how long to wait for Running (default 60)\n"
+    "  --advertise-routes CIDR,...  offer these subnets to the tailnet (\"\" withdraws them); an admin\n"
+    "                      approves them on the server (weft nodes approve-routes)\n"
+    "  --advertise-exit-node  offer this node as an exit node (0.0.0.0/0 and ::/0)\n"
+    "  --snat-subnet-routes=false  the LAN sees tailnet source addresses (it needs a route back)\n"
+    "  --accept-routes     use the subnet routes other nodes offer\n"
+    "  --exit-node PEER    send internet traffic through PEER (a name or tailnet address; \"\" stops)\n"
+    "  --exit-node-allow-lan-access  with an exit node, keep the local LAN reachable directly\n"
+    "Routing flags not given keep their last value.\n"
     "  --socket PATH       the daemon's socket (default: node.socket, /run/weft/node.sock)\n";
 
 static int up_line(struct call *c, struct json_object *o)
@@ -240,6 +250,8 @@ static int up_line(struct call *c, struct json_object *o)
 static int verb_up(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL, *pos[1];
+    const char *adv = NULL, *exit_node = NULL;
+    int adv_exit = -1, snat = -1, accept = -1, lan = -1;
     int accept_dns = -1;
     /* --accept-dns[=BOOL] (a flag that may take a value) is taken out before the strict parser */
     char *args[argc + 1];
@@ -259,7 +271,14 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
     args[nargs] = NULL;
     const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock),       CLI_OPT_VALUE("--login-server", &server),
                                    CLI_OPT_VALUE("--authkey", &authkey),   CLI_OPT_VALUE("--hostname", &hostname),
-                                   CLI_OPT_VALUE("--timeout", &timeout), CLI_OPT_END};
+                                   CLI_OPT_VALUE("--timeout", &timeout),
+                                   CLI_OPT_VALUE("--advertise-routes", &adv),
+                                   CLI_OPT_BOOL("--advertise-exit-node", &adv_exit),
+                                   CLI_OPT_BOOL("--snat-subnet-routes", &snat),
+                                   CLI_OPT_BOOL("--accept-routes", &accept),
+                                   CLI_OPT_VALUE("--exit-node", &exit_node),
+                                   CLI_OPT_BOOL("--exit-node-allow-lan-access", &lan),
+                                   CLI_OPT_END};
     int npos;
     long long tmo = 0;
     if (cli_args("up", nargs, args, opts, pos, 0, &npos) ||
@@ -291,6 +310,20 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
         json_object_object_add(o, "Hostname", json_object_new_string(hostname));
     if (timeout)
         json_object_object_add(o, "Timeout", json_object_new_int64(tmo));
+    if (adv)
+        json_object_object_add(o, "AdvertiseRoutes", json_object_new_string(adv));
+    if (exit_node)
+        json_object_object_add(o, "ExitNode", json_object_new_string(exit_node));
+    const struct {
+        const char *k;
+        int v;
+    } bools[] = {{"AdvertiseExitNode", adv_exit},
+                 {"SNATSubnetRoutes", snat},
+                 {"AcceptRoutes", accept},
+                 {"ExitNodeAllowLANAccess", lan}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+        if (bools[i].v >= 0)
+            json_object_object_add(o, bools[i].k, json_object_new_boolean(bools[i].v));
     if (accept_dns >= 0)
         json_object_object_add(o, "AcceptDNS", json_object_new_boolean(accept_dns));
     c.on_line = up_line;
@@ -415,6 +448,53 @@ static void short_name(const char *fqdn, const char *host, char *buf, size_t cap
     buf[l] = 0;
 }
 
+/* "a, b, c" of a JSON array of strings into buf ("" when empty) */
+static const char *join_arr(struct json_object *a, char *buf, size_t cap)
+{
+    size_t l = 0;
+    buf[0] = 0;
+    size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+    for (size_t i = 0; i < n && l < cap; i++)
+        l += (size_t)snprintf(buf + l, cap - l, "%s%s", i ? ", " : "",
+                              json_object_get_string(json_object_array_get_idx(a, i)));
+    return buf;
+}
+
+/* Routes offered, accepted and the exit node in use, as comment lines after the table. */
+static void status_routes(struct json_object *o, struct json_object *self, struct json_object *peers, size_t np)
+{
+    struct json_object *r = json_object_object_get(o, "Routing");
+    char buf[1024], name[128];
+    if (!r)
+        return;
+    bool adv_exit = json_object_get_boolean(json_object_object_get(r, "AdvertiseExitNode"));
+    join_arr(json_object_object_get(r, "AdvertiseRoutes"), buf, sizeof buf);
+    if (*buf || adv_exit) {
+        char appr[1024];
+        join_arr(self ? json_object_object_get(self, "Routes") : NULL, appr, sizeof appr);
+        printf("# offering: %s%s%s%s (routed to us: %s)\n", buf, *buf && adv_exit ? ", " : "",
+               adv_exit ? "exit node" : "",
+               json_object_get_boolean(json_object_object_get(r, "SNATSubnetRoutes")) ? "" : ", without SNAT",
+               *appr ? appr : "none yet: an admin approves them");
+    }
+    bool accept = json_object_get_boolean(json_object_object_get(r, "AcceptRoutes"));
+    for (size_t i = 0; i < np; i++) {
+        struct json_object *p = json_object_array_get_idx(peers, i);
+        join_arr(json_object_object_get(p, "Routes"), buf, sizeof buf);
+        if (!*buf)
+            continue;
+        short_name(get_str(p, "Name"), get_str(p, "HostName"), name, sizeof name);
+        printf("# %s offers %s%s\n", name, buf,
+               json_object_get_boolean(json_object_object_get(p, "ExitNode")) ? " (our exit node)"
+               : accept                                                       ? " (accepted)"
+                                                                              : "");
+    }
+    const char *ex = get_str(r, "ExitNode");
+    if (*ex)
+        printf("# exit node: %s%s%s\n", ex, get_int(r, "ExitNodeID") ? "" : " (not in use: not found or not an exit node)",
+               json_object_get_boolean(json_object_object_get(r, "ExitNodeAllowLANAccess")) ? ", LAN access allowed" : "");
+}
+
 static int verb_status(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *pos[1];
@@ -508,6 +588,7 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
     }
     if (!strcmp(state, "Running") && np == 0)
         printf("# no peers yet: the other nodes of the tailnet appear here as they join\n");
+    status_routes(o, self, peers, np);
     int rc = strcmp(state, "Running") == 0 ? 0 : 1;
     json_object_put(o);
     call_done(&c);

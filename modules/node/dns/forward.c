@@ -7,12 +7,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -37,8 +37,7 @@ struct fq {
     uint8_t *buf; /* TCP: the answer being read (2-byte length first); DoH: the body */
     size_t blen, bcap;
     size_t sent; /* TCP: bytes of the length-prefixed query written */
-    CURL *easy;
-    struct curl_slist *hdrs;
+    struct fetch *fx; /* DoH: the request under way */
     struct fq *prev, *next;
 };
 
@@ -50,8 +49,8 @@ struct dns_fwd {
     struct dns_fwd_stats st;
     unsigned timeout_ms;
     char *const *ca_file;
-    CURLM *multi;
-    struct timer curl_timer;
+    struct fetcher *fetcher; /* made at the first DoH query: a node without DoH upstreams never loads libcurl */
+    bool fetcher_failed;     /* libcurl cannot be loaded: said once */
 };
 
 static void start_try(struct fq *q);
@@ -74,13 +73,10 @@ static void fq_close_io(struct fq *q)
             close(q->fd);
         q->fd = -1;
     }
-    if (q->easy) {
-        curl_multi_remove_handle(q->f->multi, q->easy);
-        curl_easy_cleanup(q->easy);
-        q->easy = NULL;
+    if (q->fx) {
+        fetch_cancel(q->fx);
+        q->fx = NULL;
     }
-    curl_slist_free_all(q->hdrs);
-    q->hdrs = NULL;
     timer_stop(&q->timer);
     q->blen = 0;
     q->sent = 0;
@@ -232,125 +228,59 @@ static void on_tcp(struct loop_watch *w, int fd, int events, void *arg)
     }
 }
 
-/* ---- DNS over HTTPS: libcurl's multi interface on the loop ---- */
+/* ---- DNS over HTTPS (RFC 8484 POST) through core/fetch ---- */
 
-static size_t doh_write(char *p, size_t size, size_t n, void *arg)
+/* The media type without parameters is application/dns-message. */
+static bool is_dns_message(const char *ct)
+{
+    static const char want[] = "application/dns-message";
+    if (!ct || strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    char c = ct[sizeof want - 1];
+    return c == 0 || c == ';' || c == ' ' || c == '\t';
+}
+
+static void on_doh(const struct fetch_response *r, void *arg)
 {
     struct fq *q = arg;
-    size_t l = size * n;
-    if (q->blen + l > MAX_MSG)
-        return 0; /* too big for a DNS message: curl fails the transfer */
-    memcpy(q->buf + q->blen, p, l);
-    q->blen += l;
-    return l;
-}
-
-static void doh_check(struct dns_fwd *f)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(f->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct fq *q = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
-        if (!q)
-            continue;
-        long code = 0;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-        if (m->data.result == CURLE_OK && code == 200 && is_answer(q, q->buf, q->blen)) {
-            finish(q, q->buf, q->blen);
-        } else {
-            log_debug("module=node event=dns_doh url=%s error=\"%s\" status=%ld", q->up.v[q->idx].text,
-                      curl_easy_strerror(m->data.result), code);
-            next_upstream(q);
-        }
+    q->fx = NULL; /* core/fetch frees it after this returns */
+    const char *ct = r->err ? NULL : fetch_header(r, "Content-Type");
+    if (!r->err && r->status == 200 && is_dns_message(ct) && is_answer(q, (const uint8_t *)r->body, r->len)) {
+        finish(q, (const uint8_t *)r->body, r->len);
+        return;
     }
-}
-
-static void on_curl_fd(struct loop_watch *w, int fd, int events, void *arg)
-{
-    struct dns_fwd *f = arg;
-    int running, ev = 0;
-    if (events & LOOP_READ)
-        ev |= CURL_CSELECT_IN;
-    if (events & LOOP_WRITE)
-        ev |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(f->multi, fd, ev, &running);
-    doh_check(f);
-}
-
-static int curl_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct dns_fwd *f = userp;
-    struct loop_watch *w = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (w)
-            loop_watch_free(w);
-        curl_multi_assign(f->multi, s, NULL);
-        return 0;
-    }
-    int ev = (what & CURL_POLL_IN ? LOOP_READ : 0) | (what & CURL_POLL_OUT ? LOOP_WRITE : 0);
-    if (!w) {
-        w = loop_watch_add(f->loop, s, ev, on_curl_fd, f);
-        if (!w)
-            return -1;
-        curl_multi_assign(f->multi, s, w);
-    } else {
-        loop_watch_set(w, ev);
-    }
-    return 0;
-}
-
-static void on_curl_timer(struct timer *t, void *arg)
-{
-    struct dns_fwd *f = arg;
-    int running;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    doh_check(f);
-}
-
-static int curl_timer_cb(CURLM *m, long ms, void *userp)
-{
-    struct dns_fwd *f = userp;
-    if (ms < 0)
-        timer_stop(&f->curl_timer);
-    else
-        timer_start(&f->curl_timer, (uint64_t)ms);
-    return 0;
+    log_debug("module=node event=dns_doh url=%s error=\"%s\" status=%d content_type=\"%s\"",
+              q->up.v[q->idx].text, r->err ? r->err : "bad answer", r->status, ct ? ct : "");
+    next_upstream(q);
 }
 
 static int doh_start(struct fq *q)
 {
     struct dns_fwd *f = q->f;
-    if (!f->multi) {
-        if (!(f->multi = curl_multi_init()))
+    if (!f->fetcher) {
+        if (f->fetcher_failed)
             return -1;
-        curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb);
-        curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-        curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-        curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+        char err[300];
+        if (!(f->fetcher = fetcher_new(f->loop, err, sizeof err))) {
+            f->fetcher_failed = true;
+            log_error("module=node event=dns_doh error=\"%s\"", err);
+            return -1;
+        }
     }
-    if (!(q->easy = curl_easy_init()))
-        return -1;
-    q->hdrs = curl_slist_append(NULL, "Content-Type: application/dns-message");
-    q->hdrs = curl_slist_append(q->hdrs, "Accept: application/dns-message");
-    curl_easy_setopt(q->easy, CURLOPT_URL, q->up.v[q->idx].text);
-    curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);
-    curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, (char *)q->query);
-    curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE, (long)q->qlen);
-    curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, doh_write);
-    curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(q->easy, CURLOPT_PRIVATE, q);
-    curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms * 2);
-    curl_easy_setopt(q->easy, CURLOPT_USERAGENT, "weft");
-    if (f->ca_file && *f->ca_file && **f->ca_file)
-        curl_easy_setopt(q->easy, CURLOPT_CAINFO, *f->ca_file);
-    if (curl_multi_add_handle(f->multi, q->easy) != CURLM_OK)
-        return -1;
-    return 0;
+    /* upstreams are DoH only for https:// URLs (resolver.c), and core/fetch follows no redirects */
+    struct fetch_request req = {
+        .method = "POST",
+        .url = q->up.v[q->idx].text,
+        .body = q->query,
+        .body_len = q->qlen,
+        .content_type = "application/dns-message",
+        .accept = "application/dns-message",
+        .ca_file = f->ca_file && *f->ca_file && **f->ca_file ? *f->ca_file : NULL,
+        .timeout_ms = f->timeout_ms * 2,
+        .max_body = MAX_MSG,
+    };
+    q->fx = fetch_start(f->fetcher, &req, on_doh, q);
+    return q->fx ? 0 : -1;
 }
 
 static void start_try(struct fq *q)
@@ -365,7 +295,7 @@ static void start_try(struct fq *q)
             return;
         }
         f->st.sent++;
-        return; /* curl keeps its own timeout */
+        return; /* core/fetch keeps its own timeout */
     }
     int tcp = q->mode == FQ_TCP;
     q->fd = socket(u->sa.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -439,7 +369,6 @@ struct dns_fwd *dns_fwd_new(struct loop *l, dns_fwd_done done, void *arg)
     f->done = done;
     f->arg = arg;
     f->timeout_ms = UDP_TIMEOUT_MS;
-    timer_init(&f->curl_timer, l, on_curl_timer, f);
     return f;
 }
 
@@ -458,9 +387,7 @@ void dns_fwd_free(struct dns_fwd *f)
         q->fd = -1;
         fq_free(q);
     }
-    timer_stop(&f->curl_timer);
-    if (f->multi)
-        curl_multi_cleanup(f->multi);
+    fetcher_free(f->fetcher);
     free(f);
 }
 
