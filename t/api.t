@@ -114,9 +114,72 @@ like "$(body)" 'bad tag server' "naming it"
 is "$(req POST "device/$d1/authorized" "${AUTH[@]}" -d '{"authorized":true}')" 200 "POST /device/{id}/authorized true"
 is "$(req POST "device/$d1/authorized" "${AUTH[@]}" -d '{"authorized":false}')" 501 "deauthorizing: 501, weft does not"
 like "$(body)" 'expire' "saying what to do instead"
-is "$(req GET "device/$d1/routes" "${AUTH[@]}")" 501 "GET /device/{id}/routes: 501 (no subnet routes in weft yet)"
-is "$(req POST "device/$d1/routes" "${AUTH[@]}" -d '{"routes":[]}')" 501 "POST /device/{id}/routes: 501"
+
+# ---- routes: node2 advertises (tsnode as `tailscale up --advertise-routes`), node1's stream watches ----
+"$TSNODE" "$url" "$TMP" node1 map 100000 900 >node1.map 2>node1.err &
+n1pid=$!
+TSNODE_ROUTES=10.30.0.0/24,0.0.0.0/0,::/0 "$TSNODE" "$url" "$TMP" node2 map 100000 900 >node2.map 2>node2.err &
+n2pid=$!
+on_exit "kill $n1pid $n2pid 2>/dev/null"
+d2=$(req GET device/2 "${AUTH[@]}" >/dev/null; j 'd["nodeId"]')
+# node2's entry in the last map message node1 got that has one: "ALLOWEDIPS|PRIMARYROUTES"
+peer2() {
+    python3 - node1.map "$(nodes | python3 -c 'import json,sys; print([n["id"] for n in json.load(sys.stdin)["nodes"] if n["name"] == "node2"][0])')" <<'PY'
+import json, sys
+last = None
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line.partition(" ")[2])
+    except ValueError:
+        continue
+    for p in (m.get("Peers") or []) + (m.get("PeersChanged") or []):
+        if str(p["ID"]) == sys.argv[2]:
+            last = p
+if last:
+    print(",".join(last.get("AllowedIPs") or []) + "|" + ",".join(last.get("PrimaryRoutes") or []))
+PY
+}
+wait_for 10 holds '[ "$(req GET "device/$d2/routes" "${AUTH[@]}")$(j "len(d[\"advertisedRoutes\"])")" = 2003 ]'
+is "$(req GET "device/$d2/routes" "${AUTH[@]}")" 200 "GET /device/{id}/routes"
+is "$(body)" '{"advertisedRoutes":["0.0.0.0/0","10.30.0.0/24","::/0"],"enabledRoutes":[]}' \
+    "Tailscale's shape: what node2 advertises, nothing enabled"
+wait_for 10 holds '[ -n "$(peer2)" ]'
+is "$(peer2)" "100.64.0.2/32,fd7a:115c:a1e0::2/128|" "node1 sees node2 with its addresses only"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":["10.30.0.0/24"]}')" 200 "POST /device/{id}/routes"
+is "$(body)" '{"advertisedRoutes":["0.0.0.0/0","10.30.0.0/24","::/0"],"enabledRoutes":["10.30.0.0/24"]}' \
+    "answers the routes with the prefix enabled"
+is "$(w nodes routes node2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["approved_routes"], d["primary_routes"], d["exit_node"])')" \
+    "['10.30.0.0/24'] ['10.30.0.0/24'] False" "weft nodes routes: approved, and node2 is its primary"
+wait_for 10 holds '[ "$(peer2)" = "100.64.0.2/32,fd7a:115c:a1e0::2/128,10.30.0.0/24|10.30.0.0/24" ]'
+ok $? "node1's map gets node2 with the route in AllowedIPs and PrimaryRoutes"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":["10.30.0.0/24","0.0.0.0/0","::/0","192.0.2.0/24"]}')" 200 \
+    "enabling the exit routes and a route not advertised (yet)"
+is "$(j 'd["enabledRoutes"]')" "['0.0.0.0/0', '10.30.0.0/24', '192.0.2.0/24', '::/0']" "all enabled"
+is "$(w nodes routes node2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["primary_routes"], d["exit_node"])')" \
+    "['10.30.0.0/24'] True" "node2 is an exit node; the unadvertised route waits"
+wait_for 10 holds '[ "$(peer2)" = "100.64.0.2/32,fd7a:115c:a1e0::2/128,10.30.0.0/24,0.0.0.0/0,::/0|10.30.0.0/24" ]'
+ok $? "node1's map gets node2's exit routes"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":["0.0.0.0/0"]}')" 400 "0.0.0.0/0 without ::/0: 400"
+like "$(j 'd["message"]')" 'both 0.0.0.0/0 and ::/0' "saying an exit node needs both"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":["10.30.0.1/24"]}')" 400 "a prefix with host bits: 400"
+like "$(j 'd["message"]')" '^route 10.30.0.1/24: host bits set' "naming it"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":["100.64.0.0/24"]}')" 400 "a prefix in the tailnet's range: 400"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":[7]}')" 400 "a route that is not a string: 400"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":"10.30.0.0/24"}')" 400 "routes that are not a list: 400"
+is "$(req GET "device/$d2/routes" "${AUTH[@]}")" 200 ""
+is "$(j 'd["enabledRoutes"]')" "['0.0.0.0/0', '10.30.0.0/24', '192.0.2.0/24', '::/0']" "the refused changes changed nothing"
+is "$(req POST "device/$d2/routes" "${AUTH[@]}" -d '{"routes":[]}')" 200 "POST an empty list"
+is "$(j 'd["enabledRoutes"]')" "[]" "disables every route"
+is "$(w nodes routes node2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["approved_routes"], d["primary_routes"], d["exit_node"])')" \
+    "[] [] False" "weft nodes routes agrees"
+wait_for 10 holds '[ "$(peer2)" = "100.64.0.2/32,fd7a:115c:a1e0::2/128|" ]'
+ok $? "node1's map loses node2's routes"
+w nodes approve-routes node2 10.30.0.0/24 >/dev/null
+is "$(req GET "device/$d2/routes" "${AUTH[@]}")$(j 'd["enabledRoutes"]')" "200['10.30.0.0/24']" \
+    "a route approved with weft nodes approve-routes is enabled for the API"
 is "$(req GET "device/nosuch/routes" "${AUTH[@]}")" 404 "routes of an unknown device: 404"
+is "$(req POST "device/nosuch/routes" "${AUTH[@]}" -d '{"routes":[]}')" 404 "setting them: 404"
+kill $n1pid $n2pid 2>/dev/null; wait $n1pid $n2pid 2>/dev/null
 is "$(req POST "device/$d1/expire" "${AUTH[@]}")" 200 "POST /device/{id}/expire"
 is "$(req GET "device/$d1" "${AUTH[@]}")" 200 ""; is "$(j 'd["keyExpiryDisabled"]')" False "the device now has an expiry"
 like "$(nodes)" '"name":"db".*"expired":true' "and is expired"
@@ -170,11 +233,76 @@ is "$(body)" '{"magicDNS":true}' "MagicDNS on"
 is "$(req GET tailnet/-/dns/split-dns "${AUTH[@]}")" 200 "GET /tailnet/-/dns/split-dns"
 is "$(body)" '{"corp.example":["10.1.0.53","10.1.0.54"],"local.example":null}' \
     "the configured routes (control.dns.routes); a domain the nodes answer themselves is null"
-for p in nameservers searchpaths preferences split-dns; do
-    is "$(req POST "tailnet/-/dns/$p" "${AUTH[@]}" -d '{}')" 501 "POST /tailnet/-/dns/$p: 501 (configuration-file settings)"
-done
-is "$(req PATCH "tailnet/-/dns/split-dns" "${AUTH[@]}" -d '{}')" 501 "PATCH split-dns: 501"
-is "$(req PUT "tailnet/-/dns/split-dns" "${AUTH[@]}" -d '{}')" 501 "PUT split-dns: 501"
+# changes: stored in the database over the file's values, pushed to node2's open stream at once
+"$TSNODE" "$url" "$TMP" node2 map 100000 900 >dns.map 2>dns.err &
+dpid=$!
+on_exit "kill $dpid 2>/dev/null"
+wait_for 10 grep -q '"DNSConfig"' dns.map; ok $? "node2's stream is open, with the DNS config"
+# dnscfg EXPR: EXPR over the last DNSConfig node2 got (c)
+dnscfg() {
+    python3 - "$1" <<'PY'
+import json, sys
+c = None
+for line in open("dns.map"):
+    try:
+        m = json.loads(line.partition(" ")[2])
+    except ValueError:
+        continue
+    c = m.get("DNSConfig", c)
+print(eval(sys.argv[1]))
+PY
+}
+is "$(dnscfg '[r["Addr"] for r in c["Resolvers"]]')" "['192.0.2.53', '2001:db8::53']" "node2 has the file's nameservers"
+is "$(req POST tailnet/-/dns/nameservers "${AUTH[@]}" -d '{"dns":["192.0.2.99","192.0.2.99","2001:db8::99"]}')" 200 \
+    "POST /tailnet/-/dns/nameservers"
+is "$(body)" '{"dns":["192.0.2.99","2001:db8::99"],"magicDNS":true}' "answers the nameservers now in force (deduplicated)"
+is "$(req GET tailnet/-/dns/nameservers "${AUTH[@]}")$(body)" '200{"dns":["192.0.2.99","2001:db8::99"],"magicDNS":true}' \
+    "GET gives them"
+wait_for 10 holds '[ "$(dnscfg "[r[\"Addr\"] for r in c[\"Resolvers\"]]")" = "['"'"'192.0.2.99'"'"', '"'"'2001:db8::99'"'"']" ]'
+ok $? "node2's stream gets them at once"
+is "$(sqlite3 "$state/control.db" "SELECT value FROM settings WHERE name = 'dns.nameservers'")" '["192.0.2.99","2001:db8::99"]' \
+    "stored in the database under the key they override"
+is "$(req POST tailnet/-/dns/nameservers "${AUTH[@]}" -d '{"dns":["not-an-address"]}')" 400 "a nameserver that is not one: 400"
+like "$(j 'd["message"]')" '^dns: not-an-address: ' "naming it"
+is "$(req POST tailnet/-/dns/nameservers "${AUTH[@]}" -d '{"dns":"192.0.2.1"}')" 400 "not a list: 400"
+is "$(req POST tailnet/-/dns/searchpaths "${AUTH[@]}" -d '{"searchPaths":["a.example","b.example"]}')" 200 \
+    "POST /tailnet/-/dns/searchpaths"
+is "$(body)" '{"searchPaths":["a.example","b.example"]}' "answers them"
+wait_for 10 holds '[ "$(dnscfg "c[\"Domains\"]")" = "['"'"'example.com'"'"', '"'"'a.example'"'"', '"'"'b.example'"'"']" ]'
+ok $? "node2 gets them after the MagicDNS domain"
+is "$(req POST tailnet/-/dns/searchpaths "${AUTH[@]}" -d '{"searchPaths":["-bad-"]}')" 400 "a search path that is no domain: 400"
+is "$(req PATCH tailnet/-/dns/split-dns "${AUTH[@]}" -d '{"new.example":["10.2.0.53"],"corp.example":null}')" 200 \
+    "PATCH /tailnet/-/dns/split-dns"
+is "$(body)" '{"local.example":null,"new.example":["10.2.0.53"]}' "sets new.example, removes corp.example (null), keeps the rest"
+wait_for 10 holds '[ "$(dnscfg "sorted(k for k in c[\"Routes\"] if not k.endswith(\"arpa\"))")" = "['"'"'local.example'"'"', '"'"'new.example'"'"']" ]'
+ok $? "node2's split DNS routes follow"
+is "$(dnscfg '[r["Addr"] for r in c["Routes"]["new.example"]]')" "['10.2.0.53']" "with the new domain's nameserver"
+is "$(req PUT tailnet/-/dns/split-dns "${AUTH[@]}" -d '{"only.example":["10.3.0.53"]}')" 200 "PUT /tailnet/-/dns/split-dns"
+is "$(body)" '{"only.example":["10.3.0.53"]}' "replaces every domain"
+is "$(req PUT tailnet/-/dns/split-dns "${AUTH[@]}" -d '{"bad domain":["10.3.0.53"]}')" 400 "a domain that is not one: 400"
+is "$(req PATCH tailnet/-/dns/split-dns "${AUTH[@]}" -d '{"x.example":["nope"]}')" 400 "a nameserver that is not one: 400"
+is "$(req PATCH tailnet/-/dns/split-dns "${AUTH[@]}" -d '{"x.example":"10.0.0.1"}')" 400 "not a list: 400"
+is "$(req GET tailnet/-/dns/split-dns "${AUTH[@]}")$(body)" '200{"only.example":["10.3.0.53"]}' "the refusals changed nothing"
+is "$(req POST tailnet/-/dns/split-dns "${AUTH[@]}" -d '{}')" 405 "POST split-dns: 405 (Tailscale's are PATCH and PUT)"
+is "$(req POST tailnet/-/dns/preferences "${AUTH[@]}" -d '{"magicDNS":false}')" 200 "POST /tailnet/-/dns/preferences"
+is "$(body)" '{"magicDNS":false}' "MagicDNS off"
+wait_for 10 holds '[ "$(dnscfg "(c.get(\"Proxied\", False), c[\"Domains\"])")" = "(False, ['"'"'a.example'"'"', '"'"'b.example'"'"'])" ]'
+ok $? "node2 is told: not proxied, no MagicDNS domain"
+is "$(req POST tailnet/-/dns/preferences "${AUTH[@]}" -d '{"magicDNS":"no"}')" 400 "a preference that is not a boolean: 400"
+# a restart keeps them
+kill $dpid 2>/dev/null; wait $dpid 2>/dev/null
+stop_weft serve TERM
+start_weft serve serve "${args[@]}"
+wait_for 10 grep -q 'event=started' serve.log; ok $? "weft serve starts again"
+like "$(cat serve.log)" 'event=dns_settings setting=control.dns.nameservers msg="the value set through the API is in force' \
+    "saying which settings the API set"
+is "$(req GET tailnet/-/dns/nameservers "${AUTH[@]}")$(body)" '200{"dns":["192.0.2.99","2001:db8::99"],"magicDNS":false}' \
+    "the settings survive a restart"
+is "$(req GET tailnet/-/dns/split-dns "${AUTH[@]}")$(body)" '200{"only.example":["10.3.0.53"]}' "split DNS too"
+is "$(req DELETE weft/dns "${AUTH[@]}")" 200 "DELETE /weft/dns (weft's own)"
+is "$(body)" '{"dns":["192.0.2.53","2001:db8::53"],"searchPaths":["corp.example"],"magicDNS":true,"splitDns":{"corp.example":["10.1.0.53","10.1.0.54"],"local.example":null}}' \
+    "puts the configuration's values back in force"
+is "$(sqlite3 "$state/control.db" "SELECT count(*) FROM settings")" 0 "and removes them from the database"
 
 # ---- deleting a device ----
 is "$(req DELETE device/2 "${AUTH[@]}")" 200 "DELETE /device/{id}"
@@ -213,6 +341,7 @@ is "$(req DELETE "device/$d1" "${T[@]}")" 403 "but may not delete a device (need
 like "$(body)" '"message":"calling actor does not have enough permissions.*devices:core' "saying which scope it needs"
 is "$(req GET tailnet/-/keys "${T[@]}")" 403 "nor list auth keys: 403"
 is "$(req GET tailnet/-/dns/nameservers "${T[@]}")" 403 "nor read DNS: 403"
+is "$(req GET "device/$d1/routes" "${T[@]}")" 403 "nor a device's routes (devices:routes:read): 403"
 is "$(req POST weft/users -H "Authorization: Bearer $tok2" -d '{"loginName":"dave"}')" 403 "the narrower token may not create users"
 is "$(req POST oauth/token -u "$cid:$csec" -d scope=auth_keys)" 400 "a scope the client lacks: 400"
 is "$(j 'd["error"]')" invalid_scope "invalid_scope"
@@ -255,15 +384,20 @@ is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag0" -H 'Accept: appl
 is "$(body)" "$(printf '%s' "$pol")" "answers the policy now in force, as written"
 etag1=$(hdr ETag)
 ok "$([ -n "$etag1" ] && [ "$etag1" != "$etag0" ] && echo 0 || echo 1)" "under a new ETag"
-# (compared without newlines: weft policy get loses them on the admin socket's way, see the lead's note)
-pget() { w policy get --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"].replace("\n", ""), end="")'; }
-is "$(pget)" "$(printf '%s' "$pol" | tr -d '\n')" "weft policy get shows it in force"
+is "$(w policy get)" "$(printf '%s' "$pol")" "weft policy get shows it in force, lines and all"
+is "$(w policy get --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"], end="")')" "$(printf '%s' "$pol")" \
+    "and so does weft policy get --json"
 like "$(sqlite3 "$state/control.db" 'SELECT text FROM policy')" 'set through the API' "stored in the database"
 is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag0" --data-binary '{"acls": []}')" 412 \
     "a second editor with the old ETag: 412"
 like "$(j 'd["message"]')" 'changed since it was read' "saying the policy changed"
 is "$(req GET tailnet/-/acl "${AUTH[@]}" -H 'Accept: application/hujson')$(body)" "200$(printf '%s' "$pol")" \
     "and the policy stays, as written"
+escpol=$'// \e]52;c;Zm9v\a\ttabbed\n{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}\n'
+is "$(req POST tailnet/-/acl "${AUTH[@]}" -H "If-Match: $etag1" --data-binary "$escpol")" 200 "a policy with terminal controls in a comment"
+out=$(w policy get)
+ok "$([[ $out != *$'\e'* && $out != *$'\a'* && $out == *$'\ttabbed\n{"acls"'* ]] && echo 0 || echo 1)" \
+    "weft policy get prints it without the controls, its tab and newlines kept"
 out=$(w oauth-clients create --scopes devices:core:read); pcid=$(printf '%s\n' "$out" | tail -2 | head -1)
 req POST oauth/token -u "$pcid:$(printf '%s\n' "$out" | tail -1)" >/dev/null
 is "$(req GET tailnet/-/acl -H "Authorization: Bearer $(j 'd["access_token"]')")" 403 \

@@ -93,19 +93,21 @@ async function main() {
   await page.waitForSelector('#machines tbody tr:has-text("tag:db")');
   check(true, 'setting tags on node2 shows them');
 
-  // routes
-  const approve = await page.$('button[aria-label^="Approve route"]');
+  // routes: node1 (web1 now) advertises 10.20.0.0/24 and the exit routes (t/console.t)
+  const approve = await page.$('button[aria-label="Approve route 10.20.0.0/24 of web1"]');
+  check(!!approve, 'web1\'s advertised route has an approve button', await page.$eval('#machines tbody', (t) => t.innerText));
   if (approve) {
-    const label = await approve.getAttribute('aria-label');
     await approve.click();
-    await page.waitForFunction((l) => !document.querySelector('button[aria-label="' + l + '"]'), label);
-    check(true, 'approving a route: ' + label);
-  } else {
-    const txt = await page.$eval('#machines tbody tr', (tr) => tr.innerText);
-    out('skip', 'approving a route', /not available on this server/.test(txt)
-      ? 'this server has no routes endpoint (GET /api/v2/device/{id}/routes answers 501): the page says "not available on this server"'
-      : 'no machine advertises a route');
-    check(/not available on this server/.test(txt) || /none advertised/.test(txt), 'the routes column says what it knows', txt);
+    await page.waitForFunction(() => !document.querySelector('button[aria-label="Approve route 10.20.0.0/24 of web1"]'));
+    const cellText = await page.$eval('#machines tbody tr:has-text("web1") td[data-label="Routes"]', (td) => td.innerText).catch(() => '');
+    check(/10\.20\.0\.0\/24\s+approved/.test(cellText), 'approving it shows the route approved', cellText);
+  }
+  const exitBtn = await page.$('button[aria-label="Approve web1 as exit node"]');
+  check(!!exitBtn, 'web1 offers itself as exit node: an approve button');
+  if (exitBtn) {
+    await exitBtn.click();
+    await page.waitForFunction(() => !document.querySelector('button[aria-label="Approve web1 as exit node"]'));
+    check(true, 'approving web1 as exit node');
   }
   await shot(page, 'machines-after');
 
@@ -189,10 +191,17 @@ async function main() {
   await page.waitForSelector('#dns-ns');
   check(/192\.0\.2\.53/.test(await page.inputValue('#dns-ns-input')), 'the DNS page shows the nameservers');
   check(/corp\.example/.test(await page.inputValue('#dns-search-input')), 'and the search domains');
+  await page.fill('#dns-ns-input', '192.0.2.53\n192.0.2.54');
   await page.click('#dns-ns button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#dns-ns-msg').textContent !== '' || /saved/.test(document.querySelector('#toast').textContent));
   const said = (await page.textContent('#dns-ns-msg')) || (await page.textContent('#toast'));
-  check(/not available on this server: .*control\.dns\.nameservers|saved/.test(said), 'saving says what happened (here: where to change it instead)', said);
+  check(/Nameservers saved/.test(said), 'saving the nameservers says so', said);
+  await page.waitForSelector('#dns-ns-input');
+  check(/192\.0\.2\.54/.test(await page.inputValue('#dns-ns-input')), 'and the page shows the saved list');
+  await page.fill('#dns-ns-input', 'not-a-nameserver');
+  await page.click('#dns-ns button[type=submit]');
+  await page.waitForFunction(() => /Not saved/.test(document.querySelector('#dns-ns-msg').textContent));
+  check(/Not saved: .*not-a-nameserver/.test(await page.textContent('#dns-ns-msg')), 'a bad nameserver is refused in its form', await page.textContent('#dns-ns-msg'));
   check((await unlabelled(page)).length === 0, 'every form control on the DNS page has a label', await unlabelled(page));
   await shot(page, 'dns');
 

@@ -97,7 +97,7 @@ w users create alice >/dev/null && w users create bob >/dev/null
 key=$(w authkeys create --user alice --reusable | tail -1)
 like "$(tsn node1 register --authkey "$key")" '^200 .*"MachineAuthorized":true' "node1 registers (tsnode, the real protocol)"
 like "$(tsn node2 register --authkey "$key")" '^200 .*"MachineAuthorized":true' "node2 registers"
-tsn node1 map 1 10 >/dev/null
+TSNODE_ROUTES=10.20.0.0/24,0.0.0.0/0,::/0 tsn node1 map 1 10 >/dev/null # node1 advertises a route and offers itself as exit node
 K=$(w apikeys create --description console | tail -1)
 like "$K" '^tskey-api-' "an API key from weft apikeys create"
 
@@ -137,6 +137,10 @@ else
     like "$(printf '%s' "$nl" | python3 -c 'import json,sys; print([(n["name"], n["user"]) for n in json.load(sys.stdin)["nodes"]])')" \
         "\('node2', 'bob'\)" "and node2 moved to bob"
     like "$(w users list)" carol "and the user carol"
+    is "$(w nodes routes web1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["approved_routes"], d["exit_node"])')" \
+        "['0.0.0.0/0', '10.20.0.0/24', '::/0'] True" "and web1's route and exit routes approved (weft nodes routes)"
+    is "$(curl -s -m 5 -H "Authorization: Bearer $K" $url/api/v2/tailnet/-/dns/nameservers)" \
+        '{"dns":["192.0.2.53","192.0.2.54"],"magicDNS":true}' "and the nameservers saved on the DNS page"
     like "$(tsn node3 register --authkey "${key_reusable:-none}")" '^200 .*"MachineAuthorized":true' \
         "node3 registers with the key the console showed"
     unlike "$(tsn node4 register --authkey "${key_revoked:-none}")" '"MachineAuthorized":true' \

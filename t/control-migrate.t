@@ -49,6 +49,8 @@ is "$(q s1/control.db "SELECT count(*) FROM pragma_table_info('nodes') WHERE nam
     "with schema 2's column"
 is "$(q s1/control.db "SELECT count(*) FROM sqlite_master WHERE name = 'api_credentials'")" 1 \
     "with schema 6's REST API credentials' table"
+is "$(q s1/control.db "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN ('settings', 'user_identities') ORDER BY name)")" \
+    "settings,user_identities" "and schema 7's tables (DNS settings set through the API, OpenID identities)"
 is "$(q s1/control.db "SELECT count(*) FROM sqlite_master WHERE name = 'policy'")" 1 \
     "with the policy's table"
 is "$(q s1/control.db "SELECT group_concat(name) FROM pragma_table_info('nodes') WHERE name LIKE 'routes_%'")" \

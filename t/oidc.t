@@ -85,6 +85,28 @@ browse "$a2" j2 >/dev/null
 wait $f
 like "$(cat desk.out)" '"MachineAuthorized":true' "a second node of the same user logs in"
 is "$(w users list --json 2>&1 | grep -o '"alice@example.com"' | wc -l)" 1 "and the user is not created twice"
+like "$(grep 'action=identity_bind' serve.log)" "user=\"alice@example.com\" id=[0-9]+ issuer=\"$idp\" sub=\"alice\"" \
+    "the user is bound to the identity (issuer, subject) at the first login"
+
+# ---- users are bound to (issuer, subject), not to the e-mail address ----
+idp_set 'email?u=alice&e=alice.liddell@example.com'
+a3=$(authurl tablet)
+tsnode tablet register --hostname tablet --followup "$a3" >tablet.out 2>&1 &
+f=$!
+browse "$a3" j3 >/dev/null
+wait $f
+like "$(cat tablet.out)" '"MachineAuthorized":true' "alice logs in after her address changed at the provider"
+like "$(cat page.html)" "tablet is now registered to alice@example.com" "as the same user alice@example.com"
+unlike "$(w users list 2>&1)" "alice.liddell" "no user is created for the new address"
+idp_set 'email?u=alice&e=alice@example.com'
+idp_set user?u=alice2
+a4=$(authurl intruder)
+out=$(browse "$a4" j4)
+idp_set user?u=alice
+like "$out" "^409 $url/oidc/callback" "another subject showing alice's address is refused (409)"
+like "$(cat page.html)" "alice@example.com belongs to another identity" "the page says why"
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$a4")" 302 "the machine is not registered"
+like "$(grep 'reason="the user is bound to another identity' serve.log)" 'sub="alice2"' "and the log says so"
 
 # ---- refusals ----
 # refused NAME MODE WANT-PAGE-REGEX: a login under the provider's MODE; the page must say WANT and the node

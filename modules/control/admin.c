@@ -141,51 +141,6 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
     return o;
 }
 
-/* POST /v1/nodes/approve-routes: the whole approved list (empty: none). Each route must be a canonical
- * prefix outside the tailnet's ranges; 0.0.0.0/0 and ::/0 go together (an exit node). */
-static void approve_routes(struct ctrl *c, struct http_req *req, struct cnode *n, struct json_object *in)
-{
-    struct json_object *a;
-    if (!json_object_object_get_ex(in, "routes", &a) || !json_object_is_type(a, json_type_array)) {
-        fail(req, 400, "routes: a list of prefixes is needed (empty: approve none)");
-        return;
-    }
-    struct model_strlist l = {0};
-    size_t len = json_object_array_length(a);
-    for (size_t i = 0; i < len; i++) {
-        const char *r = json_object_get_string(json_object_array_get_idx(a, i));
-        char canon[ROUTE_TEXT_MAX], why[160];
-        if (routes_canonical(c, r, canon, sizeof canon, why, sizeof why)) {
-            model_strlist_free(&l);
-            fail(req, 400, "route %s: %s", r ? r : "(null)", why);
-            return;
-        }
-        if (model_strlist_contains(&l, canon))
-            continue;
-        if (l.n >= ROUTES_MAX || model_strlist_add(&l, canon)) {
-            model_strlist_free(&l);
-            fail(req, 400, "more than %d routes", ROUTES_MAX);
-            return;
-        }
-    }
-    if (model_strlist_contains(&l, "0.0.0.0/0") != model_strlist_contains(&l, "::/0")) {
-        model_strlist_free(&l);
-        fail(req, 400, "an exit node is approved with both 0.0.0.0/0 and ::/0");
-        return;
-    }
-    int rc = routes_set_approved(c, n, &l);
-    model_strlist_free(&l);
-    if (rc) {
-        fail(req, 500, "%s", store_errmsg(c->store));
-        return;
-    }
-    char *t = model_strlist_to_json(&n->m.routes_approved);
-    log_info("module=control event=admin action=approve_routes node=%lld name=%s routes=%s", (long long)n->m.id,
-             n->m.given_name, t ? t : "?");
-    free(t);
-    reply(req, 200, node_obj(c, n));
-}
-
 static void users(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
 {
     if (!strcmp(op, "")) {
@@ -398,13 +353,11 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
         reply(req, 200, node_obj(c, n));
         return;
     }
-    if (!strcmp(op, "/approve-routes")) {
-        approve_routes(c, req, n, in);
-        return;
-    }
     char err[512];
     int st;
-    if (!strcmp(op, "/expire"))
+    if (!strcmp(op, "/approve-routes"))
+        st = ops_node_approve_routes(c, n, json_object_object_get(in, "routes"), "admin", err, sizeof err);
+    else if (!strcmp(op, "/expire"))
         st = ops_node_expire(c, n, "admin", err, sizeof err);
     else if (!strcmp(op, "/rename"))
         st = ops_node_rename(c, n, jstr(in, "name"), "admin", err, sizeof err);

@@ -437,7 +437,9 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
     struct app *a = app_of(inst);
     if (http_route(srv, "/register/", 1, h_register_page, a) || http_route(srv, "/verify", 0, h_verify, a))
         return -1;
-    if (!(a->api = api_start(a->ctrl, srv))) /* the REST API, /api/v2/ (api/) */
+    if (!a->api && !(a->api = api_new(a->ctrl))) /* the REST API (api/): one for every listener */
+        return -1;
+    if (api_route(a->api, srv)) /* at /api/v2/ */
         return -1;
     struct control_conf *conf = inst->conf;
     if (!a->console && !(a->console = console_new(conf->console_dir)))

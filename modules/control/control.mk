@@ -90,6 +90,7 @@ control_app_sources = \
 	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/dnsconf.c modules/control/dnsconf.h \
+	modules/control/dnsover.c modules/control/dnsover.h \
 	modules/control/derpmap.c modules/control/derpmap.h \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	modules/control/pending.c modules/control/pending.h \

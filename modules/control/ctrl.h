@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
+#include "modules/control/dnsover.h"
 #include "modules/control/model.h"
 #include "modules/control/routes.h"
 #include "modules/control/pending.h"
@@ -184,6 +185,8 @@ struct ctrl {
     long long dns_file_size;
     unsigned long long dns_file_ino;
     struct timer dns_watch;
+    /* DNS settings set through the REST API, over the file's (dnsover.h) */
+    struct dns_over dns_over;
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;

@@ -107,6 +107,47 @@ int ops_node_delete(struct ctrl *c, struct cnode *n, const char *via, char *err,
     return 200;
 }
 
+int ops_node_approve_routes(struct ctrl *c, struct cnode *n, struct json_object *routes, const char *via, char *err,
+                            size_t errlen)
+{
+    if (!routes || !json_object_is_type(routes, json_type_array))
+        return fail(err, errlen, 400, "routes: a list of prefixes is needed (empty: approve none)");
+    struct model_strlist l = {0};
+    size_t len = json_object_array_length(routes);
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *e = json_object_array_get_idx(routes, i);
+        const char *r = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
+        char canon[ROUTE_TEXT_MAX], why[160];
+        if (!r) {
+            model_strlist_free(&l);
+            return fail(err, errlen, 400, "routes: element %zu is not a string", i);
+        }
+        if (routes_canonical(c, r, canon, sizeof canon, why, sizeof why)) {
+            model_strlist_free(&l);
+            return fail(err, errlen, 400, "route %.100s: %s", r, why);
+        }
+        if (model_strlist_contains(&l, canon))
+            continue;
+        if (l.n >= ROUTES_MAX || model_strlist_add(&l, canon)) {
+            model_strlist_free(&l);
+            return fail(err, errlen, 400, "more than %d routes", ROUTES_MAX);
+        }
+    }
+    if (model_strlist_contains(&l, "0.0.0.0/0") != model_strlist_contains(&l, "::/0")) {
+        model_strlist_free(&l);
+        return fail(err, errlen, 400, "an exit node is approved with both 0.0.0.0/0 and ::/0");
+    }
+    int rc = routes_set_approved(c, n, &l);
+    model_strlist_free(&l);
+    if (rc)
+        return fail(err, errlen, 500, "%s", store_errmsg(c->store));
+    char *t = model_strlist_to_json(&n->m.routes_approved);
+    log_info("module=control event=%s action=approve_routes node=%lld name=%s routes=%s", via, (long long)n->m.id,
+             n->m.given_name, t ? t : "?");
+    free(t);
+    return 200;
+}
+
 int ops_tags_from_json(struct json_object *arr, struct model_strlist *out, char *err, size_t errlen)
 {
     model_strlist_free(out);

@@ -31,6 +31,11 @@ int ops_node_move(struct ctrl *c, struct cnode *n, int64_t user_id, const char *
 int ops_node_delete(struct ctrl *c, struct cnode *n, const char *via, char *err, size_t errlen);
 int ops_node_set_tags(struct ctrl *c, struct cnode *n, const struct model_strlist *tags, const char *via,
                       char *err, size_t errlen);
+/* Sets n's approved routes to the JSON array routes (CIDR text; the whole list, empty approves none):
+ * each must be a prefix without host bits outside the tailnet's ranges, 0.0.0.0/0 and ::/0 only together
+ * (an exit node). Stored, primaries re-elected and peers told (routes_set_approved). */
+int ops_node_approve_routes(struct ctrl *c, struct cnode *n, struct json_object *routes, const char *via, char *err,
+                            size_t errlen);
 
 /* A JSON array of ACL tags (NULL = none) into *out (empty first). 200, or 400 naming the bad element. */
 int ops_tags_from_json(struct json_object *arr, struct model_strlist *out, char *err, size_t errlen);

@@ -36,6 +36,7 @@ struct store;
 
 /* Called once per address held by a node (family 4 or 6, addr 4 or 16 bytes). */
 typedef void (*store_addr_cb)(void *ctx, int family, const uint8_t *addr);
+typedef void (*store_setting_cb)(void *ctx, const char *name, const char *value);
 
 struct store_ops {
     const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
@@ -104,6 +105,14 @@ struct store_ops {
      * (STORE_NOTFOUND when none was ever set); set replaces it. */
     int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
     int (*policy_set)(struct store *s, const char *text, size_t len);
+    /* Settings changed at run time (name: the control key they override, value: JSON text). list calls
+     * cb for each, by name; set stores or replaces one, value NULL removes it. */
+    int (*setting_list)(struct store *s, store_setting_cb cb, void *ctx);
+    int (*setting_set)(struct store *s, const char *name, const char *value);
+    /* The user bound to an identity at an OpenID provider (issuer, subject): get (STORE_NOTFOUND when
+     * none); bind (STORE_CONFLICT when the identity or the user is bound already). Removed with the user. */
+    int (*identity_get)(struct store *s, const char *issuer, const char *subject, int64_t *user_id);
+    int (*identity_bind)(struct store *s, const char *issuer, const char *subject, int64_t user_id);
 };
 
 /* Every backend's instance starts with this header. */
@@ -228,6 +237,22 @@ static inline int store_policy_get(struct store *s, char **text, size_t *len, in
 static inline int store_policy_set(struct store *s, const char *text, size_t len)
 {
     return s->ops->policy_set(s, text, len);
+}
+static inline int store_setting_list(struct store *s, store_setting_cb cb, void *ctx)
+{
+    return s->ops->setting_list(s, cb, ctx);
+}
+static inline int store_setting_set(struct store *s, const char *name, const char *value)
+{
+    return s->ops->setting_set(s, name, value);
+}
+static inline int store_identity_get(struct store *s, const char *issuer, const char *subject, int64_t *user_id)
+{
+    return s->ops->identity_get(s, issuer, subject, user_id);
+}
+static inline int store_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
+{
+    return s->ops->identity_bind(s, issuer, subject, user_id);
 }
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {

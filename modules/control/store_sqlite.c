@@ -107,6 +107,20 @@ static const char *const sq_migrations[] = {
     " revoked INTEGER NOT NULL DEFAULT 0);"
     /* and a description on pre-auth keys (the REST API's keys have one) */
     "ALTER TABLE preauth_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';",
+
+    /* 7: settings changed at run time (the REST API's DNS settings): one row per control key they
+     * override, its value as JSON (modules/control/dnsover.c); and the identity at an OpenID provider
+     * (issuer, subject) each user logging in through it is bound to, one per user. */
+    "CREATE TABLE settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE user_identities ("
+    " issuer TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " PRIMARY KEY (issuer, subject));",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -130,6 +144,8 @@ enum sq_stmt {
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
     Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE,
     Q_POLICY_GET, Q_POLICY_SET,
+    Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE,
+    Q_IDENTITY_GET, Q_IDENTITY_BIND,
     Q_COUNT
 };
 
@@ -184,6 +200,12 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
     [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
                      "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
+    [Q_SETTING_LIST] = "SELECT name, value FROM settings ORDER BY name",
+    [Q_SETTING_SET] = "INSERT INTO settings (name, value, updated) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+    [Q_SETTING_DELETE] = "DELETE FROM settings WHERE name = ?1",
+    [Q_IDENTITY_GET] = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2",
+    [Q_IDENTITY_BIND] = "INSERT INTO user_identities (issuer, subject, user_id, created) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct sq_store {
@@ -1450,6 +1472,66 @@ static int sq_policy_set(struct store *s, const char *text, size_t len)
     return sq_exec_stmt(q, st, "store policy");
 }
 
+static int sq_setting_list(struct store *s, store_setting_cb cb, void *ctx)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_SETTING_LIST);
+    if (!st)
+        return STORE_IO;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+    int rc = r == SQLITE_DONE ? STORE_OK : sq_fail(q, "read settings");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_setting_set(struct store *s, const char *name, const char *value)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, value ? Q_SETTING_SET : Q_SETTING_DELETE);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (value) {
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, sq_now());
+    }
+    return sq_exec_stmt(q, st, "store setting");
+}
+
+static int sq_identity_get(struct store *s, const char *issuer, const char *subject, int64_t *user_id)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_GET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, issuer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st), rc = STORE_OK;
+    if (r == SQLITE_ROW)
+        *user_id = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = store_fail(s, STORE_NOTFOUND, "no user has that identity");
+    else
+        rc = sq_fail(q, "read identity");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_BIND);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, issuer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, user_id);
+    sqlite3_bind_int64(st, 4, sq_now());
+    return sq_exec_stmt(q, st, "bind identity");
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1490,6 +1572,10 @@ static const struct store_ops sq_ops = {
     .cred_revoke = sq_cred_revoke,
     .policy_get = sq_policy_get,
     .policy_set = sq_policy_set,
+    .setting_list = sq_setting_list,
+    .setting_set = sq_setting_set,
+    .identity_get = sq_identity_get,
+    .identity_bind = sq_identity_bind,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -132,9 +132,17 @@ static struct json_object *call2(struct weft_cli *cli, const char *verb, const c
         free(r.p);
         return NULL;
     }
-    struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL;
+    struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL, *pv;
     free(r.p);
+    /* the policy's text keeps its lines (newlines, tabs); its other controls go, as everywhere */
+    char *pol = NULL;
+    if (o && json_object_object_get_ex(o, "policy", &pv) && json_object_is_type(pv, json_type_string) &&
+        (pol = strdup(json_object_get_string(pv))))
+        text_strip_controls_lines(pol);
     json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
+    if (pol)
+        json_object_object_add(o, "policy", json_object_new_string(pol));
+    free(pol);
     struct json_object *e;
     if (refused && o && status >= 400 && status < 500 && json_object_object_get_ex(o, "errors", &e)) {
         *refused = o;

@@ -475,6 +475,8 @@ static void finish(struct call *c, struct json_object *claims)
         return;
     }
     struct login_identity id = {
+        .issuer = claim_str(claims, "iss"),
+        .subject = sub,
         .user = user,
         .display_name = name ? name : "",
         .console = (email && in_list(o->console_users, email)) || in_groups(claims, o->console_groups),
@@ -487,10 +489,10 @@ static void finish(struct call *c, struct json_object *claims)
             refuse(c, 409, "registration", "Login failed", "The machine could not be registered: %s", msg);
             return;
         }
-        log_info("module=auth_oidc event=oidc_login result=ok purpose=node user=\"%s\" sub=\"%s\"", user, sub);
+        log_info("module=auth_oidc event=oidc_login result=ok purpose=node user=\"%s\" sub=\"%s\"", msg, sub);
         http_req_on_gone(c->req, NULL, NULL);
         page(c->req, 200, "Machine registered", "%s is now registered to %s. You may close this window.",
-             host[0] ? host : "The machine", user);
+             host[0] ? host : "The machine", msg); /* the user bound to the identity */
         call_free(c);
         return;
     }

@@ -23,6 +23,8 @@ const accounts = {
   alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Liddell', groups: ['staff', 'admins'] },
   bob: { email: 'bob@other.org', email_verified: true, name: 'Bob', groups: ['staff'] },
   dave: { email: 'dave@example.com', email_verified: true, name: 'Dave', groups: ['staff'] },
+  // another subject showing alice's address: weft binds users to (issuer, subject), not to the address
+  alice2: { email: 'alice@example.com', email_verified: true, name: 'Not Alice', groups: ['staff'] },
 };
 
 async function key(kid) {
@@ -76,6 +78,7 @@ provider.use(async (ctx, next) => {
     return;
   }
   if (ctx.path === '/__test/user') { user = ctx.query.u; ctx.body = { user }; return; }
+  if (ctx.path === '/__test/email') { accounts[ctx.query.u].email = ctx.query.e; ctx.body = accounts[ctx.query.u]; return; }
   if (ctx.path === '/__test/stats') { ctx.body = { jwks: jwksFetches, mode, user }; return; }
   if (ctx.path.startsWith('/interaction/')) { // the login page: the account the test named logs in
     const details = await provider.interactionDetails(ctx.req, ctx.res);

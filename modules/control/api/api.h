@@ -23,8 +23,11 @@ struct http_server;
 struct http_req;
 struct api;
 
-/* The API for c, routed on srv under /api/v2/. NULL on failure. */
-struct api *api_start(struct ctrl *c, struct http_server *srv);
+/* The API for c (NULL on failure): one per control instance, whatever its listeners, so that OAuth tokens
+ * and the limiter of failed authentications are the same on each. api_route serves it on srv under
+ * /api/v2/ (0 or -1). */
+struct api *api_new(struct ctrl *c);
+int api_route(struct api *a, struct http_server *srv);
 void api_free(struct api *a);
 
 /* ---- for the handlers ---- */
@@ -87,6 +90,7 @@ void api_dns_nameservers(struct api_call *k);
 void api_dns_searchpaths(struct api_call *k);
 void api_dns_preferences(struct api_call *k);
 void api_dns_split(struct api_call *k);
+void api_weft_dns_reset(struct api_call *k);
 void api_openapi(struct api_call *k);
 void api_whoami(struct api_call *k);
 

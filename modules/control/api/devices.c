@@ -208,11 +208,33 @@ void api_device_tags(struct api_call *k)
     done(k, st, err);
 }
 
-/* Subnet routes are not in weft yet: say so plainly rather than pretend to store them. */
+/* GET|POST /device/{id}/routes: Tailscale's {"advertisedRoutes": [...], "enabledRoutes": [...]}, enabled
+ * being the approved list (a route approved before it is advertised waits for it, as on Tailscale). POST
+ * {"routes": [...]} replaces the approved list through ops_node_approve_routes, as `weft nodes
+ * approve-routes` does: stored, primaries elected again, peers told. */
 void api_device_routes(struct api_call *k)
 {
-    if (device_arg(k))
-        api_error(k, 501, "subnet routes are not implemented by this weft server yet");
+    struct cnode *n = device_arg(k);
+    if (!n)
+        return;
+    if (!strcmp(http_req_method(k->req), "POST")) {
+        bool bad = false;
+        char err[512];
+        struct json_object *v = api_member(k, "routes", json_type_array, &bad);
+        if (!v) {
+            api_error(k, 400, "want {\"routes\": [\"PREFIX\", ...]} (the whole list; empty approves none)");
+            return;
+        }
+        int st = ops_node_approve_routes(k->c, n, v, "api", err, sizeof err);
+        if (st != 200) {
+            api_error(k, st, "%s", err);
+            return;
+        }
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "advertisedRoutes", api_strlist(&n->m.routes_advertised));
+    json_object_object_add(o, "enabledRoutes", api_strlist(&n->m.routes_approved));
+    api_reply(k, 200, o);
 }
 
 /* weft's POST /weft/device/{id}/user {"user": "LOGIN NAME or ID"}: moves the device to another user

@@ -56,9 +56,9 @@ static const struct route routes[] = {
     {"GET", "tailnet/{t}/dns/preferences", "dns:read", NO_BODY, api_dns_preferences},
     {"POST", "tailnet/{t}/dns/preferences", "dns", BODY_REQUIRED, api_dns_preferences},
     {"GET", "tailnet/{t}/dns/split-dns", "dns:read", NO_BODY, api_dns_split},
-    {"POST", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
     {"PATCH", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
     {"PUT", "tailnet/{t}/dns/split-dns", "dns", BODY_REQUIRED, api_dns_split},
+    {"DELETE", "weft/dns", "dns", NO_BODY, api_weft_dns_reset},
     /* the policy: HuJSON bodies, read by the handlers */
     {"GET", "tailnet/{t}/acl", "policy_file:read", NO_BODY, api_acl_get},
     {"POST", "tailnet/{t}/acl", "policy_file", NO_BODY, api_acl_set},
@@ -219,7 +219,7 @@ static void handle(struct http_req *req, void *arg)
     json_object_put(k.body);
 }
 
-struct api *api_start(struct ctrl *c, struct http_server *srv)
+struct api *api_new(struct ctrl *c)
 {
     struct api *a = calloc(1, sizeof *a);
     if (!a || !(a->auth = api_auth_new())) {
@@ -227,11 +227,12 @@ struct api *api_start(struct ctrl *c, struct http_server *srv)
         return NULL;
     }
     a->c = c;
-    if (http_route(srv, "/api/v2/", 1, handle, a)) {
-        api_free(a);
-        return NULL;
-    }
     return a;
+}
+
+int api_route(struct api *a, struct http_server *srv)
+{
+    return http_route(srv, "/api/v2/", 1, handle, a);
 }
 
 void api_free(struct api *a)

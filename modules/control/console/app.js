@@ -188,7 +188,8 @@ function routeInfo(res) {
   if (!res.ok) return null;
   const adv = res.data.advertisedRoutes || [], en = res.data.enabledRoutes || [];
   const exit = ['0.0.0.0/0', '::/0'];
-  return { adv, en, subnets: adv.filter((r) => !exit.includes(r)), exitOffered: adv.some((r) => exit.includes(r)),
+  // approved routes the machine does not advertise (yet) are listed too: they wait for it
+  return { adv, en, subnets: [...new Set([...adv, ...en])].filter((r) => !exit.includes(r)), exitOffered: adv.some((r) => exit.includes(r)),
            exitOn: en.some((r) => exit.includes(r)) };
 }
 
@@ -207,7 +208,8 @@ function machineRow(d, rres, users) {
   } else {
     routesCell = ri.subnets.length === 0 ? h('span.muted', { text: 'none advertised' }) : h('ul', null, ri.subnets.map((r) =>
       h('li', null, h('code', { text: r }), ' ',
-        ri.en.includes(r) ? h('span.online', { text: 'approved' })
+        !ri.adv.includes(r) ? h('span.muted', { text: 'approved, not advertised' })
+          : ri.en.includes(r) ? h('span.online', { text: 'approved' })
           : h('button.small', { type: 'button', 'aria-label': 'Approve route ' + r + ' of ' + name,
             onclick: async () => { await run(() => setRoutes(d, [...ri.en, r]), 'Route ' + r + ' approved'); } }, 'Approve'))));
     exitCell = !ri.exitOffered ? h('span.muted', { text: 'not offered' }) : ri.exitOn ? h('span.online', { text: 'approved' })
@@ -477,7 +479,8 @@ function problemsOf(r) {
 
 pages.dns = async (view) => {
   const [ns, sp, pref, split] = await Promise.all(['nameservers', 'searchpaths', 'preferences', 'split-dns'].map((p) => api('GET', 'tailnet/-/dns/' + p)));
-  const blocks = [h('div.toolbar', null, h('h1', { text: 'DNS' }))];
+  const blocks = [h('div.toolbar', null, h('h1', { text: 'DNS' })),
+    h('p.muted', { text: 'What is saved here is kept by the server and replaces the configuration file\'s setting; every machine gets it at once.' })];
   const form = (id, title, res, inputEl, hint, toBody, path, method) => h('form.card', { id, onsubmit: async (e) => {
     e.preventDefault();
     const r = await api(method || 'POST', 'tailnet/-/dns/' + path, toBody());
@@ -497,7 +500,7 @@ pages.dns = async (view) => {
     'Gives every machine a DNS name in the tailnet\'s domain.', () => ({ magicDNS: $('#dns-pref-input').value === 'true' }), 'preferences'));
   const splitText = split.ok ? Object.entries(split.data || {}).map(([d, s]) => d + ' = ' + (s || []).join(', ')).join('\n') : '';
   blocks.push(form('dns-split', 'Split DNS', split, h('textarea', { rows: 3, value: splitText, placeholder: 'corp.example = 10.0.0.53' }),
-    'One domain per line: DOMAIN = SERVER, SERVER. Names under DOMAIN are resolved by those servers.',
+    'One domain per line: DOMAIN = SERVER, SERVER. Names under DOMAIN are resolved by those servers; a domain without servers is removed.',
     () => Object.fromEntries($('#dns-split-input').value.split('\n').filter((l) => l.includes('=')).map((l) => { const [d, s] = l.split('='); return [d.trim(), splitList(s)]; })),
     'split-dns', 'PUT'));
   view.replaceChildren(...blocks);

@@ -64,35 +64,73 @@ static bool host_node_pending(void *arg, const char *authid, char *host, size_t 
     return reg_pending_info(l->c, authid, host, hostlen);
 }
 
-static int host_node_login(void *arg, const char *authid, const struct login_identity *id, char *msg, size_t msglen)
+/* The weft user an identity logs in as: the one bound to (issuer, subject); at the identity's first login the
+ * user named id->user (created when there is none) is bound to it. A user bound to another identity is not
+ * taken over by one that shows the same e-mail address. 0 with the user in *u, or -1 with msg. */
+static int user_of(struct ctrl *c, const struct login_identity *id, struct model_user *u, char *msg, size_t msglen)
 {
-    struct login *l = arg;
-    struct ctrl *c = l->c;
-    struct model_user u;
-    char err[256];
-    if (store_user_get_by_name(c->store, id->user, &u)) { /* the first login creates the user */
-        memset(&u, 0, sizeof u);
-        if (model_strlcpy(u.name, id->user, sizeof u.name) ||
-            model_strlcpy(u.display_name, id->display_name ? id->display_name : "", sizeof u.display_name) ||
-            store_user_create(c->store, &u)) {
+    int64_t uid;
+    bool bind = id->issuer && *id->issuer && id->subject && *id->subject;
+    if (bind && !store_identity_get(c->store, id->issuer, id->subject, &uid)) {
+        if (!store_user_get_by_id(c->store, uid, u))
+            return 0;
+        snprintf(msg, msglen, "the user bound to this identity cannot be read");
+        log_error("module=control event=login user_id=%lld error=\"%s\"", (long long)uid, store_errmsg(c->store));
+        return -1;
+    }
+    if (store_user_get_by_name(c->store, id->user, u)) { /* the first login creates the user */
+        memset(u, 0, sizeof *u);
+        if (model_strlcpy(u->name, id->user, sizeof u->name) ||
+            model_strlcpy(u->display_name, id->display_name ? id->display_name : "", sizeof u->display_name) ||
+            store_user_create(c->store, u)) {
             snprintf(msg, msglen, "the user %s cannot be created", id->user);
             log_error("module=control event=login action=user_create user=\"%s\" error=\"%s\"", id->user,
                       store_errmsg(c->store));
             return -1;
         }
         ctrl_users_reload(c);
-        log_info("module=control event=login action=user_create user=\"%s\" id=%lld via=oidc", u.name,
-                 (long long)u.id);
+        log_info("module=control event=login action=user_create user=\"%s\" id=%lld via=oidc", u->name,
+                 (long long)u->id);
     }
-    int64_t node = reg_approve(c, authid, id->user, err, sizeof err);
+    if (!bind)
+        return 0;
+    int rc = store_identity_bind(c->store, id->issuer, id->subject, u->id);
+    if (rc == STORE_CONFLICT) {
+        snprintf(msg, msglen, "the weft user %s belongs to another identity at the identity provider; ask an "
+                 "administrator", u->name);
+        log_info("module=control event=login purpose=node result=refused user=\"%s\" sub=\"%s\" reason=\"the "
+                 "user is bound to another identity (issuer, subject)\"", u->name, id->subject);
+        return -1;
+    }
+    if (rc) {
+        snprintf(msg, msglen, "the identity cannot be recorded");
+        log_error("module=control event=login action=identity_bind user=\"%s\" error=\"%s\"", u->name,
+                  store_errmsg(c->store));
+        return -1;
+    }
+    log_info("module=control event=login action=identity_bind user=\"%s\" id=%lld issuer=\"%s\" sub=\"%s\"",
+             u->name, (long long)u->id, id->issuer, id->subject);
+    return 0;
+}
+
+static int host_node_login(void *arg, const char *authid, const struct login_identity *id, char *msg, size_t msglen)
+{
+    struct login *l = arg;
+    struct ctrl *c = l->c;
+    struct model_user u;
+    char err[256];
+    if (user_of(c, id, &u, msg, msglen))
+        return -1;
+    int64_t node = reg_approve(c, authid, u.name, err, sizeof err);
     if (node < 0) {
         snprintf(msg, msglen, "%s", err);
         log_info("module=control event=login purpose=node result=refused authid=%s user=\"%s\" error=\"%s\"",
-                 authid, id->user, err);
+                 authid, u.name, err);
         return -1;
     }
     log_info("module=control event=login purpose=node result=registered authid=%s user=\"%s\" node=%lld via=oidc",
-             authid, id->user, (long long)node);
+             authid, u.name, (long long)node);
+    snprintf(msg, msglen, "%s", u.name);
     return 0;
 }
 

@@ -39,7 +39,9 @@ enum login_purpose { LOGIN_NODE, LOGIN_CONSOLE };
 
 /* Who the provider proved the browser's user to be, after its own allow-lists said yes. */
 struct login_identity {
-    const char *user;         /* the weft user's login name (the verified e-mail address, else sub@issuer) */
+    const char *issuer, *subject; /* who the provider says it is (the ID token's iss and sub): a node's user is
+                                   * bound to it at its first login, and found by it afterwards */
+    const char *user;         /* the login name for a new user (the verified e-mail address, else sub@issuer) */
     const char *display_name; /* may be "" */
     bool console;             /* in console_users / console_groups */
 };
@@ -49,7 +51,9 @@ struct login_host {
     void *arg;
     /* whether authid is a machine waiting for an interactive login; its hostname into host */
     bool (*node_pending)(void *arg, const char *authid, char *host, size_t hostlen);
-    /* register the machine waiting as authid to id's user (created on its first login) */
+    /* register the machine waiting as authid to the user bound to id's issuer and subject; at the first
+     * login, to the user named id->user (created if there is none, then bound). On success msg holds the
+     * weft user's name. */
     int (*node_login)(void *arg, const char *authid, const struct login_identity *id, char *msg, size_t msglen);
     /* a console session for id: the Set-Cookie header values to send (two) into cookies */
     int (*console_login)(void *arg, const struct login_identity *id, char cookies[2][256], char *msg,
