@@ -90,22 +90,22 @@ like "$(grep 'action=identity_bind' serve.log)" "user=\"alice@example.com\" id=[
 
 # ---- users are bound to (issuer, subject), not to the e-mail address ----
 idp_set 'email?u=alice&e=alice.liddell@example.com'
-a3=$(authurl tablet)
-tsnode tablet register --hostname tablet --followup "$a3" >tablet.out 2>&1 &
+at=$(authurl tablet)
+tsnode tablet register --hostname tablet --followup "$at" >tablet.out 2>&1 &
 f=$!
-browse "$a3" j3 >/dev/null
+browse "$at" j-tablet >/dev/null
 wait $f
 like "$(cat tablet.out)" '"MachineAuthorized":true' "alice logs in after her address changed at the provider"
 like "$(cat page.html)" "tablet is now registered to alice@example.com" "as the same user alice@example.com"
 unlike "$(w users list 2>&1)" "alice.liddell" "no user is created for the new address"
 idp_set 'email?u=alice&e=alice@example.com'
 idp_set user?u=alice2
-a4=$(authurl intruder)
-out=$(browse "$a4" j4)
+ai=$(authurl intruder)
+out=$(browse "$ai" j-intruder)
 idp_set user?u=alice
 like "$out" "^409 $url/oidc/callback" "another subject showing alice's address is refused (409)"
 like "$(cat page.html)" "alice@example.com belongs to another identity" "the page says why"
-is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$a4")" 302 "the machine is not registered"
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$ai")" 302 "the machine is not registered"
 like "$(grep 'reason="the user is bound to another identity' serve.log)" 'sub="alice2"' "and the log says so"
 
 # ---- refusals ----
