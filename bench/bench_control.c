@@ -219,7 +219,7 @@ int bench_setup(struct bench *b, int n, int extra, const struct bench_hooks *h, 
     struct model_user u = {0};
     snprintf(u.name, sizeof u.name, "bench");
     struct model_authkey k;
-    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, b->key, &k))
+    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, NULL, b->key, &k))
         return -1;
     b->user_id = u.id;
     model_authkey_clear(&k);

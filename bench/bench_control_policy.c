@@ -133,7 +133,7 @@ static int prepare(struct bench *b)
         struct model_user u = {0};
         snprintf(u.name, sizeof u.name, "u%d@bench", i);
         struct model_authkey k;
-        if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, p->keys[i], &k))
+        if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, NULL, p->keys[i], &k))
             return -1;
         model_authkey_clear(&k);
     }
@@ -143,7 +143,7 @@ static int prepare(struct bench *b)
         snprintf(t, sizeof t, "tag:t%d", i);
         model_strlist_add(&tags, t);
         struct model_authkey k;
-        int rc = authkey_create(b->st, b->user_id, true, false, 0, &tags, p->tagkeys[i], &k);
+        int rc = authkey_create(b->st, b->user_id, true, false, 0, &tags, NULL, p->tagkeys[i], &k);
         model_authkey_clear(&k);
         model_strlist_free(&tags);
         if (rc)

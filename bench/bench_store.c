@@ -56,7 +56,7 @@ int main(void)
     store_user_create(s, &u);
     char keytext[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey key;
-    authkey_create(s, u.id, true, false, 0, NULL, keytext, &key);
+    authkey_create(s, u.id, true, false, 0, NULL, NULL, keytext, &key);
     struct names nm = {calloc(N + 1, 1), N + 1};
     struct naming_hints *hints = naming_hints_new();
 

@@ -320,6 +320,8 @@ struct fetch *fetch_start(struct fetcher *f, const struct fetch_request *req, fe
         snprintf(h, sizeof h, "Content-Type: %s", req->content_type);
         x->req_headers = cu.slist_append(x->req_headers, h);
     }
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        x->req_headers = cu.slist_append(x->req_headers, req->headers[i]);
     if (req->accept) {
         char h[200];
         snprintf(h, sizeof h, "Accept: %s", req->accept);

@@ -22,6 +22,7 @@ struct fetch_request {
     const char *ca_file;      /* verify the server against this PEM bundle (NULL: the system's) */
     unsigned timeout_ms;      /* the whole request (0: 30 s) */
     size_t max_body;          /* larger responses fail (0: 4 MiB) */
+    const char *const *headers; /* more request headers ("Name: value"), NULL-terminated, or NULL */
 };
 
 struct fetch_response {

@@ -194,6 +194,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
         r->next->prev = r;
     srv->pending = r;
 
+    /* h2o decodes percent escapes into the normalised path: a "%00" would cut the C string handlers see
+     * ("/admin/x.html%00.js" read as "/admin/x.html"), so no handler is asked about such a path */
+    if (memchr(h->path_normalized.base, 0, h->path_normalized.len)) {
+        http_respond_text(r, 400, "bad request: NUL in the path\n");
+        return 0;
+    }
     const struct route *rt = find_route(srv, h->path_normalized.base, h->path_normalized.len);
     if (rt == NULL || srv->freeing) {
         http_respond_text(r, rt == NULL ? 404 : 503, rt == NULL ? "not found\n" : "shutting down\n");

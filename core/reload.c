@@ -8,9 +8,11 @@
 
 static const char *fixed_why(const struct reload_fixed *fixed, const char *key)
 {
-    for (; fixed && fixed->key; fixed++)
-        if (strcmp(fixed->key, key) == 0)
+    for (; fixed && fixed->key; fixed++) {
+        size_t n = strlen(fixed->key); /* "oidc.*": every key under oidc. */
+        if (n && fixed->key[n - 1] == '*' ? strncmp(fixed->key, key, n - 1) == 0 : strcmp(fixed->key, key) == 0)
             return fixed->why;
+    }
     return NULL;
 }
 

@@ -8,7 +8,8 @@
 
 #include "core/cfg.h"
 
-/* A key that cannot change while the process runs, and why (said in the log when it changed). */
+/* A key that cannot change while the process runs, and why (said in the log when it changed). A key ending
+ * in '*' names every key that starts with what comes before it ("oidc.*"). */
 struct reload_fixed {
     const char *key;
     const char *why;

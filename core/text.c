@@ -3,6 +3,7 @@
 #include "core/text.h"
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,12 @@ static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
     return len;
 }
 
-size_t text_strip_controls(char *s)
+static size_t strip(char *s, bool lines)
 {
     unsigned char *r = (unsigned char *)s, *w = r;
     while (*r) {
         if (*r < 0x80) {
-            if (*r >= 0x20 && *r != 0x7f)
+            if ((*r >= 0x20 && *r != 0x7f) || (lines && (*r == '\n' || *r == '\t')))
                 *w++ = *r;
             r++;
             continue;
@@ -52,6 +53,16 @@ size_t text_strip_controls(char *s)
     }
     *w = 0;
     return (size_t)(w - (unsigned char *)s);
+}
+
+size_t text_strip_controls(char *s)
+{
+    return strip(s, false);
+}
+
+size_t text_strip_controls_lines(char *s)
+{
+    return strip(s, true);
 }
 
 void json_strip_controls(struct json_object *o)

@@ -12,6 +12,8 @@ struct json_object;
 /* Strip C0 controls (newline and tab included), DEL and C1 controls (U+0080..U+009F) from s in place, and
  * turn bytes that are not UTF-8 into '?' (a lone 0x9b is CSI to an 8-bit terminal). Returns the new length. */
 size_t text_strip_controls(char *s);
+/* The same for text of several lines (a policy file): newline and tab are kept. */
+size_t text_strip_controls_lines(char *s);
 
 /* The same for every string value in a parsed JSON document (objects and arrays, at any depth). */
 void json_strip_controls(struct json_object *o);

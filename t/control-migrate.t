@@ -25,7 +25,9 @@ q() { sqlite3 "$@"; }
 py() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 key() { awk -v i="$1" '$1 == i {print $2}' "$D/authkeys.txt"; }
 # rows FILE: every row of the three tables, in order (what a migration must keep)
-rows() { q "$1" 'SELECT * FROM users ORDER BY id; SELECT * FROM preauth_keys ORDER BY id;
+rows() { q "$1" 'SELECT * FROM users ORDER BY id;
+                 SELECT id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created
+                 FROM preauth_keys ORDER BY id;
                  SELECT id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6,
                         endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, authkey_id
                  FROM nodes ORDER BY id;'; }
@@ -45,6 +47,12 @@ latest=$(q s1/control.db 'PRAGMA user_version')
 ok "$([ "$latest" -gt 1 ] && echo 0 || echo 1)" "the database is migrated (schema $latest)"
 is "$(q s1/control.db "SELECT count(*) FROM pragma_table_info('nodes') WHERE name = 'capver'")" 1 \
     "with schema 2's column"
+is "$(q s1/control.db "SELECT count(*) FROM sqlite_master WHERE name = 'api_credentials'")" 1 \
+    "with schema 6's REST API credentials' table"
+is "$(q s1/control.db "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN ('settings', 'user_identities') ORDER BY name)")" \
+    "settings,user_identities" "and schema 7's tables (DNS settings set through the API, OpenID identities)"
+is "$(q s1/control.db "SELECT count(*) FROM sqlite_master WHERE name = 'policy'")" 1 \
+    "with the policy's table"
 is "$(q s1/control.db "SELECT group_concat(name) FROM pragma_table_info('nodes') WHERE name LIKE 'routes_%'")" \
     "routes_advertised,routes_approved" "and schema 5's (advertised and approved routes)"
 is "$(q s1/control.db "SELECT DISTINCT routes_advertised || routes_approved FROM nodes")" "[][]" \

@@ -23,6 +23,9 @@ like "$files" '/lib/tmpfiles\.d/weft\.conf$' "tmpfiles.d/weft.conf (its director
 like "$files" '/bash-completion/completions/weft$' "the bash completion"
 like "$files" '/lib/systemd/system/weft@\.service$' "the units"
 like "$files" '/share/doc/weft/examples/single-box\.yaml$' "the examples under the documentation"
+for f in index.html app.js style.css favicon.svg; do
+    like "$files" "/share/weft/console/${f//./\\.}\$" "the web console's $f in \$(pkgdatadir)/console"
+done
 is "$(printf '%s\n' "$files" | grep -cF ".$sysconfdir/weft/")" 1 "only weft.yaml in $sysconfdir/weft"
 make -C "$WEFT_BUILDDIR" uninstall DESTDIR="$dest" >"$TMP/uninstall.log" 2>&1
 ok $? "make uninstall" || diag "$(tail -20 "$TMP/uninstall.log")"

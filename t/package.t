@@ -45,6 +45,7 @@ like "$(dpkg-deb -c "$nodedeb" | awk '{print $6}')" '^\./usr/lib/[^/]+/weft/node
 like "$contents" '^\./usr/share/doc/weft/examples/single-box\.yaml$' "examples under /usr/share/doc/weft/examples"
 is "$(printf '%s\n' "$contents" | grep -c '^\./etc/weft/')" 2 "only weft.yaml in /etc/weft"
 like "$contents" '^\./usr/share/bash-completion/completions/weft$' "bash completion"
+like "$contents" '^\./usr/share/weft/console/index\.html$' "the web console in /usr/share/weft/console"
 like "$(dpkg-deb -f "$deb" Depends)" 'systemd-standalone-sysusers' "the sysusers dependency is declared"
 if command -v lintian >/dev/null; then
     lintian --fail-on error,warning "$TMP"/src/weft_"${ver}"_*.changes >"$TMP/lintian.log" 2>&1

@@ -15,11 +15,13 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/api/cred.h"
 #include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/naming.h"
+#include "modules/control/ops.h"
 #include "modules/control/store.h"
 
 /* The admin socket: HTTP over a unix socket (mode 0660) in the runtime directory systemd gives the service
@@ -35,9 +37,13 @@
  *   GET  /v1/nodes                      POST /v1/nodes/register {user,authid}
  *   POST /v1/nodes/expire {node}        POST /v1/nodes/rename {node,name}    POST /v1/nodes/delete {node}
  *   POST /v1/nodes/routes {node}        POST /v1/nodes/approve-routes {node,routes:[CIDR...]}
+ *   GET  /v1/apikeys                    POST /v1/apikeys/create {description,expiration}
+ *   POST /v1/apikeys/expire {id}
+ *   GET  /v1/oauth-clients              POST /v1/oauth-clients/create {description,scopes,expiration}
+ *   POST /v1/oauth-clients/delete {id}
  *   GET  /v1/policy                     POST /v1/policy/set {policy}         POST /v1/policy/check {policy}
- * (node: ID or name; expiration: seconds from now, 0 = never; a refused policy answers 400 with
- *  "errors": [{line, col, message}]) */
+ * (node: ID, stable ID or name; expiration: seconds from now, 0 = never; a refused policy answers 400 with
+ *  "errors": [{line, col, message}]). The changes themselves are ops.c's, shared with the REST API (api/). */
 
 int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len)
 {
@@ -103,17 +109,6 @@ static struct json_object *strlist(const struct model_strlist *l)
     return a;
 }
 
-static struct cnode *find_node(struct ctrl *c, const char *ref)
-{
-    if (!ref || !*ref)
-        return NULL;
-    char *e;
-    long long id = strtoll(ref, &e, 10);
-    if (!*e && id > 0)
-        return ctrl_node_by_id(c, id);
-    return ctrl_node_by_name(c, ref);
-}
-
 static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
 {
     const struct model_node *m = &n->m;
@@ -144,51 +139,6 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
     json_object_object_add(o, "primary_routes", strlist(&n->primary));
     json_object_object_add(o, "exit_node", json_object_new_boolean(routes_is_exit(n)));
     return o;
-}
-
-/* POST /v1/nodes/approve-routes: the whole approved list (empty: none). Each route must be a canonical
- * prefix outside the tailnet's ranges; 0.0.0.0/0 and ::/0 go together (an exit node). */
-static void approve_routes(struct ctrl *c, struct http_req *req, struct cnode *n, struct json_object *in)
-{
-    struct json_object *a;
-    if (!json_object_object_get_ex(in, "routes", &a) || !json_object_is_type(a, json_type_array)) {
-        fail(req, 400, "routes: a list of prefixes is needed (empty: approve none)");
-        return;
-    }
-    struct model_strlist l = {0};
-    size_t len = json_object_array_length(a);
-    for (size_t i = 0; i < len; i++) {
-        const char *r = json_object_get_string(json_object_array_get_idx(a, i));
-        char canon[ROUTE_TEXT_MAX], why[160];
-        if (routes_canonical(c, r, canon, sizeof canon, why, sizeof why)) {
-            model_strlist_free(&l);
-            fail(req, 400, "route %s: %s", r ? r : "(null)", why);
-            return;
-        }
-        if (model_strlist_contains(&l, canon))
-            continue;
-        if (l.n >= ROUTES_MAX || model_strlist_add(&l, canon)) {
-            model_strlist_free(&l);
-            fail(req, 400, "more than %d routes", ROUTES_MAX);
-            return;
-        }
-    }
-    if (model_strlist_contains(&l, "0.0.0.0/0") != model_strlist_contains(&l, "::/0")) {
-        model_strlist_free(&l);
-        fail(req, 400, "an exit node is approved with both 0.0.0.0/0 and ::/0");
-        return;
-    }
-    int rc = routes_set_approved(c, n, &l);
-    model_strlist_free(&l);
-    if (rc) {
-        fail(req, 500, "%s", store_errmsg(c->store));
-        return;
-    }
-    char *t = model_strlist_to_json(&n->m.routes_approved);
-    log_info("module=control event=admin action=approve_routes node=%lld name=%s routes=%s", (long long)n->m.id,
-             n->m.given_name, t ? t : "?");
-    free(t);
-    reply(req, 200, node_obj(c, n));
 }
 
 static void users(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
@@ -328,32 +278,19 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
             return;
         }
         struct model_strlist tags = {0};
-        struct json_object *t;
-        if (json_object_object_get_ex(in, "tags", &t) && json_object_is_type(t, json_type_array))
-            for (size_t i = 0; i < json_object_array_length(t); i++) {
-                const char *s = json_object_get_string(json_object_array_get_idx(t, i));
-                if (!s || !authkey_tag_valid(s)) {
-                    model_strlist_free(&tags);
-                    fail(req, 400, "bad tag %s (tag:NAME, NAME starting with a letter)", s ? s : "");
-                    return;
-                }
-                model_strlist_add(&tags, s);
-            }
-        int64_t exp = jint(in, "expiration");
-        char text[AUTHKEY_TEXT_LEN + 1];
+        struct json_object *t = NULL;
+        char err[512], text[AUTHKEY_TEXT_LEN + 1];
+        json_object_object_get_ex(in, "tags", &t);
+        int st = ops_tags_from_json(t, &tags, err, sizeof err);
         struct model_authkey k;
-        memset(&k, 0, sizeof k);
-        int rc = authkey_create(c->store, u.id, jbool(in, "reusable"), jbool(in, "ephemeral"),
-                                exp > 0 ? ctrl_now() + exp : 0, &tags, text, &k);
+        if (st == 200)
+            st = ops_authkey_create(c, u.id, jbool(in, "reusable"), jbool(in, "ephemeral"), jint(in, "expiration"),
+                                    &tags, jstr(in, "description"), "admin", text, &k, err, sizeof err);
         model_strlist_free(&tags);
-        if (rc) {
-            fail(req, rc == STORE_INVALID ? 400 : 500, "%s", store_errmsg(c->store));
+        if (st != 200) {
+            fail(req, st, "%s", err);
             return;
         }
-        log_info("module=control event=admin action=authkey_create id=%lld prefix=%s user=%s reusable=%s "
-                 "ephemeral=%s expiration=%lld tags=%zu", (long long)k.id, k.prefix, u.name,
-                 jbool(in, "reusable") ? "true" : "false", jbool(in, "ephemeral") ? "true" : "false",
-                 (long long)k.expiration, k.tags.n);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_int64(k.id));
         json_object_object_add(o, "key", json_object_new_string(text));
@@ -363,19 +300,12 @@ static void authkeys(struct ctrl *c, struct http_req *req, const char *op, struc
         return;
     }
     if (!strcmp(op, "/expire")) {
-        int64_t id = jint(in, "id");
-        struct model_authkey k;
-        if (id <= 0 || store_authkey_get_by_id(c->store, id, &k)) {
-            fail(req, 404, "no pre-auth key %lld", (long long)id);
-            return;
-        }
-        model_authkey_clear(&k);
-        if (store_authkey_expire(c->store, id, ctrl_now())) {
-            fail(req, 500, "%s", store_errmsg(c->store));
-            return;
-        }
-        log_info("module=control event=admin action=authkey_expire id=%lld", (long long)id);
-        reply(req, 200, json_object_new_object());
+        char err[512];
+        int st = ops_authkey_expire(c, jint(in, "id"), "admin", err, sizeof err);
+        if (st != 200)
+            fail(req, st, "%s", err);
+        else
+            reply(req, 200, json_object_new_object());
         return;
     }
     fail(req, 404, "no such operation");
@@ -414,7 +344,7 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
         reply(req, 200, n ? node_obj(c, n) : json_object_new_object());
         return;
     }
-    struct cnode *n = find_node(c, jstr(in, "node"));
+    struct cnode *n = ops_find_node(c, jstr(in, "node"));
     if (!n) {
         fail(req, 404, "no node %s", jstr(in, "node") ? jstr(in, "node") : "(none given)");
         return;
@@ -423,63 +353,93 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
         reply(req, 200, node_obj(c, n));
         return;
     }
-    if (!strcmp(op, "/approve-routes")) {
-        approve_routes(c, req, n, in);
-        return;
-    }
-    if (!strcmp(op, "/expire")) {
-        n->m.expiry = ctrl_now();
-        ctrl_revoke(c, n->m.node_key);
-        if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
+    char err[512];
+    int st;
+    if (!strcmp(op, "/approve-routes"))
+        st = ops_node_approve_routes(c, n, json_object_object_get(in, "routes"), "admin", err, sizeof err);
+    else if (!strcmp(op, "/expire"))
+        st = ops_node_expire(c, n, "admin", err, sizeof err);
+    else if (!strcmp(op, "/rename"))
+        st = ops_node_rename(c, n, jstr(in, "name"), "admin", err, sizeof err);
+    else if (!strcmp(op, "/delete"))
+        st = ops_node_delete(c, n, "admin", err, sizeof err);
+    else
+        st = snprintf(err, sizeof err, "no such operation") > 0 ? 404 : 500;
+    if (st != 200)
+        fail(req, st, "%s", err);
+    else
+        reply(req, 200, strcmp(op, "/delete") ? node_obj(c, n) : json_object_new_object());
+}
+
+/* API keys and OAuth clients of the REST API (api/): `weft apikeys`, `weft oauth-clients`. */
+static void creds(struct ctrl *c, struct http_req *req, int kind, const char *op, struct json_object *in)
+{
+    char err[512];
+    if (!strcmp(op, "")) {
+        struct model_cred *v = NULL;
+        size_t n = 0;
+        if (store_cred_list(c->store, kind, &v, &n)) {
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
-        routes_node_update(c, n); /* an expired node serves no route */
-        log_info("module=control event=admin action=node_expire node=%lld name=%s", (long long)n->m.id,
-                 n->m.given_name);
-        reply(req, 200, node_obj(c, n));
+        struct json_object *a = json_object_new_array();
+        int64_t now = ctrl_now();
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_new_string(v[i].key_id));
+            json_object_object_add(o, "description", json_object_new_string(v[i].description));
+            if (kind == MODEL_CRED_OAUTH)
+                json_object_object_add(o, "scopes", json_object_new_string(v[i].scopes));
+            json_object_object_add(o, "usable", json_object_new_boolean(
+                                                    !v[i].revoked && (!v[i].expiration || v[i].expiration > now)));
+            json_object_object_add(o, "expiration", time_obj(v[i].expiration));
+            json_object_object_add(o, "created", time_obj(v[i].created));
+            json_object_array_add(a, o);
+        }
+        free(v);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, kind == MODEL_CRED_APIKEY ? "apikeys" : "oauth_clients", a);
+        reply(req, 200, o);
         return;
     }
-    if (!strcmp(op, "/rename")) {
-        const char *name = jstr(in, "name");
-        if (!name || !naming_label_valid(name)) {
-            fail(req, 400, "a name is 1-63 of a-z, 0-9 and '-', not starting or ending with '-'");
+    if (!strcmp(op, "/create")) {
+        char secret[CRED_TEXT_MAX];
+        struct model_cred m;
+        int st = ops_cred_create(c, kind, jstr(in, "description"), jstr(in, "scopes"), jint(in, "expiration"),
+                                 "admin", secret, sizeof secret, &m, err, sizeof err);
+        if (st != 200) {
+            fail(req, st, "%s", err);
             return;
         }
-        struct cnode *other = ctrl_node_by_name(c, name);
-        if (other && other != n) {
-            fail(req, 409, "node %lld is called %s", (long long)other->m.id, name);
-            return;
-        }
-        char old[sizeof n->m.given_name];
-        memcpy(old, n->m.given_name, sizeof old);
-        bool was_renamed = n->m.renamed;
-        model_strlcpy(n->m.given_name, name, sizeof n->m.given_name);
-        n->m.renamed = true; /* the client's hostname no longer renames it */
-        if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
-            memcpy(n->m.given_name, old, sizeof old);
-            n->m.renamed = was_renamed;
-            fail(req, 500, "%s", store_errmsg(c->store));
-            return;
-        }
-        log_info("module=control event=admin action=node_rename node=%lld name=%s new_name=%s", (long long)n->m.id,
-                 old, n->m.given_name);
-        reply(req, 200, node_obj(c, n));
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(m.key_id));
+        json_object_object_add(o, kind == MODEL_CRED_APIKEY ? "key" : "secret", json_object_new_string(secret));
+        if (kind == MODEL_CRED_OAUTH)
+            json_object_object_add(o, "scopes", json_object_new_string(m.scopes));
+        json_object_object_add(o, "expiration", time_obj(m.expiration));
+        sodium_memzero(secret, sizeof secret);
+        reply(req, 200, o);
         return;
     }
-    if (!strcmp(op, "/delete")) {
-        char gone[sizeof n->m.given_name];
-        int64_t gone_id = n->m.id;
-        memcpy(gone, n->m.given_name, sizeof gone);
-        if (ctrl_node_remove(c, n, true)) {
-            fail(req, 500, "%s", store_errmsg(c->store));
-            return;
-        }
-        log_info("module=control event=admin action=node_delete node=%lld name=%s", (long long)gone_id, gone);
-        reply(req, 200, json_object_new_object());
+    if (!strcmp(op, kind == MODEL_CRED_APIKEY ? "/expire" : "/delete")) {
+        int st = ops_cred_end(c, kind, jstr(in, "id"), "admin", err, sizeof err);
+        if (st != 200)
+            fail(req, st, "%s", err);
+        else
+            reply(req, 200, json_object_new_object());
         return;
     }
     fail(req, 404, "no such operation");
+}
+
+static void apikeys(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
+{
+    creds(c, req, MODEL_CRED_APIKEY, op, in);
+}
+
+static void oauth_clients(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
+{
+    creds(c, req, MODEL_CRED_OAUTH, op, in);
 }
 
 /* ---- the access policy ---- */
@@ -562,7 +522,8 @@ static void handle(struct http_req *req, void *arg)
     static const struct {
         const char *prefix;
         void (*fn)(struct ctrl *, struct http_req *, const char *, struct json_object *);
-    } tab[] = {{"/v1/users", users}, {"/v1/authkeys", authkeys}, {"/v1/nodes", nodes}, {"/v1/policy", policy}};
+    } tab[] = {{"/v1/users", users},     {"/v1/authkeys", authkeys},           {"/v1/nodes", nodes},
+                 {"/v1/apikeys", apikeys}, {"/v1/oauth-clients", oauth_clients}, {"/v1/policy", policy}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         size_t pl = strlen(tab[i].prefix);
         if (strncmp(path, tab[i].prefix, pl) || (path[pl] && path[pl] != '/'))

@@ -17,10 +17,13 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/api/api.h"
 #include "modules/control/access.h"
 #include "modules/control/app.h"
+#include "modules/control/console.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/login/login.h"
 #include "modules/control/store.h"
 
 /* The control role's glue: the store and the brain (ctrl) for the module's life, /machine/register and
@@ -33,6 +36,9 @@ struct app {
     struct ctrl *ctrl;
     struct admission adm;
     struct http_server *admin;
+    struct api *api;
+    struct console *console; /* /admin/ */
+    bool login_opened;
     /* /verify: who may ask */
     struct addr_prefix *verify_allow;
     size_t nverify_allow;
@@ -335,6 +341,10 @@ static void h_register_page(struct http_req *req, void *arg)
         http_respond_text(req, 404, "no such registration (it expired or was already approved)\n");
         return;
     }
+    if (login_active(a->ctrl->login)) { /* an identity provider logs the machine's user in */
+        login_begin_node(a->ctrl->login, req, id);
+        return;
+    }
     char page[2048];
     /* id is hex and host is only shown after escaping-free filtering: keep the page free of markup from
      * the client */
@@ -427,6 +437,26 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
     struct app *a = app_of(inst);
     if (http_route(srv, "/register/", 1, h_register_page, a) || http_route(srv, "/verify", 0, h_verify, a))
         return -1;
+    if (!a->api && !(a->api = api_new(a->ctrl))) /* the REST API (api/): one for every listener */
+        return -1;
+    if (api_route(a->api, srv)) /* at /api/v2/ */
+        return -1;
+    struct control_conf *conf = inst->conf;
+    if (!a->console && !(a->console = console_new(conf->console_dir)))
+        return -1;
+    if (console_route(a->console, srv)) /* the web console, /admin/, a client of that API */
+        return -1;
+    if (!a->login_opened) { /* once, for every listener: interactive login through a provider (login/) */
+        char err[512];
+        a->login_opened = true;
+        a->ctrl->login = login_open(inst, a->ctrl, err, sizeof err);
+        if (!a->ctrl->login && err[0]) {
+            log_error("module=control event=login error=\"%s\"", err);
+            return -1;
+        }
+    }
+    if (a->ctrl->login && login_routes(a->ctrl->login, srv))
+        return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
         channel_handle(ch, "/machine/map", 0, h_map, a) ||
@@ -476,6 +506,10 @@ void app_finish(struct weft_instance *inst)
         return;
     if (a->admin)
         http_server_free(a->admin);
+    api_free(a->api);
+    console_free(a->console);
+    login_free(a->ctrl->login);
+    a->ctrl->login = NULL;
     metrics_remove(weft_metrics(inst->ctx), a->ctrl);
     a->store->latency = NULL;
     ctrl_free(a->ctrl);

@@ -97,7 +97,7 @@ bool authkey_tag_valid(const char *tag)
 }
 
 int authkey_create(struct store *s, int64_t user_id, bool reusable, bool ephemeral, int64_t expiration,
-                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1],
+                   const struct model_strlist *tags, const char *description, char text[AUTHKEY_TEXT_LEN + 1],
                    struct model_authkey *out)
 {
     memset(out, 0, sizeof(*out));
@@ -112,6 +112,8 @@ int authkey_create(struct store *s, int64_t user_id, bool reusable, bool ephemer
     out->reusable = reusable;
     out->ephemeral = ephemeral;
     out->expiration = expiration;
+    if (description)
+        model_strlcpy(out->description, description, sizeof(out->description));
     if ((tags && model_strlist_copy(&out->tags, tags) < 0) || authkey_generate(text, out) < 0) {
         model_authkey_clear(out);
         return store_fail(s, STORE_IO, "pre-auth key: out of memory or no randomness");

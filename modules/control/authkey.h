@@ -54,11 +54,12 @@ int authkey_check(const struct model_authkey *k, int64_t now);
  * status is AUTHKEY_UNKNOWN or AUTHKEY_ERROR. */
 int authkey_lookup(struct store *s, const char *text, int64_t now, struct model_authkey *out);
 
-/* Makes and stores a key for user_id; tags (may be NULL) must pass authkey_tag_valid. On success writes
+/* Makes and stores a key for user_id; tags (may be NULL) must pass authkey_tag_valid; description may be
+ * NULL (none) and is cut to fit. On success writes
  * the key text (to show once) and fills *out; returns a store_rc (STORE_INVALID for a bad tag, with
  * the message in store_errmsg). */
 int authkey_create(struct store *s, int64_t user_id, bool reusable, bool ephemeral, int64_t expiration,
-                   const struct model_strlist *tags, char text[AUTHKEY_TEXT_LEN + 1],
+                   const struct model_strlist *tags, const char *description, char text[AUTHKEY_TEXT_LEN + 1],
                    struct model_authkey *out);
 
 /* ACL tags: "tag:" + a letter + letters, digits or '-', at most AUTHKEY_TAG_MAX bytes in all. */

@@ -4,6 +4,7 @@
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
 #include "core/tls.h"
+#include "modules/control/login/provider.h"
 /* control.dns: what nodes are told about DNS (modules/control/dnsconf.c) */
 struct control_dns_conf {
     int magic_dns;
@@ -51,5 +52,9 @@ struct control_conf {
     struct cfg_list verify_allow;
     char *verify_secret_file;
     char *packet_filter_file;
+    /* the web console's files (admin.console_dir; NULL: $(pkgdatadir)/console) */
+    char *console_dir;
+    /* interactive login through an OpenID provider (the auth_oidc plugin) */
+    struct login_oidc_conf oidc;
 };
 #endif

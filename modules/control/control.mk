@@ -91,6 +91,7 @@ control_app_sources = \
 	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/dnsconf.c modules/control/dnsconf.h \
+	modules/control/dnsover.c modules/control/dnsover.h \
 	modules/control/derpmap.c modules/control/derpmap.h \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	modules/control/pending.c modules/control/pending.h \
@@ -100,7 +101,8 @@ control_app_sources = \
 	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
-	modules/control/reload.c
+	modules/control/reload.c modules/control/ops.c modules/control/ops.h \
+	modules/control/console.c modules/control/console.h
 check_PROGRAMS += t/unit/test_control t/unit/test_pending
 TESTS += t/unit/test_control t/unit/test_pending
 t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h
@@ -120,6 +122,45 @@ bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/
 	$(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
 
+# --- api: the REST API under /api/v2/ (issue 16): API keys, OAuth clients, devices, keys, users, DNS ---
+control_api_sources = \
+	modules/control/api/api.h modules/control/api/router.c modules/control/api/auth.c \
+	modules/control/api/limit.c modules/control/api/limit.h modules/control/api/cred.c \
+	modules/control/api/cred.h modules/control/api/parse.c modules/control/api/parse.h \
+	modules/control/api/devices.c modules/control/api/keys.c modules/control/api/users.c \
+	modules/control/api/dns.c modules/control/api/acl.c modules/control/api/derp.c modules/control/api/console.c modules/control/api/openapi.c
+control_sources += $(control_api_sources)
+# --- login: interactive login through a provider plugin (plugins/auth_oidc), the console's sessions ---
+control_sources += modules/control/login/login.c modules/control/login/login.h \
+	modules/control/login/provider.h
+# openapi.json is written by hand and served as is; the build makes it a C string
+if BUILTIN_MODULES
+nodist_modules_control_libmod_control_la_SOURCES = modules/control/api/openapi_json.c
+else
+nodist_modules_control_control_la_SOURCES = modules/control/api/openapi_json.c
+endif
+BUILT_SOURCES += modules/control/api/openapi_json.c
+CLEANFILES += modules/control/api/openapi_json.c
+EXTRA_DIST += modules/control/api/openapi.json
+modules/control/api/openapi_json.c: $(srcdir)/modules/control/api/openapi.json
+	$(AM_V_GEN)mkdir -p $(@D) && { echo '// SPDX-License-Identifier: BSD-3-Clause'; \
+	  echo '/* Generated from openapi.json by the build: do not edit. */'; \
+	  echo 'extern const char api_openapi_json[];'; echo 'const char api_openapi_json[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $(srcdir)/modules/control/api/openapi.json; \
+	  echo ';'; } > $@-t && mv $@-t $@
+TESTS += t/api.t
+EXTRA_DIST += t/api.t
+FUZZ_TARGETS += fuzz_api_parse
+EXTRA_DIST += t/fuzz/corpus/fuzz_api_parse
+
+# --- console: the web admin console (issue 16), static files served at /admin/ (console.c), no build step ---
+consoledir = $(pkgdatadir)/console
+dist_console_DATA = modules/control/console/index.html modules/control/console/app.js \
+	modules/control/console/style.css modules/control/console/favicon.svg
+TESTS += t/console.t
+EXTRA_DIST += t/console.t t/console.js t/console-oidc.js
+FUZZ_TARGETS += fuzz_console_path
+EXTRA_DIST += t/fuzz/corpus/fuzz_console_path
 # the access policy end to end: the real binary, tsnode streams, reloads, weft policy get|set|check
 TESTS += t/control-policy.t
 EXTRA_DIST += t/control-policy.t

@@ -495,6 +495,8 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->keepalive_len = (size_t)kl;
     if (access_init(c, err, errlen))
         goto fail;
+    if (dnsover_load(c, err, errlen)) /* the DNS settings set through the API, over the file's */
+        goto fail;
     dnsconf_watch_start(c); /* the extra records file read before the DNSConfig is built */
     if (mapper_init_static(c, embedded_derp, derp_stun_port)) {
         snprintf(err, errlen, "building the DERP map / DNS config%s%s", conf->derp_map_file ? " from " : "",
@@ -519,6 +521,7 @@ void ctrl_free(struct ctrl *c)
     probe_free(c);
     routes_free(&c->routes);
     dnsconf_watch_stop(c);
+    dnsover_free(&c->dns_over);
     seen_flush_cb(&c->seen_flush, c); /* what the nodes were last seen at, before the store closes */
     timer_stop(&c->seen_flush);
     free(c->seen);

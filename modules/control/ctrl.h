@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
+#include "modules/control/dnsover.h"
 #include "modules/control/model.h"
 #include "modules/control/routes.h"
 #include "modules/control/pending.h"
@@ -124,6 +125,7 @@ struct ctrl_stats {
 
 struct ctrl {
     struct control_conf *conf;
+    struct login *login; /* interactive login (login/), NULL when not configured */
     char *state_dir; /* for relative paths (the policy file) */
     struct access *acc; /* the access policy (access.h) */
     struct loop *loop;
@@ -186,6 +188,8 @@ struct ctrl {
     long long dns_file_size;
     unsigned long long dns_file_ino;
     struct filewatch *dns_watch; /* on the extra records file (core/filewatch.h) */
+    /* DNS settings set through the REST API, over the file's (dnsover.h) */
+    struct dns_over dns_over;
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;

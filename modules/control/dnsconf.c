@@ -18,6 +18,7 @@
 #include "core/wire/dnsrec.h"
 #include "modules/control/control.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsover.h"
 #include "modules/control/ipalloc.h"
 
 #define SETTLE_MS 200 /* an editor's steps are over */
@@ -298,7 +299,7 @@ static struct tc_resolver *resolvers(const struct cfg_list *l)
  * 28 and later): Resolvers, Routes, FallbackResolvers, Domains, Proxied and ExtraRecords are all read
  * from there on; the deprecated Nameservers (caps 9-13) is never sent. CertDomains stays out: weft's
  * control issues no certificates (no /machine/set-dns), and a node told of cert domains would ask. */
-int dnsconf_build(const struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
+static int build(const struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
 {
     struct tc_dns_config d;
     memset(&d, 0, sizeof d);
@@ -373,6 +374,13 @@ int dnsconf_build(const struct ctrl *c, const struct control_conf *cf, char **ou
     free(doms);
     free(global);
     return rc;
+}
+
+int dnsconf_build(const struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
+{
+    struct control_conf eff = *cf; /* the settings set through the API over the file's (dnsover.h) */
+    dnsover_effective(c, &cf->dns, &eff.dns);
+    return build(c, &eff, out, outlen);
 }
 
 /* ---- the watch on the records file ---- */

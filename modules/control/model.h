@@ -74,6 +74,27 @@ struct model_authkey {
     struct model_strlist tags;                    /* nodes registered with it get these tags */
     int64_t used_count;
     int64_t created;
+    char description[256];                        /* free text for people ("" = none) */
+};
+
+/* A credential for the REST API (modules/control/api/): an API key, or an OAuth client. Like pre-auth keys
+ * only a hash of the secret is stored (api/cred.c says which and why); key_id is the public name (shown
+ * in lists, used by `weft apikeys expire`, the client_id of an OAuth client) and is part of the secret's
+ * text, so a presented secret is looked up by it. */
+#define MODEL_CRED_ID_MAX 31
+#define MODEL_CRED_DESC_MAX 255
+#define MODEL_CRED_SCOPES_MAX 511
+enum model_cred_kind { MODEL_CRED_APIKEY = 1, MODEL_CRED_OAUTH = 2 };
+struct model_cred {
+    int64_t id;
+    int kind;                                     /* enum model_cred_kind */
+    char key_id[MODEL_CRED_ID_MAX + 1];           /* unique */
+    uint8_t hash[32];                             /* of the whole secret text */
+    char description[MODEL_CRED_DESC_MAX + 1];
+    char scopes[MODEL_CRED_SCOPES_MAX + 1];       /* space-separated; "all" for API keys */
+    int64_t created;
+    int64_t expiration;                           /* 0 = never */
+    bool revoked;
 };
 
 /* Appends a copy of s. 0, or -1 on allocation failure. */

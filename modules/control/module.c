@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/addr.h"
 #include "core/cfgcheck.h"
@@ -61,6 +62,32 @@ static const char *check_cidr(const char *v, char *buf, size_t len)
     snprintf(buf, len, "'%s' is not an address or CIDR prefix (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)", v);
     return buf;
 }
+/* oidc.extra_params: KEY=VALUE; oidc.algorithms: asymmetric JWS algorithms only (no "none", no HMAC: a
+ * public client's secret must not be able to sign tokens). */
+static const char *check_param(const char *v, char *buf, size_t len)
+{
+    const char *eq = strchr(v, '=');
+    if (eq && eq > v && !strpbrk(v, "&# \t\r\n"))
+        return NULL;
+    snprintf(buf, len, "'%s' is not KEY=VALUE (no '&', '#' or spaces)", v);
+    return buf;
+}
+
+static const char *check_alg(const char *v, char *buf, size_t len)
+{
+    static const char *const ok[] = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                                     "ES512", NULL};
+    for (size_t i = 0; ok[i]; i++)
+        if (!strcmp(v, ok[i]))
+            return NULL;
+    snprintf(buf, len, "'%s' is not an accepted ID token algorithm (RS256, RS384, RS512, PS256, PS384, PS512, "
+                       "ES256, ES384, ES512)", v);
+    return buf;
+}
+
+#define KO(name, type, def, doc, check)                                                                      \
+    {"oidc." #name, type, def, doc, offsetof(struct control_conf, oidc.name), 0, 0, NULL, check}
+
 static const struct cfg_key control_keys[] = {
     KC(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)",
        cfg_check_listen),
@@ -143,6 +170,33 @@ static const struct cfg_key control_keys[] = {
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
       "while no access policy is in force (fixed setups and tests)"),
+    /* interactive login through an OpenID provider: the auth_oidc plugin does the protocol (login/provider.h) */
+    KO(issuer, CFG_STR, NULL,
+       "OpenID provider's issuer URL: nodes' login links and the console's login go there (needs the auth_oidc "
+       "plugin)", cfg_check_http_url),
+    KO(client_id, CFG_STR, NULL, "the client ID weft has at the OpenID provider", NULL),
+    KO(client_secret, CFG_STR, NULL, "its client secret (or client_secret_file)", NULL),
+    KO(client_secret_file, CFG_STR, NULL, "a file holding the client secret", NULL),
+    KO(scopes, CFG_LIST, "openid, profile, email", "scopes asked for (openid is always asked for)", NULL),
+    KO(allowed_domains, CFG_LIST, NULL, "only verified e-mail addresses in these domains may log in", NULL),
+    KO(allowed_users, CFG_LIST, NULL, "only these verified e-mail addresses may log in", NULL),
+    KO(allowed_groups, CFG_LIST, NULL, "only members of one of these groups (the ID token's groups claim)", NULL),
+    KO(console_users, CFG_LIST, NULL, "e-mail addresses that may log in to the admin console", NULL),
+    KO(console_groups, CFG_LIST, NULL, "groups whose members may log in to the admin console", NULL),
+    KO(pkce, CFG_BOOL, "true", "use PKCE (S256) in the authorization code flow", NULL),
+    KO(extra_params, CFG_LIST, NULL, "extra KEY=VALUE parameters of the authorization request (e.g. prompt=login)",
+       check_param),
+    KO(algorithms, CFG_LIST, "RS256, ES256", "ID token signature algorithms accepted (RS*, PS*, ES*)",
+       check_alg),
+    KO(ca_file, CFG_STR, NULL, "verify the provider's TLS certificate against this PEM bundle (default: the "
+                                "system's)", NULL),
+    {"oidc.jwks_refresh_min", CFG_DURATION, "60s",
+     "an ID token signed with an unknown key fetches the provider's keys again at most this often",
+     offsetof(struct control_conf, oidc.jwks_refresh_min), 1000, 86400000, NULL, NULL},
+    {"admin.console_dir", CFG_STR, NULL,
+     "directory of the web admin console's files, served at /admin/ (default: the installed ones, "
+     WEFT_PKGDATADIR "/console)",
+     offsetof(struct control_conf, console_dir), 0, 0, NULL, NULL},
     CFG_END,
 };
 
@@ -163,6 +217,27 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
             ipalloc_free(a);
         else
             cfg_error(err, s, strstr(msg, "IPv6") || strstr(msg, "prefix_v6") ? "prefix_v6" : "prefix_v4", "%s", msg);
+    }
+    if (c->console_dir) {
+        char index[4096];
+        snprintf(index, sizeof index, "%s/index.html", c->console_dir);
+        if (access(index, R_OK))
+            cfg_error(err, s, "admin.console_dir", "%s has no readable index.html: not the console's files",
+                      c->console_dir);
+    }
+    if (c->oidc.issuer) {
+        if (!c->oidc.client_id)
+            cfg_error(err, s, "oidc.issuer", "control.oidc.issuer needs control.oidc.client_id");
+        if (c->oidc.client_secret && c->oidc.client_secret_file)
+            cfg_error(err, s, "oidc.client_secret_file", "set control.oidc.client_secret or client_secret_file, "
+                      "not both");
+    }
+    if (c->oidc.client_secret_file) {
+        FILE *f = fopen(c->oidc.client_secret_file, "r");
+        if (!f)
+            cfg_error(err, s, "oidc.client_secret_file", "cannot read %s", c->oidc.client_secret_file);
+        else
+            fclose(f);
     }
     if (c->derp_map_file) {
         char *json;

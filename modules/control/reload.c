@@ -26,6 +26,7 @@ static const struct reload_fixed fixed[] = {
     {"database", "the database is open"},
     {"admin_socket", "the admin socket is bound at start"},
     {"packet_filter_file", "the fixed packet filter is read at start (the access policy is what reloads)"},
+    {"oidc.*", "the OpenID client is set up at start"},
     {NULL, NULL},
 };
 

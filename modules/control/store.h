@@ -36,6 +36,7 @@ struct store;
 
 /* Called once per address held by a node (family 4 or 6, addr 4 or 16 bytes). */
 typedef void (*store_addr_cb)(void *ctx, int family, const uint8_t *addr);
+typedef void (*store_setting_cb)(void *ctx, const char *name, const char *value);
 
 struct store_ops {
     const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
@@ -93,10 +94,25 @@ struct store_ops {
     int (*authkey_expire)(struct store *s, int64_t id, int64_t when); /* expiration = when */
     int (*authkey_revoke)(struct store *s, int64_t id);
 
+    /* REST API credentials (API keys, OAuth clients). create fills c->id and c->created (if 0); key_id is
+     * unique (STORE_CONFLICT). list: of one kind, by id; free(). */
+    int (*cred_create)(struct store *s, struct model_cred *c);
+    int (*cred_get)(struct store *s, const char *key_id, struct model_cred *out);
+    int (*cred_list)(struct store *s, int kind, struct model_cred **out, size_t *n);
+    int (*cred_expire)(struct store *s, const char *key_id, int64_t when); /* expiration = when */
+    int (*cred_revoke)(struct store *s, const char *key_id);
     /* The tailnet policy (control.policy.mode: database): its text as uploaded. get mallocs *text
      * (STORE_NOTFOUND when none was ever set); set replaces it. */
     int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
     int (*policy_set)(struct store *s, const char *text, size_t len);
+    /* Settings changed at run time (name: the control key they override, value: JSON text). list calls
+     * cb for each, by name; set stores or replaces one, value NULL removes it. */
+    int (*setting_list)(struct store *s, store_setting_cb cb, void *ctx);
+    int (*setting_set)(struct store *s, const char *name, const char *value);
+    /* The user bound to an identity at an OpenID provider (issuer, subject): get (STORE_NOTFOUND when
+     * none); bind (STORE_CONFLICT when the identity or the user is bound already). Removed with the user. */
+    int (*identity_get)(struct store *s, const char *issuer, const char *subject, int64_t *user_id);
+    int (*identity_bind)(struct store *s, const char *issuer, const char *subject, int64_t user_id);
 };
 
 /* Every backend's instance starts with this header. */
@@ -222,6 +238,22 @@ static inline int store_policy_set(struct store *s, const char *text, size_t len
 {
     return s->ops->policy_set(s, text, len);
 }
+static inline int store_setting_list(struct store *s, store_setting_cb cb, void *ctx)
+{
+    return s->ops->setting_list(s, cb, ctx);
+}
+static inline int store_setting_set(struct store *s, const char *name, const char *value)
+{
+    return s->ops->setting_set(s, name, value);
+}
+static inline int store_identity_get(struct store *s, const char *issuer, const char *subject, int64_t *user_id)
+{
+    return s->ops->identity_get(s, issuer, subject, user_id);
+}
+static inline int store_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
+{
+    return s->ops->identity_bind(s, issuer, subject, user_id);
+}
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {
     double t0 = store_t0(s);
@@ -281,6 +313,31 @@ static inline int store_authkey_revoke(struct store *s, int64_t id)
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->authkey_revoke(s, id));
+}
+static inline int store_cred_create(struct store *s, struct model_cred *c)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_create(s, c));
+}
+static inline int store_cred_get(struct store *s, const char *key_id, struct model_cred *o)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_get(s, key_id, o));
+}
+static inline int store_cred_list(struct store *s, int kind, struct model_cred **o, size_t *n)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_list(s, kind, o, n));
+}
+static inline int store_cred_expire(struct store *s, const char *key_id, int64_t when)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_expire(s, key_id, when));
+}
+static inline int store_cred_revoke(struct store *s, const char *key_id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_revoke(s, key_id));
 }
 
 #endif

@@ -93,6 +93,34 @@ static const char *const sq_migrations[] = {
      * admin or the policy's autoApprovers approved. JSON arrays of CIDR text. */
     "ALTER TABLE nodes ADD COLUMN routes_advertised TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE nodes ADD COLUMN routes_approved TEXT NOT NULL DEFAULT '[]';",
+
+    /* 6: REST API credentials: API keys and OAuth clients (kind 1 and 2), hashed secrets. */
+    "CREATE TABLE api_credentials ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind INTEGER NOT NULL,"
+    " key_id TEXT NOT NULL UNIQUE,"
+    " hash BLOB NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " scopes TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL,"
+    " expiration INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    /* and a description on pre-auth keys (the REST API's keys have one) */
+    "ALTER TABLE preauth_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';",
+
+    /* 7: settings changed at run time (the REST API's DNS settings): one row per control key they
+     * override, its value as JSON (modules/control/dnsover.c); and the identity at an OpenID provider
+     * (issuer, subject) each user logging in through it is bound to, one per user. */
+    "CREATE TABLE settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE user_identities ("
+    " issuer TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " PRIMARY KEY (issuer, subject));",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -101,8 +129,10 @@ static const char *const sq_migrations[] = {
     "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "     \
     "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                        \
-    "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
+    "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created, " \
+    "description"
 #define USER_COLS "id, name, display_name, created"
+#define CRED_COLS "id, kind, key_id, hash, description, scopes, created, expiration, revoked"
 
 /* Prepared once (lazily) and kept for the life of the connection. */
 enum sq_stmt {
@@ -112,7 +142,10 @@ enum sq_stmt {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
+    Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE,
     Q_POLICY_GET, Q_POLICY_SET,
+    Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE,
+    Q_IDENTITY_GET, Q_IDENTITY_BIND,
     Q_COUNT
 };
 
@@ -150,17 +183,29 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_NODE_LAST_SEEN] = "UPDATE nodes SET last_seen = ?2 WHERE id = ?1",
     [Q_ADDRS] = "SELECT ipv4, ipv6 FROM nodes WHERE ipv4 IS NOT NULL OR ipv6 IS NOT NULL",
     [Q_KEY_INSERT] = "INSERT INTO preauth_keys (prefix, hash, user_id, reusable, ephemeral, revoked, "
-                     "expiration, tags, used_count, created) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     "expiration, tags, used_count, created, description) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_KEY_BY_ID] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE id = ?1",
     [Q_KEY_BY_HASH] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE hash = ?1",
     [Q_KEY_LIST] = "SELECT " AUTHKEY_COLS " FROM preauth_keys ORDER BY id",
     [Q_KEY_MARK_USED] = "UPDATE preauth_keys SET used_count = used_count + 1 WHERE id = ?1",
     [Q_KEY_EXPIRE] = "UPDATE preauth_keys SET expiration = ?2 WHERE id = ?1",
     [Q_KEY_REVOKE] = "UPDATE preauth_keys SET revoked = 1 WHERE id = ?1",
+    [Q_CRED_INSERT] = "INSERT INTO api_credentials (kind, key_id, hash, description, scopes, created, "
+                      "expiration, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_CRED_GET] = "SELECT " CRED_COLS " FROM api_credentials WHERE key_id = ?1",
+    [Q_CRED_LIST] = "SELECT " CRED_COLS " FROM api_credentials WHERE kind = ?1 ORDER BY id",
+    [Q_CRED_EXPIRE] = "UPDATE api_credentials SET expiration = ?2 WHERE key_id = ?1",
+    [Q_CRED_REVOKE] = "UPDATE api_credentials SET revoked = 1 WHERE key_id = ?1",
     [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
     [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
                      "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
+    [Q_SETTING_LIST] = "SELECT name, value FROM settings ORDER BY name",
+    [Q_SETTING_SET] = "INSERT INTO settings (name, value, updated) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+    [Q_SETTING_DELETE] = "DELETE FROM settings WHERE name = ?1",
+    [Q_IDENTITY_GET] = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2",
+    [Q_IDENTITY_BIND] = "INSERT INTO user_identities (issuer, subject, user_id, created) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct sq_store {
@@ -1117,6 +1162,8 @@ static int sq_row_key(struct sq_store *q, sqlite3_stmt *st, struct model_authkey
                           (long long)k->id);
     k->used_count = sqlite3_column_int64(st, 9);
     k->created = sqlite3_column_int64(st, 10);
+    t = (const char *)sqlite3_column_text(st, 11);
+    model_strlcpy(k->description, t ? t : "", sizeof(k->description));
     return STORE_OK;
 }
 
@@ -1141,6 +1188,7 @@ static int sq_authkey_create(struct store *s, struct model_authkey *k)
     sqlite3_bind_text(st, 8, tags, -1, free);
     sqlite3_bind_int64(st, 9, k->used_count);
     sqlite3_bind_int64(st, 10, k->created);
+    sq_bind_text_copy(st, 11, k->description);
     int rc = sq_exec_stmt(q, st, "create pre-auth key");
     if (rc == STORE_INVALID)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);
@@ -1250,6 +1298,133 @@ static int sq_authkey_revoke(struct store *s, int64_t id)
     return sq_key_update(s, Q_KEY_REVOKE, id, 0, "revoke pre-auth key");
 }
 
+/* ---- REST API credentials ---- */
+
+static int sq_row_cred(struct sq_store *q, sqlite3_stmt *st, struct model_cred *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(st, 0);
+    c->kind = sqlite3_column_int(st, 1);
+    const char *t = (const char *)sqlite3_column_text(st, 2);
+    model_strlcpy(c->key_id, t ? t : "", sizeof(c->key_id));
+    if (sqlite3_column_bytes(st, 3) != 32)
+        return store_fail(&q->base, STORE_IO, "sqlite %s: API credential %lld has a malformed hash", q->path,
+                          (long long)c->id);
+    memcpy(c->hash, sqlite3_column_blob(st, 3), 32);
+    t = (const char *)sqlite3_column_text(st, 4);
+    model_strlcpy(c->description, t ? t : "", sizeof(c->description));
+    t = (const char *)sqlite3_column_text(st, 5);
+    model_strlcpy(c->scopes, t ? t : "", sizeof(c->scopes));
+    c->created = sqlite3_column_int64(st, 6);
+    c->expiration = sqlite3_column_int64(st, 7);
+    c->revoked = sqlite3_column_int(st, 8) != 0;
+    return STORE_OK;
+}
+
+static int sq_cred_create(struct store *s, struct model_cred *c)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_CRED_INSERT);
+    if (!st)
+        return STORE_IO;
+    if (!c->created)
+        c->created = sq_now();
+    sqlite3_bind_int(st, 1, c->kind);
+    sq_bind_text_copy(st, 2, c->key_id);
+    sqlite3_bind_blob(st, 3, c->hash, 32, SQLITE_TRANSIENT);
+    sq_bind_text_copy(st, 4, c->description);
+    sq_bind_text_copy(st, 5, c->scopes);
+    sqlite3_bind_int64(st, 6, c->created);
+    sqlite3_bind_int64(st, 7, c->expiration);
+    sqlite3_bind_int(st, 8, c->revoked);
+    int rc = sq_exec_stmt(q, st, "create API credential");
+    if (rc == STORE_OK)
+        c->id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+static int sq_cred_get(struct store *s, const char *key_id, struct model_cred *out)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_CRED_GET);
+    if (!st)
+        return STORE_IO;
+    sq_bind_text_copy(st, 1, key_id);
+    int r = sqlite3_step(st), rc;
+    if (r == SQLITE_ROW)
+        rc = sq_row_cred(q, st, out);
+    else if (r == SQLITE_DONE)
+        rc = store_fail(s, STORE_NOTFOUND, "no API credential %s", key_id);
+    else
+        rc = sq_fail(q, "get API credential");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_cred_list(struct store *s, int kind, struct model_cred **out, size_t *n)
+{
+    struct sq_store *q = SQ(s);
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = sq_stmt(q, Q_CRED_LIST);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_int(st, 1, kind);
+    struct model_cred *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int r, rc = STORE_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct model_cred *nv = realloc(v, ncap * sizeof(*nv));
+            if (!nv) {
+                rc = store_fail(s, STORE_IO, "list API credentials: out of memory");
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if ((rc = sq_row_cred(q, st, &v[cnt])) != STORE_OK)
+            break;
+        cnt++;
+    }
+    if (rc == STORE_OK && r != SQLITE_DONE)
+        rc = sq_fail(q, "list API credentials");
+    sq_done(st);
+    if (rc != STORE_OK) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return STORE_OK;
+}
+
+static int sq_cred_update(struct store *s, enum sq_stmt id, const char *key_id, int64_t arg, const char *what)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, id);
+    if (!st)
+        return STORE_IO;
+    sq_bind_text_copy(st, 1, key_id);
+    if (id == Q_CRED_EXPIRE)
+        sqlite3_bind_int64(st, 2, arg);
+    int rc = sq_exec_stmt(q, st, what);
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
+        return store_fail(s, STORE_NOTFOUND, "no API credential %s", key_id);
+    return rc;
+}
+
+static int sq_cred_expire(struct store *s, const char *key_id, int64_t when)
+{
+    return sq_cred_update(s, Q_CRED_EXPIRE, key_id, when, "expire API credential");
+}
+
+static int sq_cred_revoke(struct store *s, const char *key_id)
+{
+    return sq_cred_update(s, Q_CRED_REVOKE, key_id, 0, "revoke API credential");
+}
+
 /* ---- the policy ---- */
 
 static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -1297,6 +1472,66 @@ static int sq_policy_set(struct store *s, const char *text, size_t len)
     return sq_exec_stmt(q, st, "store policy");
 }
 
+static int sq_setting_list(struct store *s, store_setting_cb cb, void *ctx)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_SETTING_LIST);
+    if (!st)
+        return STORE_IO;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+    int rc = r == SQLITE_DONE ? STORE_OK : sq_fail(q, "read settings");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_setting_set(struct store *s, const char *name, const char *value)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, value ? Q_SETTING_SET : Q_SETTING_DELETE);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (value) {
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, sq_now());
+    }
+    return sq_exec_stmt(q, st, "store setting");
+}
+
+static int sq_identity_get(struct store *s, const char *issuer, const char *subject, int64_t *user_id)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_GET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, issuer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st), rc = STORE_OK;
+    if (r == SQLITE_ROW)
+        *user_id = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = store_fail(s, STORE_NOTFOUND, "no user has that identity");
+    else
+        rc = sq_fail(q, "read identity");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_BIND);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, issuer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, user_id);
+    sqlite3_bind_int64(st, 4, sq_now());
+    return sq_exec_stmt(q, st, "bind identity");
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1330,8 +1565,17 @@ static const struct store_ops sq_ops = {
     .authkey_mark_used = sq_authkey_mark_used,
     .authkey_expire = sq_authkey_expire,
     .authkey_revoke = sq_authkey_revoke,
+    .cred_create = sq_cred_create,
+    .cred_get = sq_cred_get,
+    .cred_list = sq_cred_list,
+    .cred_expire = sq_cred_expire,
+    .cred_revoke = sq_cred_revoke,
     .policy_get = sq_policy_get,
     .policy_set = sq_policy_set,
+    .setting_list = sq_setting_list,
+    .setting_set = sq_setting_set,
+    .identity_get = sq_identity_get,
+    .identity_bind = sq_identity_bind,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,9 +132,17 @@ static struct json_object *call2(struct weft_cli *cli, const char *verb, const c
         free(r.p);
         return NULL;
     }
-    struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL;
+    struct json_object *o = r.p ? json_tokener_parse(r.p) : NULL, *pv;
     free(r.p);
+    /* the policy's text keeps its lines (newlines, tabs); its other controls go, as everywhere */
+    char *pol = NULL;
+    if (o && json_object_object_get_ex(o, "policy", &pv) && json_object_is_type(pv, json_type_string) &&
+        (pol = strdup(json_object_get_string(pv))))
+        text_strip_controls_lines(pol);
     json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
+    if (pol)
+        json_object_object_add(o, "policy", json_object_new_string(pol));
+    free(pol);
     struct json_object *e;
     if (refused && o && status >= 400 && status < 500 && json_object_object_get_ex(o, "errors", &e)) {
         *refused = o;
@@ -518,6 +527,107 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* ---- apikeys, oauth-clients: credentials of the REST API (/api/v2/) ---- */
+
+static int run_creds(struct weft_cli *cli, int argc, char **argv, bool oauth)
+{
+    const char *noun = oauth ? "oauth-clients" : "apikeys", *path = oauth ? "oauth-clients" : "apikeys";
+    struct admin_opts a = {0};
+    int npos;
+    const char *exp = NULL, *desc = NULL, *scopes = NULL, *pos[1];
+    const char *sub = subcommand(&argc, &argv, "list");
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt create[] = {ADMIN_OPTS(a), CLI_OPT_VALUE("--expiration", &exp),
+                                     CLI_OPT_VALUE("--description", &desc), CLI_OPT_END};
+    const struct cli_opt create_oauth[] = {ADMIN_OPTS(a), CLI_OPT_VALUE("--expiration", &exp),
+                                           CLI_OPT_VALUE("--description", &desc),
+                                           CLI_OPT_VALUE("--scopes", &scopes), CLI_OPT_END};
+    struct json_object *o;
+    char verb[48], p[64];
+    snprintf(verb, sizeof verb, "%s %s", noun, sub);
+    if (!strcmp(sub, "list")) {
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        if (!(o = call(cli, noun, a.socket, path, NULL)))
+            return 1;
+        if (a.json)
+            return print_json(o);
+        struct json_object *arr;
+        json_object_object_get_ex(o, oauth ? "oauth_clients" : "apikeys", &arr);
+        printf("%-14s %-6s %-22s %-22s %s%s\n", "ID", "USABLE", "EXPIRATION", "CREATED", oauth ? "SCOPES  " : "",
+               "DESCRIPTION");
+        for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+            struct json_object *k = json_object_array_get_idx(arr, i);
+            printf("%-14s %-6s %-22s %-22s ", s(k, "id"), s(k, "usable"), s(k, "expiration"), s(k, "created"));
+            if (oauth)
+                printf("%s  ", s(k, "scopes"));
+            printf("%s\n", s(k, "description"));
+        }
+        json_object_put(o);
+        return 0;
+    }
+    if (!strcmp(sub, "create")) {
+        if (cli_args(verb, argc, argv, oauth ? create_oauth : create, pos, 0, &npos))
+            return 2;
+        if (oauth && !scopes)
+            return usage_err(verb, "needs --scopes (e.g. devices:core,auth_keys:read)");
+        struct json_object *in = json_object_new_object();
+        if (exp) {
+            long long d = parse_duration(exp);
+            if (d < 0) {
+                json_object_put(in);
+                return usage_err(verb, "--expiration wants a duration like 24h, 90m, 7d");
+            }
+            json_object_object_add(in, "expiration", json_object_new_int64(d));
+        }
+        if (desc)
+            json_object_object_add(in, "description", json_object_new_string(desc));
+        if (scopes)
+            json_object_object_add(in, "scopes", json_object_new_string(scopes));
+        snprintf(p, sizeof p, "%s/create", path);
+        if (!(o = call(cli, noun, a.socket, p, in)))
+            return 1;
+        if (a.json)
+            return print_json(o);
+        if (oauth)
+            printf("OAuth client %s (scopes %s); client_id and secret, the secret shown once:\n%s\n%s\n",
+                   s(o, "id"), s(o, "scopes"), s(o, "id"), s(o, "secret"));
+        else
+            printf("API key %s; shown once:\n%s\n", s(o, "id"), s(o, "key"));
+        json_object_put(o);
+        return 0;
+    }
+    if (!strcmp(sub, oauth ? "delete" : "expire")) {
+        if (cli_args(verb, argc, argv, plain, pos, 1, &npos))
+            return 2;
+        if (npos != 1)
+            return usage_err(verb, oauth ? "takes the client's ID (weft oauth-clients list)"
+                                         : "takes the key's ID (weft apikeys list)");
+        struct json_object *in = json_object_new_object();
+        json_object_object_add(in, "id", json_object_new_string(pos[0]));
+        snprintf(p, sizeof p, "%s/%s", path, sub);
+        if (!(o = call(cli, noun, a.socket, p, in)))
+            return 1;
+        if (a.json)
+            return print_json(o);
+        printf("%s %s %s\n", oauth ? "OAuth client" : "API key", pos[0], oauth ? "deleted" : "expired");
+        json_object_put(o);
+        return 0;
+    }
+    return usage_err(noun, oauth ? "create --scopes S [...] | list | delete ID"
+                                 : "create [--expiration D] [--description T] | list | expire ID");
+}
+
+static int run_apikeys(struct weft_cli *cli, int argc, char **argv)
+{
+    return run_creds(cli, argc, argv, false);
+}
+
+static int run_oauth_clients(struct weft_cli *cli, int argc, char **argv)
+{
+    return run_creds(cli, argc, argv, true);
+}
+
 /* ---- policy ---- */
 
 static char *read_all(const char *path, size_t *len)
@@ -676,6 +786,22 @@ const struct weft_verb control_verbs[] = {
      "                                        0.0.0.0/0 ::/0 makes an exit node)\n"
      "NODE is a node's ID or name.\n" ADMIN_HELP,
      run_nodes},
+    {"apikeys", "manage API keys of the REST API (/api/v2/)",
+     "usage: weft apikeys create [--expiration 90d] [--description TEXT] [--json]\n"
+     "       weft apikeys list [--json]\n"
+     "       weft apikeys expire ID\n"
+     "create prints the key (tskey-api-...) on its last line; it is shown only once and stored hashed.\n"
+     "Use it as \"Authorization: Bearer KEY\" or as the user name of HTTP basic auth. An API key has every\n"
+     "scope; for less, use an OAuth client.\n" ADMIN_HELP,
+     run_apikeys},
+    {"oauth-clients", "manage OAuth clients of the REST API (/api/v2/)",
+     "usage: weft oauth-clients create --scopes S1,S2 [--expiration D] [--description TEXT] [--json]\n"
+     "       weft oauth-clients list [--json]\n"
+     "       weft oauth-clients delete ID\n"
+     "Scopes: all, devices:core, devices:routes, auth_keys, dns, policy_file, users, each also as NAME:read.\n"
+     "create prints the client_id and the secret (tskey-client-..., shown once) on its last two lines; the\n"
+     "client gets hour-long access tokens from POST /api/v2/oauth/token (client credentials).\n" ADMIN_HELP,
+     run_oauth_clients},
     {"policy", "show, set or check the access policy (Tailscale's policy file format)",
      "usage: weft policy get [--json]\n"
      "       weft policy set FILE              (control.policy.mode: database)\n"

@@ -116,8 +116,9 @@ int main(void)
     model_strlist_add(&tags, "tag:ci");
     char text[AUTHKEY_TEXT_LEN + 1], rtext[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey single, reusable, got;
-    is_int(authkey_create(s, u.id, false, true, 0, &tags, text, &single), STORE_OK, "create single-use key");
-    is_int(authkey_create(s, u.id, true, false, now + 3600, NULL, rtext, &reusable), STORE_OK,
+    is_int(authkey_create(s, u.id, false, true, 0, &tags, NULL, text, &single), STORE_OK,
+           "create single-use key");
+    is_int(authkey_create(s, u.id, true, false, now + 3600, NULL, "for CI", rtext, &reusable), STORE_OK,
            "create reusable");
     now = (int64_t)time(NULL);
 
@@ -133,6 +134,7 @@ int main(void)
     for (int i = 0; i < 3; i++)
         store_authkey_mark_used(s, reusable.id);
     is_int(authkey_lookup(s, rtext, 1700000000, &got), AUTHKEY_OK, "reusable used 3 times: ok");
+    is_str(got.description, "for CI", "the description is stored with the key");
     model_authkey_clear(&got);
     is_int(authkey_lookup(s, rtext, 1700000000 + 3600, &got), AUTHKEY_EXPIRED,
            "past its expiration: expired");
@@ -151,9 +153,9 @@ int main(void)
     struct model_strlist badtags = {0};
     model_strlist_add(&badtags, "tag:ok");
     model_strlist_add(&badtags, "nope");
-    is_int(authkey_create(s, u.id, false, false, 0, &badtags, text, &got), STORE_INVALID, "bad tag refused");
+    is_int(authkey_create(s, u.id, false, false, 0, &badtags, NULL, text, &got), STORE_INVALID, "bad tag refused");
     ok(strstr(store_errmsg(s), "'nope'") != NULL, "message names it: %s", store_errmsg(s));
-    is_int(authkey_create(s, 9999, false, false, 0, NULL, unknown, &got), STORE_INVALID,
+    is_int(authkey_create(s, 9999, false, false, 0, NULL, NULL, unknown, &got), STORE_INVALID,
            "missing user refused");
 
     struct model_authkey *list;

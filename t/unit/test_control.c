@@ -390,13 +390,13 @@ int main(void)
     char reusable[AUTHKEY_TEXT_LEN + 1], single[AUTHKEY_TEXT_LEN + 1], expired[AUTHKEY_TEXT_LEN + 1],
         eph[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey k;
-    is_int(authkey_create(st, alice.id, true, false, 0, NULL, reusable, &k), 0, "reusable key");
+    is_int(authkey_create(st, alice.id, true, false, 0, NULL, NULL, reusable, &k), 0, "reusable key");
     model_authkey_clear(&k);
-    is_int(authkey_create(st, alice.id, false, false, 0, NULL, single, &k), 0, "single-use key");
+    is_int(authkey_create(st, alice.id, false, false, 0, NULL, NULL, single, &k), 0, "single-use key");
     model_authkey_clear(&k);
-    is_int(authkey_create(st, alice.id, true, false, ctrl_now() - 10, NULL, expired, &k), 0, "expired key");
+    is_int(authkey_create(st, alice.id, true, false, ctrl_now() - 10, NULL, NULL, expired, &k), 0, "expired key");
     model_authkey_clear(&k);
-    is_int(authkey_create(st, alice.id, true, true, 0, NULL, eph, &k), 0, "ephemeral key");
+    is_int(authkey_create(st, alice.id, true, true, 0, NULL, NULL, eph, &k), 0, "ephemeral key");
     model_authkey_clear(&k);
 
     struct control_conf conf;

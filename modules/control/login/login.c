@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "config.h"
+#include "modules/control/login/login.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/ctx.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "modules/control/api/parse.h"
+#include "modules/control/ctrl.h"
+#include "modules/control/store.h"
+
+/* Control's side of interactive login (login.h has the provider's): the pages a browser is sent to, what a
+ * proven identity may do, and the console's sessions. A session is a random token in an HttpOnly cookie
+ * (weft_session); control keeps only its hash, in memory (a restart logs everyone out). Requests that change
+ * something with a session must also carry its CSRF token (the weft_csrf cookie, readable by the console's
+ * script) in an X-CSRF-Token header: another site can make a browser send the cookie, never the header. */
+
+#define SESSION_LIFE (12 * 3600)
+#define SESSIONS_MAX 1024
+#define TOKEN_BYTES 32
+
+struct session {
+    uint8_t hash[crypto_generichash_BYTES];
+    char csrf[2 * 16 + 1];
+    char user[MODEL_USER_NAME_MAX + 1];
+    int64_t expires;
+};
+
+struct login {
+    struct ctrl *c;
+    const struct login_provider *prov;
+    void *p;
+    struct login_host host;
+    bool secure;
+    struct session *s;
+    size_t n;
+};
+
+static void hash_token(const char *token, uint8_t out[crypto_generichash_BYTES])
+{
+    crypto_generichash(out, crypto_generichash_BYTES, (const uint8_t *)token, strlen(token), NULL, 0);
+}
+
+static void forget_expired(struct login *l, int64_t now)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->s[i].expires > now)
+            l->s[j++] = l->s[i];
+    l->n = j;
+}
+
+/* ---- what the provider calls ---- */
+
+static bool host_node_pending(void *arg, const char *authid, char *host, size_t hostlen)
+{
+    struct login *l = arg;
+    return reg_pending_info(l->c, authid, host, hostlen);
+}
+
+/* The weft user an identity logs in as: the one bound to (issuer, subject); at the identity's first login the
+ * user named id->user (created when there is none) is bound to it. A user bound to another identity is not
+ * taken over by one that shows the same e-mail address. 0 with the user in *u, or -1 with msg. */
+static int user_of(struct ctrl *c, const struct login_identity *id, struct model_user *u, char *msg, size_t msglen)
+{
+    int64_t uid;
+    bool bind = id->issuer && *id->issuer && id->subject && *id->subject;
+    if (bind && !store_identity_get(c->store, id->issuer, id->subject, &uid)) {
+        if (!store_user_get_by_id(c->store, uid, u))
+            return 0;
+        snprintf(msg, msglen, "the user bound to this identity cannot be read");
+        log_error("module=control event=login user_id=%lld error=\"%s\"", (long long)uid, store_errmsg(c->store));
+        return -1;
+    }
+    if (store_user_get_by_name(c->store, id->user, u)) { /* the first login creates the user */
+        memset(u, 0, sizeof *u);
+        if (model_strlcpy(u->name, id->user, sizeof u->name) ||
+            model_strlcpy(u->display_name, id->display_name ? id->display_name : "", sizeof u->display_name) ||
+            store_user_create(c->store, u)) {
+            snprintf(msg, msglen, "the user %s cannot be created", id->user);
+            log_error("module=control event=login action=user_create user=\"%s\" error=\"%s\"", id->user,
+                      store_errmsg(c->store));
+            return -1;
+        }
+        ctrl_users_reload(c);
+        log_info("module=control event=login action=user_create user=\"%s\" id=%lld via=oidc", u->name,
+                 (long long)u->id);
+    }
+    if (!bind)
+        return 0;
+    int rc = store_identity_bind(c->store, id->issuer, id->subject, u->id);
+    if (rc == STORE_CONFLICT) {
+        snprintf(msg, msglen, "the weft user %s belongs to another identity at the identity provider; ask an "
+                 "administrator", u->name);
+        log_info("module=control event=login purpose=node result=refused user=\"%s\" sub=\"%s\" reason=\"the "
+                 "user is bound to another identity (issuer, subject)\"", u->name, id->subject);
+        return -1;
+    }
+    if (rc) {
+        snprintf(msg, msglen, "the identity cannot be recorded");
+        log_error("module=control event=login action=identity_bind user=\"%s\" error=\"%s\"", u->name,
+                  store_errmsg(c->store));
+        return -1;
+    }
+    log_info("module=control event=login action=identity_bind user=\"%s\" id=%lld issuer=\"%s\" sub=\"%s\"",
+             u->name, (long long)u->id, id->issuer, id->subject);
+    return 0;
+}
+
+static int host_node_login(void *arg, const char *authid, const struct login_identity *id, char *msg, size_t msglen)
+{
+    struct login *l = arg;
+    struct ctrl *c = l->c;
+    struct model_user u;
+    char err[256];
+    if (user_of(c, id, &u, msg, msglen))
+        return -1;
+    int64_t node = reg_approve(c, authid, u.name, err, sizeof err);
+    if (node < 0) {
+        snprintf(msg, msglen, "%s", err);
+        log_info("module=control event=login purpose=node result=refused authid=%s user=\"%s\" error=\"%s\"",
+                 authid, u.name, err);
+        return -1;
+    }
+    log_info("module=control event=login purpose=node result=registered authid=%s user=\"%s\" node=%lld via=oidc",
+             authid, u.name, (long long)node);
+    snprintf(msg, msglen, "%s", u.name);
+    return 0;
+}
+
+static int host_console_login(void *arg, const struct login_identity *id, char cookies[2][256], char *msg,
+                              size_t msglen)
+{
+    struct login *l = arg;
+    int64_t now = ctrl_now();
+    if (!id->console) {
+        snprintf(msg, msglen, "%s may not use the admin console (control.oidc.console_users / console_groups)",
+                 id->user);
+        log_info("module=control event=login purpose=console result=refused user=\"%s\" reason=\"not a console "
+                 "user\"",
+                 id->user);
+        return -1;
+    }
+    forget_expired(l, now);
+    if (l->n == SESSIONS_MAX) { /* the oldest session ends */
+        memmove(l->s, l->s + 1, (l->n - 1) * sizeof *l->s);
+        l->n--;
+    }
+    struct session *ns = realloc(l->s, (l->n + 1) * sizeof *ns);
+    if (!ns) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    l->s = ns;
+    struct session *s = &l->s[l->n];
+    uint8_t raw[TOKEN_BYTES], craw[16];
+    char token[2 * TOKEN_BYTES + 1];
+    randombytes_buf(raw, sizeof raw);
+    randombytes_buf(craw, sizeof craw);
+    sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+    sodium_bin2hex(s->csrf, sizeof s->csrf, craw, sizeof craw);
+    hash_token(token, s->hash);
+    snprintf(s->user, sizeof s->user, "%s", id->user);
+    s->expires = now + SESSION_LIFE;
+    l->n++;
+    const char *sec = l->secure ? "; Secure" : "";
+    snprintf(cookies[0], 256, LOGIN_SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", token,
+             SESSION_LIFE, sec);
+    snprintf(cookies[1], 256, LOGIN_CSRF_COOKIE "=%s; Path=/; Max-Age=%d; SameSite=Lax%s", s->csrf, SESSION_LIFE,
+             sec);
+    sodium_memzero(token, sizeof token);
+    sodium_memzero(raw, sizeof raw);
+    log_info("module=control event=login purpose=console result=session user=\"%s\" sessions=%zu", id->user, l->n);
+    return 0;
+}
+
+/* ---- sessions for the API ---- */
+
+static struct session *session_of(struct login *l, struct http_req *req)
+{
+    const char *hdr = http_req_header(req, "Cookie");
+    char token[2 * TOKEN_BYTES + 1];
+    if (!l || !hdr || api_cookie_get(hdr, LOGIN_SESSION_COOKIE, token, sizeof token) != 1)
+        return NULL;
+    uint8_t h[crypto_generichash_BYTES];
+    hash_token(token, h);
+    sodium_memzero(token, sizeof token);
+    forget_expired(l, ctrl_now());
+    for (size_t i = 0; i < l->n; i++)
+        if (sodium_memcmp(l->s[i].hash, h, sizeof h) == 0)
+            return &l->s[i];
+    return NULL;
+}
+
+int login_session_check(struct login *l, struct http_req *req, char *who, size_t wholen, const char **why)
+{
+    const char *hdr = http_req_header(req, "Cookie");
+    char probe[8];
+    if (!hdr || api_cookie_get(hdr, LOGIN_SESSION_COOKIE, probe, sizeof probe) == 0)
+        return 0;
+    struct session *s = session_of(l, req);
+    if (!s) {
+        *why = "unknown or expired console session";
+        return -1;
+    }
+    const char *m = http_req_method(req);
+    if (strcmp(m, "GET") && strcmp(m, "HEAD")) {
+        const char *t = http_req_header(req, "X-CSRF-Token");
+        if (!t || strlen(t) != strlen(s->csrf) || sodium_memcmp(t, s->csrf, strlen(s->csrf))) {
+            *why = "console session without its X-CSRF-Token";
+            return -1;
+        }
+    }
+    snprintf(who, wholen, "session:%s", s->user);
+    return 1;
+}
+
+/* ---- the pages ---- */
+
+static void h_console_login(struct http_req *req, void *arg)
+{
+    struct login *l = arg;
+    char next[512] = "/admin/";
+    const char *q = http_req_query(req);
+    char v[512];
+    /* only a path of this server: never an open redirect */
+    if (q && api_form_get(q, strlen(q), "next", v, sizeof v) == 1 && v[0] == '/' && v[1] != '/' && v[1] != '\\' &&
+        !strpbrk(v, "\r\n"))
+        snprintf(next, sizeof next, "%s", v);
+    l->prov->begin(l->p, req, LOGIN_CONSOLE, next);
+}
+
+static void h_callback(struct http_req *req, void *arg)
+{
+    struct login *l = arg;
+    l->prov->callback(l->p, req);
+}
+
+static void h_logout(struct http_req *req, void *arg)
+{
+    struct login *l = arg;
+    if (strcmp(http_req_method(req), "POST")) {
+        http_respond_text(req, 405, "method not allowed: POST /admin/logout\n");
+        return;
+    }
+    char who[300];
+    const char *why = "";
+    int r = login_session_check(l, req, who, sizeof who, &why);
+    if (r < 0) {
+        http_respond_text(req, 403, "forbidden: no console session, or no X-CSRF-Token\n");
+        return;
+    }
+    if (r > 0) {
+        struct session *s = session_of(l, req);
+        log_info("module=control event=logout user=\"%s\"", s->user);
+        s->expires = 0;
+        forget_expired(l, ctrl_now());
+    }
+    const char *sec = l->secure ? "; Secure" : "";
+    char c1[160], c2[160];
+    snprintf(c1, sizeof c1, LOGIN_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", sec);
+    snprintf(c2, sizeof c2, LOGIN_CSRF_COOKIE "=; Path=/; Max-Age=0; SameSite=Lax%s", sec);
+    struct http_header h[] = {{"Set-Cookie", c1}, {"Set-Cookie", c2}, {"Cache-Control", "no-store"}};
+    http_respond(req, 204, h, 3, "", 0);
+}
+
+bool login_active(const struct login *l)
+{
+    return l && l->p;
+}
+
+void login_begin_node(struct login *l, struct http_req *req, const char *authid)
+{
+    l->prov->begin(l->p, req, LOGIN_NODE, authid);
+}
+
+struct login *login_open(struct weft_instance *inst, struct ctrl *c, char *err, size_t errlen)
+{
+    const struct control_conf *conf = c->conf;
+    err[0] = 0;
+    if (!conf->oidc.issuer)
+        return NULL;
+    const struct login_provider *prov = weft_service_get(inst->ctx, LOGIN_PROVIDER_SERVICE);
+    if (!prov) {
+        snprintf(err, errlen, "control.oidc.issuer is set but no login provider is loaded: install the auth_oidc "
+                              "plugin (auth_oidc.so in the module path)");
+        return NULL;
+    }
+    struct login *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->c = c;
+    l->prov = prov;
+    l->secure = c->server_tls;
+    l->host = (struct login_host){l, host_node_pending, host_node_login, host_console_login};
+    char redirect[1024];
+    size_t bl = strlen(conf->server_url);
+    while (bl && conf->server_url[bl - 1] == '/')
+        bl--;
+    snprintf(redirect, sizeof redirect, "%.*s%s", (int)bl, conf->server_url, LOGIN_CALLBACK_PATH);
+    l->p = prov->open(inst->ctx, &conf->oidc, redirect, l->secure, &l->host, err, errlen);
+    if (!l->p) {
+        free(l);
+        return NULL;
+    }
+    log_info("module=control event=login provider=%s issuer=%s redirect_uri=%s", prov->name, conf->oidc.issuer,
+             redirect);
+    return l;
+}
+
+int login_routes(struct login *l, struct http_server *srv)
+{
+    return http_route(srv, "/admin/login/oidc", 0, h_console_login, l) ||
+           http_route(srv, LOGIN_CALLBACK_PATH, 0, h_callback, l) || http_route(srv, "/admin/logout", 0, h_logout, l);
+}
+
+void login_free(struct login *l)
+{
+    if (!l)
+        return;
+    if (l->p)
+        l->prov->close(l->p);
+    if (l->s)
+        sodium_memzero(l->s, l->n * sizeof *l->s);
+    free(l->s);
+    free(l);
+}
