@@ -178,9 +178,12 @@ struct console *console_new(const char *dir)
     struct stat st;
     char index[PATH_MAX];
     snprintf(index, sizeof index, "%s/index.html", cs->dir);
+    /* A configured directory was checked at check-config (an error there). The default one is missing when
+     * weft runs uninstalled (from its build tree) or was packaged without the console: worth a line, not a
+     * warning. */
     if (stat(index, &st))
-        log_warn("module=control event=console dir=%s msg=\"no index.html there: /admin/ answers 404 (set "
-                 "control.admin.console_dir)\"",
+        log_info("module=control event=console dir=%s msg=\"the console is not installed there (no index.html): "
+                 "/admin/ answers 404 (set control.admin.console_dir)\"",
                  cs->dir);
     return cs;
 }
