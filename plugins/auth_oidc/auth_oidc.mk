@@ -13,7 +13,8 @@ plugins_auth_oidc_auth_oidc_la_LIBADD = $(CJOSE_LIBS) $(JSONC_LIBS) $(SODIUM_LIB
 if HAVE_LIBFUZZER
 FUZZ_TARGETS += fuzz_oidc
 # the generic rule (t/fuzz/fuzz.mk) links core's libraries only: this one needs cjose too
-t/fuzz/fuzz_oidc: $(srcdir)/t/fuzz/fuzz_oidc.c t/fuzz/libfuzzcore.a
+t/fuzz/fuzz_oidc: $(srcdir)/t/fuzz/fuzz_oidc.c $(srcdir)/plugins/auth_oidc/idtoken.c $(srcdir)/plugins/auth_oidc/params.c \
+		t/fuzz/libfuzzcore.a
 	$(AM_V_CCLD)$(CLANG) $(subst fuzzer-no-link,fuzzer,$(FUZZ_CFLAGS)) $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 		$(CJOSE_CFLAGS) $(CPPFLAGS) -o $@ $< t/fuzz/libfuzzcore.a $(CJOSE_LIBS) $(CORE_LIBS)
 endif

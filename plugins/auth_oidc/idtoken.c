@@ -9,6 +9,44 @@
 
 #include <cjose/cjose.h>
 
+/* cjose asserts (abort) on a base64url text whose length is 1 mod 4, so nothing reaches it unchecked: only
+ * base64url characters (no padding: RFC 7515 2, RFC 7517), and a length some base64 text can have. */
+static bool b64url_ok(const char *t, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char ch = t[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '_'))
+            return false;
+    }
+    if (len % 4 == 1)
+        return false;
+    if (len % 4 == 0)
+        return true;
+    /* canonical only (RFC 4648 3.5): the last character's unused bits are zero, so one token has one text */
+    char ch = t[len - 1];
+    int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
+            : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+            : ch >= '0' && ch <= '9' ? ch - '0' + 52
+            : ch == '-'              ? 62
+                                     : 63;
+    return (v & (len % 4 == 2 ? 0x0f : 0x03)) == 0;
+}
+
+/* The members of a JWK cjose decodes as base64url: each must be such a text if present. */
+static bool jwk_members_ok(struct json_object *k)
+{
+    static const char *const b64[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y", "k", NULL};
+    for (size_t i = 0; b64[i]; i++) {
+        struct json_object *v;
+        if (json_object_object_get_ex(k, b64[i], &v) &&
+            (!json_object_is_type(v, json_type_string) ||
+             !b64url_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v))))
+            return false;
+    }
+    return true;
+}
+
 void jwks_clear(struct jwks *keys)
 {
     for (size_t i = 0; i < keys->n; i++)
@@ -41,6 +79,8 @@ int jwks_load(struct jwks *keys, const char *json, size_t len, char *err, size_t
         const char *kty = str_member(k, "kty"), *use = str_member(k, "use"), *kid = str_member(k, "kid");
         if (!json_object_is_type(k, json_type_object) || !kty || (strcmp(kty, "RSA") && strcmp(kty, "EC")) ||
             (use && strcmp(use, "sig")) || (kid && strlen(kid) >= sizeof next.k[0].kid))
+            continue;
+        if (!jwk_members_ok(k))
             continue;
         const char *text = json_object_to_json_string_ext(k, JSON_C_TO_STRING_PLAIN);
         cjose_err ce;
@@ -146,6 +186,19 @@ static int check_claims(struct json_object *claims, const struct idt_expect *wan
     return IDT_OK;
 }
 
+/* Three '.'-separated base64url parts (a compact JWS, RFC 7515 7.1). */
+static bool compact_jws_shape(const char *t, size_t len)
+{
+    const char *end = t + len, *p = t;
+    for (int part = 0; part < 3; part++) {
+        const char *dot = part < 2 ? memchr(p, '.', (size_t)(end - p)) : end;
+        if (!dot || !b64url_ok(p, (size_t)(dot - p)))
+            return false;
+        p = dot + 1;
+    }
+    return true;
+}
+
 int idt_check(const char *token, size_t len, const struct jwks *keys, const struct idt_expect *want,
               struct json_object **claims, char *err, size_t errlen)
 {
@@ -153,6 +206,12 @@ int idt_check(const char *token, size_t len, const struct jwks *keys, const stru
     *claims = NULL;
     if (len > 16384 || memchr(token, 0, len)) {
         snprintf(err, errlen, "malformed token");
+        return IDT_BAD;
+    }
+    /* cjose asserts (abort) on a base64url part whose length is 1 mod 4: what it is handed must be a
+     * compact JWS already, three parts of base64url characters without padding, each a possible length */
+    if (!compact_jws_shape(token, len)) {
+        snprintf(err, errlen, "malformed token (not a compact JWS)");
         return IDT_BAD;
     }
     cjose_jws_t *jws = cjose_jws_import(token, len, &ce);
