@@ -15,7 +15,8 @@ endif
 # --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
 control_store_sources = \
 	modules/control/model.c modules/control/model.h \
-	modules/control/store.c modules/control/store.h \
+	modules/control/store.c modules/control/store.h modules/control/store_util.c \
+	modules/control/dsn.c modules/control/dsn.h \
 	modules/control/store_sqlite.c \
 	modules/control/ipalloc.c modules/control/ipalloc.h \
 	modules/control/naming.c modules/control/naming.h \

@@ -56,7 +56,10 @@ struct store_ops {
      * transaction. Must not be called inside begin/commit. */
     int (*migrate)(struct store *s, int target);
 
-    /* Users. create fills u->id and u->created (if 0). Names are unique (STORE_CONFLICT). */
+    /* Inserts (user_create, node_insert, authkey_create) take a non-zero id as given (weft db migrate copies
+     * a tailnet with its ids; later inserts still get new ids above it) and assign one when it is 0. */
+
+    /* Users. create fills u->id (if 0) and u->created (if 0). Names are unique (STORE_CONFLICT). */
     int (*user_create)(struct store *s, struct model_user *u);
     int (*user_get_by_id)(struct store *s, int64_t id, struct model_user *out);
     int (*user_get_by_name)(struct store *s, const char *name, struct model_user *out);
@@ -101,8 +104,10 @@ struct store {
     struct mhist *latency; /* when set (control's metrics), every call's duration in seconds */
 };
 
-/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open. 0 or -1 (table full). */
-int store_register(const struct store_ops *ops);
+/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open: a plugin module's iface is its
+ * store_ops (plugins/store_postgres). 0, or -1 with a message in err (table full, or a backend built without
+ * an operation this control needs: every member must be set). */
+int store_register(const struct store_ops *ops, char *err, size_t errlen);
 const struct store_ops *store_sqlite_ops(void);
 
 /* Opens by DSN: "SCHEME:REST" picks a registered backend ("sqlite:/var/lib/weft/db.sqlite",

@@ -106,7 +106,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_USER_INSERT] = "INSERT INTO users (name, display_name, created) VALUES (?1, ?2, ?3)",
+    [Q_USER_INSERT] = "INSERT INTO users (id, name, display_name, created) VALUES (NULLIF(?4, 0), ?1, ?2, ?3)",
     [Q_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
     [Q_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
     [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
@@ -116,10 +116,10 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_COUNT_KEYS] = "SELECT count(*) FROM preauth_keys WHERE user_id = ?1",
     [Q_USER_DELETE_NODES] = "DELETE FROM nodes WHERE user_id = ?1",
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
-    [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+    [Q_NODE_INSERT] = "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
                       "last_seen, ephemeral, tags, authkey_id, renamed) "
-                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                      "VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                       "?19, ?20, ?21)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
@@ -134,9 +134,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
     [Q_NODE_LAST_SEEN] = "UPDATE nodes SET last_seen = ?2 WHERE id = ?1",
     [Q_ADDRS] = "SELECT ipv4, ipv6 FROM nodes WHERE ipv4 IS NOT NULL OR ipv6 IS NOT NULL",
-    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (prefix, hash, user_id, reusable, ephemeral, revoked, "
+    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, ephemeral, revoked, "
                      "expiration, tags, used_count, created) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     "VALUES (NULLIF(?11, 0), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_KEY_BY_ID] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE id = ?1",
     [Q_KEY_BY_HASH] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE hash = ?1",
     [Q_KEY_LIST] = "SELECT " AUTHKEY_COLS " FROM preauth_keys ORDER BY id",
@@ -575,6 +575,7 @@ static int sq_user_create(struct store *s, struct model_user *u)
     sq_bind_text_copy(st, 1, u->name);
     sq_bind_text_copy(st, 2, u->display_name);
     sqlite3_bind_int64(st, 3, u->created);
+    sqlite3_bind_int64(st, 4, u->id);
     int rc = sq_exec_stmt(q, st, "create user");
     if (rc == STORE_CONFLICT)
         return store_fail(s, rc, "user '%s' already exists", u->name);
@@ -1114,6 +1115,7 @@ static int sq_authkey_create(struct store *s, struct model_authkey *k)
     sqlite3_bind_text(st, 8, tags, -1, free);
     sqlite3_bind_int64(st, 9, k->used_count);
     sqlite3_bind_int64(st, 10, k->created);
+    sqlite3_bind_int64(st, 11, k->id);
     int rc = sq_exec_stmt(q, st, "create pre-auth key");
     if (rc == STORE_INVALID)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);
