@@ -56,10 +56,11 @@ struct store_ops {
      * transaction. Must not be called inside begin/commit. */
     int (*migrate)(struct store *s, int target);
 
-    /* Inserts (user_create, node_insert, authkey_create) take a non-zero id as given (weft db migrate copies
-     * a tailnet with its ids; later inserts still get new ids above it) and assign one when it is 0. */
+    /* Inserts (user_create, node_insert, authkey_create) assign the id; on a store with keep_ids set they
+     * take a non-zero id as given instead (weft db migrate copies a tailnet with its ids; later inserts
+     * still get new ids above them). */
 
-    /* Users. create fills u->id (if 0) and u->created (if 0). Names are unique (STORE_CONFLICT). */
+    /* Users. create fills u->id and u->created (if 0). Names are unique (STORE_CONFLICT). */
     int (*user_create)(struct store *s, struct model_user *u);
     int (*user_get_by_id)(struct store *s, int64_t id, struct model_user *out);
     int (*user_get_by_name)(struct store *s, const char *name, struct model_user *out);
@@ -102,6 +103,7 @@ struct store {
     const struct store_ops *ops;
     char err[STORE_ERR_MAX];
     struct mhist *latency; /* when set (control's metrics), every call's duration in seconds */
+    bool keep_ids;         /* inserts keep a non-zero id they are given (copying a database) */
 };
 
 /* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open: a plugin module's iface is its

@@ -575,7 +575,7 @@ static int sq_user_create(struct store *s, struct model_user *u)
     sq_bind_text_copy(st, 1, u->name);
     sq_bind_text_copy(st, 2, u->display_name);
     sqlite3_bind_int64(st, 3, u->created);
-    sqlite3_bind_int64(st, 4, u->id);
+    sqlite3_bind_int64(st, 4, q->base.keep_ids ? u->id : 0);
     int rc = sq_exec_stmt(q, st, "create user");
     if (rc == STORE_CONFLICT)
         return store_fail(s, rc, "user '%s' already exists", u->name);
@@ -734,7 +734,7 @@ static int sq_user_delete(struct store *s, int64_t id, bool force)
 static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model_node *n)
 {
     char key[80], ip[INET6_ADDRSTRLEN];
-    sqlite3_bind_int64(st, 1, n->id);
+    sqlite3_bind_int64(st, 1, n->id); /* update's key; insert: kept only with keep_ids (below) */
     sq_bind_text_copy(st, 2, n->stable_id);
     sqlite3_bind_int64(st, 3, n->user_id);
     sq_key_text(key, "mkey:", n->machine_key);
@@ -878,6 +878,8 @@ static int sq_node_insert(struct store *s, struct model_node *n)
     if (!n->created)
         n->created = sq_now();
     int rc = sq_bind_node(q, st, n);
+    if (!q->base.keep_ids)
+        sqlite3_bind_int64(st, 1, 0);
     if (rc == STORE_OK)
         rc = sq_exec_stmt(q, st, "insert node");
     else
@@ -1115,7 +1117,7 @@ static int sq_authkey_create(struct store *s, struct model_authkey *k)
     sqlite3_bind_text(st, 8, tags, -1, free);
     sqlite3_bind_int64(st, 9, k->used_count);
     sqlite3_bind_int64(st, 10, k->created);
-    sqlite3_bind_int64(st, 11, k->id);
+    sqlite3_bind_int64(st, 11, q->base.keep_ids ? k->id : 0);
     int rc = sq_exec_stmt(q, st, "create pre-auth key");
     if (rc == STORE_INVALID)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);

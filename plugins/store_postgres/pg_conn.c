@@ -294,6 +294,8 @@ int pg_begin(struct store *s)
     int rc = pg_ready(q, false);
     if (rc == STORE_OK)
         rc = pg_exec(q, "BEGIN", "begin");
+    if (rc != STORE_OK && pg_is_lost(q) && (rc = pg_ready(q, true)) == STORE_OK) /* nothing was open: again */
+        rc = pg_exec(q, "BEGIN", "begin");
     if (rc == STORE_OK) {
         q->in_tx = true;
         q->depth = 1;

@@ -195,14 +195,14 @@ static int pg_user_create(struct store *s, struct model_user *u)
     a.v[0] = u->name;
     a.v[1] = u->display_name;
     arg_int(&a, 2, u->created);
-    arg_int(&a, 3, u->id);
+    arg_int(&a, 3, q->base.keep_ids ? u->id : 0);
     PGresult *r;
     int rc = pg_query(q, Q_USER_INSERT, a.v, &r, "create user");
     if (rc == STORE_CONFLICT)
         return store_fail(s, rc, "user '%s' already exists", u->name);
     if (rc != STORE_OK)
         return rc;
-    bool given = u->id != 0;
+    bool given = q->base.keep_ids && u->id != 0;
     u->id = val_int(r, 0, 0);
     PQclear(r);
     return given ? seq_past(q, Q_SEQ_USERS) : STORE_OK;
@@ -460,6 +460,8 @@ static int pg_node_insert(struct store *s, struct model_node *n)
     struct node_bufs b;
     PGresult *r = NULL;
     int rc = bind_node(q, &a, &b, n);
+    if (!q->base.keep_ids)
+        arg_int(&a, 0, 0);
     if (rc == STORE_OK) {
         rc = pg_query(q, Q_NODE_INSERT, a.v, &r, "insert node");
         free(b.eps);
@@ -468,7 +470,7 @@ static int pg_node_insert(struct store *s, struct model_node *n)
     if (rc == STORE_CONFLICT)
         rc = node_conflict(q, n);
     if (rc == STORE_OK) {
-        bool given = n->id != 0;
+        bool given = q->base.keep_ids && n->id != 0;
         n->id = val_int(r, 0, 0);
         PQclear(r);
         return given ? seq_past(q, Q_SEQ_NODES) : STORE_OK;
@@ -672,7 +674,7 @@ static int pg_authkey_create(struct store *s, struct model_authkey *k)
     a.v[7] = tags;
     arg_int(&a, 8, k->used_count);
     arg_int(&a, 9, k->created);
-    arg_int(&a, 10, k->id);
+    arg_int(&a, 10, q->base.keep_ids ? k->id : 0);
     PGresult *r;
     int rc = pg_query(q, Q_KEY_INSERT, a.v, &r, "create pre-auth key");
     free(tags);
@@ -680,7 +682,7 @@ static int pg_authkey_create(struct store *s, struct model_authkey *k)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);
     if (rc != STORE_OK)
         return rc;
-    bool given = k->id != 0;
+    bool given = q->base.keep_ids && k->id != 0;
     k->id = val_int(r, 0, 0);
     PQclear(r);
     return given ? seq_past(q, Q_SEQ_KEYS) : STORE_OK;
