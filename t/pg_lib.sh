@@ -29,7 +29,7 @@ pg_need() {
     fi
 }
 
-_pg_as() { if is_root; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi; }
+_pg_as() { if is_root; then (cd / && runuser -u "$PG_USER" -- "$@"); else "$@"; fi; }
 
 # pg_start: initdb (once) and start; sets PG_DIR, PG_PORT and PG_DSN (database weft, user weft).
 pg_start() {

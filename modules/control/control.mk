@@ -70,6 +70,7 @@ control_app_sources = \
 	modules/control/hostinfo.c modules/control/hostinfo.h
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
+	modules/control/dbcopy.c \
 	modules/control/reload.c
 check_PROGRAMS += t/unit/test_control t/unit/test_pending
 TESTS += t/unit/test_control t/unit/test_pending

@@ -458,6 +458,9 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
     "set). They read the same configuration as weft serve (-c FILE, -o key=value) to find it. --json\n"       \
     "prints the server's answer.\n"
 
+int run_db(struct weft_cli *cli, int argc, char **argv); /* dbcopy.c */
+extern const char db_usage[];
+
 const struct weft_verb control_verbs[] = {
     {"users", "manage users of the running control server",
      "usage: weft users create NAME\n"
@@ -481,5 +484,6 @@ const struct weft_verb control_verbs[] = {
      "       weft nodes delete NODE\n"
      "NODE is a node's ID or name.\n" ADMIN_HELP,
      run_nodes},
+    {"db", "copy control's database between backends (SQLite, PostgreSQL)", db_usage, run_db},
     {NULL, NULL, NULL, NULL},
 };
