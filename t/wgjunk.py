@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Attack helper for the WireGuard tests, run inside a namespace.
 
-capture IFACE PORT FILE   wait (5 s at most) for one WireGuard transport datagram (type 4, with a payload)
+capture IFACE PORT FILE   wait (30 s at most) for one WireGuard transport datagram (type 4, with a payload)
                           sent to UDP port PORT on IFACE and save its UDP payload to FILE; FILE.ready
                           appears once the capture socket is listening
 replay HOST PORT FILE N   send that datagram N times to HOST:PORT from a fresh socket
@@ -20,7 +20,7 @@ def capture(iface, port, out):
     s.bind((iface, 0))
     s.settimeout(0.5)
     open(out + ".ready", "w").close()  # the caller may send now
-    end = time.time() + 5
+    end = time.time() + 30  # the caller keeps sending until this exits; a loaded machine is slow
     while time.time() < end:
         try:
             pkt = s.recv(65535)

@@ -36,8 +36,11 @@ ok "$([ "${rx:-0}" -gt 10000000 ] && [ "${tx:-0}" -gt 10000000 ] && echo 0 || ec
 # --- garbage and replays do not disturb the session ---
 ip netns exec "$NSB" python3 "$WEFT_SRCDIR/t/wgjunk.py" capture veth0 51820 "$TMP/pkt" &
 cap=$!
-wait_for 10 test -e "$TMP/pkt.ready" # a loaded machine starts python slowly: ping only once it listens
-wg_ping b 2
+wait_for 30 test -e "$TMP/pkt.ready" # a loaded machine starts python slowly: ping only once it listens
+for _ in $(seq 30); do # and keep pinging until it has its datagram (it exits then, or after 30 s)
+    kill -0 "$cap" 2>/dev/null || break
+    wg_ping b 1
+done
 wait "$cap"; ok $? "captured a transport datagram from wireguard-go"
 rx0=$(ip netns exec "$NSA" cat "/sys/class/net/$IFA/statistics/rx_packets")
 ip netns exec "$NSB" python3 "$WEFT_SRCDIR/t/wgjunk.py" replay "$VA" 51820 "$TMP/pkt" 50

@@ -1046,8 +1046,10 @@ static void conn_input(struct dconn *c)
         for (;;) {
             size_t used = process(c, c->ws->buf, c->ws->len, &why);
             flush_batches(srv);
-            memmove(c->ws->buf, c->ws->buf + used, c->ws->len - used);
-            c->ws->len -= used;
+            if (used > 0) { /* (buf is NULL until the first frame arrives) */
+                memmove(c->ws->buf, c->ws->buf + used, c->ws->len - used);
+                c->ws->len -= used;
+            }
             if (kill || why != NULL || c->s == NULL || conn_held(c) ||
                 (c->state != CS_RUNNING && c->state != CS_HANDSHAKE))
                 break;
