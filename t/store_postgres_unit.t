@@ -11,7 +11,7 @@ for t in test_store test_naming test_authkey; do
 done
 pg_start || { plan 1; ok 1 "PostgreSQL starts"; exit 1; }
 export WEFT_TEST_PG_DSN=$PG_ADMIN_DSN
-plan 3
+# (the plan is printed at the end, by done_testing)
 for t in test_store test_naming test_authkey; do
     out=$(TMPDIR=$TMP "$B/t/unit/$t" 2>&1); rc=$?
     # the unit test's own TAP, indented as a subtest
