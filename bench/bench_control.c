@@ -15,7 +15,10 @@
  *
  * Scenarios (struct scenario) say how the change is made and what a stream must find in a message to
  * count it as delivered; add one to scenarios[] to measure another kind of change.
- *   bench_control [N...]   (default 100 1000 10000; WEFT_BENCH_QUICK=1: 100 1000)
+ * Then the same under a realistic access policy (bench_control_policy.c): a node joins, the policy is edited.
+ *   bench_control [N...]   (default 100 1000 10000, then policy runs at 1000 10000; WEFT_BENCH_QUICK=1:
+ *                           100 1000, then 1000)
+ *   bench_control --policy [N...]   (only the policy runs)
  * Exits 1 if any N failed (setup, or a stream that did not get and parse the change within 5 s). */
 #include "config.h"
 
@@ -36,61 +39,23 @@
 #include "modules/control/ctrl.h"
 #include "modules/control/store.h"
 
-#define WAIT_S 5.0 /* a stream that has not got the change by then failed */
-#define ROUNDS 5   /* changes per scenario and N */
+#include "bench/bench_control.h"
 
-struct sim {
-    uint8_t mk[32], nk[32], dk[32];
-    struct cnode *node;
-    uint64_t bytes;    /* everything the stream was sent (first map included) */
-    int waiting;       /* 1 while the change is expected on this stream */
-    uint8_t *rx;       /* bytes written after the change, held as a socket would hold them */
-    size_t rx_len, rx_cap;
-    double written_at; /* when the server's last write to it after the change returned */
-    double decode_s;   /* this stream's own decode + parse time */
-    int carried;       /* a parsed message carried the change */
-};
-
-struct bench {
-    int n;
-    struct loop *L;
-    struct store *st;
-    struct ctrl *c;
-    struct control_conf conf;
-    struct sim *v;
-    char dir[64];
-    char body[4096];
-    long rss0;   /* KiB, before the first node */
-    int round;   /* which repetition of a scenario */
-    char want[64]; /* scenario scratch: what the change was */
-    /* the change under way */
-    double t_change, t_flush, t_flushed, cpu_change, cpu_flushed;
-};
-
-/* A kind of change. change() makes it through the server's own entry point (called from a loop event);
- * carries() says whether a parsed message tells stream s about it; expects() which streams must get it. */
-struct scenario {
-    const char *name;
-    int (*change)(struct bench *b);
-    bool (*carries)(struct bench *b, struct sim *s, const struct tc_map_response *r);
-    bool (*expects)(struct bench *b, struct sim *s);
-};
-
-static double now_s(void)
+double now_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static double cpu_s(void) /* this process's CPU time (user + system), to the nanosecond */
+double cpu_s(void) /* this process's CPU time (user + system), to the nanosecond */
 {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static long rss_kb(void)
+long rss_kb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, rss = 0;
@@ -172,7 +137,7 @@ static const struct scenario scenarios[] = {
 
 /* ---- setup: N nodes registered, each with a map stream open ---- */
 
-static void bench_free(struct bench *b)
+void bench_free(struct bench *b)
 {
     if (b->c)
         ctrl_free(b->c);
@@ -191,11 +156,55 @@ static void bench_free(struct bench *b)
     }
 }
 
-static int bench_setup(struct bench *b, int n)
+int bench_join(struct bench *b, const char *key)
+{
+    if (b->n >= b->cap)
+        return -1;
+    int i = b->n;
+    struct sim *s = &b->v[i];
+    randombytes_buf(s->mk, 32), randombytes_buf(s->nk, 32), randombytes_buf(s->dk, 32);
+    char nh[65], dh[65];
+    hex(s->nk, nh), hex(s->dk, dh);
+    snprintf(b->body, sizeof b->body,
+             "{\"Version\":106,\"NodeKey\":\"nodekey:%s\",\"OldNodeKey\":\"nodekey:%064d\",\"Auth\":"
+             "{\"AuthKey\":\"%s\"},\"Expiry\":\"0001-01-01T00:00:00Z\",\"Followup\":\"\",\"Hostinfo\":"
+             "{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\",\"Hostname\":\"sim%d\",\"Services\":[{\"Proto\":"
+             "\"peerapi4\",\"Port\":41000}]}}",
+             nh, 0, key, i);
+    struct reg_answer a;
+    struct reg_waiter *w;
+    if (reg_handle(b->c, s->mk, 106, (const uint8_t *)b->body, strlen(b->body), &a, NULL, NULL, &w) ||
+        a.status != 200) {
+        fprintf(stderr, "bench_control: registration %d: %d %.*s\n", i, a.status, (int)a.len, a.body);
+        reg_answer_free(&a);
+        return -1;
+    }
+    reg_answer_free(&a);
+    snprintf(b->body, sizeof b->body,
+             "{\"Version\":106,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\",\"DiscoKey\":"
+             "\"discokey:%s\",\"Stream\":true,\"Hostinfo\":{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\","
+             "\"Hostname\":\"sim%d\",\"Services\":[{\"Proto\":\"peerapi4\",\"Port\":41000}],\"NetInfo\":"
+             "{\"PreferredDERP\":999}},\"Endpoints\":[\"198.51.100.%d:41641\",\"10.0.%d.%d:41641\"]}",
+             nh, dh, i, i % 250 + 1, i / 250 % 250, i % 250 + 1);
+    struct map_decision d;
+    map_handle(b->c, s->mk, 106, (const uint8_t *)b->body, strlen(b->body), &d);
+    if (d.kind != MAP_STREAM || !ctrl_sess_open(b->c, d.node, d.capver, d.compress, &sim_ops, s)) {
+        fprintf(stderr, "bench_control: map stream %d refused\n", i);
+        free(d.body);
+        return -1;
+    }
+    s->node = d.node;
+    b->n++;
+    return 0;
+}
+
+int bench_setup(struct bench *b, int n, int extra, const struct bench_hooks *h, void *ext)
 {
     char err[512];
     memset(b, 0, sizeof *b);
-    b->n = n;
+    b->hooks = h;
+    b->ext = ext;
+    b->cap = n + extra;
     snprintf(b->dir, sizeof b->dir, "/tmp/weft-bench-control.XXXXXX");
     if (!mkdtemp(b->dir)) {
         b->dir[0] = 0;
@@ -209,62 +218,36 @@ static int bench_setup(struct bench *b, int n)
     }
     struct model_user u = {0};
     snprintf(u.name, sizeof u.name, "bench");
-    char key[AUTHKEY_TEXT_LEN + 1];
     struct model_authkey k;
-    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, key, &k))
+    if (store_user_create(b->st, &u) || authkey_create(b->st, u.id, true, false, 0, NULL, b->key, &k))
         return -1;
+    b->user_id = u.id;
     model_authkey_clear(&k);
     struct control_conf *conf = &b->conf;
     conf->server_url = "http://127.0.0.1:8080";
-    conf->base_domain = "bench.internal";
-    conf->magic_dns = 1;
+    conf->dns.base_domain = "bench.internal";
+    conf->dns.magic_dns = 1;
     conf->prefix_v4 = "100.64.0.0/10";
     conf->prefix_v6 = "fd7a:115c:a1e0::/48";
     conf->ephemeral_timeout = 1800000;
     conf->keepalive = 50000;
     conf->batch_delay = 100;
     conf->derp_region_id = 999;
+    if (h && h->conf)
+        h->conf(b, conf);
     if (!(b->c = ctrl_new(conf, b->L, b->st, true, 3478, err, sizeof err))) {
         fprintf(stderr, "bench_control: %s\n", err);
         return -1;
     }
-    if (!(b->v = calloc((size_t)n, sizeof *b->v)))
+    if (!(b->v = calloc((size_t)b->cap, sizeof *b->v)))
+        return -1;
+    if (h && h->prepare && h->prepare(b))
         return -1;
     b->rss0 = rss_kb();
     for (int i = 0; i < n; i++) {
-        struct sim *s = &b->v[i];
-        randombytes_buf(s->mk, 32), randombytes_buf(s->nk, 32), randombytes_buf(s->dk, 32);
-        char nh[65], dh[65];
-        hex(s->nk, nh), hex(s->dk, dh);
-        snprintf(b->body, sizeof b->body,
-                 "{\"Version\":106,\"NodeKey\":\"nodekey:%s\",\"OldNodeKey\":\"nodekey:%064d\",\"Auth\":"
-                 "{\"AuthKey\":\"%s\"},\"Expiry\":\"0001-01-01T00:00:00Z\",\"Followup\":\"\",\"Hostinfo\":"
-                 "{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\",\"Hostname\":\"sim%d\",\"Services\":[{\"Proto\":"
-                 "\"peerapi4\",\"Port\":41000}]}}",
-                 nh, 0, key, i);
-        struct reg_answer a;
-        struct reg_waiter *w;
-        if (reg_handle(b->c, s->mk, 106, (const uint8_t *)b->body, strlen(b->body), &a, NULL, NULL, &w) ||
-            a.status != 200) {
-            fprintf(stderr, "bench_control: registration %d: %d %.*s\n", i, a.status, (int)a.len, a.body);
-            reg_answer_free(&a);
+        const char *key = h && h->key ? h->key(b, i) : b->key;
+        if (bench_join(b, key))
             return -1;
-        }
-        reg_answer_free(&a);
-        snprintf(b->body, sizeof b->body,
-                 "{\"Version\":106,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\",\"DiscoKey\":"
-                 "\"discokey:%s\",\"Stream\":true,\"Hostinfo\":{\"IPNVersion\":\"1.68.2\",\"OS\":\"linux\","
-                 "\"Hostname\":\"sim%d\",\"Services\":[{\"Proto\":\"peerapi4\",\"Port\":41000}],\"NetInfo\":"
-                 "{\"PreferredDERP\":999}},\"Endpoints\":[\"198.51.100.%d:41641\",\"10.0.%d.%d:41641\"]}",
-                 nh, dh, i, i % 250 + 1, i / 250 % 250, i % 250 + 1);
-        struct map_decision d;
-        map_handle(b->c, s->mk, 106, (const uint8_t *)b->body, strlen(b->body), &d);
-        if (d.kind != MAP_STREAM || !ctrl_sess_open(b->c, d.node, d.capver, d.compress, &sim_ops, s)) {
-            fprintf(stderr, "bench_control: map stream %d refused\n", i);
-            free(d.body);
-            return -1;
-        }
-        s->node = d.node;
         loop_run_once(b->L, 0); /* joins arrive over time: let due batches go out */
     }
     fanout_flush(b->c);
@@ -291,6 +274,18 @@ static void timed_flush(struct timer *t, void *arg)
     b->cpu_flushed = cpu_s();
 }
 
+/* Which streams must get the change (waiting), how many in all (b->expected). */
+static void arm(struct bench *b, const struct scenario *sc)
+{
+    b->expected = 0;
+    for (int i = 0; i < b->n; i++) {
+        struct sim *s = &b->v[i];
+        s->waiting = sc->expects(b, s);
+        b->expected += s->waiting;
+        s->rx_len = 0, s->carried = 0, s->written_at = 0;
+    }
+}
+
 static void change_cb(struct loop_watch *w, int fd, int events, void *arg)
 {
     struct change_ev *e = arg;
@@ -303,6 +298,8 @@ static void change_cb(struct loop_watch *w, int fd, int events, void *arg)
     b->t_change = now_s();
     b->cpu_change = cpu_s();
     e->rc = e->sc->change(b);
+    if (e->sc->expects_after)
+        arm(b, e->sc);
     if (timer_armed(&b->c->flush)) { /* the batch that carries the change: time its flush */
         b->c->flush.cb = timed_flush;
         b->c->flush.arg = b;
@@ -360,18 +357,16 @@ static int measure_once(struct bench *b, const struct scenario *sc, struct tally
         return -1;
     struct change_ev e = {b, sc, 0, 0};
     struct loop_watch *w = loop_watch_add(b->L, tfd, LOOP_READ, change_cb, &e);
-    int expected = 0;
-    for (int i = 0; i < b->n; i++) {
-        struct sim *s = &b->v[i];
-        s->waiting = sc->expects(b, s);
-        expected += s->waiting;
-        s->rx_len = 0, s->carried = 0, s->written_at = 0;
-    }
+    if (sc->expects_after) /* nobody until the change is made */
+        for (int i = 0; i < b->n; i++)
+            b->v[i].waiting = 0, b->v[i].rx_len = 0, b->v[i].carried = 0, b->v[i].written_at = 0;
+    else
+        arm(b, sc);
     b->t_flush = b->t_flushed = 0;
     struct itimerspec its = {.it_value = {0, 200 * 1000000}};
     if (w && !timerfd_settime(tfd, 0, &its, NULL)) {
         double start = now_s();
-        while (now_s() - start < WAIT_S && (!e.fired || waiting_left(b) || !b->t_flushed))
+        while (now_s() - start < (sc->wait_s > 0 ? sc->wait_s : WAIT_S) && (!e.fired || waiting_left(b) || !b->t_flushed))
             loop_run_once(b->L, 1000);
     }
     if (w)
@@ -412,8 +407,8 @@ static int measure_once(struct bench *b, const struct scenario *sc, struct tally
     t->window[b->round] = b->t_flushed ? (b->t_flush - b->t_change) * 1000 : -1;
     t->fan[b->round] = b->t_flushed ? (b->t_flushed - b->t_flush) * 1000 : -1;
     t->cpu[b->round] = b->t_flushed ? (b->cpu_flushed - b->cpu_change) * 1000 : -1;
-    t->expected += expected;
-    t->missed += expected - got;
+    t->expected += b->expected;
+    t->missed += b->expected - got;
     return 0;
 }
 
@@ -423,11 +418,11 @@ static double median(double *v, size_t n)
     return n ? v[n / 2] : -1;
 }
 
-static int measure(struct bench *b, const struct scenario *sc)
+int measure(struct bench *b, const struct scenario *sc)
 {
     struct tally t;
     memset(&t, 0, sizeof t);
-    t.cap = (size_t)b->n * ROUNDS;
+    t.cap = (size_t)b->cap * ROUNDS;
     t.lat = calloc(t.cap, sizeof *t.lat);
     t.dec = calloc(t.cap, sizeof *t.dec);
     int rc = t.lat && t.dec ? 0 : -1;
@@ -455,7 +450,7 @@ static int measure(struct bench *b, const struct scenario *sc)
                    "a time it had cached before blocking (timers fire early after idle, issue 10 item 13)\n");
         if (t.missed) {
             fprintf(stderr, "bench_control: N=%d %s: %d of %d deliveries missing or unparsed after %.0f s\n",
-                    b->n, sc->name, t.missed, t.expected, WAIT_S);
+                    b->n, sc->name, t.missed, t.expected, sc->wait_s > 0 ? sc->wait_s : WAIT_S);
             rc = -1;
         }
     }
@@ -469,7 +464,7 @@ static int run(int n)
     struct bench b;
     double t0 = now_s(), c0 = cpu_s();
     int rc = -1;
-    if (bench_setup(&b, n))
+    if (bench_setup(&b, n, 0, NULL, NULL))
         goto out;
     double admit = now_s() - t0, admit_cpu = cpu_s() - c0;
     long rss1 = rss_kb();
@@ -494,15 +489,25 @@ out:
 int main(int argc, char **argv)
 {
     log_set_level(LOG_WARN);
+    bool policy_only = argc > 1 && !strcmp(argv[1], "--policy");
+    if (policy_only)
+        argc--, argv++;
     int ns[8] = {100, 1000, 10000}, nn = getenv("WEFT_BENCH_QUICK") ? 2 : 3, failed = 0;
+    int ps[8] = {1000, 10000}, np = getenv("WEFT_BENCH_QUICK") ? 1 : 2;
     if (argc > 1) {
-        nn = 0;
+        nn = np = 0;
         for (int i = 1; i < argc && nn < 8; i++)
-            ns[nn++] = atoi(argv[i]);
+            ns[nn++] = ps[np++] = atoi(argv[i]);
     }
-    for (int i = 0; i < nn; i++)
+    for (int i = 0; !policy_only && i < nn; i++)
         if (ns[i] < 2 || run(ns[i])) {
             fprintf(stderr, "bench_control: N=%d failed\n", ns[i]);
+            failed = 1;
+        }
+    printf("-- under an access policy (bench_control_policy.c)\n");
+    for (int i = 0; i < np; i++)
+        if (ps[i] < 2 || bench_policy(ps[i])) {
+            fprintf(stderr, "bench_control: policy N=%d failed\n", ps[i]);
             failed = 1;
         }
     return failed;

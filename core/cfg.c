@@ -373,6 +373,17 @@ static void list_add(struct cfg_list *l, const char *s, size_t len)
     l->v[l->n++] = strndup(s, len);
 }
 
+static void map_free(struct cfg_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        list_free(&m->vals[i]);
+    }
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
 static void list_split(struct cfg_list *l, const char *s)
 {
     while (*s) {
@@ -400,6 +411,7 @@ static const char *type_name(enum cfg_type t)
     case CFG_DURATION: return "a duration (e.g. 500ms, 90s, 5m, 24h)";
     case CFG_LIST: return "a list";
     case CFG_ENUM: return "one of the listed values";
+    case CFG_MAP: return "a mapping of names to lists";
     }
     return "?";
 }
@@ -407,6 +419,87 @@ static const char *type_name(enum cfg_type t)
 static const char *kind_name(enum node_kind k)
 {
     return k == N_MAP ? "a mapping" : k == N_SEQ ? "a list" : "a scalar";
+}
+
+/* A CFG_MAP from a mapping node, or from YAML flow text (the command line; "" empties it). Each item of the
+ * lists goes through k->check; *at is set to a bad part's node when it came from the file. */
+static const char *set_map(const struct cfg_key *k, struct cfg_map *m, const char *text, const struct node *mn,
+                           char *buf, size_t buflen, const struct node **at)
+{
+    struct node *parsed = NULL;
+    map_free(m);
+    if (!mn && text && *text) {
+        struct cfg_errors e = {0};
+        int failed = 0;
+        parsed = read_yaml("command line", NULL, text, &e, &failed);
+        cfg_errors_free(&e);
+        if (failed || !parsed) {
+            node_free(parsed);
+            snprintf(buf, buflen, "'%s' is not YAML flow text like {name: [value, ...]}", text);
+            return buf;
+        }
+        mn = parsed;
+        at = NULL; /* no positions to give */
+    }
+    if (!mn)
+        return NULL;
+    const char *msg = NULL;
+    if (mn->kind != N_MAP) {
+        snprintf(buf, buflen, "expected %s, found %s", type_name(k->type), kind_name(mn->kind));
+        msg = buf;
+    }
+    for (const struct node *c = msg ? NULL : mn->child; c && !msg; c = c->next) {
+        for (size_t i = 0; i < m->n && !msg; i++)
+            if (strcmp(m->keys[i], c->key) == 0) {
+                snprintf(buf, buflen, "'%s' appears twice", c->key);
+                msg = buf;
+            }
+        if (!msg && c->kind == N_MAP) {
+            snprintf(buf, buflen, "the value of '%s' must be a list, found a mapping", c->key);
+            msg = buf;
+        }
+        if (msg) {
+            if (at && c->kind == N_MAP)
+                *at = c; /* a name twice: at the mapping */
+            break;
+        }
+        char **nk = realloc(m->keys, (m->n + 1) * sizeof *nk);
+        if (!nk)
+            abort();
+        m->keys = nk;
+        struct cfg_list *nv = realloc(m->vals, (m->n + 1) * sizeof *nv);
+        if (!nv)
+            abort();
+        m->vals = nv;
+        m->keys[m->n] = strdup(c->key);
+        memset(&m->vals[m->n], 0, sizeof *m->vals);
+        struct cfg_list *l = &m->vals[m->n++];
+        if (c->kind == N_SEQ) {
+            for (const struct node *x = c->child; x; x = x->next) {
+                if (x->kind != N_SCALAR) {
+                    snprintf(buf, buflen, "list items must be scalars, found %s", kind_name(x->kind));
+                    msg = buf;
+                } else if (k->check) {
+                    msg = k->check(x->value, buf, buflen);
+                }
+                if (msg) {
+                    if (at)
+                        *at = x;
+                    break;
+                }
+                list_add(l, x->value, strlen(x->value));
+            }
+        } else {
+            list_split(l, c->value);
+            for (size_t i = 0; k->check && i < l->n && !msg; i++)
+                if ((msg = k->check(l->v[i], buf, buflen)) && at)
+                    *at = c;
+        }
+    }
+    node_free(parsed);
+    if (msg)
+        map_free(m);
+    return msg;
 }
 
 /* Set one key from a scalar text (or, for lists, a sequence node). Returns NULL or an error message in buf;
@@ -489,6 +582,8 @@ static const char *set_value(const struct cfg_key *k, void *conf, const char *te
         }
         return NULL;
     }
+    case CFG_MAP:
+        return set_map(k, (struct cfg_map *)slot, text, seq, buf, buflen, at);
     }
     return NULL;
 }
@@ -514,8 +609,12 @@ static const char *suggest(const struct cfg_section *ss, size_t n, const struct 
 {
     const char *cand[256];
     size_t c = 0;
-    for (const struct cfg_key *k = in->keys; k && k->name && c < 256; k++)
+    for (const struct cfg_key *k = in->keys; k && k->name && c < 256; k++) {
+        const char *dot = strrchr(k->name, '.');
+        if (dot && strcmp(dot + 1, word) == 0)
+            return k->name; /* a key that moved into a group: "nameservers" is now "dns.nameservers" */
         cand[c++] = k->name;
+    }
     if (!in->name)
         for (size_t i = 0; i < n && c < 256; i++)
             if (ss[i].name)
@@ -546,8 +645,19 @@ static int has_nested(const struct cfg_section *s, const char *prefix)
 
 static void set_origin(struct cfg_section *s, const struct cfg_key *k, enum cfg_from from, int line, int col)
 {
-    if (s->origin)
-        s->origin[k - s->keys] = (struct cfg_origin){from, line, col};
+    if (s->origin) {
+        free(s->origin[k - s->keys].items);
+        s->origin[k - s->keys] = (struct cfg_origin){from, line, col, NULL, 0};
+    }
+}
+
+static void origins_free(struct cfg_section *s)
+{
+    size_t i = 0;
+    for (const struct cfg_key *k = s->keys; s->origin && k && k->name; k++, i++)
+        free(s->origin[i].items);
+    free(s->origin);
+    s->origin = NULL;
 }
 
 /* e is an entry of a mapping at prefix ("" at the section's top, "tls." under `tls:`...). */
@@ -585,16 +695,36 @@ static void apply_entry(struct cfg_errors *err, const char *where, struct cfg_se
     }
     const char *msg = NULL;
     const struct node *at = e;
-    if (e->kind == N_MAP || (e->kind == N_SEQ && k->type != CFG_LIST))
+    if ((e->kind == N_MAP && k->type != CFG_MAP) || (e->kind == N_SEQ && k->type != CFG_LIST) ||
+        (e->kind == N_SCALAR && k->type == CFG_MAP && e->value[0]))
         msg = (snprintf(buf, sizeof buf, "expected %s, found %s", type_name(k->type), kind_name(e->kind)), buf);
-    else if (e->kind == N_SEQ)
+    else if (e->kind != N_SCALAR)
         msg = set_value(k, in->conf, NULL, e, buf, sizeof buf, &at);
     else
         msg = set_value(k, in->conf, e->value, NULL, buf, sizeof buf, &at);
-    if (msg)
+    if (msg) {
         err_add(err, where, at->line, at->col, path, "%s", msg);
-    else
-        set_origin(in, k, CFG_FROM_FILE, e->line, e->col);
+        return;
+    }
+    set_origin(in, k, CFG_FROM_FILE, e->line, e->col);
+    /* where each list item, or each name of a map, is: for the module's checks (cfg_error_item) */
+    struct cfg_origin *o = in->origin ? &in->origin[k - in->keys] : NULL;
+    const char *slot = (const char *)in->conf + k->offset;
+    size_t ni = k->type == CFG_LIST ? ((const struct cfg_list *)slot)->n
+                : k->type == CFG_MAP ? ((const struct cfg_map *)slot)->n
+                                     : 0;
+    if (!o || !ni)
+        return;
+    o->items = calloc(ni, sizeof *o->items);
+    if (!o->items)
+        return;
+    o->nitems = ni;
+    const struct node *c = e->kind != N_SCALAR ? e->child : NULL;
+    for (size_t i = 0; i < ni; i++) {
+        o->items[i] = c ? (struct cfg_pos){k->type == CFG_MAP ? c->kline : c->line, k->type == CFG_MAP ? c->kcol : c->col}
+                        : (struct cfg_pos){e->line, e->col};
+        c = c ? c->next : NULL;
+    }
 }
 
 static void apply_tree(struct cfg_errors *err, const char *where, struct cfg_section *ss, size_t n,
@@ -748,7 +878,7 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
     for (size_t i = 0; i < n; i++) {
         if (ss[i].conf)
             memset(ss[i].conf, 0, ss[i].size);
-        free(ss[i].origin);
+        origins_free(&ss[i]);
         free(ss[i].file);
         size_t nk = 0;
         for (const struct cfg_key *k = ss[i].keys; k && k->name; k++)
@@ -777,8 +907,7 @@ size_t config_load(struct cfg_section *ss, size_t n, const char *path, const cha
 void config_free(struct cfg_section *ss, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(ss[i].origin);
-        ss[i].origin = NULL;
+        origins_free(&ss[i]);
         free(ss[i].file);
         ss[i].file = NULL;
     }
@@ -790,6 +919,8 @@ void config_free(struct cfg_section *ss, size_t n)
                 *(char **)slot = NULL;
             } else if (k->type == CFG_LIST) {
                 list_free((struct cfg_list *)slot);
+            } else if (k->type == CFG_MAP) {
+                map_free((struct cfg_map *)slot);
             }
         }
 }
@@ -820,6 +951,17 @@ static void print_scalar(FILE *out, const char *s)
             fputc(*p, out);
     }
     fputc('"', out);
+}
+
+static void print_list(FILE *out, const struct cfg_list *l)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            fputs(", ", out);
+        print_scalar(out, l->v[i]);
+    }
+    fputc(']', out);
 }
 
 static void print_duration(FILE *out, long long ms)
@@ -894,15 +1036,20 @@ static void print_section(FILE *out, const struct cfg_section *s, int docs)
         case CFG_ENUM:
             fprintf(out, " %s", k->choices[*(const int *)slot]);
             break;
-        case CFG_LIST: {
-            const struct cfg_list *l = (const struct cfg_list *)slot;
-            fputs(" [", out);
-            for (size_t i = 0; i < l->n; i++) {
-                if (i)
-                    fputs(", ", out);
-                print_scalar(out, l->v[i]);
+        case CFG_LIST:
+            fputc(' ', out);
+            print_list(out, (const struct cfg_list *)slot);
+            break;
+        case CFG_MAP: {
+            const struct cfg_map *m = (const struct cfg_map *)slot;
+            fputs(" {", out);
+            for (size_t i = 0; i < m->n; i++) {
+                fputs(i ? ", " : "", out);
+                print_scalar(out, m->keys[i]);
+                fputs(": ", out);
+                print_list(out, &m->vals[i]);
             }
-            fputc(']', out);
+            fputc('}', out);
             break;
         }
         }
@@ -949,6 +1096,33 @@ void cfg_error(struct cfg_errors *err, const struct cfg_section *s, const char *
         err_add(err, s->file ? s->file : "(defaults)", 0, 0, path, "%s (its default)", msg);
 }
 
+void cfg_error_item(struct cfg_errors *err, const struct cfg_section *s, const char *key, size_t i, const char *fmt,
+                    ...)
+{
+    char msg[512], path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const struct cfg_origin *o = cfg_origin_of(s, key);
+    if (!o || o->from != CFG_FROM_FILE || i >= o->nitems) {
+        cfg_error(err, s, key, "%s", msg);
+        return;
+    }
+    snprintf(path, sizeof path, "%s%s%s", s->name ? s->name : "", s->name ? "." : "", key);
+    err_add(err, s->file ? s->file : "?", o->items[i].line, o->items[i].col, path, "%s", msg);
+}
+
+static int list_eq(const struct cfg_list *l, const struct cfg_list *m)
+{
+    if (l->n != m->n)
+        return 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], m->v[i]) != 0)
+            return 0;
+    return 1;
+}
+
 static int str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -966,12 +1140,14 @@ int cfg_key_equal(const struct cfg_key *k, const void *a, const void *b)
     case CFG_BOOL:
     case CFG_ENUM:
         return *(const int *)x == *(const int *)y;
-    case CFG_LIST: {
-        const struct cfg_list *l = (const struct cfg_list *)x, *m = (const struct cfg_list *)y;
+    case CFG_LIST:
+        return list_eq((const struct cfg_list *)x, (const struct cfg_list *)y);
+    case CFG_MAP: {
+        const struct cfg_map *l = (const struct cfg_map *)x, *m = (const struct cfg_map *)y;
         if (l->n != m->n)
             return 0;
         for (size_t i = 0; i < l->n; i++)
-            if (strcmp(l->v[i], m->v[i]) != 0)
+            if (strcmp(l->keys[i], m->keys[i]) != 0 || !list_eq(&l->vals[i], &m->vals[i]))
                 return 0;
         return 1;
     }
@@ -983,9 +1159,12 @@ void cfg_key_swap(const struct cfg_key *k, void *a, void *b)
 {
     size_t size = k->type == CFG_STR        ? sizeof(char *)
                   : k->type == CFG_LIST     ? sizeof(struct cfg_list)
+                  : k->type == CFG_MAP      ? sizeof(struct cfg_map)
                   : k->type == CFG_INT || k->type == CFG_DURATION ? sizeof(long long)
                                             : sizeof(int);
-    char tmp[sizeof(struct cfg_list) > sizeof(long long) ? sizeof(struct cfg_list) : sizeof(long long)];
+    char tmp[sizeof(struct cfg_map)]; /* the largest of them */
+    _Static_assert(sizeof(struct cfg_map) >= sizeof(struct cfg_list) && sizeof(struct cfg_map) >= sizeof(long long),
+                   "tmp holds any value");
     memcpy(tmp, (char *)a + k->offset, size);
     memcpy((char *)a + k->offset, (char *)b + k->offset, size);
     memcpy((char *)b + k->offset, tmp, size);

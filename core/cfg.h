@@ -13,10 +13,19 @@ enum cfg_type {
     CFG_DURATION, /* long long milliseconds: "500ms", "90s", "5m", "24h", "1h30m", or a bare number of seconds */
     CFG_LIST,     /* struct cfg_list: a YAML sequence of scalars, or a comma-separated scalar */
     CFG_ENUM,     /* int: the index of the value in choices */
+    CFG_MAP,      /* struct cfg_map: a YAML mapping of names to lists of scalars (a list, or a comma-separated
+                   * scalar); on the command line as YAML flow text, e.g. key={a.example: [10.0.0.53]} */
 };
 
 struct cfg_list {
     char **v;
+    size_t n;
+};
+
+/* CFG_MAP: keys[i] maps to vals[i]. */
+struct cfg_map {
+    char **keys;
+    struct cfg_list *vals;
     size_t n;
 };
 
@@ -31,7 +40,8 @@ struct cfg_key {
     size_t offset;                /* where the value lives in the section's struct */
     long long min, max;           /* CFG_INT, CFG_DURATION (ms); min == max == 0: no bound */
     const char *const *choices;   /* CFG_ENUM: NULL-terminated */
-    /* CFG_STR (when not empty) and each item of a CFG_LIST: NULL if value is good, else a message in buf
+    /* CFG_STR (when not empty), each item of a CFG_LIST and each item of a CFG_MAP's lists (not its names:
+     * the module's check hook sees those, with cfg_error_item): NULL if value is good, else a message in buf
      * (see core/cfgcheck.h for the common ones). Reported at the value's position. */
     const char *(*check)(const char *value, char *buf, size_t len);
 };
@@ -40,9 +50,15 @@ struct cfg_key {
 
 /* Where a key got its value (filled by config_load, one per key of the table). */
 enum cfg_from { CFG_FROM_DEFAULT, CFG_FROM_FILE, CFG_FROM_COMMAND_LINE };
+struct cfg_pos {
+    int line, col;
+};
 struct cfg_origin {
     enum cfg_from from;
     int line, col; /* CFG_FROM_FILE: of the value */
+    /* CFG_FROM_FILE, a CFG_LIST: where each item is; a CFG_MAP: where each name is (nitems of them) */
+    struct cfg_pos *items;
+    size_t nitems;
 };
 
 /* A section: a key table and the struct it fills. keys NULL: a known section this process ignores (the
@@ -88,6 +104,11 @@ int cfg_is_set(const struct cfg_section *s, const char *key);
  * several keys names the one to fix): "FILE:LINE:COL: section.key: message". */
 void cfg_error(struct cfg_errors *err, const struct cfg_section *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The same about item i of key (a CFG_LIST's item, a CFG_MAP's name), at the item's own position when it
+ * came from the file (else as cfg_error). */
+void cfg_error_item(struct cfg_errors *err, const struct cfg_section *s, const char *key, size_t i, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
 
 /* For a reload: 1 if key k holds the same value in the structs a and b (of k's table). */
 int cfg_key_equal(const struct cfg_key *k, const void *a, const void *b);

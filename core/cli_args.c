@@ -43,7 +43,16 @@ int cli_args(const char *verb, int argc, char **argv, const struct cli_opt *opts
                 fprintf(stderr, "weft %s: unknown option '%.*s' (weft %s --help)\n", verb, (int)len, a, verb);
                 return -1;
             }
-            if (o->flag) {
+            if (o->flag && o->boolean) {
+                if (!eq || !strcmp(eq + 1, "true") || !strcmp(eq + 1, "1")) {
+                    *o->flag = 1;
+                } else if (!strcmp(eq + 1, "false") || !strcmp(eq + 1, "0")) {
+                    *o->flag = 0;
+                } else {
+                    fprintf(stderr, "weft %s: %s takes =true or =false, not '%s'\n", verb, o->name, eq + 1);
+                    return -1;
+                }
+            } else if (o->flag) {
                 if (eq) {
                     fprintf(stderr, "weft %s: %s takes no value\n", verb, o->name);
                     return -1;

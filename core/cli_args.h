@@ -8,16 +8,19 @@
 #include <stddef.h>
 
 /* One option of a verb: "--name VALUE" / "--name=VALUE" when value is set, else a flag (*flag = 1).
- * alias: another spelling ("-4"), or NULL. */
+ * alias: another spelling ("-4"), or NULL. A boolean flag also takes "--name=false" / "--name=true"
+ * (*flag = 0 / 1; callers preset it to -1 to tell "not given"). */
 struct cli_opt {
     const char *name;
     const char *alias;
     const char **value;
     int *flag;
+    int boolean;
 };
-#define CLI_OPT_VALUE(n, v) {n, NULL, v, NULL}
-#define CLI_OPT_FLAG(n, f) {n, NULL, NULL, f}
-#define CLI_OPT_END {NULL, NULL, NULL, NULL}
+#define CLI_OPT_VALUE(n, v) {n, NULL, v, NULL, 0}
+#define CLI_OPT_FLAG(n, f) {n, NULL, NULL, f, 0}
+#define CLI_OPT_BOOL(n, f) {n, NULL, NULL, f, 1}
+#define CLI_OPT_END {NULL, NULL, NULL, NULL, 0}
 
 /* Parse argv[1..argc-1] against opts (CLI_OPT_END-terminated). Other words are positional, collected in pos
  * (at most maxpos; "--" makes every later word positional). An unknown option, a missing value, a value

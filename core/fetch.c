@@ -2,11 +2,15 @@
 #include "config.h"
 #include "core/fetch.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* curl's type-checking macros would call curl_easy_setopt by name: we call through the table below */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 #include "core/loop.h"
@@ -40,10 +44,42 @@ struct fetcher {
     int in_action;
 };
 
+/* libcurl is loaded when the first fetcher is made, not linked: only a process with an ACME listener
+ * makes one, and every other (a node above all: memory is its budget) would otherwise map libcurl and
+ * what it pulls in (its TLS, SSH, LDAP, RTMP, IDN, Kerberos... libraries: ~2 MiB of RSS) for nothing.
+ * The functions are typed from curl.h, so the compiler checks every call as if linked. */
+#ifndef WEFT_LIBCURL_SONAME
+#define WEFT_LIBCURL_SONAME "libcurl.so.4" /* ABI 4: every libcurl since 7.16 (2006) */
+#endif
+#define CURL_FUNCS(X)                                                                                              \
+    X(global_init) X(easy_init) X(easy_setopt) X(easy_getinfo) X(easy_cleanup) X(easy_strerror) X(multi_init)    \
+    X(multi_setopt) X(multi_add_handle) X(multi_remove_handle) X(multi_assign) X(multi_socket_action)            \
+    X(multi_info_read) X(multi_cleanup) X(slist_append) X(slist_free_all)
+static struct {
+#define X(name) __typeof__(curl_##name) *name;
+    CURL_FUNCS(X)
+#undef X
+} cu;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_err[300]; /* why libcurl cannot be used, "" when it can */
+
 static void curl_init_once(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *h = dlopen(WEFT_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(curl_err, sizeof curl_err, "cannot load libcurl (install the Debian package libcurl4): %s",
+                 dlerror());
+        return;
+    }
+#define X(name)                                                                                                    \
+    if (!(cu.name = (__typeof__(curl_##name) *)dlsym(h, "curl_" #name))) {                                        \
+        snprintf(curl_err, sizeof curl_err, "%s has no curl_" #name, WEFT_LIBCURL_SONAME);                         \
+        return;                                                                                                    \
+    }
+    CURL_FUNCS(X)
+#undef X
+    if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        snprintf(curl_err, sizeof curl_err, "libcurl's global initialisation failed");
 }
 
 const char *fetch_header(const struct fetch_response *r, const char *name)
@@ -115,9 +151,9 @@ static void fetch_free(struct fetch *x)
         f->list = x->next;
     if (x->next)
         x->next->prev = x->prev;
-    curl_multi_remove_handle(f->multi, x->easy);
-    curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->req_headers);
+    cu.multi_remove_handle(f->multi, x->easy);
+    cu.easy_cleanup(x->easy);
+    cu.slist_free_all(x->req_headers);
     for (size_t i = 0; i < x->nheaders; i++)
         free(x->headers[i]);
     free(x->headers);
@@ -130,22 +166,22 @@ static void check_done(struct fetcher *f)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+    while ((m = cu.multi_info_read(f->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct fetch *x = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        cu.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = m->data.result;
         struct fetch_response r = {0};
         long status = 0;
         if (rc == CURLE_OK) {
-            curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+            cu.easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
             r.status = (int)status;
             r.body = x->body ? x->body : "";
             r.len = x->len;
             r.headers = (const char *const *)x->headers;
         } else {
-            r.err = x->too_large ? "response too large" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+            r.err = x->too_large ? "response too large" : x->errbuf[0] ? x->errbuf : cu.easy_strerror(rc);
         }
         fetch_cb cb = x->cb;
         void *arg = x->arg;
@@ -161,7 +197,7 @@ static void on_sock(struct loop_watch *w, int fd, int events, void *arg)
     struct fetcher *f = arg;
     int running, flags = (events & LOOP_READ ? CURL_CSELECT_IN : 0) | (events & LOOP_WRITE ? CURL_CSELECT_OUT : 0);
     f->in_action++;
-    curl_multi_socket_action(f->multi, fd, flags, &running);
+    cu.multi_socket_action(f->multi, fd, flags, &running);
     f->in_action--;
     check_done(f);
 }
@@ -174,7 +210,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
         if (sw) {
             loop_watch_free(sw->w);
             free(sw);
-            curl_multi_assign(f->multi, s, NULL);
+            cu.multi_assign(f->multi, s, NULL);
         }
         return 0;
     }
@@ -186,7 +222,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
             return -1;
         }
         sw->fd = s;
-        curl_multi_assign(f->multi, s, sw);
+        cu.multi_assign(f->multi, s, sw);
     } else {
         loop_watch_set(sw->w, ev);
     }
@@ -198,7 +234,7 @@ static void on_timer(struct timer *t, void *arg)
     struct fetcher *f = arg;
     int running;
     f->in_action++;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    cu.multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     f->in_action--;
     check_done(f);
 }
@@ -213,20 +249,25 @@ static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-struct fetcher *fetcher_new(struct loop *l)
+struct fetcher *fetcher_new(struct loop *l, char *err, size_t errlen)
 {
     pthread_once(&curl_once, curl_init_once);
+    if (curl_err[0]) {
+        snprintf(err, errlen, "%s", curl_err);
+        return NULL;
+    }
     struct fetcher *f = calloc(1, sizeof *f);
-    if (!f || !(f->multi = curl_multi_init())) {
+    if (!f || !(f->multi = cu.multi_init())) {
         free(f);
+        snprintf(err, errlen, "cannot start libcurl (out of memory)");
         return NULL;
     }
     f->loop = l;
     timer_init(&f->timer, l, on_timer, f);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    cu.multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    cu.multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    cu.multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    cu.multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
     return f;
 }
 
@@ -237,14 +278,14 @@ void fetcher_free(struct fetcher *f)
     while (f->list)
         fetch_free(f->list); /* curl calls sock_cb REMOVE for their sockets */
     timer_stop(&f->timer);
-    curl_multi_cleanup(f->multi);
+    cu.multi_cleanup(f->multi);
     free(f);
 }
 
 struct fetch *fetch_start(struct fetcher *f, const struct fetch_request *req, fetch_cb cb, void *arg)
 {
     struct fetch *x = calloc(1, sizeof *x);
-    if (!x || !(x->easy = curl_easy_init())) {
+    if (!x || !(x->easy = cu.easy_init())) {
         free(x);
         return NULL;
     }
@@ -253,39 +294,44 @@ struct fetch *fetch_start(struct fetcher *f, const struct fetch_request *req, fe
     x->arg = arg;
     x->max = req->max_body ? req->max_body : 4u << 20;
     CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms ? req->timeout_ms : 30000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
+    cu.easy_setopt(e, CURLOPT_URL, req->url);
+    cu.easy_setopt(e, CURLOPT_PRIVATE, x);
+    cu.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    cu.easy_setopt(e, CURLOPT_WRITEDATA, x);
+    cu.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    cu.easy_setopt(e, CURLOPT_HEADERDATA, x);
+    cu.easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    cu.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cu.easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms ? req->timeout_ms : 30000));
+    cu.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    cu.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu.easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
     if (req->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        cu.easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
     if (req->method && strcmp(req->method, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        cu.easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (req->method && strcmp(req->method, "POST") == 0) {
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
+        cu.easy_setopt(e, CURLOPT_POST, 1L);
+        cu.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+        cu.easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
     }
     if (req->content_type) {
         char h[200];
         snprintf(h, sizeof h, "Content-Type: %s", req->content_type);
-        x->req_headers = curl_slist_append(x->req_headers, h);
+        x->req_headers = cu.slist_append(x->req_headers, h);
     }
-    x->req_headers = curl_slist_append(x->req_headers, "Expect:"); /* no 100-continue round trip */
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+    if (req->accept) {
+        char h[200];
+        snprintf(h, sizeof h, "Accept: %s", req->accept);
+        x->req_headers = cu.slist_append(x->req_headers, h);
+    }
+    x->req_headers = cu.slist_append(x->req_headers, "Expect:"); /* no 100-continue round trip */
+    cu.easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
     x->next = f->list;
     if (x->next)
         x->next->prev = x;
     f->list = x;
-    if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+    if (cu.multi_add_handle(f->multi, e) != CURLM_OK) {
         x->cb = NULL;
         fetch_free(x);
         return NULL;

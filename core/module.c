@@ -14,6 +14,52 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* What keep() makes of the entries of dir it takes (a malloc'ed string, NULL: skipped), sorted: a stable
+ * order, whatever readdir says. Returns how many, *out the array (the caller frees both); 0 when dir
+ * cannot be read. */
+static size_t list_dir(const char *dir, char *(*keep)(const char *dir, const char *name), char ***out)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *k = keep(dir, de->d_name);
+        if (!k)
+            continue;
+        char **v = realloc(names, (n + 1) * sizeof *v);
+        if (!v) {
+            free(k);
+            break;
+        }
+        names = v;
+        names[n++] = k;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(names, n, sizeof *names, by_name);
+    *out = names;
+    return n;
+}
+
+/* A module's build directory: DIR/NAME/.libs */
+static char *keep_libs_dir(const char *dir, const char *name)
+{
+    char libs[4500];
+    snprintf(libs, sizeof libs, "%s/%s/.libs", dir, name);
+    return name[0] != '.' && access(libs, F_OK) == 0 ? strdup(libs) : NULL;
+}
+
+/* A module: NAME.so, kept as NAME */
+static char *keep_module(const char *dir, const char *name)
+{
+    size_t len = strlen(name);
+    return len > 3 && strcmp(name + len - 3, ".so") == 0 ? strndup(name, len - 3) : NULL;
+}
+
 /* Running uninstalled, from the build tree it was built in (./weft after ./configure && make), the modules
  * are in the build tree too: modules/NAME/.libs/NAME.so and plugins/NAME/.libs/NAME.so next to the binary,
  * where libtool leaves them. The binary knows no build path (builds stay reproducible): it looks next to
@@ -43,24 +89,8 @@ static const char *build_tree_path(void)
     for (size_t p = 0; p < 2; p++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", exe, parents[p]);
-        DIR *d = opendir(dir);
-        if (!d)
-            continue;
-        char **names = NULL;
-        size_t nn = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            char libs[4500];
-            snprintf(libs, sizeof libs, "%s/%s/.libs", dir, de->d_name);
-            char **v = de->d_name[0] != '.' && access(libs, F_OK) == 0 ? realloc(names, (nn + 1) * sizeof *v) : NULL;
-            if (v) {
-                names = v;
-                names[nn++] = strdup(libs);
-            }
-        }
-        closedir(d);
-        if (nn > 1)
-            qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
+        char **names;
+        size_t nn = list_dir(dir, keep_libs_dir, &names);
         for (size_t i = 0; i < nn; i++) {
             int w = snprintf(path + used, sizeof path - used, "%s%s", used ? ":" : "", names[i]);
             if (w > 0 && (size_t)w < sizeof path - used)
@@ -167,22 +197,8 @@ size_t module_load_all(struct module_set *set, const struct weft_module *const *
     }
     char *dirs = strdup(path ? path : module_default_path());
     for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        DIR *d = opendir(dir);
-        if (!d)
-            continue;
-        char **names = NULL;
-        size_t nn = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            size_t len = strlen(de->d_name);
-            if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0) {
-                names = realloc(names, (nn + 1) * sizeof *names);
-                names[nn++] = strndup(de->d_name, len - 3);
-            }
-        }
-        closedir(d);
-        if (nn > 1)
-            qsort(names, nn, sizeof *names, by_name); /* a stable order, whatever readdir says */
+        char **names;
+        size_t nn = list_dir(dir, keep_module, &names);
         for (size_t i = 0; i < nn; i++) {
             if (module_find(set, names[i])) { /* the first found wins: built-in, then path order */
                 free(names[i]);

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -109,6 +110,7 @@ struct nl_req {
         struct ifinfomsg ifi;
         struct ifaddrmsg ifa;
         struct rtmsg rt;
+        struct fib_rule_hdr fr;
     } u;
     uint8_t attrs[128];
 };
@@ -255,6 +257,123 @@ int nl_route_add(int ifindex, const struct nl_prefix *dst, uint32_t metric)
 int nl_route_del(int ifindex, const struct nl_prefix *dst, uint32_t metric)
 {
     return route_req(ifindex, dst, metric, RTM_DELROUTE, 0);
+}
+
+/* ---- policy routing: routes in a table of our own, rules that send lookups there ---- */
+
+static int table_route_req(int ifindex, const struct nl_prefix *dst, uint32_t table, bool throw_, uint16_t type,
+                           uint16_t flags)
+{
+    if (dst->family != 4 && dst->family != 6)
+        return -EINVAL;
+    struct nl_prefix m = *dst;
+    nl_prefix_mask(&m);
+    struct nl_req r;
+    req_init(&r, type, flags, sizeof(struct rtmsg));
+    r.u.rt.rtm_family = m.family == 4 ? AF_INET : AF_INET6;
+    r.u.rt.rtm_dst_len = m.bits;
+    r.u.rt.rtm_table = table < 256 ? (unsigned char)table : RT_TABLE_UNSPEC;
+    r.u.rt.rtm_protocol = RTPROT_STATIC;
+    r.u.rt.rtm_scope = throw_ ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+    r.u.rt.rtm_type = throw_ ? RTN_THROW : RTN_UNICAST;
+    uint32_t oif = (uint32_t)ifindex;
+    if ((m.bits && add_attr(&r, RTA_DST, m.addr, m.family == 4 ? 4 : 16)) ||
+        add_attr(&r, RTA_TABLE, &table, sizeof table) || (!throw_ && add_attr(&r, RTA_OIF, &oif, sizeof oif)))
+        return -EINVAL;
+    return transact(&r);
+}
+
+int nl_table_route_add(int ifindex, const struct nl_prefix *dst, uint32_t table, bool throw_)
+{
+    return table_route_req(ifindex, dst, table, throw_, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+}
+
+int nl_table_route_del(int ifindex, const struct nl_prefix *dst, uint32_t table, bool throw_)
+{
+    return table_route_req(ifindex, dst, table, throw_, RTM_DELROUTE, 0);
+}
+
+static int rule_req(int family, uint32_t priority, uint32_t table, uint16_t type, uint16_t flags)
+{
+    struct nl_req r;
+    req_init(&r, type, flags, sizeof(struct fib_rule_hdr));
+    r.u.fr.family = family == 4 ? AF_INET : AF_INET6;
+    r.u.fr.action = FR_ACT_TO_TBL;
+    r.u.fr.table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+    if (add_attr(&r, FRA_PRIORITY, &priority, sizeof priority) || add_attr(&r, FRA_TABLE, &table, sizeof table))
+        return -EINVAL;
+    return transact(&r);
+}
+
+int nl_rule_add(int family, uint32_t priority, uint32_t table)
+{
+    return rule_req(family, priority, table, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
+}
+
+int nl_rule_del(int family, uint32_t priority, uint32_t table)
+{
+    return rule_req(family, priority, table, RTM_DELRULE, 0);
+}
+
+/* One dump of the routes of a family; the ones in table go into v (at most cap). */
+static size_t dump_table(int family, uint32_t table, struct nl_prefix *v, bool *throws, size_t cap)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return 0;
+    struct nl_req r;
+    req_init(&r, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, sizeof(struct rtmsg));
+    r.u.rt.rtm_family = family == 4 ? AF_INET : AF_INET6;
+    r.h.nlmsg_seq = 1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    size_t n = 0;
+    if (sendto(fd, &r, r.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
+        goto out;
+    for (;;) {
+        uint8_t buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+        ssize_t got = recv(fd, buf, sizeof buf, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            goto out;
+        size_t left = (size_t)got;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+                goto out;
+            if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg)))
+                continue;
+            struct rtmsg *rt = NLMSG_DATA(h);
+            uint32_t t = rt->rtm_table;
+            struct nl_prefix p = {.family = (uint8_t)family, .bits = rt->rtm_dst_len};
+            size_t alen = RTM_PAYLOAD(h);
+            for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+                if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4)
+                    memcpy(&t, RTA_DATA(a), 4);
+                else if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == (family == 4 ? 4u : 16u))
+                    memcpy(p.addr, RTA_DATA(a), RTA_PAYLOAD(a));
+            }
+            if (t == table && n < cap) {
+                throws[n] = rt->rtm_type == RTN_THROW;
+                v[n++] = p;
+            }
+        }
+    }
+out:
+    close(fd);
+    return n;
+}
+
+int nl_table_flush(uint32_t table)
+{
+    int removed = 0;
+    for (int fam = 4; fam <= 6; fam += 2) {
+        struct nl_prefix v[256];
+        bool throws[256];
+        size_t n = dump_table(fam, table, v, throws, 256);
+        for (size_t i = 0; i < n; i++)
+            removed += table_route_req(0, &v[i], table, throws[i], RTM_DELROUTE, 0) == 0;
+    }
+    return removed;
 }
 
 /* ---- change notifications ---- */

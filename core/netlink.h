@@ -37,6 +37,16 @@ int nl_addr_del(int ifindex, const struct nl_prefix *p);
 int nl_route_add(int ifindex, const struct nl_prefix *dst, uint32_t metric);
 int nl_route_del(int ifindex, const struct nl_prefix *dst, uint32_t metric);
 
+/* Policy routing. A route to dst through the link in routing table `table` (throw_: a "throw" route,
+ * no link: a lookup that finds it goes on with the next rule), added (replaced) or deleted; a rule "from
+ * all lookup table" at priority for family 4 or 6 (add: -EEXIST when it is there); nl_table_flush deletes
+ * every route of the table (both families) and returns how many went. */
+int nl_table_route_add(int ifindex, const struct nl_prefix *dst, uint32_t table, bool throw_);
+int nl_table_route_del(int ifindex, const struct nl_prefix *dst, uint32_t table, bool throw_);
+int nl_rule_add(int family, uint32_t priority, uint32_t table);
+int nl_rule_del(int family, uint32_t priority, uint32_t table);
+int nl_table_flush(uint32_t table);
+
 /* Notifications of interface, address and (main table) route changes, on the loop: cb(arg, ifindex,
  * major) per kernel message; major: a link or an address came, went or changed (a route change alone is
  * not). A burst of messages is many calls: callers debounce. NULL if the socket cannot be opened. */

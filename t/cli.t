@@ -33,9 +33,9 @@ like "$out" '^state_dir: /var/lib/weft/x$' "state_dir follows \$STATE_DIRECTORY 
 like "$out" '^  listen: 127\.0\.0\.1:8080$' "default listener 127.0.0.1:8080"
 
 # overrides and round trip
-out=$("$WEFT" check-config -o derp.stun_listen=:3479 -o control.nameservers=1.1.1.1,9.9.9.9)
+out=$("$WEFT" check-config -o derp.stun_listen=:3479 -o control.dns.nameservers=1.1.1.1,9.9.9.9)
 like "$out" '^  stun_listen: ":3479"$' "-o sets a key (and the output quotes what needs it)"
-like "$out" '^  nameservers: \[1\.1\.1\.1, 9\.9\.9\.9\]$' "-o sets a list"
+like "$out" '^    nameservers: \[1\.1\.1\.1, 9\.9\.9\.9\]$' "-o sets a list (control.dns's keys under dns:)"
 printf '%s\n' "$out" >"$TMP/roundtrip.yaml"
 out2=$("$WEFT" check-config -c "$TMP/roundtrip.yaml" | tail -n +2)
 is "$out2" "$(printf '%s\n' "$out" | tail -n +2)" "printed configuration loads back unchanged"
@@ -79,9 +79,9 @@ control:
   server_url: vpn.example.com
   listen: 999.1.1.1:80
   tls_listen: "[::]:443"
-  base_domain: my_tailnet
-  nameservers: [1.1.1.1, "dns.google", "https://dns.example/dns-query", "[2606:4700::1111]:53"]
-  search_domains: [example.com, "-bad-.com"]
+  dns.base_domain: my_tailnet
+  dns.nameservers: [1.1.1.1, "dns.google", "https://dns.example/dns-query", "[2606:4700::1111]:53"]
+  dns.search_domains: [example.com, "-bad-.com"]
   prefix_v4: 10.0.0.0/8
   derp_map_file: $TMP/derpmap.json
   tls:
@@ -102,10 +102,10 @@ like "$out" "^$F:2:15: control.server_url: 'vpn.example.com' is not a URL: it ne
 like "$out" "^$F:3:11: control.listen: '999.1.1.1:80': the host is neither an IP address nor a host name" "a listen address that does not parse"
 like "$out" "^$F:4:15: control.tls_listen: a TLS listener needs a certificate: set tls_cert and tls_key, or tls.acme.domains" \
     "a TLS listener without a certificate, at the listener's position"
-like "$out" "^$F:5:16: control.base_domain: 'my_tailnet' is not a domain name" "base_domain that is not a domain"
-like "$out" "^$F:6:26: control.nameservers: 'dns.google' is not a DNS server: give an IP address" \
+like "$out" "^$F:5:20: control.dns.base_domain: 'my_tailnet' is not a domain name" "base_domain that is not a domain"
+like "$out" "^$F:6:30: control.dns.nameservers: 'dns.google' is not a DNS server: give an IP address" \
     "a nameserver that is neither an address nor a DoH URL (addresses, [v6]:port and DoH pass)"
-like "$out" "^$F:7:33: control.search_domains: '-bad-.com' is not a domain name" "a search domain"
+like "$out" "^$F:7:37: control.dns.search_domains: '-bad-.com' is not a domain name" "a search domain"
 like "$out" "^$F:8:14: control.prefix_v4: .*100\.64\.0\.0/10" "an address range clients would not route"
 like "$out" "^$F:9:18: control.derp_map_file: .*region 900, node 0: needs \"Name\", \"HostName\"" \
     "a DERP map file clients could not use, with what is missing"

@@ -15,7 +15,7 @@ port=$(free_port)
 url=http://127.0.0.1:$port
 args=(-o state_dir=$TMP/state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.base_domain=example.com)
+      -o control.dns.base_domain=example.com)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 # jq-like: py EXPR reads JSON on stdin as d and prints EXPR

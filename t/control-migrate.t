@@ -45,6 +45,10 @@ latest=$(q s1/control.db 'PRAGMA user_version')
 ok "$([ "$latest" -gt 1 ] && echo 0 || echo 1)" "the database is migrated (schema $latest)"
 is "$(q s1/control.db "SELECT count(*) FROM pragma_table_info('nodes') WHERE name = 'capver'")" 1 \
     "with schema 2's column"
+is "$(q s1/control.db "SELECT group_concat(name) FROM pragma_table_info('nodes') WHERE name LIKE 'routes_%'")" \
+    "routes_advertised,routes_approved" "and schema 5's (advertised and approved routes)"
+is "$(q s1/control.db "SELECT DISTINCT routes_advertised || routes_approved FROM nodes")" "[][]" \
+    "old nodes advertise and have approved no route"
 is "$(q s1/control.db 'PRAGMA integrity_check')" ok "integrity_check: ok"
 is "$(rows s1/control.db)" "$frozen" "every row of schema 1 is kept as it was"
 ok "$([ -f s1/control.db.schema-1.bak ] && echo 0 || echo 1)" "a copy of the schema-1 file is kept (control.db.schema-1.bak)"

@@ -12,7 +12,7 @@ url=http://127.0.0.1:$port
 state=$TMP/state
 args=(-o state_dir=$state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
       -o derp.stun_listen=127.0.0.1:0 -o control.server_url=$url -o control.keepalive=1s
-      -o control.ephemeral_timeout=2s -o control.base_domain=example.com)
+      -o control.ephemeral_timeout=2s -o control.dns.base_domain=example.com)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }
 need_cmd python3
@@ -90,22 +90,26 @@ out=$(w nodes register --user alice "${authurl##*/}"); ok $? "weft nodes registe
 wait $f
 like "$(cat n6.out)" '^200 .*"MachineAuthorized":true' "the waiting client is authorized"
 
-"$TSNODE" "$url" "$TMP" node1 map 100 20 > n1b.map 2>&1 & # node1 watches the logout, the ephemeral node come and go
+"$TSNODE" "$url" "$TMP" node1 map 100 60 > n1b.map 2>&1 & # node1 watches the logout, the ephemeral node come and go
 n1pid=$!
 wait_for 5 test -s n1b.map
 like "$(node node2 logout)" '"NodeKeyExpired":true' "logout"
 wait_for 5 grep -q '"ID":2,.*"Expired":true' n1b.map; ok $? "the logout reaches peers"
 like "$(node n7 register --authkey "$eph" --hostname eph)" '"MachineAuthorized":true' "an ephemeral node registers"
-t_online=$(date +%s%3N)
-out=$(timeout 1.5 "$TSNODE" "$url" "$TMP" n7 map 100 10); rc=$? # online until it is stopped after 1.5 s
-is "$rc" 124 "it connects and holds its stream until it is stopped (1.5 s)"
-eph_id=$(printf '%s' "$out" | sed -n 's/^[0-9]* {"Node":{"ID":\([0-9]*\),.*/\1/p')
+"$TSNODE" "$url" "$TMP" n7 map 100 60 > n7.map 2>&1 & # online until it is stopped
+n7pid=$!
+wait_for 30 grep -q '"Node":{"ID"' n7.map # (a loaded ASan build takes seconds to connect)
+sleep 0.5
+kill -0 $n7pid 2>/dev/null; ok $? "it connects and holds its stream"
+t_offline=$(date +%s%3N) # (taken before the stop: the removal cannot come earlier than grace after it)
+kill $n7pid 2>/dev/null; wait $n7pid 2>/dev/null
+eph_id=$(sed -n 's/^[0-9]* {"Node":{"ID":\([0-9]*\),.*/\1/p' n7.map | head -1)
 like "$eph_id" '^[0-9]+$' "its first map names its ID"
 wait_for 10 grep -q '"PeersRemoved"' n1b.map
 kill $n1pid 2>/dev/null; wait $n1pid 2>/dev/null
 removed=$(grep -E '"PeersRemoved":\[' n1b.map | head -1)
 like "$removed" '"PeersRemoved":\['"$eph_id"'\]' "the ephemeral node (ID $eph_id) is removed, peers told"
-dt=$(( ${removed%% *} - t_online - 1500 ))
+dt=$(( ${removed%% *} - t_offline ))
 ok "$([ -n "$removed" ] && [ "$dt" -ge 2000 ] && echo 0 || echo 1)" \
     "no earlier than its grace period (2 s) after it went offline (${dt} ms after)"
 is "$(node_by eph id)" "" "it is gone from the node list"
@@ -126,6 +130,7 @@ for i in $(seq 1 200); do node "c$i" register --authkey "$key" > "c$i.out" 2>&1 
 wait "${pids[@]}"
 n=$(grep -l '"MachineAuthorized":true' c*.out | wc -l)
 is "$n" 200 "200 concurrent registrations all succeed"
+[ "$n" = 200 ] || diag "first failure: $(grep -L '"MachineAuthorized":true' c*.out | head -1 | xargs cat | head -5)"
 
 # in-process DERP admission: the embedded relay asks control whether a node key is registered
 DERPC=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/derpc

@@ -10,8 +10,8 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 P=$(free_port)
 U=http://127.0.0.1:$P/derp
 start_relay r "$P"; ok $? "relay starts"
-derpc_bg idle --idle $N --hold 60 --timeout 60 "$U"
-wait_for 30 out_has idle "connected $N"; ok $? "$N clients connect and finish the handshake"
+derpc_bg idle --idle $N --hold 120 --timeout 120 "$U"
+wait_for 90 out_has idle "connected $N"; ok $? "$N clients connect and finish the handshake"
 wait_for 5 metric_is "$P" 'derp_connections{kind="client"}' $N; ok $? "the relay counts $N client connections"
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$(weft_pid r)/status")
 diag "relay RSS with $N idle clients: ${rss} kB"

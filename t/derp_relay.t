@@ -62,11 +62,12 @@ out=$("$DERPC" --send-to "$NOBODY" --count 1 --size 80 --hold 1 --events --timeo
 unlike "$out" "not_here" "a non-disco packet to an unknown key is dropped quietly"
 
 # duplicates: the connection that sent last gets the packets
-derpc_bg d1 --key-file "$TMP/b.key" --expect 3 --from "$A" --ping-after 1000 --timeout 8 "$U"
-wait_for 5 out_has d1 connected
-derpc_bg d2 --key-file "$TMP/b.key" --expect 3 --from "$A" --timeout 5 "$U"
-wait_for 5 out_has d2 connected
-sleep 1.5 # d1 pings (sends a frame) after d2 connected
+derpc_bg d1 --key-file "$TMP/b.key" --expect 3 --from "$A" --timeout 30 "$U"
+wait_for 20 out_has d1 connected
+derpc_bg d2 --key-file "$TMP/b.key" --expect 3 --from "$A" --timeout 10 "$U"
+wait_for 20 out_has d2 connected
+kill -USR1 "$(cat "$TMP/d1.cpid")" # d1 pings (sends a frame) after d2 connected
+wait_for 20 out_has d1 pong
 "$DERPC" --key-file "$TMP/a.key" --send-to "$B" --count 3 --timeout 5 "$U" >/dev/null 2>&1
 derpc_wait d1; ok $? "with two connections for a key, the one that sent last receives"
 derpc_wait d2; rc=$?

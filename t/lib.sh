@@ -87,10 +87,13 @@ free_port() {
         echo $((20000 + RANDOM % 20000))
 }
 
+# holds 'SHELL TEST': true when the test (evaluated afresh on each call) holds. For wait_for, whose command
+# runs again on every try: `wait_for 5 test "$(cmd)" = x` would compare one output, taken before waiting.
+holds() { eval "$1"; }
 # wait_for TIMEOUT_S CMD...: retry CMD every 0.1 s until it succeeds; non-zero on timeout.
-wait_for() {
+wait_for() { # (the bound is scaled by WEFT_WAIT_SCALE: 3 in an ASan build, see Makefile.am)
     local t=$1; shift
-    local end=$((SECONDS + t))
+    local end=$((SECONDS + t * ${WEFT_WAIT_SCALE:-1}))
     while ! "$@" >/dev/null 2>&1; do
         [ $SECONDS -ge $end ] && return 1
         sleep 0.1

@@ -15,7 +15,7 @@ port=$(free_port)
 mport=$(free_port)
 url=http://127.0.0.1:$port
 args=(-o state_dir=$TMP/state -o control.listen=127.0.0.1:$port -o derp.listen=127.0.0.1:$port
-      -o derp.stun_listen= -o control.server_url=$url -o control.base_domain=example.com
+      -o derp.stun_listen= -o control.server_url=$url -o control.dns.base_domain=example.com
       -o metrics_listen=127.0.0.1:$mport)
 w() { "$WEFT" "$@" "${args[@]}"; }
 node() { "$TSNODE" "$url" "$TMP" "$@"; }

@@ -35,11 +35,13 @@ start_srv() {
     wait_for 10 grep -q 'event=started' "$TMP/srv.log"
 }
 w() { "$WEFT" "$@" "${srvargs[@]}"; }
-# start_node I [ARGS...]: `weft serve node` in namespace I (state $TMP/nI, socket $TMP/nI.sock)
+# start_node I [ARGS...]: `weft serve node` in namespace I (state $TMP/nI, socket $TMP/nI.sock). MagicDNS
+# sets up a resolv.conf of the node's own ($TMP/nI.resolv.conf): `ip netns exec` shares the host's /etc.
 start_node() {
     local i=$1; shift
+    [ -e "$TMP/n$i.resolv.conf" ] || printf 'nameserver 192.0.2.53\n' >"$TMP/n$i.resolv.conf"
     start_weft "n$i" --ns "wn$$$i" serve node -o state_dir="$TMP/n$i" -o node.socket="$TMP/n$i.sock" \
-        ${WEFT_NODE_DEBUG:+--log-level debug} "$@"
+        -o node.resolv_conf="$TMP/n$i.resolv.conf" ${WEFT_NODE_DEBUG:+--log-level debug} "$@"
     wait_for 10 test -S "$TMP/n$i.sock"
 }
 cli() { local i=$1 v=$2; shift 2; "$WEFT" "$v" --socket "$TMP/n$i.sock" "$@"; }

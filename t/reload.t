@@ -24,9 +24,10 @@ log_level: $4
 control:
   listen: ${5:-127.0.0.1:$P}
   server_url: $url
-  nameservers: [$1]
+  dns:
+    nameservers: [$1]
+    base_domain: $3
   derp_region_id: $2
-  base_domain: $3
   batch_delay: 50ms
 derp:
   stun_listen:
@@ -61,7 +62,7 @@ hup_and_wait 1; ok $? "reload finishes"
 log=$(cat "$TMP/serve.log")
 like "$log" 'event=reload key=control\.listen result=kept msg="cannot change while running: the listening socket is opened at start; restart to apply"' \
     "a key that cannot change is named, with the reason"
-like "$log" 'key=control\.nameservers result=applied' "the others apply"
+like "$log" 'key=control\.dns\.nameservers result=applied' "the others apply"
 # other deltas may come first (user profiles): the reload's is the one with the DERP map
 after_first() { tail -n +2 n1.map | grep -m1 -E "$1"; }
 wait_for 20 after_first '"DERPMap"' >/dev/null; ok $? "the connected node gets a message on the same stream"
@@ -82,10 +83,10 @@ like "$(after_first 'two\.example')" '"Node":\{"ID":1,.*"Name":"n1\.two\.example
 kill -0 $mpid; ok $? "the map stream was never dropped"
 
 # a configuration with errors changes nothing and the daemon keeps running
-printf 'control:\n  nameservers: [not-an-address]\n  base_domain: three.example\n' >"$TMP/weft.yaml"
+printf 'control:\n  dns:\n    nameservers: [not-an-address]\n    base_domain: three.example\n' >"$TMP/weft.yaml"
 hup_and_wait 3
 log=$(cat "$TMP/serve.log")
-like "$log" "level=error event=reload error=\"$TMP/weft.yaml:2:17: control.nameservers: 'not-an-address' is not a DNS server" \
+like "$log" "level=error event=reload error=\"$TMP/weft.yaml:3:19: control.dns.nameservers: 'not-an-address' is not a DNS server" \
     "a broken reload logs each error with FILE:LINE:COL"
 like "$log" 'event=reload result=refused errors=1 msg="the configuration has errors; keeping the running one"' \
     "and keeps the running configuration"

@@ -242,7 +242,7 @@ struct acme_mgr *acme_mgr_new(const struct acme_mgr_opts *o, char *err, size_t e
     tls_conf_copy(&m->conf, o->conf);
     timer_init(&m->t, o->loop, on_timer, m);
     int created;
-    if (!m->listener || !(m->fetcher = fetcher_new(o->loop)) ||
+    if (!m->listener || !(m->fetcher = fetcher_new(o->loop, err, errlen)) ||
         acme_store_dir(o->state_dir, m->dir, sizeof m->dir, err, errlen) != 0 ||
         !(m->account = acme_store_account_key(m->dir, &created, err, errlen)))
         goto fail;

@@ -314,6 +314,7 @@ struct tc_map_response {
     bool has_packet_filter; /* with no rules writes [] (deny all) */
     const struct tc_filter_rule *packet_filter;
     size_t npacket_filter;
+    struct tc_raw packet_filter_json; /* or the PacketFilter list pre-serialized (wins over the above) */
     const struct tc_named_filter *packet_filters;
     size_t npacket_filters;
     struct tc_raw packet_filters_json; /* or the whole PacketFilters object pre-serialized */

@@ -659,7 +659,9 @@ int tc_map_response_emit(struct jbuf *b, const struct tc_map_response *m)
     }
     o_str(b, "Domain", m->domain);
     o_optbool(b, "CollectServices", m->collect_services);
-    if (m->has_packet_filter) {
+    if (tc_raw_present(&m->packet_filter_json)) {
+        o_raw(b, "PacketFilter", &m->packet_filter_json);
+    } else if (m->has_packet_filter) {
         jbuf_field(b, "PacketFilter");
         filter_rules(b, m->packet_filter, m->npacket_filter);
     }

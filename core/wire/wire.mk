@@ -7,7 +7,8 @@ libweftcore_la_SOURCES += \
 	core/wire/disco.c core/wire/disco.h \
 	core/wire/stun.c core/wire/stun.h \
 	core/wire/ts2021.c core/wire/ts2021.h \
-	core/wire/mapstream.c core/wire/mapstream.h
+	core/wire/mapstream.c core/wire/mapstream.h \
+	core/wire/dnsrec.c core/wire/dnsrec.h
 
 check_PROGRAMS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021 t/unit/test_mapstream
 TESTS += t/unit/test_derp_frame t/unit/test_disco t/unit/test_stun t/unit/test_ts2021 t/unit/test_mapstream

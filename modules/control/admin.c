@@ -15,6 +15,7 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
@@ -33,7 +34,10 @@
  *   POST /v1/authkeys/expire {id}
  *   GET  /v1/nodes                      POST /v1/nodes/register {user,authid}
  *   POST /v1/nodes/expire {node}        POST /v1/nodes/rename {node,name}    POST /v1/nodes/delete {node}
- * (node: ID or name; expiration: seconds from now, 0 = never) */
+ *   POST /v1/nodes/routes {node}        POST /v1/nodes/approve-routes {node,routes:[CIDR...]}
+ *   GET  /v1/policy                     POST /v1/policy/set {policy}         POST /v1/policy/check {policy}
+ * (node: ID or name; expiration: seconds from now, 0 = never; a refused policy answers 400 with
+ *  "errors": [{line, col, message}]) */
 
 int admin_socket_path(const char *dir, const char *admin_socket, char *out, size_t len)
 {
@@ -119,7 +123,7 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
         inet_ntop(AF_INET, m->ipv4, a4, sizeof a4);
     if (m->has_ipv6)
         inet_ntop(AF_INET6, m->ipv6, a6, sizeof a6);
-    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->base_domain);
+    snprintf(fq, sizeof fq, "%s.%s", m->given_name, c->conf->dns.base_domain);
     const struct model_user *u = ctrl_user(c, m->user_id);
     json_object_object_add(o, "id", json_object_new_int64(m->id));
     json_object_object_add(o, "name", json_object_new_string(m->given_name));
@@ -135,7 +139,56 @@ static struct json_object *node_obj(struct ctrl *c, const struct cnode *n)
     json_object_object_add(o, "last_seen", time_obj(m->last_seen));
     json_object_object_add(o, "created", time_obj(m->created));
     json_object_object_add(o, "tags", strlist(&m->tags));
+    json_object_object_add(o, "advertised_routes", strlist(&m->routes_advertised));
+    json_object_object_add(o, "approved_routes", strlist(&m->routes_approved));
+    json_object_object_add(o, "primary_routes", strlist(&n->primary));
+    json_object_object_add(o, "exit_node", json_object_new_boolean(routes_is_exit(n)));
     return o;
+}
+
+/* POST /v1/nodes/approve-routes: the whole approved list (empty: none). Each route must be a canonical
+ * prefix outside the tailnet's ranges; 0.0.0.0/0 and ::/0 go together (an exit node). */
+static void approve_routes(struct ctrl *c, struct http_req *req, struct cnode *n, struct json_object *in)
+{
+    struct json_object *a;
+    if (!json_object_object_get_ex(in, "routes", &a) || !json_object_is_type(a, json_type_array)) {
+        fail(req, 400, "routes: a list of prefixes is needed (empty: approve none)");
+        return;
+    }
+    struct model_strlist l = {0};
+    size_t len = json_object_array_length(a);
+    for (size_t i = 0; i < len; i++) {
+        const char *r = json_object_get_string(json_object_array_get_idx(a, i));
+        char canon[ROUTE_TEXT_MAX], why[160];
+        if (routes_canonical(c, r, canon, sizeof canon, why, sizeof why)) {
+            model_strlist_free(&l);
+            fail(req, 400, "route %s: %s", r ? r : "(null)", why);
+            return;
+        }
+        if (model_strlist_contains(&l, canon))
+            continue;
+        if (l.n >= ROUTES_MAX || model_strlist_add(&l, canon)) {
+            model_strlist_free(&l);
+            fail(req, 400, "more than %d routes", ROUTES_MAX);
+            return;
+        }
+    }
+    if (model_strlist_contains(&l, "0.0.0.0/0") != model_strlist_contains(&l, "::/0")) {
+        model_strlist_free(&l);
+        fail(req, 400, "an exit node is approved with both 0.0.0.0/0 and ::/0");
+        return;
+    }
+    int rc = routes_set_approved(c, n, &l);
+    model_strlist_free(&l);
+    if (rc) {
+        fail(req, 500, "%s", store_errmsg(c->store));
+        return;
+    }
+    char *t = model_strlist_to_json(&n->m.routes_approved);
+    log_info("module=control event=admin action=approve_routes node=%lld name=%s routes=%s", (long long)n->m.id,
+             n->m.given_name, t ? t : "?");
+    free(t);
+    reply(req, 200, node_obj(c, n));
 }
 
 static void users(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
@@ -366,6 +419,14 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
         fail(req, 404, "no node %s", jstr(in, "node") ? jstr(in, "node") : "(none given)");
         return;
     }
+    if (!strcmp(op, "/routes")) {
+        reply(req, 200, node_obj(c, n));
+        return;
+    }
+    if (!strcmp(op, "/approve-routes")) {
+        approve_routes(c, req, n, in);
+        return;
+    }
     if (!strcmp(op, "/expire")) {
         n->m.expiry = ctrl_now();
         ctrl_revoke(c, n->m.node_key);
@@ -373,6 +434,7 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
             fail(req, 500, "%s", store_errmsg(c->store));
             return;
         }
+        routes_node_update(c, n); /* an expired node serves no route */
         log_info("module=control event=admin action=node_expire node=%lld name=%s", (long long)n->m.id,
                  n->m.given_name);
         reply(req, 200, node_obj(c, n));
@@ -420,6 +482,63 @@ static void nodes(struct ctrl *c, struct http_req *req, const char *op, struct j
     fail(req, 404, "no such operation");
 }
 
+/* ---- the access policy ---- */
+
+static void refused(struct http_req *req, const char *what, const struct pol_errors *e)
+{
+    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+    json_object_object_add(o, "error", json_object_new_string(what));
+    for (size_t i = 0; i < e->n; i++) {
+        struct json_object *x = json_object_new_object();
+        json_object_object_add(x, "line", json_object_new_int((int)e->v[i].line));
+        json_object_object_add(x, "col", json_object_new_int((int)e->v[i].col));
+        json_object_object_add(x, "message", json_object_new_string(e->v[i].msg));
+        json_object_array_add(a, x);
+    }
+    json_object_object_add(o, "errors", a);
+    reply(req, 400, o);
+}
+
+static void policy(struct ctrl *c, struct http_req *req, const char *op, struct json_object *in)
+{
+    if (!*op) {
+        struct json_object *o = json_object_new_object();
+        size_t len;
+        const char *t = access_text(c, &len);
+        json_object_object_add(o, "mode", json_object_new_string(c->conf->policy_mode ? "database" : "file"));
+        json_object_object_add(o, "source", json_object_new_string(access_source(c)));
+        json_object_object_add(o, "policy", t ? json_object_new_string_len(t, (int)len) : NULL);
+        reply(req, 200, o);
+        return;
+    }
+    struct json_object *v;
+    if (!json_object_object_get_ex(in, "policy", &v) || !json_object_is_type(v, json_type_string)) {
+        fail(req, 400, "want {\"policy\": TEXT}");
+        return;
+    }
+    const char *text = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v);
+    struct pol_errors errs;
+    if (!strcmp(op, "/set")) {
+        if (access_set(c, text, len, &errs)) {
+            refused(req, "policy refused", &errs);
+            pol_errors_free(&errs);
+            return;
+        }
+    } else if (!strcmp(op, "/check")) {
+        if (access_check(c, text, len, &errs)) {
+            refused(req, "policy refused", &errs);
+            pol_errors_free(&errs);
+            return;
+        }
+    } else {
+        fail(req, 404, "no such operation");
+        return;
+    }
+    pol_errors_free(&errs);
+    reply(req, 200, json_object_new_object());
+}
+
 static void handle(struct http_req *req, void *arg)
 {
     struct ctrl *c = arg;
@@ -443,7 +562,7 @@ static void handle(struct http_req *req, void *arg)
     static const struct {
         const char *prefix;
         void (*fn)(struct ctrl *, struct http_req *, const char *, struct json_object *);
-    } tab[] = {{"/v1/users", users}, {"/v1/authkeys", authkeys}, {"/v1/nodes", nodes}};
+    } tab[] = {{"/v1/users", users}, {"/v1/authkeys", authkeys}, {"/v1/nodes", nodes}, {"/v1/policy", policy}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         size_t pl = strlen(tab[i].prefix);
         if (strncmp(path, tab[i].prefix, pl) || (path[pl] && path[pl] != '/'))
@@ -479,6 +598,7 @@ struct http_server *admin_listen(struct weft_instance *inst, struct ctrl *c)
         return NULL;
     snprintf(addr, sizeof addr, "unix:%s", path);
     struct http_listen_opts o = {.mode = 0660};
+    http_server_set_max_body(srv, 16u << 20); /* a policy file can be large */
     if (http_listen(srv, addr, &o, err, sizeof err) < 0 || http_route(srv, "/v1/", 1, handle, c)) {
         log_error("module=control event=admin socket=%s error=\"%s\"", path, err);
         http_server_free(srv);

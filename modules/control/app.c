@@ -17,6 +17,7 @@
 #include "core/json/json_util.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/dsn.h"
 #include "modules/control/channel.h"
@@ -159,6 +160,7 @@ int app_init(struct weft_instance *inst)
     }
     db = shown;
     bool derp_here = weft_runs(inst->ctx, "derp");
+    conf->state_dir = weft_state_dir(inst->ctx);
     a->ctrl = ctrl_new(conf, weft_loop(inst->ctx), a->store, derp_here, (int)conf->derp_stun_port, err,
                        sizeof err);
     if (!a->ctrl) {
@@ -320,6 +322,35 @@ static void h_map(struct h2_req *req, const struct channel_peer *peer, void *arg
     }
 }
 
+/* ---- /machine/ping-response: a node answers a health probe (probe.h) ---- */
+
+static void h_ping_response(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    struct app *a = arg;
+    const char *m = h2_req_method(req);
+    if (strcmp(m, "HEAD") && strcmp(m, "GET") && strcmp(m, "POST")) {
+        h2_respond_text(req, 405, "method not allowed");
+        return;
+    }
+    const char *q = strchr(h2_req_path(req), '?');
+    int status = probe_answer(a->ctrl, peer->machine.b, q ? q + 1 : "");
+    h2_respond(req, status, NULL, 0, NULL, 0);
+}
+
+/* ---- /machine/ssh/action/...: where SSH "check" rules send a node (SSHPolicy holdAndDelegate) ----
+ * Tailscale's control plane answers after the user re-authenticates in a browser; weft has no such
+ * login flow yet, so the session is refused with a message the SSH client shows, rather than left to
+ * hang. */
+static void h_ssh_action(struct h2_req *req, const struct channel_peer *peer, void *arg)
+{
+    (void)peer, (void)arg;
+    static const char body[] = "{\"reject\":true,\"message\":\"weft: SSH check rules need a re-authentication "
+                               "flow that weft does not have yet; the tailnet's policy should use action "
+                               "\\\"accept\\\" for this rule\\n\"}";
+    struct http_header h = {"content-type", "application/json"};
+    h2_respond(req, 200, &h, 1, body, sizeof body - 1);
+}
+
 /* ---- plain HTTP: /register/<id>, /verify ---- */
 
 static void h_register_page(struct http_req *req, void *arg)
@@ -425,7 +456,9 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
         return -1;
     struct channel *ch = channel_of(inst);
     if (!ch || channel_handle(ch, "/machine/register", 0, h_register, a) ||
-        channel_handle(ch, "/machine/map", 0, h_map, a))
+        channel_handle(ch, "/machine/map", 0, h_map, a) ||
+        channel_handle(ch, "/machine/ping-response", 0, h_ping_response, a) ||
+        channel_handle(ch, "/machine/ssh/action/", 1, h_ssh_action, a))
         return -1;
     /* every module is initialised by now: an in-process relay has offered its side */
     struct relay_clients *rc = weft_service_get(inst->ctx, RELAY_CLIENTS_SERVICE);
@@ -439,6 +472,7 @@ int app_start(struct weft_instance *inst, struct http_server *srv)
 int app_start_admin(struct weft_instance *inst)
 {
     struct app *a = app_of(inst);
+    access_start(a->ctrl);
     a->admin = admin_listen(inst, a->ctrl);
     return a->admin ? 0 : -1;
 }

@@ -4,15 +4,23 @@
 #define WEFT_MODULES_CONTROL_H
 #include "core/cfg.h"
 #include "core/tls.h"
+/* control.dns: what nodes are told about DNS (modules/control/dnsconf.c) */
+struct control_dns_conf {
+    int magic_dns;
+    char *base_domain;
+    struct cfg_list nameservers;
+    struct cfg_map routes;
+    struct cfg_list search_domains;
+    int override_local_dns;
+    struct cfg_list extra_records;
+    char *extra_records_file;
+};
 struct control_conf {
     char *listen;
     char *tls_listen;
     struct tls_conf tls; /* tls_cert, tls_key, tls.acme.* */
     char *server_url;
-    char *base_domain;
-    int magic_dns;
-    struct cfg_list nameservers;
-    struct cfg_list search_domains;
+    struct control_dns_conf dns;
     char *prefix_v4;
     char *prefix_v6;
     char *database;
@@ -23,10 +31,16 @@ struct control_conf {
     long long derp_region_id;
     /* ctrlapp: map streams, DERP map */
     long long keepalive;
+    long long route_probe_interval, route_probe_timeout; /* health probes of subnet routers (probe.h) */
     long long batch_delay;
     long long derp_stun_port;
     long long stream_queue_max;
     char *derp_map_file;
+    /* the access policy */
+    int policy_mode; /* POLICY_MODE_FILE, POLICY_MODE_DATABASE (access.h) */
+    char *policy_path;
+    /* not a key: set by the module before ctrl_new (relative paths are under it) */
+    const char *state_dir;
     /* limits on what clients may hold (issue 10): the channel, pending registrations, Hostinfo */
     long long max_conns; /* 0: three quarters of the open-file limit */
     long long accept_rate, accept_burst;

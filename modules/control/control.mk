@@ -39,8 +39,8 @@ bench_bench_store_CFLAGS = $(AM_CFLAGS)
 t_unit_test_ipalloc_SOURCES = t/unit/test_ipalloc.c modules/control/ipalloc.c modules/control/ipalloc.h
 t_unit_test_naming_SOURCES = t/unit/test_naming.c $(control_store_sources)
 t_unit_test_authkey_SOURCES = t/unit/test_authkey.c $(control_store_sources)
-FUZZ_TARGETS += fuzz_naming
-EXTRA_DIST += t/fuzz/corpus/fuzz_naming
+FUZZ_TARGETS += fuzz_naming fuzz_control_routes
+EXTRA_DIST += t/fuzz/corpus/fuzz_naming t/fuzz/corpus/fuzz_control_routes
 BENCHES += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c $(control_store_sources)
 
@@ -60,14 +60,44 @@ BENCHES += bench/bench_channel
 bench_bench_channel_SOURCES = bench/bench_channel.c modules/control/channel.c
 bench_bench_channel_CFLAGS = $(AM_CFLAGS)
 
+# --- policy: Tailscale's policy file and its per-node compiler (modules/control/policy/) ---
+control_policy_sources = \
+	modules/control/policy/policy.h modules/control/policy/model.h modules/control/policy/engine.h \
+	modules/control/policy/hujson.c modules/control/policy/hujson.h \
+	modules/control/policy/netset.c modules/control/policy/netset.h \
+	modules/control/policy/parse.c modules/control/policy/parse.h \
+	modules/control/policy/parse_access.c modules/control/policy/parse_nodes.c \
+	modules/control/policy/parse_tests.c modules/control/policy/alias.c \
+	modules/control/policy/select.c modules/control/policy/engine.c \
+	modules/control/policy/filter.c modules/control/policy/ssh.c \
+	modules/control/policy/nodeattrs.c modules/control/policy/tests.c
+check_PROGRAMS += t/unit/test_policy
+TESTS += t/unit/test_policy
+t_unit_test_policy_SOURCES = t/unit/test_policy.c $(control_policy_sources)
+t_unit_test_policy_CFLAGS = $(AM_CFLAGS)
+FUZZ_TARGETS += fuzz_policy
+EXTRA_DIST += t/fuzz/corpus/fuzz_policy
+t/fuzz/fuzz_policy: $(filter %.c,$(control_policy_sources)) # it compiles them in
+# policy-golden: the compiler against captures of Tailscale's own control plane (t/policy-golden.t)
+check_PROGRAMS += t/tools/policy-golden
+t_tools_policy_golden_SOURCES = t/tools/policy-golden.c $(control_policy_sources)
+t_tools_policy_golden_CFLAGS = $(AM_CFLAGS)
+TESTS += t/policy-golden.t
+EXTRA_DIST += t/policy-golden.t t/data/tscap/tscap-dev.tar.xz t/data/tscap/README.md
+
 # --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
+	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
+	modules/control/dnsconf.c modules/control/dnsconf.h \
 	modules/control/derpmap.c modules/control/derpmap.h \
 	modules/control/register.c modules/control/poll.c modules/control/metrics.c \
 	modules/control/pending.c modules/control/pending.h \
-	modules/control/hostinfo.c modules/control/hostinfo.h
+	modules/control/hostinfo.c modules/control/hostinfo.h \
+	modules/control/routes.c modules/control/routes.h \
+	modules/control/probe.c modules/control/probe.h \
+	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
 	modules/control/dbcopy.c \
@@ -83,9 +113,14 @@ if !BUILTIN_MODULES
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t \
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t \
 	t/data/control-schema-1
 BENCHES += bench/bench_control
-bench_bench_control_SOURCES = bench/bench_control.c $(control_app_sources) $(control_store_sources)
+bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \
+	$(control_store_sources)
 bench_bench_control_CFLAGS = $(AM_CFLAGS)
+
+# the access policy end to end: the real binary, tsnode streams, reloads, weft policy get|set|check
+TESTS += t/control-policy.t
+EXTRA_DIST += t/control-policy.t

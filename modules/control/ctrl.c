@@ -11,7 +11,9 @@
 
 #include "core/json/tailcfg.h"
 #include "core/log.h"
+#include "modules/control/access.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/hostinfo.h"
 #include "modules/control/ipalloc.h"
 #include "modules/control/naming.h"
@@ -77,12 +79,32 @@ char *ctrl_hostinfo_clean(struct ctrl *c, const char *json, size_t len, size_t *
     return hostinfo_clean(json, len, NULL, max, outlen);
 }
 
-/* The Hostinfo peers get: the members they use (hostinfo_peer_keys), cleaned. */
+static char *json_str(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return strdup(json_object_get_string(v));
+}
+
+/* The Hostinfo peers get: the members they use (hostinfo_peer_keys), cleaned. The access policy reads the
+ * OS and version for device posture from that cleaned text (the advertised routes from routes.c). */
 int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len)
 {
     struct ctrl *c = n->c;
     size_t max = c && c->conf && c->conf->hostinfo_max ? (size_t)c->conf->hostinfo_max : DEFAULT_HOSTINFO_MAX;
     char *trimmed = json && len ? hostinfo_clean(json, len, hostinfo_peer_keys, max, NULL) : NULL;
+    free(n->hi_os);
+    free(n->hi_os_version);
+    free(n->hi_version);
+    n->hi_os = n->hi_os_version = n->hi_version = NULL;
+    struct json_object *o = trimmed ? tc_json_parse(trimmed, strlen(trimmed)) : NULL;
+    if (o && json_object_is_type(o, json_type_object)) {
+        n->hi_os = json_str(o, "OS");
+        n->hi_os_version = json_str(o, "OSVersion");
+        n->hi_version = json_str(o, "IPNVersion");
+    }
+    json_object_put(o);
     int changed = (!trimmed != !n->peer_hostinfo) ||
                   (trimmed && strcmp(trimmed, n->peer_hostinfo) != 0);
     free(n->peer_hostinfo);
@@ -176,6 +198,8 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     c->nodes[i] = n;
     c->nnodes++;
     mapper_blocks_stale(c, i, true);
+    access_node(c, n);
+    routes_node_update(c, n);
     return n;
 }
 
@@ -183,8 +207,17 @@ static void cnode_free(struct cnode *n)
 {
     timer_stop(&n->eph_timer);
     model_node_clear(&n->m);
+    model_strlist_free(&n->primary);
+    model_strlist_free(&n->cand);
     free(n->peer_json);
     free(n->peer_hostinfo);
+    free(n->padd);
+    free(n->prem);
+    free(n->fadd);
+    free(n->frem);
+    free(n->hi_os);
+    free(n->hi_os_version);
+    free(n->hi_version);
     free(n);
 }
 
@@ -204,6 +237,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
     n->removing = true;
     while (n->sess)
         ctrl_sess_end(n->sess);
+    routes_node_forget(c, n); /* its prefixes get other primaries */
     if (n->m.has_ipv4)
         ipalloc_release(c->ipa, 4, n->m.ipv4);
     if (n->m.has_ipv6)
@@ -220,6 +254,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
         c->nnodes--;
         mapper_blocks_stale(c, i, true);
     }
+    access_node_gone(c, n->m.id); /* its peers are told through the policy (PeersRemoved) */
     fanout_removed(c, n->m.id);
     cnode_free(n);
     return rc;
@@ -240,6 +275,8 @@ int ctrl_node_save(struct ctrl *c, struct cnode *n, unsigned what)
     }
     if (what & ~(unsigned)CH_SELF)
         mapper_invalidate(n);
+    if (what & (CH_FULL | CH_SELF))
+        access_node(c, n); /* tags, user, routes, addresses: what the policy reads */
     if (what)
         fanout_node(c, n, what);
     return 0;
@@ -259,9 +296,13 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
             timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);
     } else {
         timer_stop(&n->eph_timer);
+        n->online_gen++;
+        n->online_since_ms = loop_now(c->loop);
+        n->unhealthy = false; /* judged afresh by the probes of this online period */
     }
     mapper_invalidate(n);
     fanout_node(c, n, CH_ONLINE);
+    routes_node_update(c, n); /* primaries move to online nodes (failover) */
 }
 
 static void seen_flush_cb(struct timer *t, void *arg)
@@ -370,6 +411,7 @@ int ctrl_users_reload(struct ctrl *c)
     c->users = u;
     c->nusers = n;
     c->users_changed = true;
+    access_users(c);
     return 0;
 }
 
@@ -384,6 +426,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->conf = conf;
     c->loop = loop;
     c->store = store;
+    c->state_dir = conf->state_dir ? strdup(conf->state_dir) : NULL;
     c->keepalive_ms = conf->keepalive ? conf->keepalive : 50000;
     c->batch_ms = conf->batch_delay;
     mhist_init(&c->st.batch_nodes, mhist_sizes, mhist_sizes_n);
@@ -395,11 +438,16 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     jbuf_init(&c->jb);
     jbuf_init(&c->jb2);
     timer_init(&c->flush, loop, NULL, NULL);
+    timer_init(&c->dns_watch, loop, NULL, NULL);
     timer_init(&c->seen_flush, loop, seen_flush_cb, c);
     if (pending_init(&c->pending, conf->max_pending > 0 ? (size_t)conf->max_pending : 1000)) {
         snprintf(err, errlen, "out of memory");
         free(c);
         return NULL;
+    }
+    if (!conf->dns.base_domain) { /* check-config says so too (dnsconf_check) */
+        snprintf(err, errlen, "control.dns.base_domain is empty: nodes' names are NAME.<base_domain>");
+        goto fail;
     }
     if (parse_server_url(c, conf->server_url ? conf->server_url : "http://127.0.0.1:8080")) {
         snprintf(err, errlen, "server_url %s: not an http:// or https:// URL", conf->server_url);
@@ -445,11 +493,15 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
         goto fail;
     }
     c->keepalive_len = (size_t)kl;
+    if (access_init(c, err, errlen))
+        goto fail;
+    dnsconf_watch_start(c); /* the extra records file read before the DNSConfig is built */
     if (mapper_init_static(c, embedded_derp, derp_stun_port)) {
         snprintf(err, errlen, "building the DERP map / DNS config%s%s", conf->derp_map_file ? " from " : "",
                  conf->derp_map_file ? conf->derp_map_file : "");
         goto fail;
     }
+    probe_init(c);
     return c;
 fail:
     ctrl_free(c);
@@ -464,21 +516,24 @@ void ctrl_free(struct ctrl *c)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);
     timer_stop(&c->flush);
+    probe_free(c);
+    routes_free(&c->routes);
+    dnsconf_watch_stop(c);
     seen_flush_cb(&c->seen_flush, c); /* what the nodes were last seen at, before the store closes */
     timer_stop(&c->seen_flush);
     free(c->seen);
+    access_free(c);
     for (size_t i = 0; i < c->nnodes; i++)
         cnode_free(c->nodes[i]);
     free(c->nodes);
     free(c->users);
+    free(c->users_new);
     free(c->changed);
     free(c->removed);
     free(c->derp_json);
     free(c->dns_json);
-    free(c->filter_json);
-    free(c->filter_list_json);
-    free(c->capmap_json);
     free(c->server_host);
+    free(c->state_dir);
     free(c->frame);
     free(c->raws);
     jbuf_free(&c->jb);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/json/jbuf.h"
 #include "core/json/tailcfg.h"
@@ -20,7 +21,9 @@
 #include "core/wire/mapstream.h"
 #include "modules/control/control.h"
 #include "modules/control/model.h"
+#include "modules/control/routes.h"
 #include "modules/control/pending.h"
+#include "modules/control/probe.h"
 
 struct store;
 struct ipalloc;
@@ -37,6 +40,8 @@ enum {
     CH_ONLINE = 1 << 4,    /* OnlineChange */
     CH_SELF = 1 << 5,      /* the node's own streams get Node again (rename, expiry, key) */
     CH_REMOVED = 1 << 6,   /* PeersRemoved (the node is gone from memory already) */
+    CH_POLICY = 1 << 7,    /* the node's own policy results changed (filter, SSH, attributes, peers): its
+                            * streams get a message of their own (cnode.pol, padd, prem) */
 };
 
 struct cnode {
@@ -51,9 +56,23 @@ struct cnode {
     unsigned flushing;      /* the bits being sent by the flush under way */
     struct timer eph_timer; /* ephemeral removal after ephemeral_timeout offline */
     bool removing;          /* being forgotten: its streams' ends are not online changes */
+    struct model_strlist primary; /* subnet routes it is primary for (routes.h), sorted */
+    struct model_strlist cand;    /* subnet routes live on it (advertised and approved): its table entries */
+    bool routes_read;             /* its RoutableIPs were read from a map request since the start */
+    bool unhealthy;               /* online but not answering health probes (probe.h): no primary */
+    uint64_t online_gen;          /* counts its online periods (a probe is judged within one) */
+    uint64_t online_since_ms;     /* loop time it last came online */
     bool seen_dirty;        /* last_seen is newer in memory than in the store (queued in ctrl.seen) */
     int64_t seen_stored;    /* the last_seen the store has */
     struct ctrl *c;
+    /* the access policy (access.c): what changed for this node's own streams */
+    unsigned pol, pol_flushing;       /* POL_CH_* */
+    int64_t *padd, *prem;             /* peers that became visible / invisible to it */
+    size_t npadd, nprem, capadd, caprem;
+    int64_t *fadd, *frem;             /* the same, being sent by the flush under way */
+    size_t nfadd, nfrem;
+    /* what the policy reads from its Hostinfo */
+    char *hi_os, *hi_os_version, *hi_version;
 };
 
 /* How a map stream's bytes leave (the HTTP/2 reply, or a benchmark's counter). */
@@ -74,6 +93,8 @@ struct ctrl_sess {
     struct ctrl_sess *next, *prev;           /* all sessions */
     struct ctrl_sess *node_next, *node_prev; /* the node's sessions */
 };
+
+struct access;
 
 /* Counts behind /metrics that the mirror does not already hold (metrics.c writes them). */
 enum ctrl_reg_result { REG_OK_AUTHKEY, REG_OK_INTERACTIVE, REG_OK_KNOWN, REG_LOGOUT, REG_PENDING, REG_NRESULTS };
@@ -101,6 +122,8 @@ struct ctrl_stats {
 
 struct ctrl {
     struct control_conf *conf;
+    char *state_dir; /* for relative paths (the policy file) */
+    struct access *acc; /* the access policy (access.h) */
     struct loop *loop;
     struct store *store;
     struct ipalloc *ipa;
@@ -113,8 +136,8 @@ struct ctrl {
     struct model_user *users; /* sorted by id */
     size_t nusers;
 
-    char *derp_json, *dns_json, *filter_json, *filter_list_json, *capmap_json;
-    size_t derp_len, dns_len, filter_len, filter_list_len, capmap_len;
+    char *derp_json, *dns_json;
+    size_t derp_len, dns_len;
     bool embedded_derp; /* the DERP map names the relay of this process (at server_url) */
     int stun_port;      /* its STUN port (0: none) */
     unsigned statics_changed; /* STATIC_* waiting in the fanout batch: every stream gets them in a delta */
@@ -128,7 +151,9 @@ struct ctrl {
     size_t nchanged, changed_cap;
     int64_t *removed;
     size_t nremoved, removed_cap;
-    bool users_changed;
+    bool users_changed; /* every user's profile goes with the next batch (the users were reloaded) */
+    int64_t *users_new; /* users whose first node joined: only their profiles go with the next batch */
+    size_t nusers_new, users_new_cap;
     struct timer flush;
     uint64_t first_change_ms;
 
@@ -144,6 +169,20 @@ struct ctrl {
      * connections. NULL: nothing to tell. */
     void (*on_revoke)(void *arg, const uint8_t node_key[32]);
     void *on_revoke_arg;
+
+    /* subnet routes: per prefix, the nodes it is live on and its primary (routes.h) */
+    struct route_table routes;
+    struct route_approver approver; /* autoApprovers; approve NULL: none */
+    struct probe_state probe;       /* health probes of subnet routers (probe.h) */
+
+    /* DNS (dnsconf.c): the extra records file's records, what it was when read, the watch */
+    struct tc_dns_record *dns_file_recs;
+    size_t dns_file_nrecs;
+    bool dns_file_seen;
+    struct timespec dns_file_mtime;
+    long long dns_file_size;
+    unsigned long long dns_file_ino;
+    struct timer dns_watch;
 
     /* scratch shared by the builders (single thread) */
     struct mapstream_enc enc_zstd, enc_plain;
@@ -228,7 +267,12 @@ void mapper_blocks_free(struct ctrl *c);
 size_t ctrl_node_pos(struct ctrl *c, int64_t id);
 /* Frames c->jb's JSON for the stream: returns a pointer to c->frame and its length, or NULL. */
 const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len);
-/* Builds the static parts (DERP map, DNS config, filter, CapMap). 0 or -1. */
+/* The node's packet filter (PacketFilters from capability version 81, PacketFilter before) and SSH policy
+ * into r, as the flags ask; the texts live in fb / sb (the caller frees them after emitting r). 0 or -1. */
+struct tc_map_response;
+int mapper_policy_parts(struct ctrl *c, struct cnode *self, int capver, struct tc_map_response *r,
+                        struct jbuf *fb, struct jbuf *sb, bool filter, bool ssh);
+/* Builds the static parts (DERP map, DNS config). 0 or -1. */
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port);
 enum { STATIC_DERP = 1 << 0, STATIC_DNS = 1 << 1 };
 /* Build the DERP map and DNS config again from c->conf (after a reload); which changed into *changed
@@ -246,8 +290,16 @@ void ctrl_sess_gone(struct ctrl_sess *s);
 void ctrl_sess_end(struct ctrl_sess *s);
 /* Queue a change of n for its peers (and itself with CH_SELF); sent within batch_ms. */
 void fanout_node(struct ctrl *c, struct cnode *n, unsigned what);
+/* One message (already framed: zstd for compressing streams, plain for the others) on every open stream
+ * of n, now. 0, or -1 if n has no stream left. */
+int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
+                        const uint8_t *pframe, size_t plen);
 void fanout_removed(struct ctrl *c, int64_t id);
-/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta. */
+/* A user's first node joined: its profile goes to every stream with the next batch (UserProfiles are
+ * upserted by ID, so a delta carries only the new ones). */
+void fanout_user(struct ctrl *c, int64_t user_id);
+/* The DERP map and/or DNS config changed (STATIC_*): every stream gets them in the next delta (dnsconf.c
+ * calls it when the extra records file changed). */
 void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */

@@ -77,6 +77,17 @@ static int copy(struct store *from, struct store *to, const char **what)
         goto out;
     for (size_t i = 0; i < nn && !rc; i++)
         rc = store_node_insert(to, &n[i]);
+    if (rc)
+        goto out;
+    /* The policy (control.policy.mode: database), when one was ever set. */
+    *what = "the policy";
+    char *pol = NULL;
+    size_t plen = 0;
+    if ((rc = store_policy_get(from, &pol, &plen, NULL)) == STORE_OK)
+        rc = store_policy_set(to, pol, plen);
+    else if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    free(pol);
 out:
     free(u);
     model_authkeys_free(k, nk);
@@ -86,9 +97,9 @@ out:
 
 const char db_usage[] =
     "usage: weft db migrate --from DSN --to DSN [--force]\n"
-    "Copies a tailnet (users, pre-auth keys, nodes, with their ids) from one control database to another,\n"
-    "e.g. --from sqlite:/var/lib/weft/control.db --to postgres://weft@db.example/weft, and prints the\n"
-    "counts on both sides. DSN: an SQLite file (PATH or sqlite:PATH) or postgres://... (needs the\n"
+    "Copies a tailnet (users, pre-auth keys, nodes with their ids, the policy) from one control database\n"
+    "to another, e.g. --from sqlite:/var/lib/weft/control.db --to postgres://weft@db.example/weft, and\n"
+    "prints the counts on both sides. DSN: an SQLite file (PATH or sqlite:PATH) or postgres://... (needs the\n"
     "store_postgres plugin); file:PATH reads the DSN from a file (control.database_dsn_file's format).\n"
     "The target is brought to the current schema (so is the source: SQLite keeps a copy first); a target\n"
     "that already holds a tailnet is refused unless --force, which replaces it. Stop the control server\n"

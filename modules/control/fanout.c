@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "modules/control/access.h"
 #include "modules/control/ctrl.h"
 
 /* Map streams and change propagation (spec control-ts2021.md §7.3, §7.6; netmap.md §2).
@@ -14,7 +15,9 @@
  * PeersChangedPatch). Only the streams of a node that itself changed get a message of their own (without
  * themselves among the peers, with their Node when it changed for them). So the work per change is
  * building one small message plus one buffer copy per open stream: linear in the peers, never N².
- * With the allow-all filter every node sees every other; a policy would group streams by visibility. */
+ * With an access policy a stream gets only the changes of the peers its node may see: the shared messages
+ * are one per visible subset of the batch (usually few), and a node whose own results changed (filter,
+ * SSH policy, attributes, peers coming into or out of view) gets a message of its own. */
 
 static uint32_t rng_next(struct ctrl *c)
 {
@@ -142,6 +145,19 @@ struct ctrl_sess *ctrl_sess_open(struct ctrl *c, struct cnode *n, int capver, bo
     return s;
 }
 
+int fanout_node_message(struct ctrl *c, struct cnode *n, const uint8_t *zframe, size_t zlen,
+                        const uint8_t *pframe, size_t plen)
+{
+    int sent = 0;
+    for (struct ctrl_sess *s = n->sess, *next; s; s = next) {
+        next = s->node_next; /* a failed write ends (frees) s */
+        if (!sess_write(s, s->compress ? zframe : pframe, s->compress ? zlen : plen))
+            sent++;
+    }
+    (void)c;
+    return sent ? 0 : -1;
+}
+
 static void flush_cb(struct timer *t, void *arg)
 {
     (void)t;
@@ -192,6 +208,29 @@ void fanout_removed(struct ctrl *c, int64_t id)
     }
 }
 
+void fanout_user(struct ctrl *c, int64_t user_id)
+{
+    for (size_t i = 0; i < c->nusers_new; i++)
+        if (c->users_new[i] == user_id)
+            return;
+    if (c->nusers_new == c->users_new_cap) {
+        size_t cap = c->users_new_cap ? c->users_new_cap * 2 : 16;
+        int64_t *v = realloc(c->users_new, cap * sizeof *v);
+        if (!v) { /* every profile then: more bytes, nothing lost */
+            c->users_changed = true;
+            return;
+        }
+        c->users_new = v;
+        c->users_new_cap = cap;
+    }
+    c->users_new[c->nusers_new++] = user_id;
+    if (!timer_armed(&c->flush)) {
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
 void fanout_statics(struct ctrl *c, unsigned what)
 {
     c->statics_changed |= what;
@@ -221,35 +260,66 @@ static int cmp_node_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The delta for a recipient (self: its node, or NULL for the shared message) into c->jb. Returns 1 if
- * there is something to say, 0 if not, -1 on failure. */
+/* One batch of changes, and for the policy the slots of its nodes (to test visibility fast). */
 struct batch {
     struct cnode **nodes;
     size_t n;
+    long *slot;
     int64_t *removed;
     size_t nremoved;
-    bool users;
+    struct tc_user_profile *up; /* the profiles every message of the batch carries (built once) */
+    size_t nup;
+    bool all;         /* no policy: every node sees every other */
     unsigned statics; /* STATIC_*: the DERP map / DNS config go with it */
 };
 
-static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self, int capver)
+/* Which of the batch's nodes viewer may see: bit i of mask (words (n+63)/64). */
+static void visible_mask(struct ctrl *c, const struct batch *b, const struct cnode *viewer, uint64_t *mask)
+{
+    size_t words = (b->n + 63) / 64;
+    const uint64_t *pb = access_peer_bits(c, viewer);
+    memset(mask, 0, (words ? words : 1) * sizeof *mask);
+    for (size_t i = 0; i < b->n; i++) {
+        long s = b->slot[i];
+        if (b->all || (pb && s >= 0 && (pb[s >> 6] >> (s & 63) & 1)))
+            mask[i >> 6] |= (uint64_t)1 << (i & 63);
+    }
+}
+
+static bool in_list(const int64_t *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return true;
+    return false;
+}
+
+/* The delta for a recipient into c->jb: self NULL for a shared message (the changes of the nodes mask
+ * selects, NULL for all), or the node whose own message it is (its own changes too). Returns 1 if there
+ * is something to say, 0 if not, -1 on failure. */
+static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self, int capver, const uint64_t *mask)
 {
     bool patches = capver >= 36; /* PeersChangedPatch; older clients get whole nodes */
-    size_t n = b->n;
-    struct tc_raw *full = calloc(n + 1, sizeof *full);
+    size_t n = b->n, nadd = self ? self->nfadd : 0;
+    struct tc_raw *full = calloc(n + nadd + 1, sizeof *full);
     struct tc_peer_change *pc = calloc(n + 1, sizeof *pc);
     struct tc_id_bool *on = calloc(n + 1, sizeof *on);
-    size_t nfull = 0, npc = 0, non = 0;
+    int64_t *gone = calloc(b->nremoved + (self ? self->nfrem : 0) + 1, sizeof *gone);
+    size_t nfull = 0, npc = 0, non = 0, ngone = 0;
     int rc = -1;
-    struct jbuf node;
+    struct jbuf node, fb, sb;
     jbuf_init(&node);
-    if (!full || !pc || !on)
+    jbuf_init(&fb);
+    jbuf_init(&sb);
+    if (!full || !pc || !on || !gone)
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct cnode *p = b->nodes[i];
         unsigned w = p->flushing;
-        if (p == self)
+        if (p == self || (mask && !(mask[i >> 6] >> (i & 63) & 1)))
             continue;
+        if (self && in_list(self->fadd, self->nfadd, p->m.id))
+            continue; /* newly visible: sent whole below */
         unsigned patch = w & (CH_ENDPOINTS | CH_DERP | CH_DISCO);
         if ((w & CH_FULL) || (patch && !patches) || ((w & CH_ENDPOINTS) && !p->m.endpoints.n)) {
             size_t len;
@@ -276,6 +346,22 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
             on[non++].value = p->m.online;
         }
     }
+    /* nodes deleted: with a policy each viewer that saw one is told by its own message (frem) */
+    if (b->all)
+        for (size_t i = 0; i < b->nremoved; i++)
+            gone[ngone++] = b->removed[i];
+    if (self) {
+        for (size_t i = 0; i < self->nfrem; i++)
+            if (!in_list(gone, ngone, self->frem[i]))
+                gone[ngone++] = self->frem[i];
+        for (size_t i = 0; i < self->nfadd; i++) {
+            struct cnode *p = ctrl_node_by_id(c, self->fadd[i]);
+            size_t len;
+            const char *j = p ? mapper_peer_json(c, p, &len) : NULL;
+            if (j)
+                full[nfull++] = (struct tc_raw){j, len, NULL};
+        }
+    }
     struct tc_map_response r;
     memset(&r, 0, sizeof r);
     r.peers_changed.json = full;
@@ -284,32 +370,30 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
     r.npeers_changed_patch = npc;
     r.online_change = on;
     r.nonline_change = non;
-    r.peers_removed = b->removed;
-    r.npeers_removed = b->nremoved;
-    struct tc_user_profile *up = NULL;
-    if (b->users && c->nusers) {
-        up = calloc(c->nusers, sizeof *up);
-        for (size_t i = 0; up && i < c->nusers; i++) {
-            up[i].id = c->users[i].id;
-            up[i].login_name = c->users[i].name;
-            up[i].display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
-        }
-        r.user_profiles = up;
-        r.nuser_profiles = up ? c->nusers : 0;
-    }
-    if (self && (self->flushing & CH_SELF)) {
-        if (mapper_self_node(c, self, capver, &node)) {
-            free(up);
+    r.peers_removed = gone;
+    r.npeers_removed = ngone;
+    r.user_profiles = b->up;
+    r.nuser_profiles = b->nup;
+    bool policy = false;
+    if (self) {
+        unsigned pol = self->pol_flushing;
+        if (((self->flushing & CH_SELF) || (pol & POL_CH_CAPS)) && mapper_self_node(c, self, capver, &node)) {
             goto out;
         }
-        r.node_json = (struct tc_raw){node.p, node.len, NULL};
+        if (node.len)
+            r.node_json = (struct tc_raw){node.p, node.len, NULL};
+        if (pol & (POL_CH_FILTER | POL_CH_SSH)) {
+            if (mapper_policy_parts(c, self, capver, &r, &fb, &sb, pol & POL_CH_FILTER, pol & POL_CH_SSH)) {
+                goto out;
+            }
+            policy = true;
+        }
     }
     if (b->statics & STATIC_DERP)
         r.derp_map_json = (struct tc_raw){c->derp_json, c->derp_len, NULL};
     if (b->statics & STATIC_DNS)
         r.dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
-    if (!nfull && !npc && !non && !b->nremoved && !r.nuser_profiles && !node.len && !b->statics) {
-        free(up);
+    if (!nfull && !npc && !non && !ngone && !r.nuser_profiles && !node.len && !policy && !b->statics) {
         rc = 0;
         goto out;
     }
@@ -317,28 +401,33 @@ static int build_delta(struct ctrl *c, const struct batch *b, struct cnode *self
     r.control_time = tc_time_now();
     jbuf_reset(&c->jb);
     rc = tc_map_response_emit(&c->jb, &r) || c->jb.oom ? -1 : 1;
-    free(up);
     c->deltas_built++;
 out:
     jbuf_free(&node);
+    jbuf_free(&fb);
+    jbuf_free(&sb);
     free(full);
     free(pc);
     free(on);
+    free(gone);
     return rc;
 }
 
-/* The shared message for one capability class, framed and copied out of the scratch buffer. */
+/* A shared message (for one capability class and one visible subset of the batch), framed both ways. */
 struct shared_msg {
     int state; /* 0 not built, 1 built, 2 nothing to say, -1 failed */
     uint8_t *frame[2]; /* [compressed, plain] */
     size_t len[2];
+    int cls;
+    uint64_t hash;
+    uint64_t *mask;
 };
 
 static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct shared_msg *m, int capver,
                                    bool compress, size_t *len)
 {
     if (m->state == 0) {
-        int r = build_delta(c, b, NULL, capver);
+        int r = build_delta(c, b, NULL, capver, b->all ? NULL : m->mask);
         m->state = r < 0 ? -1 : r == 0 ? 2 : 1;
         if (r > 0) { /* keep the JSON: the other compression is framed from it on demand */
             for (int k = 0; k < 2; k++) {
@@ -360,15 +449,101 @@ static const uint8_t *shared_frame(struct ctrl *c, const struct batch *b, struct
     return m->frame[k];
 }
 
+/* The shared messages of a flush: one per (capability class, visible subset), found by hash. */
+struct shared_set {
+    struct shared_msg *v;
+    size_t n, cap; /* open addressing, cap a power of two */
+    size_t words;
+};
+
+static uint64_t mask_hash(const uint64_t *m, size_t words, int cls)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)cls;
+    for (size_t i = 0; i < words; i++) {
+        h ^= m[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static struct shared_msg *shared_find(struct shared_set *ss, const uint64_t *mask, int cls)
+{
+    uint64_t h = mask_hash(mask, ss->words, cls);
+    if ((ss->n + 1) * 2 > ss->cap) {
+        size_t cap = ss->cap ? ss->cap * 2 : 8;
+        struct shared_msg *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        for (size_t i = 0; i < ss->cap; i++) {
+            if (!ss->v[i].mask)
+                continue;
+            size_t j = ss->v[i].hash & (cap - 1);
+            while (v[j].mask)
+                j = (j + 1) & (cap - 1);
+            v[j] = ss->v[i];
+        }
+        free(ss->v);
+        ss->v = v;
+        ss->cap = cap;
+    }
+    size_t j = h & (ss->cap - 1);
+    for (; ss->v[j].mask; j = (j + 1) & (ss->cap - 1))
+        if (ss->v[j].hash == h && ss->v[j].cls == cls && !memcmp(ss->v[j].mask, mask, ss->words * sizeof *mask))
+            return &ss->v[j];
+    struct shared_msg *m = &ss->v[j];
+    m->mask = malloc(ss->words * sizeof *mask);
+    if (!m->mask)
+        return NULL;
+    memcpy(m->mask, mask, ss->words * sizeof *mask);
+    m->hash = h;
+    m->cls = cls;
+    ss->n++;
+    return m;
+}
+
+static void shared_free(struct shared_set *ss)
+{
+    for (size_t i = 0; i < ss->cap; i++) {
+        free(ss->v[i].mask);
+        free(ss->v[i].frame[0]);
+        free(ss->v[i].frame[1]);
+    }
+    free(ss->v);
+}
+
+/* The UserProfiles of a batch, in c->users' order: every user's after a reload, else those whose first
+ * node joined (clients upsert profiles by ID; spec netmap.md). Built once per batch, not per message:
+ * every message of the batch carries them. */
+static struct tc_user_profile *batch_profiles(struct ctrl *c, size_t *n)
+{
+    *n = 0;
+    if ((!c->users_changed && !c->nusers_new) || !c->nusers)
+        return NULL;
+    struct tc_user_profile *up = calloc(c->nusers, sizeof *up);
+    for (size_t i = 0; up && i < c->nusers; i++) {
+        if (!c->users_changed && !in_list(c->users_new, c->nusers_new, c->users[i].id))
+            continue;
+        struct tc_user_profile *u = &up[(*n)++];
+        u->id = c->users[i].id;
+        u->login_name = c->users[i].name;
+        u->display_name = c->users[i].display_name[0] ? c->users[i].display_name : c->users[i].name;
+    }
+    return up;
+}
+
 void fanout_flush(struct ctrl *c)
 {
     timer_stop(&c->flush);
-    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->statics_changed)
+    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->nusers_new && !c->statics_changed)
         return;
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
-    struct batch b = {c->changed, c->nchanged, c->removed, c->nremoved, c->users_changed, c->statics_changed};
+    struct batch b = {c->changed, c->nchanged, NULL, c->removed, c->nremoved, NULL, 0,
+                      access_all_visible(c), c->statics_changed};
     c->statics_changed = 0;
+    b.up = batch_profiles(c, &b.nup);
+    c->nusers_new = 0;
     double t_flush = metrics_now(), t_batch = c->st.batch_t0 ? c->st.batch_t0 : t_flush;
     c->changed = NULL;
     c->nchanged = c->changed_cap = 0;
@@ -379,33 +554,67 @@ void fanout_flush(struct ctrl *c)
     if (b.n)
         qsort(b.nodes, b.n, sizeof *b.nodes, cmp_node_id);
     for (size_t i = 0; i < b.n; i++) {
-        b.nodes[i]->flushing = b.nodes[i]->pending;
-        b.nodes[i]->pending = 0;
+        struct cnode *n = b.nodes[i];
+        n->flushing = n->pending;
+        n->pending = 0;
+        n->pol_flushing = n->pol;
+        n->pol = 0;
+        /* the peers lists move to the flush (new reports start new lists) */
+        free(n->fadd);
+        free(n->frem);
+        n->fadd = n->padd;
+        n->nfadd = n->npadd;
+        n->frem = n->prem;
+        n->nfrem = n->nprem;
+        n->padd = n->prem = NULL;
+        n->npadd = n->nprem = n->capadd = n->caprem = 0;
     }
-    struct shared_msg msg[2];
-    memset(msg, 0, sizeof msg);
+    size_t words = (b.n + 63) / 64 ? (b.n + 63) / 64 : 1;
+    uint64_t *mask = calloc(words, sizeof *mask);
+    b.slot = calloc(b.n + 1, sizeof *b.slot);
+    if (!mask || !b.slot) {
+        log_error("module=control event=fanout error=\"out of memory\"");
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i++)
+        b.slot[i] = b.all ? -1 : access_slot(c, b.nodes[i]);
+    struct shared_set ss = {NULL, 0, 0, words};
     struct ctrl_sess *s, *next;
     for (s = c->sessions; s; s = next) {
         next = s->next; /* s may end in sess_write; nothing else does */
         size_t len;
         const uint8_t *f;
-        if (s->node->flushing) {
-            /* its own message: everyone else's changes, plus its Node if that changed for it */
-            if (build_delta(c, &b, s->node, s->capver) > 0 && (f = mapper_frame(c, s->compress, &len)))
+        struct cnode *v = s->node;
+        if (!b.all)
+            visible_mask(c, &b, v, mask);
+        if (v->flushing || v->nfadd || v->nfrem) {
+            /* its own message: the changes it may see, its peers' comings and goings, its own results */
+            if (build_delta(c, &b, v, s->capver, b.all ? NULL : mask) > 0 &&
+                (f = mapper_frame(c, s->compress, &len)))
                 sess_write(s, f, len);
             continue;
         }
         int cls = s->capver >= 36 ? 0 : 1;
-        f = shared_frame(c, &b, &msg[cls], cls == 0 ? 36 : 35, s->compress, &len);
-        if (f)
+        if (b.all)
+            memset(mask, 0, words * sizeof *mask);
+        struct shared_msg *m = shared_find(&ss, mask, cls);
+        if (m && (f = shared_frame(c, &b, m, cls == 0 ? 36 : 35, s->compress, &len)))
             sess_write(s, f, len);
     }
-    for (int k = 0; k < 2; k++) {
-        free(msg[k].frame[0]);
-        free(msg[k].frame[1]);
+    shared_free(&ss);
+out:
+    free(mask);
+    free(b.slot);
+    free(b.up);
+    for (size_t i = 0; i < b.n; i++) {
+        struct cnode *n = b.nodes[i];
+        n->flushing = 0;
+        n->pol_flushing = 0;
+        free(n->fadd);
+        free(n->frem);
+        n->fadd = n->frem = NULL;
+        n->nfadd = n->nfrem = 0;
     }
-    for (size_t i = 0; i < b.n; i++)
-        b.nodes[i]->flushing = 0;
     double t_done = metrics_now();
     mhist_observe(&c->st.batch_nodes, (double)(b.n + b.nremoved));
     mhist_observe(&c->st.batch_latency, t_done - t_batch);

@@ -11,8 +11,10 @@
 
 #include "core/json/tailcfg.h"
 #include "core/log.h"
+#include "modules/control/access.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/derpmap.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/ipalloc.h"
 
 /* MapResponses (spec control-ts2021.md §7, netmap.md). Every node's entry as its peers see it is
@@ -23,6 +25,7 @@
 struct node_scratch {
     char addr[2][64];
     const char *addrs[2];
+    const char *allowed[2 + ROUTES_MAX + 2];
     char fqdn[MODEL_LABEL_MAX + 260];
     char legacy_derp[32];
     char stable[MODEL_STABLE_ID_MAX + 1];
@@ -36,7 +39,7 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
     memset(&s->hi, 0, sizeof s->hi);
     t->id = m->id;
     t->stable_id = m->stable_id;
-    snprintf(s->fqdn, sizeof s->fqdn, "%s.%s.", m->given_name, c->conf->base_domain);
+    snprintf(s->fqdn, sizeof s->fqdn, "%s.%s.", m->given_name, c->conf->dns.base_domain);
     t->name = s->fqdn;
     t->user = m->user_id;
     memcpy(t->key.b, m->node_key, 32);
@@ -58,7 +61,20 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
         na++;
     }
     t->addresses = (struct tc_strs){s->addrs, na};
-    t->allowed_ips = t->addresses; /* cap < 112 needs them; later ones take absent = Addresses */
+    /* AllowedIPs: cap < 112 needs them even when they are the addresses (later ones take absent =
+     * Addresses); routes: the subnet routes this node is primary for, then the exit routes of an exit
+     * node (routes.h) */
+    size_t nal = 0;
+    for (size_t i = 0; i < na; i++)
+        s->allowed[nal++] = s->addrs[i];
+    for (size_t i = 0; i < n->primary.n && nal < 2 + ROUTES_MAX; i++)
+        s->allowed[nal++] = n->primary.v[i];
+    if (routes_is_exit(n)) {
+        s->allowed[nal++] = "0.0.0.0/0";
+        s->allowed[nal++] = "::/0";
+    }
+    t->allowed_ips = (struct tc_strs){s->allowed, nal};
+    t->primary_routes = (struct tc_strs){(const char *const *)n->primary.v, n->primary.n};
     t->endpoints = (struct tc_strs){(const char *const *)m->endpoints.v, m->endpoints.n};
     /* legacy DERP for clients before cap 111; HomeDERP for the rest (both, as headscale does) */
     snprintf(s->legacy_derp, sizeof s->legacy_derp, "127.3.3.40:%d", m->home_derp);
@@ -117,14 +133,98 @@ static const struct tc_capmap_entry self_caps[] = {
     {"https://tailscale.com/cap/ssh", {"[]", 2, NULL}},
 };
 
+static int cmp_cap(const void *a, const void *b)
+{
+    return strcmp(((const struct tc_capmap_entry *)a)->name, ((const struct tc_capmap_entry *)b)->name);
+}
+
 int mapper_self_node(struct ctrl *c, struct cnode *self, int capver, struct jbuf *jb)
 {
     struct tc_node t;
     struct node_scratch s;
     fill_node(c, self, true, &t, &s);
-    if (capver >= 74) /* Node.CapMap exists from cap 74 */
+    struct tc_capmap_entry *caps = NULL;
+    struct json_object *attrs = NULL;
+    if (capver >= 74) { /* Node.CapMap exists from cap 74 */
         t.cap_map = (struct tc_capmap){self_caps, sizeof self_caps / sizeof self_caps[0]};
-    return tc_node_emit(jb, &t) || jb->oom ? -1 : 0;
+        /* the policy's node attributes join the base capabilities (sorted, as Go writes a map) */
+        size_t al;
+        const char *at = access_caps(c, self, &al);
+        if (al) {
+            struct jbuf o;
+            jbuf_init(&o);
+            jbuf_putc(&o, '{');
+            jbuf_put(&o, at, al);
+            jbuf_putc(&o, '}');
+            attrs = o.oom ? NULL : tc_json_parse(o.p, o.len);
+            jbuf_free(&o);
+        }
+        size_t na = attrs ? (size_t)json_object_object_length(attrs) : 0;
+        caps = na ? calloc(na + 3, sizeof *caps) : NULL;
+        if (caps) {
+            size_t n = 3;
+            memcpy(caps, self_caps, sizeof self_caps);
+            json_object_object_foreach(attrs, k, v)
+            {
+                bool dup = false;
+                for (size_t i = 0; i < 3; i++)
+                    dup |= !strcmp(k, self_caps[i].name);
+                if (dup)
+                    continue;
+                caps[n].name = k;
+                if (v && !json_object_is_type(v, json_type_null))
+                    caps[n].value.obj = v;
+                n++;
+            }
+            qsort(caps, n, sizeof *caps, cmp_cap);
+            t.cap_map = (struct tc_capmap){caps, n};
+        }
+    }
+    int rc = tc_node_emit(jb, &t) || jb->oom ? -1 : 0;
+    free(caps);
+    json_object_put(attrs);
+    return rc;
+}
+
+/* The node's packet filter and SSH policy into r (the texts are copied into fb, which the caller frees
+ * after emitting r). PacketFilters {"base":[...]} from capability version 81, PacketFilter before. */
+static int policy_parts(struct ctrl *c, struct cnode *self, int capver, struct tc_map_response *r,
+                        struct jbuf *fb, struct jbuf *sb, bool filter, bool ssh)
+{
+    if (filter) {
+        size_t fl;
+        const char *f = access_filter(c, self, &fl);
+        if (!f)
+            return -1;
+        if (capver >= 81)
+            jbuf_put(fb, "{\"base\":", 8);
+        jbuf_put(fb, f, fl);
+        if (capver >= 81)
+            jbuf_putc(fb, '}');
+        if (fb->oom)
+            return -1;
+        if (capver >= 81)
+            r->packet_filters_json = (struct tc_raw){fb->p, fb->len, NULL};
+        else
+            r->packet_filter_json = (struct tc_raw){fb->p, fb->len, NULL};
+    }
+    if (ssh) {
+        size_t sl;
+        const char *t = access_ssh(c, self, &sl);
+        if (t) {
+            jbuf_put(sb, t, sl);
+            if (sb->oom)
+                return -1;
+            r->ssh_policy = (struct tc_raw){sb->p, sb->len, NULL};
+        }
+    }
+    return 0;
+}
+
+int mapper_policy_parts(struct ctrl *c, struct cnode *self, int capver, struct tc_map_response *r,
+                        struct jbuf *fb, struct jbuf *sb, bool filter, bool ssh)
+{
+    return policy_parts(c, self, capver, r, fb, sb, filter, ssh);
 }
 
 static struct tc_user_profile *user_profiles(struct ctrl *c, size_t *n)
@@ -148,17 +248,11 @@ static void map_common(struct ctrl *c, struct tc_map_response *r, int capver)
     r->dns_config_json = (struct tc_raw){c->dns_json, c->dns_len, NULL};
     r->domain = c->server_host;
     r->collect_services = TC_FALSE;
-    if (capver >= 81) {
-        r->packet_filters_json = (struct tc_raw){c->filter_json, c->filter_len, NULL};
-    }
+    (void)capver;
     r->has_control_time = true;
     r->control_time = tc_time_now();
     r->debug = (struct tc_raw){"{\"DisableLogTail\":true}", 23, NULL};
 }
-
-static const char *const star[] = {"*"};
-static const struct tc_net_port_range allow_all_dst = {.ip = "*", .first = 0, .last = 65535};
-static const struct tc_filter_rule allow_all = {.src_ips = {star, 1}, .dst_ports = &allow_all_dst, .ndst_ports = 1};
 
 static const char peers_marker[] = "\"@@weft-peers@@\"";
 
@@ -175,9 +269,10 @@ static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
     size_t np = 0;
     /* an expired node learns that from its own KeyExpiry (NeedsLogin), and nothing about its peers */
     bool expired = ctrl_node_expired(self, ctrl_now());
+    bool all = access_all_visible(c);
     for (size_t i = 0; !marked && !expired && i < c->nnodes; i++) {
         struct cnode *p = c->nodes[i];
-        if (p == self)
+        if (p == self || (!all && !access_visible(c, self, p)))
             continue;
         size_t len;
         const char *j = mapper_peer_json(c, p, &len);
@@ -201,10 +296,14 @@ static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
     map_common(c, &r, capver);
     r.peers.json = c->raws;
     r.peers.njson = np;
-    if (capver < 81) {
-        r.has_packet_filter = true;
-        r.packet_filter = &allow_all;
-        r.npacket_filter = 1;
+    struct jbuf fb, sb;
+    jbuf_init(&fb);
+    jbuf_init(&sb);
+    if (policy_parts(c, self, capver, &r, &fb, &sb, true, true)) {
+        jbuf_free(&fb);
+        jbuf_free(&sb);
+        jbuf_free(&node);
+        return -1;
     }
     size_t nu = 0;
     struct tc_user_profile *up = user_profiles(c, &nu);
@@ -214,6 +313,8 @@ static int map_full(struct ctrl *c, struct cnode *self, int capver, bool marked)
     int rc = tc_map_response_emit(&c->jb, &r);
     free(up);
     jbuf_free(&node);
+    jbuf_free(&fb);
+    jbuf_free(&sb);
     c->full_maps++;
     return rc || c->jb.oom ? -1 : 0;
 }
@@ -285,13 +386,15 @@ static int raw_append(struct ctrl *c, size_t *off, const void *src, size_t len)
     return 0;
 }
 
-/* ",peer,peer..." of nodes [lo, hi) except skip1/skip2 into c->jb2. */
-static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *skip1, const struct cnode *skip2)
+/* ",peer,peer..." of nodes [lo, hi) except skip1/skip2, and (for viewer) only those it may see, into
+ * c->jb2. */
+static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *skip1, const struct cnode *skip2,
+                      const struct cnode *viewer)
 {
     jbuf_reset(&c->jb2);
     for (size_t i = lo; i < hi; i++) {
         struct cnode *p = c->nodes[i];
-        if (p == skip1 || p == skip2)
+        if (p == skip1 || p == skip2 || (viewer && !access_visible(c, viewer, p)))
             continue;
         size_t l;
         const char *j = mapper_peer_json(c, p, &l);
@@ -301,6 +404,15 @@ static int block_text(struct ctrl *c, size_t lo, size_t hi, const struct cnode *
         jbuf_put(&c->jb2, j, l);
     }
     return c->jb2.oom ? -1 : 0;
+}
+
+/* Whether viewer sees every node of [lo, hi) but itself. */
+static bool block_all_visible(struct ctrl *c, size_t lo, size_t hi, const struct cnode *viewer)
+{
+    for (size_t i = lo; i < hi; i++)
+        if (c->nodes[i] != viewer && !access_visible(c, viewer, c->nodes[i]))
+            return false;
+    return true;
 }
 
 const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver, bool compress, size_t *len)
@@ -326,9 +438,18 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
         c->blocks = v;
         c->nblocks = nb;
     }
-    /* the first peer goes with the head (no leading comma); blocks holding it or self are fresh */
-    struct cnode *first = c->nodes[spos == 0 ? 1 : 0];
-    size_t fpos = spos == 0 ? 1 : 0;
+    /* the first peer goes with the head (no leading comma); blocks holding it or self are fresh, and so
+     * are those holding a node self may not see (the policy hides it) */
+    bool all = access_all_visible(c);
+    size_t fpos = 0;
+    while (fpos < c->nnodes && (fpos == spos || (!all && !access_visible(c, self, c->nodes[fpos]))))
+        fpos++;
+    if (fpos == c->nnodes) { /* no peers at all */
+        if (mapper_full(c, self, capver))
+            return NULL;
+        return mapper_frame(c, compress, len);
+    }
+    struct cnode *first = c->nodes[fpos];
     size_t off = MAPSTREAM_HEADER_LEN, fl;
     const char *fj = mapper_peer_json(c, first, &fl);
     if (!fj)
@@ -340,8 +461,9 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
         return NULL;
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * MAPPER_BLOCK, hi = lo + MAPPER_BLOCK < c->nnodes ? lo + MAPPER_BLOCK : c->nnodes;
-        if ((spos >= lo && spos < hi) || (fpos >= lo && fpos < hi)) {
-            if (block_text(c, lo, hi, self, first))
+        if ((spos >= lo && spos < hi) || (fpos >= lo && fpos < hi) ||
+            (!all && !block_all_visible(c, lo, hi, self))) {
+            if (block_text(c, lo, hi, self, first, all ? NULL : self))
                 return NULL;
             if (c->jb2.len && zappend(c, &off, c->jb2.p, c->jb2.len))
                 return NULL;
@@ -349,7 +471,7 @@ const uint8_t *mapper_full_frame(struct ctrl *c, struct cnode *self, int capver,
         }
         struct peer_block *pb = &c->blocks[b];
         if (!pb->z) {
-            if (block_text(c, lo, hi, NULL, NULL))
+            if (block_text(c, lo, hi, NULL, NULL, NULL))
                 return NULL;
             /* compress into the tail of c->frame, then keep a copy */
             size_t at = off;
@@ -396,101 +518,6 @@ const uint8_t *mapper_frame(struct ctrl *c, bool compress, size_t *len)
 }
 
 /* ---- the static parts ---- */
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Reverse DNS zones of the tailnet prefixes: MagicDNS answers PTR queries for them itself (an empty route). */
-static size_t reverse_zones(const char *prefix4, const char *prefix6, char ***out)
-{
-    char **v = NULL;
-    size_t n = 0;
-    int fam, plen;
-    uint8_t a[16];
-    if (prefix4 && !ipalloc_parse_prefix(prefix4, &fam, a, &plen) && fam == 4) {
-        int octets = plen <= 8 ? 1 : plen <= 16 ? 2 : 3;
-        int span_bits = octets * 8 - plen;
-        unsigned count = 1u << (span_bits > 0 ? span_bits : 0);
-        v = calloc(count, sizeof *v);
-        for (unsigned i = 0; v && i < count; i++) {
-            uint8_t b[3] = {a[0], a[1], a[2]};
-            b[octets - 1] = (uint8_t)(b[octets - 1] + i);
-            char z[64];
-            if (octets == 1)
-                snprintf(z, sizeof z, "%u.in-addr.arpa", b[0]);
-            else if (octets == 2)
-                snprintf(z, sizeof z, "%u.%u.in-addr.arpa", b[1], b[0]);
-            else
-                snprintf(z, sizeof z, "%u.%u.%u.in-addr.arpa", b[2], b[1], b[0]);
-            v[n++] = strdup(z);
-        }
-    }
-    if (prefix6 && !ipalloc_parse_prefix(prefix6, &fam, a, &plen) && fam == 6) {
-        char **w = realloc(v, (n + 1) * sizeof *v);
-        if (w) {
-            v = w;
-            char z[128] = "";
-            int nib = plen / 4;
-            size_t zl = 0;
-            for (int i = nib - 1; i >= 0; i--) {
-                unsigned x = i % 2 ? a[i / 2] & 0xf : a[i / 2] >> 4;
-                zl += (size_t)snprintf(z + zl, sizeof z - zl, "%x.", x);
-            }
-            snprintf(z + zl, sizeof z - zl, "ip6.arpa");
-            v[n++] = strdup(z);
-        }
-    }
-    qsort(v, n, sizeof *v, cmp_str);
-    *out = v;
-    return n;
-}
-
-/* DNSConfig from the configuration into *out (malloc'd). 0 or -1. */
-static int build_dns(const struct control_conf *cf, char **out, size_t *outlen)
-{
-    struct tc_dns_config d;
-    memset(&d, 0, sizeof d);
-    struct tc_resolver *res = calloc(cf->nameservers.n + 1, sizeof *res);
-    for (size_t i = 0; res && i < cf->nameservers.n; i++)
-        res[i].addr = cf->nameservers.v[i];
-    d.resolvers = res;
-    d.nresolvers = res ? cf->nameservers.n : 0;
-    char **zones = NULL;
-    size_t nz = 0;
-    struct tc_dns_route *routes = NULL;
-    if (cf->magic_dns) {
-        nz = reverse_zones(cf->prefix_v4, cf->prefix_v6, &zones);
-        routes = calloc(nz + 1, sizeof *routes);
-        for (size_t i = 0; routes && i < nz; i++)
-            routes[i].suffix = zones[i];
-        d.routes = routes;
-        d.nroutes = routes ? nz : 0;
-    }
-    const char **doms = calloc(cf->search_domains.n + 2, sizeof *doms);
-    size_t nd = 0;
-    if (doms) {
-        if (cf->magic_dns && cf->base_domain)
-            doms[nd++] = cf->base_domain;
-        for (size_t i = 0; i < cf->search_domains.n; i++)
-            doms[nd++] = cf->search_domains.v[i];
-    }
-    d.domains = (struct tc_strs){doms, nd};
-    d.proxied = cf->magic_dns;
-    struct jbuf b;
-    jbuf_init(&b);
-    int rc = tc_dns_config_emit(&b, &d);
-    *out = rc ? NULL : jbuf_take(&b, outlen);
-    jbuf_free(&b);
-    for (size_t i = 0; i < nz; i++)
-        free(zones[i]);
-    free(zones);
-    free(routes);
-    free(doms);
-    free(res);
-    return *out ? 0 : -1;
-}
 
 /* The DERP map: the file's, else the embedded relay's entry (at server_url's host and port), into *out. */
 static int build_derp(struct ctrl *c, const struct control_conf *cf, char **out, size_t *outlen)
@@ -561,7 +588,7 @@ int mapper_rebuild_static(struct ctrl *c, unsigned *changed)
     *changed = 0;
     if (build_derp(c, c->conf, &derp, &dl))
         return -1;
-    if (build_dns(c->conf, &dns, &nl)) {
+    if (dnsconf_build(c, c->conf, &dns, &nl)) {
         free(derp);
         return -1;
     }
@@ -572,65 +599,11 @@ int mapper_rebuild_static(struct ctrl *c, unsigned *changed)
     return 0;
 }
 
-/* control.packet_filter_file: a JSON array of FilterRules, sent as the "base" filter. */
-static int filter_from_file(struct ctrl *c, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        log_error("module=control event=packet_filter file=%s error=\"cannot open\"", path);
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            char *p = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!p)
-                break;
-            buf = p;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        if (!r)
-            break;
-        len += r;
-    }
-    fclose(f);
-    struct json_object *o = buf ? tc_json_parse(buf, len) : NULL;
-    free(buf);
-    if (!o || !json_object_is_type(o, json_type_array)) {
-        json_object_put(o);
-        log_error("module=control event=packet_filter file=%s error=\"not a JSON array of FilterRules\"", path);
-        return -1;
-    }
-    size_t tl;
-    const char *t = tc_json_text(o, &tl);
-    struct jbuf b;
-    jbuf_init(&b);
-    jbuf_put(&b, "{\"base\":", 8);
-    jbuf_put(&b, t, tl);
-    jbuf_putc(&b, '}');
-    json_object_put(o);
-    c->filter_json = jbuf_take(&b, &c->filter_len);
-    jbuf_free(&b);
-    if (c->filter_json)
-        log_info("module=control event=packet_filter file=%s", path);
-    return c->filter_json ? 0 : -1;
-}
-
 int mapper_init_static(struct ctrl *c, bool embedded_derp, int stun_port)
 {
     unsigned changed;
     c->embedded_derp = embedded_derp;
     c->stun_port = stun_port;
-    if (mapper_rebuild_static(c, &changed))
-        return -1;
-    if (c->conf->packet_filter_file)
-        return filter_from_file(c, c->conf->packet_filter_file);
-    struct tc_named_filter base = {.name = "base", .rules = &allow_all, .nrules = 1};
-    struct jbuf b;
-    jbuf_init(&b);
-    tc_packet_filters_emit(&b, &base, 1);
-    c->filter_json = jbuf_take(&b, &c->filter_len);
-    jbuf_free(&b);
-    return c->filter_json ? 0 : -1;
+    /* the packet filter is the access policy's (access.c), control.packet_filter_file included */
+    return mapper_rebuild_static(c, &changed);
 }

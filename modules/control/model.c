@@ -108,6 +108,8 @@ void model_node_clear(struct model_node *n)
 {
     model_strlist_free(&n->endpoints);
     model_strlist_free(&n->tags);
+    model_strlist_free(&n->routes_advertised);
+    model_strlist_free(&n->routes_approved);
     free(n->hostinfo);
     memset(n, 0, sizeof(*n));
 }
@@ -117,9 +119,13 @@ int model_node_copy(struct model_node *dst, const struct model_node *src)
     *dst = *src;
     dst->endpoints = (struct model_strlist){NULL, 0};
     dst->tags = (struct model_strlist){NULL, 0};
+    dst->routes_advertised = (struct model_strlist){NULL, 0};
+    dst->routes_approved = (struct model_strlist){NULL, 0};
     dst->hostinfo = NULL;
     if (model_strlist_copy(&dst->endpoints, &src->endpoints) < 0 ||
         model_strlist_copy(&dst->tags, &src->tags) < 0 ||
+        model_strlist_copy(&dst->routes_advertised, &src->routes_advertised) < 0 ||
+        model_strlist_copy(&dst->routes_approved, &src->routes_approved) < 0 ||
         (src->hostinfo && !(dst->hostinfo = strdup(src->hostinfo)))) {
         model_node_clear(dst);
         return -1;

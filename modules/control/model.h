@@ -53,6 +53,11 @@ struct model_node {
     struct model_strlist tags;                    /* "tag:x"; non-empty = tagged node */
     int64_t authkey_id;                           /* pre-auth key used to register it; 0 = none */
     bool renamed;                                 /* an admin named it: the hostname no longer does */
+    /* Routes (routes.h): what the node offers in Hostinfo.RoutableIPs (the valid ones, canonical CIDR
+     * text, kept up to date from every map request), and what an admin or the policy approved. Only
+     * their intersection is routed; 0.0.0.0/0 + ::/0 in both make an exit node. */
+    struct model_strlist routes_advertised;
+    struct model_strlist routes_approved;
 };
 
 /* A pre-auth key. The secret itself is never stored: only its SHA-256 (authkey.h makes and checks keys),

@@ -18,9 +18,12 @@
 #include "modules/control/channel.h"
 #include "modules/control/control.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/derpmap.h"
 #include "modules/control/dsn.h"
 #include "modules/control/ipalloc.h"
+
+static const char *const policy_modes[] = {"file", "database", NULL};
 
 static const char *check_prefix(const char *v, int fam, char *buf, size_t len)
 {
@@ -47,6 +50,9 @@ static const char *check_prefix6(const char *v, char *buf, size_t len)
 #define KC(name, type, def, doc, check)                                                                        \
     {#name, type, def, doc, offsetof(struct control_conf, name), 0, 0, NULL, check}
 #define KR(name, type, def, doc, min, max) {#name, type, def, doc, offsetof(struct control_conf, name), min, max, NULL, NULL}
+/* control.dns's keys: under "dns:" in the file, control.dns.NAME on the command line */
+#define KD(name, type, def, doc, check)                                                                        \
+    {"dns." #name, type, def, doc, offsetof(struct control_conf, dns.name), 0, 0, NULL, check}
 
 /* verify_allow: each item a CIDR ("10.0.0.0/8", "::1/128") or a bare address. */
 static const char *check_cidr(const char *v, char *buf, size_t len)
@@ -67,11 +73,20 @@ static const struct cfg_key control_keys[] = {
     TLS_KEYS(struct control_conf, tls),
     KC(server_url, CFG_STR, "http://127.0.0.1:8080", "the URL clients log in to (tailscale up --login-server=URL)",
        cfg_check_http_url),
-    KC(base_domain, CFG_STR, "weft.internal", "MagicDNS names are HOST.<base_domain>", cfg_check_domain),
-    K(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS names and the 100.100.100.100 resolver"),
-    KC(nameservers, CFG_LIST, NULL, "upstream DNS servers handed to nodes (IP addresses or DoH URLs)",
-       cfg_check_nameserver),
-    KC(search_domains, CFG_LIST, NULL, "extra DNS search domains handed to nodes", cfg_check_domain),
+    KD(magic_dns, CFG_BOOL, "true", "give nodes MagicDNS: their names answered by 100.100.100.100", NULL),
+    KD(base_domain, CFG_STR, "weft.internal", "nodes' names are NAME.<base_domain> (a domain you do not use "
+       "elsewhere, and not the server URL's)", cfg_check_domain),
+    KD(nameservers, CFG_LIST, NULL, "global nameservers: IP, IP:PORT, [IPv6]:PORT or an https:// URL (DNS over "
+       "HTTPS)", cfg_check_nameserver),
+    KD(routes, CFG_MAP, NULL, "split DNS: {domain: [nameserver, ...]} (an empty list: answered by the node from "
+       "extra records)", cfg_check_nameserver),
+    KD(search_domains, CFG_LIST, NULL, "search domains nodes add after <base_domain>", cfg_check_domain),
+    KD(override_local_dns, CFG_BOOL, "true", "the nameservers replace the machines' own resolvers (false: the "
+       "machines keep theirs, the nameservers are a fallback)", NULL),
+    KD(extra_records, CFG_LIST, NULL, "extra records, each \"NAME TYPE VALUE\" (A, AAAA, CNAME, TXT, MX, SRV, "
+       "PTR, NS, CAA), NAME under base_domain, a routes domain or a search domain", dnsconf_check_record),
+    KD(extra_records_file, CFG_STR, NULL, "a file of extra records, one \"NAME TYPE VALUE\" a line (# comments), "
+       "watched: a change reaches every node within seconds", NULL),
     KC(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from", check_prefix4),
     KC(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from", check_prefix6),
     KC(database, CFG_STR, "control.db",
@@ -90,6 +105,12 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, derp_region_id), 900, 999, NULL, NULL},
     {"keepalive", CFG_DURATION, "50s", "a map stream with nothing to say gets a keep-alive this often (+0-9 s)",
      offsetof(struct control_conf, keepalive), 100, 110LL * 1000, NULL, NULL},
+    {"route_probe_interval", CFG_DURATION, "10s",
+     "subnet routers sharing a prefix are probed over their map stream this often; one that does not answer "
+     "loses its primary routes (0s: no probes)",
+     offsetof(struct control_conf, route_probe_interval), 0, 3600LL * 1000, NULL, NULL},
+    {"route_probe_timeout", CFG_DURATION, "5s", "a subnet router's answer to a health probe must come this soon",
+     offsetof(struct control_conf, route_probe_timeout), 100, 600LL * 1000, NULL, NULL},
     {"batch_delay", CFG_DURATION, "100ms", "changes are collected this long before peers get one delta",
      offsetof(struct control_conf, batch_delay), 0, 1000, NULL, NULL},
     {"stream_queue_max", CFG_INT, "16777216",
@@ -123,9 +144,13 @@ static const struct cfg_key control_keys[] = {
      offsetof(struct control_conf, verify_allow), 0, 0, NULL, check_cidr},
     K(verify_secret_file, CFG_STR, NULL,
       "a file with a secret that lets any address ask /verify (?secret=... or Authorization: Bearer ...)"),
+    {"policy.mode", CFG_ENUM, "file", "where the access policy lives: file (policy.path) or database (weft policy set)",
+     offsetof(struct control_conf, policy_mode), 0, 0, policy_modes, NULL},
+    {"policy.path", CFG_STR, NULL, "the policy file (HuJSON, Tailscale's format; relative to state_dir); none: "
+     "every node may reach every other", offsetof(struct control_conf, policy_path), 0, 0, NULL, NULL},
     K(packet_filter_file, CFG_STR, NULL,
       "a JSON array of FilterRules (tailcfg) sent to every node as its packet filter instead of allow-all "
-      "(fixed setups and tests, until an ACL policy is configured)"),
+      "while no access policy is in force (fixed setups and tests)"),
     CFG_END,
 };
 
@@ -137,6 +162,9 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
     tls_conf_check(s, "tls_listen", c->tls_listen, &c->tls, err);
     if (!c->listen && !c->tls_listen)
         cfg_error(err, s, "listen", "control needs a listener: set listen or tls_listen");
+    if (c->route_probe_interval > 0 && c->route_probe_timeout >= c->route_probe_interval)
+        cfg_error(err, s, "route_probe_timeout", "must be shorter than route_probe_interval (%lld ms)",
+                  c->route_probe_interval);
     if (c->prefix_v4 && c->prefix_v6) {
         struct ipalloc *a = ipalloc_new(c->prefix_v4, c->prefix_v6, msg, sizeof msg);
         if (a)
@@ -162,6 +190,7 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
         else
             cfg_error(err, s, "derp_map_file", "%s", msg);
     }
+    dnsconf_check(s, err);
 }
 
 static void handle_health(struct http_req *req, void *arg)

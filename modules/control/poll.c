@@ -83,6 +83,21 @@ void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_
                 if (req.hostinfo->hostname) /* `tailscale set --hostname`: the name follows, unless... */
                     what |= ctrl_node_set_hostname(c, n, req.hostinfo->hostname);
                 what |= 0x100; /* stored, nothing for peers */
+                n->routes_read = false;
+            }
+            if (!n->routes_read) {
+                /* the routes it advertises (RoutableIPs absent: none), read when its Hostinfo changed and
+                 * once per node after a start (a database from before schema 3 has none stored yet);
+                 * stored, approved and elected at once, so that peers hear of them in the same batch */
+                struct model_strlist adv = {0};
+                if (routes_from_hostinfo(c, n, &req.hostinfo->routable_ips, &adv) == 0 &&
+                    routes_set_advertised(c, n, &adv) < 0) {
+                    model_strlist_free(&adv);
+                    respond(d, 500, "store failure");
+                    goto out;
+                }
+                model_strlist_free(&adv);
+                n->routes_read = true;
             }
             free(h);
             if (req.hostinfo->netinfo && req.hostinfo->netinfo->preferred_derp > 0 &&

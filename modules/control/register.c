@@ -237,7 +237,7 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
         return NULL;
     }
     if (first_of_user(c, n))
-        c->users_changed = true;
+        fanout_user(c, n->m.user_id);
     fanout_node(c, n, CH_FULL);
     if (n->m.ephemeral) /* removed if it never polls */
         timer_start(&n->eph_timer, (uint64_t)c->conf->ephemeral_timeout);

@@ -6,9 +6,11 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "core/reload.h"
+#include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 
 /* SIGHUP for the control role. Open connections and map streams stay; what changed reaches every connected
  * node as a delta (or, when every node's name changes, as a new full map on its open stream). The TLS keys
@@ -32,7 +34,7 @@ static const struct reload_fixed fixed[] = {
  * -1 when the new values cannot be applied (they are put back and the running ones stay). */
 struct part {
     const char *name;
-    const char *keys[8];
+    const char *keys[16];
     int (*apply)(struct ctrl *c, const struct reload_changes *ch);
 };
 
@@ -45,18 +47,21 @@ static int any_changed(const struct part *p, const struct reload_changes *ch)
 }
 
 /* The DERP map and the DNS config: built again; what differs goes to every stream in the next delta. A
- * changed MagicDNS domain renames every node: every stream gets a whole new map instead. */
+ * changed MagicDNS domain renames every node: every stream gets a whole new map instead. The extra records
+ * file is read again first (it may have changed with the configuration, or be another file now). */
 static int apply_statics(struct ctrl *c, const struct reload_changes *ch)
 {
     unsigned changed;
     int stun = c->stun_port;
     if (reload_changed(ch, "derp_stun_port"))
         c->stun_port = (int)c->conf->derp_stun_port;
+    if (reload_changed(ch, "dns"))
+        dnsconf_file_refresh(c, reload_changed(ch, "dns.extra_records_file"));
     if (mapper_rebuild_static(c, &changed) != 0) {
         c->stun_port = stun;
         return -1;
     }
-    if (reload_changed(ch, "base_domain") || reload_changed(ch, "magic_dns")) {
+    if (reload_changed(ch, "dns.base_domain") || reload_changed(ch, "dns.magic_dns")) {
         for (size_t i = 0; i < c->nnodes; i++)
             mapper_invalidate(c->nodes[i]);
         mapper_blocks_stale(c, 0, true);
@@ -82,13 +87,18 @@ static int apply_streams(struct ctrl *c, const struct reload_changes *ch)
 
 static const struct part parts[] = {
     {"DERP map and DNS",
-     {"derp_map_file", "derp_region_id", "derp_stun_port", "base_domain", "magic_dns", "nameservers",
-      "search_domains", NULL},
+     {"derp_map_file", "derp_region_id", "derp_stun_port", "dns.base_domain", "dns.magic_dns", "dns.nameservers",
+      "dns.routes", "dns.search_domains", "dns.override_local_dns", "dns.extra_records", "dns.extra_records_file",
+      NULL},
      apply_statics},
     {"map streams", {"keepalive", "batch_delay", "stream_queue_max", NULL}, apply_streams},
-    /* The access policy (modules/control/policy/) hooks in here: its keys and a function that compiles the
-     * new policy, refuses it (-1) if it does not compile, and fans the new filters out. */
 };
+
+/* The access policy (access.c) is read again on every SIGHUP, changed keys or not: its file may have
+ * changed under the same path. A policy that does not compile, or whose tests fail, is refused: the one in
+ * force stays, and so do policy.mode and policy.path (where it came from). The nodes whose filter, peers,
+ * SSH policy or capabilities change get deltas. */
+static const char *const policy_keys[] = {"policy.mode", "policy.path", NULL};
 
 int control_reload(struct weft_instance *inst, void *newconf)
 {
@@ -110,6 +120,11 @@ int control_reload(struct weft_instance *inst, void *newconf)
                 reload_undo(inst->mod->keys, conf, next, p->keys[j], &ch);
             rc = -1;
         }
+    }
+    if (access_reload(c, conf) != 0) {
+        for (size_t j = 0; policy_keys[j]; j++)
+            reload_undo(inst->mod->keys, conf, next, policy_keys[j], &ch);
+        rc = -1;
     }
     for (size_t i = 0; i < ch.n; i++)
         log_info("module=control event=reload key=control.%s result=applied", ch.keys[i]);

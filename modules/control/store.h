@@ -56,10 +56,6 @@ struct store_ops {
      * transaction. Must not be called inside begin/commit. */
     int (*migrate)(struct store *s, int target);
 
-    /* Inserts (user_create, node_insert, authkey_create) assign the id; on a store with keep_ids set they
-     * take a non-zero id as given instead (weft db migrate copies a tailnet with its ids; later inserts
-     * still get new ids above them). */
-
     /* Users. create fills u->id and u->created (if 0). Names are unique (STORE_CONFLICT). */
     int (*user_create)(struct store *s, struct model_user *u);
     int (*user_get_by_id)(struct store *s, int64_t id, struct model_user *out);
@@ -96,6 +92,11 @@ struct store_ops {
     int (*authkey_mark_used)(struct store *s, int64_t id);            /* used_count += 1 */
     int (*authkey_expire)(struct store *s, int64_t id, int64_t when); /* expiration = when */
     int (*authkey_revoke)(struct store *s, int64_t id);
+
+    /* The tailnet policy (control.policy.mode: database): its text as uploaded. get mallocs *text
+     * (STORE_NOTFOUND when none was ever set); set replaces it. */
+    int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
+    int (*policy_set)(struct store *s, const char *text, size_t len);
 };
 
 /* Every backend's instance starts with this header. */
@@ -103,13 +104,10 @@ struct store {
     const struct store_ops *ops;
     char err[STORE_ERR_MAX];
     struct mhist *latency; /* when set (control's metrics), every call's duration in seconds */
-    bool keep_ids;         /* inserts keep a non-zero id they are given (copying a database) */
 };
 
-/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open: a plugin module's iface is its
- * store_ops (plugins/store_postgres). 0, or -1 with a message in err (table full, or a backend built without
- * an operation this control needs: every member must be set). */
-int store_register(const struct store_ops *ops, char *err, size_t errlen);
+/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open. 0 or -1 (table full). */
+int store_register(const struct store_ops *ops);
 const struct store_ops *store_sqlite_ops(void);
 
 /* Opens by DSN: "SCHEME:REST" picks a registered backend ("sqlite:/var/lib/weft/db.sqlite",
@@ -215,6 +213,14 @@ static inline int store_node_get_by_given_name(struct store *s, const char *name
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->node_get_by_given_name(s, name, o));
+}
+static inline int store_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    return s->ops->policy_get(s, text, len, updated);
+}
+static inline int store_policy_set(struct store *s, const char *text, size_t len)
+{
+    return s->ops->policy_set(s, text, len);
 }
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {

@@ -81,12 +81,25 @@ static const char *const sq_migrations[] = {
 
     /* 3: whether an admin gave the node its name: then the client's hostname no longer renames it. */
     "ALTER TABLE nodes ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). */
+    "CREATE TABLE policy ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " text TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);",
+
+    /* 5: subnet routes and exit nodes: the routes a node advertises (its Hostinfo.RoutableIPs, kept
+     * apart from the raw Hostinfo so that listing and approving never re-parse it) and the routes an
+     * admin or the policy's autoApprovers approved. JSON arrays of CIDR text. */
+    "ALTER TABLE nodes ADD COLUMN routes_advertised TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE nodes ADD COLUMN routes_approved TEXT NOT NULL DEFAULT '[]';",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
-    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, renamed"
+    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "     \
+    "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                        \
     "id, prefix, hash, user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
 #define USER_COLS "id, name, display_name, created"
@@ -99,6 +112,7 @@ enum sq_stmt {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
+    Q_POLICY_GET, Q_POLICY_SET,
     Q_COUNT
 };
 
@@ -118,13 +132,14 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
     [Q_NODE_INSERT] = "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                      "last_seen, ephemeral, tags, authkey_id, renamed) "
+                      "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
                       "VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20, ?21)",
+                      "?19, ?20, ?21, ?22, ?23)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
                       "hostinfo = ?12, home_derp = ?13, capver = ?14, expiry = ?15, last_seen = ?17, "
-                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21 WHERE id = ?1",
+                      "ephemeral = ?18, tags = ?19, authkey_id = ?20, renamed = ?21, routes_advertised = ?22, "
+                      "routes_approved = ?23 WHERE id = ?1",
     [Q_NODE_BY_ID] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
     [Q_NODE_BY_NODE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE node_key = ?1",
     [Q_NODE_BY_MACHINE_KEY] = "SELECT " NODE_COLS " FROM nodes WHERE machine_key = ?1",
@@ -143,6 +158,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_KEY_MARK_USED] = "UPDATE preauth_keys SET used_count = used_count + 1 WHERE id = ?1",
     [Q_KEY_EXPIRE] = "UPDATE preauth_keys SET expiration = ?2 WHERE id = ?1",
     [Q_KEY_REVOKE] = "UPDATE preauth_keys SET revoked = 1 WHERE id = ?1",
+    [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
+    [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
+                     "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
 };
 
 struct sq_store {
@@ -758,11 +776,17 @@ static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model
         sqlite3_bind_null(st, 10);
     char *eps = model_strlist_to_json(&n->endpoints);
     char *tags = model_strlist_to_json(&n->tags);
-    if (!eps || !tags) {
+    char *radv = model_strlist_to_json(&n->routes_advertised);
+    char *rapp = model_strlist_to_json(&n->routes_approved);
+    if (!eps || !tags || !radv || !rapp) {
         free(eps);
         free(tags);
+        free(radv);
+        free(rapp);
         return store_fail(&q->base, STORE_IO, "node: out of memory");
     }
+    sqlite3_bind_text(st, 22, radv, -1, free);
+    sqlite3_bind_text(st, 23, rapp, -1, free);
     sqlite3_bind_text(st, 11, eps, -1, free);
     if (n->hostinfo)
         sq_bind_text_copy(st, 12, n->hostinfo);
@@ -809,9 +833,12 @@ static int sq_row_node(struct sq_store *q, sqlite3_stmt *st, struct model_node *
         return store_fail(&q->base, STORE_IO, "sqlite %s: node %lld has a malformed IPv6 '%s'", q->path,
                           (long long)n->id, t);
     if (model_strlist_from_json(&n->endpoints, (const char *)sqlite3_column_text(st, 10)) < 0 ||
-        model_strlist_from_json(&n->tags, (const char *)sqlite3_column_text(st, 18)) < 0) {
+        model_strlist_from_json(&n->tags, (const char *)sqlite3_column_text(st, 18)) < 0 ||
+        model_strlist_from_json(&n->routes_advertised, (const char *)sqlite3_column_text(st, 21)) < 0 ||
+        model_strlist_from_json(&n->routes_approved, (const char *)sqlite3_column_text(st, 22)) < 0) {
         model_node_clear(n);
-        return store_fail(&q->base, STORE_IO, "sqlite %s: node has malformed endpoints or tags", q->path);
+        return store_fail(&q->base, STORE_IO, "sqlite %s: node has malformed endpoints, tags or routes",
+                          q->path);
     }
     t = (const char *)sqlite3_column_text(st, 11);
     if (t && !(n->hostinfo = strdup(t))) {
@@ -1227,6 +1254,53 @@ static int sq_authkey_revoke(struct store *s, int64_t id)
     return sq_key_update(s, Q_KEY_REVOKE, id, 0, "revoke pre-auth key");
 }
 
+/* ---- the policy ---- */
+
+static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    struct sq_store *q = SQ(s);
+    *text = NULL;
+    *len = 0;
+    if (updated)
+        *updated = 0;
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_GET);
+    if (!st)
+        return STORE_IO;
+    int r = sqlite3_step(st), rc = STORE_OK;
+    if (r == SQLITE_ROW) {
+        const void *t = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        *text = malloc((size_t)n + 1);
+        if (!*text) {
+            rc = store_fail(s, STORE_IO, "out of memory");
+        } else {
+            if (n)
+                memcpy(*text, t, (size_t)n);
+            (*text)[n] = 0;
+            *len = (size_t)n;
+            if (updated)
+                *updated = sqlite3_column_int64(st, 1);
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = store_fail(s, STORE_NOTFOUND, "no policy stored");
+    } else {
+        rc = sq_fail(q, "read policy");
+    }
+    sq_done(st);
+    return rc;
+}
+
+static int sq_policy_set(struct store *s, const char *text, size_t len)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_POLICY_SET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, text, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sq_now());
+    return sq_exec_stmt(q, st, "store policy");
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1260,6 +1334,8 @@ static const struct store_ops sq_ops = {
     .authkey_mark_used = sq_authkey_mark_used,
     .authkey_expire = sq_authkey_expire,
     .authkey_revoke = sq_authkey_revoke,
+    .policy_get = sq_policy_get,
+    .policy_set = sq_policy_set,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "core/cli.h"
 #include "core/cli_args.h"
@@ -17,8 +18,9 @@
 #include "core/text.h"
 #include "modules/control/app.h"
 #include "modules/control/control.h"
+#include "modules/control/policy/policy.h"
 
-/* `weft users|authkeys|nodes ...`: clients of the running server's admin socket (admin.c). They read the
+/* `weft users|authkeys|nodes|policy ...`: clients of the running server's admin socket (admin.c). They read the
  * same configuration as `weft serve` (-c FILE, -o key=value) to find state_dir and control.admin_socket.
  * Tables for people; --json prints the server's answer for scripts. */
 
@@ -97,9 +99,10 @@ static int find_socket(struct weft_cli *cli, const char *verb, const char *given
     return -1;
 }
 
-/* One call; the answer's JSON object, or NULL after printing why. */
-static struct json_object *call(struct weft_cli *cli, const char *verb, const char *given, const char *path,
-                                struct json_object *in)
+/* One call; the answer's JSON object, or NULL after printing why. With refused, a refusal's answer
+ * (4xx with an "errors" list) is returned there instead of printed. */
+static struct json_object *call2(struct weft_cli *cli, const char *verb, const char *given, const char *path,
+                                 struct json_object *in, struct json_object **refused)
 {
     size_t nerr = cli_load_config(cli);
     if (nerr) {
@@ -132,6 +135,10 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
     free(r.p);
     json_strip_controls(o); /* nodes' hostnames, OS, tags... came from the network: no terminal controls */
     struct json_object *e;
+    if (refused && o && status >= 400 && status < 500 && json_object_object_get_ex(o, "errors", &e)) {
+        *refused = o;
+        return NULL;
+    }
     if (!o || status != 200) {
         if (o && json_object_object_get_ex(o, "error", &e))
             fprintf(stderr, "weft %s: %s\n", verb, json_object_get_string(e));
@@ -141,6 +148,12 @@ static struct json_object *call(struct weft_cli *cli, const char *verb, const ch
         return NULL;
     }
     return o;
+}
+
+static struct json_object *call(struct weft_cli *cli, const char *verb, const char *given, const char *path,
+                               struct json_object *in)
+{
+    return call2(cli, verb, given, path, in, NULL);
 }
 
 static const char *s(struct json_object *o, const char *k)
@@ -380,6 +393,57 @@ static void node_head(void)
            "EXPIRED", "LAST SEEN", "TAGS");
 }
 
+static void route_list(struct json_object *n, const char *key, const char *label)
+{
+    struct json_object *a;
+    printf("%-11s", label);
+    size_t len = json_object_object_get_ex(n, key, &a) && json_object_is_type(a, json_type_array)
+                     ? json_object_array_length(a)
+                     : 0;
+    for (size_t i = 0; i < len; i++)
+        printf("%s%s", i ? ", " : " ", json_object_get_string(json_object_array_get_idx(a, i)));
+    printf("%s\n", len ? "" : " -");
+}
+
+/* weft nodes routes NODE | weft nodes approve-routes NODE [PREFIX...] */
+static int node_routes(struct weft_cli *cli, const char *sub, const char *verb, int argc, char **argv)
+{
+    struct admin_opts a = {0};
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const char *pos[1 + 64];
+    int npos;
+    bool approve = !strcmp(sub, "approve-routes");
+    if (cli_args(verb, argc, argv, plain, pos, approve ? 1 + 64 : 1, &npos))
+        return 2;
+    if (npos < 1)
+        return usage_err(verb, approve ? "takes NODE and the prefixes to approve (none: approve none)"
+                                       : "takes one NODE (its ID or name)");
+    struct json_object *in = json_object_new_object(), *o;
+    json_object_object_add(in, "node", json_object_new_string(pos[0]));
+    if (approve) {
+        struct json_object *r = json_object_new_array();
+        for (int i = 1; i < npos; i++) /* "10.0.0.0/24,10.1.0.0/24" as one word too */
+            for (const char *p = pos[i]; *p;) {
+                size_t l = strcspn(p, ",");
+                if (l)
+                    json_object_array_add(r, json_object_new_string_len(p, (int)l));
+                p += l + (p[l] == ',');
+            }
+        json_object_object_add(in, "routes", r);
+    }
+    if (!(o = call(cli, "nodes", a.socket, approve ? "nodes/approve-routes" : "nodes/routes", in)))
+        return 1;
+    if (a.json)
+        return print_json(o);
+    printf("node %s (%s)%s\n", s(o, "id"), s(o, "name"),
+           json_object_get_boolean(json_object_object_get(o, "exit_node")) ? ", exit node" : "");
+    route_list(o, "advertised_routes", "advertised");
+    route_list(o, "approved_routes", "approved");
+    route_list(o, "primary_routes", "primary");
+    json_object_put(o);
+    return 0;
+}
+
 static int run_nodes(struct weft_cli *cli, int argc, char **argv)
 {
     struct admin_opts a = {0};
@@ -405,6 +469,8 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
         json_object_put(o);
         return 0;
     }
+    if (!strcmp(sub, "routes") || !strcmp(sub, "approve-routes"))
+        return node_routes(cli, sub, verb, argc, argv);
     const char *path;
     int want = 1;
     if (!strcmp(sub, "register")) {
@@ -417,7 +483,7 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
         path = "nodes/delete";
     } else {
         return usage_err("nodes", "list | register --user U AUTHID | expire NODE | rename NODE NAME | "
-                                  "delete NODE");
+                                  "delete NODE | routes NODE | approve-routes NODE [PREFIX...]");
     }
     if (cli_args(verb, argc, argv, !strcmp(sub, "register") ? reg : plain, pos, want, &npos))
         return 2;
@@ -452,6 +518,132 @@ static int run_nodes(struct weft_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* ---- policy ---- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = !strcmp(path, "-") ? stdin : fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *p = realloc(buf, cap = cap ? cap * 2 : 16384);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        if (!r)
+            break;
+        n += r;
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* A refusal's errors as FILE:LINE:COL: message (FILE: message when not tied to a place). */
+static void print_refusal(const char *file, struct json_object *o)
+{
+    struct json_object *errs;
+    json_object_object_get_ex(o, "errors", &errs);
+    for (size_t i = 0; errs && i < json_object_array_length(errs); i++) {
+        struct json_object *e = json_object_array_get_idx(errs, i), *v;
+        int line = json_object_object_get_ex(e, "line", &v) ? json_object_get_int(v) : 0;
+        int col = json_object_object_get_ex(e, "col", &v) ? json_object_get_int(v) : 0;
+        const char *msg = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v) : "?";
+        if (line)
+            fprintf(stderr, "%s:%d:%d: %s\n", file, line, col, msg);
+        else
+            fprintf(stderr, "%s: %s\n", file, msg);
+    }
+}
+
+static int run_policy(struct weft_cli *cli, int argc, char **argv)
+{
+    struct admin_opts a = {0};
+    const char *topo = NULL, *pos[1], *sub = subcommand(&argc, &argv, "");
+    int npos;
+    const struct cli_opt plain[] = {ADMIN_OPTS(a), CLI_OPT_END};
+    const struct cli_opt check[] = {ADMIN_OPTS(a), CLI_OPT_VALUE("--topology", &topo), CLI_OPT_END};
+    char verb[32];
+    snprintf(verb, sizeof verb, "policy %s", sub);
+    if (!strcmp(sub, "get")) {
+        if (cli_args(verb, argc, argv, plain, pos, 0, &npos))
+            return 2;
+        struct json_object *o = call(cli, "policy", a.socket, "policy", NULL), *v;
+        if (!o)
+            return 1;
+        if (a.json)
+            return print_json(o);
+        if (json_object_object_get_ex(o, "policy", &v) && v && json_object_is_type(v, json_type_string)) {
+            fputs(json_object_get_string(v), stdout);
+            size_t l = (size_t)json_object_get_string_len(v);
+            if (l && json_object_get_string(v)[l - 1] != '\n')
+                fputc('\n', stdout);
+        } else {
+            fprintf(stderr, "weft policy: no policy (source: %s): every node may reach every other\n", s(o, "source"));
+        }
+        json_object_put(o);
+        return 0;
+    }
+    if (strcmp(sub, "set") && strcmp(sub, "check"))
+        return usage_err("policy", "get | set FILE | check FILE [--topology current]");
+    bool is_check = !strcmp(sub, "check");
+    if (cli_args(verb, argc, argv, is_check ? check : plain, pos, 1, &npos))
+        return 2;
+    if (npos != 1)
+        return usage_err(verb, "takes the policy FILE (- for stdin)");
+    if (topo && strcmp(topo, "current"))
+        return usage_err(verb, "--topology takes \"current\" (the running server's tailnet)");
+    const char *file = pos[0];
+    size_t len;
+    char *text = read_all(file, &len);
+    if (!text) {
+        fprintf(stderr, "weft policy: %s: cannot read\n", file);
+        return 1;
+    }
+    if (is_check && !topo) {
+        /* offline: the file alone (syntax, selectors, definitions); tests need a tailnet */
+        struct pol_errors errs;
+        struct policy *p = policy_parse(text, len, &errs);
+        free(text);
+        if (!p) {
+            char *t = pol_errors_format(&errs, file);
+            fputs(t ? t : "", stderr);
+            free(t);
+            pol_errors_free(&errs);
+            return 1;
+        }
+        bool tests = policy_has_tests(p);
+        policy_free(p);
+        printf("%s: ok%s\n", file, tests ? " (its tests need a tailnet: --topology current runs them)" : "");
+        return 0;
+    }
+    struct json_object *in = json_object_new_object(), *refused = NULL;
+    json_object_object_add(in, "policy", json_object_new_string_len(text, (int)len));
+    free(text);
+    struct json_object *o = call2(cli, "policy", a.socket, is_check ? "policy/check" : "policy/set", in, &refused);
+    if (refused) {
+        print_refusal(file, refused);
+        json_object_put(refused);
+        return 1;
+    }
+    if (!o)
+        return 1;
+    if (a.json)
+        return print_json(o);
+    printf(is_check ? "%s: ok against the running tailnet\n" : "%s: in force\n", file);
+    json_object_put(o);
+    return 0;
+}
+
 #define ADMIN_HELP                                                                                            \
     "\nThey talk to the running server through its admin socket: --socket PATH, else control.admin_socket\n"   \
     "(default control.sock) in state_dir, then in /run/weft (the systemd units'; $RUNTIME_DIRECTORY when\n"     \
@@ -482,8 +674,22 @@ const struct weft_verb control_verbs[] = {
      "       weft nodes expire NODE\n"
      "       weft nodes rename NODE NEWNAME\n"
      "       weft nodes delete NODE\n"
+     "       weft nodes routes NODE          (routes it advertises, the approved ones, those it is primary for)\n"
+     "       weft nodes approve-routes NODE [PREFIX...]   (the whole approved list; none: approve none;\n"
+     "                                        0.0.0.0/0 ::/0 makes an exit node)\n"
      "NODE is a node's ID or name.\n" ADMIN_HELP,
      run_nodes},
+    {"policy", "show, set or check the access policy (Tailscale's policy file format)",
+     "usage: weft policy get [--json]\n"
+     "       weft policy set FILE              (control.policy.mode: database)\n"
+     "       weft policy check FILE [--topology current]\n"
+     "get prints the policy in force. set validates FILE against the running tailnet (syntax, selectors,\n"
+     "tests) and puts it in force; a refused policy changes nothing and every error is printed as\n"
+     "FILE:LINE:COL: message. check validates FILE offline (no server needed); with --topology current it\n"
+     "also runs the policy's tests against the running server's tailnet. FILE may be - (stdin).\n"
+     "In file mode (control.policy.path) edit the file instead: the server re-reads it when it changes.\n"
+     ADMIN_HELP,
+     run_policy},
     {"db", "copy control's database between backends (SQLite, PostgreSQL)", db_usage, run_db},
     {NULL, NULL, NULL, NULL},
 };

@@ -27,7 +27,8 @@ struct ctl {
     bool ready;   /* the channel is up */
     bool stopped; /* no more attempts (refused, logged out) */
     enum ctl_mode mode;
-    struct control_call *reg, *map, *lite;
+    struct control_call *reg, *map, *lite, *ping;
+    char ping_url[512]; /* the last PingRequest answered (control repeats one; each is answered once) */
     struct mapstream_dec dec;
     bool dec_ok;
     bool got_map;     /* this stream delivered its first map */
@@ -61,7 +62,7 @@ static void teardown(struct ctl *c)
         control_client_close(c->cc); /* silences every callback of cc and of its calls */
         c->cc = NULL;
     }
-    c->reg = c->map = c->lite = NULL;
+    c->reg = c->map = c->lite = c->ping = NULL;
     c->ready = false;
     if (c->dec_ok) {
         mapstream_dec_free(&c->dec);
@@ -122,6 +123,8 @@ struct selfinfo {
     char epbuf[MS_MAX_LOCAL_EPS][64];
     int32_t types[MS_MAX_LOCAL_EPS];
     size_t neps;
+    const char *routes[NODE_MAX_ROUTES + 2];
+    char routebuf[NODE_MAX_ROUTES][64];
     uint64_t digest; /* of what is worth a lite update (latencies alone are not, as Tailscale) */
 };
 
@@ -148,6 +151,20 @@ static void fill_self(struct ctl *c, struct selfinfo *si)
     ni->preferred_derp = c->n->dp ? dp_home_region(c->n->dp) : 0;
     h->netinfo = ni;
     uint64_t d = mix(1469598103934665603ull, (uint64_t)ni->preferred_derp);
+    /* the routes we offer (`weft up --advertise-routes`, `--advertise-exit-node`): control stores and,
+     * once approved, routes them to us */
+    const struct node_routing *rt = &c->n->prefs.routing;
+    size_t nr = 0;
+    for (size_t i = 0; i < rt->nadvertise && i < NODE_MAX_ROUTES; i++)
+        si->routes[nr++] = nl_prefix_format(&rt->advertise[i], 1, si->routebuf[i], sizeof si->routebuf[i]);
+    if (rt->advertise_exit) {
+        si->routes[nr++] = "0.0.0.0/0";
+        si->routes[nr++] = "::/0";
+    }
+    h->routable_ips = (struct tc_strs){si->routes, nr};
+    for (size_t i = 0; i < nr; i++)
+        for (const char *p = si->routes[i]; *p; p++)
+            d = mix(d, (uint8_t)*p + 0x100u * (i + 1));
     struct ms *ms = c->n->dp ? dp_ms(c->n->dp) : NULL;
     if (!ms) {
         si->digest = d;
@@ -416,6 +433,49 @@ void ctl_send_update(struct ctl *c)
         send_lite(c);
 }
 
+/* ---- PingRequest (control-ts2021.md §7.7): control asks whether we are alive ---- */
+
+static void ping_done(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
+                      void *arg)
+{
+    struct ctl *c = arg;
+    c->ping = NULL;
+    if (err || status != 200)
+        log_debug("module=node event=ping_answer status=%d error=\"%s\"", status, err ? err : "");
+}
+
+/* A PingRequest without Types wants a HEAD of its URL: control's health probe of subnet routers (a router
+ * that does not answer loses its primary routes). Answered over the Noise channel when URLIsNoise (what
+ * weft control sends). A plain URL would need an HTTP request outside the channel to wherever it points
+ * (Headscale sends those): not made, weft contacts no address it was not given; nor are the other types
+ * (disco, TSMP, ICMP, c2n) answered. */
+static void answer_ping(struct ctl *c, const struct tc_ping_request *pr)
+{
+    if (!pr->url || !*pr->url || strlen(pr->url) >= sizeof c->ping_url || !strcmp(pr->url, c->ping_url))
+        return;
+    snprintf(c->ping_url, sizeof c->ping_url, "%s", pr->url);
+    if (pr->types && *pr->types) {
+        log_debug("module=node event=ping_request types=\"%.32s\" result=ignored reason=\"only HEAD pings are "
+                  "answered\"", pr->types);
+        return;
+    }
+    const char *p = strstr(pr->url, "://");
+    const char *path = p ? strchr(p + 3, '/') : NULL;
+    if (!path || !pr->url_is_noise) {
+        log_debug("module=node event=ping_request result=ignored reason=\"%s\"",
+                  path ? "not over the Noise channel" : "no URL path");
+        return;
+    }
+    if (!c->cc || !c->ready)
+        return;
+    if (c->ping)
+        control_call_cancel(c->ping);
+    static const struct control_call_cbs cbs = {NULL, NULL, ping_done};
+    c->ping = control_client_request(c->cc, "HEAD", path, NULL, 0, NULL, 0, &cbs, c);
+    if (pr->log)
+        log_info("module=node event=ping_request path=\"%.200s\"", path);
+}
+
 static void map_head(struct control_call *call, int status, const struct http_header *hs, size_t n,
                      void *arg)
 {
@@ -449,6 +509,8 @@ static void map_data(struct control_call *call, const uint8_t *data, size_t len,
             retry(c, "map stream: unparsable MapResponse");
             return;
         }
+        if (m.ping_request) /* a keep-alive may carry one too */
+            answer_ping(c, m.ping_request);
         if (m.keep_alive) {
             tc_map_response_clear(&m);
             continue;

@@ -25,6 +25,7 @@
 #include "modules/node/dp.h"
 #include "modules/node/localapi.h"
 #include "modules/node/node.h"
+#include "modules/node/router/router.h"
 
 const char *node_state_name(enum node_state s)
 {
@@ -72,6 +73,7 @@ const char *node_hostname(struct node *n, char *buf, size_t cap)
 static int prefs_load(struct node *n)
 {
     memset(&n->prefs, 0, sizeof n->prefs);
+    n->prefs.accept_dns = true;
     struct json_object *o = json_object_from_file(n->path_prefs);
     if (!o)
         return access(n->path_prefs, F_OK) == 0 ? -1 : 0;
@@ -84,6 +86,24 @@ static int prefs_load(struct node *n)
         n->prefs.want_running = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "LoggedIn", &v))
         n->prefs.logged_in = json_object_get_boolean(v);
+    struct node_routing *r = &n->prefs.routing;
+    if (json_object_object_get_ex(o, "AdvertiseRoutes", &v) && json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v) && r->nadvertise < NODE_MAX_ROUTES; i++)
+            if (!nl_prefix_parse(json_object_get_string(json_object_array_get_idx(v, i)),
+                                 &r->advertise[r->nadvertise]))
+                r->nadvertise++;
+    if (json_object_object_get_ex(o, "AdvertiseExitNode", &v))
+        r->advertise_exit = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "NoSNAT", &v))
+        r->no_snat = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "RouteAll", &v))
+        r->accept_routes = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "ExitNode", &v))
+        snprintf(r->exit_node, sizeof r->exit_node, "%s", json_object_get_string(v));
+    if (json_object_object_get_ex(o, "ExitNodeAllowLANAccess", &v))
+        r->exit_allow_lan = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "AcceptDNS", &v))
+        n->prefs.accept_dns = json_object_get_boolean(v);
     json_object_put(o);
     return 0;
 }
@@ -95,6 +115,19 @@ int node_prefs_save(struct node *n)
     json_object_object_add(o, "Hostname", json_object_new_string(n->prefs.hostname));
     json_object_object_add(o, "WantRunning", json_object_new_boolean(n->prefs.want_running));
     json_object_object_add(o, "LoggedIn", json_object_new_boolean(n->prefs.logged_in));
+    const struct node_routing *r = &n->prefs.routing;
+    struct json_object *adv = json_object_new_array();
+    for (size_t i = 0; i < r->nadvertise; i++) {
+        char t[64];
+        json_object_array_add(adv, json_object_new_string(nl_prefix_format(&r->advertise[i], 1, t, sizeof t)));
+    }
+    json_object_object_add(o, "AdvertiseRoutes", adv);
+    json_object_object_add(o, "AdvertiseExitNode", json_object_new_boolean(r->advertise_exit));
+    json_object_object_add(o, "NoSNAT", json_object_new_boolean(r->no_snat));
+    json_object_object_add(o, "RouteAll", json_object_new_boolean(r->accept_routes));
+    json_object_object_add(o, "ExitNode", json_object_new_string(r->exit_node));
+    json_object_object_add(o, "ExitNodeAllowLANAccess", json_object_new_boolean(r->exit_allow_lan));
+    json_object_object_add(o, "AcceptDNS", json_object_new_boolean(n->prefs.accept_dns));
     const char *text =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     char tmp[4200];
@@ -157,9 +190,12 @@ static int new_node_key(struct node *n)
 
 static void session_stop(struct node *n)
 {
+    router_free(n->router); /* routes, rules and the nft table go before the TUN does */
+    n->router = NULL;
     ctl_free(n->ctl);
     n->ctl = NULL;
     n->control_ok = false;
+    node_dns_stop(n);
     if (n->dp)
         netmap_clear(&n->nm, &dp_netmap_ops, n->dp);
     else
@@ -174,6 +210,12 @@ static int session_start(struct node *n, char *err, size_t errlen)
     n->ctl = NULL;
     if (!n->dp && !(n->dp = dp_new(n, err, errlen)))
         return -1;
+    if (!n->router && dp_tun_index(n->dp) && !(n->router = router_new(n, dp_tun_name(n->dp), dp_tun_index(n->dp)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    router_sync(n->router);
+    node_dns_start(n);
     n->last_error[0] = 0;
     n->ctl = ctl_new(n);
     if (!n->ctl) {
@@ -224,8 +266,10 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
         return -1;
     }
     bool first = !n->nm.have_self;
+    uint64_t gen = n->nm.generation;
     if (netmap_apply(&n->nm, m, time(NULL), &dp_netmap_ops, n->dp, err, errlen))
         return -1;
+    node_dns_on_map(n, m, first || n->nm.generation != gen);
     if (first) {
         char a[200] = "";
         for (size_t i = 0; i < n->nm.self.naddrs; i++) {
@@ -238,6 +282,7 @@ int node_on_map(struct node *n, const struct tc_map_response *m, char *err, size
                  n->nm.npeers, n->nm.nregions);
     }
     n->last_error[0] = 0;
+    router_sync(n->router); /* peers' routes, the exit node, endpoints that keep the physical path */
     const struct nm_node *self = &n->nm.self;
     ctl_set_key_expiry(n->ctl, self->key_expiry);
     if (self->expired || (self->key_expiry && self->key_expiry <= time(NULL))) {
@@ -316,6 +361,19 @@ int node_up(struct node *n, const char *login_server, const char *authkey, const
         return 0; /* already up as asked */
     log_info("module=node event=up login_server=%s authkey=%s", ls, n->authkey ? "given" : "none");
     return session_start(n, err, errlen);
+}
+
+void node_set_routing(struct node *n, const struct node_routing *r)
+{
+    if (!memcmp(r, &n->prefs.routing, sizeof *r))
+        return;
+    n->prefs.routing = *r;
+    node_prefs_save(n);
+    log_info("module=node event=routing advertise=%zu exit=%s snat=%s accept_routes=%s exit_node=%s lan=%s",
+             r->nadvertise, r->advertise_exit ? "yes" : "no", r->no_snat ? "no" : "yes",
+             r->accept_routes ? "yes" : "no", r->exit_node[0] ? r->exit_node : "-", r->exit_allow_lan ? "yes" : "no");
+    router_sync(n->router);
+    ctl_send_update(n->ctl); /* Hostinfo.RoutableIPs changed: control hears at once */
 }
 
 void node_down(struct node *n)
@@ -404,7 +462,9 @@ int node_module_init(struct weft_instance *inst)
     if (!weft_state_path(inst->ctx, "node-machine.key", n->path_machine, sizeof n->path_machine) ||
         !weft_state_path(inst->ctx, "node-nodekey.key", n->path_node, sizeof n->path_node) ||
         !weft_state_path(inst->ctx, "node-disco.key", n->path_disco, sizeof n->path_disco) ||
-        !weft_state_path(inst->ctx, "node-prefs.json", n->path_prefs, sizeof n->path_prefs)) {
+        !weft_state_path(inst->ctx, "node-prefs.json", n->path_prefs, sizeof n->path_prefs) ||
+        !weft_state_path(inst->ctx, "node-resolv.conf.backup", n->path_resolv_backup,
+                         sizeof n->path_resolv_backup)) {
         log_error("module=node event=init error=\"state_dir path too long\"");
         return -1;
     }
@@ -441,8 +501,12 @@ int node_module_start(struct weft_instance *inst)
         log_error("module=node event=localapi socket=%s error=\"%s\"", path, err);
         return -1;
     }
+    node_dns_recover(n);
     log_info("module=node event=ready socket=%s state=%s login_server=%s", path, node_state_name(n->state),
              n->prefs.login_server[0] ? n->prefs.login_server : "-");
+    const char *tun = n->conf->tun;
+    if (tun && *tun && strcmp(tun, "none"))
+        router_cleanup_stale(n->path_prefs); /* what a killed daemon left: nft table, routes, rules, forwarding */
     if (n->prefs.want_running && n->prefs.login_server[0]) {
         if (session_start(n, err, sizeof err)) {
             log_error("module=node event=start error=\"%s\"", err);

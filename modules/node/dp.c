@@ -19,6 +19,7 @@
 #include "modules/node/filter/filter.h"
 #include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
+#include "modules/node/router/router.h"
 
 #define DP_MAX_ROUTES 8
 #define DP_ROUTE_METRIC 0
@@ -41,6 +42,11 @@ struct dp {
     size_t naddrs;
     struct nl_prefix routes[DP_MAX_ROUTES];
     size_t nroutes;
+    /* routes (router/router.h): what we serve (the packet filter accepts it), what we use of peers' */
+    struct nl_prefix served[NODE_MAX_ROUTES + 2];
+    size_t nserved;
+    bool accept_routes;
+    int64_t exit_id;
     struct timer t_refilter; /* "cap:" rules: recompile once a netmap's peer changes are all applied */
 };
 
@@ -248,12 +254,22 @@ static bool peer_usable(const struct dp *d, const struct nm_node *p)
     return memcmp(p->key.b, zero, 32) != 0 && memcmp(p->key.b, d->n->node_pub.b, 32) != 0;
 }
 
-static void set_allowed(struct wg_peer *wp, const struct nm_node *p)
+/* The peer's AllowedIPs as we use them: its addresses always, its subnet routes with --accept-routes,
+ * its exit routes when it is our exit node (router.h). Cryptokey routing then sends only those through
+ * it and accepts only those from it. */
+static void set_allowed(struct dp *d, struct wg_peer *wp, const struct nm_node *p)
 {
+    struct node_routing rt = {.accept_routes = d->accept_routes};
     wg_peer_allowed_ips_clear(wp);
-    for (size_t i = 0; i < p->nallowed; i++)
+    for (size_t i = 0; i < p->nallowed; i++) {
+        bool is_addr = false;
+        for (size_t k = 0; k < p->naddrs && !is_addr; k++)
+            is_addr = nl_prefix_equal(&p->addrs[k], &p->allowed[i]);
+        if (!router_prefix_wanted(&rt, d->exit_id, p->id, &p->allowed[i], is_addr))
+            continue;
         if (wg_peer_allowed_ip_add(wp, p->allowed[i].family, p->allowed[i].addr, p->allowed[i].bits))
             log_warn("module=node event=allowed_ip_refused peer=%lld", (long long)p->id);
+    }
 }
 
 static void ms_conf(const struct nm_node *p, struct ms_peer_conf *c, char *name, size_t cap)
@@ -291,7 +307,7 @@ static void peer_add(struct dp *d, struct nm_node *p)
     struct wg_endpoint ep;
     ms_peer_wg_endpoint(dpp->mp, &ep);
     wg_peer_set_endpoint(dpp->wp, &ep);
-    set_allowed(dpp->wp, p);
+    set_allowed(d, dpp->wp, p);
     wg_peer_set_data(dpp->wp, dpp);
     p->data = dpp;
 }
@@ -358,7 +374,7 @@ static void nm_peer_changed(void *arg, struct nm_node *p, unsigned what, const s
         return;
     }
     if (what & NM_ADDRS)
-        set_allowed(dpp->wp, p);
+        set_allowed(d, dpp->wp, p);
     if (what & (NM_DISCO | NM_DERP | NM_ENDPOINTS | NM_NAME)) {
         struct ms_peer_conf c;
         ms_conf(p, &c, name, sizeof name);
@@ -411,11 +427,54 @@ static void sync_routes(struct dp *d)
     }
 }
 
+/* The packet filter's local destinations: our addresses and the routes we serve. */
+static void update_local(struct dp *d)
+{
+    const struct nm_node *self = &d->n->nm.self;
+    struct nl_prefix v[NM_MAX_PREFIXES + NODE_MAX_ROUTES + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < self->naddrs && n < NM_MAX_PREFIXES; i++)
+        v[n++] = self->addrs[i];
+    for (size_t i = 0; i < d->nserved; i++)
+        v[n++] = d->served[i];
+    filter_set_local(d->filt, v, n);
+}
+
+void dp_set_served(struct dp *d, const struct nl_prefix *v, size_t n)
+{
+    if (!d)
+        return;
+    if (n > NODE_MAX_ROUTES + 2)
+        n = NODE_MAX_ROUTES + 2;
+    bool same = n == d->nserved;
+    for (size_t i = 0; same && i < n; i++)
+        same = nl_prefix_equal(&v[i], &d->served[i]);
+    if (same)
+        return;
+    memcpy(d->served, v, n * sizeof *v);
+    d->nserved = n;
+    update_local(d);
+}
+
+void dp_set_route_prefs(struct dp *d, const struct node_routing *r, int64_t exit_id)
+{
+    if (!d || (d->accept_routes == r->accept_routes && d->exit_id == exit_id))
+        return;
+    d->accept_routes = r->accept_routes;
+    d->exit_id = exit_id;
+    for (size_t i = 0; i < d->n->nm.npeers; i++) {
+        struct nm_node *p = d->n->nm.peers[i];
+        struct dp_peer *dpp = p->data;
+        if (dpp)
+            set_allowed(d, dpp->wp, p);
+    }
+}
+
 static void nm_self_changed(void *arg, struct nm_node *self, unsigned what)
 {
     struct dp *d = arg;
     if (what & NM_ADDRS)
-        filter_set_local(d->filt, self->addrs, self->naddrs);
+        update_local(d);
     if (!(what & NM_ADDRS) || !d->ifindex)
         return;
     char t[64];
@@ -607,6 +666,11 @@ int dp_home_connected(const struct dp *d)
 const char *dp_tun_name(const struct dp *d)
 {
     return d && d->tun ? d->ifname : "";
+}
+
+int dp_tun_index(const struct dp *d)
+{
+    return d && d->tun ? d->ifindex : 0;
 }
 
 void dp_peer_info(const struct dp *d, const struct nm_node *p, struct dp_peer_info *out)

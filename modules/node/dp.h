@@ -37,6 +37,14 @@ void dp_set_key(struct dp *d, const struct key *priv);
 int dp_home_region(const struct dp *d);
 int dp_home_connected(const struct dp *d);
 const char *dp_tun_name(const struct dp *d);
+int dp_tun_index(const struct dp *d); /* 0 without a TUN */
+
+/* Routes (router/router.h). Served: prefixes the packet filter accepts as ours besides our addresses.
+ * Route prefs: which of each peer's AllowedIPs its WireGuard peer gets (its subnet routes with
+ * accept_routes, its exit routes when it is exit_id); every peer is redone when they change. */
+struct node_routing;
+void dp_set_served(struct dp *d, const struct nl_prefix *v, size_t n);
+void dp_set_route_prefs(struct dp *d, const struct node_routing *r, int64_t exit_id);
 
 struct dp_peer_info {
     bool present; /* the engine knows the peer */

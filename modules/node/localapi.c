@@ -24,6 +24,7 @@
 #include "modules/node/filter/filter.h"
 #include "modules/node/magicsock/ms.h"
 #include "modules/node/node.h"
+#include "modules/node/router/router.h"
 #include "modules/node/ping.h"
 
 /* A request that waits for something: `weft up`, `weft logout`, `weft ping`. */
@@ -134,6 +135,48 @@ static int64_t jint(struct json_object *o, const char *k, int64_t def)
 }
 
 /* ---- status ---- */
+
+/* A node's routes: its AllowedIPs beyond its addresses (what control approved and made it primary for). */
+static void routes_json(struct jbuf *b, const struct nm_node *p)
+{
+    jbuf_open(b, '[');
+    for (size_t i = 0; i < p->nallowed; i++) {
+        bool is_addr = false;
+        for (size_t k = 0; k < p->naddrs && !is_addr; k++)
+            is_addr = nl_prefix_equal(&p->addrs[k], &p->allowed[i]);
+        char t[64];
+        if (!is_addr)
+            jbuf_str(b, nl_prefix_format(&p->allowed[i], 1, t, sizeof t));
+    }
+    jbuf_close(b, ']');
+}
+
+static void routing_json(struct jbuf *b, struct node *n)
+{
+    const struct node_routing *r = &n->prefs.routing;
+    jbuf_field(b, "Routing");
+    jbuf_open(b, '{');
+    jbuf_field(b, "AdvertiseRoutes");
+    jbuf_open(b, '[');
+    for (size_t i = 0; i < r->nadvertise; i++) {
+        char t[64];
+        jbuf_str(b, nl_prefix_format(&r->advertise[i], 1, t, sizeof t));
+    }
+    jbuf_close(b, ']');
+    jbuf_field(b, "AdvertiseExitNode");
+    jbuf_bool(b, r->advertise_exit);
+    jbuf_field(b, "SNATSubnetRoutes");
+    jbuf_bool(b, !r->no_snat);
+    jbuf_field(b, "AcceptRoutes");
+    jbuf_bool(b, r->accept_routes);
+    jbuf_field(b, "ExitNode"); /* as given */
+    jbuf_str(b, r->exit_node);
+    jbuf_field(b, "ExitNodeID"); /* the peer in use (0: none) */
+    jbuf_i64(b, router_exit_node(n->router));
+    jbuf_field(b, "ExitNodeAllowLANAccess");
+    jbuf_bool(b, r->exit_allow_lan);
+    jbuf_close(b, '}');
+}
 
 static void addrs_json(struct jbuf *b, const struct nm_node *p)
 {
@@ -325,7 +368,9 @@ static void handle_status(struct http_req *req, void *arg)
     jbuf_bool(&b, dp_home_connected(n->dp));
     jbuf_field(&b, "Domain");
     jbuf_str(&b, nm->domain);
+    node_dns_status(n, &b);
     status_paths(&b, n);
+    routing_json(&b, n);
     jbuf_field(&b, "Self");
     jbuf_open(&b, '{');
     char hn[256];
@@ -337,6 +382,8 @@ static void handle_status(struct http_req *req, void *arg)
     jbuf_str(&b, node_hostname(n, hn, sizeof hn));
     jbuf_field(&b, "Addresses");
     addrs_json(&b, &nm->self);
+    jbuf_field(&b, "Routes"); /* the routes control routes to us (approved, primary) */
+    routes_json(&b, &nm->self);
     key_json(&b, "NodeKey", KEY_TEXT_NODE, &n->node_pub);
     key_json(&b, "MachineKey", KEY_TEXT_MACHINE, &n->machine_pub);
     key_json(&b, "DiscoKey", KEY_TEXT_DISCO, &n->disco_pub);
@@ -363,6 +410,10 @@ static void handle_status(struct http_req *req, void *arg)
         jbuf_str(&b, p->os);
         jbuf_field(&b, "Addresses");
         addrs_json(&b, p);
+        jbuf_field(&b, "Routes"); /* its approved subnet routes (primary) and exit routes */
+        routes_json(&b, p);
+        jbuf_field(&b, "ExitNode"); /* our exit node */
+        jbuf_bool(&b, p->id == router_exit_node(n->router) && p->id);
         key_json(&b, "NodeKey", KEY_TEXT_NODE, &p->key);
         jbuf_field(&b, "Online");
         if (p->online < 0)
@@ -480,6 +531,36 @@ static void handle_up(struct http_req *req, void *arg)
     }
     char err[600];
     const char *hostname = jstr(o, "Hostname");
+    /* routing flags: only those given change */
+    struct node_routing rt = l->n->prefs.routing;
+    struct json_object *v;
+    const char *adv = jstr(o, "AdvertiseRoutes"), *exitn = jstr(o, "ExitNode");
+    if (adv && router_parse_routes(adv, &rt, err, sizeof err)) {
+        json_object_put(o);
+        json_err(req, 200, "usage", err);
+        return;
+    }
+    if (json_object_object_get_ex(o, "AdvertiseExitNode", &v))
+        rt.advertise_exit = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "SNATSubnetRoutes", &v))
+        rt.no_snat = !json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "AcceptRoutes", &v))
+        rt.accept_routes = json_object_get_boolean(v);
+    if (exitn)
+        snprintf(rt.exit_node, sizeof rt.exit_node, "%s", exitn);
+    if (json_object_object_get_ex(o, "ExitNodeAllowLANAccess", &v))
+        rt.exit_allow_lan = json_object_get_boolean(v);
+    if (router_check(&rt, &l->n->nm, err, sizeof err)) {
+        json_object_put(o);
+        json_err(req, 200, "usage", err);
+        return;
+    }
+    node_set_routing(l->n, &rt);
+    struct json_object *ad;
+    if (json_object_object_get_ex(o, "AcceptDNS", &ad) && json_object_is_type(ad, json_type_boolean)) {
+        node_dns_set_accept(l->n, json_object_get_boolean(ad));
+        node_prefs_save(l->n);
+    }
     int rc = node_up(l->n, jstr(o, "LoginServer"), jstr(o, "AuthKey"),
                      hostname && *hostname ? hostname : NULL, err, sizeof err);
     int64_t timeout = jint(o, "Timeout", 60);
@@ -493,6 +574,7 @@ static void handle_up(struct http_req *req, void *arg)
         json_err(req, 500, "internal", "out of memory");
         return;
     }
+    timer_init(&w->t, l->n->loop, up_timeout, w); /* started below, unless `up` ends at once */
     static const struct http_header h[] = {{"Content-Type", "application/x-ndjson"}};
     w->reply = http_reply_start(req, 200, h, 1, up_gone, w);
     if (!w->reply) {
@@ -507,7 +589,6 @@ static void handle_up(struct http_req *req, void *arg)
     }
     if (l->n->auth_url[0])
         up_line(w, "AuthURL", l->n->auth_url, NULL);
-    timer_init(&w->t, l->n->loop, up_timeout, w);
     timer_start(&w->t, (uint64_t)(timeout > 0 ? timeout : 60) * 1000);
 }
 

@@ -22,6 +22,12 @@ static const struct cfg_key node_keys[] = {
      offsetof(struct node_conf, login_server), 0, 0, NULL, cfg_check_http_url},
     K(hostname, CFG_STR, NULL, "the name to register (default: the system's hostname)"),
     K(derp_http, CFG_BOOL, "false", "reach DERP relays over plain HTTP (development and tests only)"),
+    K(resolv_conf, CFG_STR, "/etc/resolv.conf",
+      "the resolver file MagicDNS is set up through (`weft up --accept-dns`): its manager (systemd-resolved, "
+      "resolvconf) is used, or it is rewritten with a backup"),
+    K(dns_ca_file, CFG_STR, NULL,
+      "CA certificates (PEM) that DNS-over-HTTPS nameservers are checked against instead of the system's (a "
+      "DoH server with a private CA)"),
     K(log_filter_drops, CFG_BOOL, "false",
       "log the packets the packet filter drops (at most 5 a second; counts are in `weft status --json`)"),
     K(portmap, CFG_BOOL, "true",
@@ -31,7 +37,7 @@ static const struct cfg_key node_keys[] = {
     CFG_END,
 };
 
-/* login_server, hostname, derp_http and log_filter_drops are read when they are used (the next login, the next
+/* login_server, hostname, derp_http, dns_ca_file and log_filter_drops are read when they are used (the next login, the next
  * connection, the next dropped packet). */
 static const struct reload_fixed node_fixed[] = {
     {"socket", "the local API socket is bound at start"},

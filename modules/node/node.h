@@ -11,6 +11,7 @@
 #include "core/cfg.h"
 #include "core/crypto/key.h"
 #include "core/loop.h"
+#include "modules/node/dns/dns.h"
 #include "modules/node/netmap.h"
 
 struct node_conf {
@@ -21,6 +22,8 @@ struct node_conf {
     char *login_server;
     char *hostname;
     int derp_http;         /* reach DERP relays over plain HTTP (development, tests) */
+    char *resolv_conf;     /* /etc/resolv.conf, or a file of the tests' own */
+    char *dns_ca_file;     /* CA certificates for DNS-over-HTTPS nameservers (NULL: the system's) */
     int portmap;           /* ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD) */
     int log_filter_drops;  /* log what the packet filter drops (rate-limited) */
     long long timer_scale; /* tests: divide the WireGuard timers */
@@ -36,17 +39,32 @@ enum node_state {
 };
 const char *node_state_name(enum node_state s);
 
+/* Subnet routes and exit nodes (`weft up` flags; router/router.h applies them). */
+#define NODE_MAX_ROUTES 32
+struct node_routing {
+    struct nl_prefix advertise[NODE_MAX_ROUTES]; /* --advertise-routes (canonical, no /0) */
+    size_t nadvertise;
+    bool advertise_exit;  /* --advertise-exit-node: 0.0.0.0/0 and ::/0 */
+    bool no_snat;         /* --snat-subnet-routes=false: the LAN sees tailnet source addresses */
+    bool accept_routes;   /* --accept-routes: peers' subnet routes are used */
+    char exit_node[256];  /* --exit-node: a peer's name or address; "" none */
+    bool exit_allow_lan;  /* --exit-node-allow-lan-access */
+};
+
 /* What the daemon keeps across restarts besides its keys (node-prefs.json, mode 0600). */
 struct node_prefs {
     char login_server[512];
     char hostname[256];
     bool want_running; /* up (not down) */
+    bool accept_dns;   /* point the OS's resolver at MagicDNS (`weft up --accept-dns`, default true) */
     bool logged_in;    /* the current node key was registered */
+    struct node_routing routing;
 };
 
 struct ctl;
 struct dp;
 struct lapi;
+struct router;
 struct weft_instance;
 
 struct node {
@@ -54,6 +72,7 @@ struct node {
     struct node_conf *conf;
     struct loop *loop;
     char path_machine[4096], path_node[4096], path_disco[4096], path_prefs[4096];
+    char path_resolv_backup[4096]; /* /etc/resolv.conf as it was before we rewrote it */
     struct key machine_priv, node_priv, disco_priv;
     struct key machine_pub, node_pub, disco_pub;
     struct node_prefs prefs;
@@ -71,6 +90,11 @@ struct node {
     struct ctl *ctl;
     struct dp *dp;
     struct lapi *lapi;
+    struct router *router;  /* routes, rules and NAT of subnet routes and exit nodes (with a TUN) */
+    struct dns_service *dns;            /* MagicDNS: the resolver at 100.100.100.100 (dns/dns.h) */
+    struct dns_os *dns_os;              /* what the OS was told (dns/os.h) */
+    struct dns_os_wants dns_applied;    /* ... and what for */
+    uint64_t dns_names_print;           /* a hash of the names and addresses the resolver's names came from */
     void *logout;           /* the logout under way, if any */
     uint64_t handshakes;    /* WireGuard sessions established with peers (for /metrics) */
     struct timer t_logout;  /* a logout with nothing to tell control finishes from the loop */
@@ -100,9 +124,25 @@ void node_on_netinfo(struct node *n);
 int node_up(struct node *n, const char *login_server, const char *authkey, const char *hostname, char *err,
             size_t errlen);
 void node_down(struct node *n);
+/* New routing preferences (validated by the caller: router_check): stored, advertised to control, applied. */
+void node_set_routing(struct node *n, const struct node_routing *r);
 /* Logout: tell control (if reachable), forget the node key; done(arg, err) when finished. */
 int node_logout(struct node *n, void (*done)(void *arg, const char *err), void *arg);
 int node_prefs_save(struct node *n);
+
+/* ---- dns/node_dns.c: MagicDNS in the daemon ---- */
+
+/* At start: undo a resolv.conf left by a weft that did not stop cleanly. */
+void node_dns_recover(struct node *n);
+/* With the data plane: the resolver starts answering; the OS is told when a map brings a DNS config. */
+void node_dns_start(struct node *n);
+void node_dns_stop(struct node *n);
+/* After each applied map: its DNSConfig (if any), the names if the netmap changed. */
+void node_dns_on_map(struct node *n, const struct tc_map_response *m, bool names_changed);
+void node_dns_set_accept(struct node *n, bool accept);
+/* The "DNS" field of the status object. */
+struct jbuf;
+void node_dns_status(struct node *n, struct jbuf *b);
 
 /* The module's hooks (module.c's descriptor). */
 int node_module_init(struct weft_instance *inst);

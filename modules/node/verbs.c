@@ -201,8 +201,10 @@ static void call_done(struct call *c)
 /* ---- up ---- */
 
 static const char usage_up[] =
-    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--timeout SECONDS] [--socket "
-    "PATH]\n"
+    "usage: weft up [--login-server URL] [--authkey KEY] [--hostname NAME] [--accept-dns[=BOOL]]\n"
+    "               [--timeout SECONDS] [--socket PATH]\n"
+    "               [--advertise-routes CIDR,...] [--advertise-exit-node[=false]] [--snat-subnet-routes=false]\n"
+    "               [--accept-routes[=false]] [--exit-node PEER] [--exit-node-allow-lan-access[=false]]\n"
     "\n"
     "Connect this node to its tailnet: log in to the control server (with a pre-auth key, or\n"
     "interactively: the login URL is printed and `up` waits until it is visited), then bring up the\n"
@@ -211,7 +213,17 @@ static const char usage_up[] =
     "  --login-server URL  the control server (default: the last one, or node.login_server)\n"
     "  --authkey KEY       a pre-auth key (`weft authkeys create` on the server)\n"
     "  --hostname NAME     the name to register (default: node.hostname, else the system's)\n"
+    "  --accept-dns[=BOOL] point this machine's resolver at MagicDNS (100.100.100.100) with the\n"
+    "                      control server's DNS settings (default true, remembered; see `weft dns status`)\n"
     "  --timeout SECONDS   how long to wait for Running (default 60)\n"
+    "  --advertise-routes CIDR,...  offer these subnets to the tailnet (\"\" withdraws them); an admin\n"
+    "                      approves them on the server (weft nodes approve-routes)\n"
+    "  --advertise-exit-node  offer this node as an exit node (0.0.0.0/0 and ::/0)\n"
+    "  --snat-subnet-routes=false  the LAN sees tailnet source addresses (it needs a route back)\n"
+    "  --accept-routes     use the subnet routes other nodes offer\n"
+    "  --exit-node PEER    send internet traffic through PEER (a name or tailnet address; \"\" stops)\n"
+    "  --exit-node-allow-lan-access  with an exit node, keep the local LAN reachable directly\n"
+    "Routing flags not given keep their last value.\n"
     "  --socket PATH       the daemon's socket (default: node.socket, /run/weft/node.sock)\n";
 
 static int up_line(struct call *c, struct json_object *o)
@@ -238,12 +250,38 @@ static int up_line(struct call *c, struct json_object *o)
 static int verb_up(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *server = NULL, *authkey = NULL, *hostname = NULL, *timeout = NULL, *pos[1];
+    const char *adv = NULL, *exit_node = NULL;
+    int adv_exit = -1, snat = -1, accept = -1, lan = -1;
+    int accept_dns = -1;
+    /* --accept-dns[=BOOL] (a flag that may take a value) is taken out before the strict parser */
+    char *args[argc + 1];
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i && strcmp(argv[i], "--accept-dns") == 0) {
+            accept_dns = 1;
+        } else if (i && strncmp(argv[i], "--accept-dns=", 13) == 0) {
+            if (cfg_parse_bool(argv[i] + 13, &accept_dns)) {
+                fprintf(stderr, "weft up: --accept-dns wants true or false, not '%s'\n", argv[i] + 13);
+                return 2;
+            }
+        } else {
+            args[nargs++] = argv[i];
+        }
+    }
+    args[nargs] = NULL;
     const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock),       CLI_OPT_VALUE("--login-server", &server),
                                    CLI_OPT_VALUE("--authkey", &authkey),   CLI_OPT_VALUE("--hostname", &hostname),
-                                   CLI_OPT_VALUE("--timeout", &timeout), CLI_OPT_END};
+                                   CLI_OPT_VALUE("--timeout", &timeout),
+                                   CLI_OPT_VALUE("--advertise-routes", &adv),
+                                   CLI_OPT_BOOL("--advertise-exit-node", &adv_exit),
+                                   CLI_OPT_BOOL("--snat-subnet-routes", &snat),
+                                   CLI_OPT_BOOL("--accept-routes", &accept),
+                                   CLI_OPT_VALUE("--exit-node", &exit_node),
+                                   CLI_OPT_BOOL("--exit-node-allow-lan-access", &lan),
+                                   CLI_OPT_END};
     int npos;
     long long tmo = 0;
-    if (cli_args("up", argc, argv, opts, pos, 0, &npos) ||
+    if (cli_args("up", nargs, args, opts, pos, 0, &npos) ||
         (timeout && cli_int("up", "--timeout", timeout, 1, 86400, &tmo)))
         return 2;
     if (authkey && strncmp(authkey, "file:", 5) == 0) { /* keep keys out of `ps`: --authkey file:PATH */
@@ -272,6 +310,22 @@ static int verb_up(struct weft_cli *cli, int argc, char **argv)
         json_object_object_add(o, "Hostname", json_object_new_string(hostname));
     if (timeout)
         json_object_object_add(o, "Timeout", json_object_new_int64(tmo));
+    if (adv)
+        json_object_object_add(o, "AdvertiseRoutes", json_object_new_string(adv));
+    if (exit_node)
+        json_object_object_add(o, "ExitNode", json_object_new_string(exit_node));
+    const struct {
+        const char *k;
+        int v;
+    } bools[] = {{"AdvertiseExitNode", adv_exit},
+                 {"SNATSubnetRoutes", snat},
+                 {"AcceptRoutes", accept},
+                 {"ExitNodeAllowLANAccess", lan}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+        if (bools[i].v >= 0)
+            json_object_object_add(o, bools[i].k, json_object_new_boolean(bools[i].v));
+    if (accept_dns >= 0)
+        json_object_object_add(o, "AcceptDNS", json_object_new_boolean(accept_dns));
     c.on_line = up_line;
     c.result = -1;
     int rc = call(&c, "POST", "/v1/up", json_object_to_json_string(o));
@@ -394,6 +448,53 @@ static void short_name(const char *fqdn, const char *host, char *buf, size_t cap
     buf[l] = 0;
 }
 
+/* "a, b, c" of a JSON array of strings into buf ("" when empty) */
+static const char *join_arr(struct json_object *a, char *buf, size_t cap)
+{
+    size_t l = 0;
+    buf[0] = 0;
+    size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+    for (size_t i = 0; i < n && l < cap; i++)
+        l += (size_t)snprintf(buf + l, cap - l, "%s%s", i ? ", " : "",
+                              json_object_get_string(json_object_array_get_idx(a, i)));
+    return buf;
+}
+
+/* Routes offered, accepted and the exit node in use, as comment lines after the table. */
+static void status_routes(struct json_object *o, struct json_object *self, struct json_object *peers, size_t np)
+{
+    struct json_object *r = json_object_object_get(o, "Routing");
+    char buf[1024], name[128];
+    if (!r)
+        return;
+    bool adv_exit = json_object_get_boolean(json_object_object_get(r, "AdvertiseExitNode"));
+    join_arr(json_object_object_get(r, "AdvertiseRoutes"), buf, sizeof buf);
+    if (*buf || adv_exit) {
+        char appr[1024];
+        join_arr(self ? json_object_object_get(self, "Routes") : NULL, appr, sizeof appr);
+        printf("# offering: %s%s%s%s (routed to us: %s)\n", buf, *buf && adv_exit ? ", " : "",
+               adv_exit ? "exit node" : "",
+               json_object_get_boolean(json_object_object_get(r, "SNATSubnetRoutes")) ? "" : ", without SNAT",
+               *appr ? appr : "none yet: an admin approves them");
+    }
+    bool accept = json_object_get_boolean(json_object_object_get(r, "AcceptRoutes"));
+    for (size_t i = 0; i < np; i++) {
+        struct json_object *p = json_object_array_get_idx(peers, i);
+        join_arr(json_object_object_get(p, "Routes"), buf, sizeof buf);
+        if (!*buf)
+            continue;
+        short_name(get_str(p, "Name"), get_str(p, "HostName"), name, sizeof name);
+        printf("# %s offers %s%s\n", name, buf,
+               json_object_get_boolean(json_object_object_get(p, "ExitNode")) ? " (our exit node)"
+               : accept                                                       ? " (accepted)"
+                                                                              : "");
+    }
+    const char *ex = get_str(r, "ExitNode");
+    if (*ex)
+        printf("# exit node: %s%s%s\n", ex, get_int(r, "ExitNodeID") ? "" : " (not in use: not found or not an exit node)",
+               json_object_get_boolean(json_object_object_get(r, "ExitNodeAllowLANAccess")) ? ", LAN access allowed" : "");
+}
+
 static int verb_status(struct weft_cli *cli, int argc, char **argv)
 {
     const char *sock = NULL, *pos[1];
@@ -441,6 +542,16 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
         printf("# needs a login: weft up [--authkey=KEY]\n");
     else if (!strcmp(state, "Starting"))
         printf("# logged in, waiting for the first network map from the control server\n");
+    struct json_object *dns = json_object_object_get(o, "DNS");
+    if (dns && json_object_get_boolean(json_object_object_get(dns, "Running"))) {
+        struct json_object *os = json_object_object_get(dns, "OS");
+        printf("# MagicDNS %s%s%s, system resolver: %s\n",
+               json_object_get_boolean(json_object_object_get(dns, "MagicDNS")) ? "on" : "off",
+               *get_str(dns, "Suffix") ? ", names under " : "", get_str(dns, "Suffix"),
+               !json_object_get_boolean(json_object_object_get(dns, "AcceptDNS")) ? "not changed (--accept-dns=false)"
+               : os                                                            ? get_str(os, "Mode")
+                                                                               : "-");
+    }
     struct json_object *self = json_object_object_get(o, "Self");
     const char *a4 = self ? first_addr(self, 4) : NULL;
     char name[128];
@@ -477,6 +588,7 @@ static int verb_status(struct weft_cli *cli, int argc, char **argv)
     }
     if (!strcmp(state, "Running") && np == 0)
         printf("# no peers yet: the other nodes of the tailnet appear here as they join\n");
+    status_routes(o, self, peers, np);
     int rc = strcmp(state, "Running") == 0 ? 0 : 1;
     json_object_put(o);
     call_done(&c);
@@ -731,6 +843,111 @@ static int verb_netcheck(struct weft_cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* ---- dns ---- */
+
+static const char usage_dns[] =
+    "usage: weft dns status [--json] [--socket PATH]\n"
+    "\n"
+    "MagicDNS on this node: the resolver at 100.100.100.100 (the names it answers, the split-DNS routes\n"
+    "and upstream resolvers control sent, its counters) and what the system resolver was told\n"
+    "(systemd-resolved, resolvconf, /etc/resolv.conf rewritten, or left alone and why).\n";
+
+static void print_list(const char *label, struct json_object *a)
+{
+    size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+    printf("%-22s", label);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+    printf("%s\n", n ? "" : "-");
+}
+
+static int verb_dns(struct weft_cli *cli, int argc, char **argv)
+{
+    const char *sock = NULL, *pos[1];
+    int json = 0, npos;
+    const struct cli_opt opts[] = {CLI_OPT_VALUE("--socket", &sock), CLI_OPT_FLAG("--json", &json), CLI_OPT_END};
+    if (cli_args("dns", argc, argv, opts, pos, 1, &npos))
+        return 2;
+    if (npos != 1 || strcmp(pos[0], "status")) {
+        fprintf(stderr, "%s", usage_dns);
+        return 2;
+    }
+    struct call c;
+    call_init(&c, "dns");
+    if (prepare(cli, &c, sock))
+        return 1;
+    struct json_object *o = call_json(&c, "GET", "/v1/status", NULL);
+    if (!o) {
+        call_done(&c);
+        return 1;
+    }
+    struct json_object *d = json_object_object_get(o, "DNS");
+    if (!d) {
+        fprintf(stderr, "weft dns: the daemon says nothing about DNS\n");
+        json_object_put(o);
+        call_done(&c);
+        return 1;
+    }
+    if (json) {
+        printf("%s\n",
+               json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        bool running = json_object_get_boolean(json_object_object_get(d, "Running"));
+        printf("%-22s%s\n", "resolver", running ? "100.100.100.100, fd7a:115c:a1e0::53" : "not running (down)");
+        if (running) {
+            printf("%-22s%s\n", "MagicDNS",
+                   json_object_get_boolean(json_object_object_get(d, "MagicDNS")) ? "on" : "off");
+            printf("%-22s%s\n", "suffix", *get_str(d, "Suffix") ? get_str(d, "Suffix") : "-");
+            printf("%-22s%lld names, %lld extra records\n", "names", (long long)get_int(d, "Names"),
+                   (long long)get_int(d, "ExtraRecords"));
+            print_list("search domains", json_object_object_get(d, "SearchDomains"));
+            print_list("resolvers", json_object_object_get(d, "Resolvers"));
+            print_list("fallback resolvers", json_object_object_get(d, "FallbackResolvers"));
+            print_list("system's resolvers", json_object_object_get(d, "OSResolvers"));
+            struct json_object *routes = json_object_object_get(d, "Routes");
+            size_t nlocal = 0;
+            if (routes && json_object_is_type(routes, json_type_object)) {
+                json_object_object_foreach(routes, dom, ups) {
+                    char label[300];
+                    snprintf(label, sizeof label, "split %s", dom);
+                    if (json_object_array_length(ups) == 0)
+                        nlocal++;
+                    else
+                        print_list(label, ups);
+                }
+            }
+            if (nlocal) { /* the reverse zones of the tailnet are many: a count, and the first few */
+                printf("%-22s%zu domains:", "answered here only", nlocal);
+                size_t k = 0;
+                json_object_object_foreach(routes, dom, ups) {
+                    if (json_object_array_length(ups) == 0 && k++ < 3)
+                        printf(" %s", dom);
+                }
+                printf("%s\n", nlocal > 3 ? " ..." : "");
+            }
+            struct json_object *cn = json_object_object_get(d, "Counters");
+            if (cn)
+                printf("%-22s%lld queries: %lld answered here, %lld NXDOMAIN, %lld forwarded (%lld failed), "
+                       "%lld truncated, %lld malformed\n",
+                       "counters", (long long)get_int(cn, "Queries"), (long long)get_int(cn, "AnsweredLocally"),
+                       (long long)get_int(cn, "NXDomain"), (long long)get_int(cn, "Forwarded"),
+                       (long long)get_int(cn, "ForwardFailed"), (long long)get_int(cn, "Truncated"),
+                       (long long)get_int(cn, "Malformed"));
+        }
+        struct json_object *os = json_object_object_get(d, "OS");
+        bool accept = json_object_get_boolean(json_object_object_get(d, "AcceptDNS"));
+        printf("%-22s%s\n", "system resolver",
+               !accept ? "not changed (weft up --accept-dns=false)" : os ? get_str(os, "Mode") : "-");
+        if (os && *get_str(os, "Detail"))
+            printf("%-22s%s\n", "", get_str(os, "Detail"));
+        if (os && *get_str(os, "Error"))
+            printf("%-22serror: %s\n", "", get_str(os, "Error"));
+    }
+    json_object_put(o);
+    call_done(&c);
+    return 0;
+}
+
 const struct weft_verb node_cli_verbs[] = {
     {"up", "connect this node to its tailnet (log in, bring up the tunnel)", usage_up, verb_up},
     {"down", "disconnect from the tailnet (stay logged in)", usage_down, verb_down},
@@ -740,5 +957,6 @@ const struct weft_verb node_cli_verbs[] = {
     {"ping", "ping a peer through the tunnel, showing the path and round-trip time", usage_ping, verb_ping},
     {"netcheck", "check the node's network: UDP, public address, NAT kind, DERP latency", usage_netcheck,
      verb_netcheck},
+    {"dns", "MagicDNS: what the resolver answers and what the system resolver was told", usage_dns, verb_dns},
     {NULL, NULL, NULL, NULL},
 };

@@ -15,7 +15,8 @@
 
 #define NODE_COLS                                                                                      \
     "id, stable_id, user_id, machine_key, node_key, disco_key, hostname, given_name, ipv4, ipv6, "     \
-    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, renamed"
+    "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "  \
+    "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                   \
     "id, prefix, encode(hash, 'hex'), user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
 #define USER_COLS "id, name, display_name, created"
@@ -40,14 +41,15 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_USER_DELETE_KEYS] = {"DELETE FROM preauth_keys WHERE user_id = $1", 1, ONCE},
     [Q_NODE_INSERT] = {"INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                        "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
-                       "last_seen, ephemeral, tags, authkey_id, renamed) "
+                       "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
                        "VALUES (" NEXT_ID("nodes", "$1") ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                       "$14, $15, $16, $17, $18, $19, $20, $21) RETURNING id", 21, ONCE},
+                       "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23) RETURNING id", 23, ONCE},
     [Q_NODE_UPDATE] = {"UPDATE nodes SET user_id = $3, machine_key = $4, node_key = $5, disco_key = $6, "
                        "hostname = $7, given_name = $8, ipv4 = $9, ipv6 = $10, endpoints = $11, "
                        "hostinfo = $12, home_derp = $13, capver = $14, expiry = $15, last_seen = $17, "
-                       "ephemeral = $18, tags = $19, authkey_id = $20, renamed = $21 "
-                       "WHERE id = $1 AND $2::text IS NOT NULL AND $16::bigint IS NOT NULL", 21, SET},
+                       "ephemeral = $18, tags = $19, authkey_id = $20, renamed = $21, routes_advertised = $22, "
+                       "routes_approved = $23 WHERE id = $1 AND $2::text IS NOT NULL AND $16::bigint IS NOT NULL",
+                       23, SET},
     [Q_NODE_BY_ID] = {"SELECT " NODE_COLS " FROM nodes WHERE id = $1", 1, RO},
     [Q_NODE_BY_NODE_KEY] = {"SELECT " NODE_COLS " FROM nodes WHERE node_key = $1", 1, RO},
     [Q_NODE_BY_MACHINE_KEY] = {"SELECT " NODE_COLS " FROM nodes WHERE machine_key = $1", 1, RO},
@@ -66,6 +68,9 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_KEY_MARK_USED] = {"UPDATE preauth_keys SET used_count = used_count + 1 WHERE id = $1", 1, ONCE},
     [Q_KEY_EXPIRE] = {"UPDATE preauth_keys SET expiration = $2 WHERE id = $1", 2, SET},
     [Q_KEY_REVOKE] = {"UPDATE preauth_keys SET revoked = true WHERE id = $1", 1, SET},
+    [Q_POLICY_GET] = {"SELECT text, updated FROM policy WHERE id = 1", 0, RO},
+    [Q_POLICY_SET] = {"INSERT INTO policy (id, text, updated) VALUES (1, $1, $2) "
+                      "ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated = excluded.updated", 2, SET},
     [Q_SEQ_USERS] = {SEQ_PAST("users"), 0, SET},
     [Q_SEQ_NODES] = {SEQ_PAST("nodes"), 0, SET},
     [Q_SEQ_KEYS] = {SEQ_PAST("preauth_keys"), 0, SET},
@@ -326,11 +331,19 @@ static int pg_user_delete(struct store *s, int64_t id, bool force)
 
 /* ---- nodes ---- */
 
-/* The 21 parameters of Q_NODE_INSERT / Q_NODE_UPDATE; bufs holds what they point at until the query ran. */
+/* The 23 parameters of Q_NODE_INSERT / Q_NODE_UPDATE; bufs holds what they point at until the query ran. */
 struct node_bufs {
     char mkey[80], nkey[80], dkey[80], ip4[INET6_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN];
-    char *eps, *tags;
+    char *eps, *tags, *radv, *rapp;
 };
+
+static void node_bufs_free(struct node_bufs *b)
+{
+    free(b->eps);
+    free(b->tags);
+    free(b->radv);
+    free(b->rapp);
+}
 
 static int bind_node(struct pg_store *q, struct pg_args *a, struct node_bufs *b, const struct model_node *n)
 {
@@ -351,9 +364,10 @@ static int bind_node(struct pg_store *q, struct pg_args *a, struct node_bufs *b,
     a->v[9] = n->has_ipv6 && inet_ntop(AF_INET6, n->ipv6, b->ip6, sizeof b->ip6) ? b->ip6 : NULL;
     b->eps = model_strlist_to_json(&n->endpoints);
     b->tags = model_strlist_to_json(&n->tags);
-    if (!b->eps || !b->tags) {
-        free(b->eps);
-        free(b->tags);
+    b->radv = model_strlist_to_json(&n->routes_advertised);
+    b->rapp = model_strlist_to_json(&n->routes_approved);
+    if (!b->eps || !b->tags || !b->radv || !b->rapp) {
+        node_bufs_free(b);
         return store_fail(&q->base, STORE_IO, "node: out of memory");
     }
     a->v[10] = b->eps;
@@ -370,6 +384,8 @@ static int bind_node(struct pg_store *q, struct pg_args *a, struct node_bufs *b,
     else
         a->v[19] = NULL;
     arg_bool(a, 20, n->renamed);
+    a->v[21] = b->radv;
+    a->v[22] = b->rapp;
     return STORE_OK;
 }
 
@@ -395,9 +411,11 @@ static int row_node(struct pg_store *q, const PGresult *r, int i, struct model_n
         return store_fail(&q->base, STORE_IO, "%s: node %lld has a malformed IPv6 '%s'", q->label,
                           (long long)n->id, t);
     if (model_strlist_from_json(&n->endpoints, val(r, i, 10)) < 0 ||
-        model_strlist_from_json(&n->tags, val(r, i, 18)) < 0) {
+        model_strlist_from_json(&n->tags, val(r, i, 18)) < 0 ||
+        model_strlist_from_json(&n->routes_advertised, val(r, i, 21)) < 0 ||
+        model_strlist_from_json(&n->routes_approved, val(r, i, 22)) < 0) {
         model_node_clear(n);
-        return store_fail(&q->base, STORE_IO, "%s: node has malformed endpoints or tags", q->label);
+        return store_fail(&q->base, STORE_IO, "%s: node has malformed endpoints, tags or routes", q->label);
     }
     if ((t = val(r, i, 11)) && !(n->hostinfo = strdup(t))) {
         model_node_clear(n);
@@ -464,8 +482,7 @@ static int pg_node_insert(struct store *s, struct model_node *n)
         arg_int(&a, 0, 0);
     if (rc == STORE_OK) {
         rc = pg_query(q, Q_NODE_INSERT, a.v, &r, "insert node");
-        free(b.eps);
-        free(b.tags);
+        node_bufs_free(&b);
     }
     if (rc == STORE_CONFLICT)
         rc = node_conflict(q, n);
@@ -492,8 +509,7 @@ static int pg_node_update(struct store *s, const struct model_node *n)
     if (rc != STORE_OK)
         return rc;
     rc = pg_query(q, Q_NODE_UPDATE, a.v, &r, "update node");
-    free(b.eps);
-    free(b.tags);
+    node_bufs_free(&b);
     if (rc == STORE_CONFLICT)
         return node_conflict(q, n);
     if (rc != STORE_OK)
@@ -775,6 +791,56 @@ static int pg_authkey_revoke(struct store *s, int64_t id)
     return key_update(s, Q_KEY_REVOKE, id, 0, "revoke pre-auth key");
 }
 
+/* ---- the policy ---- */
+
+static int pg_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
+{
+    *text = NULL;
+    *len = 0;
+    if (updated)
+        *updated = 0;
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_POLICY_GET, NULL, &r, "read policy");
+    if (rc != STORE_OK)
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return store_fail(s, STORE_NOTFOUND, "no policy stored");
+    }
+    const char *t = PQgetvalue(r, 0, 0);
+    size_t n = (size_t)PQgetlength(r, 0, 0);
+    if (!(*text = malloc(n + 1))) {
+        PQclear(r);
+        return store_fail(s, STORE_IO, "out of memory");
+    }
+    memcpy(*text, t, n);
+    (*text)[n] = 0;
+    *len = n;
+    if (updated)
+        *updated = val_int(r, 0, 1);
+    PQclear(r);
+    return STORE_OK;
+}
+
+static int pg_policy_set(struct store *s, const char *text, size_t len)
+{
+    /* Parameters are NUL-terminated text: a policy with a NUL in it is refused rather than cut short. */
+    if (memchr(text, 0, len))
+        return store_fail(s, STORE_INVALID, "policy: the text holds a NUL byte");
+    char *t = strndup(text, len);
+    if (!t)
+        return store_fail(s, STORE_IO, "out of memory");
+    struct pg_args a = {0};
+    a.v[0] = t;
+    arg_int(&a, 1, pg_now());
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_POLICY_SET, a.v, &r, "store policy");
+    free(t);
+    if (rc == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
 const struct store_ops pg_store_ops = {
     .scheme = "postgres",
     .open = pg_open,
@@ -808,6 +874,8 @@ const struct store_ops pg_store_ops = {
     .authkey_mark_used = pg_authkey_mark_used,
     .authkey_expire = pg_authkey_expire,
     .authkey_revoke = pg_authkey_revoke,
+    .policy_get = pg_policy_get,
+    .policy_set = pg_policy_set,
 };
 
 const struct store_ops *store_postgres_ops(void) { return &pg_store_ops; }

@@ -59,5 +59,15 @@ const char *const pg_migrations[] = {
 
     /* 3: whether an admin gave the node its name. */
     "ALTER TABLE nodes ADD COLUMN renamed BOOLEAN NOT NULL DEFAULT false;",
+
+    /* 4: the tailnet policy when control.policy.mode is database (one row: the text as uploaded). */
+    "CREATE TABLE policy ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " text TEXT NOT NULL,"
+    " updated BIGINT NOT NULL);",
+
+    /* 5: the routes a node advertises and the routes approved for it (JSON arrays of CIDR text). */
+    "ALTER TABLE nodes ADD COLUMN routes_advertised TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE nodes ADD COLUMN routes_approved TEXT NOT NULL DEFAULT '[]';",
 };
 const int pg_latest = (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -18,6 +18,9 @@
 #include "modules/node/magicsock/peer.c"
 #include "modules/node/magicsock/pmp.c"
 #include "modules/node/magicsock/portmap.c"
+/* UPnP (libminiupnpc parses its own network input, on a thread): the stubs, so the fuzzer needs no library */
+#define WEFT_NO_UPNP
+#include "modules/node/magicsock/upnp.c"
 
 static struct loop *L;
 static struct wg_device *D;

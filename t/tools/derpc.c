@@ -185,6 +185,13 @@ static void on_ping_timer(struct timer *t, void *arg)
     derp_client_ping(client, d);
 }
 
+/* SIGUSR1: one ping now (a test makes this connection the one that sent last, at the moment it chooses) */
+static void on_usr1(int signo, void *arg)
+{
+    if (client)
+        on_ping_timer(NULL, NULL);
+}
+
 /* --progress: "progress received=N sent=N" every so often (tests watch a receiver's count move) */
 static void on_progress(struct timer *t, void *arg)
 {
@@ -795,6 +802,7 @@ int main(int argc, char **argv)
     timer_init(&t_timeout, L, on_timeout, NULL);
     timer_init(&t_hold, L, on_hold, NULL);
     timer_init(&t_ping, L, on_ping_timer, NULL);
+    loop_signal(L, SIGUSR1, on_usr1, NULL);
     timer_init(&t_progress, L, on_progress, NULL);
     if (opt.progress_ms > 0)
         timer_start(&t_progress, (uint64_t)opt.progress_ms);

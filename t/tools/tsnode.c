@@ -7,6 +7,9 @@
  *   tsnode URL DIR NAME churn COUNT [N]          COUNT endpoint updates in a row on one channel, each
  *                                                with N (default 64) random IPv6 endpoints: peers' streams
  *                                                get COUNT deltas that do not compress
+ * With TSNODE_ROUTES=CIDR[,CIDR...] in the environment, map and lite advertise those routes (Hostinfo.RoutableIPs),
+ * as an official client's --advertise-routes / --advertise-exit-node do. map answers PingRequests that
+ * come with URLIsNoise (control's health probes) with a HEAD over the channel, as the official client does.
  * With TSNODE_HOSTINFO=FILE in the environment, the Hostinfo sent is that file's JSON object, as is
  * (hostile strings, huge ones), instead of {"Hostname":H,"OS":"linux"}.
  * Keys live in DIR/NAME.machine and DIR/NAME.node (created on first use); the hostname given to register
@@ -72,6 +75,36 @@ static void map_head(struct control_call *call, int status, const struct http_he
     }
 }
 
+static void ping_done(struct control_call *call, int status, const uint8_t *body, size_t len, const char *err,
+                      void *arg)
+{
+    (void)call, (void)body, (void)len, (void)arg;
+    if (err || status != 200)
+        fprintf(stderr, "tsnode: ping answer: %s %d\n", err ? err : "", status);
+}
+
+/* A PingRequest with URLIsNoise (control's health probe): HEAD of its path over the channel, as the
+ * official client's answerHeadPing does. */
+static void answer_ping(const char *m, size_t ml)
+{
+    static const char key[] = "\"PingRequest\":{\"URL\":\"";
+    char buf[1024];
+    if (!cc || ml >= sizeof buf)
+        return;
+    memcpy(buf, m, ml);
+    buf[ml] = 0;
+    char *u = strstr(buf, key);
+    if (!u || !strstr(buf, "\"URLIsNoise\":true"))
+        return;
+    u += sizeof key - 1;
+    char *end = strchr(u, '"'), *p = strstr(u, "://");
+    if (!end || !p || !(p = strchr(p + 3, '/')) || p > end)
+        return;
+    *end = 0;
+    static const struct control_call_cbs cbs = {NULL, NULL, ping_done};
+    control_client_request(cc, "HEAD", p, NULL, 0, NULL, 0, &cbs, NULL);
+}
+
 static void map_data(struct control_call *call, const uint8_t *d, size_t len, void *arg)
 {
     (void)call, (void)arg;
@@ -92,6 +125,7 @@ static void map_data(struct control_call *call, const uint8_t *d, size_t len, vo
             printf("%llu %.*s\n", (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000,
                    (int)ml, (const char *)m);
             fflush(stdout);
+            answer_ping((const char *)m, ml);
             if (++got >= want) {
                 rc = 0;
                 loop_stop(L);
@@ -114,7 +148,25 @@ static void map_done(struct control_call *call, int status, const uint8_t *body,
     loop_stop(L);
 }
 
-/* TSNODE_HOSTINFO's file (malloc'd), or the default Hostinfo for hostname (plus extra members). */
+/* ",\"RoutableIPs\":[...]" from TSNODE_ROUTES, or "" */
+static const char *routable(void)
+{
+    static char out[2048];
+    const char *e = getenv("TSNODE_ROUTES");
+    if (!e || !*e)
+        return "";
+    size_t l = (size_t)snprintf(out, sizeof out, ",\"RoutableIPs\":[");
+    for (const char *p = e; *p && l < sizeof out - 8;) {
+        size_t n = strcspn(p, ",");
+        l += (size_t)snprintf(out + l, sizeof out - l, "%s\"%.*s\"", out[l - 1] == '[' ? "" : ",", (int)n, p);
+        p += n + (p[n] == ',');
+    }
+    snprintf(out + l, sizeof out - l, "]");
+    return out;
+}
+
+/* TSNODE_HOSTINFO's file (malloc'd), or the default Hostinfo for hostname (its TSNODE_ROUTES, plus extra
+ * members). */
 static char *hostinfo_json(const char *hostname, const char *extra)
 {
     const char *f = getenv("TSNODE_HOSTINFO");
@@ -133,9 +185,10 @@ static char *hostinfo_json(const char *hostname, const char *extra)
         b[n] = 0;
         return b;
     }
-    size_t n = strlen(hostname) + strlen(extra) + 64;
+    const char *routes = routable();
+    size_t n = strlen(hostname) + strlen(routes) + strlen(extra) + 64;
     char *b = malloc(n);
-    snprintf(b, n, "{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}", hostname, extra);
+    snprintf(b, n, "{\"Hostname\":\"%s\",\"OS\":\"linux\"%s%s}", hostname, routes, extra);
     return b;
 }
 

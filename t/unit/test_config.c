@@ -20,9 +20,14 @@ struct srv {
     long long timeout;
     int mode;
     struct cfg_list peers;
+    char *dns_name;
+    struct cfg_map dns_zones;
+    struct cfg_list dns_names;
     char *acme_dir;
     struct cfg_list acme_domains;
     char *tls_key;
+    int group_mode;
+    char *group_path;
 };
 
 /* a value check: names must not contain 'x' */
@@ -32,6 +37,16 @@ static const char *no_x(const char *v, char *buf, size_t len)
         return NULL;
     snprintf(buf, len, "'%s' has an x", v);
     return buf;
+}
+
+/* checks of the dns.* group: a name may not have an X; a zone's values are numbers */
+static const char *check_name(const char *item, char *buf, size_t len)
+{
+    return strchr(item, 'X') ? (snprintf(buf, len, "'%s' has an X", item), buf) : NULL;
+}
+static const char *check_num(const char *item, char *buf, size_t len)
+{
+    return strspn(item, "0123456789,") == strlen(item) ? NULL : (snprintf(buf, len, "'%s' is not a number", item), buf);
 }
 
 static const char *const modes[] = {"open", "closed", NULL};
@@ -64,6 +79,11 @@ static const struct cfg_key srv_keys[] = {
     {"tls.acme.directory", CFG_STR, "https://d", "d", offsetof(struct srv, acme_dir), 0, 0, NULL, no_x},
     {"tls.acme.domains", CFG_LIST, NULL, "d", offsetof(struct srv, acme_domains), 0, 0, NULL, NULL},
     {"tls.key", CFG_STR, NULL, "d", offsetof(struct srv, tls_key), 0, 0, NULL, NULL},
+    {"group.mode", CFG_ENUM, "open", "d", offsetof(struct srv, group_mode), 0, 0, modes, NULL},
+    {"group.path", CFG_STR, NULL, "d", offsetof(struct srv, group_path), 0, 0, NULL, NULL},
+    {"dns.name", CFG_STR, NULL, "d", offsetof(struct srv, dns_name), 0, 0, NULL, check_name},
+    {"dns.zones", CFG_MAP, NULL, "d", offsetof(struct srv, dns_zones), 0, 0, NULL, check_num},
+    {"dns.names", CFG_LIST, NULL, "d", offsetof(struct srv, dns_names), 0, 0, NULL, check_name},
     CFG_END,
 };
 
@@ -189,6 +209,21 @@ int main(void)
     ok(has(&err, "command line: server.workers: 'x' is not an integer"), "override wrong type");
     cfg_errors_free(&err);
 
+    /* a group of dotted keys: nested or dotted in the file, dotted on the command line */
+    n = load_text("server:\n  group:\n    mode: closed\n    path: /p\n", NULL, 0, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/p"), "a nested mapping sets group.mode, group.path");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group.mode: closed\n", (struct cfg_override[]){{"server.group.path=/q"}}, 1, &err);
+    ok(n == 0 && srv.group_mode == 1 && !strcmp(srv.group_path, "/q"), "dotted in the file and with -o");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  group:\n    mode: ajar\n    pth: x\n    mode: open\n", NULL, 0, &err);
+    is_int(n, 3, "errors inside a nested group");
+    ok(has(&err, "F.yaml:3:11: server.group.mode: 'ajar' is not one of: open closed"), "bad value, full key path");
+    ok(has(&err, "F.yaml:4:5: server.group.pth: unknown key (did you mean 'server.group.path'?)"),
+       "unknown nested key with a suggestion");
+    ok(has(&err, "server.group.mode: duplicate key (first at line 3)"), "duplicate nested key");
+    cfg_errors_free(&err);
+
     /* missing file */
     config_free(secs, 2);
     n = config_load(secs, 2, "/nonexistent/weft.yaml", NULL, NULL, 0, &err);
@@ -203,18 +238,92 @@ int main(void)
     ok(cfg_parse_duration("5x", &ms) < 0 && cfg_parse_duration("", &ms) < 0 && cfg_parse_duration("-1s", &ms) < 0,
        "bad durations refused");
 
+    /* a group of keys (dns.*), a map; each value's check at its position */
+    n = load_text("server:\n"
+                  "  dns:\n"
+                  "    name: aXb\n"
+                  "    zones:\n"
+                  "      good: [1, 2]\n"
+                  "      bad: [3, x]\n"
+                  "    names: [ok, nX]\n"
+                  "  listen: ok\n",
+                  NULL, 0, &err);
+    ok(n == 3, "three check errors (%zu)", n);
+    ok(has(&err, "F.yaml:3:11: server.dns.name: 'aXb' has an X"), "a string's check, at its value");
+    ok(has(&err, "F.yaml:6:16: server.dns.zones: 'x' is not a number"), "a map value's check, at the item");
+    ok(has(&err, "F.yaml:7:17: server.dns.names: 'nX' has an X"), "a list item's check, at the item");
+    ok(srv.dns_zones.n == 0 && srv.dns_names.n == 0, "a map or list with a bad item is not set");
+    cfg_errors_free(&err);
+    /* what a module's check hook does with several keys: report at a list item or a map's name */
+    n = load_text("server:\n"
+                  "  dns:\n"
+                  "    zones:\n"
+                  "      good: [1, 2]\n"
+                  "      bad: 3, 4\n"
+                  "    names: [q, ok]\n"
+                  "  listen: ok\n",
+                  NULL, 0, &err);
+    ok(n == 0 && srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[1], "bad") && srv.dns_zones.vals[1].n == 2 &&
+           !strcmp(srv.dns_zones.vals[1].v[1], "4") && srv.dns_names.n == 2,
+       "the map as written (a list, or a comma-separated scalar)");
+    for (size_t i = 0; i < srv.dns_zones.n; i++)
+        if (!strcmp(srv.dns_zones.keys[i], "bad"))
+            cfg_error_item(&err, &secs[1], "dns.zones", i, "zone '%s' is bad", srv.dns_zones.keys[i]);
+    for (size_t i = 0; i < srv.dns_names.n; i++)
+        if (!strcmp(srv.dns_names.v[i], srv.listen))
+            cfg_error_item(&err, &secs[1], "dns.names", i, "'%s' is the same as listen", srv.dns_names.v[i]);
+    ok(has(&err, ":5:7: server.dns.zones: zone 'bad' is bad"), "cfg_error_item: a map's name, at the name");
+    ok(has(&err, ":6:16: server.dns.names: 'ok' is the same as listen"),
+       "cfg_error_item: a list item, at the item (comparing with a key set later in the file)");
+    cfg_error_item(&err, &secs[1], "dns.names", 7, "past the end");
+    ok(has(&err, ":6:12: server.dns.names: past the end"), "cfg_error_item past the items: at the key");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  peers: a, b\n  dns:\n    names: c, dX\n", NULL, 0, &err);
+    ok(n == 1 && srv.peers.n == 2 && !strcmp(srv.peers.v[1], "b") && srv.dns_names.n == 0,
+       "a list written as a comma-separated scalar in the file");
+    ok(has(&err, "F.yaml:4:12: server.dns.names: 'dX' has an X"), "... its items checked at the scalar");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  dns.zones: {a: [1], a: 2}\n  names: [q]\n  dns: {name: q, nope: 1}\n", NULL, 0, &err);
+    ok(has(&err, "F.yaml:2:14: server.dns.zones: 'a' appears twice"), "a map's key twice");
+    ok(has(&err, "server.names: unknown key (did you mean 'server.dns.names'?)"),
+       "a key moved into a group is suggested by its old name");
+    ok(has(&err, "F.yaml:4:18: server.dns.nope: unknown key"), "an unknown key in a group");
+    ok(srv.dns_name && !strcmp(srv.dns_name, "q"), "dotted and nested forms both set the group's keys");
+    cfg_errors_free(&err);
+    n = load_text("server:\n  dns:\n    zones: {a: [1]}\n",
+                  (struct cfg_override[]){{"server.dns.zones={z: [1, 2], y: 3}"}, {"server.dns.names=ok, Xa"}}, 2,
+                  &err);
+    ok(n == 1 && srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[0], "z") && srv.dns_zones.vals[0].n == 2 &&
+           !strcmp(srv.dns_zones.vals[1].v[0], "3"),
+       "a map from -o in YAML flow text replaces the file's");
+    ok(has(&err, "command line: server.dns.names: 'Xa' has an X"), "checks on -o values name the command line");
+    cfg_errors_free(&err);
+    n = load_text("state_dir: b\n", (struct cfg_override[]){{"server.dns.zones=[1"}, {"server.dns.zones=x"}}, 2, &err);
+    ok(n == 2 && has(&err, "command line: server.dns.zones: '[1' is not YAML flow text") &&
+           has(&err, "command line: server.dns.zones: expected a mapping of names to lists, found a scalar"),
+       "a map from -o that is not a mapping");
+    if (n != 2)
+        diag("%s", err.text);
+    cfg_errors_free(&err);
+
     /* print → load round trip */
     config_free(secs, 2);
-    config_load(secs, 2, NULL, NULL, (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=p,y"}}, 2,
-                &err);
+    config_load(secs, 2, NULL, NULL,
+                (struct cfg_override[]){{"server.listen=a: b#c"}, {"server.peers=p,y"},
+                                        {"server.dns.zones={\"a b\": [1, \"2,3\"], c: []}"}},
+                3, &err);
     char *buf = NULL;
     size_t blen = 0;
     FILE *f = open_memstream(&buf, &blen);
     config_print(f, secs, 2, 1);
     fclose(f);
     n = load_text(buf, NULL, 0, &err);
-    ok(n == 0 && strcmp(srv.listen, "a: b#c") == 0 && srv.peers.n == 2 && srv.timeout == 90000,
-       "printed configuration loads back the same");
+    ok(n == 0 && strcmp(srv.listen, "a: b#c") == 0 && srv.peers.n == 2 && srv.timeout == 90000 &&
+           srv.dns_zones.n == 2 && !strcmp(srv.dns_zones.keys[0], "a b") && srv.dns_zones.vals[0].n == 2 &&
+           !strcmp(srv.dns_zones.vals[0].v[1], "2,3") && srv.dns_zones.vals[1].n == 0,
+       "printed configuration loads back the same (a group, a map)");
+    if (n)
+        diag("%s\n%s", err.text, buf);
     free(buf);
     cfg_errors_free(&err);
 

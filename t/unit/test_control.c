@@ -11,15 +11,17 @@
 
 #include <sodium.h>
 
+#include "core/cfgcheck.h"
 #include "core/json/tailcfg.h"
 #include "core/loop.h"
 #include "core/wire/mapstream.h"
 #include "modules/control/authkey.h"
 #include "modules/control/ctrl.h"
+#include "modules/control/dnsconf.h"
 #include "modules/control/store.h"
 #include "t/tap.h"
 
-#define MAXMSG 64
+#define MAXMSG 256
 
 struct sink {
     struct mapstream_dec dec;
@@ -107,6 +109,7 @@ static char *reg_json(const uint8_t nk[32], const uint8_t *old, const char *auth
 }
 
 static const char *map_host = "x"; /* Hostinfo.Hostname the map requests of unknown keys carry */
+static const char *map_routes = ""; /* more Hostinfo members (",\"RoutableIPs\":[...]") */
 static struct ctrl *C;
 
 static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, bool omit, const char *eps,
@@ -124,9 +127,9 @@ static char *map_json(const uint8_t nk[32], const uint8_t dk[32], bool stream, b
         snprintf(ni, sizeof ni, ",\"NetInfo\":{\"PreferredDERP\":%d}", derp);
     snprintf(buf, sizeof buf,
              "{\"Version\":97,\"Compress\":\"zstd\",\"KeepAlive\":true,\"NodeKey\":\"nodekey:%s\","
-             "\"DiscoKey\":\"discokey:%s\",\"Stream\":%s,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s}%s%s%s"
+             "\"DiscoKey\":\"discokey:%s\",\"Stream\":%s,\"Hostinfo\":{\"Hostname\":\"%s\",\"OS\":\"linux\"%s%s}%s%s%s"
              "%s}",
-             nh, dh, stream ? "true" : "false", host, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
+             nh, dh, stream ? "true" : "false", host, map_routes, ni, eps ? ",\"Endpoints\":[" : "", eps ? eps : "", eps ? "]" : "",
              omit ? ",\"OmitPeers\":true" : "");
     return buf;
 }
@@ -199,6 +202,177 @@ static int has(const char *s, const char *needle)
     return s && strstr(s, needle) != NULL;
 }
 
+/* The autoApprovers hook (routes.h): approves 10.20.0.0/16 for every node, the exit routes for one. */
+static int64_t approve_exit_for;
+static int approver_calls;
+static bool test_approver(void *arg, const struct cnode *n, const char *route)
+{
+    (void)arg;
+    approver_calls++;
+    if (!strcmp(route, "10.20.0.0/16"))
+        return true;
+    return n->m.id == approve_exit_for && (!strcmp(route, "0.0.0.0/0") || !strcmp(route, "::/0"));
+}
+
+static const char *strlist_text(const struct model_strlist *l, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < l->n && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", l->v[i]);
+    return buf;
+}
+
+/* The id of the last PingRequest in s's messages into id (33 bytes), or "" */
+static void last_probe_id(const struct sink *s, char *id)
+{
+    id[0] = 0;
+    for (int i = 0; i < s->n; i++) {
+        const char *p = strstr(s->msg[i], "/machine/ping-response?id=");
+        if (p && strstr(s->msg[i], "\"KeepAlive\":true") && strstr(s->msg[i], "\"URLIsNoise\":true"))
+            snprintf(id, PROBE_ID_LEN + 1, "%s", p + strlen("/machine/ping-response?id="));
+    }
+}
+
+/* Health probes (probe.h): routers a (n[0]) and b (n[1], primary) share 10.20.0.0/16. */
+static void test_probes(struct cnode **n, struct sink *s, uint8_t (*mk)[32])
+{
+    char ida[PROBE_ID_LEN + 1], idb[PROBE_ID_LEN + 1], q[64], buf[256];
+    int before[2] = {s[0].n, s[1].n};
+    probe_cycle(C);
+    ok(s[0].n == before[0] + 1 && s[1].n == before[1] + 1, "a probe cycle: one message to each router");
+    last_probe_id(&s[0], ida);
+    last_probe_id(&s[1], idb);
+    ok(strlen(ida) == PROBE_ID_LEN && strlen(idb) == PROBE_ID_LEN && strcmp(ida, idb),
+       "a keep-alive with a PingRequest (URLIsNoise, its own random id) for each");
+    snprintf(q, sizeof q, "id=%s", ida);
+    ok(probe_answer(C, mk[1], q) == 404, "a's id answered over b's channel: 404");
+    ok(probe_answer(C, mk[0], "id=00") == 404 && probe_answer(C, mk[0], "") == 404, "unknown ids: 404");
+    ok(probe_answer(C, mk[0], q) == 200, "a answers its probe: 200");
+    ok(probe_answer(C, mk[0], q) == 404, "once");
+    probe_judge(C);
+    ok(!n[0]->unhealthy && n[1]->unhealthy, "b did not answer: unhealthy, a is not");
+    is_str(strlist_text(&n[0]->primary, buf, sizeof buf), "10.20.0.0/16", "the unhealthy primary's prefix goes to a");
+    ok(n[1]->primary.n == 0 && n[1]->m.online, "b keeps its stream but is primary for nothing");
+    probe_cycle(C);
+    last_probe_id(&s[0], ida);
+    last_probe_id(&s[1], idb);
+    snprintf(q, sizeof q, "id=%s", idb);
+    ok(probe_answer(C, mk[1], q) == 200 && !n[1]->unhealthy, "b answers the next probe: healthy again");
+    ok(n[0]->primary.n == 1 && n[1]->primary.n == 0, "and a keeps the prefix (no flapping)");
+    probe_judge(C);
+    ok(n[0]->unhealthy && n[0]->primary.n == 0 && n[1]->primary.n == 1, "a does not answer: b is primary again");
+    probe_cycle(C);
+    probe_judge(C);
+    ok(n[0]->unhealthy && n[1]->unhealthy && n[1]->primary.n == 1,
+       "neither answers: the primary keeps the prefix (no healthy one to give it to)");
+    probe_cycle(C);
+    last_probe_id(&s[0], ida);
+    snprintf(q, sizeof q, "id=%s", ida);
+    probe_answer(C, mk[0], q);
+    probe_judge(C);
+    ok(!n[0]->unhealthy && n[0]->primary.n == 1 && n[1]->primary.n == 0, "a answers again: it takes over from b");
+    last_probe_id(&s[1], idb); /* of the cycle just judged */
+    snprintf(q, sizeof q, "id=%s", idb);
+    n[1]->unhealthy = false;
+    routes_node_update(C, n[1]);
+    probe_cycle(C);
+    ok(probe_answer(C, mk[1], q) == 404, "an answer to an earlier cycle's probe: 404");
+    last_probe_id(&s[0], ida);
+    snprintf(q, sizeof q, "id=%s", ida);
+    probe_answer(C, mk[0], q);
+    probe_judge(C);
+    ok(n[1]->unhealthy, "and it does not count");
+    n[1]->unhealthy = false; /* healthy again for what follows */
+    routes_node_update(C, n[1]);
+    ok(!n[0]->unhealthy && n[0]->primary.n == 1, "(a answered that one: still primary)");
+}
+
+/* Routes through map requests, the approval hook, and the primary election on stream ends. */
+static void test_routes(const char *key)
+{
+    uint8_t mk[2][32], nk[2][32], dk[2][32];
+    struct cnode *n[2];
+    char buf[256];
+    struct regres r;
+    for (int i = 0; i < 2; i++) {
+        randombytes_buf(mk[i], 32), randombytes_buf(nk[i], 32), randombytes_buf(dk[i], 32);
+        do_register(mk[i], reg_json(nk[i], NULL, key, i ? "router-b" : "router-a", NULL, NULL), &r);
+        regres_free(&r);
+        n[i] = ctrl_node_by_node_key(C, nk[i]);
+    }
+    if (!ok(n[0] && n[1], "two routers registered"))
+        return;
+    approve_exit_for = n[0]->m.id;
+    C->approver = (struct route_approver){test_approver, NULL};
+    map_routes = ",\"RoutableIPs\":[\"10.20.0.0/16\",\"10.30.0.0/24\",\"0.0.0.0/0\",\"::/0\"]";
+    for (int i = 0; i < 2; i++)
+        ok(lite(mk[i], nk[i], dk[i], NULL, 0) == 200, "router %d advertises in a lite update", i);
+    is_str(strlist_text(&n[0]->m.routes_advertised, buf, sizeof buf), "0.0.0.0/0,10.20.0.0/16,10.30.0.0/24,::/0",
+       "advertised routes stored, sorted");
+    is_str(strlist_text(&n[0]->m.routes_approved, buf, sizeof buf), "0.0.0.0/0,10.20.0.0/16,::/0",
+       "the hook approved 10.20.0.0/16 and router a's exit routes");
+    is_str(strlist_text(&n[1]->m.routes_approved, buf, sizeof buf), "10.20.0.0/16", "and router b's subnet only");
+    ok(routes_is_exit(n[0]) && !routes_is_exit(n[1]), "a is an exit node, b is not");
+    int calls = approver_calls;
+    lite(mk[0], nk[0], dk[0], "\"10.0.0.1:41641\"", 0);
+    ok(approver_calls == calls, "the same routes again: the hook is not asked again");
+    ok(n[0]->primary.n == 0 && n[1]->primary.n == 0, "offline routers are primary for nothing");
+
+    struct sink s[2];
+    struct ctrl_sess *ss[2];
+    for (int i = 0; i < 2; i++) {
+        sink_init(&s[i], L);
+        ss[i] = open_stream(mk[i], nk[i], dk[i], &s[i]);
+    }
+    is_str(strlist_text(&n[0]->primary, buf, sizeof buf), "10.20.0.0/16", "a came first: primary for 10.20.0.0/16");
+    ok(n[1]->primary.n == 0, "b is not");
+    size_t len;
+    const char *pj = mapper_peer_json(C, n[0], &len);
+    ok(has(pj, "\"PrimaryRoutes\":[\"10.20.0.0/16\"]") &&
+           has(pj, "\"AllowedIPs\":[\"100.") && has(pj, "\"10.20.0.0/16\",\"0.0.0.0/0\",\"::/0\"]"),
+       "a's entry: the subnet in AllowedIPs and PrimaryRoutes, the exit routes in AllowedIPs");
+    const char *al = pj ? strstr(pj, "\"AllowedIPs\":[") : NULL;
+    ok(al && !memmem(al, strcspn(al, "]"), "10.30.0.0/24", 12) && has(pj, "\"RoutableIPs\":[\"10.20.0.0/16\",\"10.30.0.0/24\""),
+       "the unapproved 10.30.0.0/24 is in its Hostinfo.RoutableIPs only, never in AllowedIPs");
+    ctrl_sess_end(ss[0]);
+    is_str(strlist_text(&n[1]->primary, buf, sizeof buf), "10.20.0.0/16", "a's stream ends: b takes over");
+    pj = mapper_peer_json(C, n[1], &len);
+    ok(has(pj, "\"PrimaryRoutes\":[\"10.20.0.0/16\"]"), "b's entry carries it");
+    ok(n[1]->pending & CH_FULL, "b is queued for its peers as a whole node");
+    ss[0] = open_stream(mk[0], nk[0], dk[0], &s[0]);
+    ok(n[0]->primary.n == 0 && n[1]->primary.n == 1, "a back: b stays primary");
+    test_probes(n, s, mk);
+    map_routes = ",\"RoutableIPs\":[\"0.0.0.0/0\"]";
+    lite(mk[1], nk[1], dk[1], NULL, 0);
+    ok(n[1]->m.routes_advertised.n == 0, "b withdraws its subnet (a lone 0.0.0.0/0 is ignored)");
+    is_str(strlist_text(&n[0]->primary, buf, sizeof buf), "10.20.0.0/16", "a is primary again");
+    ok(C->routes.n == 1 && C->routes.v[0].nnodes == 1, "the table: one prefix, one node");
+    /* a new policy: what is advertised and unapproved is offered to the approver again */
+    map_routes = ",\"RoutableIPs\":[\"10.40.0.0/24\"]";
+    C->approver = (struct route_approver){NULL, NULL};
+    lite(mk[1], nk[1], dk[1], NULL, 0);
+    ok(!model_strlist_contains(&n[1]->m.routes_approved, "10.40.0.0/24"), "no approver: 10.40.0.0/24 waits");
+    C->approver = (struct route_approver){test_approver, NULL};
+    routes_auto_approve_all(C);
+    ok(!model_strlist_contains(&n[1]->m.routes_approved, "10.40.0.0/24"), "an approver that refuses it: still waits");
+    approve_exit_for = -1;
+    struct model_strlist none = {0};
+    routes_set_approved(C, n[0], &none);
+    ok(!routes_is_exit(n[0]) && n[0]->primary.n == 0, "approvals withdrawn by hand: a is neither exit nor primary");
+    routes_auto_approve_all(C);
+    is_str(strlist_text(&n[0]->m.routes_approved, buf, sizeof buf), "10.20.0.0/16",
+           "routes_auto_approve_all: the approver approves a's subnet again (not its exit routes)");
+    is_str(strlist_text(&n[0]->primary, buf, sizeof buf), "10.20.0.0/16", "and a is primary again");
+    map_routes = "";
+    for (int i = 0; i < 2; i++) {
+        if (ss[i])
+            ctrl_sess_end(ss[i]);
+        sink_free(&s[i]);
+    }
+    C->approver = (struct route_approver){NULL, NULL};
+}
+
 int main(void)
 {
     char dir[] = "/tmp/weft-test-control.XXXXXX";
@@ -228,8 +402,8 @@ int main(void)
     struct control_conf conf;
     memset(&conf, 0, sizeof conf);
     conf.server_url = "http://127.0.0.1:18080";
-    conf.base_domain = "example.com";
-    conf.magic_dns = 1;
+    conf.dns.base_domain = "example.com";
+    conf.dns.magic_dns = 1;
     conf.prefix_v4 = "100.64.0.0/10";
     conf.prefix_v6 = "fd7a:115c:a1e0::/48";
     conf.ephemeral_timeout = 300;
@@ -480,6 +654,22 @@ int main(void)
     sink_free(&s2);
     sink_free(&s6);
     st = store_open(dbpath, true, err, sizeof err);
+    /* control.dns in full for the restarted server: nameservers as a fallback (override_local_dns off),
+     * split DNS, an inline record and a watched file of records */
+    char recfile[300];
+    snprintf(recfile, sizeof recfile, "%s/records", dir);
+    FILE *rf = fopen(recfile, "w");
+    fputs("# test records\nwiki.example.com CNAME grafana.example.com.\n", rf);
+    fclose(rf);
+    char *ns[] = {"10.0.0.1", "https://doh.example/dns-query"}, *inl[] = {"grafana.example.com A 100.64.0.7"};
+    char *rkeys[] = {"corp.example"};
+    char *corp[] = {"10.0.0.53"};
+    struct cfg_list rvals[] = {{corp, 1}};
+    conf.dns.nameservers = (struct cfg_list){ns, 2};
+    conf.dns.extra_records = (struct cfg_list){inl, 1};
+    conf.dns.routes = (struct cfg_map){rkeys, rvals, 1};
+    conf.dns.extra_records_file = recfile;
+    conf.dns.override_local_dns = 0;
     C = st ? ctrl_new(&conf, L, st, true, 3478, err, sizeof err) : NULL;
     ok(C && C->nnodes == nn, "after a restart the same %zu nodes", nn);
     n1b = C ? ctrl_node_by_node_key(C, nk1b) : NULL;
@@ -492,6 +682,83 @@ int main(void)
     struct cnode *n7 = C ? ctrl_node_by_node_key(C, nk7) : NULL;
     ok(n7 && !strcmp(n7->m.given_name, "node-one-1") && memcmp(n7->m.ipv4, v4, 4),
        "gets a fresh name and address (%s)", n7 ? n7->m.given_name : "");
+    test_routes(reusable);
+
+    /* its map: the DNSConfig of control.dns */
+    uint8_t dk7[32];
+    randombytes_buf(dk7, 32);
+    struct sink s7;
+    sink_init(&s7, L);
+    map_host = "Node One";
+    struct ctrl_sess *ss7 = open_stream(mk7, nk7, dk7, &s7);
+    ok(ss7 && s7.n == 1, "a stream for the new node");
+    const char *m7 = s7.n ? s7.msg[0] : "";
+    ok(has(m7, "\"FallbackResolvers\":[{\"Addr\":\"10.0.0.1\"},{\"Addr\":\"https://doh.example/dns-query\"}]") &&
+           !has(m7, "\"Resolvers\":[{"),
+       "without override_local_dns the nameservers (an IP, a DoH URL) are FallbackResolvers");
+    ok(has(m7, "\"corp.example\":[{\"Addr\":\"10.0.0.53\"}]") && has(m7, "\"64.100.in-addr.arpa\":[]"),
+       "Routes: the split domain with its resolver, and the reverse zones");
+    ok(has(m7, "{\"Name\":\"grafana.example.com\",\"Type\":\"A\",\"Value\":\"100.64.0.7\"}") &&
+           has(m7, "{\"Name\":\"wiki.example.com\",\"Type\":\"CNAME\",\"Value\":\"grafana.example.com.\"}"),
+       "ExtraRecords: the inline record and the file's");
+    /* the file changes: every node gets the new DNSConfig as a delta */
+    usleep(20000); /* a new mtime even on coarse clocks */
+    rf = fopen(recfile, "w");
+    fputs("wiki.example.com CNAME grafana.example.com.\nnas.example.com AAAA fd7a:115c:a1e0::99\n", rf);
+    fclose(rf);
+    int got = -1;
+    uint64_t t0 = loop_update_now(L);
+    for (int i = 1; got < 0 && loop_update_now(L) - t0 < 5000;) {
+        loop_run_once(L, 10);
+        for (; i < s7.n && got < 0; i++)
+            if (has(s7.msg[i], "\"DNSConfig\""))
+                got = i;
+    }
+    ok(got > 0 && has(s7.msg[got], "\"Name\":\"nas.example.com\",\"Type\":\"AAAA\"") &&
+           has(s7.msg[got], "grafana.example.com"),
+       "a changed records file reaches the node as a delta with the whole DNSConfig (%llu ms)",
+       (unsigned long long)(loop_update_now(L) - t0));
+    /* a bad file: reported, the nodes keep what they have */
+    int n_before = s7.n;
+    rf = fopen(recfile, "w");
+    fputs("nas.example.com AAAA fd7a:115c:a1e0::99\nbad.example.com A 300.1.1.1\n", rf);
+    fclose(rf);
+    run_for(2500);
+    bool dns_again = false;
+    for (int i = n_before; i < s7.n; i++)
+        dns_again |= has(s7.msg[i], "\"DNSConfig\"");
+    ok(!dns_again && has(C->dns_json, "nas.example.com") && has(C->dns_json, "grafana.example.com"),
+       "a bad records file changes nothing");
+    char cerr[512];
+    /* check-config's share (control's check hook): the records file, records outside every domain */
+    struct cfg_section sec = {"control", NULL, sizeof conf, &conf};
+    struct cfg_errors ce = {0};
+    char *inl2[] = {"grafana.example.com A 100.64.0.7", "x.elsewhere.org A 1.2.3.4", "a.corp.example TXT hello world",
+                    "b.example.com fd7a:115c:a1e0::5"};
+    conf.dns.extra_records = (struct cfg_list){inl2, 4};
+    dnsconf_check(&sec, &ce);
+    ok(ce.count == 2 && strstr(ce.text, "/records:2:19: '300.1.1.1' is not an IPv4 address"),
+       "check-config names the records file's line and column");
+    ok(ce.text && strstr(ce.text, "control.dns.extra_records: x.elsewhere.org is outside every configured domain"),
+       "a record outside every configured domain is refused (records under a split domain, without a type: fine)");
+    if (ce.count != 2)
+        diag("%s", ce.text ? ce.text : "");
+    cfg_errors_free(&ce);
+    conf.dns.extra_records = (struct cfg_list){inl, 1};
+    ok(dnsconf_check_record("grafana.example.com A 300.1.1.1", cerr, sizeof cerr) &&
+           !dnsconf_check_record("x.elsewhere.org A 1.2.3.4", cerr, sizeof cerr),
+       "a record's own check: its form, not its domain (the hook sees the domains)");
+    static const char *const good[] = {"10.0.0.1", "10.0.0.1:5353", "[fd00::1]:53", "fd00::1", "https://d.example/q"};
+    static const char *const bad[] = {"10.0.0", "10.0.0.1:0", "10.0.0.1:x", "fd00::1:53:", "https://", "tls://x",
+                                      "dns.example"};
+    int goods = 0, bads = 0;
+    for (size_t i = 0; i < 5; i++)
+        goods += !cfg_check_nameserver(good[i], cerr, sizeof cerr);
+    for (size_t i = 0; i < 7; i++)
+        bads += cfg_check_nameserver(bad[i], cerr, sizeof cerr) != NULL;
+    ok(goods == 5 && bads == 7, "nameservers: IP, IP:PORT, [IPv6]:PORT, https:// (%d of 5); not others (%d of 7)",
+       goods, bads);
+    sink_free(&s7);
 
     ctrl_free(C);
     store_close(st);

@@ -612,6 +612,31 @@ static void test_migration_from_v1(void)
     sqlite3_close(db);
 }
 
+/* The tailnet policy (control.policy.mode: database): none at first, then the text as stored, replaced
+ * whole, kept across a reopen. */
+static void test_policy(void)
+{
+    struct store *s = open_db("policy.db", true);
+    char *t = NULL;
+    size_t len = 1;
+    int64_t updated = 1;
+    is_int(store_policy_get(s, &t, &len, &updated), STORE_NOTFOUND, "no policy stored yet");
+    ok(t == NULL && len == 0 && updated == 0, "and nothing returned");
+    static const char p1[] = "{\n  // comments are kept\n  \"acls\": [],\n}\n";
+    is_int(store_policy_set(s, p1, sizeof p1 - 1), STORE_OK, "store a policy");
+    is_int(store_policy_get(s, &t, &len, &updated), STORE_OK, "read it back");
+    ok(t && len == sizeof p1 - 1 && !memcmp(t, p1, len) && updated > 0, "byte for byte, with its time");
+    free(t);
+    static const char p2[] = "{\"acls\": [{\"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"*:*\"]}]}";
+    is_int(store_policy_set(s, p2, sizeof p2 - 1), STORE_OK, "replace it");
+    store_close(s);
+    s = open_db("policy.db", false);
+    is_int(store_policy_get(s, &t, &len, &updated), STORE_OK, "after a reopen");
+    ok(t && len == sizeof p2 - 1 && !memcmp(t, p2, len), "the replacement is what is stored");
+    free(t);
+    store_close(s);
+}
+
 static void test_refusals(void)
 {
     char p[1024], err[STORE_ERR_MAX];
@@ -998,6 +1023,7 @@ int main(void)
     test_authkeys_and_user_delete();
     test_transactions();
     test_migration_from_v1();
+    test_policy();
     test_refusals();
 #ifdef HAVE_PQ
     if (tb_pg()) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/addr.h"
 #include "core/log.h"
 #include "core/wg/device.h"
 #include "core/wire/stun.h"
@@ -78,38 +79,17 @@ char *ms_addr_format(const struct disco_addr *a, char *buf, size_t cap)
 
 int ms_addr_parse(const char *text, struct disco_addr *a)
 {
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *colon;
+    /* core's parser (the one listeners and peers' endpoints use); an endpoint is more: an IP address
+     * (no wildcard, no name, no unix path, no IPv6 scope: a disco_addr carries none) and a port */
+    struct addr p;
     memset(a, 0, sizeof *a);
-    if (!text)
+    if (addr_parse_numeric(text, &p) != 0 || p.host[0] == 0 || p.port == 0)
         return -1;
-    if (text[0] == '[') {
-        const char *end = strchr(text, ']');
-        if (!end || end[1] != ':' || (size_t)(end - text - 1) >= sizeof host)
-            return -1;
-        memcpy(host, text + 1, (size_t)(end - text - 1));
-        host[end - text - 1] = 0;
-        colon = end + 1;
-    } else {
-        colon = strrchr(text, ':');
-        if (!colon || (size_t)(colon - text) >= sizeof host || memchr(text, ':', (size_t)(colon - text)))
-            return -1;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = 0;
-    }
-    char *end;
-    if (colon[1] < '0' || colon[1] > '9')
+    if (p.sa.ss_family == AF_INET6 && ((const struct sockaddr_in6 *)&p.sa)->sin6_scope_id != 0)
         return -1;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end || port == 0 || port > 65535)
+    if (p.sa.ss_family != AF_INET && p.sa.ss_family != AF_INET6)
         return -1;
-    uint8_t b[16];
-    if (inet_pton(AF_INET, host, b) == 1)
-        ms_addr_from4(a, b, (uint16_t)port);
-    else if (text[0] == '[' && inet_pton(AF_INET6, host, a->ip) == 1)
-        a->port = (uint16_t)port;
-    else
-        return -1;
+    ms_addr_from_sa(a, (const struct sockaddr *)&p.sa);
     return 0;
 }
 

@@ -211,6 +211,31 @@ bool ms_pm_mapping(struct ms_portmap *pm, struct disco_addr *ext);
 void ms_pm_services(struct ms_portmap *pm, int *upnp, int *pmp, int *pcp);
 void ms_pm_link_changed(struct ms_portmap *pm);
 
+/* ---- upnp.c: UPnP IGD through libminiupnpc, one blocking job at a time on a thread of its own ---- */
+struct ms_upnp;
+struct ms_upnp_result {
+    bool probe, delete;   /* which job this was */
+    bool igd;             /* an Internet Gateway Device answered */
+    bool mapped;          /* a mapping was made (or refreshed) */
+    bool deleted;
+    uint8_t ext_ip[4];
+    uint16_t ext_port;
+    uint32_t lifetime;    /* seconds granted, 0: permanent (refreshed all the same) */
+    char err[160];        /* why not, when not */
+};
+/* r: valid during the call only; called on the loop's thread. */
+typedef void (*ms_upnp_cb)(void *arg, const struct ms_upnp_result *r);
+/* NULL when UPnP is not built in (configure without libminiupnpc) or on failure. */
+struct ms_upnp *ms_upnp_new(struct loop *l, ms_upnp_cb cb, void *arg);
+bool ms_upnp_busy(const struct ms_upnp *u);
+/* Start a job: false when one is under way (or it cannot start). self: our LAN address. */
+bool ms_upnp_probe(struct ms_upnp *u, const uint8_t self[4]);
+bool ms_upnp_map(struct ms_upnp *u, const uint8_t self[4], uint16_t internal_port, uint32_t lifetime);
+/* Another network: delete our mapping (a job) and forget the gateway. false when a job is under way. */
+bool ms_upnp_forget(struct ms_upnp *u);
+/* Wait for a job under way, delete our mapping (blocking, bounded by libminiupnpc's timeouts), free. */
+void ms_upnp_free(struct ms_upnp *u);
+
 /* ---- addresses ---- */
 static inline bool ms_addr_is4(const struct disco_addr *a)
 {

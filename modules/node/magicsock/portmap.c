@@ -3,7 +3,9 @@
  * "portmapped"), and what the gateway speaks for netcheck. Own small clients on the loop for NAT-PMP
  * (RFC 6886) and PCP (RFC 6887): both are a fixed binary exchange with the default gateway on UDP 5351
  * (pmp.c encodes and parses them), so a library would add little; and no call here may block the
- * node's one loop. (UPnP IGD, which needs SSDP discovery, HTTP and XML, is not spoken yet.)
+ * node's one loop. UPnP IGD (SSDP discovery, HTTP, SOAP/XML) goes through libminiupnpc on a thread
+ * (upnp.c): it is asked only when neither NAT-PMP nor PCP gave a mapping - they are cheaper, and a
+ * gateway that speaks them all (miniupnpd) keeps one mapping for us, not two.
  *
  * The gateway is the IPv4 default route's (/proc/net/route). A probe (NAT-PMP external-address request
  * and PCP ANNOUNCE) tells which protocols answer; a mapping is asked of both (the first success wins),
@@ -48,6 +50,9 @@ struct ms_portmap {
     uint8_t pmp_ext[4];
     uint8_t nonce[PCP_NONCE_LEN];
     uint16_t internal_port;
+    struct ms_upnp *up;   /* NULL: UPnP not built in */
+    bool via_upnp;        /* the live mapping is UPnP's: renewed and deleted there */
+    uint64_t upnp_retry_after;
     bool have;            /* a live mapping */
     struct disco_addr ext;
     uint64_t renew_at, expires;
@@ -145,6 +150,7 @@ static void got_mapping(struct ms_portmap *pm, const uint8_t ip4[4], uint16_t po
     ms_addr_from4(&a, ip4, port);
     bool changed = !pm->have || !ms_addr_eq(&a, &pm->ext);
     pm->have = true;
+    pm->via_upnp = strcmp(how, "upnp") == 0;
     pm->ext = a;
     if (lifetime < 10)
         lifetime = 10;
@@ -158,6 +164,65 @@ static void got_mapping(struct ms_portmap *pm, const uint8_t ip4[4], uint16_t po
                  ms_addr_format(&a, t, sizeof t), lifetime);
         ms_restun(pm->m, "portmap-changed");
     }
+}
+
+static void lose_mapping(struct ms_portmap *pm)
+{
+    pm->have = pm->via_upnp = false;
+    log_info("module=node event=portmap msg=\"the mapping expired and was not renewed\"");
+    ms_restun(pm->m, "portmap-lost");
+}
+
+/* Ask the gateway's IGD for (or to refresh) our mapping, on upnp.c's thread. */
+static void upnp_map(struct ms_portmap *pm)
+{
+    uint64_t now = loop_now(pm->m->loop);
+    if (!pm->up || ms_upnp_busy(pm->up) || now < pm->upnp_retry_after || pm->upnp == 0)
+        return;
+    if (!pm->have_gw && !(pm->have_gw = find_gateway(pm)))
+        return;
+    ms_upnp_map(pm->up, pm->self, wg_device_listen_port(pm->m->dev), PM_LIFETIME);
+}
+
+static void on_upnp(void *arg, const struct ms_upnp_result *r)
+{
+    struct ms_portmap *pm = arg;
+    uint64_t now = loop_now(pm->m->loop);
+    if (r->delete) {
+        if (r->deleted)
+            log_info("module=node event=portmap protocol=upnp msg=\"mapping deleted\"");
+        return;
+    }
+    pm->upnp = r->igd ? 1 : 0;
+    if (r->probe) {
+        /* an IGD, and neither NAT-PMP nor PCP answered: map there now, not at the next look */
+        if (r->igd && !pm->have && pm->pmp == 0 && pm->pcp == 0)
+            upnp_map(pm);
+        return;
+    }
+    if (r->mapped) {
+        got_mapping(pm, r->ext_ip, r->ext_port, r->lifetime ? r->lifetime : PM_LIFETIME, "upnp");
+        return;
+    }
+    log_info("module=node event=portmap protocol=upnp error=\"%s\"", r->err);
+    pm->upnp_retry_after = now + PM_BACKOFF_MS;
+    if (pm->have && pm->via_upnp) { /* a failed refresh: try again before the mapping runs out */
+        if (now >= pm->expires)
+            lose_mapping(pm);
+        else
+            timer_start(&pm->t, pm->expires - now < PM_BACKOFF_MS ? pm->expires - now : PM_BACKOFF_MS);
+    }
+}
+
+/* The probe is over: map now, with what answered, rather than at the next endpoint update (up to ~26 s). */
+static void probe_done(struct ms_portmap *pm)
+{
+    if (pm->have)
+        return;
+    if (pm->pmp == 1 || pm->pcp == 1)
+        pm_start(pm, PM_MAPPING);
+    else if (pm->upnp == 1)
+        upnp_map(pm);
 }
 
 static void on_pm_rx(struct udp_sock *u, struct udp_msg *msgs, size_t n, void *arg)
@@ -199,6 +264,7 @@ static void on_pm_rx(struct udp_sock *u, struct udp_msg *msgs, size_t n, void *a
             pm->state = PM_IDLE;
             pm->probed_at = loop_now(pm->m->loop);
             timer_stop(&pm->t);
+            probe_done(pm);
         }
     }
 }
@@ -208,9 +274,16 @@ static void on_pm_timer(struct timer *t, void *arg)
     struct ms_portmap *pm = arg;
     uint64_t now = loop_now(pm->m->loop);
     if (pm->state == PM_IDLE) {
-        if (pm->have && now >= pm->renew_at) { /* renew, keeping what we have until it expires */
-            pm->retry_after = 0;
-            pm_start(pm, PM_MAPPING);
+        if (pm->have && pm->via_upnp && now >= pm->expires) {
+            lose_mapping(pm);
+        } else if (pm->have && now >= pm->renew_at) { /* renew, keeping what we have until it expires */
+            if (pm->via_upnp) {
+                pm->upnp_retry_after = 0;
+                upnp_map(pm);
+            } else {
+                pm->retry_after = 0;
+                pm_start(pm, PM_MAPPING);
+            }
         }
         return;
     }
@@ -227,12 +300,17 @@ static void on_pm_timer(struct timer *t, void *arg)
             pm->pcp = 0;
         pm->probed_at = now;
     } else if (pm->have && now >= pm->expires) {
-        pm->have = false;
-        log_info("module=node event=portmap msg=\"the mapping expired and was not renewed\"");
-        ms_restun(pm->m, "portmap-lost");
+        lose_mapping(pm);
     }
+    enum pm_state was = pm->state;
     pm->state = PM_IDLE;
+    if (was == PM_PROBING) {
+        probe_done(pm);
+        return;
+    }
     pm->retry_after = now + PM_BACKOFF_MS;
+    if (!pm->have) /* neither NAT-PMP nor PCP mapped: UPnP's turn */
+        upnp_map(pm);
 }
 
 struct ms_portmap *ms_pm_new(struct ms *m)
@@ -243,6 +321,7 @@ struct ms_portmap *ms_pm_new(struct ms *m)
     pm->m = m;
     pm->pmp = pm->pcp = pm->upnp = -1;
     timer_init(&pm->t, m->loop, on_pm_timer, pm);
+    pm->up = ms_upnp_new(m->loop, on_upnp, pm);
     char err[200];
     pm->u = udp_bind(m->loop, "0.0.0.0:0", err, sizeof err);
     if (pm->u) {
@@ -263,7 +342,7 @@ void ms_pm_free(struct ms_portmap *pm)
         return;
     timer_stop(&pm->t);
     if (pm->u) {
-        if (pm->have) { /* give the mapping back */
+        if (pm->have && !pm->via_upnp) { /* give the mapping back */
             uint8_t b[PCP_MAP_LEN], me[16];
             self16(pm, me);
             if (pm->pcp == 1)
@@ -273,6 +352,7 @@ void ms_pm_free(struct ms_portmap *pm)
         }
         udp_close(pm->u);
     }
+    ms_upnp_free(pm->up); /* deletes a UPnP mapping */
     free(pm);
 }
 
@@ -285,14 +365,19 @@ bool ms_pm_mapping(struct ms_portmap *pm, struct disco_addr *ext)
     }
     if (pm->pmp != 0 || pm->pcp != 0)
         pm_start(pm, PM_MAPPING);
+    else
+        upnp_map(pm);
     return false;
 }
 
 void ms_pm_services(struct ms_portmap *pm, int *upnp, int *pmp, int *pcp)
 {
     uint64_t now = loop_now(pm->m->loop);
-    if (!pm->probed_at || now - pm->probed_at > PM_PROBE_STALE_MS)
+    if (!pm->probed_at || now - pm->probed_at > PM_PROBE_STALE_MS) {
         pm_start(pm, PM_PROBING);
+        if (pm->up && pm->have_gw && pm->state == PM_PROBING)
+            ms_upnp_probe(pm->up, pm->self);
+    }
     *upnp = pm->upnp;
     *pmp = pm->pmp;
     *pcp = pm->pcp;
@@ -303,7 +388,9 @@ void ms_pm_link_changed(struct ms_portmap *pm)
     /* another network: another gateway, another mapping */
     timer_stop(&pm->t);
     pm->state = PM_IDLE;
-    pm->have = pm->have_pmp_ext = false;
+    pm->have = pm->have_pmp_ext = pm->via_upnp = false;
     pm->pmp = pm->pcp = pm->upnp = -1;
-    pm->probed_at = pm->retry_after = 0;
+    pm->probed_at = pm->retry_after = pm->upnp_retry_after = 0;
+    if (pm->up)
+        ms_upnp_forget(pm->up);
 }
