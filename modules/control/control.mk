@@ -97,6 +97,7 @@ control_app_sources = \
 	modules/control/hostinfo.c modules/control/hostinfo.h \
 	modules/control/routes.c modules/control/routes.h \
 	modules/control/probe.c modules/control/probe.h \
+	modules/control/cluster.c \
 	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \

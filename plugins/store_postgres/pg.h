@@ -17,7 +17,7 @@ enum pg_q {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
-    Q_POLICY_GET, Q_POLICY_SET, Q_SEQ_USERS, Q_SEQ_NODES, Q_SEQ_KEYS,
+    Q_POLICY_GET, Q_POLICY_SET, Q_FEED_ONLINE, Q_FEED_OFFLINE, Q_FEED_ONLINE_LIST, Q_SEQ_USERS, Q_SEQ_NODES, Q_SEQ_KEYS,
     Q_COUNT
 };
 
@@ -46,6 +46,13 @@ struct pg_store {
     double backoff;     /* the current backoff, doubling from PG_BACKOFF_MIN to PG_BACKOFF_MAX */
     char last_err[256]; /* why the last connection attempt failed */
     unsigned long reconnects;
+    /* the change feed (pg_feed.c): this instance, and its listening connection */
+    int64_t instance;      /* weft_ha.instances id; 0 = the feed is off */
+    int64_t conn_instance; /* what `weft.instance` is set to on conn */
+    PGconn *lconn;         /* LISTEN weft_changes, the instance's lock, the leader lock */
+    double lnext_try, lbackoff;
+    bool leader;
+    double next_prune;
 };
 
 #define PG_BACKOFF_MIN 0.25
@@ -68,6 +75,12 @@ int pg_atomically(struct pg_store *q, int (*fn)(struct pg_store *, void *), void
 /* Records a failed result as a store_rc: unique violations are STORE_CONFLICT, other constraint failures
  * STORE_INVALID, the rest STORE_IO. */
 int pg_fail(struct pg_store *q, const PGresult *r, const char *what);
+
+PGconn *pg_connect(const char *dsn, char *err, size_t errlen);
+void pg_oneline(char *dst, size_t cap, const char *src);
+double pg_mono(void);
+int pg_mark_instance(struct pg_store *q);
+extern const struct store_feed_ops pg_feed_ops;
 
 int pg_open(const char *dsn, struct store **out, char *err, size_t errlen);
 void pg_close(struct store *s);

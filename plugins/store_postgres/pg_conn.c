@@ -22,7 +22,7 @@
 /* pg_advisory_lock key that serialises migrations of instances sharing a database: "weft" in ASCII. */
 #define PG_MIGRATE_LOCK "2003199604"
 
-static double pg_mono(void)
+double pg_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -30,7 +30,7 @@ static double pg_mono(void)
 }
 
 /* libpq's messages end with a newline and may span lines: one line for a log. */
-static void pg_oneline(char *dst, size_t cap, const char *src)
+void pg_oneline(char *dst, size_t cap, const char *src)
 {
     size_t j = 0;
     for (size_t i = 0; src && src[i] && j + 1 < cap; i++)
@@ -44,7 +44,7 @@ static void pg_quiet(void *arg, const char *msg) { (void)arg, (void)msg; } /* NO
 
 /* The connection parameters we set come before the DSN's own (expand_dbname: later ones win), so a DSN may
  * override them. */
-static PGconn *pg_connect(const char *dsn, char *err, size_t errlen)
+PGconn *pg_connect(const char *dsn, char *err, size_t errlen)
 {
     static const char *const keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
     const char *vals[] = {"5", "weft", "UTF8", dsn, NULL};
@@ -102,7 +102,24 @@ static int pg_ready(struct pg_store *q, bool force)
     q->backoff = 0;
     q->next_try = 0;
     q->reconnects++;
-    return STORE_OK;
+    q->conn_instance = 0;
+    return pg_mark_instance(q);
+}
+
+/* With the change feed on, the session says which instance it is: the triggers (pg_feed.c) record it with
+ * every change so that an instance skips its own. */
+int pg_mark_instance(struct pg_store *q)
+{
+    if (!q->instance || q->conn_instance == q->instance)
+        return STORE_OK;
+    char sql[80];
+    snprintf(sql, sizeof sql, "SET weft.instance = '%lld'", (long long)q->instance);
+    PGresult *r = PQexec(q->conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : pg_fail(q, r, "set the instance");
+    PQclear(r);
+    if (rc == STORE_OK)
+        q->conn_instance = q->instance;
+    return rc;
 }
 
 /* The connection broke under a statement: forget it (the next pg_ready reconnects). */
@@ -241,6 +258,8 @@ void pg_close(struct store *s)
         return;
     if (q->conn)
         PQfinish(q->conn);
+    if (q->lconn)
+        PQfinish(q->lconn);
     if (q->dsn) {
         memset(q->dsn, 0, strlen(q->dsn)); /* it may hold the password */
         free(q->dsn);

@@ -71,6 +71,10 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_POLICY_GET] = {"SELECT text, updated FROM policy WHERE id = 1", 0, RO},
     [Q_POLICY_SET] = {"INSERT INTO policy (id, text, updated) VALUES (1, $1, $2) "
                       "ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated = excluded.updated", 2, SET},
+    [Q_FEED_ONLINE] = {"INSERT INTO weft_ha.online (instance, node_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       2, SET},
+    [Q_FEED_OFFLINE] = {"DELETE FROM weft_ha.online WHERE instance = $1 AND node_id = $2", 2, SET},
+    [Q_FEED_ONLINE_LIST] = {"SELECT instance, node_id FROM weft_ha.online", 0, RO},
     [Q_SEQ_USERS] = {SEQ_PAST("users"), 0, SET},
     [Q_SEQ_NODES] = {SEQ_PAST("nodes"), 0, SET},
     [Q_SEQ_KEYS] = {SEQ_PAST("preauth_keys"), 0, SET},
@@ -843,6 +847,7 @@ static int pg_policy_set(struct store *s, const char *text, size_t len)
 
 const struct store_ops pg_store_ops = {
     .scheme = "postgres",
+    .feed = &pg_feed_ops,
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,
