@@ -285,6 +285,10 @@ int main(int argc, char **argv)
     key_format(dk, sizeof dk, KEY_TEXT_DISCO, &dpub);
     L = loop_new();
     struct control_client_opts o = {.server_url = url, .machine_priv = &mpriv};
+    /* the client's 10 s default, scaled as the tests' waits are (an ASan build on a loaded machine is slow) */
+    const char *scale = getenv("WEFT_WAIT_SCALE");
+    if (scale != NULL && atoi(scale) > 1)
+        o.timeout_ms = 10000u * (unsigned)atoi(scale);
     cc = control_client_connect(L, &o, ready, closed, NULL);
     sodium_memzero(&mpriv, sizeof mpriv);
     if (!cc)
