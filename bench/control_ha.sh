@@ -53,8 +53,10 @@ measure() {
     id=$(pg_sql weft "SELECT id FROM nodes WHERE given_name = '$name'")
     for r in $(seq 1 "$rounds"); do
         port=$((base + r))
-        "$TSNODE" "$url" "$TMP" "$name" lite "192.0.2.1:$port" >/dev/null 2>&1
-        wait_for 10 grep -q "192.0.2.1:$port" watch.map || { echo "lost" >&2; continue; }
+        "$TSNODE" "$url" "$TMP" "$name" lite "192.0.2.1:$port" >lite.out 2>&1 ||
+            { echo "bench/control_ha: the update failed: $(head -c 200 lite.out)" >&2; continue; }
+        wait_for 10 grep -q "192.0.2.1:$port" watch.map ||
+            { echo "bench/control_ha: an update did not reach the watcher within 10 s" >&2; continue; }
         got=$(grep -m1 "192.0.2.1:$port" watch.map | cut -d' ' -f1)
         at=$(pg_sql weft "SELECT (extract(epoch from at) * 1000)::bigint FROM weft_ha.changes WHERE kind = 'N' AND obj = $id ORDER BY seq DESC LIMIT 1")
         echo $((got - at))

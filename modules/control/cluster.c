@@ -304,6 +304,9 @@ static void round_cb(struct timer *t, void *arg)
     bool was = cl->leader;
     if (!cl->down && cl->f->lead(cl->c->store, &cl->leader))
         cl->leader = false;
+    /* the leader's statements ran on the listening connection: libpq may have read notifications while
+     * waiting for their answers, which leaves the socket quiet; take them now, not at the next round */
+    pump(cl);
     if (cl->leader != was)
         log_info("module=control event=cluster_leader instance=%lld leader=%s", (long long)cl->instance,
                  cl->leader ? "yes" : "no");
