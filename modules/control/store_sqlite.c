@@ -153,7 +153,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_USER_INSERT] = "INSERT INTO users (name, display_name, created) VALUES (?1, ?2, ?3)",
+    [Q_USER_INSERT] = "INSERT INTO users (id, name, display_name, created) VALUES (NULLIF(?4, 0), ?1, ?2, ?3)",
     [Q_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
     [Q_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
     [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
@@ -163,10 +163,10 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_COUNT_KEYS] = "SELECT count(*) FROM preauth_keys WHERE user_id = ?1",
     [Q_USER_DELETE_NODES] = "DELETE FROM nodes WHERE user_id = ?1",
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
-    [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+    [Q_NODE_INSERT] = "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
                       "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
-                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                      "VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                       "?19, ?20, ?21, ?22, ?23)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
@@ -182,9 +182,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
     [Q_NODE_LAST_SEEN] = "UPDATE nodes SET last_seen = ?2 WHERE id = ?1",
     [Q_ADDRS] = "SELECT ipv4, ipv6 FROM nodes WHERE ipv4 IS NOT NULL OR ipv6 IS NOT NULL",
-    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (prefix, hash, user_id, reusable, ephemeral, revoked, "
+    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, ephemeral, revoked, "
                      "expiration, tags, used_count, created, description) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     "VALUES (NULLIF(?12, 0), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_KEY_BY_ID] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE id = ?1",
     [Q_KEY_BY_HASH] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE hash = ?1",
     [Q_KEY_LIST] = "SELECT " AUTHKEY_COLS " FROM preauth_keys ORDER BY id",
@@ -638,6 +638,7 @@ static int sq_user_create(struct store *s, struct model_user *u)
     sq_bind_text_copy(st, 1, u->name);
     sq_bind_text_copy(st, 2, u->display_name);
     sqlite3_bind_int64(st, 3, u->created);
+    sqlite3_bind_int64(st, 4, q->base.keep_ids ? u->id : 0);
     int rc = sq_exec_stmt(q, st, "create user");
     if (rc == STORE_CONFLICT)
         return store_fail(s, rc, "user '%s' already exists", u->name);
@@ -796,7 +797,7 @@ static int sq_user_delete(struct store *s, int64_t id, bool force)
 static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model_node *n)
 {
     char key[80], ip[INET6_ADDRSTRLEN];
-    sqlite3_bind_int64(st, 1, n->id);
+    sqlite3_bind_int64(st, 1, n->id); /* update's key; insert: kept only with keep_ids (below) */
     sq_bind_text_copy(st, 2, n->stable_id);
     sqlite3_bind_int64(st, 3, n->user_id);
     sq_key_text(key, "mkey:", n->machine_key);
@@ -949,6 +950,8 @@ static int sq_node_insert(struct store *s, struct model_node *n)
     if (!n->created)
         n->created = sq_now();
     int rc = sq_bind_node(q, st, n);
+    if (!q->base.keep_ids)
+        sqlite3_bind_int64(st, 1, 0);
     if (rc == STORE_OK)
         rc = sq_exec_stmt(q, st, "insert node");
     else
@@ -1189,6 +1192,7 @@ static int sq_authkey_create(struct store *s, struct model_authkey *k)
     sqlite3_bind_int64(st, 9, k->used_count);
     sqlite3_bind_int64(st, 10, k->created);
     sq_bind_text_copy(st, 11, k->description);
+    sqlite3_bind_int64(st, 12, q->base.keep_ids ? k->id : 0);
     int rc = sq_exec_stmt(q, st, "create pre-auth key");
     if (rc == STORE_INVALID)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);
