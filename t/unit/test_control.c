@@ -652,7 +652,7 @@ int main(void)
     model_strlcpy(bob.name, "bob", sizeof bob.name);
     is_int(store_user_create(st, &bob), 0, "user bob");
     char bobkey[AUTHKEY_TEXT_LEN + 1];
-    is_int(authkey_create(st, bob.id, true, false, 0, NULL, bobkey, &k), 0, "bob's key");
+    is_int(authkey_create(st, bob.id, true, false, 0, NULL, NULL, bobkey, &k), 0, "bob's key");
     model_authkey_clear(&k);
     is_int(ctrl_users_reload(C), 0, "users reloaded");
     fanout_flush(C); /* the reload's batch (every profile, as after a rename) goes first */
