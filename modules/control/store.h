@@ -37,6 +37,7 @@ struct store;
 /* Called once per address held by a node (family 4 or 6, addr 4 or 16 bytes). */
 typedef void (*store_addr_cb)(void *ctx, int family, const uint8_t *addr);
 typedef void (*store_setting_cb)(void *ctx, const char *name, const char *value);
+typedef void (*store_identity_cb)(void *ctx, const char *issuer, const char *subject, int64_t user_id);
 
 struct store_feed_ops;
 
@@ -110,6 +111,8 @@ struct store_ops {
     int (*cred_list)(struct store *s, int kind, struct model_cred **out, size_t *n);
     int (*cred_expire)(struct store *s, const char *key_id, int64_t when); /* expiration = when */
     int (*cred_revoke)(struct store *s, const char *key_id);
+    /* Removes one for good (weft db migrate --force empties its target); STORE_NOTFOUND when none. */
+    int (*cred_delete)(struct store *s, const char *key_id);
     /* The tailnet policy (control.policy.mode: database): its text as uploaded. get mallocs *text
      * (STORE_NOTFOUND when none was ever set); set replaces it. */
     int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
@@ -122,6 +125,8 @@ struct store_ops {
      * none); bind (STORE_CONFLICT when the identity or the user is bound already). Removed with the user. */
     int (*identity_get)(struct store *s, const char *issuer, const char *subject, int64_t *user_id);
     int (*identity_bind)(struct store *s, const char *issuer, const char *subject, int64_t user_id);
+    /* Every bound identity, by user id (weft db migrate copies them). */
+    int (*identity_list)(struct store *s, store_identity_cb cb, void *ctx);
 };
 
 /* ---- the change feed: several control instances on one database ----
@@ -306,6 +311,10 @@ static inline int store_identity_bind(struct store *s, const char *issuer, const
 {
     return s->ops->identity_bind(s, issuer, subject, user_id);
 }
+static inline int store_identity_list(struct store *s, store_identity_cb cb, void *ctx)
+{
+    return s->ops->identity_list(s, cb, ctx);
+}
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {
     double t0 = store_t0(s);
@@ -390,6 +399,11 @@ static inline int store_cred_revoke(struct store *s, const char *key_id)
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->cred_revoke(s, key_id));
+}
+static inline int store_cred_delete(struct store *s, const char *key_id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_delete(s, key_id));
 }
 
 #endif

@@ -142,10 +142,10 @@ enum sq_stmt {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
-    Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE,
+    Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE, Q_CRED_DELETE,
     Q_POLICY_GET, Q_POLICY_SET,
     Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE,
-    Q_IDENTITY_GET, Q_IDENTITY_BIND,
+    Q_IDENTITY_GET, Q_IDENTITY_BIND, Q_IDENTITY_LIST,
     Q_COUNT
 };
 
@@ -197,6 +197,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_CRED_LIST] = "SELECT " CRED_COLS " FROM api_credentials WHERE kind = ?1 ORDER BY id",
     [Q_CRED_EXPIRE] = "UPDATE api_credentials SET expiration = ?2 WHERE key_id = ?1",
     [Q_CRED_REVOKE] = "UPDATE api_credentials SET revoked = 1 WHERE key_id = ?1",
+    [Q_CRED_DELETE] = "DELETE FROM api_credentials WHERE key_id = ?1",
     [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
     [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
                      "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
@@ -206,6 +207,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_SETTING_DELETE] = "DELETE FROM settings WHERE name = ?1",
     [Q_IDENTITY_GET] = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2",
     [Q_IDENTITY_BIND] = "INSERT INTO user_identities (issuer, subject, user_id, created) VALUES (?1, ?2, ?3, ?4)",
+    [Q_IDENTITY_LIST] = "SELECT issuer, subject, user_id FROM user_identities ORDER BY user_id",
 };
 
 struct sq_store {
@@ -1429,6 +1431,11 @@ static int sq_cred_revoke(struct store *s, const char *key_id)
     return sq_cred_update(s, Q_CRED_REVOKE, key_id, 0, "revoke API credential");
 }
 
+static int sq_cred_delete(struct store *s, const char *key_id)
+{
+    return sq_cred_update(s, Q_CRED_DELETE, key_id, 0, "delete API credential");
+}
+
 /* ---- the policy ---- */
 
 static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -1536,6 +1543,21 @@ static int sq_identity_bind(struct store *s, const char *issuer, const char *sub
     return sq_exec_stmt(q, st, "bind identity");
 }
 
+static int sq_identity_list(struct store *s, store_identity_cb cb, void *ctx)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_LIST);
+    if (!st)
+        return STORE_IO;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           sqlite3_column_int64(st, 2));
+    int rc = r == SQLITE_DONE ? STORE_OK : sq_fail(q, "list identities");
+    sq_done(st);
+    return rc;
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1574,12 +1596,14 @@ static const struct store_ops sq_ops = {
     .cred_list = sq_cred_list,
     .cred_expire = sq_cred_expire,
     .cred_revoke = sq_cred_revoke,
+    .cred_delete = sq_cred_delete,
     .policy_get = sq_policy_get,
     .policy_set = sq_policy_set,
     .setting_list = sq_setting_list,
     .setting_set = sq_setting_set,
     .identity_get = sq_identity_get,
     .identity_bind = sq_identity_bind,
+    .identity_list = sq_identity_list,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -18,8 +18,10 @@
     "endpoints, hostinfo, home_derp, capver, expiry, created, last_seen, ephemeral, tags, authkey_id, "  \
     "renamed, routes_advertised, routes_approved"
 #define AUTHKEY_COLS                                                                                   \
-    "id, prefix, encode(hash, 'hex'), user_id, reusable, ephemeral, revoked, expiration, tags, used_count, created"
+    "id, prefix, encode(hash, 'hex'), user_id, reusable, ephemeral, revoked, expiration, tags, used_count, "      \
+    "created, description"
 #define USER_COLS "id, name, display_name, created"
+#define CRED_COLS "id, kind, key_id, encode(hash, 'hex'), description, scopes, created, expiration, revoked"
 /* An explicit id (weft db migrate) or the next one; the sequence is moved past explicit ones afterwards. */
 #define NEXT_ID(table, p) "COALESCE(NULLIF(" p "::bigint, 0), nextval(pg_get_serial_sequence('" table "', 'id')))"
 #define SEQ_PAST(table)                                                                                \
@@ -60,14 +62,30 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_NODE_LAST_SEEN] = {"UPDATE nodes SET last_seen = $2 WHERE id = $1", 2, SET},
     [Q_ADDRS] = {"SELECT ipv4, ipv6 FROM nodes WHERE ipv4 IS NOT NULL OR ipv6 IS NOT NULL", 0, RO},
     [Q_KEY_INSERT] = {"INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, ephemeral, revoked, "
-                      "expiration, tags, used_count, created) VALUES (" NEXT_ID("preauth_keys", "$11")
-                      ", $1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", 11, ONCE},
+                      "expiration, tags, used_count, created, description) VALUES (" NEXT_ID("preauth_keys", "$12")
+                      ", $1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id", 12, ONCE},
     [Q_KEY_BY_ID] = {"SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE id = $1", 1, RO},
     [Q_KEY_BY_HASH] = {"SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE hash = decode($1, 'hex')", 1, RO},
     [Q_KEY_LIST] = {"SELECT " AUTHKEY_COLS " FROM preauth_keys ORDER BY id", 0, RO},
     [Q_KEY_MARK_USED] = {"UPDATE preauth_keys SET used_count = used_count + 1 WHERE id = $1", 1, ONCE},
     [Q_KEY_EXPIRE] = {"UPDATE preauth_keys SET expiration = $2 WHERE id = $1", 2, SET},
     [Q_KEY_REVOKE] = {"UPDATE preauth_keys SET revoked = true WHERE id = $1", 1, SET},
+    [Q_CRED_INSERT] = {"INSERT INTO api_credentials (kind, key_id, hash, description, scopes, created, "
+                       "expiration, revoked) VALUES ($1, $2, decode($3, 'hex'), $4, $5, $6, $7, $8) RETURNING id",
+                       8, ONCE},
+    [Q_CRED_GET] = {"SELECT " CRED_COLS " FROM api_credentials WHERE key_id = $1", 1, RO},
+    [Q_CRED_LIST] = {"SELECT " CRED_COLS " FROM api_credentials WHERE kind = $1 ORDER BY id", 1, RO},
+    [Q_CRED_EXPIRE] = {"UPDATE api_credentials SET expiration = $2 WHERE key_id = $1", 2, SET},
+    [Q_CRED_REVOKE] = {"UPDATE api_credentials SET revoked = true WHERE key_id = $1", 1, SET},
+    [Q_CRED_DELETE] = {"DELETE FROM api_credentials WHERE key_id = $1", 1, ONCE},
+    [Q_SETTING_LIST] = {"SELECT name, value FROM settings ORDER BY name", 0, RO},
+    [Q_SETTING_SET] = {"INSERT INTO settings (name, value, updated) VALUES ($1, $2, $3) "
+                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated = excluded.updated", 3, SET},
+    [Q_SETTING_DELETE] = {"DELETE FROM settings WHERE name = $1", 1, SET},
+    [Q_IDENTITY_GET] = {"SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2", 2, RO},
+    [Q_IDENTITY_BIND] = {"INSERT INTO user_identities (issuer, subject, user_id, created) VALUES ($1, $2, $3, $4)",
+                         4, ONCE},
+    [Q_IDENTITY_LIST] = {"SELECT issuer, subject, user_id FROM user_identities ORDER BY user_id", 0, RO},
     [Q_POLICY_GET] = {"SELECT text, updated FROM policy WHERE id = 1", 0, RO},
     [Q_POLICY_SET] = {"INSERT INTO policy (id, text, updated) VALUES (1, $1, $2) "
                       "ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated = excluded.updated", 2, SET},
@@ -670,6 +688,8 @@ static int row_key(struct pg_store *q, const PGresult *r, int i, struct model_au
                           (long long)k->id);
     k->used_count = val_int(r, i, 9);
     k->created = val_int(r, i, 10);
+    t = val(r, i, 11);
+    model_strlcpy(k->description, t ? t : "", sizeof k->description);
     return STORE_OK;
 }
 
@@ -694,7 +714,8 @@ static int pg_authkey_create(struct store *s, struct model_authkey *k)
     a.v[7] = tags;
     arg_int(&a, 8, k->used_count);
     arg_int(&a, 9, k->created);
-    arg_int(&a, 10, q->base.keep_ids ? k->id : 0);
+    a.v[10] = k->description;
+    arg_int(&a, 11, q->base.keep_ids ? k->id : 0);
     PGresult *r;
     int rc = pg_query(q, Q_KEY_INSERT, a.v, &r, "create pre-auth key");
     free(tags);
@@ -795,6 +816,197 @@ static int pg_authkey_revoke(struct store *s, int64_t id)
     return key_update(s, Q_KEY_REVOKE, id, 0, "revoke pre-auth key");
 }
 
+/* ---- REST API credentials ---- */
+
+static int row_cred(struct pg_store *q, const PGresult *r, int i, struct model_cred *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = val_int(r, i, 0);
+    c->kind = (int)val_int(r, i, 1);
+    const char *t = val(r, i, 2);
+    model_strlcpy(c->key_id, t ? t : "", sizeof c->key_id);
+    if (unhex(c->hash, 32, val(r, i, 3)) < 0)
+        return store_fail(&q->base, STORE_IO, "%s: API credential %lld has a malformed hash", q->label,
+                          (long long)c->id);
+    t = val(r, i, 4);
+    model_strlcpy(c->description, t ? t : "", sizeof c->description);
+    t = val(r, i, 5);
+    model_strlcpy(c->scopes, t ? t : "", sizeof c->scopes);
+    c->created = val_int(r, i, 6);
+    c->expiration = val_int(r, i, 7);
+    c->revoked = val_bool(r, i, 8);
+    return STORE_OK;
+}
+
+static int pg_cred_create(struct store *s, struct model_cred *c)
+{
+    struct pg_store *q = PG(s);
+    if (!c->created)
+        c->created = pg_now();
+    char h[65];
+    hex(h, c->hash, 32);
+    struct pg_args a = {0};
+    arg_int(&a, 0, c->kind);
+    a.v[1] = c->key_id;
+    a.v[2] = h;
+    a.v[3] = c->description;
+    a.v[4] = c->scopes;
+    arg_int(&a, 5, c->created);
+    arg_int(&a, 6, c->expiration);
+    arg_bool(&a, 7, c->revoked);
+    PGresult *r;
+    int rc = pg_query(q, Q_CRED_INSERT, a.v, &r, "create API credential");
+    if (rc != STORE_OK)
+        return rc;
+    c->id = val_int(r, 0, 0);
+    PQclear(r);
+    return STORE_OK;
+}
+
+static int pg_cred_get(struct store *s, const char *key_id, struct model_cred *out)
+{
+    struct pg_store *q = PG(s);
+    const char *v[1] = {key_id};
+    PGresult *r;
+    int rc = pg_query(q, Q_CRED_GET, v, &r, "get API credential");
+    if (rc != STORE_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        rc = row_cred(q, r, 0, out);
+    else
+        rc = store_fail(s, STORE_NOTFOUND, "no API credential %s", key_id);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cred_list(struct store *s, int kind, struct model_cred **out, size_t *n)
+{
+    struct pg_store *q = PG(s);
+    *out = NULL;
+    *n = 0;
+    struct pg_args a = {0};
+    arg_int(&a, 0, kind);
+    PGresult *r;
+    int rc = pg_query(q, Q_CRED_LIST, a.v, &r, "list API credentials");
+    if (rc != STORE_OK)
+        return rc;
+    int cnt = PQntuples(r);
+    struct model_cred *v = calloc(cnt ? (size_t)cnt : 1, sizeof *v);
+    if (!v) {
+        PQclear(r);
+        return store_fail(s, STORE_IO, "list API credentials: out of memory");
+    }
+    for (int i = 0; i < cnt && rc == STORE_OK; i++)
+        rc = row_cred(q, r, i, &v[i]);
+    PQclear(r);
+    if (rc != STORE_OK) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)cnt;
+    return STORE_OK;
+}
+
+static int cred_update(struct store *s, enum pg_q id, const char *key_id, int64_t arg, const char *what)
+{
+    struct pg_args a = {0};
+    a.v[0] = key_id;
+    arg_int(&a, 1, arg);
+    PGresult *r;
+    int rc = pg_query(PG(s), id, a.v, &r, what);
+    if (rc != STORE_OK)
+        return rc;
+    if (affected(r) == 0)
+        rc = store_fail(s, STORE_NOTFOUND, "no API credential %s", key_id);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cred_expire(struct store *s, const char *key_id, int64_t when)
+{
+    return cred_update(s, Q_CRED_EXPIRE, key_id, when, "expire API credential");
+}
+
+static int pg_cred_revoke(struct store *s, const char *key_id)
+{
+    return cred_update(s, Q_CRED_REVOKE, key_id, 0, "revoke API credential");
+}
+
+static int pg_cred_delete(struct store *s, const char *key_id)
+{
+    return cred_update(s, Q_CRED_DELETE, key_id, 0, "delete API credential");
+}
+
+/* ---- settings and OpenID identities ---- */
+
+static int pg_setting_list(struct store *s, store_setting_cb cb, void *ctx)
+{
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_SETTING_LIST, NULL, &r, "read settings");
+    if (rc != STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(ctx, val(r, i, 0), val(r, i, 1));
+    PQclear(r);
+    return STORE_OK;
+}
+
+static int pg_setting_set(struct store *s, const char *name, const char *value)
+{
+    struct pg_args a = {0};
+    a.v[0] = name;
+    a.v[1] = value;
+    if (value)
+        arg_int(&a, 2, pg_now());
+    PGresult *r;
+    int rc = pg_query(PG(s), value ? Q_SETTING_SET : Q_SETTING_DELETE, a.v, &r, "store setting");
+    if (rc == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+static int pg_identity_get(struct store *s, const char *issuer, const char *subject, int64_t *user_id)
+{
+    const char *v[2] = {issuer, subject};
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_IDENTITY_GET, v, &r, "read identity");
+    if (rc != STORE_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        *user_id = val_int(r, 0, 0);
+    else
+        rc = store_fail(s, STORE_NOTFOUND, "no user has that identity");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
+{
+    struct pg_args a = {0};
+    a.v[0] = issuer;
+    a.v[1] = subject;
+    arg_int(&a, 2, user_id);
+    arg_int(&a, 3, pg_now());
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_IDENTITY_BIND, a.v, &r, "bind identity");
+    if (rc == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+static int pg_identity_list(struct store *s, store_identity_cb cb, void *ctx)
+{
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_IDENTITY_LIST, NULL, &r, "list identities");
+    if (rc != STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(ctx, val(r, i, 0), val(r, i, 1), val_int(r, i, 2));
+    PQclear(r);
+    return STORE_OK;
+}
+
 /* ---- the policy ---- */
 
 static int pg_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -879,8 +1091,19 @@ const struct store_ops pg_store_ops = {
     .authkey_mark_used = pg_authkey_mark_used,
     .authkey_expire = pg_authkey_expire,
     .authkey_revoke = pg_authkey_revoke,
+    .cred_create = pg_cred_create,
+    .cred_get = pg_cred_get,
+    .cred_list = pg_cred_list,
+    .cred_expire = pg_cred_expire,
+    .cred_revoke = pg_cred_revoke,
+    .cred_delete = pg_cred_delete,
     .policy_get = pg_policy_get,
     .policy_set = pg_policy_set,
+    .setting_list = pg_setting_list,
+    .setting_set = pg_setting_set,
+    .identity_get = pg_identity_get,
+    .identity_bind = pg_identity_bind,
+    .identity_list = pg_identity_list,
 };
 
 const struct store_ops *store_postgres_ops(void) { return &pg_store_ops; }

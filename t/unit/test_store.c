@@ -637,6 +637,123 @@ static void test_policy(void)
     store_close(s);
 }
 
+
+static void setting_collect(void *ctx, const char *name, const char *value)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s=%s;", name, value);
+}
+
+static void identity_collect(void *ctx, const char *issuer, const char *subject, int64_t user_id)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s|%s|%lld;", issuer, subject, (long long)user_id);
+}
+
+/* Schema 6 and 7's tables (the REST API's credentials, run-time settings, OpenID identities) and the pre-auth
+ * keys' description: the same answers from either backend. */
+static void test_api_tables(void)
+{
+    struct store *s = open_db("api.db", true);
+    struct model_user u = {0};
+    model_strlcpy(u.name, "ann", sizeof u.name);
+    is_int(store_user_create(s, &u), STORE_OK, "a user for the API tables");
+
+    struct model_authkey k = {0};
+    k.user_id = u.id;
+    model_strlcpy(k.prefix, "desc", sizeof k.prefix);
+    memset(k.hash, 0x5a, 32);
+    model_strlcpy(k.description, "laptops of the ops team", sizeof k.description);
+    is_int(store_authkey_create(s, &k), STORE_OK, "a pre-auth key with a description");
+    struct model_authkey kr;
+    is_int(store_authkey_get_by_id(s, k.id, &kr), STORE_OK, "read back");
+    is_str(kr.description, "laptops of the ops team", "its description is kept");
+    model_authkey_clear(&kr);
+
+    struct model_cred c = {0}, c2 = {0}, o;
+    c.kind = MODEL_CRED_APIKEY;
+    model_strlcpy(c.key_id, "kAPI1CNTRL", sizeof c.key_id);
+    memset(c.hash, 0xa1, 32);
+    model_strlcpy(c.description, "ci", sizeof c.description);
+    model_strlcpy(c.scopes, "all", sizeof c.scopes);
+    c.expiration = 2000000000;
+    is_int(store_cred_create(s, &c), STORE_OK, "create an API key");
+    ok(c.id > 0 && c.created > 0, "it gets an id and a creation time");
+    c2 = c;
+    c2.id = 0;
+    is_int(store_cred_create(s, &c2), STORE_CONFLICT, "the same key id again: STORE_CONFLICT");
+    c2.kind = MODEL_CRED_OAUTH;
+    model_strlcpy(c2.key_id, "kOAUTH1CNTRL", sizeof c2.key_id);
+    model_strlcpy(c2.scopes, "devices:core:read dns", sizeof c2.scopes);
+    memset(c2.hash, 0xb2, 32);
+    is_int(store_cred_create(s, &c2), STORE_OK, "an OAuth client");
+    is_int(store_cred_get(s, "kAPI1CNTRL", &o), STORE_OK, "get the API key");
+    ok(o.id == c.id && o.kind == MODEL_CRED_APIKEY && !memcmp(o.hash, c.hash, 32) && !strcmp(o.description, "ci") &&
+           !strcmp(o.scopes, "all") && o.created == c.created && o.expiration == 2000000000 && !o.revoked,
+       "every field read back");
+    is_int(store_cred_get(s, "nosuch", &o), STORE_NOTFOUND, "an unknown key id: STORE_NOTFOUND");
+    struct model_cred *v = NULL;
+    size_t n = 0;
+    is_int(store_cred_list(s, MODEL_CRED_OAUTH, &v, &n), STORE_OK, "list OAuth clients");
+    ok(n == 1 && !strcmp(v[0].key_id, "kOAUTH1CNTRL") && !strcmp(v[0].scopes, "devices:core:read dns"),
+       "only the OAuth client, with its scopes");
+    free(v);
+    is_int(store_cred_expire(s, "kAPI1CNTRL", 1234), STORE_OK, "expire the API key");
+    is_int(store_cred_revoke(s, "kAPI1CNTRL"), STORE_OK, "revoke it");
+    is_int(store_cred_get(s, "kAPI1CNTRL", &o), STORE_OK, "read again");
+    ok(o.expiration == 1234 && o.revoked, "expired and revoked");
+    is_int(store_cred_expire(s, "nosuch", 1), STORE_NOTFOUND, "expire an unknown one: STORE_NOTFOUND");
+    is_int(store_cred_revoke(s, "nosuch"), STORE_NOTFOUND, "revoke an unknown one: STORE_NOTFOUND");
+    is_int(store_cred_delete(s, "kOAUTH1CNTRL"), STORE_OK, "delete the OAuth client");
+    is_int(store_cred_delete(s, "kOAUTH1CNTRL"), STORE_NOTFOUND, "twice: STORE_NOTFOUND");
+    is_int(store_cred_list(s, MODEL_CRED_OAUTH, &v, &n), STORE_OK, "list OAuth clients again");
+    is_int((long long)n, 0, "none left");
+    free(v);
+
+    char got[512] = "";
+    is_int(store_setting_list(s, setting_collect, got), STORE_OK, "no settings yet");
+    is_str(got, "", "an empty list");
+    is_int(store_setting_set(s, "dns.nameservers", "[\"1.1.1.1\"]"), STORE_OK, "store a setting");
+    is_int(store_setting_set(s, "dns.magic_dns", "true"), STORE_OK, "another");
+    is_int(store_setting_set(s, "dns.nameservers", "[\"9.9.9.9\"]"), STORE_OK, "replace the first");
+    is_int(store_setting_list(s, setting_collect, got), STORE_OK, "list them");
+    is_str(got, "dns.magic_dns=true;dns.nameservers=[\"9.9.9.9\"];", "by name, the replacement kept");
+    is_int(store_setting_set(s, "dns.magic_dns", NULL), STORE_OK, "remove one");
+    is_int(store_setting_set(s, "dns.never_set", NULL), STORE_OK, "removing one never set is not an error");
+    got[0] = 0;
+    store_setting_list(s, setting_collect, got);
+    is_str(got, "dns.nameservers=[\"9.9.9.9\"];", "one left");
+
+    int64_t uid = 0;
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_NOTFOUND, "no identity bound yet");
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u.id), STORE_OK, "bind one to ann");
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_OK, "look it up");
+    is_int(uid, u.id, "it names ann");
+    struct model_user u2 = {0};
+    model_strlcpy(u2.name, "bo", sizeof u2.name);
+    store_user_create(s, &u2);
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u2.id), STORE_CONFLICT,
+           "the same identity for another user: STORE_CONFLICT");
+    is_int(store_identity_bind(s, "https://other.example", "sub-9", u.id), STORE_CONFLICT,
+           "a second identity for ann: STORE_CONFLICT");
+    is_int(store_identity_bind(s, "https://other.example", "sub-1", u2.id), STORE_OK,
+           "the same subject at another issuer is another identity");
+    got[0] = 0;
+    is_int(store_identity_list(s, identity_collect, got), STORE_OK, "list identities");
+    char want[512];
+    snprintf(want, sizeof want, "https://idp.example|sub-1|%lld;https://other.example|sub-1|%lld;",
+             (long long)u.id, (long long)u2.id);
+    is_str(got, want, "both, by user");
+    is_int(store_user_delete(s, u.id, true), STORE_OK, "delete ann (with her key)");
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_NOTFOUND,
+           "her identity went with her");
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u2.id + 1000), STORE_INVALID,
+           "binding to no user: STORE_INVALID");
+    store_close(s);
+}
+
 static void test_refusals(void)
 {
     char p[1024], err[STORE_ERR_MAX];
@@ -1024,6 +1141,7 @@ int main(void)
     test_transactions();
     test_migration_from_v1();
     test_policy();
+    test_api_tables();
     test_refusals();
 #ifdef HAVE_PQ
     if (tb_pg()) {
