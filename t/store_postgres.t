@@ -94,9 +94,22 @@ w2 authkeys create --user dave >/dev/null
 for n in sa sb sc; do node2 $n register --authkey "$k2" >/dev/null; done
 w2 nodes delete sb >/dev/null
 node2 sd register --authkey "$k2" >/dev/null
+w2 apikeys create --description "ci robot" >/dev/null
+w2 oauth-clients create --scopes devices:core,dns --description "terraform" >/dev/null
+creds_before=$(w2 apikeys list; w2 oauth-clients list)
 before=$(w2 nodes list --json | python3 -c 'import json,sys; print(" ".join(sorted("%s:%s" % (n["id"], n["name"]) for n in json.load(sys.stdin)["nodes"])))')
 is "$before" "1:sa 3:sc 4:sd" "three nodes on SQLite, with a gap in the ids"
 stop_weft sq
+# run-time settings (the REST API's DNS settings) and an OpenID identity, written as control writes them
+python3 - "$state2/control.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO settings (name, value, updated) VALUES ('dns.nameservers', '[\"192.0.2.9\"]', 1)")
+db.execute("INSERT INTO settings (name, value, updated) VALUES ('dns.magic_dns', 'false', 1)")
+db.execute("INSERT INTO user_identities (issuer, subject, user_id, created) "
+           "SELECT 'https://idp.example', 'sub-bob', id, 1 FROM users WHERE name = 'bob'")
+db.commit()
+PY
 
 pg_sql postgres "CREATE DATABASE copy" >/dev/null
 CP="postgres:///copy?host=$PG_DIR&port=$PG_PORT&user=weft"
@@ -106,20 +119,29 @@ diag "$out"
 like "$out" 'users +2 +2' "users counted on both sides"
 like "$out" 'pre-auth keys +2 +2' "pre-auth keys counted"
 like "$out" 'nodes +3 +3' "nodes counted"
+like "$out" 'API creds +2 +2' "API credentials counted"
+like "$out" 'settings +2 +2' "settings counted"
+like "$out" 'identities +1 +1' "identities counted"
 like "$out" 'counts equal' "counts equal"
+is "$(pg_sql copy "SELECT value FROM settings WHERE name = 'dns.nameservers'")" '["192.0.2.9"]' "a setting's value copied"
+is "$(pg_sql copy "SELECT u.name FROM user_identities i JOIN users u ON u.id = i.user_id WHERE i.subject = 'sub-bob'")" bob "the identity names the same user"
+is "$(pg_sql copy "SELECT description FROM api_credentials WHERE kind = 2")" terraform "an OAuth client's description copied"
 out=$("$WEFT" db migrate --from "sqlite:$state2/control.db" --to "$CP" 2>&1); rc=$?
 ok $((rc == 0)) "a second copy into the now non-empty target is refused"
 like "$out" 'already holds a tailnet.*--force' "saying why and what to do"
 "$WEFT" db migrate --from "sqlite:$state2/control.db" --to "$CP" --force >/dev/null 2>&1; ok $? "--force replaces it"
 is "$(pg_sql copy 'SELECT count(*) FROM nodes')" 3 "still three nodes after --force"
+is "$(pg_sql copy 'SELECT count(*) FROM api_credentials')" 2 "and two API credentials (replaced, not doubled)"
 out=$("$WEFT" db migrate --from "$CP" --to "sqlite:$TMP/back.db" 2>&1); ok $? "and back: postgres -> a new SQLite file"
 like "$out" 'nodes +3 +3' "three nodes back"
+like "$out" 'identities +1 +1' "and the identity"
 
 # the same control (state dir: its key) started on the copy serves the same nodes
 start_weft pgc serve control "${args2[@]}" -o "control.database=$CP"
 wait_for 20 grep -q 'event=started' "$TMP/pgc.log"; ok $? "control starts on the PostgreSQL copy"
 after=$(w2 nodes list --json | python3 -c 'import json,sys; print(" ".join(sorted("%s:%s" % (n["id"], n["name"]) for n in json.load(sys.stdin)["nodes"])))')
 is "$after" "$before" "the same nodes, ids and names"
+is "$(w2 apikeys list; w2 oauth-clients list)" "$creds_before" "the same API keys and OAuth clients"
 like "$(node2 sa map 1 10 | head -1)" '"Peers":\[\{"ID":3,.*"ID":4,' "a migrated node's map has its peers"
 like "$(node2 se register --authkey "$k2")" '^200 .*"MachineAuthorized":true' "the migrated auth key registers a new node"
 is "$(w2 nodes list --json | python3 -c 'import json,sys; print(max(n["id"] for n in json.load(sys.stdin)["nodes"]))')" 5 "which gets the next id (5), not a copied one"
