@@ -3,14 +3,15 @@
 # Two weft control instances on one real PostgreSQL server (issue 17 item 2): the same control key (a file
 # given to each), the same database, different ports. A node registered through one is seen by a node
 # streaming from the other; an admin change made through the second reaches a stream on the first;
-# concurrent registrations through both get distinct names and addresses; kill -9 of the first: its node
+# a DNS setting changed through the second's REST API reaches a stream on the first; concurrent
+# registrations through both get distinct names and addresses; kill -9 of the first: its node
 # goes offline on the second, then reconnects to the second and gets its full map.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/pg_lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml
 TSNODE=${WEFT_BUILDDIR:-$(dirname "$0")/..}/t/tools/tsnode
 [ -x "$TSNODE" ] || skip_all "t/tools/tsnode not built"
-need_cmd python3 psql
+need_cmd python3 psql curl
 pg_need
 cd "$TMP" || exit 1
 
@@ -63,6 +64,15 @@ t1=$(grep -m1 '"Name":"bee\.' a.map | cut -d' ' -f1)
 diag "rename through instance 2 -> A's stream on instance 1: $((t1 - t0)) ms (includes the weft CLI's start)"
 wait_for 5 grep -q '"Name":"bee\.' b.map; ok $? "and B's own stream on instance 2"
 like "$(w1 nodes list)" 'bee' "instance 1's admin API lists the new name"
+
+# --- a DNS setting changed through instance 2's REST API reaches the stream on instance 1 ---
+K=$(w2 apikeys create | tail -1)
+like "$K" '^tskey-api-' "an API key made through instance 2"
+code=$(curl -s -m 10 -o dns.out -w '%{http_code}' -X POST -H "Authorization: Bearer $K" \
+       "$url2/api/v2/tailnet/-/dns/nameservers" -d '{"dns":["192.0.2.77"]}')
+is "$code" 200 "nameservers set through instance 2's API (the key reached through the database)"
+wait_for 10 grep -q '"Addr":"192.0.2.77"' a.map; ok $? "the new nameserver reaches A's stream on instance 1"
+wait_for 10 grep -q '"Addr":"192.0.2.77"' b.map; ok $? "and B's on instance 2"
 
 # --- concurrent registrations through both: one hostname, distinct names and addresses ---
 for i in 1 2 3 4 5 6; do

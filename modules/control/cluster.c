@@ -203,6 +203,9 @@ static void on_change(void *ctx, const struct store_change *ch)
     case STORE_CH_POLICY:
         access_reload(c, c->conf);
         break;
+    case STORE_CH_SETTINGS:
+        dnsover_reload(c);
+        break;
     case STORE_CH_ONLINE:
     case STORE_CH_OFFLINE:
         if ((n = ctrl_node_by_id(c, ch->obj)))
@@ -253,6 +256,7 @@ static void resync(struct cluster *cl)
     for (size_t i = 0; i < c->nnodes; i++)
         ctrl_node_online_changed(c, c->nodes[i]);
     access_reload(c, c->conf);
+    dnsover_reload(c);
     log_info("module=control event=cluster_resync instance=%lld nodes=%zu", (long long)cl->instance, c->nnodes);
 }
 

@@ -130,7 +130,7 @@ struct store_ops {
 };
 
 /* ---- the change feed: several control instances on one database ----
- * Every committed change of a node, user or the policy, and every node's online state per instance, is
+ * Every committed change of a node, user, the policy or the settings, and every node's online state per instance, is
  * announced to every instance (PostgreSQL: a row in a change log and a NOTIFY carrying its id, written by
  * triggers in the same transaction as the change). An instance applies the others' changes to its mirror
  * (modules/control/cluster.c). Instances that die are noticed (their session's advisory lock is gone) and
@@ -140,6 +140,7 @@ enum store_change_kind {
     STORE_CH_NODE_GONE = 'D', /* node obj deleted */
     STORE_CH_USERS = 'U',     /* a user was created, renamed or deleted */
     STORE_CH_POLICY = 'P',    /* the stored policy changed */
+    STORE_CH_SETTINGS = 'S',  /* a run-time setting (the REST API's DNS settings) changed */
     STORE_CH_ONLINE = 'O',    /* node obj has a map stream on instance `instance` */
     STORE_CH_OFFLINE = 'F',   /* ... no longer (or that instance died) */
 };

@@ -64,6 +64,8 @@ static const char feed_ddl[] =
     " BEGIN PERFORM weft_ha.log('U', 0, weft_ha.me()); RETURN NULL; END $$;"
     "CREATE OR REPLACE FUNCTION weft_ha.on_policy() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN PERFORM weft_ha.log('P', 0, weft_ha.me()); RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION weft_ha.on_settings() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM weft_ha.log('S', 0, weft_ha.me()); RETURN NULL; END $$;"
     "CREATE OR REPLACE FUNCTION weft_ha.on_online() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
     "  IF TG_OP = 'DELETE' THEN PERFORM weft_ha.log('F', OLD.node_id, OLD.instance);"
@@ -79,6 +81,9 @@ static const char feed_ddl[] =
     "DROP TRIGGER IF EXISTS weft_ha_change ON policy;"
     "CREATE TRIGGER weft_ha_change AFTER INSERT OR UPDATE OR DELETE ON policy"
     " FOR EACH STATEMENT EXECUTE FUNCTION weft_ha.on_policy();"
+    "DROP TRIGGER IF EXISTS weft_ha_change ON settings;"
+    "CREATE TRIGGER weft_ha_change AFTER INSERT OR UPDATE OR DELETE ON settings"
+    " FOR EACH STATEMENT EXECUTE FUNCTION weft_ha.on_settings();"
     "DROP TRIGGER IF EXISTS weft_ha_change ON weft_ha.online;"
     "CREATE TRIGGER weft_ha_change AFTER INSERT OR DELETE ON weft_ha.online"
     " FOR EACH ROW EXECUTE FUNCTION weft_ha.on_online();";
