@@ -130,11 +130,11 @@ struct store_ops {
 };
 
 /* ---- the change feed: several control instances on one database ----
- * Every committed change of a node, user, the policy or the settings, and every node's online state per instance, is
- * announced to every instance (PostgreSQL: a row in a change log and a NOTIFY carrying its id, written by
- * triggers in the same transaction as the change). An instance applies the others' changes to its mirror
- * (modules/control/cluster.c). Instances that die are noticed (their session's advisory lock is gone) and
- * their nodes' online marks withdrawn; singleton jobs run on the instance holding the leader lock. */
+ * Every committed change of a node, user, the policy or the settings, and every node's online state per
+ * instance, is announced to every instance (PostgreSQL: a row in a change log and a NOTIFY carrying its id,
+ * written by triggers in the same transaction as the change). An instance applies the others' changes to its
+ * mirror (modules/control/cluster.c). Instances that die are noticed (their session's advisory lock is gone)
+ * and their nodes' online marks withdrawn; singleton jobs run on the instance holding the leader lock. */
 enum store_change_kind {
     STORE_CH_NODE = 'N',      /* node obj inserted or changed (read it again) */
     STORE_CH_NODE_GONE = 'D', /* node obj deleted */
