@@ -50,6 +50,9 @@ char *weft_state_path(struct weft_ctx *ctx, const char *name, char *buf, size_t 
 int weft_service_put(struct weft_ctx *ctx, const char *name, void *iface);
 void *weft_service_get(struct weft_ctx *ctx, const char *name);
 
+/* The iface of the loaded module of that name (a plugin's interface, see struct weft_module), or NULL. */
+const void *weft_plugin_iface(struct weft_ctx *ctx, const char *module);
+
 /* 1 while the process runs the named module (e.g. derp asks whether control is here too). */
 int weft_runs(struct weft_ctx *ctx, const char *module);
 

@@ -48,6 +48,11 @@ struct weft_module {
      * keys or a file's contents; report each with cfg_error(err, sec, key, ...) so it names FILE:LINE:COL.
      * sec->conf is the module's config struct. May be NULL. */
     void (*check)(const struct cfg_section *sec, struct cfg_errors *err);
+
+    /* A plugin's interface for the role that uses it (e.g. a storage backend's operations table for control),
+     * found by module name: weft_plugin_iface in a running process, module_find()->iface in a verb. The
+     * core never looks inside. NULL for most modules. */
+    const void *iface;
 };
 
 struct weft_instance {

@@ -90,6 +90,14 @@ void *weft_service_get(struct weft_ctx *ctx, const char *name)
     return NULL;
 }
 
+const void *weft_plugin_iface(struct weft_ctx *ctx, const char *module)
+{
+    for (size_t i = 0; i < ctx->ninst; i++)
+        if (strcmp(ctx->inst[i].mod->name, module) == 0)
+            return ctx->inst[i].mod->iface;
+    return NULL;
+}
+
 int weft_runs(struct weft_ctx *ctx, const char *module)
 {
     for (size_t i = 0; i < ctx->ninst; i++)

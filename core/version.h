@@ -4,5 +4,5 @@
 #define WEFT_VERSION_H
 #include "config.h"
 #define WEFT_VERSION PACKAGE_VERSION
-#define WEFT_ABI_VERSION 2 /* 2: weft_module.check, cfg_key.check, cfg_section origins */
+#define WEFT_ABI_VERSION 3 /* 2: weft_module.check, cfg_key.check, cfg_section origins; 3: weft_module.iface */
 #endif

@@ -21,7 +21,7 @@ fi
 cd "$TMP" || exit 1
 start_weft serve "${ns[@]}" serve "${args[@]}"
 wait_for 10 grep -q 'event=started' "$TMP/serve.log"; ok $? "weft serve starts on the embedded default"
-like "$(cat "$TMP/serve.log")" 'modules=control,derp' "it runs control and derp"
+like "$(cat "$TMP/serve.log")" 'modules=(store_postgres,)?control,derp' "it runs control and derp"
 ok "$([ -d "$TMP/weft-state" ] && echo 0 || echo 1)" "it creates ./weft-state"
 is "$(stat -c %a "$TMP/weft-state")" 700 "state_dir is 0700"
 

@@ -21,6 +21,7 @@
 #include "modules/control/access.h"
 #include "modules/control/app.h"
 #include "modules/control/console.h"
+#include "modules/control/dsn.h"
 #include "modules/control/channel.h"
 #include "modules/control/ctrl.h"
 #include "modules/control/login/login.h"
@@ -119,10 +120,18 @@ int app_init(struct weft_instance *inst)
         free(a);
         return -1;
     }
-    char path[4096], err[512];
+    char path[DSN_MAX], err[512], shown[DSN_MAX];
     const char *db = conf->database ? conf->database : "control.db";
-    /* a DSN ("sqlite:...", "postgres://...") or an absolute path is taken as is */
-    if (db[0] != '/' && !strchr(db, ':')) {
+    if (conf->database_dsn_file) {
+        if (dsn_read_file(conf->database_dsn_file, path, sizeof path, err, sizeof err)) {
+            log_error("module=control event=store key=control.database_dsn_file error=\"%s\"", err);
+            free(a->verify_allow);
+            free(a);
+            return -1;
+        }
+        db = path;
+    } else if (db[0] != '/' && !strchr(db, ':')) {
+        /* a DSN ("sqlite:...", "postgres://...") or an absolute path is taken as is */
         if (!weft_state_path(inst->ctx, db, path, sizeof path)) {
             log_error("module=control event=store error=\"state path too long\"");
             free(a->verify_allow);
@@ -131,13 +140,31 @@ int app_init(struct weft_instance *inst)
         }
         db = path;
     }
-    a->store = store_open(db, true, err, sizeof err);
-    if (!a->store) {
-        log_error("module=control event=store database=%s error=\"%s\"", db, err);
+    dsn_redact(db, shown, sizeof shown);
+    /* A storage plugin loaded in this process offers its backend (store_postgres for postgres://). */
+    const struct store_ops *pg = weft_plugin_iface(inst->ctx, "store_postgres");
+    if (pg && store_register(pg, err, sizeof err)) {
+        log_error("module=control event=store database=%s error=\"%s\"", shown, err);
         free(a->verify_allow);
         free(a);
         return -1;
     }
+    if (!pg && dsn_is_postgres(db)) {
+        log_error("module=control event=store database=%s error=\"PostgreSQL needs the store_postgres plugin, "
+                  "which is not loaded: install it (weft built with libpq-dev) or check --module-path\"", shown);
+        free(a->verify_allow);
+        free(a);
+        return -1;
+    }
+    a->store = store_open(db, true, err, sizeof err);
+    sodium_memzero(path, sizeof path);
+    if (!a->store) {
+        log_error("module=control event=store database=%s error=\"%s\"", shown, err);
+        free(a->verify_allow);
+        free(a);
+        return -1;
+    }
+    db = shown;
     bool derp_here = weft_runs(inst->ctx, "derp");
     conf->state_dir = weft_state_dir(inst->ctx);
     a->ctrl = ctrl_new(conf, weft_loop(inst->ctx), a->store, derp_here, (int)conf->derp_stun_port, err,

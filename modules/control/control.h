@@ -25,6 +25,7 @@ struct control_conf {
     char *prefix_v4;
     char *prefix_v6;
     char *database;
+    char *database_dsn_file; /* a file holding the DSN (with its password) instead of database */
     char *admin_socket;
     long long ephemeral_timeout;
     long long node_expiry;

@@ -15,7 +15,8 @@ endif
 # --- store: the control role's model and storage (users, nodes, pre-auth keys), addresses, names ---
 control_store_sources = \
 	modules/control/model.c modules/control/model.h \
-	modules/control/store.c modules/control/store.h \
+	modules/control/store.c modules/control/store.h modules/control/store_util.c \
+	modules/control/dsn.c modules/control/dsn.h \
 	modules/control/store_sqlite.c \
 	modules/control/ipalloc.c modules/control/ipalloc.h \
 	modules/control/naming.c modules/control/naming.h \
@@ -98,11 +99,12 @@ control_app_sources = \
 	modules/control/hostinfo.c modules/control/hostinfo.h \
 	modules/control/routes.c modules/control/routes.h \
 	modules/control/probe.c modules/control/probe.h \
+	modules/control/cluster.c \
 	$(control_policy_sources)
 control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
 	modules/control/reload.c modules/control/ops.c modules/control/ops.h \
-	modules/control/console.c modules/control/console.h
+	modules/control/console.c modules/control/console.h modules/control/dbcopy.c
 check_PROGRAMS += t/unit/test_control t/unit/test_pending
 TESTS += t/unit/test_control t/unit/test_pending
 t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h

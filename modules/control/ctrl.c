@@ -116,8 +116,12 @@ static void eph_timer_cb(struct timer *t, void *arg)
 {
     struct cnode *n = arg;
     (void)t;
-    if (n->nsess)
+    if (n->nsess || n->nremote)
         return;
+    if (!cluster_leader(n->c)) { /* the leader removes it; look again in case leadership comes here */
+        timer_start(&n->eph_timer, 5000);
+        return;
+    }
     log_info("module=control event=ephemeral_removed node=%lld name=%s", (long long)n->m.id, n->m.given_name);
     ctrl_node_remove(n->c, n, true);
 }
@@ -219,6 +223,7 @@ static void cnode_free(struct cnode *n)
     free(n->hi_os);
     free(n->hi_os_version);
     free(n->hi_version);
+    free(n->remote);
     free(n);
 }
 
@@ -235,6 +240,8 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
         rc = 0;
     }
     ctrl_revoke(c, n->m.node_key);
+    if (n->nsess)
+        cluster_local_online(c, n, false);
     n->removing = true;
     while (n->sess)
         ctrl_sess_end(n->sess);
@@ -283,7 +290,22 @@ int ctrl_node_save(struct ctrl *c, struct cnode *n, unsigned what)
     return 0;
 }
 
+static void node_online_apply(struct ctrl *c, struct cnode *n, bool online);
+
 void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
+{
+    cluster_local_online(c, n, online);
+    ctrl_node_online_changed(c, n);
+}
+
+void ctrl_node_online_changed(struct ctrl *c, struct cnode *n)
+{
+    bool online = n->nsess > 0 || n->nremote > 0;
+    if (online != n->m.online)
+        node_online_apply(c, n, online);
+}
+
+static void node_online_apply(struct ctrl *c, struct cnode *n, bool online)
 {
     n->m.online = online;
     if (!online) {
@@ -456,6 +478,8 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
     c->ipa = ipalloc_new(conf->prefix_v4, conf->prefix_v6, err, errlen);
     if (!c->ipa)
         goto fail;
+    if (cluster_start(c, err, errlen))
+        goto fail;
     if (store_addrs_in_use(store, ipalloc_load_cb, c->ipa)) {
         snprintf(err, errlen, "loading addresses: %s", store_errmsg(store));
         goto fail;
@@ -504,6 +528,7 @@ struct ctrl *ctrl_new(struct control_conf *conf, struct loop *loop, struct store
         goto fail;
     }
     probe_init(c);
+    cluster_run(c);
     return c;
 fail:
     ctrl_free(c);
@@ -514,6 +539,7 @@ void ctrl_free(struct ctrl *c)
 {
     if (!c)
         return;
+    cluster_stop(c);
     while (c->sessions)
         ctrl_sess_end(c->sessions);
     reg_free_all(c);

@@ -76,6 +76,9 @@ struct cnode {
     size_t nfadd, nfrem;
     /* what the policy reads from its Hostinfo */
     char *hi_os, *hi_os_version, *hi_version;
+    /* other control instances holding a stream for it (cluster.c); online = nsess or nremote */
+    int64_t *remote;
+    size_t nremote;
 };
 
 /* How a map stream's bytes leave (the HTTP/2 reply, or a benchmark's counter). */
@@ -98,6 +101,7 @@ struct ctrl_sess {
 };
 
 struct access;
+struct cluster;
 
 /* Counts behind /metrics that the mirror does not already hold (metrics.c writes them). */
 enum ctrl_reg_result { REG_OK_AUTHKEY, REG_OK_INTERACTIVE, REG_OK_KNOWN, REG_LOGOUT, REG_PENDING, REG_NRESULTS };
@@ -212,6 +216,7 @@ struct ctrl {
     uint64_t full_maps, deltas_built, frames_written, bytes_written;
     struct ctrl_stats st;
     const char *reg_src; /* the client address of the registration being handled (for logs), or NULL */
+    struct cluster *cl; /* several instances on one database (cluster.c); NULL: this one alone */
     void (*on_flush)(struct ctrl *c, void *arg); /* test/bench hook: after each fanout flush */
     void *on_flush_arg;
 };
@@ -242,8 +247,25 @@ bool ctrl_node_expired(const struct cnode *n, int64_t now);
 int ctrl_node_set_hostinfo(struct cnode *n, const char *json, size_t len);
 const struct model_user *ctrl_user(struct ctrl *c, int64_t id);
 int ctrl_users_reload(struct ctrl *c);
-/* The node went online/offline (first stream opened / last one closed). */
+/* The node went online/offline here (first stream opened / last one closed). It is online while a stream
+ * is open here or on another instance (cluster.c). */
 void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online);
+/* Another instance's marks for n changed (cluster.c): apply the resulting online state if it changed. */
+void ctrl_node_online_changed(struct ctrl *c, struct cnode *n);
+
+/* ---- cluster.c: several control instances on one database (the store's change feed) ---- */
+/* Joins when the store has a feed (PostgreSQL): listens from now on (before the mirror is loaded, so that
+ * nothing committed meanwhile is missed); 0 (also without a feed) or -1 with err. cluster_run, once the
+ * mirror is loaded, takes the other instances' online marks and starts the rounds. */
+int cluster_start(struct ctrl *c, char *err, size_t errlen);
+void cluster_run(struct ctrl *c);
+void cluster_stop(struct ctrl *c);
+/* Whether singleton jobs (ephemeral node removal) run here: the leader, or the only instance. */
+bool cluster_leader(const struct ctrl *c);
+/* This instance opened its first / closed its last stream for n. */
+void cluster_local_online(struct ctrl *c, struct cnode *n, bool online);
+int64_t cluster_instance(const struct ctrl *c);
+uint64_t cluster_applied(const struct ctrl *c); /* changes from other instances applied */
 /* The node was heard from (a map request, its stream taking data): last_seen is now. The store gets it
  * at most once a minute per node, in batches. */
 void ctrl_node_seen(struct ctrl *c, struct cnode *n);

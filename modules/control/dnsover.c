@@ -223,6 +223,23 @@ static int save(struct ctrl *c, const char *name, char *text, char *err, size_t 
     return rc ? -1 : 0;
 }
 
+void dnsover_reload(struct ctrl *c)
+{
+    bool magic = magic_now(c);
+    struct dns_over old = c->dns_over;
+    memset(&c->dns_over, 0, sizeof c->dns_over);
+    if (store_setting_list(c->store, load_one, c)) {
+        log_warn("module=control event=dns_settings action=reload error=\"%s\" msg=\"the settings in force "
+                 "stay\"",
+                 store_errmsg(c->store));
+        dnsover_free(&c->dns_over);
+        c->dns_over = old;
+        return;
+    }
+    dnsover_free(&old);
+    push(c, magic);
+}
+
 static int set_list(struct ctrl *c, const char *name, struct cfg_list *v, struct cfg_list *slot, bool *has,
                     char *err, size_t errlen)
 {

@@ -31,6 +31,9 @@ struct dns_over {
  * cannot be read. */
 int dnsover_load(struct ctrl *c, char *err, size_t errlen);
 void dnsover_free(struct dns_over *o);
+/* The stored settings read again after another control instance changed them (cluster.c), and the new
+ * DNSConfig pushed. When the store cannot be read, the settings in force stay (logged). */
+void dnsover_reload(struct ctrl *c);
 
 /* The DNS settings in force: file's with c's stored ones over it. A shallow copy: it borrows from both. */
 void dnsover_effective(const struct ctrl *c, const struct control_dns_conf *file, struct control_dns_conf *out);

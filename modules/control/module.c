@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "modules/control/ctrl.h"
 #include "modules/control/dnsconf.h"
 #include "modules/control/derpmap.h"
+#include "modules/control/dsn.h"
 #include "modules/control/ipalloc.h"
 
 static const char *const policy_modes[] = {"file", "database", NULL};
@@ -88,6 +90,8 @@ static const char *check_alg(const char *v, char *buf, size_t len)
 #define KO(name, type, def, doc, check)                                                                      \
     {"oidc." #name, type, def, doc, offsetof(struct control_conf, oidc.name), 0, 0, NULL, check}
 
+static const char *check_database(const char *v, char *buf, size_t len) { return dsn_check(v, buf, len); }
+
 static const struct cfg_key control_keys[] = {
     KC(listen, CFG_STR, "127.0.0.1:8080", "plain HTTP listener for clients (/key, /ts2021, /health)",
        cfg_check_listen),
@@ -112,7 +116,11 @@ static const struct cfg_key control_keys[] = {
        "watched: a change reaches every node within seconds", NULL),
     KC(prefix_v4, CFG_STR, "100.64.0.0/10", "IPv4 range node addresses come from", check_prefix4),
     KC(prefix_v6, CFG_STR, "fd7a:115c:a1e0::/48", "IPv6 range node addresses come from", check_prefix6),
-    K(database, CFG_STR, "control.db", "SQLite database file (relative to state_dir)"),
+    KC(database, CFG_STR, "control.db",
+       "the database: an SQLite file (relative to state_dir), sqlite:PATH, or postgres://USER@HOST/DB (needs the "
+       "store_postgres plugin)", check_database),
+    K(database_dsn_file, CFG_STR, NULL,
+      "a file holding the database DSN on its first line (postgres://USER:PASSWORD@HOST/DB), instead of database"),
     K(admin_socket, CFG_STR, "control.sock",
       "unix socket for `weft users|authkeys|nodes` (relative to $RUNTIME_DIRECTORY under systemd, else to "
       "state_dir)"),
@@ -238,6 +246,16 @@ static void control_check(const struct cfg_section *s, struct cfg_errors *err)
             cfg_error(err, s, "oidc.client_secret_file", "cannot read %s", c->oidc.client_secret_file);
         else
             fclose(f);
+    }
+    if (c->database_dsn_file) {
+        char dsn[DSN_MAX];
+        if (cfg_is_set(s, "database"))
+            cfg_error(err, s, "database_dsn_file", "set database or database_dsn_file, not both");
+        else if (dsn_read_file(c->database_dsn_file, dsn, sizeof dsn, msg, sizeof msg))
+            cfg_error(err, s, "database_dsn_file", "%s", msg);
+        else if (dsn_check(dsn, msg, sizeof msg))
+            cfg_error(err, s, "database_dsn_file", "the DSN in %s: %s", c->database_dsn_file, msg);
+        sodium_memzero(dsn, sizeof dsn);
     }
     if (c->derp_map_file) {
         char *json;

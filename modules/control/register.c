@@ -96,6 +96,19 @@ static bool taken_in_memory(void *ctx, const char *label)
     return ctrl_node_by_name(ctx, label) != NULL;
 }
 
+/* A name held in the mirror or in the database (another instance's node not yet heard of). */
+static bool taken_anywhere(void *ctx, const char *label)
+{
+    struct ctrl *c = ctx;
+    if (ctrl_node_by_name(c, label))
+        return true;
+    struct model_node m;
+    int rc = store_node_get_by_given_name(c->store, label, &m);
+    if (rc == STORE_OK)
+        model_node_clear(&m);
+    return rc != STORE_NOTFOUND;
+}
+
 /* The user's first node: peers need its UserProfile. */
 static bool first_of_user(struct ctrl *c, const struct cnode *n)
 {
@@ -193,20 +206,6 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     hostinfo_clean_str(m.hostname, sizeof m.hostname, p->hostname ? p->hostname : "");
     char label[NAMING_LABEL_MAX + 1];
     naming_label(m.hostname, label);
-    if (naming_unique(label, taken_in_memory, c, m.given_name)) {
-        snprintf(err, errlen, "no free name for %s", label);
-        return NULL;
-    }
-    struct ipalloc_pair pair;
-    if (ipalloc_next(c->ipa, &pair)) {
-        snprintf(err, errlen, "addresses: %s", ipalloc_error(c->ipa));
-        snprintf(pub, publen, "the server has no free address for a new node");
-        return NULL;
-    }
-    m.has_ipv4 = pair.has4;
-    m.has_ipv6 = pair.has6;
-    memcpy(m.ipv4, pair.v4, 4);
-    memcpy(m.ipv6, pair.v6, 16);
     if (p->hostinfo)
         m.hostinfo = strndup(p->hostinfo, p->hostinfo_len);
     m.capver = p->capver;
@@ -217,17 +216,48 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     if (p->tags)
         model_strlist_copy(&m.tags, p->tags);
     m.authkey_id = p->authkey_id;
-    int rc = store_begin(c->store);
-    if (!rc)
-        rc = store_node_insert(c->store, &m);
-    if (!rc && p->authkey_id)
-        rc = store_authkey_mark_used(c->store, p->authkey_id);
-    if (!rc)
-        rc = store_commit(c->store);
+    /* The name and the addresses are chosen from the mirror; the database's unique constraints decide.
+     * Another control instance on the same database (cluster.c) may have taken either a moment ago and
+     * not told us yet: then the insert conflicts, the taken address stays reserved here (someone holds
+     * it), the name is checked against the database too, and the registration tries again. */
+    struct ipalloc_pair pair;
+    int rc = STORE_CONFLICT;
+    for (int attempt = 0; rc == STORE_CONFLICT && attempt < 8; attempt++) {
+        if (naming_unique(label, attempt ? taken_anywhere : taken_in_memory, c, m.given_name)) {
+            snprintf(err, errlen, "no free name for %s", label);
+            model_node_clear(&m);
+            return NULL;
+        }
+        if (ipalloc_next(c->ipa, &pair)) {
+            snprintf(err, errlen, "addresses: %s", ipalloc_error(c->ipa));
+            snprintf(pub, publen, "the server has no free address for a new node");
+            model_node_clear(&m);
+            return NULL;
+        }
+        m.has_ipv4 = pair.has4;
+        m.has_ipv6 = pair.has6;
+        memcpy(m.ipv4, pair.v4, 4);
+        memcpy(m.ipv6, pair.v6, 16);
+        rc = store_begin(c->store);
+        if (!rc)
+            rc = store_node_insert(c->store, &m);
+        if (!rc && p->authkey_id)
+            rc = store_authkey_mark_used(c->store, p->authkey_id);
+        if (!rc)
+            rc = store_commit(c->store);
+        if (rc) {
+            snprintf(err, errlen, "store: %s", store_errmsg(c->store));
+            store_rollback(c->store);
+            bool addr_taken = strstr(err, ": the IPv4 address is") || strstr(err, ": the IPv6 address is");
+            if (rc == STORE_CONFLICT && addr_taken)
+                log_info("module=control event=register_retry reason=\"%s\"", err);
+            else
+                ipalloc_release_pair(c->ipa, &pair);
+            if (rc == STORE_CONFLICT && !addr_taken && !strstr(err, ": the name is"))
+                break; /* the machine or node key: not ours to retry */
+        }
+    }
     if (rc) {
-        snprintf(err, errlen, "store: %s", store_errmsg(c->store));
-        store_rollback(c->store);
-        ipalloc_release_pair(c->ipa, &pair);
         model_node_clear(&m);
         return NULL;
     }

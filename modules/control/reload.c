@@ -24,6 +24,7 @@ static const struct reload_fixed fixed[] = {
     {"prefix_v4", "nodes hold addresses from the running range"},
     {"prefix_v6", "nodes hold addresses from the running range"},
     {"database", "the database is open"},
+    {"database_dsn_file", "the database is open"},
     {"admin_socket", "the admin socket is bound at start"},
     {"packet_filter_file", "the fixed packet filter is read at start (the access policy is what reloads)"},
     {"oidc.*", "the OpenID client is set up at start"},

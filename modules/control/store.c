@@ -3,6 +3,7 @@
 #include "modules/control/store.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,13 +12,37 @@
 static const struct store_ops *backends[STORE_BACKENDS_MAX];
 static size_t n_backends;
 
-int store_register(const struct store_ops *ops)
+/* Every operation after the scheme is a function pointer: a backend that lacks one (built before an operation
+ * was added, or a merge that forgot it) is refused here rather than crashing at its first call. */
+static int store_ops_complete(const struct store_ops *ops)
+{
+    typedef int (*any_op)(void);
+    const char *p = (const char *)ops + offsetof(struct store_ops, open);
+    const char *end = (const char *)ops + sizeof *ops;
+    for (; p + sizeof(any_op) <= end; p += sizeof(any_op)) {
+        any_op f;
+        memcpy(&f, p, sizeof f);
+        if (!f)
+            return (int)((p - (const char *)ops - offsetof(struct store_ops, open)) / sizeof(any_op));
+    }
+    return -1;
+}
+
+int store_register(const struct store_ops *ops, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n_backends; i++)
         if (backends[i] == ops)
             return 0;
-    if (n_backends == STORE_BACKENDS_MAX)
+    int missing = store_ops_complete(ops);
+    if (missing >= 0) {
+        snprintf(err, errlen, "store: the %s backend lacks operation #%d of this weft's storage interface; "
+                 "rebuild it with this weft", ops->scheme, missing + 1);
         return -1;
+    }
+    if (n_backends == STORE_BACKENDS_MAX) {
+        snprintf(err, errlen, "store: too many storage backends");
+        return -1;
+    }
     backends[n_backends++] = ops;
     return 0;
 }
@@ -72,29 +97,4 @@ void store_close(struct store *s)
 {
     if (s)
         s->ops->close(s);
-}
-
-const char *store_errmsg(const struct store *s) { return s->err; }
-
-const char *store_rc_name(int rc)
-{
-    switch (rc) {
-    case STORE_OK: return "ok";
-    case STORE_NOTFOUND: return "not found";
-    case STORE_CONFLICT: return "conflict";
-    case STORE_INUSE: return "in use";
-    case STORE_SCHEMA: return "schema";
-    case STORE_INVALID: return "invalid";
-    case STORE_IO: return "I/O";
-    }
-    return "unknown";
-}
-
-int store_fail(struct store *s, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof(s->err), fmt, ap);
-    va_end(ap);
-    return rc;
 }

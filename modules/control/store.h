@@ -37,9 +37,15 @@ struct store;
 /* Called once per address held by a node (family 4 or 6, addr 4 or 16 bytes). */
 typedef void (*store_addr_cb)(void *ctx, int family, const uint8_t *addr);
 typedef void (*store_setting_cb)(void *ctx, const char *name, const char *value);
+typedef void (*store_identity_cb)(void *ctx, const char *issuer, const char *subject, int64_t user_id);
+
+struct store_feed_ops;
 
 struct store_ops {
     const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
+    /* Several control instances on one database (store_feed_ops below); NULL for a backend that serves one
+     * process (SQLite). */
+    const struct store_feed_ops *feed;
 
     /* Opens (creating if needed) and checks the schema version: a database whose schema is newer than
      * the backend knows is refused (STORE_SCHEMA, the message names both versions). Does not migrate.
@@ -56,6 +62,10 @@ struct store_ops {
     /* Applies the migrations after the current version up to `target` (0 = latest), each in its own
      * transaction. Must not be called inside begin/commit. */
     int (*migrate)(struct store *s, int target);
+
+    /* Inserts (user_create, node_insert, authkey_create) assign the id; on a store with keep_ids set they
+     * take a non-zero id as given instead (weft db migrate copies a tailnet with its ids; later inserts
+     * still get new ids above them). */
 
     /* Users. create fills u->id and u->created (if 0). Names are unique (STORE_CONFLICT). */
     int (*user_create)(struct store *s, struct model_user *u);
@@ -101,6 +111,8 @@ struct store_ops {
     int (*cred_list)(struct store *s, int kind, struct model_cred **out, size_t *n);
     int (*cred_expire)(struct store *s, const char *key_id, int64_t when); /* expiration = when */
     int (*cred_revoke)(struct store *s, const char *key_id);
+    /* Removes one for good (weft db migrate --force empties its target); STORE_NOTFOUND when none. */
+    int (*cred_delete)(struct store *s, const char *key_id);
     /* The tailnet policy (control.policy.mode: database): its text as uploaded. get mallocs *text
      * (STORE_NOTFOUND when none was ever set); set replaces it. */
     int (*policy_get)(struct store *s, char **text, size_t *len, int64_t *updated);
@@ -113,6 +125,49 @@ struct store_ops {
      * none); bind (STORE_CONFLICT when the identity or the user is bound already). Removed with the user. */
     int (*identity_get)(struct store *s, const char *issuer, const char *subject, int64_t *user_id);
     int (*identity_bind)(struct store *s, const char *issuer, const char *subject, int64_t user_id);
+    /* Every bound identity, by user id (weft db migrate copies them). */
+    int (*identity_list)(struct store *s, store_identity_cb cb, void *ctx);
+};
+
+/* ---- the change feed: several control instances on one database ----
+ * Every committed change of a node, user, the policy or the settings, and every node's online state per
+ * instance, is announced to every instance (PostgreSQL: a row in a change log and a NOTIFY carrying its id,
+ * written by triggers in the same transaction as the change). An instance applies the others' changes to its
+ * mirror (modules/control/cluster.c). Instances that die are noticed (their session's advisory lock is gone)
+ * and their nodes' online marks withdrawn; singleton jobs run on the instance holding the leader lock. */
+enum store_change_kind {
+    STORE_CH_NODE = 'N',      /* node obj inserted or changed (read it again) */
+    STORE_CH_NODE_GONE = 'D', /* node obj deleted */
+    STORE_CH_USERS = 'U',     /* a user was created, renamed or deleted */
+    STORE_CH_POLICY = 'P',    /* the stored policy changed */
+    STORE_CH_SETTINGS = 'S',  /* a run-time setting (the REST API's DNS settings) changed */
+    STORE_CH_ONLINE = 'O',    /* node obj has a map stream on instance `instance` */
+    STORE_CH_OFFLINE = 'F',   /* ... no longer (or that instance died) */
+};
+struct store_change {
+    int64_t seq;      /* the change log's id */
+    int kind;         /* enum store_change_kind */
+    int64_t obj;      /* node id (0 for users, policy) */
+    int64_t instance; /* the instance that made it (0: unknown, e.g. an admin's SQL) */
+};
+typedef void (*store_change_cb)(void *ctx, const struct store_change *ch);
+
+struct store_feed_ops {
+    /* Joins the cluster: this process becomes an instance (*instance, > 0) and listens for changes on a
+     * connection of its own, whose socket feed_fd gives (-1 while it is down). */
+    int (*start)(struct store *s, int64_t *instance);
+    int (*fd)(struct store *s);
+    /* Reads what arrived (call when the fd is readable, and now and then): cb for each change made by
+     * another instance. A listening connection that dropped is reopened (with the backoff); *resync is set
+     * then: changes may have been missed, the caller reloads its mirror. */
+    int (*poll)(struct store *s, store_change_cb cb, void *ctx, bool *resync);
+    /* This instance holds (online) or no longer holds a map stream for node_id. */
+    int (*online)(struct store *s, int64_t node_id, bool online);
+    /* Every (node, instance) online mark of other live instances, for a start or a resync. */
+    int (*online_list)(struct store *s, store_change_cb cb, void *ctx);
+    /* Tries to hold the leader lock (singleton jobs) and, when held, withdraws instances that died and
+     * prunes the change log. *leader: whether this instance holds it. */
+    int (*lead)(struct store *s, bool *leader);
 };
 
 /* Every backend's instance starts with this header. */
@@ -120,10 +175,13 @@ struct store {
     const struct store_ops *ops;
     char err[STORE_ERR_MAX];
     struct mhist *latency; /* when set (control's metrics), every call's duration in seconds */
+    bool keep_ids;         /* inserts keep a non-zero id they are given (copying a database) */
 };
 
-/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open. 0 or -1 (table full). */
-int store_register(const struct store_ops *ops);
+/* Backends: sqlite is built in; plugins add theirs (up to 8) before store_open: a plugin module's iface is its
+ * store_ops (plugins/store_postgres). 0, or -1 with a message in err (table full, or a backend built without
+ * an operation this control needs: every member must be set). */
+int store_register(const struct store_ops *ops, char *err, size_t errlen);
 const struct store_ops *store_sqlite_ops(void);
 
 /* Opens by DSN: "SCHEME:REST" picks a registered backend ("sqlite:/var/lib/weft/db.sqlite",
@@ -254,6 +312,10 @@ static inline int store_identity_bind(struct store *s, const char *issuer, const
 {
     return s->ops->identity_bind(s, issuer, subject, user_id);
 }
+static inline int store_identity_list(struct store *s, store_identity_cb cb, void *ctx)
+{
+    return s->ops->identity_list(s, cb, ctx);
+}
 static inline int store_node_list(struct store *s, struct model_node **o, size_t *n)
 {
     double t0 = store_t0(s);
@@ -338,6 +400,11 @@ static inline int store_cred_revoke(struct store *s, const char *key_id)
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->cred_revoke(s, key_id));
+}
+static inline int store_cred_delete(struct store *s, const char *key_id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->cred_delete(s, key_id));
 }
 
 #endif

@@ -142,10 +142,10 @@ enum sq_stmt {
     Q_NODE_INSERT, Q_NODE_UPDATE, Q_NODE_BY_ID, Q_NODE_BY_NODE_KEY, Q_NODE_BY_MACHINE_KEY,
     Q_NODE_BY_GIVEN_NAME, Q_NODE_LIST, Q_NODE_LIST_BY_USER, Q_NODE_DELETE, Q_NODE_LAST_SEEN, Q_ADDRS,
     Q_KEY_INSERT, Q_KEY_BY_ID, Q_KEY_BY_HASH, Q_KEY_LIST, Q_KEY_MARK_USED, Q_KEY_EXPIRE, Q_KEY_REVOKE,
-    Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE,
+    Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE, Q_CRED_DELETE,
     Q_POLICY_GET, Q_POLICY_SET,
     Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE,
-    Q_IDENTITY_GET, Q_IDENTITY_BIND,
+    Q_IDENTITY_GET, Q_IDENTITY_BIND, Q_IDENTITY_LIST,
     Q_COUNT
 };
 
@@ -153,7 +153,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_USER_INSERT] = "INSERT INTO users (name, display_name, created) VALUES (?1, ?2, ?3)",
+    [Q_USER_INSERT] = "INSERT INTO users (id, name, display_name, created) VALUES (NULLIF(?4, 0), ?1, ?2, ?3)",
     [Q_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
     [Q_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
     [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
@@ -163,10 +163,10 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_USER_COUNT_KEYS] = "SELECT count(*) FROM preauth_keys WHERE user_id = ?1",
     [Q_USER_DELETE_NODES] = "DELETE FROM nodes WHERE user_id = ?1",
     [Q_USER_DELETE_KEYS] = "DELETE FROM preauth_keys WHERE user_id = ?1",
-    [Q_NODE_INSERT] = "INSERT INTO nodes (stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+    [Q_NODE_INSERT] = "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
                       "given_name, ipv4, ipv6, endpoints, hostinfo, home_derp, capver, expiry, created, "
                       "last_seen, ephemeral, tags, authkey_id, renamed, routes_advertised, routes_approved) "
-                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                      "VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                       "?19, ?20, ?21, ?22, ?23)",
     [Q_NODE_UPDATE] = "UPDATE nodes SET user_id = ?3, machine_key = ?4, node_key = ?5, disco_key = ?6, "
                       "hostname = ?7, given_name = ?8, ipv4 = ?9, ipv6 = ?10, endpoints = ?11, "
@@ -182,9 +182,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
     [Q_NODE_LAST_SEEN] = "UPDATE nodes SET last_seen = ?2 WHERE id = ?1",
     [Q_ADDRS] = "SELECT ipv4, ipv6 FROM nodes WHERE ipv4 IS NOT NULL OR ipv6 IS NOT NULL",
-    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (prefix, hash, user_id, reusable, ephemeral, revoked, "
+    [Q_KEY_INSERT] = "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, ephemeral, revoked, "
                      "expiration, tags, used_count, created, description) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     "VALUES (NULLIF(?12, 0), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_KEY_BY_ID] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE id = ?1",
     [Q_KEY_BY_HASH] = "SELECT " AUTHKEY_COLS " FROM preauth_keys WHERE hash = ?1",
     [Q_KEY_LIST] = "SELECT " AUTHKEY_COLS " FROM preauth_keys ORDER BY id",
@@ -197,6 +197,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_CRED_LIST] = "SELECT " CRED_COLS " FROM api_credentials WHERE kind = ?1 ORDER BY id",
     [Q_CRED_EXPIRE] = "UPDATE api_credentials SET expiration = ?2 WHERE key_id = ?1",
     [Q_CRED_REVOKE] = "UPDATE api_credentials SET revoked = 1 WHERE key_id = ?1",
+    [Q_CRED_DELETE] = "DELETE FROM api_credentials WHERE key_id = ?1",
     [Q_POLICY_GET] = "SELECT text, updated FROM policy WHERE id = 1",
     [Q_POLICY_SET] = "INSERT INTO policy (id, text, updated) VALUES (1, ?1, ?2) "
                      "ON CONFLICT(id) DO UPDATE SET text = excluded.text, updated = excluded.updated",
@@ -206,6 +207,7 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_SETTING_DELETE] = "DELETE FROM settings WHERE name = ?1",
     [Q_IDENTITY_GET] = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2",
     [Q_IDENTITY_BIND] = "INSERT INTO user_identities (issuer, subject, user_id, created) VALUES (?1, ?2, ?3, ?4)",
+    [Q_IDENTITY_LIST] = "SELECT issuer, subject, user_id FROM user_identities ORDER BY user_id",
 };
 
 struct sq_store {
@@ -638,6 +640,7 @@ static int sq_user_create(struct store *s, struct model_user *u)
     sq_bind_text_copy(st, 1, u->name);
     sq_bind_text_copy(st, 2, u->display_name);
     sqlite3_bind_int64(st, 3, u->created);
+    sqlite3_bind_int64(st, 4, q->base.keep_ids ? u->id : 0);
     int rc = sq_exec_stmt(q, st, "create user");
     if (rc == STORE_CONFLICT)
         return store_fail(s, rc, "user '%s' already exists", u->name);
@@ -796,7 +799,7 @@ static int sq_user_delete(struct store *s, int64_t id, bool force)
 static int sq_bind_node(struct sq_store *q, sqlite3_stmt *st, const struct model_node *n)
 {
     char key[80], ip[INET6_ADDRSTRLEN];
-    sqlite3_bind_int64(st, 1, n->id);
+    sqlite3_bind_int64(st, 1, n->id); /* update's key; insert: kept only with keep_ids (below) */
     sq_bind_text_copy(st, 2, n->stable_id);
     sqlite3_bind_int64(st, 3, n->user_id);
     sq_key_text(key, "mkey:", n->machine_key);
@@ -949,6 +952,8 @@ static int sq_node_insert(struct store *s, struct model_node *n)
     if (!n->created)
         n->created = sq_now();
     int rc = sq_bind_node(q, st, n);
+    if (!q->base.keep_ids)
+        sqlite3_bind_int64(st, 1, 0);
     if (rc == STORE_OK)
         rc = sq_exec_stmt(q, st, "insert node");
     else
@@ -1189,6 +1194,7 @@ static int sq_authkey_create(struct store *s, struct model_authkey *k)
     sqlite3_bind_int64(st, 9, k->used_count);
     sqlite3_bind_int64(st, 10, k->created);
     sq_bind_text_copy(st, 11, k->description);
+    sqlite3_bind_int64(st, 12, q->base.keep_ids ? k->id : 0);
     int rc = sq_exec_stmt(q, st, "create pre-auth key");
     if (rc == STORE_INVALID)
         return store_fail(s, STORE_INVALID, "pre-auth key: no user with id %lld", (long long)k->user_id);
@@ -1425,6 +1431,11 @@ static int sq_cred_revoke(struct store *s, const char *key_id)
     return sq_cred_update(s, Q_CRED_REVOKE, key_id, 0, "revoke API credential");
 }
 
+static int sq_cred_delete(struct store *s, const char *key_id)
+{
+    return sq_cred_update(s, Q_CRED_DELETE, key_id, 0, "delete API credential");
+}
+
 /* ---- the policy ---- */
 
 static int sq_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -1532,6 +1543,21 @@ static int sq_identity_bind(struct store *s, const char *issuer, const char *sub
     return sq_exec_stmt(q, st, "bind identity");
 }
 
+static int sq_identity_list(struct store *s, store_identity_cb cb, void *ctx)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_IDENTITY_LIST);
+    if (!st)
+        return STORE_IO;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           sqlite3_column_int64(st, 2));
+    int rc = r == SQLITE_DONE ? STORE_OK : sq_fail(q, "list identities");
+    sq_done(st);
+    return rc;
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1570,12 +1596,14 @@ static const struct store_ops sq_ops = {
     .cred_list = sq_cred_list,
     .cred_expire = sq_cred_expire,
     .cred_revoke = sq_cred_revoke,
+    .cred_delete = sq_cred_delete,
     .policy_get = sq_policy_get,
     .policy_set = sq_policy_set,
     .setting_list = sq_setting_list,
     .setting_set = sq_setting_set,
     .identity_get = sq_identity_get,
     .identity_bind = sq_identity_bind,
+    .identity_list = sq_identity_list,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

@@ -760,6 +760,9 @@ static int run_policy(struct weft_cli *cli, int argc, char **argv)
     "set). They read the same configuration as weft serve (-c FILE, -o key=value) to find it. --json\n"       \
     "prints the server's answer.\n"
 
+int run_db(struct weft_cli *cli, int argc, char **argv); /* dbcopy.c */
+extern const char db_usage[];
+
 const struct weft_verb control_verbs[] = {
     {"users", "manage users of the running control server",
      "usage: weft users create NAME\n"
@@ -813,5 +816,6 @@ const struct weft_verb control_verbs[] = {
      "In file mode (control.policy.path) edit the file instead: the server re-reads it when it changes.\n"
      ADMIN_HELP,
      run_policy},
+    {"db", "copy control's database between backends (SQLite, PostgreSQL)", db_usage, run_db},
     {NULL, NULL, NULL, NULL},
 };

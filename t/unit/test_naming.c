@@ -11,6 +11,7 @@
 #include "modules/control/naming.h"
 #include "modules/control/store.h"
 #include "t/tap.h"
+#include "t/unit/store_backend.h"
 
 static void label_is(const char *host, const char *want)
 {
@@ -186,12 +187,15 @@ int main(void)
     naming_hints_free(hints);
 
     /* Against the store. */
-    char dir[256], p[300], err[STORE_ERR_MAX];
+    char dir[256], p[1100], err[STORE_ERR_MAX];
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof(dir), "%s/weft-naming-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return printf("not ok - mkdtemp: %s\n", strerror(errno)), 1;
-    snprintf(p, sizeof(p), "%s/db", dir);
+    if (tb_setup())
+        return printf("not ok - register the PostgreSQL backend\n"), 1;
+    diag("store backend: %s", tb_name());
+    tb_dsn(dir, "naming.db", p, sizeof p);
     struct store *st = store_open(p, true, err, sizeof(err));
     struct model_user u = {0};
     strcpy(u.name, "u");

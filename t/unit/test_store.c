@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The control store on a real SQLite file: CRUD round trips, transactions, user deletion rules, schema
- * migration from version 1, refusal of a newer schema, kill -9 durability, 10,000-node timing. */
+/* The control store on a real SQLite file, or on a real PostgreSQL server when WEFT_TEST_PG_DSN is set
+ * (t/store_postgres_unit.t): CRUD round trips, transactions, user deletion rules, schema migration from
+ * version 1, refusal of a newer schema, kill -9 durability, 10,000-node timing; on PostgreSQL also the same
+ * tables and columns as SQLite at the latest schema, and surviving a dropped connection. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include "modules/control/model.h"
 #include "modules/control/store.h"
 #include "t/tap.h"
+#include "t/unit/store_backend.h"
 
 static char dir[256];
 
@@ -75,8 +78,8 @@ static int node_equal(const struct model_node *a, const struct model_node *b)
 
 static struct store *open_db(const char *name, bool migrate)
 {
-    char p[512], err[STORE_ERR_MAX];
-    path_in(p, sizeof(p), name);
+    char p[1024], err[STORE_ERR_MAX];
+    tb_dsn(dir, name, p, sizeof p);
     struct store *s = store_open(p, migrate, err, sizeof(err));
     if (!s)
         diag("open %s: %s", p, err);
@@ -382,26 +385,46 @@ static void test_transactions(void)
     is_int(store_node_get_by_id(s, n.id, &g), STORE_OK, "and so was the node deletion");
     model_node_clear(&g);
 
-    /* An outside reader (an admin's sqlite3 shell, a backup) in the middle of a read transaction does not
-     * block the store's writes: WAL readers never take the write lock. */
-    char rp[512];
-    path_in(rp, sizeof(rp), "crud.db");
-    sqlite3 *rdb;
-    sqlite3_open(rp, &rdb);
-    sqlite3_stmt *rst;
-    sqlite3_exec(rdb, "BEGIN", NULL, NULL, NULL);
-    if (sqlite3_prepare_v2(rdb, "SELECT count(*) FROM nodes", -1, &rst, NULL) != SQLITE_OK)
-        diag("prepare: %s", sqlite3_errmsg(rdb));
-    sqlite3_step(rst);
-    int before = sqlite3_column_int(rst, 0);
-    sqlite3_reset(rst);
-    fill_node(&n, alice.id, 103);
-    is_int(store_node_insert(s, &n), STORE_OK, "write while an outside reader holds a read transaction");
-    sqlite3_step(rst);
-    is_int(sqlite3_column_int(rst, 0), before, "the reader keeps its snapshot");
-    sqlite3_finalize(rst);
-    sqlite3_exec(rdb, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(rdb);
+    /* An outside reader (an admin's sqlite3 shell or psql, a backup) in the middle of a read transaction does
+     * not block the store's writes: WAL readers never take the write lock, PostgreSQL readers see a snapshot. */
+    if (!tb_pg()) {
+        char rp[512];
+        path_in(rp, sizeof(rp), "crud.db");
+        sqlite3 *rdb;
+        sqlite3_open(rp, &rdb);
+        sqlite3_stmt *rst;
+        sqlite3_exec(rdb, "BEGIN", NULL, NULL, NULL);
+        if (sqlite3_prepare_v2(rdb, "SELECT count(*) FROM nodes", -1, &rst, NULL) != SQLITE_OK)
+            diag("prepare: %s", sqlite3_errmsg(rdb));
+        sqlite3_step(rst);
+        int before = sqlite3_column_int(rst, 0);
+        sqlite3_reset(rst);
+        fill_node(&n, alice.id, 103);
+        is_int(store_node_insert(s, &n), STORE_OK, "write while an outside reader holds a read transaction");
+        sqlite3_step(rst);
+        is_int(sqlite3_column_int(rst, 0), before, "the reader keeps its snapshot");
+        sqlite3_finalize(rst);
+        sqlite3_exec(rdb, "COMMIT", NULL, NULL, NULL);
+        sqlite3_close(rdb);
+    } else {
+#ifdef HAVE_PQ
+        char rd[1024];
+        tb_pg_dsn("t_crud_db", rd, sizeof rd);
+        PGconn *rc = PQconnectdb(rd);
+        PGresult *r = PQexec(rc, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+        PQclear(r);
+        r = PQexec(rc, "SELECT count(*) FROM nodes");
+        int before = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        fill_node(&n, alice.id, 103);
+        is_int(store_node_insert(s, &n), STORE_OK, "write while an outside reader holds a read transaction");
+        r = PQexec(rc, "SELECT count(*) FROM nodes");
+        is_int(PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -2, before,
+               "the reader keeps its snapshot");
+        PQclear(r);
+        PQfinish(rc);
+#endif
+    }
     store_node_delete(s, n.id);
 
     store_close(s);
@@ -415,6 +438,8 @@ static void test_transactions(void)
     model_nodes_free(list, cnt);
     store_close(s);
 
+    if (tb_pg())
+        return;
     char p[512];
     path_in(p, sizeof(p), "crud.db");
     sqlite3 *db;
@@ -427,7 +452,7 @@ static void test_transactions(void)
     sqlite3_close(db);
 }
 
-static int raw_exec(const char *path, const char *sql)
+static int raw_exec_sqlite(const char *path, const char *sql)
 {
     sqlite3 *db;
     char *msg = NULL;
@@ -441,10 +466,29 @@ static int raw_exec(const char *path, const char *sql)
     return r == SQLITE_OK ? 0 : -1;
 }
 
+/* SQL on the store named `name`, in the backend's dialect. */
+static int raw_exec(const char *name, const char *sqlite_sql, const char *pg_sql)
+{
+#ifdef HAVE_PQ
+    if (tb_pg()) {
+        char db[64];
+        snprintf(db, sizeof db, "t_%s", name);
+        for (char *c = db; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
+                *c = '_';
+        return tb_pg_exec(db, pg_sql);
+    }
+#endif
+    (void)pg_sql;
+    char p[512];
+    path_in(p, sizeof p, name);
+    return raw_exec_sqlite(p, sqlite_sql);
+}
+
 static void test_migration_from_v1(void)
 {
-    char p[512], bak[600], err[STORE_ERR_MAX];
-    path_in(p, sizeof(p), "v1.db");
+    char p[1024], bak[1100], err[STORE_ERR_MAX];
+    tb_dsn(dir, "v1.db", p, sizeof p);
     struct store *s = store_open(p, false, err, sizeof(err));
     ok(s != NULL, "open an empty database without migrating");
     is_int(store_migrate(s, 1), STORE_OK, "apply only migration 1");
@@ -454,7 +498,7 @@ static void test_migration_from_v1(void)
     store_close(s);
 
     /* Data written the way a schema-1 weft wrote it (raw SQL: no column of later schemas). */
-    ok(raw_exec(p,
+    ok(raw_exec("v1.db",
                 "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', "
                 "1600000000);"
                 "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, tags, used_count, created) "
@@ -470,7 +514,27 @@ static void test_migration_from_v1(void)
                 "'nodekey:de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', '', 'oldbox', "
                 "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', "
                 "'{\"OS\":\"linux\"}', 999, "
-                "0, 1600000002, 1600000003, 0, '[]', 3);") == 0,
+                "0, 1600000002, 1600000003, 0, '[]', 3);",
+                "INSERT INTO users (id, name, display_name, created) VALUES (7, 'old@example.com', 'Old', "
+                "1600000000);"
+                "INSERT INTO preauth_keys (id, prefix, hash, user_id, reusable, tags, used_count, created) "
+                "VALUES (3, 'weft-auth-deadbeef', decode('"
+                "1111111111111111111111111111111111111111111111111111111111111111"
+                "', 'hex'), 7, true, '[\"tag:old\"]', 5, 1600000001);"
+                "INSERT INTO nodes (id, stable_id, user_id, machine_key, node_key, disco_key, hostname, "
+                "given_name, "
+                "ipv4, ipv6, endpoints, hostinfo, home_derp, expiry, created, last_seen, ephemeral, tags, "
+                "authkey_id) "
+                "VALUES (41, 'nOLD000000000CNTRL', 7, "
+                "'mkey:8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', "
+                "'nodekey:de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', '', 'oldbox', "
+                "'oldbox', '100.64.0.9', 'fd7a:115c:a1e0::9', '[\"192.0.2.9:41641\"]', "
+                "'{\"OS\":\"linux\"}', 999, "
+                "0, 1600000002, 1600000003, false, '[]', 3);"
+                /* as a schema-1 weft's inserts would have left the id sequences */
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), 7);"
+                "SELECT setval(pg_get_serial_sequence('preauth_keys', 'id'), 3);"
+                "SELECT setval(pg_get_serial_sequence('nodes', 'id'), 41);") == 0,
        "insert a user, a key and a node into the schema-1 database");
 
     s = store_open(p, true, err, sizeof(err));
@@ -506,7 +570,33 @@ static void test_migration_from_v1(void)
     is_int(store_node_list_by_user(s, 7, &list, &cnt), STORE_OK, "list by user uses the new index");
     is_int((long long)cnt, 1, "one node");
     model_nodes_free(list, cnt);
+    /* Rows written with explicit ids (as schema 1 or weft db migrate wrote them) do not block new ones. */
+    struct model_user nu = {0};
+    strcpy(nu.name, "after-upgrade");
+    is_int(store_user_create(s, &nu), STORE_OK, "a new user after rows with explicit ids");
+    ok(nu.id > 7, "gets a fresh id (%lld)", (long long)nu.id);
+    /* Copying a database (weft db migrate) keeps ids; inserts after the copy get ids above them. */
+    s->keep_ids = true;
+    struct model_user ku = {0};
+    ku.id = 500;
+    strcpy(ku.name, "kept-id");
+    is_int(store_user_create(s, &ku), STORE_OK, "keep_ids: insert with a given id");
+    is_int(ku.id, 500, "the id is kept");
+    s->keep_ids = false;
+    struct model_user nx = {0};
+    nx.id = 3; /* ignored without keep_ids */
+    strcpy(nx.name, "next-id");
+    is_int(store_user_create(s, &nx), STORE_OK, "a regular insert after it");
+    ok(nx.id > 500, "gets an id above the kept one (%lld)", (long long)nx.id);
     store_close(s);
+    if (tb_pg()) {
+#ifdef HAVE_PQ
+        ok(raw_exec("v1.db", "", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = "
+                                 "'nodes_user_id') THEN RAISE 'missing'; END IF; END $$") == 0,
+           "migration 2's index exists");
+#endif
+        return;
+    }
     snprintf(bak, sizeof(bak), "%s.schema-1.bak", p);
     ok(access(bak, F_OK) == 0, "a copy of the schema-1 database was kept before upgrading");
 
@@ -547,13 +637,130 @@ static void test_policy(void)
     store_close(s);
 }
 
+
+static void setting_collect(void *ctx, const char *name, const char *value)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s=%s;", name, value);
+}
+
+static void identity_collect(void *ctx, const char *issuer, const char *subject, int64_t user_id)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s|%s|%lld;", issuer, subject, (long long)user_id);
+}
+
+/* Schema 6 and 7's tables (the REST API's credentials, run-time settings, OpenID identities) and the pre-auth
+ * keys' description: the same answers from either backend. */
+static void test_api_tables(void)
+{
+    struct store *s = open_db("api.db", true);
+    struct model_user u = {0};
+    model_strlcpy(u.name, "ann", sizeof u.name);
+    is_int(store_user_create(s, &u), STORE_OK, "a user for the API tables");
+
+    struct model_authkey k = {0};
+    k.user_id = u.id;
+    model_strlcpy(k.prefix, "desc", sizeof k.prefix);
+    memset(k.hash, 0x5a, 32);
+    model_strlcpy(k.description, "laptops of the ops team", sizeof k.description);
+    is_int(store_authkey_create(s, &k), STORE_OK, "a pre-auth key with a description");
+    struct model_authkey kr;
+    is_int(store_authkey_get_by_id(s, k.id, &kr), STORE_OK, "read back");
+    is_str(kr.description, "laptops of the ops team", "its description is kept");
+    model_authkey_clear(&kr);
+
+    struct model_cred c = {0}, c2 = {0}, o;
+    c.kind = MODEL_CRED_APIKEY;
+    model_strlcpy(c.key_id, "kAPI1CNTRL", sizeof c.key_id);
+    memset(c.hash, 0xa1, 32);
+    model_strlcpy(c.description, "ci", sizeof c.description);
+    model_strlcpy(c.scopes, "all", sizeof c.scopes);
+    c.expiration = 2000000000;
+    is_int(store_cred_create(s, &c), STORE_OK, "create an API key");
+    ok(c.id > 0 && c.created > 0, "it gets an id and a creation time");
+    c2 = c;
+    c2.id = 0;
+    is_int(store_cred_create(s, &c2), STORE_CONFLICT, "the same key id again: STORE_CONFLICT");
+    c2.kind = MODEL_CRED_OAUTH;
+    model_strlcpy(c2.key_id, "kOAUTH1CNTRL", sizeof c2.key_id);
+    model_strlcpy(c2.scopes, "devices:core:read dns", sizeof c2.scopes);
+    memset(c2.hash, 0xb2, 32);
+    is_int(store_cred_create(s, &c2), STORE_OK, "an OAuth client");
+    is_int(store_cred_get(s, "kAPI1CNTRL", &o), STORE_OK, "get the API key");
+    ok(o.id == c.id && o.kind == MODEL_CRED_APIKEY && !memcmp(o.hash, c.hash, 32) && !strcmp(o.description, "ci") &&
+           !strcmp(o.scopes, "all") && o.created == c.created && o.expiration == 2000000000 && !o.revoked,
+       "every field read back");
+    is_int(store_cred_get(s, "nosuch", &o), STORE_NOTFOUND, "an unknown key id: STORE_NOTFOUND");
+    struct model_cred *v = NULL;
+    size_t n = 0;
+    is_int(store_cred_list(s, MODEL_CRED_OAUTH, &v, &n), STORE_OK, "list OAuth clients");
+    ok(n == 1 && !strcmp(v[0].key_id, "kOAUTH1CNTRL") && !strcmp(v[0].scopes, "devices:core:read dns"),
+       "only the OAuth client, with its scopes");
+    free(v);
+    is_int(store_cred_expire(s, "kAPI1CNTRL", 1234), STORE_OK, "expire the API key");
+    is_int(store_cred_revoke(s, "kAPI1CNTRL"), STORE_OK, "revoke it");
+    is_int(store_cred_get(s, "kAPI1CNTRL", &o), STORE_OK, "read again");
+    ok(o.expiration == 1234 && o.revoked, "expired and revoked");
+    is_int(store_cred_expire(s, "nosuch", 1), STORE_NOTFOUND, "expire an unknown one: STORE_NOTFOUND");
+    is_int(store_cred_revoke(s, "nosuch"), STORE_NOTFOUND, "revoke an unknown one: STORE_NOTFOUND");
+    is_int(store_cred_delete(s, "kOAUTH1CNTRL"), STORE_OK, "delete the OAuth client");
+    is_int(store_cred_delete(s, "kOAUTH1CNTRL"), STORE_NOTFOUND, "twice: STORE_NOTFOUND");
+    is_int(store_cred_list(s, MODEL_CRED_OAUTH, &v, &n), STORE_OK, "list OAuth clients again");
+    is_int((long long)n, 0, "none left");
+    free(v);
+
+    char got[512] = "";
+    is_int(store_setting_list(s, setting_collect, got), STORE_OK, "no settings yet");
+    is_str(got, "", "an empty list");
+    is_int(store_setting_set(s, "dns.nameservers", "[\"1.1.1.1\"]"), STORE_OK, "store a setting");
+    is_int(store_setting_set(s, "dns.magic_dns", "true"), STORE_OK, "another");
+    is_int(store_setting_set(s, "dns.nameservers", "[\"9.9.9.9\"]"), STORE_OK, "replace the first");
+    is_int(store_setting_list(s, setting_collect, got), STORE_OK, "list them");
+    is_str(got, "dns.magic_dns=true;dns.nameservers=[\"9.9.9.9\"];", "by name, the replacement kept");
+    is_int(store_setting_set(s, "dns.magic_dns", NULL), STORE_OK, "remove one");
+    is_int(store_setting_set(s, "dns.never_set", NULL), STORE_OK, "removing one never set is not an error");
+    got[0] = 0;
+    store_setting_list(s, setting_collect, got);
+    is_str(got, "dns.nameservers=[\"9.9.9.9\"];", "one left");
+
+    int64_t uid = 0;
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_NOTFOUND, "no identity bound yet");
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u.id), STORE_OK, "bind one to ann");
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_OK, "look it up");
+    is_int(uid, u.id, "it names ann");
+    struct model_user u2 = {0};
+    model_strlcpy(u2.name, "bo", sizeof u2.name);
+    store_user_create(s, &u2);
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u2.id), STORE_CONFLICT,
+           "the same identity for another user: STORE_CONFLICT");
+    is_int(store_identity_bind(s, "https://other.example", "sub-9", u.id), STORE_CONFLICT,
+           "a second identity for ann: STORE_CONFLICT");
+    is_int(store_identity_bind(s, "https://other.example", "sub-1", u2.id), STORE_OK,
+           "the same subject at another issuer is another identity");
+    got[0] = 0;
+    is_int(store_identity_list(s, identity_collect, got), STORE_OK, "list identities");
+    char want[512];
+    snprintf(want, sizeof want, "https://idp.example|sub-1|%lld;https://other.example|sub-1|%lld;",
+             (long long)u.id, (long long)u2.id);
+    is_str(got, want, "both, by user");
+    is_int(store_user_delete(s, u.id, true), STORE_OK, "delete ann (with her key)");
+    is_int(store_identity_get(s, "https://idp.example", "sub-1", &uid), STORE_NOTFOUND,
+           "her identity went with her");
+    is_int(store_identity_bind(s, "https://idp.example", "sub-1", u2.id + 1000), STORE_INVALID,
+           "binding to no user: STORE_INVALID");
+    store_close(s);
+}
+
 static void test_refusals(void)
 {
-    char p[512], err[STORE_ERR_MAX];
+    char p[1024], err[STORE_ERR_MAX];
     struct store *s = open_db("future.db", true);
     store_close(s);
-    path_in(p, sizeof(p), "future.db");
-    raw_exec(p, "PRAGMA user_version = 99");
+    tb_dsn(dir, "future.db", p, sizeof p);
+    raw_exec("future.db", "PRAGMA user_version = 99", "UPDATE weft_schema SET version = 99");
     s = store_open(p, true, err, sizeof(err));
     ok(s == NULL, "a database from a newer weft is refused");
     char want[64];
@@ -566,12 +773,28 @@ static void test_refusals(void)
     s = store_open(p, false, err, sizeof(err));
     ok(s == NULL, "refused even without migrating");
 
-    path_in(p, sizeof(p), "foreign.db");
-    raw_exec(p, "CREATE TABLE something (x)");
+    tb_dsn(dir, "foreign.db", p, sizeof p);
+    raw_exec("foreign.db", "CREATE TABLE something (x)", "CREATE TABLE something (x int)");
     s = store_open(p, true, err, sizeof(err));
     ok(s == NULL && strstr(err, "no weft schema version"), "a database of something else is left alone: %s",
        err);
 
+    s = store_open("nosuchscheme://x", true, err, sizeof(err));
+    ok(s == NULL && strstr(err, "no storage backend"), "unknown DSN scheme: %s", err);
+    if (tb_pg()) {
+#ifdef HAVE_PQ
+        /* libpq's own spelling opens too; a server that is not there is a clean error. */
+        tb_dsn(dir, "crud.db", p, sizeof p);
+        char alt[1200];
+        snprintf(alt, sizeof alt, "postgresql%s", p + strlen("postgres"));
+        s = store_open(alt, true, err, sizeof(err));
+        ok(s != NULL, "postgresql:// DSN opens");
+        store_close(s);
+        s = store_open("postgres:///weft?host=/nonexistent&port=1", true, err, sizeof(err));
+        ok(s == NULL && strstr(err, "cannot connect"), "no server: a clean refusal: %s", err);
+#endif
+        return;
+    }
     path_in(p, sizeof(p), "garbage.db");
     FILE *f = fopen(p, "w");
     fputs("this is not an SQLite database, not even close; it is just long enough to have a header.....", f);
@@ -580,14 +803,12 @@ static void test_refusals(void)
     ok(s == NULL, "a non-database file is refused: %s", err);
 
     path_in(p, sizeof(p), "otherapp.db");
-    raw_exec(p, "PRAGMA application_id = 1234");
+    raw_exec_sqlite(p, "PRAGMA application_id = 1234");
     s = store_open(p, true, err, sizeof(err));
     ok(s == NULL && strstr(err, "not a weft database"), "another application's database is refused: %s", err);
 
-    s = store_open("nosuchscheme://x", true, err, sizeof(err));
-    ok(s == NULL && strstr(err, "no storage backend"), "unknown DSN scheme: %s", err);
     path_in(p, sizeof(p), "dsn.db");
-    char dsn[600];
+    char dsn[1100];
     snprintf(dsn, sizeof(dsn), "sqlite:%s", p);
     s = store_open(dsn, true, err, sizeof(err));
     ok(s != NULL, "sqlite:PATH DSN opens");
@@ -626,8 +847,8 @@ static void crash_child(const char *path, int fd, uint32_t base)
 
 static void test_kill9(void)
 {
-    char p[512];
-    path_in(p, sizeof(p), "crash.db");
+    char p[1024];
+    tb_dsn(dir, "crash.db", p, sizeof p);
     struct store *s = open_db("crash.db", true);
     struct model_user u = {0};
     strcpy(u.name, "crash");
@@ -697,6 +918,8 @@ static void test_kill9(void)
     model_authkey_clear(&g);
     store_close(s);
     free(reported);
+    if (tb_pg())
+        return;
 
     sqlite3 *db;
     sqlite3_open(p, &db);
@@ -765,6 +988,142 @@ static void test_10k(void)
     store_close(s);
 }
 
+#ifdef HAVE_PQ
+/* Lines "table.column" of a database's tables, sorted, joined by spaces. */
+static void columns_sqlite(const char *path, char *out, size_t cap)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = 0;
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db,
+                       "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+                       "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1",
+                       -1, &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out + strlen(out), cap - strlen(out), "%s ", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void columns_pg(const char *dsn, char *out, size_t cap)
+{
+    out[0] = 0;
+    PGconn *c = PQconnectdb(dsn);
+    PGresult *r = PQexec(c, "SELECT table_name || '.' || column_name FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() AND table_name <> 'weft_schema' ORDER BY 1");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s ", PQgetvalue(r, i, 0));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Migration N exists in both backends and makes the same tables and columns: a migration added to one
+ * backend only fails here. */
+static void test_schema_parity(void)
+{
+    char sp[512], dsn[1024], err[STORE_ERR_MAX];
+    path_in(sp, sizeof sp, "parity.db");
+    struct store *sq = store_open(sp, true, err, sizeof err);
+    tb_dsn(dir, "parity.db", dsn, sizeof dsn);
+    struct store *pg = store_open(dsn, true, err, sizeof err);
+    ok(sq && pg, "both backends open and migrate");
+    if (!sq || !pg)
+        return;
+    int c1, l1, c2, l2;
+    store_schema_version(sq, &c1, &l1);
+    store_schema_version(pg, &c2, &l2);
+    ok(l2 == l1, "PostgreSQL knows as many migrations as SQLite (%d and %d)", l2, l1);
+    store_close(sq);
+    store_close(pg);
+    static char a[16384], b[16384];
+    columns_sqlite(sp, a, sizeof a);
+    columns_pg(dsn, b, sizeof b);
+    ok(strlen(a) > 100, "SQLite's columns listed");
+    is_str(b, a, "the same tables and columns in both backends");
+}
+
+static int terminate_backend(struct store *s)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", PQbackendPID(PG(s)->conn));
+    int rc = tb_pg_exec("", sql);
+    /* the server closes the connection asynchronously: wait until the backend is gone */
+    for (int i = 0; i < 200; i++) {
+        snprintf(sql, sizeof sql,
+                 "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %d) THEN RAISE 'alive'; "
+                 "END IF; END $$", PQbackendPID(PG(s)->conn));
+        PGconn *c = PQconnectdb(tb_pg());
+        PGresult *r = PQexec(c, sql);
+        int gone = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        PQfinish(c);
+        if (gone)
+            break;
+        usleep(10000);
+    }
+    return rc;
+}
+
+/* The connection dropping under the store (a server restart, a failover, an admin's pg_terminate_backend). */
+static void test_connection_loss(void)
+{
+    struct store *s = open_db("crud.db", true);
+    struct pg_store *q = PG(s);
+    struct model_user u;
+    unsigned long before = q->reconnects;
+
+    is_int(terminate_backend(s), 0, "the store's connection is terminated by the server");
+    is_int(store_user_get_by_name(s, "alice@example.com", &u), STORE_OK,
+           "a read after the drop succeeds: reconnected and retried once");
+    is_int((long long)(q->reconnects - before), 1, "one reconnect");
+
+    terminate_backend(s);
+    struct model_user nu = {0};
+    strcpy(nu.name, "after-drop");
+    int rc = store_user_create(s, &nu);
+    is_int(rc, STORE_IO, "an insert that met the drop is not retried (it might have committed): STORE_IO");
+    ok(strstr(store_errmsg(s), "postgres") != NULL, "the message says so: %s", store_errmsg(s));
+    is_int(store_user_create(s, &nu), STORE_OK, "the next insert reconnects and succeeds");
+
+    terminate_backend(s);
+    struct model_node n;
+    fill_node(&n, u.id, 555);
+    is_int(store_begin(s), STORE_OK, "begin");
+    /* begin's BEGIN went to a dead connection or reconnected first: either way the transaction is open */
+    terminate_backend(s);
+    is_int(store_node_insert(s, &n), STORE_IO, "a drop inside a transaction fails the statement");
+    is_int(store_node_update(s, &n), STORE_IO, "and every later one in it (no silent retry outside it)");
+    is_int(store_commit(s), STORE_IO, "commit fails: nothing of the transaction was stored");
+    is_int(store_rollback(s), STORE_OK, "rollback after it is harmless");
+    struct model_node g;
+    is_int(store_node_get_by_node_key(s, n.node_key, &g), STORE_NOTFOUND, "the node is not there");
+    model_node_clear(&n);
+
+    /* The server away: requests fail at once, reconnects wait for the backoff, then it comes back. */
+    char *real = q->dsn;
+    q->dsn = strdup("postgres:///weft?host=/nonexistent&port=1");
+    terminate_backend(s);
+    is_int(store_user_get_by_name(s, "alice@example.com", &u), STORE_IO, "server gone: STORE_IO");
+    ok(strstr(store_errmsg(s), "unavailable") != NULL, "says unavailable: %s", store_errmsg(s));
+    double t0 = now_ms();
+    is_int(store_user_get_by_name(s, "alice@example.com", &u), STORE_IO, "again at once: STORE_IO");
+    ok(strstr(store_errmsg(s), "next reconnect in") != NULL, "without a new attempt (backoff): %s",
+       store_errmsg(s));
+    diag("a request while the database is away fails in %.3f ms", now_ms() - t0);
+    double first = q->backoff;
+    usleep((useconds_t)(first * 1e6) + 20000);
+    store_user_get_by_name(s, "alice@example.com", &u);
+    ok(q->backoff > first, "the backoff grows after another failed attempt (%.2f s -> %.2f s)", first, q->backoff);
+    free(q->dsn);
+    q->dsn = real;
+    usleep((useconds_t)(q->backoff * 1e6) + 20000);
+    is_int(store_user_get_by_name(s, "alice@example.com", &u), STORE_OK, "server back: the store reconnects");
+    is_int((long long)q->backoff, 0, "and the backoff is reset");
+    store_close(s);
+}
+#endif
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -773,13 +1132,23 @@ int main(void)
         printf("1..0 # SKIP mkdtemp: %s\n", strerror(errno));
         return 0;
     }
+    if (tb_setup())
+        return printf("not ok - register the PostgreSQL backend\n"), 1;
+    diag("backend: %s", tb_name());
     test_open_and_users();
     test_nodes();
     test_authkeys_and_user_delete();
     test_transactions();
     test_migration_from_v1();
     test_policy();
+    test_api_tables();
     test_refusals();
+#ifdef HAVE_PQ
+    if (tb_pg()) {
+        test_schema_parity();
+        test_connection_loss();
+    }
+#endif
     test_kill9();
     test_10k();
     if (!tap_failed) {
