@@ -16,3 +16,10 @@ t_modules_badabi_la_SOURCES = t/modules/badabi.c
 t_modules_badabi_la_LDFLAGS = $(module_ldflags) -rpath /nowhere
 t_modules_notamodule_la_SOURCES = t/modules/notamodule.c
 t_modules_notamodule_la_LDFLAGS = $(module_ldflags) -rpath /nowhere
+
+# What tests leave in the build tree beyond their .log/.trs (t/console.t's screenshots): `make clean`
+# removes it, or distcheck's distcleancheck finds it and fails.
+clean-local: clean-test-artifacts
+clean-test-artifacts:
+	rm -rf t/console-artifacts
+.PHONY: clean-test-artifacts
