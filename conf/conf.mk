@@ -19,7 +19,7 @@ EXTRA_DIST += conf/weft.yaml conf/weft.default conf/version.sh conf/systemd/weft
 CLEANFILES += conf/systemd/weft@.service conf/systemd/weft.service
 # the Debian packaging (dpkg-buildpackage -us -uc in the unpacked tarball or a checkout)
 EXTRA_DIST += debian/changelog debian/control debian/copyright debian/rules debian/source/format \
-	debian/weft.install debian/weft-node.install debian/weft.postinst debian/weft.postrm debian/weft-node.postrm \
+	debian/weft.install debian/weft-node.install debian/weft-postgres.install debian/weft.postinst debian/weft.postrm debian/weft-node.postrm \
 	debian/weft.lintian-overrides
 
 conf/systemd/%.service: $(srcdir)/conf/systemd/%.service.in Makefile

@@ -36,12 +36,17 @@ ok $? "dpkg-buildpackage -us -uc builds" || { diag "$(tail -40 "$TMP/build.log")
 ver=$(cd "$src" && dpkg-parsechangelog -S Version)
 deb=$TMP/src/weft_${ver}_$(dpkg --print-architecture).deb
 nodedeb=$TMP/src/weft-node_${ver}_$(dpkg --print-architecture).deb
-[ -f "$deb" ] && [ -f "$nodedeb" ]; ok $? "packages weft and weft-node"
+pgdeb=$TMP/src/weft-postgres_${ver}_$(dpkg --print-architecture).deb
+[ -f "$deb" ] && [ -f "$nodedeb" ] && [ -f "$pgdeb" ]; ok $? "packages weft, weft-node and weft-postgres"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 like "$contents" '^\./usr/lib/[^/]+/weft/control\.so$' "weft holds the control module"
 like "$contents" '^\./usr/lib/[^/]+/weft/derp\.so$' "weft holds the derp module"
 unlike "$contents" 'node\.so' "weft does not hold the node module"
 like "$(dpkg-deb -c "$nodedeb" | awk '{print $6}')" '^\./usr/lib/[^/]+/weft/node\.so$' "weft-node holds it"
+unlike "$contents" 'store_postgres\.so' "weft does not hold the PostgreSQL plugin"
+like "$(dpkg-deb -c "$pgdeb" | awk '{print $6}')" '^\./usr/lib/[^/]+/weft/store_postgres\.so$' "weft-postgres holds it"
+like "$(dpkg-deb -f "$pgdeb" Depends)" 'libpq5' "and depends on libpq5 (weft does not)"
+unlike "$(dpkg-deb -f "$deb" Depends)" 'libpq' "(weft's dependencies name no libpq)"
 like "$contents" '^\./usr/share/doc/weft/examples/single-box\.yaml$' "examples under /usr/share/doc/weft/examples"
 is "$(printf '%s\n' "$contents" | grep -c '^\./etc/weft/')" 2 "only weft.yaml in /etc/weft"
 like "$contents" '^\./usr/share/bash-completion/completions/weft$' "bash completion"
@@ -57,7 +62,7 @@ fi
 # ---- a fresh bookworm ----
 # its packages: what the two need (first of each alternative; the standalone sysusers and tmpfiles in place
 # of systemd, which a chroot cannot run), so that dpkg -i works offline
-deps=$( (dpkg-deb -f "$deb" Depends; echo ,; dpkg-deb -f "$nodedeb" Depends) | tr ',' '\n' |
+deps=$( (dpkg-deb -f "$deb" Depends; echo ,; dpkg-deb -f "$nodedeb" Depends; echo ,; dpkg-deb -f "$pgdeb" Depends) | tr ',' '\n' |
     sed -e 's/|.*//' -e 's/(.*//' -e 's/ //g' | grep -v -e '^$' -e '^weft$' -e '^systemd$' | sort -u)
 deps="$deps systemd-standalone-sysusers systemd-standalone-tmpfiles"
 deps=$(echo $deps | tr ' ' ,)
@@ -87,12 +92,12 @@ listing() { # every file and directory, but what dpkg and the tools keep for the
     (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./var/lib/dpkg \
         -o -path ./var/log -o -path ./var/cache/debconf \) -prune -o -print | sort)
 }
-cp "$deb" "$nodedeb" "$root/tmp/"
+cp "$deb" "$nodedeb" "$pgdeb" "$root/tmp/"
 listing >"$TMP/before"
 
 # ---- install ----
-inroot dpkg -i "/tmp/${deb##*/}" "/tmp/${nodedeb##*/}" >"$TMP/dpkg-i.log" 2>&1
-ok $? "dpkg -i weft weft-node in the chroot" || diag "$(tail -30 "$TMP/dpkg-i.log")"
+inroot dpkg -i "/tmp/${deb##*/}" "/tmp/${nodedeb##*/}" "/tmp/${pgdeb##*/}" >"$TMP/dpkg-i.log" 2>&1
+ok $? "dpkg -i weft weft-node weft-postgres in the chroot" || diag "$(tail -30 "$TMP/dpkg-i.log")"
 like "$(inroot getent passwd weft)" '^weft:x:[0-9]+:[0-9]+:weft mesh VPN:/var/lib/weft:' "sysusers made the system user weft"
 is "$(inroot stat -c '%U:%G %a' /run/weft)" "weft:weft 755" "tmpfiles made /run/weft"
 is "$(inroot stat -c '%U:%G %a' /var/lib/weft)" "weft:weft 750" "tmpfiles made /var/lib/weft"
@@ -101,6 +106,7 @@ mods=$(inroot weft modules)
 like "$mods" '^control .* /usr/lib/[^/]+/weft/control\.so$' "and finds its modules: control"
 like "$mods" '^derp .* /usr/lib/[^/]+/weft/derp\.so$' "derp"
 like "$mods" '^node .* /usr/lib/[^/]+/weft/node\.so$' "node"
+like "$mods" '^store_postgres .* /usr/lib/[^/]+/weft/store_postgres\.so$' "store_postgres (weft-postgres)"
 inroot weft check-config >/dev/null 2>&1; ok $? "the installed /etc/weft/weft.yaml is valid"
 [ -f "$root/lib/systemd/system/weft@.service" ] && grep -q '^User=weft$' "$root/lib/systemd/system/weft@.service"
 ok $? "the units run as the user weft"
@@ -142,6 +148,16 @@ wait_for 5 sh -c "[ \"\$(chroot '$root' stat -c %G /run/weft/node.sock)\" = neto
 ok $? "its socket belongs to node.socket_group (a group weft is not in)" || diag "$(cat "$TMP/node.log")"
 is "$(inroot stat -c %a /run/weft/node.sock)" 660 "and is 0660"
 kill -TERM $nodepid; wait $nodepid
+
+# ---- PostgreSQL storage: with the plugin, control reaches for the server; without it, says what to install ----
+pgargs=(weft serve control -o control.listen=127.0.0.1:0 -o control.database=postgres://weft@127.0.0.1:1/weft)
+out=$(inroot setpriv --reuid=weft --regid=weft --init-groups "${unit_env[@]}" timeout 20 "${pgargs[@]}" 2>&1)
+like "$out" 'postgres: cannot connect: .*port 1 failed' "with weft-postgres, control on postgres:// connects through libpq" ||
+    diag "$out"
+inroot dpkg --purge weft-postgres >"$TMP/purge-pg.log" 2>&1; ok $? "dpkg --purge weft-postgres" || diag "$(cat "$TMP/purge-pg.log")"
+out=$(inroot setpriv --reuid=weft --regid=weft --init-groups "${unit_env[@]}" timeout 20 "${pgargs[@]}" 2>&1)
+like "$out" 'PostgreSQL needs the store_postgres plugin, which is not loaded: install the weft-postgres package' \
+    "without it, control says which package to install" || diag "$out"
 
 # ---- purge ----
 inroot dpkg --purge weft-node weft >"$TMP/purge.log" 2>&1; ok $? "dpkg --purge weft-node weft" || diag "$(cat "$TMP/purge.log")"

@@ -151,7 +151,8 @@ int app_init(struct weft_instance *inst)
     }
     if (!pg && dsn_is_postgres(db)) {
         log_error("module=control event=store database=%s error=\"PostgreSQL needs the store_postgres plugin, "
-                  "which is not loaded: install it (weft built with libpq-dev) or check --module-path\"", shown);
+                  "which is not loaded: install the weft-postgres package (from source: build with libpq-dev), "
+                  "or check --module-path\"", shown);
         free(a->verify_allow);
         free(a);
         return -1;

@@ -275,7 +275,8 @@ int run_db(struct weft_cli *cli, int argc, char **argv)
     }
     if (!pm && (dsn_is_postgres(from) || dsn_is_postgres(to))) {
         fprintf(stderr, "weft db migrate: PostgreSQL needs the store_postgres plugin, which is not loaded "
-                        "(see `weft modules`; weft builds it when configure finds libpq-dev)\n");
+                        "(see `weft modules`; Debian: install the weft-postgres package; from source: weft builds it when "
+                        "configure finds libpq-dev)\n");
         return 1;
     }
     struct store *src = store_open(from, true, err, sizeof err);
