@@ -53,6 +53,11 @@ struct weft_module {
      * found by module name: weft_plugin_iface in a running process, module_find()->iface in a verb. The
      * core never looks inside. NULL for most modules. */
     const void *iface;
+
+    /* A plugin's role ("control"): `weft serve` keeps the plugin loaded only where that role runs, so a node
+     * daemon doesn't carry libpq and what it drags in (LDAP, GnuTLS, p11-kit: megabytes of mappings). NULL:
+     * loaded with every role. Ignored for roles. */
+    const char *serves;
 };
 
 struct weft_instance {

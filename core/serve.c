@@ -516,14 +516,15 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
     }
 
     /* Roles this process doesn't run are unloaded, and their libraries with them (a node daemon doesn't
-     * carry control's SQLite). They were loaded to check the whole configuration; it is read again without
-     * them, their sections accepted unchecked. */
+     * carry control's SQLite), and so are plugins for those roles (nor libpq). They were loaded to check the
+     * whole configuration; it is read again without them, their sections accepted unchecked. */
     int pruned = 0;
     for (size_t i = cli->modules.n; i-- > 0;) {
         const struct weft_module *m = cli->modules.mods[i];
-        int wanted = !m->is_role;
+        const char *role = m->is_role ? m->name : m->serves;
+        int wanted = !role;
         for (size_t j = 0; j < nroles && !wanted; j++)
-            wanted = strcmp(roles[j], m->name) == 0;
+            wanted = strcmp(roles[j], role) == 0;
         if (wanted)
             continue;
         if (!pruned)

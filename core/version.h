@@ -4,5 +4,6 @@
 #define WEFT_VERSION_H
 #include "config.h"
 #define WEFT_VERSION PACKAGE_VERSION
-#define WEFT_ABI_VERSION 3 /* 2: weft_module.check, cfg_key.check, cfg_section origins; 3: weft_module.iface */
+#define WEFT_ABI_VERSION 4 /* 2: weft_module.check, cfg_key.check, cfg_section origins; 3: weft_module.iface;
+                              * 4: weft_module.serves */
 #endif

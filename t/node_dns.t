@@ -124,6 +124,13 @@ like "$out" 'status: NXDOMAIN' "an unknown name in the split domain: its resolve
 # libcurl (and its TLS, LDAP, p11-kit...) is loaded at the first DoH query, not before: a node's memory budget
 curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
 ! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
+# control's plugins were loaded to check the whole configuration, then let go with their libraries
+if "$WEFT" modules 2>/dev/null | grep -Eq '^(store_postgres|auth_oidc) '; then
+    unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'store_postgres|auth_oidc|libpq|libcjose|libldap|libgnutls' \
+        "node1 keeps no plugin of control's (store_postgres, auth_oidc) mapped, nor libpq, cjose, LDAP or GnuTLS"
+else
+    skip "neither store_postgres nor auth_oidc is built here"
+fi
 if [ -n "$have_doh" ]; then
     is "$(q @100.100.100.100 svc.doh.example)" 10.78.0.55 \
         "split DNS over HTTPS: doh.example forwarded to https://10.78.0.5/dns-query (unbound)"

@@ -832,5 +832,6 @@ WEFT_MODULE(auth_oidc) = {
     .keys = no_keys,
     .conf_size = 0,
     .is_role = 0,
+    .serves = "control",
     .init = auth_oidc_init,
 };

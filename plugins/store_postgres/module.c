@@ -17,5 +17,6 @@ WEFT_MODULE(store_postgres) = {
     .keys = pg_keys,
     .conf_size = 0,
     .is_role = 0,
+    .serves = "control",
     .iface = &pg_store_ops,
 };
