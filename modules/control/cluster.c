@@ -318,6 +318,7 @@ static void resync(struct cluster *cl)
         ctrl_node_online_changed(c, c->nodes[i]);
     access_reload(c, c->conf);
     dnsover_reload(c);
+    reg_recheck(c);
     log_info("module=control event=cluster_resync instance=%lld nodes=%zu", (long long)cl->instance, c->nnodes);
 }
 

@@ -390,6 +390,9 @@ bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hos
 /* Another instance approved a registration that registered node_id (the change feed): requests waiting
  * here for it are answered. */
 void reg_remote_done(struct ctrl *c, int64_t node_id);
+/* After the change feed was down: every registration waited on here is read again, and those approved
+ * meanwhile are answered (their 'R' change was missed). */
+void reg_recheck(struct ctrl *c);
 void reg_free_all(struct ctrl *c);
 
 #endif

@@ -444,6 +444,24 @@ void reg_remote_done(struct ctrl *c, int64_t node_id)
     reg_answer_free(&a);
 }
 
+void reg_recheck(struct ctrl *c)
+{
+    struct reg_pending *p = c->pending.oldest;
+    while (p) {
+        struct reg_pending *next = p->newer; /* p may be answered and leave */
+        struct store_pending sp;
+        struct cnode *n;
+        if (store_pending_get(c->store, p->id, &sp) == STORE_OK && sp.node_id &&
+            (n = cluster_node_fetch(c, sp.node_id))) {
+            struct reg_answer a = {0};
+            answer_node(c, n, false, NULL, NULL, &a);
+            pending_answer(c, p, &a);
+            reg_answer_free(&a);
+        }
+        p = next;
+    }
+}
+
 void reg_free_all(struct ctrl *c)
 {
     for (struct reg_pending *p = c->pending.oldest; p; p = p->newer)
