@@ -8,12 +8,15 @@
 # watcher's stream on instance 1 receiving the patch (tsnode map's receive time). It includes: the commit,
 # NOTIFY delivery, instance 1 reading the node (one row), its fan-out batch (control.batch_delay, set by
 # WEFT_BENCH_BATCH, default 100ms as shipped) and the stream write. The same through instance 1 (change and
-# stream on one instance) is printed for comparison. Needs PostgreSQL's initdb/pg_ctl and psql.
+# stream on one instance) is printed for comparison. WEFT_BENCH_INSTANCES=1 runs instance 1 alone (every
+# node registered and updated through it): the same path without a second instance to tell. Needs
+# PostgreSQL's initdb/pg_ctl and psql.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/pg_lib.sh"
 nodes=${WEFT_BENCH_NODES:-50}
 rounds=${WEFT_BENCH_ROUNDS:-30}
 batch=${WEFT_BENCH_BATCH:-100ms}
+instances=${WEFT_BENCH_INSTANCES:-2}
 TSNODE=${WEFT_BUILDDIR:-$WEFT_SRCDIR}/t/tools/tsnode
 PG_BIN=$(pg_bindir) || { echo "bench/control_ha: skipped (needs PostgreSQL's initdb and pg_ctl)"; exit 0; }
 "$WEFT" modules 2>/dev/null | grep -q '^store_postgres' || { echo "bench/control_ha: skipped (no store_postgres)"; exit 0; }
@@ -28,9 +31,13 @@ url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
 common=(-o control.keepalive=30s -o control.derp_map_file= -o "control.database=$PG_DSN" -o "control.batch_delay=$batch")
 start_weft c1 serve control -o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}"
 wait_for 20 grep -q 'event=started' c1.log || { echo "bench/control_ha: instance 1 did not start"; exit 1; }
-mkdir -p s2 && cp s1/control.key s2/ && chmod 600 s2/control.key
-start_weft c2 serve control -o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}"
-wait_for 20 grep -q 'event=started' c2.log || { echo "bench/control_ha: instance 2 did not start"; exit 1; }
+if ((instances == 2)); then
+    mkdir -p s2 && cp s1/control.key s2/ && chmod 600 s2/control.key
+    start_weft c2 serve control -o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}"
+    wait_for 20 grep -q 'event=started' c2.log || { echo "bench/control_ha: instance 2 did not start"; exit 1; }
+else
+    url2=$url1
+fi
 w1() { "$WEFT" "$@" -o state_dir=$TMP/s1 -o control.database=$PG_DSN; }
 w1 users create bench >/dev/null
 key=$(w1 authkeys create --user bench --reusable | tail -1)
@@ -68,8 +75,9 @@ stats() {
              printf "n=%d min=%d median=%d p90=%d max=%d mean=%.1f ms\n", NR, v[1], v[int((NR + 1) / 2)], v[p], v[NR], s / NR}'
 }
 total=$(pg_sql weft "SELECT count(*) FROM nodes")
-echo "bench/control_ha: 2 instances on one PostgreSQL, $total nodes, batch_delay $batch, $rounds rounds"
-echo "  change through instance 2 -> watcher's stream on instance 1: $(measure "$url2" n1 20000 | stats)"
+echo "bench/control_ha: $instances instance(s) on one PostgreSQL, $total nodes, batch_delay $batch, $rounds rounds"
+((instances == 2)) &&
+    echo "  change through instance 2 -> watcher's stream on instance 1: $(measure "$url2" n1 20000 | stats)"
 echo "  change through instance 1 -> watcher's stream on instance 1: $(measure "$url1" n2 30000 | stats)"
 stop_weft c1
-stop_weft c2
+((instances == 2)) && stop_weft c2

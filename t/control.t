@@ -149,12 +149,24 @@ else
 fi
 
 before=$(w nodes list --json | grep -c '"id"')
+# an interactive login shown its URL before the restart is approved after it (kept in the database)
+out=$(node n9 register --hostname survivor)
+like "$out" '"AuthURL":"'"$url"'/register/[0-9a-f]{24}"' "an interactive login before the restart"
+authurl9=$(echo "$out" | sed 's/.*"AuthURL":"\([^"]*\)".*/\1/')
 stop_weft serve TERM
 is "$WEFT_RC" 0 "clean stop"
 start_weft serve2 serve "${args[@]}"
 wait_for 10 grep -q 'event=started' "$TMP/serve2.log"
 is "$(w nodes list --json | grep -c '"id"')" "$before" "all $before nodes after a restart"
 like "$(node node1 register)" '"MachineAuthorized":true' "a known node logs in again without a key"
+like "$(http_get "$authurl9" | tr '\n' ' ')" '^200 .*Register machine survivor' "its AuthURL page still answers after the restart"
+node n9 register --hostname survivor --followup "$authurl9" > n9.out &
+f9=$!
+sleep 0.5
+w nodes register --user alice "${authurl9##*/}" >/dev/null; ok $? "it is approved after the restart"
+wait_for 5 grep -q '"MachineAuthorized":true' n9.out; ok $? "the client's Followup is answered"
+kill $f9 2>/dev/null; wait $f9 2>/dev/null
+before=$((before + 1))
 for i in $(seq 201 230); do node "c$i" register --authkey "$key" > "c$i.out" 2>&1; done
 stop_weft serve2 KILL
 start_weft serve3 serve "${args[@]}"

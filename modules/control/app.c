@@ -63,7 +63,7 @@ struct ctrl *app_ctrl(struct app *a)
 static int admitted(void *ctx, const uint8_t node_key[32])
 {
     struct app *a = ctx;
-    struct cnode *n = ctrl_node_by_node_key(a->ctrl, node_key);
+    struct cnode *n = cluster_node_by_node_key(a->ctrl, node_key);
     return n && !ctrl_node_expired(n, ctrl_now());
 }
 

@@ -6,6 +6,9 @@
  *   its peers see is compared field by field so that an endpoint move goes out as a patch, a rename as a
  *   whole node. A node deleted elsewhere is forgotten here (its streams here end).
  * - Users and the policy are read again when they changed.
+ * - An interactive registration approved elsewhere ('R', with the node it registered) answers the client's
+ *   request if it waits here (register.c). A node a request names that the mirror lacks (registered through
+ *   another instance a moment ago) is read from the store at once rather than refused (cluster_node_*).
  * - Online state is per instance: a node is online while any instance holds a stream for it. The other
  *   instances' marks are kept per node (cnode.remote); when an instance dies its marks are withdrawn by
  *   the leader (the store's feed), and its nodes go offline here unless they reconnected here first.
@@ -125,11 +128,9 @@ static bool first_of_user(struct ctrl *c, const struct cnode *n)
     return true;
 }
 
-/* Node id as the database holds it now, into the mirror. */
-static void apply_node(struct ctrl *c, int64_t id)
+/* Node id as the database holds it now (rc and m: what reading it gave), into the mirror. */
+static void apply_row(struct ctrl *c, int64_t id, int rc, struct model_node m)
 {
-    struct model_node m;
-    int rc = store_node_get_by_id(c->store, id, &m);
     struct cnode *n = ctrl_node_by_id(c, id);
     if (rc == STORE_NOTFOUND) {
         if (n)
@@ -183,6 +184,63 @@ static void apply_node(struct ctrl *c, int64_t id)
     fanout_node(c, n, what);
 }
 
+static void apply_node(struct ctrl *c, int64_t id)
+{
+    struct model_node m;
+    int rc = store_node_get_by_id(c->store, id, &m);
+    apply_row(c, id, rc, m);
+}
+
+struct cnode *cluster_node_fetch(struct ctrl *c, int64_t id)
+{
+    struct cnode *n = ctrl_node_by_id(c, id);
+    if (n || !c->cl)
+        return n;
+    apply_node(c, id);
+    return ctrl_node_by_id(c, id);
+}
+
+/* A node this instance has not heard of, by one of its keys: read once from the store (an indexed lookup;
+ * only for a key the mirror lacks, and only with other instances on the database). */
+static struct cnode *fetch_by_key(struct ctrl *c, const uint8_t key[32], bool machine)
+{
+    struct model_node m;
+    int rc = machine ? store_node_get_by_machine_key(c->store, key, &m) : store_node_get_by_node_key(c->store, key, &m);
+    if (rc == STORE_NOTFOUND)
+        return NULL;
+    if (rc) {
+        log_warn("module=control event=cluster_fetch error=\"%s\"", store_errmsg(c->store));
+        return NULL;
+    }
+    int64_t id = m.id;
+    if (ctrl_node_by_id(c, id)) { /* known under another key: the change with the new one is on its way */
+        model_node_clear(&m);
+        apply_node(c, id);
+    } else {
+        apply_row(c, id, rc, m);
+    }
+    log_debug("module=control event=cluster_node_fetched node=%lld", (long long)id);
+    return ctrl_node_by_id(c, id);
+}
+
+struct cnode *cluster_node_by_node_key(struct ctrl *c, const uint8_t key[32])
+{
+    struct cnode *n = ctrl_node_by_node_key(c, key);
+    if (n || !c->cl)
+        return n;
+    n = fetch_by_key(c, key, false);
+    return n && !memcmp(n->m.node_key, key, 32) ? n : NULL;
+}
+
+struct cnode *cluster_node_by_machine_key(struct ctrl *c, const uint8_t key[32])
+{
+    struct cnode *n = ctrl_node_by_machine_key(c, key);
+    if (n || !c->cl)
+        return n;
+    n = fetch_by_key(c, key, true);
+    return n && !memcmp(n->m.machine_key, key, 32) ? n : NULL;
+}
+
 static void on_change(void *ctx, const struct store_change *ch)
 {
     struct cluster *cl = ctx;
@@ -205,6 +263,9 @@ static void on_change(void *ctx, const struct store_change *ch)
         break;
     case STORE_CH_SETTINGS:
         dnsover_reload(c);
+        break;
+    case STORE_CH_PENDING_DONE:
+        reg_remote_done(c, ch->obj);
         break;
     case STORE_CH_ONLINE:
     case STORE_CH_OFFLINE:
@@ -257,6 +318,7 @@ static void resync(struct cluster *cl)
         ctrl_node_online_changed(c, c->nodes[i]);
     access_reload(c, c->conf);
     dnsover_reload(c);
+    reg_recheck(c);
     log_info("module=control event=cluster_resync instance=%lld nodes=%zu", (long long)cl->instance, c->nnodes);
 }
 

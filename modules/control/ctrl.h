@@ -167,6 +167,7 @@ struct ctrl {
 
     struct pending_table pending; /* interactive registrations (pending.h, register.c) */
     struct log_every pending_log;
+    int64_t pending_swept; /* when expired registrations were last removed from the store */
 
     /* last_seen of online nodes, written to the store in batches (ctrl_node_seen) */
     int64_t *seen;
@@ -266,6 +267,12 @@ bool cluster_leader(const struct ctrl *c);
 void cluster_local_online(struct ctrl *c, struct cnode *n, bool online);
 int64_t cluster_instance(const struct ctrl *c);
 uint64_t cluster_applied(const struct ctrl *c); /* changes from other instances applied */
+/* The node as the mirror holds it; with other instances on the database (a feed), one registered through
+ * another instance whose change has not reached this one yet is read from the store into the mirror now,
+ * as its change would be. NULL when there is none. Without a feed the mirror is the whole tailnet. */
+struct cnode *cluster_node_fetch(struct ctrl *c, int64_t id);
+struct cnode *cluster_node_by_node_key(struct ctrl *c, const uint8_t key[32]);
+struct cnode *cluster_node_by_machine_key(struct ctrl *c, const uint8_t key[32]);
 /* The node was heard from (a map request, its stream taking data): last_seen is now. The store gets it
  * at most once a minute per node, in batches. */
 void ctrl_node_seen(struct ctrl *c, struct cnode *n);
@@ -380,6 +387,12 @@ void reg_cancel(struct reg_waiter *w);
 int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen);
 /* Whether authid is a pending (unapproved, unexpired) registration; its hostname into host. */
 bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen);
+/* Another instance approved a registration that registered node_id (the change feed): requests waiting
+ * here for it are answered. */
+void reg_remote_done(struct ctrl *c, int64_t node_id);
+/* After the change feed was down: every registration waited on here is read again, and those approved
+ * meanwhile are answered (their 'R' change was missed). */
+void reg_recheck(struct ctrl *c);
 void reg_free_all(struct ctrl *c);
 
 #endif

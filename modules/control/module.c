@@ -162,7 +162,8 @@ static const struct cfg_key control_keys[] = {
        "request bytes (headers and bodies) one control connection may have buffered across its requests; a "
        "request past it gets 503", 1114112, 1LL << 30),
     KR(max_pending, CFG_INT, "1000",
-       "interactive registrations waiting for approval at once (one per machine); more get 503", 1, 1000000),
+       "interactive registrations waiting for approval at once (one per machine, kept in the database, "
+       "counted over every instance on it); more get 503", 1, 1000000),
     KR(hostinfo_max, CFG_INT, "16384",
        "bytes of a client's Hostinfo kept (control characters stripped, long strings and lists cut)", 1024,
        1048576),

@@ -65,7 +65,6 @@ void pending_destroy(struct pending_table *t)
     while (t->oldest != NULL) {
         struct reg_pending *p = t->oldest;
         t->oldest = p->newer;
-        free(p->hostinfo);
         free(p);
     }
     free(t->by_id);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* Interactive registrations waiting for an admin (spec control-ts2021.md §6.3 flow B). Anyone who can
- * reach /ts2021 can start one, so what each costs is bounded: at most one entry per machine key (a new
- * request from the machine replaces its previous one), at most `max` in all, each holding a small cleaned
- * summary of the client (hostname, a trimmed Hostinfo), never the request. Entries are found by AuthID
- * and by machine key through hash tables (SipHash with a random key), and expire in arrival order. */
+/* The requests waiting here for interactive registrations (spec control-ts2021.md §6.3 flow B) to be
+ * approved; the registrations themselves are in the store (store.h, struct store_pending), so that any
+ * control instance on the database can approve them. Anyone who can reach /ts2021 can start one, so what
+ * each costs is bounded: at most one entry per machine key (a new request from the machine replaces its
+ * previous one), at most `max` in all, each holding the keys and a few waiters, never the request. Entries
+ * are found by AuthID and by machine key through hash tables (SipHash with a random key), and expire in
+ * arrival order. */
 #ifndef WEFT_CONTROL_PENDING_H
 #define WEFT_CONTROL_PENDING_H
 
@@ -20,14 +22,9 @@ struct reg_waiter;
 struct reg_pending {
     char id[AUTHID_HEX + 1];
     uint8_t mkey[32], nkey[32];
-    char *hostinfo; /* cleaned, only hostinfo_approval_keys; NULL if none */
-    char hostname[MODEL_HOSTNAME_MAX + 1];
-    bool ephemeral;
-    int capver;
-    int64_t created;
-    bool done;
-    int64_t node_id;            /* once approved */
-    struct reg_waiter *waiters; /* Followup requests held until approval (register.c) */
+    int64_t expires;            /* the registration's (the store holds it: store_pending) */
+    bool busy;                  /* its waiters are being answered (register.c) */
+    struct reg_waiter *waiters; /* Followup requests held here until approval (register.c) */
     unsigned nwaiters;
     struct reg_pending *id_next, *mk_next; /* hash chains */
     struct reg_pending *older, *newer;     /* arrival order */

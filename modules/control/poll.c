@@ -43,8 +43,9 @@ void map_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_
         respond(d, 400, "malformed MapRequest");
         return;
     }
-    struct cnode *n = ctrl_node_by_node_key(c, req.node_key.b);
-    if (!n || tc_key_is_zero(&req.node_key)) {
+    /* registered through another instance a moment ago: read from the store, not refused */
+    struct cnode *n = tc_key_is_zero(&req.node_key) ? NULL : cluster_node_by_node_key(c, req.node_key.b);
+    if (!n) {
         respond(d, 401, "node key not registered");
         goto out;
     }

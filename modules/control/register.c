@@ -27,12 +27,12 @@
 
 #define PENDING_TTL 1800 /* seconds an interactive registration may wait for approval */
 #define MAX_WAITERS 4      /* Followup requests held at once for one registration */
-/* The trimmed Hostinfo an interactive registration keeps until it is approved (the client sends its whole
- * Hostinfo again with its first map request). */
-#define PENDING_HOSTINFO_MAX 1024
+/* An interactive registration keeps a trimmed Hostinfo (STORE_PENDING_HOSTINFO_MAX) until it is approved
+ * (the client sends its whole Hostinfo again with its first map request). */
 #define REFUSE_LOG_MS 60000
 
 struct reg_waiter {
+    struct ctrl *c;
     struct reg_pending *p;
     reg_done_cb cb;
     void *arg;
@@ -128,6 +128,7 @@ struct reg_params {
     const struct model_strlist *tags;
     int64_t authkey_id; /* 0: none; else marked used in the same transaction */
     int capver;
+    const char *pending_id; /* an approved interactive registration: marked done in the same transaction */
 };
 
 /* Creates a node, or gives the machine's existing node the new key (flow E: ID, addresses and kind
@@ -140,7 +141,8 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     snprintf(pub, publen, "the server could not register this node (see its log)");
     int64_t now = ctrl_now();
     int64_t expiry = p->tags && p->tags->n ? 0 : c->conf->node_expiry ? now + c->conf->node_expiry / 1000 : 0;
-    struct cnode *n = ctrl_node_by_machine_key(c, p->mkey);
+    /* the machine's node may have registered through another instance a moment ago */
+    struct cnode *n = cluster_node_by_machine_key(c, p->mkey);
     if (n) {
         struct model_node old;
         memset(&old, 0, sizeof old);
@@ -170,6 +172,8 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
             rc = store_node_update(c->store, &n->m);
         if (!rc && p->authkey_id)
             rc = store_authkey_mark_used(c->store, p->authkey_id);
+        if (!rc && p->pending_id)
+            rc = store_pending_done(c->store, p->pending_id, p->user_id, n->m.id);
         if (!rc)
             rc = store_commit(c->store);
         if (rc) {
@@ -243,6 +247,9 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
             rc = store_node_insert(c->store, &m);
         if (!rc && p->authkey_id)
             rc = store_authkey_mark_used(c->store, p->authkey_id);
+        /* approved through two instances at once: one registers, the other's transaction is undone */
+        if (!rc && p->pending_id)
+            rc = store_pending_done(c->store, p->pending_id, p->user_id, m.id);
         if (!rc)
             rc = store_commit(c->store);
         if (rc) {
@@ -276,20 +283,37 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
     return n;
 }
 
-/* ---- interactive registrations ---- */
+/* ---- interactive registrations ----
+ * The registrations are in the store (store_pending): any instance on the database shows and approves them,
+ * and they outlive a restart. c->pending holds only the Followup requests waiting here: an entry per
+ * registration that has any, gone with its last waiter. An approval made here answers them at once; one
+ * made through another instance reaches them through the change feed (reg_remote_done, from cluster.c). */
+
+#define EXPIRED_MSG "registration expired: it was not approved within 30 minutes; log in again"
+
+static void pending_forget(struct ctrl *c, struct reg_pending *p)
+{
+    pending_unlink(&c->pending, p);
+    free(p);
+}
 
 void reg_cancel(struct reg_waiter *w)
 {
+    struct reg_pending *p = w->p;
+    struct ctrl *c = w->c;
     *w->pprev = w->next;
     if (w->next)
         w->next->pprev = w->pprev;
-    w->p->nwaiters--;
+    p->nwaiters--;
     free(w);
+    if (!p->waiters && !p->busy)
+        pending_forget(c, p);
 }
 
-/* Every request waiting on p gets answer a (the registration ends without an approval). */
-static void answer_waiters(struct reg_pending *p, const struct reg_answer *a)
+/* Every request waiting on p gets answer a; p leaves the table. */
+static void pending_answer(struct ctrl *c, struct reg_pending *p, const struct reg_answer *a)
 {
+    p->busy = true; /* a callback may cancel another waiter of p: p stays until the loop ends */
     while (p->waiters) {
         struct reg_waiter *w = p->waiters;
         reg_done_cb cb = w->cb;
@@ -297,58 +321,81 @@ static void answer_waiters(struct reg_pending *p, const struct reg_answer *a)
         reg_cancel(w);
         cb(arg, a);
     }
+    pending_forget(c, p);
 }
 
+/* The registration ends here without an approval (expired, superseded). */
 static void pending_drop(struct ctrl *c, struct reg_pending *p, const char *why)
 {
-    if (p->waiters) {
-        struct reg_answer a = {0};
-        answer_node(c, NULL, false, NULL, why, &a);
-        answer_waiters(p, &a);
-        reg_answer_free(&a);
-    }
-    pending_unlink(&c->pending, p);
-    free(p->hostinfo);
-    free(p);
+    struct reg_answer a = {0};
+    answer_node(c, NULL, false, NULL, why, &a);
+    pending_answer(c, p, &a);
+    reg_answer_free(&a);
 }
 
-/* Expired entries leave from the oldest end: the work is proportional to what expires. */
+/* Waiters whose registration expired leave from the oldest end (entries are added in the order their
+ * first waiter came, which is close to their expiry order: a few may be answered late, none early). The
+ * store's expired rows are removed by the next registration, or here once a minute. */
 static void pending_gc(struct ctrl *c, int64_t now)
 {
-    while (c->pending.oldest && c->pending.oldest->created + PENDING_TTL < now)
-        pending_drop(c, c->pending.oldest,
-                     "registration expired: it was not approved within 30 minutes; log in again");
+    while (c->pending.oldest && c->pending.oldest->expires <= now)
+        pending_drop(c, c->pending.oldest, EXPIRED_MSG);
+    if (now - c->pending_swept >= 60 && cluster_leader(c)) {
+        c->pending_swept = now;
+        int64_t gone = 0;
+        if (store_pending_expire(c->store, now, &gone))
+            log_warn("module=control event=pending_expire error=\"%s\"", store_errmsg(c->store));
+        else if (gone)
+            log_debug("module=control event=pending_expired count=%lld", (long long)gone);
+    }
 }
 
-static void auth_url(struct ctrl *c, const struct reg_pending *p, char *out, size_t len)
+static void auth_url(struct ctrl *c, const char *id, char *out, size_t len)
 {
     const char *base = c->conf->server_url ? c->conf->server_url : "";
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/')
         bl--;
-    snprintf(out, len, "%.*s/register/%s", (int)bl, base, p->id);
+    snprintf(out, len, "%.*s/register/%s", (int)bl, base, id);
+}
+
+/* The stored registration authid: STORE_OK, STORE_NOTFOUND (also when it expired or the id is malformed),
+ * or another store_rc. */
+static int pending_load(struct ctrl *c, const char *authid, struct store_pending *sp)
+{
+    if (strlen(authid) != AUTHID_HEX || strspn(authid, "0123456789abcdef") != AUTHID_HEX)
+        return STORE_NOTFOUND;
+    int rc = store_pending_get(c->store, authid, sp);
+    if (rc == STORE_OK && sp->expires <= ctrl_now())
+        rc = STORE_NOTFOUND;
+    return rc;
 }
 
 bool reg_pending_info(struct ctrl *c, const char *authid, char *host, size_t hostlen)
 {
     pending_gc(c, ctrl_now());
-    struct reg_pending *p = pending_by_id(&c->pending, authid);
-    if (!p || p->done)
+    struct store_pending sp;
+    if (pending_load(c, authid, &sp) != STORE_OK || sp.node_id)
         return false;
     if (host)
-        snprintf(host, hostlen, "%s", p->hostname);
+        snprintf(host, hostlen, "%s", sp.hostname);
     return true;
 }
 
 int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *err, size_t errlen)
 {
     pending_gc(c, ctrl_now());
-    struct reg_pending *p = pending_by_id(&c->pending, authid);
-    if (!p) {
+    struct store_pending sp;
+    int rc = pending_load(c, authid, &sp);
+    if (rc == STORE_NOTFOUND) {
         snprintf(err, errlen, "no pending registration %s (expired, or never asked for)", authid);
         return -1;
     }
-    if (p->done) {
+    if (rc) {
+        snprintf(err, errlen, "store: %s", store_errmsg(c->store));
+        return -1;
+    }
+    if (sp.node_id) {
         snprintf(err, errlen, "registration %s is already approved", authid);
         return -1;
     }
@@ -358,24 +405,61 @@ int64_t reg_approve(struct ctrl *c, const char *authid, const char *user, char *
         return -1;
     }
     struct reg_params rp = {
-        .mkey = p->mkey, .nkey = p->nkey, .user_id = u.id, .hostinfo = p->hostinfo,
-        .hostinfo_len = p->hostinfo ? strlen(p->hostinfo) : 0, .hostname = p->hostname,
-        .ephemeral = p->ephemeral, .capver = p->capver,
+        .mkey = sp.machine_key, .nkey = sp.node_key, .user_id = u.id, .hostinfo = sp.hostinfo[0] ? sp.hostinfo : NULL,
+        .hostinfo_len = strlen(sp.hostinfo), .hostname = sp.hostname, .ephemeral = sp.ephemeral,
+        .capver = sp.capver, .pending_id = sp.id,
     };
     char pub[128];
     struct cnode *n = enroll(c, &rp, err, errlen, pub, sizeof pub);
     if (!n)
         return -1;
     c->st.registrations[REG_OK_INTERACTIVE]++;
-    p->done = true;
-    p->node_id = n->m.id;
-    free(p->hostinfo); /* what is left is only for answering a late Followup */
-    p->hostinfo = NULL;
+    log_info("module=control event=register_approved authid=%s node=%lld user=%s", sp.id, (long long)n->m.id,
+             u.name);
+    struct reg_pending *p = pending_by_id(&c->pending, sp.id);
+    if (p) {
+        struct reg_answer a = {0};
+        answer_node(c, n, false, NULL, NULL, &a);
+        pending_answer(c, p, &a);
+        reg_answer_free(&a);
+    }
+    return n->m.id;
+}
+
+void reg_remote_done(struct ctrl *c, int64_t node_id)
+{
+    if (!c->pending.n) /* nobody waits here */
+        return;
+    struct cnode *n = cluster_node_fetch(c, node_id);
+    struct reg_pending *p = n ? pending_by_mkey(&c->pending, n->m.machine_key) : NULL;
+    if (!p)
+        return;
+    struct store_pending sp;
+    if (store_pending_get(c->store, p->id, &sp) != STORE_OK || sp.node_id != node_id)
+        return; /* an approval of another registration of this machine (superseded here) */
+    log_info("module=control event=register_approved_elsewhere authid=%s node=%lld", p->id, (long long)node_id);
     struct reg_answer a = {0};
     answer_node(c, n, false, NULL, NULL, &a);
-    answer_waiters(p, &a);
+    pending_answer(c, p, &a);
     reg_answer_free(&a);
-    return n->m.id;
+}
+
+void reg_recheck(struct ctrl *c)
+{
+    struct reg_pending *p = c->pending.oldest;
+    while (p) {
+        struct reg_pending *next = p->newer; /* p may be answered and leave */
+        struct store_pending sp;
+        struct cnode *n;
+        if (store_pending_get(c->store, p->id, &sp) == STORE_OK && sp.node_id &&
+            (n = cluster_node_fetch(c, sp.node_id))) {
+            struct reg_answer a = {0};
+            answer_node(c, n, false, NULL, NULL, &a);
+            pending_answer(c, p, &a);
+            reg_answer_free(&a);
+        }
+        p = next;
+    }
 }
 
 void reg_free_all(struct ctrl *c)
@@ -389,59 +473,70 @@ void reg_free_all(struct ctrl *c)
     pending_destroy(&c->pending);
 }
 
-/* Flow B, first request: a pending registration for the machine (it replaces the machine's previous one)
- * and its AuthURL. */
+/* Flow B, first request: a pending registration for the machine in the store (it replaces the machine's
+ * previous one) and its AuthURL. */
 static void start_interactive(struct ctrl *c, const uint8_t mkey[32], const struct tc_register_request *req,
                               const char *hostinfo, size_t hostinfo_len, struct reg_answer *a)
 {
-    struct reg_pending *p = pending_by_mkey(&c->pending, mkey);
-    if (p && !p->done && !memcmp(p->nkey, req->node_key.b, 32)) {
+    int64_t now = ctrl_now();
+    struct store_pending sp, old;
+    memset(&sp, 0, sizeof sp);
+    int rc = store_pending_get_by_machine_key(c->store, mkey, &old);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        log_error("module=control event=register_failed error=\"%s\"", store_errmsg(c->store));
+        answer_text(a, 500, "the server could not register this node (see its log)");
+        return;
+    }
+    if (rc == STORE_OK && !old.node_id && old.expires > now && !memcmp(old.node_key, req->node_key.b, 32)) {
         /* the same login asked again (a restarted `up`): the same AuthID, so an admin who already has
          * the URL approves the right one; what it reports now replaces what it reported then */
+        memcpy(sp.id, old.id, sizeof sp.id);
+        sp.created = old.created;
+        sp.expires = old.expires;
     } else {
-        if (p)
-            pending_drop(c, p, "superseded by a newer registration request from this machine");
-        if (c->pending.n >= c->pending.max) {
-            c->st.refused[REFUSED_TOO_MANY_PENDING]++;
-            uint64_t held = 0;
-            if (log_every_ok(&c->pending_log, loop_now(c->loop), REFUSE_LOG_MS, &held))
-                log_warn("module=control event=register_refused reason=too_many_pending pending=%zu "
-                         "max_pending=%zu refused_before=%llu msg=\"interactive registrations are refused until "
-                         "some are approved or expire (control.max_pending; logged once a minute)\"",
-                         c->pending.n, c->pending.max, (unsigned long long)held);
-            answer_text(a, 503, "too many registrations are waiting for approval; try again later");
-            return;
-        }
-        p = calloc(1, sizeof *p);
-        if (!p) {
-            answer_text(a, 500, "out of memory");
-            return;
-        }
         uint8_t rnd[AUTHID_HEX / 2];
         randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(p->id, sizeof p->id, rnd, sizeof rnd);
-        memcpy(p->mkey, mkey, 32);
-        memcpy(p->nkey, req->node_key.b, 32);
-        p->created = ctrl_now();
-        if (pending_add(&c->pending, p)) {
-            free(p);
-            answer_text(a, 500, "out of memory");
-            return;
-        }
+        sodium_bin2hex(sp.id, sizeof sp.id, rnd, sizeof rnd);
+        sp.created = now;
+        sp.expires = now + PENDING_TTL;
     }
-    free(p->hostinfo);
-    p->hostinfo = hostinfo ? hostinfo_clean(hostinfo, hostinfo_len, hostinfo_approval_keys, PENDING_HOSTINFO_MAX,
-                                            NULL)
-                           : NULL;
-    hostinfo_clean_str(p->hostname, sizeof p->hostname,
+    struct reg_pending *lp = pending_by_mkey(&c->pending, mkey);
+    if (lp && strcmp(lp->id, sp.id))
+        pending_drop(c, lp, "superseded by a newer registration request from this machine");
+    memcpy(sp.machine_key, mkey, 32);
+    memcpy(sp.node_key, req->node_key.b, 32);
+    if (hostinfo) {
+        char *h = hostinfo_clean(hostinfo, hostinfo_len, hostinfo_approval_keys, STORE_PENDING_HOSTINFO_MAX, NULL);
+        if (h)
+            snprintf(sp.hostinfo, sizeof sp.hostinfo, "%s", h);
+        free(h);
+    }
+    hostinfo_clean_str(sp.hostname, sizeof sp.hostname,
                        req->hostinfo && req->hostinfo->hostname ? req->hostinfo->hostname : "");
-    p->ephemeral = req->ephemeral;
-    p->capver = req->version;
+    sp.ephemeral = req->ephemeral;
+    sp.capver = req->version;
+    rc = store_pending_put(c->store, &sp, c->pending.max);
+    if (rc == STORE_INUSE) {
+        c->st.refused[REFUSED_TOO_MANY_PENDING]++;
+        uint64_t held = 0;
+        if (log_every_ok(&c->pending_log, loop_now(c->loop), REFUSE_LOG_MS, &held))
+            log_warn("module=control event=register_refused reason=too_many_pending max_pending=%zu "
+                     "refused_before=%llu msg=\"interactive registrations are refused until some are approved or "
+                     "expire (control.max_pending, counted over every instance; logged once a minute)\"",
+                     c->pending.max, (unsigned long long)held);
+        answer_text(a, 503, "too many registrations are waiting for approval; try again later");
+        return;
+    }
+    if (rc) {
+        log_error("module=control event=register_failed error=\"%s\"", store_errmsg(c->store));
+        answer_text(a, 500, "the server could not register this node (see its log)");
+        return;
+    }
     char url[512];
-    auth_url(c, p, url, sizeof url);
+    auth_url(c, sp.id, url, sizeof url);
     c->st.registrations[REG_PENDING]++;
     log_info("module=control event=register_pending authid=%s hostname=\"%s\" src=%s msg=\"approve with: weft "
-             "nodes register --user USER %s\"", p->id, p->hostname, c->reg_src ? c->reg_src : "-", p->id);
+             "nodes register --user USER %s\"", sp.id, sp.hostname, c->reg_src ? c->reg_src : "-", sp.id);
     answer_node(c, NULL, false, url, NULL, a);
 }
 
@@ -460,6 +555,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     int64_t now = ctrl_now();
     pending_gc(c, now);
     int ret = 0;
+    struct store_pending *sp = NULL;
     const char *raw_hostinfo = NULL;
     size_t raw_len = 0, hostinfo_len = 0;
     if (req.hostinfo)
@@ -473,7 +569,8 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
         answer_text(a, 400, "RegisterRequest without NodeKey");
         goto out;
     }
-    struct cnode *byk = ctrl_node_by_node_key(c, req.node_key.b);
+    /* a node registered through another instance whose change has not arrived here yet is read from the store */
+    struct cnode *byk = cluster_node_by_node_key(c, req.node_key.b);
     if (byk && memcmp(byk->m.machine_key, mkey, 32)) {
         c->st.refused[REFUSED_OTHER_MACHINE]++;
         log_warn("module=control event=register_refused src=%s node=%lld reason=\"node key of another machine\"",
@@ -572,16 +669,45 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
         goto out;
     }
 
-    /* B: interactive */
+    /* B: interactive. The registration's state is in the store (another instance may have started or
+     * approved it); only the requests waiting for it are held here. */
     if (req.followup && *req.followup) {
         const char *id = strrchr(req.followup, '/');
         id = id ? id + 1 : req.followup;
-        struct reg_pending *p = pending_by_id(&c->pending, id);
-        if (p && !memcmp(p->mkey, mkey, 32) && !memcmp(p->nkey, req.node_key.b, 32)) {
-            if (p->done) {
-                struct cnode *n = ctrl_node_by_id(c, p->node_id);
+        if (!(sp = malloc(sizeof *sp))) {
+            answer_text(a, 500, "out of memory");
+            goto out;
+        }
+        int rc = pending_load(c, id, sp);
+        if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+            log_error("module=control event=register_failed error=\"%s\"", store_errmsg(c->store));
+            answer_text(a, 500, "the server could not read the registration (see its log)");
+            goto out;
+        }
+        if (rc == STORE_OK && !memcmp(sp->machine_key, mkey, 32) && !memcmp(sp->node_key, req.node_key.b, 32)) {
+            if (sp->node_id) {
+                struct cnode *n = cluster_node_fetch(c, sp->node_id);
                 answer_node(c, n, false, NULL, n ? NULL : "node was removed", a);
                 goto out;
+            }
+            struct reg_pending *p = pending_by_id(&c->pending, sp->id);
+            if (!p) {
+                struct reg_pending *old = pending_by_mkey(&c->pending, mkey);
+                if (old)
+                    pending_drop(c, old, "superseded by a newer registration request from this machine");
+                if (c->pending.n >= c->pending.max || !(p = calloc(1, sizeof *p))) {
+                    answer_text(a, 503, "too many requests are waiting for approval; try again later");
+                    goto out;
+                }
+                memcpy(p->id, sp->id, sizeof p->id);
+                memcpy(p->mkey, mkey, 32);
+                memcpy(p->nkey, sp->node_key, 32);
+                p->expires = sp->expires;
+                if (pending_add(&c->pending, p)) {
+                    free(p);
+                    answer_text(a, 500, "out of memory");
+                    goto out;
+                }
             }
             if (p->nwaiters >= MAX_WAITERS) {
                 c->st.refused[REFUSED_TOO_MANY_WAITERS]++;
@@ -590,9 +716,12 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
             }
             struct reg_waiter *w = calloc(1, sizeof *w);
             if (!w) {
+                if (!p->waiters)
+                    pending_forget(c, p);
                 answer_text(a, 500, "out of memory");
                 goto out;
             }
+            w->c = c;
             w->p = p;
             w->cb = cb;
             w->arg = arg;
@@ -610,6 +739,7 @@ int reg_handle(struct ctrl *c, const uint8_t mkey[32], int capver, const uint8_t
     }
     start_interactive(c, mkey, &req, hostinfo, hostinfo_len, a);
 out:
+    free(sp);
     free(hostinfo);
     tc_register_request_clear(&req);
     return ret;

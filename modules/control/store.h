@@ -41,6 +41,23 @@ typedef void (*store_identity_cb)(void *ctx, const char *issuer, const char *sub
 
 struct store_feed_ops;
 
+/* An interactive registration waiting for an admin's or an OpenID provider's approval (spec control-ts2021.md
+ * §6.3 flow B), kept in the store so that any control instance on the database can approve it and it
+ * survives a restart. What the client said about itself is cleaned and bounded before it gets here. */
+#define STORE_PENDING_ID_MAX 32
+#define STORE_PENDING_HOSTINFO_MAX 1024
+struct store_pending {
+    char id[STORE_PENDING_ID_MAX + 1]; /* the AuthID in /register/ID */
+    uint8_t machine_key[MODEL_KEY_LEN], node_key[MODEL_KEY_LEN];
+    char hostname[MODEL_HOSTNAME_MAX + 1];
+    char hostinfo[STORE_PENDING_HOSTINFO_MAX + 1]; /* trimmed Hostinfo JSON; "" if none */
+    bool ephemeral;
+    int capver;
+    int64_t created, expires; /* unix seconds; gone (for every purpose) once expires <= now */
+    int64_t user_id;          /* approved for this user (0: waiting) */
+    int64_t node_id;          /* done: the node it registered (0: waiting) */
+};
+
 struct store_ops {
     const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
     /* Several control instances on one database (store_feed_ops below); NULL for a backend that serves one
@@ -127,6 +144,23 @@ struct store_ops {
     int (*identity_bind)(struct store *s, const char *issuer, const char *subject, int64_t user_id);
     /* Every bound identity, by user id (weft db migrate copies them). */
     int (*identity_list)(struct store *s, store_identity_cb cb, void *ctx);
+
+    /* Pending interactive registrations (struct store_pending). put stores p as its machine's one entry
+     * (replacing any other entry of that machine key, whatever its id), first removing entries expired by
+     * p->created; refused with STORE_INUSE while `max` entries are held (the cap holds across every instance
+     * on the database: PostgreSQL takes an advisory lock). The count is kept in a counter row, so nothing
+     * counts rows. get / get_by_machine_key return entries whether or not they expired (STORE_NOTFOUND when
+     * none). done records the approval (user_id, node_id) on an entry still waiting and drops its Hostinfo:
+     * STORE_NOTFOUND when it is gone or was approved already (run it in the registration's transaction, so
+     * two approvals cannot both register). delete removes one (STORE_NOTFOUND when none); expire removes
+     * every entry expired by now, *n of them (through the expiry index: work in proportion to what expires). */
+    int (*pending_put)(struct store *s, const struct store_pending *p, size_t max);
+    int (*pending_get)(struct store *s, const char *id, struct store_pending *out);
+    int (*pending_get_by_machine_key)(struct store *s, const uint8_t key[MODEL_KEY_LEN],
+                                      struct store_pending *out);
+    int (*pending_done)(struct store *s, const char *id, int64_t user_id, int64_t node_id);
+    int (*pending_delete)(struct store *s, const char *id);
+    int (*pending_expire)(struct store *s, int64_t now, int64_t *n);
 };
 
 /* ---- the change feed: several control instances on one database ----
@@ -143,6 +177,7 @@ enum store_change_kind {
     STORE_CH_SETTINGS = 'S',  /* a run-time setting (the REST API's DNS settings) changed */
     STORE_CH_ONLINE = 'O',    /* node obj has a map stream on instance `instance` */
     STORE_CH_OFFLINE = 'F',   /* ... no longer (or that instance died) */
+    STORE_CH_PENDING_DONE = 'R', /* an interactive registration was approved: obj = the node it registered */
 };
 struct store_change {
     int64_t seq;      /* the change log's id */
@@ -311,6 +346,37 @@ static inline int store_identity_get(struct store *s, const char *issuer, const 
 static inline int store_identity_bind(struct store *s, const char *issuer, const char *subject, int64_t user_id)
 {
     return s->ops->identity_bind(s, issuer, subject, user_id);
+}
+static inline int store_pending_put(struct store *s, const struct store_pending *p, size_t max)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_put(s, p, max));
+}
+static inline int store_pending_get(struct store *s, const char *id, struct store_pending *o)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_get(s, id, o));
+}
+static inline int store_pending_get_by_machine_key(struct store *s, const uint8_t k[MODEL_KEY_LEN],
+                                                   struct store_pending *o)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_get_by_machine_key(s, k, o));
+}
+static inline int store_pending_done(struct store *s, const char *id, int64_t user_id, int64_t node_id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_done(s, id, user_id, node_id));
+}
+static inline int store_pending_delete(struct store *s, const char *id)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_delete(s, id));
+}
+static inline int store_pending_expire(struct store *s, int64_t now, int64_t *n)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->pending_expire(s, now, n));
 }
 static inline int store_identity_list(struct store *s, store_identity_cb cb, void *ctx)
 {

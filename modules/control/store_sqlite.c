@@ -121,6 +121,28 @@ static const char *const sq_migrations[] = {
     " user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,"
     " created INTEGER NOT NULL,"
     " PRIMARY KEY (issuer, subject));",
+
+    /* 8: interactive registrations waiting for approval (they were held in memory: lost on a restart, and
+     * out of reach of the other control instances on a database): one per machine key, found by AuthID,
+     * removed through the expiry index; and their count in a row of its own, kept by the operations that
+     * add and remove them, so that the cap (control.max_pending) is checked without counting rows. */
+    "CREATE TABLE pending_registrations ("
+    " id TEXT PRIMARY KEY,"
+    " machine_key TEXT NOT NULL UNIQUE,"
+    " node_key TEXT NOT NULL,"
+    " hostname TEXT NOT NULL DEFAULT '',"
+    " hostinfo TEXT,"
+    " ephemeral INTEGER NOT NULL DEFAULT 0,"
+    " capver INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL DEFAULT 0,"
+    " node_id INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX pending_registrations_expires ON pending_registrations(expires);"
+    "CREATE TABLE pending_count ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " n INTEGER NOT NULL);"
+    "INSERT INTO pending_count (id, n) VALUES (1, 0);",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -133,6 +155,8 @@ static const char *const sq_migrations[] = {
     "description"
 #define USER_COLS "id, name, display_name, created"
 #define CRED_COLS "id, kind, key_id, hash, description, scopes, created, expiration, revoked"
+#define PENDING_COLS                                                                                   \
+    "id, machine_key, node_key, hostname, hostinfo, ephemeral, capver, created, expires, user_id, node_id"
 
 /* Prepared once (lazily) and kept for the life of the connection. */
 enum sq_stmt {
@@ -146,6 +170,8 @@ enum sq_stmt {
     Q_POLICY_GET, Q_POLICY_SET,
     Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE,
     Q_IDENTITY_GET, Q_IDENTITY_BIND, Q_IDENTITY_LIST,
+    Q_PENDING_INSERT, Q_PENDING_GET, Q_PENDING_BY_MKEY, Q_PENDING_DONE, Q_PENDING_DELETE, Q_PENDING_DELETE_MKEY,
+    Q_PENDING_EXPIRE, Q_PENDING_COUNT, Q_PENDING_ADD,
     Q_COUNT
 };
 
@@ -208,6 +234,17 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_IDENTITY_GET] = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2",
     [Q_IDENTITY_BIND] = "INSERT INTO user_identities (issuer, subject, user_id, created) VALUES (?1, ?2, ?3, ?4)",
     [Q_IDENTITY_LIST] = "SELECT issuer, subject, user_id FROM user_identities ORDER BY user_id",
+    [Q_PENDING_INSERT] = "INSERT INTO pending_registrations (" PENDING_COLS ") "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0)",
+    [Q_PENDING_GET] = "SELECT " PENDING_COLS " FROM pending_registrations WHERE id = ?1",
+    [Q_PENDING_BY_MKEY] = "SELECT " PENDING_COLS " FROM pending_registrations WHERE machine_key = ?1",
+    [Q_PENDING_DONE] = "UPDATE pending_registrations SET user_id = ?2, node_id = ?3, hostinfo = NULL "
+                       "WHERE id = ?1 AND node_id = 0",
+    [Q_PENDING_DELETE] = "DELETE FROM pending_registrations WHERE id = ?1",
+    [Q_PENDING_DELETE_MKEY] = "DELETE FROM pending_registrations WHERE machine_key = ?1",
+    [Q_PENDING_EXPIRE] = "DELETE FROM pending_registrations WHERE expires <= ?1",
+    [Q_PENDING_COUNT] = "SELECT n FROM pending_count WHERE id = 1",
+    [Q_PENDING_ADD] = "UPDATE pending_count SET n = max(n + ?1, 0) WHERE id = 1",
 };
 
 struct sq_store {
@@ -1558,6 +1595,189 @@ static int sq_identity_list(struct store *s, store_identity_cb cb, void *ctx)
     return rc;
 }
 
+/* ---- pending interactive registrations ---- */
+
+static int sq_row_pending(struct sq_store *q, sqlite3_stmt *st, struct store_pending *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    model_strlcpy(p->id, id ? id : "", sizeof p->id);
+    if (sq_key_parse(p->machine_key, "mkey:", sqlite3_column_text(st, 1)) < 0 ||
+        sq_key_parse(p->node_key, "nodekey:", sqlite3_column_text(st, 2)) < 0)
+        return store_fail(&q->base, STORE_IO, "sqlite %s: a pending registration holds a malformed key", q->path);
+    const char *h = (const char *)sqlite3_column_text(st, 3);
+    model_strlcpy(p->hostname, h ? h : "", sizeof p->hostname);
+    h = (const char *)sqlite3_column_text(st, 4);
+    model_strlcpy(p->hostinfo, h ? h : "", sizeof p->hostinfo);
+    p->ephemeral = sqlite3_column_int(st, 5) != 0;
+    p->capver = sqlite3_column_int(st, 6);
+    p->created = sqlite3_column_int64(st, 7);
+    p->expires = sqlite3_column_int64(st, 8);
+    p->user_id = sqlite3_column_int64(st, 9);
+    p->node_id = sqlite3_column_int64(st, 10);
+    return STORE_OK;
+}
+
+static int sq_pending_get_stmt(struct sq_store *q, sqlite3_stmt *st, struct store_pending *out)
+{
+    int r = sqlite3_step(st), rc;
+    if (r == SQLITE_ROW)
+        rc = sq_row_pending(q, st, out);
+    else if (r == SQLITE_DONE)
+        rc = store_fail(&q->base, STORE_NOTFOUND, "no such pending registration");
+    else
+        rc = sq_fail(q, "read pending registration");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_pending_get(struct store *s, const char *id, struct store_pending *out)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_PENDING_GET);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    return sq_pending_get_stmt(q, st, out);
+}
+
+static int sq_pending_get_by_machine_key(struct store *s, const uint8_t key[MODEL_KEY_LEN],
+                                         struct store_pending *out)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_PENDING_BY_MKEY);
+    if (!st)
+        return STORE_IO;
+    char k[80];
+    sq_key_text(k, "mkey:", key);
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_TRANSIENT);
+    return sq_pending_get_stmt(q, st, out);
+}
+
+/* Runs a DELETE bound to one value (text, or an integer when text is NULL) and takes what it removed off
+ * the count. */
+static int sq_pending_remove(struct sq_store *q, enum sq_stmt id, const char *text, int64_t num, int64_t *gone)
+{
+    sqlite3_stmt *st = sq_stmt(q, id);
+    if (!st)
+        return STORE_IO;
+    if (text)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_int64(st, 1, num);
+    int rc = sq_exec_stmt(q, st, "remove pending registrations");
+    if (rc != STORE_OK)
+        return rc;
+    int64_t n = sqlite3_changes(q->db);
+    if (gone)
+        *gone = n;
+    if (!n)
+        return STORE_OK;
+    if (!(st = sq_stmt(q, Q_PENDING_ADD)))
+        return STORE_IO;
+    sqlite3_bind_int64(st, 1, -n);
+    return sq_exec_stmt(q, st, "count pending registrations");
+}
+
+struct sq_pending_put {
+    const struct store_pending *p;
+    size_t max;
+};
+
+static int sq_pending_put_fn(struct sq_store *q, void *arg)
+{
+    const struct sq_pending_put *a = arg;
+    const struct store_pending *p = a->p;
+    char mk[80], nk[80];
+    sq_key_text(mk, "mkey:", p->machine_key);
+    sq_key_text(nk, "nodekey:", p->node_key);
+    int rc;
+    if ((rc = sq_pending_remove(q, Q_PENDING_EXPIRE, NULL, p->created, NULL)) != STORE_OK ||
+        (rc = sq_pending_remove(q, Q_PENDING_DELETE_MKEY, mk, 0, NULL)) != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(q, Q_PENDING_COUNT);
+    if (!st)
+        return STORE_IO;
+    int64_t n = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sq_done(st);
+    if (n >= (int64_t)a->max)
+        return store_fail(&q->base, STORE_INUSE, "%lld interactive registrations are waiting already (the most "
+                          "allowed)", (long long)n);
+    if (!(st = sq_stmt(q, Q_PENDING_INSERT)))
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, mk, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, nk, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->hostname, -1, SQLITE_TRANSIENT);
+    if (p->hostinfo[0])
+        sqlite3_bind_text(st, 5, p->hostinfo, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, p->ephemeral);
+    sqlite3_bind_int(st, 7, p->capver);
+    sqlite3_bind_int64(st, 8, p->created);
+    sqlite3_bind_int64(st, 9, p->expires);
+    if ((rc = sq_exec_stmt(q, st, "store pending registration")) != STORE_OK)
+        return rc;
+    if (!(st = sq_stmt(q, Q_PENDING_ADD)))
+        return STORE_IO;
+    sqlite3_bind_int64(st, 1, 1);
+    return sq_exec_stmt(q, st, "count pending registrations");
+}
+
+static int sq_pending_put(struct store *s, const struct store_pending *p, size_t max)
+{
+    if (!p->id[0])
+        return store_fail(s, STORE_INVALID, "a pending registration needs an id");
+    struct sq_pending_put a = {p, max};
+    return sq_atomically(SQ(s), sq_pending_put_fn, &a);
+}
+
+static int sq_pending_done(struct store *s, const char *id, int64_t user_id, int64_t node_id)
+{
+    struct sq_store *q = SQ(s);
+    sqlite3_stmt *st = sq_stmt(q, Q_PENDING_DONE);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_int64(st, 3, node_id);
+    int rc = sq_exec_stmt(q, st, "approve pending registration");
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
+        rc = store_fail(s, STORE_NOTFOUND, "registration %s is not waiting (approved already, or gone)", id);
+    return rc;
+}
+
+struct sq_pending_rm {
+    const char *id;
+    int64_t now, gone;
+};
+
+static int sq_pending_delete_fn(struct sq_store *q, void *arg)
+{
+    struct sq_pending_rm *a = arg;
+    return a->id ? sq_pending_remove(q, Q_PENDING_DELETE, a->id, 0, &a->gone)
+                 : sq_pending_remove(q, Q_PENDING_EXPIRE, NULL, a->now, &a->gone);
+}
+
+static int sq_pending_delete(struct store *s, const char *id)
+{
+    struct sq_pending_rm a = {id, 0, 0};
+    int rc = sq_atomically(SQ(s), sq_pending_delete_fn, &a);
+    if (rc == STORE_OK && !a.gone)
+        rc = store_fail(s, STORE_NOTFOUND, "no pending registration %s", id);
+    return rc;
+}
+
+static int sq_pending_expire(struct store *s, int64_t now, int64_t *n)
+{
+    struct sq_pending_rm a = {NULL, now, 0};
+    int rc = sq_atomically(SQ(s), sq_pending_delete_fn, &a);
+    if (n)
+        *n = rc == STORE_OK ? a.gone : 0;
+    return rc;
+}
+
 static const struct store_ops sq_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1604,6 +1824,12 @@ static const struct store_ops sq_ops = {
     .identity_get = sq_identity_get,
     .identity_bind = sq_identity_bind,
     .identity_list = sq_identity_list,
+    .pending_put = sq_pending_put,
+    .pending_get = sq_pending_get,
+    .pending_get_by_machine_key = sq_pending_get_by_machine_key,
+    .pending_done = sq_pending_done,
+    .pending_delete = sq_pending_delete,
+    .pending_expire = sq_pending_expire,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

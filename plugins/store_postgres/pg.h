@@ -20,8 +20,12 @@ enum pg_q {
     Q_CRED_INSERT, Q_CRED_GET, Q_CRED_LIST, Q_CRED_EXPIRE, Q_CRED_REVOKE, Q_CRED_DELETE,
     Q_SETTING_LIST, Q_SETTING_SET, Q_SETTING_DELETE, Q_IDENTITY_GET, Q_IDENTITY_BIND, Q_IDENTITY_LIST,
     Q_POLICY_GET, Q_POLICY_SET, Q_FEED_ONLINE, Q_FEED_OFFLINE, Q_FEED_ONLINE_LIST, Q_SEQ_USERS, Q_SEQ_NODES, Q_SEQ_KEYS,
+    Q_PENDING_LOCK, Q_PENDING_INSERT, Q_PENDING_GET, Q_PENDING_BY_MKEY, Q_PENDING_DONE, Q_PENDING_DELETE,
+    Q_PENDING_DELETE_MKEY, Q_PENDING_EXPIRE, Q_PENDING_COUNT, Q_PENDING_ADD,
     Q_COUNT
 };
+/* pg_store.prepared has a bit per statement */
+_Static_assert(Q_COUNT <= 64, "too many statements for pg_store.prepared");
 
 /* How a statement may be run again: PG_IDEMPOTENT ones (reads, writes of absolute values) are retried once
  * on a new connection when the old one dropped under them; PG_WRITE ones run inside a savepoint when a

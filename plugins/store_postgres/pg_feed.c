@@ -7,6 +7,9 @@
  * row is the change log (kept ten minutes, for whoever wants to look); the notification carries everything
  * an instance needs, so no instance ever reads whole tables to find what changed.
  *
+ * An interactive registration approved (pending_registrations.node_id set) is announced as 'R' with the node's
+ * id: the instance holding the client's waiting request answers it.
+ *
  * Online state: weft_ha.online holds (instance, node) for every map stream an instance holds; its trigger
  * announces inserts as 'O' and deletes as 'F'. Each instance registers in weft_ha.instances and holds an
  * advisory lock on its id on its listening connection for as long as it lives; the leader (whoever holds
@@ -66,6 +69,12 @@ static const char feed_ddl[] =
     " BEGIN PERFORM weft_ha.log('P', 0, weft_ha.me()); RETURN NULL; END $$;"
     "CREATE OR REPLACE FUNCTION weft_ha.on_settings() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN PERFORM weft_ha.log('S', 0, weft_ha.me()); RETURN NULL; END $$;"
+    /* an approval, wherever it was made: the instance holding the client's waiting request answers it */
+    "CREATE OR REPLACE FUNCTION weft_ha.on_pending() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF OLD.node_id = 0 AND NEW.node_id <> 0 THEN PERFORM weft_ha.log('R', NEW.node_id, weft_ha.me()); END IF;"
+    "  RETURN NULL;"
+    " END $$;"
     "CREATE OR REPLACE FUNCTION weft_ha.on_online() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
     "  IF TG_OP = 'DELETE' THEN PERFORM weft_ha.log('F', OLD.node_id, OLD.instance);"
@@ -84,6 +93,9 @@ static const char feed_ddl[] =
     "DROP TRIGGER IF EXISTS weft_ha_change ON settings;"
     "CREATE TRIGGER weft_ha_change AFTER INSERT OR UPDATE OR DELETE ON settings"
     " FOR EACH STATEMENT EXECUTE FUNCTION weft_ha.on_settings();"
+    "DROP TRIGGER IF EXISTS weft_ha_change ON pending_registrations;"
+    "CREATE TRIGGER weft_ha_change AFTER UPDATE ON pending_registrations"
+    " FOR EACH ROW EXECUTE FUNCTION weft_ha.on_pending();"
     "DROP TRIGGER IF EXISTS weft_ha_change ON weft_ha.online;"
     "CREATE TRIGGER weft_ha_change AFTER INSERT OR DELETE ON weft_ha.online"
     " FOR EACH ROW EXECUTE FUNCTION weft_ha.on_online();";

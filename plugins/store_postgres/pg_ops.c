@@ -22,6 +22,10 @@
     "created, description"
 #define USER_COLS "id, name, display_name, created"
 #define CRED_COLS "id, kind, key_id, encode(hash, 'hex'), description, scopes, created, expiration, revoked"
+#define PENDING_COLS                                                                                   \
+    "id, machine_key, node_key, hostname, hostinfo, ephemeral, capver, created, expires, user_id, node_id"
+/* Serialises what changes the pending registrations' count, across instances (held to the transaction's end) */
+#define PG_PENDING_LOCK "2003199607"
 /* An explicit id (weft db migrate) or the next one; the sequence is moved past explicit ones afterwards. */
 #define NEXT_ID(table, p) "COALESCE(NULLIF(" p "::bigint, 0), nextval(pg_get_serial_sequence('" table "', 'id')))"
 #define SEQ_PAST(table)                                                                                \
@@ -96,6 +100,18 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_SEQ_USERS] = {SEQ_PAST("users"), 0, SET},
     [Q_SEQ_NODES] = {SEQ_PAST("nodes"), 0, SET},
     [Q_SEQ_KEYS] = {SEQ_PAST("preauth_keys"), 0, SET},
+    [Q_PENDING_LOCK] = {"SELECT pg_advisory_xact_lock(" PG_PENDING_LOCK ")", 0, ONCE},
+    [Q_PENDING_INSERT] = {"INSERT INTO pending_registrations (" PENDING_COLS ") "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0)", 9, ONCE},
+    [Q_PENDING_GET] = {"SELECT " PENDING_COLS " FROM pending_registrations WHERE id = $1", 1, RO},
+    [Q_PENDING_BY_MKEY] = {"SELECT " PENDING_COLS " FROM pending_registrations WHERE machine_key = $1", 1, RO},
+    [Q_PENDING_DONE] = {"UPDATE pending_registrations SET user_id = $2, node_id = $3, hostinfo = NULL "
+                        "WHERE id = $1 AND node_id = 0", 3, ONCE},
+    [Q_PENDING_DELETE] = {"DELETE FROM pending_registrations WHERE id = $1", 1, ONCE},
+    [Q_PENDING_DELETE_MKEY] = {"DELETE FROM pending_registrations WHERE machine_key = $1", 1, ONCE},
+    [Q_PENDING_EXPIRE] = {"DELETE FROM pending_registrations WHERE expires <= $1", 1, ONCE},
+    [Q_PENDING_COUNT] = {"SELECT n FROM pending_count WHERE id = 1", 0, RO},
+    [Q_PENDING_ADD] = {"UPDATE pending_count SET n = GREATEST(n + $1, 0) WHERE id = 1", 1, ONCE},
 };
 
 static int64_t pg_now(void) { return (int64_t)time(NULL); }
@@ -1007,6 +1023,191 @@ static int pg_identity_list(struct store *s, store_identity_cb cb, void *ctx)
     return STORE_OK;
 }
 
+/* ---- pending interactive registrations ---- */
+
+static int row_pending(struct pg_store *q, const PGresult *r, int i, struct store_pending *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *v = val(r, i, 0);
+    model_strlcpy(p->id, v ? v : "", sizeof p->id);
+    if (key_parse(p->machine_key, "mkey:", val(r, i, 1)) < 0 || key_parse(p->node_key, "nodekey:", val(r, i, 2)) < 0)
+        return store_fail(&q->base, STORE_IO, "%s: a pending registration holds a malformed key", q->label);
+    v = val(r, i, 3);
+    model_strlcpy(p->hostname, v ? v : "", sizeof p->hostname);
+    v = val(r, i, 4);
+    model_strlcpy(p->hostinfo, v ? v : "", sizeof p->hostinfo);
+    p->ephemeral = val_bool(r, i, 5);
+    p->capver = (int)val_int(r, i, 6);
+    p->created = val_int(r, i, 7);
+    p->expires = val_int(r, i, 8);
+    p->user_id = val_int(r, i, 9);
+    p->node_id = val_int(r, i, 10);
+    return STORE_OK;
+}
+
+static int pending_get(struct pg_store *q, enum pg_q id, const char *arg, struct store_pending *out)
+{
+    const char *v[1] = {arg};
+    PGresult *r;
+    int rc = pg_query(q, id, v, &r, "read pending registration");
+    if (rc != STORE_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        rc = row_pending(q, r, 0, out);
+    else
+        rc = store_fail(&q->base, STORE_NOTFOUND, "no such pending registration");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_pending_get(struct store *s, const char *id, struct store_pending *out)
+{
+    return pending_get(PG(s), Q_PENDING_GET, id, out);
+}
+
+static int pg_pending_get_by_machine_key(struct store *s, const uint8_t key[MODEL_KEY_LEN], struct store_pending *out)
+{
+    char k[80];
+    key_text(k, "mkey:", key);
+    return pending_get(PG(s), Q_PENDING_BY_MKEY, k, out);
+}
+
+/* Runs a DELETE of pending registrations (bound to one text value) and takes what it removed off the count;
+ * the caller holds the pending lock. */
+static int pending_remove(struct pg_store *q, enum pg_q id, const char *arg, int64_t *gone)
+{
+    const char *v[1] = {arg};
+    PGresult *r;
+    int rc = pg_query(q, id, v, &r, "remove pending registrations");
+    if (rc != STORE_OK)
+        return rc;
+    int64_t n = affected(r);
+    PQclear(r);
+    if (gone)
+        *gone = n;
+    if (!n)
+        return STORE_OK;
+    struct pg_args a = {0};
+    arg_int(&a, 0, -n);
+    if ((rc = pg_query(q, Q_PENDING_ADD, a.v, &r, "count pending registrations")) == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+static int pending_lock(struct pg_store *q)
+{
+    PGresult *r;
+    int rc = pg_query(q, Q_PENDING_LOCK, NULL, &r, "lock pending registrations");
+    if (rc == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+struct pending_put {
+    const struct store_pending *p;
+    size_t max;
+};
+
+/* Under the lock, so that two instances cannot both take the last place under the cap. */
+static int pending_put_fn(struct pg_store *q, void *arg)
+{
+    const struct pending_put *a = arg;
+    const struct store_pending *p = a->p;
+    char mk[80], nk[80], now[24];
+    key_text(mk, "mkey:", p->machine_key);
+    key_text(nk, "nodekey:", p->node_key);
+    snprintf(now, sizeof now, "%lld", (long long)p->created);
+    int rc;
+    if ((rc = pending_lock(q)) != STORE_OK || (rc = pending_remove(q, Q_PENDING_EXPIRE, now, NULL)) != STORE_OK ||
+        (rc = pending_remove(q, Q_PENDING_DELETE_MKEY, mk, NULL)) != STORE_OK)
+        return rc;
+    PGresult *r;
+    if ((rc = pg_query(q, Q_PENDING_COUNT, NULL, &r, "count pending registrations")) != STORE_OK)
+        return rc;
+    int64_t n = PQntuples(r) ? val_int(r, 0, 0) : 0;
+    PQclear(r);
+    if (n >= (int64_t)a->max)
+        return store_fail(&q->base, STORE_INUSE,
+                          "%lld interactive registrations are waiting already (the most allowed)", (long long)n);
+    struct pg_args v = {0};
+    v.v[0] = p->id;
+    v.v[1] = mk;
+    v.v[2] = nk;
+    v.v[3] = p->hostname;
+    v.v[4] = p->hostinfo[0] ? p->hostinfo : NULL;
+    arg_bool(&v, 5, p->ephemeral);
+    arg_int(&v, 6, p->capver);
+    arg_int(&v, 7, p->created);
+    arg_int(&v, 8, p->expires);
+    if ((rc = pg_query(q, Q_PENDING_INSERT, v.v, &r, "store pending registration")) != STORE_OK)
+        return rc;
+    PQclear(r);
+    struct pg_args one = {0};
+    arg_int(&one, 0, 1);
+    if ((rc = pg_query(q, Q_PENDING_ADD, one.v, &r, "count pending registrations")) == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+static int pg_pending_put(struct store *s, const struct store_pending *p, size_t max)
+{
+    if (!p->id[0])
+        return store_fail(s, STORE_INVALID, "a pending registration needs an id");
+    struct pending_put a = {p, max};
+    return pg_atomically(PG(s), pending_put_fn, &a);
+}
+
+static int pg_pending_done(struct store *s, const char *id, int64_t user_id, int64_t node_id)
+{
+    struct pg_args a = {0};
+    a.v[0] = id;
+    arg_int(&a, 1, user_id);
+    arg_int(&a, 2, node_id);
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_PENDING_DONE, a.v, &r, "approve pending registration");
+    if (rc != STORE_OK)
+        return rc;
+    if (affected(r) == 0)
+        rc = store_fail(s, STORE_NOTFOUND, "registration %s is not waiting (approved already, or gone)", id);
+    PQclear(r);
+    return rc;
+}
+
+struct pending_rm {
+    const char *id;
+    int64_t now, gone;
+};
+
+static int pending_rm_fn(struct pg_store *q, void *arg)
+{
+    struct pending_rm *a = arg;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)a->now);
+    int rc = pending_lock(q);
+    if (rc != STORE_OK)
+        return rc;
+    return a->id ? pending_remove(q, Q_PENDING_DELETE, a->id, &a->gone)
+                 : pending_remove(q, Q_PENDING_EXPIRE, now, &a->gone);
+}
+
+static int pg_pending_delete(struct store *s, const char *id)
+{
+    struct pending_rm a = {id, 0, 0};
+    int rc = pg_atomically(PG(s), pending_rm_fn, &a);
+    if (rc == STORE_OK && !a.gone)
+        rc = store_fail(s, STORE_NOTFOUND, "no pending registration %s", id);
+    return rc;
+}
+
+static int pg_pending_expire(struct store *s, int64_t now, int64_t *n)
+{
+    struct pending_rm a = {NULL, now, 0};
+    int rc = pg_atomically(PG(s), pending_rm_fn, &a);
+    if (n)
+        *n = rc == STORE_OK ? a.gone : 0;
+    return rc;
+}
+
 /* ---- the policy ---- */
 
 static int pg_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -1104,6 +1305,12 @@ const struct store_ops pg_store_ops = {
     .identity_get = pg_identity_get,
     .identity_bind = pg_identity_bind,
     .identity_list = pg_identity_list,
+    .pending_put = pg_pending_put,
+    .pending_get = pg_pending_get,
+    .pending_get_by_machine_key = pg_pending_get_by_machine_key,
+    .pending_done = pg_pending_done,
+    .pending_delete = pg_pending_delete,
+    .pending_expire = pg_pending_expire,
 };
 
 const struct store_ops *store_postgres_ops(void) { return &pg_store_ops; }

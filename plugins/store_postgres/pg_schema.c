@@ -96,5 +96,26 @@ const char *const pg_migrations[] = {
     " user_id BIGINT NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,"
     " created BIGINT NOT NULL,"
     " PRIMARY KEY (issuer, subject));",
+
+    /* 8: interactive registrations waiting for approval, one per machine key, so that any instance can
+     * approve one started through another; and their count in a row of its own (the cap is checked under an
+     * advisory lock without counting rows). */
+    "CREATE TABLE pending_registrations ("
+    " id TEXT PRIMARY KEY,"
+    " machine_key TEXT NOT NULL UNIQUE,"
+    " node_key TEXT NOT NULL,"
+    " hostname TEXT NOT NULL DEFAULT '',"
+    " hostinfo TEXT,"
+    " ephemeral BOOLEAN NOT NULL DEFAULT false,"
+    " capver INTEGER NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " user_id BIGINT NOT NULL DEFAULT 0,"
+    " node_id BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX pending_registrations_expires ON pending_registrations(expires);"
+    "CREATE TABLE pending_count ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " n BIGINT NOT NULL);"
+    "INSERT INTO pending_count (id, n) VALUES (1, 0);",
 };
 const int pg_latest = (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -754,6 +754,106 @@ static void test_api_tables(void)
     store_close(s);
 }
 
+/* Schema 8: interactive registrations waiting for approval (modules/control/register.c keeps them here so
+ * that any instance can approve them and they survive a restart). */
+static void fill_pending(struct store_pending *p, int i, int64_t now)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->id, sizeof p->id, "%024x", 0xab0000 + i);
+    memset(p->machine_key, 0xc0, 32);
+    memset(p->node_key, 0xd0, 32);
+    memcpy(p->machine_key, &i, sizeof i);
+    memcpy(p->node_key, &i, sizeof i);
+    snprintf(p->hostname, sizeof p->hostname, "laptop-%d", i);
+    p->created = now;
+    p->expires = now + 1800;
+    p->capver = 100 + i;
+}
+
+static void test_pending(void)
+{
+    struct store *s = open_db("pending.db", true);
+    if (!s)
+        return;
+    int64_t now = 1700000000;
+    struct store_pending p, g;
+    fill_pending(&p, 1, now);
+    snprintf(p.hostinfo, sizeof p.hostinfo, "{\"OS\":\"linux\"}");
+    p.ephemeral = true;
+    is_int(store_pending_get(s, p.id, &g), STORE_NOTFOUND, "no pending registration yet");
+    is_int(store_pending_put(s, &p, 3), STORE_OK, "put one");
+    is_int(store_pending_get(s, p.id, &g), STORE_OK, "get it by id");
+    ok(!strcmp(g.id, p.id) && !memcmp(g.machine_key, p.machine_key, 32) && !memcmp(g.node_key, p.node_key, 32) &&
+           !strcmp(g.hostname, "laptop-1") && !strcmp(g.hostinfo, "{\"OS\":\"linux\"}") && g.ephemeral &&
+           g.capver == 101 && g.created == now && g.expires == now + 1800 && !g.user_id && !g.node_id,
+       "every field read back");
+    memset(&g, 0, sizeof g);
+    is_int(store_pending_get_by_machine_key(s, p.machine_key, &g), STORE_OK, "get it by machine key");
+    is_str(g.id, p.id, "the same entry");
+
+    /* one entry per machine: a new request replaces the old one, whatever its id */
+    struct store_pending p2 = p;
+    snprintf(p2.id, sizeof p2.id, "%024x", 0xee0001);
+    memset(p2.node_key, 0x42, 32);
+    p2.hostinfo[0] = 0;
+    is_int(store_pending_put(s, &p2, 3), STORE_OK, "the same machine asks again");
+    is_int(store_pending_get(s, p.id, &g), STORE_NOTFOUND, "its old entry is gone");
+    is_int(store_pending_get_by_machine_key(s, p.machine_key, &g), STORE_OK, "the machine has one entry");
+    ok(!strcmp(g.id, p2.id) && !memcmp(g.node_key, p2.node_key, 32) && !g.hostinfo[0], "the new one, no Hostinfo");
+    is_int(store_pending_put(s, &p2, 1), STORE_OK, "the same entry again at the cap (it replaces itself)");
+
+    /* the cap */
+    struct store_pending p3, p4;
+    fill_pending(&p3, 3, now);
+    fill_pending(&p4, 4, now);
+    is_int(store_pending_put(s, &p3, 3), STORE_OK, "a second machine");
+    is_int(store_pending_put(s, &p4, 2), STORE_INUSE, "a third over a cap of 2: STORE_INUSE");
+    ok(strstr(store_errmsg(s), "waiting") != NULL, "says why: %s", store_errmsg(s));
+    is_int(store_pending_get(s, p4.id, &g), STORE_NOTFOUND, "the refused one is not stored");
+    is_int(store_pending_put(s, &p4, 3), STORE_OK, "under a cap of 3 it fits");
+
+    /* approval */
+    is_int(store_pending_done(s, p3.id, 7, 42), STORE_OK, "approve one");
+    is_int(store_pending_get(s, p3.id, &g), STORE_OK, "read it again");
+    ok(g.user_id == 7 && g.node_id == 42, "its user and node are recorded");
+    is_int(store_pending_done(s, p3.id, 8, 43), STORE_NOTFOUND, "a second approval: STORE_NOTFOUND");
+    is_int(store_pending_done(s, "nosuch", 8, 43), STORE_NOTFOUND, "approving an unknown one: STORE_NOTFOUND");
+    is_int(store_begin(s), STORE_OK, "begin");
+    is_int(store_pending_done(s, p4.id, 7, 44), STORE_OK, "approve inside a transaction");
+    is_int(store_rollback(s), STORE_OK, "roll it back");
+    is_int(store_pending_get(s, p4.id, &g), STORE_OK, "read it");
+    ok(g.node_id == 0, "still waiting after the rollback");
+
+    /* delete, expiry */
+    is_int(store_pending_delete(s, p4.id), STORE_OK, "delete one");
+    is_int(store_pending_delete(s, p4.id), STORE_NOTFOUND, "twice: STORE_NOTFOUND");
+    is_int(store_pending_put(s, &p4, 3), STORE_OK, "its place is free again under a cap of 3");
+    int64_t gone = -1;
+    is_int(store_pending_expire(s, now + 1799, &gone), STORE_OK, "expire before the time");
+    is_int((long long)gone, 0, "nothing removed");
+    is_int(store_pending_expire(s, now + 1800, &gone), STORE_OK, "expire at the time");
+    is_int((long long)gone, 3, "all three removed");
+    is_int(store_pending_get(s, p2.id, &g), STORE_NOTFOUND, "gone");
+    struct store_pending q[3];
+    for (int i = 0; i < 3; i++) {
+        fill_pending(&q[i], 10 + i, now + 10);
+        is_int(store_pending_put(s, &q[i], 3), STORE_OK, "after expiry the count is back to 0: a put");
+    }
+    struct store_pending late;
+    fill_pending(&late, 20, now + 1809);
+    is_int(store_pending_put(s, &late, 3), STORE_INUSE, "the cap is reached");
+    fill_pending(&late, 20, now + 1810);
+    is_int(store_pending_put(s, &late, 3), STORE_OK, "a put removes what expired by its time first");
+    store_close(s);
+
+    /* survives a restart (SQLite: a file; PostgreSQL: another connection) */
+    s = open_db("pending.db", true);
+    ok(s && store_pending_get(s, late.id, &g) == STORE_OK && !strcmp(g.hostname, "laptop-20"),
+       "a pending registration survives reopening the store");
+    if (s)
+        store_close(s);
+}
+
 static void test_refusals(void)
 {
     char p[1024], err[STORE_ERR_MAX];
@@ -1142,6 +1242,7 @@ int main(void)
     test_migration_from_v1();
     test_policy();
     test_api_tables();
+    test_pending();
     test_refusals();
 #ifdef HAVE_PQ
     if (tb_pg()) {
