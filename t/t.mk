@@ -18,8 +18,9 @@ t_modules_notamodule_la_SOURCES = t/modules/notamodule.c
 t_modules_notamodule_la_LDFLAGS = $(module_ldflags) -rpath /nowhere
 
 # What tests leave in the build tree beyond their .log/.trs (t/console.t's screenshots): `make clean`
-# removes it, or distcheck's distcleancheck finds it and fails.
-clean-local: clean-test-artifacts
+# removes it, or distcheck's distcleancheck finds it and fails. (clean-fuzz: t/fuzz/fuzz.mk's objects; one
+# clean-local for both, as automake wants one definition.)
+clean-local: clean-test-artifacts clean-fuzz
 clean-test-artifacts:
 	rm -rf t/console-artifacts
 .PHONY: clean-test-artifacts

@@ -26,10 +26,10 @@ t/fuzz/fuzz_%: $(srcdir)/t/fuzz/fuzz_%.c t/fuzz/libfuzzcore.a
 fuzz: $(FUZZ_BINS)
 check_DATA += $(FUZZ_BINS)
 CLEANFILES += $(FUZZ_BINS) t/fuzz/libfuzzcore.a
-clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf t/fuzz/obj
 else
+clean-fuzz:
 fuzz:
 	@echo "make fuzz needs clang with libFuzzer: apt-get install clang"; exit 1
 endif
