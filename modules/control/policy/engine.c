@@ -405,6 +405,11 @@ static int node_fill(struct pol_engine *e, struct enode *n, const struct pol_nod
     n->ip6.v = 0;
     for (int i = 0; i < 16; i++)
         n->ip6.v = n->ip6.v << 8 | pn->ip6[i];
+    char buf[NETSET_TEXT_MAX];
+    snprintf(n->ip4_text, sizeof n->ip4_text, "%s", ip_format(&n->ip4, buf));
+    snprintf(n->ip6_text, sizeof n->ip6_text, "%s", ip_format(&n->ip6, buf));
+    snprintf(n->ip4_pfx, sizeof n->ip4_pfx, "%s/32", n->ip4_text);
+    snprintf(n->ip6_pfx, sizeof n->ip6_pfx, "%s/128", n->ip6_text);
     n->appr = calloc(pn->napproved ? pn->napproved : 1, sizeof *n->appr);
     n->adv = calloc(pn->nroutable ? pn->nroutable : 1, sizeof *n->adv);
     if (!n->appr || !n->adv)

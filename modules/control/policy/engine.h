@@ -48,6 +48,9 @@ struct enode {
     size_t ntags;
     bool has4, has6;
     struct ipaddr ip4, ip6;
+    /* their texts, formatted once: every filter listing the node as a source or destination, and every
+     * SSH principal, writes them ("100.64.0.1", "100.64.0.1/32") */
+    char ip4_text[16], ip6_text[40], ip4_pfx[20], ip6_pfx[44];
     struct ipprefix *routes; /* approved subnet routes (not the exit routes), explicitly or by the
                               * policy's autoApprovers */
     size_t nroutes;
