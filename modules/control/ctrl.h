@@ -346,8 +346,12 @@ void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */
 void fanout_full_maps(struct ctrl *c);
-/* Send what is queued now (the flush timer calls this). */
+/* Send what is queued now (the flush timer calls this). The access policy's deferred recomputes are
+ * settled first (access_settle): their deltas go in this batch. */
 void fanout_flush(struct ctrl *c);
+/* Arms the flush timer (if it is not armed): something will be in the next batch (access.c: the policy
+ * engine has nodes to recompute). */
+void fanout_soon(struct ctrl *c);
 
 /* ---- poll.c: /machine/map (spec control-ts2021.md §7) ---- */
 enum { MAP_RESPOND = 0, MAP_STREAM = 1 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* policy-golden: checks weft's policy compiler against captures of Tailscale's own control plane.
  *
- *   policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...
+ *   policy-golden [-v] [--incremental | --deferred] [--only NAME] FILE|DIR...
  *
  * Each capture (HuJSON, the schema of t/data/tscap-dev's README) holds a policy, a tailnet (users, nodes
  * with tags, addresses, advertised and approved routes) and, per node, what Tailscale's control plane
@@ -23,6 +23,9 @@
  * With --incremental, every node then leaves and joins again, is retagged and restored, through the
  * engine's incremental paths, while a simulated client of each node applies only the changes the
  * engine reports: each must end with exactly what a full compile gives, before the comparison.
+ * --deferred does the same with the engine in deferred mode (pol_engine_defer), as control runs it: each
+ * step's changes are reported when the engine settles (as a server's batch is sent), and at the end
+ * every node is retagged and then every node restored, all settled at once.
  * Prints "PASS name" or "FAIL name: first difference" per capture, then "N passed, N failed".
  * Exit status 0 when every capture passes. */
 #include "config.h"
@@ -40,7 +43,7 @@
 #include "modules/control/policy/netset.h"
 #include "modules/control/policy/policy.h"
 
-static int verbose, incremental;
+static int verbose, incremental, deferred;
 
 /* ---- small helpers ---- */
 
@@ -569,6 +572,9 @@ static int sim_compare(struct sim *s, size_t gone, const char *step, char *why, 
     return rc;
 }
 
+/* (WEFT_GOLDEN_NO_SETTLE=1: the settles left out, to see that --deferred fails without them) */
+#define SETTLE(e) (getenv("WEFT_GOLDEN_NO_SETTLE") ? (void)0 : pol_engine_settle(e))
+
 static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, size_t cap)
 {
     struct sim s = {e, tn, nn, calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)),
@@ -577,32 +583,56 @@ static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, s
         sim_full(&s, i);
     struct pol_sink sink = {&s, sink_node, sink_peers};
     pol_engine_set_sink(e, &sink);
+    pol_engine_defer(e, deferred);
     int rc = 0;
     char step[300];
+    static const char *const other[] = {"tag:churn-zz"};
     for (size_t i = 0; i < nn && !rc; i++) {
-        /* leave, join again, get retagged (tagged by a tag no rule names), restored */
+        /* leave, join again (its client gets a whole map at once, the others' deltas wait for the
+         * settle), get retagged (tagged by a tag no rule names), restored */
         pol_engine_node_del(e, tn[i].id);
+        SETTLE(e);
         snprintf(step, sizeof step, "%s left", tn[i].name);
         if ((rc = sim_compare(&s, i, step, why, cap)))
             break;
         pol_engine_node_set(e, &tn[i].pn);
         sim_full(&s, i);
+        SETTLE(e);
         snprintf(step, sizeof step, "%s joined", tn[i].name);
         if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
             break;
         struct pol_node alt = tn[i].pn;
-        static const char *const other[] = {"tag:churn-zz"};
         alt.tags = other;
         alt.ntags = 1;
         alt.napproved = 0;
         pol_engine_node_set(e, &alt);
+        SETTLE(e);
         snprintf(step, sizeof step, "%s retagged", tn[i].name);
         if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
             break;
         pol_engine_node_set(e, &tn[i].pn);
+        SETTLE(e);
         snprintf(step, sizeof step, "%s restored", tn[i].name);
         rc = sim_compare(&s, (size_t)-1, step, why, cap);
     }
+    if (deferred && !rc) {
+        /* many changes in one batch: every node retagged, settled once; every node restored, once */
+        for (size_t i = 0; i < nn; i++) {
+            struct pol_node alt = tn[i].pn;
+            alt.tags = other;
+            alt.ntags = 1;
+            alt.napproved = 0;
+            pol_engine_node_set(e, &alt);
+        }
+        SETTLE(e);
+        if (!(rc = sim_compare(&s, (size_t)-1, "every node retagged in one batch", why, cap))) {
+            for (size_t i = 0; i < nn; i++)
+                pol_engine_node_set(e, &tn[i].pn);
+            SETTLE(e);
+            rc = sim_compare(&s, (size_t)-1, "every node restored in one batch", why, cap);
+        }
+    }
+    pol_engine_defer(e, false);
     pol_engine_set_sink(e, NULL);
     for (size_t i = 0; i < nn; i++) {
         free(s.filter[i]);
@@ -879,7 +909,7 @@ static int check_capture(const char *path, const char *name, char *why, size_t c
         goto out;
     }
     rc = 0;
-    if (incremental && churn(e, tn, nn, why, cap)) {
+    if ((incremental || deferred) && churn(e, tn, nn, why, cap)) {
         rc = -1;
         goto out;
     }
@@ -1076,10 +1106,12 @@ int main(int argc, char **argv)
             verbose = 1;
         else if (!strcmp(argv[i], "--incremental"))
             incremental = 1;
+        else if (!strcmp(argv[i], "--deferred"))
+            deferred = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else {
-            fprintf(stderr, "usage: policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...\n");
+            fprintf(stderr, "usage: policy-golden [-v] [--incremental | --deferred] [--only NAME] FILE|DIR...\n");
             return 2;
         }
     }

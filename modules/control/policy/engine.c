@@ -773,7 +773,9 @@ static void flush_queue(struct pol_engine *e, size_t fresh)
         unsigned parts = n->parts;
         n->dirty = false;
         n->parts = 0;
-        if (!n->used)
+        /* no parts: recomputed since it was queued (a deferred node_set does its own node at once), or
+         * a slot queued before its node left and reused since */
+        if (!n->used || !parts)
             continue;
         unsigned what = recompute(e, n, parts);
         if (what && e->queue[i] != fresh && e->sink.node)
@@ -1136,9 +1138,35 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *pn)
         peers_report(e, n, op, np);
     n->peers = np;
     free(op);
+    if (e->deferred) {
+        /* its own results now (its map may be built before the next settle; a fresh node gets a whole
+         * map, so nothing is reported for it); the others' wait in the queue */
+        unsigned what = recompute(e, n, ALL_PARTS | n->parts);
+        n->parts = 0; /* (it may stay queued: flush_queue skips it then) */
+        if (what && !fresh && e->sink.node)
+            e->sink.node(e->sink.arg, n->id, what);
+        return 0;
+    }
     eng_mark(e, slot);
     flush_queue(e, fresh ? slot : (size_t)-1);
     return 0;
+}
+
+void pol_engine_defer(struct pol_engine *e, bool on)
+{
+    e->deferred = on;
+    if (!on)
+        pol_engine_settle(e);
+}
+
+void pol_engine_settle(struct pol_engine *e)
+{
+    flush_queue(e, (size_t)-1);
+}
+
+bool pol_engine_unsettled(const struct pol_engine *e)
+{
+    return e->nqueue > 0;
 }
 
 void pol_engine_node_del(struct pol_engine *e, int64_t id)
@@ -1186,7 +1214,8 @@ void pol_engine_node_del(struct pol_engine *e, int64_t id)
     }
     if (e->pol && had_routes)
         star_changed(e);
-    flush_queue(e, (size_t)-1);
+    if (!e->deferred)
+        flush_queue(e, (size_t)-1);
 }
 
 /* Adds the rule a policy without ACLs or grants implies: everything in the tailnet may reach

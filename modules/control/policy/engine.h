@@ -122,6 +122,7 @@ struct pol_engine {
 
     size_t *queue;             /* slots to recompute */
     size_t nqueue, capqueue;
+    bool deferred;             /* the queue waits for pol_engine_settle (policy.h) */
 
     char *server_url;          /* base of SSH check URLs */
     struct jbuf jb;            /* scratch */
