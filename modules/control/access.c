@@ -173,6 +173,13 @@ void access_settle(struct ctrl *c)
         pol_engine_settle(a->eng);
 }
 
+void access_flushed(struct ctrl *c)
+{
+    struct access *a = A(c);
+    if (a)
+        pol_engine_release(a->eng);
+}
+
 void access_users(struct ctrl *c)
 {
     struct access *a = A(c);

@@ -206,11 +206,65 @@ void eng_mark(struct pol_engine *e, size_t slot)
     eng_mark_parts(e, slot, ALL_PARTS);
 }
 
+static void drop_texts(struct enode *n, unsigned parts)
+{
+    if ((parts & POL_CH_FILTER) && n->ftext) {
+        free(n->ftext);
+        n->ftext = NULL;
+        n->flen = 0;
+    }
+    if ((parts & POL_CH_SSH) && n->stext) {
+        free(n->stext);
+        n->stext = NULL;
+        n->slen = 0;
+    }
+}
+
+/* Keeps the text of part (POL_CH_FILTER or _SSH) just built into b for the node. */
+static void keep_text(struct pol_engine *e, struct enode *n, unsigned part, const struct jbuf *b)
+{
+    if (!b->len || b->oom)
+        return;
+    if (!n->kept) {
+        if (e->nkept == e->capkept) {
+            size_t cap = e->capkept ? e->capkept * 2 : 64;
+            size_t *v = realloc(e->kept, cap * sizeof *v);
+            if (!v)
+                return;
+            e->kept = v;
+            e->capkept = cap;
+        }
+        e->kept[e->nkept++] = (size_t)(n - e->nodes);
+        n->kept = true;
+    }
+    char *t = malloc(b->len + 1);
+    if (!t)
+        return;
+    memcpy(t, b->p, b->len);
+    t[b->len] = 0;
+    drop_texts(n, part);
+    if (part == POL_CH_FILTER)
+        n->ftext = t, n->flen = b->len;
+    else
+        n->stext = t, n->slen = b->len;
+}
+
+void pol_engine_release(struct pol_engine *e)
+{
+    for (size_t i = 0; i < e->nkept; i++) {
+        struct enode *n = &e->nodes[e->kept[i]];
+        drop_texts(n, POL_CH_FILTER | POL_CH_SSH);
+        n->kept = false;
+    }
+    e->nkept = 0;
+}
+
 void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts)
 {
     struct enode *n = &e->nodes[slot];
     if (!n->used)
         return;
+    drop_texts(n, parts); /* what it would say may change */
     n->parts |= parts;
     if (n->dirty)
         return;
@@ -384,6 +438,8 @@ static void node_clear(struct enode *n)
     free(n->ts_version);
     free(n->caps);
     free(n->peers);
+    free(n->ftext);
+    free(n->stext);
     memset(n, 0, sizeof *n);
 }
 
@@ -749,15 +805,21 @@ static unsigned recompute(struct pol_engine *e, struct enode *n, unsigned parts)
     jbuf_reset(b);
     if ((parts & POL_CH_FILTER) && filter_build(e, n, b) == 0) {
         uint64_t h = eng_hash(b->p, b->len);
-        if (h != n->filter_hash)
+        if (h != n->filter_hash) {
             what |= POL_CH_FILTER;
+            if (e->deferred)
+                keep_text(e, n, POL_CH_FILTER, b);
+        }
         n->filter_hash = h;
     }
     jbuf_reset(b);
     if ((parts & POL_CH_SSH) && ssh_build(e, n, b) == 0) {
         uint64_t h = b->len ? eng_hash(b->p, b->len) : 0;
-        if (h != n->ssh_hash)
+        if (h != n->ssh_hash) {
             what |= POL_CH_SSH;
+            if (e->deferred)
+                keep_text(e, n, POL_CH_SSH, b);
+        }
         n->ssh_hash = h;
     }
     jbuf_reset(b);
@@ -878,6 +940,7 @@ void pol_engine_free(struct pol_engine *e)
         free(e->star[i]);
     free(e->star);
     free(e->queue);
+    free(e->kept);
     jbuf_free(&e->jb);
     free(e->server_url);
     free(e->allow_all);
@@ -892,6 +955,7 @@ int pol_engine_set_server_url(struct pol_engine *e, const char *url)
         return -1;
     free(e->server_url);
     e->server_url = u;
+    pol_engine_release(e); /* SSH check URLs change */
     return 0;
 }
 
@@ -1086,6 +1150,7 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *pn)
     fill.ssh_hash = n->ssh_hash;
     fill.caps = n->caps;
     fill.caps_len = n->caps_len;
+    fill.kept = n->kept; /* (its kept texts go with old: its results are recomputed below) */
     bool ips_changed = fresh || old.has4 != fill.has4 || old.has6 != fill.has6 ||
                        (fill.has4 && old.ip4.v != fill.ip4.v) || (fill.has6 && old.ip6.v != fill.ip6.v);
     int old_user = fresh ? -1 : old.user;
@@ -1343,6 +1408,10 @@ const char *pol_filter_json(struct pol_engine *e, int64_t id, size_t *len)
     struct enode *n = eng_node(e, id);
     if (!n)
         return NULL;
+    if (n->ftext) {
+        *len = n->flen;
+        return n->ftext;
+    }
     jbuf_reset(&e->jb);
     if (filter_build(e, n, &e->jb) || e->jb.oom)
         return NULL;
@@ -1357,6 +1426,10 @@ const char *pol_ssh_json(struct pol_engine *e, int64_t id, size_t *len)
     struct enode *n = eng_node(e, id);
     if (!n || !e->pol)
         return NULL;
+    if (n->stext) {
+        *len = n->slen;
+        return n->stext;
+    }
     jbuf_reset(&e->jb);
     if (ssh_build(e, n, &e->jb) || e->jb.oom || !e->jb.len)
         return NULL;

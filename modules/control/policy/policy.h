@@ -131,6 +131,9 @@ void pol_engine_defer(struct pol_engine *e, bool on);
 void pol_engine_settle(struct pol_engine *e);
 /* Whether marked nodes wait for pol_engine_settle. */
 bool pol_engine_unsettled(const struct pol_engine *e);
+/* Deferred mode keeps the filter and SSH texts it reports changed until they are sent (pol_filter_json
+ * and pol_ssh_json return them, not built again); the server releases them once its batch is out. */
+void pol_engine_release(struct pol_engine *e);
 
 /* Puts a policy in force (NULL: none, every node reaches every other). The policy's tests run against
  * the current tailnet first: if one fails, nothing changes and -1 returns with the failures in errs.
