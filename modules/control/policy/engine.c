@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "modules/control/policy/engine.h"
 
@@ -251,12 +254,22 @@ static void keep_text(struct pol_engine *e, struct enode *n, unsigned part, cons
 
 void pol_engine_release(struct pol_engine *e)
 {
+    size_t bytes = 0;
     for (size_t i = 0; i < e->nkept; i++) {
         struct enode *n = &e->nodes[e->kept[i]];
+        bytes += n->flen + n->slen;
         drop_texts(n, POL_CH_FILTER | POL_CH_SSH);
         n->kept = false;
     }
     e->nkept = 0;
+#ifdef __GLIBC__
+    /* a policy edit or a busy batch kept megabytes of texts, freed between smaller blocks that stay:
+     * give the pages back rather than keep the batch's peak resident */
+    if (bytes > ((size_t)8 << 20))
+        malloc_trim(0);
+#else
+    (void)bytes;
+#endif
 }
 
 void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts)
