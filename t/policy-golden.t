@@ -17,9 +17,10 @@ declare -A todo=(
 )
 
 # once as compiled whole, once after every node left, joined, was retagged and restored through the
-# incremental paths (with a simulated client per node checking every reported change on the way)
-for mode in full incremental; do
-    flag=; [ $mode = incremental ] && flag=--incremental
+# incremental paths (with a simulated client per node checking every reported change on the way), once
+# more through them with the engine deferring its recomputes to a settle (as control runs it)
+for mode in full incremental deferred; do
+    flag=; [ $mode != full ] && flag=--$mode
     "$tool" $flag "$TMP" >"$TMP/out" 2>&1
     while read -r verdict name rest; do
         case $verdict in

@@ -152,13 +152,32 @@ void access_node(struct ctrl *c, struct cnode *n)
     c->views_stale = true;
     if (pol_engine_node_set(a->eng, &p))
         log_error("module=control event=policy node=%lld error=\"out of memory\"", (long long)n->m.id);
+    if (pol_engine_unsettled(a->eng))
+        fanout_soon(c);
 }
 
 void access_node_gone(struct ctrl *c, int64_t id)
 {
     struct access *a = A(c);
+    if (!a)
+        return;
+    pol_engine_node_del(a->eng, id);
+    if (pol_engine_unsettled(a->eng))
+        fanout_soon(c);
+}
+
+void access_settle(struct ctrl *c)
+{
+    struct access *a = A(c);
     if (a)
-        pol_engine_node_del(a->eng, id);
+        pol_engine_settle(a->eng);
+}
+
+void access_flushed(struct ctrl *c)
+{
+    struct access *a = A(c);
+    if (a)
+        pol_engine_release(a->eng);
 }
 
 void access_users(struct ctrl *c)
@@ -432,6 +451,7 @@ int access_init(struct ctrl *c, char *err, size_t errlen)
     /* the engine reports changes from now on */
     struct pol_sink sink = {c, sink_node, sink_peers};
     pol_engine_set_sink(a->eng, &sink);
+    pol_engine_defer(a->eng, true); /* settled once per fan-out batch (access_settle) */
     return 0;
 }
 

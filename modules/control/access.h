@@ -36,6 +36,12 @@ int access_reload(struct ctrl *c, const struct control_conf *conf);
 void access_node(struct ctrl *c, struct cnode *n);
 void access_node_gone(struct ctrl *c, int64_t id);
 void access_users(struct ctrl *c);
+/* The engine runs deferred (pol_engine_defer): a node's change updates visibility and the node's own
+ * results at once, and marks the nodes it affects; they are recomputed (and their deltas queued) here,
+ * once per batch, called by fanout_flush. */
+void access_settle(struct ctrl *c);
+/* The batch is out: the texts the engine kept for it are dropped (pol_engine_release). */
+void access_flushed(struct ctrl *c);
 
 /* Database mode: validates text against the tailnet (parse, tests) and, if it passes, stores it and puts
  * it in force. 0, or -1 with the errors (errs->v[i].msg; line 0 for store failures). */

@@ -89,6 +89,7 @@ EXTRA_DIST += t/policy-golden.t t/data/tscap/tscap-dev.tar.xz t/data/tscap/READM
 # --- ctrlapp: registration, maps and fan-out, admin socket and verbs ---
 control_app_sources = \
 	modules/control/ctrl.c modules/control/ctrl.h \
+	modules/control/nodeindex.c modules/control/nodeindex.h \
 	modules/control/access.c modules/control/access.h \
 	modules/control/mapper.c modules/control/fanout.c \
 	modules/control/dnsconf.c modules/control/dnsconf.h \
@@ -105,8 +106,10 @@ control_sources += $(control_app_sources) \
 	modules/control/app.c modules/control/app.h modules/control/admin.c modules/control/verbs.c \
 	modules/control/reload.c modules/control/ops.c modules/control/ops.h \
 	modules/control/console.c modules/control/console.h modules/control/dbcopy.c
-check_PROGRAMS += t/unit/test_control t/unit/test_pending
-TESTS += t/unit/test_control t/unit/test_pending
+check_PROGRAMS += t/unit/test_control t/unit/test_pending t/unit/test_nodeindex
+TESTS += t/unit/test_control t/unit/test_pending t/unit/test_nodeindex
+t_unit_test_nodeindex_SOURCES = t/unit/test_nodeindex.c modules/control/nodeindex.c modules/control/nodeindex.h
+t_unit_test_nodeindex_CFLAGS = $(AM_CFLAGS) # own objects: nodeindex.c is also in the module
 t_unit_test_pending_SOURCES = t/unit/test_pending.c modules/control/pending.c modules/control/pending.h
 t_unit_test_pending_CFLAGS = $(AM_CFLAGS) # own objects: pending.c is also in the module
 t_unit_test_control_SOURCES = t/unit/test_control.c $(control_app_sources) $(control_store_sources)

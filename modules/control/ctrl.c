@@ -145,28 +145,83 @@ struct cnode *ctrl_node_by_id(struct ctrl *c, int64_t id)
     return i < c->nnodes && c->nodes[i]->m.id == id ? c->nodes[i] : NULL;
 }
 
+static bool has_nkey(const struct cnode *n, const void *key)
+{
+    return !memcmp(n->m.node_key, key, 32);
+}
+
+static bool has_mkey(const struct cnode *n, const void *key)
+{
+    return !memcmp(n->m.machine_key, key, 32);
+}
+
+static bool has_name(const struct cnode *n, const void *key)
+{
+    return !strcmp(n->m.given_name, key);
+}
+
+/* The node holding key (the first by id, as a scan would find it): the index's entries under its hash
+ * checked against each node's key now. */
+static struct cnode *find(struct ctrl *c, const struct nodeindex *ix, const void *key, size_t len,
+                          bool (*match)(const struct cnode *, const void *))
+{
+    struct cnode *best = NULL;
+    if (c->ix_broken) {
+        for (size_t i = 0; i < c->nnodes && !best; i++)
+            if (match(c->nodes[i], key))
+                best = c->nodes[i];
+        return best;
+    }
+    size_t it = 0;
+    struct cnode *n;
+    while ((n = nodeindex_next(ix, nodeindex_hash(key, len), &it)))
+        if (match(n, key) && (!best || n->m.id < best->m.id))
+            best = n;
+    return best;
+}
+
 struct cnode *ctrl_node_by_node_key(struct ctrl *c, const uint8_t key[32])
 {
-    for (size_t i = 0; i < c->nnodes; i++)
-        if (!memcmp(c->nodes[i]->m.node_key, key, 32))
-            return c->nodes[i];
-    return NULL;
+    return find(c, &c->by_nkey, key, 32, has_nkey);
 }
 
 struct cnode *ctrl_node_by_machine_key(struct ctrl *c, const uint8_t key[32])
 {
-    for (size_t i = 0; i < c->nnodes; i++)
-        if (!memcmp(c->nodes[i]->m.machine_key, key, 32))
-            return c->nodes[i];
-    return NULL;
+    return find(c, &c->by_mkey, key, 32, has_mkey);
 }
 
 struct cnode *ctrl_node_by_name(struct ctrl *c, const char *name)
 {
-    for (size_t i = 0; i < c->nnodes; i++)
-        if (!strcmp(c->nodes[i]->m.given_name, name))
-            return c->nodes[i];
-    return NULL;
+    return find(c, &c->by_name, name, strlen(name), has_name);
+}
+
+static void refile(struct ctrl *c, struct nodeindex *ix, struct cnode *n, uint64_t *filed, uint64_t h)
+{
+    if (n->indexed && *filed == h)
+        return;
+    if (n->indexed)
+        nodeindex_del(ix, *filed, n);
+    if (nodeindex_add(ix, h, n))
+        c->ix_broken = true;
+    *filed = h;
+}
+
+void ctrl_node_reindex(struct ctrl *c, struct cnode *n)
+{
+    refile(c, &c->by_nkey, n, &n->ix_nkey, nodeindex_hash(n->m.node_key, 32));
+    refile(c, &c->by_mkey, n, &n->ix_mkey, nodeindex_hash(n->m.machine_key, 32));
+    refile(c, &c->by_name, n, &n->ix_name, nodeindex_hash(n->m.given_name, strlen(n->m.given_name)));
+    n->indexed = true;
+}
+
+static void unindex(struct ctrl *c, struct cnode *n)
+{
+    if (!n->indexed)
+        return;
+    nodeindex_del(&c->by_nkey, n->ix_nkey, n);
+    nodeindex_del(&c->by_mkey, n->ix_mkey, n);
+    nodeindex_del(&c->by_name, n->ix_name, n);
+    n->indexed = false;
 }
 
 struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
@@ -201,6 +256,7 @@ struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m)
     memmove(c->nodes + i + 1, c->nodes + i, (c->nnodes - i) * sizeof *c->nodes);
     c->nodes[i] = n;
     c->nnodes++;
+    ctrl_node_reindex(c, n);
     mapper_blocks_stale(c, i, true);
     access_node(c, n);
     routes_node_update(c, n);
@@ -262,6 +318,7 @@ int ctrl_node_remove(struct ctrl *c, struct cnode *n, bool del)
         c->nnodes--;
         mapper_blocks_stale(c, i, true);
     }
+    unindex(c, n);
     access_node_gone(c, n->m.id); /* its peers are told through the policy (PeersRemoved) */
     fanout_removed(c, n->m.id);
     cnode_free(n);
@@ -406,6 +463,7 @@ unsigned ctrl_node_set_hostname(struct ctrl *c, struct cnode *n, const char *hos
     log_info("module=control event=node_renamed node=%lld from=%s to=%s reason=\"the client's hostname "
              "changed\"", (long long)n->m.id, n->m.given_name, given);
     model_strlcpy(n->m.given_name, given, sizeof n->m.given_name);
+    ctrl_node_reindex(c, n);
     return CH_FULL | CH_SELF;
 }
 
@@ -555,6 +613,9 @@ void ctrl_free(struct ctrl *c)
     for (size_t i = 0; i < c->nnodes; i++)
         cnode_free(c->nodes[i]);
     free(c->nodes);
+    nodeindex_free(&c->by_nkey);
+    nodeindex_free(&c->by_mkey);
+    nodeindex_free(&c->by_name);
     free(c->users);
     free(c->users_new);
     free(c->changed);

@@ -22,6 +22,7 @@
 #include "modules/control/control.h"
 #include "modules/control/dnsover.h"
 #include "modules/control/model.h"
+#include "modules/control/nodeindex.h"
 #include "modules/control/routes.h"
 #include "modules/control/pending.h"
 #include "modules/control/probe.h"
@@ -76,6 +77,9 @@ struct cnode {
     size_t nfadd, nfrem;
     /* what the policy reads from its Hostinfo */
     char *hi_os, *hi_os_version, *hi_version;
+    /* the hashes it is filed under in ctrl's node indexes (nodeindex.h), to take it out again */
+    uint64_t ix_nkey, ix_mkey, ix_name;
+    bool indexed;
     /* other control instances holding a stream for it (cluster.c); online = nsess or nremote */
     int64_t *remote;
     size_t nremote;
@@ -141,6 +145,9 @@ struct ctrl {
 
     struct cnode **nodes; /* sorted by id */
     size_t nnodes, cap;
+    /* the nodes by node key, machine key and given name (ctrl_node_reindex keeps them current) */
+    struct nodeindex by_nkey, by_mkey, by_name;
+    bool ix_broken; /* an index could not grow: lookups scan the nodes */
     struct model_user *users; /* sorted by id */
     size_t nusers;
 
@@ -236,6 +243,9 @@ struct cnode *ctrl_node_by_id(struct ctrl *c, int64_t id);
 struct cnode *ctrl_node_by_node_key(struct ctrl *c, const uint8_t key[32]);
 struct cnode *ctrl_node_by_machine_key(struct ctrl *c, const uint8_t key[32]);
 struct cnode *ctrl_node_by_name(struct ctrl *c, const char *given_name);
+/* Files the node under its current node key, machine key and name (after any of them changed; the
+ * mirror's own paths call it: ctrl_node_add, mapper_invalidate, renames, rollbacks). */
+void ctrl_node_reindex(struct ctrl *c, struct cnode *n);
 /* Takes a stored node (m is moved in and zeroed). NULL if out of memory. */
 struct cnode *ctrl_node_add(struct ctrl *c, struct model_node *m);
 /* Forget a node: ends its streams, releases its addresses; deletes it from the store when del. Peers
@@ -343,8 +353,12 @@ void fanout_statics(struct ctrl *c, unsigned what);
 /* Something every node sees about every node changed (e.g. the MagicDNS domain in their names): write a
  * whole new map to every open stream, now (what is batched goes with it). */
 void fanout_full_maps(struct ctrl *c);
-/* Send what is queued now (the flush timer calls this). */
+/* Send what is queued now (the flush timer calls this). The access policy's deferred recomputes are
+ * settled first (access_settle): their deltas go in this batch. */
 void fanout_flush(struct ctrl *c);
+/* Arms the flush timer (if it is not armed): something will be in the next batch (access.c: the policy
+ * engine has nodes to recompute). */
+void fanout_soon(struct ctrl *c);
 
 /* ---- poll.c: /machine/map (spec control-ts2021.md §7) ---- */
 enum { MAP_RESPOND = 0, MAP_STREAM = 1 };

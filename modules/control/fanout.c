@@ -189,6 +189,16 @@ void fanout_node(struct ctrl *c, struct cnode *n, unsigned what)
     }
 }
 
+void fanout_soon(struct ctrl *c)
+{
+    if (!timer_armed(&c->flush)) {
+        c->st.batch_t0 = metrics_now();
+        c->flush.cb = flush_cb;
+        c->flush.arg = c;
+        timer_start(&c->flush, (uint64_t)c->batch_ms);
+    }
+}
+
 void fanout_removed(struct ctrl *c, int64_t id)
 {
     if (c->nremoved == c->removed_cap) {
@@ -577,10 +587,13 @@ static struct tc_user_profile *batch_profiles(struct ctrl *c, size_t *n)
 
 void fanout_flush(struct ctrl *c)
 {
+    access_settle(c); /* the nodes the batch's joins, leaves and retags affect report their changes */
     timer_stop(&c->flush);
     routes_views_refresh(c); /* before the batch is taken: changed views join it */
-    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->nusers_new && !c->statics_changed)
+    if (!c->nchanged && !c->nremoved && !c->users_changed && !c->nusers_new && !c->statics_changed) {
+        access_flushed(c);
         return;
+    }
     /* Take the batch: changes made while it is sent (a slow stream ended, a node going offline) start
      * the next one. */
     struct cnode **taken = c->changed;
@@ -692,6 +705,7 @@ out:
     c->st.batch_t0 = 0;
     free(taken);
     free(b.removed);
+    access_flushed(c);
     if (c->on_flush)
         c->on_flush(c, c->on_flush_arg);
 }

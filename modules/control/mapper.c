@@ -107,10 +107,11 @@ static void fill_node(struct ctrl *c, const struct cnode *n, bool self, struct t
 void mapper_invalidate(struct cnode *n)
 {
     struct ctrl *c = n->c;
-    if (c && c->nblocks) {
-        size_t pos = ctrl_node_pos(c, n->m.id);
-        if (pos < c->nnodes && c->nodes[pos] == n)
+    size_t pos = c ? ctrl_node_pos(c, n->m.id) : 0;
+    if (c && pos < c->nnodes && c->nodes[pos] == n) {
+        if (c->nblocks)
             mapper_blocks_stale(c, pos, false);
+        ctrl_node_reindex(c, n); /* a changed node may have a new key or name */
     }
     free(n->peer_json);
     n->peer_json = NULL;

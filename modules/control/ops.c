@@ -70,6 +70,7 @@ int ops_node_rename(struct ctrl *c, struct cnode *n, const char *name, const cha
     n->m.renamed = true; /* the client's hostname no longer renames it */
     if (ctrl_node_save(c, n, CH_FULL | CH_SELF)) {
         memcpy(n->m.given_name, old, sizeof old);
+        ctrl_node_reindex(c, n);
         n->m.renamed = was_renamed;
         return fail(err, errlen, 500, "%s", store_errmsg(c->store));
     }

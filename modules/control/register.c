@@ -181,6 +181,7 @@ static struct cnode *enroll(struct ctrl *c, const struct reg_params *p, char *er
             store_rollback(c->store);
             model_node_clear(&n->m);
             n->m = old;
+            ctrl_node_reindex(c, n);
             ctrl_node_set_hostinfo(n, n->m.hostinfo, n->m.hostinfo ? strlen(n->m.hostinfo) : 0);
             return NULL;
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* policy-golden: checks weft's policy compiler against captures of Tailscale's own control plane.
  *
- *   policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...
+ *   policy-golden [-v] [--incremental | --deferred] [--only NAME] FILE|DIR...
  *
  * Each capture (HuJSON, the schema of t/data/tscap-dev's README) holds a policy, a tailnet (users, nodes
  * with tags, addresses, advertised and approved routes) and, per node, what Tailscale's control plane
@@ -23,6 +23,11 @@
  * With --incremental, every node then leaves and joins again, is retagged and restored, through the
  * engine's incremental paths, while a simulated client of each node applies only the changes the
  * engine reports: each must end with exactly what a full compile gives, before the comparison.
+ * --deferred does the same with the engine in deferred mode (pol_engine_defer), as control runs it: each
+ * step's changes are reported when the engine settles (as a server's batch is sent), and at the end
+ * every node is retagged and then every node restored, all settled at once. Between a change and its
+ * settle every node's filter and SSH policy must also read as built afresh (not a text the engine kept
+ * from before the change: WEFT_GOLDEN_NO_SETTLE=1 leaves the settles out, to see the mode fail).
  * Prints "PASS name" or "FAIL name: first difference" per capture, then "N passed, N failed".
  * Exit status 0 when every capture passes. */
 #include "config.h"
@@ -40,7 +45,7 @@
 #include "modules/control/policy/netset.h"
 #include "modules/control/policy/policy.h"
 
-static int verbose, incremental;
+static int verbose, incremental, deferred;
 
 /* ---- small helpers ---- */
 
@@ -536,6 +541,8 @@ static void sink_peers(void *arg, int64_t viewer, const int64_t *add, size_t nad
 /* Compares the simulated clients with the engine's state; gone (if not -1) is a node absent now. */
 static int sim_compare(struct sim *s, size_t gone, const char *step, char *why, size_t cap)
 {
+    /* what the engine would say now, built afresh (not the texts it kept for what it reported) */
+    pol_engine_release(s->e);
     struct sim now = *s;
     now.filter = calloc(s->nn, sizeof *now.filter);
     now.ssh = calloc(s->nn, sizeof *now.ssh);
@@ -569,6 +576,48 @@ static int sim_compare(struct sim *s, size_t gone, const char *step, char *why, 
     return rc;
 }
 
+/* --deferred, between a change and the settle: a map built now (a node's stream reconnecting) must say
+ * what the engine would build afresh, not a text it kept from before the change. */
+static int kept_check(struct pol_engine *e, const struct tnode *tn, size_t nn, size_t gone, const char *step,
+                      char *why, size_t cap)
+{
+    char **got = calloc(2 * nn, sizeof *got);
+    int rc = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (pass)
+            pol_engine_release(e); /* the second pass builds every text afresh */
+        for (size_t i = 0; i < nn && !rc; i++) {
+            if (i == gone)
+                continue;
+            size_t fl = 0, sl = 0;
+            const char *f = pol_filter_json(e, tn[i].id, &fl);
+            char *ft = dup_text(f, f ? fl : 0);
+            const char *t = pol_ssh_json(e, tn[i].id, &sl);
+            char *st = dup_text(t, t ? sl : 0);
+            if (!pass) {
+                got[2 * i] = ft;
+                got[2 * i + 1] = st;
+                continue;
+            }
+            const char *what = strcmp(ft, got[2 * i]) ? "filter" : strcmp(st, got[2 * i + 1]) ? "ssh" : NULL;
+            if (what) {
+                snprintf(why, cap, "%s: after %s, before the settle: its %s is a text kept from before", tn[i].name,
+                         step, what);
+                rc = -1;
+            }
+            free(ft);
+            free(st);
+        }
+    }
+    for (size_t i = 0; i < 2 * nn; i++)
+        free(got[i]);
+    free(got);
+    return rc;
+}
+
+/* (WEFT_GOLDEN_NO_SETTLE=1: the settles left out, to see that --deferred fails without them) */
+#define SETTLE(e) (getenv("WEFT_GOLDEN_NO_SETTLE") ? (void)0 : pol_engine_settle(e))
+
 static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, size_t cap)
 {
     struct sim s = {e, tn, nn, calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)), calloc(nn, sizeof(char *)),
@@ -577,32 +626,70 @@ static int churn(struct pol_engine *e, struct tnode *tn, size_t nn, char *why, s
         sim_full(&s, i);
     struct pol_sink sink = {&s, sink_node, sink_peers};
     pol_engine_set_sink(e, &sink);
+    pol_engine_defer(e, deferred);
     int rc = 0;
     char step[300];
+    static const char *const other[] = {"tag:churn-zz"};
     for (size_t i = 0; i < nn && !rc; i++) {
-        /* leave, join again, get retagged (tagged by a tag no rule names), restored */
+        /* leave, join again (its client gets a whole map at once, the others' deltas wait for the
+         * settle), get retagged (tagged by a tag no rule names), restored */
         pol_engine_node_del(e, tn[i].id);
+        snprintf(step, sizeof step, "%s left", tn[i].name);
+        if (deferred && (rc = kept_check(e, tn, nn, i, step, why, cap)))
+            break;
+        SETTLE(e);
         snprintf(step, sizeof step, "%s left", tn[i].name);
         if ((rc = sim_compare(&s, i, step, why, cap)))
             break;
         pol_engine_node_set(e, &tn[i].pn);
         sim_full(&s, i);
         snprintf(step, sizeof step, "%s joined", tn[i].name);
+        if (deferred && (rc = kept_check(e, tn, nn, (size_t)-1, step, why, cap)))
+            break;
+        SETTLE(e);
+        snprintf(step, sizeof step, "%s joined", tn[i].name);
         if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
             break;
         struct pol_node alt = tn[i].pn;
-        static const char *const other[] = {"tag:churn-zz"};
         alt.tags = other;
         alt.ntags = 1;
         alt.napproved = 0;
         pol_engine_node_set(e, &alt);
         snprintf(step, sizeof step, "%s retagged", tn[i].name);
+        if (deferred && (rc = kept_check(e, tn, nn, (size_t)-1, step, why, cap)))
+            break;
+        SETTLE(e);
         if ((rc = sim_compare(&s, (size_t)-1, step, why, cap)))
             break;
         pol_engine_node_set(e, &tn[i].pn);
+        SETTLE(e);
         snprintf(step, sizeof step, "%s restored", tn[i].name);
         rc = sim_compare(&s, (size_t)-1, step, why, cap);
     }
+    if (deferred && !rc) {
+        /* many changes in one batch: every node retagged, settled once; every node restored, once; then
+         * again, with the texts kept at the retag's settle still there when the restores mark the nodes
+         * (each must be dropped: read before the settle, a node's texts are what it would be sent now) */
+        for (int round = 0; round < 2 && !rc; round++) {
+            for (size_t i = 0; i < nn; i++) {
+                struct pol_node alt = tn[i].pn;
+                alt.tags = other;
+                alt.ntags = 1;
+                alt.napproved = 0;
+                pol_engine_node_set(e, &alt);
+            }
+            SETTLE(e);
+            if (!round && (rc = sim_compare(&s, (size_t)-1, "every node retagged in one batch", why, cap)))
+                break;
+            for (size_t i = 0; i < nn; i++)
+                pol_engine_node_set(e, &tn[i].pn);
+            if (round && (rc = kept_check(e, tn, nn, (size_t)-1, "every node restored", why, cap)))
+                break;
+            SETTLE(e);
+            rc = sim_compare(&s, (size_t)-1, "every node restored in one batch", why, cap);
+        }
+    }
+    pol_engine_defer(e, false);
     pol_engine_set_sink(e, NULL);
     for (size_t i = 0; i < nn; i++) {
         free(s.filter[i]);
@@ -879,7 +966,7 @@ static int check_capture(const char *path, const char *name, char *why, size_t c
         goto out;
     }
     rc = 0;
-    if (incremental && churn(e, tn, nn, why, cap)) {
+    if ((incremental || deferred) && churn(e, tn, nn, why, cap)) {
         rc = -1;
         goto out;
     }
@@ -1076,10 +1163,12 @@ int main(int argc, char **argv)
             verbose = 1;
         else if (!strcmp(argv[i], "--incremental"))
             incremental = 1;
+        else if (!strcmp(argv[i], "--deferred"))
+            deferred = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else {
-            fprintf(stderr, "usage: policy-golden [-v] [--incremental] [--only NAME] FILE|DIR...\n");
+            fprintf(stderr, "usage: policy-golden [-v] [--incremental | --deferred] [--only NAME] FILE|DIR...\n");
             return 2;
         }
     }

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "modules/control/policy/engine.h"
 
@@ -11,30 +14,43 @@
  * bookkeeping that turns a change into the smallest set of recomputed nodes (see engine.h). */
 
 /* A 64-bit hash of a result's text, to tell whether it changed (results are tens of KB at 10,000
- * nodes and hashed on every recompute: eight bytes a step, not one). */
+ * nodes and hashed on every recompute). Four independent lanes of eight bytes: the multiplies of one
+ * step do not wait for the previous step's, so a 32-byte block costs about what one word did. */
 static inline uint64_t rotl64(uint64_t x, int r)
 {
     return x << r | x >> (64 - r);
 }
 
+static inline uint64_t lane(uint64_t h, uint64_t w)
+{
+    h ^= rotl64(w * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
+    return rotl64(h, 27) * 5 + 0x52dce729;
+}
+
 uint64_t eng_hash(const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull), w;
-    for (; n >= 8; n -= 8, b += 8) {
-        memcpy(&w, b, 8);
-        h ^= rotl64(w * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
-        h = rotl64(h, 27) * 5 + 0x52dce729;
+    uint64_t seed = 0xcbf29ce484222325ull ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+    uint64_t h[4] = {seed, seed ^ 0x1234567887654321ull, seed + 0x9e3779b97f4a7c15ull, ~seed}, w[4];
+    for (; n >= 32; n -= 32, b += 32) {
+        memcpy(w, b, 32);
+        for (int k = 0; k < 4; k++)
+            h[k] = lane(h[k], w[k]);
     }
-    w = 0;
-    memcpy(&w, b, n);
-    h ^= rotl64(w * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h ? h : 1;
+    uint64_t x = h[0] ^ rotl64(h[1], 17) ^ rotl64(h[2], 31) ^ rotl64(h[3], 47);
+    for (; n >= 8; n -= 8, b += 8) {
+        memcpy(&w[0], b, 8);
+        x = lane(x, w[0]);
+    }
+    w[0] = 0;
+    memcpy(&w[0], b, n);
+    x ^= rotl64(w[0] * 0x87c37b91114253d5ull, 31) * 0x4cf5ad432745937full;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x ? x : 1;
 }
 
 /* ---- id -> slot ---- */
@@ -193,11 +209,75 @@ void eng_mark(struct pol_engine *e, size_t slot)
     eng_mark_parts(e, slot, ALL_PARTS);
 }
 
+static void drop_texts(struct enode *n, unsigned parts)
+{
+    if ((parts & POL_CH_FILTER) && n->ftext) {
+        free(n->ftext);
+        n->ftext = NULL;
+        n->flen = 0;
+    }
+    if ((parts & POL_CH_SSH) && n->stext) {
+        free(n->stext);
+        n->stext = NULL;
+        n->slen = 0;
+    }
+}
+
+/* Keeps the text of part (POL_CH_FILTER or _SSH) just built into b for the node. */
+static void keep_text(struct pol_engine *e, struct enode *n, unsigned part, const struct jbuf *b)
+{
+    if (!b->len || b->oom)
+        return;
+    if (!n->kept) {
+        if (e->nkept == e->capkept) {
+            size_t cap = e->capkept ? e->capkept * 2 : 64;
+            size_t *v = realloc(e->kept, cap * sizeof *v);
+            if (!v)
+                return;
+            e->kept = v;
+            e->capkept = cap;
+        }
+        e->kept[e->nkept++] = (size_t)(n - e->nodes);
+        n->kept = true;
+    }
+    char *t = malloc(b->len + 1);
+    if (!t)
+        return;
+    memcpy(t, b->p, b->len);
+    t[b->len] = 0;
+    drop_texts(n, part);
+    if (part == POL_CH_FILTER)
+        n->ftext = t, n->flen = b->len;
+    else
+        n->stext = t, n->slen = b->len;
+}
+
+void pol_engine_release(struct pol_engine *e)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < e->nkept; i++) {
+        struct enode *n = &e->nodes[e->kept[i]];
+        bytes += n->flen + n->slen;
+        drop_texts(n, POL_CH_FILTER | POL_CH_SSH);
+        n->kept = false;
+    }
+    e->nkept = 0;
+#ifdef __GLIBC__
+    /* a policy edit or a busy batch kept megabytes of texts, freed between smaller blocks that stay:
+     * give the pages back rather than keep the batch's peak resident */
+    if (bytes > ((size_t)8 << 20))
+        malloc_trim(0);
+#else
+    (void)bytes;
+#endif
+}
+
 void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts)
 {
     struct enode *n = &e->nodes[slot];
     if (!n->used)
         return;
+    drop_texts(n, parts); /* what it would say may change */
     n->parts |= parts;
     if (n->dirty)
         return;
@@ -371,6 +451,8 @@ static void node_clear(struct enode *n)
     free(n->ts_version);
     free(n->caps);
     free(n->peers);
+    free(n->ftext);
+    free(n->stext);
     memset(n, 0, sizeof *n);
 }
 
@@ -405,6 +487,11 @@ static int node_fill(struct pol_engine *e, struct enode *n, const struct pol_nod
     n->ip6.v = 0;
     for (int i = 0; i < 16; i++)
         n->ip6.v = n->ip6.v << 8 | pn->ip6[i];
+    char buf[NETSET_TEXT_MAX];
+    snprintf(n->ip4_text, sizeof n->ip4_text, "%s", ip_format(&n->ip4, buf));
+    snprintf(n->ip6_text, sizeof n->ip6_text, "%s", ip_format(&n->ip6, buf));
+    snprintf(n->ip4_pfx, sizeof n->ip4_pfx, "%s/32", n->ip4_text);
+    snprintf(n->ip6_pfx, sizeof n->ip6_pfx, "%s/128", n->ip6_text);
     n->appr = calloc(pn->napproved ? pn->napproved : 1, sizeof *n->appr);
     n->adv = calloc(pn->nroutable ? pn->nroutable : 1, sizeof *n->adv);
     if (!n->appr || !n->adv)
@@ -574,6 +661,158 @@ static unsigned rule_eval(struct pol_engine *e, struct crule *r, size_t slot, bo
     return ch;
 }
 
+/* ---- every rule against every node at once (a whole compile) ----
+ * The same selectors recur across rules (a group in dozens of sources, a tag in dozens of
+ * destinations): each distinct one is matched against the nodes once, as two bitsets (by identity, by
+ * address), and a rule's sides are unions of them; the result is what rule_eval gives node by node. */
+
+struct amemo {
+    const struct alias *a;
+    uint64_t *id, *ad;
+};
+
+static bool alias_same(const struct alias *x, const struct alias *y)
+{
+    if (x->k != y->k || x->idx != y->idx || !x->user != !y->user || (x->user && strcmp(x->user, y->user)))
+        return false;
+    if (x->k == AL_PREFIX || x->k == AL_HOST)
+        return x->pfx.bits == y->pfx.bits && !ip_cmp(&x->pfx.a, &y->pfx.a);
+    return true;
+}
+
+/* The memo entry of a (matched against every node in use now). NULL if out of memory. */
+static const struct amemo *alias_bits(struct pol_engine *e, struct amemo **memo, size_t *n, size_t *cap,
+                                      const struct alias *a)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (alias_same((*memo)[i].a, a))
+            return &(*memo)[i];
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        struct amemo *v = realloc(*memo, c * sizeof *v);
+        if (!v)
+            return NULL;
+        *memo = v;
+        *cap = c;
+    }
+    struct amemo *m = &(*memo)[*n];
+    m->a = a;
+    m->id = eng_bits(e);
+    m->ad = eng_bits(e);
+    if (!m->id || !m->ad) {
+        free(m->id);
+        free(m->ad);
+        return NULL;
+    }
+    for (size_t s = 0; s < e->nslots; s++) {
+        const struct enode *nd = &e->nodes[s];
+        if (!nd->used)
+            continue;
+        if (sel_ident(e, a, nd))
+            bit_set(m->id, s);
+        else if (sel_addr(e, a, nd))
+            bit_set(m->ad, s);
+    }
+    (*n)++;
+    return m;
+}
+
+/* A destination side: D |= the nodes alias a concerns (autogroup:self: every user-owned node). */
+static int dst_bits(struct pol_engine *e, struct amemo **memo, size_t *n, size_t *cap, const struct alias *a,
+                    const uint64_t *member, uint64_t *D)
+{
+    if (a->k == AL_SELF) {
+        for (size_t w = 0; w < e->words; w++)
+            D[w] |= member[w];
+        return 0;
+    }
+    const struct amemo *m = alias_bits(e, memo, n, cap, a);
+    if (!m)
+        return -1;
+    for (size_t w = 0; w < e->words; w++)
+        D[w] |= m->id[w] | m->ad[w];
+    return 0;
+}
+
+/* Routers named in via: D keeps only them. */
+static int via_bits(struct pol_engine *e, struct amemo **memo, size_t *n, size_t *cap, const struct alias *via,
+                    size_t nvia, uint64_t *D)
+{
+    uint64_t *V = eng_bits(e);
+    if (!V)
+        return -1;
+    for (size_t i = 0; i < nvia; i++) {
+        const struct amemo *m = alias_bits(e, memo, n, cap, &via[i]);
+        if (!m) {
+            free(V);
+            return -1;
+        }
+        for (size_t w = 0; w < e->words; w++)
+            V[w] |= m->id[w];
+    }
+    for (size_t w = 0; w < e->words; w++)
+        D[w] &= V[w];
+    free(V);
+    return 0;
+}
+
+static int rules_eval_all(struct pol_engine *e)
+{
+    struct amemo *memo = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+    uint64_t *member = eng_bits(e);
+    if (!member)
+        return -1;
+    for (size_t s = 0; s < e->nslots; s++)
+        if (e->nodes[s].used && !e->nodes[s].tagged && e->nodes[s].user >= 0)
+            bit_set(member, s);
+    size_t bytes = e->words * sizeof(uint64_t);
+    for (size_t i = 0; i < e->nrules; i++) {
+        struct crule *r = &e->rules[i];
+        memset(r->S, 0, bytes);
+        memset(r->Sid, 0, bytes);
+        memset(r->D, 0, bytes);
+        for (size_t k = 0; k < r->nsrc; k++) {
+            const struct amemo *m = alias_bits(e, &memo, &n, &cap, &r->src[k]);
+            if (!m)
+                goto out;
+            for (size_t w = 0; w < e->words; w++) {
+                r->S[w] |= m->id[w] | m->ad[w];
+                r->Sid[w] |= m->id[w];
+            }
+        }
+        if (r->nposture) /* a source that does not meet the rule's posture is no source */
+            for (size_t s = 0; s < e->nslots; s++)
+                if (bit_get(r->S, s) && !sel_posture(e, r->posture, r->nposture, &e->nodes[s])) {
+                    bit_clr(r->S, s);
+                    bit_clr(r->Sid, s);
+                }
+        if (r->kind == CR_NET) {
+            for (size_t k = 0; k < r->net->ndst; k++)
+                if (dst_bits(e, &memo, &n, &cap, &r->net->dst[k].a, member, r->D))
+                    goto out;
+            if (r->via && via_bits(e, &memo, &n, &cap, r->net->via, r->net->nvia, r->D))
+                goto out;
+        } else {
+            for (size_t k = 0; k < r->ndst; k++)
+                if (dst_bits(e, &memo, &n, &cap, &r->dst[k], member, r->D))
+                    goto out;
+            if (r->via && r->kind == CR_CAP && via_bits(e, &memo, &n, &cap, r->cap->via, r->cap->nvia, r->D))
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(memo[i].id);
+        free(memo[i].ad);
+    }
+    free(memo);
+    free(member);
+    return rc;
+}
+
 static bool src_has(const struct alias *a, size_t n, enum al_kind k)
 {
     for (size_t i = 0; i < n; i++)
@@ -731,15 +970,21 @@ static unsigned recompute(struct pol_engine *e, struct enode *n, unsigned parts)
     jbuf_reset(b);
     if ((parts & POL_CH_FILTER) && filter_build(e, n, b) == 0) {
         uint64_t h = eng_hash(b->p, b->len);
-        if (h != n->filter_hash)
+        if (h != n->filter_hash) {
             what |= POL_CH_FILTER;
+            if (e->deferred)
+                keep_text(e, n, POL_CH_FILTER, b);
+        }
         n->filter_hash = h;
     }
     jbuf_reset(b);
     if ((parts & POL_CH_SSH) && ssh_build(e, n, b) == 0) {
         uint64_t h = b->len ? eng_hash(b->p, b->len) : 0;
-        if (h != n->ssh_hash)
+        if (h != n->ssh_hash) {
             what |= POL_CH_SSH;
+            if (e->deferred)
+                keep_text(e, n, POL_CH_SSH, b);
+        }
         n->ssh_hash = h;
     }
     jbuf_reset(b);
@@ -768,7 +1013,9 @@ static void flush_queue(struct pol_engine *e, size_t fresh)
         unsigned parts = n->parts;
         n->dirty = false;
         n->parts = 0;
-        if (!n->used)
+        /* no parts: recomputed since it was queued (a deferred node_set does its own node at once), or
+         * a slot queued before its node left and reused since */
+        if (!n->used || !parts)
             continue;
         unsigned what = recompute(e, n, parts);
         if (what && e->queue[i] != fresh && e->sink.node)
@@ -796,9 +1043,8 @@ static int full_compile(struct pol_engine *e, bool was_all, bool report)
         if (e->nodes[s].used)
             eng_routes(e, &e->nodes[s]);
     eng_star_refresh(e);
-    for (size_t i = 0; i < e->nrules; i++)
-        for (size_t s = 0; s < e->nslots; s++)
-            rule_eval(e, &e->rules[i], s, e->nodes[s].used);
+    if (rules_eval_all(e))
+        goto fail;
     bool all = !e->pol;
     for (size_t s = 0; s < e->nslots; s++) {
         struct enode *n = &e->nodes[s];
@@ -858,6 +1104,7 @@ void pol_engine_free(struct pol_engine *e)
         free(e->star[i]);
     free(e->star);
     free(e->queue);
+    free(e->kept);
     jbuf_free(&e->jb);
     free(e->server_url);
     free(e->allow_all);
@@ -872,6 +1119,7 @@ int pol_engine_set_server_url(struct pol_engine *e, const char *url)
         return -1;
     free(e->server_url);
     e->server_url = u;
+    pol_engine_release(e); /* SSH check URLs change */
     return 0;
 }
 
@@ -1066,6 +1314,7 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *pn)
     fill.ssh_hash = n->ssh_hash;
     fill.caps = n->caps;
     fill.caps_len = n->caps_len;
+    fill.kept = n->kept; /* (its kept texts go with old: its results are recomputed below) */
     bool ips_changed = fresh || old.has4 != fill.has4 || old.has6 != fill.has6 ||
                        (fill.has4 && old.ip4.v != fill.ip4.v) || (fill.has6 && old.ip6.v != fill.ip6.v);
     int old_user = fresh ? -1 : old.user;
@@ -1131,9 +1380,35 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *pn)
         peers_report(e, n, op, np);
     n->peers = np;
     free(op);
+    if (e->deferred) {
+        /* its own results now (its map may be built before the next settle; a fresh node gets a whole
+         * map, so nothing is reported for it); the others' wait in the queue */
+        unsigned what = recompute(e, n, ALL_PARTS | n->parts);
+        n->parts = 0; /* (it may stay queued: flush_queue skips it then) */
+        if (what && !fresh && e->sink.node)
+            e->sink.node(e->sink.arg, n->id, what);
+        return 0;
+    }
     eng_mark(e, slot);
     flush_queue(e, fresh ? slot : (size_t)-1);
     return 0;
+}
+
+void pol_engine_defer(struct pol_engine *e, bool on)
+{
+    e->deferred = on;
+    if (!on)
+        pol_engine_settle(e);
+}
+
+void pol_engine_settle(struct pol_engine *e)
+{
+    flush_queue(e, (size_t)-1);
+}
+
+bool pol_engine_unsettled(const struct pol_engine *e)
+{
+    return e->nqueue > 0;
 }
 
 void pol_engine_node_del(struct pol_engine *e, int64_t id)
@@ -1181,7 +1456,8 @@ void pol_engine_node_del(struct pol_engine *e, int64_t id)
     }
     if (e->pol && had_routes)
         star_changed(e);
-    flush_queue(e, (size_t)-1);
+    if (!e->deferred)
+        flush_queue(e, (size_t)-1);
 }
 
 /* Adds the rule a policy without ACLs or grants implies: everything in the tailnet may reach
@@ -1296,6 +1572,10 @@ const char *pol_filter_json(struct pol_engine *e, int64_t id, size_t *len)
     struct enode *n = eng_node(e, id);
     if (!n)
         return NULL;
+    if (n->ftext) {
+        *len = n->flen;
+        return n->ftext;
+    }
     jbuf_reset(&e->jb);
     if (filter_build(e, n, &e->jb) || e->jb.oom)
         return NULL;
@@ -1310,6 +1590,10 @@ const char *pol_ssh_json(struct pol_engine *e, int64_t id, size_t *len)
     struct enode *n = eng_node(e, id);
     if (!n || !e->pol)
         return NULL;
+    if (n->stext) {
+        *len = n->slen;
+        return n->stext;
+    }
     jbuf_reset(&e->jb);
     if (ssh_build(e, n, &e->jb) || e->jb.oom || !e->jb.len)
         return NULL;

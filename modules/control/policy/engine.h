@@ -48,6 +48,9 @@ struct enode {
     size_t ntags;
     bool has4, has6;
     struct ipaddr ip4, ip6;
+    /* their texts, formatted once: every filter listing the node as a source or destination, and every
+     * SSH principal, writes them ("100.64.0.1", "100.64.0.1/32") */
+    char ip4_text[16], ip6_text[40], ip4_pfx[20], ip6_pfx[44];
     struct ipprefix *routes; /* approved subnet routes (not the exit routes), explicitly or by the
                               * policy's autoApprovers */
     size_t nroutes;
@@ -64,6 +67,12 @@ struct enode {
     char *caps;
     size_t caps_len;
     uint64_t *peers;    /* bitset over slots */
+    /* deferred mode: the filter and SSH texts a recompute found changed, kept until they are sent (the
+     * delta or the fresh node's map reads them, pol_engine_release drops them) instead of built twice;
+     * dropped too when the node is marked again */
+    char *ftext, *stext;
+    size_t flen, slen;
+    bool kept;          /* listed in e->kept */
     bool dirty;         /* queued for recompute */
     unsigned parts;     /* which results to recompute (POL_CH_*): a source joining a network rule changes
                          * its destinations' filters, not their SSH policies */
@@ -119,6 +128,9 @@ struct pol_engine {
 
     size_t *queue;             /* slots to recompute */
     size_t nqueue, capqueue;
+    bool deferred;             /* the queue waits for pol_engine_settle (policy.h) */
+    size_t *kept;              /* slots holding kept texts (enode.ftext, stext) */
+    size_t nkept, capkept;
 
     char *server_url;          /* base of SSH check URLs */
     struct jbuf jb;            /* scratch */

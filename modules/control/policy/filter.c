@@ -36,7 +36,8 @@ struct strs {
     struct tc_arena arena;
 };
 
-static int strs_add(struct strs *s, const char *x)
+/* Adds x without copying it: x outlives s (a node's cached address text). */
+static int strs_ref(struct strs *s, const char *x)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 32;
@@ -46,13 +47,18 @@ static int strs_add(struct strs *s, const char *x)
         s->v = v;
         s->cap = cap;
     }
+    s->v[s->n++] = (char *)x;
+    return 0;
+}
+
+static int strs_add(struct strs *s, const char *x)
+{
     size_t l = strlen(x);
     char *c = tc_arena_alloc(&s->arena, l + 1);
     if (!c)
         return -1;
     memcpy(c, x, l + 1);
-    s->v[s->n++] = c;
-    return 0;
+    return strs_ref(s, c);
 }
 
 static void strs_free(struct strs *s)
@@ -80,15 +86,10 @@ static char *strs_json(struct strs *s, size_t *len)
 
 static void add_node_ips(struct strs *s, const struct enode *n)
 {
-    char buf[NETSET_TEXT_MAX];
-    if (n->has4) {
-        ip_text(&n->ip4, buf);
-        strs_add(s, buf);
-    }
-    if (n->has6) {
-        ip_text(&n->ip6, buf);
-        strs_add(s, buf);
-    }
+    if (n->has4)
+        strs_ref(s, n->ip4_text);
+    if (n->has6)
+        strs_ref(s, n->ip6_text);
 }
 
 /* The text of an address selector's ranges: a single address bare, a CIDR block as a prefix. */
@@ -222,9 +223,9 @@ static void dst_for_node(const struct pol_engine *e, const struct enode *n, cons
         return;
     case AL_SELF:
         if (n->has4)
-            entries(b, (ip_text(&n->ip4, buf), buf), d);
+            entries(b, n->ip4_text, d);
         if (n->has6)
-            entries(b, (ip_text(&n->ip6, buf), buf), d);
+            entries(b, n->ip6_text, d);
         return;
     case AL_PREFIX:
     case AL_HOST:
@@ -265,9 +266,9 @@ static void dst_for_node(const struct pol_engine *e, const struct enode *n, cons
         if (via || !sel_ident(e, a, n))
             return;
         if (n->has4)
-            entries(b, (ip_text(&n->ip4, buf), buf), d);
+            entries(b, n->ip4_text, d);
         if (n->has6)
-            entries(b, (ip_text(&n->ip6, buf), buf), d);
+            entries(b, n->ip6_text, d);
         return;
     }
 }
@@ -326,10 +327,8 @@ static void cap_dsts(const struct pol_engine *e, const struct enode *n, const st
         size_t ni;
         eng_node_ips(n, ips, &ni);
         for (size_t i = 0; i < ni; i++)
-            if (netset_contains(&s, &ips[i])) {
-                struct ipprefix p = {ips[i], (uint8_t)ip_bits(ips[i].fam)};
-                jbuf_str(b, prefix_format(&p, buf));
-            }
+            if (netset_contains(&s, &ips[i]))
+                jbuf_str(b, ips[i].fam == 4 ? n->ip4_pfx : n->ip6_pfx);
         for (size_t r = 0; r < n->nroutes; r++) {
             struct iprange rg = prefix_range(&n->routes[r]);
             if (netset_overlaps_range(&s, &rg) && (a->k == AL_PREFIX || a->k == AL_HOST))
@@ -338,13 +337,10 @@ static void cap_dsts(const struct pol_engine *e, const struct enode *n, const st
         netset_free(&s);
         return;
     }
-    struct ipaddr ips[2];
-    size_t ni;
-    eng_node_ips(n, ips, &ni);
-    for (size_t i = 0; i < ni; i++) {
-        struct ipprefix p = {ips[i], (uint8_t)ip_bits(ips[i].fam)};
-        jbuf_str(b, prefix_format(&p, buf));
-    }
+    if (n->has4)
+        jbuf_str(b, n->ip4_pfx);
+    if (n->has6)
+        jbuf_str(b, n->ip6_pfx);
 }
 
 static bool cap_dst_matches(const struct pol_engine *e, const struct alias *a, const struct enode *n)

@@ -121,6 +121,20 @@ int pol_engine_node_set(struct pol_engine *e, const struct pol_node *n);
 /* Removes a node. */
 void pol_engine_node_del(struct pol_engine *e, int64_t id);
 
+/* Deferred mode (off by default): a node joining, leaving or changing updates visibility (peers,
+ * reported at once) and the node's own results (reported if it was there before), and only marks the
+ * other nodes whose results depend on it (through the rules' sides); their results are recomputed and
+ * reported by pol_engine_settle, once for every change since the last. A server settles before it
+ * sends a batch of changes: many joins in one batch cost one recompute of each node they affect.
+ * Turning it off settles. */
+void pol_engine_defer(struct pol_engine *e, bool on);
+void pol_engine_settle(struct pol_engine *e);
+/* Whether marked nodes wait for pol_engine_settle. */
+bool pol_engine_unsettled(const struct pol_engine *e);
+/* Deferred mode keeps the filter and SSH texts it reports changed until they are sent (pol_filter_json
+ * and pol_ssh_json return them, not built again); the server releases them once its batch is out. */
+void pol_engine_release(struct pol_engine *e);
+
 /* Puts a policy in force (NULL: none, every node reaches every other). The policy's tests run against
  * the current tailnet first: if one fails, nothing changes and -1 returns with the failures in errs.
  * On success the engine owns p. */

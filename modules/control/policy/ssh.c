@@ -36,19 +36,20 @@ static void pr_add(struct principals *p, size_t slot)
 
 static void emit_principals(const struct pol_engine *e, const struct principals *p, struct jbuf *b)
 {
-    char buf[NETSET_TEXT_MAX];
     jbuf_field(b, "principals");
     jbuf_open(b, '[');
     for (size_t i = 0; i < p->n; i++) {
         const struct enode *n = &e->nodes[p->slots[i]];
-        struct ipaddr ips[2];
-        size_t ni;
-        eng_node_ips(n, ips, &ni);
+        const char *ips[2];
+        size_t ni = 0;
+        if (n->has4)
+            ips[ni++] = n->ip4_text;
+        if (n->has6)
+            ips[ni++] = n->ip6_text;
         for (size_t k = 0; k < ni; k++) {
             jbuf_open(b, '{');
             jbuf_field(b, "nodeIP");
-            ip_text(&ips[k], buf);
-            jbuf_str(b, buf);
+            jbuf_str(b, ips[k]);
             jbuf_close(b, '}');
         }
     }
