@@ -55,7 +55,9 @@ like "$(metric "$P" derp_backpressure_overflows_total)" '^[1-9]' "for at most ba
 like "$(metric "$P" 'derp_packets_dropped_total{reason="queue_head"}')" '^[1-9]' \
     "then its full queue dropped packets (head drop) instead of blocking"
 kill -0 "$(cat "$TMP/f.cpid")" && ! grep -q disconnected "$TMP/f.out"
-ok $? "the flooder was never disconnected"
+ok $? "the flooder was never disconnected" ||
+    diag "f alive: $(kill -0 "$(cat "$TMP/f.cpid")" 2>&1 && echo yes)" "f:" "$(tail -5 "$TMP/f.out" 2>/dev/null)" \
+        "relay log:" "$(grep -E 'drop|disconnect|error' "$TMP/r.log" | tail -10)"
 kill "$(cat "$TMP/f.cpid")"; derpc_wait f
 
 # a connection limit
