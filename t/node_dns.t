@@ -124,6 +124,8 @@ like "$out" 'status: NXDOMAIN' "an unknown name in the split domain: its resolve
 # libcurl (and its TLS, LDAP, p11-kit...) is loaded at the first DoH query, not before: a node's memory budget
 curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
 ! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
+# libnftables is loaded when a node first serves routes; node1 serves none
+unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libnftables' "node1, serving no routes, has not loaded libnftables"
 # control's plugins were loaded to check the whole configuration, then let go with their libraries
 if "$WEFT" modules 2>/dev/null | grep -Eq '^(store_postgres|auth_oidc) '; then
     unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'store_postgres|auth_oidc|libpq|libcjose|libldap|libgnutls' \

@@ -4,15 +4,15 @@ node_sources = modules/node/module.c modules/node/node.h modules/node/wireguard.
 if BUILTIN_MODULES
 noinst_LTLIBRARIES += modules/node/libmod_node.la
 modules_node_libmod_node_la_SOURCES = $(node_sources)
-modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS) $(NFTABLES_LIBS)
+modules_node_libmod_node_la_LIBADD = $(MINIUPNPC_LIBS)
 BUILTIN_MODULE_LIBS += modules/node/libmod_node.la
 BUILTIN_MODULE_NAMES += node
 else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS) \
-	$(NFTABLES_LIBS)
+# (libnftables is not linked: router/nft.c loads it when the node first serves routes)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP

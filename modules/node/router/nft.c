@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
+#include <dlfcn.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,44 @@
 
 /* The serving rules, in nftables' own language through libnftables: each change is one transaction that
  * creates the table if missing, deletes it (with everything in it) and writes it anew, so the kernel
- * never sees half a ruleset, and nothing outside `table inet weft` is ever named. */
+ * never sees half a ruleset, and nothing outside `table inet weft` is ever named.
+ *
+ * libnftables is loaded (dlopen) the first time a node serves routes, not linked: with what it brings
+ * (libnftnl, libxtables, GMP, jansson) it is over a megabyte of a node's resident memory, and most nodes
+ * never route. The functions are typed from libnftables.h, so every call is checked as if linked. */
+#ifndef WEFT_LIBNFTABLES_SONAME
+#define WEFT_LIBNFTABLES_SONAME "libnftables.so.1"
+#endif
+#define NFT_FUNCS(X)                                                                                              \
+    X(ctx_new) X(ctx_free) X(ctx_buffer_output) X(ctx_buffer_error) X(ctx_get_error_buffer) X(run_cmd_from_buffer)
+static struct {
+#define X(name) __typeof__(nft_##name) *name;
+    NFT_FUNCS(X)
+#undef X
+} nf;
+static int nf_state;      /* 0: not tried; 1: loaded; -1: cannot be (nf_err says why) */
+static char nf_err[300];
+
+static int nft_load(void)
+{
+    if (nf_state)
+        return nf_state;
+    nf_state = -1;
+    void *h = dlopen(WEFT_LIBNFTABLES_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(nf_err, sizeof nf_err, "cannot load libnftables (install the Debian package libnftables1): %s",
+                 dlerror());
+        return -1;
+    }
+#define X(name)                                                                                                    \
+    if (!(nf.name = (__typeof__(nft_##name) *)dlsym(h, "nft_" #name))) {                                          \
+        snprintf(nf_err, sizeof nf_err, "%s has no nft_" #name, WEFT_LIBNFTABLES_SONAME);                         \
+        return -1;                                                                                                 \
+    }
+    NFT_FUNCS(X)
+#undef X
+    return nf_state = 1;
+}
 
 static void prefix_list(struct jbuf *b, const struct node_routing *r, int family)
 {
@@ -82,13 +120,17 @@ char *router_nft_text(const struct node_routing *r, const char *ifname)
 
 int router_nft_apply(const char *text, char *err, size_t errlen)
 {
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (nft_load() < 0) {
+        snprintf(err, errlen, "%s", nf_err);
+        return -1;
+    }
+    struct nft_ctx *ctx = nf.ctx_new(NFT_CTX_DEFAULT);
     if (!ctx) {
         snprintf(err, errlen, "libnftables: no context");
         return -1;
     }
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
+    nf.ctx_buffer_output(ctx);
+    nf.ctx_buffer_error(ctx);
     size_t len = (text ? strlen(text) : 0) + 128;
     char *cmd = malloc(len);
     int rc = -1;
@@ -96,27 +138,15 @@ int router_nft_apply(const char *text, char *err, size_t errlen)
         /* "add" first: deleting a table that is not there fails the whole transaction */
         snprintf(cmd, len, "add table inet %s\ndelete table inet %s\n%s", ROUTER_NFT_TABLE, ROUTER_NFT_TABLE,
                  text ? text : "");
-        rc = nft_run_cmd_from_buffer(ctx, cmd) == 0 ? 0 : -1;
+        rc = nf.run_cmd_from_buffer(ctx, cmd) == 0 ? 0 : -1;
         if (rc) {
-            const char *e = nft_ctx_get_error_buffer(ctx);
+            const char *e = nf.ctx_get_error_buffer(ctx);
             snprintf(err, errlen, "%.*s", (int)strcspn(e ? e : "", "\n"), e ? e : "nftables failed");
         }
         free(cmd);
     } else {
         snprintf(err, errlen, "out of memory");
     }
-    nft_ctx_free(ctx);
-    return rc;
-}
-
-int router_nft_exists(void)
-{
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!ctx)
-        return 0;
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    int rc = nft_run_cmd_from_buffer(ctx, "list table inet " ROUTER_NFT_TABLE) == 0;
-    nft_ctx_free(ctx);
+    nf.ctx_free(ctx);
     return rc;
 }

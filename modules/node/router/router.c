@@ -165,10 +165,34 @@ static int read_sysctl(const char *path)
  * written next to the prefs, so that the next start puts it back after a killed daemon. */
 static const char *const fwd_sysctl[2] = {"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"};
 
-static void fwd_file(const char *prefs_path, char *out, size_t cap)
+static void state_file(const char *prefs_path, const char *name, char *out, size_t cap)
 {
     const char *slash = strrchr(prefs_path, '/');
-    snprintf(out, cap, "%.*sforwarding.before", slash ? (int)(slash - prefs_path + 1) : 0, prefs_path);
+    snprintf(out, cap, "%.*s%s", slash ? (int)(slash - prefs_path + 1) : 0, prefs_path, name);
+}
+
+static void fwd_file(const char *prefs_path, char *out, size_t cap)
+{
+    state_file(prefs_path, "forwarding.before", out, cap);
+}
+
+/* "nft.table" next to the prefs says our table is (or may be) in the kernel, so that the start after a killed
+ * daemon deletes it; a node that never served routes then never loads libnftables to look. */
+static void nft_mark(const char *prefs_path, bool on)
+{
+    char path[4200];
+    state_file(prefs_path, "nft.table", path, sizeof path);
+    if (!on) {
+        unlink(path);
+        return;
+    }
+    FILE *fp = fopen(path, "w");
+    if (!fp || fputs("table inet " ROUTER_NFT_TABLE "\n", fp) < 0 || fclose(fp)) {
+        log_warn("module=node event=nft_table file=%s error=\"%s\" msg=\"a killed daemon's successor will not know "
+                 "to delete the table\"", path, strerror(errno));
+        if (fp)
+            fclose(fp);
+    }
 }
 
 /* Put back what fwd_before says (-1: leave); "why" for the log. */
@@ -232,12 +256,15 @@ void router_cleanup_stale(const char *prefs_path)
         fclose(fp);
         unlink(path);
     }
-    /* a table of ours left by a killed daemon (no nftables at all: nothing to clean) */
-    if (router_nft_exists()) {
+    /* a table of ours left by a killed daemon (its mark is there) */
+    state_file(prefs_path, "nft.table", path, sizeof path);
+    if (access(path, F_OK) == 0) {
         if (router_nft_apply(NULL, err, sizeof err))
             log_error("module=node event=nft_table action=delete_stale error=\"%s\"", err);
-        else
+        else {
             log_info("module=node event=nft_table action=deleted_stale table=\"inet %s\"", ROUTER_NFT_TABLE);
+            unlink(path);
+        }
     }
     int n = nl_table_flush(ROUTER_TABLE);
     int rules = 0;
@@ -325,8 +352,10 @@ void router_free(struct router *r)
         char err[256];
         if (router_nft_apply(NULL, err, sizeof err))
             log_error("module=node event=nft_table action=delete error=\"%s\"", err);
-        else
+        else {
             log_info("module=node event=nft_table action=deleted table=\"inet %s\"", ROUTER_NFT_TABLE);
+            nft_mark(r->n->path_prefs, false);
+        }
         free(r->nft);
     }
     free(r->rt);
@@ -455,6 +484,8 @@ void router_sync(struct router *r)
     /* ---- serving ---- */
     char *text = router_nft_text(rt, r->ifname);
     if ((!text != !r->nft) || (text && strcmp(text, r->nft))) {
+        if (text && !r->nft)
+            nft_mark(n->path_prefs, true); /* before the table exists: a kill -9 in between leaves the mark */
         if (router_nft_apply(text, err, sizeof err)) {
             log_error("module=node event=nft_table table=\"inet %s\" error=\"%s\"", ROUTER_NFT_TABLE, err);
             free(text);
@@ -463,6 +494,8 @@ void router_sync(struct router *r)
                      text ? "written" : "deleted", rt->no_snat ? "no" : "yes", rt->advertise_exit ? "yes" : "no");
             free(r->nft);
             r->nft = text;
+            if (!text)
+                nft_mark(n->path_prefs, false);
         }
     } else {
         free(text);

@@ -55,10 +55,9 @@ int64_t router_exit_node(const struct router *r);
 bool router_prefix_wanted(const struct node_routing *r, int64_t exit_id, int64_t peer_id, const struct nl_prefix *p,
                           bool is_address);
 
-/* nft.c: the serving rules. text NULL: remove the table. 0, or -1 with nft's message in err. */
+/* nft.c: the serving rules. text NULL: remove the table. 0, or -1 with nft's message in err (also when
+ * libnftables, loaded at the first call, cannot be). */
 int router_nft_apply(const char *text, char *err, size_t errlen);
-/* Whether table inet weft is there. */
-int router_nft_exists(void);
 /* The ruleset text for the prefs (NULL when nothing is served); malloc'd. */
 char *router_nft_text(const struct node_routing *r, const char *ifname);
 
