@@ -10,7 +10,8 @@
 # WEFT_BENCH_BATCH, default 100ms as shipped) and the stream write. The same through instance 1 (change and
 # stream on one instance) is printed for comparison. WEFT_BENCH_INSTANCES=1 runs instance 1 alone (every
 # node registered and updated through it): the same path without a second instance to tell. Needs
-# PostgreSQL's initdb/pg_ctl and psql.
+# PostgreSQL's initdb/pg_ctl and psql. Also printed: the time to admit the nodes (registrations with an auth
+# key, 8 at a time, each a tsnode process: its start is included).
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "$WEFT_SRCDIR/t/pg_lib.sh"
 nodes=${WEFT_BENCH_NODES:-50}
@@ -43,6 +44,7 @@ w1 users create bench >/dev/null
 key=$(w1 authkeys create --user bench --reusable | tail -1)
 "$TSNODE" "$url1" "$TMP" watcher register --authkey "$key" >/dev/null
 regs=()
+t_admit=$(date +%s%3N)
 for i in $(seq 1 "$nodes"); do
     if ((i % 2)); then u=$url2; else u=$url1; fi
     "$TSNODE" "$u" "$TMP" "n$i" register --authkey "$key" >/dev/null &
@@ -50,6 +52,7 @@ for i in $(seq 1 "$nodes"); do
     if ((${#regs[@]} == 8)); then wait "${regs[@]}"; regs=(); fi
 done
 ((${#regs[@]})) && wait "${regs[@]}"
+t_admit=$(( $(date +%s%3N) - t_admit ))
 "$TSNODE" "$url1" "$TMP" watcher map 100000 3600 > watch.map 2>/dev/null &
 on_exit "kill $! 2>/dev/null"
 wait_for 10 test -s watch.map || { echo "bench/control_ha: the watcher's stream did not open"; exit 1; }
@@ -76,6 +79,10 @@ stats() {
 }
 total=$(pg_sql weft "SELECT count(*) FROM nodes")
 echo "bench/control_ha: $instances instance(s) on one PostgreSQL, $total nodes, batch_delay $batch, $rounds rounds"
+how="8 registrations at a time"
+((instances == 2)) && how="$how, through both instances in turn"
+echo "  admitted $nodes nodes ($how) in $t_admit ms:" \
+     "$(awk -v n="$nodes" -v t="$t_admit" 'BEGIN {printf "%.0f nodes/s, %.1f ms a node", n * 1000 / t, t / n}')"
 ((instances == 2)) &&
     echo "  change through instance 2 -> watcher's stream on instance 1: $(measure "$url2" n1 20000 | stats)"
 echo "  change through instance 1 -> watcher's stream on instance 1: $(measure "$url1" n2 30000 | stats)"

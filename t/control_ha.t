@@ -5,7 +5,8 @@
 # streaming from the other; an admin change made through the second reaches a stream on the first;
 # a DNS setting changed through the second's REST API reaches a stream on the first; concurrent
 # registrations through both get distinct names and addresses; kill -9 of the first: its node
-# goes offline on the second, then reconnects to the second and gets its full map.
+# goes offline on the second once the grace is over (t/control_ha_failover.t: within it), then reconnects
+# to the second and gets its full map.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/pg_lib.sh"
 export WEFT_CONFIG=/nonexistent/weft.yaml
@@ -20,7 +21,7 @@ pg_start; ok $? "PostgreSQL starts (initdb, pg_ctl as $PG_USER)" || { done_testi
 p1=$(free_port); p2=$(free_port)
 url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
 common=(-o control.keepalive=1s -o control.derp_map_file= -o "control.database=$PG_DSN"
-        -o control.ephemeral_timeout=600s)
+        -o control.ephemeral_timeout=600s -o control.offline_grace=2s)
 args1=(-o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}")
 args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}")
 w1() { "$WEFT" "$@" "${args1[@]}"; }
@@ -110,7 +111,7 @@ wait_for 10 mirrors_agree; ok $? "both instances' mirrors hold the same 14 nodes
 kill -9 "$(weft_pid c1)"
 wait $apid 2>/dev/null
 offline() { grep -q '"OnlineChange":{"1":false}' b.map; }
-wait_for 15 offline; ok $? "A goes offline on B's stream (instance 2 withdrew the dead instance's marks)"
+wait_for 15 offline; ok $? "A goes offline on B's stream (instance 2 withdrew the dead instance's marks; the 2 s grace is over)"
 grep -q 'event=cluster_leader instance=[0-9]* leader=yes' c2.log; ok $? "instance 2 took the leader lock"
 node2 na map 1000 600 > a2.map 2>a2.err &
 a2pid=$!

@@ -11,7 +11,10 @@
  *   another instance a moment ago) is read from the store at once rather than refused (cluster_node_*).
  * - Online state is per instance: a node is online while any instance holds a stream for it. The other
  *   instances' marks are kept per node (cnode.remote); when an instance dies its marks are withdrawn by
- *   the leader (the store's feed), and its nodes go offline here unless they reconnected here first.
+ *   the leader (the store's feed: 'lost', not 'offline'), and its nodes are held online here for
+ *   control.offline_grace (cnode.held_until): one that reconnects to any instance meanwhile never shows
+ *   offline to its peers; the others go offline when the grace ends. The same after a resync, for marks
+ *   that vanished while the feed was down.
  * - Singleton jobs (removing ephemeral nodes) run on the leader only: every instance keeps the timers,
  *   only the one holding the leader lock acts, so the job moves when the leader dies.
  * - When the feed's connection was lost, changes may have been missed: the whole mirror is read again
@@ -39,7 +42,15 @@ struct cluster {
     struct timer round;
     bool leader;
     bool down; /* the feed is down: resync once it is back */
+    bool lead_failed; /* the last round's leader statements failed (logged once) */
     uint64_t applied;
+    /* nodes held online after their instance died, oldest first (every hold lasts offline_grace) */
+    struct hold {
+        int64_t id;
+        uint64_t until;
+    } *holds;
+    size_t nholds, capholds;
+    struct timer grace;
 };
 
 /* ---- remote online marks ---- */
@@ -52,8 +63,71 @@ static bool remote_has(const struct cnode *n, int64_t inst)
     return false;
 }
 
+static void grace_arm(struct cluster *cl)
+{
+    if (!cl->nholds)
+        return;
+    uint64_t now = loop_now(cl->c->loop), until = cl->holds[0].until;
+    timer_start(&cl->grace, until > now ? until - now : 0);
+}
+
+static void grace_cb(struct timer *t, void *arg)
+{
+    struct cluster *cl = arg;
+    struct ctrl *c = cl->c;
+    (void)t;
+    uint64_t now = loop_now(c->loop);
+    size_t k = 0;
+    while (k < cl->nholds && cl->holds[k].until <= now)
+        k++;
+    /* taken off the queue first: going offline may call back into this file */
+    struct hold *due = malloc((k ? k : 1) * sizeof *due);
+    if (!due) {
+        timer_start(&cl->grace, 100);
+        return;
+    }
+    memcpy(due, cl->holds, k * sizeof *due);
+    memmove(cl->holds, cl->holds + k, (cl->nholds - k) * sizeof *cl->holds);
+    cl->nholds -= k;
+    for (size_t i = 0; i < k; i++) {
+        struct cnode *n = ctrl_node_by_id(c, due[i].id);
+        if (!n || !n->held_until || n->held_until > now) /* gone, back, or held again later */
+            continue;
+        n->held_until = 0;
+        if (!n->m.online || n->nsess || n->nremote)
+            continue;
+        log_info("module=control event=cluster_grace_over node=%lld name=%s", (long long)n->m.id, n->m.given_name);
+        ctrl_node_online_changed(c, n);
+    }
+    free(due);
+    grace_arm(cl);
+}
+
+/* n's stream was on an instance that died: online for offline_grace more, unless it comes back first. */
+static void hold(struct cluster *cl, struct cnode *n)
+{
+    uint64_t grace = (uint64_t)cl->c->conf->offline_grace;
+    if (!grace || !n->m.online)
+        return;
+    if (cl->nholds == cl->capholds) {
+        size_t cap = cl->capholds ? cl->capholds * 2 : 64;
+        struct hold *v = realloc(cl->holds, cap * sizeof *v);
+        if (!v)
+            return;
+        cl->holds = v;
+        cl->capholds = cap;
+    }
+    uint64_t until = loop_now(cl->c->loop) + grace;
+    cl->holds[cl->nholds++] = (struct hold){n->m.id, until};
+    n->held_until = until;
+    if (cl->nholds == 1)
+        grace_arm(cl);
+}
+
 static void remote_set(struct ctrl *c, struct cnode *n, int64_t inst, bool on)
 {
+    if (on)
+        n->held_until = 0; /* back (its queue entry finds it so and passes) */
     if (on == remote_has(n, inst))
         return;
     if (on) {
@@ -272,6 +346,13 @@ static void on_change(void *ctx, const struct store_change *ch)
         if ((n = ctrl_node_by_id(c, ch->obj)))
             remote_set(c, n, ch->instance, ch->kind == STORE_CH_ONLINE);
         break;
+    case STORE_CH_LOST:
+        if ((n = ctrl_node_by_id(c, ch->obj))) {
+            if (remote_has(n, ch->instance) && !n->nsess && n->nremote == 1)
+                hold(cl, n);
+            remote_set(c, n, ch->instance, false);
+        }
+        break;
     default:
         break;
     }
@@ -309,6 +390,8 @@ static void resync(struct cluster *cl)
     model_nodes_free(v, nv);
     for (size_t i = 0; i < c->nnodes; i++) {
         struct cnode *n = c->nodes[i];
+        if (n->nremote && !n->nsess) /* its instance may have died meanwhile, or be reconnecting too */
+            hold(cl, n);
         n->nremote = 0;
         if (n->nsess)
             cl->f->online(c->store, n->m.id, true);
@@ -368,8 +451,14 @@ static void round_cb(struct timer *t, void *arg)
     struct cluster *cl = arg;
     pump(cl);
     bool was = cl->leader;
-    if (!cl->down && cl->f->lead(cl->c->store, &cl->leader))
+    if (!cl->down && cl->f->lead(cl->c->store, &cl->leader)) {
+        if (!cl->lead_failed) /* once a streak: the round comes every second */
+            log_warn("module=control event=cluster_lead error=\"%s\"", store_errmsg(cl->c->store));
+        cl->lead_failed = true;
         cl->leader = false;
+    } else if (!cl->down) {
+        cl->lead_failed = false;
+    }
     /* the leader's statements ran on the listening connection: libpq may have read notifications while
      * waiting for their answers, which leaves the socket quiet; take them now, not at the next round */
     pump(cl);
@@ -399,6 +488,7 @@ int cluster_start(struct ctrl *c, char *err, size_t errlen)
     }
     c->cl = cl;
     timer_init(&cl->round, c->loop, round_cb, cl);
+    timer_init(&cl->grace, c->loop, grace_cb, cl);
     return 0;
 }
 
@@ -420,6 +510,8 @@ void cluster_stop(struct ctrl *c)
     if (!cl)
         return;
     timer_stop(&cl->round);
+    timer_stop(&cl->grace);
+    free(cl->holds);
     if (cl->watch)
         loop_watch_free(cl->watch);
     free(cl);
@@ -430,7 +522,11 @@ bool cluster_leader(const struct ctrl *c) { return !c->cl || c->cl->leader; }
 
 void cluster_local_online(struct ctrl *c, struct cnode *n, bool online)
 {
-    if (!c->cl || c->cl->down)
+    if (!c->cl)
+        return;
+    if (online)
+        n->held_until = 0;
+    if (c->cl->down)
         return;
     if (c->cl->f->online(c->store, n->m.id, online))
         log_warn("module=control event=cluster_online node=%lld error=\"%s\"", (long long)n->m.id,

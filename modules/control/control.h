@@ -28,6 +28,7 @@ struct control_conf {
     char *database_dsn_file; /* a file holding the DSN (with its password) instead of database */
     char *admin_socket;
     long long ephemeral_timeout;
+    long long offline_grace; /* several instances: a dead instance's nodes stay online this long (cluster.c) */
     long long node_expiry;
     long long derp_region_id;
     /* ctrlapp: map streams, DERP map */

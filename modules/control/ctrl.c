@@ -357,7 +357,7 @@ void ctrl_node_online(struct ctrl *c, struct cnode *n, bool online)
 
 void ctrl_node_online_changed(struct ctrl *c, struct cnode *n)
 {
-    bool online = n->nsess > 0 || n->nremote > 0;
+    bool online = n->nsess > 0 || n->nremote > 0 || n->held_until;
     if (online != n->m.online)
         node_online_apply(c, n, online);
 }

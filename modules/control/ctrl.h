@@ -80,9 +80,12 @@ struct cnode {
     /* the hashes it is filed under in ctrl's node indexes (nodeindex.h), to take it out again */
     uint64_t ix_nkey, ix_mkey, ix_name;
     bool indexed;
-    /* other control instances holding a stream for it (cluster.c); online = nsess or nremote */
+    /* other control instances holding a stream for it (cluster.c); online = nsess or nremote or held */
     int64_t *remote;
     size_t nremote;
+    /* the instance it streamed from died: it counts as online until this loop time (control.offline_grace),
+     * in case it reconnects to another instance; 0 when not held */
+    uint64_t held_until;
 };
 
 /* How a map stream's bytes leave (the HTTP/2 reply, or a benchmark's counter). */

@@ -126,6 +126,10 @@ static const struct cfg_key control_keys[] = {
       "state_dir)"),
     {"ephemeral_timeout", CFG_DURATION, "30m", "an ephemeral node disconnected this long is removed",
      offsetof(struct control_conf, ephemeral_timeout), 1000, 365LL * 86400 * 1000, NULL, NULL},
+    {"offline_grace", CFG_DURATION, "10s",
+     "with several instances: when one dies, its nodes stay online for their peers this long, time to reconnect "
+     "to another instance (0s: offline at once)",
+     offsetof(struct control_conf, offline_grace), 0, 600LL * 1000, NULL, NULL},
     {"node_expiry", CFG_DURATION, "0s", "node keys expire after this long (0s: never)",
      offsetof(struct control_conf, node_expiry), 0, 3650LL * 86400 * 1000, NULL, NULL},
     {"derp_region_id", CFG_INT, "999", "region ID of the embedded DERP relay in the DERP map",

@@ -106,7 +106,7 @@ int control_reload(struct weft_instance *inst, void *newconf)
     struct control_conf *conf = inst->conf, *next = newconf;
     struct ctrl *c = app_ctrl(app_of(inst));
     struct reload_changes ch;
-    /* the other keys (ephemeral_timeout, node_expiry, the TLS keys) are read where they are used */
+    /* the other keys (ephemeral_timeout, offline_grace, node_expiry, the TLS keys) are read where they are used */
     reload_take("control", inst->mod->keys, conf, next, fixed, &ch);
     int rc = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {

@@ -176,7 +176,8 @@ enum store_change_kind {
     STORE_CH_POLICY = 'P',    /* the stored policy changed */
     STORE_CH_SETTINGS = 'S',  /* a run-time setting (the REST API's DNS settings) changed */
     STORE_CH_ONLINE = 'O',    /* node obj has a map stream on instance `instance` */
-    STORE_CH_OFFLINE = 'F',   /* ... no longer (or that instance died) */
+    STORE_CH_OFFLINE = 'F',   /* ... no longer */
+    STORE_CH_LOST = 'L',      /* ... no longer because that instance died (or lost the database) */
     STORE_CH_PENDING_DONE = 'R', /* an interactive registration was approved: obj = the node it registered */
 };
 struct store_change {

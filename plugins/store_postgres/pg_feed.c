@@ -14,8 +14,8 @@
  * announces inserts as 'O' and deletes as 'F'. Each instance registers in weft_ha.instances and holds an
  * advisory lock on its id on its listening connection for as long as it lives; the leader (whoever holds
  * the leader lock) deletes instances whose lock is gone, and with them (ON DELETE CASCADE) their online
- * marks, which the trigger announces as 'F'. So a killed instance's nodes go offline everywhere within a
- * leader round, unless they reconnect elsewhere first.
+ * marks, which the trigger announces as 'L' (lost): the others keep those nodes online for
+ * control.offline_grace, time for them to reconnect elsewhere (cluster.c).
  *
  * The feed's objects live in their own schema (weft_ha), outside the numbered migrations: they are the
  * same for every schema version and are (re)created when an instance starts, under the migration lock. */
@@ -77,7 +77,11 @@ static const char feed_ddl[] =
     " END $$;"
     "CREATE OR REPLACE FUNCTION weft_ha.on_online() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
-    "  IF TG_OP = 'DELETE' THEN PERFORM weft_ha.log('F', OLD.node_id, OLD.instance);"
+    /* a mark deleted with its instance (the leader withdrew a dead one: ON DELETE CASCADE) is 'L', which
+     * the others answer with control.offline_grace rather than at once */
+    "  IF TG_OP = 'DELETE' THEN"
+    "   PERFORM weft_ha.log(CASE WHEN EXISTS (SELECT 1 FROM weft_ha.instances WHERE id = OLD.instance)"
+    "    THEN 'F' ELSE 'L' END::\"char\", OLD.node_id, OLD.instance);"
     "  ELSE PERFORM weft_ha.log('O', NEW.node_id, NEW.instance); END IF;"
     "  RETURN NULL;"
     " END $$;"
