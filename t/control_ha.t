@@ -18,23 +18,7 @@ cd "$TMP" || exit 1
 
 pg_start; ok $? "PostgreSQL starts (initdb, pg_ctl as $PG_USER)" || { done_testing; }
 
-p1=$(free_port); p2=$(free_port)
-url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
-common=(-o control.keepalive=1s -o control.derp_map_file= -o "control.database=$PG_DSN"
-        -o control.ephemeral_timeout=600s -o control.offline_grace=2s)
-args1=(-o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}")
-args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}")
-w1() { "$WEFT" "$@" "${args1[@]}"; }
-w2() { "$WEFT" "$@" "${args2[@]}"; }
-node1() { "$TSNODE" "$url1" "$TMP" "$@"; }
-node2() { "$TSNODE" "$url2" "$TMP" "$@"; }
-
-start_weft c1 serve control "${args1[@]}"
-wait_for 20 grep -q 'event=started' c1.log; ok $? "instance 1 starts on PostgreSQL"
-# the shared control key: a file given to each instance
-mkdir -p s2 && cp s1/control.key s2/control.key && chmod 600 s2/control.key
-start_weft c2 serve control "${args2[@]}"
-wait_for 20 grep -q 'event=started' c2.log; ok $? "instance 2 starts on the same database with the same key"
+ha_pair -o control.ephemeral_timeout=600s -o control.offline_grace=2s
 like "$(grep 'event=cluster_joined' c1.log)" 'instance=[0-9]+ leader=yes' "instance 1 joined the cluster and leads"
 like "$(grep 'event=cluster_joined' c2.log)" 'instance=[0-9]+ leader=no' "instance 2 joined, not leading"
 

@@ -19,22 +19,7 @@ pg_start; ok $? "PostgreSQL starts (initdb, pg_ctl as $PG_USER)" || { done_testi
 
 GRACE=${WEFT_TEST_GRACE:-6s}
 grace_ms=$(( ${GRACE%s} * 1000 ))
-p1=$(free_port); p2=$(free_port)
-url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
-common=(-o control.keepalive=1s -o control.derp_map_file= -o "control.database=$PG_DSN"
-        -o control.ephemeral_timeout=2s -o "control.offline_grace=$GRACE")
-args1=(-o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}")
-args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}")
-w1() { "$WEFT" "$@" "${args1[@]}"; }
-w2() { "$WEFT" "$@" "${args2[@]}"; }
-node1() { "$TSNODE" "$url1" "$TMP" "$@"; }
-node2() { "$TSNODE" "$url2" "$TMP" "$@"; }
-
-start_weft c1 serve control "${args1[@]}"
-wait_for 20 grep -q 'event=started' c1.log; ok $? "instance 1 starts on PostgreSQL"
-mkdir -p s2 && cp s1/control.key s2/control.key && chmod 600 s2/control.key
-start_weft c2 serve control "${args2[@]}"
-wait_for 20 grep -q 'event=started' c2.log; ok $? "instance 2 starts on the same database"
+ha_pair -o control.ephemeral_timeout=2s -o "control.offline_grace=$GRACE"
 like "$(grep 'event=cluster_joined' c1.log)" 'leader=yes' "instance 1 leads"
 
 w1 users create alice >/dev/null; ok $? "a user"

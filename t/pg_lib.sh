@@ -68,3 +68,25 @@ pg_sql() {
     local db=$1; shift
     psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U weft -d "$db" -c "$*"
 }
+
+# ha_pair OPTION...: two weft control instances on $PG_DSN (run from $TMP: state in s1/ and s2/, logs c1.log and
+# c2.log) sharing one control key (a file copied to each), with the given -o options besides keepalive 1s and
+# no DERP map. Sets url1/url2 and args1/args2; w1/w2 run the CLI against each, node1/node2 t/tools/tsnode
+# ($TSNODE). Two checks: each instance starts.
+ha_pair() {
+    local p1 p2
+    p1=$(free_port); p2=$(free_port)
+    url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
+    local common=(-o control.keepalive=1s -o control.derp_map_file= -o "control.database=$PG_DSN" "$@")
+    args1=(-o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}")
+    args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}")
+    start_weft c1 serve control "${args1[@]}"
+    wait_for 20 grep -q 'event=started' c1.log; ok $? "instance 1 starts on PostgreSQL"
+    mkdir -p "$TMP/s2" && cp "$TMP/s1/control.key" "$TMP/s2/control.key" && chmod 600 "$TMP/s2/control.key"
+    start_weft c2 serve control "${args2[@]}"
+    wait_for 20 grep -q 'event=started' c2.log; ok $? "instance 2 starts on the same database with the same key"
+}
+w1() { "$WEFT" "$@" "${args1[@]}"; }
+w2() { "$WEFT" "$@" "${args2[@]}"; }
+node1() { "$TSNODE" "$url1" "$TMP" "$@"; }
+node2() { "$TSNODE" "$url2" "$TMP" "$@"; }
