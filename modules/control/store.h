@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* The control role's storage interface: a table of operations (a vtable) that each backend implements
- * (store_sqlite.c here; a PostgreSQL plugin registers another with store_register). Transport-agnostic and
+ * (store_sqlite/ here; a PostgreSQL plugin registers another with store_register). Transport-agnostic and
  * synchronous: control calls it from its single event-loop thread.
  *
  * Every operation returns STORE_OK (0) or a negative enum store_rc; on failure store_errmsg() holds a

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The PostgreSQL backend's operations (store.h): the same rows, encodings and answers as store_sqlite.c
+/* The PostgreSQL backend's operations (store.h): the same rows, encodings and answers as store_sqlite/
  * (keys as "nodekey:<hex>" text, addresses as text, lists as JSON text), so that both backends hold a
  * tailnet alike and the store tests run unchanged against either. */
 #include "config.h"
@@ -470,7 +470,7 @@ static int row_node(struct pg_store *q, const PGresult *r, int i, struct model_n
     return STORE_OK;
 }
 
-/* "n" + 12 hex digits + "CNTRL", the shape of Tailscale's stable node IDs (as store_sqlite.c). */
+/* "n" + 12 hex digits + "CNTRL", the shape of Tailscale's stable node IDs (as store_sqlite/). */
 static void stable_id(char out[MODEL_STABLE_ID_MAX + 1])
 {
     uint8_t r[6];

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* The PostgreSQL schema, in the same numbered migrations as SQLite's (modules/control/store_sqlite.c):
+/* The PostgreSQL schema, in the same numbered migrations as SQLite's (modules/control/store_sqlite/db.c):
  * migration N exists in both, creating the same tables and columns, so that a database of either backend at
  * schema N holds the same tailnet and `weft db migrate` copies between them. The SQL differs only where it
  * must: identity columns for AUTOINCREMENT, BIGINT for 64-bit integers, BOOLEAN for flags, BYTEA for blobs.
  *
- * Adding a migration: append it here and in store_sqlite.c's sq_migrations under the same number; the
+ * Adding a migration: append it here and in store_sqlite/db.c's sq_migrations under the same number; the
  * store test run against PostgreSQL (t/store_postgres_unit.t) compares both backends' tables and columns
  * at the latest schema and fails when one lacks it. Never edit a released entry. */
 #include "config.h"
