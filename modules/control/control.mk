@@ -69,7 +69,7 @@ control_policy_sources = \
 	modules/control/policy/parse.c modules/control/policy/parse.h \
 	modules/control/policy/parse_access.c modules/control/policy/parse_nodes.c \
 	modules/control/policy/parse_tests.c modules/control/policy/alias.c \
-	modules/control/policy/select.c modules/control/policy/engine.c \
+	modules/control/policy/select.c modules/control/policy/engine.c modules/control/policy/rules.c \
 	modules/control/policy/filter.c modules/control/policy/ssh.c \
 	modules/control/policy/nodeattrs.c modules/control/policy/tests.c \
 	modules/control/policy/via.c

@@ -16,6 +16,7 @@
 
 #include "modules/control/policy/alias.c"
 #include "modules/control/policy/engine.c"
+#include "modules/control/policy/rules.c"
 #include "modules/control/policy/filter.c"
 #include "modules/control/policy/hujson.c"
 #include "modules/control/policy/netset.c"

@@ -153,6 +153,15 @@ void eng_star_refresh(struct pol_engine *e);
 /* Recomputes n's effective routes (advertised ones, approved explicitly or by the policy's
  * autoApprovers); true if they changed. */
 bool eng_routes(struct pol_engine *e, struct enode *n);
+void rule_free(struct crule *r);
+
+/* rules.c: the compiled rules. rules_build compiles the policy's rules (their sides empty); rules_eval_all
+ * fills every side for every node (a whole compile); rule_eval re-evaluates one node against one rule
+ * (POL_CH_* of what changed); rules_free drops them all. */
+int rules_build(struct pol_engine *e);
+int rules_eval_all(struct pol_engine *e);
+unsigned rule_eval(struct pol_engine *e, struct crule *r, size_t slot, bool present);
+void rules_free(struct pol_engine *e);
 
 /* select.c: does a selector match a node? ident: only by identity (the node's addresses would be
  * listed), addr: by address (its address lies in the range, or its approved subnet routes overlap it). */
