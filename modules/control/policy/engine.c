@@ -223,21 +223,29 @@ static void drop_texts(struct enode *n, unsigned parts)
     }
 }
 
+/* Appends slot to a growing list of slots (the kept texts, the recompute queue); -1 when out of memory. */
+static int push_slot(size_t **v, size_t *n, size_t *cap, size_t slot)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        size_t *p = realloc(*v, c * sizeof *p);
+        if (!p)
+            return -1;
+        *v = p;
+        *cap = c;
+    }
+    (*v)[(*n)++] = slot;
+    return 0;
+}
+
 /* Keeps the text of part (POL_CH_FILTER or _SSH) just built into b for the node. */
 static void keep_text(struct pol_engine *e, struct enode *n, unsigned part, const struct jbuf *b)
 {
     if (!b->len || b->oom)
         return;
     if (!n->kept) {
-        if (e->nkept == e->capkept) {
-            size_t cap = e->capkept ? e->capkept * 2 : 64;
-            size_t *v = realloc(e->kept, cap * sizeof *v);
-            if (!v)
-                return;
-            e->kept = v;
-            e->capkept = cap;
-        }
-        e->kept[e->nkept++] = (size_t)(n - e->nodes);
+        if (push_slot(&e->kept, &e->nkept, &e->capkept, (size_t)(n - e->nodes)))
+            return;
         n->kept = true;
     }
     char *t = malloc(b->len + 1);
@@ -279,18 +287,9 @@ void eng_mark_parts(struct pol_engine *e, size_t slot, unsigned parts)
         return;
     drop_texts(n, parts); /* what it would say may change */
     n->parts |= parts;
-    if (n->dirty)
+    if (n->dirty || push_slot(&e->queue, &e->nqueue, &e->capqueue, slot))
         return;
-    if (e->nqueue == e->capqueue) {
-        size_t cap = e->capqueue ? e->capqueue * 2 : 64;
-        size_t *q = realloc(e->queue, cap * sizeof *q);
-        if (!q)
-            return;
-        e->queue = q;
-        e->capqueue = cap;
-    }
     n->dirty = true;
-    e->queue[e->nqueue++] = slot;
 }
 
 struct mark_ctx {
