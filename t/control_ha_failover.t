@@ -46,24 +46,7 @@ wait_for 10 test -s w.map; ok $? "the watcher's stream on instance 2 opens"
 id_of() { pg_sql weft "SELECT id FROM nodes WHERE given_name = '$1'"; }
 back=$(id_of back); gone=$(id_of gone); eph=$(id_of eph)
 # the watcher's view of a node's online state, line by line: "MS true|false" each time it is told
-online_log() {
-    python3 - w.map "$1" <<'PY'
-import json, sys
-want = int(sys.argv[2])
-for line in open(sys.argv[1]):
-    ms, _, js = line.partition(" ")
-    try:
-        m = json.loads(js)
-    except ValueError:
-        continue
-    for p in m.get("Peers", []) + m.get("PeersChanged", []):
-        if p.get("ID") == want and "Online" in p:
-            print(ms, "true" if p["Online"] else "false")
-    v = m.get("OnlineChange", {}).get(str(want))
-    if v is not None:
-        print(ms, "true" if v else "false")
-PY
-}
+online_log() { online_states w.map "$1"; }
 all_online() { for i in $back $gone $eph; do [ "$(online_log $i | tail -1 | cut -d' ' -f2)" = true ] || return 1; done; }
 wait_for 10 all_online; ok $? "the watcher sees back, gone and eph online (streaming from instance 1)"
 

@@ -31,25 +31,7 @@ wait_for 10 test -s a.map; ok $? "A streams from instance 1"
 wait_for 10 test -s b.map; ok $? "B streams from instance 2"
 a_id=$(pg_sql weft "SELECT id FROM nodes WHERE given_name = 'na'")
 b_id=$(pg_sql weft "SELECT id FROM nodes WHERE given_name = 'nb'")
-# FILE ID: "MS true|false" each time FILE's stream is told of node ID's online state
-online_log() {
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-want = int(sys.argv[2])
-for line in open(sys.argv[1]):
-    ms, _, js = line.partition(" ")
-    try:
-        m = json.loads(js)
-    except ValueError:
-        continue
-    for p in m.get("Peers", []) + m.get("PeersChanged", []):
-        if p.get("ID") == want and "Online" in p:
-            print(ms, "true" if p["Online"] else "false")
-    v = m.get("OnlineChange", {}).get(str(want))
-    if v is not None:
-        print(ms, "true" if v else "false")
-PY
-}
+online_log() { online_states "$1" "$2"; }
 both_online() { online_log b.map "$a_id" | tail -1 | grep -q true && online_log a.map "$b_id" | tail -1 | grep -q true; }
 wait_for 10 both_online; ok $? "each sees the other online"
 

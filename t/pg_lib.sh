@@ -90,3 +90,24 @@ w1() { "$WEFT" "$@" "${args1[@]}"; }
 w2() { "$WEFT" "$@" "${args2[@]}"; }
 node1() { "$TSNODE" "$url1" "$TMP" "$@"; }
 node2() { "$TSNODE" "$url2" "$TMP" "$@"; }
+
+# online_states FILE ID: "MS true|false" each time the map stream logged in FILE (t/tools/tsnode's "MS JSON"
+# lines) is told of node ID's online state
+online_states() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+want = int(sys.argv[2])
+for line in open(sys.argv[1]):
+    ms, _, js = line.partition(" ")
+    try:
+        m = json.loads(js)
+    except ValueError:
+        continue
+    for p in m.get("Peers", []) + m.get("PeersChanged", []):
+        if p.get("ID") == want and "Online" in p:
+            print(ms, "true" if p["Online"] else "false")
+    v = m.get("OnlineChange", {}).get(str(want))
+    if v is not None:
+        print(ms, "true" if v else "false")
+PY
+}
