@@ -32,7 +32,8 @@ metric_ge() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; 
 # derpc_bg NAME ARGS...: derpc in the background, output in $TMP/NAME.out, pid in $TMP/NAME.cpid.
 derpc_bg() {
     local name=$1; shift
-    "$DERPC" "$@" >"$TMP/$name.out" 2>&1 &
+    : >"$TMP/$name.out" # (truncated before it starts: see start_weft)
+    "$DERPC" "$@" >>"$TMP/$name.out" 2>&1 &
     echo $! >"$TMP/$name.cpid"
     on_exit "kill -9 $! 2>/dev/null"
 }

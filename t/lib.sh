@@ -116,7 +116,10 @@ start_weft() {
     local name=$1; shift
     local pre=()
     if [ "${1:-}" = --ns ]; then pre=(ip netns exec "$2"); shift 2; fi
-    "${pre[@]}" "$WEFT" "$@" >"$TMP/$name.log" 2>&1 &
+    # truncated here, not by the child's redirection: a wait_for on the log that follows must not find the
+    # lines of an earlier run under the same name before the child gets to open it
+    : >"$TMP/$name.log"
+    "${pre[@]}" "$WEFT" "$@" >>"$TMP/$name.log" 2>&1 &
     echo $! >"$TMP/$name.pid"
     on_exit "kill -9 $! 2>/dev/null"
 }
