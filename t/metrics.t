@@ -58,6 +58,9 @@ out=$(node n3 register --authkey "$key"); like "$out" '^200 ' "node n3 registers
 w nodes rename n3 renamed >/dev/null; ok $? "an admin renames n3 (another delta)"
 wait_for 5 sh -c "[ \"\$(curl -s -m 5 http://127.0.0.1:$mport/metrics | awk '\$1 == \"weft_control_delta_batch_nodes_count\" {print \$2}')\" -ge 1 ]"
 ok $? "the fan-out counted its batches"
+# n1's deltas may come a batch later than the first count (the policy's view of n3 is computed after its
+# registration's batch): wait for them, then check they were counted
+wait_for 5 sh -c "[ \"\$(curl -s -m 5 http://127.0.0.1:$mport/metrics | awk '\$1 == \"weft_control_map_bytes_total\" {print \$2}')\" -gt ${bytes1:-0} ]"
 
 m=$(scrape)
 like "$m" '^weft_control_registrations_total\{result="authkey"\} 2$' "registrations by key: 2"
