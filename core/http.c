@@ -351,7 +351,17 @@ static void reply_proceed(h2o_generator_t *gen, h2o_req_t *h)
     struct http_reply *r = (struct http_reply *)gen;
     r->sending = 0;
     r->inflight.len = 0;
+    if (r->ended) {
+        reply_flush(r); /* (the last chunk: r is freed) */
+        return;
+    }
     reply_flush(r);
+    if (!r->sending) {
+        /* nothing more to send now: a later chunk comes from a timer, outside h2o's run (see loop_h2o_repoll) */
+        h2o_socket_t *sock = h->conn->callbacks->get_socket != NULL ? h->conn->callbacks->get_socket(h->conn) : NULL;
+        if (sock != NULL && !h2o_socket_is_writing(sock))
+            loop_h2o_repoll(sock);
+    }
 }
 
 static void reply_stop(h2o_generator_t *gen, h2o_req_t *h)

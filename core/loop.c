@@ -364,6 +364,23 @@ void loop_stop(struct loop *l)
     l->stopped = 1;
 }
 
+/* h2o (2.2, and its master the same) polls a socket for writing whenever the socket has a write callback when
+ * h2o updates its poll set, a write that completed at once included: that one's callback only waits in the
+ * pending list. When such a write is made outside h2o_evloop_run (from our timers and deferred calls, where
+ * h2o itself never writes) and the socket is due an update, h2o polls it for writing, the notification then
+ * clears the callback without another update, and the socket stays polled with no callback: its next
+ * writable event trips h2o's assertion in write_pending, and the process aborts (a DERP client flooding a
+ * relay did, one run in a few dozen on a loaded machine). Re-linking the socket (read_start with the same
+ * callback, or read_stop when not reading: both only ask for an update) makes h2o's next update drop the
+ * write poll; when a new write follows, that update keeps it. */
+void loop_h2o_repoll(h2o_socket_t *sock)
+{
+    if (h2o_socket_is_reading(sock))
+        h2o_socket_read_start(sock, sock->_cb.read);
+    else
+        h2o_socket_read_stop(sock);
+}
+
 /* ---- fd watches ---- */
 
 static void watch_release(struct loop_watch *w)

@@ -26,6 +26,9 @@ void loop_resolving(struct loop *l, int delta);
 /* A client SSL_CTX verifying against the system CA store, shared by the loop (created on first use). */
 SSL_CTX *loop_tls_client_ctx(struct loop *l);
 
+/* After a write completed and none follows: have h2o re-evaluate the socket's poll set at its next update,
+ * so it is not left polled for writing with no write callback (an abort in h2o; see loop.c). */
+void loop_h2o_repoll(h2o_socket_t *sock);
 /* Wrap a connected h2o socket (accepted, upgraded or connected) as a stream; the stream owns it. */
 struct stream *stream_from_socket(struct loop *l, h2o_socket_t *sock);
 

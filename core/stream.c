@@ -410,6 +410,7 @@ static void on_written(h2o_socket_t *sock, const char *err)
         return;
     }
     timer_stop(&s->t_write);
+    loop_h2o_repoll(sock); /* (see there) */
     if (s->out.cap > KEEP_BUF)
         sbuf_free(&s->out);
     if (s->ending) {

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "core/addr.h"
 #include "core/loop.h"
+#include "core/loop_h2o.h"
 #include "core/stream.h"
 #include "t/tap.h"
 
@@ -12,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static struct loop *L;
@@ -153,10 +155,61 @@ static void on_late_timer(struct timer *t, void *arg)
     loop_stop(L);
 }
 
+/* A write made outside h2o_evloop_run (here: straight from the test, as our timers do) that completes at
+ * once, on a socket h2o is due to re-poll, and leaves the socket not writable: h2o polls it for writing for
+ * the pending notification; once that has run, the socket must not stay polled with no write callback, or
+ * its next writable event aborts the process (h2o's assertion in write_pending). A unix socketpair makes
+ * it exact: a stream socket is writable again only when the queued bytes fall to a quarter of its buffer. */
+static int rp_drained;
+static void rp_drain(struct stream *s, void *arg)
+{
+    rp_drained++;
+}
+
+static void test_repoll(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        ok(0, "socketpair");
+        return;
+    }
+    int sz = 65536;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    int buf = sockopt(sv[0], SOL_SOCKET, SO_SNDBUF); /* (the kernel doubles it) */
+    struct stream *s = stream_from_socket(L, h2o_evloop_socket_create(loop_h2o(L), sv[0], 0));
+    stream_set_callbacks(s, NULL, rp_drain, NULL, NULL);
+    /* more than IOV_MAX parts: the stream hands them to h2o's write, which writes them all at once */
+    static uint8_t data[48 * 1024];
+    size_t nparts = IOV_MAX + 1, each = (size_t)buf * 3 / 8 / nparts;
+    struct iovec *iov = calloc(nparts, sizeof(*iov));
+    for (size_t i = 0; i < nparts; i++)
+        iov[i] = (struct iovec){data, each < sizeof(data) ? each : sizeof(data)};
+    stream_read_start(s); /* the socket is due an update */
+    ok(stream_writev(s, iov, nparts) == 0, "a write of %zu parts, %zu bytes, completes at once", nparts,
+       nparts * each);
+    for (int i = 0; i < 10 && !rp_drained; i++)
+        loop_run_once(L, 10);
+    is_int(rp_drained, 1, "its completion is reported");
+    /* the peer reads everything: the socket becomes writable, with nothing to write */
+    uint8_t sink[65536];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(sv[1], sink, sizeof(sink))) > 0)
+        got += (size_t)r;
+    is_int((long long)got, (long long)(nparts * each), "the peer read it all");
+    for (int i = 0; i < 5; i++)
+        loop_run_once(L, 10); /* (without the fix, h2o aborts here) */
+    ok(stream_write(s, "x", 1) == 0 && read(sv[1], sink, 1) == 1, "the stream still writes");
+    stream_close(s);
+    close(sv[1]);
+    free(iov);
+    loop_run_once(L, 0);
+}
+
 int main(void)
 {
     char err[256], addr[80];
-    plan(36);
+    plan(40);
     L = loop_new();
 
     struct stream_listener *ls = stream_listen(L, "127.0.0.1:0", 0, on_accept, NULL, err, sizeof(err));
@@ -368,6 +421,8 @@ int main(void)
     stream_listener_free(ls);
     ok(access(path, F_OK) != 0, "socket file removed with the listener");
     rmdir(dir);
+
+    test_repoll();
 
     /* loop_free closes the streams still open and reports their close */
     loop_free(L);
