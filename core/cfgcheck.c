@@ -4,9 +4,14 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "core/addr.h"
 
@@ -197,5 +202,25 @@ const char *cfg_check_email(const char *v, char *buf, size_t len)
     if (!at || at == v || strchr(at + 1, '@') || has_space_or_control(v) || !cfg_is_domain(at + 1, 0) ||
         strpbrk(v, "<>(),;:\"[]\\"))
         return fail(buf, len, v, " is not an e-mail address (NAME@DOMAIN)");
+    return NULL;
+}
+
+const char *cfg_check_ca_file(const char *v, char *buf, size_t len)
+{
+    FILE *f = fopen(v, "r");
+    if (f == NULL) {
+        snprintf(buf, len, "cannot read '%s': %s", v, strerror(errno));
+        return buf;
+    }
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        n++;
+    }
+    fclose(f);
+    ERR_clear_error(); /* (the read that ends the loop leaves "no start line" queued) */
+    if (n == 0)
+        return fail(buf, len, v, " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
     return NULL;
 }

@@ -24,6 +24,10 @@ const char *cfg_check_nameserver(const char *v, char *buf, size_t len);
 /* An e-mail address (LOCAL@DOMAIN). */
 const char *cfg_check_email(const char *v, char *buf, size_t len);
 
+/* A PEM file of CA certificates that can be read and holds at least one certificate (a bundle that does not
+ * parse would otherwise fail every TLS connection made with it, long after the start). */
+const char *cfg_check_ca_file(const char *v, char *buf, size_t len);
+
 /* Helpers for the checks above, useful to modules' cross-key checks. */
 /* 1 if s is a valid DNS name (as cfg_check_domain); wildcard: a leading "*." is allowed. */
 int cfg_is_domain(const char *s, int wildcard);

@@ -48,7 +48,7 @@ extern const char *const tls_challenge_names[];
     {"tls.acme.http_listen", CFG_STR, ":80", "where http-01 challenges are answered (shared with a listener "  \
      "on the same address)", offsetof(type, m.acme_http_listen), 0, 0, NULL, cfg_check_listen},                 \
     {"tls.acme.ca_file", CFG_STR, NULL, "PEM CA bundle to verify the ACME server with (default: the system's)", \
-     offsetof(type, m.acme_ca_file), 0, 0, NULL, NULL},                                                          \
+     offsetof(type, m.acme_ca_file), 0, 0, NULL, cfg_check_ca_file},                                                          \
     {"tls.acme.renew_before", CFG_DURATION, "30d", "renew this long before the certificate expires",          \
      offsetof(type, m.acme_renew_before), 60000, 365LL * 86400 * 1000, NULL, NULL}
 

@@ -94,6 +94,7 @@ derp:
   mesh_with: ["https://"]
 node:
   login_server: "http://"
+  dns_ca_file: $TMP/no-such.pem
 YAML
 out=$("$WEFT" check-config -c "$TMP/values.yaml" 2>&1); rc=$?
 is $rc 1 "bad values: exit 1"
@@ -116,7 +117,12 @@ like "$out" "^$F:15:16: derp.stun_listen: 'unix:/run/stun' is not a listen addre
 like "$out" "^$F:16:19: derp.verify_clients: 'ftp://x' is not a URL" "admission URL"
 like "$out" "^$F:17:15: derp.mesh_with: 'https://' is not a relay URL" "mesh peer URL"
 like "$out" "^$F:19:17: node.login_server: 'http://' is not a valid URL: it needs a host" "a URL without a host"
-like "$out" "14 errors\$" "every one reported in one pass"
+like "$out" "^$F:20:16: node.dns_ca_file: cannot read '$TMP/no-such.pem': No such file" "a CA file that is not there"
+like "$out" "15 errors\$" "every one reported in one pass"
+echo "not a certificate" >"$TMP/notpem.crt"
+out=$("$WEFT" check-config -o derp.mesh_ca_file="$TMP/notpem.crt" 2>&1)
+like "$out" "derp.mesh_ca_file: '$TMP/notpem.crt' holds no PEM certificate" "a CA file with no certificate in it"
+
 out=$("$WEFT" check-config -o control.tls.acme.domains=vpn.example.com -o control.tls_listen=:443 \
     -o control.tls.acme.challenge=tls-alpn-01)
 like "$out" '^  tls:$' "nested keys print as nested mappings"

@@ -202,7 +202,7 @@ static const struct cfg_key control_keys[] = {
     KO(algorithms, CFG_LIST, "RS256, ES256", "ID token signature algorithms accepted (RS*, PS*, ES*)",
        check_alg),
     KO(ca_file, CFG_STR, NULL, "verify the provider's TLS certificate against this PEM bundle (default: the "
-                                "system's)", NULL),
+                                "system's)", cfg_check_ca_file),
     {"oidc.jwks_refresh_min", CFG_DURATION, "60s",
      "an ID token signed with an unknown key fetches the provider's keys again at most this often",
      offsetof(struct control_conf, oidc.jwks_refresh_min), 1000, 86400000, NULL, NULL},

@@ -25,9 +25,10 @@ static const struct cfg_key node_keys[] = {
     K(resolv_conf, CFG_STR, "/etc/resolv.conf",
       "the resolver file MagicDNS is set up through (`weft up --accept-dns`): its manager (systemd-resolved, "
       "resolvconf) is used, or it is rewritten with a backup"),
-    K(dns_ca_file, CFG_STR, NULL,
-      "CA certificates (PEM) that DNS-over-HTTPS nameservers are checked against instead of the system's (a "
-      "DoH server with a private CA)"),
+    {"dns_ca_file", CFG_STR, NULL,
+     "CA certificates (PEM) that DNS-over-HTTPS nameservers are checked against instead of the system's (a "
+     "DoH server with a private CA)",
+     offsetof(struct node_conf, dns_ca_file), 0, 0, NULL, cfg_check_ca_file},
     K(log_filter_drops, CFG_BOOL, "false",
       "log the packets the packet filter drops (at most 5 a second; counts are in `weft status --json`)"),
     K(portmap, CFG_BOOL, "true",
