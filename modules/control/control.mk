@@ -18,7 +18,7 @@ control_store_sources = \
 	modules/control/store.c modules/control/store.h modules/control/store_util.c \
 	modules/control/dsn.c modules/control/dsn.h \
 	modules/control/store_sqlite/sq.h modules/control/store_sqlite/db.c modules/control/store_sqlite/users_keys.c \
-	modules/control/store_sqlite/nodes.c modules/control/store_sqlite/admin.c modules/control/store_sqlite/pending.c \
+	modules/control/store_sqlite/nodes.c modules/control/store_sqlite/admin.c modules/control/store_sqlite/pending.c modules/control/store_sqlite/login.c \
 	modules/control/ipalloc.c modules/control/ipalloc.h \
 	modules/control/naming.c modules/control/naming.h \
 	modules/control/authkey.c modules/control/authkey.h
