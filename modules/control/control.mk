@@ -120,8 +120,8 @@ if !BUILTIN_MODULES
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t \
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t \
 	t/data/control-schema-1
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \
