@@ -27,6 +27,7 @@
 #define SESSION_LIFE (12 * 3600)
 #define TOKEN_BYTES 32
 #define CSRF_BYTES 16
+_Static_assert(LOGIN_FLOW_DATA_MAX <= STORE_LOGIN_DATA_MAX, "a provider's flow data must fit the store");
 
 struct login {
     struct ctrl *c;
@@ -173,6 +174,38 @@ static int host_console_login(void *arg, const struct login_identity *id, char c
     return 0;
 }
 
+/* ---- OpenID logins under way ---- */
+
+static int host_flow_put(void *arg, const char *state, const char *data, int ttl)
+{
+    struct login *l = arg;
+    uint8_t h[32];
+    hash_token(state, h);
+    if (store_login_put(l->c->store, STORE_LOGIN_FLOW, h, data, ctrl_now() + ttl)) {
+        log_error("module=control event=login action=flow_put error=\"%s\"", store_errmsg(l->c->store));
+        return -1;
+    }
+    return 0;
+}
+
+static int host_flow_take(void *arg, const char *state, char *out, size_t cap)
+{
+    struct login *l = arg;
+    uint8_t h[32];
+    char data[STORE_LOGIN_DATA_MAX + 1];
+    hash_token(state, h);
+    int rc = store_login_take(l->c->store, STORE_LOGIN_FLOW, h, ctrl_now(), data);
+    if (rc) {
+        if (rc != STORE_NOTFOUND)
+            log_error("module=control event=login action=flow_take error=\"%s\"", store_errmsg(l->c->store));
+        return -1;
+    }
+    if (strlen(data) >= cap)
+        return -1;
+    memcpy(out, data, strlen(data) + 1);
+    return 0;
+}
+
 /* ---- sessions for the API ---- */
 
 /* The session of req's cookie into *out: 1, 0 when none is known (or it expired), -1 when the store failed. */
@@ -304,7 +337,8 @@ struct login *login_open(struct weft_instance *inst, struct ctrl *c, char *err, 
     l->c = c;
     l->prov = prov;
     l->secure = c->server_tls;
-    l->host = (struct login_host){l, host_node_pending, host_node_login, host_console_login};
+    l->host = (struct login_host){l, host_node_pending, host_node_login, host_console_login, host_flow_put,
+                                  host_flow_take};
     char redirect[1024];
     size_t bl = strlen(conf->server_url);
     while (bl && conf->server_url[bl - 1] == '/')
