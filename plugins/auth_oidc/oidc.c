@@ -34,9 +34,10 @@
  * state), so the callback may come back to any control instance on the database; what a flow holds is sealed
  * (crypto_secretbox) under a key derived from the browser's cookie, so the database never holds a verifier in
  * clear and only the browser that started a login can finish it. The callback takes the flow out by its state
- * (so a state works once, on any instance), opens it with the cookie, trades the code for tokens at the token endpoint and validates the ID token (idtoken.c); the allow-lists
- * decide, and control registers the machine or opens a console session. All HTTP goes through core/fetch
- * (libcurl on the loop): nothing here blocks the loop. */
+ * (so a state works once, on any instance), opens it with the cookie, trades the code for tokens at the
+ * token endpoint and validates the ID token (idtoken.c); the allow-lists decide, and control registers the
+ * machine or opens a console session. All HTTP goes through core/fetch (libcurl on the loop): nothing here
+ * blocks the loop. */
 
 #define FLOW_TTL 600 /* seconds a login may take at the provider */
 #define FLOWS_MAX 1000 /* logins begun through this instance per FLOW_TTL (unauthenticated: each is a write) */

@@ -869,7 +869,8 @@ static void test_login_state(void)
     char d[STORE_LOGIN_DATA_MAX + 1];
     is_int(store_login_get(s, STORE_LOGIN_TOKEN, h1, now, d), STORE_NOTFOUND, "no login state yet");
     is_int(store_login_put(s, STORE_LOGIN_TOKEN, h1, "c0123 devices:core", now + 3600), STORE_OK, "put a token");
-    is_int(store_login_put(s, STORE_LOGIN_SESSION, h1, "x", now + 60), STORE_CONFLICT, "the same hash again: STORE_CONFLICT");
+    is_int(store_login_put(s, STORE_LOGIN_SESSION, h1, "x", now + 60), STORE_CONFLICT,
+           "the same hash again: STORE_CONFLICT");
     is_int(store_login_get(s, STORE_LOGIN_TOKEN, h1, now, d), STORE_OK, "get it");
     is_str(d, "c0123 devices:core", "its data");
     is_int(store_login_get(s, STORE_LOGIN_SESSION, h1, now, d), STORE_NOTFOUND, "not as another kind");

@@ -26,8 +26,9 @@
  * API_TOKEN_LIFE seconds. They are kept in the store (login state, schema 9: the hash of the token's text, its
  * client and scopes), so that every control instance on the database takes a token any of them issued, and a
  * restart does not end them. Nothing about them is cached here: the client is read again at every use, so
- * revoking, expiring or deleting it through any instance ends its tokens everywhere at once. Every refusal costs the source a token of the failed-authentication limiter
- * (limit.h); a source out of tokens gets 429 before any secret is looked at. */
+ * revoking, expiring or deleting it through any instance ends its tokens everywhere at once. Every refusal
+ * costs the source a token of the failed-authentication limiter (limit.h); a source out of tokens gets 429
+ * before any secret is looked at. */
 
 #define API_TOKEN_LIFE 3600
 
