@@ -123,6 +123,8 @@ check_PROGRAMS += t/tools/tsnode
 TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t
 EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t \
 	t/data/control-schema-1
+# bench/api_auth.sh: the cost of authenticating a REST API request (API key, OAuth access token; SQLite, PostgreSQL)
+EXTRA_DIST += bench/api_auth.sh
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \
 	$(control_store_sources)
