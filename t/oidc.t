@@ -5,7 +5,7 @@
 # redirects, keeping cookies); t/tools/tsnode is the node, logging in interactively over the real protocol.
 # Proves: a node's AuthURL leads to the provider and back, and the node is registered to the user the ID
 # token names (created at the first login); the console login sets a session the REST API takes (and its
-# CSRF rule); refusals: another audience, an expired token, a tampered signature, changed claims, a state
+# CSRF rule) and survives a restart; refusals: another audience, an expired token, a tampered signature, changed claims, a state
 # used twice, a login finished in another browser, an e-mail address not allowed (page and log line);
 # key rotation fetches the key set again, and only once per jwks_refresh_min for unknown keys.
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/t/lib.sh"
@@ -201,6 +201,11 @@ is "$(curl -s -m 5 -o body -w '%{http_code}' -b jc "$api/weft/whoami")" 200 "the
 is "$(python3 -c 'import json; d=json.load(open("body")); print(d["kind"], d["id"])')" "session alice@example.com" \
     "as the console user"
 is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -b jc "$api/tailnet/-/devices")" 200 "GET devices with the session"
+# sessions are kept in the database (schema 9): a restart logs nobody out
+stop_weft serve; is "$WEFT_RC" 0 "weft serve stops"
+start_weft serve serve "${args[@]}"
+wait_for 20 grep -q 'event=oidc_jwks result=ok' serve.log; ok $? "and starts again"
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -b jc "$api/weft/whoami")" 200 "the session is still taken after the restart"
 is "$(curl -s -m 5 -o body -w '%{http_code}' -b jc -X POST -H 'Content-Type: application/json' -d '{"loginName":"eve"}' \
     "$api/weft/users")" 403 "a POST with the session but no X-CSRF-Token: 403"
 is "$(curl -s -m 5 -o body -w '%{http_code}' -b jc -X POST -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \

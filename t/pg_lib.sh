@@ -72,14 +72,17 @@ pg_sql() {
 # ha_pair OPTION...: two weft control instances on $PG_DSN (run from $TMP: state in s1/ and s2/, logs c1.log and
 # c2.log) sharing one control key (a file copied to each), with the given -o options besides keepalive 1s and
 # no DERP map. Sets url1/url2 and args1/args2; w1/w2 run the CLI against each, node1/node2 t/tools/tsnode
-# ($TSNODE). Two checks: each instance starts.
+# ($TSNODE). Two checks: each instance starts. HA_PORT1/HA_PORT2 choose the ports; with HA_ONE_URL set both
+# have url1 as their control.server_url, as behind a load balancer.
 ha_pair() {
     local p1 p2
-    p1=$(free_port); p2=$(free_port)
+    p1=${HA_PORT1:-$(free_port)}; p2=${HA_PORT2:-$(free_port)}
     url1=http://127.0.0.1:$p1; url2=http://127.0.0.1:$p2
+    local su2=$url2
+    [ -n "${HA_ONE_URL:-}" ] && su2=$url1
     local common=(-o control.keepalive=1s -o control.derp_map_file= -o "control.database=$PG_DSN" "$@")
     args1=(-o state_dir=$TMP/s1 -o control.listen=127.0.0.1:$p1 -o control.server_url=$url1 "${common[@]}")
-    args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$url2 "${common[@]}")
+    args2=(-o state_dir=$TMP/s2 -o control.listen=127.0.0.1:$p2 -o control.server_url=$su2 "${common[@]}")
     start_weft c1 serve control "${args1[@]}"
     wait_for 20 grep -q 'event=started' c1.log; ok $? "instance 1 starts on PostgreSQL"
     mkdir -p "$TMP/s2" && cp "$TMP/s1/control.key" "$TMP/s2/control.key" && chmod 600 "$TMP/s2/control.key"

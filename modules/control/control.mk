@@ -18,7 +18,7 @@ control_store_sources = \
 	modules/control/store.c modules/control/store.h modules/control/store_util.c \
 	modules/control/dsn.c modules/control/dsn.h \
 	modules/control/store_sqlite/sq.h modules/control/store_sqlite/db.c modules/control/store_sqlite/users_keys.c \
-	modules/control/store_sqlite/nodes.c modules/control/store_sqlite/admin.c modules/control/store_sqlite/pending.c \
+	modules/control/store_sqlite/nodes.c modules/control/store_sqlite/admin.c modules/control/store_sqlite/pending.c modules/control/store_sqlite/login.c \
 	modules/control/ipalloc.c modules/control/ipalloc.h \
 	modules/control/naming.c modules/control/naming.h \
 	modules/control/authkey.c modules/control/authkey.h
@@ -120,9 +120,11 @@ if !BUILTIN_MODULES
 endif
 # end to end: the real binary, the CLI, and a test node on core/control_client
 check_PROGRAMS += t/tools/tsnode
-TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t
-EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t \
+TESTS += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t
+EXTRA_DIST += t/control.t t/control-admin.t t/control-slow.t t/control-migrate.t t/control-relogin.t t/control-routes.t t/control-via.t t/control-login-restart.t \
 	t/data/control-schema-1
+# bench/api_auth.sh: the cost of authenticating a REST API request (API key, OAuth access token; SQLite, PostgreSQL)
+EXTRA_DIST += bench/api_auth.sh
 BENCHES += bench/bench_control
 bench_bench_control_SOURCES = bench/bench_control.c bench/bench_control.h bench/bench_control_policy.c $(control_app_sources) \
 	$(control_store_sources)

@@ -336,7 +336,7 @@ static void pending_drop(struct ctrl *c, struct reg_pending *p, const char *why)
 
 /* Waiters whose registration expired leave from the oldest end (entries are added in the order their
  * first waiter came, which is close to their expiry order: a few may be answered late, none early). The
- * store's expired rows are removed by the next registration, or here once a minute. */
+ * store's expired rows are removed by the next registration, or here once a minute (on the leader). */
 static void pending_gc(struct ctrl *c, int64_t now)
 {
     while (c->pending.oldest && c->pending.oldest->expires <= now)
@@ -348,6 +348,12 @@ static void pending_gc(struct ctrl *c, int64_t now)
             log_warn("module=control event=pending_expire error=\"%s\"", store_errmsg(c->store));
         else if (gone)
             log_debug("module=control event=pending_expired count=%lld", (long long)gone);
+        /* expired login state (access tokens, console sessions, OpenID logins) goes in the same sweep: lookups
+         * ignore it already, this only keeps the table small */
+        if (store_login_expire(c->store, now, &gone))
+            log_warn("module=control event=login_expire error=\"%s\"", store_errmsg(c->store));
+        else if (gone)
+            log_debug("module=control event=login_expired count=%lld", (long long)gone);
     }
 }
 

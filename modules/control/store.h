@@ -58,6 +58,14 @@ struct store_pending {
     int64_t node_id;          /* done: the node it registered (0: waiting) */
 };
 
+/* Kinds of login state (store_ops.login_*), one letter each in the table. */
+enum store_login_kind {
+    STORE_LOGIN_TOKEN = 't',   /* an OAuth access token of the REST API (api/auth.c) */
+    STORE_LOGIN_SESSION = 's', /* an admin console session (login/login.c) */
+    STORE_LOGIN_FLOW = 'f',    /* an OpenID login between the redirect to the provider and its callback */
+};
+#define STORE_LOGIN_DATA_MAX 1200
+
 struct store_ops {
     const char *scheme;  /* DSN scheme this backend answers: "sqlite" -> "sqlite:PATH" */
     /* Several control instances on one database (store_feed_ops below); NULL for a backend that serves one
@@ -161,6 +169,22 @@ struct store_ops {
     int (*pending_done)(struct store *s, const char *id, int64_t user_id, int64_t node_id);
     int (*pending_delete)(struct store *s, const char *id);
     int (*pending_expire)(struct store *s, int64_t now, int64_t *n);
+
+    /* Short-lived login state (enum store_login_kind), kept in the store so that every control instance on the
+     * database honours it and it survives a restart. Found by hash, the 32-byte hash of its secret (an access
+     * token's text, a session cookie, an OpenID state): the secret itself is never stored. data is what the
+     * kind needs besides (text, at most STORE_LOGIN_DATA_MAX bytes). put adds one (STORE_CONFLICT when the
+     * hash is taken). get fills data (NUL-terminated) of an entry of that kind not expired by now (STORE_NOTFOUND
+     * otherwise); take does the same and removes it, so that only one caller (on any instance) ever gets it.
+     * delete removes one (STORE_NOTFOUND when none); expire removes every entry expired by now, *n of them
+     * (through the expiry index). */
+    int (*login_put)(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires);
+    int (*login_get)(struct store *s, int kind, const uint8_t hash[32], int64_t now,
+                     char data[STORE_LOGIN_DATA_MAX + 1]);
+    int (*login_take)(struct store *s, int kind, const uint8_t hash[32], int64_t now,
+                      char data[STORE_LOGIN_DATA_MAX + 1]);
+    int (*login_delete)(struct store *s, int kind, const uint8_t hash[32]);
+    int (*login_expire)(struct store *s, int64_t now, int64_t *n);
 };
 
 /* ---- the change feed: several control instances on one database ----
@@ -378,6 +402,33 @@ static inline int store_pending_expire(struct store *s, int64_t now, int64_t *n)
 {
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->pending_expire(s, now, n));
+}
+static inline int store_login_put(struct store *s, int kind, const uint8_t h[32], const char *data, int64_t expires)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->login_put(s, kind, h, data, expires));
+}
+static inline int store_login_get(struct store *s, int kind, const uint8_t h[32], int64_t now,
+                                  char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->login_get(s, kind, h, now, data));
+}
+static inline int store_login_take(struct store *s, int kind, const uint8_t h[32], int64_t now,
+                                   char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->login_take(s, kind, h, now, data));
+}
+static inline int store_login_delete(struct store *s, int kind, const uint8_t h[32])
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->login_delete(s, kind, h));
+}
+static inline int store_login_expire(struct store *s, int64_t now, int64_t *n)
+{
+    double t0 = store_t0(s);
+    return store_t1(s, t0, s->ops->login_expire(s, now, n));
 }
 static inline int store_identity_list(struct store *s, store_identity_cb cb, void *ctx)
 {

@@ -30,13 +30,17 @@
  * key not in the set (rotation; at most once per control.oidc.jwks_refresh_min). A login (begin) draws a
  * state, a nonce and a PKCE verifier, keeps them in a flow bound to the browser by a random cookie
  * (weft_oidc, HttpOnly, only sent to the callback path), and sends the browser to the authorization
- * endpoint. The callback takes the flow out by its state (so a state works once), checks the cookie,
- * trades the code for tokens at the token endpoint and validates the ID token (idtoken.c); the allow-lists
- * decide, and control registers the machine or opens a console session. All HTTP goes through core/fetch
- * (libcurl on the loop): nothing here blocks the loop. */
+ * endpoint. Flows are kept by control (login_host.flow_put/take: in its store, found by the hash of the
+ * state), so the callback may come back to any control instance on the database; what a flow holds is sealed
+ * (crypto_secretbox) under a key derived from the browser's cookie, so the database never holds a verifier in
+ * clear and only the browser that started a login can finish it. The callback takes the flow out by its state
+ * (so a state works once, on any instance), opens it with the cookie, trades the code for tokens at the
+ * token endpoint and validates the ID token (idtoken.c); the allow-lists decide, and control registers the
+ * machine or opens a console session. All HTTP goes through core/fetch (libcurl on the loop): nothing here
+ * blocks the loop. */
 
 #define FLOW_TTL 600 /* seconds a login may take at the provider */
-#define FLOWS_MAX 1000
+#define FLOWS_MAX 1000 /* logins begun through this instance per FLOW_TTL (unauthenticated: each is a write) */
 #define DISCOVERY_RETRY_MIN_MS 2000
 #define DISCOVERY_RETRY_MAX_MS 300000
 #define FLOW_COOKIE "weft_oidc"
@@ -80,9 +84,9 @@ struct oidc {
     struct fetch *jwks_fx;
     bool keys_loaded;
     uint64_t last_refetch; /* loop time of the last fetch for an unknown key; 0: none yet */
-    /* logins under way */
-    struct flow *flows;
-    size_t nflows;
+    /* logins begun in the current FLOW_TTL window (the flows themselves are in control's store) */
+    int64_t window;
+    size_t begun;
     struct call *calls;
 };
 
@@ -172,27 +176,63 @@ static void random_b64(char *out, size_t cap, size_t nbytes)
     sodium_bin2base64(out, cap, raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-static void flows_gc(struct oidc *o, int64_t now)
+/* The key a flow is sealed under: a hash of the browser's binding cookie, which the database never sees. */
+static void flow_key(const char *binding, uint8_t key[crypto_secretbox_KEYBYTES])
 {
-    size_t j = 0;
-    for (size_t i = 0; i < o->nflows; i++)
-        if (o->flows[i].created + FLOW_TTL > now)
-            o->flows[j++] = o->flows[i];
-    o->nflows = j;
+    crypto_generichash(key, crypto_secretbox_KEYBYTES, (const uint8_t *)binding, strlen(binding),
+                       (const uint8_t *)"weft-oidc-flow", 14);
 }
 
-/* Takes the flow of state out of the table into *f: true if there was one. */
-static bool flow_take(struct oidc *o, const char *state, struct flow *f)
+/* Seals f (purpose, nonce, verifier, arg) under its binding: base64url(secretbox nonce || box) into out. */
+static int flow_seal(const struct flow *f, char *out, size_t cap)
 {
-    flows_gc(o, now_unix());
-    for (size_t i = 0; i < o->nflows; i++)
-        if (strlen(state) == strlen(o->flows[i].state) &&
-            sodium_memcmp(state, o->flows[i].state, strlen(state)) == 0) {
-            *f = o->flows[i];
-            o->flows[i] = o->flows[--o->nflows];
-            return true;
-        }
-    return false;
+    char plain[sizeof f->nonce + sizeof f->verifier + sizeof f->arg + 8];
+    int n = snprintf(plain, sizeof plain, "%c\n%s\n%s\n%s", f->purpose == LOGIN_NODE ? 'n' : 'c', f->nonce,
+                     f->verifier, f->arg);
+    uint8_t key[crypto_secretbox_KEYBYTES], box[crypto_secretbox_NONCEBYTES + sizeof plain + crypto_secretbox_MACBYTES];
+    if (n < 0 || (size_t)n >= sizeof plain)
+        return -1;
+    size_t blen = crypto_secretbox_NONCEBYTES + (size_t)n + crypto_secretbox_MACBYTES;
+    if (sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > cap)
+        return -1;
+    flow_key(f->binding, key);
+    randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const uint8_t *)plain, (size_t)n, box, key);
+    sodium_memzero(plain, sizeof plain);
+    sodium_memzero(key, sizeof key);
+    sodium_bin2base64(out, cap, box, blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return 0;
+}
+
+/* Opens what flow_seal made with the browser's binding cookie into f: 0, or -1 (another browser's, or none). */
+static int flow_open(const char *sealed, const char *binding, struct flow *f)
+{
+    uint8_t box[LOGIN_FLOW_DATA_MAX], key[crypto_secretbox_KEYBYTES];
+    char plain[LOGIN_FLOW_DATA_MAX + 1];
+    size_t blen;
+    if (!*binding || sodium_base642bin(box, sizeof box, sealed, strlen(sealed), NULL, &blen, NULL,
+                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING) ||
+        blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+        return -1;
+    size_t plen = blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    flow_key(binding, key);
+    int bad = crypto_secretbox_open_easy((uint8_t *)plain, box + crypto_secretbox_NONCEBYTES,
+                                         blen - crypto_secretbox_NONCEBYTES, box, key);
+    sodium_memzero(key, sizeof key);
+    if (bad)
+        return -1;
+    plain[plen] = 0;
+    char *nonce = strchr(plain, '\n'), *verifier = nonce ? strchr(nonce + 1, '\n') : NULL,
+         *arg = verifier ? strchr(verifier + 1, '\n') : NULL;
+    if (!arg || (plain[0] != 'n' && plain[0] != 'c'))
+        return -1;
+    *nonce++ = *verifier++ = *arg++ = 0;
+    f->purpose = plain[0] == 'n' ? LOGIN_NODE : LOGIN_CONSOLE;
+    snprintf(f->nonce, sizeof f->nonce, "%s", nonce);
+    snprintf(f->verifier, sizeof f->verifier, "%s", verifier);
+    snprintf(f->arg, sizeof f->arg, "%s", arg);
+    sodium_memzero(plain, sizeof plain);
+    return 0;
 }
 
 /* ---- discovery and keys ---- */
@@ -317,8 +357,11 @@ static void begin(void *p, struct http_req *req, enum login_purpose purpose, con
         return;
     }
     int64_t now = now_unix();
-    flows_gc(o, now);
-    if (o->nflows >= FLOWS_MAX) {
+    if (now - o->window >= FLOW_TTL) {
+        o->window = now;
+        o->begun = 0;
+    }
+    if (o->begun >= FLOWS_MAX) {
         page(req, 503, "Login unavailable", "Too many logins are under way. Try again in a few minutes.");
         return;
     }
@@ -356,21 +399,22 @@ static void begin(void *p, struct http_req *req, enum login_purpose purpose, con
         page(req, 500, "Login failed", "out of memory");
         return;
     }
-    struct flow *nf = realloc(o->flows, (o->nflows + 1) * sizeof *nf);
-    if (!nf) {
+    char sealed[LOGIN_FLOW_DATA_MAX + 1];
+    if (flow_seal(&f, sealed, sizeof sealed) || o->host->flow_put(o->host->arg, f.state, sealed, FLOW_TTL)) {
+        sodium_memzero(&f, sizeof f);
         free(u.s);
-        page(req, 500, "Login failed", "out of memory");
+        page(req, 503, "Login unavailable", "The login cannot be recorded now. Try again in a moment.");
         return;
     }
-    o->flows = nf;
-    o->flows[o->nflows++] = f;
+    o->begun++;
     char cookie[200];
     snprintf(cookie, sizeof cookie, FLOW_COOKIE "=%s; Path=%s; Max-Age=%d; HttpOnly; SameSite=Lax%s", f.binding,
              LOGIN_CALLBACK_PATH, FLOW_TTL, o->secure ? "; Secure" : "");
     struct http_header h[] = {{"Location", u.s}, {"Set-Cookie", cookie}, {"Cache-Control", "no-store"}};
     http_respond(req, 302, h, 3, "", 0);
-    log_info("module=auth_oidc event=oidc_login step=begin purpose=%s flows=%zu",
-             purpose == LOGIN_NODE ? "node" : "console", o->nflows);
+    log_info("module=auth_oidc event=oidc_login step=begin purpose=%s begun=%zu",
+             purpose == LOGIN_NODE ? "node" : "console", o->begun);
+    sodium_memzero(&f, sizeof f);
     free(u.s);
 }
 
@@ -612,13 +656,14 @@ static void callback(void *p, struct http_req *req)
     c->req = req;
     c->next = o->calls;
     o->calls = c;
-    if (hs != 1 || !flow_take(o, state, &c->f)) {
+    char sealed[LOGIN_FLOW_DATA_MAX + 1];
+    if (hs != 1 || !state[0] || o->host->flow_take(o->host->arg, state, sealed, sizeof sealed)) {
         /* a state used before (a replay, or the browser's back button), forged, or expired */
         refuse(c, 400, "state", "Login failed",
                "This login link is unknown, expired or already used. Start the login again.");
         return;
     }
-    if (strlen(cookie) != strlen(c->f.binding) || sodium_memcmp(cookie, c->f.binding, strlen(cookie))) {
+    if (flow_open(sealed, cookie, &c->f)) { /* sealed under another browser's cookie, or no cookie */
         refuse(c, 400, "browser binding", "Login failed",
                "This login was started in another browser (or cookies are off). Start the login again there.");
         return;
@@ -712,7 +757,6 @@ static void oidc_close(void *p)
     free_list(o->console_users);
     free_list(o->console_groups);
     free_list(o->algs);
-    free(o->flows);
     free(o);
 }
 

@@ -112,6 +112,15 @@ const struct pg_stmt pg_stmts[Q_COUNT] = {
     [Q_PENDING_EXPIRE] = {"DELETE FROM pending_registrations WHERE expires <= $1", 1, ONCE},
     [Q_PENDING_COUNT] = {"SELECT n FROM pending_count WHERE id = 1", 0, RO},
     [Q_PENDING_ADD] = {"UPDATE pending_count SET n = GREATEST(n + $1, 0) WHERE id = 1", 1, ONCE},
+    [Q_LOGIN_PUT] = {"INSERT INTO login_state (hash, kind, data, expires) VALUES (decode($1, 'hex'), $2, $3, $4)",
+                     4, ONCE},
+    [Q_LOGIN_GET] = {"SELECT data FROM login_state WHERE hash = decode($1, 'hex') AND kind = $2 AND expires > $3",
+                     3, RO},
+    /* one statement: of two instances taking the same entry, one gets the row, the other none */
+    [Q_LOGIN_TAKE] = {"DELETE FROM login_state WHERE hash = decode($1, 'hex') AND kind = $2 AND expires > $3 "
+                      "RETURNING data", 3, ONCE},
+    [Q_LOGIN_DELETE] = {"DELETE FROM login_state WHERE hash = decode($1, 'hex') AND kind = $2", 2, ONCE},
+    [Q_LOGIN_EXPIRE] = {"DELETE FROM login_state WHERE expires <= $1", 1, ONCE},
 };
 
 static int64_t pg_now(void) { return (int64_t)time(NULL); }
@@ -1208,6 +1217,103 @@ static int pg_pending_expire(struct store *s, int64_t now, int64_t *n)
     return rc;
 }
 
+/* ---- short-lived login state ---- */
+
+static int login_args(struct store *s, struct pg_args *a, char h[65], char k[2], int kind, const uint8_t hash[32])
+{
+    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW)
+        return store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
+    hex(h, hash, 32);
+    k[0] = (char)kind;
+    k[1] = 0;
+    a->v[0] = h;
+    a->v[1] = k;
+    return STORE_OK;
+}
+
+static int pg_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires)
+{
+    struct pg_args a = {0};
+    char h[65], k[2];
+    int rc = login_args(s, &a, h, k, kind, hash);
+    if (rc != STORE_OK)
+        return rc;
+    if (strlen(data) > STORE_LOGIN_DATA_MAX)
+        return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
+                          STORE_LOGIN_DATA_MAX);
+    a.v[2] = data;
+    arg_int(&a, 3, expires);
+    PGresult *r;
+    if ((rc = pg_query(PG(s), Q_LOGIN_PUT, a.v, &r, "store login state")) == STORE_OK)
+        PQclear(r);
+    return rc;
+}
+
+static int login_read(struct store *s, enum pg_q id, int kind, const uint8_t hash[32], int64_t now,
+                      char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    struct pg_args a = {0};
+    char h[65], k[2];
+    data[0] = 0;
+    int rc = login_args(s, &a, h, k, kind, hash);
+    if (rc != STORE_OK)
+        return rc;
+    arg_int(&a, 2, now);
+    PGresult *r;
+    if ((rc = pg_query(PG(s), id, a.v, &r, "read login state")) != STORE_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        snprintf(data, STORE_LOGIN_DATA_MAX + 1, "%s", val(r, 0, 0) ? val(r, 0, 0) : "");
+    else
+        rc = store_fail(s, STORE_NOTFOUND, "no such login state (unknown or expired)");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_login_get(struct store *s, int kind, const uint8_t hash[32], int64_t now,
+                        char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    return login_read(s, Q_LOGIN_GET, kind, hash, now, data);
+}
+
+static int pg_login_take(struct store *s, int kind, const uint8_t hash[32], int64_t now,
+                         char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    return login_read(s, Q_LOGIN_TAKE, kind, hash, now, data);
+}
+
+static int pg_login_delete(struct store *s, int kind, const uint8_t hash[32])
+{
+    struct pg_args a = {0};
+    char h[65], k[2];
+    int rc = login_args(s, &a, h, k, kind, hash);
+    if (rc != STORE_OK)
+        return rc;
+    PGresult *r;
+    if ((rc = pg_query(PG(s), Q_LOGIN_DELETE, a.v, &r, "remove login state")) != STORE_OK)
+        return rc;
+    if (affected(r) == 0)
+        rc = store_fail(s, STORE_NOTFOUND, "no such login state");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_login_expire(struct store *s, int64_t now, int64_t *n)
+{
+    struct pg_args a = {0};
+    arg_int(&a, 0, now);
+    if (n)
+        *n = 0;
+    PGresult *r;
+    int rc = pg_query(PG(s), Q_LOGIN_EXPIRE, a.v, &r, "remove expired login state");
+    if (rc == STORE_OK) {
+        if (n)
+            *n = affected(r);
+        PQclear(r);
+    }
+    return rc;
+}
+
 /* ---- the policy ---- */
 
 static int pg_policy_get(struct store *s, char **text, size_t *len, int64_t *updated)
@@ -1311,6 +1417,11 @@ const struct store_ops pg_store_ops = {
     .pending_done = pg_pending_done,
     .pending_delete = pg_pending_delete,
     .pending_expire = pg_pending_expire,
+    .login_put = pg_login_put,
+    .login_get = pg_login_get,
+    .login_take = pg_login_take,
+    .login_delete = pg_login_delete,
+    .login_expire = pg_login_expire,
 };
 
 const struct store_ops *store_postgres_ops(void) { return &pg_store_ops; }

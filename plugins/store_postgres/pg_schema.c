@@ -117,5 +117,15 @@ const char *const pg_migrations[] = {
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " n BIGINT NOT NULL);"
     "INSERT INTO pending_count (id, n) VALUES (1, 0);",
+
+    /* 9: short-lived login state (OAuth access tokens, console sessions, OpenID logins under way), so that a
+     * credential issued through one instance is honoured, and ended, through every other: found by the hash
+     * of its secret (never the secret), removed through the expiry index. */
+    "CREATE TABLE login_state ("
+    " hash BYTEA PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " data TEXT NOT NULL DEFAULT '',"
+    " expires BIGINT NOT NULL);"
+    "CREATE INDEX login_state_expires ON login_state(expires);",
 };
 const int pg_latest = (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -4,11 +4,11 @@ store_postgres_sources = \
 	plugins/store_postgres/pg.h plugins/store_postgres/pg_conn.c plugins/store_postgres/pg_ops.c plugins/store_postgres/pg_feed.c \
 	plugins/store_postgres/pg_schema.c
 EXTRA_DIST += $(store_postgres_sources) plugins/store_postgres/module.c
-EXTRA_DIST += t/unit/store_backend.h t/pg_lib.sh t/store_postgres_unit.t t/store_postgres.t t/control_ha.t t/control_ha_pending.t t/control_ha_failover.t t/control_ha_pgrestart.t \
+EXTRA_DIST += t/unit/store_backend.h t/pg_lib.sh t/store_postgres_unit.t t/store_postgres.t t/control_ha.t t/control_ha_pending.t t/control_ha_failover.t t/control_ha_pgrestart.t t/control_ha_login.t t/control_ha_oidc.t \
 	bench/control_ha.sh
 # t/store_postgres_unit.t runs the store's unit tests again against a real PostgreSQL server (they skip
 # that part when the plugin is not built).
-TESTS += t/store_postgres_unit.t t/store_postgres.t t/control_ha.t t/control_ha_pending.t t/control_ha_failover.t t/control_ha_pgrestart.t
+TESTS += t/store_postgres_unit.t t/store_postgres.t t/control_ha.t t/control_ha_pending.t t/control_ha_failover.t t/control_ha_pgrestart.t t/control_ha_login.t t/control_ha_oidc.t
 if HAVE_PQ
 t_unit_test_store_SOURCES += $(store_postgres_sources)
 t_unit_test_store_LDADD = $(LDADD) $(PQ_LIBS)

@@ -854,6 +854,58 @@ static void test_pending(void)
         store_close(s);
 }
 
+/* Schema 9: short-lived login state (access tokens, console sessions, OpenID logins under way), found by the
+ * hash of its secret, so that every control instance honours it and it survives a restart. */
+static void test_login_state(void)
+{
+    struct store *s = open_db("login.db", true);
+    if (!s)
+        return;
+    int64_t now = 1700000000;
+    uint8_t h1[32], h2[32], h3[32];
+    memset(h1, 0x11, sizeof h1);
+    memset(h2, 0x22, sizeof h2);
+    memset(h3, 0x33, sizeof h3);
+    char d[STORE_LOGIN_DATA_MAX + 1];
+    is_int(store_login_get(s, STORE_LOGIN_TOKEN, h1, now, d), STORE_NOTFOUND, "no login state yet");
+    is_int(store_login_put(s, STORE_LOGIN_TOKEN, h1, "c0123 devices:core", now + 3600), STORE_OK, "put a token");
+    is_int(store_login_put(s, STORE_LOGIN_SESSION, h1, "x", now + 60), STORE_CONFLICT,
+           "the same hash again: STORE_CONFLICT");
+    is_int(store_login_get(s, STORE_LOGIN_TOKEN, h1, now, d), STORE_OK, "get it");
+    is_str(d, "c0123 devices:core", "its data");
+    is_int(store_login_get(s, STORE_LOGIN_SESSION, h1, now, d), STORE_NOTFOUND, "not as another kind");
+    is_int(store_login_get(s, STORE_LOGIN_TOKEN, h1, now + 3600, d), STORE_NOTFOUND, "not once expired");
+    is_int(store_login_get(s, 'x', h1, now, d), STORE_INVALID, "an unknown kind: STORE_INVALID");
+    char big[STORE_LOGIN_DATA_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    is_int(store_login_put(s, STORE_LOGIN_FLOW, h2, big, now + 600), STORE_INVALID, "too much data: STORE_INVALID");
+    big[STORE_LOGIN_DATA_MAX] = 0;
+    is_int(store_login_put(s, STORE_LOGIN_FLOW, h2, big, now + 600), STORE_OK, "the most data");
+    is_int(store_login_take(s, STORE_LOGIN_FLOW, h2, now, d), STORE_OK, "take it");
+    is_int((long long)strlen(d), STORE_LOGIN_DATA_MAX, "all of it");
+    is_int(store_login_take(s, STORE_LOGIN_FLOW, h2, now, d), STORE_NOTFOUND, "a second take: STORE_NOTFOUND");
+    is_int(store_login_put(s, STORE_LOGIN_SESSION, h2, "alice@example.com", now + 60), STORE_OK, "put a session");
+    is_int(store_login_delete(s, STORE_LOGIN_SESSION, h2), STORE_OK, "delete it (a logout)");
+    is_int(store_login_delete(s, STORE_LOGIN_SESSION, h2), STORE_NOTFOUND, "twice: STORE_NOTFOUND");
+    is_int(store_login_get(s, STORE_LOGIN_SESSION, h2, now, d), STORE_NOTFOUND, "gone");
+    is_int(store_login_put(s, STORE_LOGIN_FLOW, h3, "f", now + 600), STORE_OK, "put a flow");
+    is_int(store_login_take(s, STORE_LOGIN_FLOW, h3, now + 600, d), STORE_NOTFOUND, "an expired one is not taken");
+    int64_t gone = -1;
+    is_int(store_login_expire(s, now + 599, &gone), STORE_OK, "expire before the time");
+    is_int((long long)gone, 0, "nothing removed");
+    is_int(store_login_expire(s, now + 3600, &gone), STORE_OK, "expire later");
+    is_int((long long)gone, 2, "the token and the flow removed");
+    is_int(store_login_put(s, STORE_LOGIN_SESSION, h3, "bob", now + 60), STORE_OK, "its hash is free again");
+    store_close(s);
+
+    s = open_db("login.db", true);
+    ok(s && store_login_get(s, STORE_LOGIN_SESSION, h3, now, d) == STORE_OK && !strcmp(d, "bob"),
+       "login state survives reopening the store");
+    if (s)
+        store_close(s);
+}
+
 static void test_refusals(void)
 {
     char p[1024], err[STORE_ERR_MAX];
@@ -1243,6 +1295,7 @@ int main(void)
     test_policy();
     test_api_tables();
     test_pending();
+    test_login_state();
     test_refusals();
 #ifdef HAVE_PQ
     if (tb_pg()) {

@@ -23,23 +23,18 @@
  * access token, given as "Authorization: Bearer SECRET" or as the user name of basic auth, as Tailscale
  * takes them. Access tokens come from POST /api/v2/oauth/token (client credentials grant, RFC 6749 §4.4)
  * for a client of `weft oauth-clients create --scopes ...`, carry a subset of its scopes and live
- * API_TOKEN_LIFE seconds in memory only (a restart ends them; clients ask for another, which is what they do
- * every hour anyway). Every refusal costs the source a token of the failed-authentication limiter
- * (limit.h); a source out of tokens gets 429 before any secret is looked at. */
+ * API_TOKEN_LIFE seconds. They are kept in the store (login state, schema 9: the hash of the token's text, its
+ * client and scopes), so that every control instance on the database takes a token any of them issued, and a
+ * restart does not end them. Nothing about them is cached here: the client is read again at every use, so
+ * revoking, expiring or deleting it through any instance ends its tokens everywhere at once. Every refusal
+ * costs the source a token of the failed-authentication limiter (limit.h); a source out of tokens gets 429
+ * before any secret is looked at. */
 
 #define API_TOKEN_LIFE 3600
-#define API_TOKENS_MAX 4096
-
-struct token {
-    struct model_cred m; /* key_id "t...", hash, scopes, expiration */
-    char client[MODEL_CRED_ID_MAX + 1];
-};
 
 struct api_auth {
     struct api_limit *limit;
     struct log_every limited_log; /* one line per 10 s about limited sources, not one per request */
-    struct token *tok;
-    size_t ntok;
 };
 
 struct api_auth *api_auth_new(void)
@@ -57,9 +52,6 @@ void api_auth_free(struct api_auth *au)
     if (!au)
         return;
     api_limit_free(au->limit);
-    if (au->tok)
-        sodium_memzero(au->tok, au->ntok * sizeof *au->tok);
-    free(au->tok);
     free(au);
 }
 
@@ -68,15 +60,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void forget_expired(struct api_auth *au, int64_t now)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < au->ntok; i++)
-        if (au->tok[i].m.expiration > now)
-            au->tok[j++] = au->tok[i];
-    au->ntok = j;
 }
 
 /* Refuses with status and message; a 401 counts against the source. */
@@ -124,7 +107,6 @@ static bool source_allowed(struct api_call *k)
 /* Scopes of a valid secret into scopes, its KEYID into who: 0, or -1 (unknown, expired, revoked). */
 static int check_secret(struct api_call *k, const char *secret, char *scopes, size_t cap, const char **why)
 {
-    struct api_auth *au = api_auth_of(k->api);
     char id[MODEL_CRED_ID_MAX + 1];
     size_t len = strlen(secret);
     int64_t now = ctrl_now();
@@ -132,23 +114,33 @@ static int check_secret(struct api_call *k, const char *secret, char *scopes, si
     if (cred_parse(CRED_APIKEY_PREFIX, secret, len, id))
         return -1;
     *why = "unknown key";
-    if (id[0] == 't') { /* an OAuth access token */
-        forget_expired(au, now);
-        for (size_t i = 0; i < au->ntok; i++) {
-            struct token *t = &au->tok[i];
-            if (strcmp(t->m.key_id, id) || !cred_matches(&t->m, secret, len))
-                continue;
-            struct model_cred cl; /* a deleted client's tokens end with it */
-            if (store_cred_get(k->c->store, t->client, &cl) || cl.revoked ||
-                (cl.expiration && cl.expiration <= now)) {
-                *why = "the token's OAuth client is gone";
-                return -1;
-            }
-            snprintf(scopes, cap, "%s", t->m.scopes);
-            snprintf(k->who, sizeof k->who, "%s", t->client);
-            return 0;
+    if (id[0] == 't') { /* an OAuth access token: "CLIENT SCOPES" in the store */
+        uint8_t h[32];
+        char data[STORE_LOGIN_DATA_MAX + 1], client[MODEL_CRED_ID_MAX + 1];
+        cred_hash(secret, len, h);
+        int rc = store_login_get(k->c->store, STORE_LOGIN_TOKEN, h, now, data);
+        if (rc != STORE_OK) {
+            if (rc != STORE_NOTFOUND)
+                log_error("module=control event=api_auth token=%s error=\"%s\"", id, store_errmsg(k->c->store));
+            *why = rc == STORE_NOTFOUND ? "unknown or expired token" : "the token cannot be read";
+            return -1;
         }
-        return -1;
+        size_t cl_len = strcspn(data, " ");
+        if (!cl_len || cl_len > MODEL_CRED_ID_MAX) {
+            *why = "malformed token record";
+            return -1;
+        }
+        memcpy(client, data, cl_len);
+        client[cl_len] = 0;
+        struct model_cred cl; /* a revoked, expired or deleted client's tokens end with it */
+        if (store_cred_get(k->c->store, client, &cl) || cl.kind != MODEL_CRED_OAUTH || cl.revoked ||
+            (cl.expiration && cl.expiration <= now)) {
+            *why = "the token's OAuth client is gone";
+            return -1;
+        }
+        snprintf(scopes, cap, "%s", data[cl_len] ? data + cl_len + 1 : "");
+        snprintf(k->who, sizeof k->who, "%s", client);
+        return 0;
     }
     struct model_cred m;
     if (store_cred_get(k->c->store, id, &m) || m.kind != MODEL_CRED_APIKEY || !cred_matches(&m, secret, len))
@@ -270,35 +262,27 @@ void api_oauth_token(struct api_call *k)
         snprintf(want, sizeof want, "%s", cl.scopes);
     }
     int64_t now = ctrl_now();
-    forget_expired(au, now);
-    if (au->ntok == API_TOKENS_MAX) { /* the oldest token goes: clients renew them anyway */
-        memmove(au->tok, au->tok + 1, (au->ntok - 1) * sizeof *au->tok);
-        au->ntok--;
-    }
-    struct token *nt = realloc(au->tok, (au->ntok + 1) * sizeof *nt);
-    if (!nt) {
-        api_error(k, 500, "out of memory");
-        return;
-    }
-    au->tok = nt;
-    struct token *t = &au->tok[au->ntok];
-    memset(t, 0, sizeof *t);
-    char text[CRED_TEXT_MAX];
-    if (cred_generate(CRED_APIKEY_PREFIX, 't', text, sizeof text, &t->m)) {
+    struct model_cred t = {0};
+    char text[CRED_TEXT_MAX], data[STORE_LOGIN_DATA_MAX + 1];
+    if (cred_generate(CRED_APIKEY_PREFIX, 't', text, sizeof text, &t)) {
         api_error(k, 500, "no random token");
         return;
     }
-    au->ntok++;
-    t->m.expiration = now + API_TOKEN_LIFE;
-    snprintf(t->m.scopes, sizeof t->m.scopes, "%s", want);
-    snprintf(t->client, sizeof t->client, "%s", cl.key_id);
+    snprintf(data, sizeof data, "%s %s", cl.key_id, want);
+    if (store_login_put(k->c->store, STORE_LOGIN_TOKEN, t.hash, data, now + API_TOKEN_LIFE)) {
+        log_error("module=control event=api_auth action=oauth_token client=%s error=\"%s\"", cl.key_id,
+                  store_errmsg(k->c->store));
+        sodium_memzero(text, sizeof text);
+        api_error(k, 500, "the token cannot be stored");
+        return;
+    }
     log_info("module=control event=api_auth action=oauth_token client=%s token=%s scopes=\"%s\"", cl.key_id,
-             t->m.key_id, t->m.scopes);
+             t.key_id, want);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "access_token", json_object_new_string(text));
     json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
     json_object_object_add(o, "expires_in", json_object_new_int(API_TOKEN_LIFE));
-    json_object_object_add(o, "scope", json_object_new_string(t->m.scopes));
+    json_object_object_add(o, "scope", json_object_new_string(want));
     sodium_memzero(text, sizeof text);
     api_reply(k, 200, o);
 }

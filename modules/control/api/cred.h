@@ -25,7 +25,7 @@
 #define CRED_TEXT_MAX 96 /* longest text + NUL, with room */
 
 /* A new secret of kind (MODEL_CRED_APIKEY / MODEL_CRED_OAUTH; id_letter starts its KEYID: 'k', 'c', or
- * 't' for OAuth access tokens, which are API keys that live in memory). Fills c->key_id and c->hash and
+ * 't' for OAuth access tokens, API keys kept as login state in the store). Fills c->key_id and c->hash and
  * writes the text. 0 or -1. */
 int cred_generate(const char *prefix, char id_letter, char *text, size_t cap, struct model_cred *c);
 /* The KEYID of a well-formed secret text with the given prefix. 0, or -1 if it has not that shape. */

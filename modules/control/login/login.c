@@ -17,20 +17,17 @@
 
 /* Control's side of interactive login (login.h has the provider's): the pages a browser is sent to, what a
  * proven identity may do, and the console's sessions. A session is a random token in an HttpOnly cookie
- * (weft_session); control keeps only its hash, in memory (a restart logs everyone out). Requests that change
- * something with a session must also carry its CSRF token (the weft_csrf cookie, readable by the console's
- * script) in an X-CSRF-Token header: another site can make a browser send the cookie, never the header. */
+ * (weft_session). Control keeps only its hash, with the user's name and the expiry, in the store (login state,
+ * schema 9): every control instance on the database takes the cookie, a logout through any of them ends it
+ * everywhere, and a restart logs nobody out. Nothing is cached: each request reads the row by its key.
+ * Requests that change something with a session must also carry its CSRF token (the weft_csrf cookie, readable
+ * by the console's script) in an X-CSRF-Token header: another site can make a browser send the cookie, never
+ * the header. The CSRF token is derived from the session token (a keyed hash), so it needs no storing. */
 
 #define SESSION_LIFE (12 * 3600)
-#define SESSIONS_MAX 1024
 #define TOKEN_BYTES 32
-
-struct session {
-    uint8_t hash[crypto_generichash_BYTES];
-    char csrf[2 * 16 + 1];
-    char user[MODEL_USER_NAME_MAX + 1];
-    int64_t expires;
-};
+#define CSRF_BYTES 16
+_Static_assert(LOGIN_FLOW_DATA_MAX <= STORE_LOGIN_DATA_MAX, "a provider's flow data must fit the store");
 
 struct login {
     struct ctrl *c;
@@ -38,22 +35,28 @@ struct login {
     void *p;
     struct login_host host;
     bool secure;
-    struct session *s;
-    size_t n;
 };
 
-static void hash_token(const char *token, uint8_t out[crypto_generichash_BYTES])
+/* A session in the store: its user, and the CSRF token of its cookie. */
+struct session {
+    char user[MODEL_USER_NAME_MAX + 1];
+    char csrf[2 * CSRF_BYTES + 1];
+    uint8_t hash[32];
+};
+
+static void hash_token(const char *token, uint8_t out[32])
 {
-    crypto_generichash(out, crypto_generichash_BYTES, (const uint8_t *)token, strlen(token), NULL, 0);
+    crypto_generichash(out, 32, (const uint8_t *)token, strlen(token), NULL, 0);
 }
 
-static void forget_expired(struct login *l, int64_t now)
+/* The CSRF token of a session token: a hash keyed by the session token, so only its holder can compute it. */
+static void csrf_of(const char *token, char out[2 * CSRF_BYTES + 1])
 {
-    size_t j = 0;
-    for (size_t i = 0; i < l->n; i++)
-        if (l->s[i].expires > now)
-            l->s[j++] = l->s[i];
-    l->n = j;
+    uint8_t raw[CSRF_BYTES];
+    size_t kl = strlen(token);
+    crypto_generichash(raw, sizeof raw, (const uint8_t *)"weft-csrf", 9, (const uint8_t *)token,
+                       kl > crypto_generichash_KEYBYTES_MAX ? crypto_generichash_KEYBYTES_MAX : kl);
+    sodium_bin2hex(out, 2 * CSRF_BYTES + 1, raw, sizeof raw);
 }
 
 /* ---- what the provider calls ---- */
@@ -147,55 +150,84 @@ static int host_console_login(void *arg, const struct login_identity *id, char c
                  id->user);
         return -1;
     }
-    forget_expired(l, now);
-    if (l->n == SESSIONS_MAX) { /* the oldest session ends */
-        memmove(l->s, l->s + 1, (l->n - 1) * sizeof *l->s);
-        l->n--;
-    }
-    struct session *ns = realloc(l->s, (l->n + 1) * sizeof *ns);
-    if (!ns) {
-        snprintf(msg, msglen, "out of memory");
+    uint8_t raw[TOKEN_BYTES], h[32];
+    char token[2 * TOKEN_BYTES + 1], csrf[2 * CSRF_BYTES + 1];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    hash_token(token, h);
+    csrf_of(token, csrf);
+    if (store_login_put(l->c->store, STORE_LOGIN_SESSION, h, id->user, now + SESSION_LIFE)) {
+        log_error("module=control event=login purpose=console user=\"%s\" error=\"%s\"", id->user,
+                  store_errmsg(l->c->store));
+        sodium_memzero(token, sizeof token);
+        snprintf(msg, msglen, "the session cannot be stored");
         return -1;
     }
-    l->s = ns;
-    struct session *s = &l->s[l->n];
-    uint8_t raw[TOKEN_BYTES], craw[16];
-    char token[2 * TOKEN_BYTES + 1];
-    randombytes_buf(raw, sizeof raw);
-    randombytes_buf(craw, sizeof craw);
-    sodium_bin2hex(token, sizeof token, raw, sizeof raw);
-    sodium_bin2hex(s->csrf, sizeof s->csrf, craw, sizeof craw);
-    hash_token(token, s->hash);
-    snprintf(s->user, sizeof s->user, "%s", id->user);
-    s->expires = now + SESSION_LIFE;
-    l->n++;
     const char *sec = l->secure ? "; Secure" : "";
     snprintf(cookies[0], 256, LOGIN_SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", token,
              SESSION_LIFE, sec);
-    snprintf(cookies[1], 256, LOGIN_CSRF_COOKIE "=%s; Path=/; Max-Age=%d; SameSite=Lax%s", s->csrf, SESSION_LIFE,
+    snprintf(cookies[1], 256, LOGIN_CSRF_COOKIE "=%s; Path=/; Max-Age=%d; SameSite=Lax%s", csrf, SESSION_LIFE,
              sec);
     sodium_memzero(token, sizeof token);
-    sodium_memzero(raw, sizeof raw);
-    log_info("module=control event=login purpose=console result=session user=\"%s\" sessions=%zu", id->user, l->n);
+    log_info("module=control event=login purpose=console result=session user=\"%s\"", id->user);
+    return 0;
+}
+
+/* ---- OpenID logins under way ---- */
+
+static int host_flow_put(void *arg, const char *state, const char *data, int ttl)
+{
+    struct login *l = arg;
+    uint8_t h[32];
+    hash_token(state, h);
+    if (store_login_put(l->c->store, STORE_LOGIN_FLOW, h, data, ctrl_now() + ttl)) {
+        log_error("module=control event=login action=flow_put error=\"%s\"", store_errmsg(l->c->store));
+        return -1;
+    }
+    return 0;
+}
+
+static int host_flow_take(void *arg, const char *state, char *out, size_t cap)
+{
+    struct login *l = arg;
+    uint8_t h[32];
+    char data[STORE_LOGIN_DATA_MAX + 1];
+    hash_token(state, h);
+    int rc = store_login_take(l->c->store, STORE_LOGIN_FLOW, h, ctrl_now(), data);
+    if (rc) {
+        if (rc != STORE_NOTFOUND)
+            log_error("module=control event=login action=flow_take error=\"%s\"", store_errmsg(l->c->store));
+        return -1;
+    }
+    if (strlen(data) >= cap)
+        return -1;
+    memcpy(out, data, strlen(data) + 1);
     return 0;
 }
 
 /* ---- sessions for the API ---- */
 
-static struct session *session_of(struct login *l, struct http_req *req)
+/* The session of req's cookie into *out: 1, 0 when none is known (or it expired), -1 when the store failed. */
+static int session_of(struct login *l, struct http_req *req, struct session *out)
 {
     const char *hdr = http_req_header(req, "Cookie");
     char token[2 * TOKEN_BYTES + 1];
     if (!l || !hdr || api_cookie_get(hdr, LOGIN_SESSION_COOKIE, token, sizeof token) != 1)
-        return NULL;
-    uint8_t h[crypto_generichash_BYTES];
-    hash_token(token, h);
+        return 0;
+    char data[STORE_LOGIN_DATA_MAX + 1];
+    hash_token(token, out->hash);
+    csrf_of(token, out->csrf);
     sodium_memzero(token, sizeof token);
-    forget_expired(l, ctrl_now());
-    for (size_t i = 0; i < l->n; i++)
-        if (sodium_memcmp(l->s[i].hash, h, sizeof h) == 0)
-            return &l->s[i];
-    return NULL;
+    int rc = store_login_get(l->c->store, STORE_LOGIN_SESSION, out->hash, ctrl_now(), data);
+    if (rc == STORE_NOTFOUND)
+        return 0;
+    if (rc) {
+        log_error("module=control event=login purpose=console error=\"%s\"", store_errmsg(l->c->store));
+        return -1;
+    }
+    model_strlcpy(out->user, data, sizeof out->user); /* (a longer name was never stored) */
+    return 1;
 }
 
 int login_session_check(struct login *l, struct http_req *req, char *who, size_t wholen, const char **why)
@@ -204,20 +236,21 @@ int login_session_check(struct login *l, struct http_req *req, char *who, size_t
     char probe[8];
     if (!hdr || api_cookie_get(hdr, LOGIN_SESSION_COOKIE, probe, sizeof probe) == 0)
         return 0;
-    struct session *s = session_of(l, req);
-    if (!s) {
-        *why = "unknown or expired console session";
+    struct session s;
+    int r = session_of(l, req, &s);
+    if (r <= 0) {
+        *why = r < 0 ? "the console session cannot be read" : "unknown or expired console session";
         return -1;
     }
     const char *m = http_req_method(req);
     if (strcmp(m, "GET") && strcmp(m, "HEAD")) {
         const char *t = http_req_header(req, "X-CSRF-Token");
-        if (!t || strlen(t) != strlen(s->csrf) || sodium_memcmp(t, s->csrf, strlen(s->csrf))) {
+        if (!t || strlen(t) != strlen(s.csrf) || sodium_memcmp(t, s.csrf, strlen(s.csrf))) {
             *why = "console session without its X-CSRF-Token";
             return -1;
         }
     }
-    snprintf(who, wholen, "session:%s", s->user);
+    snprintf(who, wholen, "session:%s", s.user);
     return 1;
 }
 
@@ -256,11 +289,15 @@ static void h_logout(struct http_req *req, void *arg)
         http_respond_text(req, 403, "forbidden: no console session, or no X-CSRF-Token\n");
         return;
     }
-    if (r > 0) {
-        struct session *s = session_of(l, req);
-        log_info("module=control event=logout user=\"%s\"", s->user);
-        s->expires = 0;
-        forget_expired(l, ctrl_now());
+    struct session s;
+    if (r > 0 && session_of(l, req, &s) > 0) { /* ends it on every instance: the row is gone */
+        int rc = store_login_delete(l->c->store, STORE_LOGIN_SESSION, s.hash);
+        if (rc && rc != STORE_NOTFOUND) { /* (not found: a logout through another instance came first) */
+            log_error("module=control event=logout user=\"%s\" error=\"%s\"", s.user, store_errmsg(l->c->store));
+            http_respond_text(req, 503, "the session cannot be ended now; try again\n");
+            return;
+        }
+        log_info("module=control event=logout user=\"%s\"", s.user);
     }
     const char *sec = l->secure ? "; Secure" : "";
     char c1[160], c2[160];
@@ -300,7 +337,8 @@ struct login *login_open(struct weft_instance *inst, struct ctrl *c, char *err, 
     l->c = c;
     l->prov = prov;
     l->secure = c->server_tls;
-    l->host = (struct login_host){l, host_node_pending, host_node_login, host_console_login};
+    l->host = (struct login_host){l, host_node_pending, host_node_login, host_console_login, host_flow_put,
+                                  host_flow_take};
     char redirect[1024];
     size_t bl = strlen(conf->server_url);
     while (bl && conf->server_url[bl - 1] == '/')
@@ -328,8 +366,5 @@ void login_free(struct login *l)
         return;
     if (l->p)
         l->prov->close(l->p);
-    if (l->s)
-        sodium_memzero(l->s, l->n * sizeof *l->s);
-    free(l->s);
     free(l);
 }

@@ -58,7 +58,14 @@ struct login_host {
     /* a console session for id: the Set-Cookie header values to send (two) into cookies */
     int (*console_login)(void *arg, const struct login_identity *id, char cookies[2][256], char *msg,
                          size_t msglen);
+    /* A login under way, between the redirect to the provider and its callback, which may come back to another
+     * control instance on the database: kept for ttl seconds under state (control stores only its hash), with
+     * data (text, at most LOGIN_FLOW_DATA_MAX bytes, the provider's to seal). take hands it out once: 0 and data
+     * into out (cap bytes), or -1 when it is unknown, expired, taken already, or the store failed. */
+    int (*flow_put)(void *arg, const char *state, const char *data, int ttl);
+    int (*flow_take)(void *arg, const char *state, char *out, size_t cap);
 };
+#define LOGIN_FLOW_DATA_MAX 1200
 
 struct http_req;
 struct weft_ctx;

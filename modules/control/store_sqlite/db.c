@@ -133,6 +133,17 @@ static const char *const sq_migrations[] = {
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " n INTEGER NOT NULL);"
     "INSERT INTO pending_count (id, n) VALUES (1, 0);",
+
+    /* 9: short-lived login state (OAuth access tokens, console sessions, OpenID logins under way), which was
+     * held in memory: a restart logged every console user out and ended every access token, and another
+     * control instance on the database did not know them. Found by the hash of the secret (never the secret),
+     * removed through the expiry index. */
+    "CREATE TABLE login_state ("
+    " hash BLOB PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " data TEXT NOT NULL DEFAULT '',"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX login_state_expires ON login_state(expires);",
 };
 #define SQ_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -206,6 +217,10 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_PENDING_EXPIRE] = "DELETE FROM pending_registrations WHERE expires <= ?1",
     [Q_PENDING_COUNT] = "SELECT n FROM pending_count WHERE id = 1",
     [Q_PENDING_ADD] = "UPDATE pending_count SET n = max(n + ?1, 0) WHERE id = 1",
+    [Q_LOGIN_PUT] = "INSERT INTO login_state (hash, kind, data, expires) VALUES (?1, ?2, ?3, ?4)",
+    [Q_LOGIN_GET] = "SELECT data FROM login_state WHERE hash = ?1 AND kind = ?2 AND expires > ?3",
+    [Q_LOGIN_DELETE] = "DELETE FROM login_state WHERE hash = ?1 AND kind = ?2",
+    [Q_LOGIN_EXPIRE] = "DELETE FROM login_state WHERE expires <= ?1",
 };
 
 
@@ -654,6 +669,11 @@ static const struct store_ops sq_ops = {
     .pending_done = sq_pending_done,
     .pending_delete = sq_pending_delete,
     .pending_expire = sq_pending_expire,
+    .login_put = sq_login_put,
+    .login_get = sq_login_get,
+    .login_take = sq_login_take,
+    .login_delete = sq_login_delete,
+    .login_expire = sq_login_expire,
 };
 
 const struct store_ops *store_sqlite_ops(void) { return &sq_ops; }

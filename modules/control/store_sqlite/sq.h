@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* The SQLite storage backend's own parts, shared by its files: the connection, its prepared statements,
  * and the helpers every table's file uses (errors, statements, key codecs, transactions). db.c opens,
- * migrates and holds the ops table; users_keys.c, nodes.c, admin.c and pending.c are one concern each. */
+ * migrates and holds the ops table; users_keys.c, nodes.c, admin.c, pending.c and login.c are one
+ * concern each. */
 #ifndef WEFT_CONTROL_STORE_SQLITE_SQ_H
 #define WEFT_CONTROL_STORE_SQLITE_SQ_H
 
@@ -45,6 +46,7 @@ enum sq_stmt {
     Q_IDENTITY_GET, Q_IDENTITY_BIND, Q_IDENTITY_LIST,
     Q_PENDING_INSERT, Q_PENDING_GET, Q_PENDING_BY_MKEY, Q_PENDING_DONE, Q_PENDING_DELETE, Q_PENDING_DELETE_MKEY,
     Q_PENDING_EXPIRE, Q_PENDING_COUNT, Q_PENDING_ADD,
+    Q_LOGIN_PUT, Q_LOGIN_GET, Q_LOGIN_DELETE, Q_LOGIN_EXPIRE,
     Q_COUNT
 };
 
@@ -144,5 +146,10 @@ int sq_pending_done(struct store *s, const char *id, int64_t user_id, int64_t no
 int sq_pending_delete_fn(struct sq_store *q, void *arg);
 int sq_pending_delete(struct store *s, const char *id);
 int sq_pending_expire(struct store *s, int64_t now, int64_t *n);
+int sq_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires);
+int sq_login_get(struct store *s, int kind, const uint8_t hash[32], int64_t now, char data[STORE_LOGIN_DATA_MAX + 1]);
+int sq_login_take(struct store *s, int kind, const uint8_t hash[32], int64_t now, char data[STORE_LOGIN_DATA_MAX + 1]);
+int sq_login_delete(struct store *s, int kind, const uint8_t hash[32]);
+int sq_login_expire(struct store *s, int64_t now, int64_t *n);
 
 #endif

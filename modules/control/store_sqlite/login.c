@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "config.h"
+#include "modules/control/store_sqlite/sq.h"
+
+/* ---- short-lived login state (schema 9) ---- */
+
+static int login_kind_ok(struct store *s, int kind)
+{
+    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW)
+        return store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
+    return STORE_OK;
+}
+
+int sq_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires)
+{
+    struct sq_store *q = SQ(s);
+    int rc = login_kind_ok(s, kind);
+    if (rc != STORE_OK)
+        return rc;
+    if (strlen(data) > STORE_LOGIN_DATA_MAX)
+        return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
+                          STORE_LOGIN_DATA_MAX);
+    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_PUT);
+    if (!st)
+        return STORE_IO;
+    char k[2] = {(char)kind, 0};
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, data, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, expires);
+    return sq_exec_stmt(q, st, "store login state");
+}
+
+int sq_login_get(struct store *s, int kind, const uint8_t hash[32], int64_t now, char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    struct sq_store *q = SQ(s);
+    int rc = login_kind_ok(s, kind);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_GET);
+    if (!st)
+        return STORE_IO;
+    char k[2] = {(char)kind, 0};
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        snprintf(data, STORE_LOGIN_DATA_MAX + 1, "%s", d ? d : "");
+        rc = STORE_OK;
+    } else if (r == SQLITE_DONE) {
+        rc = store_fail(s, STORE_NOTFOUND, "no such login state (unknown or expired)");
+    } else {
+        rc = sq_fail(q, "read login state");
+    }
+    sq_done(st);
+    return rc;
+}
+
+int sq_login_delete(struct store *s, int kind, const uint8_t hash[32])
+{
+    struct sq_store *q = SQ(s);
+    int rc = login_kind_ok(s, kind);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_DELETE);
+    if (!st)
+        return STORE_IO;
+    char k[2] = {(char)kind, 0};
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+    rc = sq_exec_stmt(q, st, "remove login state");
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
+        rc = store_fail(s, STORE_NOTFOUND, "no such login state");
+    return rc;
+}
+
+/* One process owns a SQLite database, on one thread: the read and the delete cannot interleave with
+ * another take. */
+int sq_login_take(struct store *s, int kind, const uint8_t hash[32], int64_t now, char data[STORE_LOGIN_DATA_MAX + 1])
+{
+    int rc = sq_login_get(s, kind, hash, now, data);
+    if (rc == STORE_OK && (rc = sq_login_delete(s, kind, hash)) != STORE_OK)
+        data[0] = 0;
+    return rc;
+}
+
+int sq_login_expire(struct store *s, int64_t now, int64_t *n)
+{
+    struct sq_store *q = SQ(s);
+    if (n)
+        *n = 0;
+    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_EXPIRE);
+    if (!st)
+        return STORE_IO;
+    sqlite3_bind_int64(st, 1, now);
+    int rc = sq_exec_stmt(q, st, "remove expired login state");
+    if (rc == STORE_OK && n)
+        *n = sqlite3_changes(q->db);
+    return rc;
+}
