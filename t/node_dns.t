@@ -126,6 +126,8 @@ curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
 ! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
 # libnftables is loaded when a node first serves routes; node1 serves none
 unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libnftables' "node1, serving no routes, has not loaded libnftables"
+# libsystemd is loaded when a node first talks to systemd-resolved; node1's resolv.conf is a file
+unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libsystemd' "node1, on a plain resolv.conf, has not loaded libsystemd"
 # control's plugins were loaded to check the whole configuration, then let go with their libraries
 # (a plugin linked into the binary, --enable-builtin-modules, cannot be let go: only loadable ones are checked)
 plugin_libs=$("$WEFT" modules 2>/dev/null | awk '$1 == "store_postgres" && $NF != "built-in" {print "store_postgres|libpq|libldap|libgnutls"}
