@@ -126,6 +126,8 @@ curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
 ! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
 # libnftables is loaded when a node first serves routes; node1 serves none
 unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libnftables' "node1, serving no routes, has not loaded libnftables"
+# libyaml is loaded only while the configuration is read
+unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libyaml' "node1 does not keep libyaml mapped after reading its configuration"
 # libsystemd is loaded when a node first talks to systemd-resolved; node1's resolv.conf is a file
 unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libsystemd' "node1, on a plain resolv.conf, has not loaded libsystemd"
 # control's plugins are loaded to check the whole configuration in a child process, never in the node's own
