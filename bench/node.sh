@@ -6,8 +6,8 @@
 # otherwise. WEFT_BENCH_SECS: seconds per iperf3 run (default 5); WEFT_BENCH_PEERS: peers (default 100).
 #
 # Every node here runs as installed: all the build's modules are on the module path (bench_node sets
-# WEFT_MODULE_PATH to the three module directories), so `weft serve node` loads control and derp for the
-# config check and unloads them, as a package install does. The measured node (node3) carries no traffic
+# WEFT_MODULE_PATH to the three module directories), so `weft serve node` checks the whole configuration
+# with control, derp and the plugins loaded (in a child process), as a package install does. The measured node (node3) carries no traffic
 # of its own; its peers are real `weft serve node` daemons (node.tun=none: the WireGuard engine answers
 # handshakes without a TUN device) in one more namespace, and node3 sends each a packet so that a
 # WireGuard handshake completes with every one. Memory is RSS and PSS (/proc/PID/smaps_rollup), split
@@ -161,7 +161,7 @@ echo "  the $peers more peers with sessions cost $(kib $((r - r0))) MiB RSS, $(k
 echo "  largest resident mappings of node3:"
 mappings "$pid3" | head -12 | sed 's/^/    /'
 left=$(awk '{print $6}' "/proc/$pid3/maps" | grep -E '/(control|derp)\.so$|libsqlite3|libcurl|libgnutls|libp11-kit|libldap' | sort -u)
-echo "  mapped from the modules unloaded after the config check (control, derp) or only they need:" \
+echo "  mapped from the modules only the config check loads (control, derp) or only they need:" \
     "${left:-nothing}" | tr '\n' ' '
 echo
 report "node1 after the transfers, $(count 1) peers (all modules installed)" "$(weft_pid n1)"

@@ -3,6 +3,7 @@
 #include "core/cfg.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,6 +74,41 @@ void cfg_errors_free(struct cfg_errors *err)
  * a file killed a running daemon). */
 #define CFG_MAX_DEPTH 64
 
+/* libyaml is loaded (dlopen) for each read of the configuration and let go after it, not linked: a daemon
+ * reads its configuration at start and on SIGHUP, and between them the library's pages (some 100 KiB
+ * resident) would stay mapped for nothing. The functions are typed from yaml.h, so every call is checked as
+ * if linked. */
+#ifndef WEFT_LIBYAML_SONAME
+#define WEFT_LIBYAML_SONAME "libyaml-0.so.2"
+#endif
+#define YAML_FUNCS(X)                                                                                             \
+    X(parser_initialize) X(parser_delete) X(parser_parse) X(parser_set_input_file) X(parser_set_input_string)    \
+    X(event_delete)
+static struct {
+#define X(name) __typeof__(yaml_##name) *name;
+    YAML_FUNCS(X)
+#undef X
+} yl;
+
+/* Loads libyaml into yl; its handle, or NULL with why in buf. */
+static void *yaml_load(char *buf, size_t len)
+{
+    void *h = dlopen(WEFT_LIBYAML_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(buf, len, "cannot load libyaml (install the Debian package libyaml-0-2): %s", dlerror());
+        return NULL;
+    }
+#define X(name)                                                                                                    \
+    if (!(yl.name = (__typeof__(yaml_##name) *)dlsym(h, "yaml_" #name))) {                                        \
+        snprintf(buf, len, "%s has no yaml_" #name, WEFT_LIBYAML_SONAME);                                         \
+        dlclose(h);                                                                                                \
+        return NULL;                                                                                               \
+    }
+    YAML_FUNCS(X)
+#undef X
+    return h;
+}
+
 struct reader {
     yaml_parser_t p;
     const char *where;
@@ -87,7 +123,7 @@ static int next_event(struct reader *r, yaml_event_t *ev)
 {
     if (r->failed)
         return -1;
-    if (!yaml_parser_parse(&r->p, ev)) {
+    if (!yl.parser_parse(&r->p, ev)) {
         err_add(r->err, r->where, (int)r->p.problem_mark.line + 1, (int)r->p.problem_mark.column + 1, NULL,
                 "YAML syntax: %s%s%s", r->p.problem ? r->p.problem : "error",
                 r->p.context ? " " : "", r->p.context ? r->p.context : "");
@@ -147,11 +183,11 @@ static struct node *read_node_in(struct reader *r, yaml_event_t *ev)
             if (next_event(r, &e))
                 return n;
             if (e.type == YAML_SEQUENCE_END_EVENT) {
-                yaml_event_delete(&e);
+                yl.event_delete(&e);
                 return n;
             }
             struct node *c = read_node(r, &e);
-            yaml_event_delete(&e);
+            yl.event_delete(&e);
             if (!c)
                 return n;
             *tail = c;
@@ -165,25 +201,25 @@ static struct node *read_node_in(struct reader *r, yaml_event_t *ev)
             if (next_event(r, &e))
                 return n;
             if (e.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&e);
+                yl.event_delete(&e);
                 return n;
             }
             if (e.type != YAML_SCALAR_EVENT) {
                 err_add(r->err, r->where, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1, NULL,
                         "a mapping key must be a plain name");
                 r->failed = 1;
-                yaml_event_delete(&e);
+                yl.event_delete(&e);
                 return n;
             }
             char *key = strndup((const char *)e.data.scalar.value, e.data.scalar.length);
             int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
-            yaml_event_delete(&e);
+            yl.event_delete(&e);
             if (next_event(r, &e)) {
                 free(key);
                 return n;
             }
             struct node *c = read_node(r, &e);
-            yaml_event_delete(&e);
+            yl.event_delete(&e);
             if (!c) {
                 free(key);
                 return n;
@@ -206,17 +242,24 @@ static struct node *read_yaml(const char *where, FILE *f, const char *text, stru
     struct reader r = {.where = where, .err = err};
     yaml_event_t e;
     struct node *root = NULL;
-    yaml_parser_initialize(&r.p);
+    char why[300];
+    void *lib = yaml_load(why, sizeof why);
+    if (!lib) {
+        err_add(err, where, 0, 0, NULL, "%s", why);
+        *failed = 1;
+        return NULL;
+    }
+    yl.parser_initialize(&r.p);
     if (f)
-        yaml_parser_set_input_file(&r.p, f);
+        yl.parser_set_input_file(&r.p, f);
     else
-        yaml_parser_set_input_string(&r.p, (const unsigned char *)text, strlen(text));
+        yl.parser_set_input_string(&r.p, (const unsigned char *)text, strlen(text));
     for (;;) {
         if (next_event(&r, &e))
             break;
         yaml_event_type_t t = e.type;
         if (t == YAML_STREAM_END_EVENT) {
-            yaml_event_delete(&e);
+            yl.event_delete(&e);
             break;
         }
         if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT || t == YAML_SCALAR_EVENT ||
@@ -225,16 +268,17 @@ static struct node *read_yaml(const char *where, FILE *f, const char *text, stru
                 err_add(err, where, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1, NULL,
                         "only one YAML document is allowed");
                 r.failed = 1;
-                yaml_event_delete(&e);
+                yl.event_delete(&e);
                 break;
             }
             root = read_node(&r, &e);
         }
-        yaml_event_delete(&e);
+        yl.event_delete(&e);
         if (r.failed)
             break;
     }
-    yaml_parser_delete(&r.p);
+    yl.parser_delete(&r.p);
+    dlclose(lib);
     *failed = r.failed;
     return root;
 }

@@ -220,20 +220,35 @@ size_t module_load_all(struct module_set *set, const struct weft_module *const *
     return set->n;
 }
 
-void module_unload(struct module_set *set, size_t i)
+int module_load_one(struct module_set *set, const struct weft_module *const *builtin, const char *name,
+                    const char *file, char *err, size_t errlen)
+{
+    if (strcmp(file, "built-in") == 0) {
+        for (size_t i = 0; builtin && builtin[i]; i++)
+            if (strcmp(builtin[i]->name, name) == 0) {
+                if (check_abi(builtin[i], "built-in", err, errlen))
+                    return -1;
+                add(set, builtin[i], "built-in", NULL);
+                return 0;
+            }
+        snprintf(err, errlen, "no built-in module %s", name);
+        return -1;
+    }
+    void *h;
+    const struct weft_module *m = module_load_file(file, name, &h, err, errlen);
+    if (!m)
+        return -1;
+    add(set, m, file, h);
+    return 0;
+}
+
+void module_skip(struct module_set *set, const char *name)
 {
     char **u = realloc(set->unloaded, (set->nunloaded + 1) * sizeof *u);
     if (!u)
         abort();
     set->unloaded = u;
-    set->unloaded[set->nunloaded++] = strdup(set->mods[i]->name);
-    if (set->handles[i])
-        dlclose(set->handles[i]);
-    free(set->paths[i]);
-    set->n--;
-    memmove(set->mods + i, set->mods + i + 1, (set->n - i) * sizeof *set->mods);
-    memmove(set->paths + i, set->paths + i + 1, (set->n - i) * sizeof *set->paths);
-    memmove(set->handles + i, set->handles + i + 1, (set->n - i) * sizeof *set->handles);
+    set->unloaded[set->nunloaded++] = strdup(name);
 }
 
 void module_set_free(struct module_set *set)

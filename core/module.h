@@ -77,7 +77,7 @@ struct module_set {
     char **paths; /* where each was loaded from ("built-in" when linked in) */
     void **handles;
     size_t n;
-    char **unloaded; /* names of modules found but unloaded (their config sections are accepted, unchecked) */
+    char **unloaded; /* names of modules found but not loaded (their config sections are accepted, unchecked) */
     size_t nunloaded;
 };
 
@@ -93,9 +93,13 @@ const struct weft_module *module_load_file(const char *file, const char *name, v
 
 const struct weft_module *module_find(const struct module_set *set, const char *name);
 
-/* Unload module i (dlclose; a built-in one just leaves the set) and remember its name. Nothing may still
- * point into it: free the config that used its key table first. */
-void module_unload(struct module_set *set, size_t i);
+/* Load the module called name from file (as module_load_all found it; "built-in": from the built-in table)
+ * into set. 0, or -1 and a message in err. */
+int module_load_one(struct module_set *set, const struct weft_module *const *builtin, const char *name,
+                    const char *file, char *err, size_t errlen);
+
+/* Remember name as a module found but not loaded: its config section is accepted unchecked. */
+void module_skip(struct module_set *set, const char *name);
 void module_set_free(struct module_set *set);
 
 /* The module search path when --module-path is not given: $WEFT_MODULE_PATH, else, for a binary run

@@ -21,6 +21,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/reload.h"
+#include "core/serve_plan.h"
 #include "core/tls.h"
 #include "core/verbs.h"
 
@@ -469,71 +470,10 @@ int verb_serve(struct weft_cli *cli, int argc, char **argv)
         free(named);
         return 2;
     }
-    cli_load_modules(cli);
-    if (cli->module_errors[0])
-        fprintf(stderr, "%s", cli->module_errors);
-    if (cli_load_config(cli)) {
-        free(named);
-        return 1;
-    }
-
-    /* the roles: named on the command line, else the config's (copied: the config is reloaded below) */
-    nroles = nnamed ? (size_t)nnamed : cli->core.roles.n;
-    if (nroles == 0) {
-        fprintf(stderr, "weft serve: no roles to run (name them, or set `roles` in the configuration)\n");
-        free(named);
-        return 2;
-    }
-    roles = calloc(nroles, sizeof *roles);
-    for (size_t i = 0; i < nroles; i++)
-        roles[i] = strdup(nnamed ? named[i] : cli->core.roles.v[i]);
+    int st = serve_plan(cli, (const char *const *)named, (size_t)nnamed, &roles, &nroles);
     free(named);
-    for (size_t i = 0; i < nroles; i++) {
-        const struct weft_module *m = module_find(&cli->modules, roles[i]);
-        if (!m || !m->is_role) {
-            const char *cand[64];
-            size_t n = 0;
-            for (size_t j = 0; j < cli->modules.n && n < 64; j++)
-                if (cli->modules.mods[j]->is_role)
-                    cand[n++] = cli->modules.mods[j]->name;
-            const char *dym = cfg_did_you_mean(roles[i], cand, n);
-            fprintf(stderr, "weft serve: no role '%s'%s%s%s (see `weft modules`)\n", roles[i],
-                    dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
-            if (n == 0) { /* no role module at all: the module path is wrong, say what to do */
-                const char *path = cli->module_path ? cli->module_path : module_default_path();
-                fprintf(stderr,
-                        "weft serve: no %s.so in the module path %s%s; install weft's modules there (make "
-                        "install), or point --module-path or $WEFT_MODULE_PATH at the directory that holds "
-                        "%s.so, or build the roles into the binary (./configure --enable-builtin-modules)\n",
-                        roles[i], path,
-                        cli->module_path                                                   ? " (--module-path)"
-                        : getenv("WEFT_MODULE_PATH") && *getenv("WEFT_MODULE_PATH") ? " ($WEFT_MODULE_PATH)"
-                                                                                           : "",
-                        roles[i]);
-            }
-            goto bad_roles;
-        }
-    }
-
-    /* Roles this process doesn't run are unloaded, and their libraries with them (a node daemon doesn't
-     * carry control's SQLite), and so are plugins for those roles (nor libpq). They were loaded to check the
-     * whole configuration; it is read again without them, their sections accepted unchecked. */
-    int pruned = 0;
-    for (size_t i = cli->modules.n; i-- > 0;) {
-        const struct weft_module *m = cli->modules.mods[i];
-        const char *role = m->is_role ? m->name : m->serves;
-        int wanted = !role;
-        for (size_t j = 0; j < nroles && !wanted; j++)
-            wanted = strcmp(roles[j], role) == 0;
-        if (wanted)
-            continue;
-        if (!pruned)
-            cli_free_config(cli);
-        pruned = 1;
-        module_unload(&cli->modules, i);
-    }
-    if (pruned && cli_load_config(cli))
-        goto bad_roles;
+    if (st)
+        goto bad_plan;
 
     for (size_t i = 0; i < cli->modules.n; i++) /* plugins first: roles find their services at init */
         if (!cli->modules.mods[i]->is_role)
@@ -638,10 +578,10 @@ out:
     close(lock_fd); /* the state_dir is free for another process now */
     return rc;
 
-bad_roles:
+bad_plan:
     for (size_t i = 0; i < nroles; i++)
         free(roles[i]);
     free(roles);
     free(ctx.inst);
-    return 2;
+    return st;
 }

@@ -126,9 +126,14 @@ curl_mapped() { grep -q 'libcurl' "/proc/$(weft_pid n1)/maps"; }
 ! curl_mapped; ok $? "node1 has not loaded libcurl before a DNS-over-HTTPS query"
 # libnftables is loaded when a node first serves routes; node1 serves none
 unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libnftables' "node1, serving no routes, has not loaded libnftables"
-# control's plugins were loaded to check the whole configuration, then let go with their libraries
-# (a plugin linked into the binary, --enable-builtin-modules, cannot be let go: only loadable ones are checked)
-plugin_libs=$("$WEFT" modules 2>/dev/null | awk '$1 == "store_postgres" && $NF != "built-in" {print "store_postgres|libpq|libldap|libgnutls"}
+# libyaml is loaded only while the configuration is read
+unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libyaml' "node1 does not keep libyaml mapped after reading its configuration"
+# libsystemd is loaded when a node first talks to systemd-resolved; node1's resolv.conf is a file
+unlike "$(cat "/proc/$(weft_pid n1)/maps")" 'libsystemd' "node1, on a plain resolv.conf, has not loaded libsystemd"
+# control's plugins are loaded to check the whole configuration in a child process, never in the node's own
+# (p11-kit, behind GnuTLS, cannot be unloaded once loaded); a plugin linked into the binary,
+# --enable-builtin-modules, is always there: only loadable ones are checked
+plugin_libs=$("$WEFT" modules 2>/dev/null | awk '$1 == "store_postgres" && $NF != "built-in" {print "store_postgres|libpq|libldap|libgnutls|libp11-kit"}
     $1 == "auth_oidc" && $NF != "built-in" {print "auth_oidc|libcjose"}' | paste -sd'|')
 if [ -n "$plugin_libs" ]; then
     unlike "$(cat "/proc/$(weft_pid n1)/maps")" "$plugin_libs" \

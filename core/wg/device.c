@@ -135,27 +135,21 @@ static const struct idx_entry *idx_find(struct wg_device *d, uint32_t idx)
     return idx_slot(d, idx, false);
 }
 
-/* ---- staged-packet pool ---- */
+/* ---- staged packets ---- */
 
-static uint8_t *pool_get(struct wg_device *d)
+/* Take the oldest staged packet of p out of its ring, which goes too once empty. Returns it. */
+static struct staged staged_take(struct wg_peer *p)
 {
-    uint8_t *b = d->pool_free;
-    if (b) {
-        memcpy(&d->pool_free, b, sizeof(b));
-        return b;
+    struct staged s = p->staged[p->staged_head];
+    p->staged_head = (p->staged_head + 1) % MAX_STAGED;
+    p->n_staged--;
+    p->d->n_staged_all--;
+    if (!p->n_staged) {
+        free(p->staged);
+        p->staged = NULL;
+        p->staged_head = 0;
     }
-    if (d->pool_count >= POOL_MAX)
-        return NULL;
-    b = malloc(SLOT_CAP);
-    if (b)
-        d->pool_count++;
-    return b;
-}
-
-static void pool_put(struct wg_device *d, uint8_t *b)
-{
-    memcpy(b, &d->pool_free, sizeof(b));
-    d->pool_free = b;
+    return s;
 }
 
 /* ---- idle release ---- */
@@ -173,12 +167,6 @@ static void on_idle(struct timer *t, void *arg)
         madvise(d->tx_arena, TX_ARENA_LEN, MADV_DONTNEED);
     if (d->rx_arena)
         madvise(d->rx_arena, RX_ARENA_LEN, MADV_DONTNEED);
-    while (d->pool_free) {
-        uint8_t *b = d->pool_free;
-        memcpy(&d->pool_free, b, sizeof(b));
-        free(b);
-        d->pool_count--;
-    }
     d->arenas_used = false;
     d->st.idle_releases++;
 }
@@ -339,10 +327,7 @@ bool wgd_kp_send_usable(const struct wg_peer *p, const struct kp *k)
 void wgd_staged_drop(struct wg_peer *p)
 {
     while (p->n_staged) {
-        struct staged *s = &p->staged[p->staged_head];
-        pool_put(p->d, s->buf);
-        p->staged_head = (p->staged_head + 1) % MAX_STAGED;
-        p->n_staged--;
+        free(staged_take(p).buf);
         p->d->st.tx_dropped++;
     }
 }
@@ -386,10 +371,10 @@ void wgd_want_handshake(struct wg_peer *p)
         send_initiation(p);
 }
 
-/* Encrypt n slots (payload at +16, lengths in lens) with the current keypair and send them. The slots
- * become the datagrams. Returns false (nothing sent) if there is no usable keypair. */
-static bool seal_and_send(struct wg_peer *p, uint8_t *const *slots, const size_t *lens, size_t n,
-                          bool keepalive_from_timers)
+/* Encrypt n slots (payload at +16, lengths in lens, sizes in caps, NULL: arena slots of SLOT_CAP) with the
+ * current keypair and send them. The slots become the datagrams. Returns false (nothing sent) if there is no usable keypair. */
+static bool seal_and_send(struct wg_peer *p, uint8_t *const *slots, const size_t *lens, const size_t *caps,
+                          size_t n, bool keepalive_from_timers)
 {
     struct wg_device *d = p->d;
     struct kp *k = p->cur;
@@ -398,7 +383,7 @@ static bool seal_and_send(struct wg_peer *p, uint8_t *const *slots, const size_t
     size_t out = 0;
     bool data = false;
     for (size_t i = 0; i < n; i++) {
-        int m = wg_transport_encrypt(&k->k, slots[i], SLOT_CAP, lens[i], d->mtu);
+        int m = wg_transport_encrypt(&k->k, slots[i], caps ? caps[i] : SLOT_CAP, lens[i], d->mtu);
         if (m < 0) {
             d->st.tx_dropped++;
             continue;
@@ -421,15 +406,16 @@ static bool seal_and_send(struct wg_peer *p, uint8_t *const *slots, const size_t
 static void stage(struct wg_peer *p, const uint8_t *payload, size_t len)
 {
     struct wg_device *d = p->d;
-    if (p->n_staged == MAX_STAGED) {
-        /* full: the oldest goes (as wireguard-go) */
-        struct staged *s = &p->staged[p->staged_head];
-        pool_put(d, s->buf);
-        p->staged_head = (p->staged_head + 1) % MAX_STAGED;
-        p->n_staged--;
+    if (p->n_staged == MAX_STAGED) { /* full: the oldest goes (as wireguard-go) */
+        free(staged_take(p).buf);
         d->st.tx_dropped++;
     }
-    uint8_t *b = pool_get(d);
+    size_t cap = WG_TRANSPORT_MIN_LEN + wg_transport_padded_len(len, d->mtu);
+    uint8_t *b = d->n_staged_all < STAGED_ALL_MAX ? malloc(cap) : NULL;
+    if (b && !p->staged && !(p->staged = malloc(MAX_STAGED * sizeof *p->staged))) {
+        free(b);
+        b = NULL;
+    }
     if (!b) {
         d->st.tx_dropped++;
         return;
@@ -438,13 +424,14 @@ static void stage(struct wg_peer *p, const uint8_t *payload, size_t len)
     struct staged *s = &p->staged[(p->staged_head + p->n_staged) % MAX_STAGED];
     s->buf = b;
     s->len = (uint32_t)len;
+    s->cap = (uint32_t)cap;
     p->n_staged++;
+    d->n_staged_all++;
 }
 
 /* Send what waited for a session. Returns true if anything (or nothing needed to) went out. */
 static bool send_staged(struct wg_peer *p, bool keepalive_from_timers)
 {
-    struct wg_device *d = p->d;
     if (!p->n_staged)
         return true;
     if (!wgd_kp_send_usable(p, p->cur)) {
@@ -453,17 +440,16 @@ static bool send_staged(struct wg_peer *p, bool keepalive_from_timers)
     }
     while (p->n_staged) {
         uint8_t *slots[64];
-        size_t lens[64], n = 0;
+        size_t lens[64], caps[64], n = 0;
         while (p->n_staged && n < 64) {
-            struct staged *s = &p->staged[p->staged_head];
-            slots[n] = s->buf;
-            lens[n++] = s->len;
-            p->staged_head = (p->staged_head + 1) % MAX_STAGED;
-            p->n_staged--;
+            struct staged s = staged_take(p);
+            slots[n] = s.buf;
+            caps[n] = s.cap;
+            lens[n++] = s.len;
         }
-        seal_and_send(p, slots, lens, n, keepalive_from_timers);
+        seal_and_send(p, slots, lens, caps, n, keepalive_from_timers);
         for (size_t i = 0; i < n; i++)
-            pool_put(d, slots[i]);
+            free(slots[i]);
     }
     return true;
 }
@@ -977,7 +963,7 @@ static void tx_flush(struct wg_device *d)
         }
         if (p->n_staged)
             send_staged(p, false); /* keep the order: what waited goes first */
-        if (p->n_staged || !seal_and_send(p, slots, lens, n, false)) {
+        if (p->n_staged || !seal_and_send(p, slots, lens, NULL, n, false)) {
             for (size_t i = 0; i < n; i++)
                 stage(p, slots[i] + WG_TRANSPORT_HEADER_LEN, lens[i]);
             wgd_want_handshake(p);
@@ -1092,11 +1078,6 @@ void wg_device_free(struct wg_device *d)
         wg_peer_remove(d->first);
     wgd_udp_close_all(d);
     wg_device_attach_tun(d, NULL);
-    while (d->pool_free) {
-        uint8_t *b = d->pool_free;
-        memcpy(&d->pool_free, b, sizeof(b));
-        free(b);
-    }
     wg_aip_free(&d->aip);
     wg_local_clear(&d->local);
     free(d->idx);

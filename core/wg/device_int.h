@@ -38,8 +38,8 @@
 #define GSO_MAX_BYTES 65000
 #define SEND_MSGS 64
 #define MAX_STAGED 128      /* packets waiting for a handshake, per peer (as wireguard-go) */
-#define POOL_MAX 2048       /* staged-packet buffers in all */
-#define IDLE_RELEASE_MS 10000 /* no packets this long: the arenas' pages and spare pool buffers go back */
+#define STAGED_ALL_MAX 2048 /* packets waiting for a handshake, all peers together */
+#define IDLE_RELEASE_MS 10000 /* no packets this long: the arenas' pages go back */
 #define TX_ARENA_LEN ((size_t)TX_BATCH * SLOT_CAP)
 #define RX_ARENA_LEN ((size_t)RX_MSGS * RX_BUF)
 #define UNDER_LOAD_PER_SEC 1024 /* handshake messages per second beyond which mac2 is required */
@@ -60,9 +60,12 @@ struct idx_entry {
     struct kp *kp;
 };
 
+/* A packet waiting for a handshake, in a buffer of its own size: the transport header's room, the payload
+ * at +16, then room for the padding and the tag (cap bytes in all). Not a SLOT_CAP buffer: a node that
+ * starts a session with each of 100 peers stages 100 small packets, which would hold 100 x 9 KiB of heap. */
 struct staged {
-    uint8_t *buf; /* pool slot, payload at +16 */
-    uint32_t len;
+    uint8_t *buf;
+    uint32_t len, cap;
 };
 
 struct wg_peer {
@@ -82,7 +85,7 @@ struct wg_peer {
     uint16_t keepalive;
     uint64_t rx_bytes, tx_bytes;
     struct timespec last_hs;
-    struct staged staged[MAX_STAGED];
+    struct staged *staged; /* a ring of MAX_STAGED while packets wait, else NULL (2 KiB less a peer) */
     unsigned n_staged, staged_head;
     /* this round's outbound packets: indices into the tx batch, chained */
     int txq_head, txq_tail, txq_n;
@@ -158,14 +161,12 @@ struct wg_device {
     struct iovec send_iov[TX_BATCH];
     struct mmsghdr send_hdr[SEND_MSGS];
     uint8_t send_cmsg[SEND_MSGS][CMSG_SPACE(sizeof(uint16_t))];
-    /* staged-packet pool */
-    uint8_t *pool_free;
-    /* idle release: the arenas (4+ MiB once a burst has touched them) and spare staged-packet buffers are
-     * given back to the kernel after IDLE_RELEASE_MS without packets; an idle node keeps none of it */
+    unsigned n_staged_all; /* staged packets of all peers */
+    /* idle release: the arenas (4+ MiB once a burst has touched them) are given back to the kernel after
+     * IDLE_RELEASE_MS without packets; an idle node keeps none of it */
     struct timer t_idle;
     uint64_t last_io_ms;
     bool arenas_used;
-    unsigned pool_count;
 
     struct wg_device_stats st;
 };

@@ -11,8 +11,9 @@ else
 pkglib_LTLIBRARIES += modules/node/node.la
 modules_node_node_la_SOURCES = $(node_sources)
 modules_node_node_la_LDFLAGS = $(module_ldflags)
-# (libnftables is not linked: router/nft.c loads it when the node first serves routes)
-modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(SYSTEMD_LIBS) $(MINIUPNPC_LIBS)
+# (libnftables is not linked: router/nft.c loads it when the node first serves routes; nor is libsystemd:
+# dns/os.c loads it when it first talks to systemd-resolved)
+modules_node_node_la_LIBADD = $(JSONC_LIBS) $(SODIUM_LIBS) $(LDNS_LIBS) $(MINIUPNPC_LIBS)
 endif
 
 # the node daemon: identity and state, local API + CLI, control session, netmap, data plane over DERP

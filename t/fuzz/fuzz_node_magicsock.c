@@ -89,9 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct ms_peer *p = M->first;
     size_t used = 0;
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         used += p->eps[i].used;
-    if (used > MS_MAX_EPS)
+    if (used > MS_MAX_EPS || p->eps_cap > MS_MAX_EPS || p->pings_cap > MS_MAX_PINGS)
         abort();
     return 0;
 }

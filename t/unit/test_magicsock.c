@@ -224,7 +224,7 @@ int main(void)
         disco_shared_key(shared, S[1].dpub, S[0].dpriv);
         long m = disco_seal(pkt, sizeof pkt, S[0].dpub, shared, NULL, plain, (size_t)n);
         ms_derp_input(S[1].ms, 900, S[0].pub, pkt, (size_t)m);
-        for (size_t i = 0; i < MS_MAX_PINGS && !live; i++)
+        for (size_t i = 0; i < bp->pings_cap && !live; i++)
             if (bp->pings[i].used && !bp->pings[i].derp && ms_addr_eq(&bp->pings[i].to, &aep))
                 live = &bp->pings[i];
     }
@@ -247,7 +247,7 @@ int main(void)
     pump(10);
     ok(stats(1).cmm_refused == refused + 1, "a CallMeMaybe over UDP (not DERP): refused, counted");
     bool listed = false;
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < bp->eps_cap; i++)
         listed |= bp->eps[i].used && ms_addr_eq(&bp->eps[i].addr, &evil);
     ok(!listed, "and its endpoint was not taken");
     /* a flood of genuine pings from one address */
@@ -263,7 +263,7 @@ int main(void)
     ok(stats(1).ping_limited > limited, "a ping flood: pongs rate-limited (%llu not answered)",
        (unsigned long long)(stats(1).ping_limited - limited));
     size_t cands = 0;
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < bp->eps_cap; i++)
         cands += bp->eps[i].used;
     ok(cands <= MS_MAX_EPS, "B's candidates for A stay bounded (%zu)", cands);
     before = S[1].delivered;

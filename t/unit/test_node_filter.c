@@ -348,7 +348,24 @@ int main(void)
 
     /* --- the flow table keeps the most recent flows --- */
     f = make(err, sizeof err);
-    for (int i = 0; i < FILTER_CT_SETS * FILTER_CT_WAYS * 2; i++) {
+    filter_get_stats(f, &st);
+    ok(st.flow_slots < (size_t)FILTER_CT_SETS * FILTER_CT_WAYS, "the flow table starts small (%zu slots)", st.flow_slots);
+    for (int i = 0; i < 300; i++) {
+        char dst[32];
+        snprintf(dst, sizeof dst, "100.%d.%d.%d", 64 + (i >> 16), (i >> 8) & 255, i & 255);
+        filter_out(f, buf, ip4("100.64.0.2", dst, PKT_UDP, 5000, 53, 0), (uint64_t)i);
+    }
+    filter_get_stats(f, &st);
+    ok(st.evictions == 0 && st.flow_slots >= 300 && st.flow_slots < (size_t)FILTER_CT_SETS * FILTER_CT_WAYS,
+       "300 flows: it grew to hold them all (%zu slots), none pushed out", st.flow_slots);
+    int all = 1;
+    for (int i = 0; i < 300; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "100.%d.%d.%d", 64 + (i >> 16), (i >> 8) & 255, i & 255);
+        all &= filter_in(f, buf, ip4(src, "100.64.0.2", PKT_UDP, 53, 5000, 0), 999) == FR_ACCEPT;
+    }
+    ok(all, "... and every one's replies pass after it grew");
+    for (int i = 300; i < FILTER_CT_SETS * FILTER_CT_WAYS * 2; i++) {
         char dst[32];
         snprintf(dst, sizeof dst, "100.%d.%d.%d", 64 + (i >> 16), (i >> 8) & 255, i & 255);
         filter_out(f, buf, ip4("100.64.0.2", dst, PKT_UDP, 5000, 53, 0), (uint64_t)i);
@@ -356,6 +373,7 @@ int main(void)
     filter_get_stats(f, &st);
     ok(st.evictions >= (uint64_t)FILTER_CT_SETS * FILTER_CT_WAYS - 64, "twice the table's flows: the older ones were pushed out (%llu)",
        (unsigned long long)st.evictions);
+    is_int((int)st.flow_slots, FILTER_CT_SETS * FILTER_CT_WAYS, "... once the table had grown to its limit");
     int last = FILTER_CT_SETS * FILTER_CT_WAYS * 2 - 1;
     char dst[32];
     snprintf(dst, sizeof dst, "100.%d.%d.%d", 64 + (last >> 16), (last >> 8) & 255, last & 255);

@@ -3,6 +3,7 @@
 
 #include "modules/node/dns/os.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -211,95 +212,139 @@ static enum dns_os_mode detect(const struct dns_os *o, char *detail, size_t cap)
 
 /* ---- systemd-resolved over D-Bus ---- */
 
+/* libsystemd is loaded (dlopen) the first time the node talks to systemd-resolved, not linked: with what it
+ * brings (libgcrypt, libgpg-error, liblzma, liblz4, libcap) it is some 700 KiB of a node's resident memory,
+ * and a node whose resolv.conf is a plain file, or that doesn't take the tailnet's DNS, never uses it. The
+ * functions are typed from sd-bus.h, so every call is checked as if linked. */
+#ifndef WEFT_LIBSYSTEMD_SONAME
+#define WEFT_LIBSYSTEMD_SONAME "libsystemd.so.0"
+#endif
+#define SDB_FUNCS(X)                                                                                              \
+    X(open_system) X(flush_close_unref) X(call) X(call_method) X(error_free) X(message_new_method_call)             \
+    X(message_unref) X(message_get_member) X(message_append) X(message_append_array)                               \
+    X(message_open_container) X(message_close_container)
+static struct {
+#define X(name) __typeof__(sd_bus_##name) *name;
+    SDB_FUNCS(X)
+#undef X
+} sdb;
+static int sdb_state; /* 0: not tried; 1: loaded; -1: cannot be (sdb_err says why) */
+static char sdb_err[300];
+
+static int sdb_load(void)
+{
+    if (sdb_state)
+        return sdb_state;
+    sdb_state = -1;
+    void *h = dlopen(WEFT_LIBSYSTEMD_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(sdb_err, sizeof sdb_err, "cannot load libsystemd (install the Debian package libsystemd0): %s",
+                 dlerror());
+        return -1;
+    }
+#define X(name)                                                                                                    \
+    if (!(sdb.name = (__typeof__(sd_bus_##name) *)dlsym(h, "sd_bus_" #name))) {                                  \
+        snprintf(sdb_err, sizeof sdb_err, "%s has no sd_bus_" #name, WEFT_LIBSYSTEMD_SONAME);                     \
+        return -1;                                                                                                 \
+    }
+    SDB_FUNCS(X)
+#undef X
+    return sdb_state = 1;
+}
+
 static int bus_call(sd_bus *bus, sd_bus_message *m, char *err, size_t errlen)
 {
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message *reply = NULL;
-    int r = sd_bus_call(bus, m, BUS_TIMEOUT_US, &e, &reply);
+    int r = sdb.call(bus, m, BUS_TIMEOUT_US, &e, &reply);
     if (r < 0)
-        snprintf(err, errlen, "%s: %s", sd_bus_message_get_member(m),
+        snprintf(err, errlen, "%s: %s", sdb.message_get_member(m),
                  e.message ? e.message : strerror(-r));
-    sd_bus_error_free(&e);
-    sd_bus_message_unref(reply);
+    sdb.error_free(&e);
+    sdb.message_unref(reply);
     return r < 0 ? -1 : 0;
 }
 
 static int resolved_apply(struct dns_os *o, const struct dns_os_wants *w, char *err, size_t errlen)
 {
+    if (sdb_load() < 0) {
+        snprintf(err, errlen, "%s", sdb_err);
+        return -1;
+    }
     sd_bus *bus = NULL;
     sd_bus_message *m = NULL;
-    int r = sd_bus_open_system(&bus);
+    int r = sdb.open_system(&bus);
     if (r < 0) {
         snprintf(err, errlen, "cannot reach the system bus: %s", strerror(-r));
         return -1;
     }
     int rc = -1;
     /* DNS server: 100.100.100.100 (and the IPv6 address, both answer) */
-    if (sd_bus_message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDNS") < 0 ||
-        sd_bus_message_append(m, "i", o->ifindex) < 0 || sd_bus_message_open_container(m, 'a', "(iay)") < 0 ||
-        sd_bus_message_open_container(m, 'r', "iay") < 0 || sd_bus_message_append(m, "i", AF_INET) < 0 ||
-        sd_bus_message_append_array(m, 'y', dns_quad100_v4, 4) < 0 || sd_bus_message_close_container(m) < 0 ||
-        sd_bus_message_close_container(m) < 0 || bus_call(bus, m, err, errlen))
+    if (sdb.message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDNS") < 0 ||
+        sdb.message_append(m, "i", o->ifindex) < 0 || sdb.message_open_container(m, 'a', "(iay)") < 0 ||
+        sdb.message_open_container(m, 'r', "iay") < 0 || sdb.message_append(m, "i", AF_INET) < 0 ||
+        sdb.message_append_array(m, 'y', dns_quad100_v4, 4) < 0 || sdb.message_close_container(m) < 0 ||
+        sdb.message_close_container(m) < 0 || bus_call(bus, m, err, errlen))
         goto out;
-    m = sd_bus_message_unref(m);
+    m = sdb.message_unref(m);
     /* domains: search domains as they are, the others routing-only (~domain); "." routing-only makes the
      * link the default route for every name */
-    if (sd_bus_message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDomains") <
+    if (sdb.message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDomains") <
             0 ||
-        sd_bus_message_append(m, "i", o->ifindex) < 0 || sd_bus_message_open_container(m, 'a', "(sb)") < 0)
+        sdb.message_append(m, "i", o->ifindex) < 0 || sdb.message_open_container(m, 'a', "(sb)") < 0)
         goto out;
     for (size_t i = 0; i < w->nsearch; i++)
-        if (sd_bus_message_append(m, "(sb)", w->search[i], 0) < 0)
+        if (sdb.message_append(m, "(sb)", w->search[i], 0) < 0)
             goto out;
     for (size_t i = 0; i < w->nmatch; i++) {
         bool also_search = false;
         for (size_t k = 0; k < w->nsearch; k++)
             also_search |= !strcmp(w->search[k], w->match[i]);
-        if (!also_search && sd_bus_message_append(m, "(sb)", w->match[i], 1) < 0)
+        if (!also_search && sdb.message_append(m, "(sb)", w->match[i], 1) < 0)
             goto out;
     }
-    if (w->default_route && sd_bus_message_append(m, "(sb)", ".", 1) < 0)
+    if (w->default_route && sdb.message_append(m, "(sb)", ".", 1) < 0)
         goto out;
-    if (sd_bus_message_close_container(m) < 0 || bus_call(bus, m, err, errlen))
+    if (sdb.message_close_container(m) < 0 || bus_call(bus, m, err, errlen))
         goto out;
-    m = sd_bus_message_unref(m);
-    if (sd_bus_message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE,
+    m = sdb.message_unref(m);
+    if (sdb.message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE,
                                        "SetLinkDefaultRoute") < 0 ||
-        sd_bus_message_append(m, "ib", o->ifindex, (int)w->default_route) < 0)
+        sdb.message_append(m, "ib", o->ifindex, (int)w->default_route) < 0)
         goto out;
     if (bus_call(bus, m, err, errlen))
         log_warn("module=node event=dns_os msg=\"SetLinkDefaultRoute failed (systemd before 246?): %s\"", err);
-    m = sd_bus_message_unref(m);
+    m = sdb.message_unref(m);
     /* no LLMNR or mDNS on a tunnel; stale answers out of resolved's cache */
-    if (sd_bus_message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkLLMNR") >=
+    if (sdb.message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkLLMNR") >=
             0 &&
-        sd_bus_message_append(m, "is", o->ifindex, "no") >= 0)
+        sdb.message_append(m, "is", o->ifindex, "no") >= 0)
         bus_call(bus, m, err, errlen);
-    m = sd_bus_message_unref(m);
-    if (sd_bus_message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "FlushCaches") >= 0)
+    m = sdb.message_unref(m);
+    if (sdb.message_new_method_call(bus, &m, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "FlushCaches") >= 0)
         bus_call(bus, m, err, errlen);
     err[0] = 0;
     rc = 0;
 out:
     if (rc && !err[0])
         snprintf(err, errlen, "cannot build the D-Bus call");
-    sd_bus_message_unref(m);
-    sd_bus_flush_close_unref(bus);
+    sdb.message_unref(m);
+    sdb.flush_close_unref(bus);
     return rc;
 }
 
 static void resolved_revert(struct dns_os *o)
 {
     sd_bus *bus = NULL;
-    if (sd_bus_open_system(&bus) < 0)
+    if (sdb_load() < 0 || sdb.open_system(&bus) < 0) /* apply could not have worked either: nothing to revert */
         return;
     sd_bus_error e = SD_BUS_ERROR_NULL;
-    int r = sd_bus_call_method(bus, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "RevertLink", &e, NULL, "i",
+    int r = sdb.call_method(bus, RESOLVED_DEST, RESOLVED_PATH, RESOLVED_IFACE, "RevertLink", &e, NULL, "i",
                                o->ifindex);
     if (r < 0)
         log_warn("module=node event=dns_os error=\"RevertLink: %s\"", e.message ? e.message : strerror(-r));
-    sd_bus_error_free(&e);
-    sd_bus_flush_close_unref(bus);
+    sdb.error_free(&e);
+    sdb.flush_close_unref(bus);
 }
 
 /* ---- resolvconf ---- */

@@ -250,7 +250,8 @@ struct filter {
     struct nl_prefix *local;
     size_t nlocal;
     uint64_t seed;
-    struct ct_entry *ct; /* FILTER_CT_SETS x FILTER_CT_WAYS */
+    struct ct_entry *ct; /* ct_sets x FILTER_CT_WAYS */
+    size_t ct_sets;      /* a power of two, FILTER_CT_SETS_MIN .. FILTER_CT_SETS */
     struct filter_stats st;
     bool no_index; /* tests: scan every source key's rules (the reference the index must agree with) */
     filter_cap_fn cap_fn; /* "cap:" sources: the addresses of the nodes with the capability */
@@ -846,13 +847,46 @@ static uint64_t ct_hash(const struct filter *f, uint8_t proto, uint8_t family, c
     return h ^ (h >> 27);
 }
 
+_Static_assert((FILTER_CT_SETS & (FILTER_CT_SETS - 1)) == 0 && (FILTER_CT_SETS_MIN & (FILTER_CT_SETS_MIN - 1)) == 0,
+               "set counts are powers of two: a set is the hash's low bits");
+
+/* The table with twice the sets: each set's flows split between two (a set index is the hash's low
+ * bits), so none overflows. 0, or -1 (out of memory: the table stays as it was). */
+static int ct_grow(struct filter *f)
+{
+    size_t n = f->ct_sets * 2;
+    struct ct_entry *t = calloc(n * FILTER_CT_WAYS, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < f->ct_sets * FILTER_CT_WAYS; i++) {
+        const struct ct_entry *e = &f->ct[i];
+        if (!e->last)
+            continue;
+        struct ct_entry *set =
+            &t[(ct_hash(f, e->proto, e->family, e->src, e->sport, e->dst, e->dport) & (n - 1)) * FILTER_CT_WAYS];
+        int w = 0;
+        while (set[w].last)
+            w++;
+        set[w] = *e;
+    }
+    free(f->ct);
+    f->ct = t;
+    f->ct_sets = n;
+    return 0;
+}
+
+/* The flow table starts small and doubles when a new flow finds its set full, up to FILTER_CT_SETS sets; only
+ * then do flows push out the least recently used of their set: a node with a few flows holds a few KiB of
+ * table, not 192 KiB of pages its flows' hashes are spread over. */
 static struct ct_entry *ct_find(struct filter *f, uint8_t proto, uint8_t family, const uint8_t *src,
                                 uint16_t sport, const uint8_t *dst, uint16_t dport, bool insert, uint64_t now)
 {
     if (!f->ct)
         return NULL;
-    struct ct_entry *set = &f->ct[(ct_hash(f, proto, family, src, sport, dst, dport) % FILTER_CT_SETS) * FILTER_CT_WAYS];
+    uint64_t h = ct_hash(f, proto, family, src, sport, dst, dport);
     unsigned alen = family == 4 ? 4 : 16;
+again:;
+    struct ct_entry *set = &f->ct[(h & (f->ct_sets - 1)) * FILTER_CT_WAYS];
     struct ct_entry *lru = &set[0];
     for (int w = 0; w < FILTER_CT_WAYS; w++) {
         struct ct_entry *e = &set[w];
@@ -866,6 +900,8 @@ static struct ct_entry *ct_find(struct filter *f, uint8_t proto, uint8_t family,
     }
     if (!insert)
         return NULL;
+    if (lru->last && f->ct_sets < FILTER_CT_SETS && ct_grow(f) == 0)
+        goto again;
     if (lru->last)
         f->st.evictions++;
     memset(lru, 0, sizeof *lru);
@@ -979,6 +1015,7 @@ void filter_set_indexed(struct filter *f, bool on)
 void filter_get_stats(const struct filter *f, struct filter_stats *out)
 {
     *out = f->st;
+    out->flow_slots = f->ct_sets * FILTER_CT_WAYS;
 }
 
 const char *filter_reason_name(enum filter_reason r)
@@ -993,7 +1030,8 @@ struct filter *filter_new(void)
     struct filter *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    f->ct = calloc((size_t)FILTER_CT_SETS * FILTER_CT_WAYS, sizeof *f->ct);
+    f->ct_sets = FILTER_CT_SETS_MIN;
+    f->ct = calloc(f->ct_sets * FILTER_CT_WAYS, sizeof *f->ct);
     if (!f->ct) {
         free(f);
         return NULL;

@@ -53,6 +53,7 @@ struct filter_stats {
     uint64_t by_reason[FR_COUNT];
     uint64_t replies;          /* UDP/SCTP admitted as replies to our own flows */
     uint64_t flows, evictions; /* outbound flows tracked, and pushed out when full */
+    size_t flow_slots;         /* the flow table's size now: it grows up to FILTER_CT_SETS x FILTER_CT_WAYS */
     size_t rules, skipped;     /* rules compiled; entries skipped as malformed */
 };
 
@@ -88,5 +89,6 @@ void filter_set_indexed(struct filter *f, bool on);
 
 #define FILTER_CT_SETS 512 /* x FILTER_CT_WAYS: 4096 outbound flows remembered (Tailscale keeps 512) */
 #define FILTER_CT_WAYS 8
+#define FILTER_CT_SETS_MIN 16 /* the table's size at first (6 KiB), doubled when a set fills */
 
 #endif

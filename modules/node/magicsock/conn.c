@@ -279,6 +279,8 @@ void ms_peer_remove(struct ms_peer *p)
     if (p->next)
         p->next->prev = p->prev;
     m->npeers--;
+    free(p->eps);
+    free(p->pings);
     sodium_memzero(p, sizeof *p);
     free(p);
 }

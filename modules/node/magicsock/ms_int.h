@@ -73,8 +73,11 @@ struct ms_peer {
     int home_derp;
     int last_derp_region; /* where its packets last came from: the fallback when it has no home */
 
-    struct ms_epstate eps[MS_MAX_EPS];
-    struct ms_sent_ping pings[MS_MAX_PINGS];
+    /* candidates and pings in flight, each array grown as needed up to its limit (most peers have a few
+     * of each: 32 of both inline were 5 KiB a peer) */
+    struct ms_epstate *eps;
+    struct ms_sent_ping *pings;
+    uint8_t eps_cap, pings_cap;
 
     bool have_best;
     struct disco_addr best;

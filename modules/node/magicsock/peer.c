@@ -29,11 +29,27 @@
 #include "core/log.h"
 #include "modules/node/magicsock/ms_int.h"
 
+/* Grow the array *v of *cap elements of size sz by up to 4 (not past max), the new ones zeroed. Returns 1,
+ * or 0 (out of memory or at max: the array is as it was). Pointers into the array are stale after. */
+static int grow(void **v, uint8_t *cap, size_t sz, size_t max)
+{
+    size_t n = *cap + 4u > max ? max : *cap + 4u;
+    if (n <= *cap)
+        return 0;
+    uint8_t *w = realloc(*v, n * sz);
+    if (!w)
+        return 0;
+    memset(w + *cap * sz, 0, (n - *cap) * sz);
+    *v = w;
+    *cap = (uint8_t)n;
+    return 1;
+}
+
 /* ---- candidates ---- */
 
 static struct ms_epstate *ep_find(struct ms_peer *p, const struct disco_addr *a)
 {
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         if (p->eps[i].used && ms_addr_eq(&p->eps[i].addr, a))
             return &p->eps[i];
     return NULL;
@@ -65,11 +81,13 @@ static void ep_delete(struct ms_peer *p, struct ms_epstate *st)
 static struct ms_epstate *ep_add(struct ms_peer *p, const struct disco_addr *a)
 {
     struct ms_epstate *slot = NULL, *stalest = NULL;
-    for (size_t i = 0; i < MS_MAX_EPS && !slot; i++)
+    for (size_t i = 0; i < p->eps_cap && !slot; i++)
         if (!p->eps[i].used)
             slot = &p->eps[i];
+    if (!slot && grow((void **)&p->eps, &p->eps_cap, sizeof *p->eps, MS_MAX_EPS))
+        slot = &p->eps[p->eps_cap - 1];
     if (!slot) {
-        for (size_t i = 0; i < MS_MAX_EPS; i++) {
+        for (size_t i = 0; i < p->eps_cap; i++) {
             struct ms_epstate *st = &p->eps[i];
             if (st->last_got_ping && st->index < 0 && !st->cmm_time &&
                 !(p->have_best && ms_addr_eq(&p->best, &st->addr)) &&
@@ -100,7 +118,7 @@ static bool ep_should_delete(const struct ms_epstate *st, uint64_t now)
 
 void ms_peer_set_netmap_endpoints(struct ms_peer *p, const char *const *eps, size_t n)
 {
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         p->eps[i].index = -1;
     for (size_t i = 0; i < n && i < 1000; i++) {
         struct disco_addr a;
@@ -115,7 +133,7 @@ void ms_peer_set_netmap_endpoints(struct ms_peer *p, const char *const *eps, siz
             st->index = (int16_t)i;
     }
     uint64_t now = loop_now(p->m->loop);
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         if (p->eps[i].used && ep_should_delete(&p->eps[i], now))
             ep_delete(p, &p->eps[i]);
 }
@@ -166,7 +184,7 @@ static void set_best(struct ms_peer *p, const struct disco_addr *a, uint32_t lat
 static void arm_ping_timer(struct ms_peer *p)
 {
     uint64_t first = 0;
-    for (size_t i = 0; i < MS_MAX_PINGS; i++)
+    for (size_t i = 0; i < p->pings_cap; i++)
         if (p->pings[i].used && (!first || p->pings[i].at < first))
             first = p->pings[i].at;
     if (!first) {
@@ -180,16 +198,16 @@ static void on_ping_timeout(struct timer *t, void *arg)
 {
     struct ms_peer *p = arg;
     uint64_t now = loop_now(p->m->loop);
-    for (size_t i = 0; i < MS_MAX_PINGS; i++) {
+    for (size_t i = 0; i < p->pings_cap; i++) {
         struct ms_sent_ping *sp = &p->pings[i];
         if (!sp->used || sp->at + MS_PING_TIMEOUT_MS > now)
             continue;
+        sp->used = false;
         /* no pong: a best address that also lost its trust is given up; maybe our side moved */
         if (!sp->derp && p->have_best && ms_addr_eq(&sp->to, &p->best) && now > p->trust_until) {
             clear_best(p);
             ms_path_lost(p->m);
         }
-        sp->used = false;
     }
     arm_ping_timer(p);
 }
@@ -207,14 +225,18 @@ static void start_ping(struct ms_peer *p, const struct disco_addr *to, int regio
         st->last_ping = now;
     }
     struct ms_sent_ping *sp = NULL, *oldest = NULL;
-    for (size_t i = 0; i < MS_MAX_PINGS && !sp; i++) {
+    for (size_t i = 0; i < p->pings_cap && !sp; i++) {
         if (!p->pings[i].used)
             sp = &p->pings[i];
         else if (!oldest || p->pings[i].at < oldest->at)
             oldest = &p->pings[i];
     }
-    if (!sp)
+    if (!sp && grow((void **)&p->pings, &p->pings_cap, sizeof *p->pings, MS_MAX_PINGS))
+        sp = &p->pings[p->pings_cap - 1];
+    else if (!sp)
         sp = oldest; /* full: the oldest ping is as good as timed out */
+    if (!sp)
+        return;
     memset(sp, 0, sizeof *sp);
     randombytes_buf(sp->txid, sizeof sp->txid);
     sp->derp = to == NULL;
@@ -278,7 +300,7 @@ static void send_disco_pings(struct ms_peer *p, uint64_t now, bool with_cmm)
 {
     p->last_full_ping = now;
     bool any = false;
-    for (size_t i = 0; i < MS_MAX_EPS; i++) {
+    for (size_t i = 0; i < p->eps_cap; i++) {
         struct ms_epstate *st = &p->eps[i];
         if (!st->used)
             continue;
@@ -314,7 +336,7 @@ static void on_heartbeat(struct timer *t, void *arg)
         return; /* idle: heartbeats stop until the next send */
     if (now > p->trust_until) {
         size_t n = 0;
-        for (size_t i = 0; i < MS_MAX_EPS; i++)
+        for (size_t i = 0; i < p->eps_cap; i++)
             n += p->eps[i].used;
         log_debug("module=node event=heartbeat peer=%lld best=%s candidates=%zu", (long long)p->id,
                   p->have_best ? "untrusted" : "none", n);
@@ -388,7 +410,7 @@ void ms_peer_ping_back(struct ms_peer *p, const struct disco_addr *src)
 bool ms_peer_handle_pong(struct ms_peer *p, const struct disco_msg *msg, const struct disco_addr *src, int region)
 {
     struct ms_sent_ping *sp = NULL;
-    for (size_t i = 0; i < MS_MAX_PINGS && !sp; i++)
+    for (size_t i = 0; i < p->pings_cap && !sp; i++)
         if (p->pings[i].used && memcmp(p->pings[i].txid, msg->pong.tx_id, DISCO_TXID_LEN) == 0)
             sp = &p->pings[i];
     if (!sp)
@@ -432,8 +454,8 @@ bool ms_peer_handle_pong(struct ms_peer *p, const struct disco_msg *msg, const s
 void ms_peer_handle_cmm(struct ms_peer *p, const struct disco_msg *msg)
 {
     uint64_t now = loop_now(p->m->loop);
-    bool was[MS_MAX_EPS];
-    for (size_t i = 0; i < MS_MAX_EPS; i++) {
+    bool was[MS_MAX_EPS] = {false};
+    for (size_t i = 0; i < p->eps_cap; i++) {
         was[i] = p->eps[i].used && p->eps[i].cmm;
         p->eps[i].cmm = false;
     }
@@ -454,7 +476,7 @@ void ms_peer_handle_cmm(struct ms_peer *p, const struct disco_msg *msg)
         st->cmm_time = now;
     }
     /* what its previous CallMeMaybe listed and this one does not goes (unless the netmap lists it) */
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         if (was[i] && p->eps[i].used && !p->eps[i].cmm) {
             p->eps[i].cmm_time = 0;
             if (p->eps[i].index < 0 && !p->eps[i].last_got_ping)
@@ -463,7 +485,7 @@ void ms_peer_handle_cmm(struct ms_peer *p, const struct disco_msg *msg)
     log_debug("module=node event=call_me_maybe_rx peer=%lld endpoints=%zu new=%zu", (long long)p->id,
               msg->call_me_maybe.n, added);
     /* the peer just pinged us from these: ping them all back now, whatever the 5 s rule says */
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
+    for (size_t i = 0; i < p->eps_cap; i++)
         p->eps[i].last_ping = 0;
     send_disco_pings(p, now, false);
 }
@@ -488,8 +510,6 @@ void ms_peer_init(struct ms_peer *p)
 {
     timer_init(&p->t_heartbeat, p->m->loop, on_heartbeat, p);
     timer_init(&p->t_ping, p->m->loop, on_ping_timeout, p);
-    for (size_t i = 0; i < MS_MAX_EPS; i++)
-        p->eps[i].index = -1;
     p->pong_tokens = MS_PONG_BURST;
     p->pong_refill = loop_now(p->m->loop);
 }
@@ -505,11 +525,13 @@ void ms_peer_reset(struct ms_peer *p)
     clear_best(p);
     p->last_send_ext = p->last_full_ping = 0;
     p->want_cmm = false;
-    for (size_t i = 0; i < MS_MAX_EPS; i++) {
+    for (size_t i = 0; i < p->eps_cap; i++) {
         struct ms_epstate *st = &p->eps[i];
         st->last_ping = st->last_pong = 0;
         st->latency_us = 0;
     }
-    memset(p->pings, 0, sizeof p->pings);
+    free(p->pings);
+    p->pings = NULL;
+    p->pings_cap = 0;
     timer_stop(&p->t_ping);
 }
