@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 #include "core/cfg.h"
+#include "core/dynlib.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
@@ -93,20 +94,12 @@ static struct {
 /* Loads libyaml into yl; its handle, or NULL with why in buf. */
 static void *yaml_load(char *buf, size_t len)
 {
-    void *h = dlopen(WEFT_LIBYAML_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(buf, len, "cannot load libyaml (install the Debian package libyaml-0-2): %s", dlerror());
-        return NULL;
-    }
-#define X(name)                                                                                                    \
-    if (!(yl.name = (__typeof__(yaml_##name) *)dlsym(h, "yaml_" #name))) {                                        \
-        snprintf(buf, len, "%s has no yaml_" #name, WEFT_LIBYAML_SONAME);                                         \
-        dlclose(h);                                                                                                \
-        return NULL;                                                                                               \
-    }
-    YAML_FUNCS(X)
+    static const struct dynlib_sym syms[] = {
+#define X(name) DYNLIB_SYM(yl, "yaml_", name)
+        YAML_FUNCS(X)
 #undef X
-    return h;
+    };
+    return dynlib_open(WEFT_LIBYAML_SONAME, "libyaml", "libyaml-0-2", syms, sizeof syms / sizeof *syms, buf, len);
 }
 
 struct reader {

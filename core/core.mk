@@ -39,9 +39,10 @@ libweftcore_la_SOURCES += \
 	core/resolve.c core/resolve.h \
 	core/limit.c core/limit.h \
 	core/filewatch.c core/filewatch.h \
+	core/dynlib.c core/dynlib.h \
 	core/strv.h
-check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr t/unit/test_filewatch
-TESTS += t/unit/test_limit t/unit/test_addr t/unit/test_filewatch
+check_PROGRAMS += t/unit/test_loop t/unit/test_limit t/unit/test_addr t/unit/test_filewatch t/unit/test_dynlib
+TESTS += t/unit/test_limit t/unit/test_addr t/unit/test_filewatch t/unit/test_dynlib
 TESTS += t/unit/test_loop
 check_PROGRAMS += t/unit/test_http
 TESTS += t/unit/test_http

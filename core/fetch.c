@@ -2,7 +2,6 @@
 #include "config.h"
 #include "core/fetch.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
+#include "core/dynlib.h"
 #include "core/loop.h"
 #include "core/version.h"
 
@@ -65,19 +65,14 @@ static char curl_err[300]; /* why libcurl cannot be used, "" when it can */
 
 static void curl_init_once(void)
 {
-    void *h = dlopen(WEFT_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(curl_err, sizeof curl_err, "cannot load libcurl (install the Debian package libcurl4): %s",
-                 dlerror());
-        return;
-    }
-#define X(name)                                                                                                    \
-    if (!(cu.name = (__typeof__(curl_##name) *)dlsym(h, "curl_" #name))) {                                        \
-        snprintf(curl_err, sizeof curl_err, "%s has no curl_" #name, WEFT_LIBCURL_SONAME);                         \
-        return;                                                                                                    \
-    }
-    CURL_FUNCS(X)
+    static const struct dynlib_sym syms[] = {
+#define X(name) DYNLIB_SYM(cu, "curl_", name)
+        CURL_FUNCS(X)
 #undef X
+    };
+    if (!dynlib_open(WEFT_LIBCURL_SONAME, "libcurl", "libcurl4", syms, sizeof syms / sizeof *syms, curl_err,
+                     sizeof curl_err))
+        return;
     if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         snprintf(curl_err, sizeof curl_err, "libcurl's global initialisation failed");
 }

@@ -3,7 +3,6 @@
 
 #include "modules/node/dns/os.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +19,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "core/dynlib.h"
 #include "core/json/jbuf.h"
 #include "core/log.h"
 #include "modules/node/dns/dns.h"
@@ -235,21 +235,16 @@ static int sdb_load(void)
 {
     if (sdb_state)
         return sdb_state;
-    sdb_state = -1;
-    void *h = dlopen(WEFT_LIBSYSTEMD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(sdb_err, sizeof sdb_err, "cannot load libsystemd (install the Debian package libsystemd0): %s",
-                 dlerror());
-        return -1;
-    }
-#define X(name)                                                                                                    \
-    if (!(sdb.name = (__typeof__(sd_bus_##name) *)dlsym(h, "sd_bus_" #name))) {                                  \
-        snprintf(sdb_err, sizeof sdb_err, "%s has no sd_bus_" #name, WEFT_LIBSYSTEMD_SONAME);                     \
-        return -1;                                                                                                 \
-    }
-    SDB_FUNCS(X)
+    static const struct dynlib_sym syms[] = {
+#define X(name) DYNLIB_SYM(sdb, "sd_bus_", name)
+        SDB_FUNCS(X)
 #undef X
-    return sdb_state = 1;
+    };
+    sdb_state = dynlib_open(WEFT_LIBSYSTEMD_SONAME, "libsystemd", "libsystemd0", syms, sizeof syms / sizeof *syms,
+                            sdb_err, sizeof sdb_err)
+                    ? 1
+                    : -1;
+    return sdb_state;
 }
 
 static int bus_call(sd_bus *bus, sd_bus_message *m, char *err, size_t errlen)

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "config.h"
 
-#include <dlfcn.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dynlib.h"
 #include "core/json/jbuf.h"
 #include "modules/node/dp.h"
 #include "modules/node/node.h"
@@ -36,21 +36,16 @@ static int nft_load(void)
 {
     if (nf_state)
         return nf_state;
-    nf_state = -1;
-    void *h = dlopen(WEFT_LIBNFTABLES_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(nf_err, sizeof nf_err, "cannot load libnftables (install the Debian package libnftables1): %s",
-                 dlerror());
-        return -1;
-    }
-#define X(name)                                                                                                    \
-    if (!(nf.name = (__typeof__(nft_##name) *)dlsym(h, "nft_" #name))) {                                          \
-        snprintf(nf_err, sizeof nf_err, "%s has no nft_" #name, WEFT_LIBNFTABLES_SONAME);                         \
-        return -1;                                                                                                 \
-    }
-    NFT_FUNCS(X)
+    static const struct dynlib_sym syms[] = {
+#define X(name) DYNLIB_SYM(nf, "nft_", name)
+        NFT_FUNCS(X)
 #undef X
-    return nf_state = 1;
+    };
+    nf_state = dynlib_open(WEFT_LIBNFTABLES_SONAME, "libnftables", "libnftables1", syms, sizeof syms / sizeof *syms,
+                           nf_err, sizeof nf_err)
+                   ? 1
+                   : -1;
+    return nf_state;
 }
 
 static void prefix_list(struct jbuf *b, const struct node_routing *r, int family)
