@@ -13,6 +13,7 @@
  * (never corrupt the database). */
 #include "config.h"
 #include "modules/control/store_sqlite/sq.h"
+#include "core/json/json_util.h"
 
 
 /* PRAGMA application_id: "weft" in ASCII; tells a weft database from some other SQLite file. */
@@ -299,40 +300,23 @@ int sq_pragma_int(struct sq_store *q, const char *sql, int *out)
 
 /* ---- value codecs: keys as "nodekey:<hex>" text, addresses as text (readable in the sqlite3 shell) ---- */
 
+/* (the wire's own codec, core/json/json_util.c: the text is what Tailscale's JSON carries) */
+_Static_assert(MODEL_KEY_LEN == TC_KEY_LEN, "a store key is a wire key");
 void sq_key_text(char out[80], const char *prefix, const uint8_t k[MODEL_KEY_LEN])
 {
-    static const char hx[] = "0123456789abcdef";
-    size_t p = strlen(prefix);
-    memcpy(out, prefix, p);
-    for (int i = 0; i < MODEL_KEY_LEN; i++) {
-        out[p + 2 * i] = hx[k[i] >> 4];
-        out[p + 2 * i + 1] = hx[k[i] & 15];
-    }
-    out[p + 2 * MODEL_KEY_LEN] = 0;
-}
-
-int sq_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    tc_key t;
+    memcpy(t.b, k, MODEL_KEY_LEN);
+    if (tc_key_format(&t, prefix, out) < 0)
+        out[0] = 0; /* (a prefix too long for 80 bytes: none of the store's are) */
 }
 
 int sq_key_parse(uint8_t k[MODEL_KEY_LEN], const char *prefix, const unsigned char *txt)
 {
-    size_t p = strlen(prefix);
-    if (!txt || strncmp((const char *)txt, prefix, p) != 0 || strlen((const char *)txt) != p + 64)
+    tc_key t;
+    /* an empty text is no key here (tc_key_parse reads it as the zero key, as JSON's "" is) */
+    if (!txt || !*txt || tc_key_parse((const char *)txt, strlen((const char *)txt), prefix, &t) < 0)
         return -1;
-    for (int i = 0; i < MODEL_KEY_LEN; i++) {
-        int hi = sq_hexval(txt[p + 2 * i]), lo = sq_hexval(txt[p + 2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        k[i] = (uint8_t)(hi << 4 | lo);
-    }
+    memcpy(k, t.b, MODEL_KEY_LEN);
     return 0;
 }
 

@@ -67,7 +67,6 @@ int sq_exec_stmt(struct sq_store *q, sqlite3_stmt *st, const char *what);
 int sq_exec(struct sq_store *q, const char *sql, const char *what);
 int sq_pragma_int(struct sq_store *q, const char *sql, int *out);
 void sq_key_text(char out[80], const char *prefix, const uint8_t k[MODEL_KEY_LEN]);
-int sq_hexval(int c);
 int sq_key_parse(uint8_t k[MODEL_KEY_LEN], const char *prefix, const unsigned char *txt);
 int sq_is_zero(const uint8_t *b, size_t n);
 int sq_bind_text_copy(sqlite3_stmt *st, int i, const char *s);
