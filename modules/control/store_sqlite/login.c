@@ -4,28 +4,36 @@
 
 /* ---- short-lived login state (schema 9) ---- */
 
-static int login_kind_ok(struct store *s, int kind)
+/* Statement which with its first two parameters bound (the hash, the kind), or NULL with *rc saying why. Every
+ * statement on login_state is keyed by both. */
+static sqlite3_stmt *login_stmt(struct store *s, int which, int kind, const uint8_t hash[32], int *rc)
 {
-    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW)
-        return store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
-    return STORE_OK;
+    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW) {
+        *rc = store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
+        return NULL;
+    }
+    sqlite3_stmt *st = sq_stmt(SQ(s), which);
+    if (!st) {
+        *rc = STORE_IO;
+        return NULL;
+    }
+    char k[2] = {(char)kind, 0};
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+    *rc = STORE_OK;
+    return st;
 }
 
 int sq_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires)
 {
-    struct sq_store *q = SQ(s);
-    int rc = login_kind_ok(s, kind);
-    if (rc != STORE_OK)
-        return rc;
     if (strlen(data) > STORE_LOGIN_DATA_MAX)
         return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
                           STORE_LOGIN_DATA_MAX);
-    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_PUT);
+    int rc;
+    sqlite3_stmt *st = login_stmt(s, Q_LOGIN_PUT, kind, hash, &rc);
     if (!st)
-        return STORE_IO;
-    char k[2] = {(char)kind, 0};
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+        return rc;
+    struct sq_store *q = SQ(s);
     sqlite3_bind_text(st, 3, data, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, expires);
     return sq_exec_stmt(q, st, "store login state");
@@ -33,16 +41,11 @@ int sq_login_put(struct store *s, int kind, const uint8_t hash[32], const char *
 
 int sq_login_get(struct store *s, int kind, const uint8_t hash[32], int64_t now, char data[STORE_LOGIN_DATA_MAX + 1])
 {
-    struct sq_store *q = SQ(s);
-    int rc = login_kind_ok(s, kind);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_GET);
+    int rc;
+    sqlite3_stmt *st = login_stmt(s, Q_LOGIN_GET, kind, hash, &rc);
     if (!st)
-        return STORE_IO;
-    char k[2] = {(char)kind, 0};
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+        return rc;
+    struct sq_store *q = SQ(s);
     sqlite3_bind_int64(st, 3, now);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
@@ -60,16 +63,11 @@ int sq_login_get(struct store *s, int kind, const uint8_t hash[32], int64_t now,
 
 int sq_login_delete(struct store *s, int kind, const uint8_t hash[32])
 {
-    struct sq_store *q = SQ(s);
-    int rc = login_kind_ok(s, kind);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = sq_stmt(q, Q_LOGIN_DELETE);
+    int rc;
+    sqlite3_stmt *st = login_stmt(s, Q_LOGIN_DELETE, kind, hash, &rc);
     if (!st)
-        return STORE_IO;
-    char k[2] = {(char)kind, 0};
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, k, -1, SQLITE_TRANSIENT);
+        return rc;
+    struct sq_store *q = SQ(s);
     rc = sq_exec_stmt(q, st, "remove login state");
     if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
         rc = store_fail(s, STORE_NOTFOUND, "no such login state");
