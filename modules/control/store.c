@@ -98,3 +98,13 @@ void store_close(struct store *s)
     if (s)
         s->ops->close(s);
 }
+
+int store_login_refused(struct store *s, int kind, const char *data)
+{
+    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW)
+        return store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
+    if (data && strlen(data) > STORE_LOGIN_DATA_MAX)
+        return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
+                          STORE_LOGIN_DATA_MAX);
+    return STORE_OK;
+}

@@ -403,25 +403,39 @@ static inline int store_pending_expire(struct store *s, int64_t now, int64_t *n)
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->pending_expire(s, now, n));
 }
+/* What every backend would refuse alike, refused here once: an unknown kind, and (put) too much data. */
+int store_login_refused(struct store *s, int kind, const char *data);
 static inline int store_login_put(struct store *s, int kind, const uint8_t h[32], const char *data, int64_t expires)
 {
+    int rc = store_login_refused(s, kind, data);
+    if (rc)
+        return rc;
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->login_put(s, kind, h, data, expires));
 }
 static inline int store_login_get(struct store *s, int kind, const uint8_t h[32], int64_t now,
                                   char data[STORE_LOGIN_DATA_MAX + 1])
 {
+    int rc = store_login_refused(s, kind, NULL);
+    if (rc)
+        return rc;
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->login_get(s, kind, h, now, data));
 }
 static inline int store_login_take(struct store *s, int kind, const uint8_t h[32], int64_t now,
                                    char data[STORE_LOGIN_DATA_MAX + 1])
 {
+    int rc = store_login_refused(s, kind, NULL);
+    if (rc)
+        return rc;
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->login_take(s, kind, h, now, data));
 }
 static inline int store_login_delete(struct store *s, int kind, const uint8_t h[32])
 {
+    int rc = store_login_refused(s, kind, NULL);
+    if (rc)
+        return rc;
     double t0 = store_t0(s);
     return store_t1(s, t0, s->ops->login_delete(s, kind, h));
 }

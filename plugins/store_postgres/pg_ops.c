@@ -1219,31 +1219,25 @@ static int pg_pending_expire(struct store *s, int64_t now, int64_t *n)
 
 /* ---- short-lived login state ---- */
 
-static int login_args(struct store *s, struct pg_args *a, char h[65], char k[2], int kind, const uint8_t hash[32])
+/* (The kind and the data's size were checked by store.h.) */
+static void login_args(struct pg_args *a, char h[65], char k[2], int kind, const uint8_t hash[32])
 {
-    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW)
-        return store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
     hex(h, hash, 32);
     k[0] = (char)kind;
     k[1] = 0;
     a->v[0] = h;
     a->v[1] = k;
-    return STORE_OK;
 }
 
 static int pg_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires)
 {
     struct pg_args a = {0};
     char h[65], k[2];
-    int rc = login_args(s, &a, h, k, kind, hash);
-    if (rc != STORE_OK)
-        return rc;
-    if (strlen(data) > STORE_LOGIN_DATA_MAX)
-        return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
-                          STORE_LOGIN_DATA_MAX);
+    login_args(&a, h, k, kind, hash);
     a.v[2] = data;
     arg_int(&a, 3, expires);
     PGresult *r;
+    int rc;
     if ((rc = pg_query(PG(s), Q_LOGIN_PUT, a.v, &r, "store login state")) == STORE_OK)
         PQclear(r);
     return rc;
@@ -1255,11 +1249,10 @@ static int login_read(struct store *s, enum pg_q id, int kind, const uint8_t has
     struct pg_args a = {0};
     char h[65], k[2];
     data[0] = 0;
-    int rc = login_args(s, &a, h, k, kind, hash);
-    if (rc != STORE_OK)
-        return rc;
+    login_args(&a, h, k, kind, hash);
     arg_int(&a, 2, now);
     PGresult *r;
+    int rc;
     if ((rc = pg_query(PG(s), id, a.v, &r, "read login state")) != STORE_OK)
         return rc;
     if (PQntuples(r) == 1)
@@ -1286,10 +1279,9 @@ static int pg_login_delete(struct store *s, int kind, const uint8_t hash[32])
 {
     struct pg_args a = {0};
     char h[65], k[2];
-    int rc = login_args(s, &a, h, k, kind, hash);
-    if (rc != STORE_OK)
-        return rc;
+    login_args(&a, h, k, kind, hash);
     PGresult *r;
+    int rc;
     if ((rc = pg_query(PG(s), Q_LOGIN_DELETE, a.v, &r, "remove login state")) != STORE_OK)
         return rc;
     if (affected(r) == 0)

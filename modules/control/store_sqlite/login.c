@@ -5,13 +5,9 @@
 /* ---- short-lived login state (schema 9) ---- */
 
 /* Statement which with its first two parameters bound (the hash, the kind), or NULL with *rc saying why. Every
- * statement on login_state is keyed by both. */
+ * statement on login_state is keyed by both. (The kind and the data's size were checked by store.h.) */
 static sqlite3_stmt *login_stmt(struct store *s, int which, int kind, const uint8_t hash[32], int *rc)
 {
-    if (kind != STORE_LOGIN_TOKEN && kind != STORE_LOGIN_SESSION && kind != STORE_LOGIN_FLOW) {
-        *rc = store_fail(s, STORE_INVALID, "unknown kind of login state %d", kind);
-        return NULL;
-    }
     sqlite3_stmt *st = sq_stmt(SQ(s), which);
     if (!st) {
         *rc = STORE_IO;
@@ -26,9 +22,6 @@ static sqlite3_stmt *login_stmt(struct store *s, int which, int kind, const uint
 
 int sq_login_put(struct store *s, int kind, const uint8_t hash[32], const char *data, int64_t expires)
 {
-    if (strlen(data) > STORE_LOGIN_DATA_MAX)
-        return store_fail(s, STORE_INVALID, "login state: %zu bytes of data (at most %d)", strlen(data),
-                          STORE_LOGIN_DATA_MAX);
     int rc;
     sqlite3_stmt *st = login_stmt(s, Q_LOGIN_PUT, kind, hash, &rc);
     if (!st)
